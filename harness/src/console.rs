@@ -1,0 +1,1 @@
+//! Guest consoles: QEMU chardev sockets the harness reads and writes.

@@ -1,0 +1,1 @@
+//! ELF symbols and DWARF source lines for the firmware under test.

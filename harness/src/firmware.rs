@@ -1,0 +1,1 @@
+//! Building the firmware under test with make.

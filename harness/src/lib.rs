@@ -1,0 +1,13 @@
+//! hvharness: a GDB-driven regression and diagnostic harness for RISC-V
+//! hypervisors running xv6-style guests on QEMU.
+//!
+//! The modules follow the architecture: QEMU builds and processes, consoles,
+//! the firmware build, the GDB remote-protocol client, ELF symbols and RISC-V
+//! decoding.
+
+pub mod console;
+pub mod elf;
+pub mod firmware;
+pub mod qemu;
+pub mod riscv;
+pub mod rsp;

@@ -1,0 +1,1 @@
+//! QEMU builds (registry) and QEMU processes.

@@ -1,0 +1,1 @@
+//! RISC-V decoding: trap causes, CSR bit fields, privilege levels.

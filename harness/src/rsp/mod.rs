@@ -1,0 +1,1 @@
+//! GDB Remote Serial Protocol client (no gdb binary needed).

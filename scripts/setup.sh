@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Brings a Debian 12 machine to the state the project needs: the RISC-V cross
+# toolchain and one private prefix per QEMU version under .qemu/. Quiet and fast
+# when everything is already there; re-running it is always safe.
+#
+# QEMU 7.2 (bookworm) and 10.0.2 (bookworm-backports) cannot be apt-installed side
+# by side, so each is unpacked from Debian's .deb files with dpkg-deb -x into
+# .qemu/<version>/ and run with -L .qemu/<version>/usr/share/qemu. Only their
+# shared-library dependencies are installed system-wide.
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+qemu_root="$top/.qemu"
+export DEBIAN_FRONTEND=noninteractive
+
+say() { echo "setup: $*" >&2; }
+die() { echo "setup: error: $*" >&2; exit 1; }
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || die "not root and no sudo: run this script as root"
+  sudo_cmd=(sudo)
+fi
+
+apt_updated=0
+apt_update() {
+  if [ "$apt_updated" -eq 0 ]; then
+    say "apt-get update"
+    "${sudo_cmd[@]}" apt-get update -qq >/dev/null || die "apt-get update failed"
+    apt_updated=1
+  fi
+}
+
+apt_install() {
+  apt_update
+  say "installing: $*"
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null \
+    || die "apt-get install $* failed"
+}
+
+# Debian's backports suite carries QEMU 10.x and the OpenSBI it points at.
+ensure_backports() {
+  if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    say "adding the bookworm-backports apt source"
+    "${sudo_cmd[@]}" tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    apt_updated=0
+  fi
+}
+
+ensure_toolchain() {
+  local missing=()
+  command -v make >/dev/null || missing+=(make)
+  command -v riscv64-unknown-elf-gcc >/dev/null || missing+=(gcc-riscv64-unknown-elf)
+  command -v riscv64-unknown-elf-objcopy >/dev/null || missing+=(binutils-riscv64-unknown-elf)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    apt_install "${missing[@]}"
+  fi
+}
+
+# Runtime libraries named in a .deb's Depends, without QEMU's own packages and firmware.
+library_depends() {
+  dpkg-deb -f "$1" Depends \
+    | tr ',' '\n' \
+    | sed -e 's/|.*//' -e 's/(.*)//' -e 's/[[:space:]]//g' \
+    | grep -v -E '^(qemu-|opensbi|ipxe|seabios|$)' || true
+}
+
+# install_qemu SUITE PACKAGE...: unpack PACKAGEs from SUITE into .qemu/<version>/.
+install_qemu() {
+  local suite=$1; shift
+  local marker="$qemu_root/$suite.version"
+  if [ -f "$marker" ]; then
+    local ver
+    ver=$(cat "$marker")
+    if "$qemu_root/$ver/usr/bin/qemu-system-riscv64" --version >/dev/null 2>&1; then
+      return 0
+    fi
+  fi
+  [ "$suite" = bookworm-backports ] && ensure_backports
+  apt_update
+  local work
+  work=$(mktemp -d)
+  # shellcheck disable=SC2064
+  trap "rm -rf '$work'" RETURN
+  say "downloading QEMU from $suite: $*"
+  local specs=()
+  for p in "$@"; do specs+=("$p/$suite"); done
+  (cd "$work" && chmod 777 . && apt-get download -qq "${specs[@]}" >/dev/null 2>&1) \
+    || die "apt-get download ${specs[*]} failed (is the $suite suite reachable?)"
+  local libs=()
+  for deb in "$work"/*.deb; do
+    while read -r lib; do libs+=("$lib"); done < <(library_depends "$deb")
+  done
+  local need=()
+  for lib in "${libs[@]}"; do
+    dpkg-query -W -f='${Status}' "$lib" 2>/dev/null | grep -q 'install ok installed' || need+=("$lib")
+  done
+  [ "${#need[@]}" -gt 0 ] && apt_install "${need[@]}"
+  mkdir -p "$work/prefix"
+  for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$work/prefix"; done
+  local bin="$work/prefix/usr/bin/qemu-system-riscv64"
+  local ver
+  ver=$("$bin" --version | sed -n 's/^QEMU emulator version \([0-9][0-9.]*\).*/\1/p')
+  [ -n "$ver" ] || die "could not read the version of the QEMU unpacked from $suite"
+  [ -e "$work/prefix/usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin" ] \
+    || die "QEMU $ver from $suite has no OpenSBI firmware in its prefix"
+  mkdir -p "$qemu_root"
+  rm -rf "${qemu_root:?}/$ver"
+  mv "$work/prefix" "$qemu_root/$ver"
+  echo "$ver" > "$marker"
+  say "QEMU $ver ready in .qemu/$ver"
+}
+
+ensure_toolchain
+# 7.2's firmware files live in qemu-system-data itself.
+install_qemu bookworm qemu-system-misc qemu-system-common qemu-system-data
+# 10.x's data package only links to the firmware of the separate opensbi package.
+install_qemu bookworm-backports qemu-system-riscv qemu-system-common qemu-system-data opensbi
+command -v cargo >/dev/null || die "cargo is missing: install Rust (rustup) first"
