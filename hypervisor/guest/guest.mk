@@ -1,0 +1,1 @@
+# Guest kernel build rules (included by hypervisor/Makefile). Placeholder until the guest lands.

@@ -1,0 +1,1 @@
+# Hypervisor build rules (included by hypervisor/Makefile). Placeholder until the hypervisor lands.
