@@ -8,6 +8,7 @@
 pub mod console;
 pub mod elf;
 pub mod firmware;
+pub mod project;
 pub mod qemu;
 pub mod riscv;
 pub mod rsp;

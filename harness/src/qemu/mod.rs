@@ -1,1 +1,10 @@
-//! QEMU builds (registry) and QEMU processes.
+//! QEMU builds (which versions exist and where) and QEMU processes.
+
+pub mod process;
+pub mod qmp;
+pub mod registry;
+pub mod version;
+
+pub use process::{ConsoleAttach, ConsoleSpec, LaunchOptions, MachineSpec, QemuProcess};
+pub use registry::{QemuBuild, QemuRegistry};
+pub use version::{QemuVersion, VersionReq};

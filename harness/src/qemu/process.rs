@@ -1,0 +1,407 @@
+//! The one place that starts and kills QEMU.
+//!
+//! Every QEMU runs in its own process group, in a private temporary directory
+//! that holds its sockets and logs, started paused (`-S`) so the harness can
+//! connect consoles before the first instruction. The group is killed when the
+//! [`QemuProcess`] is dropped (errors, failed assertions and panics all drop it),
+//! by [`kill_all`] from the Ctrl-C/SIGTERM handler, and by the kernel if the
+//! harness itself dies (parent-death signal).
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+
+use super::qmp::Qmp;
+use super::registry::QemuBuild;
+use crate::console::Console;
+
+/// How long QEMU may take to create its sockets.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
+/// Attempts at finding a free gdbstub port before giving up.
+const PORT_ATTEMPTS: usize = 5;
+
+/// Where a console is attached on the machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsoleAttach {
+    /// The machine's first serial port (`-serial chardev:NAME`; virt's 16550).
+    Serial,
+    /// A `-device pci-serial` on the machine's PCI bus.
+    PciSerial,
+    /// Any other device taking a `chardev=` property, e.g. `virtconsole`.
+    Device(String),
+}
+
+/// One console: a name (also its chardev id) and where it is attached.
+#[derive(Debug, Clone)]
+pub struct ConsoleSpec {
+    pub name: String,
+    pub attach: ConsoleAttach,
+}
+
+/// The machine to start.
+#[derive(Debug, Clone)]
+pub struct MachineSpec {
+    pub machine: String,
+    pub cpu: String,
+    pub smp: u32,
+    /// `-m` value, e.g. `128M`.
+    pub memory: String,
+    /// `-bios` value; `None` leaves QEMU's default.
+    pub bios: Option<String>,
+    pub kernel: Option<PathBuf>,
+    pub consoles: Vec<ConsoleSpec>,
+    /// Further arguments, passed as they are (drives must say `snapshot=on`).
+    pub extra_args: Vec<String>,
+}
+
+/// How to run it.
+#[derive(Debug, Clone, Default)]
+pub struct LaunchOptions {
+    /// Open a gdbstub on a free loopback port.
+    pub gdbstub: bool,
+    /// QEMU `-d` log items (e.g. `int`), written to `qemu-debug.log` in the session directory.
+    pub debug_log: Option<String>,
+}
+
+/// A running QEMU, killed with its whole process group on drop.
+pub struct QemuProcess {
+    child: Child,
+    pgid: Pid,
+    dir: tempfile::TempDir,
+    gdb_port: Option<u16>,
+    qmp: Qmp,
+    consoles: Vec<Console>,
+    build: QemuBuild,
+    started: Instant,
+    exit: Option<ExitStatus>,
+}
+
+static LIVE_GROUPS: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
+
+fn live_groups<R>(f: impl FnOnce(&mut HashSet<i32>) -> R) -> R {
+    let mut guard = match LIVE_GROUPS.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    f(guard.get_or_insert_with(HashSet::new))
+}
+
+/// Kills every QEMU this process started and has not yet reaped. For signal
+/// handlers; ordinary code relies on `Drop`.
+pub fn kill_all() {
+    live_groups(|set| {
+        for pgid in set.drain() {
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+        }
+    });
+}
+
+/// Installs a Ctrl-C / SIGTERM handler that kills every QEMU and exits with
+/// 130 (SIGINT) or 143 (SIGTERM). Call once from inside a tokio runtime.
+pub fn install_signal_cleanup() -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    tokio::spawn(async move {
+        let code = tokio::select! {
+            _ = int.recv() => 130,
+            _ = term.recv() => 143,
+        };
+        kill_all();
+        eprintln!("hvharness: interrupted; QEMU stopped");
+        std::process::exit(code);
+    });
+    Ok(())
+}
+
+impl QemuProcess {
+    /// Starts QEMU paused, connects QMP and every console. The VM does not run
+    /// until [`QemuProcess::resume`] (or a debugger continues it).
+    pub async fn launch(build: &QemuBuild, spec: &MachineSpec, opts: &LaunchOptions) -> Result<QemuProcess> {
+        let mut last_err = None;
+        for _ in 0..PORT_ATTEMPTS {
+            let port = if opts.gdbstub { Some(free_port()?) } else { None };
+            match Self::launch_once(build, spec, opts, port).await {
+                Ok(p) => return Ok(p),
+                // Another process may have taken the port between our probe and QEMU's bind.
+                Err(e) if port.is_some() && format!("{e:#}").contains("gdbstub") => last_err = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| anyhow::anyhow!("QEMU did not start")))
+    }
+
+    async fn launch_once(
+        build: &QemuBuild,
+        spec: &MachineSpec,
+        opts: &LaunchOptions,
+        gdb_port: Option<u16>,
+    ) -> Result<QemuProcess> {
+        let dir = tempfile::Builder::new()
+            .prefix("hvharness-qemu-")
+            .tempdir()
+            .context("creating the session directory")?;
+        let args = command_line(build, spec, opts, dir.path(), gdb_port);
+        let stderr_path = dir.path().join("qemu-stderr.log");
+        let stderr = std::fs::File::create(&stderr_path).context("creating QEMU's stderr log")?;
+        let mut cmd = Command::new(&build.binary);
+        cmd.args(&args)
+            .stdin(Stdio::null())
+            .stdout(stderr.try_clone().context("duplicating the log handle")?)
+            .stderr(stderr)
+            .process_group(0)
+            .kill_on_drop(true);
+        // SAFETY: prctl is async-signal-safe; the closure allocates nothing.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(Some(Signal::SIGKILL))
+                    .map_err(std::io::Error::from)
+            });
+        }
+        let started = Instant::now();
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", build.binary.display()))?;
+        let pid = child.id().context("QEMU exited immediately")?;
+        let pgid = Pid::from_raw(pid as i32);
+        live_groups(|s| s.insert(pgid.as_raw()));
+        let guard = GroupGuard(pgid);
+
+        let qmp_path = dir.path().join("qmp.sock");
+        wait_for_socket(&mut child, &qmp_path, &stderr_path).await?;
+        let qmp = Qmp::connect(&qmp_path).await?;
+        let mut consoles = Vec::new();
+        for c in &spec.consoles {
+            let path = dir.path().join(format!("{}.sock", c.name));
+            consoles.push(Console::connect(&c.name, &path, STARTUP_TIMEOUT).await?);
+        }
+        std::mem::forget(guard);
+        Ok(QemuProcess {
+            child,
+            pgid,
+            dir,
+            gdb_port,
+            qmp,
+            consoles,
+            build: build.clone(),
+            started,
+            exit: None,
+        })
+    }
+
+    /// Lets a VM started paused run.
+    pub async fn resume(&mut self) -> Result<()> {
+        self.qmp.cont().await.context("resuming the VM")
+    }
+
+    /// The QMP connection.
+    pub fn qmp(&mut self) -> &mut Qmp {
+        &mut self.qmp
+    }
+
+    /// The gdbstub's loopback address, when one was asked for.
+    pub fn gdb_addr(&self) -> Option<std::net::SocketAddr> {
+        self.gdb_port.map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], p)))
+    }
+
+    /// The console with this name.
+    pub fn console(&mut self, name: &str) -> Result<&mut Console> {
+        let known: Vec<String> = self.consoles.iter().map(|c| c.name().to_string()).collect();
+        self.consoles
+            .iter_mut()
+            .find(|c| c.name() == name)
+            .with_context(|| format!("no console named {name:?} (consoles: {})", known.join(", ")))
+    }
+
+    /// Every console, in the order of the spec.
+    pub fn consoles(&mut self) -> &mut [Console] {
+        &mut self.consoles
+    }
+
+    /// The QEMU build this process runs.
+    pub fn build(&self) -> &QemuBuild {
+        &self.build
+    }
+
+    /// Time since QEMU was started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The private directory with sockets and logs (removed on drop).
+    pub fn session_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The `-d` log, when one was asked for.
+    pub fn debug_log_path(&self) -> PathBuf {
+        self.dir.path().join("qemu-debug.log")
+    }
+
+    /// What QEMU printed on stdout and stderr.
+    pub fn stderr_text(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("qemu-stderr.log")).unwrap_or_default()
+    }
+
+    /// Waits up to `limit` for QEMU to exit by itself; `None` if it is still running.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Result<Option<ExitStatus>> {
+        if let Some(s) = self.exit {
+            return Ok(Some(s));
+        }
+        match tokio::time::timeout(limit, self.child.wait()).await {
+            Ok(status) => {
+                let status = status.context("waiting for QEMU")?;
+                self.exit = Some(status);
+                // QEMU is gone; kill stragglers in its group all the same.
+                self.kill_group();
+                Ok(Some(status))
+            }
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Kills QEMU now and reaps it.
+    pub async fn kill(mut self) -> Result<()> {
+        self.kill_group();
+        if self.exit.is_none() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+        }
+        Ok(())
+    }
+
+    fn kill_group(&mut self) {
+        let _ = killpg(self.pgid, Signal::SIGKILL);
+        live_groups(|s| s.remove(&self.pgid.as_raw()));
+    }
+}
+
+impl Drop for QemuProcess {
+    fn drop(&mut self) {
+        self.kill_group();
+        // Reap right away so no zombie outlives the session.
+        let _ = self.child.try_wait();
+    }
+}
+
+/// Kills a half-started QEMU when launch fails part-way.
+struct GroupGuard(Pid);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        let _ = killpg(self.0, Signal::SIGKILL);
+        live_groups(|s| s.remove(&self.0.as_raw()));
+    }
+}
+
+fn free_port() -> Result<u16> {
+    let l = TcpListener::bind(("127.0.0.1", 0)).context("finding a free loopback port")?;
+    Ok(l.local_addr().context("reading the probe port")?.port())
+}
+
+async fn wait_for_socket(child: &mut Child, path: &Path, stderr_path: &Path) -> Result<()> {
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    loop {
+        if path.exists() {
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait().context("checking on QEMU")? {
+            let log = std::fs::read_to_string(stderr_path).unwrap_or_default();
+            bail!("QEMU exited during start-up ({status}): {}", log.trim());
+        }
+        if Instant::now() >= deadline {
+            bail!("QEMU did not create {} within {STARTUP_TIMEOUT:?}", path.display());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The full QEMU argument list for `spec`.
+pub fn command_line(
+    build: &QemuBuild,
+    spec: &MachineSpec,
+    opts: &LaunchOptions,
+    dir: &Path,
+    gdb_port: Option<u16>,
+) -> Vec<OsString> {
+    let mut a: Vec<OsString> = Vec::new();
+    let mut push = |s: &str| a.push(OsString::from(s));
+    if let Some(data) = &build.data_dir {
+        push("-L");
+        push(&data.to_string_lossy());
+    }
+    push("-machine");
+    push(&spec.machine);
+    push("-cpu");
+    push(&spec.cpu);
+    push("-smp");
+    push(&spec.smp.to_string());
+    push("-m");
+    push(&spec.memory);
+    if let Some(bios) = &spec.bios {
+        push("-bios");
+        push(bios);
+    }
+    if let Some(kernel) = &spec.kernel {
+        push("-kernel");
+        push(&kernel.to_string_lossy());
+    }
+    push("-S");
+    push("-display");
+    push("none");
+    push("-monitor");
+    push("none");
+    push("-qmp");
+    push(&format!("unix:{},server=on,wait=off", dir.join("qmp.sock").display()));
+    let mut has_serial = false;
+    for c in &spec.consoles {
+        push("-chardev");
+        // server=on,wait=off spelled out: QEMU 8.2 rejects the bare `server` flag.
+        push(&format!(
+            "socket,id={},path={},server=on,wait=off",
+            c.name,
+            dir.join(format!("{}.sock", c.name)).display()
+        ));
+        match &c.attach {
+            ConsoleAttach::Serial => {
+                has_serial = true;
+                push("-serial");
+                push(&format!("chardev:{}", c.name));
+            }
+            ConsoleAttach::PciSerial => {
+                push("-device");
+                push(&format!("pci-serial,chardev={}", c.name));
+            }
+            ConsoleAttach::Device(dev) => {
+                push("-device");
+                push(&format!("{dev},chardev={}", c.name));
+            }
+        }
+    }
+    if !has_serial {
+        push("-serial");
+        push("none");
+    }
+    if let Some(port) = gdb_port {
+        push("-gdb");
+        push(&format!("tcp:127.0.0.1:{port}"));
+    }
+    if let Some(items) = &opts.debug_log {
+        push("-d");
+        push(items);
+        push("-D");
+        push(&dir.join("qemu-debug.log").to_string_lossy());
+    }
+    for x in &spec.extra_args {
+        push(x);
+    }
+    a
+}

@@ -1,0 +1,257 @@
+//! The QEMU builds the harness knows about.
+//!
+//! Sources, in order: the project's own prefixes (`.qemu/<version>/`, made by
+//! `scripts/setup.sh`), builds the user registered (the `HVHARNESS_QEMU`
+//! environment variable, a `:`-separated list of binaries, and the config file
+//! written by `hvharness qemu add`), then `qemu-system-riscv64` on `PATH`.
+//! When two entries have the same version the first one wins.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::version::{QemuVersion, VersionReq};
+
+/// Environment variable with extra QEMU binaries, separated by `:`.
+pub const QEMU_ENV: &str = "HVHARNESS_QEMU";
+/// Environment variable that overrides the config file's location.
+pub const CONFIG_ENV: &str = "HVHARNESS_CONFIG";
+
+const BINARY: &str = "qemu-system-riscv64";
+const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a build came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// `.qemu/<version>/` inside the project.
+    Project,
+    /// `HVHARNESS_QEMU` or the config file.
+    Registered,
+    /// `qemu-system-riscv64` on `PATH`.
+    Path,
+}
+
+/// One usable QEMU: its version, binary and firmware directory (`-L`).
+#[derive(Debug, Clone, Serialize)]
+pub struct QemuBuild {
+    pub version: QemuVersion,
+    pub binary: PathBuf,
+    /// Passed as `-L`; `None` lets QEMU use its built-in search path.
+    pub data_dir: Option<PathBuf>,
+    pub origin: Origin,
+}
+
+/// Every known QEMU build, oldest version first.
+#[derive(Debug, Clone, Default)]
+pub struct QemuRegistry {
+    builds: Vec<QemuBuild>,
+}
+
+/// One `[[qemu]]` entry of the config file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ConfigEntry {
+    binary: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct ConfigFile {
+    #[serde(default)]
+    qemu: Vec<ConfigEntry>,
+}
+
+impl QemuRegistry {
+    /// Looks in every source. Entries that fail to run are reported on stderr and
+    /// left out; a broken registration must not hide the working builds.
+    pub fn discover(project_root: Option<&Path>) -> QemuRegistry {
+        let mut reg = QemuRegistry::default();
+        if let Some(root) = project_root {
+            for build in project_builds(&crate::project::qemu_prefixes_dir(root)) {
+                reg.insert(build);
+            }
+        }
+        for entry in registered_entries() {
+            match probe(&entry.binary, entry.data_dir.clone(), Origin::Registered) {
+                Ok(b) => reg.insert(b),
+                Err(e) => eprintln!("hvharness: ignoring registered QEMU: {e:#}"),
+            }
+        }
+        if let Some(bin) = which(BINARY) {
+            if let Ok(b) = probe(&bin, None, Origin::Path) {
+                reg.insert(b);
+            }
+        }
+        reg.builds.sort_by_key(|b| b.version);
+        reg
+    }
+
+    fn insert(&mut self, build: QemuBuild) {
+        if !self.builds.iter().any(|b| b.version == build.version) {
+            self.builds.push(build);
+        }
+    }
+
+    /// All builds, oldest first.
+    pub fn builds(&self) -> &[QemuBuild] {
+        &self.builds
+    }
+
+    /// The build of exactly this version.
+    pub fn get(&self, version: QemuVersion) -> Option<&QemuBuild> {
+        self.builds.iter().find(|b| b.version == version)
+    }
+
+    /// The builds whose version is in `req`.
+    pub fn matching(&self, req: &VersionReq) -> Vec<&QemuBuild> {
+        self.builds.iter().filter(|b| req.matches(b.version)).collect()
+    }
+
+    /// Resolves what a user typed: a version (`10.0.2`), a range (`>=9.0`, newest
+    /// match wins) or a path to a binary.
+    pub fn select(&self, spec: &str) -> Result<QemuBuild> {
+        let path = Path::new(spec);
+        if spec.contains('/') || path.is_file() {
+            return probe(path, None, Origin::Registered);
+        }
+        if let Ok(v) = spec.parse::<QemuVersion>() {
+            return self.get(v).cloned().with_context(|| not_registered(&v.to_string(), self));
+        }
+        let req: VersionReq = spec.parse()?;
+        match self.matching(&req).last() {
+            Some(b) => Ok((*b).clone()),
+            None => bail!(not_registered(spec, self)),
+        }
+    }
+}
+
+/// How to make a missing version available, for error messages and skipped cells.
+pub fn how_to_register(version: &str) -> String {
+    format!(
+        "build QEMU {version} from its release tarball (./configure --target-list=riscv64-softmmu && make) \
+         and register it with `hvharness qemu add PATH/TO/qemu-system-riscv64` or {QEMU_ENV}=PATH; \
+         Debian's 7.2 and 10.0 come from scripts/setup.sh"
+    )
+}
+
+fn not_registered(spec: &str, reg: &QemuRegistry) -> String {
+    let known: Vec<String> = reg.builds.iter().map(|b| b.version.to_string()).collect();
+    let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+    format!("QEMU {spec} is not registered (known: {known}). To add it: {}", how_to_register(spec))
+}
+
+/// The project's prefixes: `.qemu/<dir>/usr/bin/qemu-system-riscv64`.
+fn project_builds(dir: &Path) -> Vec<QemuBuild> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let prefix = entry.path();
+        let bin = prefix.join("usr/bin").join(BINARY);
+        if !bin.is_file() {
+            continue;
+        }
+        match probe(&bin, Some(prefix.join("usr/share/qemu")), Origin::Project) {
+            Ok(b) => out.push(b),
+            Err(e) => eprintln!("hvharness: ignoring {}: {e:#}", prefix.display()),
+        }
+    }
+    out
+}
+
+fn registered_entries() -> Vec<ConfigEntry> {
+    let mut out = Vec::new();
+    if let Some(list) = std::env::var_os(QEMU_ENV) {
+        for p in std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()) {
+            out.push(ConfigEntry { binary: p, data_dir: None });
+        }
+    }
+    if let Some(path) = config_path() {
+        match read_config(&path) {
+            Ok(cfg) => out.extend(cfg.qemu),
+            Err(e) => eprintln!("hvharness: {e:#}"),
+        }
+    }
+    out
+}
+
+/// The config file: `$HVHARNESS_CONFIG`, else `$XDG_CONFIG_HOME/hvharness/qemu.toml`,
+/// else `~/.config/hvharness/qemu.toml`.
+pub fn config_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(CONFIG_ENV) {
+        return Some(PathBuf::from(p));
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("hvharness").join("qemu.toml"))
+}
+
+fn read_config(path: &Path) -> Result<ConfigFile> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text).with_context(|| format!("reading {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ConfigFile::default()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Registers a QEMU binary in the config file after checking that it runs.
+pub fn register(binary: &Path, data_dir: Option<PathBuf>) -> Result<QemuBuild> {
+    let binary = binary
+        .canonicalize()
+        .with_context(|| format!("{} does not exist", binary.display()))?;
+    let build = probe(&binary, data_dir.clone(), Origin::Registered)?;
+    let path = config_path().context("no config location: set HOME or HVHARNESS_CONFIG")?;
+    let mut cfg = read_config(&path)?;
+    cfg.qemu.retain(|e| e.binary != binary);
+    cfg.qemu.push(ConfigEntry { binary, data_dir });
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let text = toml::to_string_pretty(&cfg).context("encoding the QEMU config")?;
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(build)
+}
+
+/// Runs `BINARY --version` (bounded) and builds the entry.
+pub fn probe(binary: &Path, data_dir: Option<PathBuf>, origin: Origin) -> Result<QemuBuild> {
+    let text = run_bounded(binary, &["--version"], VERSION_PROBE_TIMEOUT)
+        .with_context(|| format!("running {} --version", binary.display()))?;
+    let version = QemuVersion::from_version_output(&text).with_context(|| {
+        format!("{} --version printed no QEMU version: {text:?}", binary.display())
+    })?;
+    Ok(QemuBuild { version, binary: binary.to_path_buf(), data_dir, origin })
+}
+
+fn run_bounded(binary: &Path, args: &[&str], limit: Duration) -> Result<String> {
+    let mut child = Command::new(binary)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            let out = child.wait_with_output()?;
+            if !status.success() {
+                bail!("exited with {status}: {}", String::from_utf8_lossy(&out.stderr).trim());
+            }
+            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("no answer within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+}

@@ -1,0 +1,68 @@
+//! Shared set-up for the end-to-end tests: the project root, the QEMU matrix and
+//! its skip messages, and the reference firmware build.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use hvharness::firmware::ReferenceFirmware;
+use hvharness::qemu::registry::how_to_register;
+use hvharness::qemu::{QemuBuild, QemuRegistry, QemuVersion};
+
+/// The versions every matrix test covers. 7.2.22 and 10.0.2 come from
+/// `scripts/setup.sh`; 8.0.2 and 9.2.0 (the write-up's) run when registered.
+pub const MATRIX: [&str; 4] = ["7.2.22", "8.0.2", "9.2.0", "10.0.2"];
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the harness crate sits inside the workspace")
+        .to_path_buf()
+}
+
+pub fn registry() -> &'static QemuRegistry {
+    static REG: OnceLock<QemuRegistry> = OnceLock::new();
+    REG.get_or_init(|| QemuRegistry::discover(Some(&root())))
+}
+
+/// The build for one matrix cell, or `None` after printing why the cell is skipped.
+pub fn qemu_or_skip(version: &str, test: &str) -> Option<QemuBuild> {
+    let v: QemuVersion = version.parse().expect("matrix versions are well-formed");
+    match registry().get(v) {
+        Some(b) => Some(b.clone()),
+        None => {
+            let how = if version == "7.2.22" || version == "10.0.2" {
+                "run scripts/setup.sh".to_string()
+            } else {
+                how_to_register(version)
+            };
+            println!("skipped: {test}: QEMU {version} not registered ({how})");
+            None
+        }
+    }
+}
+
+/// Builds the reference firmware once per test process.
+pub fn firmware() -> &'static ReferenceFirmware {
+    static FW: OnceLock<ReferenceFirmware> = OnceLock::new();
+    FW.get_or_init(|| match hvharness::firmware::build_reference(&root()) {
+        Ok(fw) => fw,
+        Err(e) => panic!("building the reference firmware: {e:#}"),
+    })
+}
+
+/// QEMU processes of this machine whose command line mentions `needle`.
+pub fn qemu_processes_with(needle: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return out };
+    for e in entries.flatten() {
+        let cmdline = e.path().join("cmdline");
+        if let Ok(bytes) = std::fs::read(&cmdline) {
+            let text = String::from_utf8_lossy(&bytes).replace('\0', " ");
+            if text.contains("qemu-system-riscv64") && text.contains(needle) {
+                out.push(text);
+            }
+        }
+    }
+    out
+}
