@@ -36,10 +36,17 @@ pub fn qemu_or_skip(version: &str, test: &str) -> Option<QemuBuild> {
             } else {
                 how_to_register(version)
             };
-            println!("skipped: {test}: QEMU {version} not registered ({how})");
+            skipped(&format!("{test}: QEMU {version} not registered ({how})"));
             None
         }
     }
+}
+
+/// Reports a skipped cell. Written straight to stderr, past libtest's output
+/// capture, so a skip is visible in every test run and never passes silently.
+pub fn skipped(what: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped: {what}");
 }
 
 /// Builds the reference firmware once per test process.
