@@ -34,14 +34,24 @@ pub enum ConsoleError {
 pub struct ConsoleMatch {
     /// The matched text.
     pub text: String,
-    /// When the match was seen, measured from when the console was connected.
-    pub at: Duration,
+    /// When the matched text arrived from QEMU (not when the wait noticed it).
+    pub arrived: Instant,
 }
 
 #[derive(Default)]
 struct Shared {
     bytes: Vec<u8>,
+    /// (transcript length after the chunk, when it arrived), for match times.
+    arrivals: Vec<(usize, Instant)>,
     closed: bool,
+}
+
+impl Shared {
+    /// When the byte at `end - 1` arrived.
+    fn arrival_of(&self, end: usize) -> Option<Instant> {
+        let i = self.arrivals.partition_point(|(len, _)| *len < end);
+        self.arrivals.get(i).map(|(_, t)| *t)
+    }
 }
 
 /// One connected console.
@@ -51,7 +61,6 @@ pub struct Console {
     changed: watch::Receiver<usize>,
     writer: OwnedWriteHalf,
     reader: JoinHandle<()>,
-    connected_at: Instant,
     /// Byte offset up to which `expect` has consumed the transcript.
     cursor: usize,
 }
@@ -95,6 +104,8 @@ impl Console {
                         s.closed = true;
                     } else {
                         s.bytes.extend_from_slice(&buf[..n]);
+                        let len = s.bytes.len();
+                        s.arrivals.push((len, Instant::now()));
                     }
                     s.bytes.len()
                 };
@@ -110,7 +121,6 @@ impl Console {
             changed: rx,
             writer: w,
             reader,
-            connected_at: Instant::now(),
             cursor: 0,
         })
     }
@@ -147,6 +157,11 @@ impl Console {
         Ok(found.0)
     }
 
+    /// Whether QEMU closed the console (it exited).
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
     /// Waits until `pattern` matches anywhere in the transcript, without moving.
     pub async fn wait_for(&mut self, pattern: &Regex, limit: Duration) -> Result<ConsoleMatch, ConsoleError> {
         self.wait_from(0, pattern, limit).await.map(|(m, _)| m)
@@ -167,7 +182,8 @@ impl Console {
                     // Offsets in the lossy copy equal byte offsets for valid UTF-8,
                     // which console text is; a replacement char only shifts the cursor.
                     let end = (from + m.end()).min(s.bytes.len());
-                    let found = ConsoleMatch { text: m.as_str().to_string(), at: self.connected_at.elapsed() };
+                    let arrived = s.arrival_of(end.max(1)).unwrap_or_else(Instant::now);
+                    let found = ConsoleMatch { text: m.as_str().to_string(), arrived };
                     return Ok((found, end));
                 }
                 s.closed

@@ -1,10 +1,11 @@
 //! Building the firmware under test with `make`.
 //!
 //! Several test processes may ask for the same build at once (nextest runs each
-//! test in its own process), so builds of one output directory are serialised
-//! with a file lock; `make` itself makes the second build a no-op.
+//! test in its own process), so builds are serialised with a file lock; `make`
+//! itself makes the second build a no-op.
 
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -40,42 +41,50 @@ pub fn build_reference(root: &Path) -> Result<ReferenceFirmware> {
     Ok(fw)
 }
 
-/// Runs `make -C dir [args]` with the output directory locked, bounded by
-/// [`BUILD_TIMEOUT`]; on failure the error carries make's output.
+/// Runs `make -C dir [args]`; see [`run_command`].
 pub fn run_make(dir: &Path, out: &Path, args: &[&str]) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let lock_path = out.join(".build.lock");
+    let mut argv = vec!["-C".to_string(), dir.to_string_lossy().into_owned()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    run_command(Path::new("."), "make", &argv)
+}
+
+/// Runs a build command in `cwd`, bounded by [`BUILD_TIMEOUT`], serialised with
+/// every other build of this machine through one lock file in the system temp
+/// directory; on failure the error carries the command's output.
+pub fn run_command(cwd: &Path, program: &str, args: &[String]) -> Result<()> {
+    let lock_path = std::env::temp_dir().join("hvharness-build.lock");
     let lock_file = File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
     let _lock = Flock::lock(lock_file, FlockArg::LockExclusive)
         .map_err(|(_, e)| e)
         .with_context(|| format!("locking {}", lock_path.display()))?;
-
-    let log_path = out.join(".build.log");
-    let log = File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
-    let mut child = Command::new("make")
-        .arg("-C")
-        .arg(dir)
+    let shown = format!("{program} {}", args.join(" "));
+    let log = tempfile::tempfile().context("creating the build log")?;
+    let mut child = Command::new(program)
         .args(args)
+        .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(log.try_clone().context("duplicating the build log handle")?)
-        .stderr(log)
+        .stderr(log.try_clone().context("duplicating the build log handle")?)
         .spawn()
-        .context("running make (is GNU make installed? scripts/setup.sh installs it)")?;
+        .with_context(|| format!("running {shown} (is {program} installed? scripts/setup.sh installs the project's tools)"))?;
     let deadline = Instant::now() + BUILD_TIMEOUT;
     let status = loop {
-        if let Some(s) = child.try_wait().context("waiting for make")? {
+        if let Some(s) = child.try_wait().context("waiting for the build")? {
             break s;
         }
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            bail!("make -C {} took longer than {BUILD_TIMEOUT:?}", dir.display());
+            bail!("{shown} took longer than {BUILD_TIMEOUT:?}");
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     if !status.success() {
-        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-        bail!("make -C {} failed ({status}):\n{}", dir.display(), text.trim_end());
+        let mut text = String::new();
+        let mut log = log;
+        let _ = log.seek(SeekFrom::Start(0)).and_then(|_| log.read_to_string(&mut text));
+        bail!("{shown} failed ({status}) in {}:\n{}", cwd.display(), text.trim_end());
     }
     Ok(())
 }

@@ -12,3 +12,4 @@ pub mod project;
 pub mod qemu;
 pub mod riscv;
 pub mod rsp;
+pub mod scenario;

@@ -1,0 +1,207 @@
+//! The on-disk TOML form of a scenario and its checks.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, Result};
+use regex::Regex;
+use serde::Deserialize;
+
+use super::{attach_from_str, ExpectedOutcome, ExpectedTrap, OutcomeKind, Scenario, ScenarioConsole};
+use crate::qemu::{ConsoleSpec, MachineSpec};
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    name: Option<String>,
+    #[serde(default)]
+    description: String,
+    build: Option<BuildSection>,
+    machine: MachineSection,
+    #[serde(default, rename = "console")]
+    consoles: Vec<ConsoleSection>,
+    #[serde(default)]
+    boot: BootSection,
+    #[serde(default, rename = "outcome")]
+    outcomes: Vec<OutcomeSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BuildSection {
+    command: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MachineSection {
+    #[serde(default = "default_machine")]
+    machine: String,
+    cpu: String,
+    #[serde(default = "default_smp")]
+    smp: u32,
+    #[serde(default = "default_memory")]
+    memory: String,
+    bios: Option<String>,
+    kernel: Option<PathBuf>,
+    #[serde(default)]
+    args: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsoleSection {
+    name: String,
+    attach: String,
+    #[serde(default)]
+    milestones: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BootSection {
+    #[serde(default = "default_boot_timeout")]
+    timeout_secs: f64,
+}
+
+impl Default for BootSection {
+    fn default() -> Self {
+        BootSection { timeout_secs: default_boot_timeout() }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutcomeSection {
+    qemu: String,
+    expect: String,
+    last_milestone: Option<String>,
+    trap: Option<TrapSection>,
+    because: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrapSection {
+    cause: u64,
+    symbol: Option<String>,
+}
+
+fn default_machine() -> String {
+    "virt".into()
+}
+fn default_smp() -> u32 {
+    1
+}
+fn default_memory() -> String {
+    "128M".into()
+}
+fn default_boot_timeout() -> f64 {
+    60.0
+}
+
+/// `file:line:column` for a byte offset.
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, col)
+}
+
+impl ScenarioFile {
+    /// Parses the TOML; errors say `file:line:col: message`.
+    pub fn parse(text: &str, path: &Path) -> Result<ScenarioFile> {
+        toml::from_str(text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|s| {
+                    let (l, c) = position(text, s.start);
+                    format!(":{l}:{c}")
+                })
+                .unwrap_or_default();
+            anyhow!("{}{at}: {}", path.display(), e.message())
+        })
+    }
+
+    /// Checks the values and resolves paths against the file's directory.
+    pub fn into_scenario(self, path: &Path) -> Result<Scenario> {
+        let where_ = |key: &str, msg: String| anyhow!("{}: {key}: {msg}", path.display());
+        let base = path.parent().unwrap_or(Path::new("."));
+        let name = self.name.clone().unwrap_or_else(|| {
+            path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+        });
+        if self.machine.smp == 0 {
+            return Err(where_("machine.smp", "must be at least 1".into()));
+        }
+        let mut specs = Vec::new();
+        let mut consoles = Vec::new();
+        for (i, c) in self.consoles.iter().enumerate() {
+            let key = format!("console[{i}]");
+            if c.name.is_empty() || !c.name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
+                return Err(where_(&format!("{key}.name"), format!("{:?}: use letters, digits, - and _", c.name)));
+            }
+            if consoles.iter().any(|x: &ScenarioConsole| x.name == c.name) {
+                return Err(where_(&format!("{key}.name"), format!("console {:?} is named twice", c.name)));
+            }
+            let attach = attach_from_str(&c.attach).ok_or_else(|| {
+                where_(&format!("{key}.attach"), format!("{:?}: expected serial, pci-serial or device:NAME", c.attach))
+            })?;
+            let milestones = c
+                .milestones
+                .iter()
+                .enumerate()
+                .map(|(j, m)| {
+                    Regex::new(m).map_err(|e| where_(&format!("{key}.milestones[{j}]"), e.to_string()))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            specs.push(ConsoleSpec { name: c.name.clone(), attach });
+            consoles.push(ScenarioConsole { name: c.name.clone(), milestones });
+        }
+        if !(self.boot.timeout_secs > 0.0 && self.boot.timeout_secs < 86_400.0) {
+            return Err(where_("boot.timeout_secs", "must be between 0 and 86400".into()));
+        }
+        let mut outcomes = Vec::new();
+        for (i, o) in self.outcomes.iter().enumerate() {
+            let key = format!("outcome[{i}]");
+            let qemu = o.qemu.parse().map_err(|e| where_(&format!("{key}.qemu"), format!("{e}")))?;
+            let kind = match o.expect.as_str() {
+                "boots" => OutcomeKind::Boots,
+                "hangs" => OutcomeKind::Hangs,
+                other => {
+                    return Err(where_(&format!("{key}.expect"), format!("{other:?}: expected \"boots\" or \"hangs\"")))
+                }
+            };
+            let last_milestone = o
+                .last_milestone
+                .as_deref()
+                .map(|m| Regex::new(m).map_err(|e| where_(&format!("{key}.last_milestone"), e.to_string())))
+                .transpose()?;
+            if kind == OutcomeKind::Boots && (last_milestone.is_some() || o.trap.is_some()) {
+                return Err(where_(&key, "last_milestone and trap only apply to expect = \"hangs\"".into()));
+            }
+            let trap = o.trap.as_ref().map(|t| ExpectedTrap { cause: t.cause, symbol: t.symbol.clone() });
+            outcomes.push(ExpectedOutcome { qemu, kind, last_milestone, trap, because: o.because.clone() });
+        }
+        let kernel = self.machine.kernel.as_ref().map(|k| base.join(k));
+        Ok(Scenario {
+            name,
+            description: self.description,
+            path: path.to_path_buf(),
+            build: self.build.map(|b| b.command),
+            machine: MachineSpec {
+                machine: self.machine.machine,
+                cpu: self.machine.cpu,
+                smp: self.machine.smp,
+                memory: self.machine.memory,
+                bios: self.machine.bios,
+                kernel,
+                consoles: specs,
+                extra_args: self.machine.args,
+            },
+            consoles,
+            boot_timeout: Duration::from_secs_f64(self.boot.timeout_secs),
+            outcomes,
+        })
+    }
+}

@@ -1,0 +1,117 @@
+//! Scenario files: TOML descriptions of a machine, its consoles, what a good
+//! boot prints, and the outcome expected on each range of QEMU versions.
+//!
+//! Paths inside a scenario are relative to the scenario file's directory, so a
+//! scenario works for firmware anywhere on disk. A mistake names the file, the
+//! line and the key.
+
+mod file;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use regex::Regex;
+
+use crate::qemu::{ConsoleAttach, ConsoleSpec, MachineSpec, QemuVersion, VersionReq};
+
+pub use file::ScenarioFile;
+
+/// A loaded, checked scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    /// The scenario file.
+    pub path: PathBuf,
+    /// Command (argv) run in the scenario's directory before any boot.
+    pub build: Option<Vec<String>>,
+    pub machine: MachineSpec,
+    pub consoles: Vec<ScenarioConsole>,
+    /// How long a boot may take before it counts as hung.
+    pub boot_timeout: Duration,
+    /// Expected outcomes, first matching range wins.
+    pub outcomes: Vec<ExpectedOutcome>,
+}
+
+/// A console with the milestones a good boot prints on it, in order.
+#[derive(Debug, Clone)]
+pub struct ScenarioConsole {
+    pub name: String,
+    pub milestones: Vec<Regex>,
+}
+
+/// What a run should end in.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutcomeKind {
+    Boots,
+    Hangs,
+}
+
+/// A trap a hang is expected to start with.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExpectedTrap {
+    /// The exception code (scause without the interrupt bit).
+    pub cause: u64,
+    /// The symbol the faulting pc (epc) lies in.
+    pub symbol: Option<String>,
+}
+
+/// The outcome expected on a range of QEMU versions.
+#[derive(Debug, Clone)]
+pub struct ExpectedOutcome {
+    pub qemu: VersionReq,
+    pub kind: OutcomeKind,
+    /// For hangs: the last milestone that must still appear before the hang.
+    pub last_milestone: Option<Regex>,
+    pub trap: Option<ExpectedTrap>,
+    /// Why this version behaves this way, shown in reports.
+    pub because: Option<String>,
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading scenario {}", path.display()))?;
+        let file = ScenarioFile::parse(&text, path)?;
+        file.into_scenario(path)
+    }
+
+    /// The expectation for this QEMU version, if the scenario states one.
+    pub fn expected_for(&self, version: QemuVersion) -> Option<&ExpectedOutcome> {
+        self.outcomes.iter().find(|o| o.qemu.matches(version))
+    }
+
+    /// The directory that relative paths in the scenario start from.
+    pub fn base_dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// The console specs for QEMU.
+    pub fn console_specs(&self) -> Vec<ConsoleSpec> {
+        self.machine.consoles.clone()
+    }
+
+    /// Runs the scenario's build command, if it has one.
+    pub fn build(&self) -> Result<()> {
+        let Some(argv) = &self.build else { return Ok(()) };
+        let Some((program, args)) = argv.split_first() else {
+            bail!("{}: build.command is empty", self.path.display())
+        };
+        crate::firmware::run_command(self.base_dir(), program, args)
+            .with_context(|| format!("building for scenario {}", self.name))
+    }
+}
+
+pub(crate) fn attach_from_str(s: &str) -> Option<ConsoleAttach> {
+    match s {
+        "serial" => Some(ConsoleAttach::Serial),
+        "pci-serial" => Some(ConsoleAttach::PciSerial),
+        other => other.strip_prefix("device:").map(|d| ConsoleAttach::Device(d.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests;

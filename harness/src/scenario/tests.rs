@@ -1,0 +1,72 @@
+use std::path::Path;
+
+use super::*;
+
+const GOOD: &str = r#"
+name = "two-vms"
+[build]
+command = ["make", "-C", "../hypervisor"]
+[machine]
+cpu = "rv64,h=true"
+smp = 2
+bios = "default"
+kernel = "../target/firmware/hypervisor.elf"
+[[console]]
+name = "vm0"
+attach = "serial"
+milestones = ["guest kernel is booting", '\$ ']
+[[console]]
+name = "vm1"
+attach = "pci-serial"
+[boot]
+timeout_secs = 30
+[[outcome]]
+qemu = "<9.0"
+expect = "boots"
+[[outcome]]
+qemu = ">=9.0"
+expect = "hangs"
+last_milestone = "guest kernel is booting"
+trap = { cause = 0xc, symbol = "kvminithart" }
+"#;
+
+fn load(text: &str) -> Result<Scenario> {
+    let path = Path::new("/proj/scenarios/x.toml");
+    ScenarioFile::parse(text, path)?.into_scenario(path)
+}
+
+#[test]
+fn loads_a_full_scenario() {
+    let s = load(GOOD).unwrap();
+    assert_eq!(s.name, "two-vms");
+    assert_eq!(s.machine.smp, 2);
+    assert_eq!(s.machine.kernel.as_deref(), Some(Path::new("/proj/scenarios/../target/firmware/hypervisor.elf")));
+    assert_eq!(s.consoles[0].milestones.len(), 2);
+    let old = s.expected_for("8.0.2".parse().unwrap()).unwrap();
+    assert_eq!(old.kind, OutcomeKind::Boots);
+    let new = s.expected_for("10.0.2".parse().unwrap()).unwrap();
+    assert_eq!(new.kind, OutcomeKind::Hangs);
+    assert_eq!(new.trap.as_ref().unwrap().cause, 0xc);
+}
+
+#[test]
+fn unknown_key_names_file_line_and_key() {
+    let text = GOOD.replace("smp = 2", "smp = 2\nkernal = \"x\"");
+    let err = format!("{:#}", load(&text).unwrap_err());
+    assert!(err.starts_with("/proj/scenarios/x.toml:"), "{err}");
+    assert!(err.contains("kernal"), "{err}");
+    let line = err.split(':').nth(1).unwrap();
+    assert_eq!(line, "8", "{err}");
+}
+
+#[test]
+fn bad_values_name_their_key() {
+    let err = format!("{:#}", load(&GOOD.replace("attach = \"pci-serial\"", "attach = \"usb\"")).unwrap_err());
+    assert!(err.contains("console[1].attach"), "{err}");
+    let err = format!("{:#}", load(&GOOD.replace("qemu = \"<9.0\"", "qemu = \"<nine\"")).unwrap_err());
+    assert!(err.contains("outcome[0].qemu"), "{err}");
+    let err = format!("{:#}", load(&GOOD.replace("expect = \"boots\"", "expect = \"flies\"")).unwrap_err());
+    assert!(err.contains("outcome[0].expect"), "{err}");
+    let err = format!("{:#}", load(&GOOD.replace("'\\$ '", "'(('")).unwrap_err());
+    assert!(err.contains("console[0].milestones[1]"), "{err}");
+}
