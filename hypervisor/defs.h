@@ -1,0 +1,72 @@
+// Shared structures and the functions each file offers.
+
+struct vm {
+	int id;                 // VM i runs on hart i
+	uint64 ram;             // host-physical base of its 16 MiB
+	uint64 console;         // host-physical page its guest sees at GUEST_UART
+	pte_t *gstage;          // root of its Sv39x4 G-stage table (16 KiB)
+	int halted;
+};
+
+// Per-hart guest context. trapvec.S knows this layout: keep regs first.
+struct vcpu {
+	uint64 regs[32];        // guest x0..x31 (x0 unused)
+	uint64 hv_sp;           // top of this hart's hypervisor stack
+	uint64 hartid;
+	struct vm *vm;
+};
+#define VCPU_HV_SP  (32 * 8)
+#define VCPU_HARTID (33 * 8)
+
+// Guest register names, as indices into vcpu.regs.
+enum { REG_RA = 1, REG_SP = 2, REG_A0 = 10, REG_A1, REG_A2, REG_A3, REG_A4, REG_A5,
+       REG_A6, REG_A7 };
+
+// main.c
+extern int nvm;
+extern struct vm vms[NVM];
+
+// hart.c
+void hart_init(void);
+
+// vm.c
+void vm_create(struct vm *vm, int id, uint64 console);
+void vm_start(struct vm *vm) __attribute__((noreturn));
+void vm_halt(struct vm *vm) __attribute__((noreturn));
+
+// pci.c
+uint64 pci_serial_init(void);
+
+// trap.c
+void vm_trap(struct vcpu *v) __attribute__((noreturn));
+void hs_trap(void) __attribute__((noreturn));
+void park(void) __attribute__((noreturn));
+
+// trapvec.S
+void trapvec(void);
+void vm_run(struct vcpu *v) __attribute__((noreturn));
+
+// vsbi.c
+void vsbi_call(struct vcpu *v);
+
+// sbi.c
+struct sbiret { long error; long value; };
+struct sbiret sbi_call(uint64 eid, uint64 fid, uint64 a0, uint64 a1, uint64 a2);
+void sbi_set_timer(uint64 when);
+long sbi_hart_start(uint64 hartid, uint64 start, uint64 opaque);
+int sbi_hart_exists(uint64 hartid);
+void sbi_shutdown(void) __attribute__((noreturn));
+
+// uart.c
+void uart_putc(int c);
+
+// printf.c
+void printf(const char *fmt, ...);
+void panic(const char *msg) __attribute__((noreturn));
+
+// string.c
+void *memset(void *dst, int c, uint64 n);
+void *memcpy(void *dst, const void *src, uint64 n);
+
+// guest_image.S: guest.bin, embedded.
+extern char guest_image[], guest_image_end[];
