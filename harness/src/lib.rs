@@ -10,6 +10,8 @@ pub mod elf;
 pub mod firmware;
 pub mod project;
 pub mod qemu;
+pub mod report;
 pub mod riscv;
 pub mod rsp;
+pub mod runner;
 pub mod scenario;

@@ -7,7 +7,7 @@ use anyhow::{anyhow, Result};
 use regex::Regex;
 use serde::Deserialize;
 
-use super::{attach_from_str, ExpectedOutcome, ExpectedTrap, OutcomeKind, Scenario, ScenarioConsole};
+use super::{attach_from_str, ExpectedOutcome, ExpectedTrap, OutcomeKind, Scenario, ScenarioConsole, ScenarioElf};
 use crate::qemu::{ConsoleSpec, MachineSpec};
 
 /// The file as written.
@@ -25,6 +25,17 @@ pub struct ScenarioFile {
     boot: BootSection,
     #[serde(default, rename = "outcome")]
     outcomes: Vec<OutcomeSection>,
+    #[serde(default, rename = "elf")]
+    elfs: Vec<ElfSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ElfSection {
+    name: String,
+    path: PathBuf,
+    #[serde(default)]
+    offset: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,6 +194,13 @@ impl ScenarioFile {
             let trap = o.trap.as_ref().map(|t| ExpectedTrap { cause: t.cause, symbol: t.symbol.clone() });
             outcomes.push(ExpectedOutcome { qemu, kind, last_milestone, trap, because: o.because.clone() });
         }
+        let mut elfs: Vec<ScenarioElf> = Vec::new();
+        for (i, e) in self.elfs.iter().enumerate() {
+            if elfs.iter().any(|x| x.name == e.name) {
+                return Err(where_(&format!("elf[{i}].name"), format!("{:?} is named twice", e.name)));
+            }
+            elfs.push(ScenarioElf { name: e.name.clone(), path: base.join(&e.path), offset: e.offset });
+        }
         let kernel = self.machine.kernel.as_ref().map(|k| base.join(k));
         Ok(Scenario {
             name,
@@ -202,6 +220,7 @@ impl ScenarioFile {
             consoles,
             boot_timeout: Duration::from_secs_f64(self.boot.timeout_secs),
             outcomes,
+            elfs,
         })
     }
 }

@@ -32,6 +32,16 @@ pub struct Scenario {
     pub boot_timeout: Duration,
     /// Expected outcomes, first matching range wins.
     pub outcomes: Vec<ExpectedOutcome>,
+    /// The ELF files whose symbols the scenario names.
+    pub elfs: Vec<ScenarioElf>,
+}
+
+/// An ELF file of the firmware: its own symbol space, loaded at `offset`.
+#[derive(Debug, Clone)]
+pub struct ScenarioElf {
+    pub name: String,
+    pub path: PathBuf,
+    pub offset: u64,
 }
 
 /// A console with the milestones a good boot prints on it, in order.
@@ -94,6 +104,31 @@ impl Scenario {
         self.machine.consoles.clone()
     }
 
+    /// Ok when `addr` lies inside `symbol` in one of the scenario's ELF files
+    /// (`elfname:symbol` picks the file); otherwise says where it is instead.
+    pub fn check_in_symbol(&self, addr: u64, symbol: &str) -> std::result::Result<(), String> {
+        let (only, name) = match symbol.split_once(':') {
+            Some((file, sym)) => (Some(file), sym),
+            None => (None, symbol),
+        };
+        let mut found_anywhere = false;
+        for elf in self.elfs.iter().filter(|e| only.is_none_or(|o| o == e.name)) {
+            let range = symbol_range(&elf.path, name)
+                .map_err(|e| format!("{}: {e:#}", elf.path.display()))?;
+            if let Some((start, end)) = range {
+                found_anywhere = true;
+                let (start, end) = (start + elf.offset, end + elf.offset);
+                if (start..end.max(start + 1)).contains(&addr) {
+                    return Ok(());
+                }
+            }
+        }
+        if !found_anywhere {
+            return Err(format!("symbol {symbol} is in none of the scenario's ELF files"));
+        }
+        Err(format!("the fault at {addr:#x} is not inside {symbol}"))
+    }
+
     /// Runs the scenario's build command, if it has one.
     pub fn build(&self) -> Result<()> {
         let Some(argv) = &self.build else { return Ok(()) };
@@ -103,6 +138,17 @@ impl Scenario {
         crate::firmware::run_command(self.base_dir(), program, args)
             .with_context(|| format!("building for scenario {}", self.name))
     }
+}
+
+/// The `[start, end)` of a symbol in an ELF file.
+fn symbol_range(path: &Path, name: &str) -> Result<Option<(u64, u64)>> {
+    use object::{Object, ObjectSymbol};
+    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let file = object::File::parse(&*data).with_context(|| format!("parsing {}", path.display()))?;
+    Ok(file
+        .symbols()
+        .find(|s| s.name().ok() == Some(name))
+        .map(|s| (s.address(), s.address() + s.size())))
 }
 
 pub(crate) fn attach_from_str(s: &str) -> Option<ConsoleAttach> {

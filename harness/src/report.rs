@@ -1,0 +1,109 @@
+//! Human-readable renderings of run reports (the JSON form is serde's).
+
+use std::fmt::Write as _;
+
+use crate::runner::{Observed, RunReport, Verdict};
+
+/// A short word for what happened.
+pub fn observed_word(o: &Observed) -> &'static str {
+    match o {
+        Observed::Booted => "booted",
+        Observed::Hung { .. } => "hung",
+        Observed::Exited { .. } => "exited",
+    }
+}
+
+/// A short word for the verdict.
+pub fn verdict_word(v: &Verdict) -> &'static str {
+    match v {
+        Verdict::AsExpected => "ok",
+        Verdict::Unexpected(_) => "FAIL",
+        Verdict::NoExpectation => "no expectation",
+    }
+}
+
+/// The full report of one run.
+pub fn render_run(r: &RunReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "== {} on QEMU {} ({:.1} s)", r.scenario, r.qemu, r.duration_secs);
+    match &r.expected {
+        Some(k) => {
+            let _ = writeln!(s, "expected: {k:?}{}", r.because.as_ref().map(|b| format!(" ({b})")).unwrap_or_default());
+        }
+        None => {
+            let _ = writeln!(s, "expected: nothing stated for this version");
+        }
+    }
+    for m in &r.milestones {
+        let _ = writeln!(s, "  {:>7.3} s  {:<8} /{}/", m.at_secs, m.console, m.pattern);
+    }
+    match &r.observed {
+        Observed::Booted => {
+            let _ = writeln!(s, "observed: booted");
+        }
+        Observed::Hung { console, missing, last_seen, early } => {
+            let _ = writeln!(
+                s,
+                "observed: hung: console {console} never printed /{missing}/ (last milestone: {})",
+                last_seen.as_deref().map(|l| format!("/{l}/")).unwrap_or_else(|| "none".into())
+            );
+            if let Some(e) = early {
+                let _ = writeln!(s, "          verdict reached early: {e}");
+            }
+        }
+        Observed::Exited { console, missing } => {
+            let _ = writeln!(s, "observed: QEMU exited before console {console} printed /{missing}/");
+        }
+    }
+    if let Some(t) = &r.first_trap {
+        let _ = writeln!(
+            s,
+            "first trap: hart {} cause {:#x} ({}) epc {:#x} tval {:#x}",
+            t.hart, t.cause, t.desc, t.epc, t.tval
+        );
+    }
+    match &r.verdict {
+        Verdict::Unexpected(why) => {
+            let _ = writeln!(s, "verdict: FAIL: {why}");
+            for (name, text) in &r.transcripts {
+                let _ = writeln!(s, "--- console {name} (last lines)");
+                for line in last_lines(text, 12) {
+                    let _ = writeln!(s, "    {line}");
+                }
+            }
+        }
+        v => {
+            let _ = writeln!(s, "verdict: {}", verdict_word(v));
+        }
+    }
+    s
+}
+
+fn last_lines(text: &str, n: usize) -> Vec<&str> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].to_vec()
+}
+
+/// One table row per run.
+pub fn render_table(reports: &[RunReport]) -> String {
+    let mut s = String::new();
+    let w = reports.iter().map(|r| r.scenario.len()).max().unwrap_or(8).max(8);
+    let _ = writeln!(s, "{:<w$}  {:<8}  {:<8}  {:<8}  {:>8}  verdict", "scenario", "qemu", "expected", "observed", "time");
+    for r in reports {
+        let expected = r.expected.as_ref().map(|k| format!("{k:?}").to_lowercase()).unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            s,
+            "{:<w$}  {:<8}  {:<8}  {:<8}  {:>7.1}s  {}",
+            r.scenario,
+            r.qemu.to_string(),
+            expected,
+            observed_word(&r.observed),
+            r.duration_secs,
+            match &r.verdict {
+                Verdict::Unexpected(why) => format!("FAIL: {why}"),
+                v => verdict_word(v).to_string(),
+            }
+        );
+    }
+    s
+}

@@ -1,0 +1,250 @@
+//! Running a scenario on one QEMU build and judging the result against the
+//! scenario's expectation for that version.
+
+pub mod trap_log;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::qemu::{LaunchOptions, QemuBuild, QemuProcess, QemuVersion};
+use crate::scenario::{ExpectedOutcome, OutcomeKind, Scenario};
+use trap_log::LoggedTrap;
+
+/// A trap loop writes the interrupt log this fast; past this size the run is a
+/// hang whatever the consoles still do, and QEMU is stopped before the disk fills.
+const TRAP_LOG_CAP: u64 = 64 << 20;
+
+/// A milestone seen on a console.
+#[derive(Debug, Clone, Serialize)]
+pub struct MilestoneHit {
+    pub console: String,
+    pub pattern: String,
+    /// Seconds from the VM's first instruction (resume) to the text's arrival.
+    pub at_secs: f64,
+}
+
+/// What happened, independent of what was expected.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Observed {
+    /// Every console printed every milestone.
+    Booted,
+    /// A milestone did not appear in time.
+    Hung {
+        console: String,
+        missing: String,
+        /// The last milestone that did appear on that console.
+        last_seen: Option<String>,
+        /// Why the wait ended early, when it did (a trap loop).
+        early: Option<String>,
+    },
+    /// QEMU exited before the boot finished.
+    Exited { console: String, missing: String },
+}
+
+/// The judgement.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "verdict", content = "reason", rename_all = "snake_case")]
+pub enum Verdict {
+    AsExpected,
+    Unexpected(String),
+    /// The scenario states nothing for this version.
+    NoExpectation,
+}
+
+impl Verdict {
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Verdict::Unexpected(_))
+    }
+}
+
+/// Everything one run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub scenario: String,
+    pub qemu: QemuVersion,
+    pub expected: Option<OutcomeKind>,
+    pub because: Option<String>,
+    pub observed: Observed,
+    pub verdict: Verdict,
+    pub milestones: Vec<MilestoneHit>,
+    /// The first exception of the expected kind, from QEMU's interrupt log.
+    pub first_trap: Option<LoggedTrap>,
+    /// Console name and full transcript.
+    pub transcripts: Vec<(String, String)>,
+    pub duration_secs: f64,
+}
+
+/// Runs `scenario` on `build` (the firmware must already be built).
+pub async fn run(scenario: &Scenario, build: &QemuBuild) -> Result<RunReport> {
+    let expectation = scenario.expected_for(build.version).cloned();
+    let trap_wanted = expectation.as_ref().and_then(|e| e.trap.clone());
+    let opts = LaunchOptions {
+        gdbstub: false,
+        debug_log: trap_wanted.as_ref().map(|_| "int".to_string()),
+    };
+    let started = Instant::now();
+    let mut qemu = QemuProcess::launch(build, &scenario.machine, &opts)
+        .await
+        .with_context(|| format!("starting QEMU {} for {}", build.version, scenario.name))?;
+    qemu.resume().await?;
+    let resumed = Instant::now();
+    let deadline = tokio::time::Instant::now() + scenario.boot_timeout;
+    let log_path = qemu.debug_log_path();
+
+    let mut milestones = Vec::new();
+    let mut observed = Observed::Booted;
+    'consoles: for sc in &scenario.consoles {
+        let mut last_seen = None;
+        for pattern in &sc.milestones {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let console = qemu.console(&sc.name)?;
+            let wait = console.expect(pattern, remaining);
+            let flood = watch_log_size(&log_path, trap_wanted.is_some());
+            let result = tokio::select! {
+                r = wait => Ok(r),
+                why = flood => Err(why),
+            };
+            match result {
+                Ok(Ok(m)) => {
+                    milestones.push(MilestoneHit {
+                        console: sc.name.clone(),
+                        pattern: pattern.to_string(),
+                        at_secs: m.arrived.saturating_duration_since(resumed).as_secs_f64(),
+                    });
+                    last_seen = Some(pattern.to_string());
+                }
+                Ok(Err(crate::console::ConsoleError::Closed { .. })) => {
+                    observed = Observed::Exited { console: sc.name.clone(), missing: pattern.to_string() };
+                    break 'consoles;
+                }
+                Ok(Err(crate::console::ConsoleError::Timeout { .. })) => {
+                    observed = Observed::Hung {
+                        console: sc.name.clone(),
+                        missing: pattern.to_string(),
+                        last_seen,
+                        early: None,
+                    };
+                    break 'consoles;
+                }
+                Err(why) => {
+                    observed = Observed::Hung {
+                        console: sc.name.clone(),
+                        missing: pattern.to_string(),
+                        last_seen,
+                        early: Some(why),
+                    };
+                    break 'consoles;
+                }
+            }
+        }
+    }
+
+    let transcripts = collect_transcripts(&mut qemu);
+    // Stopped first, so the interrupt log is complete when it is read.
+    qemu.kill().await?;
+    let first_trap = match &trap_wanted {
+        Some(t) => trap_log::first_exception(&log_path, |x| x.cause == t.cause)
+            .with_context(|| format!("reading {}", log_path.display()))?,
+        None => None,
+    };
+    Ok(finish(scenario, build, expectation, observed, milestones, first_trap, transcripts, started))
+}
+
+fn collect_transcripts(qemu: &mut QemuProcess) -> Vec<(String, String)> {
+    qemu.consoles().iter().map(|c| (c.name().to_string(), c.transcript())).collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    scenario: &Scenario,
+    build: &QemuBuild,
+    expectation: Option<ExpectedOutcome>,
+    observed: Observed,
+    milestones: Vec<MilestoneHit>,
+    first_trap: Option<LoggedTrap>,
+    transcripts: Vec<(String, String)>,
+    started: Instant,
+) -> RunReport {
+    let verdict = judge(expectation.as_ref(), &observed, &milestones, first_trap.as_ref(), scenario);
+    RunReport {
+        scenario: scenario.name.clone(),
+        qemu: build.version,
+        expected: expectation.as_ref().map(|e| e.kind.clone()),
+        because: expectation.and_then(|e| e.because),
+        observed,
+        verdict,
+        milestones,
+        first_trap,
+        transcripts,
+        duration_secs: started.elapsed().as_secs_f64(),
+    }
+}
+
+/// Resolves when the interrupt log passes [`TRAP_LOG_CAP`]; never when not logging.
+async fn watch_log_size(path: &std::path::Path, enabled: bool) -> String {
+    if !enabled {
+        return std::future::pending().await;
+    }
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.len() > TRAP_LOG_CAP {
+                return format!("the hart is in a trap loop (interrupt log passed {} MiB)", TRAP_LOG_CAP >> 20);
+            }
+        }
+    }
+}
+
+fn judge(
+    expected: Option<&ExpectedOutcome>,
+    observed: &Observed,
+    milestones: &[MilestoneHit],
+    trap: Option<&LoggedTrap>,
+    scenario: &Scenario,
+) -> Verdict {
+    let Some(expected) = expected else { return Verdict::NoExpectation };
+    match (&expected.kind, observed) {
+        (OutcomeKind::Boots, Observed::Booted) => Verdict::AsExpected,
+        (OutcomeKind::Boots, Observed::Hung { console, missing, .. }) => {
+            Verdict::Unexpected(format!("expected a boot, but console {console} never printed /{missing}/"))
+        }
+        (OutcomeKind::Boots, Observed::Exited { console, missing }) => Verdict::Unexpected(format!(
+            "expected a boot, but QEMU exited before console {console} printed /{missing}/"
+        )),
+        (OutcomeKind::Hangs, Observed::Booted) => {
+            Verdict::Unexpected(format!("expected a hang, but {} booted", scenario.name))
+        }
+        (OutcomeKind::Hangs, Observed::Exited { .. }) => {
+            Verdict::Unexpected("expected a hang, but QEMU exited".to_string())
+        }
+        (OutcomeKind::Hangs, Observed::Hung { .. }) => {
+            if let Some(last) = &expected.last_milestone {
+                let seen = milestones.iter().any(|m| m.pattern == last.as_str());
+                if !seen {
+                    return Verdict::Unexpected(format!("hung, but before /{last}/ appeared"));
+                }
+            }
+            if let Some(want) = &expected.trap {
+                match trap {
+                    None => {
+                        return Verdict::Unexpected(format!(
+                            "hung, but QEMU's interrupt log shows no exception with cause {:#x}",
+                            want.cause
+                        ))
+                    }
+                    Some(t) => {
+                        if let Some(symbol) = &want.symbol {
+                            if let Err(why) = scenario.check_in_symbol(t.epc, symbol) {
+                                return Verdict::Unexpected(why);
+                            }
+                        }
+                    }
+                }
+            }
+            Verdict::AsExpected
+        }
+    }
+}
