@@ -26,6 +26,11 @@ static void dump(const char *what, struct vcpu *v)
 	       csr_read(CSR_SCAUSE), csr_read(CSR_SEPC), csr_read(CSR_STVAL));
 	printf("hypervisor:   htval %p htinst %p hstatus %p\n",
 	       csr_read(CSR_HTVAL), csr_read(CSR_HTINST), csr_read(CSR_HSTATUS));
+	uint64 scause = csr_read(CSR_SCAUSE);
+	if (scause == EXC_INST_GUEST_PF || scause == EXC_LOAD_GUEST_PF ||
+	    scause == EXC_STORE_GUEST_PF)   // htval is the guest-physical address >> 2
+		printf("hypervisor:   guest-physical address %p\n",
+		       (csr_read(CSR_HTVAL) << 2) | (csr_read(CSR_STVAL) & 3));
 	if (v)
 		printf("hypervisor:   guest vsatp %p vstvec %p vscause %p vsepc %p\n",
 		       csr_read(CSR_VSATP), csr_read(CSR_VSTVEC),
@@ -47,6 +52,7 @@ void vm_trap(struct vcpu *v)
 		vsbi_call(v);
 	} else {
 		dump("unexpected trap from guest", v);
+		printf("hypervisor: hart %d parked\n", (int)v->hartid);
 		park();
 	}
 	vm_run(v);
@@ -56,5 +62,6 @@ void vm_trap(struct vcpu *v)
 void hs_trap(void)
 {
 	dump("unexpected trap in hypervisor", 0);
+	printf("hypervisor: hart %d parked\n", (int)r_tp());
 	park();
 }
