@@ -1,1 +1,70 @@
-# Guest kernel build rules (included by hypervisor/Makefile). Placeholder until the guest lands.
+# Guest kernel build rules (included by hypervisor/Makefile).
+#
+#   $(OUT)/guest.elf   the kernel, with debug info, linked at 0x80200000
+#   $(OUT)/guest.bin   the same as a flat image from 0x80200000 (no .bss),
+#                      which the hypervisor embeds and loads there
+#
+# The user programs (user/) are linked as separate static ELF executables,
+# stripped, and embedded in the kernel by kernel/progs.S.
+
+GUEST_SRC := $(SRC)/guest
+GUEST_OBJ := $(OUT)/obj/guest
+
+# -fno-tree-loop-distribute-patterns: keep GCC from turning memset's own loop
+# into a call to memset.
+GUEST_CFLAGS := $(BASE_CFLAGS) -fno-tree-loop-distribute-patterns
+GUEST_KCFLAGS := $(GUEST_CFLAGS) -I$(GUEST_SRC)/kernel
+GUEST_UCFLAGS := $(GUEST_CFLAGS) -I$(GUEST_SRC) -I$(GUEST_SRC)/user
+
+GUEST_KSRCS := entry.S trapvec.S swtch.S progs.S main.c kalloc.c vm.c trap.c \
+	proc.c exec.c syscall.c console.c uart.c printf.c sbi.c string.c
+GUEST_KOBJS := $(addprefix $(GUEST_OBJ)/kernel/,$(addsuffix .o,$(basename $(GUEST_KSRCS))))
+
+GUEST_PROGS := init sh
+GUEST_ULIB := $(addprefix $(GUEST_OBJ)/user/,start.o usys.o ulib.o)
+GUEST_UOBJS := $(GUEST_ULIB) $(GUEST_PROGS:%=$(GUEST_OBJ)/user/%.o)
+GUEST_UELFS := $(GUEST_PROGS:%=$(GUEST_OBJ)/user/%.elf)
+GUEST_USTRIPPED := $(GUEST_PROGS:%=$(GUEST_OBJ)/user/%.stripped)
+
+.PHONY: guest
+all: $(OUT)/guest.bin
+guest: $(OUT)/guest.elf $(OUT)/guest.bin
+
+$(OUT)/guest.elf: $(GUEST_KOBJS) $(GUEST_SRC)/kernel/kernel.ld
+	$(CC) $(GUEST_KCFLAGS) $(BASE_LDFLAGS) -T $(GUEST_SRC)/kernel/kernel.ld -o $@ $(GUEST_KOBJS)
+
+$(OUT)/guest.bin: $(OUT)/guest.elf
+	$(OBJCOPY) -O binary $< $@
+
+$(GUEST_OBJ)/kernel/%.o: $(GUEST_SRC)/kernel/%.c
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_KCFLAGS) -c -o $@ $<
+
+$(GUEST_OBJ)/kernel/%.o: $(GUEST_SRC)/kernel/%.S
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_KCFLAGS) -c -o $@ $<
+
+# .incbin finds the stripped user programs through the assembler's -I.
+$(GUEST_OBJ)/kernel/progs.o: $(GUEST_SRC)/kernel/progs.S $(GUEST_USTRIPPED)
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_KCFLAGS) -Wa,-I$(GUEST_OBJ)/user -c -o $@ $<
+
+$(GUEST_OBJ)/user/%.o: $(GUEST_SRC)/user/%.c
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_UCFLAGS) -c -o $@ $<
+
+$(GUEST_OBJ)/user/%.o: $(GUEST_SRC)/user/%.S
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_UCFLAGS) -c -o $@ $<
+
+# start.o first: it holds _start. The unstripped ELFs keep their debug info.
+$(GUEST_OBJ)/user/%.elf: $(GUEST_OBJ)/user/%.o $(GUEST_ULIB) $(GUEST_SRC)/user/user.ld
+	$(CC) $(GUEST_UCFLAGS) $(BASE_LDFLAGS) -T $(GUEST_SRC)/user/user.ld -o $@ \
+		$(GUEST_OBJ)/user/start.o $< $(GUEST_OBJ)/user/usys.o $(GUEST_OBJ)/user/ulib.o
+
+$(GUEST_OBJ)/user/%.stripped: $(GUEST_OBJ)/user/%.elf
+	$(OBJCOPY) --strip-all $< $@
+
+.SECONDARY: $(GUEST_UELFS) $(GUEST_USTRIPPED) $(GUEST_UOBJS)
+
+-include $(GUEST_KOBJS:.o=.d) $(GUEST_UOBJS:.o=.d)

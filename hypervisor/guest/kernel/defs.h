@@ -1,0 +1,92 @@
+#ifndef DEFS_H
+#define DEFS_H
+
+#include "types.h"
+
+struct proc;
+struct trapframe;
+struct context;
+
+// Boot stages and other functions a debugger should be able to break on are
+// real symbols, never inlined into their callers.
+#define NOINLINE __attribute__((noinline))
+
+// console.c
+void consoleinit(void);
+void consolepoll(void);
+int  consoleread(uint64 dst, int n);
+int  consolewrite(uint64 src, int n);
+
+// exec.c
+int  loadprog(struct proc *p, const char *name);
+
+// kalloc.c
+void kinit(void);
+void *kalloc(void);
+void kfree(void *pa);
+uint64 kfreepages(void);
+
+// printf.c
+void printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void panic(const char *msg) __attribute__((noreturn));
+
+// proc.c
+struct proc *myproc(void);
+void userinit(void);
+void scheduler(void) __attribute__((noreturn));
+int  spawn(const char *name);
+void exit(int status) __attribute__((noreturn));
+int  wait(uint64 status_addr);
+void yield(void);
+void sleep(void *chan);
+void wakeup(void *chan);
+
+// sbi.c
+void sbi_set_timer(uint64 stime);
+long sbi_shutdown(void);
+
+// string.c
+void *memset(void *dst, int c, uint64 n);
+void *memcpy(void *dst, const void *src, uint64 n);
+void *memmove(void *dst, const void *src, uint64 n);
+int  memcmp(const void *a, const void *b, uint64 n);
+uint64 strlen(const char *s);
+int  strncmp(const char *a, const char *b, uint64 n);
+void safestrcpy(char *dst, const char *src, uint64 size);
+
+// swtch.S
+void swtch(struct context *old, struct context *new);
+
+// syscall.c
+void syscall(void);
+
+// trap.c
+extern volatile uint64 ticks;
+void trapinit(void);
+void trapinithart(void);
+void usertrapret(void) __attribute__((noreturn));
+
+// trapvec.S
+void kernelvec(void);
+void uservec(void);
+void userret(struct trapframe *tf) __attribute__((noreturn));
+
+// uart.c
+void uartinit(void);
+void uartputc(int c);
+int  uartgetc(void);
+
+// vm.c
+extern pagetable_t kernel_pagetable;
+void kvminit(void);
+void kvminithart(void);
+void switchpagetable(pagetable_t pt);
+pte_t *walk(pagetable_t pt, uint64 va, int alloc);
+int  mappages(pagetable_t pt, uint64 va, uint64 size, uint64 pa, uint64 perm);
+pagetable_t uvmcreate(void);
+void uvmfree(pagetable_t pt);
+int  copyout(pagetable_t pt, uint64 dstva, const void *src, uint64 len);
+int  copyin(pagetable_t pt, void *dst, uint64 srcva, uint64 len);
+int  copyinstr(pagetable_t pt, char *dst, uint64 srcva, uint64 max);
+
+#endif
