@@ -21,6 +21,8 @@ void main(uint64 hartid, int boot)
 		nvm = 0;
 		while (nvm < NVM && sbi_hart_exists(nvm))
 			nvm++;
+		if (nvm == 0)
+			panic("hart 0 does not exist");
 
 		// VM0's console is the virt 16550; VM1's is a pci-serial.
 		uint64 consoles[NVM] = { UART0, 0 };
@@ -31,8 +33,6 @@ void main(uint64 hartid, int boot)
 				nvm = 1;
 			}
 		}
-		if (nvm == 0)
-			panic("hart 0 does not exist");
 		for (int i = 0; i < nvm; i++)
 			vm_create(&vms[i], i, consoles[i]);
 		printf("hypervisor: boot hart %d, %d VM%s\n", (int)hartid, nvm,
@@ -44,8 +44,14 @@ void main(uint64 hartid, int boot)
 			if (i == (int)hartid)
 				continue;
 			long err = sbi_hart_start(i, (uint64)_secondary, 0);
-			if (err)
-				printf("hypervisor: hart_start(%d) failed: %d\n", i, (int)err);
+			if (err) {
+				// Its VM never runs: count it as halted and as
+				// ready, so neither shutdown nor start-up waits for it.
+				printf("hypervisor: hart_start(%d) failed: %d, vm%d not started\n",
+				       i, (int)err, i);
+				vms[i].halted = 1;
+				__atomic_fetch_add(&harts_ready, 1, __ATOMIC_SEQ_CST);
+			}
 		}
 	}
 

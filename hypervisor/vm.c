@@ -33,6 +33,8 @@ static pte_t *gstage_walk(pte_t *root, uint64 gpa, int level)
 	for (int l = 2; l > level; l--) {
 		if (!(*pte & PTE_V))
 			*pte = PA2PTE(gstage_alloc()) | PTE_V;   // non-leaf: V only
+		else if (*pte & (PTE_R | PTE_W | PTE_X))
+			panic("G-stage: mapping inside a bigger page");
 		pte_t *table = (pte_t *)PTE2PA(*pte);
 		pte = &table[(gpa >> (12 + 9 * (l - 1))) & (PTES - 1)];
 	}
