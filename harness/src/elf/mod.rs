@@ -1,1 +1,42 @@
 //! ELF symbols and DWARF source lines for the firmware under test.
+//!
+//! Each ELF file (the hypervisor's, each guest's) is its own symbol space
+//! ([`ElfImage`]) with a name and an optional load offset; an [`ElfSet`]
+//! holds them side by side. Users name places as [`Location`]s
+//! (`kvminithart`, `kvminithart+0x1e`, `vm.c:67`, `0x80100e5e`), which
+//! resolve to run-time addresses; addresses come back as `symbol+offset`
+//! and `file:line`, and a [`Stop`] puts it together with the disassembled
+//! instruction.
+//!
+//! ```no_run
+//! use hvharness::elf::ElfSet;
+//!
+//! let mut elfs = ElfSet::new();
+//! elfs.load("target/firmware/guest.elf", Some("guest"), 0)?;
+//! let bp = elfs.resolve_str("kvminithart", Some("guest"))?;
+//! println!("{}", elfs.describe_stop(bp.address, Some("guest"), None)?);
+//! # Ok::<(), hvharness::elf::ElfError>(())
+//! ```
+
+pub mod disasm;
+mod error;
+mod image;
+mod lines;
+mod location;
+mod set;
+mod stop;
+mod suggest;
+mod symbols;
+
+#[cfg(test)]
+mod testelf;
+
+pub use disasm::{disassemble, disassemble_all, Instruction};
+pub use error::ElfError;
+pub use image::{ElfImage, Resolved};
+pub use lines::{LineAddresses, LineTable, SourceLine};
+pub use location::Location;
+pub use set::ElfSet;
+pub use stop::Stop;
+pub use suggest::near_matches;
+pub use symbols::{Symbol, SymbolHit, SymbolTable, SymbolType};

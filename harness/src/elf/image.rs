@@ -1,0 +1,495 @@
+//! One ELF file as a symbol space: its name, load offset, symbols, line
+//! table and loadable bytes.
+
+use super::error::ElfError;
+use super::lines::{LineAddresses, LineTable, SourceLine};
+use super::location::Location;
+use super::suggest::near_matches;
+use super::symbols::{SymbolHit, SymbolTable};
+use object::{Object, ObjectSegment};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// A location resolved to a run-time address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Resolved {
+    /// What was asked for.
+    pub location: Location,
+    /// The run-time address (load offset applied, for symbols and lines).
+    pub address: u64,
+    /// The ELF file it was found in; `None` for a bare address resolved
+    /// without naming one.
+    pub space: Option<String>,
+    /// Other ELF files where the same location gives the same address
+    /// (two guests built from one image).
+    pub also_in: Vec<String>,
+    /// For a `file:line` location: the line that has code, which is a later
+    /// one when the line asked for has none.
+    pub line: Option<u32>,
+    /// For a `file:line` location: how many other statement addresses the
+    /// line has (inlined copies); the lowest one was taken.
+    pub other_addresses: usize,
+}
+
+/// One loadable segment's file-backed bytes, at its link-time address.
+#[derive(Clone, Debug)]
+struct Segment {
+    address: u64,
+    memory_size: u64,
+    data: Vec<u8>,
+}
+
+/// One ELF file as a symbol space.
+#[derive(Clone, Debug)]
+pub struct ElfImage {
+    name: String,
+    path: PathBuf,
+    offset: i64,
+    entry: u64,
+    symbols: SymbolTable,
+    lines: LineTable,
+    segments: Vec<Segment>,
+}
+
+impl ElfImage {
+    /// Loads an ELF file. `name` defaults to the file name; `offset` is
+    /// added to every link-time address to give the run-time address (0 for
+    /// code that runs where it was linked).
+    pub fn load(
+        path: impl AsRef<Path>,
+        name: Option<&str>,
+        offset: i64,
+    ) -> Result<ElfImage, ElfError> {
+        let path = path.as_ref();
+        let data = std::fs::read(path).map_err(|source| ElfError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+        };
+        ElfImage::parse_with_path(&data, &name, path, offset)
+    }
+
+    /// Parses an ELF image held in memory.
+    pub fn parse(data: &[u8], name: &str, offset: i64) -> Result<ElfImage, ElfError> {
+        ElfImage::parse_with_path(data, name, Path::new(name), offset)
+    }
+
+    fn parse_with_path(
+        data: &[u8],
+        name: &str,
+        path: &Path,
+        offset: i64,
+    ) -> Result<ElfImage, ElfError> {
+        let parse_err = |reason: String| ElfError::Parse {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let file = object::File::parse(data).map_err(|e| parse_err(e.to_string()))?;
+        if file.format() != object::BinaryFormat::Elf {
+            return Err(parse_err(format!("it is {:?}, not ELF", file.format())));
+        }
+        let mut segments = Vec::new();
+        for seg in file.segments() {
+            let bytes = seg
+                .data()
+                .map_err(|e| parse_err(format!("segment data: {e}")))?;
+            segments.push(Segment {
+                address: seg.address(),
+                memory_size: seg.size(),
+                data: bytes.to_vec(),
+            });
+        }
+        let symbols = SymbolTable::from_object(&file);
+        let zero_is_code = segments.iter().any(|s| s.address == 0 && s.memory_size > 0);
+        let lines = LineTable::from_object(&file, name, zero_is_code)?;
+        Ok(ElfImage {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            offset,
+            entry: file.entry(),
+            symbols,
+            lines,
+            segments,
+        })
+    }
+
+    /// The space's name (the file name unless given).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The load offset: run-time address = link-time address + offset.
+    pub fn offset(&self) -> i64 {
+        self.offset
+    }
+
+    /// The run-time entry point.
+    pub fn entry(&self) -> u64 {
+        self.to_runtime(self.entry)
+    }
+
+    /// The symbol table (link-time addresses).
+    pub fn symbols(&self) -> &SymbolTable {
+        &self.symbols
+    }
+
+    /// Whether the file has DWARF line information.
+    pub fn has_line_info(&self) -> bool {
+        !self.lines.is_empty()
+    }
+
+    fn to_runtime(&self, link: u64) -> u64 {
+        link.wrapping_add(self.offset as u64)
+    }
+
+    fn to_link(&self, runtime: u64) -> u64 {
+        runtime.wrapping_sub(self.offset as u64)
+    }
+
+    /// Whether the run-time address lies in one of the file's allocated
+    /// sections or loadable segments.
+    pub fn contains(&self, address: u64) -> bool {
+        let link = self.to_link(address);
+        self.symbols.in_sections(link)
+            || self
+                .segments
+                .iter()
+                .any(|s| link >= s.address && link - s.address < s.memory_size)
+    }
+
+    /// The run-time address of the symbol `name`. Several symbols of that
+    /// name at different addresses (static functions in different files)
+    /// are an error; an unknown name lists near matches.
+    pub fn symbol_address(&self, name: &str) -> Result<u64, ElfError> {
+        let found = self.symbols.named(name);
+        let Some(first) = found.first() else {
+            return Err(ElfError::NoSymbol {
+                name: name.to_string(),
+                space: self.name.clone(),
+                suggestions: near_matches(name, self.symbols.names()),
+            });
+        };
+        // Functions rank first; only equally good candidates compete.
+        let rivals: Vec<u64> = found
+            .iter()
+            .filter(|s| s.kind == first.kind && s.address != first.address)
+            .map(|s| s.address)
+            .collect();
+        if !rivals.is_empty() {
+            let mut candidates = vec![format!(
+                "{}: {:#x}",
+                self.name,
+                self.to_runtime(first.address)
+            )];
+            candidates.extend(
+                rivals
+                    .iter()
+                    .map(|a| format!("{}: {:#x}", self.name, self.to_runtime(*a))),
+            );
+            return Err(ElfError::AmbiguousSymbol {
+                name: name.to_string(),
+                candidates,
+            });
+        }
+        Ok(self.to_runtime(first.address))
+    }
+
+    /// Describes a run-time address as `symbol+offset`.
+    pub fn symbolize(&self, address: u64) -> Option<SymbolHit> {
+        let link = self.to_link(address);
+        let (sym, exact) = self.symbols.lookup(link)?;
+        Some(SymbolHit {
+            name: sym.name.clone(),
+            address: self.to_runtime(sym.address),
+            offset: link - sym.address,
+            kind: sym.kind,
+            exact,
+        })
+    }
+
+    /// The source line of a run-time address.
+    pub fn line_for(&self, address: u64) -> Option<SourceLine> {
+        self.lines.line_for(self.to_link(address))
+    }
+
+    /// The run-time statement addresses of `file:line`.
+    pub fn line_addresses(&self, file: &str, line: u32) -> Result<LineAddresses, ElfError> {
+        let mut found = self.lines.addresses_for(file, line, &self.name)?;
+        for a in &mut found.addresses {
+            *a = self.to_runtime(*a);
+        }
+        Ok(found)
+    }
+
+    /// Resolves a location in this file.
+    pub fn resolve(&self, location: &Location) -> Result<Resolved, ElfError> {
+        let resolved = |address, line, other_addresses| Resolved {
+            location: location.clone(),
+            address,
+            space: Some(self.name.clone()),
+            also_in: Vec::new(),
+            line,
+            other_addresses,
+        };
+        match location {
+            Location::Address(a) => Ok(resolved(*a, None, 0)),
+            Location::Symbol { name, offset } => Ok(resolved(
+                self.symbol_address(name)?.wrapping_add(*offset),
+                None,
+                0,
+            )),
+            Location::Line { file, line } => {
+                let found = self.line_addresses(file, *line)?;
+                // addresses_for never returns an empty list; stay safe anyway.
+                let first = *found
+                    .addresses
+                    .first()
+                    .ok_or_else(|| ElfError::NoCodeAtLine {
+                        file: file.clone(),
+                        line: *line,
+                        space: self.name.clone(),
+                    })?;
+                Ok(resolved(first, Some(found.line), found.addresses.len() - 1))
+            }
+        }
+    }
+
+    /// Resolves a location written as text.
+    pub fn resolve_str(&self, text: &str) -> Result<Resolved, ElfError> {
+        self.resolve(&Location::parse(text)?)
+    }
+
+    /// The file's bytes at a run-time address, from its loadable segments.
+    /// `None` when the range is not all file-backed (such as .bss). Useful
+    /// when the target's memory cannot be read at a virtual address (a PTE
+    /// with A clear makes the debugger's own reads fault too).
+    pub fn bytes_at(&self, address: u64, len: usize) -> Option<&[u8]> {
+        let link = self.to_link(address);
+        self.segments.iter().find_map(|s| {
+            let start = usize::try_from(link.checked_sub(s.address)?).ok()?;
+            s.data.get(start..start.checked_add(len)?)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elf::disasm::disassemble_all;
+    use crate::elf::testelf;
+    use crate::elf::SymbolType;
+
+    fn guest(test: &str) -> Option<(&'static testelf::TestElf, ElfImage)> {
+        let t = testelf::get(test)?;
+        let image = ElfImage::load(&t.path, Some("guest"), 0).expect("test kernel loads");
+        Some((t, image))
+    }
+
+    /// The address of the `csrw satp` in kvminithart, found by disassembly.
+    fn csrw_satp(image: &ElfImage) -> u64 {
+        let start = image.symbol_address("kvminithart").unwrap();
+        let size = image.symbols().named("kvminithart")[0].size as usize;
+        let code = image.bytes_at(start, size).expect("kvminithart's bytes");
+        disassemble_all(start, code)
+            .into_iter()
+            .find(|i| i.text.starts_with("csrw satp, "))
+            .expect("kvminithart writes satp")
+            .address
+    }
+
+    #[test]
+    fn symbols_and_offsets() {
+        let Some((_, image)) = guest("symbols_and_offsets") else {
+            return;
+        };
+        let kvm = image.symbol_address("kvminithart").unwrap();
+        assert_eq!(kvm % 2, 0);
+        assert_eq!(
+            image.resolve_str("kvminithart+0x4").unwrap().address,
+            kvm + 4
+        );
+        assert_eq!(image.resolve_str("kvminithart+4").unwrap().address, kvm + 4);
+        let hit = image.symbolize(kvm + 4).unwrap();
+        assert_eq!(hit.to_string(), "kvminithart+0x4");
+        assert_eq!(hit.kind, SymbolType::Function);
+        assert!(hit.exact);
+        assert_eq!(image.symbolize(kvm).unwrap().to_string(), "kvminithart");
+        assert_eq!(image.entry(), image.symbol_address("_start").unwrap());
+    }
+
+    #[test]
+    fn data_symbols() {
+        let Some((_, image)) = guest("data_symbols") else {
+            return;
+        };
+        let buf = image.symbol_address("buf").unwrap();
+        let hit = image.symbolize(buf + 0x10).unwrap();
+        assert_eq!(hit.to_string(), "buf+0x10");
+        assert_eq!(hit.kind, SymbolType::Object);
+        assert!(image.contains(buf));
+        // .bss has no file bytes.
+        assert!(image.bytes_at(buf, 4).is_none());
+    }
+
+    #[test]
+    fn unknown_symbol_suggests() {
+        let Some((_, image)) = guest("unknown_symbol_suggests") else {
+            return;
+        };
+        let err = image.symbol_address("kvminithar").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no symbol \"kvminithar\" in guest; did you mean: kvminithart, kvminit?"
+        );
+        let ElfError::NoSymbol { suggestions, .. } = err else {
+            panic!("wrong error")
+        };
+        assert_eq!(suggestions, ["kvminithart", "kvminit"]);
+    }
+
+    #[test]
+    fn duplicate_statics_are_ambiguous() {
+        let Some((_, image)) = guest("duplicate_statics_are_ambiguous") else {
+            return;
+        };
+        let err = image.symbol_address("count").unwrap_err();
+        assert!(
+            matches!(err, ElfError::AmbiguousSymbol { ref candidates, .. } if candidates.len() == 2)
+        );
+        assert!(err.to_string().contains("ambiguous"), "{err}");
+    }
+
+    #[test]
+    fn address_to_line() {
+        let Some((t, image)) = guest("address_to_line") else {
+            return;
+        };
+        let csrw = csrw_satp(&image);
+        let line = image.line_for(csrw).unwrap();
+        // The csrw is w_satp's body, inlined into kvminithart: the innermost
+        // position is riscv.h; an older compiler may report the call site.
+        let inline_line = t.line_of("kernel/riscv.h", "MARK:csrw");
+        let call_line = t.line_of("kernel/vm.c", "MARK:w_satp");
+        assert!(
+            (line.file == "kernel/riscv.h" && line.line == inline_line)
+                || (line.file == "kernel/vm.c" && line.line == call_line),
+            "{line}"
+        );
+        // The full path joins the compilation directory.
+        assert!(line.path.starts_with('/'));
+        assert!(
+            line.path.ends_with(&format!("/{}", line.file)),
+            "{}",
+            line.path
+        );
+    }
+
+    #[test]
+    fn line_to_address() {
+        let Some((t, image)) = guest("line_to_address") else {
+            return;
+        };
+        let kvm = image.symbol_address("kvminithart").unwrap();
+        let size = image.symbols().named("kvminithart")[0].size;
+        let n = t.line_of("kernel/vm.c", "MARK:w_satp");
+        let r = image.resolve_str(&format!("vm.c:{n}")).unwrap();
+        assert!(
+            r.address > kvm && r.address < kvm + size,
+            "{:#x}",
+            r.address
+        );
+        assert_eq!(r.line, Some(n));
+        // The same through a path suffix, and back again.
+        assert_eq!(
+            image
+                .resolve_str(&format!("kernel/vm.c:{n}"))
+                .unwrap()
+                .address,
+            r.address
+        );
+        assert_eq!(
+            image.line_for(r.address).map(|l| l.file).as_deref(),
+            Some("kernel/vm.c")
+        );
+        // A comment line moves to the next line with code, as gdb does.
+        let blank = t.line_of("kernel/vm.c", "MARK:blank-before-code");
+        let r = image.resolve_str(&format!("vm.c:{blank}")).unwrap();
+        assert_eq!(r.line, Some(t.line_of("kernel/vm.c", "MARK:first-sfence")));
+        assert_eq!(r.address, kvm);
+        // sfence_vma() is inlined twice: its line has two addresses.
+        let sfence = t.line_of("kernel/riscv.h", "sfence.vma zero, zero");
+        let found = image.line_addresses("riscv.h", sfence).unwrap();
+        assert_eq!(found.addresses.len(), 2, "{found:?}");
+        assert_eq!(
+            image
+                .resolve_str(&format!("riscv.h:{sfence}"))
+                .unwrap()
+                .other_addresses,
+            1
+        );
+    }
+
+    #[test]
+    fn line_errors() {
+        let Some((_, image)) = guest("line_errors") else {
+            return;
+        };
+        let err = image.resolve_str("vn.c:19").unwrap_err();
+        assert!(matches!(err, ElfError::NoSourceFile { .. }));
+        assert!(err.to_string().contains("did you mean: vm.c"), "{err}");
+        let err = image.resolve_str("ernel/vm.c:19").unwrap_err();
+        assert!(matches!(err, ElfError::NoSourceFile { .. }), "{err}");
+        let err = image.resolve_str("vm.c:9999").unwrap_err();
+        assert!(
+            matches!(err, ElfError::NoCodeAtLine { line: 9999, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn load_offset_applies_everywhere() {
+        let Some((t, plain)) = guest("load_offset_applies_everywhere") else {
+            return;
+        };
+        let moved = ElfImage::load(&t.path, Some("moved"), 0x1000).unwrap();
+        let kvm = plain.symbol_address("kvminithart").unwrap();
+        assert_eq!(moved.symbol_address("kvminithart").unwrap(), kvm + 0x1000);
+        assert_eq!(
+            moved.symbolize(kvm + 0x1004).unwrap().to_string(),
+            "kvminithart+0x4"
+        );
+        assert_eq!(moved.line_for(kvm + 0x1000), plain.line_for(kvm));
+        assert_eq!(moved.bytes_at(kvm + 0x1000, 4), plain.bytes_at(kvm, 4));
+        let n = t.line_of("kernel/vm.c", "MARK:w_satp");
+        assert_eq!(
+            moved.resolve_str(&format!("vm.c:{n}")).unwrap().address,
+            plain.resolve_str(&format!("vm.c:{n}")).unwrap().address + 0x1000
+        );
+        let negative = ElfImage::load(&t.path, None, -0x1000).unwrap();
+        assert_eq!(
+            negative.symbol_address("kvminithart").unwrap(),
+            kvm - 0x1000
+        );
+        assert_eq!(negative.name(), "kernel.elf");
+    }
+
+    #[test]
+    fn not_elf_and_missing_file() {
+        let err = ElfImage::parse(b"definitely not an ELF file", "junk", 0).unwrap_err();
+        assert!(matches!(err, ElfError::Parse { .. }), "{err}");
+        let err = ElfImage::load("/nonexistent/guest.elf", None, 0).unwrap_err();
+        assert!(matches!(err, ElfError::Io { .. }));
+        assert!(err.to_string().contains("/nonexistent/guest.elf"));
+    }
+}
