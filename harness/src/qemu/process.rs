@@ -269,13 +269,19 @@ impl QemuProcess {
         }
     }
 
-    /// Kills QEMU now and reaps it.
-    pub async fn kill(mut self) -> Result<()> {
+    /// Kills QEMU now and reaps it, keeping the session directory (logs) until drop.
+    pub async fn stop(&mut self) {
         self.kill_group();
         if self.exit.is_none() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+            if let Ok(Ok(status)) = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await {
+                self.exit = Some(status);
+            }
         }
-        Ok(())
+    }
+
+    /// Kills QEMU now, reaps it and removes the session directory.
+    pub async fn kill(mut self) {
+        self.stop().await;
     }
 
     fn kill_group(&mut self) {

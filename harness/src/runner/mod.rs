@@ -143,13 +143,15 @@ pub async fn run(scenario: &Scenario, build: &QemuBuild) -> Result<RunReport> {
     }
 
     let transcripts = collect_transcripts(&mut qemu);
-    // Stopped first, so the interrupt log is complete when it is read.
-    qemu.kill().await?;
+    // Stopped first, so the interrupt log is complete when it is read; the
+    // session directory holding it lives until `qemu` is dropped.
+    qemu.stop().await;
     let first_trap = match &trap_wanted {
         Some(t) => trap_log::first_exception(&log_path, |x| x.cause == t.cause)
             .with_context(|| format!("reading {}", log_path.display()))?,
         None => None,
     };
+    drop(qemu);
     Ok(finish(scenario, build, expectation, observed, milestones, first_trap, transcripts, started))
 }
 

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use hvharness::firmware::ReferenceFirmware;
-use hvharness::qemu::registry::how_to_register;
 use hvharness::qemu::{QemuBuild, QemuRegistry, QemuVersion};
 
 /// The versions every matrix test covers. 7.2.22 and 10.0.2 come from
@@ -32,11 +31,11 @@ pub fn qemu_or_skip(version: &str, test: &str) -> Option<QemuBuild> {
         Some(b) => Some(b.clone()),
         None => {
             let how = if version == "7.2.22" || version == "10.0.2" {
-                "run scripts/setup.sh".to_string()
+                "run scripts/setup.sh"
             } else {
-                how_to_register(version)
+                "build it from the release tarball and run `hvharness qemu add PATH` or set HVHARNESS_QEMU; see README"
             };
-            skipped(&format!("{test}: QEMU {version} not registered ({how})"));
+            skipped(&format!("{test} on QEMU {version}: not registered ({how})"));
             None
         }
     }

@@ -1,0 +1,208 @@
+//! The error type of the RSP client.
+//!
+//! Every way a conversation with a stub can go wrong has its own variant, so a
+//! caller can decide what to do: a [`RspError::Timeout`] while waiting for a stop
+//! reply means "the target is still running", an [`RspError::ErrorReply`] is the
+//! stub saying no (`E NN`), [`RspError::Malformed`] is a broken or hostile peer.
+//! A register that the target description lists but the target cannot read is
+//! not an error at all: see [`super::RegisterValue::Unavailable`].
+
+use std::fmt;
+use std::time::Duration;
+
+/// What was wrong with bytes received from the stub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MalformedKind {
+    /// The two hex digits after `#` do not match the modulo-256 sum of the payload.
+    BadChecksum {
+        /// Checksum the packet carried (`None` when its digits were not hex).
+        received: Option<u8>,
+        /// Checksum computed over the payload as received.
+        computed: u8,
+    },
+    /// A packet grew past the configured limit before its `#` arrived (or its
+    /// run-length expansion did).
+    Oversize {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A `*` run-length marker with nothing to repeat, or a count character out of range.
+    BadRunLength {
+        /// Offset of the `*` in the raw payload.
+        offset: usize,
+    },
+    /// A `}` escape at the end of binary data.
+    BadEscape,
+    /// Bytes outside any packet where only `+`, `-`, `$` or `%` may appear.
+    Garbage {
+        /// The first unexpected byte (later ones up to the next packet start are skipped).
+        byte: u8,
+    },
+    /// A `$` inside a packet: the packet before it never got its `#` checksum.
+    Restarted,
+    /// The stream ended in the middle of a packet.
+    Truncated,
+    /// A well-framed packet whose content does not parse as the reply expected.
+    BadReply {
+        /// What was wrong.
+        detail: String,
+        /// The payload, lossily decoded and shortened for display.
+        reply: String,
+    },
+}
+
+impl fmt::Display for MalformedKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MalformedKind::BadChecksum { received: Some(r), computed } => {
+                write!(f, "bad checksum: packet says {r:02x}, payload sums to {computed:02x}")
+            }
+            MalformedKind::BadChecksum { received: None, computed } => {
+                write!(f, "checksum digits are not hex (payload sums to {computed:02x})")
+            }
+            MalformedKind::Oversize { limit } => write!(f, "packet larger than the {limit}-byte limit"),
+            MalformedKind::BadRunLength { offset } => {
+                write!(f, "invalid run-length encoding at payload offset {offset}")
+            }
+            MalformedKind::BadEscape => write!(f, "binary data ends with a lone '}}' escape"),
+            MalformedKind::Garbage { byte } => {
+                write!(f, "unexpected byte 0x{byte:02x} between packets")
+            }
+            MalformedKind::Restarted => write!(f, "a new packet started before the previous one ended"),
+            MalformedKind::Truncated => write!(f, "stream ended inside a packet"),
+            MalformedKind::BadReply { detail, reply } => write!(f, "{detail}: {reply:?}"),
+        }
+    }
+}
+
+/// Errors of the RSP client.
+#[derive(Debug, thiserror::Error)]
+pub enum RspError {
+    /// A bounded wait ran out. `waiting_for` says for what (an ack, the reply to a
+    /// named command, a stop reply ...).
+    #[error("timed out after {timeout:?} waiting for {waiting_for}")]
+    Timeout {
+        /// What was being waited for.
+        waiting_for: String,
+        /// How long the wait was.
+        timeout: Duration,
+    },
+    /// The stub answered `E NN`.
+    #[error("target answered {command:?} with error E{code:02x}")]
+    ErrorReply {
+        /// The command (or a short form of it) that was refused.
+        command: String,
+        /// The error number (QEMU: 0x0e = EFAULT-like "unreadable", 0x16 = EINVAL ...).
+        code: u8,
+    },
+    /// The stub answered with an empty packet: it does not know the command.
+    #[error("target does not support {command:?} (empty reply)")]
+    Unsupported {
+        /// The command.
+        command: String,
+    },
+    /// A register listed in the target description that the target could not
+    /// write (`E14` or `xx` on a read is reported as
+    /// [`super::RegisterValue::Unavailable`] instead).
+    #[error("register {register} is listed in the target description but unavailable on this target")]
+    Unavailable {
+        /// Register name.
+        register: String,
+    },
+    /// Bytes from the stub that break the protocol.
+    #[error("malformed data from the target while waiting for {context}: {kind}")]
+    Malformed {
+        /// What was being waited for when it arrived.
+        context: String,
+        /// What was wrong.
+        kind: MalformedKind,
+    },
+    /// The stub rejected (`-`) a packet more often than the retransmit limit allows.
+    #[error("target rejected packet {command:?} {attempts} times (checksum NAK)")]
+    TooManyRetransmits {
+        /// The command.
+        command: String,
+        /// How many times it was sent.
+        attempts: u32,
+    },
+    /// The stub closed the connection.
+    #[error("target closed the connection while waiting for {context}")]
+    ConnectionClosed {
+        /// What was being waited for.
+        context: String,
+    },
+    /// An I/O error on the socket.
+    #[error("I/O error on the gdbstub connection while {context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A request other than an interrupt while the target runs (QEMU would pause
+    /// the VM without a stop reply, so the client refuses).
+    #[error("target is running: only an interrupt (0x03) or waiting for the stop reply is allowed, not {command:?}")]
+    TargetRunning {
+        /// The refused command.
+        command: String,
+    },
+    /// Waiting for a stop reply while the target is not running.
+    #[error("target is not running: nothing to wait for")]
+    NotRunning,
+    /// A register name that the target description does not list.
+    #[error("register {name:?} is not in the target description{}", near_list(.near))]
+    UnknownRegister {
+        /// The name asked for.
+        name: String,
+        /// Names in the description that look close.
+        near: Vec<String>,
+    },
+    /// A register operation before any target description was loaded.
+    #[error("no target description loaded: fetch target.xml first (QEMU 7.2 answers p/P only after that)")]
+    NoTargetDescription,
+    /// The target description XML could not be fetched or understood.
+    #[error("target description: {0}")]
+    TargetDescription(#[from] super::tdesc::TdescError),
+    /// An earlier failure left the byte stream in an unknown state (a reply could
+    /// still arrive and be taken for the answer to a later request).
+    #[error("connection unusable after an earlier error ({0}); reconnect")]
+    Broken(String),
+}
+
+fn near_list(near: &[String]) -> String {
+    if near.is_empty() {
+        String::new()
+    } else {
+        format!(" (near matches: {})", near.join(", "))
+    }
+}
+
+impl RspError {
+    /// Shorthand for a [`MalformedKind::BadReply`].
+    pub(crate) fn bad_reply(command: &str, detail: impl Into<String>, reply: &[u8]) -> RspError {
+        RspError::Malformed {
+            context: format!("the reply to {command:?}"),
+            kind: MalformedKind::BadReply { detail: detail.into(), reply: shorten(reply) },
+        }
+    }
+
+    /// True for a timeout.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, RspError::Timeout { .. })
+    }
+}
+
+/// Lossy, bounded rendering of a payload for messages.
+pub(crate) fn shorten(bytes: &[u8]) -> String {
+    const MAX: usize = 120;
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX)]).into_owned();
+    if bytes.len() > MAX {
+        format!("{text}... ({} bytes)", bytes.len())
+    } else {
+        text
+    }
+}
+
+/// Result alias of this module.
+pub type Result<T, E = RspError> = std::result::Result<T, E>;
