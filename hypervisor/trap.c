@@ -20,8 +20,10 @@ void park(void)
 
 static void dump(const char *what, struct vcpu *v)
 {
-	printf("hypervisor: %s on hart %d vm %d\n", what, (int)r_tp(),
-	       v ? v->vm->id : -1);
+	if (v)
+		printf("hypervisor: %s on hart %d, vm%d\n", what, (int)r_tp(), v->vm->id);
+	else
+		printf("hypervisor: %s on hart %d\n", what, (int)r_tp());
 	printf("hypervisor:   scause %p sepc %p stval %p\n",
 	       csr_read(CSR_SCAUSE), csr_read(CSR_SEPC), csr_read(CSR_STVAL));
 	printf("hypervisor:   htval %p htinst %p hstatus %p\n",
