@@ -58,8 +58,13 @@ pub fn render_run(r: &RunReport) -> String {
     if let Some(t) = &r.first_trap {
         let _ = writeln!(
             s,
-            "first trap: hart {} cause {:#x} ({}) epc {:#x} tval {:#x}",
-            t.hart, t.cause, t.desc, t.epc, t.tval
+            "first trap: hart {} cause {:#x} ({}) epc {:#x} tval {:#x}{}",
+            t.hart,
+            t.cause,
+            t.desc,
+            t.epc,
+            t.tval,
+            if r.first_trap_places.is_empty() { String::new() } else { format!(" in {}", r.first_trap_places.join(" or ")) }
         );
     }
     match &r.verdict {

@@ -72,6 +72,9 @@ pub struct RunReport {
     pub milestones: Vec<MilestoneHit>,
     /// The first exception of the expected kind, from QEMU's interrupt log.
     pub first_trap: Option<LoggedTrap>,
+    /// Where that trap's pc is in each ELF file that has a symbol there
+    /// (`guest:kvminithart+0x1e`); the log does not say which one ran.
+    pub first_trap_places: Vec<String>,
     /// Console name and full transcript.
     pub transcripts: Vec<(String, String)>,
     pub duration_secs: f64,
@@ -152,7 +155,22 @@ pub async fn run(scenario: &Scenario, build: &QemuBuild) -> Result<RunReport> {
         None => None,
     };
     drop(qemu);
-    Ok(finish(scenario, build, expectation, observed, milestones, first_trap, transcripts, started))
+    let places = match &first_trap {
+        Some(t) => trap_places(scenario, t.epc),
+        None => Vec::new(),
+    };
+    let mut report = finish(scenario, build, expectation, observed, milestones, first_trap, transcripts, started);
+    report.first_trap_places = places;
+    Ok(report)
+}
+
+/// `space:symbol+offset` for every ELF file with a symbol spanning `addr`.
+fn trap_places(scenario: &Scenario, addr: u64) -> Vec<String> {
+    let Ok(set) = scenario.load_elfs() else { return Vec::new() };
+    set.images()
+        .iter()
+        .filter_map(|i| i.symbolize(addr).filter(|h| h.exact).map(|h| format!("{}:{h}", i.name())))
+        .collect()
 }
 
 fn collect_transcripts(qemu: &mut QemuProcess) -> Vec<(String, String)> {
@@ -180,6 +198,7 @@ fn finish(
         verdict,
         milestones,
         first_trap,
+        first_trap_places: Vec::new(),
         transcripts,
         duration_secs: started.elapsed().as_secs_f64(),
     }

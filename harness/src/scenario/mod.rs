@@ -104,29 +104,36 @@ impl Scenario {
         self.machine.consoles.clone()
     }
 
-    /// Ok when `addr` lies inside `symbol` in one of the scenario's ELF files
-    /// (`elfname:symbol` picks the file); otherwise says where it is instead.
+    /// Loads the scenario's ELF files, each as its own symbol space.
+    pub fn load_elfs(&self) -> Result<crate::elf::ElfSet> {
+        let mut set = crate::elf::ElfSet::new();
+        for e in &self.elfs {
+            let offset = i64::try_from(e.offset).with_context(|| format!("elf {}: offset too large", e.name))?;
+            set.load(&e.path, Some(&e.name), offset)
+                .with_context(|| format!("{}: loading elf {:?}", self.path.display(), e.name))?;
+        }
+        Ok(set)
+    }
+
+    /// Ok when `addr` lies inside `symbol` (`elfname:symbol` picks the file)
+    /// in the scenario's ELF files; otherwise says where it is instead.
     pub fn check_in_symbol(&self, addr: u64, symbol: &str) -> std::result::Result<(), String> {
         let (only, name) = match symbol.split_once(':') {
             Some((file, sym)) => (Some(file), sym),
             None => (None, symbol),
         };
-        let mut found_anywhere = false;
-        for elf in self.elfs.iter().filter(|e| only.is_none_or(|o| o == e.name)) {
-            let range = symbol_range(&elf.path, name)
-                .map_err(|e| format!("{}: {e:#}", elf.path.display()))?;
-            if let Some((start, end)) = range {
-                found_anywhere = true;
-                let (start, end) = (start + elf.offset, end + elf.offset);
-                if (start..end.max(start + 1)).contains(&addr) {
+        let set = self.load_elfs().map_err(|e| format!("{e:#}"))?;
+        let mut seen = Vec::new();
+        for image in set.images().iter().filter(|i| only.is_none_or(|o| o == i.name())) {
+            if let Some(hit) = image.symbolize(addr) {
+                if hit.exact && hit.name == name {
                     return Ok(());
                 }
+                seen.push(format!("{}:{hit}", image.name()));
             }
         }
-        if !found_anywhere {
-            return Err(format!("symbol {symbol} is in none of the scenario's ELF files"));
-        }
-        Err(format!("the fault at {addr:#x} is not inside {symbol}"))
+        let place = if seen.is_empty() { "no known symbol".to_string() } else { seen.join(" / ") };
+        Err(format!("the fault at {addr:#x} is in {place}, not in {symbol}"))
     }
 
     /// Runs the scenario's build command, if it has one.
@@ -138,17 +145,6 @@ impl Scenario {
         crate::firmware::run_command(self.base_dir(), program, args)
             .with_context(|| format!("building for scenario {}", self.name))
     }
-}
-
-/// The `[start, end)` of a symbol in an ELF file.
-fn symbol_range(path: &Path, name: &str) -> Result<Option<(u64, u64)>> {
-    use object::{Object, ObjectSymbol};
-    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let file = object::File::parse(&*data).with_context(|| format!("parsing {}", path.display()))?;
-    Ok(file
-        .symbols()
-        .find(|s| s.name().ok() == Some(name))
-        .map(|s| (s.address(), s.address() + s.size())))
 }
 
 pub(crate) fn attach_from_str(s: &str) -> Option<ConsoleAttach> {
