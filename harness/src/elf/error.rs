@@ -47,7 +47,8 @@ pub enum ElfError {
         suggestions: Vec<String>,
     },
 
-    /// The name matches symbols at different addresses.
+    /// Within one ELF file, the name matches symbols at different
+    /// addresses (static functions of different files).
     #[error("symbol \"{name}\" is ambiguous: {}; name the ELF file or use an address", candidates.join(", "))]
     AmbiguousSymbol {
         /// The name asked for.
@@ -68,6 +69,15 @@ pub enum ElfError {
         space: String,
         /// Source files with similar names.
         suggestions: Vec<String>,
+    },
+
+    /// The location resolves in several ELF files, at different addresses.
+    #[error("\"{location}\" is in several ELF files: {}; name the ELF file", candidates.join(", "))]
+    AmbiguousLocation {
+        /// The location as given.
+        location: String,
+        /// `space: address` for each candidate.
+        candidates: Vec<String>,
     },
 
     /// The file name matches several source files.

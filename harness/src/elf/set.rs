@@ -68,7 +68,7 @@ impl ElfSet {
 
     /// Resolves a location in the space `space`, or in every space when
     /// `None`. Across spaces, a location found in several of them at
-    /// different addresses is [`ElfError::AmbiguousSymbol`]; at one address
+    /// different addresses is [`ElfError::AmbiguousLocation`]; at one address
     /// it resolves, with the other spaces listed in
     /// [`Resolved::also_in`]. A bare address needs no space.
     pub fn resolve(&self, location: &Location, space: Option<&str>) -> Result<Resolved, ElfError> {
@@ -111,8 +111,8 @@ impl ElfSet {
         addresses.sort_unstable();
         addresses.dedup();
         if addresses.len() > 1 {
-            return Err(ElfError::AmbiguousSymbol {
-                name: location.to_string(),
+            return Err(ElfError::AmbiguousLocation {
+                location: location.to_string(),
                 candidates: found
                     .iter()
                     .map(|r| format!("{}: {:#x}", r.space.as_deref().unwrap_or("?"), r.address))
@@ -234,6 +234,7 @@ mod tests {
         let err = set.resolve_str("kvminithart", None).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("hv: 0x") && msg.contains("guest: 0x"), "{msg}");
+        assert!(matches!(err, ElfError::AmbiguousLocation { .. }));
         // Naming the space settles it.
         assert!(set.resolve_str("kvminithart", Some("hv")).is_ok());
         // A bare address needs no space.
