@@ -177,8 +177,7 @@ impl QemuProcess {
         let guard = GroupGuard(pgid);
 
         let qmp_path = dir.path().join("qmp.sock");
-        wait_for_socket(&mut child, &qmp_path, &stderr_path).await?;
-        let qmp = Qmp::connect(&qmp_path).await?;
+        let qmp = connect_qmp(&mut child, &qmp_path, &stderr_path).await?;
         let mut consoles = Vec::new();
         for c in &spec.consoles {
             let path = dir.path().join(format!("{}.sock", c.name));
@@ -313,11 +312,17 @@ fn free_port() -> Result<u16> {
     Ok(l.local_addr().context("reading the probe port")?.port())
 }
 
-async fn wait_for_socket(child: &mut Child, path: &Path, stderr_path: &Path) -> Result<()> {
+/// Connects QMP, retrying while QEMU sets the socket up: the file appears at
+/// bind() but refuses connections until listen().
+async fn connect_qmp(child: &mut Child, path: &Path, stderr_path: &Path) -> Result<Qmp> {
     let deadline = Instant::now() + STARTUP_TIMEOUT;
     loop {
         if path.exists() {
-            return Ok(());
+            match Qmp::connect(path).await {
+                Ok(q) => return Ok(q),
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => {}
+            }
         }
         if let Some(status) = child.try_wait().context("checking on QEMU")? {
             let log = std::fs::read_to_string(stderr_path).unwrap_or_default();
