@@ -4,7 +4,8 @@
 //! ([`ElfImage`]) with a name and an optional load offset; an [`ElfSet`]
 //! holds them side by side. Users name places as [`Location`]s
 //! (`kvminithart`, `kvminithart+0x1e`, `vm.c:67`, `0x80100e5e`), which
-//! resolve to run-time addresses; addresses come back as `symbol+offset`
+//! resolve to run-time addresses (text may name its file first:
+//! `guest:kvminithart`); addresses come back as `symbol+offset`
 //! and `file:line`, and a [`Stop`] puts it together with the disassembled
 //! instruction.
 //!

@@ -124,9 +124,31 @@ impl ElfSet {
         Ok(first)
     }
 
-    /// Parses and resolves a location written as text.
+    /// Parses and resolves a location written as text. The text may name
+    /// its ELF file first, `guest:kvminithart` or `guest:vm.c:67`, when the
+    /// prefix is the name of a loaded space; it then takes the place of
+    /// `space`, which must agree if given.
     pub fn resolve_str(&self, text: &str, space: Option<&str>) -> Result<Resolved, ElfError> {
-        self.resolve(&Location::parse(text)?, space)
+        let (prefix, rest) = self.split_space(text);
+        match (prefix, space) {
+            (Some(p), Some(s)) if p != s => Err(ElfError::BadLocation {
+                text: text.to_string(),
+                reason: format!("it names ELF file {p}, but {s} was asked for"),
+            }),
+            (Some(p), _) => self.resolve(&Location::parse(rest)?, Some(p)),
+            (None, _) => self.resolve(&Location::parse(text)?, space),
+        }
+    }
+
+    /// Splits `space:location` when `space` is a loaded space's name.
+    pub fn split_space<'t>(&self, text: &'t str) -> (Option<&'t str>, &'t str) {
+        let t = text.trim();
+        match t.split_once(':') {
+            Some((p, rest)) if !rest.is_empty() && self.images.iter().any(|i| i.name() == p) => {
+                (Some(p), rest)
+            }
+            _ => (None, t),
+        }
     }
 
     /// The error for a location found in no space, with suggestions drawn
@@ -239,6 +261,36 @@ mod tests {
         assert!(set.resolve_str("kvminithart", Some("hv")).is_ok());
         // A bare address needs no space.
         assert_eq!(set.resolve_str("0x80000000", None).unwrap().space, None);
+    }
+
+    #[test]
+    fn space_prefix() {
+        let Some(set) = set("space_prefix", &[("hv", 0x1000), ("guest", 0)]) else {
+            return;
+        };
+        let hv = set.resolve_str("hv:kvminithart", None).unwrap();
+        let guest = set.resolve_str("guest:kvminithart", None).unwrap();
+        assert_eq!(hv.space.as_deref(), Some("hv"));
+        assert_eq!(hv.address, guest.address + 0x1000);
+        assert_eq!(
+            set.resolve_str("guest:kvminithart", Some("guest")).unwrap(),
+            guest
+        );
+        let err = set
+            .resolve_str("hv:kvminithart", Some("guest"))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("names ELF file hv, but guest"),
+            "{err}"
+        );
+        let line = set.resolve_str("guest:vm.c:19", None).unwrap();
+        assert_eq!(line.space.as_deref(), Some("guest"));
+        // A prefix that is no space's name stays part of the location.
+        assert_eq!(set.split_space("vm.c:19"), (None, "vm.c:19"));
+        assert!(matches!(
+            set.resolve_str("other:kvminithart", None),
+            Err(ElfError::NoSymbol { .. })
+        ));
     }
 
     #[test]
