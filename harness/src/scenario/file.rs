@@ -7,7 +7,10 @@ use anyhow::{anyhow, Result};
 use regex::Regex;
 use serde::Deserialize;
 
-use super::{attach_from_str, ExpectedOutcome, ExpectedTrap, OutcomeKind, Scenario, ScenarioConsole, ScenarioElf};
+use super::{
+    attach_from_str, BreakpointSpec, CsrCheck, ExpectedOutcome, ExpectedTrap, OutcomeKind, PrivilegeFilter, Scenario,
+    ScenarioConsole, ScenarioElf, DEFAULT_DUMP,
+};
 use crate::qemu::{ConsoleSpec, MachineSpec};
 
 /// The file as written.
@@ -27,6 +30,18 @@ pub struct ScenarioFile {
     outcomes: Vec<OutcomeSection>,
     #[serde(default, rename = "elf")]
     elfs: Vec<ElfSection>,
+    #[serde(default, rename = "breakpoint")]
+    breakpoints: Vec<BreakpointSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BreakpointSection {
+    at: String,
+    hart: Option<u32>,
+    privilege: Option<String>,
+    dump: Option<Vec<String>>,
+    max_hits: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,6 +105,8 @@ struct OutcomeSection {
     last_milestone: Option<String>,
     trap: Option<TrapSection>,
     because: Option<String>,
+    #[serde(default)]
+    csr: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -172,6 +189,40 @@ impl ScenarioFile {
         if !(self.boot.timeout_secs > 0.0 && self.boot.timeout_secs < 86_400.0) {
             return Err(where_("boot.timeout_secs", "must be between 0 and 86400".into()));
         }
+        let mut breakpoints: Vec<BreakpointSpec> = Vec::new();
+        for (i, b) in self.breakpoints.iter().enumerate() {
+            let key = format!("breakpoint[{i}]");
+            if breakpoints.iter().any(|x| x.at == b.at) {
+                return Err(where_(&format!("{key}.at"), format!("{:?} is set twice", b.at)));
+            }
+            let privilege = b
+                .privilege
+                .as_deref()
+                .map(|p| {
+                    PrivilegeFilter::parse(p).ok_or_else(|| {
+                        where_(&format!("{key}.privilege"), format!("{p:?}: expected M, HS, S, VS, U or VU"))
+                    })
+                })
+                .transpose()?;
+            if let Some(h) = b.hart {
+                if h >= self.machine.smp {
+                    return Err(where_(&format!("{key}.hart"), format!("hart {h} does not exist with smp = {}", self.machine.smp)));
+                }
+            }
+            let dump = b.dump.clone().unwrap_or_else(|| DEFAULT_DUMP.iter().map(|s| s.to_string()).collect());
+            for (j, name) in dump.iter().enumerate() {
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(where_(&format!("{key}.dump[{j}]"), format!("{name:?} is not a register name")));
+                }
+            }
+            breakpoints.push(BreakpointSpec {
+                at: b.at.clone(),
+                hart: b.hart,
+                privilege,
+                dump,
+                max_hits: b.max_hits.unwrap_or(self.machine.smp),
+            });
+        }
         let mut outcomes = Vec::new();
         for (i, o) in self.outcomes.iter().enumerate() {
             let key = format!("outcome[{i}]");
@@ -192,7 +243,26 @@ impl ScenarioFile {
                 return Err(where_(&key, "last_milestone and trap only apply to expect = \"hangs\"".into()));
             }
             let trap = o.trap.as_ref().map(|t| ExpectedTrap { cause: t.cause, symbol: t.symbol.clone() });
-            outcomes.push(ExpectedOutcome { qemu, kind, last_milestone, trap, because: o.because.clone() });
+            let mut checks = Vec::new();
+            for (j, text) in o.csr.iter().enumerate() {
+                let ckey = format!("{key}.csr[{j}]");
+                let check = CsrCheck::parse(text).map_err(|e| where_(&ckey, e))?;
+                let Some(bp) = breakpoints.iter().find(|b| b.at == check.at) else {
+                    return Err(where_(&ckey, format!("no [[breakpoint]] with at = {:?}", check.at)));
+                };
+                if !bp.dump.iter().any(|d| d.eq_ignore_ascii_case(&check.csr)) {
+                    return Err(where_(&ckey, format!("breakpoint {:?} does not dump {}", bp.at, check.csr)));
+                }
+                checks.push(check);
+            }
+            outcomes.push(ExpectedOutcome {
+                qemu,
+                kind,
+                last_milestone,
+                trap,
+                because: o.because.clone(),
+                checks,
+            });
         }
         let mut elfs: Vec<ScenarioElf> = Vec::new();
         for (i, e) in self.elfs.iter().enumerate() {
@@ -221,6 +291,7 @@ impl ScenarioFile {
             boot_timeout: Duration::from_secs_f64(self.boot.timeout_secs),
             outcomes,
             elfs,
+            breakpoints,
         })
     }
 }

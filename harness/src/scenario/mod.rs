@@ -34,6 +34,106 @@ pub struct Scenario {
     pub outcomes: Vec<ExpectedOutcome>,
     /// The ELF files whose symbols the scenario names.
     pub elfs: Vec<ScenarioElf>,
+    /// Where to stop and what to dump there.
+    pub breakpoints: Vec<BreakpointSpec>,
+}
+
+/// The registers dumped at a breakpoint that names none.
+pub const DEFAULT_DUMP: &[&str] = &[
+    "mstatus", "hstatus", "scause", "stval", "sepc", "satp", "vsatp", "hgatp", "menvcfg", "henvcfg",
+];
+
+/// A breakpoint: where, on which harts and privilege levels, what to dump.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BreakpointSpec {
+    /// The location as written: `guest:kvminithart`, `vm.c:67`, `0x80200000`.
+    pub at: String,
+    /// Only stops on this hart count.
+    pub hart: Option<u32>,
+    /// Only stops at this privilege level count.
+    pub privilege: Option<PrivilegeFilter>,
+    /// Registers to read at each counted stop, by target-description name.
+    pub dump: Vec<String>,
+    /// After this many counted stops the breakpoint is removed.
+    pub max_hits: u32,
+}
+
+/// A privilege qualifier of a breakpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum PrivilegeFilter {
+    M,
+    /// HS-mode (S with V=0).
+    HS,
+    /// S-mode with V unknown or either: matches HS and VS.
+    S,
+    VS,
+    U,
+    VU,
+}
+
+impl PrivilegeFilter {
+    /// Parses `M`, `HS`, `S`, `VS`, `U` or `VU` (any case).
+    pub fn parse(s: &str) -> Option<PrivilegeFilter> {
+        Some(match s.to_ascii_uppercase().as_str() {
+            "M" => PrivilegeFilter::M,
+            "HS" => PrivilegeFilter::HS,
+            "S" => PrivilegeFilter::S,
+            "VS" => PrivilegeFilter::VS,
+            "U" => PrivilegeFilter::U,
+            "VU" => PrivilegeFilter::VU,
+            _ => return None,
+        })
+    }
+
+    /// Whether a hart at `level` with virtualization `virt` matches.
+    pub fn matches(self, p: crate::riscv::PrivilegeLevel) -> bool {
+        use crate::riscv::Level;
+        match self {
+            PrivilegeFilter::M => p.level == Level::Machine,
+            PrivilegeFilter::S => p.level == Level::Supervisor,
+            PrivilegeFilter::HS => p.level == Level::Supervisor && p.virt == Some(false),
+            PrivilegeFilter::VS => p.level == Level::Supervisor && p.virt == Some(true),
+            PrivilegeFilter::U => p.level == Level::User && p.virt != Some(true),
+            PrivilegeFilter::VU => p.level == Level::User && p.virt == Some(true),
+        }
+    }
+}
+
+/// `henvcfg.ADUE == 1 at guest:kvminithart`: a register (or one of its
+/// fields) must have a value at every counted stop of a breakpoint.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CsrCheck {
+    pub text: String,
+    pub csr: String,
+    pub field: Option<String>,
+    pub value: u64,
+    /// The breakpoint's `at`.
+    pub at: String,
+}
+
+impl CsrCheck {
+    /// Parses `CSR[.FIELD] == VALUE at LOCATION` (VALUE decimal or 0x hex).
+    pub fn parse(text: &str) -> std::result::Result<CsrCheck, String> {
+        let bad = || format!("{text:?}: expected \"CSR[.FIELD] == VALUE at BREAKPOINT\", e.g. \"henvcfg.ADUE == 1 at guest:kvminithart\"");
+        let (lhs, rest) = text.split_once("==").ok_or_else(bad)?;
+        let (value, at) = rest.split_once(" at ").ok_or_else(bad)?;
+        let lhs = lhs.trim();
+        let (csr, field) = match lhs.split_once('.') {
+            Some((c, f)) => (c.trim().to_string(), Some(f.trim().to_string())),
+            None => (lhs.to_string(), None),
+        };
+        let value = value.trim();
+        let value = match value.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16),
+            None => value.replace('_', "").parse(),
+        }
+        .map_err(|_| bad())?;
+        let at = at.trim().to_string();
+        if csr.is_empty() || at.is_empty() {
+            return Err(bad());
+        }
+        Ok(CsrCheck { text: text.to_string(), csr, field, value, at })
+    }
 }
 
 /// An ELF file of the firmware: its own symbol space, loaded at `offset`.
@@ -78,6 +178,8 @@ pub struct ExpectedOutcome {
     pub trap: Option<ExpectedTrap>,
     /// Why this version behaves this way, shown in reports.
     pub because: Option<String>,
+    /// Register values required at breakpoints.
+    pub checks: Vec<CsrCheck>,
 }
 
 impl Scenario {
@@ -134,6 +236,17 @@ impl Scenario {
         }
         let place = if seen.is_empty() { "no known symbol".to_string() } else { seen.join(" / ") };
         Err(format!("the fault at {addr:#x} is in {place}, not in {symbol}"))
+    }
+
+    /// Splits a breakpoint location into its ELF space (when the text starts
+    /// with one of the scenario's ELF names and a colon) and the rest.
+    pub fn split_space<'a>(&self, at: &'a str) -> (Option<&'a str>, &'a str) {
+        if let Some((head, tail)) = at.split_once(':') {
+            if self.elfs.iter().any(|e| e.name == head) {
+                return (Some(head), tail);
+            }
+        }
+        (None, at)
     }
 
     /// Runs the scenario's build command, if it has one.

@@ -28,6 +28,14 @@ qemu = ">=9.0"
 expect = "hangs"
 last_milestone = "guest kernel is booting"
 trap = { cause = 0xc, symbol = "kvminithart" }
+csr = ["henvcfg.ADUE == 0 at guest:kvminithart"]
+[[elf]]
+name = "guest"
+path = "../target/firmware/guest.elf"
+[[breakpoint]]
+at = "guest:kvminithart"
+privilege = "VS"
+dump = ["henvcfg", "menvcfg"]
 "#;
 
 fn load(text: &str) -> Result<Scenario> {
@@ -69,4 +77,32 @@ fn bad_values_name_their_key() {
     assert!(err.contains("outcome[0].expect"), "{err}");
     let err = format!("{:#}", load(&GOOD.replace("'\\$ '", "'(('")).unwrap_err());
     assert!(err.contains("console[0].milestones[1]"), "{err}");
+}
+
+#[test]
+fn breakpoints_and_csr_checks() {
+    let s = load(GOOD).unwrap();
+    let bp = &s.breakpoints[0];
+    assert_eq!(bp.max_hits, 2, "once per hart by default");
+    assert_eq!(bp.privilege, Some(PrivilegeFilter::VS));
+    assert_eq!(s.split_space(&bp.at), (Some("guest"), "kvminithart"));
+    assert_eq!(s.split_space("vm.c:67"), (None, "vm.c:67"));
+    let check = &s.expected_for("10.0.2".parse().unwrap()).unwrap().checks[0];
+    assert_eq!((check.csr.as_str(), check.field.as_deref(), check.value), ("henvcfg", Some("ADUE"), 0));
+
+    let err = format!("{:#}", load(&GOOD.replace("at guest:kvminithart\"]", "at guest:main\"]")).unwrap_err());
+    assert!(err.contains("outcome[1].csr[0]") && err.contains("no [[breakpoint]]"), "{err}");
+    let err = format!("{:#}", load(&GOOD.replace("henvcfg.ADUE == 0", "hgatp.MODE == 8")).unwrap_err());
+    assert!(err.contains("does not dump hgatp"), "{err}");
+    let err = format!("{:#}", load(&GOOD.replace("privilege = \"VS\"", "privilege = \"XS\"")).unwrap_err());
+    assert!(err.contains("breakpoint[0].privilege"), "{err}");
+}
+
+#[test]
+fn csr_check_syntax() {
+    let c = CsrCheck::parse("menvcfg == 0xa0000000000000f0 at hypervisor:hart_init").unwrap();
+    assert_eq!(c.value, 0xa0000000000000f0);
+    assert_eq!(c.field, None);
+    assert!(CsrCheck::parse("henvcfg.ADUE = 1 at x").is_err());
+    assert!(CsrCheck::parse("henvcfg.ADUE == one at x").is_err());
 }
