@@ -15,3 +15,4 @@ pub mod riscv;
 pub mod rsp;
 pub mod runner;
 pub mod scenario;
+pub mod snapshot;

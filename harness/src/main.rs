@@ -58,6 +58,12 @@ enum Command {
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
     },
+    /// Show what changed between two CSR snapshots (e.g. of two QEMU
+    /// versions), field by field: `hvharness diff snapshots/a@8_0_2.snap snapshots/a@9_2_0.snap`.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+    },
     /// The QEMU builds hvharness knows about.
     Qemu {
         #[command(subcommand)]
@@ -133,6 +139,19 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 registry::config_path().map(|p| p.display().to_string()).unwrap_or_default()
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Diff { old, new } => {
+            let read = |p: &PathBuf| -> Result<hvharness::snapshot::Snapshot> {
+                let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                hvharness::snapshot::Snapshot::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+            };
+            let (a, b) = (read(&old)?, read(&new)?);
+            let label = |s: &hvharness::snapshot::Snapshot, p: &PathBuf| {
+                s.header_value("qemu").map(|q| format!("QEMU {q}")).unwrap_or_else(|| p.display().to_string())
+            };
+            let changes = hvharness::snapshot::diff(&a, &b);
+            print!("{}", hvharness::snapshot::render_diff(&label(&a, &old), &label(&b, &new), &changes));
+            Ok(if changes.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Run { scenario, qemu, json, no_build } => {
             run_matrix(&[scenario], &qemu, json, no_build, 1, root, false).await
