@@ -54,13 +54,27 @@ pub enum MalformedKind {
 impl fmt::Display for MalformedKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            MalformedKind::BadChecksum { received: Some(r), computed } => {
-                write!(f, "bad checksum: packet says {r:02x}, payload sums to {computed:02x}")
+            MalformedKind::BadChecksum {
+                received: Some(r),
+                computed,
+            } => {
+                write!(
+                    f,
+                    "bad checksum: packet says {r:02x}, payload sums to {computed:02x}"
+                )
             }
-            MalformedKind::BadChecksum { received: None, computed } => {
-                write!(f, "checksum digits are not hex (payload sums to {computed:02x})")
+            MalformedKind::BadChecksum {
+                received: None,
+                computed,
+            } => {
+                write!(
+                    f,
+                    "checksum digits are not hex (payload sums to {computed:02x})"
+                )
             }
-            MalformedKind::Oversize { limit } => write!(f, "packet larger than the {limit}-byte limit"),
+            MalformedKind::Oversize { limit } => {
+                write!(f, "packet larger than the {limit}-byte limit")
+            }
             MalformedKind::BadRunLength { offset } => {
                 write!(f, "invalid run-length encoding at payload offset {offset}")
             }
@@ -68,7 +82,9 @@ impl fmt::Display for MalformedKind {
             MalformedKind::Garbage { byte } => {
                 write!(f, "unexpected byte 0x{byte:02x} between packets")
             }
-            MalformedKind::Restarted => write!(f, "a new packet started before the previous one ended"),
+            MalformedKind::Restarted => {
+                write!(f, "a new packet started before the previous one ended")
+            }
             MalformedKind::Truncated => write!(f, "stream ended inside a packet"),
             MalformedKind::BadReply { detail, reply } => write!(f, "{detail}: {reply:?}"),
         }
@@ -104,7 +120,9 @@ pub enum RspError {
     /// A register listed in the target description that the target could not
     /// write (`E14` or `xx` on a read is reported as
     /// [`super::RegisterValue::Unavailable`] instead).
-    #[error("register {register} is listed in the target description but unavailable on this target")]
+    #[error(
+        "register {register} is listed in the target description but unavailable on this target"
+    )]
     Unavailable {
         /// Register name.
         register: String,
@@ -183,7 +201,10 @@ impl RspError {
     pub(crate) fn bad_reply(command: &str, detail: impl Into<String>, reply: &[u8]) -> RspError {
         RspError::Malformed {
             context: format!("the reply to {command:?}"),
-            kind: MalformedKind::BadReply { detail: detail.into(), reply: shorten(reply) },
+            kind: MalformedKind::BadReply {
+                detail: detail.into(),
+                reply: shorten(reply),
+            },
         }
     }
 

@@ -1,1 +1,58 @@
 //! GDB Remote Serial Protocol client (no gdb binary needed).
+//!
+//! The harness talks to QEMU's gdbstub (`-gdb tcp:127.0.0.1:PORT`) directly,
+//! over a tokio `TcpStream`. References below are to sections of the GDB
+//! manual, appendix "Remote Serial Protocol".
+//!
+//! Layers:
+//! - [`packet`]: framing (`$payload#cs`, `}` escapes, `*` run-length
+//!   encoding), a bounded incremental decoder, no I/O.
+//! - `conn` (private): acks (`+`/`-`), bounded retransmission, bounded waits.
+//! - [`RspClient`]: state (stopped / running / exited), the request/reply
+//!   machinery, the transcript of recent packets.
+//! - [`commands`]: one module per family of requests, each with its pure
+//!   builders and parsers and the client methods that use them.
+//! - [`tdesc`] (+ the small [`xml`] reader): the target description and the
+//!   register map built from QEMU's multi-file XML.
+//!
+//! A typical session:
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use hvharness::rsp::{RspClient, RspConfig, ThreadId};
+//! use std::time::Duration;
+//! let mut gdb = RspClient::connect("127.0.0.1:1234", RspConfig::default()).await?;
+//! let pc = gdb.read_register_u64("pc").await?;            // hart selected by Hg
+//! gdb.select_register_thread(ThreadId::qemu_hart(1)).await?;
+//! let henvcfg = gdb.read_register_u64("henvcfg").await?;  // None = unavailable (E14)
+//! let code = gdb.read_physical_memory(0x8000_0000, 16).await?;
+//! gdb.set_breakpoint(0x8020_0000).await?;
+//! let stop = gdb.continue_until_stop(Duration::from_secs(10)).await?;
+//! # let _ = (pc, henvcfg, code, stop);
+//! # Ok(()) }
+//! ```
+//!
+//! What QEMU (7.2 and 10.0) does that matters here: `PacketSize=1000`; no
+//! no-ack mode; `p` empty on 7.2 until target.xml was read; `m` over 2048
+//! bytes is `E22`, an unreadable address `E14`; a listed CSR may answer
+//! `E14` ([`RegisterValue::Unavailable`]); `?` deletes all breakpoints; any
+//! byte but 0x03 while running pauses the VM without a stop reply; one thread
+//! per hart (`p01.01`, `p01.02`).
+
+pub mod client;
+pub mod commands;
+mod conn;
+pub mod error;
+pub mod hex;
+pub mod packet;
+pub mod tdesc;
+pub mod xml;
+
+pub use client::{RspClient, RspConfig};
+pub use commands::breakpoints::BreakpointType;
+pub use commands::registers::RegisterValue;
+pub use commands::stop::{StopReply, StopSignal, WatchHit, WatchKind, SIGINT, SIGTRAP};
+pub use commands::supported::ServerFeatures;
+pub use commands::threads::{IdPart, ThreadId};
+pub use error::{MalformedKind, RspError};
+pub use tdesc::{RegisterInfo, TargetDescription, TdescError};

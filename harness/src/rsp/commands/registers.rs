@@ -1,0 +1,228 @@
+//! Registers: `p`, `P` and `g`.
+//!
+//! GDB manual, "Packets": `p n` reads register `n` (hex), answered with its
+//! bytes in target order as hex, `xx` pairs marking unavailable bytes, or
+//! `E NN`. `P n=r...` writes one. `g` reads "all" registers as one hex string in
+//! register-number order; QEMU's riscv stub sends only the 33 core registers
+//! (x0..x31, pc), so everything else needs `p`/`P`. Register numbers come from
+//! the target description ([`crate::rsp::tdesc`]), never from constants.
+//!
+//! QEMU answers `E14` for a CSR its description lists but the CPU cannot read
+//! now; that is [`RegisterValue::Unavailable`], not an error. QEMU 7.2 answers
+//! `p` with an empty reply until target.xml was fetched. `p` reads the hart
+//! chosen with `Hg` (see [`crate::rsp::commands::threads`]).
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::rsp::client::{check_reply, error_code, short_command, RspClient};
+use crate::rsp::commands::threads::ThreadId;
+use crate::rsp::error::{Result, RspError};
+use crate::rsp::hex;
+use crate::rsp::tdesc::RegisterInfo;
+
+/// The QEMU error number for "cannot access" (`E14`).
+pub const E_UNAVAILABLE: u8 = 0x14;
+
+/// A register's content, or the stub's word that it has none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegisterValue {
+    /// Bytes in target order (little-endian on RISC-V).
+    Available(Vec<u8>),
+    /// Listed, but the target cannot supply it (`E14`, or `xx` bytes).
+    Unavailable,
+}
+
+impl RegisterValue {
+    /// The value as a number, if available and at most 8 bytes wide.
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            RegisterValue::Available(b) => hex::le_to_u64(b),
+            RegisterValue::Unavailable => None,
+        }
+    }
+
+    /// True when available.
+    pub fn is_available(&self) -> bool {
+        matches!(self, RegisterValue::Available(_))
+    }
+}
+
+/// Parses a `p` reply body: hex bytes, or all `x` for unavailable.
+pub fn parse_register_reply(reply: &[u8]) -> Option<RegisterValue> {
+    if reply.is_empty() || !reply.len().is_multiple_of(2) {
+        return None;
+    }
+    if reply.iter().all(|&b| b == b'x') {
+        return Some(RegisterValue::Unavailable);
+    }
+    if reply.contains(&b'x') {
+        // Partly unavailable: treat the register as unavailable.
+        return reply
+            .iter()
+            .all(|b| b.is_ascii_hexdigit() || *b == b'x')
+            .then_some(RegisterValue::Unavailable);
+    }
+    hex::decode(reply).map(RegisterValue::Available)
+}
+
+/// Splits a `g` reply into one value per register, by the widths given
+/// (stopping where the reply ends; `xx` bytes make that register unavailable).
+pub fn split_g_reply(reply: &[u8], widths: &[usize]) -> Option<Vec<RegisterValue>> {
+    if !reply.len().is_multiple_of(2) {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut at = 0;
+    for &w in widths {
+        let end = at + 2 * w;
+        if end > reply.len() {
+            break;
+        }
+        out.push(parse_register_reply(&reply[at..end])?);
+        at = end;
+    }
+    Some(out)
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
+    /// Looks a register up in the fetched target description.
+    pub fn register_info(&self, name: &str) -> Result<RegisterInfo> {
+        let d = self.tdesc.as_ref().ok_or(RspError::NoTargetDescription)?;
+        d.register(name)
+            .cloned()
+            .ok_or_else(|| RspError::UnknownRegister {
+                name: name.to_string(),
+                near: d.near_names(name),
+            })
+    }
+
+    /// Reads register `regnum` with `p` (on the hart selected by `Hg`).
+    /// `E14` and `xx` give [`RegisterValue::Unavailable`].
+    pub async fn read_register_number(&mut self, regnum: u64) -> Result<RegisterValue> {
+        let command = format!("p{regnum:x}");
+        let reply = self.request(&command).await?;
+        if error_code(&reply) == Some(E_UNAVAILABLE) {
+            return Ok(RegisterValue::Unavailable);
+        }
+        let reply = check_reply(&command, reply)?;
+        parse_register_reply(&reply)
+            .ok_or_else(|| RspError::bad_reply(&command, "expected register bytes in hex", &reply))
+    }
+
+    /// Reads a register by its target-description name (`pc`, `mstatus`,
+    /// `henvcfg`, `priv` ...).
+    pub async fn read_register(&mut self, name: &str) -> Result<RegisterValue> {
+        let info = self.register_info(name)?;
+        self.read_register_number(info.regnum).await
+    }
+
+    /// Reads a register of at most 64 bits as a number; `None` when unavailable.
+    pub async fn read_register_u64(&mut self, name: &str) -> Result<Option<u64>> {
+        let value = self.read_register(name).await?;
+        match &value {
+            RegisterValue::Unavailable => Ok(None),
+            RegisterValue::Available(bytes) => hex::le_to_u64(bytes).map(Some).ok_or_else(|| {
+                RspError::bad_reply(
+                    &format!("p ({name})"),
+                    "value wider than 64 bits",
+                    hex::encode(bytes).as_bytes(),
+                )
+            }),
+        }
+    }
+
+    /// Selects `thread` with `Hg`, then reads a register.
+    pub async fn read_thread_register(
+        &mut self,
+        thread: ThreadId,
+        name: &str,
+    ) -> Result<RegisterValue> {
+        self.select_register_thread(thread).await?;
+        self.read_register(name).await
+    }
+
+    /// Writes a register with `P n=bytes` (value as many little-endian bytes as the register has).
+    pub async fn write_register(&mut self, name: &str, value: u64) -> Result<()> {
+        let info = self.register_info(name)?;
+        self.write_register_bytes(name, &hex::u64_to_le(value, info.byte_len()))
+            .await
+    }
+
+    /// Writes a register from raw bytes (target order).
+    pub async fn write_register_bytes(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        let info = self.register_info(name)?;
+        let command = format!("P{:x}={}", info.regnum, hex::encode(bytes));
+        match self.request_ok(&command).await {
+            Err(RspError::ErrorReply {
+                code: E_UNAVAILABLE,
+                ..
+            }) => Err(RspError::Unavailable {
+                register: name.to_string(),
+            }),
+            other => other,
+        }
+    }
+
+    /// Reads the `g` block and names each value with the description's
+    /// registers numbered 0, 1, 2 ... (QEMU riscv: x0..x31 and pc).
+    pub async fn read_core_registers(&mut self) -> Result<Vec<(String, RegisterValue)>> {
+        let d = self.tdesc.as_ref().ok_or(RspError::NoTargetDescription)?;
+        let mut layout = Vec::new();
+        let mut n = 0u64;
+        while let Some(r) = d.register_by_number(n) {
+            layout.push((r.name.clone(), r.byte_len()));
+            n += 1;
+        }
+        let reply = self.request_checked("g").await?;
+        let widths: Vec<usize> = layout.iter().map(|(_, w)| *w).collect();
+        let values = split_g_reply(&reply, &widths)
+            .ok_or_else(|| RspError::bad_reply("g", "expected register bytes in hex", &reply))?;
+        if values.is_empty() {
+            return Err(RspError::bad_reply(
+                &short_command("g"),
+                "no complete register",
+                &reply,
+            ));
+        }
+        Ok(layout
+            .into_iter()
+            .map(|(name, _)| name)
+            .zip(values)
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn register_replies() {
+        assert_eq!(
+            parse_register_reply(b"0010000000000000").unwrap().as_u64(),
+            Some(0x1000)
+        );
+        assert_eq!(
+            parse_register_reply(b"xxxxxxxxxxxxxxxx"),
+            Some(RegisterValue::Unavailable)
+        );
+        assert_eq!(
+            parse_register_reply(b"00xx"),
+            Some(RegisterValue::Unavailable)
+        );
+        assert_eq!(parse_register_reply(b""), None);
+        assert_eq!(parse_register_reply(b"0"), None);
+        assert_eq!(parse_register_reply(b"zz"), None);
+        assert_eq!(RegisterValue::Available(vec![1; 16]).as_u64(), None);
+    }
+
+    #[test]
+    fn g_reply_split() {
+        let mut g = "00".repeat(8 * 32);
+        g.push_str("0010000000000000");
+        let v = split_g_reply(g.as_bytes(), &[8; 40]).unwrap();
+        assert_eq!(v.len(), 33);
+        assert_eq!(v[32].as_u64(), Some(0x1000));
+        assert!(split_g_reply(b"000", &[8]).is_none());
+    }
+}

@@ -1,0 +1,196 @@
+//! Running the target: `vCont`, `c`, `s`, the interrupt byte, and `?`.
+//!
+//! GDB manual, "Packets": `vCont?` lists the supported actions (QEMU:
+//! `vCont;c;C;s;S`); `vCont;c` continues every thread; `vCont;s:TID` steps one
+//! thread and leaves the others stopped. The stop reply ("Stop Reply Packets",
+//! [`super::stop`]) arrives when the target halts, which may be never: every
+//! wait here has a timeout, and a timeout leaves the target running.
+//!
+//! "Interrupts": while the target runs, the client sends the single raw byte
+//! 0x03 to stop it; the stub answers with a stop reply (QEMU: `T02`). QEMU
+//! pauses the VM *without* a stop reply on any other byte, so the client sends
+//! nothing else until the stop reply came (requests fail with
+//! [`RspError::TargetRunning`]).
+//!
+//! `?` asks why the target halted. QEMU also *deletes every breakpoint and
+//! watchpoint* when it gets `?` (gdb sends it once, at connect time), so call
+//! [`RspClient::halt_reason`] before setting breakpoints, never after.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::rsp::client::{RspClient, RunState};
+use crate::rsp::commands::stop::{parse_console_output, StopReply};
+use crate::rsp::commands::threads::ThreadId;
+use crate::rsp::error::{Result, RspError};
+
+/// Parses a `vCont?` reply into its actions (`["c", "C", "s", "S"]`).
+pub fn parse_vcont_actions(reply: &[u8]) -> Option<Vec<String>> {
+    let text = std::str::from_utf8(reply).ok()?;
+    let rest = text.strip_prefix("vCont")?;
+    Some(
+        rest.split(';')
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
+    /// The actions of `vCont?` (cached; empty when the stub has no vCont).
+    pub async fn vcont_actions(&mut self) -> Result<Vec<String>> {
+        if let Some(a) = &self.vcont {
+            return Ok(a.clone());
+        }
+        let reply = self.request("vCont?").await?;
+        let actions = parse_vcont_actions(&reply).unwrap_or_default();
+        self.vcont = Some(actions.clone());
+        Ok(actions)
+    }
+
+    async fn resume_with(&mut self, command: &str) -> Result<()> {
+        self.send_command(command).await?;
+        self.state = RunState::Running(command.to_string());
+        // QEMU points Hg at the hart that stops: forget our choice.
+        self.register_thread = None;
+        Ok(())
+    }
+
+    /// Resumes every hart (`vCont;c`, or `c` without vCont) and returns at once.
+    /// Then wait with [`RspClient::wait_for_stop`], or stop it with
+    /// [`RspClient::interrupt`].
+    pub async fn resume(&mut self) -> Result<()> {
+        self.check_can_send("vCont;c")?;
+        let command = if self.vcont_actions().await?.iter().any(|a| a == "c") {
+            "vCont;c"
+        } else {
+            "c"
+        };
+        self.resume_with(command).await
+    }
+
+    /// Resumes every hart and waits up to `timeout` for the stop reply.
+    pub async fn continue_until_stop(&mut self, timeout: Duration) -> Result<StopReply> {
+        self.resume().await?;
+        self.wait_for_stop(timeout).await
+    }
+
+    /// Single-steps one hart (`vCont;s:TID`; the others stay stopped) and
+    /// waits for the stop reply, bounded by the reply timeout. QEMU masks
+    /// interrupts and timers while stepping by default (`qqemu.sstep=0x7`).
+    pub async fn step(&mut self, thread: ThreadId) -> Result<StopReply> {
+        self.check_can_send("vCont;s")?;
+        let command = if self.vcont_actions().await?.iter().any(|a| a == "s") {
+            format!("vCont;s:{}", thread.to_wire(self.multiprocess()))
+        } else {
+            self.request_ok(&format!("Hc{}", thread.to_wire(self.multiprocess())))
+                .await?;
+            "s".to_string()
+        };
+        self.resume_with(&command).await?;
+        let timeout = self.config.reply_timeout;
+        self.wait_for_stop(timeout).await
+    }
+
+    /// Waits up to `timeout` for the stop reply of a running target. `O`
+    /// console packets on the way are collected (see
+    /// [`RspClient::take_console_output`]). A timeout is
+    /// [`RspError::Timeout`] and leaves the target running: wait again, or
+    /// interrupt.
+    pub async fn wait_for_stop(&mut self, timeout: Duration) -> Result<StopReply> {
+        if let Some(reason) = &self.broken {
+            return Err(RspError::Broken(reason.clone()));
+        }
+        let resumed_by = match &self.state {
+            RunState::Running(c) => c.clone(),
+            _ => return Err(RspError::NotRunning),
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let what = format!("a stop reply after {resumed_by:?}");
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let packet = match self.conn.recv_packet(&what, left).await {
+                Ok(p) => p,
+                // Still running: nothing is pending in the stream.
+                Err(RspError::Timeout { waiting_for, .. }) => {
+                    return Err(RspError::Timeout {
+                        waiting_for,
+                        timeout,
+                    })
+                }
+                Err(e) => return Err(self.poison_on(e)),
+            };
+            self.note("<", &packet);
+            if let Some(text) = parse_console_output(&packet) {
+                let room = self
+                    .config
+                    .max_monitor_output
+                    .saturating_sub(self.console.len());
+                self.console
+                    .push_str(&String::from_utf8_lossy(&text[..text.len().min(room)]));
+                continue;
+            }
+            let stop = StopReply::parse(&packet).ok_or_else(|| {
+                self.poison_on(RspError::bad_reply(
+                    &resumed_by,
+                    "expected a stop reply",
+                    &packet,
+                ))
+            })?;
+            self.state = match &stop {
+                StopReply::Exited { status, .. } => RunState::Exited(format!("W{status:02x}")),
+                StopReply::Terminated { signal, .. } => RunState::Exited(format!("X{signal:02x}")),
+                _ => RunState::Stopped,
+            };
+            return Ok(stop);
+        }
+    }
+
+    /// Sends the interrupt byte 0x03 to a running target. The stop reply
+    /// (QEMU: `T02`) still has to be collected with [`RspClient::wait_for_stop`].
+    pub async fn interrupt(&mut self) -> Result<()> {
+        if let Some(reason) = &self.broken {
+            return Err(RspError::Broken(reason.clone()));
+        }
+        if !self.is_running() {
+            return Err(RspError::NotRunning);
+        }
+        let timeout = self.config.reply_timeout;
+        let r = self.conn.send_interrupt(timeout).await;
+        r.map_err(|e| self.poison_on(e))
+    }
+
+    /// Interrupts a running target and waits (reply timeout) for its stop reply.
+    pub async fn interrupt_and_wait(&mut self) -> Result<StopReply> {
+        self.interrupt().await?;
+        let timeout = self.config.reply_timeout;
+        self.wait_for_stop(timeout).await
+    }
+
+    /// `?`: why is the target halted. **QEMU deletes every breakpoint and
+    /// watchpoint when it receives `?`.**
+    pub async fn halt_reason(&mut self) -> Result<StopReply> {
+        let reply = self.request_checked("?").await?;
+        let stop = StopReply::parse(&reply)
+            .ok_or_else(|| RspError::bad_reply("?", "expected a stop reply", &reply))?;
+        self.register_thread = None;
+        Ok(stop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vcont_actions() {
+        assert_eq!(
+            parse_vcont_actions(b"vCont;c;C;s;S").unwrap(),
+            vec!["c", "C", "s", "S"]
+        );
+        assert_eq!(parse_vcont_actions(b"vCont").unwrap(), Vec::<String>::new());
+        assert_eq!(parse_vcont_actions(b""), None);
+        assert_eq!(parse_vcont_actions(b"OK"), None);
+    }
+}
