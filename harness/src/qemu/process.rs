@@ -6,8 +6,12 @@
 //! [`QemuProcess`] is dropped (errors, failed assertions and panics all drop it),
 //! by [`kill_all`] from the Ctrl-C/SIGTERM handler, and by the kernel if the
 //! harness itself dies (parent-death signal).
+//!
+//! Those are three triggers of one termination path: SIGKILL to the QEMU's
+//! process group. `Drop` and `kill_all` send it from the harness; the kernel
+//! sends the parent-death signal when nothing in the harness can run any more.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -85,24 +89,49 @@ pub struct QemuProcess {
     exit: Option<ExitStatus>,
 }
 
-static LIVE_GROUPS: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
+/// What the signal handler has to clean up for one QEMU.
+struct Live {
+    /// The session directory, removed on drop; until then it is here.
+    dir: PathBuf,
+    /// Whether the process group may still run. Cleared once it has been
+    /// killed, so a recycled process-group id is never signalled.
+    running: bool,
+}
 
-fn live_groups<R>(f: impl FnOnce(&mut HashSet<i32>) -> R) -> R {
+/// Every QemuProcess of this process that has not been dropped yet, by process group.
+static LIVE_GROUPS: Mutex<Option<HashMap<i32, Live>>> = Mutex::new(None);
+
+fn live_groups<R>(f: impl FnOnce(&mut HashMap<i32, Live>) -> R) -> R {
     let mut guard = match LIVE_GROUPS.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
     };
-    f(guard.get_or_insert_with(HashSet::new))
+    f(guard.get_or_insert_with(HashMap::new))
 }
 
-/// Kills every QEMU this process started and has not yet reaped. For signal
-/// handlers; ordinary code relies on `Drop`.
+/// Kills every QEMU this process started and has not yet killed, and removes
+/// every session directory not yet removed. For signal handlers, right before
+/// the process exits: `exit` runs no destructors, so without this the
+/// `TempDir`s would stay behind. Ordinary code relies on `Drop`.
 pub fn kill_all() {
-    live_groups(|set| {
-        for pgid in set.drain() {
-            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    let groups: Vec<(i32, Live)> = live_groups(|m| m.drain().collect());
+    for (pgid, live) in &groups {
+        if live.running {
+            let _ = killpg(Pid::from_raw(*pgid), Signal::SIGKILL);
         }
-    });
+    }
+    for (_, live) in &groups {
+        // A QEMU killed in the middle of its start-up may still create a file
+        // while the directory is emptied: try again a few times.
+        for _ in 0..5 {
+            match std::fs::remove_dir_all(&live.dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                _ => break,
+            }
+        }
+    }
 }
 
 /// Installs a Ctrl-C / SIGTERM handler that kills every QEMU and exits with
@@ -160,11 +189,20 @@ impl QemuProcess {
             .stderr(stderr)
             .process_group(0)
             .kill_on_drop(true);
-        // SAFETY: prctl is async-signal-safe; the closure allocates nothing.
+        // The kernel kills QEMU when the thread that started it dies, which
+        // covers a harness killed outright (SIGKILL, a crash), where no code of
+        // ours runs. If the harness died between fork and prctl, the signal
+        // never comes: the child then sees another parent and does not exec.
+        let parent = nix::unistd::getpid();
+        // SAFETY: prctl and getppid are async-signal-safe; the closure allocates nothing.
         unsafe {
-            cmd.pre_exec(|| {
-                nix::sys::prctl::set_pdeathsig(Some(Signal::SIGKILL))
-                    .map_err(std::io::Error::from)
+            cmd.pre_exec(move || {
+                nix::sys::prctl::set_pdeathsig(Some(Signal::SIGKILL)).map_err(std::io::Error::from)?;
+                if nix::unistd::getppid() != parent {
+                    // ESRCH: the parent is gone. Built without allocating.
+                    return Err(nix::errno::Errno::ESRCH.into());
+                }
+                Ok(())
             });
         }
         let started = Instant::now();
@@ -173,7 +211,7 @@ impl QemuProcess {
             .with_context(|| format!("starting {}", build.binary.display()))?;
         let pid = child.id().context("QEMU exited immediately")?;
         let pgid = Pid::from_raw(pid as i32);
-        live_groups(|s| s.insert(pgid.as_raw()));
+        live_groups(|s| s.insert(pgid.as_raw(), Live { dir: dir.path().to_path_buf(), running: true }));
         let guard = GroupGuard(pgid);
 
         let qmp_path = dir.path().join("qmp.sock");
@@ -285,13 +323,19 @@ impl QemuProcess {
 
     fn kill_group(&mut self) {
         let _ = killpg(self.pgid, Signal::SIGKILL);
-        live_groups(|s| s.remove(&self.pgid.as_raw()));
+        live_groups(|s| {
+            if let Some(live) = s.get_mut(&self.pgid.as_raw()) {
+                live.running = false;
+            }
+        });
     }
 }
 
 impl Drop for QemuProcess {
     fn drop(&mut self) {
         self.kill_group();
+        // The TempDir field removes the directory after this; the handler need not.
+        live_groups(|s| s.remove(&self.pgid.as_raw()));
         // Reap right away so no zombie outlives the session.
         let _ = self.child.try_wait();
     }
