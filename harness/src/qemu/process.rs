@@ -63,7 +63,8 @@ pub struct MachineSpec {
     pub bios: Option<String>,
     pub kernel: Option<PathBuf>,
     pub consoles: Vec<ConsoleSpec>,
-    /// Further arguments, passed as they are (drives must say `snapshot=on`).
+    /// Further arguments, passed as they are except for disk images, which
+    /// QEMU may never write: see [`command_line`].
     pub extra_args: Vec<String>,
 }
 
@@ -87,6 +88,7 @@ pub struct QemuProcess {
     build: QemuBuild,
     started: Instant,
     exit: Option<ExitStatus>,
+    args: Vec<OsString>,
 }
 
 /// What the signal handler has to clean up for one QEMU.
@@ -179,7 +181,7 @@ impl QemuProcess {
             .prefix("hvharness-qemu-")
             .tempdir()
             .context("creating the session directory")?;
-        let args = command_line(build, spec, opts, dir.path(), gdb_port);
+        let args = command_line(build, spec, opts, dir.path(), gdb_port)?;
         let stderr_path = dir.path().join("qemu-stderr.log");
         let stderr = std::fs::File::create(&stderr_path).context("creating QEMU's stderr log")?;
         let mut cmd = Command::new(&build.binary);
@@ -232,6 +234,7 @@ impl QemuProcess {
             build: build.clone(),
             started,
             exit: None,
+            args,
         })
     }
 
@@ -262,6 +265,16 @@ impl QemuProcess {
     /// Every console, in the order of the spec.
     pub fn consoles(&mut self) -> &mut [Console] {
         &mut self.consoles
+    }
+
+    /// The arguments QEMU was started with (after the binary's name).
+    pub fn command_line(&self) -> &[OsString] {
+        &self.args
+    }
+
+    /// QEMU's process id (also its process group's id).
+    pub fn pid(&self) -> u32 {
+        self.pgid.as_raw() as u32
     }
 
     /// The QEMU build this process runs.
@@ -380,13 +393,24 @@ async fn connect_qmp(child: &mut Child, path: &Path, stderr_path: &Path) -> Resu
 }
 
 /// The full QEMU argument list for `spec`.
+///
+/// A user's disk image is never written. Every `-drive` in the extra
+/// arguments runs with `snapshot=on` (appended when the value does not say
+/// it): the guest may write to the disk, QEMU keeps the writes in a temporary
+/// overlay and opens the image itself read-only. `-snapshot` is added as well,
+/// for the short forms (`-hda`, `-cdrom`, `-sd`, `-pflash`, ...). Arguments
+/// that would let QEMU write an image are refused rather than quietly
+/// rewritten, so that nobody believes a disk was written when it was not:
+/// `snapshot=off` on a `-drive` (or through `-set drive.ID.snapshot=off`), and
+/// a `-blockdev` without `read-only=on` (`-blockdev` has no snapshot mode).
 pub fn command_line(
     build: &QemuBuild,
     spec: &MachineSpec,
     opts: &LaunchOptions,
     dir: &Path,
     gdb_port: Option<u16>,
-) -> Vec<OsString> {
+) -> Result<Vec<OsString>> {
+    let extra = protect_disk_images(&spec.extra_args)?;
     let mut a: Vec<OsString> = Vec::new();
     let mut push = |s: &str| a.push(OsString::from(s));
     if let Some(data) = &build.data_dir {
@@ -455,8 +479,239 @@ pub fn command_line(
         push("-D");
         push(&dir.join("qemu-debug.log").to_string_lossy());
     }
-    for x in &spec.extra_args {
+    // Short drive options (-hda, -cdrom, ...) take no snapshot= of their own.
+    push("-snapshot");
+    for x in &extra {
         push(x);
     }
-    a
+    Ok(a)
+}
+
+/// The extra arguments with `snapshot=on` on every `-drive`; an error for
+/// anything that would let QEMU write a disk image. See [`command_line`].
+fn protect_disk_images(args: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        // QEMU accepts every option with one dash or two.
+        let option = arg.strip_prefix("--").map(|o| format!("-{o}")).unwrap_or_else(|| arg.clone());
+        let takes_value = matches!(option.as_str(), "-drive" | "-blockdev" | "-set");
+        out.push(arg.clone());
+        if !takes_value {
+            continue;
+        }
+        let Some(value) = it.next() else { bail!("{arg} needs a value (it is the last argument)") };
+        let refuse = |why: &str| {
+            anyhow::anyhow!(
+                "{arg} {value}: {why}. hvharness never lets QEMU write a disk image: every -drive runs \
+                 with snapshot=on (the guest's writes go to a temporary overlay and are dropped)"
+            )
+        };
+        let value = match option.as_str() {
+            "-drive" => {
+                let mut has_on = false;
+                for (key, v) in qemu_opts(value) {
+                    match (key.as_str(), v.as_deref()) {
+                        ("snapshot", None) => has_on = true,
+                        ("snapshot", Some(v)) => match parse_bool(v) {
+                            Some(true) => has_on = true,
+                            Some(false) => return Err(refuse("remove snapshot=off")),
+                            None => return Err(refuse(&format!("snapshot={v} is not on or off"))),
+                        },
+                        ("nosnapshot", None) => return Err(refuse("remove nosnapshot")),
+                        _ => {}
+                    }
+                }
+                if has_on {
+                    value.clone()
+                } else if value.is_empty() || trailing_separator(value) {
+                    format!("{value}snapshot=on")
+                } else {
+                    format!("{value},snapshot=on")
+                }
+            }
+            "-blockdev" => {
+                let read_only = if value.trim_start().starts_with('{') {
+                    serde_json::from_str::<serde_json::Value>(value)
+                        .ok()
+                        .and_then(|j| j.get("read-only").and_then(|r| r.as_bool()))
+                        .unwrap_or(false)
+                } else {
+                    qemu_opts(value)
+                        .iter()
+                        .any(|(k, v)| k == "read-only" && v.as_deref().and_then(parse_bool) == Some(true))
+                };
+                if !read_only {
+                    return Err(refuse(
+                        "a -blockdev has no snapshot mode and may write its file; add read-only=on, \
+                         or attach the image with -drive",
+                    ));
+                }
+                value.clone()
+            }
+            _ => {
+                // -set GROUP.ID.KEY=VALUE
+                if let Some((path, v)) = value.split_once('=') {
+                    let mut parts = path.split('.');
+                    let group = parts.next();
+                    let key = parts.last();
+                    if group == Some("drive") && key == Some("snapshot") && parse_bool(v) != Some(true) {
+                        return Err(refuse("drives keep snapshot=on"));
+                    }
+                }
+                value.clone()
+            }
+        };
+        out.push(value);
+    }
+    Ok(out)
+}
+
+/// The `key=value` items of a QEMU option string, in order; `,,` is a comma
+/// inside a value (`file=a,,b.img` names the file `a,b.img`).
+fn qemu_opts(value: &str) -> Vec<(String, Option<String>)> {
+    let mut items = Vec::new();
+    let mut current = String::new();
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != ',' {
+            current.push(c);
+        } else if chars.peek() == Some(&',') {
+            chars.next();
+            current.push(',');
+        } else {
+            items.push(std::mem::take(&mut current));
+        }
+    }
+    items.push(current);
+    items
+        .into_iter()
+        .filter(|i| !i.is_empty())
+        .map(|i| match i.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (i, None),
+        })
+        .collect()
+}
+
+/// Whether `value` ends in a separating comma (an odd number of commas; two
+/// are an escaped one).
+fn trailing_separator(value: &str) -> bool {
+    value.chars().rev().take_while(|&c| c == ',').count() % 2 == 1
+}
+
+/// QEMU's boolean option values.
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "on" | "yes" | "true" | "y" => Some(true),
+        "off" | "no" | "false" | "n" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qemu::registry::Origin;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn protected(v: &[&str]) -> Vec<String> {
+        protect_disk_images(&args(v)).expect("accepted")
+    }
+
+    fn refused(v: &[&str]) -> String {
+        match protect_disk_images(&args(v)) {
+            Ok(a) => panic!("accepted: {a:?}"),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn drive_without_snapshot_gets_snapshot_on() {
+        assert_eq!(
+            protected(&["-drive", "file=disk.img,format=raw,if=none,id=d0", "-device", "virtio-blk-device,drive=d0"]),
+            args(&["-drive", "file=disk.img,format=raw,if=none,id=d0,snapshot=on", "-device", "virtio-blk-device,drive=d0"])
+        );
+        assert_eq!(protected(&["--drive", "file=a.img"]), args(&["--drive", "file=a.img,snapshot=on"]));
+        // A trailing separator is not doubled into an escaped comma.
+        assert_eq!(protected(&["-drive", "file=a.img,"]), args(&["-drive", "file=a.img,snapshot=on"]));
+        // An escaped comma at the end stays part of the value.
+        assert_eq!(protected(&["-drive", "file=a,,"]), args(&["-drive", "file=a,,,snapshot=on"]));
+    }
+
+    #[test]
+    fn drive_with_snapshot_on_is_kept() {
+        for v in ["file=a.img,snapshot=on", "snapshot=on,file=a.img", "file=a.img,snapshot", "file=a.img,snapshot=yes"] {
+            assert_eq!(protected(&["-drive", v]), args(&["-drive", v]));
+        }
+    }
+
+    #[test]
+    fn snapshot_off_is_refused() {
+        for v in ["file=disk.img,snapshot=off", "file=disk.img,snapshot=no", "file=disk.img,nosnapshot"] {
+            let e = refused(&["-drive", v]);
+            assert!(e.contains(v) && e.contains("never lets QEMU write a disk image"), "{e}");
+        }
+        let e = refused(&["-drive", "file=disk.img,snapshot=sometimes"]);
+        assert!(e.contains("snapshot=sometimes is not on or off"), "{e}");
+        let e = refused(&["-drive", "file=d.img,id=d0", "-set", "drive.d0.snapshot=off"]);
+        assert!(e.contains("drive.d0.snapshot=off"), "{e}");
+        // Other -set options pass.
+        assert_eq!(protected(&["-set", "device.x.foo=off"]), args(&["-set", "device.x.foo=off"]));
+    }
+
+    #[test]
+    fn escaped_commas_are_part_of_the_file_name() {
+        // The file is called "x,snapshot=off.img": no option is set.
+        assert_eq!(
+            protected(&["-drive", "file=x,,snapshot=off.img"]),
+            args(&["-drive", "file=x,,snapshot=off.img,snapshot=on"])
+        );
+    }
+
+    #[test]
+    fn blockdev_must_be_read_only() {
+        let e = refused(&["-blockdev", "driver=file,filename=d.img,node-name=f"]);
+        assert!(e.contains("read-only=on"), "{e}");
+        let v = "driver=file,filename=d.img,node-name=f,read-only=on";
+        assert_eq!(protected(&["-blockdev", v]), args(&["-blockdev", v]));
+        let j = r#"{"driver":"file","filename":"d.img","node-name":"f","read-only":true}"#;
+        assert_eq!(protected(&["-blockdev", j]), args(&["-blockdev", j]));
+        refused(&["-blockdev", r#"{"driver":"file","filename":"d.img","node-name":"f"}"#]);
+    }
+
+    #[test]
+    fn option_without_value_is_an_error() {
+        let e = refused(&["-drive"]);
+        assert!(e.contains("needs a value"), "{e}");
+    }
+
+    #[test]
+    fn command_line_runs_every_drive_with_snapshot() {
+        let build = QemuBuild {
+            version: "10.0.2".parse().unwrap(),
+            binary: PathBuf::from("/q/qemu-system-riscv64"),
+            data_dir: None,
+            origin: Origin::Path,
+        };
+        let spec = MachineSpec {
+            machine: "virt".into(),
+            cpu: "rv64".into(),
+            smp: 1,
+            memory: "128M".into(),
+            bios: None,
+            kernel: None,
+            consoles: vec![],
+            extra_args: args(&["-drive", "file=/d.img,format=raw,if=none,id=d0", "-hda", "/e.img"]),
+        };
+        let line = command_line(&build, &spec, &LaunchOptions::default(), Path::new("/s"), None).unwrap();
+        let line: Vec<String> = line.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert!(line.contains(&"-snapshot".to_string()), "{line:?}");
+        assert!(line.contains(&"file=/d.img,format=raw,if=none,id=d0,snapshot=on".to_string()), "{line:?}");
+        let bad = MachineSpec { extra_args: args(&["-drive", "file=/d.img,snapshot=off"]), ..spec };
+        assert!(command_line(&build, &bad, &LaunchOptions::default(), Path::new("/s"), None).is_err());
+    }
 }
