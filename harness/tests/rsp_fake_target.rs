@@ -445,7 +445,8 @@ impl Breakpoints for Fake {
 
 impl SwBreakpoint for Fake {
     fn add_sw_breakpoint(&mut self, addr: u64, _kind: usize) -> TargetResult<bool, Self> {
-        Ok(self.breakpoints.insert(addr) || true)
+        self.breakpoints.insert(addr);
+        Ok(true)
     }
 
     fn remove_sw_breakpoint(&mut self, addr: u64, _kind: usize) -> TargetResult<bool, Self> {
@@ -593,7 +594,7 @@ async fn connect() -> RspClient {
 }
 
 #[tokio::test]
-async fn handshake_and_qemu_shaped_description() {
+async fn rsp_handshake_and_qemu_shaped_description() {
     let gdb = connect().await;
     let features = gdb.server_features().unwrap();
     assert!(features.supports("qXfer:features:read"));
@@ -611,7 +612,7 @@ async fn handshake_and_qemu_shaped_description() {
 }
 
 #[tokio::test]
-async fn registers_by_name_per_hart() {
+async fn rsp_registers_by_name_per_hart() {
     let mut gdb = connect().await;
     let threads = gdb.threads().await.unwrap();
     assert_eq!(
@@ -683,7 +684,7 @@ async fn registers_by_name_per_hart() {
 }
 
 #[tokio::test]
-async fn memory_in_chunks_with_rle_replies() {
+async fn rsp_memory_in_chunks_with_rle_replies() {
     let addr = serve(Fake::new());
     let cfg = RspConfig {
         memory_chunk: 300,
@@ -732,7 +733,7 @@ async fn memory_in_chunks_with_rle_replies() {
 }
 
 #[tokio::test]
-async fn breakpoint_continue_step() {
+async fn rsp_breakpoint_continue_step() {
     let mut gdb = connect().await;
     assert!(gdb.vcont_actions().await.unwrap().iter().any(|a| a == "s"));
     let target = START_PC + 0x40;
@@ -770,7 +771,7 @@ async fn breakpoint_continue_step() {
 }
 
 #[tokio::test]
-async fn watchpoint_reports_the_address() {
+async fn rsp_watchpoint_reports_the_address() {
     let mut gdb = connect().await;
     let counter_hart1 = COUNTER_BASE + 8;
     gdb.set_watchpoint(BreakpointType::WriteWatch, counter_hart1, 8)
@@ -791,7 +792,7 @@ async fn watchpoint_reports_the_address() {
 }
 
 #[tokio::test]
-async fn interrupt_a_running_target() {
+async fn rsp_interrupt_a_running_target() {
     let mut gdb = connect().await;
     gdb.resume().await.unwrap();
     assert!(gdb.is_running());
@@ -817,7 +818,7 @@ async fn interrupt_a_running_target() {
 }
 
 #[tokio::test]
-async fn monitor_command_text() {
+async fn rsp_monitor_command_text() {
     let mut gdb = connect().await;
     let text = gdb.monitor("info registers").await.unwrap();
     assert!(text.contains("CPU#0") && text.contains("CPU#1"), "{text}");
@@ -825,7 +826,7 @@ async fn monitor_command_text() {
 }
 
 #[tokio::test]
-async fn exit_ends_the_session() {
+async fn rsp_exit_ends_the_session() {
     let mut gdb = connect().await;
     gdb.select_register_thread(ThreadId::qemu_hart(0))
         .await
@@ -850,7 +851,7 @@ async fn exit_ends_the_session() {
 }
 
 #[tokio::test]
-async fn transcript_shows_recent_packets() {
+async fn rsp_transcript_shows_recent_packets() {
     let mut gdb = connect().await;
     gdb.read_memory(RAM_BASE, 4).await.unwrap();
     let t = gdb.transcript();

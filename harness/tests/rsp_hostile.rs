@@ -137,7 +137,7 @@ fn malformed(r: Result<Vec<u8>, RspError>) -> MalformedKind {
 }
 
 #[tokio::test]
-async fn bad_checksum_forever_is_nacked_then_an_error() {
+async fn rsp_bad_checksum_forever_is_nacked_then_an_error() {
     let (addr, seen) = stub(|mut p| async move {
         p.packet().await;
         for _ in 0..10 {
@@ -166,7 +166,7 @@ async fn bad_checksum_forever_is_nacked_then_an_error() {
 }
 
 #[tokio::test]
-async fn bad_checksum_once_then_retransmitted() {
+async fn rsp_bad_checksum_once_then_retransmitted() {
     let (addr, _) = stub(|mut p| async move {
         p.packet().await;
         p.send(b"$OK#00").await;
@@ -181,7 +181,7 @@ async fn bad_checksum_once_then_retransmitted() {
 }
 
 #[tokio::test]
-async fn nak_of_our_packet_is_retransmitted_a_bounded_number_of_times() {
+async fn rsp_nak_of_our_packet_is_retransmitted_a_bounded_number_of_times() {
     let (addr, _) = stub(|mut p| async move {
         for _ in 0..10 {
             if p.packet_noack().await.is_none() {
@@ -200,7 +200,7 @@ async fn nak_of_our_packet_is_retransmitted_a_bounded_number_of_times() {
 }
 
 #[tokio::test]
-async fn nak_once_then_ack() {
+async fn rsp_nak_once_then_ack() {
     let (addr, _) = stub(|mut p| async move {
         let first = p.packet_noack().await.unwrap();
         p.send(b"-").await;
@@ -215,7 +215,7 @@ async fn nak_once_then_ack() {
 }
 
 #[tokio::test]
-async fn garbage_between_packets() {
+async fn rsp_garbage_between_packets() {
     let (addr, _) = stub(|mut p| async move {
         p.packet().await;
         p.send(b"\x00\xffhello").await;
@@ -237,7 +237,7 @@ async fn garbage_between_packets() {
 }
 
 #[tokio::test]
-async fn silence_is_a_timeout_naming_the_command() {
+async fn rsp_silence_is_a_timeout_naming_the_command() {
     let (addr, _) = stub(|mut p| async move {
         p.packet().await;
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -264,7 +264,7 @@ async fn silence_is_a_timeout_naming_the_command() {
 }
 
 #[tokio::test]
-async fn no_ack_is_a_timeout_naming_the_ack() {
+async fn rsp_no_ack_is_a_timeout_naming_the_ack() {
     let (addr, _) = stub(|mut p| async move {
         p.packet_noack().await;
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -281,7 +281,7 @@ async fn no_ack_is_a_timeout_naming_the_ack() {
 }
 
 #[tokio::test]
-async fn huge_packet_is_refused_without_buffering_it() {
+async fn rsp_huge_packet_is_refused_without_buffering_it() {
     let (addr, _) = stub(|mut p| async move {
         p.packet().await;
         p.send(b"$").await;
@@ -300,7 +300,7 @@ async fn huge_packet_is_refused_without_buffering_it() {
 }
 
 #[tokio::test]
-async fn run_length_bombs_are_bounded() {
+async fn rsp_run_length_bombs_are_bounded() {
     // Each "0*~" expands to 98 bytes: 2000 of them exceed a 64 KiB limit.
     let (addr, _) = stub(|mut p| async move {
         p.packet().await;
@@ -317,7 +317,7 @@ async fn run_length_bombs_are_bounded() {
 }
 
 #[tokio::test]
-async fn bad_run_length() {
+async fn rsp_bad_run_length() {
     let (addr, _) = stub(|mut p| async move {
         p.packet().await;
         p.send(&frame_with(b'$', b"*0")).await;
@@ -332,7 +332,7 @@ async fn bad_run_length() {
 }
 
 #[tokio::test]
-async fn truncated_stream() {
+async fn rsp_truncated_stream() {
     let (addr, _) = stub(|mut p| async move {
         p.packet().await;
         p.send(b"$OK").await;
@@ -344,7 +344,7 @@ async fn truncated_stream() {
 }
 
 #[tokio::test]
-async fn closed_connection() {
+async fn rsp_closed_connection() {
     let (addr, _) = stub(|mut p| async move {
         p.packet().await;
         p
@@ -360,7 +360,7 @@ async fn closed_connection() {
 }
 
 #[tokio::test]
-async fn error_and_empty_replies_are_typed_and_harmless() {
+async fn rsp_error_and_empty_replies_are_typed_and_harmless() {
     let (addr, _) = stub(|mut p| async move {
         p.packet().await;
         p.reply("E22").await;
@@ -402,7 +402,7 @@ async fn qemu_handshake(p: &mut Peer) {
 }
 
 #[tokio::test]
-async fn qemu_7_2_register_reads_before_and_after_target_xml() {
+async fn rsp_qemu_7_2_register_reads_before_and_after_target_xml() {
     let (addr, _) = stub(|mut p| async move {
         qemu_handshake(&mut p).await;
         // Before target.xml, QEMU 7.2 answers p with nothing.
@@ -454,7 +454,7 @@ async fn qemu_7_2_register_reads_before_and_after_target_xml() {
 }
 
 #[tokio::test]
-async fn only_the_interrupt_byte_while_running() {
+async fn rsp_only_the_interrupt_byte_while_running() {
     let (addr, seen) = stub(|mut p| async move {
         qemu_handshake(&mut p).await;
         assert_eq!(p.packet().await.unwrap(), "vCont?");
@@ -512,7 +512,7 @@ async fn only_the_interrupt_byte_while_running() {
 }
 
 #[tokio::test]
-async fn monitor_output_packets() {
+async fn rsp_monitor_output_packets() {
     let (addr, _) = stub(|mut p| async move {
         assert_eq!(
             p.packet().await.unwrap(),
@@ -542,7 +542,7 @@ async fn monitor_output_packets() {
 }
 
 #[tokio::test]
-async fn include_loop_and_endless_xfer_are_errors() {
+async fn rsp_include_loop_and_endless_xfer_are_errors() {
     let (addr, _) = stub(|mut p| async move {
         p.packet().await;
         p.reply(r#"l<target><xi:include href="a.xml"/></target>"#)
@@ -569,7 +569,7 @@ async fn include_loop_and_endless_xfer_are_errors() {
 }
 
 #[tokio::test]
-async fn connect_timeout_and_refusal() {
+async fn rsp_connect_timeout_and_refusal() {
     // Nothing listens on this port (bound then dropped).
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

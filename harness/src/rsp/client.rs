@@ -8,6 +8,8 @@ use anyhow::Context as _;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, ToSocketAddrs};
 
+use super::commands::breakpoints::BreakpointType;
+use super::commands::stop::StopReply;
 use super::commands::supported::ServerFeatures;
 use super::commands::threads::ThreadId;
 use super::conn::Connection;
@@ -90,6 +92,11 @@ pub struct RspClient<S = TcpStream> {
     pub(crate) qemu_features: Option<Vec<String>>,
     pub(crate) physical_memory: bool,
     pub(crate) console: String,
+    /// Breakpoints and watchpoints inserted through this client: (type, addr, kind).
+    pub(crate) breakpoints: Vec<(BreakpointType, u64, u64)>,
+    /// A stop that happened while stepping over a breakpoint inside
+    /// [`RspClient::resume`]; [`RspClient::wait_for_stop`] returns it first.
+    pub(crate) pending_stop: Option<StopReply>,
     transcript: VecDeque<String>,
 }
 
@@ -139,6 +146,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
             qemu_features: None,
             physical_memory: false,
             console: String::new(),
+            breakpoints: Vec::new(),
+            pending_stop: None,
             transcript: VecDeque::new(),
         }
     }

@@ -8,8 +8,11 @@
 //!
 //! QEMU matches breakpoints on the pc alone, whatever the privilege level or
 //! V bit: a guest and a hypervisor both running near the same address both hit
-//! it. QEMU's `?` deletes every breakpoint (see
-//! [`crate::rsp::RspClient::halt_reason`]).
+//! it. QEMU keeps one copy of each breakpoint per hart; its `?` deletes the
+//! copies of the current hart only (see [`crate::rsp::RspClient::halt_reason`]).
+//! A hart resumed while sitting on a breakpoint reports it again at once
+//! without moving: [`crate::rsp::RspClient::resume`] steps such harts over it
+//! first, which is why the client keeps the list of what it inserted.
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -57,14 +60,20 @@ pub fn command(insert: bool, ty: BreakpointType, addr: u64, kind: u64) -> String
 pub const RISCV_BREAKPOINT_KIND: u64 = 4;
 
 impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
-    /// Inserts a breakpoint or watchpoint (`Z`).
+    /// Inserts a breakpoint or watchpoint (`Z`). Inserting one that this
+    /// client already inserted does nothing (QEMU would keep two copies).
     pub async fn insert_breakpoint(
         &mut self,
         ty: BreakpointType,
         addr: u64,
         kind: u64,
     ) -> Result<()> {
-        self.request_ok(&command(true, ty, addr, kind)).await
+        if self.breakpoints.contains(&(ty, addr, kind)) {
+            return Ok(());
+        }
+        self.request_ok(&command(true, ty, addr, kind)).await?;
+        self.breakpoints.push((ty, addr, kind));
+        Ok(())
     }
 
     /// Removes a breakpoint or watchpoint (`z`).
@@ -74,7 +83,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
         addr: u64,
         kind: u64,
     ) -> Result<()> {
-        self.request_ok(&command(false, ty, addr, kind)).await
+        self.request_ok(&command(false, ty, addr, kind)).await?;
+        self.breakpoints.retain(|b| *b != (ty, addr, kind));
+        Ok(())
+    }
+
+    /// Removes every breakpoint and watchpoint this client inserted.
+    pub async fn remove_all_breakpoints(&mut self) -> Result<()> {
+        for (ty, addr, kind) in self.breakpoints.clone() {
+            self.remove_breakpoint(ty, addr, kind).await?;
+        }
+        Ok(())
+    }
+
+    /// The breakpoints and watchpoints inserted through this client: (type, address, kind).
+    pub fn breakpoints(&self) -> &[(BreakpointType, u64, u64)] {
+        &self.breakpoints
     }
 
     /// Software breakpoint at `addr` (`Z0,addr,4`).

@@ -10,17 +10,27 @@
 //! 0x03 to stop it; the stub answers with a stop reply (QEMU: `T02`). QEMU
 //! pauses the VM *without* a stop reply on any other byte, so the client sends
 //! nothing else until the stop reply came (requests fail with
-//! [`RspError::TargetRunning`]).
+//! [`RspError::TargetRunning`]). A 0x03 sent to a halted QEMU is ignored.
 //!
-//! `?` asks why the target halted. QEMU also *deletes every breakpoint and
-//! watchpoint* when it gets `?` (gdb sends it once, at connect time), so call
-//! [`RspClient::halt_reason`] before setting breakpoints, never after.
+//! Seen on QEMU 7.2.22 and 10.0.2 (and what the client does about it):
+//! - A hart resumed while its pc sits on a breakpoint reports that breakpoint
+//!   again at once, without executing anything; when two harts sit on it, the
+//!   stops alternate between them forever. A debugger has to step over it:
+//!   [`RspClient::resume`] removes the breakpoints at such a hart's pc, steps
+//!   it, and puts them back before continuing (as gdb does).
+//! - A stop halts every hart; `vCont;s:TID` moves only that hart (the others
+//!   stay where they are); stepping from a breakpoint address works.
+//! - `?` deletes the breakpoints and watchpoints of the *current* hart only
+//!   (other harts keep theirs, and a later `z` then answers `E22`).
+//!   [`RspClient::halt_reason`] therefore removes everything it inserted
+//!   before sending `?` and inserts it again afterwards.
 
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::rsp::client::{RspClient, RunState};
+use crate::rsp::commands::breakpoints::{command as breakpoint_command, BreakpointType};
 use crate::rsp::commands::stop::{parse_console_output, StopReply};
 use crate::rsp::commands::threads::ThreadId;
 use crate::rsp::error::{Result, RspError};
@@ -60,7 +70,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
     /// Resumes every hart (`vCont;c`, or `c` without vCont) and returns at once.
     /// Then wait with [`RspClient::wait_for_stop`], or stop it with
     /// [`RspClient::interrupt`].
+    ///
+    /// Harts whose pc sits on a breakpoint inserted by this client are first
+    /// stepped over it (see the module docs). If such a step stops for
+    /// another reason (a watchpoint, an exit), the target is not resumed and
+    /// [`RspClient::wait_for_stop`] returns that stop.
     pub async fn resume(&mut self) -> Result<()> {
+        self.check_can_send("vCont;c")?;
+        if let Some(stop) = self.step_over_breakpoints().await? {
+            self.state = RunState::Running("a step over a breakpoint".into());
+            self.pending_stop = Some(stop);
+            return Ok(());
+        }
+        self.resume_raw().await
+    }
+
+    /// Resumes every hart like [`RspClient::resume`], but without stepping
+    /// over breakpoints first: a hart on a breakpoint stops again at once.
+    pub async fn resume_raw(&mut self) -> Result<()> {
         self.check_can_send("vCont;c")?;
         let command = if self.vcont_actions().await?.iter().any(|a| a == "c") {
             "vCont;c"
@@ -68,6 +95,49 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
             "c"
         };
         self.resume_with(command).await
+    }
+
+    /// Steps every hart whose pc is on a code breakpoint of ours over it.
+    /// Returns a stop that is not a plain step completion, if one happens.
+    async fn step_over_breakpoints(&mut self) -> Result<Option<StopReply>> {
+        let code =
+            |ty: &BreakpointType| matches!(ty, BreakpointType::Software | BreakpointType::Hardware);
+        if !self.breakpoints.iter().any(|(ty, ..)| code(ty)) {
+            return Ok(None);
+        }
+        // Without a register map there is no pc to compare: resume as is.
+        if self.register_info("pc").is_err() {
+            return Ok(None);
+        }
+        for thread in self.threads().await? {
+            let Some(pc) = self.read_thread_register(thread, "pc").await?.as_u64() else {
+                continue;
+            };
+            let here: Vec<(BreakpointType, u64, u64)> = self
+                .breakpoints
+                .iter()
+                .filter(|(ty, addr, _)| code(ty) && *addr == pc)
+                .copied()
+                .collect();
+            if here.is_empty() {
+                continue;
+            }
+            for &(ty, addr, kind) in &here {
+                self.request_ok(&breakpoint_command(false, ty, addr, kind))
+                    .await?;
+            }
+            let stepped = self.step(thread).await;
+            for &(ty, addr, kind) in &here {
+                self.request_ok(&breakpoint_command(true, ty, addr, kind))
+                    .await?;
+            }
+            let stop = stepped?;
+            let plain = stop.is_trap() && stop.signal().is_some_and(|s| s.watch.is_none());
+            if !plain {
+                return Ok(Some(stop));
+            }
+        }
+        Ok(None)
     }
 
     /// Resumes every hart and waits up to `timeout` for the stop reply.
@@ -106,6 +176,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
             RunState::Running(c) => c.clone(),
             _ => return Err(RspError::NotRunning),
         };
+        if let Some(stop) = self.pending_stop.take() {
+            self.state = stop_state(&stop);
+            return Ok(stop);
+        }
         let deadline = tokio::time::Instant::now() + timeout;
         let what = format!("a stop reply after {resumed_by:?}");
         loop {
@@ -138,11 +212,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
                     &packet,
                 ))
             })?;
-            self.state = match &stop {
-                StopReply::Exited { status, .. } => RunState::Exited(format!("W{status:02x}")),
-                StopReply::Terminated { signal, .. } => RunState::Exited(format!("X{signal:02x}")),
-                _ => RunState::Stopped,
-            };
+            self.state = stop_state(&stop);
             return Ok(stop);
         }
     }
@@ -156,6 +226,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
         if !self.is_running() {
             return Err(RspError::NotRunning);
         }
+        if self.pending_stop.is_some() {
+            // Already halted: the stop is waiting for wait_for_stop.
+            return Ok(());
+        }
         let timeout = self.config.reply_timeout;
         let r = self.conn.send_interrupt(timeout).await;
         r.map_err(|e| self.poison_on(e))
@@ -168,14 +242,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
         self.wait_for_stop(timeout).await
     }
 
-    /// `?`: why is the target halted. **QEMU deletes every breakpoint and
-    /// watchpoint when it receives `?`.**
+    /// `?`: why is the target halted.
+    ///
+    /// QEMU deletes breakpoints and watchpoints when it gets `?` (those of
+    /// the current hart only), so this removes everything the client inserted
+    /// first and inserts it again afterwards.
     pub async fn halt_reason(&mut self) -> Result<StopReply> {
-        let reply = self.request_checked("?").await?;
+        self.check_can_send("?")?;
+        let inserted = self.breakpoints.clone();
+        for &(ty, addr, kind) in &inserted {
+            self.request_ok(&breakpoint_command(false, ty, addr, kind))
+                .await?;
+        }
+        let reply = self.request_checked("?").await;
+        for &(ty, addr, kind) in &inserted {
+            self.request_ok(&breakpoint_command(true, ty, addr, kind))
+                .await?;
+        }
+        let reply = reply?;
         let stop = StopReply::parse(&reply)
             .ok_or_else(|| RspError::bad_reply("?", "expected a stop reply", &reply))?;
         self.register_thread = None;
         Ok(stop)
+    }
+}
+
+/// The run state after a stop reply.
+fn stop_state(stop: &StopReply) -> RunState {
+    match stop {
+        StopReply::Exited { status, .. } => RunState::Exited(format!("W{status:02x}")),
+        StopReply::Terminated { signal, .. } => RunState::Exited(format!("X{signal:02x}")),
+        _ => RunState::Stopped,
     }
 }
 

@@ -1,0 +1,398 @@
+//! The RSP client against real QEMU, every version of the matrix that is
+//! installed (7.2.22 and 10.0.2 from `scripts/setup.sh`; 8.0.2 and 9.2.0 when
+//! registered). A missing version prints a `skipped:` line and returns.
+//!
+//! The machine: `-machine virt -cpu rv64,h=true -smp 2 -bios default`, no
+//! kernel, started paused (`-S`) by `QemuProcess`, which kills it on drop.
+
+mod common;
+
+use std::time::Duration;
+
+use hvharness::qemu::{LaunchOptions, MachineSpec, QemuProcess};
+use hvharness::rsp::{RegisterValue, RspClient, RspConfig, RspError, ThreadId};
+
+const OPENSBI: u64 = 0x8000_0000;
+const RESET_PC: u64 = 0x1000;
+
+fn machine() -> MachineSpec {
+    MachineSpec {
+        machine: "virt".into(),
+        cpu: "rv64,h=true".into(),
+        smp: 2,
+        memory: "128M".into(),
+        bios: Some("default".into()),
+        kernel: None,
+        consoles: vec![],
+        extra_args: vec![],
+    }
+}
+
+/// Starts QEMU paused with a gdbstub and connects; `None` (after a skip line) when the version is missing.
+async fn start(version: &str, test: &str) -> Option<(QemuProcess, RspClient)> {
+    let build = common::qemu_or_skip(version, test)?;
+    let q = QemuProcess::launch(
+        &build,
+        &machine(),
+        &LaunchOptions {
+            gdbstub: true,
+            debug_log: None,
+        },
+    )
+    .await
+    .expect("QEMU starts");
+    let addr = q.gdb_addr().expect("a gdbstub address");
+    let gdb = RspClient::connect(addr, RspConfig::default())
+        .await
+        .expect("connect to QEMU's gdbstub");
+    Some((q, gdb))
+}
+
+fn major_minor(version: &str) -> (u32, u32) {
+    let mut it = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (it.next().unwrap_or(0), it.next().unwrap_or(0))
+}
+
+async fn paused_machine_state(version: &str) {
+    let Some((_q, mut gdb)) = start(version, "rsp paused_machine_state").await else {
+        return;
+    };
+    assert!(!gdb.no_ack_mode(), "QEMU has no no-ack mode");
+    assert_eq!(gdb.packet_size(), 4096, "PacketSize=1000");
+
+    let d = gdb.target_description().unwrap().clone();
+    assert_eq!(d.architecture(), Some("riscv:rv64"));
+    let files: Vec<&String> = d.files().keys().collect();
+    assert!(files.len() >= 5, "QEMU splits the description: {files:?}");
+    assert_eq!(d.register("pc").unwrap().regnum, 32);
+    assert_eq!(
+        d.register("mstatus").unwrap().regnum,
+        66 + 0x300,
+        "CSR base 66 with rv64,h=true"
+    );
+
+    let threads = gdb.threads().await.unwrap();
+    assert_eq!(
+        threads,
+        vec![ThreadId::qemu_hart(0), ThreadId::qemu_hart(1)],
+        "one thread per hart"
+    );
+
+    for (i, t) in threads.iter().enumerate() {
+        gdb.select_register_thread(*t).await.unwrap();
+        assert_eq!(
+            gdb.read_register_u64("pc").await.unwrap(),
+            Some(RESET_PC),
+            "hart {i} at the reset vector"
+        );
+        assert_eq!(
+            gdb.read_register_u64("mhartid").await.unwrap(),
+            Some(i as u64)
+        );
+        assert_eq!(
+            gdb.read_register_u64("priv").await.unwrap(),
+            Some(3),
+            "M-mode at reset"
+        );
+        let misa = gdb
+            .read_register_u64("misa")
+            .await
+            .unwrap()
+            .expect("misa readable");
+        assert_ne!(misa & (1 << 7), 0, "misa.H with h=true: {misa:#x}");
+        assert_eq!(misa >> 62, 2, "MXL=64");
+        let henvcfg = gdb.read_register_u64("henvcfg").await.unwrap();
+        let menvcfg = gdb.read_register_u64("menvcfg").await.unwrap();
+        eprintln!("QEMU {version} hart {i}: menvcfg={menvcfg:x?} henvcfg={henvcfg:x?}");
+        assert_eq!(henvcfg, Some(0), "henvcfg at reset");
+        let expect_menvcfg = if major_minor(version) >= (9, 0) {
+            0x2000_0000_0000_0000
+        } else {
+            0
+        };
+        if major_minor(version) >= (9, 0) || major_minor(version) < (8, 0) {
+            assert_eq!(menvcfg, Some(expect_menvcfg), "menvcfg at reset");
+        }
+    }
+
+    // Every listed CSR answers: a value, or "unavailable" (E14), never a failure.
+    gdb.select_register_thread(ThreadId::qemu_hart(0))
+        .await
+        .unwrap();
+    let mut unavailable = Vec::new();
+    let csrs: Vec<String> = d
+        .feature("org.gnu.gdb.riscv.csr")
+        .map(|r| r.name.clone())
+        .collect();
+    for name in &csrs {
+        match gdb.read_register(name).await.unwrap() {
+            RegisterValue::Available(b) => assert_eq!(b.len(), 8, "{name}"),
+            RegisterValue::Unavailable => unavailable.push(name.clone()),
+        }
+    }
+    eprintln!(
+        "QEMU {version}: {} CSRs listed, unavailable: {unavailable:?}",
+        csrs.len()
+    );
+    assert!(unavailable.len() < csrs.len() / 2);
+
+    // g: the 33 core registers.
+    let core = gdb.read_core_registers().await.unwrap();
+    assert_eq!(core.len(), 33);
+    assert_eq!(core[32].0, "pc");
+    assert_eq!(core[32].1.as_u64(), Some(RESET_PC));
+}
+
+async fn memory(version: &str) {
+    let Some((_q, mut gdb)) = start(version, "rsp memory").await else {
+        return;
+    };
+    // OpenSBI is loaded at 0x80000000 before the first instruction.
+    let virt = gdb.read_memory(OPENSBI, 5000).await.unwrap();
+    assert_eq!(
+        &virt[..4],
+        &[0x33, 0x04, 0x05, 0x00],
+        "OpenSBI's first instruction (add s0,a0,zero)"
+    );
+    let phys = gdb.read_physical_memory(OPENSBI, 5000).await.unwrap();
+    assert_eq!(virt, phys, "M-mode, satp bare: virtual = physical");
+    assert!(
+        !gdb.physical_memory_mode(),
+        "physical mode switched back off"
+    );
+    let q = gdb.qemu_supported().await.unwrap();
+    assert!(
+        q.iter().any(|f| f == "PhyMemMode") && q.iter().any(|f| f == "sstep"),
+        "{q:?}"
+    );
+
+    // QEMU's limits, seen raw.
+    assert_eq!(
+        gdb.request("m80000000,801").await.unwrap(),
+        b"E22",
+        "reads over 2048 bytes"
+    );
+    match gdb.read_memory(0, 16).await {
+        Err(RspError::ErrorReply { code: 0x14, .. }) => {}
+        other => panic!("unreadable address: expected E14, got {other:?}"),
+    }
+
+    // Writes, virtual and physical, in RAM OpenSBI has not reached.
+    let data: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
+    gdb.write_memory(0x8040_0000, &data).await.unwrap();
+    assert_eq!(
+        gdb.read_physical_memory(0x8040_0000, data.len())
+            .await
+            .unwrap(),
+        data
+    );
+    gdb.write_physical_memory(0x8040_1000, b"$#}*")
+        .await
+        .unwrap();
+    assert_eq!(gdb.read_memory(0x8040_1000, 4).await.unwrap(), b"$#}*");
+}
+
+async fn breakpoint_step_interrupt(version: &str) {
+    let Some((_q, mut gdb)) = start(version, "rsp breakpoint_step_interrupt").await else {
+        return;
+    };
+    assert!(gdb.vcont_actions().await.unwrap().iter().any(|a| a == "s"));
+    gdb.set_breakpoint(OPENSBI).await.unwrap();
+    let stop = gdb
+        .continue_until_stop(Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert!(stop.is_trap(), "{stop:?}");
+    let hart = stop.thread().expect("QEMU names the hart");
+    eprintln!("QEMU {version}: breakpoint at {OPENSBI:#x} hit by {hart}");
+    assert_eq!(
+        gdb.read_thread_register(hart, "pc").await.unwrap().as_u64(),
+        Some(OPENSBI)
+    );
+
+    // A step moves the stopped hart by one instruction.
+    gdb.clear_breakpoint(OPENSBI).await.unwrap();
+    let other = if hart == ThreadId::qemu_hart(0) {
+        ThreadId::qemu_hart(1)
+    } else {
+        ThreadId::qemu_hart(0)
+    };
+    let other_pc = gdb
+        .read_thread_register(other, "pc")
+        .await
+        .unwrap()
+        .as_u64();
+    let stop = gdb.step(hart).await.unwrap();
+    assert!(stop.is_trap(), "{stop:?}");
+    assert_eq!(
+        gdb.read_thread_register(hart, "pc").await.unwrap().as_u64(),
+        Some(OPENSBI + 4)
+    );
+    assert_eq!(
+        gdb.read_thread_register(other, "pc")
+            .await
+            .unwrap()
+            .as_u64(),
+        other_pc,
+        "vCont;s:TID leaves the other hart"
+    );
+
+    // Free run: OpenSBI has no next stage and never stops by itself.
+    gdb.resume().await.unwrap();
+    let e = gdb
+        .wait_for_stop(Duration::from_millis(500))
+        .await
+        .unwrap_err();
+    assert!(e.is_timeout(), "{e}");
+    assert!(matches!(
+        gdb.read_register("pc").await,
+        Err(RspError::TargetRunning { .. })
+    ));
+    let stop = gdb.interrupt_and_wait().await.unwrap();
+    assert!(stop.is_interrupt(), "T02 after 0x03: {stop:?}");
+    let pc = gdb
+        .read_thread_register(ThreadId::qemu_hart(0), "pc")
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap();
+    assert_ne!(pc, RESET_PC, "hart 0 ran");
+
+    let text = gdb.monitor("info registers").await.unwrap();
+    assert!(text.contains("pc"), "{text}");
+    assert!(text.contains("mstatus"), "{text}");
+    assert!(
+        text.lines().any(|l| l.trim_start().starts_with("V ")),
+        "H CPU prints a V line: {text}"
+    );
+}
+
+/// Raw QEMU facts about `?`, then the client's handling of them.
+async fn halt_reason_and_breakpoints(version: &str) {
+    let Some((_q, mut gdb)) = start(version, "rsp halt_reason_and_breakpoints").await else {
+        return;
+    };
+    // Raw `?`: QEMU deletes the breakpoint of the current hart (hart 0) only.
+    gdb.set_breakpoint(OPENSBI).await.unwrap();
+    assert!(gdb.request("?").await.unwrap().starts_with(b"T05"));
+    let stop = gdb
+        .continue_until_stop(Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(
+        stop.thread(),
+        Some(ThreadId::qemu_hart(1)),
+        "hart 1 kept its breakpoint: {stop:?}"
+    );
+    assert_eq!(
+        gdb.read_thread_register(ThreadId::qemu_hart(1), "pc")
+            .await
+            .unwrap()
+            .as_u64(),
+        Some(OPENSBI)
+    );
+    let pc0 = gdb
+        .read_thread_register(ThreadId::qemu_hart(0), "pc")
+        .await
+        .unwrap()
+        .as_u64();
+    assert_ne!(
+        pc0,
+        Some(OPENSBI),
+        "hart 0 lost its breakpoint and ran past it"
+    );
+    assert_eq!(
+        gdb.request("z0,80000000,4").await.unwrap(),
+        b"E22",
+        "one copy is gone, so removal fails"
+    );
+    drop(gdb);
+    drop(_q);
+
+    // The client's `?` keeps every breakpoint.
+    let Some((_q, mut gdb)) = start(version, "rsp halt_reason_and_breakpoints").await else {
+        return;
+    };
+    gdb.set_breakpoint(OPENSBI).await.unwrap();
+    assert!(gdb.halt_reason().await.unwrap().is_trap());
+    let stop = gdb
+        .continue_until_stop(Duration::from_secs(20))
+        .await
+        .unwrap();
+    let hart = stop.thread().unwrap();
+    assert_eq!(
+        gdb.read_thread_register(hart, "pc").await.unwrap().as_u64(),
+        Some(OPENSBI)
+    );
+}
+
+/// A hart resumed on a breakpoint stops there again at once (QEMU); the
+/// client steps over it, so each hart reports the breakpoint once and then
+/// the machine runs on.
+async fn continue_past_breakpoint(version: &str) {
+    let Some((_q, mut gdb)) = start(version, "rsp continue_past_breakpoint").await else {
+        return;
+    };
+    gdb.set_breakpoint(OPENSBI).await.unwrap();
+    let mut reported = Vec::new();
+    let mut ran_on = false;
+    for _ in 0..4 {
+        match gdb.continue_until_stop(Duration::from_secs(2)).await {
+            Ok(stop) => {
+                let hart = stop.thread().expect("hart");
+                assert_eq!(
+                    gdb.read_thread_register(hart, "pc").await.unwrap().as_u64(),
+                    Some(OPENSBI)
+                );
+                reported.push(hart);
+            }
+            Err(e) if e.is_timeout() => {
+                ran_on = true;
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    eprintln!("QEMU {version}: breakpoint reported by {reported:?}");
+    assert!(
+        ran_on,
+        "the machine ran on after the breakpoint: {reported:?}"
+    );
+    assert!(!reported.is_empty() && reported.len() <= 2, "{reported:?}");
+    assert!(gdb.interrupt_and_wait().await.unwrap().is_interrupt());
+    // And the raw resume shows QEMU's behaviour: put a hart back on the breakpoint.
+    gdb.select_register_thread(ThreadId::qemu_hart(0))
+        .await
+        .unwrap();
+    gdb.write_register("pc", OPENSBI).await.unwrap();
+    gdb.resume_raw().await.unwrap();
+    let stop = gdb.wait_for_stop(Duration::from_secs(2)).await.unwrap();
+    assert_eq!(stop.thread(), Some(ThreadId::qemu_hart(0)));
+    assert_eq!(
+        gdb.read_thread_register(ThreadId::qemu_hart(0), "pc")
+            .await
+            .unwrap()
+            .as_u64(),
+        Some(OPENSBI),
+        "no progress"
+    );
+}
+
+macro_rules! per_version {
+    ($($modname:ident => $v:literal),* $(,)?) => {$(
+        mod $modname {
+            #[tokio::test]
+            async fn paused_machine_state() { super::paused_machine_state($v).await }
+            #[tokio::test]
+            async fn memory() { super::memory($v).await }
+            #[tokio::test]
+            async fn breakpoint_step_interrupt() { super::breakpoint_step_interrupt($v).await }
+            #[tokio::test]
+            async fn halt_reason_and_breakpoints() { super::halt_reason_and_breakpoints($v).await }
+            #[tokio::test]
+            async fn continue_past_breakpoint() { super::continue_past_breakpoint($v).await }
+        }
+    )*};
+}
+
+per_version!(rsp_qemu_7_2_22 => "7.2.22", rsp_qemu_8_0_2 => "8.0.2", rsp_qemu_9_2_0 => "9.2.0", rsp_qemu_10_0_2 => "10.0.2");
