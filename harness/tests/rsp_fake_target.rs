@@ -9,6 +9,10 @@
 //! numbers QEMU uses (CSR = 66 + csrno, priv = 65) onto gdbstub_arch's riscv
 //! ids, whose own numbering is gdb's internal one (CSR = 65 + csrno).
 //!
+//! Like QEMU, a breakpoint is checked before the instruction at it runs, so
+//! a hart resumed on a breakpoint reports it again without moving, and a step
+//! ignores the breakpoint it starts on.
+//!
 //! gdbstub differs from QEMU in ways that exercise more of the client: it
 //! accepts `QStartNoAckMode` (so the no-ack path runs) and run-length encodes
 //! its replies (so RLE decoding runs on every zero-filled read).
@@ -210,16 +214,19 @@ impl Fake {
                 return Some(self.step_hart(i).unwrap_or(MultiThreadStopReason::DoneStep));
             }
         }
-        for _ in 0..64 {
+        for _ in 0..4 {
             for i in 0..self.harts.len() {
                 if self.harts[i].action != Some(Action::Continue) {
                     continue;
                 }
+                // Like QEMU: the breakpoint is checked before the instruction
+                // runs, so a hart resumed on a breakpoint stops there again.
+                if self.breakpoints.contains(&self.harts[i].pc) {
+                    self.last_hart = i;
+                    return Some(MultiThreadStopReason::SwBreak(tid_of(i)));
+                }
                 if let Some(stop) = self.step_hart(i) {
                     return Some(stop);
-                }
-                if self.breakpoints.contains(&self.harts[i].pc) {
-                    return Some(MultiThreadStopReason::SwBreak(tid_of(i)));
                 }
             }
         }
@@ -768,6 +775,90 @@ async fn rsp_breakpoint_continue_step() {
         .unwrap();
     assert_eq!(pc0, target, "a step of hart 1 leaves hart 0 alone");
     assert!(pc1 > START_PC + 0x100);
+}
+
+#[tokio::test]
+async fn rsp_continue_past_a_breakpoint() {
+    let mut gdb = connect().await;
+    let target = START_PC + 0x40;
+    gdb.set_breakpoint(target).await.unwrap();
+    let stop = gdb
+        .continue_until_stop(Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(stop.thread(), Some(ThreadId::qemu_hart(0)));
+    // The raw resume makes no progress: hart 0 is still on the breakpoint.
+    gdb.resume_raw().await.unwrap();
+    let again = gdb.wait_for_stop(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(again.thread(), Some(ThreadId::qemu_hart(0)));
+    assert_eq!(
+        gdb.read_thread_register(ThreadId::qemu_hart(0), "pc")
+            .await
+            .unwrap()
+            .as_u64(),
+        Some(target)
+    );
+    // resume() steps over it: the harts run on (hart 1 started past it).
+    gdb.resume().await.unwrap();
+    assert!(gdb
+        .wait_for_stop(Duration::from_millis(300))
+        .await
+        .unwrap_err()
+        .is_timeout());
+    assert!(gdb.interrupt_and_wait().await.unwrap().is_interrupt());
+    let pc = gdb
+        .read_thread_register(ThreadId::qemu_hart(0), "pc")
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap();
+    assert!(pc > target, "{pc:#x}");
+    assert_eq!(gdb.breakpoints().len(), 1, "the breakpoint was put back");
+}
+
+#[tokio::test]
+async fn rsp_stop_during_the_step_over_is_reported() {
+    let mut gdb = connect().await;
+    let target = START_PC + 0x40;
+    gdb.set_breakpoint(target).await.unwrap();
+    gdb.continue_until_stop(Duration::from_secs(10))
+        .await
+        .unwrap();
+    // The very next instruction of hart 0 writes its counter: watch it.
+    gdb.set_watchpoint(BreakpointType::WriteWatch, COUNTER_BASE, 8)
+        .await
+        .unwrap();
+    gdb.resume().await.unwrap();
+    assert!(gdb.is_running());
+    let stop = gdb.wait_for_stop(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(
+        stop.signal().unwrap().watch.map(|w| w.addr),
+        Some(COUNTER_BASE),
+        "{stop:?}"
+    );
+    assert!(!gdb.is_running());
+    assert_eq!(
+        gdb.read_thread_register(ThreadId::qemu_hart(0), "pc")
+            .await
+            .unwrap()
+            .as_u64(),
+        Some(target + 4)
+    );
+}
+
+#[tokio::test]
+async fn rsp_halt_reason_keeps_breakpoints() {
+    let mut gdb = connect().await;
+    gdb.set_breakpoint(START_PC + 0x40).await.unwrap();
+    assert!(gdb.halt_reason().await.unwrap().signal().is_some());
+    assert_eq!(gdb.breakpoints().len(), 1);
+    let stop = gdb
+        .continue_until_stop(Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(stop.signal().unwrap().swbreak, "{stop:?}");
+    gdb.remove_all_breakpoints().await.unwrap();
+    assert!(gdb.breakpoints().is_empty());
 }
 
 #[tokio::test]
