@@ -1,0 +1,540 @@
+//! Benchmark: what the harness costs, in figures.
+//!
+//! ```sh
+//! cargo run --release --example bench -p hvharness            # every figure, 10 repetitions
+//! cargo run --release --example bench -p hvharness -- --reps 3 --only a,c
+//! ```
+//!
+//! (a) QEMU start to the guest's `$ `: through the harness (QemuProcess started
+//!     paused, QMP, console sockets, `cont`, console expect) against plain QEMU
+//!     on the same firmware (started running, the serial port on its stdout, a
+//!     PCI serial port on a socket the benchmark listens on), for
+//!     guest-standalone and hypervisor-2vm on each known QEMU. Both clocks
+//!     start right before the spawn and stop when the chunk holding the last
+//!     console's `$ ` arrives. The two are run alternately.
+//! (b) `hvharness matrix scenarios/*.toml --no-build --json`: its wall time
+//!     (process start to exit, measured here) against the sum of the cells'
+//!     `duration_secs`; below 1 means cells overlapped (`-j`, default: CPUs).
+//! (c) A dump of every CSR the target description lists, on every hart, over
+//!     the gdbstub (hypervisor-2vm's machine, paused at reset).
+//!
+//! Each figure: median [min .. max] over the repetitions. A figure that cannot
+//! be measured says so and why; nothing is estimated.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use hvharness::qemu::{ConsoleAttach, LaunchOptions, MachineSpec, QemuBuild, QemuProcess, QemuRegistry};
+use hvharness::rsp::{RspClient, RspConfig};
+use hvharness::scenario::Scenario;
+use regex::Regex;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// How long one boot may take before the repetition counts as failed.
+const BOOT_LIMIT: Duration = Duration::from_secs(60);
+/// How long one matrix run may take.
+const MATRIX_LIMIT: Duration = Duration::from_secs(900);
+/// The scenarios of figure (a).
+const BOOT_SCENARIOS: [&str; 2] = ["guest-standalone", "hypervisor-2vm"];
+/// QEMU's gdbstub feature that lists the CSRs.
+const CSR_FEATURE: &str = "org.gnu.gdb.riscv.csr";
+
+/// Prints what the harness costs: boot time against plain QEMU, matrix
+/// parallelism, a full CSR dump over the gdbstub.
+#[derive(Parser)]
+#[command(name = "bench")]
+struct Args {
+    /// Repetitions of every figure.
+    #[arg(long, default_value_t = 10)]
+    reps: usize,
+    /// Figures to measure: any of a, b, c, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "a,b,c")]
+    only: Vec<char>,
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if args.reps == 0 {
+        eprintln!("bench: --reps must be at least 1");
+        std::process::exit(2);
+    }
+    if let Err(e) = hvharness::qemu::process::install_signal_cleanup() {
+        eprintln!("bench: {e:#}");
+        std::process::exit(2);
+    }
+    let Some(root) = hvharness::project::root() else {
+        eprintln!("bench: run it inside the repository (or set HVHARNESS_ROOT)");
+        std::process::exit(2);
+    };
+    let registry = QemuRegistry::discover(Some(&root));
+    if registry.builds().is_empty() {
+        eprintln!("bench: no QEMU known; run scripts/setup.sh");
+        std::process::exit(2);
+    }
+    eprintln!("bench: building the reference firmware");
+    if let Err(e) = hvharness::firmware::build_reference(&root) {
+        eprintln!("bench: {e:#}");
+        std::process::exit(2);
+    }
+    if cfg!(debug_assertions) {
+        println!("note: a debug build; use --release for figures worth comparing");
+    }
+    println!("hvharness bench: {} repetitions per figure, median [min .. max]", args.reps);
+    let mut failed = false;
+    if args.only.contains(&'a') {
+        failed |= !figure_boot(&root, &registry, args.reps).await;
+    }
+    if args.only.contains(&'b') {
+        failed |= !figure_matrix(&root, args.reps).await;
+    }
+    if args.only.contains(&'c') {
+        failed |= !figure_csr_dump(&root, &registry, args.reps).await;
+    }
+    std::process::exit(if failed { 1 } else { 0 });
+}
+
+// ---------------------------------------------------------------------------
+// Statistics and printing.
+
+/// (median, min, max) of `xs`, which is not empty.
+fn stats(xs: &[f64]) -> (f64, f64, f64) {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+    (median, v[0], v[n - 1])
+}
+
+fn secs(xs: &[f64]) -> String {
+    let (m, lo, hi) = stats(xs);
+    if hi < 1.0 {
+        format!("{:.1} ms [{:.1} .. {:.1}]", m * 1e3, lo * 1e3, hi * 1e3)
+    } else if hi < 10.0 {
+        format!("{m:.3} s [{lo:.3} .. {hi:.3}]")
+    } else {
+        format!("{:.1} s [{:.1} .. {:.1}]", m, lo, hi)
+    }
+}
+
+fn ratio(xs: &[f64]) -> String {
+    let (m, lo, hi) = stats(xs);
+    format!("{m:.2} [{lo:.2} .. {hi:.2}]")
+}
+
+fn progress(what: &str) {
+    eprintln!("bench: {what}");
+}
+
+// ---------------------------------------------------------------------------
+// (a) boot to `$ `, harness against plain QEMU.
+
+async fn figure_boot(root: &Path, registry: &QemuRegistry, reps: usize) -> bool {
+    println!();
+    println!("(a) QEMU start to the guest's `$ ` (every console), harness against plain QEMU");
+    println!("{:<17} {:<7} {:<27} {:<27} {}", "scenario", "QEMU", "plain QEMU", "harness", "harness/plain");
+    let mut ok = true;
+    for name in BOOT_SCENARIOS {
+        let path = root.join("scenarios").join(format!("{name}.toml"));
+        let scenario = match Scenario::load(&path) {
+            Ok(s) => s,
+            Err(e) => {
+                println!("{name:<17} failed: {e:#}");
+                ok = false;
+                continue;
+            }
+        };
+        for build in registry.builds() {
+            let mut plain = Vec::new();
+            let mut harness = Vec::new();
+            let mut ratios = Vec::new();
+            let mut error = None;
+            for i in 0..reps {
+                progress(&format!("(a) {name} on QEMU {}: {}/{reps}", build.version, i + 1));
+                let p = plain_boot(build, &scenario).await;
+                let h = harness_boot(build, &scenario).await;
+                match (p, h) {
+                    (Ok(p), Ok(h)) => {
+                        plain.push(p);
+                        harness.push(h);
+                        ratios.push(h / p);
+                    }
+                    (Err(e), _) => error = Some(format!("plain QEMU: {e:#}")),
+                    (_, Err(e)) => error = Some(format!("harness: {e:#}")),
+                }
+                if error.is_some() {
+                    break;
+                }
+            }
+            match error {
+                Some(e) => {
+                    println!("{name:<17} {:<7} failed: {e}", build.version.to_string());
+                    ok = false;
+                }
+                None => println!(
+                    "{name:<17} {:<7} {:<27} {:<27} {}",
+                    build.version.to_string(),
+                    secs(&plain),
+                    secs(&harness),
+                    ratio(&ratios)
+                ),
+            }
+        }
+    }
+    ok
+}
+
+/// Seconds from the spawn to the last console's last milestone, through the harness.
+async fn harness_boot(build: &QemuBuild, scenario: &Scenario) -> Result<f64> {
+    let t0 = Instant::now();
+    let mut q = QemuProcess::launch(build, &scenario.machine, &LaunchOptions::default()).await?;
+    q.resume().await?;
+    let mut last = t0;
+    for sc in &scenario.consoles {
+        let console = q.console(&sc.name)?;
+        for m in &sc.milestones {
+            let remaining = BOOT_LIMIT.saturating_sub(t0.elapsed());
+            let hit = console.expect(m, remaining).await?;
+            last = last.max(hit.arrived);
+        }
+    }
+    q.kill().await;
+    Ok(last.duration_since(t0).as_secs_f64())
+}
+
+/// Seconds from the spawn to the last console's last milestone, plain QEMU:
+/// started running, the `serial` console on its stdout, the others on unix
+/// sockets this process listens on (QEMU connects as a client).
+async fn plain_boot(build: &QemuBuild, scenario: &Scenario) -> Result<f64> {
+    let dir = tempfile::Builder::new().prefix("bench-plain-").tempdir()?;
+    let spec = &scenario.machine;
+    let mut args: Vec<String> = Vec::new();
+    if let Some(data) = &build.data_dir {
+        args.extend(["-L".into(), data.display().to_string()]);
+    }
+    args.extend(["-machine".into(), spec.machine.clone(), "-cpu".into(), spec.cpu.clone()]);
+    args.extend(["-smp".into(), spec.smp.to_string(), "-m".into(), spec.memory.clone()]);
+    if let Some(bios) = &spec.bios {
+        args.extend(["-bios".into(), bios.clone()]);
+    }
+    if let Some(kernel) = &spec.kernel {
+        args.extend(["-kernel".into(), kernel.display().to_string()]);
+    }
+    args.extend(["-display".into(), "none".into(), "-monitor".into(), "none".into()]);
+    let mut stdio_console = None;
+    let mut sockets = Vec::new();
+    for (i, c) in spec.consoles.iter().enumerate() {
+        match &c.attach {
+            ConsoleAttach::Serial => {
+                stdio_console = Some(i);
+                args.extend(["-serial".into(), "stdio".into()]);
+            }
+            other => {
+                let path = dir.path().join(format!("{}.sock", c.name));
+                let listener = tokio::net::UnixListener::bind(&path)?;
+                args.extend(["-chardev".into(), format!("socket,id={},path={}", c.name, path.display())]);
+                let device = match other {
+                    ConsoleAttach::PciSerial => "pci-serial".to_string(),
+                    ConsoleAttach::Device(d) => d.clone(),
+                    ConsoleAttach::Serial => unreachable!(),
+                };
+                args.extend(["-device".into(), format!("{device},chardev={}", c.name)]);
+                sockets.push((i, listener));
+            }
+        }
+    }
+    if stdio_console.is_none() {
+        args.extend(["-serial".into(), "none".into()]);
+    }
+    let mut cmd = tokio::process::Command::new(&build.binary);
+    cmd.args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true);
+    // Like the harness's own QEMUs: dies with this process, whatever kills it.
+    // SAFETY: prctl is async-signal-safe and allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(Some(nix::sys::signal::Signal::SIGKILL)).map_err(std::io::Error::from)
+        });
+    }
+    let t0 = Instant::now();
+    let mut child = cmd.spawn().with_context(|| format!("starting {}", build.binary.display()))?;
+    let result = async {
+        let mut waits = Vec::new();
+        if let (Some(i), Some(out)) = (stdio_console, child.stdout.take()) {
+            let milestones = scenario.consoles[i].milestones.clone();
+            waits.push(tokio::spawn(async move { last_milestone(out, &milestones).await }));
+        }
+        for (i, listener) in sockets {
+            let (stream, _) = tokio::time::timeout(BOOT_LIMIT, listener.accept())
+                .await
+                .context("QEMU did not connect to the console socket")??;
+            let milestones = scenario.consoles[i].milestones.clone();
+            waits.push(tokio::spawn(async move { last_milestone(stream, &milestones).await }));
+        }
+        let mut last = t0;
+        for w in waits {
+            let at = tokio::time::timeout(BOOT_LIMIT, w).await.context("no prompt within the limit")???;
+            last = last.max(at);
+        }
+        Ok::<f64, anyhow::Error>(last.duration_since(t0).as_secs_f64())
+    }
+    .await;
+    let _ = child.start_kill();
+    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+    result
+}
+
+/// Reads `from` until every milestone has appeared, in order; when the chunk
+/// that completed the last one arrived.
+async fn last_milestone(mut from: impl AsyncRead + Unpin, milestones: &[Regex]) -> Result<Instant> {
+    let mut text = String::new();
+    let mut pos = 0;
+    let mut next = 0;
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = from.read(&mut buf).await?;
+        let arrived = Instant::now();
+        if n == 0 {
+            bail!("the console closed before /{}/", milestones[next]);
+        }
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        while let Some(m) = milestones.get(next).and_then(|re| re.find(&text[pos..])) {
+            pos += m.end();
+            next += 1;
+        }
+        if next == milestones.len() {
+            return Ok(arrived);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// (b) matrix wall time against the sum of its cells.
+
+async fn figure_matrix(root: &Path, reps: usize) -> bool {
+    println!();
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(root.join("scenarios")) {
+        Ok(rd) => rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect(),
+        Err(e) => {
+            println!("(b) matrix: failed: reading scenarios/: {e}");
+            return false;
+        }
+    };
+    files.sort();
+    let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    println!(
+        "(b) hvharness matrix scenarios/*.toml --no-build --json ({} scenarios, -j {jobs}): wall time against the sum of its cells",
+        files.len()
+    );
+    let binary = match hvharness_binary().await {
+        Ok(b) => b,
+        Err(e) => {
+            println!("failed: {e:#}");
+            return false;
+        }
+    };
+    let mut walls = Vec::new();
+    let mut sums = Vec::new();
+    let mut ratios = Vec::new();
+    let mut cells = 0;
+    for i in 0..reps {
+        progress(&format!("(b) matrix run {}/{reps}", i + 1));
+        match matrix_once(root, &binary, &files).await {
+            Ok((wall, sum, n)) => {
+                walls.push(wall);
+                sums.push(sum);
+                ratios.push(wall / sum);
+                cells = n;
+            }
+            Err(e) => {
+                println!("failed: {e:#}");
+                return false;
+            }
+        }
+    }
+    println!("{:<14} {}", "cells", cells);
+    println!("{:<14} {}", "wall time", secs(&walls));
+    println!("{:<14} {}", "sum of cells", secs(&sums));
+    println!("{:<14} {}", "wall / sum", ratio(&ratios));
+    true
+}
+
+/// The `hvharness` binary of the same profile as this example, built if needed.
+async fn hvharness_binary() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating the bench executable")?;
+    // target/<profile>/examples/bench
+    let profile_dir = exe.parent().and_then(Path::parent).context("the bench is not in target/<profile>/examples")?;
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev".to_string(),
+        Some(p) => p.to_string(),
+        None => bail!("no profile directory above {}", exe.display()),
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    progress("(b) building the hvharness binary");
+    let status = tokio::process::Command::new(cargo)
+        .args(["build", "-q", "-p", "hvharness", "--bin", "hvharness", "--profile", &profile])
+        .status()
+        .await
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build of the hvharness binary failed ({status})");
+    }
+    let binary = profile_dir.join("hvharness");
+    if !binary.is_file() {
+        bail!("{} was not built", binary.display());
+    }
+    Ok(binary)
+}
+
+/// One matrix run: (wall seconds, sum of the cells' seconds, number of cells).
+async fn matrix_once(root: &Path, binary: &Path, files: &[PathBuf]) -> Result<(f64, f64, usize)> {
+    let mut cmd = tokio::process::Command::new(binary);
+    cmd.arg("matrix")
+        .args(files)
+        .args(["--no-build", "--json"])
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // If this process dies, the harness gets SIGTERM and stops its QEMUs.
+    // SAFETY: prctl is async-signal-safe and allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(Some(nix::sys::signal::Signal::SIGTERM)).map_err(std::io::Error::from)
+        });
+    }
+    let t0 = Instant::now();
+    let mut child = cmd.spawn().context("starting hvharness matrix")?;
+    let pid = child.id().map(|p| nix::unistd::Pid::from_raw(p as i32));
+    let mut out = child.stdout.take().context("hvharness stdout")?;
+    let mut err = child.stderr.take().context("hvharness stderr")?;
+    let run = async {
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        let (a, b, status) = tokio::join!(out.read_to_end(&mut stdout), err.read_to_end(&mut stderr), child.wait());
+        a?;
+        b?;
+        Ok::<_, anyhow::Error>((status?, stdout, stderr))
+    };
+    let (status, stdout, stderr) = match tokio::time::timeout(MATRIX_LIMIT, run).await {
+        Ok(r) => r?,
+        Err(_) => {
+            // SIGTERM lets the harness stop its QEMUs.
+            if let Some(pid) = pid {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            }
+            bail!("hvharness matrix still running after {MATRIX_LIMIT:?}; stopped");
+        }
+    };
+    let wall = t0.elapsed().as_secs_f64();
+    // 0: all as expected, 1: a verdict failed; both ran every cell.
+    if !matches!(status.code(), Some(0) | Some(1)) {
+        bail!("hvharness matrix: {status}\n{}", String::from_utf8_lossy(&stderr));
+    }
+    let reports: Vec<serde_json::Value> =
+        serde_json::from_slice(&stdout).context("hvharness matrix --json printed no JSON array")?;
+    let mut sum = 0.0;
+    for r in &reports {
+        sum += r["duration_secs"].as_f64().context("a report without duration_secs")?;
+    }
+    if reports.is_empty() || sum <= 0.0 {
+        bail!("hvharness matrix reported no cells");
+    }
+    Ok((wall, sum, reports.len()))
+}
+
+// ---------------------------------------------------------------------------
+// (c) every CSR of every hart over the gdbstub.
+
+async fn figure_csr_dump(root: &Path, registry: &QemuRegistry, reps: usize) -> bool {
+    println!();
+    println!("(c) every CSR of the target description on every hart, over the gdbstub (hypervisor-2vm's machine, paused at reset)");
+    let scenario = match Scenario::load(&root.join("scenarios/hypervisor-2vm.toml")) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("failed: {e:#}");
+            return false;
+        }
+    };
+    println!(
+        "{:<7} {:<5} {:<10} {:<11} {:<27} {}",
+        "QEMU", "harts", "CSRs/hart", "unavailable", "connect + target.xml", "dump of all harts"
+    );
+    let mut ok = true;
+    for build in registry.builds() {
+        let mut connects = Vec::new();
+        let mut dumps = Vec::new();
+        let mut shape = (0, 0, 0);
+        let mut error = None;
+        for i in 0..reps {
+            progress(&format!("(c) CSR dump on QEMU {}: {}/{reps}", build.version, i + 1));
+            match csr_dump_once(build, &scenario.machine).await {
+                Ok((c, d, s)) => {
+                    connects.push(c);
+                    dumps.push(d);
+                    shape = s;
+                }
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        match error {
+            Some(e) => {
+                println!("{:<7} failed: {e:#}", build.version.to_string());
+                ok = false;
+            }
+            None => println!(
+                "{:<7} {:<5} {:<10} {:<11} {:<27} {}",
+                build.version.to_string(),
+                shape.0,
+                shape.1,
+                shape.2,
+                secs(&connects),
+                secs(&dumps)
+            ),
+        }
+    }
+    ok
+}
+
+/// (connect seconds, dump seconds, (harts, CSRs per hart, unavailable reads in all)).
+async fn csr_dump_once(build: &QemuBuild, machine: &MachineSpec) -> Result<(f64, f64, (usize, usize, usize))> {
+    let q = QemuProcess::launch(build, machine, &LaunchOptions { gdbstub: true, debug_log: None }).await?;
+    let addr = q.gdb_addr().context("no gdbstub address")?;
+    let t0 = Instant::now();
+    let mut gdb = RspClient::connect(addr, RspConfig::default()).await?;
+    let connected = t0.elapsed().as_secs_f64();
+    let csrs: Vec<u64> = gdb
+        .target_description()
+        .context("no target description")?
+        .feature(CSR_FEATURE)
+        .map(|r| r.regnum)
+        .collect();
+    if csrs.is_empty() {
+        bail!("the target description lists no {CSR_FEATURE} registers");
+    }
+    let t1 = Instant::now();
+    let harts = gdb.threads().await?;
+    let mut unavailable = 0;
+    for &hart in &harts {
+        gdb.select_register_thread(hart).await?;
+        for &n in &csrs {
+            if !gdb.read_register_number(n).await?.is_available() {
+                unavailable += 1;
+            }
+        }
+    }
+    let dumped = t1.elapsed().as_secs_f64();
+    drop(gdb);
+    q.kill().await;
+    Ok((connected, dumped, (harts.len(), csrs.len(), unavailable)))
+}
