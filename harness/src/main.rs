@@ -77,12 +77,14 @@ enum QemuCommand {
     /// scripts/setup.sh), registered builds ($HVHARNESS_QEMU and the config
     /// file), and qemu-system-riscv64 on PATH.
     List {
+        /// Print the list as JSON (version, binary, data_dir, origin).
         #[arg(long)]
         json: bool,
     },
     /// Register a QEMU binary (its version is read from --version), e.g. one
     /// built from a release tarball: `hvharness qemu add ~/qemu-9.2.0/build/qemu-system-riscv64`.
     Add {
+        /// Path of the qemu-system-riscv64 binary.
         binary: PathBuf,
         /// Firmware directory to pass as -L (default: QEMU's own search path).
         #[arg(long)]
