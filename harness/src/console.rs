@@ -157,6 +157,21 @@ impl Console {
         Ok(found.0)
     }
 
+    /// Like [`Console::expect`], without waiting: the match if the text is
+    /// already there.
+    pub fn try_expect(&mut self, pattern: &Regex) -> Option<ConsoleMatch> {
+        let s = self.lock();
+        let from = self.cursor.min(s.bytes.len());
+        let text = String::from_utf8_lossy(&s.bytes[from..]).into_owned();
+        let m = pattern.find(&text)?;
+        let end = (from + m.end()).min(s.bytes.len());
+        let arrived = s.arrival_of(end.max(1)).unwrap_or_else(Instant::now);
+        let found = ConsoleMatch { text: m.as_str().to_string(), arrived };
+        drop(s);
+        self.cursor = end;
+        Some(found)
+    }
+
     /// Whether QEMU closed the console (it exited).
     pub fn is_closed(&self) -> bool {
         self.lock().closed

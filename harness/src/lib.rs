@@ -6,6 +6,7 @@
 //! decoding.
 
 pub mod console;
+pub mod debug;
 pub mod elf;
 pub mod firmware;
 pub mod project;

@@ -37,6 +37,28 @@ pub fn render_run(r: &RunReport) -> String {
     for m in &r.milestones {
         let _ = writeln!(s, "  {:>7.3} s  {:<8} /{}/", m.at_secs, m.console, m.pattern);
     }
+    for stop in &r.stops {
+        let _ = writeln!(
+            s,
+            "stop {} on hart {} ({}): {}{}",
+            stop.breakpoint,
+            stop.hart,
+            stop.privilege_name,
+            stop.place,
+            stop.instruction.as_ref().map(|i| format!(": {i}")).unwrap_or_default()
+        );
+        for c in &stop.csrs {
+            let line = match (&c.decoded, &c.missing) {
+                (Some(d), _) => d.to_string(),
+                (None, Some(why)) => format!("{} <{why}>", c.name),
+                (None, None) => format!("{} <no value>", c.name),
+            };
+            let _ = writeln!(s, "    {line}");
+        }
+    }
+    for c in &r.checks {
+        let _ = writeln!(s, "check {}: {}", if c.passed { "ok" } else { "FAILED" }, c.message);
+    }
     match &r.observed {
         Observed::Booted => {
             let _ = writeln!(s, "observed: booted");

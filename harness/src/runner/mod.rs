@@ -1,6 +1,7 @@
 //! Running a scenario on one QEMU build and judging the result against the
 //! scenario's expectation for that version.
 
+pub mod checks;
 pub mod trap_log;
 
 use std::time::{Duration, Instant};
@@ -8,7 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::debug::{DebugSession, Event, StopRecord};
 use crate::qemu::{LaunchOptions, QemuBuild, QemuProcess, QemuVersion};
+pub use checks::CheckResult;
 use crate::scenario::{ExpectedOutcome, OutcomeKind, Scenario};
 use trap_log::LoggedTrap;
 
@@ -77,72 +80,75 @@ pub struct RunReport {
     pub first_trap_places: Vec<String>,
     /// Console name and full transcript.
     pub transcripts: Vec<(String, String)>,
+    /// Counted stops at the scenario's breakpoints, by breakpoint then hart.
+    pub stops: Vec<StopRecord>,
+    /// The scenario's CSR checks for this version.
+    pub checks: Vec<CheckResult>,
     pub duration_secs: f64,
 }
 
-/// Runs `scenario` on `build` (the firmware must already be built).
+/// How often the run loop looks at consoles, the log and the debugger.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Runs `scenario` on `build` (the firmware must already be built). With
+/// breakpoints in the scenario, QEMU runs under the harness's debugger and
+/// every counted stop is recorded with its registers.
 pub async fn run(scenario: &Scenario, build: &QemuBuild) -> Result<RunReport> {
     let expectation = scenario.expected_for(build.version).cloned();
     let trap_wanted = expectation.as_ref().and_then(|e| e.trap.clone());
+    let debugging = !scenario.breakpoints.is_empty();
     let opts = LaunchOptions {
-        gdbstub: false,
+        gdbstub: debugging,
         debug_log: trap_wanted.as_ref().map(|_| "int".to_string()),
     };
     let started = Instant::now();
     let mut qemu = QemuProcess::launch(build, &scenario.machine, &opts)
         .await
         .with_context(|| format!("starting QEMU {} for {}", build.version, scenario.name))?;
-    qemu.resume().await?;
+    let mut session = match qemu.gdb_addr() {
+        Some(addr) if debugging => Some(
+            DebugSession::attach(addr, scenario, build.version)
+                .await
+                .with_context(|| format!("attaching the debugger to QEMU {}", build.version))?,
+        ),
+        _ => None,
+    };
+    match session.as_mut() {
+        Some(s) => s.resume().await?,
+        None => qemu.resume().await?,
+    }
     let resumed = Instant::now();
-    let deadline = tokio::time::Instant::now() + scenario.boot_timeout;
+    let deadline = resumed + scenario.boot_timeout;
     let log_path = qemu.debug_log_path();
 
-    let mut milestones = Vec::new();
-    let mut observed = Observed::Booted;
-    'consoles: for sc in &scenario.consoles {
-        let mut last_seen = None;
-        for pattern in &sc.milestones {
-            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let console = qemu.console(&sc.name)?;
-            let wait = console.expect(pattern, remaining);
-            let flood = watch_log_size(&log_path, trap_wanted.is_some());
-            let result = tokio::select! {
-                r = wait => Ok(r),
-                why = flood => Err(why),
-            };
-            match result {
-                Ok(Ok(m)) => {
-                    milestones.push(MilestoneHit {
-                        console: sc.name.clone(),
-                        pattern: pattern.to_string(),
-                        at_secs: m.arrived.saturating_duration_since(resumed).as_secs_f64(),
-                    });
-                    last_seen = Some(pattern.to_string());
-                }
-                Ok(Err(crate::console::ConsoleError::Closed { .. })) => {
-                    observed = Observed::Exited { console: sc.name.clone(), missing: pattern.to_string() };
-                    break 'consoles;
-                }
-                Ok(Err(crate::console::ConsoleError::Timeout { .. })) => {
-                    observed = Observed::Hung {
-                        console: sc.name.clone(),
-                        missing: pattern.to_string(),
-                        last_seen,
-                        early: None,
-                    };
-                    break 'consoles;
-                }
-                Err(why) => {
-                    observed = Observed::Hung {
-                        console: sc.name.clone(),
-                        missing: pattern.to_string(),
-                        last_seen,
-                        early: Some(why),
-                    };
-                    break 'consoles;
-                }
-            }
+    let mut tracker = MilestoneTracker::new(scenario);
+    let mut stops = Vec::new();
+    let observed = loop {
+        if let Some(done) = tracker.advance(&mut qemu, resumed)? {
+            break done;
         }
+        if Instant::now() >= deadline {
+            break tracker.hung(None);
+        }
+        if trap_wanted.is_some() && log_is_flooded(&log_path) {
+            break tracker.hung(Some(format!(
+                "the hart is in a trap loop (interrupt log passed {} MiB)",
+                TRAP_LOG_CAP >> 20
+            )));
+        }
+        match session.as_mut() {
+            Some(s) => match s.poll(POLL).await? {
+                Event::Stopped(Some(record)) => stops.push(record),
+                Event::Stopped(None) | Event::Running => {}
+                // QEMU is shutting down; the consoles close next.
+                Event::Exited => session = None,
+            },
+            None => tokio::time::sleep(POLL).await,
+        }
+    };
+    if let Some(s) = session.as_mut() {
+        // Leave the target stopped; a failure here does not change the verdict.
+        let _ = s.interrupt().await;
     }
 
     let transcripts = collect_transcripts(&mut qemu);
@@ -159,9 +165,73 @@ pub async fn run(scenario: &Scenario, build: &QemuBuild) -> Result<RunReport> {
         Some(t) => trap_places(scenario, t.epc),
         None => Vec::new(),
     };
-    let mut report = finish(scenario, build, expectation, observed, milestones, first_trap, transcripts, started);
+    stops.sort_by(|a, b| (&a.breakpoint, a.hart).cmp(&(&b.breakpoint, b.hart)));
+    let checks = expectation.as_ref().map(|e| checks::evaluate(&e.checks, &stops)).unwrap_or_default();
+    let mut report = finish(scenario, build, expectation, observed, tracker.hits, first_trap, transcripts, started);
     report.first_trap_places = places;
+    if let (Verdict::AsExpected, Some(failed)) = (&report.verdict, checks.iter().find(|c| !c.passed)) {
+        report.verdict = Verdict::Unexpected(failed.message.clone());
+    }
+    report.stops = stops;
+    report.checks = checks;
     Ok(report)
+}
+
+/// Which milestone each console waits for next.
+struct MilestoneTracker<'a> {
+    scenario: &'a Scenario,
+    next: Vec<usize>,
+    hits: Vec<MilestoneHit>,
+}
+
+impl<'a> MilestoneTracker<'a> {
+    fn new(scenario: &'a Scenario) -> Self {
+        MilestoneTracker { scenario, next: vec![0; scenario.consoles.len()], hits: Vec::new() }
+    }
+
+    /// Takes every milestone already printed; `Some` once the run is decided
+    /// by the consoles (all milestones seen, or a console closed early).
+    fn advance(&mut self, qemu: &mut QemuProcess, resumed: Instant) -> Result<Option<Observed>> {
+        for (i, sc) in self.scenario.consoles.iter().enumerate() {
+            let console = qemu.console(&sc.name)?;
+            while let Some(pattern) = sc.milestones.get(self.next[i]) {
+                match console.try_expect(pattern) {
+                    Some(m) => {
+                        self.hits.push(MilestoneHit {
+                            console: sc.name.clone(),
+                            pattern: pattern.to_string(),
+                            at_secs: m.arrived.saturating_duration_since(resumed).as_secs_f64(),
+                        });
+                        self.next[i] += 1;
+                    }
+                    None if console.is_closed() => {
+                        return Ok(Some(Observed::Exited { console: sc.name.clone(), missing: pattern.to_string() }));
+                    }
+                    None => break,
+                }
+            }
+        }
+        let done = self.scenario.consoles.iter().enumerate().all(|(i, sc)| self.next[i] >= sc.milestones.len());
+        Ok(done.then_some(Observed::Booted))
+    }
+
+    /// The first console still waiting, as a hang.
+    fn hung(&self, early: Option<String>) -> Observed {
+        let waiting = self.scenario.consoles.iter().enumerate().find(|(i, sc)| self.next[*i] < sc.milestones.len());
+        match waiting {
+            Some((i, sc)) => Observed::Hung {
+                console: sc.name.clone(),
+                missing: sc.milestones[self.next[i]].to_string(),
+                last_seen: self.next[i].checked_sub(1).map(|j| sc.milestones[j].to_string()),
+                early,
+            },
+            None => Observed::Booted,
+        }
+    }
+}
+
+fn log_is_flooded(path: &std::path::Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.len() > TRAP_LOG_CAP)
 }
 
 /// `space:symbol+offset` for every ELF file with a symbol spanning `addr`.
@@ -200,22 +270,9 @@ fn finish(
         first_trap,
         first_trap_places: Vec::new(),
         transcripts,
+        stops: Vec::new(),
+        checks: Vec::new(),
         duration_secs: started.elapsed().as_secs_f64(),
-    }
-}
-
-/// Resolves when the interrupt log passes [`TRAP_LOG_CAP`]; never when not logging.
-async fn watch_log_size(path: &std::path::Path, enabled: bool) -> String {
-    if !enabled {
-        return std::future::pending().await;
-    }
-    loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if let Ok(meta) = std::fs::metadata(path) {
-            if meta.len() > TRAP_LOG_CAP {
-                return format!("the hart is in a trap loop (interrupt log passed {} MiB)", TRAP_LOG_CAP >> 20);
-            }
-        }
     }
 }
 

@@ -1,0 +1,190 @@
+//! A debugging session on a running QEMU: breakpoints on named locations,
+//! and at every stop the hart, its privilege level and V, the place in the
+//! right ELF file, and the scenario's registers decoded into named fields.
+//!
+//! QEMU's breakpoints match the pc alone, whatever the privilege or V, and a
+//! guest and a hypervisor linked at the same addresses both hit them; so each
+//! stop is qualified (hart, privilege, V) before it counts.
+
+mod privilege;
+mod stop;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::elf::ElfSet;
+use crate::qemu::QemuVersion;
+use crate::rsp::{RspClient, RspConfig, RspError, StopReply, ThreadId};
+use crate::scenario::{BreakpointSpec, Scenario};
+
+pub use privilege::privilege_of;
+pub use stop::{CsrReading, StopRecord};
+
+/// A breakpoint as placed in the target.
+#[derive(Debug, Clone)]
+pub struct ArmedBreakpoint {
+    pub spec: BreakpointSpec,
+    /// The ELF space the location was resolved in, when it names one.
+    pub space: Option<String>,
+    pub address: u64,
+    /// Stops that counted (qualifiers matched).
+    pub hits: u32,
+    /// Stops that did not count (another hart or privilege level).
+    pub ignored: u32,
+    /// Still in the target.
+    pub inserted: bool,
+}
+
+/// What one wait on the running target gave.
+#[derive(Debug)]
+pub enum Event {
+    /// Nothing yet; the target still runs.
+    Running,
+    /// A stop was handled; `Some` when it counted and was recorded.
+    Stopped(Option<StopRecord>),
+    /// QEMU's process ended (the guest shut the machine down).
+    Exited,
+}
+
+/// A gdbstub connection plus the scenario's breakpoints and symbols.
+pub struct DebugSession {
+    rsp: RspClient,
+    elfs: ElfSet,
+    version: QemuVersion,
+    breakpoints: Vec<ArmedBreakpoint>,
+    started: std::time::Instant,
+}
+
+impl DebugSession {
+    /// Connects to QEMU's gdbstub (QEMU started paused) and inserts the
+    /// scenario's breakpoints. The target stays stopped.
+    pub async fn attach(addr: SocketAddr, scenario: &Scenario, version: QemuVersion) -> Result<DebugSession> {
+        let rsp = RspClient::connect(addr, RspConfig::default()).await?;
+        let elfs = scenario.load_elfs()?;
+        let mut session = DebugSession { rsp, elfs, version, breakpoints: Vec::new(), started: std::time::Instant::now() };
+        for spec in &scenario.breakpoints {
+            let (space, location) = scenario.split_space(&spec.at);
+            let resolved = session
+                .elfs
+                .resolve_str(location, space)
+                .with_context(|| format!("{}: breakpoint {:?}", scenario.path.display(), spec.at))?;
+            session
+                .rsp
+                .set_breakpoint(resolved.address)
+                .await
+                .with_context(|| format!("inserting a breakpoint at {} ({:#x})", spec.at, resolved.address))?;
+            session.breakpoints.push(ArmedBreakpoint {
+                spec: spec.clone(),
+                space: space.map(str::to_string),
+                address: resolved.address,
+                hits: 0,
+                ignored: 0,
+                inserted: true,
+            });
+        }
+        Ok(session)
+    }
+
+    /// The breakpoints and their hit counts.
+    pub fn breakpoints(&self) -> &[ArmedBreakpoint] {
+        &self.breakpoints
+    }
+
+    /// The RSP client, for requests while the target is stopped.
+    pub fn rsp(&mut self) -> &mut RspClient {
+        &mut self.rsp
+    }
+
+    /// The ELF files.
+    pub fn elfs(&self) -> &ElfSet {
+        &self.elfs
+    }
+
+    /// Lets every hart run.
+    pub async fn resume(&mut self) -> Result<()> {
+        self.started = std::time::Instant::now();
+        self.rsp.resume().await.context("resuming the target")
+    }
+
+    /// Waits up to `limit` for a stop; handles it (records it when it counts,
+    /// steps over the breakpoint) and lets the target run again.
+    pub async fn poll(&mut self, limit: Duration) -> Result<Event> {
+        let reply = match self.rsp.wait_for_stop(limit).await {
+            Ok(r) => r,
+            Err(RspError::Timeout { .. }) => return Ok(Event::Running),
+            Err(e) => return Err(e).context("waiting for the target to stop"),
+        };
+        let signal = match reply {
+            StopReply::Signal(s) => s,
+            _ => return Ok(Event::Exited),
+        };
+        let thread = match signal.thread {
+            Some(t) => t,
+            None => self.first_thread().await?,
+        };
+        let record = self.handle_stop(thread).await?;
+        self.rsp.resume().await.context("resuming after a stop")?;
+        Ok(Event::Stopped(record))
+    }
+
+    async fn first_thread(&mut self) -> Result<ThreadId> {
+        let threads = self.rsp.threads().await.context("listing harts")?;
+        threads.first().copied().context("the target has no threads")
+    }
+
+    async fn handle_stop(&mut self, thread: ThreadId) -> Result<Option<StopRecord>> {
+        self.rsp.select_register_thread(thread).await.context("selecting the stopped hart")?;
+        let pc = self.rsp.read_register_u64("pc").await?.context("pc is unavailable")?;
+        let Some(index) = self.breakpoints.iter().position(|b| b.address == pc && b.inserted) else {
+            // Not ours (an interrupt, or a breakpoint already removed): nothing to do.
+            return Ok(None);
+        };
+        let hart = thread.hart_index().unwrap_or(0) as u32;
+        let privilege = privilege_of(&mut self.rsp, thread, self.version).await?;
+        let bp = &self.breakpoints[index];
+        let counts = bp.spec.hart.is_none_or(|h| h == hart)
+            && bp.spec.privilege.is_none_or(|p| p.matches(privilege))
+            && bp.hits < bp.spec.max_hits;
+        let record = if counts {
+            let spec = bp.spec.clone();
+            let space = bp.space.clone();
+            let record = stop::record(&mut self.rsp, &self.elfs, &spec, space.as_deref(), hart, privilege, pc, self.started.elapsed())
+                .await?;
+            self.breakpoints[index].hits += 1;
+            Some(record)
+        } else {
+            self.breakpoints[index].ignored += 1;
+            None
+        };
+        self.step_over(index, thread).await?;
+        Ok(record)
+    }
+
+    /// Steps the hart past the breakpoint at its pc; the breakpoint goes back
+    /// in unless it has been hit as often as it may be.
+    async fn step_over(&mut self, index: usize, thread: ThreadId) -> Result<()> {
+        let address = self.breakpoints[index].address;
+        self.rsp.clear_breakpoint(address).await.context("removing a breakpoint to step over it")?;
+        self.breakpoints[index].inserted = false;
+        let reply = self.rsp.step(thread).await.context("stepping over a breakpoint")?;
+        if !matches!(reply, StopReply::Signal(_)) {
+            return Ok(());
+        }
+        let bp = &self.breakpoints[index];
+        if bp.hits < bp.spec.max_hits {
+            self.rsp.set_breakpoint(address).await.context("reinserting a breakpoint")?;
+            self.breakpoints[index].inserted = true;
+        }
+        Ok(())
+    }
+
+    /// Stops every hart (for a clean end of the session).
+    pub async fn interrupt(&mut self) -> Result<()> {
+        if self.rsp.is_running() {
+            self.rsp.interrupt_and_wait().await.context("interrupting the target")?;
+        }
+        Ok(())
+    }
+}

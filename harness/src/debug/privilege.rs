@@ -1,0 +1,58 @@
+//! A stopped hart's privilege level and V.
+//!
+//! QEMU's `priv` register shows V (bit 2) on QEMU 10.x only; older versions
+//! read 1 in VS-mode as in HS-mode. Where `priv` cannot tell, the monitor's
+//! `info registers` for that CPU has a `V = 0|1` line on H-capable harts.
+
+use anyhow::{Context, Result};
+use regex::Regex;
+
+use crate::qemu::QemuVersion;
+use crate::riscv::{Level, PrivilegeLevel};
+use crate::rsp::{RspClient, ThreadId};
+
+/// The first QEMU release seen showing V in `priv` (10.0.2 here; 9.2.0 does not).
+const PRIV_SHOWS_V: QemuVersion = QemuVersion::new(10, 0, 0);
+
+/// Reads the privilege level and V of a stopped hart.
+pub async fn privilege_of(rsp: &mut RspClient, thread: ThreadId, version: QemuVersion) -> Result<PrivilegeLevel> {
+    rsp.select_register_thread(thread).await?;
+    let raw = rsp.read_register_u64("priv").await?.context("the priv register is unavailable")?;
+    let p = PrivilegeLevel::from_qemu_priv(raw);
+    if p.virt.is_some() || p.level == Level::Machine {
+        return Ok(p);
+    }
+    if version >= PRIV_SHOWS_V {
+        return Ok(p.with_virt(false));
+    }
+    let hart = thread.hart_index().unwrap_or(0);
+    match monitor_virt(rsp, hart).await? {
+        Some(v) => Ok(p.with_virt(v)),
+        None => Ok(p),
+    }
+}
+
+/// V from `info registers` of CPU `hart`, when the CPU has the H extension.
+async fn monitor_virt(rsp: &mut RspClient, hart: usize) -> Result<Option<bool>> {
+    rsp.monitor(&format!("cpu {hart}")).await.context("monitor: cpu")?;
+    let text = rsp.monitor("info registers").await.context("monitor: info registers")?;
+    Ok(parse_virt_line(&text))
+}
+
+fn parse_virt_line(text: &str) -> Option<bool> {
+    let re = Regex::new(r"(?m)^\s*V\s*=\s*([01])\s*$").ok()?;
+    re.captures(text).map(|c| &c[1] == "1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_v_line() {
+        let text = " pc       0000000080200000\n mhartid  0000000000000001\n V      =   1\n mstatus  0000000a00000000\n";
+        assert_eq!(parse_virt_line(text), Some(true));
+        assert_eq!(parse_virt_line(" V      =   0\n"), Some(false));
+        assert_eq!(parse_virt_line(" pc 0\n"), None);
+    }
+}

@@ -1,0 +1,114 @@
+//! One recorded stop: where, which hart, which privilege, the registers.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::elf::ElfSet;
+use crate::riscv::{decode_csr, DecodedCsr, PrivilegeLevel};
+use crate::rsp::{RegisterValue, RspClient};
+use crate::scenario::BreakpointSpec;
+use crate::snapshot::Section;
+
+/// One register read at a stop.
+#[derive(Debug, Clone, Serialize)]
+pub struct CsrReading {
+    pub name: String,
+    /// The raw value; `None` when the target listed it but could not read it.
+    pub raw: Option<u64>,
+    /// Named fields, when the value was read.
+    pub decoded: Option<DecodedCsr>,
+    /// Why it has no value: `unavailable` (E14) or `not in the target description`.
+    pub missing: Option<String>,
+}
+
+/// A stop at a breakpoint that counted.
+#[derive(Debug, Clone, Serialize)]
+pub struct StopRecord {
+    /// The breakpoint's location as written.
+    pub breakpoint: String,
+    pub hart: u32,
+    pub privilege: PrivilegeLevel,
+    /// `VS`, `HS`, `M`, ...
+    pub privilege_name: String,
+    pub pc: u64,
+    /// `kvminithart at guest/kernel/vm.c:67` (in the breakpoint's ELF space).
+    pub place: String,
+    pub instruction: Option<String>,
+    pub csrs: Vec<CsrReading>,
+    /// Seconds since the target was resumed.
+    pub at_secs: f64,
+}
+
+impl StopRecord {
+    /// The reading of `name`, if dumped.
+    pub fn csr(&self, name: &str) -> Option<&CsrReading> {
+        self.csrs.iter().find(|c| c.name.eq_ignore_ascii_case(name))
+    }
+
+    /// This stop as a snapshot section: timing-free, fields by name.
+    pub fn snapshot_section(&self) -> Section {
+        let mut entries = vec![("pc".to_string(), self.place.clone())];
+        for c in &self.csrs {
+            match (&c.decoded, &c.missing) {
+                (Some(d), _) => {
+                    for line in d.snapshot_lines() {
+                        if let Some((k, v)) = line.split_once(" = ") {
+                            entries.push((k.to_string(), v.to_string()));
+                        }
+                    }
+                }
+                (None, Some(why)) => entries.push((c.name.clone(), format!("<{why}>"))),
+                (None, None) => entries.push((c.name.clone(), "<no value>".to_string())),
+            }
+        }
+        Section { title: format!("{} hart {} {}", self.breakpoint, self.hart, self.privilege_name), entries }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn record(
+    rsp: &mut RspClient,
+    elfs: &ElfSet,
+    spec: &BreakpointSpec,
+    space: Option<&str>,
+    hart: u32,
+    privilege: PrivilegeLevel,
+    pc: u64,
+    since_resume: Duration,
+) -> Result<StopRecord> {
+    let mut csrs = Vec::new();
+    for name in &spec.dump {
+        let listed = rsp.target_description().is_some_and(|t| t.register(name).is_some());
+        if !listed {
+            csrs.push(CsrReading { name: name.clone(), raw: None, decoded: None, missing: Some("not in the target description".into()) });
+            continue;
+        }
+        let value = rsp.read_register(name).await.with_context(|| format!("reading {name}"))?;
+        csrs.push(match value {
+            RegisterValue::Available(_) => {
+                let raw = value.as_u64();
+                CsrReading { name: name.clone(), raw, decoded: raw.map(|v| decode_csr(name, v)), missing: None }
+            }
+            RegisterValue::Unavailable => {
+                CsrReading { name: name.clone(), raw: None, decoded: None, missing: Some("unavailable".into()) }
+            }
+        });
+    }
+    let (place, instruction) = match elfs.describe_stop(pc, space, None) {
+        Ok(stop) => (stop.place(), stop.instruction.as_ref().map(|i| i.to_string())),
+        Err(_) => (format!("{pc:#x}"), None),
+    };
+    Ok(StopRecord {
+        breakpoint: spec.at.clone(),
+        hart,
+        privilege,
+        privilege_name: privilege.name().to_string(),
+        pc,
+        place,
+        instruction,
+        csrs,
+        at_secs: since_resume.as_secs_f64(),
+    })
+}
