@@ -61,7 +61,9 @@ enum Command {
     /// Show what changed between two CSR snapshots (e.g. of two QEMU
     /// versions), field by field: `hvharness diff snapshots/a@8_0_2.snap snapshots/a@9_2_0.snap`.
     Diff {
+        /// The earlier snapshot file (e.g. the older QEMU's).
         old: PathBuf,
+        /// The later snapshot file; exit status 1 when it differs from OLD.
         new: PathBuf,
     },
     /// The QEMU builds hvharness knows about.
