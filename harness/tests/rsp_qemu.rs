@@ -10,7 +10,9 @@ mod common;
 use std::time::Duration;
 
 use hvharness::qemu::{LaunchOptions, MachineSpec, QemuProcess};
-use hvharness::rsp::{RegisterValue, RspClient, RspConfig, RspError, ThreadId};
+use hvharness::rsp::{
+    BreakpointType, RegisterValue, RspClient, RspConfig, RspError, ThreadId, WatchKind,
+};
 
 const OPENSBI: u64 = 0x8000_0000;
 const RESET_PC: u64 = 0x1000;
@@ -378,6 +380,118 @@ async fn continue_past_breakpoint(version: &str) {
     );
 }
 
+/// Watchpoints on a tiny program written into RAM over the gdbstub.
+/// QEMU stops *before* the access, with pc on the load or store.
+async fn watchpoints(version: &str) {
+    let Some((_q, mut gdb)) = start(version, "rsp watchpoints").await else {
+        return;
+    };
+    const CODE: u64 = 0x8040_0000;
+    const DATA: u64 = 0x8040_1000;
+    // sd t1,0(t0); ld t2,8(t0); j .
+    let code: Vec<u8> = [0x0062_b023u32, 0x0082_b383, 0x0000_006f]
+        .iter()
+        .flat_map(|i| i.to_le_bytes())
+        .collect();
+    gdb.write_memory(CODE, &code).await.unwrap();
+    gdb.write_memory(DATA, &[0u8; 8]).await.unwrap();
+    gdb.write_memory(DATA + 8, &0x5678u64.to_le_bytes())
+        .await
+        .unwrap();
+    gdb.select_register_thread(ThreadId::qemu_hart(1))
+        .await
+        .unwrap();
+    gdb.write_register("pc", CODE + 8).await.unwrap(); // hart 1 spins on `j .`
+    gdb.select_register_thread(ThreadId::qemu_hart(0))
+        .await
+        .unwrap();
+    gdb.write_register("pc", CODE).await.unwrap();
+    gdb.write_register("t0", DATA).await.unwrap();
+    gdb.write_register("t1", 0x1234).await.unwrap();
+    let hart0 = ThreadId::qemu_hart(0);
+
+    // Write watch: the stop comes before the store.
+    gdb.set_watchpoint(BreakpointType::WriteWatch, DATA, 8)
+        .await
+        .unwrap();
+    gdb.set_watchpoint(BreakpointType::ReadWatch, DATA + 8, 8)
+        .await
+        .unwrap();
+    let stop = gdb
+        .continue_until_stop(Duration::from_secs(10))
+        .await
+        .unwrap();
+    let hit = stop
+        .signal()
+        .and_then(|s| s.watch)
+        .unwrap_or_else(|| panic!("a watch stop: {stop:?}"));
+    assert_eq!((hit.kind, hit.addr), (WatchKind::Write, DATA));
+    assert_eq!(stop.thread(), Some(hart0));
+    assert_eq!(
+        gdb.read_thread_register(hart0, "pc")
+            .await
+            .unwrap()
+            .as_u64(),
+        Some(CODE),
+        "pc on the store"
+    );
+    assert_eq!(
+        gdb.read_memory(DATA, 8).await.unwrap(),
+        [0u8; 8],
+        "not stored yet"
+    );
+
+    // Resuming steps over the store (the watchpoint stays): next, the load.
+    let stop = gdb
+        .continue_until_stop(Duration::from_secs(10))
+        .await
+        .unwrap();
+    let hit = stop
+        .signal()
+        .and_then(|s| s.watch)
+        .unwrap_or_else(|| panic!("a watch stop: {stop:?}"));
+    assert_eq!((hit.kind, hit.addr), (WatchKind::Read, DATA + 8));
+    assert_eq!(
+        gdb.read_thread_register(hart0, "pc")
+            .await
+            .unwrap()
+            .as_u64(),
+        Some(CODE + 4),
+        "pc on the load"
+    );
+    assert_eq!(
+        gdb.read_memory(DATA, 8).await.unwrap(),
+        0x1234u64.to_le_bytes(),
+        "the store happened"
+    );
+    assert_eq!(
+        gdb.read_register_u64("t2").await.unwrap(),
+        Some(0),
+        "not loaded yet"
+    );
+
+    // Past the load, nothing touches DATA: both harts spin until interrupted.
+    gdb.set_watchpoint(BreakpointType::AccessWatch, DATA, 16)
+        .await
+        .unwrap();
+    gdb.resume().await.unwrap();
+    assert!(gdb
+        .wait_for_stop(Duration::from_millis(500))
+        .await
+        .unwrap_err()
+        .is_timeout());
+    assert!(gdb.interrupt_and_wait().await.unwrap().is_interrupt());
+    assert_eq!(
+        gdb.read_thread_register(hart0, "t2")
+            .await
+            .unwrap()
+            .as_u64(),
+        Some(0x5678)
+    );
+    assert_eq!(gdb.breakpoints().len(), 3);
+    gdb.remove_all_breakpoints().await.unwrap();
+}
+
 macro_rules! per_version {
     ($($modname:ident => $v:literal),* $(,)?) => {$(
         mod $modname {
@@ -391,6 +505,8 @@ macro_rules! per_version {
             async fn halt_reason_and_breakpoints() { super::halt_reason_and_breakpoints($v).await }
             #[tokio::test]
             async fn continue_past_breakpoint() { super::continue_past_breakpoint($v).await }
+            #[tokio::test]
+            async fn watchpoints() { super::watchpoints($v).await }
         }
     )*};
 }

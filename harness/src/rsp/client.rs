@@ -97,6 +97,8 @@ pub struct RspClient<S = TcpStream> {
     /// A stop that happened while stepping over a breakpoint inside
     /// [`RspClient::resume`]; [`RspClient::wait_for_stop`] returns it first.
     pub(crate) pending_stop: Option<StopReply>,
+    /// The last stop reply seen (a watchpoint hit there is stepped over on resume).
+    pub(crate) last_stop: Option<StopReply>,
     transcript: VecDeque<String>,
 }
 
@@ -148,6 +150,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
             console: String::new(),
             breakpoints: Vec::new(),
             pending_stop: None,
+            last_stop: None,
             transcript: VecDeque::new(),
         }
     }
@@ -176,6 +179,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
     /// for failure reports.
     pub fn transcript(&self) -> Vec<String> {
         self.transcript.iter().cloned().collect()
+    }
+
+    /// The last stop reply received (from a continue, a step or an interrupt).
+    pub fn last_stop(&self) -> Option<&StopReply> {
+        self.last_stop.as_ref()
     }
 
     /// Console text the stub sent in `O` packets while the target ran, drained.

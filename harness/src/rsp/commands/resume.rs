@@ -20,6 +20,11 @@
 //!   it, and puts them back before continuing (as gdb does).
 //! - A stop halts every hart; `vCont;s:TID` moves only that hart (the others
 //!   stay where they are); stepping from a breakpoint address works.
+//! - Watchpoints stop *before* the access: pc is the load or store, memory
+//!   is unchanged, and resuming with the watchpoint still inserted hits it
+//!   again. `watch:` carries the watchpoint's start address (not the accessed
+//!   one); 7.2 prints it with 16 digits. [`RspClient::resume`] steps the hart
+//!   of the last watchpoint stop with the watchpoints removed first.
 //! - `?` deletes the breakpoints and watchpoints of the *current* hart only
 //!   (other harts keep theirs, and a later `z` then answers `E22`).
 //!   [`RspClient::halt_reason`] therefore removes everything it inserted
@@ -97,11 +102,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
         self.resume_with(command).await
     }
 
-    /// Steps every hart whose pc is on a code breakpoint of ours over it.
+    /// Steps over what would stop a hart again at once: the watchpoint that
+    /// stopped the last stop's hart (QEMU stops before the access, so the
+    /// instruction runs again), and code breakpoints at any hart's pc.
     /// Returns a stop that is not a plain step completion, if one happens.
     async fn step_over_breakpoints(&mut self) -> Result<Option<StopReply>> {
         let code =
             |ty: &BreakpointType| matches!(ty, BreakpointType::Software | BreakpointType::Hardware);
+        let watches: Vec<(BreakpointType, u64, u64)> = self
+            .breakpoints
+            .iter()
+            .filter(|(ty, ..)| !code(ty))
+            .copied()
+            .collect();
+        let watch_hit_thread = self
+            .last_stop
+            .as_ref()
+            .filter(|s| s.signal().is_some_and(|sig| sig.watch.is_some()))
+            .and_then(StopReply::thread);
+        if let (Some(thread), false) = (watch_hit_thread, watches.is_empty()) {
+            if let Some(stop) = self.step_with_removed(thread, &watches).await? {
+                return Ok(Some(stop));
+            }
+        }
         if !self.breakpoints.iter().any(|(ty, ..)| code(ty)) {
             return Ok(None);
         }
@@ -122,22 +145,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
             if here.is_empty() {
                 continue;
             }
-            for &(ty, addr, kind) in &here {
-                self.request_ok(&breakpoint_command(false, ty, addr, kind))
-                    .await?;
-            }
-            let stepped = self.step(thread).await;
-            for &(ty, addr, kind) in &here {
-                self.request_ok(&breakpoint_command(true, ty, addr, kind))
-                    .await?;
-            }
-            let stop = stepped?;
-            let plain = stop.is_trap() && stop.signal().is_some_and(|s| s.watch.is_none());
-            if !plain {
+            if let Some(stop) = self.step_with_removed(thread, &here).await? {
                 return Ok(Some(stop));
             }
         }
         Ok(None)
+    }
+
+    /// Removes `points` at the stub, steps `thread`, inserts them again.
+    /// Returns the step's stop if it was anything but a plain step completion.
+    async fn step_with_removed(
+        &mut self,
+        thread: ThreadId,
+        points: &[(BreakpointType, u64, u64)],
+    ) -> Result<Option<StopReply>> {
+        for &(ty, addr, kind) in points {
+            self.request_ok(&breakpoint_command(false, ty, addr, kind))
+                .await?;
+        }
+        let stepped = self.step(thread).await;
+        for &(ty, addr, kind) in points {
+            self.request_ok(&breakpoint_command(true, ty, addr, kind))
+                .await?;
+        }
+        let stop = stepped?;
+        let plain = stop.is_trap() && stop.signal().is_some_and(|s| s.watch.is_none());
+        Ok((!plain).then_some(stop))
     }
 
     /// Resumes every hart and waits up to `timeout` for the stop reply.
@@ -178,6 +211,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
         };
         if let Some(stop) = self.pending_stop.take() {
             self.state = stop_state(&stop);
+            self.last_stop = Some(stop.clone());
             return Ok(stop);
         }
         let deadline = tokio::time::Instant::now() + timeout;
@@ -213,6 +247,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
                 ))
             })?;
             self.state = stop_state(&stop);
+            self.last_stop = Some(stop.clone());
             return Ok(stop);
         }
     }
