@@ -32,12 +32,21 @@
 //! # Ok(()) }
 //! ```
 //!
-//! What QEMU (7.2 and 10.0) does that matters here: `PacketSize=1000`; no
-//! no-ack mode; `p` empty on 7.2 until target.xml was read; `m` over 2048
-//! bytes is `E22`, an unreadable address `E14`; a listed CSR may answer
-//! `E14` ([`RegisterValue::Unavailable`]); `?` deletes all breakpoints; any
-//! byte but 0x03 while running pauses the VM without a stop reply; one thread
-//! per hart (`p01.01`, `p01.02`).
+//! What QEMU (7.2.22 and 10.0.2, checked by `tests/rsp_qemu.rs`) does that
+//! matters here:
+//! - `PacketSize=1000`; no no-ack mode (acks stay on); replies never compressed.
+//! - `p` answers empty on 7.2 until target.xml was read (10.0 answers anyway);
+//!   a listed CSR may answer `E14` ([`RegisterValue::Unavailable`]; 7.2 does so
+//!   for `pmpcfg1`/`pmpcfg3` on rv64).
+//! - `m` over 2048 bytes is `E22`, an unreadable address `E14`.
+//! - Any byte but 0x03 while running pauses the VM without a stop reply; 0x03
+//!   to a halted VM is ignored.
+//! - One thread per hart (`p01.01`, `p01.02`); a stop halts every hart.
+//! - A hart resumed on a breakpoint stops there again without moving, and a
+//!   watchpoint stops *before* the access: [`RspClient::resume`] steps over
+//!   both. `?` deletes the breakpoints of the current hart only:
+//!   [`RspClient::halt_reason`] puts them back.
+//!   See [`commands::resume`] for the details.
 
 pub mod client;
 pub mod commands;
