@@ -595,3 +595,76 @@ async fn rsp_connect_timeout_and_refusal() {
     assert!(format!("{e:#}").contains("timed out"), "{e:#}");
     hold.abort();
 }
+
+mod arbitrary_stub_bytes {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any bytes from the stub, then end of stream: every request ends (ok or
+    /// a typed error) and nothing panics.
+    fn converse(reply: Vec<u8>) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let (ours, mut theirs) = tokio::io::duplex(1 << 16);
+            let stub = tokio::spawn(async move {
+                let _ = theirs.write_all(&reply).await;
+                // Keep reading what the client sends, then hang up.
+                let mut sink = [0u8; 1024];
+                while let Ok(Ok(1..)) =
+                    tokio::time::timeout(Duration::from_millis(50), theirs.read(&mut sink)).await
+                {
+                }
+            });
+            let cfg = RspConfig {
+                reply_timeout: Duration::from_millis(200),
+                max_packet_len: 4096,
+                ..RspConfig::default()
+            };
+            let mut gdb = RspClient::from_stream(ours, cfg);
+            let _ = gdb.handshake().await;
+            let _ = gdb.fetch_target_description().await;
+            let _ = gdb.read_memory(0x8000_0000, 64).await;
+            let _ = gdb.monitor("info registers").await;
+            let _ = gdb.threads().await;
+            let _ = stub.await;
+        });
+    }
+
+    fn packet_like() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            Just(b"+".to_vec()),
+            Just(b"-".to_vec()),
+            Just(b"$OK#9a".to_vec()),
+            Just(b"$#00".to_vec()),
+            Just(b"$E14#aa".to_vec()),
+            Just(frame_with(b'$', b"O4142")),
+            Just(frame_with(
+                b'$',
+                b"l<target><xi:include href=\"a.xml\"/></target>"
+            )),
+            Just(frame_with(b'$', b"m<feature>")),
+            Just(frame_with(b'$', b"0*~")),
+            Just(frame_with(b'$', b"mp01.01")),
+            proptest::collection::vec(any::<u8>(), 0..16),
+            proptest::collection::vec(any::<u8>(), 0..16).prop_map(|p| frame_with(b'$', &p)),
+        ];
+        proptest::collection::vec(piece, 0..24).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        #[test]
+        fn rsp_random_bytes_never_panic(reply in proptest::collection::vec(any::<u8>(), 0..512)) {
+            converse(reply);
+        }
+
+        #[test]
+        fn rsp_packet_soup_never_panics(reply in packet_like()) {
+            converse(reply);
+        }
+    }
+}

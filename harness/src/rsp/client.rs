@@ -260,6 +260,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
 
     /// Sends a command and returns the raw reply payload (empty = unsupported;
     /// `E NN` is returned as is: see [`RspClient::request_checked`]).
+    ///
+    /// For queries and settings only: commands that resume the target (`c`,
+    /// `s`, `vCont;...`) must go through [`RspClient::resume`] and
+    /// [`RspClient::step`], which track the run state.
     pub async fn request(&mut self, command: &str) -> Result<Vec<u8>> {
         self.send_command(command).await?;
         self.receive_reply(command).await
