@@ -70,3 +70,25 @@ void *memcpy(void *dst, const void *src, uint64 n);
 
 // guest_image.S: guest.bin, embedded.
 extern char guest_image[], guest_image_end[];
+
+// Fault injection (README.md, "Fault builds"). A fault build is compiled with
+// exactly one HV_FAULT_* flag and links fault.c; in hypervisor.elf and
+// hypervisor-noadue.elf every hook below is empty and compiles to nothing.
+// A hook brings its own semicolon and is written without one, on the line of
+// the statement it follows: even an empty statement would leave a mark in the
+// debug line table, and the normal builds must stay byte for byte the same.
+#if defined(HV_FAULT_NODELEG) + defined(HV_FAULT_GSTAGE_HOLE) + defined(HV_FAULT_MMIO_HOLE) > 1
+#error "one fault per build: define at most one HV_FAULT_* flag"
+#endif
+#if defined(HV_FAULT_NODELEG) || defined(HV_FAULT_GSTAGE_HOLE) || defined(HV_FAULT_MMIO_HOLE)
+void fault_announce(void);                      // main(): say which fault is built in
+void fault_hedeleg(void);                       // hart_init(): after hedeleg is written
+void fault_gstage(struct vm *vm);               // vm_create(): after the G-stage is built
+#define FAULT_ANNOUNCE()     fault_announce();
+#define FAULT_HEDELEG()      fault_hedeleg();
+#define FAULT_GSTAGE(vm)     fault_gstage(vm);
+#else
+#define FAULT_ANNOUNCE()
+#define FAULT_HEDELEG()
+#define FAULT_GSTAGE(vm)
+#endif

@@ -17,7 +17,7 @@ void hart_init(void)
 		  (1UL << EXC_STORE_MISALIGNED) | (1UL << EXC_STORE_ACCESS) |
 		  (1UL << EXC_ECALL_U) |
 		  (1UL << EXC_INST_PAGE_FAULT) | (1UL << EXC_LOAD_PAGE_FAULT) |
-		  (1UL << EXC_STORE_PAGE_FAULT));
+		  (1UL << EXC_STORE_PAGE_FAULT)); FAULT_HEDELEG()
 
 	// VS software, timer and external interrupts are the guest's own
 	// (it sees them as S-mode ones). We raise the timer through hvip.VSTIP.

@@ -4,6 +4,15 @@
 #   hypervisor.elf         HV_HENVCFG_ADUE=1  sets henvcfg.ADUE (the fix)
 #   hypervisor-noadue.elf  HV_HENVCFG_ADUE=0  leaves it as reset left it
 # Each embeds $(OUT)/guest.bin (see guest_image.S).
+#
+# Fault builds (README.md, "Fault builds"), each hypervisor.elf's sources plus
+# fault.c with one more -D flag, or hypervisor.elf around a fault build of
+# the guest:
+#   hypervisor-nodeleg.elf        HV_FAULT_NODELEG      hedeleg without ecall from U
+#   hypervisor-gstage-hole.elf    HV_FAULT_GSTAGE_HOLE  a 4 KiB hole in guest RAM
+#   hypervisor-mmio-hole.elf      HV_FAULT_MMIO_HOLE    vm1's console page unmapped
+#   hypervisor-guest-nostvec.elf  embeds guest-nostvec.bin
+#   hypervisor-guest-illegal.elf  embeds guest-illegal.bin
 
 HV_SRCS := entry.S trapvec.S guest_image.S main.c hart.c vm.c trap.c vsbi.c \
 	sbi.c pci.c uart.c printf.c string.c
@@ -12,23 +21,23 @@ HV_HDRS := $(wildcard $(SRC)/*.h)
 # No -march H spelling needed: riscv.h uses CSR numbers and .insn (see there).
 # -fno-tree-loop-distribute-patterns keeps GCC from turning memset's own loop
 # into a call to memset.
-HV_CFLAGS := $(BASE_CFLAGS) -I$(SRC) -fno-tree-loop-distribute-patterns \
-	-DGUEST_BIN='"$(OUT)/guest.bin"'
+HV_CFLAGS_NOBIN := $(BASE_CFLAGS) -I$(SRC) -fno-tree-loop-distribute-patterns
+HV_CFLAGS := $(HV_CFLAGS_NOBIN) -DGUEST_BIN='"$(OUT)/guest.bin"'
 
-# $(call hv_variant,name,adue)
+# $(call hv_variant,name,flags)
 define hv_variant
 $(OUT)/obj/$(1)/%.o: $(SRC)/%.c $(HV_HDRS) | $(OUT)/obj/$(1)
-	$$(CC) $$(HV_CFLAGS) -DHV_HENVCFG_ADUE=$(2) -c -o $$@ $$<
+	$$(CC) $$(HV_CFLAGS) $(2) -c -o $$@ $$<
 $(OUT)/obj/$(1)/%.o: $(SRC)/%.S $(HV_HDRS) | $(OUT)/obj/$(1)
-	$$(CC) $$(HV_CFLAGS) -DHV_HENVCFG_ADUE=$(2) -c -o $$@ $$<
+	$$(CC) $$(HV_CFLAGS) $(2) -c -o $$@ $$<
 $(OUT)/obj/$(1)/guest_image.o: $(OUT)/guest.bin
 $(OUT)/obj/$(1):
 	mkdir -p $$@
 -include $(wildcard $(OUT)/obj/$(1)/*.d)
 endef
 
-$(eval $(call hv_variant,hv-adue,1))
-$(eval $(call hv_variant,hv-noadue,0))
+$(eval $(call hv_variant,hv-adue,-DHV_HENVCFG_ADUE=1))
+$(eval $(call hv_variant,hv-noadue,-DHV_HENVCFG_ADUE=0))
 
 HV_ADUE_OBJS   := $(addprefix $(OUT)/obj/hv-adue/,$(addsuffix .o,$(basename $(HV_SRCS))))
 HV_NOADUE_OBJS := $(addprefix $(OUT)/obj/hv-noadue/,$(addsuffix .o,$(basename $(HV_SRCS))))
@@ -38,3 +47,38 @@ $(OUT)/hypervisor.elf: $(HV_ADUE_OBJS) $(SRC)/hv.ld
 
 $(OUT)/hypervisor-noadue.elf: $(HV_NOADUE_OBJS) $(SRC)/hv.ld
 	$(CC) $(BASE_CFLAGS) $(BASE_LDFLAGS) -T $(SRC)/hv.ld -o $@ $(HV_NOADUE_OBJS)
+
+# Fault builds of the hypervisor: hypervisor.elf's flags, one HV_FAULT_* flag
+# more, and fault.c (linked last, so the other objects keep their order).
+HV_FAULTS := nodeleg gstage-hole mmio-hole
+HV_FAULT_FLAG_nodeleg     := -DHV_FAULT_NODELEG
+HV_FAULT_FLAG_gstage-hole := -DHV_FAULT_GSTAGE_HOLE
+HV_FAULT_FLAG_mmio-hole   := -DHV_FAULT_MMIO_HOLE
+
+$(foreach f,$(HV_FAULTS),$(eval $(call hv_variant,hv-$(f),-DHV_HENVCFG_ADUE=1 $(HV_FAULT_FLAG_$(f)))))
+
+# $(call hv_fault,name)
+define hv_fault
+HV_FAULT_OBJS_$(1) := $$(addprefix $(OUT)/obj/hv-$(1)/,$$(addsuffix .o,$$(basename $$(HV_SRCS) fault.c)))
+$(OUT)/hypervisor-$(1).elf: $$(HV_FAULT_OBJS_$(1)) $(SRC)/hv.ld
+	$$(CC) $$(BASE_CFLAGS) $$(BASE_LDFLAGS) -T $(SRC)/hv.ld -o $$@ $$(HV_FAULT_OBJS_$(1))
+endef
+
+$(foreach f,$(HV_FAULTS),$(eval $(call hv_fault,$(f))))
+
+# hypervisor.elf around a fault build of the guest (guest.mk): the same
+# objects, except that guest_image.o embeds guest-NAME.bin.
+# $(call hv_guest_fault,name)
+define hv_guest_fault
+HV_GUEST_FAULT_OBJS_$(1) := $$(patsubst $(OUT)/obj/hv-adue/guest_image.o,$(OUT)/obj/hv-guest-$(1)/guest_image.o,$$(HV_ADUE_OBJS))
+$(OUT)/obj/hv-guest-$(1)/guest_image.o: $(SRC)/guest_image.S $(OUT)/guest-$(1).bin
+	@mkdir -p $$(@D)
+	$$(CC) $$(HV_CFLAGS_NOBIN) -DGUEST_BIN='"$(OUT)/guest-$(1).bin"' -DHV_HENVCFG_ADUE=1 -c -o $$@ $$<
+$(OUT)/hypervisor-guest-$(1).elf: $$(HV_GUEST_FAULT_OBJS_$(1)) $(SRC)/hv.ld
+	$$(CC) $$(BASE_CFLAGS) $$(BASE_LDFLAGS) -T $(SRC)/hv.ld -o $$@ $$(HV_GUEST_FAULT_OBJS_$(1))
+-include $(wildcard $(OUT)/obj/hv-guest-$(1)/*.d)
+endef
+
+$(foreach f,$(GUEST_FAULTS),$(eval $(call hv_guest_fault,$(f))))
+
+all: $(HV_FAULTS:%=$(OUT)/hypervisor-%.elf) $(GUEST_FAULTS:%=$(OUT)/hypervisor-guest-%.elf)

@@ -15,7 +15,7 @@ void main(uint64 hartid, int boot)
 {
 	if (boot) {
 		printf("hypervisor: booting, henvcfg.ADUE %s\n",
-		       HV_HENVCFG_ADUE ? "on" : "off");
+		       HV_HENVCFG_ADUE ? "on" : "off"); FAULT_ANNOUNCE()
 
 		// One VM per hart, up to NVM; VM i needs hart i.
 		nvm = 0;

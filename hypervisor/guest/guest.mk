@@ -3,6 +3,9 @@
 #   $(OUT)/guest.elf   the kernel, with debug info, linked at 0x80200000
 #   $(OUT)/guest.bin   the same as a flat image from 0x80200000 (no .bss),
 #                      which the hypervisor embeds and loads there
+#   $(OUT)/guest-NAME.elf, .bin
+#                      fault builds (../README.md, "Fault builds"): the same
+#                      kernel sources plus kernel/fault.c, with one -D flag
 #
 # The user programs (user/) are linked as separate static ELF executables,
 # stripped, and embedded in the kernel by kernel/progs.S.
@@ -66,5 +69,41 @@ $(GUEST_OBJ)/user/%.stripped: $(GUEST_OBJ)/user/%.elf
 	$(OBJCOPY) --strip-all $< $@
 
 .SECONDARY: $(GUEST_UELFS) $(GUEST_USTRIPPED) $(GUEST_UOBJS)
+
+# Fault builds: guest-NAME.elf and guest-NAME.bin from the kernel sources and
+# kernel/fault.c, compiled with one -D flag into obj/guest-NAME/; the user
+# programs are guest.elf's. guest.elf itself never sees these flags.
+GUEST_FAULTS := nostvec illegal
+GUEST_FAULT_FLAG_nostvec := -DGUEST_FAULT_NOSTVEC
+GUEST_FAULT_FLAG_illegal := -DGUEST_FAULT_ILLEGAL
+
+# $(call guest_fault,name)
+define guest_fault
+GUEST_FAULT_OBJS_$(1) := $$(addprefix $(OUT)/obj/guest-$(1)/,$$(addsuffix .o,$$(basename $$(GUEST_KSRCS) fault.c)))
+
+$(OUT)/guest-$(1).elf: $$(GUEST_FAULT_OBJS_$(1)) $(GUEST_SRC)/kernel/kernel.ld
+	$$(CC) $$(GUEST_KCFLAGS) $$(BASE_LDFLAGS) -T $(GUEST_SRC)/kernel/kernel.ld -o $$@ $$(GUEST_FAULT_OBJS_$(1))
+
+$(OUT)/guest-$(1).bin: $(OUT)/guest-$(1).elf
+	$$(OBJCOPY) -O binary $$< $$@
+
+$(OUT)/obj/guest-$(1)/%.o: $(GUEST_SRC)/kernel/%.c
+	@mkdir -p $$(@D)
+	$$(CC) $$(GUEST_KCFLAGS) $$(GUEST_FAULT_FLAG_$(1)) -c -o $$@ $$<
+
+$(OUT)/obj/guest-$(1)/%.o: $(GUEST_SRC)/kernel/%.S
+	@mkdir -p $$(@D)
+	$$(CC) $$(GUEST_KCFLAGS) $$(GUEST_FAULT_FLAG_$(1)) -c -o $$@ $$<
+
+$(OUT)/obj/guest-$(1)/progs.o: $(GUEST_SRC)/kernel/progs.S $(GUEST_USTRIPPED)
+	@mkdir -p $$(@D)
+	$$(CC) $$(GUEST_KCFLAGS) $$(GUEST_FAULT_FLAG_$(1)) -Wa,-I$(GUEST_OBJ)/user -c -o $$@ $$<
+
+-include $$(GUEST_FAULT_OBJS_$(1):.o=.d)
+endef
+
+$(foreach f,$(GUEST_FAULTS),$(eval $(call guest_fault,$(f))))
+
+all: $(GUEST_FAULTS:%=$(OUT)/guest-%.elf)
 
 -include $(GUEST_KOBJS:.o=.d) $(GUEST_UOBJS:.o=.d)

@@ -89,4 +89,23 @@ int  copyout(pagetable_t pt, uint64 dstva, const void *src, uint64 len);
 int  copyin(pagetable_t pt, void *dst, uint64 srcva, uint64 len);
 int  copyinstr(pagetable_t pt, char *dst, uint64 srcva, uint64 max);
 
+// Fault injection (../../README.md, "Fault builds"). A guest-*.elf fault
+// build is compiled with exactly one GUEST_FAULT_* flag and links fault.c;
+// in guest.elf the hook is empty and compiles to nothing. It brings its own
+// semicolon and is written without one, after kvminithart() on the same line:
+// even an empty statement would leave a mark in the debug line table, and
+// guest.elf must stay byte for byte the same.
+#if defined(GUEST_FAULT_NOSTVEC) && defined(GUEST_FAULT_ILLEGAL)
+#error "one fault per build: define at most one GUEST_FAULT_* flag"
+#endif
+#if defined(GUEST_FAULT_NOSTVEC)
+void fault_unmapped_load(void);
+#define FAULT_BEFORE_STVEC() fault_unmapped_load();
+#elif defined(GUEST_FAULT_ILLEGAL)
+void fault_illegal_insn(void);
+#define FAULT_BEFORE_STVEC() fault_illegal_insn();
+#else
+#define FAULT_BEFORE_STVEC()
+#endif
+
 #endif

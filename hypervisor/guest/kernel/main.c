@@ -18,7 +18,7 @@ main(uint64 hartid, uint64 dtb)
 
 	kinit();                  // page allocator
 	kvminit();                // kernel page table
-	kvminithart();            // paging on
+	kvminithart(); FAULT_BEFORE_STVEC()    // paging on (fault builds: fault.c)
 	trapinit();
 	trapinithart();           // stvec, timer
 	consoleinit();            // console input

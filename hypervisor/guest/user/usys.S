@@ -1,14 +1,17 @@
 # System call stubs: number in a7, arguments already in a0..a2, result in a0.
+# Typed and sized, so that a debugger places a pc inside one (the ecall).
 
 #include "kernel/syscall.h"
 
 	.macro	syscall name, number
 	.section .text.\name
 	.globl	\name
+	.type	\name, @function
 \name:
 	li	a7, \number
 	ecall
 	ret
+	.size	\name, . - \name
 	.endm
 
 	syscall	write,  SYS_write
