@@ -181,16 +181,6 @@ async fn noadue(version: &str) {
     assert_eq!(trap.epc, expected, "{rendered}");
 }
 
-/// Every shipped scenario gives its expected verdict.
-async fn shipped_scenario(version: &str, file: &str) {
-    let Some(build) = common::qemu_or_skip(version, file) else { return };
-    common::firmware();
-    let scenario = Scenario::load(&common::root().join("scenarios").join(file)).unwrap();
-    let report = runner::run(&scenario, &build).await.expect("the run completes");
-    let rendered = hvharness::report::render_run(&report);
-    assert!(matches!(report.verdict, Verdict::AsExpected), "{rendered}");
-}
-
 macro_rules! per_version {
     ($($modname:ident => $v:literal),* $(,)?) => {$(
         mod $modname {
@@ -200,10 +190,6 @@ macro_rules! per_version {
             async fn two_vms() { super::two_vms($v).await }
             #[tokio::test]
             async fn noadue() { super::noadue($v).await }
-            #[tokio::test]
-            async fn scenario_guest_standalone() { super::shipped_scenario($v, "guest-standalone.toml").await }
-            #[tokio::test]
-            async fn scenario_hypervisor_2vm() { super::shipped_scenario($v, "hypervisor-2vm.toml").await }
         }
     )*};
 }

@@ -42,8 +42,8 @@ pub struct ArmedBreakpoint {
 pub enum Event {
     /// Nothing yet; the target still runs.
     Running,
-    /// A stop was handled; `Some` when it counted and was recorded.
-    Stopped(Option<StopRecord>),
+    /// A stop was handled; the stops that counted and were recorded.
+    Stopped(Vec<StopRecord>),
     /// QEMU's process ended (the guest shut the machine down).
     Exited,
 }
@@ -54,6 +54,8 @@ pub struct DebugSession {
     elfs: ElfSet,
     version: QemuVersion,
     breakpoints: Vec<ArmedBreakpoint>,
+    /// The harts (QEMU threads), listed at the first stop.
+    threads: Vec<ThreadId>,
     started: std::time::Instant,
 }
 
@@ -63,7 +65,14 @@ impl DebugSession {
     pub async fn attach(addr: SocketAddr, scenario: &Scenario, version: QemuVersion) -> Result<DebugSession> {
         let rsp = RspClient::connect(addr, RspConfig::default()).await?;
         let elfs = scenario.load_elfs()?;
-        let mut session = DebugSession { rsp, elfs, version, breakpoints: Vec::new(), started: std::time::Instant::now() };
+        let mut session = DebugSession {
+            rsp,
+            elfs,
+            version,
+            breakpoints: Vec::new(),
+            threads: Vec::new(),
+            started: std::time::Instant::now(),
+        };
         for spec in &scenario.breakpoints {
             let (space, location) = scenario.split_space(&spec.at);
             let resolved = session
@@ -116,29 +125,30 @@ impl DebugSession {
             Err(RspError::Timeout { .. }) => return Ok(Event::Running),
             Err(e) => return Err(e).context("waiting for the target to stop"),
         };
-        let signal = match reply {
-            StopReply::Signal(s) => s,
-            _ => return Ok(Event::Exited),
-        };
-        let thread = match signal.thread {
-            Some(t) => t,
-            None => self.first_thread().await?,
-        };
-        let record = self.handle_stop(thread).await?;
+        if !matches!(reply, StopReply::Signal(_)) {
+            return Ok(Event::Exited);
+        }
+        // Every hart, not just the one the stop reply names: when two harts
+        // reach breakpoints together QEMU reports one of them, and the other
+        // is left sitting on its breakpoint.
+        if self.threads.is_empty() {
+            self.threads = self.rsp.threads().await.context("listing harts")?;
+        }
+        let mut records = Vec::new();
+        for thread in self.threads.clone() {
+            if let Some(r) = self.handle_stop(thread).await? {
+                records.push(r);
+            }
+        }
         self.rsp.resume().await.context("resuming after a stop")?;
-        Ok(Event::Stopped(record))
+        Ok(Event::Stopped(records))
     }
 
-    async fn first_thread(&mut self) -> Result<ThreadId> {
-        let threads = self.rsp.threads().await.context("listing harts")?;
-        threads.first().copied().context("the target has no threads")
-    }
-
+    /// Handles a hart that sits on one of our breakpoints; other harts are left alone.
     async fn handle_stop(&mut self, thread: ThreadId) -> Result<Option<StopRecord>> {
-        self.rsp.select_register_thread(thread).await.context("selecting the stopped hart")?;
+        self.rsp.select_register_thread(thread).await.context("selecting a hart")?;
         let pc = self.rsp.read_register_u64("pc").await?.context("pc is unavailable")?;
         let Some(index) = self.breakpoints.iter().position(|b| b.address == pc && b.inserted) else {
-            // Not ours (an interrupt, or a breakpoint already removed): nothing to do.
             return Ok(None);
         };
         let hart = thread.hart_index().unwrap_or(0) as u32;

@@ -90,6 +90,21 @@ pub struct RunReport {
 /// How often the run loop looks at consoles, the log and the debugger.
 const POLL: Duration = Duration::from_millis(20);
 
+impl RunReport {
+    /// The CSR state at every counted stop, as a snapshot (no timings, so it
+    /// changes only when the hardware state or the firmware does).
+    pub fn snapshot(&self) -> crate::snapshot::Snapshot {
+        crate::snapshot::Snapshot {
+            header: vec![
+                ("scenario".to_string(), self.scenario.clone()),
+                ("qemu".to_string(), self.qemu.to_string()),
+                ("observed".to_string(), crate::report::observed_word(&self.observed).to_string()),
+            ],
+            sections: self.stops.iter().map(|s| s.snapshot_section()).collect(),
+        }
+    }
+}
+
 /// Runs `scenario` on `build` (the firmware must already be built). With
 /// breakpoints in the scenario, QEMU runs under the harness's debugger and
 /// every counted stop is recorded with its registers.
@@ -138,8 +153,8 @@ pub async fn run(scenario: &Scenario, build: &QemuBuild) -> Result<RunReport> {
         }
         match session.as_mut() {
             Some(s) => match s.poll(POLL).await? {
-                Event::Stopped(Some(record)) => stops.push(record),
-                Event::Stopped(None) | Event::Running => {}
+                Event::Stopped(records) => stops.extend(records),
+                Event::Running => {}
                 // QEMU is shutting down; the consoles close next.
                 Event::Exited => session = None,
             },
@@ -147,6 +162,9 @@ pub async fn run(scenario: &Scenario, build: &QemuBuild) -> Result<RunReport> {
         }
     };
     if let Some(s) = session.as_mut() {
+        // A hart may sit at a breakpoint whose stop is not read yet (a stop
+        // halts every hart, but QEMU reports one at a time): take those too.
+        drain_stops(s, &mut stops).await?;
         // Leave the target stopped; a failure here does not change the verdict.
         let _ = s.interrupt().await;
     }
@@ -175,6 +193,27 @@ pub async fn run(scenario: &Scenario, build: &QemuBuild) -> Result<RunReport> {
     report.stops = stops;
     report.checks = checks;
     Ok(report)
+}
+
+/// How long to keep taking stops after the verdict, and the quiet window that ends it early.
+const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+const DRAIN_QUIET: Duration = Duration::from_millis(250);
+
+/// Takes the stops that are still to come: until every breakpoint has counted
+/// its hits, no stop came for [`DRAIN_QUIET`], or [`DRAIN_LIMIT`] passed.
+async fn drain_stops(session: &mut DebugSession, stops: &mut Vec<StopRecord>) -> Result<()> {
+    let until = Instant::now() + DRAIN_LIMIT;
+    while Instant::now() < until {
+        let pending = session.breakpoints().iter().any(|b| b.inserted && b.hits < b.spec.max_hits);
+        if !pending {
+            break;
+        }
+        match session.poll(DRAIN_QUIET).await? {
+            Event::Stopped(records) => stops.extend(records),
+            Event::Running | Event::Exited => break,
+        }
+    }
+    Ok(())
 }
 
 /// Which milestone each console waits for next.
