@@ -1,0 +1,118 @@
+//! The `hvharness` command line: argument definitions and dispatch. Each
+//! command's work lives in its own module.
+
+mod diff;
+mod qemu;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::project;
+
+/// GDB-driven regression and diagnostic harness for RISC-V hypervisors on QEMU.
+///
+/// A scenario file (TOML) names the firmware, the QEMU machine, the consoles and
+/// what each QEMU version is expected to do: boot, or hang with a given trap.
+/// Exit codes: 0 everything as expected, 1 an expectation failed, 2 usage or
+/// environment error.
+#[derive(Parser)]
+#[command(name = "hvharness", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one scenario on the selected QEMU builds (all known ones by default).
+    Run {
+        /// Scenario file, e.g. scenarios/hypervisor-noadue-2vm.toml.
+        scenario: PathBuf,
+        /// QEMU to use: a version (10.0.2), a range (">=9.0") or a binary path. Repeatable.
+        #[arg(long = "qemu", value_name = "VERSION|RANGE|PATH")]
+        qemu: Vec<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Skip the scenario's build command.
+        #[arg(long)]
+        no_build: bool,
+    },
+    /// Run every scenario on every selected QEMU and print a table.
+    Matrix {
+        /// Scenario files.
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+        /// QEMU to use: a version, a range or a binary path. Repeatable; default: all known.
+        #[arg(long = "qemu", value_name = "VERSION|RANGE|PATH")]
+        qemu: Vec<String>,
+        /// Print the reports as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Skip the scenarios' build commands.
+        #[arg(long)]
+        no_build: bool,
+        /// How many QEMUs run at once (default: the number of CPUs).
+        #[arg(long, short = 'j')]
+        jobs: Option<usize>,
+    },
+    /// Show what changed between two CSR snapshots (e.g. of two QEMU
+    /// versions), field by field: `hvharness diff snapshots/a@8_0_2.snap snapshots/a@9_2_0.snap`.
+    Diff {
+        /// The earlier snapshot file (e.g. the older QEMU's).
+        old: PathBuf,
+        /// The later snapshot file; exit status 1 when it differs from OLD.
+        new: PathBuf,
+    },
+    /// The QEMU builds hvharness knows about.
+    Qemu {
+        #[command(subcommand)]
+        command: QemuCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum QemuCommand {
+    /// List known QEMU builds: the project's prefixes (.qemu/, made by
+    /// scripts/setup.sh), registered builds ($HVHARNESS_QEMU and the config
+    /// file), and qemu-system-riscv64 on PATH.
+    List {
+        /// Print the list as JSON (version, binary, data_dir, origin).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register a QEMU binary (its version is read from --version), e.g. one
+    /// built from a release tarball: `hvharness qemu add ~/qemu-9.2.0/build/qemu-system-riscv64`.
+    Add {
+        /// Path of the qemu-system-riscv64 binary.
+        binary: PathBuf,
+        /// Firmware directory to pass as -L (default: QEMU's own search path).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+/// Exit status for usage and environment errors.
+pub const EXIT_ENV: u8 = 2;
+
+/// Runs the parsed command line; the exit code follows the module docs.
+pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    crate::qemu::process::install_signal_cleanup()?;
+    let root = project::root();
+    match cli.command {
+        Command::Qemu { command: QemuCommand::List { json } } => qemu::list(root.as_deref(), json),
+        Command::Qemu { command: QemuCommand::Add { binary, data_dir } } => qemu::add(&binary, data_dir),
+        Command::Diff { old, new } => diff::diff(&old, &new),
+        Command::Run { scenario, qemu, json, no_build } => {
+            run::run_matrix(&[scenario], &qemu, json, no_build, 1, root, false).await
+        }
+        Command::Matrix { scenarios, qemu, json, no_build, jobs } => {
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+            run::run_matrix(&scenarios, &qemu, json, no_build, jobs.max(1), root, true).await
+        }
+    }
+}
