@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod console;
 pub mod debug;
+pub mod diagnosis;
 pub mod elf;
 pub mod firmware;
 pub mod project;
