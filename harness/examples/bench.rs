@@ -135,7 +135,7 @@ fn progress(what: &str) {
 async fn figure_boot(root: &Path, registry: &QemuRegistry, reps: usize) -> bool {
     println!();
     println!("(a) QEMU start to the guest's `$ ` (every console), harness against plain QEMU");
-    println!("{:<17} {:<7} {:<27} {:<27} {}", "scenario", "QEMU", "plain QEMU", "harness", "harness/plain");
+    println!("{:<17} {:<7} {:<27} {:<27} harness/plain", "scenario", "QEMU", "plain QEMU", "harness");
     let mut ok = true;
     for name in BOOT_SCENARIOS {
         let path = root.join("scenarios").join(format!("{name}.toml"));
@@ -464,8 +464,8 @@ async fn figure_csr_dump(root: &Path, registry: &QemuRegistry, reps: usize) -> b
         }
     };
     println!(
-        "{:<7} {:<5} {:<10} {:<11} {:<27} {}",
-        "QEMU", "harts", "CSRs/hart", "unavailable", "connect + target.xml", "dump of all harts"
+        "{:<7} {:<5} {:<10} {:<11} {:<27} dump of all harts",
+        "QEMU", "harts", "CSRs/hart", "E14 reads", "connect + target.xml"
     );
     let mut ok = true;
     for build in registry.builds() {
@@ -506,7 +506,8 @@ async fn figure_csr_dump(root: &Path, registry: &QemuRegistry, reps: usize) -> b
     ok
 }
 
-/// (connect seconds, dump seconds, (harts, CSRs per hart, unavailable reads in all)).
+/// (connect seconds, dump seconds, (harts, CSRs per hart, reads answered
+/// "unavailable" over all harts)).
 async fn csr_dump_once(build: &QemuBuild, machine: &MachineSpec) -> Result<(f64, f64, (usize, usize, usize))> {
     let q = QemuProcess::launch(build, machine, &LaunchOptions { gdbstub: true, debug_log: None }).await?;
     let addr = q.gdb_addr().context("no gdbstub address")?;

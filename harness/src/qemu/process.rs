@@ -552,9 +552,8 @@ fn protect_disk_images(args: &[String]) -> Result<Vec<String>> {
             _ => {
                 // -set GROUP.ID.KEY=VALUE
                 if let Some((path, v)) = value.split_once('=') {
-                    let mut parts = path.split('.');
-                    let group = parts.next();
-                    let key = parts.last();
+                    let group = path.split('.').next();
+                    let key = path.rsplit('.').next();
                     if group == Some("drive") && key == Some("snapshot") && parse_bool(v) != Some(true) {
                         return Err(refuse("drives keep snapshot=on"));
                     }
