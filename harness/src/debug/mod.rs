@@ -33,6 +33,8 @@ pub struct ArmedBreakpoint {
     pub hits: u32,
     /// Stops that did not count (another hart or privilege level).
     pub ignored: u32,
+    /// The harts whose stops counted, for `once_per_hart`.
+    pub counted_harts: Vec<u32>,
     /// Still in the target.
     pub inserted: bool,
 }
@@ -90,6 +92,7 @@ impl DebugSession {
                 address: resolved.address,
                 hits: 0,
                 ignored: 0,
+                counted_harts: Vec::new(),
                 inserted: true,
             });
         }
@@ -156,13 +159,15 @@ impl DebugSession {
         let bp = &self.breakpoints[index];
         let counts = bp.spec.hart.is_none_or(|h| h == hart)
             && bp.spec.privilege.is_none_or(|p| p.matches(privilege))
-            && bp.hits < bp.spec.max_hits;
+            && bp.hits < bp.spec.max_hits
+            && !(bp.spec.once_per_hart && bp.counted_harts.contains(&hart));
         let record = if counts {
             let spec = bp.spec.clone();
             let space = bp.space.clone();
             let record = stop::record(&mut self.rsp, &self.elfs, &spec, space.as_deref(), hart, privilege, pc, self.started.elapsed())
                 .await?;
             self.breakpoints[index].hits += 1;
+            self.breakpoints[index].counted_harts.push(hart);
             Some(record)
         } else {
             self.breakpoints[index].ignored += 1;

@@ -32,6 +32,11 @@ pub struct ScenarioFile {
     elfs: Vec<ElfSection>,
     #[serde(default, rename = "breakpoint")]
     breakpoints: Vec<BreakpointSection>,
+    /// Functions along the boot path, in the order a good boot reaches them.
+    #[serde(default)]
+    milestone_symbols: Vec<String>,
+    /// The privilege level every milestone stop must be at.
+    milestone_privilege: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,12 +94,18 @@ struct ConsoleSection {
 struct BootSection {
     #[serde(default = "default_boot_timeout")]
     timeout_secs: f64,
+    #[serde(default = "default_quiet")]
+    quiet_secs: f64,
 }
 
 impl Default for BootSection {
     fn default() -> Self {
-        BootSection { timeout_secs: default_boot_timeout() }
+        BootSection { timeout_secs: default_boot_timeout(), quiet_secs: default_quiet() }
     }
+}
+
+fn default_quiet() -> f64 {
+    3.0
 }
 
 #[derive(Debug, Deserialize)]
@@ -189,6 +200,9 @@ impl ScenarioFile {
         if !(self.boot.timeout_secs > 0.0 && self.boot.timeout_secs < 86_400.0) {
             return Err(where_("boot.timeout_secs", "must be between 0 and 86400".into()));
         }
+        if !(self.boot.quiet_secs > 0.0 && self.boot.quiet_secs <= self.boot.timeout_secs) {
+            return Err(where_("boot.quiet_secs", "must be above 0 and at most boot.timeout_secs".into()));
+        }
         let mut breakpoints: Vec<BreakpointSpec> = Vec::new();
         for (i, b) in self.breakpoints.iter().enumerate() {
             let key = format!("breakpoint[{i}]");
@@ -221,7 +235,30 @@ impl ScenarioFile {
                 privilege,
                 dump,
                 max_hits: b.max_hits.unwrap_or(self.machine.smp),
+                once_per_hart: false,
             });
+        }
+        let mut milestone_symbols: Vec<String> = Vec::new();
+        for (i, m) in self.milestone_symbols.iter().enumerate() {
+            let key = format!("milestone_symbols[{i}]");
+            if m.trim().is_empty() {
+                return Err(where_(&key, "is empty: name a function, e.g. \"guest:kvminithart\"".into()));
+            }
+            if milestone_symbols.contains(m) {
+                return Err(where_(&key, format!("{m:?} is listed twice")));
+            }
+            milestone_symbols.push(m.clone());
+        }
+        let milestone_privilege = self
+            .milestone_privilege
+            .as_deref()
+            .map(|p| {
+                PrivilegeFilter::parse(p)
+                    .ok_or_else(|| where_("milestone_privilege", format!("{p:?}: expected M, HS, S, VS, U or VU")))
+            })
+            .transpose()?;
+        if milestone_privilege.is_some() && milestone_symbols.is_empty() {
+            return Err(where_("milestone_privilege", "given without milestone_symbols".into()));
         }
         let mut outcomes = Vec::new();
         for (i, o) in self.outcomes.iter().enumerate() {
@@ -289,9 +326,12 @@ impl ScenarioFile {
             },
             consoles,
             boot_timeout: Duration::from_secs_f64(self.boot.timeout_secs),
+            quiet_limit: Duration::from_secs_f64(self.boot.quiet_secs),
             outcomes,
             elfs,
             breakpoints,
+            milestone_symbols,
+            milestone_privilege,
         })
     }
 }

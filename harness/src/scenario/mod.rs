@@ -30,12 +30,21 @@ pub struct Scenario {
     pub consoles: Vec<ScenarioConsole>,
     /// How long a boot may take before it counts as hung.
     pub boot_timeout: Duration,
+    /// How long every console and the trap log may stay silent, before the
+    /// boot is done, before the run counts as hung (every hart parked).
+    pub quiet_limit: Duration,
     /// Expected outcomes, first matching range wins.
     pub outcomes: Vec<ExpectedOutcome>,
     /// The ELF files whose symbols the scenario names.
     pub elfs: Vec<ScenarioElf>,
     /// Where to stop and what to dump there.
     pub breakpoints: Vec<BreakpointSpec>,
+    /// Functions along the boot path in the order a good boot reaches them
+    /// (`guest:kvminithart`), for `hvharness bisect milestones`.
+    pub milestone_symbols: Vec<String>,
+    /// The privilege level a milestone stop must be at (e.g. VS for a guest
+    /// under a hypervisor linked at the same addresses).
+    pub milestone_privilege: Option<PrivilegeFilter>,
 }
 
 /// The registers dumped at a breakpoint that names none.
@@ -56,6 +65,9 @@ pub struct BreakpointSpec {
     pub dump: Vec<String>,
     /// After this many counted stops the breakpoint is removed.
     pub max_hits: u32,
+    /// Only a hart's first stop counts (with `max_hits` = harts: one stop on
+    /// each). Not in the file format; milestone runs set it.
+    pub once_per_hart: bool,
 }
 
 /// A privilege qualifier of a breakpoint.

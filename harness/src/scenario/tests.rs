@@ -106,3 +106,30 @@ fn csr_check_syntax() {
     assert!(CsrCheck::parse("henvcfg.ADUE = 1 at x").is_err());
     assert!(CsrCheck::parse("henvcfg.ADUE == one at x").is_err());
 }
+
+#[test]
+fn milestone_symbols_in_order_with_a_privilege() {
+    assert!(load(GOOD).unwrap().milestone_symbols.is_empty());
+    let text = format!("milestone_symbols = [\"guest:main\", \"guest:kvminithart\"]\nmilestone_privilege = \"vs\"\n{GOOD}");
+    let s = load(&text).unwrap();
+    assert_eq!(s.milestone_symbols, ["guest:main", "guest:kvminithart"]);
+    assert_eq!(s.milestone_privilege, Some(PrivilegeFilter::VS));
+    assert!(s.breakpoints.iter().all(|b| !b.once_per_hart), "file breakpoints count every hart's stops");
+
+    let twice = format!("milestone_symbols = [\"guest:main\", \"guest:main\"]\n{GOOD}");
+    let err = format!("{:#}", load(&twice).unwrap_err());
+    assert!(err.starts_with("/proj/scenarios/x.toml: milestone_symbols[1]:") && err.contains("twice"), "{err}");
+    let empty = format!("milestone_symbols = [\"guest:main\", \" \"]\n{GOOD}");
+    let err = format!("{:#}", load(&empty).unwrap_err());
+    assert!(err.contains("milestone_symbols[1]") && err.contains("empty"), "{err}");
+    let bad = format!("milestone_symbols = [\"main\"]\nmilestone_privilege = \"XS\"\n{GOOD}");
+    let err = format!("{:#}", load(&bad).unwrap_err());
+    assert!(err.contains("milestone_privilege") && err.contains("\"XS\""), "{err}");
+    let alone = format!("milestone_privilege = \"VS\"\n{GOOD}");
+    let err = format!("{:#}", load(&alone).unwrap_err());
+    assert!(err.contains("milestone_privilege") && err.contains("without milestone_symbols"), "{err}");
+    // A misspelt key names its line, like every other key.
+    let typo = format!("milestone_symbol = [\"main\"]\n{GOOD}");
+    let err = format!("{:#}", load(&typo).unwrap_err());
+    assert!(err.starts_with("/proj/scenarios/x.toml:1:") && err.contains("milestone_symbol"), "{err}");
+}
