@@ -172,6 +172,16 @@ impl Console {
         Some(found)
     }
 
+    /// How many bytes the console has printed.
+    pub fn len(&self) -> usize {
+        self.lock().bytes.len()
+    }
+
+    /// Whether the console has printed nothing yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Whether QEMU closed the console (it exited).
     pub fn is_closed(&self) -> bool {
         self.lock().closed

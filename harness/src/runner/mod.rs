@@ -2,6 +2,7 @@
 //! scenario's expectation for that version.
 
 pub mod checks;
+pub mod hang;
 pub mod trap_log;
 
 use std::time::{Duration, Instant};
@@ -15,9 +16,6 @@ pub use checks::CheckResult;
 use crate::scenario::{ExpectedOutcome, OutcomeKind, Scenario};
 use trap_log::LoggedTrap;
 
-/// A trap loop writes the interrupt log this fast; past this size the run is a
-/// hang whatever the consoles still do, and QEMU is stopped before the disk fills.
-const TRAP_LOG_CAP: u64 = 64 << 20;
 
 /// A milestone seen on a console.
 #[derive(Debug, Clone, Serialize)]
@@ -112,10 +110,9 @@ pub async fn run(scenario: &Scenario, build: &QemuBuild) -> Result<RunReport> {
     let expectation = scenario.expected_for(build.version).cloned();
     let trap_wanted = expectation.as_ref().and_then(|e| e.trap.clone());
     let debugging = !scenario.breakpoints.is_empty();
-    let opts = LaunchOptions {
-        gdbstub: debugging,
-        debug_log: trap_wanted.as_ref().map(|_| "int".to_string()),
-    };
+    // The interrupt log is always on: it is how hangs are seen early, and
+    // how the first fault is found after later ones overwrote the CSRs.
+    let opts = LaunchOptions { gdbstub: debugging, debug_log: Some("int".to_string()) };
     let started = Instant::now();
     let mut qemu = QemuProcess::launch(build, &scenario.machine, &opts)
         .await
@@ -138,6 +135,8 @@ pub async fn run(scenario: &Scenario, build: &QemuBuild) -> Result<RunReport> {
 
     let mut tracker = MilestoneTracker::new(scenario);
     let mut stops = Vec::new();
+    let mut watch = hang::HangWatch::new(&log_path, scenario.quiet_limit, scenario.machine.smp);
+    let mut storm = None;
     let observed = loop {
         if let Some(done) = tracker.advance(&mut qemu, resumed)? {
             break done;
@@ -145,11 +144,12 @@ pub async fn run(scenario: &Scenario, build: &QemuBuild) -> Result<RunReport> {
         if Instant::now() >= deadline {
             break tracker.hung(None);
         }
-        if trap_wanted.is_some() && log_is_flooded(&log_path) {
-            break tracker.hung(Some(format!(
-                "the hart is in a trap loop (interrupt log passed {} MiB)",
-                TRAP_LOG_CAP >> 20
-            )));
+        let console_bytes = qemu.consoles().iter().map(|c| c.len()).sum();
+        if let Some(why) = watch.check(console_bytes)? {
+            if let hang::NoProgress::Storm(trap) = &why {
+                storm = Some(trap.clone());
+            }
+            break tracker.hung(Some(why.to_string()));
         }
         match session.as_mut() {
             Some(s) => match s.poll(POLL).await? {
@@ -173,10 +173,13 @@ pub async fn run(scenario: &Scenario, build: &QemuBuild) -> Result<RunReport> {
     // Stopped first, so the interrupt log is complete when it is read; the
     // session directory holding it lives until `qemu` is dropped.
     qemu.stop().await;
-    let first_trap = match &trap_wanted {
-        Some(t) => trap_log::first_exception(&log_path, |x| x.cause == t.cause)
+    // The expectation's cause when it names one; else the fault a storm began with.
+    let first_trap = match (&trap_wanted, &storm) {
+        (Some(t), _) => trap_log::first_exception(&log_path, |x| x.cause == t.cause)
             .with_context(|| format!("reading {}", log_path.display()))?,
-        None => None,
+        (None, Some(s)) => trap_log::first_fault_of_storm(&log_path, s)
+            .with_context(|| format!("reading {}", log_path.display()))?,
+        (None, None) => None,
     };
     drop(qemu);
     let places = match &first_trap {
@@ -269,9 +272,6 @@ impl<'a> MilestoneTracker<'a> {
     }
 }
 
-fn log_is_flooded(path: &std::path::Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.len() > TRAP_LOG_CAP)
-}
 
 /// `space:symbol+offset` for every ELF file with a symbol spanning `addr`.
 fn trap_places(scenario: &Scenario, addr: u64) -> Vec<String> {

@@ -90,6 +90,79 @@ pub fn first_exception(path: &Path, mut want: impl FnMut(&LoggedTrap) -> bool) -
     }
 }
 
+/// How much of the log's end [`storm_in_tail`] reads.
+const TAIL_BYTES: u64 = 256 << 10;
+
+/// A hart that takes the same exception (same cause, pc and tval) again and
+/// again with nothing else in between: it makes no progress. Ecalls are left
+/// out (polling an SBI call is legitimate), and so are interrupts.
+pub fn storm_in_tail(path: &Path, min_repeats: usize) -> std::io::Result<Option<(LoggedTrap, usize)>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let len = file.metadata()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(TAIL_BYTES)))?;
+    let mut buf = Vec::new();
+    file.take(TAIL_BYTES).read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf);
+    // Drop a partial first line (cut by the seek) and a partial last one.
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    lines.pop();
+    if len > TAIL_BYTES && !lines.is_empty() {
+        lines.remove(0);
+    }
+    let traps: Vec<LoggedTrap> = lines.iter().filter_map(|l| parse_line(l)).collect();
+    let harts: std::collections::BTreeSet<u64> = traps.iter().map(|t| t.hart).collect();
+    for hart in harts {
+        let mine: Vec<&LoggedTrap> = traps.iter().filter(|t| t.hart == hart).collect();
+        let Some(last) = mine.last() else { continue };
+        if last.interrupt || (8..=11).contains(&last.cause) {
+            continue;
+        }
+        let repeats = mine.iter().rev().take_while(|t| *t == last).count();
+        if repeats >= min_repeats {
+            return Ok(Some(((*last).clone(), repeats)));
+        }
+    }
+    Ok(None)
+}
+
+/// The first fault of a storm: walking back from where `storm` started on
+/// its hart, over that hart's consecutive non-ecall exceptions, the earliest.
+/// For the ADUE hang that is the fault in kvminithart, not the loop at pc 0.
+pub fn first_fault_of_storm(path: &Path, storm: &LoggedTrap) -> std::io::Result<Option<LoggedTrap>> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    // The current run of this hart's non-ecall exceptions, from its first.
+    let mut chain_start: Option<LoggedTrap> = None;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 || line.last() != Some(&b'\n') {
+            return Ok(None);
+        }
+        let Some(t) = parse_line(&String::from_utf8_lossy(&line)) else { continue };
+        if t.hart != storm.hart || t.interrupt {
+            continue;
+        }
+        if (8..=11).contains(&t.cause) {
+            chain_start = None;
+            continue;
+        }
+        let start = chain_start.get_or_insert_with(|| t.clone()).clone();
+        if t == *storm {
+            return Ok(Some(start));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +185,44 @@ mod tests {
         assert_eq!(i.cause, 5);
         assert!(parse_line("Servicing hardware INT=7").is_none());
         assert!(parse_line("riscv_cpu_do_interrupt: hart:x").is_none());
+    }
+
+    fn line(hart: u64, is_async: u8, cause: u64, epc: u64, tval: u64) -> String {
+        format!(
+            "riscv_cpu_do_interrupt: hart:{hart}, async:{is_async}, cause:{cause:016x}, epc:0x{epc:016x}, tval:0x{tval:016x}, desc=x\n"
+        )
+    }
+
+    #[test]
+    fn finds_a_storm_and_its_first_fault() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("int.log");
+        let mut text = String::new();
+        text += &line(0, 0, 9, 0x80201000, 0); // an SBI call
+        text += &line(1, 1, 5, 0x80200400, 0); // the other hart's timer
+        text += &line(0, 0, 0xc, 0x802005da, 0x802005da); // the first fault
+        for _ in 0..100 {
+            text += &line(0, 0, 0xc, 0, 0);
+            text += &line(1, 1, 5, 0x80200400, 0);
+        }
+        std::fs::write(&path, &text).unwrap();
+        let (storm, n) = storm_in_tail(&path, 64).unwrap().expect("a storm");
+        assert_eq!((storm.hart, storm.cause, storm.epc, n), (0, 0xc, 0, 100));
+        let first = first_fault_of_storm(&path, &storm).unwrap().unwrap();
+        assert_eq!(first.epc, 0x802005da);
+    }
+
+    #[test]
+    fn ecall_polling_and_timers_are_not_storms() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("int.log");
+        let mut text = String::new();
+        for _ in 0..200 {
+            text += &line(0, 0, 10, 0x80201000, 0);
+            text += &line(1, 1, 5, 0x80200400, 0);
+        }
+        std::fs::write(&path, &text).unwrap();
+        assert!(storm_in_tail(&path, 64).unwrap().is_none());
+        assert!(storm_in_tail(&dir.path().join("missing"), 64).unwrap().is_none());
     }
 }
