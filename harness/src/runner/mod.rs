@@ -103,13 +103,37 @@ impl RunReport {
     }
 }
 
+/// How to run a scenario beyond what the scenario says.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Attach the debugger even without breakpoints.
+    pub debugger: bool,
+    /// Leave QEMU alive and stopped at the end (with the debugger attached),
+    /// for a diagnosis or a human to look at.
+    pub keep_alive: bool,
+}
+
+/// A run's QEMU, stopped, with the debugger still attached.
+pub struct LiveRun {
+    pub qemu: QemuProcess,
+    pub session: DebugSession,
+    /// The repeating fault, when a storm ended the run.
+    pub storm: Option<LoggedTrap>,
+}
+
 /// Runs `scenario` on `build` (the firmware must already be built). With
 /// breakpoints in the scenario, QEMU runs under the harness's debugger and
 /// every counted stop is recorded with its registers.
 pub async fn run(scenario: &Scenario, build: &QemuBuild) -> Result<RunReport> {
+    Ok(run_with(scenario, build, &RunOptions::default()).await?.0)
+}
+
+/// [`run`] with options; the [`LiveRun`] is there when `keep_alive` was asked
+/// for and QEMU was still running at the end.
+pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptions) -> Result<(RunReport, Option<LiveRun>)> {
     let expectation = scenario.expected_for(build.version).cloned();
     let trap_wanted = expectation.as_ref().and_then(|e| e.trap.clone());
-    let debugging = !scenario.breakpoints.is_empty();
+    let debugging = !scenario.breakpoints.is_empty() || options.debugger || options.keep_alive;
     // The interrupt log is always on: it is how hangs are seen early, and
     // how the first fault is found after later ones overwrote the CSRs.
     let opts = LaunchOptions { gdbstub: debugging, debug_log: Some("int".to_string()) };
@@ -170,9 +194,13 @@ pub async fn run(scenario: &Scenario, build: &QemuBuild) -> Result<RunReport> {
     }
 
     let transcripts = collect_transcripts(&mut qemu);
-    // Stopped first, so the interrupt log is complete when it is read; the
-    // session directory holding it lives until `qemu` is dropped.
-    qemu.stop().await;
+    // Stopped first (killed, or all harts halted by the debugger), so the
+    // interrupt log is complete when it is read; the session directory
+    // holding it lives until `qemu` is dropped.
+    let keep = options.keep_alive && session.is_some();
+    if !keep {
+        qemu.stop().await;
+    }
     // The expectation's cause when it names one; else the fault a storm began with.
     let first_trap = match (&trap_wanted, &storm) {
         (Some(t), _) => trap_log::first_exception(&log_path, |x| x.cause == t.cause)
@@ -181,7 +209,10 @@ pub async fn run(scenario: &Scenario, build: &QemuBuild) -> Result<RunReport> {
             .with_context(|| format!("reading {}", log_path.display()))?,
         (None, None) => None,
     };
-    drop(qemu);
+    let live = match session {
+        Some(session) if keep => Some(LiveRun { qemu, session, storm: storm.clone() }),
+        _ => None,
+    };
     let places = match &first_trap {
         Some(t) => trap_places(scenario, t.epc),
         None => Vec::new(),
@@ -195,7 +226,7 @@ pub async fn run(scenario: &Scenario, build: &QemuBuild) -> Result<RunReport> {
     }
     report.stops = stops;
     report.checks = checks;
-    Ok(report)
+    Ok((report, live))
 }
 
 /// How long to keep taking stops after the verdict, and the quiet window that ends it early.

@@ -56,6 +56,7 @@ struct ElfSection {
     path: PathBuf,
     #[serde(default)]
     offset: u64,
+    virt: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -306,7 +307,7 @@ impl ScenarioFile {
             if elfs.iter().any(|x| x.name == e.name) {
                 return Err(where_(&format!("elf[{i}].name"), format!("{:?} is named twice", e.name)));
             }
-            elfs.push(ScenarioElf { name: e.name.clone(), path: base.join(&e.path), offset: e.offset });
+            elfs.push(ScenarioElf { name: e.name.clone(), path: base.join(&e.path), offset: e.offset, virt: e.virt });
         }
         let kernel = self.machine.kernel.as_ref().map(|k| base.join(k));
         Ok(Scenario {

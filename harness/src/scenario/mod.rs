@@ -154,6 +154,9 @@ pub struct ScenarioElf {
     pub name: String,
     pub path: PathBuf,
     pub offset: u64,
+    /// Whether this code runs with V=1 (a guest under the hypervisor), V=0
+    /// (the hypervisor, or a kernel on bare QEMU), or either (unset).
+    pub virt: Option<bool>,
 }
 
 /// A console with the milestones a good boot prints on it, in order.
@@ -259,6 +262,18 @@ impl Scenario {
             }
         }
         (None, at)
+    }
+
+    /// The ELF space for code that runs with V = `virt`: the one marked so,
+    /// else the only unmarked one.
+    pub fn elf_for_virt(&self, virt: Option<bool>) -> Option<&ScenarioElf> {
+        if let Some(v) = virt {
+            if let Some(e) = self.elfs.iter().find(|e| e.virt == Some(v)) {
+                return Some(e);
+            }
+        }
+        let unmarked: Vec<&ScenarioElf> = self.elfs.iter().filter(|e| e.virt.is_none()).collect();
+        (unmarked.len() == 1).then(|| unmarked[0])
     }
 
     /// Runs the scenario's build command, if it has one.
