@@ -1,6 +1,7 @@
 //! The `hvharness` command line: argument definitions and dispatch. Each
 //! command's work lives in its own module.
 
+mod diagnose;
 mod diff;
 mod qemu;
 mod run;
@@ -60,6 +61,28 @@ enum Command {
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
     },
+    /// Run a scenario and, when it hangs, explain why: the first unexpected
+    /// trap on each stuck hart (cause, place in the right ELF file, tval,
+    /// htval/htinst), a backtrace, the page-table walk of a page fault, and a
+    /// root cause in words with the fix. Exit 0 when it boots, 1 when a hang
+    /// was diagnosed, 2 on errors.
+    Diagnose {
+        /// Scenario file.
+        scenario: PathBuf,
+        /// QEMU to use: a version, a range or a binary path. Repeatable; default: all known.
+        #[arg(long = "qemu", value_name = "VERSION|RANGE|PATH")]
+        qemu: Vec<String>,
+        /// Print the diagnosis as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Skip the scenario's build command.
+        #[arg(long)]
+        no_build: bool,
+        /// Keep QEMU stopped at the failure and print the gdb-multiarch command
+        /// that attaches to it; Ctrl-C ends it. Needs exactly one --qemu.
+        #[arg(long)]
+        gdb: bool,
+    },
     /// Show what changed between two CSR snapshots (e.g. of two QEMU
     /// versions), field by field: `hvharness diff snapshots/a@8_0_2.snap snapshots/a@9_2_0.snap`.
     Diff {
@@ -107,6 +130,9 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Qemu { command: QemuCommand::List { json } } => qemu::list(root.as_deref(), json),
         Command::Qemu { command: QemuCommand::Add { binary, data_dir } } => qemu::add(&binary, data_dir),
         Command::Diff { old, new } => diff::diff(&old, &new),
+        Command::Diagnose { scenario, qemu, json, no_build, gdb } => {
+            diagnose::diagnose(&scenario, &qemu, json, no_build, gdb, root).await
+        }
         Command::Run { scenario, qemu, json, no_build } => {
             run::run_matrix(&[scenario], &qemu, json, no_build, 1, root, false).await
         }

@@ -7,6 +7,11 @@
 //! rules) works from it and from a [`PhysMemory`] reader, so it can be tested
 //! on fabricated memory as well as on real QEMU.
 
+pub mod capture;
+mod explain;
+
+pub use explain::{explain, FaultReport, Finding};
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;

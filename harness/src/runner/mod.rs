@@ -205,8 +205,12 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
     let first_trap = match (&trap_wanted, &storm) {
         (Some(t), _) => trap_log::first_exception(&log_path, |x| x.cause == t.cause)
             .with_context(|| format!("reading {}", log_path.display()))?,
-        (None, Some(s)) => trap_log::first_fault_of_storm(&log_path, s)
-            .with_context(|| format!("reading {}", log_path.display()))?,
+        (None, Some(s)) => {
+            let elfs = scenario.load_elfs().ok();
+            let in_firmware = |pc: u64| elfs.as_ref().is_some_and(|e| !e.spaces_containing(pc).is_empty());
+            trap_log::first_fault_of_storm(&log_path, s, in_firmware)
+                .with_context(|| format!("reading {}", log_path.display()))?
+        }
         (None, None) => None,
     };
     let live = match session {

@@ -97,10 +97,15 @@ const TAIL_BYTES: u64 = 256 << 10;
 /// again with nothing else in between: it makes no progress. Ecalls are left
 /// out (polling an SBI call is legitimate), and so are interrupts.
 pub fn storm_in_tail(path: &Path, min_repeats: usize) -> std::io::Result<Option<(LoggedTrap, usize)>> {
+    Ok(storms_in_tail(path, min_repeats)?.into_iter().next())
+}
+
+/// Every hart's storm in the log's end (see [`storm_in_tail`]), by hart.
+pub fn storms_in_tail(path: &Path, min_repeats: usize) -> std::io::Result<Vec<(LoggedTrap, usize)>> {
     use std::io::{Read, Seek, SeekFrom};
     let mut file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
     let len = file.metadata()?.len();
@@ -116,6 +121,7 @@ pub fn storm_in_tail(path: &Path, min_repeats: usize) -> std::io::Result<Option<
     }
     let traps: Vec<LoggedTrap> = lines.iter().filter_map(|l| parse_line(l)).collect();
     let harts: std::collections::BTreeSet<u64> = traps.iter().map(|t| t.hart).collect();
+    let mut storms = Vec::new();
     for hart in harts {
         let mine: Vec<&LoggedTrap> = traps.iter().filter(|t| t.hart == hart).collect();
         let Some(last) = mine.last() else { continue };
@@ -124,16 +130,22 @@ pub fn storm_in_tail(path: &Path, min_repeats: usize) -> std::io::Result<Option<
         }
         let repeats = mine.iter().rev().take_while(|t| *t == last).count();
         if repeats >= min_repeats {
-            return Ok(Some(((*last).clone(), repeats)));
+            storms.push(((*last).clone(), repeats));
         }
     }
-    Ok(None)
+    Ok(storms)
 }
 
-/// The first fault of a storm: walking back from where `storm` started on
-/// its hart, over that hart's consecutive non-ecall exceptions, the earliest.
-/// For the ADUE hang that is the fault in kvminithart, not the loop at pc 0.
-pub fn first_fault_of_storm(path: &Path, storm: &LoggedTrap) -> std::io::Result<Option<LoggedTrap>> {
+/// The first fault of a storm. Walking back from where `storm` started on
+/// its hart, over that hart's consecutive non-ecall exceptions: the earliest
+/// one whose pc is in the firmware (`in_firmware`), else the earliest. For
+/// the ADUE hang that is the fault in kvminithart, not the loop at pc 0; the
+/// firmware test skips OpenSBI's own boot-time traps.
+pub fn first_fault_of_storm(
+    path: &Path,
+    storm: &LoggedTrap,
+    in_firmware: impl Fn(u64) -> bool,
+) -> std::io::Result<Option<LoggedTrap>> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -141,8 +153,8 @@ pub fn first_fault_of_storm(path: &Path, storm: &LoggedTrap) -> std::io::Result<
     };
     let mut reader = BufReader::new(file);
     let mut line = Vec::new();
-    // The current run of this hart's non-ecall exceptions, from its first.
-    let mut chain_start: Option<LoggedTrap> = None;
+    // This hart's current run of non-ecall exceptions, up to the storm.
+    let mut chain: Vec<LoggedTrap> = Vec::new();
     loop {
         line.clear();
         if reader.read_until(b'\n', &mut line)? == 0 || line.last() != Some(&b'\n') {
@@ -153,12 +165,14 @@ pub fn first_fault_of_storm(path: &Path, storm: &LoggedTrap) -> std::io::Result<
             continue;
         }
         if (8..=11).contains(&t.cause) {
-            chain_start = None;
+            chain.clear();
             continue;
         }
-        let start = chain_start.get_or_insert_with(|| t.clone()).clone();
-        if t == *storm {
-            return Ok(Some(start));
+        let is_storm = t == *storm;
+        chain.push(t);
+        if is_storm {
+            let first = chain.iter().find(|c| in_firmware(c.epc)).unwrap_or(&chain[0]);
+            return Ok(Some(first.clone()));
         }
     }
 }
@@ -208,8 +222,10 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
         let (storm, n) = storm_in_tail(&path, 64).unwrap().expect("a storm");
         assert_eq!((storm.hart, storm.cause, storm.epc, n), (0, 0xc, 0, 100));
-        let first = first_fault_of_storm(&path, &storm).unwrap().unwrap();
+        let first = first_fault_of_storm(&path, &storm, |_| true).unwrap().unwrap();
         assert_eq!(first.epc, 0x802005da);
+        let skip_low = first_fault_of_storm(&path, &storm, |pc| pc >= 0x80200000).unwrap().unwrap();
+        assert_eq!(skip_low.epc, 0x802005da);
     }
 
     #[test]

@@ -1,0 +1,199 @@
+//! `hvharness diagnose`: run a scenario and, on a hang, say which trap, where,
+//! which page-table entry, which CSR bit, and why.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use super::run::select_builds;
+use crate::diagnosis::capture;
+use crate::diagnosis::FaultReport;
+use crate::qemu::{QemuBuild, QemuRegistry, QemuVersion};
+use crate::report;
+use crate::runner::{self, Observed, RunOptions};
+use crate::scenario::Scenario;
+
+/// The diagnosis of one run.
+#[derive(Debug, Serialize)]
+pub struct Diagnosis {
+    pub scenario: String,
+    pub qemu: QemuVersion,
+    pub observed: Observed,
+    /// Seconds from QEMU's start to the verdict.
+    pub verdict_secs: f64,
+    pub faults: Vec<FaultReport>,
+}
+
+/// Runs the diagnosis on each selected QEMU; exit 0 when everything boots,
+/// 1 when a hang (or an early exit) was diagnosed.
+pub async fn diagnose(
+    path: &Path,
+    qemu: &[String],
+    json: bool,
+    no_build: bool,
+    gdb: bool,
+    root: Option<PathBuf>,
+) -> Result<ExitCode> {
+    let reg = QemuRegistry::discover(root.as_deref());
+    let builds = select_builds(&reg, qemu)?;
+    let scenario = Scenario::load(path)?;
+    if !no_build {
+        eprintln!("hvharness: building for {}", scenario.name);
+        let s2 = scenario.clone();
+        tokio::task::spawn_blocking(move || s2.build()).await.context("build task")??;
+    }
+    if gdb && builds.len() != 1 {
+        anyhow::bail!("--gdb needs exactly one QEMU: add --qemu VERSION");
+    }
+    let mut all = Vec::new();
+    let mut bad = false;
+    for build in &builds {
+        eprintln!("hvharness: diagnosing {} on QEMU {} ...", scenario.name, build.version);
+        let (diagnosis, live) = diagnose_one(&scenario, build, gdb).await?;
+        bad |= !matches!(diagnosis.observed, Observed::Booted);
+        if !json {
+            print!("{}", render(&diagnosis));
+        }
+        all.push(diagnosis);
+        if let Some(live) = live {
+            hand_off(&scenario, build, live).await?;
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    }
+    Ok(if bad { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Runs once and explains; with `keep_for_gdb`, a hung QEMU is handed back stopped.
+pub async fn diagnose_one(
+    scenario: &Scenario,
+    build: &QemuBuild,
+    keep_for_gdb: bool,
+) -> Result<(Diagnosis, Option<runner::LiveRun>)> {
+    let started = std::time::Instant::now();
+    let options = RunOptions { debugger: true, keep_alive: true };
+    let (report, live) = runner::run_with(scenario, build, &options).await?;
+    let verdict_secs = started.elapsed().as_secs_f64();
+    let mut faults = Vec::new();
+    let mut live = live;
+    if !matches!(report.observed, Observed::Booted) {
+        if let Some(l) = live.as_mut() {
+            let harts = capture::read_harts(l.session.rsp(), build.version).await?;
+            let log = l.qemu.debug_log_path();
+            for ctx in capture::faults(&harts, &log, scenario)? {
+                let state = harts.iter().find(|h| h.hart == ctx.hart);
+                faults.push(crate::diagnosis::explain(ctx, state, scenario, build.version, l.session.rsp()).await?);
+            }
+        }
+    }
+    let diagnosis = Diagnosis { scenario: scenario.name.clone(), qemu: build.version, observed: report.observed, verdict_secs, faults };
+    let live = if keep_for_gdb && !matches!(diagnosis.observed, Observed::Booted) { live } else { None };
+    Ok((diagnosis, live))
+}
+
+/// Leaves QEMU stopped at the failure and tells a human how to attach gdb;
+/// returns when interrupted (Ctrl-C kills QEMU through the signal handler).
+async fn hand_off(scenario: &Scenario, build: &QemuBuild, live: runner::LiveRun) -> Result<()> {
+    let runner::LiveRun { qemu, session, .. } = live;
+    let Some(addr) = qemu.gdb_addr() else { return Ok(()) };
+    // QEMU's gdbstub takes one client: ours leaves, the VM stays stopped.
+    drop(session);
+    println!("{}", gdb_command_line(scenario, addr));
+    println!(
+        "QEMU {} (pid {}) is stopped at the failure; its consoles stay as they were. Press Ctrl-C to end it.",
+        build.version,
+        qemu.pid()
+    );
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    drop(qemu);
+    Ok(())
+}
+
+/// The gdb-multiarch command that attaches to the stopped QEMU with every
+/// symbol file of the scenario (offsets applied).
+pub fn gdb_command_line(scenario: &Scenario, addr: std::net::SocketAddr) -> String {
+    let mut cmd = String::from("gdb-multiarch -q -ex 'set architecture riscv:rv64'");
+    for (i, e) in scenario.elfs.iter().enumerate() {
+        let path = e.path.canonicalize().unwrap_or_else(|_| e.path.clone());
+        if i == 0 && e.offset == 0 {
+            cmd.push_str(&format!(" -ex 'file {}'", path.display()));
+        } else {
+            cmd.push_str(&format!(" -ex 'add-symbol-file {} -o {:#x}'", path.display(), e.offset));
+        }
+    }
+    cmd.push_str(&format!(" -ex 'target remote {addr}'"));
+    cmd
+}
+
+/// The human-readable diagnosis.
+pub fn render(d: &Diagnosis) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(s, "== {} on QEMU {}: {} (verdict after {:.2} s)", d.scenario, d.qemu, report::observed_word(&d.observed), d.verdict_secs);
+    match &d.observed {
+        Observed::Booted => {
+            let _ = writeln!(s, "it boots: nothing to diagnose");
+            return s;
+        }
+        Observed::Hung { console, missing, last_seen, early } => {
+            let _ = writeln!(
+                s,
+                "console {console} stopped after {} and never printed /{missing}/",
+                last_seen.as_deref().map(|l| format!("/{l}/")).unwrap_or_else(|| "nothing".into())
+            );
+            if let Some(e) = early {
+                let _ = writeln!(s, "{e}");
+            }
+        }
+        Observed::Exited { console, missing } => {
+            let _ = writeln!(s, "QEMU exited before console {console} printed /{missing}/");
+        }
+    }
+    if d.faults.is_empty() {
+        let _ = writeln!(s, "no hart is stuck on a trap: no fault to explain");
+    }
+    for f in &d.faults {
+        let c = &f.context;
+        let _ = writeln!(
+            s,
+            "\nhart {}: {} from {} taken to {:?}",
+            c.hart,
+            f.cause_name,
+            c.from.name(),
+            c.to
+        );
+        let _ = writeln!(s, "  at   {:#x} {}", c.epc, c.epc_place.as_deref().unwrap_or(""));
+        let _ = writeln!(s, "  tval {:#x}", c.tval);
+        if let Some(h) = c.htval {
+            let _ = writeln!(s, "  htval {h:#x} (guest-physical {:#x})", crate::riscv::guest_physical_address(h, c.tval));
+        }
+        if let Some(h) = c.htinst {
+            let _ = writeln!(s, "  htinst {h:#x}");
+        }
+        if !f.backtrace.is_empty() {
+            let _ = writeln!(s, "  backtrace:");
+            for (i, frame) in f.backtrace.iter().enumerate() {
+                let _ = writeln!(s, "    #{i} {frame}");
+            }
+        }
+        if !f.walk.is_empty() {
+            let _ = writeln!(s, "  page-table walk:");
+            for line in &f.walk {
+                let _ = writeln!(s, "    {line}");
+            }
+        }
+        for finding in &f.findings {
+            let _ = writeln!(s, "  cause [{}]: {}", finding.rule, finding.summary);
+            for d in &finding.details {
+                let _ = writeln!(s, "    {d}");
+            }
+            if let Some(fix) = &finding.fix {
+                let _ = writeln!(s, "  fix: {fix}");
+            }
+        }
+    }
+    s
+}
