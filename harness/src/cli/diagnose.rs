@@ -107,7 +107,8 @@ async fn hand_off(scenario: &Scenario, build: &QemuBuild, live: runner::LiveRun)
         build.version,
         qemu.pid()
     );
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    // Until Ctrl-C or SIGTERM: the signal handler kills QEMU and exits (130/143).
+    std::future::pending::<()>().await;
     drop(qemu);
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The `hvharness` command line: argument definitions and dispatch. Each
 //! command's work lives in its own module.
 
-mod diagnose;
+pub mod diagnose;
 mod diff;
 mod qemu;
 mod run;

@@ -34,6 +34,8 @@ pub const CONTEXT_CSRS: &[&str] = &[
 
 /// Identical faults in a row that make a stopped hart "looping".
 const LOOPING_REPEATS: usize = 8;
+/// How much of the log's end is read for them.
+const LOOPING_WINDOW: u64 = 16 << 20;
 
 /// What a hart is doing now, read at the stop.
 #[derive(Debug, Clone)]
@@ -81,7 +83,8 @@ pub async fn read_harts(rsp: &mut RspClient, version: QemuVersion) -> Result<Vec
 pub fn faults(harts: &[HartState], log: &Path, scenario: &Scenario) -> Result<Vec<FaultContext>> {
     // The machine is known to be stuck here, so a shorter run of identical
     // faults suffices to call a hart looping (one may have started late).
-    let storms = trap_log::storms_in_tail(log, LOOPING_REPEATS).with_context(|| format!("reading {}", log.display()))?;
+    let storms = trap_log::storms_in_last(log, LOOPING_REPEATS, LOOPING_WINDOW)
+        .with_context(|| format!("reading {}", log.display()))?;
     let elfs = scenario.load_elfs().ok();
     let in_firmware = |pc: u64| elfs.as_ref().is_some_and(|e| !e.spaces_containing(pc).is_empty());
     let mut out = Vec::new();

@@ -154,3 +154,8 @@ impl HangWatch {
         })
     }
 }
+
+/// How many harts currently loop on a fault, per the log's end.
+pub fn looping_harts(log: &Path) -> Result<usize> {
+    Ok(trap_log::storms_in_tail(log, STORM_REPEATS).with_context(|| format!("reading {}", log.display()))?.len())
+}

@@ -85,6 +85,9 @@ pub struct RunReport {
     pub duration_secs: f64,
 }
 
+/// After a first hart loops on a fault, how long the others get to reach theirs.
+const STORM_SETTLE: Duration = Duration::from_millis(500);
+
 /// How often the run loop looks at consoles, the log and the debugger.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -161,6 +164,7 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
     let mut stops = Vec::new();
     let mut watch = hang::HangWatch::new(&log_path, scenario.quiet_limit, scenario.machine.smp);
     let mut storm = None;
+    let mut settle_until: Option<Instant> = None;
     let observed = loop {
         if let Some(done) = tracker.advance(&mut qemu, resumed)? {
             break done;
@@ -169,11 +173,21 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
             break tracker.hung(None);
         }
         let console_bytes = qemu.consoles().iter().map(|c| c.len()).sum();
-        if let Some(why) = watch.check(console_bytes)? {
-            if let hang::NoProgress::Storm(trap) = &why {
-                storm = Some(trap.clone());
+        match watch.check(console_bytes)? {
+            // The first hart to loop is not always the only one: give the
+            // others a moment to reach their own fault, for the diagnosis.
+            Some(hang::NoProgress::Storm(trap)) if storm.is_none() => {
+                settle_until = Some(Instant::now() + STORM_SETTLE);
+                storm = Some(trap);
             }
-            break tracker.hung(Some(why.to_string()));
+            Some(hang::NoProgress::Storm(_)) | None => {}
+            Some(why) => break tracker.hung(Some(why.to_string())),
+        }
+        if let (Some(until), Some(trap)) = (settle_until, &storm) {
+            let all_looping = hang::looping_harts(&log_path)? >= scenario.machine.smp as usize;
+            if all_looping || Instant::now() >= until {
+                break tracker.hung(Some(hang::NoProgress::Storm(trap.clone()).to_string()));
+            }
         }
         match session.as_mut() {
             Some(s) => match s.poll(POLL).await? {

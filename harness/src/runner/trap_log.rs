@@ -102,6 +102,12 @@ pub fn storm_in_tail(path: &Path, min_repeats: usize) -> std::io::Result<Option<
 
 /// Every hart's storm in the log's end (see [`storm_in_tail`]), by hart.
 pub fn storms_in_tail(path: &Path, min_repeats: usize) -> std::io::Result<Vec<(LoggedTrap, usize)>> {
+    storms_in_last(path, min_repeats, TAIL_BYTES)
+}
+
+/// Like [`storms_in_tail`] over the last `window` bytes: one fast-looping hart
+/// can fill the log's end, so a stopped machine is examined over more of it.
+pub fn storms_in_last(path: &Path, min_repeats: usize, window: u64) -> std::io::Result<Vec<(LoggedTrap, usize)>> {
     use std::io::{Read, Seek, SeekFrom};
     let mut file = match File::open(path) {
         Ok(f) => f,
@@ -109,23 +115,24 @@ pub fn storms_in_tail(path: &Path, min_repeats: usize) -> std::io::Result<Vec<(L
         Err(e) => return Err(e),
     };
     let len = file.metadata()?.len();
-    file.seek(SeekFrom::Start(len.saturating_sub(TAIL_BYTES)))?;
+    file.seek(SeekFrom::Start(len.saturating_sub(window)))?;
     let mut buf = Vec::new();
-    file.take(TAIL_BYTES).read_to_end(&mut buf)?;
+    file.take(window).read_to_end(&mut buf)?;
     let text = String::from_utf8_lossy(&buf);
     // Drop a partial first line (cut by the seek) and a partial last one.
     let mut lines: Vec<&str> = text.split('\n').collect();
     lines.pop();
-    if len > TAIL_BYTES && !lines.is_empty() {
+    if len > window && !lines.is_empty() {
         lines.remove(0);
     }
     let traps: Vec<LoggedTrap> = lines.iter().filter_map(|l| parse_line(l)).collect();
     let harts: std::collections::BTreeSet<u64> = traps.iter().map(|t| t.hart).collect();
     let mut storms = Vec::new();
     for hart in harts {
-        let mine: Vec<&LoggedTrap> = traps.iter().filter(|t| t.hart == hart).collect();
+        // Interrupts taken in between (the hypervisor's timer) are no progress.
+        let mine: Vec<&LoggedTrap> = traps.iter().filter(|t| t.hart == hart && !t.interrupt).collect();
         let Some(last) = mine.last() else { continue };
-        if last.interrupt || (8..=11).contains(&last.cause) {
+        if (8..=11).contains(&last.cause) {
             continue;
         }
         let repeats = mine.iter().rev().take_while(|t| *t == last).count();

@@ -1,0 +1,146 @@
+//! `hvharness diagnose` on real hangs: the ADUE regression and every injected
+//! fault of the reference firmware, each explained with its first fault and
+//! the right rule; a scenario that boots is not diagnosed; `--gdb` leaves
+//! QEMU stopped for a human (on the parked-hart fault, which hangs on every
+//! version).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hvharness::cli::diagnose::diagnose_one;
+use hvharness::diagnosis::TrapTarget;
+use hvharness::runner::Observed;
+use hvharness::scenario::Scenario;
+
+fn scenario(file: &str) -> Scenario {
+    Scenario::load(&common::root().join("scenarios").join(file)).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// Diagnoses `file` on `version`; None when that QEMU is missing (reported).
+async fn diagnosed(file: &str, version: &str) -> Option<hvharness::cli::diagnose::Diagnosis> {
+    let build = common::qemu_or_skip(version, file)?;
+    common::firmware();
+    let (d, live) = diagnose_one(&scenario(file), &build, false).await.unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(live.is_none(), "QEMU is only kept for --gdb");
+    Some(d)
+}
+
+fn rules_of(d: &hvharness::cli::diagnose::Diagnosis) -> Vec<String> {
+    d.faults.iter().flat_map(|f| f.findings.iter().map(|x| x.rule.clone())).collect()
+}
+
+async fn adue_hang(version: &str) {
+    let Some(d) = diagnosed("hypervisor-noadue-2vm.toml", version).await else { return };
+    let text = hvharness::cli::diagnose::render(&d);
+    if d.qemu < "9.0.0".parse().unwrap() {
+        assert!(matches!(d.observed, Observed::Booted), "{text}");
+        assert!(d.faults.is_empty(), "{text}");
+        return;
+    }
+    assert_eq!(d.faults.len(), 2, "both VMs hang the same way:\n{text}");
+    for f in &d.faults {
+        assert_eq!(f.context.cause.code, 0xc, "{text}");
+        assert_eq!(f.context.to, TrapTarget::VS, "{text}");
+        assert_eq!(f.context.from.name(), "VS", "{text}");
+        let place = f.context.epc_place.as_deref().unwrap_or("");
+        assert!(place.starts_with("guest:kvminithart+"), "{text}");
+        assert_eq!(f.context.tval, f.context.epc, "{text}");
+        assert_eq!(f.context.csr("henvcfg").map(|v| v >> 61 & 1), Some(0), "{text}");
+    }
+}
+
+async fn injected(version: &str, file: &str, cause: u64, to: TrapTarget, place_prefix: &str) {
+    let Some(d) = diagnosed(file, version).await else { return };
+    let text = hvharness::cli::diagnose::render(&d);
+    assert!(matches!(d.observed, Observed::Hung { .. }), "{text}");
+    let f = d.faults.iter().find(|f| f.context.cause.code == cause).unwrap_or_else(|| panic!("no fault with cause {cause:#x}:\n{text}"));
+    assert_eq!(f.context.to, to, "{text}");
+    let place = f.context.epc_place.as_deref().unwrap_or("");
+    assert!(place.starts_with(place_prefix), "expected {place_prefix}..., got {place}\n{text}");
+    let _ = rules_of(&d);
+}
+
+async fn gdb_hand_off(version: &str) {
+    let Some(_) = common::qemu_or_skip(version, "gdb_hand_off") else { return };
+    common::firmware();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hvharness"))
+        .args(["diagnose", "scenarios/fault-nodeleg.toml", "--no-build", "--gdb", "--qemu", version])
+        .current_dir(common::root())
+        .env("TMPDIR", tmp.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let command = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.starts_with("gdb-multiarch") => break line,
+            Ok(_) => {}
+            Err(_) => {
+                let _ = child.kill();
+                panic!("no gdb command line within 60 s");
+            }
+        }
+    };
+    assert!(command.contains("hypervisor-nodeleg.elf") && command.contains("add-symbol-file"), "{command}");
+    let addr = command.rsplit("target remote ").next().unwrap().trim_end_matches('\'').to_string();
+    // A debugger attaches and finds the hart where the diagnosis left it:
+    // parked in the hypervisor after the guest's undelegated ecall from U-mode.
+    let mut gdb = hvharness::rsp::RspClient::connect(addr.as_str(), hvharness::rsp::RspConfig::default()).await.unwrap();
+    gdb.select_register_thread(hvharness::rsp::ThreadId::qemu_hart(0)).await.unwrap();
+    assert_eq!(gdb.read_register_u64("scause").await.unwrap(), Some(8));
+    drop(gdb);
+    // Ctrl-C ends it all.
+    nix::sys::signal::killpg(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let needle = tmp.path().to_string_lossy().to_string();
+    let until = Instant::now() + Duration::from_secs(5);
+    while !common::qemu_processes_with(&needle).is_empty() {
+        assert!(Instant::now() < until, "QEMU outlived the hand-off");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+macro_rules! per_version {
+    ($($modname:ident => $v:literal),* $(,)?) => {$(
+        mod $modname {
+            use super::TrapTarget;
+            #[tokio::test]
+            async fn adue_hang() { super::adue_hang($v).await }
+            #[tokio::test]
+            async fn nodeleg() { super::injected($v, "fault-nodeleg.toml", 8, TrapTarget::HS, "init:write").await }
+            #[tokio::test]
+            async fn gstage_hole() { super::injected($v, "fault-gstage-hole.toml", 23, TrapTarget::HS, "guest:kinit").await }
+            #[tokio::test]
+            async fn mmio_hole() { super::injected($v, "fault-mmio-hole.toml", 23, TrapTarget::HS, "guest:uartinit").await }
+            #[tokio::test]
+            async fn nostvec() { super::injected($v, "fault-nostvec.toml", 0xd, TrapTarget::HS, "guest:fault_unmapped_load").await }
+            #[tokio::test]
+            async fn nostvec_under_hypervisor() { super::injected($v, "fault-nostvec-hv.toml", 0xd, TrapTarget::VS, "guest:fault_unmapped_load").await }
+            #[tokio::test]
+            async fn illegal() { super::injected($v, "fault-illegal.toml", 2, TrapTarget::VS, "guest:fault_illegal_insn").await }
+            #[tokio::test]
+            async fn gdb_hand_off() { super::gdb_hand_off($v).await }
+        }
+    )*};
+}
+
+per_version!(qemu_7_2_22 => "7.2.22", qemu_8_0_2 => "8.0.2", qemu_9_2_0 => "9.2.0", qemu_10_0_2 => "10.0.2");
