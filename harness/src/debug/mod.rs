@@ -81,11 +81,18 @@ impl DebugSession {
                 .elfs
                 .resolve_str(location, space)
                 .with_context(|| format!("{}: breakpoint {:?}", scenario.path.display(), spec.at))?;
-            session
-                .rsp
-                .set_breakpoint(resolved.address)
-                .await
-                .with_context(|| format!("inserting a breakpoint at {} ({:#x})", spec.at, resolved.address))?;
+            match &spec.watch {
+                Some(w) => session
+                    .rsp
+                    .set_watchpoint(w.breakpoint_type(), resolved.address, w.len)
+                    .await
+                    .with_context(|| format!("inserting a watchpoint at {} ({:#x})", spec.at, resolved.address))?,
+                None => session
+                    .rsp
+                    .set_breakpoint(resolved.address)
+                    .await
+                    .with_context(|| format!("inserting a breakpoint at {} ({:#x})", spec.at, resolved.address))?,
+            }
             session.breakpoints.push(ArmedBreakpoint {
                 spec: spec.clone(),
                 space: space.map(str::to_string),
@@ -128,8 +135,15 @@ impl DebugSession {
             Err(RspError::Timeout { .. }) => return Ok(Event::Running),
             Err(e) => return Err(e).context("waiting for the target to stop"),
         };
-        if !matches!(reply, StopReply::Signal(_)) {
-            return Ok(Event::Exited);
+        let signal = match reply {
+            StopReply::Signal(s) => s,
+            _ => return Ok(Event::Exited),
+        };
+        if let (Some(hit), Some(thread)) = (signal.watch, signal.thread) {
+            let record = self.handle_watch(hit.addr, thread).await?;
+            // The client steps the hart past the access before it resumes.
+            self.rsp.resume().await.context("resuming after a watchpoint")?;
+            return Ok(Event::Stopped(record.into_iter().collect()));
         }
         // Every hart, not just the one the stop reply names: when two harts
         // reach breakpoints together QEMU reports one of them, and the other
@@ -151,7 +165,8 @@ impl DebugSession {
     async fn handle_stop(&mut self, thread: ThreadId) -> Result<Option<StopRecord>> {
         self.rsp.select_register_thread(thread).await.context("selecting a hart")?;
         let pc = self.rsp.read_register_u64("pc").await?.context("pc is unavailable")?;
-        let Some(index) = self.breakpoints.iter().position(|b| b.address == pc && b.inserted) else {
+        let Some(index) = self.breakpoints.iter().position(|b| b.address == pc && b.inserted && b.spec.watch.is_none())
+        else {
             return Ok(None);
         };
         let hart = thread.hart_index().unwrap_or(0) as u32;
@@ -175,6 +190,38 @@ impl DebugSession {
         };
         self.step_over(index, thread).await?;
         Ok(record)
+    }
+
+    /// Records a watchpoint stop when it counts; a watchpoint that has
+    /// counted its hits is removed.
+    async fn handle_watch(&mut self, addr: u64, thread: ThreadId) -> Result<Option<StopRecord>> {
+        let Some(index) = self.breakpoints.iter().position(|b| b.inserted && b.spec.watch.is_some() && b.address == addr)
+        else {
+            return Ok(None);
+        };
+        self.rsp.select_register_thread(thread).await.context("selecting a hart")?;
+        let pc = self.rsp.read_register_u64("pc").await?.context("pc is unavailable")?;
+        let hart = thread.hart_index().unwrap_or(0) as u32;
+        let privilege = privilege_of(&mut self.rsp, thread, self.version).await?;
+        let bp = &self.breakpoints[index];
+        let counts = bp.spec.hart.is_none_or(|h| h == hart)
+            && bp.spec.privilege.is_none_or(|p| p.matches(privilege))
+            && bp.hits < bp.spec.max_hits;
+        if !counts {
+            self.breakpoints[index].ignored += 1;
+            return Ok(None);
+        }
+        let (spec, space) = (bp.spec.clone(), bp.space.clone());
+        let record =
+            stop::record(&mut self.rsp, &self.elfs, &spec, space.as_deref(), hart, privilege, pc, self.started.elapsed()).await?;
+        self.breakpoints[index].hits += 1;
+        if self.breakpoints[index].hits >= spec.max_hits {
+            if let Some(w) = &spec.watch {
+                self.rsp.remove_breakpoint(w.breakpoint_type(), addr, w.len).await.context("removing a watchpoint")?;
+            }
+            self.breakpoints[index].inserted = false;
+        }
+        Ok(Some(record))
     }
 
     /// Steps the hart past the breakpoint at its pc; the breakpoint goes back

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{
     attach_from_str, BreakpointSpec, CsrCheck, ExpectedOutcome, ExpectedTrap, OutcomeKind, PrivilegeFilter, Scenario,
-    ScenarioConsole, ScenarioElf, DEFAULT_DUMP,
+    ScenarioConsole, ScenarioElf, WatchSpec, DEFAULT_DUMP,
 };
 use crate::qemu::{ConsoleSpec, MachineSpec};
 
@@ -47,6 +47,8 @@ struct BreakpointSection {
     privilege: Option<String>,
     dump: Option<Vec<String>>,
     max_hits: Option<u32>,
+    watch: Option<String>,
+    len: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -230,7 +232,20 @@ impl ScenarioFile {
                     return Err(where_(&format!("{key}.dump[{j}]"), format!("{name:?} is not a register name")));
                 }
             }
+            let watch = b
+                .watch
+                .as_deref()
+                .map(|w| {
+                    WatchSpec::parse(w, b.len.unwrap_or(8)).ok_or_else(|| {
+                        where_(&format!("{key}.watch"), format!("{w:?}: expected write, read or access (len 1..=8)"))
+                    })
+                })
+                .transpose()?;
+            if b.len.is_some() && watch.is_none() {
+                return Err(where_(&format!("{key}.len"), "len only applies to a watchpoint (watch = ...)".into()));
+            }
             breakpoints.push(BreakpointSpec {
+                watch,
                 at: b.at.clone(),
                 hart: b.hart,
                 privilege,

@@ -68,6 +68,46 @@ pub struct BreakpointSpec {
     /// Only a hart's first stop counts (with `max_hits` = harts: one stop on
     /// each). Not in the file format; milestone runs set it.
     pub once_per_hart: bool,
+    /// A watchpoint on the data at `at` instead of a breakpoint on code.
+    pub watch: Option<WatchSpec>,
+}
+
+/// What a watchpoint watches: writes, reads or both, of `len` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct WatchSpec {
+    pub access: WatchAccess,
+    pub len: u64,
+}
+
+/// The accesses a watchpoint stops on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WatchAccess {
+    Write,
+    Read,
+    Access,
+}
+
+impl WatchSpec {
+    /// `write`, `read` or `access`, with a length of 1 to 8 bytes.
+    pub fn parse(kind: &str, len: u64) -> Option<WatchSpec> {
+        let access = match kind {
+            "write" => WatchAccess::Write,
+            "read" => WatchAccess::Read,
+            "access" => WatchAccess::Access,
+            _ => return None,
+        };
+        (1..=8).contains(&len).then_some(WatchSpec { access, len })
+    }
+
+    /// The RSP packet type (`Z2`, `Z3`, `Z4`).
+    pub fn breakpoint_type(&self) -> crate::rsp::BreakpointType {
+        match self.access {
+            WatchAccess::Write => crate::rsp::BreakpointType::WriteWatch,
+            WatchAccess::Read => crate::rsp::BreakpointType::ReadWatch,
+            WatchAccess::Access => crate::rsp::BreakpointType::AccessWatch,
+        }
+    }
 }
 
 /// A privilege qualifier of a breakpoint.
