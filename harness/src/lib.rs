@@ -5,6 +5,7 @@
 //! the firmware build, the GDB remote-protocol client, ELF symbols and RISC-V
 //! decoding.
 
+pub mod bisect;
 pub mod cli;
 pub mod console;
 pub mod debug;

@@ -1,6 +1,8 @@
 //! The `hvharness` command line: argument definitions and dispatch. Each
 //! command's work lives in its own module.
 
+mod bisect;
+mod check;
 pub mod diagnose;
 mod diff;
 mod qemu;
@@ -91,6 +93,47 @@ enum Command {
         /// The later snapshot file; exit status 1 when it differs from OLD.
         new: PathBuf,
     },
+    /// Narrow a boot failure down: across QEMU versions, or along the boot
+    /// path of one run (see the subcommands).
+    Bisect {
+        #[command(subcommand)]
+        command: BisectCommand,
+    },
+    /// Test one build of the firmware, for `git bisect run`: exit 0 good, 1
+    /// bad, 125 cannot test.
+    ///
+    /// Builds the firmware with the scenario's build command, then runs the
+    /// scenario once on one QEMU.
+    ///
+    /// Good (exit 0): the boot succeeds, every console prints every one of
+    /// its milestones (a plain boot, no breakpoints). With --expect: the
+    /// scenario's stated expectation for that QEMU version holds instead, for
+    /// example a hang with scause 0xc in guest:kvminithart, with its register
+    /// checks. Bad (exit 1): anything else.
+    ///
+    /// Cannot test (exit 125, git skips the commit): the scenario does not
+    /// load, the build fails, the QEMU version is not registered, QEMU does
+    /// not start, or (with --expect) the scenario states nothing for that
+    /// version.
+    ///
+    /// Example, in the firmware's repository: `git bisect start BAD GOOD`,
+    /// then `git bisect run hvharness check scenarios/hypervisor-2vm.toml --qemu 10.0.2`.
+    /// The build command must rebuild what a commit changed: git checkout
+    /// does not touch build outputs, and make does not notice a flag changed
+    /// in a makefile, so a full rebuild (`make -B`) is the safe choice.
+    Check {
+        /// Scenario file; its paths (firmware, build directory) are relative to it.
+        scenario: PathBuf,
+        /// QEMU to use: a version (10.0.2), a range (newest match) or a binary path; default: the newest known.
+        #[arg(long = "qemu", value_name = "VERSION|RANGE|PATH")]
+        qemu: Option<String>,
+        /// Good means the scenario's expectation for this QEMU version holds, not a boot.
+        #[arg(long)]
+        expect: bool,
+        /// Skip the scenario's build command (test the firmware as it is).
+        #[arg(long)]
+        no_build: bool,
+    },
     /// The QEMU builds hvharness knows about.
     Qemu {
         #[command(subcommand)]
@@ -119,6 +162,55 @@ enum QemuCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum BisectCommand {
+    /// Find the first QEMU version whose outcome differs from the oldest's.
+    ///
+    /// Runs the scenario as a plain boot (no breakpoints) on the oldest
+    /// selected QEMU, then binary-searches the newer ones for the first whose
+    /// observed outcome (booted, hung or exited; not the verdict) differs:
+    /// at most 1 + ceil(log2 n) runs for n versions, 2 for two. Assumes the
+    /// outcome changes at most once from the oldest version to the newest
+    /// (monotonic behaviour); a version that breaks and a later one that is
+    /// fixed again can hide each other. Progress goes to stderr, the report
+    /// to stdout. Exit 0 when the bisection completes, 2 on errors.
+    Versions {
+        /// Scenario file, e.g. scenarios/hypervisor-noadue-2vm.toml.
+        scenario: PathBuf,
+        /// QEMU builds to search: versions, ranges or binary paths. Repeatable; default: all known.
+        #[arg(long = "qemu", value_name = "VERSION|RANGE|PATH")]
+        qemu: Vec<String>,
+        /// Print the bisection (every run, the answer) as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Skip the scenario's build command.
+        #[arg(long)]
+        no_build: bool,
+    },
+    /// Find how far the boot gets on each hart, by breakpoints at the
+    /// scenario's milestone symbols.
+    ///
+    /// One run with a breakpoint at every symbol of the scenario's
+    /// `milestone_symbols` (e.g. guest:main .. guest:userinit, in boot order;
+    /// only stops at `milestone_privilege` count, once per hart). Reports per
+    /// hart the last milestone reached and the first one missed, e.g.
+    /// "hart 0: reached kvminithart, missed trapinithart". Exit 0 when every
+    /// hart reached every milestone, 1 when one missed some, 2 on errors.
+    Milestones {
+        /// Scenario file with milestone_symbols, e.g. scenarios/hypervisor-noadue-2vm.toml.
+        scenario: PathBuf,
+        /// QEMU to use: a version, a range (newest match) or a binary path; default: the newest known.
+        #[arg(long = "qemu", value_name = "VERSION|RANGE|PATH")]
+        qemu: Option<String>,
+        /// Print the milestones reached per hart as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Skip the scenario's build command.
+        #[arg(long)]
+        no_build: bool,
+    },
+}
+
 /// Exit status for usage and environment errors.
 pub const EXIT_ENV: u8 = 2;
 
@@ -130,6 +222,15 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Qemu { command: QemuCommand::List { json } } => qemu::list(root.as_deref(), json),
         Command::Qemu { command: QemuCommand::Add { binary, data_dir } } => qemu::add(&binary, data_dir),
         Command::Diff { old, new } => diff::diff(&old, &new),
+        Command::Bisect { command: BisectCommand::Versions { scenario, qemu, json, no_build } } => {
+            bisect::versions(&scenario, &qemu, json, no_build, root.as_deref()).await
+        }
+        Command::Bisect { command: BisectCommand::Milestones { scenario, qemu, json, no_build } } => {
+            bisect::milestones(&scenario, qemu.as_deref(), json, no_build, root.as_deref()).await
+        }
+        Command::Check { scenario, qemu, expect, no_build } => {
+            check::check(&scenario, qemu.as_deref(), expect, no_build, root.as_deref()).await
+        }
         Command::Diagnose { scenario, qemu, json, no_build, gdb } => {
             diagnose::diagnose(&scenario, &qemu, json, no_build, gdb, root).await
         }

@@ -1,0 +1,80 @@
+//! The judgement behind `hvharness check`, in `git bisect run`'s terms:
+//! good (exit 0), bad (1), or cannot test (125, git skips the commit).
+//!
+//! Good, by default: the boot succeeds, every console prints every one of
+//! its milestones, on the QEMU version asked for. With `expect`: the
+//! scenario's stated expectation for that version holds (it may be a hang),
+//! including its register checks. Cannot test: the firmware does not build,
+//! the scenario does not load, the QEMU version is not registered, QEMU does
+//! not start, or (with `expect`) the scenario states nothing for the version.
+
+use serde::Serialize;
+
+use super::versions::describe_observed;
+use crate::qemu::QemuVersion;
+use crate::runner::{Observed, RunReport, Verdict};
+
+/// Exit status: the commit is good.
+pub const EXIT_GOOD: u8 = 0;
+/// Exit status: the commit is bad.
+pub const EXIT_BAD: u8 = 1;
+/// Exit status: this commit cannot be tested; `git bisect run` skips it.
+pub const EXIT_UNTESTABLE: u8 = 125;
+
+/// The judgement, with the reason in words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", content = "reason", rename_all = "snake_case")]
+pub enum Judgement {
+    Good(String),
+    Bad(String),
+    Untestable(String),
+}
+
+impl Judgement {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Judgement::Good(_) => EXIT_GOOD,
+            Judgement::Bad(_) => EXIT_BAD,
+            Judgement::Untestable(_) => EXIT_UNTESTABLE,
+        }
+    }
+
+    /// `good`, `bad` or `cannot test`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Judgement::Good(_) => "good",
+            Judgement::Bad(_) => "bad",
+            Judgement::Untestable(_) => "cannot test",
+        }
+    }
+
+    pub fn reason(&self) -> &str {
+        match self {
+            Judgement::Good(r) | Judgement::Bad(r) | Judgement::Untestable(r) => r,
+        }
+    }
+}
+
+/// Judges one run: by the boot alone, or with `expect` by the scenario's
+/// expectation for the version.
+pub fn judge(report: &RunReport, expect: bool) -> Judgement {
+    judge_outcome(&report.scenario, report.qemu, &report.observed, &report.verdict, expect)
+}
+
+/// [`judge`] on the parts of a report that matter.
+pub fn judge_outcome(scenario: &str, qemu: QemuVersion, observed: &Observed, verdict: &Verdict, expect: bool) -> Judgement {
+    if !expect {
+        return match observed {
+            Observed::Booted => Judgement::Good(describe_observed(observed)),
+            _ => Judgement::Bad(describe_observed(observed)),
+        };
+    }
+    match verdict {
+        Verdict::AsExpected => Judgement::Good(format!("as expected for QEMU {qemu}: {}", describe_observed(observed))),
+        Verdict::Unexpected(why) => Judgement::Bad(format!("not as expected for QEMU {qemu}: {why}")),
+        Verdict::NoExpectation => Judgement::Untestable(format!(
+            "{scenario} states no [[outcome]] for QEMU {qemu}: nothing to compare with \
+             (add one, or drop --expect to ask for a boot)"
+        )),
+    }
+}
