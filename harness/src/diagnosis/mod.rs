@@ -7,8 +7,11 @@
 //! rules) works from it and from a [`PhysMemory`] reader, so it can be tested
 //! on fabricated memory as well as on real QEMU.
 
+pub mod backtrace;
 pub mod capture;
 mod explain;
+pub mod rules;
+pub mod walk;
 
 pub use explain::{explain, FaultReport, Finding};
 
@@ -50,6 +53,12 @@ pub struct FaultContext {
     /// Register values at the trap by name (satp, vsatp, hgatp, henvcfg,
     /// menvcfg, hedeleg, medeleg, stvec, vstvec, hstatus, mstatus, ...).
     /// A name is absent when the target could not read it.
+    ///
+    /// Names are architectural: `vsatp`, `vstvec` and `vsstatus` are the
+    /// guest's own registers even when they were read while V=1, where
+    /// QEMU's gdbstub shows them as `satp`, `stvec` and `sstatus` (and its
+    /// `vsatp` then holds the hypervisor's satp). General registers, when
+    /// present, use ABI names: `ra`, `sp`, `s0` (QEMU's `fp` is accepted too).
     pub csrs: BTreeMap<String, u64>,
 }
 

@@ -1,0 +1,857 @@
+//! A backtrace along the frame-pointer chain.
+//!
+//! Code built with `-fno-omit-frame-pointer` (the reference firmware is)
+//! keeps s0 as the frame pointer: on RISC-V, GCC sets s0 to the stack
+//! pointer at the function's entry (the CFA) and saves the return address
+//! at s0-8 and the caller's s0 at s0-16. Leaf functions are the exception:
+//! they save only s0, at s0-8, and leave the return address in ra. And at a
+//! fault inside a prologue s0 still holds the caller's frame pointer.
+//!
+//! So the layout of each function is read from its prologue (the
+//! `addi sp`, `sd ra`, `sd s0` and `addi s0, sp` before the body, in the
+//! ELF file's bytes) rather than assumed; without an ELF file the standard
+//! layout is used, with a guess for a leaf at the first frame.
+//!
+//! Memory is read through a [`VirtMemory`]: the stack lives at the
+//! context's virtual addresses, so a guest with paging on needs
+//! [`super::walk::Translated`], which reads through both stages.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::walk::VirtMemory;
+use super::FaultContext;
+use crate::elf::{ElfImage, ElfSet, SourceLine, SymbolHit};
+
+/// The default bound on the number of frames.
+pub const MAX_DEPTH: usize = 32;
+
+/// The registers a backtrace starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FrameRegs {
+    /// The pc of the innermost frame (epc at a fault).
+    pub pc: u64,
+    /// The return-address register.
+    pub ra: u64,
+    /// The stack pointer.
+    pub sp: u64,
+    /// s0, the frame pointer.
+    pub fp: u64,
+}
+
+impl FrameRegs {
+    /// The registers of a fault: pc = epc, and `ra`, `sp` and `s0` (or `fp`,
+    /// QEMU's name for x8) from the context's registers. A trap does not
+    /// change the general registers, so their values at the first
+    /// instruction of the trap handler (or at a stop soon after the trap,
+    /// before the handler touched them) are those at the fault.
+    pub fn from_context(ctx: &FaultContext) -> Result<FrameRegs, String> {
+        let get = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| ctx.csr(n))
+                .ok_or_else(|| format!("register {} was not read at the trap", names[0]))
+        };
+        Ok(FrameRegs {
+            pc: ctx.epc,
+            ra: get(&["ra", "x1"])?,
+            sp: get(&["sp", "x2"])?,
+            fp: get(&["s0", "fp", "x8"])?,
+        })
+    }
+}
+
+/// Where a frame's pc came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FrameSource {
+    /// The faulting pc itself.
+    Pc,
+    /// The ra register: the innermost function had not saved it (a leaf, or
+    /// a fault in its prologue).
+    RaRegister,
+    /// Read from the stack at this address.
+    Saved { at: u64 },
+}
+
+/// One frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Frame {
+    /// 0 for the faulting function, then each caller.
+    pub index: usize,
+    /// The pc: the faulting pc, then return addresses.
+    pub pc: u64,
+    /// The frame's frame pointer (its CFA), when known.
+    pub fp: Option<u64>,
+    /// Where the pc came from.
+    pub source: FrameSource,
+    /// The ELF file used to describe it.
+    pub space: Option<String>,
+    /// The function: for callers, that of the call (pc - 1), with the
+    /// offset of the return address.
+    pub function: Option<SymbolHit>,
+    /// The source line (for callers, of the call).
+    pub line: Option<SourceLine>,
+}
+
+impl Frame {
+    /// `guest:kvminithart+0x1e at kernel/vm.c:94`, or as much as is known.
+    pub fn place(&self) -> String {
+        let mut s = String::new();
+        if let (Some(space), Some(_)) = (&self.space, &self.function) {
+            s.push_str(space);
+            s.push(':');
+        }
+        match &self.function {
+            Some(f) => s.push_str(&f.to_string()),
+            None => s.push_str(&format!("{:#x}", self.pc)),
+        }
+        if let Some(l) = &self.line {
+            s.push_str(&format!(" at {l}"));
+        }
+        s
+    }
+}
+
+impl fmt::Display for Frame {
+    /// `#1 0x80200248 guest:main+0x2c at kernel/main.c:20`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{} {:#x}", self.index, self.pc)?;
+        if self.function.is_some() || self.line.is_some() {
+            write!(f, " {}", self.place())?;
+        }
+        if self.source == FrameSource::RaRegister {
+            write!(f, " (return address still in ra)")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why the chain ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StopReason {
+    /// A frame pointer of 0: the outermost frame (or s0 never set up).
+    NullFp,
+    /// A return address of 0: the outermost frame.
+    NullReturnAddress,
+    /// A frame pointer not aligned to 8 bytes.
+    MisalignedFp { fp: u64 },
+    /// A frame pointer that does not move up the stack (a loop, or garbage).
+    Loop { fp: u64 },
+    /// The stack could not be read there.
+    Unreadable { address: u64 },
+    /// The frame limit was reached.
+    DepthLimit { depth: usize },
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StopReason::NullFp => write!(f, "frame pointer 0: outermost frame"),
+            StopReason::NullReturnAddress => write!(f, "return address 0: outermost frame"),
+            StopReason::MisalignedFp { fp } => write!(f, "misaligned frame pointer {fp:#x}"),
+            StopReason::Loop { fp } => {
+                write!(f, "frame pointer {fp:#x} does not move up the stack")
+            }
+            StopReason::Unreadable { address } => {
+                write!(f, "cannot read the stack at {address:#x}")
+            }
+            StopReason::DepthLimit { depth } => write!(f, "stopped after {depth} frames"),
+        }
+    }
+}
+
+/// A backtrace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Backtrace {
+    /// The frames, innermost first.
+    pub frames: Vec<Frame>,
+    /// Why the chain ended.
+    pub stop: StopReason,
+    /// Guesses made on the way (no ELF layout for a function, ...).
+    pub notes: Vec<String>,
+}
+
+impl Backtrace {
+    /// One line per frame, then the reason it stopped.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        for fr in &self.frames {
+            s.push_str(&format!("{fr}\n"));
+        }
+        s.push_str(&format!("(end: {})\n", self.stop));
+        for n in &self.notes {
+            s.push_str(&format!("(note: {n})\n"));
+        }
+        s
+    }
+
+    /// The function names, innermost first (for tests and summaries).
+    pub fn functions(&self) -> Vec<&str> {
+        self.frames
+            .iter()
+            .filter_map(|f| f.function.as_ref().map(|h| h.name.as_str()))
+            .collect()
+    }
+}
+
+impl fmt::Display for Backtrace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+/// A function's frame layout at a point in it, read from its code.
+/// Offsets are in bytes from the frame pointer (s0) once it is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Prologue {
+    /// The function's first instruction.
+    pub start: u64,
+    /// Where the return address is saved (`None` in a leaf function).
+    pub ra_slot: Option<i64>,
+    /// Where the caller's s0 is saved.
+    pub fp_slot: Option<i64>,
+    /// The instruction that set s0 (`addi s0, sp, N`) before the point
+    /// analysed; `None` when none did: s0 still holds the caller's frame
+    /// pointer there (a function without a frame, or one whose prologue is
+    /// shrink-wrapped onto a path not taken yet).
+    pub fp_set_at: Option<u64>,
+}
+
+impl Prologue {
+    /// Whether s0 is this function's own frame pointer at the point analysed.
+    pub fn has_frame(&self) -> bool {
+        self.fp_set_at.is_some()
+    }
+}
+
+/// The most code read from a function's start when looking for its prologue.
+const SCAN_LIMIT: usize = 4096;
+
+const RA: u32 = 1;
+const SP: u32 = 2;
+const S0: u32 = 8;
+
+/// One decoded prologue instruction.
+#[derive(Debug, PartialEq, Eq)]
+enum Op {
+    /// `addi rd, rs1, imm`.
+    Addi {
+        rd: u32,
+        rs1: u32,
+        imm: i64,
+    },
+    /// `ret` (`jalr zero, 0(ra)`, or `c.jr ra`).
+    Ret,
+    /// `sd rs2, imm(rs1)`.
+    Sd {
+        rs2: u32,
+        rs1: u32,
+        imm: i64,
+    },
+    Other,
+}
+
+fn sign_extend(value: u64, bits: u32) -> i64 {
+    let shift = 64 - bits;
+    ((value << shift) as i64) >> shift
+}
+
+/// Decodes the few instruction forms a prologue uses (RV64GC, compressed
+/// ones included); returns the operation and the instruction's length.
+fn decode(code: &[u8]) -> Option<(Op, usize)> {
+    let lo = u16::from_le_bytes([*code.first()?, *code.get(1)?]) as u64;
+    if lo & 3 != 3 {
+        let funct3 = lo >> 13;
+        let op = match (lo & 3, funct3) {
+            // c.addi4spn rd', sp, nzuimm
+            (0, 0) if lo != 0 => {
+                let imm = ((lo >> 11) & 3) << 4
+                    | ((lo >> 7) & 0xf) << 6
+                    | ((lo >> 6) & 1) << 2
+                    | ((lo >> 5) & 1) << 3;
+                Op::Addi {
+                    rd: ((lo >> 2) & 7) as u32 + 8,
+                    rs1: SP,
+                    imm: imm as i64,
+                }
+            }
+            // c.addi rd, imm (rd == sp in a prologue)
+            (1, 0) => {
+                let rd = ((lo >> 7) & 0x1f) as u32;
+                let imm = sign_extend(((lo >> 12) & 1) << 5 | ((lo >> 2) & 0x1f), 6);
+                Op::Addi { rd, rs1: rd, imm }
+            }
+            // c.addi16sp (rd == sp) / c.lui
+            (1, 3) if (lo >> 7) & 0x1f == SP as u64 => {
+                let imm = ((lo >> 12) & 1) << 9
+                    | ((lo >> 6) & 1) << 4
+                    | ((lo >> 5) & 1) << 6
+                    | ((lo >> 3) & 3) << 7
+                    | ((lo >> 2) & 1) << 5;
+                Op::Addi {
+                    rd: SP,
+                    rs1: SP,
+                    imm: sign_extend(imm, 10),
+                }
+            }
+            // c.jr ra
+            (2, 4) if lo == 0x8082 => Op::Ret,
+            // c.sdsp rs2, uimm(sp)
+            (2, 7) => {
+                let imm = ((lo >> 10) & 7) << 3 | ((lo >> 7) & 7) << 6;
+                Op::Sd {
+                    rs2: ((lo >> 2) & 0x1f) as u32,
+                    rs1: SP,
+                    imm: imm as i64,
+                }
+            }
+            _ => Op::Other,
+        };
+        return Some((op, 2));
+    }
+    let word = u32::from_le_bytes([code[0], code[1], *code.get(2)?, *code.get(3)?]) as u64;
+    let rd = ((word >> 7) & 0x1f) as u32;
+    let rs1 = ((word >> 15) & 0x1f) as u32;
+    let rs2 = ((word >> 20) & 0x1f) as u32;
+    let op = match word & 0x707f {
+        0x0067 if word == 0x0000_8067 => Op::Ret,
+        0x0013 => Op::Addi {
+            rd,
+            rs1,
+            imm: sign_extend(word >> 20, 12),
+        },
+        0x3023 => Op::Sd {
+            rs2,
+            rs1,
+            imm: sign_extend((word >> 25) << 5 | ((word >> 7) & 0x1f), 12),
+        },
+        _ => Op::Other,
+    };
+    Some((op, 4))
+}
+
+/// Reads the frame layout of the function starting at `start` (`code`
+/// holds its bytes) as it is at `upto` (a pc, or a call site): the first
+/// `addi s0, sp, N` before `upto` and the `sd ra`/`sd s0` to the stack before
+/// it. The scan is linear, which suits GCC's layout: a prologue that
+/// shrink-wrapping moved after an early `ret` is found after that `ret`
+/// (what the fast path saved is forgotten at a `ret`).
+pub fn analyze_prologue(start: u64, code: &[u8], upto: u64) -> Prologue {
+    let mut sp_delta: i64 = 0; // sp relative to an arbitrary origin
+    let mut ra_at = None; // where ra/s0 were stored, on the same origin
+    let mut s0_at = None;
+    let mut offset = 0usize;
+    let frameless = Prologue {
+        start,
+        ra_slot: None,
+        fp_slot: None,
+        fp_set_at: None,
+    };
+    while start + (offset as u64) < upto {
+        let Some((op, len)) = code.get(offset..).and_then(decode) else {
+            return frameless;
+        };
+        let addr = start + offset as u64;
+        match op {
+            Op::Addi {
+                rd: SP,
+                rs1: SP,
+                imm,
+            } => sp_delta += imm,
+            Op::Sd { rs2, rs1: SP, imm } if rs2 == RA => ra_at = Some(sp_delta + imm),
+            Op::Sd { rs2, rs1: SP, imm } if rs2 == S0 => s0_at = Some(sp_delta + imm),
+            Op::Addi {
+                rd: S0,
+                rs1: SP,
+                imm,
+            } => {
+                let fp_at = sp_delta + imm;
+                return Prologue {
+                    start,
+                    ra_slot: ra_at.map(|o| o - fp_at),
+                    fp_slot: s0_at.map(|o| o - fp_at),
+                    fp_set_at: Some(addr),
+                };
+            }
+            Op::Ret => {
+                ra_at = None;
+                s0_at = None;
+            }
+            _ => {}
+        }
+        offset += len;
+    }
+    frameless
+}
+
+/// The layout at `upto` of the function containing `at` in `image`, from
+/// the ELF file's bytes. `None` when `at` is in no known function.
+fn prologue_in(image: &ElfImage, at: u64, upto: u64) -> Option<Prologue> {
+    let hit = image.symbolize(at)?;
+    if !hit.exact {
+        return None;
+    }
+    let want = (upto.saturating_sub(hit.address) as usize + 4).min(SCAN_LIMIT);
+    let code = [want, want.saturating_sub(2), want.saturating_sub(4)]
+        .iter()
+        .find_map(|&n| image.bytes_at(hit.address, n))?;
+    Some(analyze_prologue(hit.address, code, upto))
+}
+
+fn image_for<'e>(elfs: Option<&'e ElfSet>, space: Option<&str>, pc: u64) -> Option<&'e ElfImage> {
+    let elfs = elfs?;
+    match space {
+        Some(name) => elfs.space(name).ok(),
+        None => match elfs.spaces_containing(pc).as_slice() {
+            [only] => Some(*only),
+            _ => None,
+        },
+    }
+}
+
+fn describe(
+    index: usize,
+    pc: u64,
+    fp: Option<u64>,
+    source: FrameSource,
+    image: Option<&ElfImage>,
+) -> Frame {
+    // A return address follows its call: describe the call (pc - 1), which
+    // may be the last instruction of a function that never returns.
+    let lookup = if index == 0 { pc } else { pc.wrapping_sub(1) };
+    let function = image.and_then(|i| i.symbolize(lookup)).map(|mut h| {
+        h.offset = pc.wrapping_sub(h.address);
+        h
+    });
+    Frame {
+        index,
+        pc,
+        fp,
+        source,
+        space: image.map(|i| i.name().to_string()),
+        function,
+        line: image.and_then(|i| i.line_for(lookup)),
+    }
+}
+
+async fn read<M: VirtMemory>(mem: &mut M, at: u64) -> anyhow::Result<Result<u64, StopReason>> {
+    Ok(mem
+        .read_u64(at)
+        .await?
+        .ok_or(StopReason::Unreadable { address: at }))
+}
+
+/// Walks the frame-pointer chain from `regs`, at most `max_depth` frames.
+/// `space` names the ELF file of the code that ran (the guest's for V=1);
+/// `None` picks the only file containing each pc. Errors are the memory
+/// reader's own failures (a broken connection); an unreadable or
+/// implausible frame just ends the chain, with the reason in
+/// [`Backtrace::stop`].
+pub async fn backtrace<M: VirtMemory>(
+    regs: FrameRegs,
+    mem: &mut M,
+    elfs: Option<&ElfSet>,
+    space: Option<&str>,
+    max_depth: usize,
+) -> anyhow::Result<Backtrace> {
+    let mut notes = Vec::new();
+    let mut frames = Vec::new();
+    let image0 = image_for(elfs, space, regs.pc);
+    let layout0 = image0.and_then(|i| prologue_in(i, regs.pc, regs.pc));
+    frames.push(describe(0, regs.pc, None, FrameSource::Pc, image0));
+    if max_depth <= 1 {
+        return Ok(done(frames, StopReason::DepthLimit { depth: 1 }, notes));
+    }
+    // A return address is plausible when it follows code of a known function.
+    let plausible = |ret: u64| {
+        ret != 0
+            && image_for(elfs, space, ret)
+                .and_then(|i| i.symbolize(ret.wrapping_sub(1)))
+                .is_some_and(|h| h.exact)
+    };
+
+    // The innermost frame: where its return address and the caller's frame
+    // pointer are depends on whether its prologue ran.
+    let (ret, ret_source, caller_fp) = match layout0 {
+        Some(p) if !p.has_frame() => {
+            // No frame yet (or none at all): s0 is still the caller's, and
+            // the return address is still in ra.
+            (regs.ra, FrameSource::RaRegister, regs.fp)
+        }
+        Some(p) => {
+            frames[0].fp = Some(regs.fp);
+            if let Some(stop) = bad_fp(regs.fp, None) {
+                return Ok(done(frames, stop, notes));
+            }
+            let Some(fp_slot) = p.fp_slot else {
+                notes.push(format!(
+                    "{:#x}: the prologue sets s0 without saving the caller's",
+                    regs.pc
+                ));
+                return Ok(done(frames, StopReason::NullFp, notes));
+            };
+            let caller_fp = match read(mem, regs.fp.wrapping_add_signed(fp_slot)).await? {
+                Ok(v) => v,
+                Err(stop) => return Ok(done(frames, stop, notes)),
+            };
+            match p.ra_slot {
+                // A leaf: only s0 was saved.
+                None => (regs.ra, FrameSource::RaRegister, caller_fp),
+                Some(slot) => {
+                    let at = regs.fp.wrapping_add_signed(slot);
+                    match read(mem, at).await? {
+                        Ok(ret) if plausible(ret) || !plausible(regs.ra) => {
+                            (ret, FrameSource::Saved { at }, caller_fp)
+                        }
+                        Ok(ret) => {
+                            // The frame found by a linear scan may belong to
+                            // a path not taken (shrink-wrapping): ra is the
+                            // better witness.
+                            notes.push(format!(
+                                "{:#x}: the saved return address {ret:#x} is in no function; used ra",
+                                regs.pc
+                            ));
+                            frames[0].fp = None;
+                            (regs.ra, FrameSource::RaRegister, regs.fp)
+                        }
+                        Err(stop) => return Ok(done(frames, stop, notes)),
+                    }
+                }
+            }
+        }
+        None => {
+            frames[0].fp = Some(regs.fp);
+            if let Some(stop) = bad_fp(regs.fp, None) {
+                return Ok(done(frames, stop, notes));
+            }
+            let at8 = regs.fp.wrapping_sub(8);
+            let v8 = match read(mem, at8).await? {
+                Ok(v) => v,
+                Err(stop) => return Ok(done(frames, stop, notes)),
+            };
+            // A leaf saves only s0, at fp-8: a value just above fp on the
+            // stack looks like the caller's frame pointer.
+            if v8 > regs.fp && v8 - regs.fp <= 0x10_0000 && v8 % 8 == 0 {
+                notes.push(format!(
+                    "no code known at {:#x}: fp-8 holds {v8:#x}, taken as a leaf's saved s0 (return address from ra)",
+                    regs.pc
+                ));
+                (regs.ra, FrameSource::RaRegister, v8)
+            } else {
+                notes.push(format!(
+                    "no code known at {:#x}: standard layout assumed (ra at fp-8, s0 at fp-16)",
+                    regs.pc
+                ));
+                let caller_fp = match read(mem, regs.fp.wrapping_sub(16)).await? {
+                    Ok(v) => v,
+                    Err(stop) => return Ok(done(frames, stop, notes)),
+                };
+                (v8, FrameSource::Saved { at: at8 }, caller_fp)
+            }
+        }
+    };
+
+    let mut pc = ret;
+    let mut source = ret_source;
+    let mut fp = caller_fp;
+    let mut previous_fp = frames[0].fp;
+    loop {
+        if pc == 0 {
+            return Ok(done(frames, StopReason::NullReturnAddress, notes));
+        }
+        let image = image_for(elfs, space, pc);
+        frames.push(describe(frames.len(), pc, Some(fp), source, image));
+        if frames.len() >= max_depth {
+            return Ok(done(
+                frames,
+                StopReason::DepthLimit { depth: max_depth },
+                notes,
+            ));
+        }
+        if let Some(stop) = bad_fp(fp, previous_fp) {
+            return Ok(done(frames, stop, notes));
+        }
+        // A caller made a call, so its prologue (before the call) saved ra.
+        let call = pc.wrapping_sub(1);
+        let layout = image.and_then(|i| prologue_in(i, call, call));
+        let (ra_slot, fp_slot) = match layout {
+            Some(Prologue {
+                ra_slot: Some(r),
+                fp_slot: Some(f),
+                ..
+            }) => (r, f),
+            _ => {
+                notes.push(format!(
+                    "no prologue found for {pc:#x}: standard layout assumed (ra at fp-8, s0 at fp-16)"
+                ));
+                (-8, -16)
+            }
+        };
+        let at = fp.wrapping_add_signed(ra_slot);
+        let next_pc = match read(mem, at).await? {
+            Ok(v) => v,
+            Err(stop) => return Ok(done(frames, stop, notes)),
+        };
+        let next_fp = match read(mem, fp.wrapping_add_signed(fp_slot)).await? {
+            Ok(v) => v,
+            Err(stop) => return Ok(done(frames, stop, notes)),
+        };
+        previous_fp = Some(fp);
+        pc = next_pc;
+        source = FrameSource::Saved { at };
+        fp = next_fp;
+    }
+}
+
+/// Why `fp` cannot be followed, if it cannot: 0, misaligned, or not above
+/// the previous frame's (the stack grows down, so callers' frames are higher).
+fn bad_fp(fp: u64, previous: Option<u64>) -> Option<StopReason> {
+    if fp == 0 {
+        Some(StopReason::NullFp)
+    } else if !fp.is_multiple_of(8) {
+        Some(StopReason::MisalignedFp { fp })
+    } else if matches!(previous, Some(p) if fp <= p) {
+        Some(StopReason::Loop { fp })
+    } else {
+        None
+    }
+}
+
+fn done(frames: Vec<Frame>, stop: StopReason, notes: Vec<String>) -> Backtrace {
+    Backtrace {
+        frames,
+        stop,
+        notes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// Virtual memory as a map of words.
+    struct Stack(HashMap<u64, u64>);
+
+    impl VirtMemory for Stack {
+        async fn read_u64(&mut self, address: u64) -> anyhow::Result<Option<u64>> {
+            Ok(self.0.get(&address).copied())
+        }
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    fn bytes(halves: &[u16]) -> Vec<u8> {
+        halves.iter().flat_map(|h| h.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn leaf_prologue_of_the_reference_guest() {
+        // kvminithart: add sp,sp,-16; sd s0,8(sp); add s0,sp,16; sfence.vma
+        let code = bytes(&[0x1141, 0xe422, 0x0800, 0x0073, 0x1200]);
+        let p = analyze_prologue(0x8020_05bc, &code, 0x8020_05da);
+        assert!(p.has_frame());
+        assert_eq!(p.ra_slot, None);
+        assert_eq!(p.fp_slot, Some(-8));
+        assert_eq!(p.fp_set_at, Some(0x8020_05c0));
+        // At the addi s0 itself, it has not run yet.
+        assert!(!analyze_prologue(0x8020_05bc, &code, 0x8020_05c0).has_frame());
+    }
+
+    #[test]
+    fn non_leaf_prologues() {
+        let end = u64::MAX;
+        // main: add sp,sp,-16; sd ra,8(sp); sd s0,0(sp); add s0,sp,16
+        let code = bytes(&[0x1141, 0xe406, 0xe022, 0x0800]);
+        let p = analyze_prologue(0x8020_021c, &code, end);
+        assert_eq!((p.ra_slot, p.fp_slot), (Some(-8), Some(-16)));
+        // hart_init: add sp,sp,-32; sd s0,16(sp); sd ra,24(sp); sd s1,8(sp); add s0,sp,32
+        let code = bytes(&[0x1101, 0xe822, 0xec06, 0xe426, 0x1000]);
+        let p = analyze_prologue(0x8020_02bc, &code, end);
+        assert_eq!((p.ra_slot, p.fp_slot), (Some(-8), Some(-16)));
+        assert_eq!(p.fp_set_at, Some(0x8020_02bc + 8));
+        // 32-bit forms: addi sp,sp,-48; sd ra,40(sp); sd s0,32(sp); addi s0,sp,48
+        let words: [u32; 4] = [0xfd01_0113, 0x0211_3423, 0x0281_3023, 0x0301_0413];
+        let code: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let p = analyze_prologue(0x1000, &code, end);
+        assert_eq!((p.ra_slot, p.fp_slot), (Some(-8), Some(-16)));
+        assert_eq!(p.fp_set_at, Some(0x100c));
+        // c.addi16sp sp,-64 (0x7139); c.sdsp ra,56(sp) (0xfc06); c.sdsp s0,48(sp) (0xf822); c.addi4spn s0,sp,64 (0x0080)
+        let code = bytes(&[0x7139, 0xfc06, 0xf822, 0x0080]);
+        let p = analyze_prologue(0x2000, &code, end);
+        assert_eq!((p.ra_slot, p.fp_slot), (Some(-8), Some(-16)));
+        // No frame pointer at all: ret.
+        assert!(!analyze_prologue(0x3000, &bytes(&[0x8082, 0x0001]), end).has_frame());
+    }
+
+    #[test]
+    fn shrink_wrapped_prologue() {
+        // Like the reference guest's kinit: a fast path without a frame
+        // (ending in ret), then the prologue on the slow path.
+        let code = bytes(&[
+            0x76fd, 0x8f75, 0x8082, // lui a3; and a4,a4,a3; ret
+            0x1141, 0xe022, 0xe406,
+            0x0800, // add sp,-16; sd s0,0(sp); sd ra,8(sp); add s0,sp,16
+            0x0001, // nop
+        ]);
+        let p = analyze_prologue(0x100, &code, 0x102);
+        assert!(!p.has_frame(), "no frame on the fast path");
+        let p = analyze_prologue(0x100, &code, 0x10e);
+        assert_eq!(p.fp_set_at, Some(0x10c));
+        assert_eq!((p.ra_slot, p.fp_slot), (Some(-8), Some(-16)));
+        // A fast path that saved and dropped registers before its ret.
+        let code = bytes(&[0xe406, 0x8082, 0x1141, 0xe022, 0x0800, 0x0001]);
+        let p = analyze_prologue(0x100, &code, 0x10a);
+        assert_eq!((p.ra_slot, p.fp_slot), (None, Some(-16)));
+    }
+
+    /// The stack of the reference guest at the ADUE fault: kvminithart
+    /// (a leaf, fp = 0x80209fd0) called from main (fp = 0x80209fe0), called
+    /// from _entry with s0 = 0.
+    fn adue_stack() -> (FrameRegs, Stack) {
+        let mut m = HashMap::new();
+        m.insert(0x8020_9fc8, 0x8020_9fe0); // kvminithart: saved s0 at fp-8
+        m.insert(0x8020_9fd8, 0x8020_0014); // main: ra at fp-8 (into _entry)
+        m.insert(0x8020_9fd0, 0); // main: saved s0 at fp-16
+        let regs = FrameRegs {
+            pc: 0x8020_05da,
+            ra: 0x8020_0248,
+            sp: 0x8020_9fc0,
+            fp: 0x8020_9fd0,
+        };
+        (regs, Stack(m))
+    }
+
+    #[test]
+    fn without_elf_guesses_the_leaf() {
+        let (regs, mut stack) = adue_stack();
+        let bt = block_on(backtrace(regs, &mut stack, None, None, MAX_DEPTH)).unwrap();
+        let pcs: Vec<u64> = bt.frames.iter().map(|f| f.pc).collect();
+        assert_eq!(pcs, [0x8020_05da, 0x8020_0248, 0x8020_0014]);
+        assert_eq!(bt.frames[1].source, FrameSource::RaRegister);
+        assert_eq!(bt.frames[2].source, FrameSource::Saved { at: 0x8020_9fd8 });
+        assert_eq!(bt.frames[2].fp, Some(0));
+        assert_eq!(bt.stop, StopReason::NullFp);
+        assert!(
+            bt.notes[0].contains("taken as a leaf's saved s0"),
+            "{:?}",
+            bt.notes
+        );
+        let text = bt.render();
+        assert!(text.starts_with("#0 0x802005da\n#1 0x80200248 (return address still in ra)\n#2 0x80200014\n(end: frame pointer 0: outermost frame)\n"), "{text}");
+    }
+
+    #[test]
+    fn bounded_and_stops_on_bad_chains() {
+        // A loop: the frame points at itself.
+        let mut m = HashMap::new();
+        m.insert(0x1000 - 8, 0x8000_0100);
+        m.insert(0x1000 - 16, 0x1000);
+        let regs = FrameRegs {
+            pc: 0x8000_0000,
+            ra: 0,
+            sp: 0xff0,
+            fp: 0x1000,
+        };
+        let bt = block_on(backtrace(
+            regs,
+            &mut Stack(m.clone()),
+            None,
+            None,
+            MAX_DEPTH,
+        ))
+        .unwrap();
+        assert_eq!(bt.stop, StopReason::Loop { fp: 0x1000 });
+        assert_eq!(bt.frames.len(), 2);
+
+        // Unreadable stack.
+        let regs = FrameRegs { fp: 0x2000, ..regs };
+        let bt = block_on(backtrace(
+            regs,
+            &mut Stack(m.clone()),
+            None,
+            None,
+            MAX_DEPTH,
+        ))
+        .unwrap();
+        assert_eq!(bt.stop, StopReason::Unreadable { address: 0x1ff8 });
+        assert_eq!(bt.frames.len(), 1);
+
+        // Misaligned and null frame pointers.
+        let bt = block_on(backtrace(
+            FrameRegs { fp: 0x1003, ..regs },
+            &mut Stack(m.clone()),
+            None,
+            None,
+            8,
+        ))
+        .unwrap();
+        assert_eq!(bt.stop, StopReason::MisalignedFp { fp: 0x1003 });
+        let bt = block_on(backtrace(
+            FrameRegs { fp: 0, ..regs },
+            &mut Stack(m.clone()),
+            None,
+            None,
+            8,
+        ))
+        .unwrap();
+        assert_eq!(bt.stop, StopReason::NullFp);
+
+        // A long, well-formed chain is cut at the depth limit.
+        let mut m = HashMap::new();
+        for i in 0..100u64 {
+            let fp = 0x10_0000 + i * 0x20;
+            m.insert(fp - 8, 0x8000_0000 + i * 4);
+            m.insert(fp - 16, fp + 0x20);
+        }
+        let regs = FrameRegs {
+            pc: 0x8000_1000,
+            ra: 0,
+            sp: 0x10_0000 - 0x20,
+            fp: 0x10_0000,
+        };
+        let bt = block_on(backtrace(regs, &mut Stack(m), None, None, MAX_DEPTH)).unwrap();
+        assert_eq!(bt.frames.len(), MAX_DEPTH);
+        assert_eq!(bt.stop, StopReason::DepthLimit { depth: MAX_DEPTH });
+    }
+
+    #[test]
+    fn registers_from_a_fault_context() {
+        use crate::diagnosis::walk::tests::{adue_context, fixture};
+        let f = fixture();
+        let mut ctx = adue_context(&f);
+        assert!(FrameRegs::from_context(&ctx).unwrap_err().contains("ra"));
+        ctx.csrs.insert("ra".into(), 1);
+        ctx.csrs.insert("sp".into(), 2);
+        ctx.csrs.insert("fp".into(), 3);
+        let r = FrameRegs::from_context(&ctx).unwrap();
+        assert_eq!((r.pc, r.ra, r.sp, r.fp), (0x8020_05da, 1, 2, 3));
+    }
+
+    #[test]
+    fn through_the_guest_page_tables() {
+        // The same stack, placed in the fabricated guest's RAM and read
+        // through its VS-stage and G-stage tables.
+        use crate::diagnosis::walk::tests::{adue_context, fixture, gpa_to_host};
+        use crate::diagnosis::walk::{Regime, Translated};
+        let mut f = fixture();
+        let (regs, stack) = adue_stack();
+        for (va, v) in stack.0 {
+            f.mem.words.insert(gpa_to_host(va), v);
+        }
+        let ctx = adue_context(&f);
+        let regime = Regime::from_context(&ctx, true).unwrap();
+        let mut mem = Translated::new(&mut f.mem, regime);
+        let bt = block_on(backtrace(regs, &mut mem, None, None, MAX_DEPTH)).unwrap();
+        assert_eq!(bt.frames.len(), 3, "{bt}");
+        assert_eq!(bt.stop, StopReason::NullFp);
+    }
+}
