@@ -291,7 +291,7 @@ pub fn render(b: &VersionBisection) -> String {
     );
     for (i, p) in b.probes.iter().enumerate() {
         let role = if i == 0 { "  (oldest: the reference)" } else if p.outcome == b.baseline { "  (same)" } else { "  (differs)" };
-        let _ = writeln!(s, "  run {}: QEMU {:<8} {:>6.1} s  {}{role}", i + 1, p.qemu, p.duration_secs, describe_observed(&p.observed));
+        let _ = writeln!(s, "  run {}: QEMU {:<8} {:>6.1} s  {}{role}", i + 1, p.qemu.to_string(), p.duration_secs, describe_observed(&p.observed));
     }
     let _ = writeln!(s, "{}", b.answer);
     let _ = writeln!(s, "assumption: {}", b.assumption);
