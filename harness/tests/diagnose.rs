@@ -50,10 +50,16 @@ async fn adue_hang(version: &str) {
         assert!(place.starts_with("guest:kvminithart+"), "{text}");
         assert_eq!(f.context.tval, f.context.epc, "{text}");
         assert_eq!(f.context.csr("henvcfg").map(|v| v >> 61 & 1), Some(0), "{text}");
+        assert_eq!(f.findings.first().map(|x| x.rule.as_str()), Some("adue"), "{text}");
+        let adue = &f.findings[0];
+        assert!(adue.summary.contains("kvminithart") && adue.summary.contains("A=0"), "{text}");
+        assert!(adue.fix.as_deref().is_some_and(|x| x.contains("bit 61")), "{text}");
+        assert!(f.walk.iter().any(|l| l.contains("A=0") && l.contains("henvcfg.ADUE=0")), "{text}");
+        assert!(f.backtrace.iter().any(|l| l.contains("guest:main")), "{text}");
     }
 }
 
-async fn injected(version: &str, file: &str, cause: u64, to: TrapTarget, place_prefix: &str) {
+async fn injected(version: &str, file: &str, cause: u64, to: TrapTarget, place_prefix: &str, rule: &str) {
     let Some(d) = diagnosed(file, version).await else { return };
     let text = hvharness::cli::diagnose::render(&d);
     assert!(matches!(d.observed, Observed::Hung { .. }), "{text}");
@@ -61,7 +67,8 @@ async fn injected(version: &str, file: &str, cause: u64, to: TrapTarget, place_p
     assert_eq!(f.context.to, to, "{text}");
     let place = f.context.epc_place.as_deref().unwrap_or("");
     assert!(place.starts_with(place_prefix), "expected {place_prefix}..., got {place}\n{text}");
-    let _ = rules_of(&d);
+    let rules = rules_of(&d);
+    assert!(rules.iter().any(|r| r == rule), "expected rule {rule}, got {rules:?}\n{text}");
 }
 
 async fn gdb_hand_off(version: &str) {
@@ -126,17 +133,17 @@ macro_rules! per_version {
             #[tokio::test]
             async fn adue_hang() { super::adue_hang($v).await }
             #[tokio::test]
-            async fn nodeleg() { super::injected($v, "fault-nodeleg.toml", 8, TrapTarget::HS, "init:write").await }
+            async fn nodeleg() { super::injected($v, "fault-nodeleg.toml", 8, TrapTarget::HS, "init:write", "undelegated").await }
             #[tokio::test]
-            async fn gstage_hole() { super::injected($v, "fault-gstage-hole.toml", 23, TrapTarget::HS, "guest:kinit").await }
+            async fn gstage_hole() { super::injected($v, "fault-gstage-hole.toml", 23, TrapTarget::HS, "guest:kinit", "gstage-hole").await }
             #[tokio::test]
-            async fn mmio_hole() { super::injected($v, "fault-mmio-hole.toml", 23, TrapTarget::HS, "guest:uartinit").await }
+            async fn mmio_hole() { super::injected($v, "fault-mmio-hole.toml", 23, TrapTarget::HS, "guest:uartinit", "unmapped-mmio").await }
             #[tokio::test]
-            async fn nostvec() { super::injected($v, "fault-nostvec.toml", 0xd, TrapTarget::HS, "guest:fault_unmapped_load").await }
+            async fn nostvec() { super::injected($v, "fault-nostvec.toml", 0xd, TrapTarget::HS, "guest:fault_unmapped_load", "no-stvec").await }
             #[tokio::test]
-            async fn nostvec_under_hypervisor() { super::injected($v, "fault-nostvec-hv.toml", 0xd, TrapTarget::VS, "guest:fault_unmapped_load").await }
+            async fn nostvec_under_hypervisor() { super::injected($v, "fault-nostvec-hv.toml", 0xd, TrapTarget::VS, "guest:fault_unmapped_load", "no-stvec").await }
             #[tokio::test]
-            async fn illegal() { super::injected($v, "fault-illegal.toml", 2, TrapTarget::VS, "guest:fault_illegal_insn").await }
+            async fn illegal() { super::injected($v, "fault-illegal.toml", 2, TrapTarget::VS, "guest:fault_illegal_insn", "illegal-instruction").await }
             #[tokio::test]
             async fn gdb_hand_off() { super::gdb_hand_off($v).await }
         }

@@ -176,8 +176,8 @@ pub fn render(d: &Diagnosis) -> String {
         }
         if !f.backtrace.is_empty() {
             let _ = writeln!(s, "  backtrace:");
-            for (i, frame) in f.backtrace.iter().enumerate() {
-                let _ = writeln!(s, "    #{i} {frame}");
+            for frame in &f.backtrace {
+                let _ = writeln!(s, "    {frame}");
             }
         }
         if !f.walk.is_empty() {

@@ -3,8 +3,9 @@
 
 use serde::Serialize;
 
+use super::backtrace::{self, FrameRegs};
 use super::capture::HartState;
-use super::FaultContext;
+use super::{rules, walk, FaultContext, PhysMemory, TrapTarget};
 use crate::qemu::QemuVersion;
 use crate::rsp::RspClient;
 use crate::scenario::Scenario;
@@ -31,7 +32,8 @@ pub struct FaultReport {
     pub findings: Vec<Finding>,
 }
 
-/// Explains one captured fault; `state` is its hart's live state.
+/// Explains one captured fault; `state` is its hart's live state (the
+/// target must be stopped).
 pub async fn explain(
     ctx: FaultContext,
     state: Option<&HartState>,
@@ -39,6 +41,56 @@ pub async fn explain(
     version: QemuVersion,
     rsp: &mut RspClient,
 ) -> anyhow::Result<FaultReport> {
-    let _ = (state, scenario, version, &rsp);
-    Ok(FaultReport { cause_name: ctx.cause.to_string(), context: ctx, backtrace: Vec::new(), walk: Vec::new(), findings: Vec::new() })
+    let svadu = walk::qemu_has_svadu(version);
+    let elfs = scenario.load_elfs().ok();
+    let mut phys = walk::RspPhysMemory::new(rsp);
+    let translation = match walk::walk_fault(&ctx, svadu, &mut phys).await {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing_note(&format!("no page-table walk: {e:#}"));
+            None
+        }
+    };
+    // The instruction at epc, through the hart's own translation.
+    let mut code = None;
+    if let Ok(regime) = walk::Regime::from_context(&ctx, svadu) {
+        let pa = walk::Translated::new(&mut phys, regime).physical(ctx.epc).await.ok().flatten();
+        if let Some(pa) = pa {
+            if let Ok(Some(word)) = phys.read_u64(pa).await {
+                code = Some(word.to_le_bytes()[..4].to_vec());
+            }
+        }
+    }
+    let space = scenario.elf_for_virt(ctx.from.virt).map(|e| e.name.clone());
+    // The live ra/sp/s0 are the faulting context's only when the hart is
+    // still in that context (looping on the fault); a hart parked in the
+    // hypervisor holds the hypervisor's.
+    let same_context = ctx.to != TrapTarget::HS || ctx.from.virt != Some(true);
+    let mut backtrace = Vec::new();
+    if let (Some(st), true) = (state, same_context) {
+        if let Ok(regime) = walk::Regime::from_context(&ctx, svadu) {
+            let regs = FrameRegs { pc: ctx.epc, ra: st.ra, sp: st.sp, fp: st.fp };
+            let mut mem = walk::Translated::new(&mut phys, regime);
+            if let Ok(bt) = backtrace::backtrace(regs, &mut mem, elfs.as_ref(), space.as_deref(), backtrace::MAX_DEPTH).await {
+                backtrace = bt.render().lines().map(str::to_string).collect();
+            }
+        }
+    }
+    let guest_space = scenario.elf_for_virt(Some(true)).map(|e| e.name.clone());
+    let host_space = scenario.elf_for_virt(Some(false)).map(|e| e.name.clone());
+    let mut evidence = rules::Evidence::new(&ctx);
+    evidence.walk = translation.as_ref();
+    evidence.elfs = elfs.as_ref();
+    evidence.guest_space = guest_space.as_deref();
+    evidence.hypervisor_space = host_space.as_deref();
+    evidence.qemu = Some(version);
+    evidence.code = code.as_deref();
+    let findings = rules::diagnose(&evidence).into_iter().map(Finding::from).collect();
+    let walk = translation.map(|t| t.render().lines().map(str::to_string).collect()).unwrap_or_default();
+    Ok(FaultReport { cause_name: ctx.cause.to_string(), context: ctx, backtrace, walk, findings })
+}
+
+/// Why a part of the explanation is missing, for the harness's own log.
+fn tracing_note(text: &str) {
+    eprintln!("hvharness: {text}");
 }
