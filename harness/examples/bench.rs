@@ -5,6 +5,9 @@
 //! cargo run --release --example bench -p hvharness -- --reps 3 --only a,c
 //! ```
 //!
+//! (d) `hvharness diagnose` of the ADUE hang, QEMU start to verdict, against
+//!     a good boot of the fixed hypervisor on the same QEMU.
+//!
 //! (a) QEMU start to the guest's `$ `: through the harness (QemuProcess started
 //!     paused, QMP, console sockets, `cont`, console expect) against plain QEMU
 //!     on the same firmware (started running, the serial port on its stdout, a
@@ -43,15 +46,16 @@ const BOOT_SCENARIOS: [&str; 2] = ["guest-standalone", "hypervisor-2vm"];
 const CSR_FEATURE: &str = "org.gnu.gdb.riscv.csr";
 
 /// Prints what the harness costs: boot time against plain QEMU, matrix
-/// parallelism, a full CSR dump over the gdbstub.
+/// parallelism, a full CSR dump over the gdbstub, a diagnosed hang against a
+/// good boot.
 #[derive(Parser)]
 #[command(name = "bench")]
 struct Args {
     /// Repetitions of every figure.
     #[arg(long, default_value_t = 10)]
     reps: usize,
-    /// Figures to measure: any of a, b, c, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "a,b,c")]
+    /// Figures to measure: any of a, b, c, d, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "a,b,c,d")]
     only: Vec<char>,
 }
 
@@ -94,7 +98,64 @@ async fn main() {
     if args.only.contains(&'c') {
         failed |= !figure_csr_dump(&root, &registry, args.reps).await;
     }
+    if args.only.contains(&'d') {
+        failed |= !figure_diagnose(&root, &registry, args.reps).await;
+    }
     std::process::exit(if failed { 1 } else { 0 });
+}
+
+// ---------------------------------------------------------------------------
+// (d) time to a diagnosed hang against a good boot on the same QEMU.
+
+/// `hvharness diagnose` of the ADUE hang (hypervisor-noadue-2vm) from QEMU's
+/// start to the verdict, against a good boot of the same machine with the
+/// fix (hypervisor-2vm), on each QEMU where it hangs.
+async fn figure_diagnose(root: &Path, registry: &QemuRegistry, reps: usize) -> bool {
+    println!("\n(d) diagnose: the ADUE hang's verdict vs a good boot (hypervisor-2vm), same QEMU");
+    let load = |f: &str| Scenario::load(&root.join("scenarios").join(f));
+    let (Ok(hang), Ok(good)) = (load("hypervisor-noadue-2vm.toml"), load("hypervisor-2vm.toml")) else {
+        println!("  cannot load the scenarios");
+        return false;
+    };
+    let mut ok = true;
+    for build in registry.builds() {
+        if build.version < hvharness::qemu::QemuVersion::new(9, 0, 0) {
+            println!("  QEMU {}: not measured: hypervisor-noadue-2vm boots there", build.version);
+            continue;
+        }
+        let (mut verdicts, mut boots) = (Vec::new(), Vec::new());
+        for i in 0..reps {
+            progress(&format!("(d) QEMU {} rep {}/{reps}", build.version, i + 1));
+            match hvharness::cli::diagnose::diagnose_one(&hang, build, false).await {
+                Ok((d, _)) => verdicts.push(d.verdict_secs),
+                Err(e) => {
+                    println!("  QEMU {}: diagnose failed: {e:#}", build.version);
+                    ok = false;
+                    break;
+                }
+            }
+            match hvharness::runner::run(&good, build).await {
+                Ok(r) => boots.push(r.duration_secs),
+                Err(e) => {
+                    println!("  QEMU {}: good boot failed: {e:#}", build.version);
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if verdicts.is_empty() || boots.is_empty() {
+            continue;
+        }
+        let ratios: Vec<f64> = verdicts.iter().zip(&boots).map(|(v, b)| v / b).collect();
+        println!(
+            "  QEMU {}: diagnosed hang {}  good boot {}  ratio {}",
+            build.version,
+            secs(&verdicts),
+            secs(&boots),
+            ratio(&ratios)
+        );
+    }
+    ok
 }
 
 // ---------------------------------------------------------------------------
