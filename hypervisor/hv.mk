@@ -16,7 +16,9 @@
 
 HV_SRCS := entry.S trapvec.S guest_image.S main.c hart.c vm.c trap.c vsbi.c \
 	sbi.c pci.c uart.c printf.c string.c
-HV_HDRS := $(wildcard $(SRC)/*.h)
+# The make files are prerequisites too: a changed flag (HV_HENVCFG_ADUE in
+# this file, say) must rebuild, or git bisect would test stale objects.
+HV_HDRS := $(wildcard $(SRC)/*.h) $(SRC)/hv.mk $(SRC)/Makefile
 
 # No -march H spelling needed: riscv.h uses CSR numbers and .insn (see there).
 # -fno-tree-loop-distribute-patterns keeps GCC from turning memset's own loop

@@ -36,6 +36,9 @@ guest: $(OUT)/guest.elf $(OUT)/guest.bin
 $(OUT)/guest.elf: $(GUEST_KOBJS) $(GUEST_SRC)/kernel/kernel.ld
 	$(CC) $(GUEST_KCFLAGS) $(BASE_LDFLAGS) -T $(GUEST_SRC)/kernel/kernel.ld -o $@ $(GUEST_KOBJS)
 
+# A changed flag in a make file rebuilds everything that it could change.
+$(GUEST_KOBJS) $(GUEST_UOBJS): $(GUEST_SRC)/guest.mk $(SRC)/Makefile
+
 $(OUT)/guest.bin: $(OUT)/guest.elf
 	$(OBJCOPY) -O binary $< $@
 
