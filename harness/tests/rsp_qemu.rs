@@ -293,16 +293,9 @@ async fn halt_reason_and_breakpoints(version: &str) {
             .as_u64(),
         Some(OPENSBI)
     );
-    let pc0 = gdb
-        .read_thread_register(ThreadId::qemu_hart(0), "pc")
-        .await
-        .unwrap()
-        .as_u64();
-    assert_ne!(
-        pc0,
-        Some(OPENSBI),
-        "hart 0 lost its breakpoint and ran past it"
-    );
+    // Where hart 0 is now depends on timing (it may sit exactly at OPENSBI,
+    // having just arrived there without a breakpoint): only the stop's
+    // thread and the failed removal below show the lost copy reliably.
     assert_eq!(
         gdb.request("z0,80000000,4").await.unwrap(),
         b"E22",
