@@ -39,6 +39,17 @@ pub struct ArmedBreakpoint {
     pub inserted: bool,
 }
 
+impl ArmedBreakpoint {
+    /// Whether a stop of `hart` at `privilege` here counts: the qualifiers
+    /// match and the hits are not used up.
+    fn counts(&self, hart: u32, privilege: crate::riscv::PrivilegeLevel) -> bool {
+        self.spec.hart.is_none_or(|h| h == hart)
+            && self.spec.privilege.is_none_or(|p| p.matches(privilege))
+            && self.hits < self.spec.max_hits
+            && !(self.spec.once_per_hart && self.counted_harts.contains(&hart))
+    }
+}
+
 /// What one wait on the running target gave.
 #[derive(Debug)]
 pub enum Event {
@@ -172,11 +183,7 @@ impl DebugSession {
         let hart = thread.hart_index().unwrap_or(0) as u32;
         let privilege = privilege_of(&mut self.rsp, thread, self.version).await?;
         let bp = &self.breakpoints[index];
-        let counts = bp.spec.hart.is_none_or(|h| h == hart)
-            && bp.spec.privilege.is_none_or(|p| p.matches(privilege))
-            && bp.hits < bp.spec.max_hits
-            && !(bp.spec.once_per_hart && bp.counted_harts.contains(&hart));
-        let record = if counts {
+        let record = if bp.counts(hart, privilege) {
             let spec = bp.spec.clone();
             let space = bp.space.clone();
             let record = stop::record(&mut self.rsp, &self.elfs, &spec, space.as_deref(), hart, privilege, pc, self.started.elapsed())
@@ -204,10 +211,7 @@ impl DebugSession {
         let hart = thread.hart_index().unwrap_or(0) as u32;
         let privilege = privilege_of(&mut self.rsp, thread, self.version).await?;
         let bp = &self.breakpoints[index];
-        let counts = bp.spec.hart.is_none_or(|h| h == hart)
-            && bp.spec.privilege.is_none_or(|p| p.matches(privilege))
-            && bp.hits < bp.spec.max_hits;
-        if !counts {
+        if !bp.counts(hart, privilege) {
             self.breakpoints[index].ignored += 1;
             return Ok(None);
         }
