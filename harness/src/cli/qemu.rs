@@ -15,7 +15,7 @@ pub fn list(root: Option<&Path>, json: bool) -> Result<ExitCode> {
     } else if reg.builds().is_empty() {
         println!("no QEMU known. Run scripts/setup.sh, or: {}", registry::how_to_register("X.Y.Z"));
     } else {
-        println!("{:<9} {:<11} {}", "version", "origin", "binary (firmware dir)");
+        println!("{:<9} {:<11} binary (firmware dir)", "version", "origin");
         for b in reg.builds() {
             let data = b.data_dir.as_ref().map(|d| format!(" (-L {})", d.display())).unwrap_or_default();
             println!(
