@@ -1,7 +1,7 @@
 # The first instruction of the image, at KERNBASE (0x80200000). OpenSBI, or
 # the hypervisor in VS-mode, jumps here in S-mode with a0 = hart id and
-# a1 = device-tree pointer, paging off and interrupts disabled. stvec is
-# deliberately left as we found it (0) until trapinithart().
+# a1 = device-tree pointer, paging off and interrupts disabled. stvec is left
+# as we found it until trapinithart(): 0 under the hypervisor, this entry under OpenSBI.
 
 #define BOOTSTACKSIZE 16384
 
