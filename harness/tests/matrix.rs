@@ -15,6 +15,10 @@ async fn cell(file: &str, version: &str) {
     common::firmware();
     let path = common::root().join("scenarios").join(file);
     let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+    if let Some(why) = scenario.skip_reason(build.version) {
+        common::skipped(&why);
+        return;
+    }
     let report = runner::run(&scenario, &build).await.unwrap_or_else(|e| panic!("{file} on {version}: {e:#}"));
     let rendered = hvharness::report::render_run(&report);
     assert!(matches!(report.verdict, Verdict::AsExpected), "{rendered}");

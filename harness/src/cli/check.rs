@@ -12,6 +12,7 @@ use crate::qemu::QemuRegistry;
 use crate::runner;
 use crate::scenario::Scenario;
 
+/// Runs the check and prints its one-line answer; the exit code is the answer.
 pub async fn check(path: &Path, qemu: Option<&str>, expect: bool, no_build: bool, root: Option<&Path>) -> Result<ExitCode> {
     let (what, judgement) = match run_check(path, qemu, expect, no_build, root).await {
         Ok((what, j)) => (what, j),
@@ -33,6 +34,9 @@ async fn run_check(
     let scenario = Scenario::load(path).context("the scenario does not load")?;
     let reg = QemuRegistry::discover(root);
     let build = super::bisect::one_build(&reg, qemu)?;
+    if let Some(why) = scenario.skip_reason(build.version) {
+        anyhow::bail!(why);
+    }
     super::bisect::build(&scenario, no_build).await.context("the firmware does not build")?;
     let what = format!("{} on QEMU {}", scenario.name, build.version);
     eprintln!("hvharness: check: {what} ...");

@@ -50,6 +50,10 @@ pub async fn diagnose(
     let mut all = Vec::new();
     let mut bad = false;
     for build in &builds {
+        if let Some(why) = scenario.skip_reason(build.version) {
+            eprintln!("hvharness: skipped: {why}");
+            continue;
+        }
         eprintln!("hvharness: diagnosing {} on QEMU {} ...", scenario.name, build.version);
         let (diagnosis, live) = diagnose_one(&scenario, build, gdb).await?;
         bad |= !matches!(diagnosis.observed, Observed::Booted);

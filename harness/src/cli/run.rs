@@ -65,10 +65,15 @@ pub async fn run_matrix(
             tokio::task::spawn_blocking(move || s2.build()).await.context("build task")??;
         }
     }
-    let cells: Vec<(Scenario, QemuBuild)> = scenarios
-        .iter()
-        .flat_map(|s| builds.iter().map(move |b| (s.clone(), b.clone())))
-        .collect();
+    let mut cells: Vec<(Scenario, QemuBuild)> = Vec::new();
+    for s in &scenarios {
+        for b in &builds {
+            match s.skip_reason(b.version) {
+                Some(why) => eprintln!("hvharness: skipped: {why}"),
+                None => cells.push((s.clone(), b.clone())),
+            }
+        }
+    }
     let total = cells.len();
     let limit = Arc::new(tokio::sync::Semaphore::new(jobs));
     let started = std::time::Instant::now();

@@ -37,6 +37,8 @@ pub struct ScenarioFile {
     milestone_symbols: Vec<String>,
     /// The privilege level every milestone stop must be at.
     milestone_privilege: Option<String>,
+    /// The QEMU versions the scenario applies to (a range); others are skipped.
+    qemu: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -324,6 +326,11 @@ impl ScenarioFile {
             }
             elfs.push(ScenarioElf { name: e.name.clone(), path: base.join(&e.path), offset: e.offset, virt: e.virt });
         }
+        let qemu = self
+            .qemu
+            .as_deref()
+            .map(|q| q.parse().map_err(|e| where_("qemu", format!("{e}"))))
+            .transpose()?;
         let kernel = self.machine.kernel.as_ref().map(|k| base.join(k));
         Ok(Scenario {
             name,
@@ -346,6 +353,7 @@ impl ScenarioFile {
             outcomes,
             elfs,
             breakpoints,
+            qemu,
             milestone_symbols,
             milestone_privilege,
         })

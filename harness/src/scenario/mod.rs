@@ -39,6 +39,8 @@ pub struct Scenario {
     pub elfs: Vec<ScenarioElf>,
     /// Where to stop and what to dump there.
     pub breakpoints: Vec<BreakpointSpec>,
+    /// The QEMU versions the scenario applies to; `None`: every version.
+    pub qemu: Option<VersionReq>,
     /// Functions along the boot path in the order a good boot reaches them
     /// (`guest:kvminithart`), for `hvharness bisect milestones`.
     pub milestone_symbols: Vec<String>,
@@ -244,6 +246,12 @@ impl Scenario {
             .with_context(|| format!("reading scenario {}", path.display()))?;
         let file = ScenarioFile::parse(&text, path)?;
         file.into_scenario(path)
+    }
+
+    /// Why the scenario does not apply to this QEMU version, if it does not.
+    pub fn skip_reason(&self, version: QemuVersion) -> Option<String> {
+        let req = self.qemu.as_ref()?;
+        (!req.matches(version)).then(|| format!("{} applies to QEMU {req}, not {version}", self.name))
     }
 
     /// The expectation for this QEMU version, if the scenario states one.

@@ -133,3 +133,13 @@ fn milestone_symbols_in_order_with_a_privilege() {
     let err = format!("{:#}", load(&typo).unwrap_err());
     assert!(err.starts_with("/proj/scenarios/x.toml:1:") && err.contains("milestone_symbol"), "{err}");
 }
+
+#[test]
+fn a_scenario_can_name_its_qemu_versions() {
+    let s = load(&format!("qemu = \">=8.0\"\n{GOOD}")).unwrap();
+    assert!(s.skip_reason("7.2.22".parse().unwrap()).unwrap().contains(">=8.0"));
+    assert!(s.skip_reason("10.0.2".parse().unwrap()).is_none());
+    assert!(load(GOOD).unwrap().skip_reason("7.2.22".parse().unwrap()).is_none());
+    let err = format!("{:#}", load(&format!("qemu = \"new\"\n{GOOD}")).unwrap_err());
+    assert!(err.contains(": qemu:"), "{err}");
+}
