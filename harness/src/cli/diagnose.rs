@@ -87,9 +87,11 @@ pub async fn diagnose_one(
         if let Some(l) = live.as_mut() {
             let harts = capture::read_harts(l.session.rsp(), build.version).await?;
             let log = l.qemu.debug_log_path();
-            for ctx in capture::faults(&harts, &log, scenario)? {
+            let elfs = scenario.load_elfs().ok();
+            for ctx in capture::faults(&harts, &log, scenario, elfs.as_ref())? {
                 let state = harts.iter().find(|h| h.hart == ctx.hart);
-                faults.push(crate::diagnosis::explain(ctx, state, scenario, build.version, l.session.rsp()).await?);
+                let rsp = l.session.rsp();
+                faults.push(crate::diagnosis::explain(ctx, state, scenario, elfs.as_ref(), build.version, rsp).await?);
             }
         }
     }

@@ -80,13 +80,18 @@ pub async fn read_harts(rsp: &mut RspClient, version: QemuVersion) -> Result<Vec
 
 /// The faults behind a hang: one context per hart that is stuck on a trap
 /// (looping on a fault, or parked after one). The target must be stopped.
-pub fn faults(harts: &[HartState], log: &Path, scenario: &Scenario) -> Result<Vec<FaultContext>> {
+/// `elfs` holds the scenario's ELF files, when readable.
+pub fn faults(
+    harts: &[HartState],
+    log: &Path,
+    scenario: &Scenario,
+    elfs: Option<&crate::elf::ElfSet>,
+) -> Result<Vec<FaultContext>> {
     // The machine is known to be stuck here, so a shorter run of identical
     // faults suffices to call a hart looping (one may have started late).
     let storms = trap_log::storms_in_last(log, LOOPING_REPEATS, LOOPING_WINDOW)
         .with_context(|| format!("reading {}", log.display()))?;
-    let elfs = scenario.load_elfs().ok();
-    let in_firmware = |pc: u64| elfs.as_ref().is_some_and(|e| !e.spaces_containing(pc).is_empty());
+    let in_firmware = |pc: u64| elfs.is_some_and(|e| !e.spaces_containing(pc).is_empty());
     let mut out = Vec::new();
     for h in harts {
         let storming = storms.iter().map(|(t, _)| t).find(|s| s.hart == u64::from(h.hart));
@@ -100,7 +105,7 @@ pub fn faults(harts: &[HartState], log: &Path, scenario: &Scenario) -> Result<Ve
             None => parked_context(h, log)?,
         };
         if let Some(mut ctx) = ctx {
-            ctx.epc_place = place_of(scenario, ctx.epc, ctx.from.virt);
+            ctx.epc_place = elfs.and_then(|set| place_of(scenario, set, ctx.epc, ctx.from.virt));
             out.push(ctx);
         }
     }
@@ -198,9 +203,9 @@ fn last_exception(log: &Path, hart: u64) -> Result<Option<LoggedTrap>> {
         .find(|t| t.hart == hart && !t.interrupt))
 }
 
-/// `space:symbol+offset at file:line` in an ELF file of the right context.
-pub fn place_of(scenario: &Scenario, addr: u64, virt: Option<bool>) -> Option<String> {
-    let set = scenario.load_elfs().ok()?;
+/// `space:symbol+offset at file:line` in an ELF file of the right context
+/// (`set` holds the scenario's ELF files).
+pub fn place_of(scenario: &Scenario, set: &crate::elf::ElfSet, addr: u64, virt: Option<bool>) -> Option<String> {
     let candidates = scenario.elfs.iter().filter(|e| virt.is_none() || e.virt.is_none() || e.virt == virt);
     for e in candidates {
         let Ok(image) = set.space(&e.name) else { continue };

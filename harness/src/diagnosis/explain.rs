@@ -33,16 +33,16 @@ pub struct FaultReport {
 }
 
 /// Explains one captured fault; `state` is its hart's live state (the
-/// target must be stopped).
+/// target must be stopped), `elfs` the scenario's ELF files when readable.
 pub async fn explain(
     ctx: FaultContext,
     state: Option<&HartState>,
     scenario: &Scenario,
+    elfs: Option<&crate::elf::ElfSet>,
     version: QemuVersion,
     rsp: &mut RspClient,
 ) -> anyhow::Result<FaultReport> {
     let svadu = walk::qemu_has_svadu(version);
-    let elfs = scenario.load_elfs().ok();
     let mut phys = walk::RspPhysMemory::new(rsp);
     let translation = match walk::walk_fault(&ctx, svadu, &mut phys).await {
         Ok(t) => Some(t),
@@ -71,7 +71,7 @@ pub async fn explain(
         if let Ok(regime) = walk::Regime::from_context(&ctx, svadu) {
             let regs = FrameRegs { pc: ctx.epc, ra: st.ra, sp: st.sp, fp: st.fp };
             let mut mem = walk::Translated::new(&mut phys, regime);
-            if let Ok(bt) = backtrace::backtrace(regs, &mut mem, elfs.as_ref(), space.as_deref(), backtrace::MAX_DEPTH).await {
+            if let Ok(bt) = backtrace::backtrace(regs, &mut mem, elfs, space.as_deref(), backtrace::MAX_DEPTH).await {
                 backtrace = bt.render().lines().map(str::to_string).collect();
             }
         }
@@ -80,7 +80,7 @@ pub async fn explain(
     let host_space = scenario.elf_for_virt(Some(false)).map(|e| e.name.clone());
     let mut evidence = rules::Evidence::new(&ctx);
     evidence.walk = translation.as_ref();
-    evidence.elfs = elfs.as_ref();
+    evidence.elfs = elfs;
     evidence.guest_space = guest_space.as_deref();
     evidence.hypervisor_space = host_space.as_deref();
     evidence.qemu = Some(version);

@@ -215,12 +215,13 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
     if !keep {
         qemu.stop().await;
     }
+    // The symbol files, read once, when a trap is to be placed in them.
+    let elfs = if trap_wanted.is_some() || storm.is_some() { scenario.load_elfs().ok() } else { None };
     // The expectation's cause when it names one; else the fault a storm began with.
     let first_trap = match (&trap_wanted, &storm) {
         (Some(t), _) => trap_log::first_exception(&log_path, |x| x.cause == t.cause)
             .with_context(|| format!("reading {}", log_path.display()))?,
         (None, Some(s)) => {
-            let elfs = scenario.load_elfs().ok();
             let in_firmware = |pc: u64| elfs.as_ref().is_some_and(|e| !e.spaces_containing(pc).is_empty());
             trap_log::first_fault_of_storm(&log_path, s, in_firmware)
                 .with_context(|| format!("reading {}", log_path.display()))?
@@ -231,14 +232,10 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
         Some(session) if keep => Some(LiveRun { qemu, session, storm: storm.clone() }),
         _ => None,
     };
-    let places = match &first_trap {
-        Some(t) => trap_places(scenario, t.epc),
-        None => Vec::new(),
-    };
     stops.sort_by(|a, b| (&a.breakpoint, a.hart).cmp(&(&b.breakpoint, b.hart)));
     let checks = expectation.as_ref().map(|e| checks::evaluate(&e.checks, &stops)).unwrap_or_default();
-    let mut report = finish(scenario, build, expectation, observed, tracker.hits, first_trap, transcripts, started);
-    report.first_trap_places = places;
+    let mut report =
+        finish(scenario, build, expectation, observed, tracker.hits, first_trap, elfs.as_ref(), transcripts, started);
     if let (Verdict::AsExpected, Some(failed)) = (&report.verdict, checks.iter().find(|c| !c.passed)) {
         report.verdict = Verdict::Unexpected(failed.message.clone());
     }
@@ -323,8 +320,7 @@ impl<'a> MilestoneTracker<'a> {
 
 
 /// `space:symbol+offset` for every ELF file with a symbol spanning `addr`.
-fn trap_places(scenario: &Scenario, addr: u64) -> Vec<String> {
-    let Ok(set) = scenario.load_elfs() else { return Vec::new() };
+fn trap_places(set: &crate::elf::ElfSet, addr: u64) -> Vec<String> {
     set.images()
         .iter()
         .filter_map(|i| i.symbolize(addr).filter(|h| h.exact).map(|h| format!("{}:{h}", i.name())))
@@ -343,10 +339,15 @@ fn finish(
     observed: Observed,
     milestones: Vec<MilestoneHit>,
     first_trap: Option<LoggedTrap>,
+    elfs: Option<&crate::elf::ElfSet>,
     transcripts: Vec<(String, String)>,
     started: Instant,
 ) -> RunReport {
-    let verdict = judge(expectation.as_ref(), &observed, &milestones, first_trap.as_ref(), scenario);
+    let verdict = judge(expectation.as_ref(), &observed, &milestones, first_trap.as_ref(), elfs, &scenario.name);
+    let first_trap_places = match (&first_trap, elfs) {
+        (Some(t), Some(set)) => trap_places(set, t.epc),
+        _ => Vec::new(),
+    };
     RunReport {
         scenario: scenario.name.clone(),
         qemu: build.version,
@@ -356,7 +357,7 @@ fn finish(
         verdict,
         milestones,
         first_trap,
-        first_trap_places: Vec::new(),
+        first_trap_places,
         transcripts,
         stops: Vec::new(),
         checks: Vec::new(),
@@ -369,7 +370,8 @@ fn judge(
     observed: &Observed,
     milestones: &[MilestoneHit],
     trap: Option<&LoggedTrap>,
-    scenario: &Scenario,
+    elfs: Option<&crate::elf::ElfSet>,
+    name: &str,
 ) -> Verdict {
     let Some(expected) = expected else { return Verdict::NoExpectation };
     match (&expected.kind, observed) {
@@ -381,7 +383,7 @@ fn judge(
             "expected a boot, but QEMU exited before console {console} printed /{missing}/"
         )),
         (OutcomeKind::Hangs, Observed::Booted) => {
-            Verdict::Unexpected(format!("expected a hang, but {} booted", scenario.name))
+            Verdict::Unexpected(format!("expected a hang, but {name} booted"))
         }
         (OutcomeKind::Hangs, Observed::Exited { .. }) => {
             Verdict::Unexpected("expected a hang, but QEMU exited".to_string())
@@ -403,7 +405,10 @@ fn judge(
                     }
                     Some(t) => {
                         if let Some(symbol) = &want.symbol {
-                            if let Err(why) = scenario.check_in_symbol(t.epc, symbol) {
+                            let Some(set) = elfs else {
+                                return Verdict::Unexpected("the scenario's ELF files could not be read".into());
+                            };
+                            if let Err(why) = Scenario::check_in_symbol(set, t.epc, symbol) {
                                 return Verdict::Unexpected(why);
                             }
                         }

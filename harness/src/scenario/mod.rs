@@ -281,13 +281,13 @@ impl Scenario {
     }
 
     /// Ok when `addr` lies inside `symbol` (`elfname:symbol` picks the file)
-    /// in the scenario's ELF files; otherwise says where it is instead.
-    pub fn check_in_symbol(&self, addr: u64, symbol: &str) -> std::result::Result<(), String> {
+    /// in `set`, the scenario's ELF files ([`Scenario::load_elfs`]);
+    /// otherwise says where it is instead.
+    pub fn check_in_symbol(set: &crate::elf::ElfSet, addr: u64, symbol: &str) -> std::result::Result<(), String> {
         let (only, name) = match symbol.split_once(':') {
             Some((file, sym)) => (Some(file), sym),
             None => (None, symbol),
         };
-        let set = self.load_elfs().map_err(|e| format!("{e:#}"))?;
         let mut seen = Vec::new();
         for image in set.images().iter().filter(|i| only.is_none_or(|o| o == i.name())) {
             if let Some(hit) = image.symbolize(addr) {
