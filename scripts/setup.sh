@@ -117,7 +117,84 @@ install_qemu() {
   say "QEMU $ver ready in .qemu/$ver"
 }
 
+# Prebuilt prefixes of versions Debian does not package (8.0.2 and 9.2.0, the
+# write-up's). A tarball `qemu-<v>-riscv64-debian12-x86_64.tar.xz` holds
+# `qemu-<v>/bin/qemu-system-riscv64` and `qemu-<v>/share/qemu/`; its sha256 must be
+# listed beside it (a `<tarball>.sha256` file, SHA256SUMS, or the README's table).
+# Looked for in $HVHARNESS_QEMU_TARBALLS (a team's own builds), then ../shared/qemu.
+prebuilt_versions=(8.0.2 9.2.0)
+# What a riscv64-softmmu build configured with --without-default-features
+# --enable-slirp --enable-fdt=system links against, as Debian 12 packages.
+prebuilt_libraries=(libglib2.0-0 libfdt1 libslirp0 zlib1g libpcre2-8-0 libpixman-1-0)
+
+expected_sha256() {
+  local tarball=$1 dir name
+  dir=$(dirname "$tarball"); name=$(basename "$tarball")
+  local f
+  for f in "$tarball.sha256" "$dir/SHA256SUMS" "$dir/README.md"; do
+    [ -f "$f" ] || continue
+    grep -F "$name" "$f" | grep -o -E '\b[0-9a-f]{64}\b' | head -n 1 && return 0
+    if [ "$f" = "$tarball.sha256" ]; then grep -o -E '\b[0-9a-f]{64}\b' "$f" | head -n 1 && return 0; fi
+  done
+  return 1
+}
+
+install_prebuilt() {
+  local ver=$1 dir tarball=""
+  for dir in ${HVHARNESS_QEMU_TARBALLS:+"$HVHARNESS_QEMU_TARBALLS"} "$top/../shared/qemu"; do
+    if [ -f "$dir/qemu-$ver-riscv64-debian12-x86_64.tar.xz" ]; then
+      tarball="$dir/qemu-$ver-riscv64-debian12-x86_64.tar.xz"
+      break
+    fi
+  done
+  local bin="$qemu_root/$ver/usr/bin/qemu-system-riscv64"
+  if [ -x "$bin" ] && "$bin" --version >/dev/null 2>&1; then
+    return 0
+  fi
+  if [ -z "$tarball" ]; then
+    missing_prebuilt+=("$ver")
+    return 0
+  fi
+  local want got
+  want=$(expected_sha256 "$tarball") \
+    || die "no sha256 listed for $tarball (add $tarball.sha256 or a SHA256SUMS line)"
+  got=$(sha256sum "$tarball" | cut -d' ' -f1)
+  [ "$got" = "$want" ] || die "$tarball: sha256 is $got, expected $want"
+  local need=() lib
+  for lib in "${prebuilt_libraries[@]}"; do
+    dpkg-query -W -f='${Status}' "$lib" 2>/dev/null | grep -q 'install ok installed' || need+=("$lib")
+  done
+  [ "${#need[@]}" -gt 0 ] && apt_install "${need[@]}"
+  local work
+  work=$(mktemp -d)
+  # shellcheck disable=SC2064
+  trap "rm -rf '$work'" RETURN
+  tar -xJf "$tarball" -C "$work" || die "could not unpack $tarball"
+  [ -x "$work/qemu-$ver/bin/qemu-system-riscv64" ] \
+    || die "$tarball holds no qemu-$ver/bin/qemu-system-riscv64"
+  # The registry's layout for every prefix: usr/bin and usr/share/qemu.
+  mkdir -p "$work/prefix"
+  mv "$work/qemu-$ver" "$work/prefix/usr"
+  local unresolved
+  unresolved=$(ldd "$work/prefix/usr/bin/qemu-system-riscv64" | grep 'not found' || true)
+  [ -z "$unresolved" ] || die "QEMU $ver from $tarball needs libraries that are missing: $unresolved"
+  local got_ver
+  got_ver=$("$work/prefix/usr/bin/qemu-system-riscv64" --version \
+    | sed -n 's/^QEMU emulator version \([0-9][0-9.]*\).*/\1/p')
+  [ "$got_ver" = "$ver" ] || die "$tarball holds QEMU '$got_ver', not $ver"
+  mkdir -p "$qemu_root"
+  rm -rf "${qemu_root:?}/$ver"
+  mv "$work/prefix" "$qemu_root/$ver"
+  say "QEMU $ver ready in .qemu/$ver (from $tarball)"
+}
+
 ensure_toolchain
+missing_prebuilt=()
+for v in "${prebuilt_versions[@]}"; do install_prebuilt "$v"; done
+if [ "${#missing_prebuilt[@]}" -gt 0 ]; then
+  say "QEMU ${missing_prebuilt[*]} not installed: no qemu-<version>-riscv64-debian12-x86_64.tar.xz" \
+    "in \$HVHARNESS_QEMU_TARBALLS or ../shared/qemu (README: 'Other QEMU versions' says how to build and add them)"
+fi
 # 7.2's firmware files live in qemu-system-data itself.
 install_qemu bookworm qemu-system-misc qemu-system-common qemu-system-data
 # 10.x's data package only links to the firmware of the separate opensbi package.
