@@ -2,6 +2,7 @@
 
 pub mod process;
 pub mod qmp;
+pub mod quirks;
 pub mod registry;
 pub mod version;
 
