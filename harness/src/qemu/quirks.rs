@@ -135,12 +135,14 @@ pub const SVADE_PROPERTY: Quirk = Quirk {
 };
 
 /// The gdbstub answers `p`/`P` with an empty reply until the client has read
-/// target.xml (seen on 7.2.22; 8.0.2 and later answer anyway). The harness
-/// always reads target.xml first, so this only matters to other clients.
+/// target.xml (seen on 7.2.22 and 8.0.2; 9.2.0 and 10.0.2 answer anyway; the
+/// boundary is taken as 9.0, the release of QEMU's gdbstub target-description
+/// rework). The harness always reads target.xml first, so this only matters to
+/// other clients.
 pub const P_NEEDS_TARGET_XML: Quirk = Quirk {
     name: "p-needs-target-xml",
     since: None,
-    until: v(8, 0),
+    until: v(9, 0),
     what: "the gdbstub answers p/P empty until target.xml was read",
 };
 
@@ -215,7 +217,7 @@ mod tests {
     fn ranges_read_like_scenarios() {
         assert_eq!(PRIV_SHOWS_V.range(), ">=10.0");
         assert_eq!(HENVCFG_RESET_ADUE.range(), ">=8.0, <9.0");
-        assert_eq!(P_NEEDS_TARGET_XML.range(), "<8.0");
+        assert_eq!(P_NEEDS_TARGET_XML.range(), "<9.0");
         // Each range parses as a scenario's version requirement and agrees with applies().
         for q in ALL {
             let req: crate::qemu::VersionReq = q.range().parse().unwrap();
