@@ -1,5 +1,6 @@
 //! QEMU builds (which versions exist and where) and QEMU processes.
 
+pub mod install;
 pub mod process;
 pub mod qmp;
 pub mod quirks;
