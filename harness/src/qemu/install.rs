@@ -53,15 +53,23 @@ pub fn install_root() -> Option<PathBuf> {
 /// The installed prefixes under `root` that run; broken ones are reported on
 /// stderr and left out (a damaged install must not hide the others).
 pub fn installed_builds(root: &Path) -> Vec<QemuBuild> {
-    let Ok(entries) = std::fs::read_dir(root) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for prefix in entries.flatten().map(|e| e.path()) {
         // Staging and removal directories start with a dot.
-        let hidden = prefix.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        let hidden = prefix
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
         if hidden || !prefix.join(METADATA).is_file() {
             continue;
         }
-        match registry::probe(&prefix.join("bin").join(BINARY), Some(prefix.join("share/qemu")), Origin::Installed) {
+        match registry::probe(
+            &prefix.join("bin").join(BINARY),
+            Some(prefix.join("share/qemu")),
+            Origin::Installed,
+        ) {
             Ok(b) => out.push(b),
             Err(e) => eprintln!("hvharness: ignoring {}: {e:#}", prefix.display()),
         }
@@ -78,7 +86,9 @@ pub fn info_of(build: &QemuBuild) -> Option<InstallInfo> {
 
 /// Installs the prefix in `tarball`; `registry` is what is known already.
 pub fn install(tarball: &Path, registry: &QemuRegistry) -> Result<QemuBuild> {
-    let tarball = tarball.canonicalize().with_context(|| format!("{} does not exist", tarball.display()))?;
+    let tarball = tarball
+        .canonicalize()
+        .with_context(|| format!("{} does not exist", tarball.display()))?;
     let root = install_root().context("no data directory: set XDG_DATA_HOME or HOME")?;
     std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
     // Same file system as the destination, so the final rename is atomic;
@@ -92,11 +102,19 @@ pub fn install(tarball: &Path, registry: &QemuRegistry) -> Result<QemuBuild> {
     let binary = prefix.join("bin").join(BINARY);
     check_machine(&binary).with_context(|| format!("{}: {BINARY}", tarball.display()))?;
     let probed = registry::probe(&binary, Some(prefix.join("share/qemu")), Origin::Installed)
-        .with_context(|| format!("{}: its {BINARY} does not start (missing libraries? try ldd)", tarball.display()))?;
+        .with_context(|| {
+            format!(
+                "{}: its {BINARY} does not start (missing libraries? try ldd)",
+                tarball.display()
+            )
+        })?;
     let version = probed.version;
     if let Some(named) = named_version(&prefix) {
         if named != version {
-            bail!("{}: the directory says QEMU {named} but the binary reports {version}", tarball.display());
+            bail!(
+                "{}: the directory says QEMU {named} but the binary reports {version}",
+                tarball.display()
+            );
         }
     }
     if let Some(known) = registry.get(version) {
@@ -104,13 +122,23 @@ pub fn install(tarball: &Path, registry: &QemuRegistry) -> Result<QemuBuild> {
     }
     let dest = root.join(version.to_string());
     if dest.exists() {
-        bail!("{} already exists: remove it with `hvharness qemu remove {version}` first", dest.display());
+        bail!(
+            "{} already exists: remove it with `hvharness qemu remove {version}` first",
+            dest.display()
+        );
     }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let info = InstallInfo { from: tarball.clone(), installed_at: now };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let info = InstallInfo {
+        from: tarball.clone(),
+        installed_at: now,
+    };
     let text = toml::to_string_pretty(&info).context("encoding the install metadata")?;
     std::fs::write(prefix.join(METADATA), text).context("writing the install metadata")?;
-    std::fs::rename(&prefix, &dest).with_context(|| format!("moving the prefix to {}", dest.display()))?;
+    std::fs::rename(&prefix, &dest)
+        .with_context(|| format!("moving the prefix to {}", dest.display()))?;
     Ok(QemuBuild {
         version,
         binary: dest.join("bin").join(BINARY),
@@ -124,9 +152,17 @@ pub fn remove(version: QemuVersion, registry: &QemuRegistry) -> Result<PathBuf> 
     let root = install_root().context("no data directory: set XDG_DATA_HOME or HOME")?;
     let dir = root.join(version.to_string());
     if !dir.join(METADATA).is_file() {
-        let installed: Vec<String> =
-            registry.builds().iter().filter(|b| b.origin == Origin::Installed).map(|b| b.version.to_string()).collect();
-        let installed = if installed.is_empty() { "none".to_string() } else { installed.join(", ") };
+        let installed: Vec<String> = registry
+            .builds()
+            .iter()
+            .filter(|b| b.origin == Origin::Installed)
+            .map(|b| b.version.to_string())
+            .collect();
+        let installed = if installed.is_empty() {
+            "none".to_string()
+        } else {
+            installed.join(", ")
+        };
         let other = match registry.get(version) {
             Some(b) => format!(
                 " QEMU {version} here is {} ({}); `qemu remove` only removes what `qemu install` put in {}.",
@@ -136,7 +172,10 @@ pub fn remove(version: QemuVersion, registry: &QemuRegistry) -> Result<PathBuf> 
             ),
             None => String::new(),
         };
-        bail!("QEMU {version} is not installed in {} (installed: {installed}).{other}", root.display());
+        bail!(
+            "QEMU {version} is not installed in {} (installed: {installed}).{other}",
+            root.display()
+        );
     }
     // Out of the scanned names first, so a removal cut short leaves no half prefix.
     let doomed = root.join(format!(".remove-{version}-{}", std::process::id()));
@@ -156,10 +195,18 @@ fn origin_name(origin: Origin) -> &'static str {
 
 fn already_known(b: &QemuBuild) -> String {
     let undo = match b.origin {
-        Origin::Installed => format!("; `hvharness qemu remove {}` first to replace it", b.version),
+        Origin::Installed => format!(
+            "; `hvharness qemu remove {}` first to replace it",
+            b.version
+        ),
         _ => String::new(),
     };
-    format!("QEMU {} is already registered: {} ({}){undo}", b.version, b.binary.display(), origin_name(b.origin))
+    format!(
+        "QEMU {} is already registered: {} ({}){undo}",
+        b.version,
+        b.binary.display(),
+        origin_name(b.origin)
+    )
 }
 
 /// `tar -xf TARBALL -C DIR`, bounded; tar's own message on failure.
@@ -183,7 +230,10 @@ fn unpack(tarball: &Path, dir: &Path) -> Result<()> {
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            bail!("unpacking {} took longer than {UNPACK_TIMEOUT:?}", tarball.display());
+            bail!(
+                "unpacking {} took longer than {UNPACK_TIMEOUT:?}",
+                tarball.display()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -193,7 +243,11 @@ fn unpack(tarball: &Path, dir: &Path) -> Result<()> {
             use std::io::Read;
             let _ = e.read_to_string(&mut err);
         }
-        bail!("{} is not a readable tarball: tar {status}: {}", tarball.display(), err.trim());
+        bail!(
+            "{} is not a readable tarball: tar {status}: {}",
+            tarball.display(),
+            err.trim()
+        );
     }
     Ok(())
 }
@@ -206,17 +260,30 @@ fn find_prefix(staging: &Path, tarball: &Path) -> Result<PathBuf> {
         .flatten()
         .map(|e| e.path())
         .collect();
-    let names: Vec<String> =
-        top.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
+    let names: Vec<String> = top
+        .iter()
+        .filter_map(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
     let [prefix] = top.as_slice() else {
-        bail!("{} is not a QEMU prefix: {layout}, found {}", tarball.display(), list_or_nothing(&names));
+        bail!(
+            "{} is not a QEMU prefix: {layout}, found {}",
+            tarball.display(),
+            list_or_nothing(&names)
+        );
     };
-    let named = prefix.file_name().is_some_and(|n| n.to_string_lossy().starts_with("qemu-"));
+    let named = prefix
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("qemu-"));
     let binary = prefix.join("bin").join(BINARY);
     // symlink_metadata: the binary must be a file of the tarball, not a link out of it.
     let is_file = std::fs::symlink_metadata(&binary).is_ok_and(|m| m.is_file());
     if !named || !is_file || !prefix.join("share/qemu").is_dir() {
-        bail!("{} is not a QEMU prefix: {layout}, found {}", tarball.display(), list_or_nothing(&names));
+        bail!(
+            "{} is not a QEMU prefix: {layout}, found {}",
+            tarball.display(),
+            list_or_nothing(&names)
+        );
     }
     Ok(prefix.clone())
 }
@@ -225,13 +292,22 @@ fn list_or_nothing(names: &[String]) -> String {
     if names.is_empty() {
         "nothing".to_string()
     } else {
-        names.iter().map(|n| format!("{n}/")).collect::<Vec<_>>().join(", ")
+        names
+            .iter()
+            .map(|n| format!("{n}/"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
 /// `qemu-9.2.0` -> 9.2.0, when the directory names a version.
 fn named_version(prefix: &Path) -> Option<QemuVersion> {
-    prefix.file_name()?.to_string_lossy().strip_prefix("qemu-")?.parse().ok()
+    prefix
+        .file_name()?
+        .to_string_lossy()
+        .strip_prefix("qemu-")?
+        .parse()
+        .ok()
 }
 
 /// Refuses a binary built for another machine than this host's.
@@ -321,7 +397,10 @@ mod tests {
 
     #[test]
     fn prefix_names() {
-        assert_eq!(named_version(Path::new("/x/qemu-9.2.0")), Some(QemuVersion::new(9, 2, 0)));
+        assert_eq!(
+            named_version(Path::new("/x/qemu-9.2.0")),
+            Some(QemuVersion::new(9, 2, 0))
+        );
         assert_eq!(named_version(Path::new("/x/qemu-master")), None);
     }
 }
