@@ -85,6 +85,22 @@ impl<'a> Dialogue<'a> {
         Ok(done.then_some(Observed::Booted))
     }
 
+    /// The run ended (a hang rule fired) after the boot: the first console
+    /// whose dialogue is not finished, as hung on its current step; booted
+    /// when every dialogue is done.
+    pub(crate) fn hung(&self, early: Option<String>) -> Observed {
+        let scenario = self.scenario;
+        let waiting = scenario.consoles.iter().zip(&self.progress).find(|(sc, p)| p.next < sc.steps.len());
+        let Some((sc, p)) = waiting else { return Observed::Booted };
+        let step = &sc.steps[p.next];
+        let missing = match (&step.expect, &step.send) {
+            (Some(pattern), _) => pattern.to_string(),
+            (None, _) => format!("(the step at line {})", step.line),
+        };
+        let last_seen = p.last.clone().or_else(|| sc.milestones.last().map(|m| m.to_string()));
+        Observed::Hung { console: sc.name.clone(), missing, last_seen, early }
+    }
+
     /// Everything the dialogues did, in order.
     pub(crate) fn into_events(self) -> Vec<DialogueEvent> {
         self.events

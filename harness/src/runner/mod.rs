@@ -177,7 +177,7 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
                     break done;
                 }
             }
-            None if Instant::now() >= deadline => break tracker.hung(None),
+            None if Instant::now() >= deadline => break tracker.hung(None, &talk),
             None => {}
         }
         let console_bytes = qemu.consoles().iter().map(|c| c.len()).sum();
@@ -189,12 +189,12 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
                 storm = Some(trap);
             }
             Some(hang::NoProgress::Storm(_)) | None => {}
-            Some(why) => break tracker.hung(Some(why.to_string())),
+            Some(why) => break tracker.hung(Some(why.to_string()), &talk),
         }
         if let (Some(until), Some(trap)) = (settle_until, &storm) {
             let all_looping = hang::looping_harts(&log_path)? >= scenario.machine.smp as usize;
             if all_looping || Instant::now() >= until {
-                break tracker.hung(Some(hang::NoProgress::Storm(trap.clone()).to_string()));
+                break tracker.hung(Some(hang::NoProgress::Storm(trap.clone()).to_string()), &talk);
             }
         }
         match session.as_mut() {
@@ -312,8 +312,9 @@ impl<'a> MilestoneTracker<'a> {
         Ok(done.then_some(Observed::Booted))
     }
 
-    /// The first console still waiting, as a hang.
-    fn hung(&self, early: Option<String>) -> Observed {
+    /// The first console still waiting, as a hang; with every milestone
+    /// seen, the dialogue step still waiting.
+    fn hung(&self, early: Option<String>, talk: &dialogue::Dialogue) -> Observed {
         let waiting = self.scenario.consoles.iter().enumerate().find(|(i, sc)| self.next[*i] < sc.milestones.len());
         match waiting {
             Some((i, sc)) => Observed::Hung {
@@ -322,7 +323,7 @@ impl<'a> MilestoneTracker<'a> {
                 last_seen: self.next[i].checked_sub(1).map(|j| sc.milestones[j].to_string()),
                 early,
             },
-            None => Observed::Booted,
+            None => talk.hung(early),
         }
     }
 }
