@@ -18,32 +18,53 @@ fn scenario(file: &str) -> Scenario {
 
 fn assert_booted(report: &RunReport) {
     let shown = render_run(report);
-    assert!(matches!(report.observed, Observed::Booted), "expected booted:\n{shown}");
-    assert!(matches!(report.verdict, Verdict::AsExpected), "expected ok:\n{shown}");
+    assert!(
+        matches!(report.observed, Observed::Booted),
+        "expected booted:\n{shown}"
+    );
+    assert!(
+        matches!(report.verdict, Verdict::AsExpected),
+        "expected ok:\n{shown}"
+    );
 }
 
 /// The console text of `name`.
 fn transcript<'a>(report: &'a RunReport, name: &str) -> &'a str {
-    report.transcripts.iter().find(|(n, _)| n == name).map(|(_, t)| t.as_str()).unwrap_or("")
+    report
+        .transcripts
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, t)| t.as_str())
+        .unwrap_or("")
 }
 
 async fn slowstart_is_booted(version: &str) {
-    let Some(build) = common::qemu_or_skip(version, "slowstart") else { return };
+    let Some(build) = common::qemu_or_skip(version, "slowstart") else {
+        return;
+    };
     common::firmware();
-    let report = runner::run(&scenario("hypervisor-slowstart.toml"), &build).await.unwrap();
+    let report = runner::run(&scenario("hypervisor-slowstart.toml"), &build)
+        .await
+        .unwrap();
     assert_booted(&report);
 }
 
 async fn mmio_poll_is_booted(version: &str) {
-    let Some(build) = common::qemu_or_skip(version, "mmio_poll") else { return };
+    let Some(build) = common::qemu_or_skip(version, "mmio_poll") else {
+        return;
+    };
     common::firmware();
-    let report = runner::run(&scenario("hypervisor-mmio-poll.toml"), &build).await.unwrap();
+    let report = runner::run(&scenario("hypervisor-mmio-poll.toml"), &build)
+        .await
+        .unwrap();
     assert_booted(&report);
 }
 
 /// `stress 5` instead of the scenario's 60: the same dialogue, on every version.
 async fn short_stress_dialogue_is_booted(version: &str) {
-    let Some(build) = common::qemu_or_skip(version, "short_stress") else { return };
+    let Some(build) = common::qemu_or_skip(version, "short_stress") else {
+        return;
+    };
     common::firmware();
     let mut s = scenario("hypervisor-stress.toml");
     s.consoles[0].steps[0].send = Some("stress 5\n".to_string());
@@ -56,14 +77,19 @@ async fn short_stress_dialogue_is_booted(version: &str) {
 /// every step of both dialogues in the report.
 fn check_stress(report: &RunReport) {
     let vm0 = transcript(report, "vm0");
-    let summary = vm0.lines().find(|l| l.contains("page faults")).unwrap_or_else(|| panic!("no summary in:\n{vm0}"));
+    let summary = vm0
+        .lines()
+        .find(|l| l.contains("page faults"))
+        .unwrap_or_else(|| panic!("no summary in:\n{vm0}"));
     let faults: u64 = summary
         .split(", ")
         .find_map(|part| part.strip_suffix(" page faults"))
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("unreadable summary {summary:?}"));
     assert!(faults > 0, "{summary}");
-    assert!(transcript(report, "vm1").lines().any(|l| l.starts_with("vm1 still here")));
+    assert!(transcript(report, "vm1")
+        .lines()
+        .any(|l| l.starts_with("vm1 still here")));
     let sent: Vec<&str> = report
         .dialogue
         .iter()
@@ -73,12 +99,16 @@ fn check_stress(report: &RunReport) {
         })
         .collect();
     assert_eq!(sent.len(), 2, "{:?}", report.dialogue);
-    assert!(report.dialogue.iter().any(|e| matches!(&e.action, DialogueAction::Matched { pattern } if pattern == "stress: done")));
+    assert!(report.dialogue.iter().any(
+        |e| matches!(&e.action, DialogueAction::Matched { pattern } if pattern == "stress: done")
+    ));
 }
 
 /// A dialogue on the standalone guest: typed commands answer, in order.
 async fn dialogue_on_standalone_guest(version: &str) {
-    let Some(build) = common::qemu_or_skip(version, "dialogue_standalone") else { return };
+    let Some(build) = common::qemu_or_skip(version, "dialogue_standalone") else {
+        return;
+    };
     common::firmware();
     let dir = tempfile::tempdir().unwrap();
     let steps = r#"
@@ -108,7 +138,9 @@ timeout_secs = 20
         .map(|e| match &e.action {
             DialogueAction::Sent { text } => format!("{}: sent {}", e.line, text.trim_end()),
             DialogueAction::Matched { pattern } => format!("{}: /{pattern}/", e.line),
-            DialogueAction::TimedOut { pattern, .. } => format!("{}: timed out on /{pattern}/", e.line),
+            DialogueAction::TimedOut { pattern, .. } => {
+                format!("{}: timed out on /{pattern}/", e.line)
+            }
         })
         .collect();
     assert_eq!(
@@ -128,7 +160,9 @@ timeout_secs = 20
 /// A step whose text never comes ends the run as hung on that step, within
 /// its own bound, and the report shows the step and the console.
 async fn failed_step_is_a_hang(version: &str) {
-    let Some(build) = common::qemu_or_skip(version, "dialogue_failed_step") else { return };
+    let Some(build) = common::qemu_or_skip(version, "dialogue_failed_step") else {
+        return;
+    };
     common::firmware();
     let dir = tempfile::tempdir().unwrap();
     let steps = r#"
@@ -144,15 +178,30 @@ timeout_secs = 2
     let report = runner::run(&s, &build).await.unwrap();
     let shown = render_run(&report);
     match &report.observed {
-        Observed::Hung { console, missing, last_seen, early: None } => {
-            assert_eq!((console.as_str(), missing.as_str()), ("con", "polo"), "{shown}");
+        Observed::Hung {
+            console,
+            missing,
+            last_seen,
+            early: None,
+        } => {
+            assert_eq!(
+                (console.as_str(), missing.as_str()),
+                ("con", "polo"),
+                "{shown}"
+            );
             assert_eq!(last_seen.as_deref(), Some("\\$ "), "{shown}");
         }
         other => panic!("expected a hang on the step, got {other:?}\n{shown}"),
     }
     assert!(matches!(report.verdict, Verdict::Unexpected(_)), "{shown}");
-    assert!(shown.contains("no /polo/ within 2 s (step at line 18)"), "{shown}");
-    assert!(shown.contains("marco"), "the console transcript is in the failure report:\n{shown}");
+    assert!(
+        shown.contains("no /polo/ within 2 s (step at line 18)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("marco"),
+        "the console transcript is in the failure report:\n{shown}"
+    );
 }
 
 /// guest.elf on bare QEMU, one console `con`, booted at its prompt, then `steps`.
@@ -183,13 +232,24 @@ expect = "boots"
 /// One version only, for the suite's run time; the short form runs on all.
 #[tokio::test]
 async fn stress_60s_dialogue_is_booted() {
-    let Some(build) = common::qemu_or_skip("10.0.2", "stress_60s") else { return };
+    let Some(build) = common::qemu_or_skip("10.0.2", "stress_60s") else {
+        return;
+    };
     common::firmware();
-    let report = runner::run(&scenario("hypervisor-stress.toml"), &build).await.unwrap();
+    let report = runner::run(&scenario("hypervisor-stress.toml"), &build)
+        .await
+        .unwrap();
     assert_booted(&report);
     check_stress(&report);
-    let summary = transcript(&report, "vm0").lines().find(|l| l.contains("page faults")).unwrap_or("").to_string();
-    assert!(summary.contains("in 60") && summary.contains(" ticks"), "60 s of guest ticks: {summary}");
+    let summary = transcript(&report, "vm0")
+        .lines()
+        .find(|l| l.contains("page faults"))
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        summary.contains("in 60") && summary.contains(" ticks"),
+        "60 s of guest ticks: {summary}"
+    );
 }
 
 macro_rules! per_version {

@@ -57,8 +57,20 @@ pub(crate) struct Dialogue<'a> {
 
 impl<'a> Dialogue<'a> {
     pub(crate) fn new(scenario: &'a Scenario) -> Self {
-        let progress = scenario.consoles.iter().map(|_| Progress { next: 0, since: None, last: None }).collect();
-        Dialogue { scenario, progress, events: Vec::new() }
+        let progress = scenario
+            .consoles
+            .iter()
+            .map(|_| Progress {
+                next: 0,
+                since: None,
+                last: None,
+            })
+            .collect();
+        Dialogue {
+            scenario,
+            progress,
+            events: Vec::new(),
+        }
     }
 
     /// Called on every turn of the run loop once the milestones decided the
@@ -90,15 +102,29 @@ impl<'a> Dialogue<'a> {
     /// when every dialogue is done.
     pub(crate) fn hung(&self, early: Option<String>) -> Observed {
         let scenario = self.scenario;
-        let waiting = scenario.consoles.iter().zip(&self.progress).find(|(sc, p)| p.next < sc.steps.len());
-        let Some((sc, p)) = waiting else { return Observed::Booted };
+        let waiting = scenario
+            .consoles
+            .iter()
+            .zip(&self.progress)
+            .find(|(sc, p)| p.next < sc.steps.len());
+        let Some((sc, p)) = waiting else {
+            return Observed::Booted;
+        };
         let step = &sc.steps[p.next];
         let missing = match (&step.expect, &step.send) {
             (Some(pattern), _) => pattern.to_string(),
             (None, _) => format!("(the step at line {})", step.line),
         };
-        let last_seen = p.last.clone().or_else(|| sc.milestones.last().map(|m| m.to_string()));
-        Observed::Hung { console: sc.name.clone(), missing, last_seen, early }
+        let last_seen = p
+            .last
+            .clone()
+            .or_else(|| sc.milestones.last().map(|m| m.to_string()));
+        Observed::Hung {
+            console: sc.name.clone(),
+            missing,
+            last_seen,
+            early,
+        }
     }
 
     /// Everything the dialogues did, in order.
@@ -106,7 +132,12 @@ impl<'a> Dialogue<'a> {
         self.events
     }
 
-    async fn advance_console(&mut self, i: usize, qemu: &mut QemuProcess, resumed: Instant) -> Result<Option<Observed>> {
+    async fn advance_console(
+        &mut self,
+        i: usize,
+        qemu: &mut QemuProcess,
+        resumed: Instant,
+    ) -> Result<Option<Observed>> {
         let scenario = self.scenario;
         let sc = &scenario.consoles[i];
         let console = qemu.console(&sc.name)?;
@@ -115,24 +146,37 @@ impl<'a> Dialogue<'a> {
             let now = Instant::now();
             let since = *p.since.get_or_insert(now);
             let at = |t: Instant| t.saturating_duration_since(resumed).as_secs_f64();
-            let event = |action| DialogueEvent { console: sc.name.clone(), line: step.line, action, at_secs: at(Instant::now()) };
+            let event = |action| DialogueEvent {
+                console: sc.name.clone(),
+                line: step.line,
+                action,
+                at_secs: at(Instant::now()),
+            };
             if let Some(pattern) = &step.expect {
                 match console.try_expect(pattern) {
                     Some(m) => {
-                        let mut e = event(DialogueAction::Matched { pattern: pattern.to_string() });
+                        let mut e = event(DialogueAction::Matched {
+                            pattern: pattern.to_string(),
+                        });
                         e.at_secs = at(m.arrived);
                         self.events.push(e);
                         p.last = Some(pattern.to_string());
                     }
                     None if console.is_closed() => {
-                        return Ok(Some(Observed::Exited { console: sc.name.clone(), missing: pattern.to_string() }));
+                        return Ok(Some(Observed::Exited {
+                            console: sc.name.clone(),
+                            missing: pattern.to_string(),
+                        }));
                     }
                     None if now.saturating_duration_since(since) >= step.timeout => {
                         self.events.push(event(DialogueAction::TimedOut {
                             pattern: pattern.to_string(),
                             waited_secs: step.timeout.as_secs_f64(),
                         }));
-                        let last_seen = p.last.clone().or_else(|| sc.milestones.last().map(|m| m.to_string()));
+                        let last_seen = p
+                            .last
+                            .clone()
+                            .or_else(|| sc.milestones.last().map(|m| m.to_string()));
                         return Ok(Some(Observed::Hung {
                             console: sc.name.clone(),
                             missing: pattern.to_string(),
@@ -155,11 +199,16 @@ impl<'a> Dialogue<'a> {
                             console: sc.name.clone(),
                             missing: format!("(input {text:?} taken)"),
                             last_seen: p.last.clone(),
-                            early: Some(format!("console {} took no input for {:.1} s", sc.name, limit.as_secs_f64())),
+                            early: Some(format!(
+                                "console {} took no input for {:.1} s",
+                                sc.name,
+                                limit.as_secs_f64()
+                            )),
                         }))
                     }
                 }
-                self.events.push(event(DialogueAction::Sent { text: text.clone() }));
+                self.events
+                    .push(event(DialogueAction::Sent { text: text.clone() }));
             }
             p.next += 1;
             p.since = None;

@@ -68,12 +68,22 @@ pub(super) fn check_steps(
     for (i, spanned) in sections.iter().enumerate() {
         let line = line_of(spanned.span().start);
         let step = spanned.get_ref();
-        let err = |key: &str, msg: String| anyhow!("{}:{line}: {console_key}.step[{i}]{key}: {msg}", path.display());
+        let err = |key: &str, msg: String| {
+            anyhow!(
+                "{}:{line}: {console_key}.step[{i}]{key}: {msg}",
+                path.display()
+            )
+        };
         if step.expect.is_none() && step.send.is_none() {
             return Err(err("", "a step needs expect, send or both".into()));
         }
         let expect = match step.expect.as_deref() {
-            Some("") => return Err(err(".expect", "is empty: give a pattern, e.g. '\\$ '".into())),
+            Some("") => {
+                return Err(err(
+                    ".expect",
+                    "is empty: give a pattern, e.g. '\\$ '".into(),
+                ))
+            }
             Some(p) => Some(Regex::new(p).map_err(|e| err(".expect", e.to_string()))?),
             None => None,
         };
@@ -82,9 +92,17 @@ pub(super) fn check_steps(
         }
         let secs = step.timeout_secs.unwrap_or(DEFAULT_STEP_TIMEOUT_SECS);
         if !(secs > 0.0 && secs <= 86_400.0) {
-            return Err(err(".timeout_secs", format!("{secs}: must be above 0 and at most 86400")));
+            return Err(err(
+                ".timeout_secs",
+                format!("{secs}: must be above 0 and at most 86400"),
+            ));
         }
-        steps.push(DialogueStep { expect, send: step.send.clone(), timeout: Duration::from_secs_f64(secs), line });
+        steps.push(DialogueStep {
+            expect,
+            send: step.send.clone(),
+            timeout: Duration::from_secs_f64(secs),
+            line,
+        });
     }
     Ok(steps)
 }
@@ -138,7 +156,11 @@ attach = "pci-serial"
         assert_eq!(steps[0].send.as_deref(), Some("stress 60\n"));
         assert_eq!(steps[0].timeout, Duration::from_secs(5));
         assert_eq!(steps[1].send, None);
-        assert_eq!(steps[1].timeout, Duration::from_secs(30), "the default bound");
+        assert_eq!(
+            steps[1].timeout,
+            Duration::from_secs(30),
+            "the default bound"
+        );
         assert_eq!((steps[0].line, steps[1].line), (8, 13));
         assert!(s.consoles[1].steps.is_empty());
     }
@@ -152,11 +174,26 @@ attach = "pci-serial"
     #[test]
     fn errors_name_file_line_and_key() {
         let e = error("\n[[console.step]]\nexpect = 'stress: ('\n");
-        assert!(e.starts_with("/proj/scenarios/d.toml:8: console[0].step[0].expect: "), "{e}");
+        assert!(
+            e.starts_with("/proj/scenarios/d.toml:8: console[0].step[0].expect: "),
+            "{e}"
+        );
         let e = error("[[console.step]]\ntimeout_secs = 3\n");
-        assert!(e.starts_with("/proj/scenarios/d.toml:7: console[0].step[0]: a step needs expect, send or both"), "{e}");
-        let e = error("[[console.step]]\nsend = \"x\"\n[[console.step]]\nexpect = 'y'\ntimeout_secs = 0\n");
-        assert!(e.starts_with("/proj/scenarios/d.toml:9: console[0].step[1].timeout_secs: 0: must be above 0"), "{e}");
+        assert!(
+            e.starts_with(
+                "/proj/scenarios/d.toml:7: console[0].step[0]: a step needs expect, send or both"
+            ),
+            "{e}"
+        );
+        let e = error(
+            "[[console.step]]\nsend = \"x\"\n[[console.step]]\nexpect = 'y'\ntimeout_secs = 0\n",
+        );
+        assert!(
+            e.starts_with(
+                "/proj/scenarios/d.toml:9: console[0].step[1].timeout_secs: 0: must be above 0"
+            ),
+            "{e}"
+        );
         let e = error("[[console.step]]\nexpect = ''\n");
         assert!(e.contains("step[0].expect: is empty"), "{e}");
         let e = error("[[console.step]]\nsend = ''\n");
@@ -166,6 +203,9 @@ attach = "pci-serial"
     #[test]
     fn unknown_keys_are_parse_errors_with_a_position() {
         let e = error("[[console.step]]\nexpekt = 'x'\n");
-        assert!(e.starts_with("/proj/scenarios/d.toml:8:1: unknown field `expekt`"), "{e}");
+        assert!(
+            e.starts_with("/proj/scenarios/d.toml:8:1: unknown field `expekt`"),
+            "{e}"
+        );
     }
 }
