@@ -204,6 +204,38 @@ timeout_secs = 2
     );
 }
 
+/// QEMU exiting during a dialogue (the guest powers off) ends the run as
+/// exited before the step's pattern, not as a boot and not as a timeout.
+async fn exit_during_dialogue(version: &str) {
+    let Some(build) = common::qemu_or_skip(version, "dialogue_exit") else {
+        return;
+    };
+    common::firmware();
+    let dir = tempfile::tempdir().unwrap();
+    let steps = r#"
+[[console.step]]
+send = "halt\n"
+timeout_secs = 10
+
+[[console.step]]
+expect = 'after the halt'
+timeout_secs = 60
+"#;
+    let s = standalone(dir.path(), steps);
+    let report = runner::run(&s, &build).await.unwrap();
+    let shown = render_run(&report);
+    match &report.observed {
+        Observed::Exited { console, missing } => {
+            assert_eq!(
+                (console.as_str(), missing.as_str()),
+                ("con", "after the halt"),
+                "{shown}"
+            )
+        }
+        other => panic!("expected QEMU to exit during the dialogue, got {other:?}\n{shown}"),
+    }
+}
+
 /// guest.elf on bare QEMU, one console `con`, booted at its prompt, then `steps`.
 fn standalone(dir: &std::path::Path, steps: &str) -> Scenario {
     let fw = common::root().join("target/firmware");
@@ -265,6 +297,8 @@ macro_rules! per_version {
             async fn dialogue_on_standalone_guest() { super::dialogue_on_standalone_guest($v).await }
             #[tokio::test]
             async fn failed_step_is_a_hang() { super::failed_step_is_a_hang($v).await }
+            #[tokio::test]
+            async fn exit_during_dialogue() { super::exit_during_dialogue($v).await }
         }
     )*};
 }

@@ -216,3 +216,73 @@ impl<'a> Dialogue<'a> {
         Ok(None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::scenario::ScenarioFile;
+
+    fn scenario() -> Scenario {
+        let text = r#"[machine]
+cpu = "rv64"
+[[console]]
+name = "a"
+attach = "serial"
+milestones = ["login: "]
+[[console]]
+name = "b"
+attach = "pci-serial"
+milestones = ['\$ ']
+[[console.step]]
+send = "stress 60\n"
+[[console.step]]
+expect = "stress: done"
+"#;
+        let path = Path::new("/p/s.toml");
+        ScenarioFile::parse(text, path)
+            .and_then(|f| f.into_scenario(path))
+            .unwrap()
+    }
+
+    /// A hang rule that fires after the boot, while a dialogue is still
+    /// running, is a hang on that dialogue's step, not a boot.
+    #[test]
+    fn a_hang_during_a_dialogue_names_the_pending_step() {
+        let s = scenario();
+        let mut talk = Dialogue::new(&s);
+        match talk.hung(Some("a trap loop".into())) {
+            Observed::Hung {
+                console,
+                missing,
+                last_seen,
+                early,
+            } => {
+                assert_eq!(
+                    (console.as_str(), missing.as_str()),
+                    ("b", "(the step at line 11)")
+                );
+                assert_eq!(last_seen.as_deref(), Some("\\$ "));
+                assert_eq!(early.as_deref(), Some("a trap loop"));
+            }
+            other => panic!("{other:?}"),
+        }
+        talk.progress[1].next = 1;
+        talk.progress[1].last = Some("x".into());
+        match talk.hung(None) {
+            Observed::Hung {
+                missing, last_seen, ..
+            } => {
+                assert_eq!(missing, "stress: done");
+                assert_eq!(last_seen.as_deref(), Some("x"));
+            }
+            other => panic!("{other:?}"),
+        }
+        talk.progress[1].next = 2;
+        assert!(
+            matches!(talk.hung(None), Observed::Booted),
+            "every step done"
+        );
+    }
+}
