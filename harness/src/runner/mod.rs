@@ -2,6 +2,7 @@
 //! scenario's expectation for that version.
 
 pub mod checks;
+pub mod dialogue;
 pub mod hang;
 pub mod trap_log;
 
@@ -78,6 +79,8 @@ pub struct RunReport {
     pub first_trap_places: Vec<String>,
     /// Console name and full transcript.
     pub transcripts: Vec<(String, String)>,
+    /// What the scenario's console dialogues matched and typed, in order.
+    pub dialogue: Vec<dialogue::DialogueEvent>,
     /// Counted stops at the scenario's breakpoints, by breakpoint then hart.
     pub stops: Vec<StopRecord>,
     /// The scenario's CSR checks for this version.
@@ -161,16 +164,21 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
     let log_path = qemu.debug_log_path();
 
     let mut tracker = MilestoneTracker::new(scenario);
+    let mut talk = dialogue::Dialogue::new(scenario);
     let mut stops = Vec::new();
     let mut watch = hang::HangWatch::new(&log_path, scenario.quiet_limit, scenario.machine.smp);
     let mut storm = None;
     let mut settle_until: Option<Instant> = None;
     let observed = loop {
-        if let Some(done) = tracker.advance(&mut qemu, resumed)? {
-            break done;
-        }
-        if Instant::now() >= deadline {
-            break tracker.hung(None);
+        match tracker.advance(&mut qemu, resumed)? {
+            // The boot is decided; the dialogues (if any) have their own bounds.
+            Some(booted) => {
+                if let Some(done) = talk.after_boot(booted, &mut qemu, resumed).await? {
+                    break done;
+                }
+            }
+            None if Instant::now() >= deadline => break tracker.hung(None, &talk),
+            None => {}
         }
         let console_bytes = qemu.consoles().iter().map(|c| c.len()).sum();
         match watch.check(console_bytes)? {
@@ -181,12 +189,12 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
                 storm = Some(trap);
             }
             Some(hang::NoProgress::Storm(_)) | None => {}
-            Some(why) => break tracker.hung(Some(why.to_string())),
+            Some(why) => break tracker.hung(Some(why.to_string()), &talk),
         }
         if let (Some(until), Some(trap)) = (settle_until, &storm) {
             let all_looping = hang::looping_harts(&log_path)? >= scenario.machine.smp as usize;
             if all_looping || Instant::now() >= until {
-                break tracker.hung(Some(hang::NoProgress::Storm(trap.clone()).to_string()));
+                break tracker.hung(Some(hang::NoProgress::Storm(trap.clone()).to_string()), &talk);
             }
         }
         match session.as_mut() {
@@ -241,6 +249,7 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
     }
     report.stops = stops;
     report.checks = checks;
+    report.dialogue = talk.into_events();
     Ok((report, live))
 }
 
@@ -303,8 +312,9 @@ impl<'a> MilestoneTracker<'a> {
         Ok(done.then_some(Observed::Booted))
     }
 
-    /// The first console still waiting, as a hang.
-    fn hung(&self, early: Option<String>) -> Observed {
+    /// The first console still waiting, as a hang; with every milestone
+    /// seen, the dialogue step still waiting.
+    fn hung(&self, early: Option<String>, talk: &dialogue::Dialogue) -> Observed {
         let waiting = self.scenario.consoles.iter().enumerate().find(|(i, sc)| self.next[*i] < sc.milestones.len());
         match waiting {
             Some((i, sc)) => Observed::Hung {
@@ -313,7 +323,7 @@ impl<'a> MilestoneTracker<'a> {
                 last_seen: self.next[i].checked_sub(1).map(|j| sc.milestones[j].to_string()),
                 early,
             },
-            None => Observed::Booted,
+            None => talk.hung(early),
         }
     }
 }
@@ -359,6 +369,7 @@ fn finish(
         first_trap,
         first_trap_places,
         transcripts,
+        dialogue: Vec::new(),
         stops: Vec::new(),
         checks: Vec::new(),
         duration_secs: started.elapsed().as_secs_f64(),
