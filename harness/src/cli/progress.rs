@@ -28,11 +28,17 @@ impl Progress {
         let live = std::io::stderr().is_terminal().then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let overall = multi.add(ProgressBar::new(total as u64));
-            let style = ProgressStyle::with_template("[{elapsed_precise}] {bar:30} {pos}/{len} done, {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let style = ProgressStyle::with_template(
+                "[{elapsed_precise}] {bar:30} {pos}/{len} done, {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
             overall.set_style(style);
             overall.enable_steady_tick(Duration::from_millis(200));
-            Live { multi, overall, running: 0 }
+            Live {
+                multi,
+                overall,
+                running: 0,
+            }
         });
         let p = Progress { live, total };
         p.refresh();
@@ -43,7 +49,8 @@ impl Progress {
         if let Some(l) = &self.live {
             let done = l.overall.position() as usize;
             let left = self.total.saturating_sub(done + l.running);
-            l.overall.set_message(format!("{} running, {left} left", l.running));
+            l.overall
+                .set_message(format!("{} running, {left} left", l.running));
         }
     }
 
@@ -53,7 +60,10 @@ impl Progress {
             Some(l) => {
                 l.running += 1;
                 let bar = l.multi.add(ProgressBar::new_spinner());
-                bar.set_style(ProgressStyle::with_template("  {spinner} {msg} ({elapsed})").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                bar.set_style(
+                    ProgressStyle::with_template("  {spinner} {msg} ({elapsed})")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
                 bar.set_message(what.to_string());
                 bar.enable_steady_tick(Duration::from_millis(200));
                 self.refresh();

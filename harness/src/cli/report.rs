@@ -8,10 +8,20 @@ use anyhow::Result;
 use crate::report::{self, merge, ResultFile};
 
 /// Merges shard files into `out`; JUnit and HTML of the merged file on request.
-pub fn merge(inputs: &[PathBuf], out: &Path, junit: Option<&Path>, html: Option<&Path>) -> Result<ExitCode> {
+pub fn merge(
+    inputs: &[PathBuf],
+    out: &Path,
+    junit: Option<&Path>,
+    html: Option<&Path>,
+) -> Result<ExitCode> {
     let merged = merge::merge_files(inputs)?;
     merged.write(out)?;
-    eprintln!("hvharness: {} cells from {} files into {}", merged.cells.len(), inputs.len(), out.display());
+    eprintln!(
+        "hvharness: {} cells from {} files into {}",
+        merged.cells.len(),
+        inputs.len(),
+        out.display()
+    );
     outputs(&merged, junit, html)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -23,9 +23,13 @@ pub fn render(file: &ResultFile, title: &str) -> Result<String> {
     let page = Page::build(file, title);
     let mut env = Environment::new();
     // The `.html` name turns on HTML escaping of every value.
-    env.add_template("report.html", TEMPLATE).context("the report template")?;
-    let tmpl = env.get_template("report.html").context("the report template")?;
-    tmpl.render(minijinja::value::Serde(&page)).context("rendering the report")
+    env.add_template("report.html", TEMPLATE)
+        .context("the report template")?;
+    let tmpl = env
+        .get_template("report.html")
+        .context("the report template")?;
+    tmpl.render(minijinja::value::Serde(&page))
+        .context("rendering the report")
 }
 
 /// Renders the page into `path`.
@@ -133,7 +137,9 @@ fn class(s: CellStatus) -> &'static str {
 /// An HTML id for a cell: letters, digits and dashes only.
 fn cell_id(c: &Cell) -> String {
     let raw = format!("cell-{}-{}", c.scenario, c.qemu);
-    raw.chars().map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' }).collect()
+    raw.chars()
+        .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' })
+        .collect()
 }
 
 impl Page {
@@ -154,10 +160,17 @@ impl Page {
                     })
                 })
                 .collect();
-            rows.push(Row { scenario: scenario.to_string(), cells });
+            rows.push(Row {
+                scenario: scenario.to_string(),
+                cells,
+            });
             // The previous version's stops of this scenario, for the diff.
             let mut previous: Option<(String, Vec<StopView>)> = None;
-            for cell in file.sorted_cells().into_iter().filter(|c| c.scenario == scenario) {
+            for cell in file
+                .sorted_cells()
+                .into_iter()
+                .filter(|c| c.scenario == scenario)
+            {
                 let run = RunView::of(cell);
                 let detail = Detail::build(cell, run.as_ref(), previous.as_ref());
                 details.push(detail);
@@ -167,18 +180,34 @@ impl Page {
             }
         }
         let mut counts = Vec::new();
-        for s in [CellStatus::Passed, CellStatus::Failed, CellStatus::Error, CellStatus::NoExpectation, CellStatus::Skipped] {
+        for s in [
+            CellStatus::Passed,
+            CellStatus::Failed,
+            CellStatus::Error,
+            CellStatus::NoExpectation,
+            CellStatus::Skipped,
+        ] {
             let n = file.cells.iter().filter(|c| c.status == s).count();
             if n > 0 {
                 counts.push((class(s).to_string(), s.word().to_string(), n));
             }
         }
-        Page { title: title.to_string(), versions, rows, counts, details }
+        Page {
+            title: title.to_string(),
+            versions,
+            rows,
+            counts,
+            details,
+        }
     }
 }
 
 impl Detail {
-    fn build(cell: &Cell, run: Option<&RunView>, previous: Option<&(String, Vec<StopView>)>) -> Detail {
+    fn build(
+        cell: &Cell,
+        run: Option<&RunView>,
+        previous: Option<&(String, Vec<StopView>)>,
+    ) -> Detail {
         let mut stops = Vec::new();
         let mut changed_fields = 0;
         let mut changed_names: Vec<String> = Vec::new();
@@ -209,17 +238,28 @@ impl Detail {
             class: class(cell.status),
             word: cell.status.word(),
             // What a reader came for: failures, and hangs that were explained.
-            open: matches!(cell.status, CellStatus::Failed | CellStatus::Error) || cell.diagnosis.is_some(),
+            open: matches!(cell.status, CellStatus::Failed | CellStatus::Error)
+                || cell.diagnosis.is_some(),
             reason: cell.reason.clone(),
             expected: run.and_then(|r| {
-                r.expected.as_ref().map(|e| format!("{e}{}", r.because.as_deref().map(|b| format!(" ({b})")).unwrap_or_default()))
+                r.expected.as_ref().map(|e| {
+                    format!(
+                        "{e}{}",
+                        r.because
+                            .as_deref()
+                            .map(|b| format!(" ({b})"))
+                            .unwrap_or_default()
+                    )
+                })
             }),
             observed: run.map(|r| r.observed_text()),
             first_trap: run.and_then(|r| r.first_trap_text()),
             time: cell.duration_secs.map(|d| format!("{d:.2} s")),
             timeline: run.map(timeline).unwrap_or_default(),
             tails: run.map(|r| r.console_tails()).unwrap_or_default(),
-            compared_with: previous.filter(|_| !stops.is_empty()).map(|(v, _)| v.clone()),
+            compared_with: previous
+                .filter(|_| !stops.is_empty())
+                .map(|(v, _)| v.clone()),
             changed_fields,
             changed_names,
             stops,
@@ -229,13 +269,25 @@ impl Detail {
 }
 
 fn timeline(run: &RunView) -> Vec<Lane> {
-    let end = run.milestones.iter().map(|m| m.at_secs).fold(run.duration_secs, f64::max).max(0.001);
+    let end = run
+        .milestones
+        .iter()
+        .map(|m| m.at_secs)
+        .fold(run.duration_secs, f64::max)
+        .max(0.001);
     let mut lanes: Vec<Lane> = Vec::new();
     for m in &run.milestones {
-        let mark = Mark { pattern: m.pattern.clone(), at: format!("{:.3} s", m.at_secs), pct: (m.at_secs / end * 100.0).clamp(0.0, 100.0) };
+        let mark = Mark {
+            pattern: m.pattern.clone(),
+            at: format!("{:.3} s", m.at_secs),
+            pct: (m.at_secs / end * 100.0).clamp(0.0, 100.0),
+        };
         match lanes.iter_mut().find(|l| l.console == m.console) {
             Some(l) => l.marks.push(mark),
-            None => lanes.push(Lane { console: m.console.clone(), marks: vec![mark] }),
+            None => lanes.push(Lane {
+                console: m.console.clone(),
+                marks: vec![mark],
+            }),
         }
     }
     lanes
@@ -252,18 +304,35 @@ fn stop_model(stop: &StopView, base: Option<&StopView>) -> StopModel {
                 .field_values()
                 .into_iter()
                 .map(|(name, value)| {
-                    let was = old_fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone());
+                    let was = old_fields
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|(_, v)| v.clone());
                     let changed = was.as_ref().is_some_and(|w| *w != value);
-                    FieldModel { name, value, changed, was: was.filter(|_| changed) }
+                    FieldModel {
+                        name,
+                        value,
+                        changed,
+                        was: was.filter(|_| changed),
+                    }
                 })
                 .collect();
             let raw = c.raw_text();
             let was = old.map(|o| o.raw_text()).filter(|w| *w != raw);
-            CsrModel { name: c.name.clone(), raw, changed: was.is_some(), was, fields }
+            CsrModel {
+                name: c.name.clone(),
+                raw,
+                changed: was.is_some(),
+                was,
+                fields,
+            }
         })
         .collect();
     StopModel {
-        title: format!("{} on hart {} ({}): {}", stop.breakpoint, stop.hart, stop.privilege_name, stop.place),
+        title: format!(
+            "{} on hart {} ({}): {}",
+            stop.breakpoint, stop.hart, stop.privilege_name, stop.place
+        ),
         instruction: stop.instruction.clone(),
         csrs,
     }
@@ -275,12 +344,20 @@ mod tests {
 
     #[test]
     fn escapes_and_ids() {
-        let mut c = Cell::not_run("a<b>", "9.2.0", CellStatus::Skipped, "<script>x</script>".into());
+        let mut c = Cell::not_run(
+            "a<b>",
+            "9.2.0",
+            CellStatus::Skipped,
+            "<script>x</script>".into(),
+        );
         c.scenario = "a<b>".into();
         let html = render(&ResultFile::new(None, vec![c]), "t").unwrap();
         assert!(!html.contains("<script>x"), "values are escaped");
         assert!(html.contains("&lt;script&gt;x"), "{html}");
         assert!(html.contains("id=\"cell-a-b--9-2-0\""), "{html}");
-        assert!(!html.contains("http://") && !html.contains("https://"), "no network references");
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "no network references"
+        );
     }
 }

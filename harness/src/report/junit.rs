@@ -19,7 +19,11 @@ pub fn report(file: &ResultFile) -> Report {
     for scenario in file.scenarios() {
         let mut suite = TestSuite::new(scenario);
         let mut time = 0.0;
-        for cell in file.sorted_cells().into_iter().filter(|c| c.scenario == scenario) {
+        for cell in file
+            .sorted_cells()
+            .into_iter()
+            .filter(|c| c.scenario == scenario)
+        {
             time += cell.duration_secs.unwrap_or(0.0);
             suite.add_test_case(test_case(cell));
         }
@@ -42,10 +46,18 @@ fn test_case(cell: &Cell) -> TestCase {
     let status = match cell.status {
         CellStatus::Passed | CellStatus::NoExpectation => TestCaseStatus::success(),
         CellStatus::Failed | CellStatus::Error => {
-            let kind = if cell.status == CellStatus::Failed { NonSuccessKind::Failure } else { NonSuccessKind::Error };
+            let kind = if cell.status == CellStatus::Failed {
+                NonSuccessKind::Failure
+            } else {
+                NonSuccessKind::Error
+            };
             let mut s = TestCaseStatus::non_success(kind);
             s.set_message(reason.as_str());
-            s.set_type(if cell.status == CellStatus::Failed { "unexpected outcome" } else { "harness error" });
+            s.set_type(if cell.status == CellStatus::Failed {
+                "unexpected outcome"
+            } else {
+                "harness error"
+            });
             s
         }
         CellStatus::Skipped => {
@@ -75,7 +87,13 @@ fn system_out(cell: &Cell) -> String {
     }
     if let Some(run) = RunView::of(cell) {
         if let Some(expected) = &run.expected {
-            s.push_str(&format!("expected: {expected}{}\n", run.because.as_deref().map(|b| format!(" ({b})")).unwrap_or_default()));
+            s.push_str(&format!(
+                "expected: {expected}{}\n",
+                run.because
+                    .as_deref()
+                    .map(|b| format!(" ({b})"))
+                    .unwrap_or_default()
+            ));
         }
         s.push_str(&format!("observed: {}\n", run.observed_text()));
         if let Some(t) = run.first_trap_text() {
@@ -102,8 +120,18 @@ mod tests {
         let file = ResultFile::new(
             None,
             vec![
-                Cell::not_run("s", "9.2.0", CellStatus::Skipped, "applies to <9.0 only".into()),
-                Cell::not_run("s", "10.0.2", CellStatus::Error, "starting QEMU: no such file".into()),
+                Cell::not_run(
+                    "s",
+                    "9.2.0",
+                    CellStatus::Skipped,
+                    "applies to <9.0 only".into(),
+                ),
+                Cell::not_run(
+                    "s",
+                    "10.0.2",
+                    CellStatus::Error,
+                    "starting QEMU: no such file".into(),
+                ),
             ],
         );
         let xml = report(&file).to_string().unwrap();
@@ -115,6 +143,12 @@ mod tests {
         assert!(
             matches!(&suite.test_cases[0].status, TestCaseStatus::Skipped { message: Some(m), .. } if m.as_str() == "applies to <9.0 only")
         );
-        assert!(matches!(&suite.test_cases[1].status, TestCaseStatus::NonSuccess { kind: NonSuccessKind::Error, .. }));
+        assert!(matches!(
+            &suite.test_cases[1].status,
+            TestCaseStatus::NonSuccess {
+                kind: NonSuccessKind::Error,
+                ..
+            }
+        ));
     }
 }

@@ -12,7 +12,11 @@ use super::schema::ResultFile;
 pub enum MergeError {
     /// A cell appears in two files (the same shard given twice, or shards of different splits).
     #[error("cell {cell} is in both {} and {}: each cell must come from one shard", first.display(), second.display())]
-    Duplicate { cell: String, first: PathBuf, second: PathBuf },
+    Duplicate {
+        cell: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
     /// A file is not a result file of this schema (the reason names it).
     #[error("{reason}")]
     Unreadable { path: PathBuf, reason: String },
@@ -22,8 +26,10 @@ pub enum MergeError {
 pub fn merge_files(paths: &[PathBuf]) -> Result<ResultFile, MergeError> {
     let mut files = Vec::new();
     for p in paths {
-        let f = ResultFile::read(p)
-            .map_err(|e| MergeError::Unreadable { path: p.clone(), reason: format!("{e:#}") })?;
+        let f = ResultFile::read(p).map_err(|e| MergeError::Unreadable {
+            path: p.clone(),
+            reason: format!("{e:#}"),
+        })?;
         files.push((p.as_path(), f));
     }
     merge(&files)
@@ -36,7 +42,11 @@ pub fn merge(files: &[(&Path, ResultFile)]) -> Result<ResultFile, MergeError> {
     for (path, f) in files {
         for c in &f.cells {
             if let Some(first) = seen.insert(c.key(), path) {
-                return Err(MergeError::Duplicate { cell: c.key(), first: first.to_path_buf(), second: path.to_path_buf() });
+                return Err(MergeError::Duplicate {
+                    cell: c.key(),
+                    first: first.to_path_buf(),
+                    second: path.to_path_buf(),
+                });
             }
             cells.push(c.clone());
         }
@@ -51,15 +61,27 @@ mod tests {
     use crate::report::schema::{Cell, CellStatus};
 
     fn file(cells: &[(&str, &str)]) -> ResultFile {
-        ResultFile::new(None, cells.iter().map(|(s, q)| Cell::not_run(s, q, CellStatus::Skipped, "x".into())).collect())
+        ResultFile::new(
+            None,
+            cells
+                .iter()
+                .map(|(s, q)| Cell::not_run(s, q, CellStatus::Skipped, "x".into()))
+                .collect(),
+        )
     }
 
     #[test]
     fn duplicate_names_both_files() {
-        let a = (Path::new("a.json"), file(&[("s", "7.2.22"), ("s", "10.0.2")]));
+        let a = (
+            Path::new("a.json"),
+            file(&[("s", "7.2.22"), ("s", "10.0.2")]),
+        );
         let b = (Path::new("b.json"), file(&[("s", "10.0.2")]));
         let e = merge(&[a, b]).unwrap_err().to_string();
-        assert!(e.contains("s@10.0.2") && e.contains("a.json") && e.contains("b.json"), "{e}");
+        assert!(
+            e.contains("s@10.0.2") && e.contains("a.json") && e.contains("b.json"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -79,6 +101,9 @@ mod tests {
         file(&[("s", "7.2.22")]).write(&good).unwrap();
         std::fs::write(&old, r#"{"schema":"hvharness-results/0","cells":[]}"#).unwrap();
         let e = merge_files(&[good, old.clone()]).unwrap_err().to_string();
-        assert!(e.contains(&old.display().to_string()) && e.contains("hvharness-results/0"), "{e}");
+        assert!(
+            e.contains(&old.display().to_string()) && e.contains("hvharness-results/0"),
+            "{e}"
+        );
     }
 }

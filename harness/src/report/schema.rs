@@ -99,7 +99,13 @@ impl Cell {
                     Observed::Hung { .. } => "hung",
                     Observed::Exited { .. } => "QEMU exited",
                 };
-                (CellStatus::NoExpectation, Some(format!("the scenario states nothing for QEMU {}; it {seen}", r.qemu)))
+                (
+                    CellStatus::NoExpectation,
+                    Some(format!(
+                        "the scenario states nothing for QEMU {}; it {seen}",
+                        r.qemu
+                    )),
+                )
             }
         };
         Ok(Cell {
@@ -114,7 +120,12 @@ impl Cell {
     }
 
     /// A cell that did not run, and why.
-    pub fn not_run(scenario: &str, qemu: impl ToString, status: CellStatus, reason: String) -> Cell {
+    pub fn not_run(
+        scenario: &str,
+        qemu: impl ToString,
+        status: CellStatus,
+        reason: String,
+    ) -> Cell {
         Cell {
             scenario: scenario.to_string(),
             qemu: qemu.to_string(),
@@ -133,20 +144,30 @@ impl Cell {
 
     /// The version, for ordering (unparsable ones sort first).
     pub fn version(&self) -> crate::qemu::QemuVersion {
-        self.qemu.parse().unwrap_or(crate::qemu::QemuVersion { major: 0, minor: 0, patch: 0 })
+        self.qemu.parse().unwrap_or(crate::qemu::QemuVersion {
+            major: 0,
+            minor: 0,
+            patch: 0,
+        })
     }
 }
 
 impl ResultFile {
     /// A file of the current schema.
     pub fn new(shard: Option<String>, cells: Vec<Cell>) -> ResultFile {
-        ResultFile { schema: SCHEMA.to_string(), shard, cells }
+        ResultFile {
+            schema: SCHEMA.to_string(),
+            shard,
+            cells,
+        }
     }
 
     /// Reads and checks a result file; errors name the file.
     pub fn read(path: &Path) -> Result<ResultFile> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        Self::parse(&text).with_context(|| format!("{} is not an hvharness result file", path.display()))
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(&text)
+            .with_context(|| format!("{} is not an hvharness result file", path.display()))
     }
 
     /// Parses a result file's text, checking its schema first so that a
@@ -157,7 +178,9 @@ impl ResultFile {
             Some(SCHEMA) => {}
             Some(other) => anyhow::bail!("its schema is {other}; this hvharness reads {SCHEMA}"),
             None if value.is_array() => {
-                anyhow::bail!("it has no schema field (written before {SCHEMA}?); run the matrix again")
+                anyhow::bail!(
+                    "it has no schema field (written before {SCHEMA}?); run the matrix again"
+                )
             }
             None => anyhow::bail!("it has no schema field; expected \"schema\": \"{SCHEMA}\""),
         }
@@ -202,7 +225,9 @@ impl ResultFile {
 
     /// The cell of `scenario` on `qemu`.
     pub fn cell(&self, scenario: &str, qemu: &str) -> Option<&Cell> {
-        self.cells.iter().find(|c| c.scenario == scenario && c.qemu == qemu)
+        self.cells
+            .iter()
+            .find(|c| c.scenario == scenario && c.qemu == qemu)
     }
 }
 
@@ -222,7 +247,12 @@ mod tests {
     fn round_trip() {
         let f = ResultFile::new(
             Some("1/2".into()),
-            vec![Cell::not_run("s", "9.2.0", CellStatus::Skipped, "not for 9.x".into())],
+            vec![Cell::not_run(
+                "s",
+                "9.2.0",
+                CellStatus::Skipped,
+                "not for 9.x".into(),
+            )],
         );
         let back = ResultFile::parse(&f.to_json().unwrap()).unwrap();
         assert_eq!(back.cells[0].key(), "s@9.2.0");

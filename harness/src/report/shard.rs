@@ -74,8 +74,15 @@ impl Costs {
                 _ => {}
             }
         }
-        let by_scenario = sums.into_iter().map(|(k, (s, n))| (k, s / n as f64)).collect();
-        Costs { by_cell, by_scenario, overall: (n > 0).then(|| total / n as f64) }
+        let by_scenario = sums
+            .into_iter()
+            .map(|(k, (s, n))| (k, s / n as f64))
+            .collect();
+        Costs {
+            by_cell,
+            by_scenario,
+            overall: (n > 0).then(|| total / n as f64),
+        }
     }
 
     fn estimate(&self, scenario: &str, qemu: &str) -> f64 {
@@ -113,7 +120,9 @@ pub fn assign(cells: &[(String, String)], count: usize, costs: Option<&Costs>) -
             order.sort_by(|&a, &b| cost[b].total_cmp(&cost[a]));
             let mut load = vec![0.0f64; count];
             for &i in &order {
-                let lightest = (0..count).min_by(|&x, &y| load[x].total_cmp(&load[y])).unwrap_or(0);
+                let lightest = (0..count)
+                    .min_by(|&x, &y| load[x].total_cmp(&load[y]))
+                    .unwrap_or(0);
                 owner[i] = lightest;
                 load[lightest] += cost[i];
             }
@@ -128,7 +137,10 @@ mod tests {
     use crate::report::schema::Cell;
 
     fn cells(scenarios: &[&str], versions: &[&str]) -> Vec<(String, String)> {
-        scenarios.iter().flat_map(|s| versions.iter().map(move |v| (s.to_string(), v.to_string()))).collect()
+        scenarios
+            .iter()
+            .flat_map(|s| versions.iter().map(move |v| (s.to_string(), v.to_string())))
+            .collect()
     }
 
     #[test]

@@ -88,7 +88,9 @@ pub(crate) struct FieldView {
 impl RunView {
     /// The run of `cell`, when it ran and its report reads.
     pub fn of(cell: &Cell) -> Option<RunView> {
-        cell.run.as_ref().and_then(|v| serde_json::from_value(v.clone()).ok())
+        cell.run
+            .as_ref()
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
     }
 
     /// The observation in words: `hung: console vm0 never printed /init/ (after /booting/)`.
@@ -99,8 +101,16 @@ impl RunView {
         match o.kind.as_str() {
             "booted" => "booted: every console printed every milestone".to_string(),
             "hung" => {
-                let last = o.last_seen.as_deref().map(|l| format!("/{l}/")).unwrap_or_else(|| "nothing".into());
-                let early = o.early.as_deref().map(|e| format!("; {e}")).unwrap_or_default();
+                let last = o
+                    .last_seen
+                    .as_deref()
+                    .map(|l| format!("/{l}/"))
+                    .unwrap_or_else(|| "nothing".into());
+                let early = o
+                    .early
+                    .as_deref()
+                    .map(|e| format!("; {e}"))
+                    .unwrap_or_default();
                 format!("hung: console {console} never printed /{missing}/ (last milestone: {last}){early}")
             }
             "exited" => format!("QEMU exited before console {console} printed /{missing}/"),
@@ -111,9 +121,15 @@ impl RunView {
     /// The first trap in words, with its places.
     pub fn first_trap_text(&self) -> Option<String> {
         self.first_trap.as_ref().map(|t| {
-            let places =
-                if self.first_trap_places.is_empty() { String::new() } else { format!(" in {}", self.first_trap_places.join(" or ")) };
-            format!("first trap: hart {} cause {:#x} ({}) epc {:#x} tval {:#x}{places}", t.hart, t.cause, t.desc, t.epc, t.tval)
+            let places = if self.first_trap_places.is_empty() {
+                String::new()
+            } else {
+                format!(" in {}", self.first_trap_places.join(" or "))
+            };
+            format!(
+                "first trap: hart {} cause {:#x} ({}) epc {:#x} tval {:#x}{places}",
+                t.hart, t.cause, t.desc, t.epc, t.tval
+            )
         })
     }
 
@@ -121,7 +137,12 @@ impl RunView {
     pub fn console_tails(&self) -> Vec<(String, String)> {
         self.transcripts
             .iter()
-            .map(|(name, text)| (name.clone(), super::text::last_lines(text, TAIL_LINES).join("\n")))
+            .map(|(name, text)| {
+                (
+                    name.clone(),
+                    super::text::last_lines(text, TAIL_LINES).join("\n"),
+                )
+            })
             .collect()
     }
 }
