@@ -455,7 +455,7 @@ async fn hvharness_binary() -> Result<PathBuf> {
         None => bail!("no profile directory above {}", exe.display()),
     };
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    progress("(b) building the hvharness binary");
+    progress("building the hvharness binary");
     let status = tokio::process::Command::new(cargo)
         .args(["build", "-q", "-p", "hvharness", "--bin", "hvharness", "--profile", &profile])
         .status()

@@ -229,10 +229,39 @@ fn workflow_shards_merged_equal_one_unsharded_run() {
     );
     for (key, (status, observed, reason)) in &a {
         let (s, o, r) = &b[key];
+        if (status, observed) == (s, o) {
+            continue;
+        }
+        // A cell whose own outcome varies from run to run (a firmware race, a
+        // loaded machine) is not a sharding bug: run it again alone, and
+        // accept the difference, loudly, only if that run reproduces the
+        // shard's outcome.
+        let cell = merged
+            .cells
+            .iter()
+            .find(|c| &c.key() == key)
+            .expect("the key is merged's");
+        let reproduced = (0..3).any(|_| {
+            let again = shell(
+                dir.path(),
+                &format!(
+                    "hvharness run scenarios/{}.toml --no-build --qemu {} --json",
+                    cell.scenario, cell.qemu
+                ),
+                &[],
+            );
+            ResultFile::parse(&text(&again.stdout))
+                .ok()
+                .and_then(|f| outcomes(&f).remove(key))
+                .is_some_and(|(s2, o2, _)| (&s2, &o2) == (status, observed))
+        });
         assert!(
-            (status, observed) == (s, o),
-            "{key}: merged shards say {status:?}/{observed} ({reason:?}), the unsharded run {s:?}/{o} ({r:?})"
+            reproduced,
+            "{key}: merged shards say {status:?}/{observed} ({reason:?}), the unsharded run {s:?}/{o} ({r:?}), and three runs of the cell alone never reproduce the shard's outcome"
         );
+        common::skipped(&format!(
+            "workflow_shards_merged_equal_one_unsharded_run: {key} is not deterministic: {status:?}/{observed} ({reason:?}) in the shard and again alone, {s:?}/{o} ({r:?}) in the unsharded run"
+        ));
     }
 
     // JUnit of the merge: one suite per scenario, one case per version.
