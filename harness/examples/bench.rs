@@ -21,6 +21,12 @@
 //! (c) A dump of every CSR the target description lists, on every hart, over
 //!     the gdbstub (hypervisor-2vm's machine, paused at reset).
 //!
+//! (e) Sharding's overhead: the same 36-cell matrix unsharded against its two
+//!     shards (`--shard 1/2`, then `--shard 2/2`) run one after the other on
+//!     this machine; the shards' total wall time over the unsharded one is
+//!     what splitting costs (each shard builds nothing, but pays its own
+//!     start-up and its own tail of unbalanced cells).
+//!
 //! Each figure: median [min .. max] over the repetitions. A figure that cannot
 //! be measured says so and why; nothing is estimated.
 
@@ -54,8 +60,8 @@ struct Args {
     /// Repetitions of every figure.
     #[arg(long, default_value_t = 10)]
     reps: usize,
-    /// Figures to measure: any of a, b, c, d, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "a,b,c,d")]
+    /// Figures to measure: any of a, b, c, d, e, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "a,b,c,d,e")]
     only: Vec<char>,
 }
 
@@ -100,6 +106,9 @@ async fn main() {
     }
     if args.only.contains(&'d') {
         failed |= !figure_diagnose(&root, &registry, args.reps).await;
+    }
+    if args.only.contains(&'e') {
+        failed |= !figure_shards(&root, args.reps).await;
     }
     std::process::exit(if failed { 1 } else { 0 });
 }
@@ -379,16 +388,24 @@ async fn last_milestone(mut from: impl AsyncRead + Unpin, milestones: &[Regex]) 
 // ---------------------------------------------------------------------------
 // (b) matrix wall time against the sum of its cells.
 
+/// Every scenario file, sorted.
+fn scenario_files(root: &Path) -> Result<Vec<PathBuf>> {
+    let rd = std::fs::read_dir(root.join("scenarios")).context("reading scenarios/")?;
+    let mut files: Vec<PathBuf> =
+        rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+    files.sort();
+    Ok(files)
+}
+
 async fn figure_matrix(root: &Path, reps: usize) -> bool {
     println!();
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(root.join("scenarios")) {
-        Ok(rd) => rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect(),
+    let files = match scenario_files(root) {
+        Ok(f) => f,
         Err(e) => {
-            println!("(b) matrix: failed: reading scenarios/: {e}");
+            println!("(b) matrix: failed: {e:#}");
             return false;
         }
     };
-    files.sort();
     let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     println!(
         "(b) hvharness matrix scenarios/*.toml --no-build --json ({} scenarios, -j {jobs}): wall time against the sum of its cells",
@@ -407,7 +424,7 @@ async fn figure_matrix(root: &Path, reps: usize) -> bool {
     let mut cells = 0;
     for i in 0..reps {
         progress(&format!("(b) matrix run {}/{reps}", i + 1));
-        match matrix_once(root, &binary, &files).await {
+        match matrix_once(root, &binary, &files, &[]).await {
             Ok((wall, sum, n)) => {
                 walls.push(wall);
                 sums.push(sum);
@@ -438,7 +455,7 @@ async fn hvharness_binary() -> Result<PathBuf> {
         None => bail!("no profile directory above {}", exe.display()),
     };
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    progress("(b) building the hvharness binary");
+    progress("building the hvharness binary");
     let status = tokio::process::Command::new(cargo)
         .args(["build", "-q", "-p", "hvharness", "--bin", "hvharness", "--profile", &profile])
         .status()
@@ -454,12 +471,14 @@ async fn hvharness_binary() -> Result<PathBuf> {
     Ok(binary)
 }
 
-/// One matrix run: (wall seconds, sum of the cells' seconds, number of cells).
-async fn matrix_once(root: &Path, binary: &Path, files: &[PathBuf]) -> Result<(f64, f64, usize)> {
+/// One matrix run (`extra` arguments added): (wall seconds, sum of the
+/// cells' seconds, number of cells that ran).
+async fn matrix_once(root: &Path, binary: &Path, files: &[PathBuf], extra: &[&str]) -> Result<(f64, f64, usize)> {
     let mut cmd = tokio::process::Command::new(binary);
     cmd.arg("matrix")
         .args(files)
         .args(["--no-build", "--json"])
+        .args(extra)
         .current_dir(root)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -499,16 +518,66 @@ async fn matrix_once(root: &Path, binary: &Path, files: &[PathBuf]) -> Result<(f
     if !matches!(status.code(), Some(0) | Some(1)) {
         bail!("hvharness matrix: {status}\n{}", String::from_utf8_lossy(&stderr));
     }
-    let reports: Vec<serde_json::Value> =
-        serde_json::from_slice(&stdout).context("hvharness matrix --json printed no JSON array")?;
-    let mut sum = 0.0;
-    for r in &reports {
-        sum += r["duration_secs"].as_f64().context("a report without duration_secs")?;
+    let file = hvharness::report::ResultFile::parse(&String::from_utf8_lossy(&stdout))
+        .context("hvharness matrix --json printed no result file")?;
+    let durations: Vec<f64> = file.cells.iter().filter_map(|c| c.duration_secs).collect();
+    let sum: f64 = durations.iter().sum();
+    if durations.is_empty() || sum <= 0.0 {
+        bail!("hvharness matrix reported no cells that ran");
     }
-    if reports.is_empty() || sum <= 0.0 {
-        bail!("hvharness matrix reported no cells");
+    Ok((wall, sum, durations.len()))
+}
+
+// ---------------------------------------------------------------------------
+// (e) two shards run one after the other against one unsharded run.
+
+async fn figure_shards(root: &Path, reps: usize) -> bool {
+    println!();
+    let files = match scenario_files(root) {
+        Ok(f) => f,
+        Err(e) => {
+            println!("(e) shards: failed: {e:#}");
+            return false;
+        }
+    };
+    let binary = match hvharness_binary().await {
+        Ok(b) => b,
+        Err(e) => {
+            println!("(e) shards: failed: {e:#}");
+            return false;
+        }
+    };
+    let (mut whole, mut split, mut ratios, mut cells) = (Vec::new(), Vec::new(), Vec::new(), (0, 0));
+    for i in 0..reps {
+        progress(&format!("(e) unsharded and 2 shards, run {}/{reps}", i + 1));
+        let r = async {
+            let (w, _, n) = matrix_once(root, &binary, &files, &[]).await?;
+            let (w1, _, n1) = matrix_once(root, &binary, &files, &["--shard", "1/2"]).await?;
+            let (w2, _, n2) = matrix_once(root, &binary, &files, &["--shard", "2/2"]).await?;
+            Ok::<_, anyhow::Error>((w, w1 + w2, n, n1 + n2))
+        };
+        match r.await {
+            Ok((w, s, n, ns)) => {
+                whole.push(w);
+                split.push(s);
+                ratios.push(s / w);
+                cells = (n, ns);
+            }
+            Err(e) => {
+                println!("(e) shards: failed: {e:#}");
+                return false;
+            }
+        }
     }
-    Ok((wall, sum, reports.len()))
+    println!(
+        "(e) hvharness matrix scenarios/*.toml ({} scenarios): unsharded against --shard 1/2 then 2/2, one after the other",
+        files.len()
+    );
+    println!("{:<22} {} unsharded, {} in the two shards", "cells run", cells.0, cells.1);
+    println!("{:<22} {}", "unsharded wall", secs(&whole));
+    println!("{:<22} {}", "shard 1 + shard 2 wall", secs(&split));
+    println!("{:<22} {}", "shards / unsharded", ratio(&ratios));
+    cells.0 == cells.1
 }
 
 // ---------------------------------------------------------------------------

@@ -203,6 +203,13 @@ fn check_report_shape(r: &Value, scenario: &str) {
     }
 }
 
+/// The run reports of a result file (`--json`), checking its schema field.
+fn run_reports(v: &Value) -> Vec<Value> {
+    assert_eq!(v["schema"], "hvharness-results/1", "{v:#}");
+    let cells = v["cells"].as_array().expect("a result file has cells");
+    cells.iter().map(|c| c["run"].clone()).collect()
+}
+
 fn transcript<'a>(r: &'a Value, console: &str) -> &'a str {
     r["transcripts"]
         .as_array()
@@ -221,11 +228,11 @@ fn run_json_boot_on_every_known_qemu() {
     common::firmware();
     let scenario = common::root().join("scenarios/guest-standalone.toml");
     let v = json_of(&["run", &scenario.to_string_lossy(), "--no-build", "--json"], 0);
-    let reports = v.as_array().expect("an array of reports");
+    let reports = run_reports(&v);
     let versions: Vec<&str> = reports.iter().map(|r| r["qemu"].as_str().unwrap_or_default()).collect();
     let known: Vec<String> = common::registry().builds().iter().map(|b| b.version.to_string()).collect();
     assert_eq!(versions, known, "one report per known QEMU, in order");
-    for r in reports {
+    for r in &reports {
         check_report_shape(r, "guest-standalone");
         assert_eq!(r["observed"]["kind"], "booted", "{r:#}");
         assert_eq!(r["verdict"]["verdict"], "as_expected", "{r:#}");
@@ -245,7 +252,7 @@ fn run_json_hang_with_first_fault() {
     common::firmware();
     let scenario = common::root().join("scenarios/hypervisor-noadue-2vm.toml");
     let v = json_of(&["run", &scenario.to_string_lossy(), "--qemu", "10.0.2", "--no-build", "--json"], 0);
-    let reports = v.as_array().expect("an array of reports");
+    let reports = run_reports(&v);
     assert_eq!(reports.len(), 1, "{v:#}");
     let r = &reports[0];
     check_report_shape(r, "hypervisor-noadue-2vm");
@@ -292,7 +299,7 @@ expect = "hangs"
     );
     std::fs::write(&path, scenario).unwrap();
     let v = json_of(&["run", &path.to_string_lossy(), "--qemu", "10.0.2", "--no-build", "--json"], 1);
-    let r = &v.as_array().expect("an array of reports")[0];
+    let r = &run_reports(&v)[0];
     check_report_shape(r, "wrong");
     assert_eq!(r["observed"]["kind"], "booted", "{r:#}");
     assert_eq!(r["verdict"]["verdict"], "unexpected", "{r:#}");

@@ -77,12 +77,23 @@ pub async fn diagnose_one(
     build: &QemuBuild,
     keep_for_gdb: bool,
 ) -> Result<(Diagnosis, Option<runner::LiveRun>)> {
-    let started = std::time::Instant::now();
+    let (report, faults, live) = run_and_explain(scenario, build).await?;
+    // The run's own time: from QEMU's start to the verdict, before the explaining.
+    let verdict_secs = report.duration_secs;
+    let diagnosis = Diagnosis { scenario: scenario.name.clone(), qemu: build.version, observed: report.observed, verdict_secs, faults };
+    let live = if keep_for_gdb && !matches!(diagnosis.observed, Observed::Booted) { live } else { None };
+    Ok((diagnosis, live))
+}
+
+/// Runs once under the debugger and, when the boot did not finish, explains
+/// each stuck hart's fault; QEMU is still stopped in the returned [`runner::LiveRun`].
+pub async fn run_and_explain(
+    scenario: &Scenario,
+    build: &QemuBuild,
+) -> Result<(runner::RunReport, Vec<FaultReport>, Option<runner::LiveRun>)> {
     let options = RunOptions { debugger: true, keep_alive: true };
-    let (report, live) = runner::run_with(scenario, build, &options).await?;
-    let verdict_secs = started.elapsed().as_secs_f64();
+    let (report, mut live) = runner::run_with(scenario, build, &options).await?;
     let mut faults = Vec::new();
-    let mut live = live;
     if !matches!(report.observed, Observed::Booted) {
         if let Some(l) = live.as_mut() {
             let harts = capture::read_harts(l.session.rsp(), build.version).await?;
@@ -95,9 +106,7 @@ pub async fn diagnose_one(
             }
         }
     }
-    let diagnosis = Diagnosis { scenario: scenario.name.clone(), qemu: build.version, observed: report.observed, verdict_secs, faults };
-    let live = if keep_for_gdb && !matches!(diagnosis.observed, Observed::Booted) { live } else { None };
-    Ok((diagnosis, live))
+    Ok((report, faults, live))
 }
 
 /// Leaves QEMU stopped at the failure and tells a human how to attach gdb;

@@ -5,7 +5,9 @@ mod bisect;
 mod check;
 pub mod diagnose;
 mod diff;
+mod progress;
 mod qemu;
+mod report;
 mod run;
 
 use std::path::PathBuf;
@@ -38,14 +40,23 @@ enum Command {
         /// QEMU to use: a version (10.0.2), a range (">=9.0") or a binary path. Repeatable.
         #[arg(long = "qemu", value_name = "VERSION|RANGE|PATH")]
         qemu: Vec<String>,
-        /// Print the report as JSON.
+        /// Print the result file (JSON, schema hvharness-results/1) instead of text.
         #[arg(long)]
         json: bool,
+        /// Write JUnit XML to FILE.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
         /// Skip the scenario's build command.
         #[arg(long)]
         no_build: bool,
     },
     /// Run every scenario on every selected QEMU and print a table.
+    ///
+    /// With --shard K/N, run only the K-th of N slices of the cells (for N
+    /// CI jobs; `hvharness report merge` joins their --results files). The
+    /// split depends only on the cells' names, and on durations when
+    /// --durations names a previous result file: every machine computes
+    /// the same shards, and each cell is in exactly one.
     Matrix {
         /// Scenario files.
         #[arg(required = true)]
@@ -53,15 +64,35 @@ enum Command {
         /// QEMU to use: a version, a range or a binary path. Repeatable; default: all known.
         #[arg(long = "qemu", value_name = "VERSION|RANGE|PATH")]
         qemu: Vec<String>,
-        /// Print the reports as JSON.
+        /// Print the result file (JSON, schema hvharness-results/1) instead of the table.
         #[arg(long)]
         json: bool,
+        /// Also write the result file to FILE (the table still prints).
+        #[arg(long, value_name = "FILE")]
+        results: Option<PathBuf>,
+        /// Write JUnit XML to FILE: one testsuite per scenario, one testcase per QEMU.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
         /// Skip the scenarios' build commands.
         #[arg(long)]
         no_build: bool,
         /// How many QEMUs run at once (default: the number of CPUs).
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
+        /// Run only shard K of N (1-based), e.g. 1/2.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<crate::report::Shard>,
+        /// A previous result file: balance the shards by its measured durations.
+        #[arg(long, value_name = "FILE", requires = "shard")]
+        durations: Option<PathBuf>,
+        /// Explain each cell that did not boot, as `diagnose` does (its runs use the debugger).
+        #[arg(long)]
+        diagnose: bool,
+    },
+    /// Result files: merge shards, write JUnit XML or the HTML report.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
     },
     /// Run a scenario and, when it hangs, explain why: the first unexpected
     /// trap on each stuck hart (cause, place in the right ELF file, tval,
@@ -178,6 +209,41 @@ enum QemuCommand {
 }
 
 #[derive(Subcommand)]
+enum ReportCommand {
+    /// Combine result files (e.g. one per shard) into one: `hvharness report
+    /// merge 1.json 2.json -o all.json`. A cell in two files, or a file of
+    /// another schema, is an error naming the files.
+    Merge {
+        /// Result files written by `matrix --results` or `--json`.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// The merged result file.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Also write JUnit XML of the merged file.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Also write the HTML report of the merged file.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+    },
+    /// Write the matrix as one self-contained HTML page (no network needed):
+    /// the grid, and per cell the milestones, console tails, CSR stops with
+    /// the fields changed since the previous QEMU version, and the diagnosis.
+    Html {
+        /// Result files (several are merged first).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// The HTML file.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Also write JUnit XML.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum BisectCommand {
     /// Find the first QEMU version whose outcome differs from the oldest's.
     ///
@@ -251,12 +317,20 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Diagnose { scenario, qemu, json, no_build, gdb } => {
             diagnose::diagnose(&scenario, &qemu, json, no_build, gdb, root).await
         }
-        Command::Run { scenario, qemu, json, no_build } => {
-            run::run_matrix(&[scenario], &qemu, json, no_build, 1, root, false).await
+        Command::Run { scenario, qemu, json, junit, no_build } => {
+            let opts = run::MatrixOptions { json, junit, no_build, jobs: 1, ..Default::default() };
+            run::run_matrix(&[scenario], &qemu, opts, root).await
         }
-        Command::Matrix { scenarios, qemu, json, no_build, jobs } => {
+        Command::Matrix { scenarios, qemu, json, results, junit, no_build, jobs, shard, durations, diagnose } => {
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-            run::run_matrix(&scenarios, &qemu, json, no_build, jobs.max(1), root, true).await
+            let opts = run::MatrixOptions { json, results, junit, no_build, jobs, table: true, shard, durations, diagnose };
+            run::run_matrix(&scenarios, &qemu, opts, root).await
+        }
+        Command::Report { command: ReportCommand::Merge { inputs, output, junit, html } } => {
+            report::merge(&inputs, &output, junit.as_deref(), html.as_deref())
+        }
+        Command::Report { command: ReportCommand::Html { inputs, output, junit } } => {
+            report::html(&inputs, &output, junit.as_deref())
         }
     }
 }

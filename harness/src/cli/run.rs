@@ -2,13 +2,15 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+use super::progress::Progress;
 use super::EXIT_ENV;
 use crate::qemu::{registry, QemuBuild, QemuRegistry};
-use crate::report;
+use crate::report::schema::DiagnosisEntry;
+use crate::report::shard::{self, Costs};
+use crate::report::{self, Cell, CellStatus, ResultFile, Shard};
 use crate::runner::{self, RunReport};
 use crate::scenario::Scenario;
 
@@ -41,97 +43,197 @@ pub fn select_builds(reg: &QemuRegistry, specs: &[String]) -> Result<Vec<QemuBui
     Ok(out)
 }
 
-/// Builds, then runs every scenario on every selected build, `jobs` at a time,
-/// and prints reports (a table when `table`); the exit code follows the CLI docs.
-pub async fn run_matrix(
-    paths: &[PathBuf],
-    qemu: &[String],
-    json: bool,
-    no_build: bool,
-    jobs: usize,
-    root: Option<PathBuf>,
-    table: bool,
-) -> Result<ExitCode> {
+/// What `run` and `matrix` were asked for, beyond the scenarios and QEMUs.
+#[derive(Debug, Default)]
+pub struct MatrixOptions {
+    /// Print the result file on stdout instead of text.
+    pub json: bool,
+    /// Also write the result file here.
+    pub results: Option<PathBuf>,
+    /// Write JUnit XML here.
+    pub junit: Option<PathBuf>,
+    pub no_build: bool,
+    /// QEMUs at once (at least 1).
+    pub jobs: usize,
+    /// Print the summary table (matrix) rather than each report (run).
+    pub table: bool,
+    /// Run only this slice of the cells.
+    pub shard: Option<Shard>,
+    /// A previous result file whose durations balance the shards.
+    pub durations: Option<PathBuf>,
+    /// Explain every cell that did not boot (runs under the debugger).
+    pub diagnose: bool,
+}
+
+/// One scenario on one QEMU, to be run.
+struct Job {
+    n: usize,
+    scenario: Scenario,
+    build: QemuBuild,
+}
+
+/// Builds, then runs every scenario on every selected build (the shard's
+/// part of them), `jobs` at a time, and prints the results; the exit code
+/// follows the CLI docs.
+pub async fn run_matrix(paths: &[PathBuf], qemu: &[String], opts: MatrixOptions, root: Option<PathBuf>) -> Result<ExitCode> {
     let reg = QemuRegistry::discover(root.as_deref());
     let builds = select_builds(&reg, qemu)?;
     let mut scenarios = Vec::new();
     for p in paths {
         scenarios.push(Scenario::load(p)?);
     }
-    if !no_build {
-        for s in &scenarios {
+    let mut pairs: Vec<(Scenario, QemuBuild)> = Vec::new();
+    for s in &scenarios {
+        for b in &builds {
+            pairs.push((s.clone(), b.clone()));
+        }
+    }
+    if let Some(sh) = opts.shard {
+        let costs = match &opts.durations {
+            Some(p) => Some(Costs::from_results(&ResultFile::read(p)?)),
+            None => None,
+        };
+        let names: Vec<(String, String)> = pairs.iter().map(|(s, b)| (s.name.clone(), b.version.to_string())).collect();
+        let keep = shard::select(&names, sh, costs.as_ref());
+        let mut it = keep.into_iter();
+        pairs.retain(|_| it.next().unwrap_or(false));
+        eprintln!("hvharness: shard {sh}: {} of {} cells", pairs.len(), names.len());
+    }
+    if !opts.no_build {
+        for s in scenarios.iter().filter(|s| pairs.iter().any(|(p, _)| p.name == s.name)) {
             eprintln!("hvharness: building for {}", s.name);
             let s2 = s.clone();
             tokio::task::spawn_blocking(move || s2.build()).await.context("build task")??;
         }
     }
-    let mut cells: Vec<(Scenario, QemuBuild)> = Vec::new();
-    for s in &scenarios {
-        for b in &builds {
-            match s.skip_reason(b.version) {
-                Some(why) => eprintln!("hvharness: skipped: {why}"),
-                None => cells.push((s.clone(), b.clone())),
+    let mut cells: Vec<Cell> = Vec::new();
+    let mut jobs = Vec::new();
+    for (scenario, build) in pairs {
+        match scenario.skip_reason(build.version) {
+            Some(why) => {
+                eprintln!("hvharness: skipped: {why}");
+                cells.push(Cell::not_run(&scenario.name, build.version, CellStatus::Skipped, why));
             }
+            None => jobs.push(Job { n: jobs.len() + 1, scenario, build }),
         }
     }
-    let total = cells.len();
-    let limit = Arc::new(tokio::sync::Semaphore::new(jobs));
     let started = std::time::Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for (i, (s, b)) in cells.into_iter().enumerate() {
-        let limit = Arc::clone(&limit);
-        tasks.spawn(async move {
-            let _permit = limit.acquire_owned().await;
-            eprintln!("hvharness: [{}/{total}] {} on QEMU {} ...", i + 1, s.name, b.version);
-            let r = runner::run(&s, &b).await;
-            (i, s.name.clone(), b.version, r)
-        });
+    let (ran, reports) = run_jobs(jobs, opts.jobs.max(1), opts.diagnose).await?;
+    cells.extend(ran);
+    let file = ResultFile::new(opts.shard.map(|s| s.to_string()), cells);
+    let file = ResultFile { cells: file.sorted_cells().into_iter().cloned().collect(), ..file };
+    if let Some(p) = &opts.results {
+        file.write(p)?;
     }
-    let mut reports: Vec<(usize, RunReport)> = Vec::new();
-    let mut errors = 0;
-    while let Some(joined) = tasks.join_next().await {
-        let (i, name, version, result) = joined.context("a run task panicked")?;
-        match result {
-            Ok(r) => {
-                eprintln!(
-                    "hvharness: {name} on QEMU {version}: {} ({}, {:.1} s)",
+    if let Some(p) = &opts.junit {
+        report::junit::write(&file, p)?;
+    }
+    if opts.json {
+        print!("{}", file.to_json()?);
+    } else {
+        print_text(&reports, opts.table, started);
+    }
+    Ok(exit_code(&file))
+}
+
+/// Runs the jobs, at most `limit` at once; the cells in job order, and the
+/// reports of the runs that finished (for the text output).
+async fn run_jobs(jobs: Vec<Job>, limit: usize, diagnose: bool) -> Result<(Vec<Cell>, Vec<RunReport>)> {
+    let mut progress = Progress::new(jobs.len());
+    let mut queue = jobs.into_iter();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut lines = std::collections::HashMap::new();
+    let mut done: Vec<(usize, Cell, Option<RunReport>)> = Vec::new();
+    loop {
+        while tasks.len() < limit {
+            let Some(job) = queue.next() else { break };
+            let what = format!("{} on QEMU {}", job.scenario.name, job.build.version);
+            lines.insert(job.n, progress.start(job.n, &what));
+            tasks.spawn(async move {
+                let result = run_cell(&job.scenario, &job.build, diagnose).await;
+                (job, result)
+            });
+        }
+        let Some(joined) = tasks.join_next().await else { break };
+        let (job, result) = joined.context("a run task panicked")?;
+        let what = format!("{} on QEMU {}", job.scenario.name, job.build.version);
+        let (cell, report, line) = match result {
+            Ok((r, diagnosis)) => {
+                let line = format!(
+                    "{what}: {} ({}, {:.1} s)",
                     report::observed_word(&r.observed),
                     report::verdict_word(&r.verdict),
                     r.duration_secs
                 );
-                reports.push((i, r));
+                let mut cell = Cell::from_run(&r)?;
+                cell.diagnosis = diagnosis;
+                (cell, Some(r), line)
             }
             Err(e) => {
-                errors += 1;
-                eprintln!("hvharness: {name} on QEMU {version}: error: {e:#}");
+                let why = format!("{e:#}");
+                let line = format!("{what}: error: {why}");
+                (Cell::not_run(&job.scenario.name, job.build.version, CellStatus::Error, why), None, line)
             }
+        };
+        if let Some(l) = lines.remove(&job.n) {
+            progress.finish(l, &line);
         }
+        done.push((job.n, cell, report));
     }
-    reports.sort_by_key(|(i, _)| *i);
-    let reports: Vec<RunReport> = reports.into_iter().map(|(_, r)| r).collect();
-    if json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+    progress.done();
+    done.sort_by_key(|(n, _, _)| *n);
+    let reports = done.iter().filter_map(|(_, _, r)| r.clone()).collect();
+    Ok((done.into_iter().map(|(_, c, _)| c).collect(), reports))
+}
+
+/// One cell; with `diagnose`, under the debugger, explained when it did not boot.
+async fn run_cell(scenario: &Scenario, build: &QemuBuild, diagnose: bool) -> Result<(RunReport, Option<DiagnosisEntry>)> {
+    if !diagnose {
+        return Ok((runner::run(scenario, build).await?, None));
+    }
+    let (r, faults, live) = super::diagnose::run_and_explain(scenario, build).await?;
+    drop(live);
+    if matches!(r.observed, runner::Observed::Booted) {
+        return Ok((r, None));
+    }
+    let d = super::diagnose::Diagnosis {
+        scenario: r.scenario.clone(),
+        qemu: r.qemu,
+        observed: r.observed.clone(),
+        verdict_secs: r.duration_secs,
+        faults,
+    };
+    let entry = DiagnosisEntry {
+        text: super::diagnose::render(&d),
+        faults: serde_json::to_value(&d.faults).context("encoding the diagnosis")?,
+    };
+    Ok((r, Some(entry)))
+}
+
+fn print_text(reports: &[RunReport], table: bool, started: std::time::Instant) {
+    if !table || reports.len() == 1 {
+        for r in reports {
+            print!("{}", report::render_run(r));
+        }
     } else {
-        if !table || reports.len() == 1 {
-            for r in &reports {
-                print!("{}", report::render_run(r));
-            }
-        } else {
-            for r in reports.iter().filter(|r| r.verdict.is_failure()) {
-                print!("{}", report::render_run(r));
-            }
-        }
-        if table {
-            print!("{}", report::render_table(&reports));
-            let sum: f64 = reports.iter().map(|r| r.duration_secs).sum();
-            println!("wall time {:.1} s, sum of cells {:.1} s", started.elapsed().as_secs_f64(), sum);
+        for r in reports.iter().filter(|r| r.verdict.is_failure()) {
+            print!("{}", report::render_run(r));
         }
     }
-    if errors > 0 {
-        return Ok(ExitCode::from(EXIT_ENV));
+    if table {
+        print!("{}", report::render_table(reports));
+        let sum: f64 = reports.iter().map(|r| r.duration_secs).sum();
+        println!("wall time {:.1} s, sum of cells {:.1} s", started.elapsed().as_secs_f64(), sum);
     }
-    if reports.iter().any(|r| r.verdict.is_failure()) {
-        return Ok(ExitCode::from(1));
+}
+
+/// 2 when a cell could not run, else 1 when one failed, else 0.
+pub fn exit_code(file: &ResultFile) -> ExitCode {
+    if file.cells.iter().any(|c| c.status == CellStatus::Error) {
+        ExitCode::from(EXIT_ENV)
+    } else if file.cells.iter().any(|c| c.status == CellStatus::Failed) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
-    Ok(ExitCode::SUCCESS)
 }

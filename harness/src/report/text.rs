@@ -1,4 +1,4 @@
-//! Human-readable renderings of run reports (the JSON form is serde's).
+//! Human-readable renderings of one run and of a matrix (terminal text).
 
 use std::fmt::Write as _;
 
@@ -121,7 +121,7 @@ fn dialogue_line(e: &crate::runner::dialogue::DialogueEvent) -> String {
     }
 }
 
-fn last_lines(text: &str, n: usize) -> Vec<&str> {
+pub(crate) fn last_lines(text: &str, n: usize) -> Vec<&str> {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].to_vec()
 }

@@ -1,0 +1,363 @@
+//! `hvharness report html`: the matrix as one self-contained HTML file (no
+//! network, inline CSS and a few lines of JS), for a person opening a CI
+//! artifact.
+//!
+//! The page holds the grid (scenario x QEMU: word, colour and time per
+//! cell) and, per cell, the milestones on a timeline, the console tails, the
+//! CSR stops with every field that changed since the scenario's previous QEMU
+//! version marked (the snapshot diff of an upgrade), and the diagnosis.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use minijinja::Environment;
+use serde::Serialize;
+
+use super::schema::{Cell, CellStatus, ResultFile};
+use super::view::{RunView, StopView};
+
+const TEMPLATE: &str = include_str!("report.html.j2");
+
+/// Renders the page.
+pub fn render(file: &ResultFile, title: &str) -> Result<String> {
+    let page = Page::build(file, title);
+    let mut env = Environment::new();
+    // The `.html` name turns on HTML escaping of every value.
+    env.add_template("report.html", TEMPLATE)
+        .context("the report template")?;
+    let tmpl = env
+        .get_template("report.html")
+        .context("the report template")?;
+    tmpl.render(minijinja::value::Serde(&page))
+        .context("rendering the report")
+}
+
+/// Renders the page into `path`.
+pub fn write(file: &ResultFile, title: &str, path: &Path) -> Result<()> {
+    let html = render(file, title)?;
+    std::fs::write(path, html).with_context(|| format!("writing {}", path.display()))
+}
+
+#[derive(Serialize)]
+struct Page {
+    title: String,
+    versions: Vec<String>,
+    rows: Vec<Row>,
+    counts: Vec<(String, String, usize)>,
+    details: Vec<Detail>,
+}
+
+#[derive(Serialize)]
+struct Row {
+    scenario: String,
+    cells: Vec<Option<GridCell>>,
+}
+
+#[derive(Serialize)]
+struct GridCell {
+    id: String,
+    class: &'static str,
+    word: &'static str,
+    observed: String,
+    time: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Detail {
+    id: String,
+    scenario: String,
+    qemu: String,
+    class: &'static str,
+    word: &'static str,
+    open: bool,
+    reason: Option<String>,
+    expected: Option<String>,
+    observed: Option<String>,
+    first_trap: Option<String>,
+    time: Option<String>,
+    timeline: Vec<Lane>,
+    tails: Vec<(String, String)>,
+    compared_with: Option<String>,
+    changed_fields: usize,
+    /// `henvcfg.ADUE`, each changed field once (harts repeat them).
+    changed_names: Vec<String>,
+    stops: Vec<StopModel>,
+    diagnosis: Option<String>,
+}
+
+/// One console's milestones on the run's time axis.
+#[derive(Serialize)]
+struct Lane {
+    console: String,
+    marks: Vec<Mark>,
+}
+
+#[derive(Serialize)]
+struct Mark {
+    pattern: String,
+    at: String,
+    /// Position on the axis, 0-100.
+    pct: f64,
+}
+
+#[derive(Serialize)]
+struct StopModel {
+    title: String,
+    instruction: Option<String>,
+    csrs: Vec<CsrModel>,
+}
+
+#[derive(Serialize)]
+struct CsrModel {
+    name: String,
+    raw: String,
+    changed: bool,
+    was: Option<String>,
+    fields: Vec<FieldModel>,
+}
+
+#[derive(Serialize)]
+struct FieldModel {
+    name: String,
+    value: String,
+    changed: bool,
+    was: Option<String>,
+}
+
+fn class(s: CellStatus) -> &'static str {
+    match s {
+        CellStatus::Passed => "pass",
+        CellStatus::Failed => "fail",
+        CellStatus::NoExpectation => "noexp",
+        CellStatus::Skipped => "skip",
+        CellStatus::Error => "error",
+    }
+}
+
+/// An HTML id for a cell: letters, digits and dashes only.
+fn cell_id(c: &Cell) -> String {
+    let raw = format!("cell-{}-{}", c.scenario, c.qemu);
+    raw.chars()
+        .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' })
+        .collect()
+}
+
+impl Page {
+    fn build(file: &ResultFile, title: &str) -> Page {
+        let versions: Vec<String> = file.versions().into_iter().map(str::to_string).collect();
+        let mut rows = Vec::new();
+        let mut details = Vec::new();
+        for scenario in file.scenarios() {
+            let cells: Vec<Option<GridCell>> = versions
+                .iter()
+                .map(|v| {
+                    file.cell(scenario, v).map(|c| GridCell {
+                        id: cell_id(c),
+                        class: class(c.status),
+                        word: c.status.word(),
+                        observed: RunView::of(c).map(|r| r.observed.kind).unwrap_or_default(),
+                        time: c.duration_secs.map(|d| format!("{d:.1} s")),
+                    })
+                })
+                .collect();
+            rows.push(Row {
+                scenario: scenario.to_string(),
+                cells,
+            });
+            // The previous version's stops of this scenario, for the diff.
+            let mut previous: Option<(String, Vec<StopView>)> = None;
+            for cell in file
+                .sorted_cells()
+                .into_iter()
+                .filter(|c| c.scenario == scenario)
+            {
+                let run = RunView::of(cell);
+                let detail = Detail::build(cell, run.as_ref(), previous.as_ref());
+                details.push(detail);
+                if let Some(run) = run.filter(|r| !r.stops.is_empty()) {
+                    previous = Some((cell.qemu.clone(), run.stops));
+                }
+            }
+        }
+        let mut counts = Vec::new();
+        for s in [
+            CellStatus::Passed,
+            CellStatus::Failed,
+            CellStatus::Error,
+            CellStatus::NoExpectation,
+            CellStatus::Skipped,
+        ] {
+            let n = file.cells.iter().filter(|c| c.status == s).count();
+            if n > 0 {
+                counts.push((class(s).to_string(), s.word().to_string(), n));
+            }
+        }
+        Page {
+            title: title.to_string(),
+            versions,
+            rows,
+            counts,
+            details,
+        }
+    }
+}
+
+impl Detail {
+    fn build(
+        cell: &Cell,
+        run: Option<&RunView>,
+        previous: Option<&(String, Vec<StopView>)>,
+    ) -> Detail {
+        let mut stops = Vec::new();
+        let mut changed_fields = 0;
+        let mut changed_names: Vec<String> = Vec::new();
+        if let Some(run) = run {
+            for stop in &run.stops {
+                let base = previous.and_then(|(_, p)| {
+                    p.iter()
+                        .find(|b| b.breakpoint == stop.breakpoint && b.hart == stop.hart)
+                        .or_else(|| p.iter().find(|b| b.breakpoint == stop.breakpoint))
+                });
+                let model = stop_model(stop, base);
+                for c in &model.csrs {
+                    for f in c.fields.iter().filter(|f| f.changed) {
+                        changed_fields += 1;
+                        let name = format!("{}.{}", c.name, f.name);
+                        if !changed_names.contains(&name) {
+                            changed_names.push(name);
+                        }
+                    }
+                }
+                stops.push(model);
+            }
+        }
+        Detail {
+            id: cell_id(cell),
+            scenario: cell.scenario.clone(),
+            qemu: cell.qemu.clone(),
+            class: class(cell.status),
+            word: cell.status.word(),
+            // What a reader came for: failures, and hangs that were explained.
+            open: matches!(cell.status, CellStatus::Failed | CellStatus::Error)
+                || cell.diagnosis.is_some(),
+            reason: cell.reason.clone(),
+            expected: run.and_then(|r| {
+                r.expected.as_ref().map(|e| {
+                    format!(
+                        "{e}{}",
+                        r.because
+                            .as_deref()
+                            .map(|b| format!(" ({b})"))
+                            .unwrap_or_default()
+                    )
+                })
+            }),
+            observed: run.map(|r| r.observed_text()),
+            first_trap: run.and_then(|r| r.first_trap_text()),
+            time: cell.duration_secs.map(|d| format!("{d:.2} s")),
+            timeline: run.map(timeline).unwrap_or_default(),
+            tails: run.map(|r| r.console_tails()).unwrap_or_default(),
+            compared_with: previous
+                .filter(|_| !stops.is_empty())
+                .map(|(v, _)| v.clone()),
+            changed_fields,
+            changed_names,
+            stops,
+            diagnosis: cell.diagnosis.as_ref().map(|d| d.text.clone()),
+        }
+    }
+}
+
+fn timeline(run: &RunView) -> Vec<Lane> {
+    let end = run
+        .milestones
+        .iter()
+        .map(|m| m.at_secs)
+        .fold(run.duration_secs, f64::max)
+        .max(0.001);
+    let mut lanes: Vec<Lane> = Vec::new();
+    for m in &run.milestones {
+        let mark = Mark {
+            pattern: m.pattern.clone(),
+            at: format!("{:.3} s", m.at_secs),
+            pct: (m.at_secs / end * 100.0).clamp(0.0, 100.0),
+        };
+        match lanes.iter_mut().find(|l| l.console == m.console) {
+            Some(l) => l.marks.push(mark),
+            None => lanes.push(Lane {
+                console: m.console.clone(),
+                marks: vec![mark],
+            }),
+        }
+    }
+    lanes
+}
+
+fn stop_model(stop: &StopView, base: Option<&StopView>) -> StopModel {
+    let csrs = stop
+        .csrs
+        .iter()
+        .map(|c| {
+            let old = base.and_then(|b| b.csrs.iter().find(|o| o.name == c.name));
+            let old_fields = old.map(|o| o.field_values()).unwrap_or_default();
+            let fields = c
+                .field_values()
+                .into_iter()
+                .map(|(name, value)| {
+                    let was = old_fields
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|(_, v)| v.clone());
+                    let changed = was.as_ref().is_some_and(|w| *w != value);
+                    FieldModel {
+                        name,
+                        value,
+                        changed,
+                        was: was.filter(|_| changed),
+                    }
+                })
+                .collect();
+            let raw = c.raw_text();
+            let was = old.map(|o| o.raw_text()).filter(|w| *w != raw);
+            CsrModel {
+                name: c.name.clone(),
+                raw,
+                changed: was.is_some(),
+                was,
+                fields,
+            }
+        })
+        .collect();
+    StopModel {
+        title: format!(
+            "{} on hart {} ({}): {}",
+            stop.breakpoint, stop.hart, stop.privilege_name, stop.place
+        ),
+        instruction: stop.instruction.clone(),
+        csrs,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_ids() {
+        let mut c = Cell::not_run(
+            "a<b>",
+            "9.2.0",
+            CellStatus::Skipped,
+            "<script>x</script>".into(),
+        );
+        c.scenario = "a<b>".into();
+        let html = render(&ResultFile::new(None, vec![c]), "t").unwrap();
+        assert!(!html.contains("<script>x"), "values are escaped");
+        assert!(html.contains("&lt;script&gt;x"), "{html}");
+        assert!(html.contains("id=\"cell-a-b--9-2-0\""), "{html}");
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "no network references"
+        );
+    }
+}

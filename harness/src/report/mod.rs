@@ -1,0 +1,16 @@
+//! What a run or a matrix leaves behind: the terminal text, the versioned
+//! result file (`--json`), shards and their merge, JUnit XML and the HTML
+//! matrix report. Every renderer reads the result file's types, so a report
+//! can be made again from a merged file on another machine.
+
+pub mod html;
+pub mod junit;
+pub mod merge;
+pub mod schema;
+pub mod shard;
+mod text;
+mod view;
+
+pub use schema::{Cell, CellStatus, ResultFile, SCHEMA};
+pub use shard::Shard;
+pub use text::{observed_word, render_run, render_table, verdict_word};
