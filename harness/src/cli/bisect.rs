@@ -1,4 +1,4 @@
-//! `hvharness bisect versions` and `hvharness bisect milestones`.
+//! `hvharness bisect versions`, `bisect qemu` and `bisect milestones`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -17,22 +17,31 @@ pub(super) async fn build(scenario: &Scenario, no_build: bool) -> Result<()> {
     }
     eprintln!("hvharness: building for {}", scenario.name);
     let s = scenario.clone();
-    tokio::task::spawn_blocking(move || s.build()).await.context("build task")?
+    tokio::task::spawn_blocking(move || s.build())
+        .await
+        .context("build task")?
 }
 
 /// The build `--qemu` names (version, range, path), or the newest known.
 pub(super) fn one_build(reg: &QemuRegistry, spec: Option<&str>) -> Result<QemuBuild> {
     match spec {
         Some(spec) => reg.select(spec),
-        None => reg
-            .builds()
-            .last()
-            .cloned()
-            .with_context(|| format!("no QEMU known. Run scripts/setup.sh, or {}", registry::how_to_register("X.Y.Z"))),
+        None => reg.builds().last().cloned().with_context(|| {
+            format!(
+                "no QEMU known. Run scripts/setup.sh, or {}",
+                registry::how_to_register("X.Y.Z")
+            )
+        }),
     }
 }
 
-pub async fn versions(path: &Path, qemu: &[String], json: bool, no_build: bool, root: Option<&Path>) -> Result<ExitCode> {
+pub async fn versions(
+    path: &Path,
+    qemu: &[String],
+    json: bool,
+    no_build: bool,
+    root: Option<&Path>,
+) -> Result<ExitCode> {
     let scenario = Scenario::load(path)?;
     let reg = QemuRegistry::discover(root);
     let builds = versions::order_builds(&super::run::select_builds(&reg, qemu)?)?;
@@ -48,7 +57,11 @@ pub async fn versions(path: &Path, qemu: &[String], json: bool, no_build: bool, 
     );
     let name = scenario.name.clone();
     let result = versions::bisect(&scenario, &builds, |event| match event {
-        ProbeEvent::Start { run, max_runs, version } => {
+        ProbeEvent::Start {
+            run,
+            max_runs,
+            version,
+        } => {
             eprintln!("hvharness: run {run} of at most {max_runs}: {name} on QEMU {version} ...")
         }
         ProbeEvent::Done { run, probe } => eprintln!(
@@ -67,7 +80,13 @@ pub async fn versions(path: &Path, qemu: &[String], json: bool, no_build: bool, 
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn milestones(path: &Path, qemu: Option<&str>, json: bool, no_build: bool, root: Option<&Path>) -> Result<ExitCode> {
+pub async fn milestones(
+    path: &Path,
+    qemu: Option<&str>,
+    json: bool,
+    no_build: bool,
+    root: Option<&Path>,
+) -> Result<ExitCode> {
     let scenario = Scenario::load(path)?;
     // Says what to add before anything is built when the list is missing.
     milestones::milestone_scenario(&scenario)?;
@@ -92,4 +111,63 @@ pub async fn milestones(path: &Path, qemu: Option<&str>, json: bool, no_build: b
     } else {
         Ok(ExitCode::from(1))
     }
+}
+
+/// `~/.cache/hvharness/bisect-qemu/NAME-HASH` for the source repository
+/// (`$XDG_CACHE_HOME` first): one build directory per repository.
+pub(super) fn default_build_dir(source: &Path) -> Result<std::path::PathBuf> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+        .context("no cache directory: set HOME or XDG_CACHE_HOME, or pass --build-dir")?;
+    let source = source
+        .canonicalize()
+        .with_context(|| format!("--source {} does not exist", source.display()))?;
+    let name = source
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "qemu".into());
+    // FNV-1a: stable across runs and Rust versions, unlike std's hasher.
+    let hash = source
+        .to_string_lossy()
+        .bytes()
+        .fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100000001b3)
+        });
+    Ok(cache
+        .join("hvharness")
+        .join("bisect-qemu")
+        .join(format!("{name}-{:08x}", hash as u32)))
+}
+
+pub async fn qemu(
+    options: &crate::bisect::qemu::Options,
+    json: bool,
+    no_build: bool,
+) -> Result<ExitCode> {
+    let scenario = Scenario::load(&options.scenario_path)?;
+    build(&scenario, no_build).await?;
+    eprintln!(
+        "hvharness: bisecting QEMU {}..{} in {} for {} (build directory {})",
+        options.good,
+        options.bad,
+        options.source.display(),
+        scenario.name,
+        options.build_dir.display()
+    );
+    let started = std::time::Instant::now();
+    let result = crate::bisect::qemu::bisect(options, &scenario, &mut |line| {
+        eprintln!("hvharness: {line}")
+    })
+    .await?;
+    eprintln!(
+        "hvharness: done in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    if json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        print!("{}", crate::bisect::qemu::report::render(&result));
+    }
+    Ok(ExitCode::SUCCESS)
 }
