@@ -437,16 +437,15 @@ fn bisect_qemu_finds_the_commit_inside_the_merged_branch_and_resumes() {
         .iter()
         .position(|c| *c == h.merge)
         .expect("the merge is tested");
-    for c in &order[..merge_at] {
+    let into_branch = order
+        .iter()
+        .position(|c| !h.first_parent.contains(c) && *c != h.good)
+        .expect("the branch is searched");
+    assert!(merge_at < into_branch, "{order:?}");
+    for c in &order[into_branch..] {
         assert!(
-            h.first_parent.contains(c) || *c == h.good,
-            "{c} tested before the merge is off the first-parent chain"
-        );
-    }
-    for c in &order[merge_at + 1..] {
-        assert!(
-            !h.first_parent.contains(c) || *c == h.merge || order[..merge_at].contains(c),
-            "{c}"
+            h.branch_commits.contains(c) || *c == h.culprit,
+            "{c}: only the merged branch is searched after the chain"
         );
     }
     assert!(order[merge_at..].contains(&h.culprit));

@@ -167,6 +167,15 @@ pub fn on_interrupt(f: Hook) -> InterruptHook {
     InterruptHook(id)
 }
 
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether Ctrl-C or SIGTERM arrived: the handler is cleaning up and will
+/// end the process. An error seen meanwhile (a child it killed) is a
+/// consequence, not news: callers wait for the handler instead of reporting it.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 fn run_interrupt_hooks() {
     let hooks: Vec<(u64, Hook)> =
         std::mem::take(&mut *INTERRUPT_HOOKS.lock().unwrap_or_else(|p| p.into_inner()));
@@ -186,6 +195,7 @@ pub fn install_signal_cleanup() -> Result<()> {
             _ = int.recv() => 130,
             _ = term.recv() => 143,
         };
+        INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
         kill_all();
         run_interrupt_hooks();
         eprintln!("hvharness: interrupted; QEMU stopped");

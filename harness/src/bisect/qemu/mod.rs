@@ -319,7 +319,13 @@ impl Bisector<'_> {
                 .await
                 .context("diagnosing the bad end")?;
             let mut fields = Vec::new();
+            let mut said: Vec<&str> = Vec::new();
             for f in diag.faults.iter().flat_map(|f| &f.findings) {
+                // Each hart reports the same finding: say it once.
+                if said.contains(&f.summary.as_str()) {
+                    continue;
+                }
+                said.push(&f.summary);
                 (self.progress)(format!("  [{}] {}", f.rule, f.summary));
                 for field in report::csr_fields(&f.summary) {
                     if !fields.contains(&field) {
