@@ -5,8 +5,9 @@
 //! features as boots a hypervisor (`--without-default-features --enable-slirp
 //! --enable-fdt=system`, no docs, no -Werror, no downloads: each flag only
 //! where the commit's `configure` knows it), then runs
-//! `ninja qemu-system-riscv64`. Meson picks up ccache by itself when it is
-//! installed.
+//! `ninja qemu-system-riscv64`. With ccache installed, its compiler
+//! links (`/usr/lib/ccache`) go first in PATH: QEMU's configure names the
+//! compiler `cc` for meson, which then does not look for ccache itself.
 //!
 //! Configure runs again only when the commit's build-system files (configure,
 //! meson.build files, meson options, wrap files, Kconfig, the bundled Python
@@ -130,6 +131,15 @@ pub(crate) fn build(spec: &BuildSpec, dir: &BuildDir, wt: &Path, commit: &str) -
             let mut ninja = Command::new("ninja");
             ninja.arg("-C").arg(&out).arg(BINARY);
             steps.push((format!("ninja {BINARY}"), ninja));
+            if let Some(dir) = ccache_links() {
+                let path = std::env::var_os("PATH").unwrap_or_default();
+                let mut dirs = vec![dir];
+                dirs.extend(std::env::split_paths(&path));
+                let joined = std::env::join_paths(dirs).context("PATH with ccache")?;
+                for (_, c) in &mut steps {
+                    c.env("PATH", &joined);
+                }
+            }
             // The signature is written once the whole build succeeded, below.
             steps
         }
@@ -196,6 +206,20 @@ fn failed(dir: &BuildDir, started: Instant, reason: String) -> Result<Built> {
         tail: tail(&dir.log(), 30),
         secs: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The directory of ccache's compiler links, when ccache is installed.
+pub(crate) fn ccache_links() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).find(|d| d.join("ccache").is_file())?;
+    [
+        "/usr/lib/ccache",
+        "/usr/lib64/ccache",
+        "/usr/local/lib/ccache",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|d| d.join("cc").exists())
 }
 
 /// QEMU's configure with the flags this commit's tree knows.

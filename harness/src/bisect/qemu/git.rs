@@ -191,13 +191,17 @@ pub(crate) struct Worktree {
 }
 
 impl Worktree {
-    /// Adds the worktree at `path`, checked out at `commit`; a stale one
-    /// left there by an interrupted run is removed first.
+    /// Adds the worktree at `path`, checked out at `commit`. One left there
+    /// by a run that was killed outright is kept when it belongs to `repo`
+    /// (its files keep their times, so the build stays incremental);
+    /// anything else there is removed first.
     pub(crate) fn add(repo: &Repo, path: &Path, commit: &str) -> Result<Worktree> {
-        remove_worktree(&repo.dir, path);
-        let p = path.to_string_lossy().into_owned();
-        repo.git(&["worktree", "add", "--force", "--detach", &p, commit])
-            .with_context(|| format!("adding a worktree at {}", path.display()))?;
+        if !belongs_to(repo, path) {
+            remove_worktree(&repo.dir, path);
+            let p = path.to_string_lossy().into_owned();
+            repo.git(&["worktree", "add", "--force", "--detach", &p, commit])
+                .with_context(|| format!("adding a worktree at {}", path.display()))?;
+        }
         let (dir, wt) = (repo.dir.clone(), path.to_path_buf());
         let hook = crate::qemu::process::on_interrupt(Box::new(move || remove_worktree(&dir, &wt)));
         Ok(Worktree {
@@ -234,6 +238,21 @@ impl Drop for Worktree {
         }
         remove_worktree(&self.repo.dir, &self.path);
     }
+}
+
+/// Whether `path` is a worktree of `repo` that git still lists.
+fn belongs_to(repo: &Repo, path: &Path) -> bool {
+    if !path.join(".git").is_file() {
+        return false;
+    }
+    let (Ok(mine), Ok(theirs)) = (
+        git_in(path, &["rev-parse", "--git-common-dir"]),
+        repo.git(&["rev-parse", "--git-common-dir"]),
+    ) else {
+        return false;
+    };
+    let abs = |p: &str, base: &Path| base.join(p).canonicalize().ok();
+    abs(&mine, path).is_some() && abs(&mine, path) == abs(&theirs, &repo.dir)
 }
 
 /// Removes the worktree at `path` from `repo` and from disk; quiet when

@@ -148,6 +148,13 @@ pub async fn bisect(
         timeout: opts.build_timeout,
         subprojects,
     };
+    if opts.build_cmd.is_none() {
+        progress(match build::ccache_links() {
+            Some(d) => format!("ccache: compiling through {}", d.display()),
+            None => "ccache: not installed (a step back to an already-built tree recompiles it)"
+                .to_string(),
+        });
+    }
     let wt = Worktree::add(&repo, &dir.worktree(), &good)?;
     progress(format!(
         "worktree {} (removed at the end), build directory {}, log {}",
