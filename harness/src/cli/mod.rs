@@ -93,8 +93,8 @@ enum Command {
         /// The later snapshot file; exit status 1 when it differs from OLD.
         new: PathBuf,
     },
-    /// Narrow a boot failure down: across QEMU versions, or along the boot
-    /// path of one run (see the subcommands).
+    /// Narrow a boot failure down: across QEMU versions, across QEMU's own
+    /// commits, or along the boot path of one run (see the subcommands).
     Bisect {
         #[command(subcommand)]
         command: BisectCommand,
@@ -187,15 +187,6 @@ enum BisectCommand {
         #[arg(long)]
         no_build: bool,
     },
-    /// Find how far the boot gets on each hart, by breakpoints at the
-    /// scenario's milestone symbols.
-    ///
-    /// One run with a breakpoint at every symbol of the scenario's
-    /// `milestone_symbols` (e.g. guest:main .. guest:userinit, in boot order;
-    /// only stops at `milestone_privilege` count, once per hart). Reports per
-    /// hart the last milestone reached and the first one missed, e.g.
-    /// "hart 0: reached kvminithart, missed trapinithart". Exit 0 when every
-    /// hart reached every milestone, 1 when one missed some, 2 on errors.
     /// Find the QEMU commit that changed how the scenario boots, building
     /// QEMU at each step.
     ///
@@ -274,6 +265,15 @@ enum BisectCommand {
         #[arg(long)]
         no_build: bool,
     },
+    /// Find how far the boot gets on each hart, by breakpoints at the
+    /// scenario's milestone symbols.
+    ///
+    /// One run with a breakpoint at every symbol of the scenario's
+    /// `milestone_symbols` (e.g. guest:main .. guest:userinit, in boot order;
+    /// only stops at `milestone_privilege` count, once per hart). Reports per
+    /// hart the last milestone reached and the first one missed, e.g.
+    /// "hart 0: reached kvminithart, missed trapinithart". Exit 0 when every
+    /// hart reached every milestone, 1 when one missed some, 2 on errors.
     Milestones {
         /// Scenario file with milestone_symbols, e.g. scenarios/hypervisor-noadue-2vm.toml.
         scenario: PathBuf,
