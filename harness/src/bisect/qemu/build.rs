@@ -321,7 +321,10 @@ fn link_subprojects(worktree: &Path, from: Option<&Path>, log: &mut File) -> Res
 
 /// A line of the log saying a subproject could not be found or downloaded.
 pub(crate) fn missing_subproject(log: &str) -> Option<String> {
-    const SIGNS: [&str; 5] = [
+    const SIGNS: [&str; 7] = [
+        // QEMU's configure, before meson runs (seen with v8.2-era trees).
+        "ERROR: missing subprojects",
+        "subprojects were not",
         "wrap-based subproject downloading is disabled",
         "Subproject exists but has no meson.build",
         "Neither a subproject directory nor a",
@@ -394,5 +397,11 @@ mod tests {
         let log = "Found ninja-1.11.1\n../meson.build:1: ERROR: Subproject \"keycodemapdb\" is not found\n";
         assert!(missing_subproject(log).is_some_and(|l| l.contains("keycodemapdb")));
         assert_eq!(missing_subproject("cc: error: foo.c: No such file"), None);
+        // What configure itself prints (QEMU 8.2.50, offline, no subprojects).
+        let configure = "\nERROR: missing subprojects\n\n--disable-download specified but subprojects were not\nchecked out.";
+        assert_eq!(
+            missing_subproject(configure).as_deref(),
+            Some("ERROR: missing subprojects")
+        );
     }
 }

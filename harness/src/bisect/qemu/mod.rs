@@ -185,6 +185,11 @@ impl Bisector<'_> {
         first_line: Vec<String>,
     ) -> Result<QemuBisection> {
         let about_first = 2 + search::ceil_log2(first_line.len());
+        (self.progress)(format!(
+            "{} first-parent commits after the good end: about {about_first} steps with the two ends{}",
+            first_line.len(),
+            if self.opts.stop_at_merge { "" } else { ", more if the change came in through a merge" }
+        ));
         let ends = self.measure_ends(good, bad, about_first).await?;
         let mut phases = Vec::new();
         let mut line = first_line;
@@ -444,11 +449,20 @@ impl Bisector<'_> {
             run_secs: 0.0,
             reason: String::new(),
         };
+        // An end that cannot be tested ends the bisection (the caller says so).
+        let skipping = if ends.is_some() {
+            "; skipping this commit"
+        } else {
+            ""
+        };
         let (binary, data_dir) = match built {
             Built::Failed { reason, tail, secs } => {
                 rec.build_secs = secs;
                 rec.reason = format!("build failed: {reason}");
-                (self.progress)(format!("  build failed after {secs:.0} s: {reason}; skipping this commit. Log tail ({}):", self.dir.log().display()));
+                (self.progress)(format!(
+                    "  build failed after {secs:.0} s: {reason}{skipping}. Log tail ({}):",
+                    self.dir.log().display()
+                ));
                 for l in tail.lines() {
                     (self.progress)(format!("  | {l}"));
                 }
@@ -478,14 +492,14 @@ impl Bisector<'_> {
             Ok(q) => q,
             Err(e) => {
                 rec.reason = format!("the built QEMU does not run: {e:#}");
-                (self.progress)(format!("  {}; skipping this commit", rec.reason));
+                (self.progress)(format!("  {}{skipping}", rec.reason));
                 return Ok((rec, None));
             }
         };
         rec.qemu_version = Some(qemu.version.to_string());
         if let Some(why) = self.scenario.skip_reason(qemu.version) {
             rec.reason = why;
-            (self.progress)(format!("  {}; skipping this commit", rec.reason));
+            (self.progress)(format!("  {}{skipping}", rec.reason));
             return Ok((rec, None));
         }
         let run_scenario = if self.opts.expect {
@@ -497,7 +511,7 @@ impl Bisector<'_> {
             Ok(r) => r,
             Err(e) => {
                 rec.reason = format!("the run failed: {e:#}");
-                (self.progress)(format!("  {}; skipping this commit", rec.reason));
+                (self.progress)(format!("  {}{skipping}", rec.reason));
                 return Ok((rec, Some(qemu)));
             }
         };
