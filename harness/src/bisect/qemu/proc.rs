@@ -95,3 +95,52 @@ fn read_all(mut f: File) -> String {
     let _ = f.read_to_end(&mut bytes);
     String::from_utf8_lossy(&bytes).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeout_kills_the_whole_group() {
+        let marker = tempfile::tempdir().unwrap();
+        let pidfile = marker.path().join("pid");
+        let mut cmd = Command::new("sh");
+        // A grandchild in the background, as a build's compiler would be.
+        cmd.arg("-c")
+            .arg(format!("sleep 30 & echo $! > {}; wait", pidfile.display()));
+        let log = tempfile::tempfile().unwrap();
+        let started = Instant::now();
+        let r = run_logged(cmd, &log, Duration::from_millis(500));
+        assert!(matches!(r, Err(ProcError::Timeout(_))), "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(20));
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // Reaped by init once killed: gone, or a zombie for a moment.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if stat.is_empty() || stat.contains(") Z ") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the background sleep survived: {stat}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn output_is_captured_and_status_kept() {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg("echo out; echo err >&2; exit 3");
+        let o = output_bounded(cmd, Duration::from_secs(30)).unwrap();
+        assert_eq!(
+            (o.status.code(), o.stdout.as_str(), o.stderr.as_str()),
+            (Some(3), "out\n", "err\n")
+        );
+    }
+}
