@@ -501,6 +501,29 @@ fn bisect_qemu_finds_the_commit_inside_the_merged_branch_and_resumes() {
         "the saved verdicts were reused"
     );
 
+    // --expect judges by the scenario's expectations: every real release
+    // behaves as the scenario expects (10.0.2 is expected to hang), so the
+    // bad end is not bad and there is nothing to bisect; it says so.
+    let expect_dir = tmp.path().join("build-expect");
+    let (code, _, lines) = spawn(bisect_command(
+        &repo,
+        &h,
+        &expect_dir,
+        &script,
+        &["--expect", "--no-diagnose"],
+    ))
+    .finish();
+    let log = lines.join("\n");
+    assert_eq!(code, Some(2), "{log}");
+    assert!(
+        log.contains("is as the scenario expects") && log.contains("nothing to bisect"),
+        "{log}"
+    );
+    assert!(
+        !expect_dir.join("worktree").exists(),
+        "the error path left its worktree"
+    );
+
     // The user's checkout was never touched; no worktree stays.
     assert_eq!(git(&repo, &["rev-parse", "HEAD"]), head_before);
     assert_eq!(git(&repo, &["status", "--porcelain"]), status_before);
