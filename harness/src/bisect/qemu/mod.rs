@@ -86,6 +86,25 @@ struct Bisector<'a> {
     /// Seconds of build + run per step actually done now, for the ETA.
     spent: Vec<f64>,
     progress: &'a mut dyn FnMut(String),
+    /// Held for the whole run: one bisection per build directory at a time.
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+/// Takes the build directory's lock, or says who has it.
+fn lock_build_dir(dir: &BuildDir) -> Result<nix::fcntl::Flock<std::fs::File>> {
+    let path = dir.root.join("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+        anyhow::anyhow!(
+            "{} is in use by another bisection ({e}); wait for it, or pass another --build-dir",
+            dir.root.display()
+        )
+    })
 }
 
 /// Runs the bisection. `scenario` is loaded and its firmware built;
@@ -120,6 +139,7 @@ pub async fn bisect(
             .canonicalize()
             .context("the build directory")?,
     };
+    let lock = lock_build_dir(&dir)?;
     let key = Key {
         source: repo.dir.clone(),
         good: good.clone(),
@@ -173,6 +193,7 @@ pub async fn bisect(
         order: Vec::new(),
         spent: Vec::new(),
         progress,
+        _lock: lock,
     };
     b.run(&good, &bad, line).await
 }
@@ -649,5 +670,26 @@ fn verdict_name(v: Verdict) -> &'static str {
         Verdict::Good => "good",
         Verdict::Bad => "bad",
         Verdict::Skip => "skip",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_bisection_per_build_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = BuildDir {
+            root: tmp.path().to_path_buf(),
+        };
+        let held = lock_build_dir(&dir).unwrap();
+        let err = lock_build_dir(&dir).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("in use by another bisection"),
+            "{err:#}"
+        );
+        drop(held);
+        assert!(lock_build_dir(&dir).is_ok());
     }
 }
