@@ -30,9 +30,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use hvharness::qemu::{
-    ConsoleAttach, LaunchOptions, MachineSpec, QemuBuild, QemuProcess, QemuRegistry,
-};
+use hvharness::qemu::{ConsoleAttach, LaunchOptions, MachineSpec, QemuBuild, QemuProcess, QemuRegistry};
 use hvharness::rsp::{RspClient, RspConfig};
 use hvharness::scenario::Scenario;
 use regex::Regex;
@@ -89,10 +87,7 @@ async fn main() {
     if cfg!(debug_assertions) {
         println!("note: a debug build; use --release for figures worth comparing");
     }
-    println!(
-        "hvharness bench: {} repetitions per figure, median [min .. max]",
-        args.reps
-    );
+    println!("hvharness bench: {} repetitions per figure, median [min .. max]", args.reps);
     let mut failed = false;
     if args.only.contains(&'a') {
         failed |= !figure_boot(&root, &registry, args.reps).await;
@@ -118,20 +113,14 @@ async fn main() {
 async fn figure_diagnose(root: &Path, registry: &QemuRegistry, reps: usize) -> bool {
     println!("\n(d) diagnose: the ADUE hang's verdict vs a good boot (hypervisor-2vm), same QEMU");
     let load = |f: &str| Scenario::load(&root.join("scenarios").join(f));
-    let (Ok(hang), Ok(good)) = (
-        load("hypervisor-noadue-2vm.toml"),
-        load("hypervisor-2vm.toml"),
-    ) else {
+    let (Ok(hang), Ok(good)) = (load("hypervisor-noadue-2vm.toml"), load("hypervisor-2vm.toml")) else {
         println!("  cannot load the scenarios");
         return false;
     };
     let mut ok = true;
     for build in registry.builds() {
         if build.version < hvharness::qemu::QemuVersion::new(9, 0, 0) {
-            println!(
-                "  QEMU {}: not measured: hypervisor-noadue-2vm boots there",
-                build.version
-            );
+            println!("  QEMU {}: not measured: hypervisor-noadue-2vm boots there", build.version);
             continue;
         }
         let (mut verdicts, mut boots) = (Vec::new(), Vec::new());
@@ -177,11 +166,7 @@ fn stats(xs: &[f64]) -> (f64, f64, f64) {
     let mut v = xs.to_vec();
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    let median = if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    };
+    let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
     (median, v[0], v[n - 1])
 }
 
@@ -211,10 +196,7 @@ fn progress(what: &str) {
 async fn figure_boot(root: &Path, registry: &QemuRegistry, reps: usize) -> bool {
     println!();
     println!("(a) QEMU start to the guest's `$ ` (every console), harness against plain QEMU");
-    println!(
-        "{:<17} {:<7} {:<27} {:<27} harness/plain",
-        "scenario", "QEMU", "plain QEMU", "harness"
-    );
+    println!("{:<17} {:<7} {:<27} {:<27} harness/plain", "scenario", "QEMU", "plain QEMU", "harness");
     let mut ok = true;
     for name in BOOT_SCENARIOS {
         let path = root.join("scenarios").join(format!("{name}.toml"));
@@ -232,11 +214,7 @@ async fn figure_boot(root: &Path, registry: &QemuRegistry, reps: usize) -> bool 
             let mut ratios = Vec::new();
             let mut error = None;
             for i in 0..reps {
-                progress(&format!(
-                    "(a) {name} on QEMU {}: {}/{reps}",
-                    build.version,
-                    i + 1
-                ));
+                progress(&format!("(a) {name} on QEMU {}: {}/{reps}", build.version, i + 1));
                 let p = plain_boot(build, &scenario).await;
                 let h = harness_boot(build, &scenario).await;
                 match (p, h) {
@@ -298,30 +276,15 @@ async fn plain_boot(build: &QemuBuild, scenario: &Scenario) -> Result<f64> {
     if let Some(data) = &build.data_dir {
         args.extend(["-L".into(), data.display().to_string()]);
     }
-    args.extend([
-        "-machine".into(),
-        spec.machine.clone(),
-        "-cpu".into(),
-        spec.cpu.clone(),
-    ]);
-    args.extend([
-        "-smp".into(),
-        spec.smp.to_string(),
-        "-m".into(),
-        spec.memory.clone(),
-    ]);
+    args.extend(["-machine".into(), spec.machine.clone(), "-cpu".into(), spec.cpu.clone()]);
+    args.extend(["-smp".into(), spec.smp.to_string(), "-m".into(), spec.memory.clone()]);
     if let Some(bios) = &spec.bios {
         args.extend(["-bios".into(), bios.clone()]);
     }
     if let Some(kernel) = &spec.kernel {
         args.extend(["-kernel".into(), kernel.display().to_string()]);
     }
-    args.extend([
-        "-display".into(),
-        "none".into(),
-        "-monitor".into(),
-        "none".into(),
-    ]);
+    args.extend(["-display".into(), "none".into(), "-monitor".into(), "none".into()]);
     let mut stdio_console = None;
     let mut sockets = Vec::new();
     for (i, c) in spec.consoles.iter().enumerate() {
@@ -333,10 +296,7 @@ async fn plain_boot(build: &QemuBuild, scenario: &Scenario) -> Result<f64> {
             other => {
                 let path = dir.path().join(format!("{}.sock", c.name));
                 let listener = tokio::net::UnixListener::bind(&path)?;
-                args.extend([
-                    "-chardev".into(),
-                    format!("socket,id={},path={}", c.name, path.display()),
-                ]);
+                args.extend(["-chardev".into(), format!("socket,id={},path={}", c.name, path.display())]);
                 let device = match other {
                     ConsoleAttach::PciSerial => "pci-serial".to_string(),
                     ConsoleAttach::Device(d) => d.clone(),
@@ -361,36 +321,27 @@ async fn plain_boot(build: &QemuBuild, scenario: &Scenario) -> Result<f64> {
     // SAFETY: prctl is async-signal-safe and allocates nothing.
     unsafe {
         cmd.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(Some(nix::sys::signal::Signal::SIGKILL))
-                .map_err(std::io::Error::from)
+            nix::sys::prctl::set_pdeathsig(Some(nix::sys::signal::Signal::SIGKILL)).map_err(std::io::Error::from)
         });
     }
     let t0 = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("starting {}", build.binary.display()))?;
+    let mut child = cmd.spawn().with_context(|| format!("starting {}", build.binary.display()))?;
     let result = async {
         let mut waits = Vec::new();
         if let (Some(i), Some(out)) = (stdio_console, child.stdout.take()) {
             let milestones = scenario.consoles[i].milestones.clone();
-            waits.push(tokio::spawn(async move {
-                last_milestone(out, &milestones).await
-            }));
+            waits.push(tokio::spawn(async move { last_milestone(out, &milestones).await }));
         }
         for (i, listener) in sockets {
             let (stream, _) = tokio::time::timeout(BOOT_LIMIT, listener.accept())
                 .await
                 .context("QEMU did not connect to the console socket")??;
             let milestones = scenario.consoles[i].milestones.clone();
-            waits.push(tokio::spawn(async move {
-                last_milestone(stream, &milestones).await
-            }));
+            waits.push(tokio::spawn(async move { last_milestone(stream, &milestones).await }));
         }
         let mut last = t0;
         for w in waits {
-            let at = tokio::time::timeout(BOOT_LIMIT, w)
-                .await
-                .context("no prompt within the limit")???;
+            let at = tokio::time::timeout(BOOT_LIMIT, w).await.context("no prompt within the limit")???;
             last = last.max(at);
         }
         Ok::<f64, anyhow::Error>(last.duration_since(t0).as_secs_f64())
@@ -431,20 +382,14 @@ async fn last_milestone(mut from: impl AsyncRead + Unpin, milestones: &[Regex]) 
 async fn figure_matrix(root: &Path, reps: usize) -> bool {
     println!();
     let mut files: Vec<PathBuf> = match std::fs::read_dir(root.join("scenarios")) {
-        Ok(rd) => rd
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect(),
+        Ok(rd) => rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect(),
         Err(e) => {
             println!("(b) matrix: failed: reading scenarios/: {e}");
             return false;
         }
     };
     files.sort();
-    let jobs = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     println!(
         "(b) hvharness matrix scenarios/*.toml --no-build --json ({} scenarios, -j {jobs}): wall time against the sum of its cells",
         files.len()
@@ -486,10 +431,7 @@ async fn figure_matrix(root: &Path, reps: usize) -> bool {
 async fn hvharness_binary() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("locating the bench executable")?;
     // target/<profile>/examples/bench
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("the bench is not in target/<profile>/examples")?;
+    let profile_dir = exe.parent().and_then(Path::parent).context("the bench is not in target/<profile>/examples")?;
     let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") => "dev".to_string(),
         Some(p) => p.to_string(),
@@ -498,16 +440,7 @@ async fn hvharness_binary() -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     progress("(b) building the hvharness binary");
     let status = tokio::process::Command::new(cargo)
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "hvharness",
-            "--bin",
-            "hvharness",
-            "--profile",
-            &profile,
-        ])
+        .args(["build", "-q", "-p", "hvharness", "--bin", "hvharness", "--profile", &profile])
         .status()
         .await
         .context("running cargo build")?;
@@ -535,8 +468,7 @@ async fn matrix_once(root: &Path, binary: &Path, files: &[PathBuf]) -> Result<(f
     // SAFETY: prctl is async-signal-safe and allocates nothing.
     unsafe {
         cmd.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(Some(nix::sys::signal::Signal::SIGTERM))
-                .map_err(std::io::Error::from)
+            nix::sys::prctl::set_pdeathsig(Some(nix::sys::signal::Signal::SIGTERM)).map_err(std::io::Error::from)
         });
     }
     let t0 = Instant::now();
@@ -547,11 +479,7 @@ async fn matrix_once(root: &Path, binary: &Path, files: &[PathBuf]) -> Result<(f
     let run = async {
         let mut stdout = Vec::new();
         let mut stderr = Vec::new();
-        let (a, b, status) = tokio::join!(
-            out.read_to_end(&mut stdout),
-            err.read_to_end(&mut stderr),
-            child.wait()
-        );
+        let (a, b, status) = tokio::join!(out.read_to_end(&mut stdout), err.read_to_end(&mut stderr), child.wait());
         a?;
         b?;
         Ok::<_, anyhow::Error>((status?, stdout, stderr))
@@ -569,18 +497,13 @@ async fn matrix_once(root: &Path, binary: &Path, files: &[PathBuf]) -> Result<(f
     let wall = t0.elapsed().as_secs_f64();
     // 0: all as expected, 1: a verdict failed; both ran every cell.
     if !matches!(status.code(), Some(0) | Some(1)) {
-        bail!(
-            "hvharness matrix: {status}\n{}",
-            String::from_utf8_lossy(&stderr)
-        );
+        bail!("hvharness matrix: {status}\n{}", String::from_utf8_lossy(&stderr));
     }
     let reports: Vec<serde_json::Value> =
         serde_json::from_slice(&stdout).context("hvharness matrix --json printed no JSON array")?;
     let mut sum = 0.0;
     for r in &reports {
-        sum += r["duration_secs"]
-            .as_f64()
-            .context("a report without duration_secs")?;
+        sum += r["duration_secs"].as_f64().context("a report without duration_secs")?;
     }
     if reports.is_empty() || sum <= 0.0 {
         bail!("hvharness matrix reported no cells");
@@ -612,11 +535,7 @@ async fn figure_csr_dump(root: &Path, registry: &QemuRegistry, reps: usize) -> b
         let mut shape = (0, 0, 0);
         let mut error = None;
         for i in 0..reps {
-            progress(&format!(
-                "(c) CSR dump on QEMU {}: {}/{reps}",
-                build.version,
-                i + 1
-            ));
+            progress(&format!("(c) CSR dump on QEMU {}: {}/{reps}", build.version, i + 1));
             match csr_dump_once(build, &scenario.machine).await {
                 Ok((c, d, s)) => {
                     connects.push(c);
@@ -650,19 +569,8 @@ async fn figure_csr_dump(root: &Path, registry: &QemuRegistry, reps: usize) -> b
 
 /// (connect seconds, dump seconds, (harts, CSRs per hart, reads answered
 /// "unavailable" over all harts)).
-async fn csr_dump_once(
-    build: &QemuBuild,
-    machine: &MachineSpec,
-) -> Result<(f64, f64, (usize, usize, usize))> {
-    let q = QemuProcess::launch(
-        build,
-        machine,
-        &LaunchOptions {
-            gdbstub: true,
-            debug_log: None,
-        },
-    )
-    .await?;
+async fn csr_dump_once(build: &QemuBuild, machine: &MachineSpec) -> Result<(f64, f64, (usize, usize, usize))> {
+    let q = QemuProcess::launch(build, machine, &LaunchOptions { gdbstub: true, debug_log: None }).await?;
     let addr = q.gdb_addr().context("no gdbstub address")?;
     let t0 = Instant::now();
     let mut gdb = RspClient::connect(addr, RspConfig::default()).await?;

@@ -23,21 +23,10 @@ const TAIL_CHARS: usize = 600;
 /// Why a wait on a console ended without a match.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
-    #[error(
-        "console {console}: no match for /{pattern}/ within {waited:?}; console tail:\n{tail}"
-    )]
-    Timeout {
-        console: String,
-        pattern: String,
-        waited: Duration,
-        tail: String,
-    },
+    #[error("console {console}: no match for /{pattern}/ within {waited:?}; console tail:\n{tail}")]
+    Timeout { console: String, pattern: String, waited: Duration, tail: String },
     #[error("console {console}: closed (QEMU exited?) before /{pattern}/ appeared; console tail:\n{tail}")]
-    Closed {
-        console: String,
-        pattern: String,
-        tail: String,
-    },
+    Closed { console: String, pattern: String, tail: String },
 }
 
 /// A match found in a console transcript.
@@ -156,22 +145,13 @@ impl Console {
     /// The last characters of the transcript, for failure messages.
     pub fn tail(&self) -> String {
         let text = self.transcript();
-        let start = text
-            .char_indices()
-            .rev()
-            .nth(TAIL_CHARS)
-            .map(|(i, _)| i)
-            .unwrap_or(0);
+        let start = text.char_indices().rev().nth(TAIL_CHARS).map(|(i, _)| i).unwrap_or(0);
         text[start..].to_string()
     }
 
     /// Waits until `pattern` matches the transcript after the last `expect`ed
     /// match, then moves past it (like expect(1)).
-    pub async fn expect(
-        &mut self,
-        pattern: &Regex,
-        limit: Duration,
-    ) -> Result<ConsoleMatch, ConsoleError> {
+    pub async fn expect(&mut self, pattern: &Regex, limit: Duration) -> Result<ConsoleMatch, ConsoleError> {
         let found = self.wait_from(self.cursor, pattern, limit).await?;
         self.cursor = found.1;
         Ok(found.0)
@@ -186,10 +166,7 @@ impl Console {
         let m = pattern.find(&text)?;
         let end = (from + m.end()).min(s.bytes.len());
         let arrived = s.arrival_of(end.max(1)).unwrap_or_else(Instant::now);
-        let found = ConsoleMatch {
-            text: m.as_str().to_string(),
-            arrived,
-        };
+        let found = ConsoleMatch { text: m.as_str().to_string(), arrived };
         drop(s);
         self.cursor = end;
         Some(found)
@@ -211,11 +188,7 @@ impl Console {
     }
 
     /// Waits until `pattern` matches anywhere in the transcript, without moving.
-    pub async fn wait_for(
-        &mut self,
-        pattern: &Regex,
-        limit: Duration,
-    ) -> Result<ConsoleMatch, ConsoleError> {
+    pub async fn wait_for(&mut self, pattern: &Regex, limit: Duration) -> Result<ConsoleMatch, ConsoleError> {
         self.wait_from(0, pattern, limit).await.map(|(m, _)| m)
     }
 
@@ -229,17 +202,13 @@ impl Console {
         loop {
             let closed = {
                 let s = self.lock();
-                let text =
-                    String::from_utf8_lossy(&s.bytes[from.min(s.bytes.len())..]).into_owned();
+                let text = String::from_utf8_lossy(&s.bytes[from.min(s.bytes.len())..]).into_owned();
                 if let Some(m) = pattern.find(&text) {
                     // Offsets in the lossy copy equal byte offsets for valid UTF-8,
                     // which console text is; a replacement char only shifts the cursor.
                     let end = (from + m.end()).min(s.bytes.len());
                     let arrived = s.arrival_of(end.max(1)).unwrap_or_else(Instant::now);
-                    let found = ConsoleMatch {
-                        text: m.as_str().to_string(),
-                        arrived,
-                    };
+                    let found = ConsoleMatch { text: m.as_str().to_string(), arrived };
                     return Ok((found, end));
                 }
                 s.closed

@@ -25,32 +25,17 @@ pub fn verdict_word(v: &Verdict) -> &'static str {
 /// The full report of one run.
 pub fn render_run(r: &RunReport) -> String {
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "== {} on QEMU {} ({:.1} s)",
-        r.scenario, r.qemu, r.duration_secs
-    );
+    let _ = writeln!(s, "== {} on QEMU {} ({:.1} s)", r.scenario, r.qemu, r.duration_secs);
     match &r.expected {
         Some(k) => {
-            let _ = writeln!(
-                s,
-                "expected: {k:?}{}",
-                r.because
-                    .as_ref()
-                    .map(|b| format!(" ({b})"))
-                    .unwrap_or_default()
-            );
+            let _ = writeln!(s, "expected: {k:?}{}", r.because.as_ref().map(|b| format!(" ({b})")).unwrap_or_default());
         }
         None => {
             let _ = writeln!(s, "expected: nothing stated for this version");
         }
     }
     for m in &r.milestones {
-        let _ = writeln!(
-            s,
-            "  {:>7.3} s  {:<8} /{}/",
-            m.at_secs, m.console, m.pattern
-        );
+        let _ = writeln!(s, "  {:>7.3} s  {:<8} /{}/", m.at_secs, m.console, m.pattern);
     }
     for stop in &r.stops {
         let _ = writeln!(
@@ -60,10 +45,7 @@ pub fn render_run(r: &RunReport) -> String {
             stop.hart,
             stop.privilege_name,
             stop.place,
-            stop.instruction
-                .as_ref()
-                .map(|i| format!(": {i}"))
-                .unwrap_or_default()
+            stop.instruction.as_ref().map(|i| format!(": {i}")).unwrap_or_default()
         );
         for c in &stop.csrs {
             let line = match (&c.decoded, &c.missing) {
@@ -75,25 +57,14 @@ pub fn render_run(r: &RunReport) -> String {
         }
     }
     for c in &r.checks {
-        let _ = writeln!(
-            s,
-            "check {}: {}",
-            if c.passed { "ok" } else { "FAILED" },
-            c.message
-        );
+        let _ = writeln!(s, "check {}: {}", if c.passed { "ok" } else { "FAILED" }, c.message);
     }
     match &r.observed {
         Observed::Booted => {
             let _ = writeln!(s, "observed: booted");
         }
-        Observed::Hung {
-            console,
-            missing,
-            last_seen,
-            early,
-        } => {
-            let _ =
-                writeln!(
+        Observed::Hung { console, missing, last_seen, early } => {
+            let _ = writeln!(
                 s,
                 "observed: hung: console {console} never printed /{missing}/ (last milestone: {})",
                 last_seen.as_deref().map(|l| format!("/{l}/")).unwrap_or_else(|| "none".into())
@@ -103,10 +74,7 @@ pub fn render_run(r: &RunReport) -> String {
             }
         }
         Observed::Exited { console, missing } => {
-            let _ = writeln!(
-                s,
-                "observed: QEMU exited before console {console} printed /{missing}/"
-            );
+            let _ = writeln!(s, "observed: QEMU exited before console {console} printed /{missing}/");
         }
     }
     if let Some(t) = &r.first_trap {
@@ -118,11 +86,7 @@ pub fn render_run(r: &RunReport) -> String {
             t.desc,
             t.epc,
             t.tval,
-            if r.first_trap_places.is_empty() {
-                String::new()
-            } else {
-                format!(" in {}", r.first_trap_places.join(" or "))
-            }
+            if r.first_trap_places.is_empty() { String::new() } else { format!(" in {}", r.first_trap_places.join(" or ")) }
         );
     }
     match &r.verdict {
@@ -150,23 +114,10 @@ fn last_lines(text: &str, n: usize) -> Vec<&str> {
 /// One table row per run.
 pub fn render_table(reports: &[RunReport]) -> String {
     let mut s = String::new();
-    let w = reports
-        .iter()
-        .map(|r| r.scenario.len())
-        .max()
-        .unwrap_or(8)
-        .max(8);
-    let _ = writeln!(
-        s,
-        "{:<w$}  {:<8}  {:<8}  {:<8}  {:>8}  verdict",
-        "scenario", "qemu", "expected", "observed", "time"
-    );
+    let w = reports.iter().map(|r| r.scenario.len()).max().unwrap_or(8).max(8);
+    let _ = writeln!(s, "{:<w$}  {:<8}  {:<8}  {:<8}  {:>8}  verdict", "scenario", "qemu", "expected", "observed", "time");
     for r in reports {
-        let expected = r
-            .expected
-            .as_ref()
-            .map(|k| format!("{k:?}").to_lowercase())
-            .unwrap_or_else(|| "-".into());
+        let expected = r.expected.as_ref().map(|k| format!("{k:?}").to_lowercase()).unwrap_or_else(|| "-".into());
         let _ = writeln!(
             s,
             "{:<w$}  {:<8}  {:<8}  {:<8}  {:>7.1}s  {}",

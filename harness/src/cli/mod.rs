@@ -297,31 +297,15 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
     crate::qemu::process::install_signal_cleanup()?;
     let root = project::root();
     match cli.command {
-        Command::Qemu {
-            command: QemuCommand::List { json },
-        } => qemu::list(root.as_deref(), json),
-        Command::Qemu {
-            command: QemuCommand::Add { binary, data_dir },
-        } => qemu::add(&binary, data_dir),
+        Command::Qemu { command: QemuCommand::List { json } } => qemu::list(root.as_deref(), json),
+        Command::Qemu { command: QemuCommand::Add { binary, data_dir } } => qemu::add(&binary, data_dir),
         Command::Diff { old, new } => diff::diff(&old, &new),
-        Command::Bisect {
-            command:
-                BisectCommand::Versions {
-                    scenario,
-                    qemu,
-                    json,
-                    no_build,
-                },
-        } => bisect::versions(&scenario, &qemu, json, no_build, root.as_deref()).await,
-        Command::Bisect {
-            command:
-                BisectCommand::Milestones {
-                    scenario,
-                    qemu,
-                    json,
-                    no_build,
-                },
-        } => bisect::milestones(&scenario, qemu.as_deref(), json, no_build, root.as_deref()).await,
+        Command::Bisect { command: BisectCommand::Versions { scenario, qemu, json, no_build } } => {
+            bisect::versions(&scenario, &qemu, json, no_build, root.as_deref()).await
+        }
+        Command::Bisect { command: BisectCommand::Milestones { scenario, qemu, json, no_build } } => {
+            bisect::milestones(&scenario, qemu.as_deref(), json, no_build, root.as_deref()).await
+        }
         Command::Bisect {
             command:
                 BisectCommand::Qemu {
@@ -360,46 +344,17 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
             };
             bisect::qemu(&options, json, no_build).await
         }
-        Command::Check {
-            scenario,
-            qemu,
-            expect,
-            no_build,
-        } => {
-            check::check(
-                &scenario,
-                qemu.as_deref(),
-                expect,
-                no_build,
-                root.as_deref(),
-            )
-            .await
+        Command::Check { scenario, qemu, expect, no_build } => {
+            check::check(&scenario, qemu.as_deref(), expect, no_build, root.as_deref()).await
         }
-        Command::Diagnose {
-            scenario,
-            qemu,
-            json,
-            no_build,
-            gdb,
-        } => diagnose::diagnose(&scenario, &qemu, json, no_build, gdb, root).await,
-        Command::Run {
-            scenario,
-            qemu,
-            json,
-            no_build,
-        } => run::run_matrix(&[scenario], &qemu, json, no_build, 1, root, false).await,
-        Command::Matrix {
-            scenarios,
-            qemu,
-            json,
-            no_build,
-            jobs,
-        } => {
-            let jobs = jobs.unwrap_or_else(|| {
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(1)
-            });
+        Command::Diagnose { scenario, qemu, json, no_build, gdb } => {
+            diagnose::diagnose(&scenario, &qemu, json, no_build, gdb, root).await
+        }
+        Command::Run { scenario, qemu, json, no_build } => {
+            run::run_matrix(&[scenario], &qemu, json, no_build, 1, root, false).await
+        }
+        Command::Matrix { scenarios, qemu, json, no_build, jobs } => {
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
             run::run_matrix(&scenarios, &qemu, json, no_build, jobs.max(1), root, true).await
         }
     }

@@ -13,18 +13,11 @@ pub fn list(root: Option<&Path>, json: bool) -> Result<ExitCode> {
     if json {
         println!("{}", serde_json::to_string_pretty(reg.builds())?);
     } else if reg.builds().is_empty() {
-        println!(
-            "no QEMU known. Run scripts/setup.sh, or: {}",
-            registry::how_to_register("X.Y.Z")
-        );
+        println!("no QEMU known. Run scripts/setup.sh, or: {}", registry::how_to_register("X.Y.Z"));
     } else {
         println!("{:<9} {:<11} binary (firmware dir)", "version", "origin");
         for b in reg.builds() {
-            let data = b
-                .data_dir
-                .as_ref()
-                .map(|d| format!(" (-L {})", d.display()))
-                .unwrap_or_default();
+            let data = b.data_dir.as_ref().map(|d| format!(" (-L {})", d.display())).unwrap_or_default();
             println!(
                 "{:<9} {:<11} {}{data}",
                 b.version.to_string(),
@@ -43,9 +36,7 @@ pub fn add(binary: &Path, data_dir: Option<PathBuf>) -> Result<ExitCode> {
         "registered QEMU {} at {} (in {})",
         b.version,
         b.binary.display(),
-        registry::config_path()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
+        registry::config_path().map(|p| p.display().to_string()).unwrap_or_default()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -16,10 +16,7 @@ use crate::scenario::Scenario;
 pub fn select_builds(reg: &QemuRegistry, specs: &[String]) -> Result<Vec<QemuBuild>> {
     if specs.is_empty() {
         if reg.builds().is_empty() {
-            anyhow::bail!(
-                "no QEMU known. Run scripts/setup.sh, or {}",
-                registry::how_to_register("X.Y.Z")
-            );
+            anyhow::bail!("no QEMU known. Run scripts/setup.sh, or {}", registry::how_to_register("X.Y.Z"));
         }
         return Ok(reg.builds().to_vec());
     }
@@ -29,10 +26,7 @@ pub fn select_builds(reg: &QemuRegistry, specs: &[String]) -> Result<Vec<QemuBui
             Ok(req) if spec.starts_with(['<', '>', '=', '*']) => {
                 let m: Vec<QemuBuild> = reg.matching(&req).into_iter().cloned().collect();
                 if m.is_empty() {
-                    anyhow::bail!(
-                        "no known QEMU matches {spec}; {}",
-                        registry::how_to_register(spec)
-                    );
+                    anyhow::bail!("no known QEMU matches {spec}; {}", registry::how_to_register(spec));
                 }
                 m
             }
@@ -68,9 +62,7 @@ pub async fn run_matrix(
         for s in &scenarios {
             eprintln!("hvharness: building for {}", s.name);
             let s2 = s.clone();
-            tokio::task::spawn_blocking(move || s2.build())
-                .await
-                .context("build task")??;
+            tokio::task::spawn_blocking(move || s2.build()).await.context("build task")??;
         }
     }
     let mut cells: Vec<(Scenario, QemuBuild)> = Vec::new();
@@ -90,12 +82,7 @@ pub async fn run_matrix(
         let limit = Arc::clone(&limit);
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            eprintln!(
-                "hvharness: [{}/{total}] {} on QEMU {} ...",
-                i + 1,
-                s.name,
-                b.version
-            );
+            eprintln!("hvharness: [{}/{total}] {} on QEMU {} ...", i + 1, s.name, b.version);
             let r = runner::run(&s, &b).await;
             (i, s.name.clone(), b.version, r)
         });
@@ -137,11 +124,7 @@ pub async fn run_matrix(
         if table {
             print!("{}", report::render_table(&reports));
             let sum: f64 = reports.iter().map(|r| r.duration_secs).sum();
-            println!(
-                "wall time {:.1} s, sum of cells {:.1} s",
-                started.elapsed().as_secs_f64(),
-                sum
-            );
+            println!("wall time {:.1} s, sum of cells {:.1} s", started.elapsed().as_secs_f64(), sum);
         }
     }
     if errors > 0 {

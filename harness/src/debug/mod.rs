@@ -75,11 +75,7 @@ pub struct DebugSession {
 impl DebugSession {
     /// Connects to QEMU's gdbstub (QEMU started paused) and inserts the
     /// scenario's breakpoints. The target stays stopped.
-    pub async fn attach(
-        addr: SocketAddr,
-        scenario: &Scenario,
-        version: QemuVersion,
-    ) -> Result<DebugSession> {
+    pub async fn attach(addr: SocketAddr, scenario: &Scenario, version: QemuVersion) -> Result<DebugSession> {
         let rsp = RspClient::connect(addr, RspConfig::default()).await?;
         let elfs = scenario.load_elfs()?;
         let mut session = DebugSession {
@@ -92,30 +88,21 @@ impl DebugSession {
         };
         for spec in &scenario.breakpoints {
             let (space, location) = scenario.split_space(&spec.at);
-            let resolved = session.elfs.resolve_str(location, space).with_context(|| {
-                format!("{}: breakpoint {:?}", scenario.path.display(), spec.at)
-            })?;
+            let resolved = session
+                .elfs
+                .resolve_str(location, space)
+                .with_context(|| format!("{}: breakpoint {:?}", scenario.path.display(), spec.at))?;
             match &spec.watch {
                 Some(w) => session
                     .rsp
                     .set_watchpoint(w.breakpoint_type(), resolved.address, w.len)
                     .await
-                    .with_context(|| {
-                        format!(
-                            "inserting a watchpoint at {} ({:#x})",
-                            spec.at, resolved.address
-                        )
-                    })?,
+                    .with_context(|| format!("inserting a watchpoint at {} ({:#x})", spec.at, resolved.address))?,
                 None => session
                     .rsp
                     .set_breakpoint(resolved.address)
                     .await
-                    .with_context(|| {
-                        format!(
-                            "inserting a breakpoint at {} ({:#x})",
-                            spec.at, resolved.address
-                        )
-                    })?,
+                    .with_context(|| format!("inserting a breakpoint at {} ({:#x})", spec.at, resolved.address))?,
             }
             session.breakpoints.push(ArmedBreakpoint {
                 spec: spec.clone(),
@@ -166,10 +153,7 @@ impl DebugSession {
         if let (Some(hit), Some(thread)) = (signal.watch, signal.thread) {
             let record = self.handle_watch(hit.addr, thread).await?;
             // The client steps the hart past the access before it resumes.
-            self.rsp
-                .resume()
-                .await
-                .context("resuming after a watchpoint")?;
+            self.rsp.resume().await.context("resuming after a watchpoint")?;
             return Ok(Event::Stopped(record.into_iter().collect()));
         }
         // Every hart, not just the one the stop reply names: when two harts
@@ -190,19 +174,9 @@ impl DebugSession {
 
     /// Handles a hart that sits on one of our breakpoints; other harts are left alone.
     async fn handle_stop(&mut self, thread: ThreadId) -> Result<Option<StopRecord>> {
-        self.rsp
-            .select_register_thread(thread)
-            .await
-            .context("selecting a hart")?;
-        let pc = self
-            .rsp
-            .read_register_u64("pc")
-            .await?
-            .context("pc is unavailable")?;
-        let Some(index) = self
-            .breakpoints
-            .iter()
-            .position(|b| b.address == pc && b.inserted && b.spec.watch.is_none())
+        self.rsp.select_register_thread(thread).await.context("selecting a hart")?;
+        let pc = self.rsp.read_register_u64("pc").await?.context("pc is unavailable")?;
+        let Some(index) = self.breakpoints.iter().position(|b| b.address == pc && b.inserted && b.spec.watch.is_none())
         else {
             return Ok(None);
         };
@@ -212,17 +186,8 @@ impl DebugSession {
         let record = if bp.counts(hart, privilege) {
             let spec = bp.spec.clone();
             let space = bp.space.clone();
-            let record = stop::record(
-                &mut self.rsp,
-                &self.elfs,
-                &spec,
-                space.as_deref(),
-                hart,
-                privilege,
-                pc,
-                self.started.elapsed(),
-            )
-            .await?;
+            let record = stop::record(&mut self.rsp, &self.elfs, &spec, space.as_deref(), hart, privilege, pc, self.started.elapsed())
+                .await?;
             self.breakpoints[index].hits += 1;
             self.breakpoints[index].counted_harts.push(hart);
             Some(record)
@@ -237,22 +202,12 @@ impl DebugSession {
     /// Records a watchpoint stop when it counts; a watchpoint that has
     /// counted its hits is removed.
     async fn handle_watch(&mut self, addr: u64, thread: ThreadId) -> Result<Option<StopRecord>> {
-        let Some(index) = self
-            .breakpoints
-            .iter()
-            .position(|b| b.inserted && b.spec.watch.is_some() && b.address == addr)
+        let Some(index) = self.breakpoints.iter().position(|b| b.inserted && b.spec.watch.is_some() && b.address == addr)
         else {
             return Ok(None);
         };
-        self.rsp
-            .select_register_thread(thread)
-            .await
-            .context("selecting a hart")?;
-        let pc = self
-            .rsp
-            .read_register_u64("pc")
-            .await?
-            .context("pc is unavailable")?;
+        self.rsp.select_register_thread(thread).await.context("selecting a hart")?;
+        let pc = self.rsp.read_register_u64("pc").await?.context("pc is unavailable")?;
         let hart = thread.hart_index().unwrap_or(0) as u32;
         let privilege = privilege_of(&mut self.rsp, thread, self.version).await?;
         let bp = &self.breakpoints[index];
@@ -261,24 +216,12 @@ impl DebugSession {
             return Ok(None);
         }
         let (spec, space) = (bp.spec.clone(), bp.space.clone());
-        let record = stop::record(
-            &mut self.rsp,
-            &self.elfs,
-            &spec,
-            space.as_deref(),
-            hart,
-            privilege,
-            pc,
-            self.started.elapsed(),
-        )
-        .await?;
+        let record =
+            stop::record(&mut self.rsp, &self.elfs, &spec, space.as_deref(), hart, privilege, pc, self.started.elapsed()).await?;
         self.breakpoints[index].hits += 1;
         if self.breakpoints[index].hits >= spec.max_hits {
             if let Some(w) = &spec.watch {
-                self.rsp
-                    .remove_breakpoint(w.breakpoint_type(), addr, w.len)
-                    .await
-                    .context("removing a watchpoint")?;
+                self.rsp.remove_breakpoint(w.breakpoint_type(), addr, w.len).await.context("removing a watchpoint")?;
             }
             self.breakpoints[index].inserted = false;
         }
@@ -289,25 +232,15 @@ impl DebugSession {
     /// in unless it has been hit as often as it may be.
     async fn step_over(&mut self, index: usize, thread: ThreadId) -> Result<()> {
         let address = self.breakpoints[index].address;
-        self.rsp
-            .clear_breakpoint(address)
-            .await
-            .context("removing a breakpoint to step over it")?;
+        self.rsp.clear_breakpoint(address).await.context("removing a breakpoint to step over it")?;
         self.breakpoints[index].inserted = false;
-        let reply = self
-            .rsp
-            .step(thread)
-            .await
-            .context("stepping over a breakpoint")?;
+        let reply = self.rsp.step(thread).await.context("stepping over a breakpoint")?;
         if !matches!(reply, StopReply::Signal(_)) {
             return Ok(());
         }
         let bp = &self.breakpoints[index];
         if bp.hits < bp.spec.max_hits {
-            self.rsp
-                .set_breakpoint(address)
-                .await
-                .context("reinserting a breakpoint")?;
+            self.rsp.set_breakpoint(address).await.context("reinserting a breakpoint")?;
             self.breakpoints[index].inserted = true;
         }
         Ok(())
@@ -316,10 +249,7 @@ impl DebugSession {
     /// Stops every hart (for a clean end of the session).
     pub async fn interrupt(&mut self) -> Result<()> {
         if self.rsp.is_running() {
-            self.rsp
-                .interrupt_and_wait()
-                .await
-                .context("interrupting the target")?;
+            self.rsp.interrupt_and_wait().await.context("interrupting the target")?;
         }
         Ok(())
     }

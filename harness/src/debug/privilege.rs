@@ -15,16 +15,9 @@ use crate::rsp::{RspClient, ThreadId};
 const PRIV_SHOWS_V: QemuVersion = QemuVersion::new(10, 0, 0);
 
 /// Reads the privilege level and V of a stopped hart.
-pub async fn privilege_of(
-    rsp: &mut RspClient,
-    thread: ThreadId,
-    version: QemuVersion,
-) -> Result<PrivilegeLevel> {
+pub async fn privilege_of(rsp: &mut RspClient, thread: ThreadId, version: QemuVersion) -> Result<PrivilegeLevel> {
     rsp.select_register_thread(thread).await?;
-    let raw = rsp
-        .read_register_u64("priv")
-        .await?
-        .context("the priv register is unavailable")?;
+    let raw = rsp.read_register_u64("priv").await?.context("the priv register is unavailable")?;
     let p = PrivilegeLevel::from_qemu_priv(raw);
     if p.virt.is_some() || p.level == Level::Machine {
         return Ok(p);
@@ -41,13 +34,8 @@ pub async fn privilege_of(
 
 /// V from `info registers` of CPU `hart`, when the CPU has the H extension.
 async fn monitor_virt(rsp: &mut RspClient, hart: usize) -> Result<Option<bool>> {
-    rsp.monitor(&format!("cpu {hart}"))
-        .await
-        .context("monitor: cpu")?;
-    let text = rsp
-        .monitor("info registers")
-        .await
-        .context("monitor: info registers")?;
+    rsp.monitor(&format!("cpu {hart}")).await.context("monitor: cpu")?;
+    let text = rsp.monitor("info registers").await.context("monitor: info registers")?;
     Ok(parse_virt_line(&text))
 }
 

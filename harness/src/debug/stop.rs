@@ -63,13 +63,7 @@ impl StopRecord {
                 (None, None) => entries.push((c.name.clone(), "<no value>".to_string())),
             }
         }
-        Section {
-            title: format!(
-                "{} hart {} {}",
-                self.breakpoint, self.hart, self.privilege_name
-            ),
-            entries,
-        }
+        Section { title: format!("{} hart {} {}", self.breakpoint, self.hart, self.privilege_name), entries }
     }
 }
 
@@ -86,45 +80,24 @@ pub(super) async fn record(
 ) -> Result<StopRecord> {
     let mut csrs = Vec::new();
     for name in &spec.dump {
-        let listed = rsp
-            .target_description()
-            .is_some_and(|t| t.register(name).is_some());
+        let listed = rsp.target_description().is_some_and(|t| t.register(name).is_some());
         if !listed {
-            csrs.push(CsrReading {
-                name: name.clone(),
-                raw: None,
-                decoded: None,
-                missing: Some("not in the target description".into()),
-            });
+            csrs.push(CsrReading { name: name.clone(), raw: None, decoded: None, missing: Some("not in the target description".into()) });
             continue;
         }
-        let value = rsp
-            .read_register(name)
-            .await
-            .with_context(|| format!("reading {name}"))?;
+        let value = rsp.read_register(name).await.with_context(|| format!("reading {name}"))?;
         csrs.push(match value {
             RegisterValue::Available(_) => {
                 let raw = value.as_u64();
-                CsrReading {
-                    name: name.clone(),
-                    raw,
-                    decoded: raw.map(|v| decode_csr(name, v)),
-                    missing: None,
-                }
+                CsrReading { name: name.clone(), raw, decoded: raw.map(|v| decode_csr(name, v)), missing: None }
             }
-            RegisterValue::Unavailable => CsrReading {
-                name: name.clone(),
-                raw: None,
-                decoded: None,
-                missing: Some("unavailable".into()),
-            },
+            RegisterValue::Unavailable => {
+                CsrReading { name: name.clone(), raw: None, decoded: None, missing: Some("unavailable".into()) }
+            }
         });
     }
     let (place, instruction) = match elfs.describe_stop(pc, space, None) {
-        Ok(stop) => (
-            stop.place(),
-            stop.instruction.as_ref().map(|i| i.to_string()),
-        ),
+        Ok(stop) => (stop.place(), stop.instruction.as_ref().map(|i| i.to_string())),
         Err(_) => (format!("{pc:#x}"), None),
     };
     Ok(StopRecord {

@@ -38,10 +38,7 @@ const ACTIVITY_READ_MAX: u64 = 256 << 10;
 pub enum NoProgress {
     Storm(LoggedTrap),
     /// No console printed, and this hart took no trap, for this long.
-    Quiet {
-        hart: u64,
-        quiet: Duration,
-    },
+    Quiet { hart: u64, quiet: Duration },
     LogFlood,
 }
 
@@ -98,21 +95,16 @@ impl HangWatch {
     /// Marks the harts with records in the log's new part as active.
     fn read_activity(&mut self, now: Instant) -> Result<()> {
         use std::io::{Read, Seek, SeekFrom};
-        let start = self
-            .activity_offset
-            .max(self.log_len.saturating_sub(ACTIVITY_READ_MAX));
+        let start = self.activity_offset.max(self.log_len.saturating_sub(ACTIVITY_READ_MAX));
         if start >= self.log_len {
             return Ok(());
         }
-        let mut file = std::fs::File::open(&self.log)
-            .with_context(|| format!("opening {}", self.log.display()))?;
+        let mut file = std::fs::File::open(&self.log).with_context(|| format!("opening {}", self.log.display()))?;
         file.seek(SeekFrom::Start(start))?;
         let mut buf = Vec::new();
         file.take(self.log_len - start).read_to_end(&mut buf)?;
         // Only whole lines; the rest is read next time.
-        let Some(end) = buf.iter().rposition(|&b| b == b'\n') else {
-            return Ok(());
-        };
+        let Some(end) = buf.iter().rposition(|&b| b == b'\n') else { return Ok(()) };
         for line in String::from_utf8_lossy(&buf[..end]).lines() {
             if let Some(t) = trap_log::parse_line(line) {
                 if let Some(slot) = self.hart_last_trap.get_mut(t.hart as usize) {
@@ -153,17 +145,11 @@ impl HangWatch {
         if silent < self.quiet_limit {
             return Ok(None);
         }
-        let idle = self
-            .hart_last_trap
-            .iter()
-            .enumerate()
-            .map(|(h, t)| (h, now.duration_since(*t)))
-            .max_by_key(|(_, d)| *d);
+        let idle = self.hart_last_trap.iter().enumerate().map(|(h, t)| (h, now.duration_since(*t))).max_by_key(|(_, d)| *d);
         Ok(match idle {
-            Some((hart, quiet)) if quiet >= self.quiet_limit => Some(NoProgress::Quiet {
-                hart: hart as u64,
-                quiet: quiet.min(silent),
-            }),
+            Some((hart, quiet)) if quiet >= self.quiet_limit => {
+                Some(NoProgress::Quiet { hart: hart as u64, quiet: quiet.min(silent) })
+            }
             _ => None,
         })
     }
@@ -171,7 +157,5 @@ impl HangWatch {
 
 /// How many harts currently loop on a fault, per the log's end.
 pub fn looping_harts(log: &Path) -> Result<usize> {
-    Ok(trap_log::storms_in_tail(log, STORM_REPEATS)
-        .with_context(|| format!("reading {}", log.display()))?
-        .len())
+    Ok(trap_log::storms_in_tail(log, STORM_REPEATS).with_context(|| format!("reading {}", log.display()))?.len())
 }

@@ -12,9 +12,10 @@ use serde::Serialize;
 
 use crate::debug::{DebugSession, Event, StopRecord};
 use crate::qemu::{LaunchOptions, QemuBuild, QemuProcess, QemuVersion};
-use crate::scenario::{ExpectedOutcome, OutcomeKind, Scenario};
 pub use checks::CheckResult;
+use crate::scenario::{ExpectedOutcome, OutcomeKind, Scenario};
 use trap_log::LoggedTrap;
+
 
 /// A milestone seen on a console.
 #[derive(Debug, Clone, Serialize)]
@@ -98,10 +99,7 @@ impl RunReport {
             header: vec![
                 ("scenario".to_string(), self.scenario.clone()),
                 ("qemu".to_string(), self.qemu.to_string()),
-                (
-                    "observed".to_string(),
-                    crate::report::observed_word(&self.observed).to_string(),
-                ),
+                ("observed".to_string(), crate::report::observed_word(&self.observed).to_string()),
             ],
             sections: self.stops.iter().map(|s| s.snapshot_section()).collect(),
         }
@@ -135,20 +133,13 @@ pub async fn run(scenario: &Scenario, build: &QemuBuild) -> Result<RunReport> {
 
 /// [`run`] with options; the [`LiveRun`] is there when `keep_alive` was asked
 /// for and QEMU was still running at the end.
-pub async fn run_with(
-    scenario: &Scenario,
-    build: &QemuBuild,
-    options: &RunOptions,
-) -> Result<(RunReport, Option<LiveRun>)> {
+pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptions) -> Result<(RunReport, Option<LiveRun>)> {
     let expectation = scenario.expected_for(build.version).cloned();
     let trap_wanted = expectation.as_ref().and_then(|e| e.trap.clone());
     let debugging = !scenario.breakpoints.is_empty() || options.debugger || options.keep_alive;
     // The interrupt log is always on: it is how hangs are seen early, and
     // how the first fault is found after later ones overwrote the CSRs.
-    let opts = LaunchOptions {
-        gdbstub: debugging,
-        debug_log: Some("int".to_string()),
-    };
+    let opts = LaunchOptions { gdbstub: debugging, debug_log: Some("int".to_string()) };
     let started = Instant::now();
     let mut qemu = QemuProcess::launch(build, &scenario.machine, &opts)
         .await
@@ -225,52 +216,27 @@ pub async fn run_with(
         qemu.stop().await;
     }
     // The symbol files, read once, when a trap is to be placed in them.
-    let elfs = if trap_wanted.is_some() || storm.is_some() {
-        scenario.load_elfs().ok()
-    } else {
-        None
-    };
+    let elfs = if trap_wanted.is_some() || storm.is_some() { scenario.load_elfs().ok() } else { None };
     // The expectation's cause when it names one; else the fault a storm began with.
     let first_trap = match (&trap_wanted, &storm) {
         (Some(t), _) => trap_log::first_exception(&log_path, |x| x.cause == t.cause)
             .with_context(|| format!("reading {}", log_path.display()))?,
         (None, Some(s)) => {
-            let in_firmware = |pc: u64| {
-                elfs.as_ref()
-                    .is_some_and(|e| !e.spaces_containing(pc).is_empty())
-            };
+            let in_firmware = |pc: u64| elfs.as_ref().is_some_and(|e| !e.spaces_containing(pc).is_empty());
             trap_log::first_fault_of_storm(&log_path, s, in_firmware)
                 .with_context(|| format!("reading {}", log_path.display()))?
         }
         (None, None) => None,
     };
     let live = match session {
-        Some(session) if keep => Some(LiveRun {
-            qemu,
-            session,
-            storm: storm.clone(),
-        }),
+        Some(session) if keep => Some(LiveRun { qemu, session, storm: storm.clone() }),
         _ => None,
     };
     stops.sort_by(|a, b| (&a.breakpoint, a.hart).cmp(&(&b.breakpoint, b.hart)));
-    let checks = expectation
-        .as_ref()
-        .map(|e| checks::evaluate(&e.checks, &stops))
-        .unwrap_or_default();
-    let mut report = finish(
-        scenario,
-        build,
-        expectation,
-        observed,
-        tracker.hits,
-        first_trap,
-        elfs.as_ref(),
-        transcripts,
-        started,
-    );
-    if let (Verdict::AsExpected, Some(failed)) =
-        (&report.verdict, checks.iter().find(|c| !c.passed))
-    {
+    let checks = expectation.as_ref().map(|e| checks::evaluate(&e.checks, &stops)).unwrap_or_default();
+    let mut report =
+        finish(scenario, build, expectation, observed, tracker.hits, first_trap, elfs.as_ref(), transcripts, started);
+    if let (Verdict::AsExpected, Some(failed)) = (&report.verdict, checks.iter().find(|c| !c.passed)) {
         report.verdict = Verdict::Unexpected(failed.message.clone());
     }
     report.stops = stops;
@@ -287,10 +253,7 @@ const DRAIN_QUIET: Duration = Duration::from_millis(250);
 async fn drain_stops(session: &mut DebugSession, stops: &mut Vec<StopRecord>) -> Result<()> {
     let until = Instant::now() + DRAIN_LIMIT;
     while Instant::now() < until {
-        let pending = session
-            .breakpoints()
-            .iter()
-            .any(|b| b.inserted && b.hits < b.spec.max_hits);
+        let pending = session.breakpoints().iter().any(|b| b.inserted && b.hits < b.spec.max_hits);
         if !pending {
             break;
         }
@@ -311,11 +274,7 @@ struct MilestoneTracker<'a> {
 
 impl<'a> MilestoneTracker<'a> {
     fn new(scenario: &'a Scenario) -> Self {
-        MilestoneTracker {
-            scenario,
-            next: vec![0; scenario.consoles.len()],
-            hits: Vec::new(),
-        }
+        MilestoneTracker { scenario, next: vec![0; scenario.consoles.len()], hits: Vec::new() }
     }
 
     /// Takes every milestone already printed; `Some` once the run is decided
@@ -334,39 +293,24 @@ impl<'a> MilestoneTracker<'a> {
                         self.next[i] += 1;
                     }
                     None if console.is_closed() => {
-                        return Ok(Some(Observed::Exited {
-                            console: sc.name.clone(),
-                            missing: pattern.to_string(),
-                        }));
+                        return Ok(Some(Observed::Exited { console: sc.name.clone(), missing: pattern.to_string() }));
                     }
                     None => break,
                 }
             }
         }
-        let done = self
-            .scenario
-            .consoles
-            .iter()
-            .enumerate()
-            .all(|(i, sc)| self.next[i] >= sc.milestones.len());
+        let done = self.scenario.consoles.iter().enumerate().all(|(i, sc)| self.next[i] >= sc.milestones.len());
         Ok(done.then_some(Observed::Booted))
     }
 
     /// The first console still waiting, as a hang.
     fn hung(&self, early: Option<String>) -> Observed {
-        let waiting = self
-            .scenario
-            .consoles
-            .iter()
-            .enumerate()
-            .find(|(i, sc)| self.next[*i] < sc.milestones.len());
+        let waiting = self.scenario.consoles.iter().enumerate().find(|(i, sc)| self.next[*i] < sc.milestones.len());
         match waiting {
             Some((i, sc)) => Observed::Hung {
                 console: sc.name.clone(),
                 missing: sc.milestones[self.next[i]].to_string(),
-                last_seen: self.next[i]
-                    .checked_sub(1)
-                    .map(|j| sc.milestones[j].to_string()),
+                last_seen: self.next[i].checked_sub(1).map(|j| sc.milestones[j].to_string()),
                 early,
             },
             None => Observed::Booted,
@@ -374,23 +318,17 @@ impl<'a> MilestoneTracker<'a> {
     }
 }
 
+
 /// `space:symbol+offset` for every ELF file with a symbol spanning `addr`.
 fn trap_places(set: &crate::elf::ElfSet, addr: u64) -> Vec<String> {
     set.images()
         .iter()
-        .filter_map(|i| {
-            i.symbolize(addr)
-                .filter(|h| h.exact)
-                .map(|h| format!("{}:{h}", i.name()))
-        })
+        .filter_map(|i| i.symbolize(addr).filter(|h| h.exact).map(|h| format!("{}:{h}", i.name())))
         .collect()
 }
 
 fn collect_transcripts(qemu: &mut QemuProcess) -> Vec<(String, String)> {
-    qemu.consoles()
-        .iter()
-        .map(|c| (c.name().to_string(), c.transcript()))
-        .collect()
+    qemu.consoles().iter().map(|c| (c.name().to_string(), c.transcript())).collect()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -405,14 +343,7 @@ fn finish(
     transcripts: Vec<(String, String)>,
     started: Instant,
 ) -> RunReport {
-    let verdict = judge(
-        expectation.as_ref(),
-        &observed,
-        &milestones,
-        first_trap.as_ref(),
-        elfs,
-        &scenario.name,
-    );
+    let verdict = judge(expectation.as_ref(), &observed, &milestones, first_trap.as_ref(), elfs, &scenario.name);
     let first_trap_places = match (&first_trap, elfs) {
         (Some(t), Some(set)) => trap_places(set, t.epc),
         _ => Vec::new(),
@@ -442,24 +373,15 @@ fn judge(
     elfs: Option<&crate::elf::ElfSet>,
     name: &str,
 ) -> Verdict {
-    let Some(expected) = expected else {
-        return Verdict::NoExpectation;
-    };
+    let Some(expected) = expected else { return Verdict::NoExpectation };
     match (&expected.kind, observed) {
         (OutcomeKind::Boots, Observed::Booted) => Verdict::AsExpected,
-        (
-            OutcomeKind::Boots,
-            Observed::Hung {
-                console, missing, ..
-            },
-        ) => Verdict::Unexpected(format!(
-            "expected a boot, but console {console} never printed /{missing}/"
-        )),
-        (OutcomeKind::Boots, Observed::Exited { console, missing }) => {
-            Verdict::Unexpected(format!(
-                "expected a boot, but QEMU exited before console {console} printed /{missing}/"
-            ))
+        (OutcomeKind::Boots, Observed::Hung { console, missing, .. }) => {
+            Verdict::Unexpected(format!("expected a boot, but console {console} never printed /{missing}/"))
         }
+        (OutcomeKind::Boots, Observed::Exited { console, missing }) => Verdict::Unexpected(format!(
+            "expected a boot, but QEMU exited before console {console} printed /{missing}/"
+        )),
         (OutcomeKind::Hangs, Observed::Booted) => {
             Verdict::Unexpected(format!("expected a hang, but {name} booted"))
         }
@@ -484,9 +406,7 @@ fn judge(
                     Some(t) => {
                         if let Some(symbol) = &want.symbol {
                             let Some(set) = elfs else {
-                                return Verdict::Unexpected(
-                                    "the scenario's ELF files could not be read".into(),
-                                );
+                                return Verdict::Unexpected("the scenario's ELF files could not be read".into());
                             };
                             if let Err(why) = Scenario::check_in_symbol(set, t.epc, symbol) {
                                 return Verdict::Unexpected(why);

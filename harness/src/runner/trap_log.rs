@@ -65,10 +65,7 @@ pub fn parse_line(line: &str) -> Option<LoggedTrap> {
 }
 
 /// The first logged exception (not interrupt) matching `want`, read in order.
-pub fn first_exception(
-    path: &Path,
-    mut want: impl FnMut(&LoggedTrap) -> bool,
-) -> std::io::Result<Option<LoggedTrap>> {
+pub fn first_exception(path: &Path, mut want: impl FnMut(&LoggedTrap) -> bool) -> std::io::Result<Option<LoggedTrap>> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -99,28 +96,18 @@ const TAIL_BYTES: u64 = 256 << 10;
 /// A hart that takes the same exception (same cause, pc and tval) again and
 /// again with nothing else in between: it makes no progress. Ecalls are left
 /// out (polling an SBI call is legitimate), and so are interrupts.
-pub fn storm_in_tail(
-    path: &Path,
-    min_repeats: usize,
-) -> std::io::Result<Option<(LoggedTrap, usize)>> {
+pub fn storm_in_tail(path: &Path, min_repeats: usize) -> std::io::Result<Option<(LoggedTrap, usize)>> {
     Ok(storms_in_tail(path, min_repeats)?.into_iter().next())
 }
 
 /// Every hart's storm in the log's end (see [`storm_in_tail`]), by hart.
-pub fn storms_in_tail(
-    path: &Path,
-    min_repeats: usize,
-) -> std::io::Result<Vec<(LoggedTrap, usize)>> {
+pub fn storms_in_tail(path: &Path, min_repeats: usize) -> std::io::Result<Vec<(LoggedTrap, usize)>> {
     storms_in_last(path, min_repeats, TAIL_BYTES)
 }
 
 /// Like [`storms_in_tail`] over the last `window` bytes: one fast-looping hart
 /// can fill the log's end, so a stopped machine is examined over more of it.
-pub fn storms_in_last(
-    path: &Path,
-    min_repeats: usize,
-    window: u64,
-) -> std::io::Result<Vec<(LoggedTrap, usize)>> {
+pub fn storms_in_last(path: &Path, min_repeats: usize, window: u64) -> std::io::Result<Vec<(LoggedTrap, usize)>> {
     use std::io::{Read, Seek, SeekFrom};
     let mut file = match File::open(path) {
         Ok(f) => f,
@@ -143,10 +130,7 @@ pub fn storms_in_last(
     let mut storms = Vec::new();
     for hart in harts {
         // Interrupts taken in between (the hypervisor's timer) are no progress.
-        let mine: Vec<&LoggedTrap> = traps
-            .iter()
-            .filter(|t| t.hart == hart && !t.interrupt)
-            .collect();
+        let mine: Vec<&LoggedTrap> = traps.iter().filter(|t| t.hart == hart && !t.interrupt).collect();
         let Some(last) = mine.last() else { continue };
         if (8..=11).contains(&last.cause) {
             continue;
@@ -183,9 +167,7 @@ pub fn first_fault_of_storm(
         if reader.read_until(b'\n', &mut line)? == 0 || line.last() != Some(&b'\n') {
             return Ok(None);
         }
-        let Some(t) = parse_line(&String::from_utf8_lossy(&line)) else {
-            continue;
-        };
+        let Some(t) = parse_line(&String::from_utf8_lossy(&line)) else { continue };
         if t.hart != storm.hart || t.interrupt {
             continue;
         }
@@ -196,10 +178,7 @@ pub fn first_fault_of_storm(
         let is_storm = t == *storm;
         chain.push(t);
         if is_storm {
-            let first = chain
-                .iter()
-                .find(|c| in_firmware(c.epc))
-                .unwrap_or(&chain[0]);
+            let first = chain.iter().find(|c| in_firmware(c.epc)).unwrap_or(&chain[0]);
             return Ok(Some(first.clone()));
         }
     }
@@ -217,14 +196,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             t,
-            LoggedTrap {
-                hart: 1,
-                interrupt: false,
-                cause: 0xc,
-                epc: 0x80200f56,
-                tval: 0x80200f56,
-                desc: "exec_page_fault".into()
-            }
+            LoggedTrap { hart: 1, interrupt: false, cause: 0xc, epc: 0x80200f56, tval: 0x80200f56, desc: "exec_page_fault".into() }
         );
         let i = parse_line(
             "riscv_cpu_do_interrupt: hart:0, async:1, cause:0000000000000005, epc:0x0000000080201000, tval:0x0000000000000000, desc=supervisor_timer",
@@ -257,13 +229,9 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
         let (storm, n) = storm_in_tail(&path, 64).unwrap().expect("a storm");
         assert_eq!((storm.hart, storm.cause, storm.epc, n), (0, 0xc, 0, 100));
-        let first = first_fault_of_storm(&path, &storm, |_| true)
-            .unwrap()
-            .unwrap();
+        let first = first_fault_of_storm(&path, &storm, |_| true).unwrap().unwrap();
         assert_eq!(first.epc, 0x802005da);
-        let skip_low = first_fault_of_storm(&path, &storm, |pc| pc >= 0x80200000)
-            .unwrap()
-            .unwrap();
+        let skip_low = first_fault_of_storm(&path, &storm, |pc| pc >= 0x80200000).unwrap().unwrap();
         assert_eq!(skip_low.epc, 0x802005da);
     }
 
@@ -278,8 +246,6 @@ mod tests {
         }
         std::fs::write(&path, &text).unwrap();
         assert!(storm_in_tail(&path, 64).unwrap().is_none());
-        assert!(storm_in_tail(&dir.path().join("missing"), 64)
-            .unwrap()
-            .is_none());
+        assert!(storm_in_tail(&dir.path().join("missing"), 64).unwrap().is_none());
     }
 }

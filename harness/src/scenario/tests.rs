@@ -48,12 +48,7 @@ fn loads_a_full_scenario() {
     let s = load(GOOD).unwrap();
     assert_eq!(s.name, "two-vms");
     assert_eq!(s.machine.smp, 2);
-    assert_eq!(
-        s.machine.kernel.as_deref(),
-        Some(Path::new(
-            "/proj/scenarios/../target/firmware/hypervisor.elf"
-        ))
-    );
+    assert_eq!(s.machine.kernel.as_deref(), Some(Path::new("/proj/scenarios/../target/firmware/hypervisor.elf")));
     assert_eq!(s.consoles[0].milestones.len(), 2);
     let old = s.expected_for("8.0.2".parse().unwrap()).unwrap();
     assert_eq!(old.kind, OutcomeKind::Boots);
@@ -74,20 +69,11 @@ fn unknown_key_names_file_line_and_key() {
 
 #[test]
 fn bad_values_name_their_key() {
-    let err = format!(
-        "{:#}",
-        load(&GOOD.replace("attach = \"pci-serial\"", "attach = \"usb\"")).unwrap_err()
-    );
+    let err = format!("{:#}", load(&GOOD.replace("attach = \"pci-serial\"", "attach = \"usb\"")).unwrap_err());
     assert!(err.contains("console[1].attach"), "{err}");
-    let err = format!(
-        "{:#}",
-        load(&GOOD.replace("qemu = \"<9.0\"", "qemu = \"<nine\"")).unwrap_err()
-    );
+    let err = format!("{:#}", load(&GOOD.replace("qemu = \"<9.0\"", "qemu = \"<nine\"")).unwrap_err());
     assert!(err.contains("outcome[0].qemu"), "{err}");
-    let err = format!(
-        "{:#}",
-        load(&GOOD.replace("expect = \"boots\"", "expect = \"flies\"")).unwrap_err()
-    );
+    let err = format!("{:#}", load(&GOOD.replace("expect = \"boots\"", "expect = \"flies\"")).unwrap_err());
     assert!(err.contains("outcome[0].expect"), "{err}");
     let err = format!("{:#}", load(&GOOD.replace("'\\$ '", "'(('")).unwrap_err());
     assert!(err.contains("console[0].milestones[1]"), "{err}");
@@ -102,28 +88,13 @@ fn breakpoints_and_csr_checks() {
     assert_eq!(s.split_space(&bp.at), (Some("guest"), "kvminithart"));
     assert_eq!(s.split_space("vm.c:67"), (None, "vm.c:67"));
     let check = &s.expected_for("10.0.2".parse().unwrap()).unwrap().checks[0];
-    assert_eq!(
-        (check.csr.as_str(), check.field.as_deref(), check.value),
-        ("henvcfg", Some("ADUE"), 0)
-    );
+    assert_eq!((check.csr.as_str(), check.field.as_deref(), check.value), ("henvcfg", Some("ADUE"), 0));
 
-    let err = format!(
-        "{:#}",
-        load(&GOOD.replace("at guest:kvminithart\"]", "at guest:main\"]")).unwrap_err()
-    );
-    assert!(
-        err.contains("outcome[1].csr[0]") && err.contains("no [[breakpoint]]"),
-        "{err}"
-    );
-    let err = format!(
-        "{:#}",
-        load(&GOOD.replace("henvcfg.ADUE == 0", "hgatp.MODE == 8")).unwrap_err()
-    );
+    let err = format!("{:#}", load(&GOOD.replace("at guest:kvminithart\"]", "at guest:main\"]")).unwrap_err());
+    assert!(err.contains("outcome[1].csr[0]") && err.contains("no [[breakpoint]]"), "{err}");
+    let err = format!("{:#}", load(&GOOD.replace("henvcfg.ADUE == 0", "hgatp.MODE == 8")).unwrap_err());
     assert!(err.contains("does not dump hgatp"), "{err}");
-    let err = format!(
-        "{:#}",
-        load(&GOOD.replace("privilege = \"VS\"", "privilege = \"XS\"")).unwrap_err()
-    );
+    let err = format!("{:#}", load(&GOOD.replace("privilege = \"VS\"", "privilege = \"XS\"")).unwrap_err());
     assert!(err.contains("breakpoint[0].privilege"), "{err}");
 }
 
@@ -143,59 +114,32 @@ fn milestone_symbols_in_order_with_a_privilege() {
     let s = load(&text).unwrap();
     assert_eq!(s.milestone_symbols, ["guest:main", "guest:kvminithart"]);
     assert_eq!(s.milestone_privilege, Some(PrivilegeFilter::VS));
-    assert!(
-        s.breakpoints.iter().all(|b| !b.once_per_hart),
-        "file breakpoints count every hart's stops"
-    );
+    assert!(s.breakpoints.iter().all(|b| !b.once_per_hart), "file breakpoints count every hart's stops");
 
     let twice = format!("milestone_symbols = [\"guest:main\", \"guest:main\"]\n{GOOD}");
     let err = format!("{:#}", load(&twice).unwrap_err());
-    assert!(
-        err.starts_with("/proj/scenarios/x.toml: milestone_symbols[1]:") && err.contains("twice"),
-        "{err}"
-    );
+    assert!(err.starts_with("/proj/scenarios/x.toml: milestone_symbols[1]:") && err.contains("twice"), "{err}");
     let empty = format!("milestone_symbols = [\"guest:main\", \" \"]\n{GOOD}");
     let err = format!("{:#}", load(&empty).unwrap_err());
-    assert!(
-        err.contains("milestone_symbols[1]") && err.contains("empty"),
-        "{err}"
-    );
+    assert!(err.contains("milestone_symbols[1]") && err.contains("empty"), "{err}");
     let bad = format!("milestone_symbols = [\"main\"]\nmilestone_privilege = \"XS\"\n{GOOD}");
     let err = format!("{:#}", load(&bad).unwrap_err());
-    assert!(
-        err.contains("milestone_privilege") && err.contains("\"XS\""),
-        "{err}"
-    );
+    assert!(err.contains("milestone_privilege") && err.contains("\"XS\""), "{err}");
     let alone = format!("milestone_privilege = \"VS\"\n{GOOD}");
     let err = format!("{:#}", load(&alone).unwrap_err());
-    assert!(
-        err.contains("milestone_privilege") && err.contains("without milestone_symbols"),
-        "{err}"
-    );
+    assert!(err.contains("milestone_privilege") && err.contains("without milestone_symbols"), "{err}");
     // A misspelt key names its line, like every other key.
     let typo = format!("milestone_symbol = [\"main\"]\n{GOOD}");
     let err = format!("{:#}", load(&typo).unwrap_err());
-    assert!(
-        err.starts_with("/proj/scenarios/x.toml:1:") && err.contains("milestone_symbol"),
-        "{err}"
-    );
+    assert!(err.starts_with("/proj/scenarios/x.toml:1:") && err.contains("milestone_symbol"), "{err}");
 }
 
 #[test]
 fn a_scenario_can_name_its_qemu_versions() {
     let s = load(&format!("qemu = \">=8.0\"\n{GOOD}")).unwrap();
-    assert!(s
-        .skip_reason("7.2.22".parse().unwrap())
-        .unwrap()
-        .contains(">=8.0"));
+    assert!(s.skip_reason("7.2.22".parse().unwrap()).unwrap().contains(">=8.0"));
     assert!(s.skip_reason("10.0.2".parse().unwrap()).is_none());
-    assert!(load(GOOD)
-        .unwrap()
-        .skip_reason("7.2.22".parse().unwrap())
-        .is_none());
-    let err = format!(
-        "{:#}",
-        load(&format!("qemu = \"new\"\n{GOOD}")).unwrap_err()
-    );
+    assert!(load(GOOD).unwrap().skip_reason("7.2.22".parse().unwrap()).is_none());
+    let err = format!("{:#}", load(&format!("qemu = \"new\"\n{GOOD}")).unwrap_err());
     assert!(err.contains(": qemu:"), "{err}");
 }
