@@ -17,6 +17,11 @@ fn main() -> ExitCode {
     match rt.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
+            if hvharness::qemu::process::interrupted() {
+                // The signal handler is cleaning up and exits with 130/143;
+                // dropping the runtime now would cut it short.
+                std::thread::sleep(std::time::Duration::from_secs(60));
+            }
             eprintln!("hvharness: error: {e:#}");
             ExitCode::from(EXIT_ENV)
         }

@@ -5,11 +5,14 @@
 //! - [`milestones`]: one run with a breakpoint at every milestone symbol of
 //!   the scenario (`milestone_symbols`), reporting per hart the last one
 //!   reached and the first one missed.
+//! - [`qemu`]: the first commit of QEMU's own history whose outcome differs,
+//!   building QEMU at each step.
 //! - [`check`]: the good/bad/cannot-test judgement of one run, with the exit
 //!   codes `git bisect run` understands.
 
 pub mod check;
 pub mod milestones;
+pub mod qemu;
 pub mod versions;
 
 use crate::scenario::Scenario;

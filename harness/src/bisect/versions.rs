@@ -16,7 +16,7 @@ use crate::runner::{self, Observed};
 use crate::scenario::Scenario;
 
 /// What a run ended in, as the bisection compares it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OutcomeClass {
     Booted,

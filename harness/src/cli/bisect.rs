@@ -1,4 +1,4 @@
-//! `hvharness bisect versions` and `hvharness bisect milestones`.
+//! `hvharness bisect versions`, `bisect qemu` and `bisect milestones`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -92,4 +92,63 @@ pub async fn milestones(path: &Path, qemu: Option<&str>, json: bool, no_build: b
     } else {
         Ok(ExitCode::from(1))
     }
+}
+
+/// `~/.cache/hvharness/bisect-qemu/NAME-HASH` for the source repository
+/// (`$XDG_CACHE_HOME` first): one build directory per repository.
+pub(super) fn default_build_dir(source: &Path) -> Result<std::path::PathBuf> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+        .context("no cache directory: set HOME or XDG_CACHE_HOME, or pass --build-dir")?;
+    let source = source
+        .canonicalize()
+        .with_context(|| format!("--source {} does not exist", source.display()))?;
+    let name = source
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "qemu".into());
+    // FNV-1a: stable across runs and Rust versions, unlike std's hasher.
+    let hash = source
+        .to_string_lossy()
+        .bytes()
+        .fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100000001b3)
+        });
+    Ok(cache
+        .join("hvharness")
+        .join("bisect-qemu")
+        .join(format!("{name}-{:08x}", hash as u32)))
+}
+
+pub async fn qemu(
+    options: &crate::bisect::qemu::Options,
+    json: bool,
+    no_build: bool,
+) -> Result<ExitCode> {
+    let scenario = Scenario::load(&options.scenario_path)?;
+    build(&scenario, no_build).await?;
+    eprintln!(
+        "hvharness: bisecting QEMU {}..{} in {} for {} (build directory {})",
+        options.good,
+        options.bad,
+        options.source.display(),
+        scenario.name,
+        options.build_dir.display()
+    );
+    let started = std::time::Instant::now();
+    let result = crate::bisect::qemu::bisect(options, &scenario, &mut |line| {
+        eprintln!("hvharness: {line}")
+    })
+    .await?;
+    eprintln!(
+        "hvharness: done in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    if json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        print!("{}", crate::bisect::qemu::report::render(&result));
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -124,8 +124,8 @@ enum Command {
         /// The later snapshot file; exit status 1 when it differs from OLD.
         new: PathBuf,
     },
-    /// Narrow a boot failure down: across QEMU versions, or along the boot
-    /// path of one run (see the subcommands).
+    /// Narrow a boot failure down: across QEMU versions, across QEMU's own
+    /// commits, or along the boot path of one run (see the subcommands).
     Bisect {
         #[command(subcommand)]
         command: BisectCommand,
@@ -268,6 +268,84 @@ enum BisectCommand {
         #[arg(long)]
         no_build: bool,
     },
+    /// Find the QEMU commit that changed how the scenario boots, building
+    /// QEMU at each step.
+    ///
+    /// Builds qemu-system-riscv64 (riscv64-softmmu, minimal features, ccache
+    /// when installed) in a git worktree of --source (your checkout is never
+    /// touched) and one persistent build directory, so each step is an
+    /// incremental build; configure runs again only when a step changes the
+    /// build-system files. The good and bad ends are built and run first;
+    /// each step's observed outcome (booted, hung, exited) is then compared
+    /// with the good end's (with --expect: judged by the scenario's
+    /// expectation for the built version, e.g. 8.2.50). A commit that does not
+    /// build is skipped and said so.
+    ///
+    /// The search follows first parents (QEMU's master is a chain of merges)
+    /// and, when the first bad commit is a merge, goes on inside the branch it
+    /// merged. Progress (step, commit, build time, verdict, ETA) goes to
+    /// stderr; the state is kept in the build directory, so running the same
+    /// command again after an interruption resumes. The report names the
+    /// commit, its files under target/riscv and hw/riscv, and, when a
+    /// diagnosis of the bad end names a CSR bit (henvcfg.ADUE), the commit's
+    /// diff lines that mention that CSR.
+    ///
+    /// Offline, QEMU's meson subprojects (keycodemapdb, berkeley-softfloat-3,
+    /// berkeley-testfloat-3) must already be in SOURCE/subprojects (or
+    /// --subprojects DIR); they are linked into each step's tree.
+    ///
+    /// Example: `hvharness bisect qemu scenarios/hypervisor-noadue-2vm.toml
+    /// --source ~/qemu --good v8.2.0 --bad v9.0.0`. Exit 0 when the search
+    /// ends, 2 on errors.
+    Qemu {
+        /// Scenario file, e.g. scenarios/hypervisor-noadue-2vm.toml.
+        scenario: PathBuf,
+        /// The QEMU git repository (a clone; may be bare).
+        #[arg(long, value_name = "QEMU_GIT_DIR")]
+        source: PathBuf,
+        /// A commit (hash, tag, branch, rev expression) that behaves the old way.
+        #[arg(long, value_name = "REV")]
+        good: String,
+        /// A later commit, descended from --good, that behaves the new way.
+        #[arg(long, value_name = "REV")]
+        bad: String,
+        /// Persistent build directory (build/, worktree/, build.log, state.json);
+        /// default: one per source under ~/.cache/hvharness/bisect-qemu/.
+        #[arg(long, value_name = "DIR")]
+        build_dir: Option<PathBuf>,
+        /// Shell command that builds instead of configure + ninja: runs in the
+        /// worktree with HVHARNESS_QEMU_SRC and HVHARNESS_QEMU_BUILD set and must
+        /// leave $HVHARNESS_QEMU_BUILD/qemu-system-riscv64.
+        #[arg(long, value_name = "CMD")]
+        build_cmd: Option<String>,
+        /// Seconds one step's build may take before it is killed (and the commit skipped).
+        #[arg(long, value_name = "SECS", default_value_t = 3600)]
+        build_timeout: u64,
+        /// Directory holding QEMU's meson subprojects (default: SOURCE/subprojects).
+        #[arg(long, value_name = "DIR")]
+        subprojects: Option<PathBuf>,
+        /// Follow first parents, then go into the culprit merge's branch (the default; always on).
+        #[arg(long, default_value_t = true)]
+        first_parent: bool,
+        /// Stop at the first-parent merge; do not search the branch it merged.
+        #[arg(long)]
+        stop_at_merge: bool,
+        /// Good means the scenario's expectation for the built version holds.
+        #[arg(long)]
+        expect: bool,
+        /// Discard the build directory's saved state instead of resuming it.
+        #[arg(long)]
+        fresh: bool,
+        /// Do not diagnose the bad end (no CSR lines in the report).
+        #[arg(long)]
+        no_diagnose: bool,
+        /// Print the bisection as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Skip the scenario's build command.
+        #[arg(long)]
+        no_build: bool,
+    },
     /// Find how far the boot gets on each hart, by breakpoints at the
     /// scenario's milestone symbols.
     ///
@@ -310,6 +388,44 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Bisect { command: BisectCommand::Milestones { scenario, qemu, json, no_build } } => {
             bisect::milestones(&scenario, qemu.as_deref(), json, no_build, root.as_deref()).await
+        }
+        Command::Bisect {
+            command:
+                BisectCommand::Qemu {
+                    scenario,
+                    source,
+                    good,
+                    bad,
+                    build_dir,
+                    build_cmd,
+                    build_timeout,
+                    subprojects,
+                    first_parent: _,
+                    stop_at_merge,
+                    expect,
+                    fresh,
+                    no_diagnose,
+                    json,
+                    no_build,
+                },
+        } => {
+            let options = crate::bisect::qemu::Options {
+                scenario_path: scenario,
+                build_dir: build_dir
+                    .map(Ok)
+                    .unwrap_or_else(|| bisect::default_build_dir(&source))?,
+                source,
+                good,
+                bad,
+                build_cmd,
+                build_timeout: std::time::Duration::from_secs(build_timeout),
+                subprojects,
+                stop_at_merge,
+                expect,
+                fresh,
+                diagnose: !no_diagnose,
+            };
+            bisect::qemu(&options, json, no_build).await
         }
         Command::Check { scenario, qemu, expect, no_build } => {
             check::check(&scenario, qemu.as_deref(), expect, no_build, root.as_deref()).await

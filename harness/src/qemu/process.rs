@@ -136,6 +136,49 @@ pub fn kill_all() {
     }
 }
 
+/// Something to undo before the process exits on a signal, other than QEMU
+/// itself: a build's process group, a git worktree.
+type Hook = Box<dyn FnOnce() + Send>;
+
+static INTERRUPT_HOOKS: Mutex<Vec<(u64, Hook)>> = Mutex::new(Vec::new());
+static NEXT_HOOK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A registered [`on_interrupt`] action; [`cancel`](Self::cancel) it once
+/// the thing it cleans up is gone.
+#[must_use = "an interrupt hook stays registered until cancelled"]
+pub struct InterruptHook(u64);
+
+impl InterruptHook {
+    /// Unregisters the action without running it.
+    pub fn cancel(self) {
+        let mut hooks = INTERRUPT_HOOKS.lock().unwrap_or_else(|p| p.into_inner());
+        hooks.retain(|(id, _)| *id != self.0);
+    }
+}
+
+/// Registers `f` to run when Ctrl-C or SIGTERM ends the process (after QEMU
+/// is killed), most recent first.
+pub fn on_interrupt(f: Hook) -> InterruptHook {
+    let id = NEXT_HOOK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    INTERRUPT_HOOKS.lock().unwrap_or_else(|p| p.into_inner()).push((id, f));
+    InterruptHook(id)
+}
+
+/// Whether Ctrl-C or SIGTERM arrived: the handler is cleaning up and will
+/// end the process. An error seen meanwhile (a child it killed) is a
+/// consequence, not news: callers wait for the handler instead of reporting it.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+fn run_interrupt_hooks() {
+    let hooks: Vec<(u64, Hook)> = std::mem::take(&mut *INTERRUPT_HOOKS.lock().unwrap_or_else(|p| p.into_inner()));
+    for (_, f) in hooks.into_iter().rev() {
+        f();
+    }
+}
+
 /// Installs a Ctrl-C / SIGTERM handler that kills every QEMU and exits with
 /// 130 (SIGINT) or 143 (SIGTERM). Call once from inside a tokio runtime.
 pub fn install_signal_cleanup() -> Result<()> {
@@ -147,7 +190,9 @@ pub fn install_signal_cleanup() -> Result<()> {
             _ = int.recv() => 130,
             _ = term.recv() => 143,
         };
+        INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
         kill_all();
+        run_interrupt_hooks();
         eprintln!("hvharness: interrupted; QEMU stopped");
         std::process::exit(code);
     });

@@ -1,0 +1,407 @@
+//! Building `qemu-system-riscv64` at one commit, incrementally, in the
+//! persistent build directory.
+//!
+//! The default build configures QEMU for riscv64-softmmu with as few
+//! features as boots a hypervisor (`--without-default-features --enable-slirp
+//! --enable-fdt=system`, no docs, no -Werror, no downloads: each flag only
+//! where the commit's `configure` knows it), then runs
+//! `ninja qemu-system-riscv64`. With ccache installed, its compiler
+//! links (`/usr/lib/ccache`) go first in PATH: QEMU's configure names the
+//! compiler `cc` for meson, which then does not look for ccache itself.
+//!
+//! Configure runs again only when the commit's build-system files (configure,
+//! meson.build files, meson options, wrap files, Kconfig, the bundled Python
+//! wheels) differ from the ones last configured: ninja's own regeneration is
+//! what went wrong when bisecting by hand (it kept a newer tree's flags going
+//! back in history, and with Debian's meson it dropped --disable-werror), so
+//! any change there gets a fresh `configure` instead; a step that changes only
+//! C sources is a plain incremental ninja build, which is what makes late
+//! steps take seconds.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use super::proc::{run_logged, ProcError};
+
+/// The binary a build must produce, in the build directory.
+pub(crate) const BINARY: &str = "qemu-system-riscv64";
+/// The firmware QEMU's virt machine loads with `-bios default`.
+const OPENSBI: &str = "opensbi-riscv64-generic-fw_dynamic.bin";
+/// Written into the build directory after a configure: its signature.
+const CONFIGURED: &str = ".hvharness-configured";
+
+/// How to build each step.
+#[derive(Debug, Clone)]
+pub(crate) struct BuildSpec {
+    /// A shell command replacing the default build; it runs in the worktree
+    /// with `HVHARNESS_QEMU_SRC` and `HVHARNESS_QEMU_BUILD` set and must
+    /// leave `$HVHARNESS_QEMU_BUILD/qemu-system-riscv64`.
+    pub(crate) command: Option<String>,
+    pub(crate) timeout: Duration,
+    /// Where the meson subprojects QEMU cannot download offline are.
+    pub(crate) subprojects: Option<PathBuf>,
+}
+
+/// The persistent directory: the meson build, the worktree, the log, the state.
+#[derive(Debug, Clone)]
+pub(crate) struct BuildDir {
+    pub(crate) root: PathBuf,
+}
+
+impl BuildDir {
+    pub(crate) fn worktree(&self) -> PathBuf {
+        self.root.join("worktree")
+    }
+    pub(crate) fn build(&self) -> PathBuf {
+        self.root.join("build")
+    }
+    pub(crate) fn log(&self) -> PathBuf {
+        self.root.join("build.log")
+    }
+    pub(crate) fn state(&self) -> PathBuf {
+        self.root.join("state.json")
+    }
+}
+
+/// One step's build.
+#[derive(Debug)]
+pub(crate) enum Built {
+    Ok {
+        binary: PathBuf,
+        /// For `-L`: where this commit's OpenSBI is.
+        data_dir: Option<PathBuf>,
+        secs: f64,
+        configured: bool,
+    },
+    /// The commit does not build: skip it.
+    Failed {
+        reason: String,
+        tail: String,
+        secs: f64,
+    },
+}
+
+/// Builds the worktree's commit. An error (rather than `Failed`) means no
+/// commit can build here: missing subprojects, a build directory that
+/// cannot be written.
+pub(crate) fn build(spec: &BuildSpec, dir: &BuildDir, wt: &Path, commit: &str) -> Result<Built> {
+    let started = Instant::now();
+    let deadline = started + spec.timeout;
+    let out = dir.build();
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let mut log =
+        File::create(dir.log()).with_context(|| format!("creating {}", dir.log().display()))?;
+    let _ = writeln!(log, "== hvharness: building {commit}");
+    let binary = out.join(BINARY);
+    // A stale binary must not pass for this commit's.
+    match std::fs::remove_file(&binary) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing the previous {}", binary.display()))
+        }
+        _ => {}
+    }
+    link_subprojects(wt, spec.subprojects.as_deref(), &mut log)?;
+    let mut configured = false;
+    let steps: Vec<(String, Command)> = match &spec.command {
+        Some(cmd) => {
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(cmd)
+                .current_dir(wt)
+                .env("HVHARNESS_QEMU_SRC", wt)
+                .env("HVHARNESS_QEMU_BUILD", &out);
+            vec![(format!("--build-cmd {cmd}"), c)]
+        }
+        None => {
+            let mut steps = Vec::new();
+            let signature = build_system_signature(wt)?;
+            let stamp = out.join(CONFIGURED);
+            let same = std::fs::read_to_string(&stamp).is_ok_and(|s| s == signature)
+                && out.join("build.ninja").is_file();
+            if !same {
+                let _ = std::fs::remove_file(&stamp);
+                steps.push(("configure".to_string(), configure_command(wt, &out)?));
+                configured = true;
+            }
+            let mut ninja = Command::new("ninja");
+            ninja.arg("-C").arg(&out).arg(BINARY);
+            steps.push((format!("ninja {BINARY}"), ninja));
+            if let Some(dir) = ccache_links() {
+                let path = std::env::var_os("PATH").unwrap_or_default();
+                let mut dirs = vec![dir];
+                dirs.extend(std::env::split_paths(&path));
+                let joined = std::env::join_paths(dirs).context("PATH with ccache")?;
+                for (_, c) in &mut steps {
+                    c.env("PATH", &joined);
+                }
+            }
+            // The signature is written once the whole build succeeded, below.
+            steps
+        }
+    };
+    for (what, cmd) in steps {
+        let _ = writeln!(log, "== hvharness: {what}");
+        let left = deadline.saturating_duration_since(Instant::now());
+        let status = match run_logged(cmd, &log, left) {
+            Ok(s) => s,
+            Err(ProcError::Timeout(_)) => {
+                return failed(
+                    dir,
+                    started,
+                    format!(
+                        "{what} took longer than the build timeout ({} s)",
+                        spec.timeout.as_secs()
+                    ),
+                )
+            }
+            Err(ProcError::Spawn(e)) => bail!("cannot run {what}: {e} (is it installed?)"),
+            Err(e) => bail!("{what}: {e}"),
+        };
+        if !status.success() {
+            let tail = tail(&dir.log(), 30);
+            if let Some(line) = missing_subproject(&tail) {
+                bail!(
+                    "the build of {commit} failed because a meson subproject is missing ({line}). Offline, QEMU \
+                     needs keycodemapdb, berkeley-softfloat-3 and berkeley-testfloat-3 in subprojects/: fetch them \
+                     into your checkout (`meson subprojects download` there while online, or clone them at the \
+                     revisions of subprojects/NAME.wrap and copy subprojects/packagefiles/NAME/ into them); hvharness \
+                     links them into each step's worktree from SOURCE/subprojects or --subprojects DIR. Log: {}",
+                    dir.log().display()
+                );
+            }
+            return failed(dir, started, format!("{what} failed ({status})"));
+        }
+    }
+    if configured && spec.command.is_none() {
+        let signature = build_system_signature(wt)?;
+        std::fs::write(out.join(CONFIGURED), signature)
+            .with_context(|| format!("writing {}", out.join(CONFIGURED).display()))?;
+    }
+    if !binary.is_file() {
+        return failed(
+            dir,
+            started,
+            format!("the build succeeded but left no {}", binary.display()),
+        );
+    }
+    let data_dir = [out.join("pc-bios"), wt.join("pc-bios")]
+        .into_iter()
+        .find(|d| d.join(OPENSBI).exists());
+    Ok(Built::Ok {
+        binary,
+        data_dir,
+        secs: started.elapsed().as_secs_f64(),
+        configured,
+    })
+}
+
+fn failed(dir: &BuildDir, started: Instant, reason: String) -> Result<Built> {
+    Ok(Built::Failed {
+        reason,
+        tail: tail(&dir.log(), 30),
+        secs: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The directory of ccache's compiler links, when ccache is installed.
+pub(crate) fn ccache_links() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).find(|d| d.join("ccache").is_file())?;
+    [
+        "/usr/lib/ccache",
+        "/usr/lib64/ccache",
+        "/usr/local/lib/ccache",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|d| d.join("cc").exists())
+}
+
+/// QEMU's configure with the flags this commit's tree knows.
+fn configure_command(src: &Path, out: &Path) -> Result<Command> {
+    let script = src.join("configure");
+    if !script.is_file() {
+        bail!(
+            "{} has no configure script: is --source a QEMU repository?",
+            src.display()
+        );
+    }
+    let mut known = std::fs::read_to_string(&script).unwrap_or_default();
+    known.push_str(
+        &std::fs::read_to_string(src.join("scripts/meson-buildoptions.sh")).unwrap_or_default(),
+    );
+    let mut cmd = Command::new(&script);
+    cmd.current_dir(out).arg("--target-list=riscv64-softmmu");
+    for flag in configure_flags(&known) {
+        cmd.arg(flag);
+    }
+    Ok(cmd)
+}
+
+/// The optional flags, each only if the configure text (the script and its
+/// meson option list) mentions it.
+pub(crate) fn configure_flags(known: &str) -> Vec<&'static str> {
+    const FLAGS: [(&str, &str); 7] = [
+        ("--without-default-features", "without-default-features"),
+        ("--enable-slirp", "enable-slirp"),
+        ("--enable-fdt=system", "enable-fdt"),
+        ("--disable-docs", "disable-docs"),
+        ("--disable-werror", "disable-werror"),
+        ("--disable-download", "disable-download"),
+        ("--disable-tcg-interpreter", "tcg-interpreter"),
+    ];
+    FLAGS
+        .iter()
+        .filter(|(_, key)| known.contains(key))
+        .map(|(flag, _)| *flag)
+        .collect()
+}
+
+/// The blob ids of the commit's build-system files, one line each.
+fn build_system_signature(wt: &Path) -> Result<String> {
+    let tree = super::git::git_at(wt, &["ls-tree", "-r", "HEAD"])?;
+    let mut lines: Vec<&str> = tree
+        .lines()
+        .filter(|l| is_build_system_file(l.rsplit('\t').next().unwrap_or("")))
+        .collect();
+    lines.sort_unstable();
+    Ok(lines.join("\n"))
+}
+
+/// Whether a change to `path` can change what configure writes.
+pub(crate) fn is_build_system_file(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    matches!(
+        name,
+        "configure"
+            | "meson.build"
+            | "meson_options.txt"
+            | "meson.options"
+            | "Kconfig"
+            | "Kconfig.host"
+    ) || name.ends_with(".wrap")
+        || name.ends_with(".mak")
+        || path.starts_with("python/wheels/")
+        || path.starts_with("python/scripts/")
+        || path == "scripts/meson-buildoptions.sh"
+        || path.starts_with("subprojects/packagefiles/")
+}
+
+/// Links each `subprojects/NAME` that the commit's `NAME.wrap` asks for and
+/// the worktree lacks, from `from`.
+fn link_subprojects(worktree: &Path, from: Option<&Path>, log: &mut File) -> Result<()> {
+    let (Some(from), Ok(entries)) = (from, std::fs::read_dir(worktree.join("subprojects"))) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(stem) = name.strip_suffix(".wrap") else {
+            continue;
+        };
+        let target = worktree.join("subprojects").join(stem);
+        let source = from.join(stem);
+        if target.exists() || !source.is_dir() {
+            continue;
+        }
+        std::os::unix::fs::symlink(&source, &target)
+            .with_context(|| format!("linking {} to {}", target.display(), source.display()))?;
+        let _ = writeln!(
+            log,
+            "== hvharness: subprojects/{stem} -> {}",
+            source.display()
+        );
+    }
+    Ok(())
+}
+
+/// A line of the log saying a subproject could not be found or downloaded.
+pub(crate) fn missing_subproject(log: &str) -> Option<String> {
+    const SIGNS: [&str; 7] = [
+        // QEMU's configure, before meson runs (seen with v8.2-era trees).
+        "ERROR: missing subprojects",
+        "subprojects were not",
+        "wrap-based subproject downloading is disabled",
+        "Subproject exists but has no meson.build",
+        "Neither a subproject directory nor a",
+        "Subproject directory not found",
+        "ERROR: Subproject",
+    ];
+    log.lines()
+        .find(|l| SIGNS.iter().any(|s| l.contains(s)))
+        .map(|l| l.trim().to_string())
+}
+
+/// The last `n` lines of the log (at most its last 64 KiB).
+pub(crate) fn tail(path: &Path, n: usize) -> String {
+    let Ok(mut f) = File::open(path) else {
+        return String::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(64 * 1024)));
+    let mut bytes = Vec::new();
+    let _ = f.read_to_end(&mut bytes);
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_follow_what_configure_knows() {
+        let old = "--enable-slirp --disable-docs --disable-werror --without-default-features";
+        assert_eq!(
+            configure_flags(old),
+            [
+                "--without-default-features",
+                "--enable-slirp",
+                "--disable-docs",
+                "--disable-werror"
+            ]
+        );
+        let new = format!("{old} --enable-fdt --disable-download --disable-tcg-interpreter");
+        assert_eq!(configure_flags(&new).len(), 7);
+    }
+
+    #[test]
+    fn build_system_files() {
+        for p in [
+            "configure",
+            "meson.build",
+            "target/riscv/meson.build",
+            "subprojects/keycodemapdb.wrap",
+            "python/wheels/meson-1.2.3-py3-none-any.whl",
+            "configs/devices/riscv64-softmmu/default.mak",
+            "hw/riscv/Kconfig",
+        ] {
+            assert!(is_build_system_file(p), "{p}");
+        }
+        for p in [
+            "target/riscv/cpu.c",
+            "docs/meson.rst",
+            "include/hw/riscv/virt.h",
+        ] {
+            assert!(!is_build_system_file(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn a_missing_subproject_is_recognised() {
+        let log = "Found ninja-1.11.1\n../meson.build:1: ERROR: Subproject \"keycodemapdb\" is not found\n";
+        assert!(missing_subproject(log).is_some_and(|l| l.contains("keycodemapdb")));
+        assert_eq!(missing_subproject("cc: error: foo.c: No such file"), None);
+        // What configure itself prints (QEMU 8.2.50, offline, no subprojects).
+        let configure = "\nERROR: missing subprojects\n\n--disable-download specified but subprojects were not\nchecked out.";
+        assert_eq!(
+            missing_subproject(configure).as_deref(),
+            Some("ERROR: missing subprojects")
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! The answer of a QEMU bisection: the commit, what it touched under
+//! target/riscv and hw/riscv, and the lines of its diff that mention the CSR
+//! a diagnosis of the bad end named.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::git::CommitInfo;
+use super::state::{StepRecord, Verdict};
+use crate::bisect::versions::OutcomeClass;
+
+/// Where RISC-V changes live in QEMU's tree.
+pub(crate) const RISCV_DIRS: [&str; 2] = ["target/riscv", "hw/riscv"];
+
+/// One line of the culprit's diff that mentions a diagnosed CSR.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CsrLine {
+    /// The CSR field the diagnosis named (`henvcfg.ADUE`).
+    pub field: String,
+    pub file: String,
+    /// The diff line, `+` or `-` first.
+    pub line: String,
+}
+
+/// The commit found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Culprit {
+    #[serde(flatten)]
+    pub commit: CommitInfo,
+    pub is_merge: bool,
+    /// Files it changed under target/riscv and hw/riscv.
+    pub riscv_files: Vec<String>,
+    pub csr_lines: Vec<CsrLine>,
+}
+
+/// One line of commits searched: the first-parent chain, then a merged branch.
+#[derive(Debug, Clone, Serialize)]
+pub struct Phase {
+    /// What the line is, in words.
+    pub what: String,
+    pub commits: usize,
+    /// The first commit of the line that behaves like the bad end, if one was pinned down.
+    pub first_bad: Option<String>,
+}
+
+/// The whole bisection, for the report and `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct QemuBisection {
+    pub scenario: String,
+    pub source: String,
+    pub good: CommitInfo,
+    pub bad: CommitInfo,
+    /// The good end's outcome, measured.
+    pub good_outcome: OutcomeClass,
+    pub bad_outcome: OutcomeClass,
+    /// Judged by the scenario's expectation rather than by outcome.
+    pub expect: bool,
+    /// Every commit judged, in order (ends first); replayed ones from an
+    /// interrupted run included.
+    pub steps: Vec<StepRecord>,
+    pub phases: Vec<Phase>,
+    /// The first commit whose outcome differs, when the search pinned one down.
+    pub culprit: Option<Culprit>,
+    /// When skipped commits left a range: the commits that may be the first.
+    pub candidates: Vec<CommitInfo>,
+    /// The CSR fields a diagnosis of the bad end named.
+    pub diagnosed: Vec<String>,
+    pub answer: String,
+    pub build_dir: String,
+}
+
+/// The CSR fields (`henvcfg.ADUE`) a diagnosis finding names: words of the
+/// form `csrname.FIELD` with a lower-case CSR name and an upper-case field.
+pub(crate) fn csr_fields(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_')) {
+        let Some((csr, field)) = word.split_once('.') else {
+            continue;
+        };
+        let csr_ok = csr.len() >= 3
+            && csr
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let field_ok = !field.is_empty()
+            && field
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        let word = format!("{csr}.{field}");
+        if csr_ok && field_ok && !out.contains(&word) {
+            out.push(word);
+        }
+    }
+    out
+}
+
+/// The changed lines of `diff` (unified, as git prints it) mentioning the
+/// CSR of each field, case-insensitively, with their files.
+pub(crate) fn csr_lines(diff: &str, fields: &[String]) -> Vec<CsrLine> {
+    let mut out = Vec::new();
+    let mut file = String::new();
+    for line in diff.lines() {
+        if let Some(path) = line.strip_prefix("+++ b/") {
+            file = path.to_string();
+            continue;
+        }
+        if line.starts_with("+++")
+            || line.starts_with("---")
+            || !(line.starts_with('+') || line.starts_with('-'))
+        {
+            continue;
+        }
+        let lower = line.to_ascii_lowercase();
+        for field in fields {
+            let csr = field.split('.').next().unwrap_or(field);
+            if lower.contains(csr) {
+                out.push(CsrLine {
+                    field: field.clone(),
+                    file: file.clone(),
+                    line: line.to_string(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn verdict_word(s: &StepRecord) -> &'static str {
+    match s.verdict {
+        Verdict::Good => "good",
+        Verdict::Bad => "bad",
+        Verdict::Skip => "skip",
+    }
+}
+
+/// The report as text.
+pub fn render(b: &QemuBisection) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "== {}: QEMU commits from {} to {} ({})",
+        b.scenario,
+        short(&b.good.hash),
+        short(&b.bad.hash),
+        b.source
+    );
+    let _ = writeln!(
+        s,
+        "good end {} {}; bad end {} {}{}",
+        short(&b.good.hash),
+        b.good_outcome.verb(),
+        short(&b.bad.hash),
+        b.bad_outcome.verb(),
+        if b.expect {
+            " (judged by the scenario's expectation)"
+        } else {
+            ""
+        }
+    );
+    for p in &b.phases {
+        let _ = writeln!(
+            s,
+            "searched {}: {} commits{}",
+            p.what,
+            p.commits,
+            p.first_bad
+                .as_deref()
+                .map(|c| format!(", first bad {}", short(c)))
+                .unwrap_or_default()
+        );
+    }
+    let _ = writeln!(s, "{} steps:", b.steps.len());
+    for (i, st) in b.steps.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "  {:>2}. {} {:<4} build {:>6.1} s{} run {:>5.1} s  {}  ({})",
+            i + 1,
+            short(&st.commit),
+            verdict_word(st),
+            st.build_secs,
+            if st.configured { " (configured)" } else { "" },
+            st.run_secs,
+            truncate(&st.subject, 60),
+            st.reason
+        );
+    }
+    let _ = writeln!(s, "{}", b.answer);
+    if let Some(c) = &b.culprit {
+        let _ = writeln!(s, "commit {}", c.commit.hash);
+        let _ = writeln!(s, "Author: {}", c.commit.author);
+        let _ = writeln!(s, "Date:   {}", c.commit.date);
+        let _ = writeln!(s, "    {}", c.commit.subject);
+        if c.riscv_files.is_empty() {
+            let _ = writeln!(s, "changes nothing under target/riscv or hw/riscv");
+        } else {
+            let _ = writeln!(
+                s,
+                "changes under target/riscv and hw/riscv: {}",
+                c.riscv_files.join(", ")
+            );
+        }
+        for l in &c.csr_lines {
+            let _ = writeln!(s, "  {} ({}): {}", l.file, l.field, l.line.trim_end());
+        }
+    }
+    if !b.candidates.is_empty() {
+        let _ = writeln!(s, "candidates (skipped commits could not be told apart):");
+        for c in &b.candidates {
+            let _ = writeln!(s, "  {} {}", c.short(), c.subject);
+        }
+    }
+    if !b.diagnosed.is_empty() {
+        let _ = writeln!(s, "diagnosis of the bad end: {}", b.diagnosed.join(", "));
+    }
+    s
+}
+
+pub(crate) fn short(hash: &str) -> &str {
+    &hash[..hash.len().min(12)]
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}...", s.chars().take(n - 3).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csr_fields_from_a_finding() {
+        let summary = "VS-stage PTE for 0x80001000 (guest:kvminithart+0x1e) has A=0 and henvcfg.ADUE=0: the hart does not set A/D.";
+        assert_eq!(csr_fields(summary), ["henvcfg.ADUE"]);
+        assert!(csr_fields("nothing here. A.B").is_empty());
+    }
+
+    #[test]
+    fn diff_lines_mentioning_the_csr() {
+        let diff = "diff --git a/target/riscv/cpu.c b/target/riscv/cpu.c\n--- a/target/riscv/cpu.c\n+++ b/target/riscv/cpu.c\n@@ -1 +1 @@\n context henvcfg\n-    env->henvcfg = (cfg->ext_svpbmt ? HENVCFG_PBMTE : 0) |\n-                   (cfg->ext_svadu ? HENVCFG_ADUE : 0);\n+    env->henvcfg = 0;\n";
+        let lines = csr_lines(diff, &["henvcfg.ADUE".to_string()]);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines.iter().all(|l| l.file == "target/riscv/cpu.c"));
+        assert_eq!(lines[2].line, "+    env->henvcfg = 0;");
+    }
+}

@@ -1,0 +1,533 @@
+//! `hvharness bisect qemu` on a QEMU history made by the test: a git
+//! repository whose "QEMU build" installs one of this machine's real QEMU
+//! builds (7.2.22, 8.0.2, 9.2.0, 10.0.2) according to a file in the commit,
+//! with merges on the first-parent chain, a commit that does not build, and
+//! the switch from 8.0.2 to 9.2.0 (hypervisor-noadue-2vm: boots, then hangs)
+//! at a known commit inside a merged branch. Needs no network and no QEMU
+//! source tree.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const LIMIT: Duration = Duration::from_secs(1200);
+
+fn git(repo: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=hvharness test",
+            "-c",
+            "user.email=test@hvharness.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(repo)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("git {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Commits everything in the tree with `message`; returns the hash.
+fn commit(repo: &Path, message: &str) -> String {
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-q", "--allow-empty", "-m", message]);
+    git(repo, &["rev-parse", "HEAD"])
+}
+
+fn write(repo: &Path, path: &str, text: &str) {
+    let p = repo.join(path);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+/// The commits the test knows by name.
+struct History {
+    good: String,
+    bad: String,
+    /// The commit that does not build (on the first-parent chain).
+    broken: String,
+    /// The merge that brings the change to the first-parent chain.
+    merge: String,
+    /// The commit inside the merged branch that switches 8.0.2 to 9.2.0.
+    culprit: String,
+    /// Commits of the merged branches (none may be tested before `merge` is found).
+    branch_commits: Vec<String>,
+    first_parent: Vec<String>,
+}
+
+/// main: c0 (7.2.22, good) c1, m1 (merges a1: 8.0.2), c2, c3, c4 (broken),
+/// c5, m2 (merges b1 b2 b3 b4; b3 switches to 9.2.0), c6, c7 (10.0.2, bad).
+fn make_history(repo: &Path) -> History {
+    git(repo, &["init", "-q", "-b", "master"]);
+    write(repo, "qemu-version", "7.2.22\n");
+    write(
+        repo,
+        "target/riscv/cpu.c",
+        "static void reset(CPURISCVState *env)\n{\n    env->henvcfg = HENVCFG_ADUE;\n}\n",
+    );
+    let good = commit(repo, "c0: start (QEMU 7.2.22)");
+    write(repo, "hw/riscv/virt.c", "/* virt */\n");
+    commit(repo, "c1: hw/riscv: add virt");
+    git(repo, &["checkout", "-q", "-b", "a"]);
+    write(repo, "qemu-version", "8.0.2\n");
+    let a1 = commit(repo, "a1: move to QEMU 8.0.2");
+    git(repo, &["checkout", "-q", "master"]);
+    git(
+        repo,
+        &["merge", "-q", "--no-ff", "-m", "m1: Merge branch a", "a"],
+    );
+    write(repo, "docs/a.txt", "a\n");
+    let c2 = commit(repo, "c2: docs");
+    // The branch merged by m2 starts here.
+    git(repo, &["branch", "b"]);
+    write(repo, "docs/b.txt", "b\n");
+    commit(repo, "c3: more docs");
+    write(repo, "broken", "this tree does not build\n");
+    let broken = commit(repo, "c4: break the build");
+    std::fs::remove_file(repo.join("broken")).unwrap();
+    commit(repo, "c5: fix the build");
+    git(repo, &["checkout", "-q", "b"]);
+    write(repo, "hw/riscv/boot.c", "/* boot */\n");
+    let b1 = commit(repo, "b1: hw/riscv: boot");
+    write(repo, "target/riscv/csr.c", "/* csr */\n");
+    let b2 = commit(repo, "b2: target/riscv: csr");
+    write(repo, "qemu-version", "9.2.0\n");
+    write(
+        repo,
+        "target/riscv/cpu.c",
+        "static void reset(CPURISCVState *env)\n{\n    env->henvcfg = 0;\n}\n",
+    );
+    let culprit = commit(repo, "b3: target/riscv: Reset henvcfg to zero");
+    write(repo, "docs/b4.txt", "b4\n");
+    let b4 = commit(repo, "b4: docs");
+    git(repo, &["checkout", "-q", "master"]);
+    git(
+        repo,
+        &["merge", "-q", "--no-ff", "-m", "m2: Merge branch b", "b"],
+    );
+    let merge = git(repo, &["rev-parse", "HEAD"]);
+    write(repo, "docs/c6.txt", "c6\n");
+    commit(repo, "c6: docs");
+    write(repo, "qemu-version", "10.0.2\n");
+    let bad = commit(repo, "c7: move to QEMU 10.0.2");
+    let first_parent = git(
+        repo,
+        &["rev-list", "--first-parent", &format!("{good}..{bad}")],
+    )
+    .lines()
+    .map(str::to_string)
+    .collect();
+    let _ = c2;
+    History {
+        good,
+        bad,
+        broken,
+        merge,
+        culprit,
+        branch_commits: vec![a1, b1, b2, b4],
+        first_parent,
+    }
+}
+
+/// The fake build: counts itself, fails on a tree with `broken`, otherwise
+/// links the QEMU build of the version the tree names.
+fn write_build_script(dir: &Path, counter: &Path) -> PathBuf {
+    let prefixes = common::root().join(".qemu");
+    let script = dir.join("fake-build.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "set -e\n\
+             git -C \"$HVHARNESS_QEMU_SRC\" rev-parse HEAD >> '{counter}'\n\
+             if [ -e \"$HVHARNESS_QEMU_SRC/broken\" ]; then echo 'broken.c:1: error: expected expression' >&2; exit 1; fi\n\
+             v=$(cat \"$HVHARNESS_QEMU_SRC/qemu-version\")\n\
+             ln -sfn '{prefixes}'/$v/usr/bin/qemu-system-riscv64 \"$HVHARNESS_QEMU_BUILD/qemu-system-riscv64\"\n\
+             ln -sfn '{prefixes}'/$v/usr/share/qemu \"$HVHARNESS_QEMU_BUILD/pc-bios\"\n\
+             echo \"installed QEMU $v\"\n",
+            counter = counter.display(),
+            prefixes = prefixes.display()
+        ),
+    )
+    .unwrap();
+    script
+}
+
+fn bisect_command(
+    repo: &Path,
+    history: &History,
+    build_dir: &Path,
+    script: &Path,
+    extra: &[&str],
+) -> Command {
+    let scenario = common::root().join("scenarios/hypervisor-noadue-2vm.toml");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hvharness"));
+    cmd.arg("bisect")
+        .arg("qemu")
+        .arg(&scenario)
+        .arg("--source")
+        .arg(repo)
+        .args([
+            "--good",
+            &history.good,
+            "--bad",
+            &history.bad,
+            "--no-build",
+            "--json",
+        ])
+        .arg("--build-dir")
+        .arg(build_dir)
+        .arg("--build-cmd")
+        .arg(format!("sh {}", script.display()))
+        .args(extra)
+        .env("HVHARNESS_ROOT", common::root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    cmd
+}
+
+/// A running hvharness whose stderr lines arrive on a channel.
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    stdout: std::thread::JoinHandle<String>,
+}
+
+fn spawn(mut cmd: Command) -> Running {
+    let mut child = cmd.spawn().expect("starting hvharness");
+    let (tx, lines) = mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            eprintln!("  | {line}");
+            let _ = tx.send(line);
+        }
+    });
+    let mut out = child.stdout.take().unwrap();
+    let stdout = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    Running {
+        child,
+        lines,
+        stdout,
+    }
+}
+
+impl Running {
+    /// Waits for the end (killing the group after `LIMIT`); exit code, stdout, stderr lines.
+    fn finish(mut self) -> (Option<i32>, String, Vec<String>) {
+        let deadline = Instant::now() + LIMIT;
+        let mut lines = Vec::new();
+        let status = loop {
+            lines.extend(self.lines.try_iter());
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() >= deadline {
+                kill_group(&self.child);
+                let _ = self.child.wait();
+                panic!(
+                    "hvharness bisect qemu took longer than {LIMIT:?}:\n{}",
+                    lines.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let stdout = self.stdout.join().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        lines.extend(self.lines.try_iter());
+        (status.code(), stdout, lines)
+    }
+
+    /// Waits for a stderr line containing `needle`.
+    fn wait_for(&mut self, needle: &str) -> Vec<String> {
+        let deadline = Instant::now() + LIMIT;
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            match self.lines.recv_timeout(Duration::from_millis(200)) {
+                Ok(l) => {
+                    let hit = l.contains(needle);
+                    seen.push(l);
+                    if hit {
+                        return seen;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Some(s) = self.child.try_wait().unwrap() {
+                        panic!(
+                            "hvharness ended ({s}) before printing {needle:?}:\n{}",
+                            seen.join("\n")
+                        );
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        kill_group(&self.child);
+        panic!("no {needle:?} from hvharness:\n{}", seen.join("\n"));
+    }
+}
+
+fn kill_group(child: &Child) {
+    let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+}
+
+fn worktrees(repo: &Path) -> usize {
+    git(repo, &["worktree", "list", "--porcelain"])
+        .lines()
+        .filter(|l| l.starts_with("worktree "))
+        .count()
+}
+
+fn builds(counter: &Path) -> Vec<String> {
+    std::fs::read_to_string(counter)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn step_commits(j: &Value) -> Vec<String> {
+    j["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["commit"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn bisect_qemu_finds_the_commit_inside_the_merged_branch_and_resumes() {
+    if common::MATRIX
+        .iter()
+        .any(|v| common::qemu_or_skip(v, "bisect qemu").is_none())
+    {
+        common::skipped("bisect qemu: the fake history installs all four QEMU versions");
+        return;
+    }
+    common::firmware();
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("qemu");
+    std::fs::create_dir(&repo).unwrap();
+    let h = make_history(&repo);
+    let head_before = git(&repo, &["rev-parse", "HEAD"]);
+    let status_before = git(&repo, &["status", "--porcelain"]);
+    let counter = tmp.path().join("builds.txt");
+    let script = write_build_script(tmp.path(), &counter);
+    let build_dir = tmp.path().join("build");
+
+    // First run: interrupted (SIGINT, as Ctrl-C sends) once four steps are judged.
+    let mut first = spawn(bisect_command(&repo, &h, &build_dir, &script, &[]));
+    first.wait_for("step 5 of about");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first.child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let (code, _, lines) = first.finish();
+    assert_eq!(code, Some(130), "interrupted run:\n{}", lines.join("\n"));
+    assert!(
+        !build_dir.join("worktree").exists(),
+        "the interrupted run left its worktree"
+    );
+    assert_eq!(
+        worktrees(&repo),
+        1,
+        "git still lists the interrupted run's worktree"
+    );
+    let built_first = builds(&counter);
+    assert!(built_first.len() >= 4, "{built_first:?}");
+
+    // Second run: resumes, and finishes.
+    let (code, stdout, lines) = spawn(bisect_command(&repo, &h, &build_dir, &script, &[])).finish();
+    let log = lines.join("\n");
+    assert_eq!(code, Some(0), "{log}\n{stdout}");
+    assert!(log.contains("resuming from"), "{log}");
+    let j: Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\n{log}"));
+    assert_eq!(j["culprit"]["hash"], h.culprit.as_str(), "{stdout}");
+    assert_eq!(
+        j["culprit"]["subject"],
+        "b3: target/riscv: Reset henvcfg to zero"
+    );
+    assert_eq!(j["good_outcome"], "booted");
+    assert_eq!(j["bad_outcome"], "hung");
+    let files: Vec<&str> = j["culprit"]["riscv_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(files, ["target/riscv/cpu.c"]);
+    // The bad end's diagnosis names henvcfg.ADUE; the culprit's lines about henvcfg follow.
+    assert!(
+        j["diagnosed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "henvcfg.ADUE"),
+        "{stdout}"
+    );
+    let csr: Vec<&str> = j["culprit"]["csr_lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["line"].as_str().unwrap())
+        .collect();
+    assert!(
+        csr.contains(&"+    env->henvcfg = 0;")
+            && csr.contains(&"-    env->henvcfg = HENVCFG_ADUE;"),
+        "{csr:?}"
+    );
+
+    // Every built QEMU was one of the four real ones; each step says which.
+    let steps = j["steps"].as_array().unwrap();
+    let versions: Vec<&str> = steps
+        .iter()
+        .filter_map(|s| s["qemu_version"].as_str())
+        .collect();
+    assert_eq!(steps[0]["qemu_version"], "7.2.22", "the good end");
+    assert_eq!(steps[1]["qemu_version"], "10.0.2", "the bad end");
+    assert!(
+        versions.contains(&"8.0.2") && versions.contains(&"9.2.0"),
+        "{versions:?}"
+    );
+
+    // The broken commit was skipped, and said so.
+    let broken = steps
+        .iter()
+        .find(|s| s["commit"] == h.broken.as_str())
+        .expect("the search meets the broken commit");
+    assert_eq!(broken["verdict"], "skip");
+    assert!(
+        broken["reason"].as_str().unwrap().contains("build failed"),
+        "{broken}"
+    );
+    assert!(
+        log.contains("skipping this commit") || built_first.contains(&h.broken),
+        "{log}"
+    );
+
+    // First parent: the search stays on the first-parent chain until it has
+    // the merge, then goes into the merged branch only.
+    let order = step_commits(&j);
+    let merge_at = order
+        .iter()
+        .position(|c| *c == h.merge)
+        .expect("the merge is tested");
+    let into_branch = order
+        .iter()
+        .position(|c| !h.first_parent.contains(c) && *c != h.good)
+        .expect("the branch is searched");
+    assert!(merge_at < into_branch, "{order:?}");
+    for c in &order[into_branch..] {
+        assert!(
+            h.branch_commits.contains(c) || *c == h.culprit,
+            "{c}: only the merged branch is searched after the chain"
+        );
+    }
+    assert!(order[merge_at..].contains(&h.culprit));
+    assert!(
+        !order.contains(&h.branch_commits[0]),
+        "the branch of the first merge is never entered"
+    );
+    let phases = j["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 2, "{phases:?}");
+    assert_eq!(phases[0]["first_bad"], h.merge.as_str());
+    assert_eq!(phases[1]["first_bad"], h.culprit.as_str());
+
+    // Steps: the two ends, ceil(log2 9) on the chain plus one for the skip,
+    // ceil(log2 5) in the branch of four commits plus its merge.
+    assert_eq!(h.first_parent.len(), 9);
+    assert!(
+        order.len() <= 2 + 4 + 1 + 3,
+        "{} steps: {order:?}",
+        order.len()
+    );
+    // Nothing judged before the interruption was built again.
+    let all = builds(&counter);
+    assert!(
+        all.len() <= order.len() + 1,
+        "{} builds for {} steps: {all:?}",
+        all.len(),
+        order.len()
+    );
+    let mut distinct = all.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert!(
+        all.len() - distinct.len() <= 1,
+        "only the step cut short is built twice: {all:?}"
+    );
+
+    // --stop-at-merge: the same search on the chain, from the saved state, ends at the merge.
+    let (code, stdout, lines) = spawn(bisect_command(
+        &repo,
+        &h,
+        &build_dir,
+        &script,
+        &["--stop-at-merge"],
+    ))
+    .finish();
+    assert_eq!(code, Some(0), "{}", lines.join("\n"));
+    let j: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(j["culprit"]["hash"], h.merge.as_str());
+    assert_eq!(j["culprit"]["is_merge"], true);
+    assert_eq!(
+        builds(&counter).len(),
+        all.len(),
+        "the saved verdicts were reused"
+    );
+
+    // --expect judges by the scenario's expectations: every real release
+    // behaves as the scenario expects (10.0.2 is expected to hang), so the
+    // bad end is not bad and there is nothing to bisect; it says so.
+    let expect_dir = tmp.path().join("build-expect");
+    let (code, _, lines) = spawn(bisect_command(
+        &repo,
+        &h,
+        &expect_dir,
+        &script,
+        &["--expect", "--no-diagnose"],
+    ))
+    .finish();
+    let log = lines.join("\n");
+    assert_eq!(code, Some(2), "{log}");
+    assert!(
+        log.contains("is as the scenario expects") && log.contains("nothing to bisect"),
+        "{log}"
+    );
+    assert!(
+        !expect_dir.join("worktree").exists(),
+        "the error path left its worktree"
+    );
+
+    // The user's checkout was never touched; no worktree stays.
+    assert_eq!(git(&repo, &["rev-parse", "HEAD"]), head_before);
+    assert_eq!(git(&repo, &["status", "--porcelain"]), status_before);
+    assert_eq!(worktrees(&repo), 1);
+    assert!(!build_dir.join("worktree").exists());
+    assert!(common::qemu_processes_with(&build_dir.display().to_string()).is_empty());
+}
