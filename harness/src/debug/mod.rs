@@ -22,6 +22,9 @@ use crate::scenario::{BreakpointSpec, Scenario};
 pub use privilege::privilege_of;
 pub use stop::{CsrReading, StopRecord};
 
+/// How long a hart is held at an `arm_after` trigger for the other harts.
+const HOLD_LIMIT: Duration = Duration::from_secs(2);
+
 /// A breakpoint as placed in the target.
 #[derive(Debug, Clone)]
 pub struct ArmedBreakpoint {
@@ -91,6 +94,10 @@ pub struct DebugSession {
     threads: Vec<ThreadId>,
     /// The machine's hart count (the scenario's `smp`).
     harts: u32,
+    /// Harts held just past an `arm_after` trigger until every hart that can
+    /// count there has (see [`DebugSession::arm_dependents`]), and until when.
+    held: Vec<ThreadId>,
+    hold_until: Option<std::time::Instant>,
     started: std::time::Instant,
 }
 
@@ -107,6 +114,8 @@ impl DebugSession {
             breakpoints: Vec::new(),
             threads: Vec::new(),
             harts: scenario.machine.smp,
+            held: Vec::new(),
+            hold_until: None,
             started: std::time::Instant::now(),
         };
         for spec in &scenario.breakpoints {
@@ -153,11 +162,32 @@ impl DebugSession {
         Ok(())
     }
 
-    /// Inserts the pending breakpoints armed after breakpoint `index`, which
-    /// has just counted a stop. The target is stopped, so every hart that has
-    /// yet to pass the trigger finds them in place.
-    async fn arm_dependents(&mut self, index: usize) -> Result<()> {
+    /// Breakpoint `index` has just counted a stop of `thread`: inserts the
+    /// pending breakpoints armed after it, or holds the hart.
+    ///
+    /// Harts run the same code at different times, and a breakpoint is in
+    /// for all of them: armed at the first hart's trigger stop, it would slow
+    /// the hot code that the other harts are still running on its page. So
+    /// when the trigger counts once per hart and other harts have yet to
+    /// count there, this hart is held (left stopped just past the trigger,
+    /// the others run) and the dependents go in when the last expected hart
+    /// arrives, or after [`HOLD_LIMIT`]. No hart gets past the trigger
+    /// before they are in, so each still stops at them.
+    async fn arm_dependents(&mut self, index: usize, thread: Option<ThreadId>) -> Result<()> {
         let trigger = self.breakpoints[index].spec.at.clone();
+        let waiting = self.breakpoints.iter().any(|b| b.pending && b.spec.arm_after.as_deref() == Some(trigger.as_str()));
+        if !waiting {
+            return Ok(());
+        }
+        let bp = &self.breakpoints[index];
+        if let (Some(t), true, false) = (thread, bp.spec.once_per_hart, bp.done(self.harts)) {
+            if !self.held.contains(&t) {
+                self.held.push(t);
+            }
+            self.hold_until.get_or_insert_with(|| std::time::Instant::now() + HOLD_LIMIT);
+            return Ok(());
+        }
+        self.release_held();
         for j in 0..self.breakpoints.len() {
             let bp = &self.breakpoints[j];
             if bp.pending && bp.spec.arm_after.as_deref() == Some(trigger.as_str()) {
@@ -167,6 +197,44 @@ impl DebugSession {
             }
         }
         Ok(())
+    }
+
+    /// Lets every held hart go (at the next resume).
+    fn release_held(&mut self) {
+        self.held.clear();
+        self.hold_until = None;
+    }
+
+    /// The hold ran out: inserts every breakpoint whose trigger has counted
+    /// a stop, and lets the held harts go. The target is stopped.
+    async fn end_hold(&mut self) -> Result<()> {
+        self.release_held();
+        for j in 0..self.breakpoints.len() {
+            let Some(trigger) = self.breakpoints[j].spec.arm_after.clone() else { continue };
+            let fired = self.breakpoints.iter().any(|b| b.spec.at == trigger && b.hits > 0);
+            if self.breakpoints[j].pending && fired {
+                self.breakpoints[j].pending = false;
+                self.breakpoints[j].armed_at_secs = Some(self.started.elapsed().as_secs_f64());
+                self.insert(j).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets the target run again: every hart, or the ones not held.
+    async fn run_on(&mut self) -> Result<()> {
+        if self.held.is_empty() {
+            return self.rsp.resume().await.context("resuming after a stop");
+        }
+        if self.threads.is_empty() {
+            self.threads = self.rsp.threads().await.context("listing harts")?;
+        }
+        let others: Vec<ThreadId> = self.threads.iter().copied().filter(|t| !self.held.contains(t)).collect();
+        if others.is_empty() {
+            self.end_hold().await?;
+            return self.rsp.resume().await.context("resuming after a stop");
+        }
+        self.rsp.resume_only(&others).await.context("resuming the harts not held at a trigger")
     }
 
     /// The breakpoints and their hit counts.
@@ -193,9 +261,22 @@ impl DebugSession {
     /// Waits up to `limit` for a stop; handles it (records it when it counts,
     /// steps over the breakpoint) and lets the target run again.
     pub async fn poll(&mut self, limit: Duration) -> Result<Event> {
+        let limit = match self.hold_until {
+            Some(until) => limit.min(until.saturating_duration_since(std::time::Instant::now())),
+            None => limit,
+        };
         let reply = match self.rsp.wait_for_stop(limit).await {
             Ok(r) => r,
-            Err(RspError::Timeout { .. }) => return Ok(Event::Running),
+            Err(RspError::Timeout { .. }) => {
+                if self.hold_until.is_some_and(|u| std::time::Instant::now() >= u) {
+                    // The other harts never came to the trigger: stop them,
+                    // arm, and let everyone go.
+                    self.rsp.interrupt_and_wait().await.context("interrupting to end a hold")?;
+                    self.end_hold().await?;
+                    self.rsp.resume().await.context("resuming after a hold")?;
+                }
+                return Ok(Event::Running);
+            }
             Err(e) => return Err(e).context("waiting for the target to stop"),
         };
         let signal = match reply {
@@ -205,7 +286,7 @@ impl DebugSession {
         if let (Some(hit), Some(thread)) = (signal.watch, signal.thread) {
             let record = self.handle_watch(hit.addr, thread).await?;
             // The client steps the hart past the access before it resumes.
-            self.rsp.resume().await.context("resuming after a watchpoint")?;
+            self.run_on().await.context("after a watchpoint")?;
             return Ok(Event::Stopped(record.into_iter().collect()));
         }
         // Every hart, not just the one the stop reply names: when two harts
@@ -220,7 +301,7 @@ impl DebugSession {
                 records.push(r);
             }
         }
-        self.rsp.resume().await.context("resuming after a stop")?;
+        self.run_on().await?;
         Ok(Event::Stopped(records))
     }
 
@@ -242,7 +323,7 @@ impl DebugSession {
                 .await?;
             self.breakpoints[index].hits += 1;
             self.breakpoints[index].counted_harts.push(hart);
-            self.arm_dependents(index).await?;
+            self.arm_dependents(index, Some(thread)).await?;
             Some(record)
         } else {
             self.breakpoints[index].ignored += 1;
@@ -273,7 +354,7 @@ impl DebugSession {
             stop::record(&mut self.rsp, &self.elfs, &spec, space.as_deref(), hart, privilege, pc, self.started.elapsed()).await?;
         self.breakpoints[index].hits += 1;
         self.breakpoints[index].counted_harts.push(hart);
-        self.arm_dependents(index).await?;
+        self.arm_dependents(index, None).await?;
         if self.breakpoints[index].done(self.harts) {
             if let Some(w) = &spec.watch {
                 self.rsp.remove_breakpoint(w.breakpoint_type(), addr, w.len).await.context("removing a watchpoint")?;
