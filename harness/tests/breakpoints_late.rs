@@ -18,20 +18,32 @@ fn hotpage() -> Scenario {
 
 fn assert_booted(report: &RunReport) {
     let shown = render_run(report);
-    assert!(matches!(report.observed, Observed::Booted), "expected booted:\n{shown}");
-    assert!(matches!(report.verdict, Verdict::AsExpected), "expected ok:\n{shown}");
+    assert!(
+        matches!(report.observed, Observed::Booted),
+        "expected booted:\n{shown}"
+    );
+    assert!(
+        matches!(report.verdict, Verdict::AsExpected),
+        "expected ok:\n{shown}"
+    );
 }
 
 /// The harts that stopped at `at`, in order, and their privilege names.
 fn stops_at(report: &RunReport, at: &str) -> Vec<(u32, String)> {
-    let mut v: Vec<(u32, String)> =
-        report.stops.iter().filter(|s| s.breakpoint == at).map(|s| (s.hart, s.privilege_name.clone())).collect();
+    let mut v: Vec<(u32, String)> = report
+        .stops
+        .iter()
+        .filter(|s| s.breakpoint == at)
+        .map(|s| (s.hart, s.privilege_name.clone()))
+        .collect();
     v.sort();
     v
 }
 
 async fn late_breakpoint_stops_on_every_hart(version: &str) {
-    let Some(build) = common::qemu_or_skip(version, "late_breakpoint_stops_on_every_hart") else { return };
+    let Some(build) = common::qemu_or_skip(version, "late_breakpoint_stops_on_every_hart") else {
+        return;
+    };
     common::firmware();
     let report = runner::run(&hotpage(), &build).await.unwrap();
     assert_booted(&report);
@@ -41,14 +53,24 @@ async fn late_breakpoint_stops_on_every_hart(version: &str) {
     // before either hart can get to it, so both stop there, once.
     assert_eq!(stops_at(&report, "guest:memset"), both, "{shown}");
     assert_eq!(stops_at(&report, "guest:kvminithart"), both, "{shown}");
-    for s in report.stops.iter().filter(|s| s.breakpoint == "guest:kvminithart") {
+    for s in report
+        .stops
+        .iter()
+        .filter(|s| s.breakpoint == "guest:kvminithart")
+    {
         assert!(s.place.starts_with("kvminithart at "), "{shown}");
-        assert_eq!(s.csr("satp").and_then(|c| c.raw), Some(0), "paging is still off at kvminithart's entry: {shown}");
+        assert_eq!(
+            s.csr("satp").and_then(|c| c.raw),
+            Some(0),
+            "paging is still off at kvminithart's entry: {shown}"
+        );
     }
 }
 
 async fn never_triggered_is_never_inserted(version: &str) {
-    let Some(build) = common::qemu_or_skip(version, "never_triggered_is_never_inserted") else { return };
+    let Some(build) = common::qemu_or_skip(version, "never_triggered_is_never_inserted") else {
+        return;
+    };
     common::firmware();
     let mut scenario = hotpage();
     // kvminithart after a breakpoint at an address the guest never runs (the
