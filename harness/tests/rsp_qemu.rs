@@ -488,7 +488,7 @@ async fn watchpoints(version: &str) {
 /// `vCont;c:TID` runs that hart alone: the other stays where it was (what
 /// DebugSession relies on to hold a hart at an `arm_after` trigger).
 async fn resume_only_holds_the_others(version: &str) {
-    let Some((mut q, mut gdb)) = start(version, "resume_only_holds_the_others").await else {
+    let Some((q, mut gdb)) = start(version, "resume_only_holds_the_others").await else {
         return;
     };
     gdb.threads().await.unwrap();
