@@ -91,6 +91,7 @@ all: $(HV_FAULTS:%=$(OUT)/hypervisor-%.elf) $(GUEST_FAULTS:%=$(OUT)/hypervisor-g
 #   hypervisor-slowstart.elf  HV_FIXTURE_SLOWSTART  seconds of silent set-up before hart_start
 #   hypervisor-mmio-poll.elf  HV_FIXTURE_MMIO_POLL  consoles trap-and-emulate, LSR polled busy
 #   hypervisor-stress.elf     embeds guest-stress.bin (the shell's `stress` builtin)
+#   hypervisor-hotpage.elf    embeds guest-hotpage.bin (a RAM scrub on kvminithart's page)
 HV_FIXTURES := slowstart mmio-poll
 HV_FIXTURE_FLAG_slowstart := -DHV_FIXTURE_SLOWSTART
 HV_FIXTURE_FLAG_mmio-poll := -DHV_FIXTURE_MMIO_POLL
@@ -114,4 +115,13 @@ $(OUT)/hypervisor-stress.elf: $(HV_STRESS_OBJS) $(SRC)/hv.ld
 	$(CC) $(BASE_CFLAGS) $(BASE_LDFLAGS) -T $(SRC)/hv.ld -o $@ $(HV_STRESS_OBJS)
 -include $(wildcard $(OUT)/obj/hv-stress/*.d)
 
-all: $(HV_FIXTURES:%=$(OUT)/hypervisor-%.elf) $(OUT)/hypervisor-stress.elf
+
+HV_HOTPAGE_OBJS := $(patsubst $(OUT)/obj/hv-adue/guest_image.o,$(OUT)/obj/hv-hotpage/guest_image.o,$(HV_ADUE_OBJS))
+$(OUT)/obj/hv-hotpage/guest_image.o: $(SRC)/guest_image.S $(OUT)/guest-hotpage.bin
+	@mkdir -p $(@D)
+	$(CC) $(HV_CFLAGS_NOBIN) -DGUEST_BIN='"$(OUT)/guest-hotpage.bin"' -DHV_HENVCFG_ADUE=1 -c -o $@ $<
+$(OUT)/hypervisor-hotpage.elf: $(HV_HOTPAGE_OBJS) $(SRC)/hv.ld
+	$(CC) $(BASE_CFLAGS) $(BASE_LDFLAGS) -T $(SRC)/hv.ld -o $@ $(HV_HOTPAGE_OBJS)
+-include $(wildcard $(OUT)/obj/hv-hotpage/*.d)
+
+all: $(HV_FIXTURES:%=$(OUT)/hypervisor-%.elf) $(OUT)/hypervisor-stress.elf $(OUT)/hypervisor-hotpage.elf

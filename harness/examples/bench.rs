@@ -26,6 +26,13 @@
 //!     this machine; the shards' total wall time over the unsharded one is
 //!     what splitting costs (each shard builds nothing, but pays its own
 //!     start-up and its own tail of unbalanced cells).
+//! (h) A breakpoint on the page of the boot's hot loop: the hotpage fixture
+//!     (hypervisor-hotpage, two harts) through the harness, time from resume
+//!     to the last console milestone, with kvminithart's breakpoint inserted
+//!     at the start (unmitigated), armed late as the scenario ships it
+//!     (`arm_after`, the cure), and without any breakpoint; ratios to the
+//!     last, per QEMU. The hang rule's quiet window is lifted to the boot
+//!     timeout so that the slow boot is timed, not judged hung.
 //!
 //! Each figure: median [min .. max] over the repetitions. A figure that cannot
 //! be measured says so and why; nothing is estimated.
@@ -60,8 +67,8 @@ struct Args {
     /// Repetitions of every figure.
     #[arg(long, default_value_t = 10)]
     reps: usize,
-    /// Figures to measure: any of a, b, c, d, e, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "a,b,c,d,e")]
+    /// Figures to measure: any of a, b, c, d, e, h, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "a,b,c,d,e,h")]
     only: Vec<char>,
 }
 
@@ -109,6 +116,9 @@ async fn main() {
     }
     if args.only.contains(&'e') {
         failed |= !figure_shards(&root, args.reps).await;
+    }
+    if args.only.contains(&'h') {
+        failed |= !figure_hot_page(&root, &registry, args.reps).await;
     }
     std::process::exit(if failed { 1 } else { 0 });
 }
@@ -668,4 +678,87 @@ async fn csr_dump_once(build: &QemuBuild, machine: &MachineSpec) -> Result<(f64,
     drop(gdb);
     q.kill().await;
     Ok((connected, dumped, (harts.len(), csrs.len(), unavailable)))
+}
+
+// ---------------------------------------------------------------------------
+// (e) a breakpoint on the hot loop's page: unmitigated, armed late, none.
+
+/// The three variants of figure (e), from the shipped scenario.
+fn hot_page_variants(shipped: &Scenario) -> [(&'static str, Scenario); 3] {
+    let mut none = shipped.clone();
+    none.breakpoints.clear();
+    let mut unmitigated = shipped.clone();
+    unmitigated.breakpoints.retain(|b| b.arm_after.is_some());
+    for b in &mut unmitigated.breakpoints {
+        b.arm_after = None;
+    }
+    [("unmitigated", unmitigated), ("armed late", shipped.clone()), ("none", none)]
+}
+
+/// Seconds from resume to the last console milestone, through the runner;
+/// an error unless the run booted as expected.
+async fn hot_page_boot(build: &QemuBuild, scenario: &Scenario) -> Result<f64> {
+    let report = hvharness::runner::run(scenario, build).await?;
+    if let hvharness::runner::Verdict::Unexpected(why) = &report.verdict {
+        bail!("{}: {why}", hvharness::bisect::versions::describe_observed(&report.observed));
+    }
+    let last = report.milestones.iter().map(|m| m.at_secs).fold(0.0, f64::max);
+    Ok(last)
+}
+
+async fn figure_hot_page(root: &Path, registry: &QemuRegistry, reps: usize) -> bool {
+    println!();
+    println!("(e) hypervisor-hotpage, resume to the last milestone: kvminithart's breakpoint inserted at the start,");
+    println!("    armed late (arm_after, as shipped), no breakpoint; ratios to no breakpoint");
+    let path = root.join("scenarios/hypervisor-hotpage.toml");
+    let mut shipped = match Scenario::load(&path) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("(e) failed: {e:#}");
+            return false;
+        }
+    };
+    // The unmitigated boot is silent for many seconds: time it, do not judge it hung.
+    shipped.quiet_limit = shipped.boot_timeout;
+    let variants = hot_page_variants(&shipped);
+    println!(
+        "{:<7} {:<27} {:<27} {:<27} {:<22} late/none",
+        "QEMU", "unmitigated", "armed late", "none", "unmitigated/none"
+    );
+    let mut ok = true;
+    for build in registry.builds() {
+        let mut times: [Vec<f64>; 3] = Default::default();
+        let mut error = None;
+        'reps: for i in 0..reps {
+            for (k, (what, scenario)) in variants.iter().enumerate() {
+                progress(&format!("(e) {what} on QEMU {}: {}/{reps}", build.version, i + 1));
+                match hot_page_boot(build, scenario).await {
+                    Ok(t) => times[k].push(t),
+                    Err(e) => {
+                        error = Some(format!("{what}: {e:#}"));
+                        break 'reps;
+                    }
+                }
+            }
+        }
+        let version = build.version.to_string();
+        match error {
+            Some(e) => {
+                println!("{version:<7} failed: {e}");
+                ok = false;
+            }
+            None => {
+                let per = |k: usize| -> Vec<f64> { times[k].iter().zip(&times[2]).map(|(t, n)| t / n).collect() };
+                println!(
+                    "{version:<7} {:<27} {:<27} {:<27} {:<22} {}",
+                    secs(&times[0]),
+                    secs(&times[1]),
+                    secs(&times[2]),
+                    ratio(&per(0)),
+                    ratio(&per(1))
+                );
+            }
+        }
+    }
+    ok
 }

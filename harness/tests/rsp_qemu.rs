@@ -475,6 +475,26 @@ async fn watchpoints(version: &str) {
     gdb.remove_all_breakpoints().await.unwrap();
 }
 
+/// `vCont;c:TID` runs that hart alone: the other stays where it was (what
+/// DebugSession relies on to hold a hart at an `arm_after` trigger).
+async fn resume_only_holds_the_others(version: &str) {
+    let Some((q, mut gdb)) = start(version, "resume_only_holds_the_others").await else {
+        return;
+    };
+    gdb.threads().await.unwrap();
+    let (runs, held) = (ThreadId::qemu_hart(0), ThreadId::qemu_hart(1));
+    let pc = |v: Option<u64>| v.expect("pc is readable");
+    let runs_pc = pc(gdb.read_thread_register(runs, "pc").await.unwrap().as_u64());
+    let held_pc = pc(gdb.read_thread_register(held, "pc").await.unwrap().as_u64());
+    gdb.resume_only(&[runs]).await.unwrap();
+    let e = gdb.wait_for_stop(Duration::from_millis(500)).await.unwrap_err();
+    assert!(e.is_timeout(), "{e}");
+    gdb.interrupt_and_wait().await.unwrap();
+    assert_ne!(pc(gdb.read_thread_register(runs, "pc").await.unwrap().as_u64()), runs_pc, "hart 0 ran");
+    assert_eq!(pc(gdb.read_thread_register(held, "pc").await.unwrap().as_u64()), held_pc, "hart 1 stayed");
+    q.kill().await;
+}
+
 macro_rules! per_version {
     ($($modname:ident => $v:literal),* $(,)?) => {$(
         mod $modname {
@@ -490,6 +510,8 @@ macro_rules! per_version {
             async fn continue_past_breakpoint() { super::continue_past_breakpoint($v).await }
             #[tokio::test]
             async fn watchpoints() { super::watchpoints($v).await }
+            #[tokio::test]
+            async fn resume_only_holds_the_others() { super::resume_only_holds_the_others($v).await }
         }
     )*};
 }

@@ -155,4 +155,43 @@ all: $(OUT)/guest-stress.elf
 
 -include $(GSTRESS_KOBJS:.o=.d) $(GSTRESS)/user/sh.d $(GSTRESS)/user/stress.d
 
+#   guest-hotpage.elf, .bin  GUEST_FIXTURE_HOTPAGE: kernel/hotpage.c, linked
+#                           right after vm.o so that its RAM scrub loop runs
+#                           on kvminithart's 4 KiB page; the link fails if it
+#                           does not (nm: every scrub function's page must be
+#                           kvminithart's)
+GHOT := $(OUT)/obj/guest-hotpage
+GHOT_FLAG := -DGUEST_FIXTURE_HOTPAGE
+GHOT_KOBJS := $(addprefix $(GHOT)/kernel/,$(addsuffix .o,$(basename $(patsubst vm.c,vm.c hotpage.c,$(GUEST_KSRCS)))))
+GHOT_SAME_PAGE := kvminithart scrub_line scrub_page fixture_scrub_ram
+
+$(OUT)/guest-hotpage.elf: $(GHOT_KOBJS) $(GUEST_SRC)/kernel/kernel.ld
+	$(CC) $(GUEST_KCFLAGS) $(BASE_LDFLAGS) -T $(GUEST_SRC)/kernel/kernel.ld -o $@.tmp $(GHOT_KOBJS)
+	@$(NM) $@.tmp | awk -v want="$(GHOT_SAME_PAGE)" \
+		'BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) need[w[i]] = 1 } \
+		 ($$3 in need) { page[$$3] = substr($$1, 1, length($$1) - 3); found++ } \
+		 END { if (found != n) { print "guest-hotpage.elf: missing one of $(GHOT_SAME_PAGE)"; exit 1 } \
+		       for (s in page) if (page[s] != page["kvminithart"]) { \
+		         print "guest-hotpage.elf: " s " is not on kvminithart'"'"'s page"; exit 1 } }'
+	mv $@.tmp $@
+
+$(OUT)/guest-hotpage.bin: $(OUT)/guest-hotpage.elf
+	$(OBJCOPY) -O binary $< $@
+
+$(GHOT)/kernel/%.o: $(GUEST_SRC)/kernel/%.c $(GUEST_SRC)/guest.mk $(SRC)/Makefile
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_KCFLAGS) $(GHOT_FLAG) -c -o $@ $<
+
+$(GHOT)/kernel/%.o: $(GUEST_SRC)/kernel/%.S $(GUEST_SRC)/guest.mk $(SRC)/Makefile
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_KCFLAGS) $(GHOT_FLAG) -c -o $@ $<
+
+$(GHOT)/kernel/progs.o: $(GUEST_SRC)/kernel/progs.S $(GUEST_USTRIPPED)
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_KCFLAGS) $(GHOT_FLAG) -Wa,-I$(GUEST_OBJ)/user -c -o $@ $<
+
+all: $(OUT)/guest-hotpage.elf
+
+-include $(GHOT_KOBJS:.o=.d)
+
 -include $(GUEST_KOBJS:.o=.d) $(GUEST_UOBJS:.o=.d)

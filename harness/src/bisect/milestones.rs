@@ -3,11 +3,17 @@
 //! each counting one stop per hart; per hart, the last milestone reached and
 //! the first one missed.
 //!
-//! Every breakpoint stays in until each hart has stopped there once, at the
-//! scenario's `milestone_privilege` (stops at other privilege levels, such as
-//! a hypervisor's own code at the same address, do not count), so a hart
-//! that never gets somewhere leaves its breakpoints pending to the end of
-//! the run.
+//! Each milestone's breakpoint is inserted when the previous milestone is
+//! first reached (on any hart), and stays in until each hart has stopped
+//! there once, at the scenario's `milestone_privilege` (stops at other
+//! privilege levels, such as a hypervisor's own code at the same address, do
+//! not count); a hart that never gets somewhere leaves its breakpoints
+//! pending to the end of the run. Armed late because QEMU runs every
+//! instruction on a breakpoint's page one at a time: with all of them in
+//! from the start, hot boot code sharing a page with a later milestone is
+//! slow from the first instruction. The cost: a milestone no hart reaches
+//! leaves every later one unarmed, so "later reached" (a milestone that was
+//! inlined or never called) shows only when another hart passed the gap.
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -82,7 +88,8 @@ pub fn milestone_scenario(scenario: &Scenario) -> Result<Scenario> {
     s.breakpoints = scenario
         .milestone_symbols
         .iter()
-        .map(|m| BreakpointSpec {
+        .enumerate()
+        .map(|(i, m)| BreakpointSpec {
             watch: None,
             at: m.clone(),
             hart: None,
@@ -90,6 +97,9 @@ pub fn milestone_scenario(scenario: &Scenario) -> Result<Scenario> {
             dump: Vec::new(),
             max_hits: scenario.machine.smp,
             once_per_hart: true,
+            // Armed late: a breakpoint slows every instruction on its page,
+            // so each goes in when the previous milestone is first reached.
+            arm_after: i.checked_sub(1).map(|p| scenario.milestone_symbols[p].clone()),
         })
         .collect();
     for o in &mut s.outcomes {

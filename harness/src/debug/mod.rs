@@ -22,6 +22,9 @@ use crate::scenario::{BreakpointSpec, Scenario};
 pub use privilege::{privilege_of, privilege_with_source, VirtSource};
 pub use stop::{CsrReading, StopRecord};
 
+/// How long a hart is held at an `arm_after` trigger for the other harts.
+const HOLD_LIMIT: Duration = Duration::from_secs(2);
+
 /// A breakpoint as placed in the target.
 #[derive(Debug, Clone)]
 pub struct ArmedBreakpoint {
@@ -37,6 +40,10 @@ pub struct ArmedBreakpoint {
     pub counted_harts: Vec<u32>,
     /// Still in the target.
     pub inserted: bool,
+    /// Waiting for its `arm_after` trigger: not inserted yet.
+    pub pending: bool,
+    /// Seconds after the resume at which it went in late (`arm_after`).
+    pub armed_at_secs: Option<f64>,
 }
 
 impl ArmedBreakpoint {
@@ -47,6 +54,22 @@ impl ArmedBreakpoint {
             && self.spec.privilege.is_none_or(|p| p.matches(privilege))
             && self.hits < self.spec.max_hits
             && !(self.spec.once_per_hart && self.counted_harts.contains(&hart))
+    }
+
+    /// Whether it has counted every stop it will count, so that it can leave
+    /// the target and its page run at full speed again: `max_hits` stops, or
+    /// with `once_per_hart`, one on every hart that can count (its `hart`,
+    /// else all `harts`). A stop that did not count never makes it done: a
+    /// hart still to come must find it in place.
+    fn done(&self, harts: u32) -> bool {
+        if self.hits >= self.spec.max_hits {
+            return true;
+        }
+        self.spec.once_per_hart
+            && match self.spec.hart {
+                Some(h) => self.counted_harts.contains(&h),
+                None => (0..harts).all(|h| self.counted_harts.contains(&h)),
+            }
     }
 }
 
@@ -69,6 +92,12 @@ pub struct DebugSession {
     breakpoints: Vec<ArmedBreakpoint>,
     /// The harts (QEMU threads), listed at the first stop.
     threads: Vec<ThreadId>,
+    /// The machine's hart count (the scenario's `smp`).
+    harts: u32,
+    /// Harts held just past an `arm_after` trigger until every hart that can
+    /// count there has (see [`DebugSession::arm_dependents`]), and until when.
+    held: Vec<ThreadId>,
+    hold_until: Option<std::time::Instant>,
     started: std::time::Instant,
 }
 
@@ -84,6 +113,9 @@ impl DebugSession {
             version,
             breakpoints: Vec::new(),
             threads: Vec::new(),
+            harts: scenario.machine.smp,
+            held: Vec::new(),
+            hold_until: None,
             started: std::time::Instant::now(),
         };
         for spec in &scenario.breakpoints {
@@ -92,18 +124,6 @@ impl DebugSession {
                 .elfs
                 .resolve_str(location, space)
                 .with_context(|| format!("{}: breakpoint {:?}", scenario.path.display(), spec.at))?;
-            match &spec.watch {
-                Some(w) => session
-                    .rsp
-                    .set_watchpoint(w.breakpoint_type(), resolved.address, w.len)
-                    .await
-                    .with_context(|| format!("inserting a watchpoint at {} ({:#x})", spec.at, resolved.address))?,
-                None => session
-                    .rsp
-                    .set_breakpoint(resolved.address)
-                    .await
-                    .with_context(|| format!("inserting a breakpoint at {} ({:#x})", spec.at, resolved.address))?,
-            }
             session.breakpoints.push(ArmedBreakpoint {
                 spec: spec.clone(),
                 space: space.map(str::to_string),
@@ -111,10 +131,110 @@ impl DebugSession {
                 hits: 0,
                 ignored: 0,
                 counted_harts: Vec::new(),
-                inserted: true,
+                inserted: false,
+                pending: spec.arm_after.is_some(),
+                armed_at_secs: None,
             });
+            if spec.arm_after.is_none() {
+                session.insert(session.breakpoints.len() - 1).await?;
+            }
         }
         Ok(session)
+    }
+
+    /// Puts breakpoint `index` into the target.
+    async fn insert(&mut self, index: usize) -> Result<()> {
+        let bp = &self.breakpoints[index];
+        let (address, at) = (bp.address, bp.spec.at.clone());
+        match bp.spec.watch {
+            Some(w) => self
+                .rsp
+                .set_watchpoint(w.breakpoint_type(), address, w.len)
+                .await
+                .with_context(|| format!("inserting a watchpoint at {at} ({address:#x})"))?,
+            None => self
+                .rsp
+                .set_breakpoint(address)
+                .await
+                .with_context(|| format!("inserting a breakpoint at {at} ({address:#x})"))?,
+        }
+        self.breakpoints[index].inserted = true;
+        Ok(())
+    }
+
+    /// Breakpoint `index` has just counted a stop of `thread`: inserts the
+    /// pending breakpoints armed after it, or holds the hart.
+    ///
+    /// Harts run the same code at different times, and a breakpoint is in
+    /// for all of them: armed at the first hart's trigger stop, it would slow
+    /// the hot code that the other harts are still running on its page. So
+    /// when the trigger counts once per hart and other harts have yet to
+    /// count there, this hart is held (left stopped just past the trigger,
+    /// the others run) and the dependents go in when the last expected hart
+    /// arrives, or after [`HOLD_LIMIT`]. No hart gets past the trigger
+    /// before they are in, so each still stops at them.
+    async fn arm_dependents(&mut self, index: usize, thread: Option<ThreadId>) -> Result<()> {
+        let trigger = self.breakpoints[index].spec.at.clone();
+        let waiting = self.breakpoints.iter().any(|b| b.pending && b.spec.arm_after.as_deref() == Some(trigger.as_str()));
+        if !waiting {
+            return Ok(());
+        }
+        let bp = &self.breakpoints[index];
+        if let (Some(t), true, false) = (thread, bp.spec.once_per_hart, bp.done(self.harts)) {
+            if !self.held.contains(&t) {
+                self.held.push(t);
+            }
+            self.hold_until.get_or_insert_with(|| std::time::Instant::now() + HOLD_LIMIT);
+            return Ok(());
+        }
+        self.release_held();
+        for j in 0..self.breakpoints.len() {
+            let bp = &self.breakpoints[j];
+            if bp.pending && bp.spec.arm_after.as_deref() == Some(trigger.as_str()) {
+                self.breakpoints[j].pending = false;
+                self.breakpoints[j].armed_at_secs = Some(self.started.elapsed().as_secs_f64());
+                self.insert(j).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets every held hart go (at the next resume).
+    fn release_held(&mut self) {
+        self.held.clear();
+        self.hold_until = None;
+    }
+
+    /// The hold ran out: inserts every breakpoint whose trigger has counted
+    /// a stop, and lets the held harts go. The target is stopped.
+    async fn end_hold(&mut self) -> Result<()> {
+        self.release_held();
+        for j in 0..self.breakpoints.len() {
+            let Some(trigger) = self.breakpoints[j].spec.arm_after.clone() else { continue };
+            let fired = self.breakpoints.iter().any(|b| b.spec.at == trigger && b.hits > 0);
+            if self.breakpoints[j].pending && fired {
+                self.breakpoints[j].pending = false;
+                self.breakpoints[j].armed_at_secs = Some(self.started.elapsed().as_secs_f64());
+                self.insert(j).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets the target run again: every hart, or the ones not held.
+    async fn run_on(&mut self) -> Result<()> {
+        if self.held.is_empty() {
+            return self.rsp.resume().await.context("resuming after a stop");
+        }
+        if self.threads.is_empty() {
+            self.threads = self.rsp.threads().await.context("listing harts")?;
+        }
+        let others: Vec<ThreadId> = self.threads.iter().copied().filter(|t| !self.held.contains(t)).collect();
+        if others.is_empty() {
+            self.end_hold().await?;
+            return self.rsp.resume().await.context("resuming after a stop");
+        }
+        self.rsp.resume_only(&others).await.context("resuming the harts not held at a trigger")
     }
 
     /// The breakpoints and their hit counts.
@@ -141,9 +261,22 @@ impl DebugSession {
     /// Waits up to `limit` for a stop; handles it (records it when it counts,
     /// steps over the breakpoint) and lets the target run again.
     pub async fn poll(&mut self, limit: Duration) -> Result<Event> {
+        let limit = match self.hold_until {
+            Some(until) => limit.min(until.saturating_duration_since(std::time::Instant::now())),
+            None => limit,
+        };
         let reply = match self.rsp.wait_for_stop(limit).await {
             Ok(r) => r,
-            Err(RspError::Timeout { .. }) => return Ok(Event::Running),
+            Err(RspError::Timeout { .. }) => {
+                if self.hold_until.is_some_and(|u| std::time::Instant::now() >= u) {
+                    // The other harts never came to the trigger: stop them,
+                    // arm, and let everyone go.
+                    self.rsp.interrupt_and_wait().await.context("interrupting to end a hold")?;
+                    self.end_hold().await?;
+                    self.rsp.resume().await.context("resuming after a hold")?;
+                }
+                return Ok(Event::Running);
+            }
             Err(e) => return Err(e).context("waiting for the target to stop"),
         };
         let signal = match reply {
@@ -153,7 +286,7 @@ impl DebugSession {
         if let (Some(hit), Some(thread)) = (signal.watch, signal.thread) {
             let record = self.handle_watch(hit.addr, thread).await?;
             // The client steps the hart past the access before it resumes.
-            self.rsp.resume().await.context("resuming after a watchpoint")?;
+            self.run_on().await.context("after a watchpoint")?;
             return Ok(Event::Stopped(record.into_iter().collect()));
         }
         // Every hart, not just the one the stop reply names: when two harts
@@ -168,7 +301,7 @@ impl DebugSession {
                 records.push(r);
             }
         }
-        self.rsp.resume().await.context("resuming after a stop")?;
+        self.run_on().await?;
         Ok(Event::Stopped(records))
     }
 
@@ -190,6 +323,7 @@ impl DebugSession {
             let record = stop::record(&mut self.rsp, &self.elfs, &spec, space.as_deref(), at, self.started.elapsed()).await?;
             self.breakpoints[index].hits += 1;
             self.breakpoints[index].counted_harts.push(hart);
+            self.arm_dependents(index, Some(thread)).await?;
             Some(record)
         } else {
             self.breakpoints[index].ignored += 1;
@@ -219,7 +353,9 @@ impl DebugSession {
         let at = stop::Place { hart, privilege, source, pc };
         let record = stop::record(&mut self.rsp, &self.elfs, &spec, space.as_deref(), at, self.started.elapsed()).await?;
         self.breakpoints[index].hits += 1;
-        if self.breakpoints[index].hits >= spec.max_hits {
+        self.breakpoints[index].counted_harts.push(hart);
+        self.arm_dependents(index, None).await?;
+        if self.breakpoints[index].done(self.harts) {
             if let Some(w) = &spec.watch {
                 self.rsp.remove_breakpoint(w.breakpoint_type(), addr, w.len).await.context("removing a watchpoint")?;
             }
@@ -229,7 +365,7 @@ impl DebugSession {
     }
 
     /// Steps the hart past the breakpoint at its pc; the breakpoint goes back
-    /// in unless it has been hit as often as it may be.
+    /// in unless it is done (see [`ArmedBreakpoint::done`]).
     async fn step_over(&mut self, index: usize, thread: ThreadId) -> Result<()> {
         let address = self.breakpoints[index].address;
         self.rsp.clear_breakpoint(address).await.context("removing a breakpoint to step over it")?;
@@ -238,8 +374,7 @@ impl DebugSession {
         if !matches!(reply, StopReply::Signal(_)) {
             return Ok(());
         }
-        let bp = &self.breakpoints[index];
-        if bp.hits < bp.spec.max_hits {
+        if !self.breakpoints[index].done(self.harts) {
             self.rsp.set_breakpoint(address).await.context("reinserting a breakpoint")?;
             self.breakpoints[index].inserted = true;
         }
@@ -252,5 +387,76 @@ impl DebugSession {
             self.rsp.interrupt_and_wait().await.context("interrupting the target")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::riscv::{Level, PrivilegeLevel};
+
+    fn bp(hart: Option<u32>, max_hits: u32, once_per_hart: bool) -> ArmedBreakpoint {
+        ArmedBreakpoint {
+            spec: BreakpointSpec {
+                at: "guest:kvminithart".into(),
+                hart,
+                privilege: None,
+                dump: Vec::new(),
+                max_hits,
+                once_per_hart,
+                watch: None,
+                arm_after: None,
+            },
+            space: None,
+            address: 0x8020_05c0,
+            hits: 0,
+            ignored: 0,
+            counted_harts: Vec::new(),
+            inserted: true,
+            pending: false,
+            armed_at_secs: None,
+        }
+    }
+
+    fn count(b: &mut ArmedBreakpoint, hart: u32) -> bool {
+        let vs = PrivilegeLevel { level: Level::Supervisor, virt: Some(true) };
+        let counted = b.counts(hart, vs);
+        if counted {
+            b.hits += 1;
+            b.counted_harts.push(hart);
+        }
+        counted
+    }
+
+    #[test]
+    fn once_per_hart_is_done_when_every_hart_has_counted() {
+        // Two harts: hart 0 passes twice before hart 1 arrives. The second
+        // pass does not count and must not make it done, or hart 1 would run
+        // past it unseen.
+        let mut b = bp(None, 2, true);
+        assert!(count(&mut b, 0));
+        assert!(!count(&mut b, 0));
+        assert!(!b.done(2));
+        assert!(count(&mut b, 1));
+        assert!(b.done(2));
+    }
+
+    #[test]
+    fn a_hart_qualifier_needs_only_that_hart() {
+        // max_hits defaults to smp (2) but only hart 1 can count, once.
+        let mut b = bp(Some(1), 2, true);
+        assert!(!count(&mut b, 0));
+        assert!(!b.done(2));
+        assert!(count(&mut b, 1));
+        assert!(b.done(2), "no other hart can count: out it goes");
+    }
+
+    #[test]
+    fn without_once_per_hart_max_hits_decides() {
+        let mut b = bp(None, 2, false);
+        assert!(count(&mut b, 0));
+        assert!(!b.done(2));
+        assert!(count(&mut b, 0));
+        assert!(b.done(2));
     }
 }

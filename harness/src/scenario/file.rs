@@ -32,7 +32,7 @@ pub struct ScenarioFile {
     #[serde(default, rename = "elf")]
     elfs: Vec<ElfSection>,
     #[serde(default, rename = "breakpoint")]
-    breakpoints: Vec<BreakpointSection>,
+    breakpoints: Vec<toml::Spanned<BreakpointSection>>,
     /// Functions along the boot path, in the order a good boot reaches them.
     #[serde(default)]
     milestone_symbols: Vec<String>,
@@ -55,6 +55,9 @@ struct BreakpointSection {
     max_hits: Option<u32>,
     watch: Option<String>,
     len: Option<u64>,
+    #[serde(default)]
+    once_per_hart: bool,
+    arm_after: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -217,8 +220,11 @@ impl ScenarioFile {
             return Err(where_("boot.quiet_secs", "must be above 0 and at most boot.timeout_secs".into()));
         }
         let mut breakpoints: Vec<BreakpointSpec> = Vec::new();
-        for (i, b) in self.breakpoints.iter().enumerate() {
+        for (i, spanned) in self.breakpoints.iter().enumerate() {
+            let b = spanned.get_ref();
             let key = format!("breakpoint[{i}]");
+            let line = position(&self.source, spanned.span().start).0;
+            let at_line = |key: &str, msg: String| anyhow!("{}:{line}: {key}: {msg}", path.display());
             if breakpoints.iter().any(|x| x.at == b.at) {
                 return Err(where_(&format!("{key}.at"), format!("{:?} is set twice", b.at)));
             }
@@ -254,6 +260,16 @@ impl ScenarioFile {
             if b.len.is_some() && watch.is_none() {
                 return Err(where_(&format!("{key}.len"), "len only applies to a watchpoint (watch = ...)".into()));
             }
+            if let Some(trigger) = &b.arm_after {
+                if !breakpoints.iter().any(|x| &x.at == trigger) {
+                    let why = if trigger == &b.at {
+                        "names this breakpoint itself".to_string()
+                    } else {
+                        format!("{trigger:?} is not the `at` of an earlier [[breakpoint]]")
+                    };
+                    return Err(at_line(&format!("{key}.arm_after"), why));
+                }
+            }
             breakpoints.push(BreakpointSpec {
                 watch,
                 at: b.at.clone(),
@@ -261,7 +277,8 @@ impl ScenarioFile {
                 privilege,
                 dump,
                 max_hits: b.max_hits.unwrap_or(self.machine.smp),
-                once_per_hart: false,
+                once_per_hart: b.once_per_hart,
+                arm_after: b.arm_after.clone(),
             });
         }
         let mut milestone_symbols: Vec<String> = Vec::new();

@@ -69,9 +69,14 @@ pub struct BreakpointSpec {
     pub dump: Vec<String>,
     /// After this many counted stops the breakpoint is removed.
     pub max_hits: u32,
-    /// Only a hart's first stop counts (with `max_hits` = harts: one stop on
-    /// each). Not in the file format; milestone runs set it.
+    /// Only a hart's first stop counts; the breakpoint is removed once every
+    /// hart that can count (`hart`, else all) has, or at `max_hits`.
     pub once_per_hart: bool,
+    /// Inserted only once the breakpoint whose `at` this names has counted
+    /// its first stop (on any hart), so that the code on this one's page runs
+    /// at full speed until then. The trigger must lie on the boot path before
+    /// this breakpoint on every hart: then no hart gets here unarmed.
+    pub arm_after: Option<String>,
     /// A watchpoint on the data at `at` instead of a breakpoint on code.
     pub watch: Option<WatchSpec>,
 }

@@ -143,3 +143,31 @@ fn a_scenario_can_name_its_qemu_versions() {
     let err = format!("{:#}", load(&format!("qemu = \"new\"\n{GOOD}")).unwrap_err());
     assert!(err.contains(": qemu:"), "{err}");
 }
+
+#[test]
+fn arm_after_names_an_earlier_breakpoint_with_its_line() {
+    let two = format!(
+        "{GOOD}[[breakpoint]]\nat = \"guest:kvminit\"\narm_after = \"guest:kvminithart\"\nonce_per_hart = true\n"
+    );
+    let s = load(&two).unwrap();
+    assert_eq!(s.breakpoints[0].arm_after, None);
+    assert_eq!(s.breakpoints[1].arm_after.as_deref(), Some("guest:kvminithart"));
+    assert!(s.breakpoints[1].once_per_hart && !s.breakpoints[0].once_per_hart);
+
+    // The error names the line of the table's header.
+    let line = GOOD.lines().count() + 1;
+    let unknown = format!("{GOOD}[[breakpoint]]\nat = \"guest:kvminit\"\narm_after = \"guest:kinit\"\n");
+    let err = format!("{:#}", load(&unknown).unwrap_err());
+    assert!(
+        err.starts_with(&format!("/proj/scenarios/x.toml:{line}: breakpoint[1].arm_after:")) && err.contains("\"guest:kinit\""),
+        "{err}"
+    );
+    let itself = format!("{GOOD}[[breakpoint]]\nat = \"guest:kvminit\"\narm_after = \"guest:kvminit\"\n");
+    let err = format!("{:#}", load(&itself).unwrap_err());
+    assert!(err.contains("breakpoint[1].arm_after") && err.contains("itself"), "{err}");
+    // A later breakpoint cannot be a trigger: no cycles, no breakpoint that never goes in.
+    let later = GOOD.replace("privilege = \"VS\"\n", "privilege = \"VS\"\narm_after = \"guest:kvminit\"\n")
+        + "[[breakpoint]]\nat = \"guest:kvminit\"\n";
+    let err = format!("{:#}", load(&later).unwrap_err());
+    assert!(err.contains("breakpoint[0].arm_after") && err.contains("earlier"), "{err}");
+}

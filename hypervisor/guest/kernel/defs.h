@@ -124,5 +124,12 @@ int fixture_user_fault(struct proc *p, uint64 scause, uint64 va);
 #define FIXTURE_SYSCALL(p, num)
 #define FIXTURE_USER_FAULT(p, scause)
 #endif
+// FIXTURE_BEFORE_KINIT()  main(): the hotpage build's RAM scrub (hotpage.c)
+#ifdef GUEST_FIXTURE_HOTPAGE
+void fixture_scrub_ram(void);
+#define FIXTURE_BEFORE_KINIT() fixture_scrub_ram();
+#else
+#define FIXTURE_BEFORE_KINIT()
+#endif
 
 #endif

@@ -14,7 +14,7 @@ main(uint64 hartid, uint64 dtb)
 	boothart = hartid;
 
 	uartinit();               // output only, enough for printf
-	printf("guest kernel is booting\n");
+	printf("guest kernel is booting\n"); FIXTURE_BEFORE_KINIT()
 
 	kinit();                  // page allocator
 	kvminit();                // kernel page table

@@ -179,6 +179,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
         self.wait_for_stop(timeout).await
     }
 
+    /// Continues only `threads` (`vCont;c:TID;...`) and returns at once; the
+    /// other harts stay stopped (QEMU leaves a thread without an action
+    /// where it is). Nothing is stepped over first: the caller moves harts
+    /// off breakpoints itself. Needs vCont's `c`.
+    pub async fn resume_only(&mut self, threads: &[ThreadId]) -> Result<()> {
+        let multiprocess = self.multiprocess();
+        let mut command = String::from("vCont");
+        for t in threads {
+            command.push_str(&format!(";c:{}", t.to_wire(multiprocess)));
+        }
+        self.check_can_send(&command)?;
+        if !self.vcont_actions().await?.iter().any(|a| a == "c") {
+            return Err(RspError::Unsupported { command });
+        }
+        self.resume_with(&command).await
+    }
+
     /// Single-steps one hart (`vCont;s:TID`; the others stay stopped) and
     /// waits for the stop reply, bounded by the reply timeout. QEMU masks
     /// interrupts and timers while stepping by default (`qqemu.sstep=0x7`).
