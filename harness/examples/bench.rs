@@ -708,13 +708,13 @@ async fn hot_page_boot(build: &QemuBuild, scenario: &Scenario) -> Result<f64> {
 
 async fn figure_hot_page(root: &Path, registry: &QemuRegistry, reps: usize) -> bool {
     println!();
-    println!("(e) hypervisor-hotpage, resume to the last milestone: kvminithart's breakpoint inserted at the start,");
+    println!("(h) hypervisor-hotpage, resume to the last milestone: kvminithart's breakpoint inserted at the start,");
     println!("    armed late (arm_after, as shipped), no breakpoint; ratios to no breakpoint");
     let path = root.join("scenarios/hypervisor-hotpage.toml");
     let mut shipped = match Scenario::load(&path) {
         Ok(s) => s,
         Err(e) => {
-            println!("(e) failed: {e:#}");
+            println!("(h) failed: {e:#}");
             return false;
         }
     };
