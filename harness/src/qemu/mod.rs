@@ -1,10 +1,12 @@
 //! QEMU builds (which versions exist and where) and QEMU processes.
 
+pub mod log_pipe;
 pub mod process;
 pub mod qmp;
 pub mod registry;
 pub mod version;
 
-pub use process::{ConsoleAttach, ConsoleSpec, LaunchOptions, MachineSpec, QemuProcess};
+pub use log_pipe::LogSink;
+pub use process::{ConsoleAttach, ConsoleSpec, DebugLog, LaunchOptions, MachineSpec, QemuProcess};
 pub use registry::{QemuBuild, QemuRegistry};
 pub use version::{QemuVersion, VersionReq};
