@@ -29,8 +29,10 @@ const STEPS: usize = 12;
 /// A tight loop stays within this many bytes of code.
 const TIGHT_SPAN: u64 = 16;
 /// A step that takes longer has not happened: the hart is halted (in `wfi`).
-/// Generous, so a loaded host does not turn a slow step into a halt.
-const STEP_LIMIT: Duration = Duration::from_secs(2);
+/// A step takes microseconds; a loaded host that delays one past this only
+/// matters when a `wfi` is right there, and then the hart is in a wfi loop
+/// all the same.
+const STEP_LIMIT: Duration = Duration::from_millis(300);
 /// More identical traps, after the probe went in, that confirm a storm.
 pub const CONFIRM_REPEATS: u64 = 64;
 /// The longest a storm probe waits (the hart may stop trapping altogether).
@@ -105,7 +107,12 @@ pub async fn look_at_harts(
     for &hart in harts {
         let Some(thread) = threads.iter().copied().find(|t| t.hart_index() == Some(hart as usize)) else { continue };
         let look = look_at(session, thread).await.with_context(|| format!("looking at hart {hart}"))?;
+        let parked = matches!(look, HartLook::Parked { .. });
         out.push((hart, look));
+        // One parked hart decides the run.
+        if parked {
+            break;
+        }
     }
     session.cont().await?;
     Ok(Some(out))

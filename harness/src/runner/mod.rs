@@ -89,6 +89,10 @@ pub struct RunReport {
     pub trap_log: LogStats,
     /// The looks taken at the machine before deciding.
     pub looks: LookCounts,
+    /// The most the session directory (sockets, QEMU's stderr) held, sampled
+    /// each second: it stays small however long the run (the interrupt log
+    /// is a FIFO, never a file).
+    pub session_dir_peak_bytes: u64,
 }
 
 /// After a first hart loops on a fault, how long the others get to reach theirs.
@@ -177,7 +181,9 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
     let mut storm = None;
     let mut settle_until: Option<Instant> = None;
     let mut looks = LookCounts::default();
+    let mut disk = DiskWatch::new(qemu.session_dir());
     let observed = loop {
+        disk.sample();
         if let Some(done) = tracker.advance(&mut qemu, resumed)? {
             break done;
         }
@@ -283,7 +289,32 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
     report.checks = checks;
     report.trap_log = log.stats();
     report.looks = looks;
+    report.session_dir_peak_bytes = disk.peak;
     Ok((report, live))
+}
+
+/// Samples the session directory's size once a second.
+struct DiskWatch {
+    dir: std::path::PathBuf,
+    next: Instant,
+    peak: u64,
+}
+
+impl DiskWatch {
+    fn new(dir: &std::path::Path) -> DiskWatch {
+        DiskWatch { dir: dir.to_path_buf(), next: Instant::now(), peak: 0 }
+    }
+
+    fn sample(&mut self) {
+        if Instant::now() < self.next {
+            return;
+        }
+        self.next = Instant::now() + Duration::from_secs(1);
+        let size: u64 = std::fs::read_dir(&self.dir)
+            .map(|d| d.flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
+            .unwrap_or(0);
+        self.peak = self.peak.max(size);
+    }
 }
 
 /// The looks taken at the machine during a run (each one a short stop).
@@ -430,6 +461,7 @@ fn finish(
         duration_secs: started.elapsed().as_secs_f64(),
         trap_log: LogStats::default(),
         looks: LookCounts::default(),
+        session_dir_peak_bytes: 0,
     }
 }
 
