@@ -93,6 +93,8 @@ pub struct RunReport {
     /// each second: it stays small however long the run (the interrupt log
     /// is a FIFO, never a file).
     pub session_dir_peak_bytes: u64,
+    /// The harness process's peak resident memory so far (VmHWM), when readable.
+    pub harness_peak_rss_kib: Option<u64>,
 }
 
 /// After a first hart loops on a fault, how long the others get to reach theirs.
@@ -290,7 +292,15 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
     report.trap_log = log.stats();
     report.looks = looks;
     report.session_dir_peak_bytes = disk.peak;
+    report.harness_peak_rss_kib = peak_rss_kib();
     Ok((report, live))
+}
+
+/// This process's peak resident set (Linux: VmHWM in /proc/self/status), KiB.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Samples the session directory's size once a second.
@@ -462,6 +472,7 @@ fn finish(
         trap_log: LogStats::default(),
         looks: LookCounts::default(),
         session_dir_peak_bytes: 0,
+        harness_peak_rss_kib: None,
     }
 }
 
