@@ -326,7 +326,7 @@ async fn figure_idle(root: &Path, registry: &QemuRegistry, idle_secs: u32) -> bo
             return false;
         }
     };
-    println!("{:<8} {:<14} {:<12} {:<16} {:<14} {}", "QEMU", "log read", "dropped", "session dir max", "harness RSS", "early verdict");
+    println!("{:<8} {:<14} {:<12} {:<16} {:<14} early verdict", "QEMU", "log read", "dropped", "session dir max", "harness RSS");
     let mut ok = true;
     for build in registry.builds() {
         progress(&format!("(i) QEMU {} idling {idle_secs} s", build.version));
