@@ -95,7 +95,12 @@ pub struct RunReport {
     pub session_dir_peak_bytes: u64,
     /// The harness process's peak resident memory so far (VmHWM), when readable.
     pub harness_peak_rss_kib: Option<u64>,
+    /// For a run that did not boot: each hart's last few trap records.
+    pub trap_tail: Vec<LoggedTrap>,
 }
+
+/// Trap records per hart kept in the report of a run that did not boot.
+const TAIL_PER_HART: usize = 6;
 
 /// After a first hart loops on a fault, how long the others get to reach theirs.
 const STORM_SETTLE: Duration = Duration::from_millis(500);
@@ -292,6 +297,14 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
     report.trap_log = log.stats();
     report.looks = looks;
     report.session_dir_peak_bytes = disk.peak;
+    if !matches!(report.observed, Observed::Booted) {
+        report.trap_tail = log
+            .harts()
+            .iter()
+            .flat_map(|h| h.recent().skip(h.recent().count().saturating_sub(TAIL_PER_HART)))
+            .cloned()
+            .collect();
+    }
     report.harness_peak_rss_kib = peak_rss_kib();
     Ok((report, live))
 }
@@ -473,6 +486,7 @@ fn finish(
         looks: LookCounts::default(),
         session_dir_peak_bytes: 0,
         harness_peak_rss_kib: None,
+        trap_tail: Vec::new(),
     }
 }
 
