@@ -107,12 +107,7 @@ pub async fn look_at_harts(
     for &hart in harts {
         let Some(thread) = threads.iter().copied().find(|t| t.hart_index() == Some(hart as usize)) else { continue };
         let look = look_at(session, thread).await.with_context(|| format!("looking at hart {hart}"))?;
-        let parked = matches!(look, HartLook::Parked { .. });
         out.push((hart, look));
-        // One parked hart decides the run.
-        if parked {
-            break;
-        }
     }
     session.cont().await?;
     Ok(Some(out))

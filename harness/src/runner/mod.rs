@@ -105,6 +105,11 @@ const TAIL_PER_HART: usize = 6;
 /// After a first hart loops on a fault, how long the others get to reach theirs.
 const STORM_SETTLE: Duration = Duration::from_millis(500);
 
+/// After a hart is found parked while others still run, how long every
+/// console must stay silent before the run is called hung (the others may be
+/// a VM still booting).
+const PARKED_SETTLE: Duration = Duration::from_secs(3);
+
 /// How often the run loop looks at consoles, the log and the debugger.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -188,6 +193,9 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
     let mut storm = None;
     let mut settle_until: Option<Instant> = None;
     let mut looks = LookCounts::default();
+    // A parked hart found while other harts still run, and the consoles'
+    // output then and since when it has not changed.
+    let mut parked_pending: Option<(hang::NoProgress, usize, Instant)> = None;
     let mut disk = DiskWatch::new(qemu.session_dir());
     let observed = loop {
         disk.sample();
@@ -216,25 +224,46 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
                     }
                 }
             }
-            (Some(hang::Suspect::Quiet { harts, quiet }), Some(s)) => {
+            // Once a hart is found parked, only the consoles' silence is awaited.
+            (Some(hang::Suspect::Quiet { harts, quiet }), Some(s)) if parked_pending.is_none() => {
                 looks.quiet_looks += 1;
                 match inspect::look_at_harts(s, &harts, &mut stops).await? {
                     None => session = None,
                     Some(found) => {
                         let parked = found.iter().find_map(|(h, l)| l.parked_detail().map(|d| (*h, d)));
-                        if let Some((hart, (place, how))) = parked {
-                            break tracker.hung(Some(hang::NoProgress::Parked { hart, quiet, place, how }.to_string()));
-                        }
+                        let all_parked = found.len() == scenario.machine.smp as usize
+                            && found.iter().all(|(_, l)| matches!(l, inspect::HartLook::Parked { .. }));
                         let now = Instant::now();
-                        for (h, look) in found {
-                            looks.note(&look);
-                            watch.excuse(h, now);
+                        for (h, look) in &found {
+                            looks.note(look);
+                            watch.excuse(*h, now);
+                        }
+                        if let Some((hart, (place, how))) = parked {
+                            let why = hang::NoProgress::Parked { hart, quiet, place, how };
+                            // Nobody left to print: decided. Otherwise the
+                            // other harts may still bring their consoles to
+                            // their milestones (a VM still booting beside a
+                            // parked one): wait for their silence first.
+                            if all_parked {
+                                break tracker.hung(Some(why.to_string()));
+                            }
+                            if parked_pending.is_none() {
+                                parked_pending = Some((why, console_bytes, now));
+                            }
                         }
                     }
                 }
             }
             // Without the debugger (QEMU is shutting down) nothing can be confirmed.
             _ => {}
+        }
+        if let Some((why, bytes, since)) = parked_pending.as_mut() {
+            let printed = qemu.consoles().iter().map(|c| c.len()).sum::<usize>();
+            if printed != *bytes {
+                (*bytes, *since) = (printed, Instant::now());
+            } else if since.elapsed() >= scenario.quiet_limit.max(PARKED_SETTLE) {
+                break tracker.hung(Some(why.to_string()));
+            }
         }
         if let (Some(until), Some(trap)) = (settle_until, &storm) {
             let all_looping = watch.looping_harts() >= scenario.machine.smp as usize;
