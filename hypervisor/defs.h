@@ -92,3 +92,26 @@ void fault_gstage(struct vm *vm);               // vm_create(): after the G-stag
 #define FAULT_HEDELEG()
 #define FAULT_GSTAGE(vm)
 #endif
+
+// Fixture builds (README.md, "Fixture builds"): hypervisors that boot, but do
+// something hypervisors written elsewhere do. Compiled with exactly one
+// HV_FIXTURE_* flag, linking fixture.c; in every other build the hooks are
+// empty, written at the end of existing lines like the fault hooks above.
+#if defined(HV_FIXTURE_SLOWSTART) + defined(HV_FIXTURE_MMIO_POLL) > 1
+#error "one fixture per build: define at most one HV_FIXTURE_* flag"
+#endif
+#if defined(HV_FIXTURE_SLOWSTART) || defined(HV_FIXTURE_MMIO_POLL)
+void fixture_announce(void);                    // main(): say which fixture is built in
+void fixture_before_hart_start(void);           // main(): before the other harts start
+void fixture_gstage(struct vm *vm);             // vm_create(): after the G-stage is built
+int fixture_trap(struct vcpu *v);               // vm_trap(): 1 if the fixture handled it
+#define FIXTURE_ANNOUNCE()           fixture_announce();
+#define FIXTURE_BEFORE_HART_START()  fixture_before_hart_start();
+#define FIXTURE_GSTAGE(vm)           fixture_gstage(vm);
+#define FIXTURE_TRAP(v)              } else if (fixture_trap(v)) {
+#else
+#define FIXTURE_ANNOUNCE()
+#define FIXTURE_BEFORE_HART_START()
+#define FIXTURE_GSTAGE(vm)
+#define FIXTURE_TRAP(v)
+#endif

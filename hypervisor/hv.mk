@@ -84,3 +84,34 @@ endef
 $(foreach f,$(GUEST_FAULTS),$(eval $(call hv_guest_fault,$(f))))
 
 all: $(HV_FAULTS:%=$(OUT)/hypervisor-%.elf) $(GUEST_FAULTS:%=$(OUT)/hypervisor-guest-%.elf)
+
+# Fixture builds (README.md, "Fixture builds"): they boot, doing what
+# hypervisors written elsewhere do. hypervisor.elf's sources plus fixture.c,
+# with one more -D flag; or hypervisor.elf around a fixture build of the guest.
+#   hypervisor-slowstart.elf  HV_FIXTURE_SLOWSTART  seconds of silent set-up before hart_start
+#   hypervisor-mmio-poll.elf  HV_FIXTURE_MMIO_POLL  consoles trap-and-emulate, LSR polled busy
+#   hypervisor-stress.elf     embeds guest-stress.bin (the shell's `stress` builtin)
+HV_FIXTURES := slowstart mmio-poll
+HV_FIXTURE_FLAG_slowstart := -DHV_FIXTURE_SLOWSTART
+HV_FIXTURE_FLAG_mmio-poll := -DHV_FIXTURE_MMIO_POLL
+
+$(foreach f,$(HV_FIXTURES),$(eval $(call hv_variant,hv-$(f),-DHV_HENVCFG_ADUE=1 $(HV_FIXTURE_FLAG_$(f)))))
+
+# $(call hv_fixture,name)
+define hv_fixture
+HV_FIXTURE_OBJS_$(1) := $$(addprefix $(OUT)/obj/hv-$(1)/,$$(addsuffix .o,$$(basename $$(HV_SRCS) fixture.c)))
+$(OUT)/hypervisor-$(1).elf: $$(HV_FIXTURE_OBJS_$(1)) $(SRC)/hv.ld
+	$$(CC) $$(BASE_CFLAGS) $$(BASE_LDFLAGS) -T $(SRC)/hv.ld -o $$@ $$(HV_FIXTURE_OBJS_$(1))
+endef
+
+$(foreach f,$(HV_FIXTURES),$(eval $(call hv_fixture,$(f))))
+
+HV_STRESS_OBJS := $(patsubst $(OUT)/obj/hv-adue/guest_image.o,$(OUT)/obj/hv-stress/guest_image.o,$(HV_ADUE_OBJS))
+$(OUT)/obj/hv-stress/guest_image.o: $(SRC)/guest_image.S $(OUT)/guest-stress.bin
+	@mkdir -p $(@D)
+	$(CC) $(HV_CFLAGS_NOBIN) -DGUEST_BIN='"$(OUT)/guest-stress.bin"' -DHV_HENVCFG_ADUE=1 -c -o $@ $<
+$(OUT)/hypervisor-stress.elf: $(HV_STRESS_OBJS) $(SRC)/hv.ld
+	$(CC) $(BASE_CFLAGS) $(BASE_LDFLAGS) -T $(SRC)/hv.ld -o $@ $(HV_STRESS_OBJS)
+-include $(wildcard $(OUT)/obj/hv-stress/*.d)
+
+all: $(HV_FIXTURES:%=$(OUT)/hypervisor-%.elf) $(OUT)/hypervisor-stress.elf

@@ -15,7 +15,7 @@ void main(uint64 hartid, int boot)
 {
 	if (boot) {
 		printf("hypervisor: booting, henvcfg.ADUE %s\n",
-		       HV_HENVCFG_ADUE ? "on" : "off"); FAULT_ANNOUNCE()
+		       HV_HENVCFG_ADUE ? "on" : "off"); FAULT_ANNOUNCE() FIXTURE_ANNOUNCE()
 
 		// One VM per hart, up to NVM; VM i needs hart i.
 		nvm = 0;
@@ -39,7 +39,7 @@ void main(uint64 hartid, int boot)
 		       nvm > 1 ? "s" : "");
 
 		// Everything above must be visible before the other harts run.
-		__sync_synchronize();
+		__sync_synchronize(); FIXTURE_BEFORE_HART_START()
 		for (int i = 0; i < nvm; i++) {
 			if (i == (int)hartid)
 				continue;

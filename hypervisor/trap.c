@@ -51,7 +51,7 @@ void vm_trap(struct vcpu *v)
 		sbi_set_timer(~0UL);
 	} else if (scause == EXC_ECALL_VS) {
 		csr_write(CSR_SEPC, csr_read(CSR_SEPC) + 4);
-		vsbi_call(v);
+		vsbi_call(v); FIXTURE_TRAP(v)
 	} else {
 		dump("unexpected trap from guest", v);
 		printf("hypervisor: hart %d parked\n", (int)v->hartid);

@@ -74,7 +74,7 @@ void vm_create(struct vm *vm, int id, uint64 console)
 	vm->halted = 0;
 
 	gstage_map(vm->gstage, GUEST_RAM, vm->ram, VM_RAM_SIZE, PTE_R | PTE_W | PTE_X);
-	gstage_map(vm->gstage, GUEST_UART, console, 4096, PTE_R | PTE_W); FAULT_GSTAGE(vm)
+	gstage_map(vm->gstage, GUEST_UART, console, 4096, PTE_R | PTE_W); FAULT_GSTAGE(vm) FIXTURE_GSTAGE(vm)
 
 	// QEMU hands us zeroed RAM; the guest zeroes its own bss.
 	uint64 len = guest_image_end - guest_image;

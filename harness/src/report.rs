@@ -37,6 +37,9 @@ pub fn render_run(r: &RunReport) -> String {
     for m in &r.milestones {
         let _ = writeln!(s, "  {:>7.3} s  {:<8} /{}/", m.at_secs, m.console, m.pattern);
     }
+    for e in &r.dialogue {
+        let _ = writeln!(s, "  {:>7.3} s  {:<8} {}", e.at_secs, e.console, dialogue_line(e));
+    }
     for stop in &r.stops {
         let _ = writeln!(
             s,
@@ -122,6 +125,18 @@ pub fn render_run(r: &RunReport) -> String {
         }
     }
     s
+}
+
+/// One dialogue event as a report line.
+fn dialogue_line(e: &crate::runner::dialogue::DialogueEvent) -> String {
+    use crate::runner::dialogue::DialogueAction;
+    match &e.action {
+        DialogueAction::Matched { pattern } => format!("/{pattern}/ (step at line {})", e.line),
+        DialogueAction::Sent { text } => format!("typed \"{}\" (step at line {})", text.escape_debug(), e.line),
+        DialogueAction::TimedOut { pattern, waited_secs } => {
+            format!("no /{pattern}/ within {waited_secs:.0} s (step at line {})", e.line)
+        }
+    }
 }
 
 fn last_lines(text: &str, n: usize) -> Vec<&str> {

@@ -157,7 +157,7 @@ fn qemu_list_json_shape() {
         assert!(Path::new(binary).is_file(), "{binary} is not a file");
         assert!(b["data_dir"].is_null() || b["data_dir"].is_string(), "data_dir: {b}");
         let origin = b["origin"].as_str().unwrap_or_default();
-        assert!(["project", "registered", "path"].contains(&origin), "origin {origin:?}: {b}");
+        assert!(["project", "installed", "registered", "path"].contains(&origin), "origin {origin:?}: {b}");
         versions.push(version);
     }
     let mut sorted = versions.clone();

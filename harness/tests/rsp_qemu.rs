@@ -1,6 +1,6 @@
 //! The RSP client against real QEMU, every version of the matrix that is
-//! installed (7.2.22 and 10.0.2 from `scripts/setup.sh`; 8.0.2 and 9.2.0 when
-//! registered). A missing version prints a `skipped:` line and returns.
+//! installed (all four from `scripts/setup.sh`). A missing version prints a
+//! `skipped:` line and returns.
 //!
 //! The machine: `-machine virt -cpu rv64,h=true -smp 2 -bios default`, no
 //! kernel, started paused (`-S`) by `QemuProcess`, which kills it on drop.
@@ -48,11 +48,6 @@ async fn start(version: &str, test: &str) -> Option<(QemuProcess, RspClient)> {
         .await
         .expect("connect to QEMU's gdbstub");
     Some((q, gdb))
-}
-
-fn major_minor(version: &str) -> (u32, u32) {
-    let mut it = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-    (it.next().unwrap_or(0), it.next().unwrap_or(0))
 }
 
 async fn paused_machine_state(version: &str) {
@@ -106,15 +101,10 @@ async fn paused_machine_state(version: &str) {
         let henvcfg = gdb.read_register_u64("henvcfg").await.unwrap();
         let menvcfg = gdb.read_register_u64("menvcfg").await.unwrap();
         eprintln!("QEMU {version} hart {i}: menvcfg={menvcfg:x?} henvcfg={henvcfg:x?}");
-        assert_eq!(henvcfg, Some(0), "henvcfg at reset");
-        let expect_menvcfg = if major_minor(version) >= (9, 0) {
-            0x2000_0000_0000_0000
-        } else {
-            0
-        };
-        if major_minor(version) >= (9, 0) || major_minor(version) < (8, 0) {
-            assert_eq!(menvcfg, Some(expect_menvcfg), "menvcfg at reset");
-        }
+        // Reset values by version: see quirks::HENVCFG_RESET_ADUE / MENVCFG_RESET_ADUE.
+        let v: hvharness::qemu::QemuVersion = version.parse().unwrap();
+        assert_eq!(henvcfg, Some(hvharness::qemu::quirks::henvcfg_at_reset(v)), "henvcfg at reset");
+        assert_eq!(menvcfg, Some(hvharness::qemu::quirks::menvcfg_at_reset(v)), "menvcfg at reset");
     }
 
     // Every listed CSR answers: a value, or "unavailable" (E14), never a failure.

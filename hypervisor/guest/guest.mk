@@ -109,4 +109,50 @@ $(foreach f,$(GUEST_FAULTS),$(eval $(call guest_fault,$(f))))
 
 all: $(GUEST_FAULTS:%=$(OUT)/guest-%.elf)
 
+# Fixture builds (../README.md, "Fixture builds"): guests that work, with
+# something extra that firmware written elsewhere does.
+#   guest-stress.elf, .bin  GUEST_FIXTURE_STRESS: kernel/fixture.c (sbrk, a
+#                           lazily faulted heap) and a shell with the
+#                           `stress SECONDS` builtin (user/stress.c)
+GSTRESS := $(OUT)/obj/guest-stress
+GSTRESS_FLAG := -DGUEST_FIXTURE_STRESS
+GSTRESS_KOBJS := $(addprefix $(GSTRESS)/kernel/,$(addsuffix .o,$(basename $(GUEST_KSRCS) fixture.c)))
+GSTRESS_SH_OBJS := $(GUEST_OBJ)/user/start.o $(GSTRESS)/user/sh.o $(GSTRESS)/user/stress.o \
+	$(GUEST_OBJ)/user/usys.o $(GUEST_OBJ)/user/ulib.o
+
+$(OUT)/guest-stress.elf: $(GSTRESS_KOBJS) $(GUEST_SRC)/kernel/kernel.ld
+	$(CC) $(GUEST_KCFLAGS) $(BASE_LDFLAGS) -T $(GUEST_SRC)/kernel/kernel.ld -o $@ $(GSTRESS_KOBJS)
+
+$(OUT)/guest-stress.bin: $(OUT)/guest-stress.elf
+	$(OBJCOPY) -O binary $< $@
+
+$(GSTRESS)/kernel/%.o: $(GUEST_SRC)/kernel/%.c $(GUEST_SRC)/guest.mk $(SRC)/Makefile
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_KCFLAGS) $(GSTRESS_FLAG) -c -o $@ $<
+
+$(GSTRESS)/kernel/%.o: $(GUEST_SRC)/kernel/%.S $(GUEST_SRC)/guest.mk $(SRC)/Makefile
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_KCFLAGS) $(GSTRESS_FLAG) -c -o $@ $<
+
+# This build's sh first on the assembler's path, guest.elf's init after it.
+$(GSTRESS)/kernel/progs.o: $(GUEST_SRC)/kernel/progs.S $(GSTRESS)/user/sh.stripped $(GUEST_USTRIPPED)
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_KCFLAGS) $(GSTRESS_FLAG) -Wa,-I$(GSTRESS)/user -Wa,-I$(GUEST_OBJ)/user -c -o $@ $<
+
+$(GSTRESS)/user/%.o: $(GUEST_SRC)/user/%.c $(GUEST_SRC)/guest.mk $(SRC)/Makefile
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_UCFLAGS) $(GSTRESS_FLAG) -c -o $@ $<
+
+$(GSTRESS)/user/sh.elf: $(GSTRESS_SH_OBJS) $(GUEST_SRC)/user/user.ld
+	$(CC) $(GUEST_UCFLAGS) $(BASE_LDFLAGS) -T $(GUEST_SRC)/user/user.ld -o $@ $(GSTRESS_SH_OBJS)
+
+$(GSTRESS)/user/sh.stripped: $(GSTRESS)/user/sh.elf
+	$(OBJCOPY) --strip-all $< $@
+
+.SECONDARY: $(GSTRESS)/user/sh.elf $(GSTRESS)/user/sh.stripped
+
+all: $(OUT)/guest-stress.elf
+
+-include $(GSTRESS_KOBJS:.o=.d) $(GSTRESS)/user/sh.d $(GSTRESS)/user/stress.d
+
 -include $(GUEST_KOBJS:.o=.d) $(GUEST_UOBJS:.o=.d)

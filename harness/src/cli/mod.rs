@@ -144,8 +144,9 @@ enum Command {
 #[derive(Subcommand)]
 enum QemuCommand {
     /// List known QEMU builds: the project's prefixes (.qemu/, made by
-    /// scripts/setup.sh), registered builds ($HVHARNESS_QEMU and the config
-    /// file), and qemu-system-riscv64 on PATH.
+    /// scripts/setup.sh), installed prefixes (`qemu install`), registered
+    /// builds ($HVHARNESS_QEMU and the config file), and qemu-system-riscv64
+    /// on PATH.
     List {
         /// Print the list as JSON (version, binary, data_dir, origin).
         #[arg(long)]
@@ -159,6 +160,20 @@ enum QemuCommand {
         /// Firmware directory to pass as -L (default: QEMU's own search path).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+    },
+    /// Install a QEMU prefix tarball (qemu-X.Y.Z/bin/qemu-system-riscv64 and
+    /// qemu-X.Y.Z/share/qemu/, as made in README "Other QEMU versions") into
+    /// $XDG_DATA_HOME/hvharness/qemu/<version> after checking that it runs on
+    /// this machine and reports a version not registered yet.
+    Install {
+        /// The tarball (.tar.xz, .tar.gz, ...).
+        #[arg(long = "from", value_name = "TARBALL")]
+        from: PathBuf,
+    },
+    /// Remove a version installed with `qemu install`.
+    Remove {
+        /// The version, e.g. 9.2.0.
+        version: crate::qemu::QemuVersion,
     },
 }
 
@@ -221,6 +236,8 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Qemu { command: QemuCommand::List { json } } => qemu::list(root.as_deref(), json),
         Command::Qemu { command: QemuCommand::Add { binary, data_dir } } => qemu::add(&binary, data_dir),
+        Command::Qemu { command: QemuCommand::Install { from } } => qemu::install(&from, root.as_deref()),
+        Command::Qemu { command: QemuCommand::Remove { version } } => qemu::remove(version, root.as_deref()),
         Command::Diff { old, new } => diff::diff(&old, &new),
         Command::Bisect { command: BisectCommand::Versions { scenario, qemu, json, no_build } } => {
             bisect::versions(&scenario, &qemu, json, no_build, root.as_deref()).await

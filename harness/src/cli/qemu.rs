@@ -1,25 +1,37 @@
-//! `hvharness qemu list` and `hvharness qemu add`.
+//! `hvharness qemu list`, `add`, `install` and `remove`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::qemu::{registry, QemuRegistry};
+use crate::qemu::{install, registry, QemuRegistry, QemuVersion};
 
 /// Prints every known QEMU build.
 pub fn list(root: Option<&Path>, json: bool) -> Result<ExitCode> {
     let reg = QemuRegistry::discover(root);
     if json {
-        println!("{}", serde_json::to_string_pretty(reg.builds())?);
+        let mut rows = Vec::new();
+        for b in reg.builds() {
+            let mut row = serde_json::to_value(b)?;
+            if let Some(info) = install::info_of(b).filter(|_| b.origin == registry::Origin::Installed) {
+                row["from"] = serde_json::to_value(&info.from)?;
+            }
+            rows.push(row);
+        }
+        println!("{}", serde_json::to_string_pretty(&rows)?);
     } else if reg.builds().is_empty() {
         println!("no QEMU known. Run scripts/setup.sh, or: {}", registry::how_to_register("X.Y.Z"));
     } else {
         println!("{:<9} {:<11} binary (firmware dir)", "version", "origin");
         for b in reg.builds() {
             let data = b.data_dir.as_ref().map(|d| format!(" (-L {})", d.display())).unwrap_or_default();
+            let from = match install::info_of(b).filter(|_| b.origin == registry::Origin::Installed) {
+                Some(info) => format!(", from {}", info.from.display()),
+                None => String::new(),
+            };
             println!(
-                "{:<9} {:<11} {}{data}",
+                "{:<9} {:<11} {}{data}{from}",
                 b.version.to_string(),
                 format!("{:?}", b.origin).to_lowercase(),
                 b.binary.display()
@@ -38,5 +50,22 @@ pub fn add(binary: &Path, data_dir: Option<PathBuf>) -> Result<ExitCode> {
         b.binary.display(),
         registry::config_path().map(|p| p.display().to_string()).unwrap_or_default()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Installs a prefix tarball into the data directory.
+pub fn install(tarball: &Path, root: Option<&Path>) -> Result<ExitCode> {
+    let reg = QemuRegistry::discover(root);
+    eprintln!("unpacking {} ...", tarball.display());
+    let b = install::install(tarball, &reg)?;
+    println!("installed QEMU {} at {} (from {})", b.version, b.binary.display(), tarball.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Removes a version installed with `install`.
+pub fn remove(version: QemuVersion, root: Option<&Path>) -> Result<ExitCode> {
+    let reg = QemuRegistry::discover(root);
+    let dir = install::remove(version, &reg)?;
+    println!("removed QEMU {version} ({})", dir.display());
     Ok(ExitCode::SUCCESS)
 }

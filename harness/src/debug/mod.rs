@@ -19,7 +19,7 @@ use crate::qemu::QemuVersion;
 use crate::rsp::{RspClient, RspConfig, RspError, StopReply, ThreadId};
 use crate::scenario::{BreakpointSpec, Scenario};
 
-pub use privilege::privilege_of;
+pub use privilege::{privilege_of, privilege_with_source, VirtSource};
 pub use stop::{CsrReading, StopRecord};
 
 /// A breakpoint as placed in the target.
@@ -213,13 +213,13 @@ impl DebugSession {
             return Ok(None);
         };
         let hart = thread.hart_index().unwrap_or(0) as u32;
-        let privilege = privilege_of(&mut self.rsp, thread, self.version).await?;
+        let (privilege, source) = privilege_with_source(&mut self.rsp, thread, self.version).await?;
         let bp = &self.breakpoints[index];
         let record = if bp.counts(hart, privilege) {
             let spec = bp.spec.clone();
             let space = bp.space.clone();
-            let record = stop::record(&mut self.rsp, &self.elfs, &spec, space.as_deref(), hart, privilege, pc, self.started.elapsed())
-                .await?;
+            let at = stop::Place { hart, privilege, source, pc };
+            let record = stop::record(&mut self.rsp, &self.elfs, &spec, space.as_deref(), at, self.started.elapsed()).await?;
             self.breakpoints[index].hits += 1;
             self.breakpoints[index].counted_harts.push(hart);
             Some(record)
@@ -241,15 +241,15 @@ impl DebugSession {
         self.rsp.select_register_thread(thread).await.context("selecting a hart")?;
         let pc = self.rsp.read_register_u64("pc").await?.context("pc is unavailable")?;
         let hart = thread.hart_index().unwrap_or(0) as u32;
-        let privilege = privilege_of(&mut self.rsp, thread, self.version).await?;
+        let (privilege, source) = privilege_with_source(&mut self.rsp, thread, self.version).await?;
         let bp = &self.breakpoints[index];
         if !bp.counts(hart, privilege) {
             self.breakpoints[index].ignored += 1;
             return Ok(None);
         }
         let (spec, space) = (bp.spec.clone(), bp.space.clone());
-        let record =
-            stop::record(&mut self.rsp, &self.elfs, &spec, space.as_deref(), hart, privilege, pc, self.started.elapsed()).await?;
+        let at = stop::Place { hart, privilege, source, pc };
+        let record = stop::record(&mut self.rsp, &self.elfs, &spec, space.as_deref(), at, self.started.elapsed()).await?;
         self.breakpoints[index].hits += 1;
         if self.breakpoints[index].hits >= spec.max_hits {
             if let Some(w) = &spec.watch {

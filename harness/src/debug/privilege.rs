@@ -1,35 +1,66 @@
-//! A stopped hart's privilege level and V.
+//! A stopped hart's privilege level and V, and where V came from.
 //!
-//! QEMU's `priv` register shows V (bit 2) on QEMU 10.x only; older versions
-//! read 1 in VS-mode as in HS-mode. Where `priv` cannot tell, the monitor's
-//! `info registers` for that CPU has a `V = 0|1` line on H-capable harts.
+//! QEMU's `priv` register shows V (bit 2) from 10.0 on
+//! ([`quirks::PRIV_SHOWS_V`]); older versions read 1 in VS-mode as in HS-mode.
+//! Where `priv` cannot tell, the monitor's `info registers` for that CPU has
+//! a `V = 0|1` line on H-capable harts.
 
 use anyhow::{Context, Result};
 use regex::Regex;
+use serde::Serialize;
 
-use crate::qemu::QemuVersion;
+use crate::qemu::{quirks, QemuVersion};
 use crate::riscv::{Level, PrivilegeLevel};
 use crate::rsp::{RspClient, ThreadId};
 
-/// The first QEMU release seen showing V in `priv` (10.0.2 here; 9.2.0 does not).
-const PRIV_SHOWS_V: QemuVersion = QemuVersion::new(10, 0, 0);
+/// Where the V of a stop's privilege came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VirtSource {
+    /// The `priv` register itself (bit 2 on QEMU >= 10.0; M-mode is always V=0).
+    Priv,
+    /// The monitor's `info registers` V line (QEMU < 10.0, where `priv` hides V).
+    Monitor,
+    /// Nothing could tell (no V line: a CPU without H).
+    Unknown,
+}
+
+impl VirtSource {
+    /// `from monitor`, for snapshots and reports; `None` when `priv` itself says it.
+    pub fn note(self) -> Option<&'static str> {
+        match self {
+            VirtSource::Priv => None,
+            VirtSource::Monitor => Some("from monitor"),
+            VirtSource::Unknown => Some("unknown"),
+        }
+    }
+}
 
 /// Reads the privilege level and V of a stopped hart.
 pub async fn privilege_of(rsp: &mut RspClient, thread: ThreadId, version: QemuVersion) -> Result<PrivilegeLevel> {
+    Ok(privilege_with_source(rsp, thread, version).await?.0)
+}
+
+/// Reads the privilege level and V of a stopped hart, and where V came from.
+pub async fn privilege_with_source(
+    rsp: &mut RspClient,
+    thread: ThreadId,
+    version: QemuVersion,
+) -> Result<(PrivilegeLevel, VirtSource)> {
     rsp.select_register_thread(thread).await?;
     let raw = rsp.read_register_u64("priv").await?.context("the priv register is unavailable")?;
     let p = PrivilegeLevel::from_qemu_priv(raw);
     if p.virt.is_some() || p.level == Level::Machine {
-        return Ok(p);
+        return Ok((p, VirtSource::Priv));
     }
-    if version >= PRIV_SHOWS_V {
-        return Ok(p.with_virt(false));
+    if quirks::PRIV_SHOWS_V.applies(version) {
+        return Ok((p.with_virt(false), VirtSource::Priv));
     }
     let hart = thread.hart_index().unwrap_or(0);
-    match monitor_virt(rsp, hart).await? {
-        Some(v) => Ok(p.with_virt(v)),
-        None => Ok(p),
-    }
+    Ok(match monitor_virt(rsp, hart).await? {
+        Some(v) => (p.with_virt(v), VirtSource::Monitor),
+        None => (p, VirtSource::Unknown),
+    })
 }
 
 /// V from `info registers` of CPU `hart`, when the CPU has the H extension.

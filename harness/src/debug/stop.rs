@@ -5,8 +5,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use super::privilege::VirtSource;
 use crate::elf::ElfSet;
-use crate::riscv::{decode_csr, DecodedCsr, PrivilegeLevel};
+use crate::riscv::{decode_csr, registry::decode_priv_as_seen, DecodedCsr, PrivilegeLevel};
 use crate::rsp::{RegisterValue, RspClient};
 use crate::scenario::BreakpointSpec;
 use crate::snapshot::Section;
@@ -30,6 +31,8 @@ pub struct StopRecord {
     pub breakpoint: String,
     pub hart: u32,
     pub privilege: PrivilegeLevel,
+    /// Where V came from: the `priv` register, or the monitor on QEMU < 10.0.
+    pub privilege_source: VirtSource,
     /// `VS`, `HS`, `M`, ...
     pub privilege_name: String,
     pub pc: u64,
@@ -67,17 +70,25 @@ impl StopRecord {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Where a hart stopped, as determined before its registers are dumped.
+pub(super) struct Place {
+    pub hart: u32,
+    pub privilege: PrivilegeLevel,
+    pub source: VirtSource,
+    pub pc: u64,
+}
+
+/// Reads the breakpoint's registers. A dumped `priv` shows the V the harness
+/// determined, with its source, where QEMU < 10.0's register hides it.
 pub(super) async fn record(
     rsp: &mut RspClient,
     elfs: &ElfSet,
     spec: &BreakpointSpec,
     space: Option<&str>,
-    hart: u32,
-    privilege: PrivilegeLevel,
-    pc: u64,
+    at: Place,
     since_resume: Duration,
 ) -> Result<StopRecord> {
+    let Place { hart, privilege, source, pc } = at;
     let mut csrs = Vec::new();
     for name in &spec.dump {
         let listed = rsp.target_description().is_some_and(|t| t.register(name).is_some());
@@ -89,7 +100,11 @@ pub(super) async fn record(
         csrs.push(match value {
             RegisterValue::Available(_) => {
                 let raw = value.as_u64();
-                CsrReading { name: name.clone(), raw, decoded: raw.map(|v| decode_csr(name, v)), missing: None }
+                let decoded = raw.map(|v| match (name.eq_ignore_ascii_case("priv"), privilege.virt, source.note()) {
+                    (true, Some(virt), Some(note)) => decode_priv_as_seen(v, virt, note),
+                    _ => decode_csr(name, v),
+                });
+                CsrReading { name: name.clone(), raw, decoded, missing: None }
             }
             RegisterValue::Unavailable => {
                 CsrReading { name: name.clone(), raw: None, decoded: None, missing: Some("unavailable".into()) }
@@ -104,6 +119,7 @@ pub(super) async fn record(
         breakpoint: spec.at.clone(),
         hart,
         privilege,
+        privilege_source: source,
         privilege_name: privilege.name().to_string(),
         pc,
         place,

@@ -18,7 +18,7 @@ use super::walk::{
 };
 use super::{FaultContext, TrapTarget};
 use crate::elf::{disassemble, ElfSet, Instruction};
-use crate::qemu::QemuVersion;
+use crate::qemu::{quirks, QemuVersion};
 use crate::riscv::{envcfg, guest_physical_address, Access, Level};
 
 /// What the rules look at.
@@ -336,15 +336,7 @@ fn adue(e: &Evidence) -> Option<Finding> {
         }
     }
     if stage == Stage::VS {
-        details.push(match e.qemu {
-            Some(v) if v >= QemuVersion::new(9, 0, 0) => format!(
-                "QEMU 9.0 and later (this is {v}) reset henvcfg to 0; 8.x reset it with ADUE set, and before 8.0 the hart always set A/D."
-            ),
-            Some(v) if v >= QemuVersion::new(8, 0, 0) => format!(
-                "QEMU {v} resets henvcfg with ADUE set: something cleared it (QEMU 9.x and later reset henvcfg to 0)."
-            ),
-            _ => "QEMU 9.x and later reset henvcfg to 0.".to_string(),
-        });
+        details.push(quirks::henvcfg_history(e.qemu));
     } else {
         details.push("G-stage and single-stage A/D updates follow menvcfg.ADUE, which M-mode firmware (OpenSBI) controls.".to_string());
     }
@@ -524,7 +516,7 @@ fn unmapped_mmio(e: &Evidence) -> Option<Finding> {
         .unwrap_or_default();
     let access = access_name(access_of(e.fault.cause.code));
     let mut details = guest_page_fault_details(e, gpa, implicit);
-    if e.fault.htinst == Some(0) && e.qemu.is_some_and(|v| v < QemuVersion::new(8, 0, 0)) {
+    if e.fault.htinst == Some(0) && e.qemu.is_some_and(|v| !quirks::FILLS_HTINST.applies(v)) {
         details.push("QEMU before 8.0 leaves htinst 0 on guest-page faults: an emulator must read the instruction from guest memory.".into());
     }
     Some(Finding {

@@ -278,7 +278,7 @@ pub struct AdControl {
 /// Whether a QEMU version implements Svadu (8.0.0 and later). Before it,
 /// QEMU always sets A/D in hardware, whatever henvcfg and menvcfg say.
 pub fn qemu_has_svadu(version: QemuVersion) -> bool {
-    version >= QemuVersion::new(8, 0, 0)
+    crate::qemu::quirks::SVADU.applies(version)
 }
 
 /// The A/D behaviour of a stage from the envcfg values. `svadu` tells whether

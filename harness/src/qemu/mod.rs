@@ -1,8 +1,10 @@
 //! QEMU builds (which versions exist and where) and QEMU processes.
 
+pub mod install;
 pub mod log_pipe;
 pub mod process;
 pub mod qmp;
+pub mod quirks;
 pub mod registry;
 pub mod version;
 

@@ -1,9 +1,11 @@
 //! The QEMU builds the harness knows about.
 //!
 //! Sources, in order: the project's own prefixes (`.qemu/<version>/`, made by
-//! `scripts/setup.sh`), builds the user registered (the `HVHARNESS_QEMU`
-//! environment variable, a `:`-separated list of binaries, and the config file
-//! written by `hvharness qemu add`), then `qemu-system-riscv64` on `PATH`.
+//! `scripts/setup.sh`), prefixes installed with `hvharness qemu install`
+//! (`$XDG_DATA_HOME/hvharness/qemu/<version>/`, found by a scan), builds the
+//! user registered (the `HVHARNESS_QEMU` environment variable, a
+//! `:`-separated list of binaries, and the config file written by
+//! `hvharness qemu add`), then `qemu-system-riscv64` on `PATH`.
 //! When two entries have the same version the first one wins.
 
 use std::path::{Path, PathBuf};
@@ -29,6 +31,8 @@ const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum Origin {
     /// `.qemu/<version>/` inside the project.
     Project,
+    /// `hvharness qemu install` into the data directory.
+    Installed,
     /// `HVHARNESS_QEMU` or the config file.
     Registered,
     /// `qemu-system-riscv64` on `PATH`.
@@ -72,6 +76,11 @@ impl QemuRegistry {
         let mut reg = QemuRegistry::default();
         if let Some(root) = project_root {
             for build in project_builds(&crate::project::qemu_prefixes_dir(root)) {
+                reg.insert(build);
+            }
+        }
+        if let Some(dir) = super::install::install_root() {
+            for build in super::install::installed_builds(&dir) {
                 reg.insert(build);
             }
         }
@@ -132,9 +141,9 @@ impl QemuRegistry {
 /// How to make a missing version available, for error messages and skipped cells.
 pub fn how_to_register(version: &str) -> String {
     format!(
-        "build QEMU {version} from its release tarball (./configure --target-list=riscv64-softmmu && make) \
-         and register it with `hvharness qemu add PATH/TO/qemu-system-riscv64` or {QEMU_ENV}=PATH; \
-         Debian's 7.2 and 10.0 come from scripts/setup.sh"
+        "install a prefix tarball with `hvharness qemu install --from qemu-{version}-....tar.xz`, or build QEMU {version} \
+         from its release tarball (README: 'Other QEMU versions') and register it with \
+         `hvharness qemu add PATH/TO/qemu-system-riscv64` or {QEMU_ENV}=PATH; scripts/setup.sh installs 7.2, 8.0.2, 9.2.0 and 10.0"
     )
 }
 

@@ -26,6 +26,10 @@ pub struct Field {
     pub symbol: Option<String>,
     /// A short explanation of what this value means.
     pub meaning: String,
+    /// Where the value came from when not from the register's own bits
+    /// (`from monitor`: QEMU < 10.0's `priv` hides V).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl Field {
@@ -38,6 +42,7 @@ impl Field {
             value: bits(raw, msb, lsb),
             symbol: None,
             meaning: String::new(),
+            source: None,
         }
     }
 
@@ -148,6 +153,9 @@ impl DecodedCsr {
             if let Some(sym) = &f.symbol {
                 line.push_str(&format!(" ({sym})"));
             }
+            if let Some(src) = &f.source {
+                line.push_str(&format!(" ({src})"));
+            }
             lines.push(line);
         }
         if self.other_bits != 0 {
@@ -210,9 +218,10 @@ impl fmt::Display for DecodedCsr {
             _ => self
                 .fields
                 .iter()
-                .map(|fl| match &fl.symbol {
-                    Some(sym) => format!("{}={}", fl.name, sym),
-                    None => format!("{}={}", fl.name, fl.value_text()),
+                .map(|fl| match (&fl.symbol, &fl.source) {
+                    (Some(sym), _) => format!("{}={}", fl.name, sym),
+                    (None, Some(src)) => format!("{}={} ({src})", fl.name, fl.value_text()),
+                    (None, None) => format!("{}={}", fl.name, fl.value_text()),
                 })
                 .collect(),
         };

@@ -87,6 +87,30 @@ pub fn decode_priv(value: u64) -> DecodedCsr {
     DecodedCsr::new("priv", value, Shape::Fields, vec![level, v])
 }
 
+/// Decodes `priv` with the V the harness determined elsewhere (`virt`, from
+/// `source`, e.g. `from monitor`): on QEMU < 10.0 the register reads 1 in
+/// VS-mode, and a dump saying `V = 0` there would be wrong. The raw value is
+/// kept as read.
+pub fn decode_priv_as_seen(value: u64, virt: bool, source: &str) -> DecodedCsr {
+    let mut d = decode_priv(value);
+    let shown = PrivilegeLevel::from_qemu_priv(value).with_virt(virt);
+    for f in &mut d.fields {
+        if f.name == "V" {
+            f.value = virt as u64;
+            f.source = Some(source.to_string());
+            f.meaning = if virt {
+                "virtualized (guest)"
+            } else {
+                "not virtualized (host)"
+            }
+            .to_string();
+        } else if f.name == "level" {
+            f.meaning = format!("privilege {shown}");
+        }
+    }
+    d
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +141,20 @@ mod tests {
         let d = decode_csr("mcause", 0x8000_0000_0000_0007);
         assert_eq!(d.get("Interrupt"), Some(1));
         assert_eq!(d.field("Code").unwrap().symbol.as_deref(), Some("MTI"));
+    }
+
+    #[test]
+    fn priv_as_seen_keeps_the_raw_value_and_names_the_source() {
+        let d = decode_priv_as_seen(1, true, "from monitor");
+        assert_eq!(d.value, 1);
+        assert_eq!(d.get("V"), Some(1));
+        assert!(
+            d.snapshot().contains("priv.V = 1 (from monitor)\n"),
+            "{}",
+            d.snapshot()
+        );
+        assert_eq!(d.to_string(), "priv = 0x1 { V=1 (from monitor) level=S }");
+        assert!(d.explain().contains("privilege VS"), "{}", d.explain());
     }
 
     #[test]

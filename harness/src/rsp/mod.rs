@@ -35,7 +35,7 @@
 //! What QEMU (7.2.22 and 10.0.2, checked by `tests/rsp_qemu.rs`) does that
 //! matters here:
 //! - `PacketSize=1000`; no no-ack mode (acks stay on); replies never compressed.
-//! - `p` answers empty on 7.2 until target.xml was read (10.0 answers anyway);
+//! - `p` answers empty on 7.2 and 8.0 until target.xml was read (9.2 and 10.0 answer anyway);
 //!   a listed CSR may answer `E14` ([`RegisterValue::Unavailable`]; 7.2 does so
 //!   for `pmpcfg1`/`pmpcfg3` on rv64).
 //! - `m` over 2048 bytes is `E22`, an unreadable address `E14`.

@@ -2,6 +2,7 @@
 //! scenario's expectation for that version.
 
 pub mod checks;
+pub mod dialogue;
 pub mod hang;
 pub mod inspect;
 pub mod trap_log;
@@ -80,6 +81,8 @@ pub struct RunReport {
     pub first_trap_places: Vec<String>,
     /// Console name and full transcript.
     pub transcripts: Vec<(String, String)>,
+    /// What the scenario's console dialogues matched and typed, in order.
+    pub dialogue: Vec<dialogue::DialogueEvent>,
     /// Counted stops at the scenario's breakpoints, by breakpoint then hart.
     pub stops: Vec<StopRecord>,
     /// The scenario's CSR checks for this version.
@@ -188,6 +191,7 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
     let deadline = resumed + scenario.boot_timeout;
 
     let mut tracker = MilestoneTracker::new(scenario);
+    let mut talk = dialogue::Dialogue::new(scenario);
     let mut stops = Vec::new();
     let mut watch = hang::HangWatch::new(trap_log.clone(), scenario.quiet_limit, scenario.machine.smp);
     let mut storm = None;
@@ -199,11 +203,15 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
     let mut disk = DiskWatch::new(qemu.session_dir());
     let observed = loop {
         disk.sample();
-        if let Some(done) = tracker.advance(&mut qemu, resumed)? {
-            break done;
-        }
-        if Instant::now() >= deadline {
-            break tracker.hung(None);
+        match tracker.advance(&mut qemu, resumed)? {
+            // The boot is decided; the dialogues (if any) have their own bounds.
+            Some(booted) => {
+                if let Some(done) = talk.after_boot(booted, &mut qemu, resumed).await? {
+                    break done;
+                }
+            }
+            None if Instant::now() >= deadline => break tracker.hung(None, &talk),
+            None => {}
         }
         let console_bytes = qemu.consoles().iter().map(|c| c.len()).sum();
         let suspect = if storm.is_none() { watch.check(console_bytes, Instant::now()) } else { None };
@@ -245,7 +253,7 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
                             // their milestones (a VM still booting beside a
                             // parked one): wait for their silence first.
                             if all_parked {
-                                break tracker.hung(Some(why.to_string()));
+                                break tracker.hung(Some(why.to_string()), &talk);
                             }
                             if parked_pending.is_none() {
                                 parked_pending = Some((why, console_bytes, now));
@@ -262,13 +270,13 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
             if printed != *bytes {
                 (*bytes, *since) = (printed, Instant::now());
             } else if since.elapsed() >= scenario.quiet_limit.max(PARKED_SETTLE) {
-                break tracker.hung(Some(why.to_string()));
+                break tracker.hung(Some(why.to_string()), &talk);
             }
         }
         if let (Some(until), Some(trap)) = (settle_until, &storm) {
             let all_looping = watch.looping_harts() >= scenario.machine.smp as usize;
             if all_looping || Instant::now() >= until {
-                break tracker.hung(Some(hang::NoProgress::Storm(trap.clone()).to_string()));
+                break tracker.hung(Some(hang::NoProgress::Storm(trap.clone()).to_string()), &talk);
             }
         }
         match session.as_mut() {
@@ -335,6 +343,7 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
             .collect();
     }
     report.harness_peak_rss_kib = peak_rss_kib();
+    report.dialogue = talk.into_events();
     Ok((report, live))
 }
 
@@ -452,8 +461,9 @@ impl<'a> MilestoneTracker<'a> {
         Ok(done.then_some(Observed::Booted))
     }
 
-    /// The first console still waiting, as a hang.
-    fn hung(&self, early: Option<String>) -> Observed {
+    /// The first console still waiting, as a hang; with every milestone
+    /// seen, the dialogue step still waiting.
+    fn hung(&self, early: Option<String>, talk: &dialogue::Dialogue) -> Observed {
         let waiting = self.scenario.consoles.iter().enumerate().find(|(i, sc)| self.next[*i] < sc.milestones.len());
         match waiting {
             Some((i, sc)) => Observed::Hung {
@@ -462,7 +472,7 @@ impl<'a> MilestoneTracker<'a> {
                 last_seen: self.next[i].checked_sub(1).map(|j| sc.milestones[j].to_string()),
                 early,
             },
-            None => Observed::Booted,
+            None => talk.hung(early),
         }
     }
 }
@@ -508,6 +518,7 @@ fn finish(
         first_trap,
         first_trap_places,
         transcripts,
+        dialogue: Vec::new(),
         stops: Vec::new(),
         checks: Vec::new(),
         duration_secs: started.elapsed().as_secs_f64(),

@@ -7,6 +7,7 @@ use anyhow::{anyhow, Result};
 use regex::Regex;
 use serde::Deserialize;
 
+use super::dialogue::{check_steps, StepSection};
 use super::{
     attach_from_str, BreakpointSpec, CsrCheck, ExpectedOutcome, ExpectedTrap, OutcomeKind, PrivilegeFilter, Scenario,
     ScenarioConsole, ScenarioElf, WatchSpec, DEFAULT_DUMP,
@@ -39,6 +40,9 @@ pub struct ScenarioFile {
     milestone_privilege: Option<String>,
     /// The QEMU versions the scenario applies to (a range); others are skipped.
     qemu: Option<String>,
+    /// The file's text, for the line numbers of later errors.
+    #[serde(skip)]
+    source: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +96,8 @@ struct ConsoleSection {
     attach: String,
     #[serde(default)]
     milestones: Vec<String>,
+    #[serde(default, rename = "step")]
+    steps: Vec<toml::Spanned<StepSection>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -156,7 +162,7 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
 impl ScenarioFile {
     /// Parses the TOML; errors say `file:line:col: message`.
     pub fn parse(text: &str, path: &Path) -> Result<ScenarioFile> {
-        toml::from_str(text).map_err(|e| {
+        let parsed: Result<ScenarioFile> = toml::from_str(text).map_err(|e| {
             let at = e
                 .span()
                 .map(|s| {
@@ -165,7 +171,8 @@ impl ScenarioFile {
                 })
                 .unwrap_or_default();
             anyhow!("{}{at}: {}", path.display(), e.message())
-        })
+        });
+        parsed.map(|file| ScenarioFile { source: text.to_string(), ..file })
     }
 
     /// Checks the values and resolves paths against the file's directory.
@@ -199,8 +206,9 @@ impl ScenarioFile {
                     Regex::new(m).map_err(|e| where_(&format!("{key}.milestones[{j}]"), e.to_string()))
                 })
                 .collect::<Result<Vec<_>>>()?;
+            let steps = check_steps(&c.steps, &key, path, |offset| position(&self.source, offset).0)?;
             specs.push(ConsoleSpec { name: c.name.clone(), attach });
-            consoles.push(ScenarioConsole { name: c.name.clone(), milestones });
+            consoles.push(ScenarioConsole { name: c.name.clone(), milestones, steps });
         }
         if !(self.boot.timeout_secs > 0.0 && self.boot.timeout_secs < 86_400.0) {
             return Err(where_("boot.timeout_secs", "must be between 0 and 86400".into()));

@@ -5,6 +5,7 @@
 //! scenario works for firmware anywhere on disk. A mistake names the file, the
 //! line and the key.
 
+mod dialogue;
 mod file;
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use regex::Regex;
 
 use crate::qemu::{ConsoleAttach, ConsoleSpec, MachineSpec, QemuVersion, VersionReq};
 
+pub use dialogue::DialogueStep;
 pub use file::ScenarioFile;
 
 /// A loaded, checked scenario.
@@ -207,6 +209,9 @@ pub struct ScenarioElf {
 pub struct ScenarioConsole {
     pub name: String,
     pub milestones: Vec<Regex>,
+    /// What to type once the boot is done, and what to wait for
+    /// (`[[console.step]]`, see [`DialogueStep`]).
+    pub steps: Vec<DialogueStep>,
 }
 
 /// What a run should end in.

@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 use hvharness::firmware::ReferenceFirmware;
 use hvharness::qemu::{QemuBuild, QemuRegistry, QemuVersion};
 
-/// The versions every matrix test covers. 7.2.22 and 10.0.2 come from
-/// `scripts/setup.sh`; 8.0.2 and 9.2.0 (the write-up's) run when registered.
+/// The versions every matrix test covers, all four installed by
+/// `scripts/setup.sh` (8.0.2 and 9.2.0, the write-up's, from prefix tarballs).
 pub const MATRIX: [&str; 4] = ["7.2.22", "8.0.2", "9.2.0", "10.0.2"];
 
 pub fn root() -> PathBuf {
@@ -33,7 +33,8 @@ pub fn qemu_or_skip(version: &str, test: &str) -> Option<QemuBuild> {
             let how = if version == "7.2.22" || version == "10.0.2" {
                 "run scripts/setup.sh"
             } else {
-                "build it from the release tarball and run `hvharness qemu add PATH` or set HVHARNESS_QEMU; see README"
+                "run scripts/setup.sh with its prefix tarball in HVHARNESS_QEMU_TARBALLS or ../shared/qemu, \
+                 or `hvharness qemu install --from TARBALL` / `hvharness qemu add PATH`; see README"
             };
             skipped(&format!("{test} on QEMU {version}: not registered ({how})"));
             None

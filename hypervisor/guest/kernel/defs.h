@@ -108,4 +108,21 @@ void fault_illegal_insn(void);
 #define FAULT_BEFORE_STVEC()
 #endif
 
+// Fixture builds (../../README.md, "Fixture builds"): guests that boot and
+// work, with something extra that firmware written elsewhere does. Compiled
+// with one GUEST_FIXTURE_* flag, linking fixture.c; in guest.elf the hooks
+// are empty. Like the fault hooks, each is written at the end of an existing
+// line, so that guest.elf's line table stays byte for byte the same.
+//   FIXTURE_SYSCALL(p, num)        syscall(): the fixture's own system calls
+//   FIXTURE_USER_FAULT(p, scause)  usertrap(): a fault the fixture resolves
+#ifdef GUEST_FIXTURE_STRESS
+int fixture_syscall(struct proc *p, uint64 num);
+int fixture_user_fault(struct proc *p, uint64 scause, uint64 va);
+#define FIXTURE_SYSCALL(p, num)       if (fixture_syscall(p, num)) return;
+#define FIXTURE_USER_FAULT(p, scause) if (fixture_user_fault(p, scause, r_stval())) usertrapret();
+#else
+#define FIXTURE_SYSCALL(p, num)
+#define FIXTURE_USER_FAULT(p, scause)
+#endif
+
 #endif

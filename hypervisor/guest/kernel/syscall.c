@@ -104,7 +104,7 @@ void
 syscall(void)
 {
 	struct proc *p = myproc();
-	uint64 num = p->tf.a7;
+	uint64 num = p->tf.a7; FIXTURE_SYSCALL(p, num)
 
 	if (num < sizeof(syscalls) / sizeof(syscalls[0]) && syscalls[num]) {
 		p->tf.a0 = syscalls[num](&p->tf);

@@ -15,4 +15,7 @@
 #define SYS_getpid   9   // getpid() -> pid
 #define SYS_halt     10  // halt(): SBI system reset (shutdown); returns -1 on failure
 
+// Only in the stress fixture build (guest-stress.elf, kernel/fixture.c):
+#define SYS_sbrk     11  // sbrk(n) -> old break; pages appear on first touch
+
 #endif

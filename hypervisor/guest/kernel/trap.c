@@ -62,7 +62,7 @@ usertrap(void)
 	w_stvec((uint64)kernelvec);   // we are in the kernel now
 	if (r_sstatus() & SSTATUS_SPP)
 		panic("usertrap: not from user mode");
-	p->tf.epc = r_sepc();
+	p->tf.epc = r_sepc(); FIXTURE_USER_FAULT(p, scause)
 
 	if (scause == SCAUSE_ECALL_U) {
 		p->tf.epc += 4;   // return past the ecall

@@ -53,7 +53,7 @@ main(void)
 		} else if (strcmp(cmd, "uptime") == 0) {
 			printf("%ld\n", uptime());
 		} else if (strcmp(cmd, "exit") == 0) {
-			exit(0);
+			exit(0); FIXTURE_SH_BUILTINS(cmd, args)
 		} else {
 			printf("sh: %s: unknown command (builtins: echo, halt, uptime, exit)\n", cmd);
 		}

@@ -22,4 +22,14 @@ void *memcpy(void *dst, const void *src, unsigned long n);
 void *memmove(void *dst, const void *src, unsigned long n);
 void printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+// The stress fixture build (../../README.md, "Fixture builds") adds a shell
+// builtin, `stress SECONDS` (stress.c), through a hook written at the end of
+// an existing line of sh.c; in the normal build it is empty.
+#ifdef GUEST_FIXTURE_STRESS
+void stress(const char *args);
+#define FIXTURE_SH_BUILTINS(cmd, args) } else if (strcmp(cmd, "stress") == 0) { stress(args);
+#else
+#define FIXTURE_SH_BUILTINS(cmd, args)
+#endif
+
 #endif

@@ -4,7 +4,7 @@
 //! the stub answers `m<data>` (more follows), `l<data>` (last piece) or `E NN`;
 //! data is binary with `}` escapes. For `features`, the annex is a file name,
 //! `target.xml` first, then whatever its `<xi:include href=...>` elements name
-//! ("Target Descriptions"). QEMU 7.2 answers `p`/`P` with an empty reply until
+//! ("Target Descriptions"). QEMU < 9.0 answers `p`/`P` with an empty reply until
 //! target.xml has been read, so [`RspClient::fetch_target_description`] comes
 //! before any register access.
 

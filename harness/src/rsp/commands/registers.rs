@@ -8,7 +8,7 @@
 //! the target description ([`crate::rsp::tdesc`]), never from constants.
 //!
 //! QEMU answers `E14` for a CSR its description lists but the CPU cannot read
-//! now; that is [`RegisterValue::Unavailable`], not an error. QEMU 7.2 answers
+//! now; that is [`RegisterValue::Unavailable`], not an error. QEMU < 9.0 answers
 //! `p` with an empty reply until target.xml was fetched. `p` reads the hart
 //! chosen with `Hg` (see [`crate::rsp::commands::threads`]).
 
