@@ -144,6 +144,8 @@ impl DebugSession {
         let reply = match self.rsp.wait_for_stop(limit).await {
             Ok(r) => r,
             Err(RspError::Timeout { .. }) => return Ok(Event::Running),
+            // QEMU < 9 closes the gdbstub without a `W` packet when the guest powers off.
+            Err(RspError::ConnectionClosed { .. }) => return Ok(Event::Exited),
             Err(e) => return Err(e).context("waiting for the target to stop"),
         };
         let Some(records) = self.take_stop(reply).await? else { return Ok(Event::Exited) };
@@ -159,7 +161,11 @@ impl DebugSession {
         if !self.rsp.is_running() {
             return Ok(Some(Vec::new()));
         }
-        let reply = self.rsp.interrupt_and_wait().await.context("stopping the target for a look")?;
+        let reply = match self.rsp.interrupt_and_wait().await {
+            Ok(r) => r,
+            Err(RspError::ConnectionClosed { .. }) => return Ok(None),
+            Err(e) => return Err(e).context("stopping the target for a look"),
+        };
         self.take_stop(reply).await
     }
 

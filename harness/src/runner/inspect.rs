@@ -300,6 +300,7 @@ pub async fn confirm_storm(
                     Some(_) => continue,
                 }
             }
+            Err(RspError::ConnectionClosed { .. }) => return Ok(StormCheck::Exited),
             Err(e) => return Err(e).context("waiting during a storm probe"),
             Ok(r) => r,
         };
