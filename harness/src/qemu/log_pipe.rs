@@ -58,8 +58,11 @@ pub struct LogPipe {
 impl LogPipe {
     /// Creates the FIFO at `path` (which must not exist) and starts reading it.
     pub fn create(path: &Path, sink: Arc<dyn LogSink>) -> Result<LogPipe> {
-        nix::unistd::mkfifo(path, nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR)
-            .with_context(|| format!("creating the log FIFO {}", path.display()))?;
+        nix::unistd::mkfifo(
+            path,
+            nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+        )
+        .with_context(|| format!("creating the log FIFO {}", path.display()))?;
         let reader = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
@@ -73,10 +76,13 @@ impl LogPipe {
             .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
             .open(path)
             .with_context(|| format!("opening {} for writing", path.display()))?;
-        let capacity = nix::fcntl::fcntl(reader.as_raw_fd(), nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE))
-            .or_else(|_| nix::fcntl::fcntl(reader.as_raw_fd(), nix::fcntl::FcntlArg::F_GETPIPE_SZ))
-            .unwrap_or(64 << 10)
-            .max(4096) as usize;
+        let capacity = nix::fcntl::fcntl(
+            reader.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE),
+        )
+        .or_else(|_| nix::fcntl::fcntl(reader.as_raw_fd(), nix::fcntl::FcntlArg::F_GETPIPE_SZ))
+        .unwrap_or(64 << 10)
+        .max(4096) as usize;
         let stop = Arc::new(AtomicBool::new(false));
         let full_reads = Arc::new(AtomicU64::new(0));
         let idle_rounds = Arc::new(AtomicU64::new(0));
@@ -84,11 +90,20 @@ impl LogPipe {
             .name("qemu-log".to_string())
             .spawn({
                 let stop = stop.clone();
-                let counters = Counters { full_reads: full_reads.clone(), idle_rounds: idle_rounds.clone() };
+                let counters = Counters {
+                    full_reads: full_reads.clone(),
+                    idle_rounds: idle_rounds.clone(),
+                };
                 move || read_loop(reader, writer, capacity, sink, &stop, &counters)
             })
             .context("starting the log reader thread")?;
-        Ok(LogPipe { path: path.to_path_buf(), stop, thread: Some(thread), full_reads, idle_rounds })
+        Ok(LogPipe {
+            path: path.to_path_buf(),
+            stop,
+            thread: Some(thread),
+            full_reads,
+            idle_rounds,
+        })
     }
 
     /// The FIFO's path, for QEMU's `-D`.
@@ -106,7 +121,9 @@ impl LogPipe {
     pub async fn sync(&self, limit: Duration) {
         let seen = self.idle_rounds.load(Ordering::Relaxed);
         let until = std::time::Instant::now() + limit;
-        while self.idle_rounds.load(Ordering::Relaxed) < seen + 2 && std::time::Instant::now() < until {
+        while self.idle_rounds.load(Ordering::Relaxed) < seen + 2
+            && std::time::Instant::now() < until
+        {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
@@ -131,7 +148,14 @@ struct Counters {
     idle_rounds: Arc<AtomicU64>,
 }
 
-fn read_loop(mut reader: File, _writer: File, capacity: usize, sink: Arc<dyn LogSink>, stop: &AtomicBool, counters: &Counters) {
+fn read_loop(
+    mut reader: File,
+    _writer: File,
+    capacity: usize,
+    sink: Arc<dyn LogSink>,
+    stop: &AtomicBool,
+    counters: &Counters,
+) {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let mut buf = vec![0u8; capacity];
     let mut full_in_a_row = 0u32;
@@ -208,7 +232,10 @@ mod tests {
         let mut expected = Vec::new();
         for round in 0..3 {
             // A blocking open: returns at once because the reader is open.
-            let mut w = std::fs::OpenOptions::new().write(true).open(pipe.path()).unwrap();
+            let mut w = std::fs::OpenOptions::new()
+                .write(true)
+                .open(pipe.path())
+                .unwrap();
             for i in 0..2000 {
                 let line = format!("round {round} line {i}\n");
                 w.write_all(line.as_bytes()).unwrap();
@@ -217,7 +244,10 @@ mod tests {
         }
         pipe.finish();
         let got = sink.bytes.lock().unwrap().clone();
-        assert_eq!(got.len() as u64 + sink.dropped.load(Ordering::Relaxed), expected.len() as u64);
+        assert_eq!(
+            got.len() as u64 + sink.dropped.load(Ordering::Relaxed),
+            expected.len() as u64
+        );
         if sink.dropped.load(Ordering::Relaxed) == 0 {
             assert_eq!(got, expected);
         }
@@ -228,7 +258,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
         std::fs::write(&path, b"").unwrap();
-        let e = LogPipe::create(&path, Arc::new(Collect::default())).err().unwrap();
+        let e = LogPipe::create(&path, Arc::new(Collect::default()))
+            .err()
+            .unwrap();
         assert!(format!("{e:#}").contains("creating the log FIFO"), "{e:#}");
     }
 }

@@ -70,7 +70,12 @@ impl LoopKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HartLook {
     /// Parked for good: a tight loop in the scenario's code that changes nothing.
-    Parked { pc: u64, place: String, kind: LoopKind, privilege: PrivilegeLevel },
+    Parked {
+        pc: u64,
+        place: String,
+        kind: LoopKind,
+        privilege: PrivilegeLevel,
+    },
     /// In M-mode outside every scenario ELF: the firmware holds it (SBI HSM).
     NotStarted { pc: u64 },
     /// Its state changes: working silently.
@@ -84,9 +89,12 @@ impl HartLook {
     /// `hart 0 parked in hypervisor:park+0x8 (wfi loop, HS)`-style detail.
     pub fn parked_detail(&self) -> Option<(String, String)> {
         match self {
-            HartLook::Parked { place, kind, privilege, .. } => {
-                Some((place.clone(), format!("{}, {}", kind.describe(), privilege)))
-            }
+            HartLook::Parked {
+                place,
+                kind,
+                privilege,
+                ..
+            } => Some((place.clone(), format!("{}, {}", kind.describe(), privilege))),
             _ => None,
         }
     }
@@ -100,13 +108,23 @@ pub async fn look_at_harts(
     harts: &[u32],
     records: &mut Vec<StopRecord>,
 ) -> Result<Option<Vec<(u32, HartLook)>>> {
-    let Some(taken) = session.pause().await? else { return Ok(None) };
+    let Some(taken) = session.pause().await? else {
+        return Ok(None);
+    };
     records.extend(taken);
     let threads = session.threads().await?;
     let mut out = Vec::new();
     for &hart in harts {
-        let Some(thread) = threads.iter().copied().find(|t| t.hart_index() == Some(hart as usize)) else { continue };
-        let look = look_at(session, thread).await.with_context(|| format!("looking at hart {hart}"))?;
+        let Some(thread) = threads
+            .iter()
+            .copied()
+            .find(|t| t.hart_index() == Some(hart as usize))
+        else {
+            continue;
+        };
+        let look = look_at(session, thread)
+            .await
+            .with_context(|| format!("looking at hart {hart}"))?;
         out.push((hart, look));
     }
     session.cont().await?;
@@ -117,7 +135,10 @@ pub async fn look_at_harts(
 async fn core_state(session: &mut DebugSession, thread: ThreadId) -> Result<(u64, Vec<u64>)> {
     let rsp = session.rsp();
     rsp.select_register_thread(thread).await?;
-    let regs = rsp.read_core_registers().await.context("reading the core registers")?;
+    let regs = rsp
+        .read_core_registers()
+        .await
+        .context("reading the core registers")?;
     let mut pc = None;
     let mut rest = Vec::new();
     for (name, v) in regs {
@@ -147,7 +168,9 @@ async fn step(session: &mut DebugSession, thread: ThreadId) -> Result<Step> {
     match stepped {
         Ok(_) => Ok(Step::Done),
         Err(RspError::Timeout { .. }) => {
-            rsp.interrupt_and_wait().await.context("stopping a step that did not complete")?;
+            rsp.interrupt_and_wait()
+                .await
+                .context("stopping a step that did not complete")?;
             Ok(Step::Halted)
         }
         Err(e) => Err(e).context("single-stepping"),
@@ -177,7 +200,10 @@ async fn look_at(session: &mut DebugSession, thread: ThreadId) -> Result<HartLoo
             break;
         }
     }
-    let (lo, hi) = (pcs.iter().min().copied().unwrap_or(pc0), pcs.iter().max().copied().unwrap_or(pc0));
+    let (lo, hi) = (
+        pcs.iter().min().copied().unwrap_or(pc0),
+        pcs.iter().max().copied().unwrap_or(pc0),
+    );
     if hi - lo > TIGHT_SPAN {
         return Ok(HartLook::Busy);
     }
@@ -189,10 +215,20 @@ async fn look_at(session: &mut DebugSession, thread: ThreadId) -> Result<HartLoo
     if !in_elf && privilege.level != Level::Machine {
         // Code no scenario ELF describes (a guest loaded from a disk image):
         // still parked, named by address.
-        return Ok(HartLook::Parked { pc: pc0, place: format!("{pc0:#x}"), kind, privilege });
+        return Ok(HartLook::Parked {
+            pc: pc0,
+            place: format!("{pc0:#x}"),
+            kind,
+            privilege,
+        });
     }
     let place = place_in_elfs(session, pc0).unwrap_or_else(|| format!("{pc0:#x}"));
-    Ok(HartLook::Parked { pc: pc0, place, kind, privilege })
+    Ok(HartLook::Parked {
+        pc: pc0,
+        place,
+        kind,
+        privilege,
+    })
 }
 
 /// What loop the visited `pcs` and the code there make, if a parking one.
@@ -209,7 +245,9 @@ fn loop_kind(code: &[u8], start: u64, pcs: &[u64], halted: bool) -> Option<LoopK
     };
     // wfi leaves pc after itself when it halts; look at the instruction
     // before each visited pc as well as at it.
-    let wfi_near = pcs.iter().any(|&pc| word_at(pc) == Some(WFI) || word_at(pc.wrapping_sub(4)) == Some(WFI));
+    let wfi_near = pcs
+        .iter()
+        .any(|&pc| word_at(pc) == Some(WFI) || word_at(pc.wrapping_sub(4)) == Some(WFI));
     if halted {
         return wfi_near.then_some(LoopKind::WfiHalted);
     }
@@ -230,16 +268,20 @@ async fn code_bytes(session: &mut DebugSession, addr: u64, len: usize) -> Vec<u8
             return b.to_vec();
         }
     }
-    session.rsp().read_memory(addr, len).await.unwrap_or_default()
+    session
+        .rsp()
+        .read_memory(addr, len)
+        .await
+        .unwrap_or_default()
 }
 
 /// `space:symbol+offset` of `pc` in the scenario's ELF files.
 fn place_in_elfs(session: &DebugSession, pc: u64) -> Option<String> {
-    session
-        .elfs()
-        .images()
-        .iter()
-        .find_map(|i| i.symbolize(pc).filter(|h| h.exact).map(|h| format!("{}:{h}", i.name())))
+    session.elfs().images().iter().find_map(|i| {
+        i.symbolize(pc)
+            .filter(|h| h.exact)
+            .map(|h| format!("{}:{h}", i.name()))
+    })
 }
 
 /// How a storm probe ended.
@@ -275,11 +317,20 @@ pub async fn confirm_storm(
     trap: &LoggedTrap,
     records: &mut Vec<StopRecord>,
 ) -> Result<StormCheck> {
-    let Some(taken) = session.pause().await? else { return Ok(StormCheck::Exited) };
+    let Some(taken) = session.pause().await? else {
+        return Ok(StormCheck::Exited);
+    };
     records.extend(taken);
-    let scenario_points: Vec<u64> = session.breakpoints().iter().filter(|b| b.inserted).map(|b| b.address).collect();
-    let probes: Vec<u64> =
-        [trap.epc.wrapping_add(2), trap.epc.wrapping_add(4)].into_iter().filter(|a| !scenario_points.contains(a)).collect();
+    let scenario_points: Vec<u64> = session
+        .breakpoints()
+        .iter()
+        .filter(|b| b.inserted)
+        .map(|b| b.address)
+        .collect();
+    let probes: Vec<u64> = [trap.epc.wrapping_add(2), trap.epc.wrapping_add(4)]
+        .into_iter()
+        .filter(|a| !scenario_points.contains(a))
+        .collect();
     let mut inserted = Vec::new();
     for &a in &probes {
         // A target that refuses a breakpoint there: probe with what went in.
@@ -292,14 +343,12 @@ pub async fn confirm_storm(
     let deadline = Instant::now() + PROBE_LIMIT;
     let outcome = loop {
         let reply = match session.rsp().wait_for_stop(PROBE_POLL).await {
-            Err(RspError::Timeout { .. }) => {
-                match run_length(log, trap) {
-                    None => break StormCheck::MovedOn,
-                    Some(n) if n >= start + CONFIRM_REPEATS => break StormCheck::Confirmed,
-                    Some(_) if Instant::now() >= deadline => break StormCheck::Undecided,
-                    Some(_) => continue,
-                }
-            }
+            Err(RspError::Timeout { .. }) => match run_length(log, trap) {
+                None => break StormCheck::MovedOn,
+                Some(n) if n >= start + CONFIRM_REPEATS => break StormCheck::Confirmed,
+                Some(_) if Instant::now() >= deadline => break StormCheck::Undecided,
+                Some(_) => continue,
+            },
             Err(RspError::ConnectionClosed { .. }) => return Ok(StormCheck::Exited),
             Err(e) => return Err(e).context("waiting during a storm probe"),
             Ok(r) => r,
@@ -307,17 +356,25 @@ pub async fn confirm_storm(
         if probe_hit(session, trap.hart, &inserted).await? {
             break StormCheck::Passes;
         }
-        let Some(taken) = session.take_stop(reply).await? else { return Ok(StormCheck::Exited) };
+        let Some(taken) = session.take_stop(reply).await? else {
+            return Ok(StormCheck::Exited);
+        };
         records.extend(taken);
         // Harts sitting on a probe (another hart) are stepped over it.
         session.cont().await?;
     };
     if session.rsp().is_running() {
-        let Some(taken) = session.pause().await? else { return Ok(StormCheck::Exited) };
+        let Some(taken) = session.pause().await? else {
+            return Ok(StormCheck::Exited);
+        };
         records.extend(taken);
     }
     for a in inserted {
-        session.rsp().clear_breakpoint(a).await.context("removing a storm probe")?;
+        session
+            .rsp()
+            .clear_breakpoint(a)
+            .await
+            .context("removing a storm probe")?;
     }
     session.cont().await?;
     Ok(outcome)
@@ -325,10 +382,19 @@ pub async fn confirm_storm(
 
 /// Whether `hart` sits on one of the `probes` (the machine is stopped).
 async fn probe_hit(session: &mut DebugSession, hart: u64, probes: &[u64]) -> Result<bool> {
-    let Some(thread) = session.threads().await?.into_iter().find(|t| t.hart_index() == Some(hart as usize)) else {
+    let Some(thread) = session
+        .threads()
+        .await?
+        .into_iter()
+        .find(|t| t.hart_index() == Some(hart as usize))
+    else {
         return Ok(false);
     };
-    let pc = session.rsp().read_thread_register(thread, "pc").await?.as_u64();
+    let pc = session
+        .rsp()
+        .read_thread_register(thread, "pc")
+        .await?
+        .as_u64();
     Ok(pc.is_some_and(|pc| probes.contains(&pc)))
 }
 
@@ -351,29 +417,44 @@ mod tests {
     fn a_halted_wfi_is_parked() {
         // pc sits after the wfi (QEMU leaves it there when the hart halts).
         let c = code(&[NOP, WFI, J_BACK]);
-        assert_eq!(loop_kind(&c, 0x1000, &[0x1008, 0x1008], true), Some(LoopKind::WfiHalted));
+        assert_eq!(
+            loop_kind(&c, 0x1000, &[0x1008, 0x1008], true),
+            Some(LoopKind::WfiHalted)
+        );
     }
 
     #[test]
     fn a_woken_wfi_loop_is_parked() {
         let c = code(&[NOP, WFI, J_BACK]);
-        assert_eq!(loop_kind(&c, 0x1000, &[0x1004, 0x1008, 0x1004, 0x1008], false), Some(LoopKind::WfiLoop));
+        assert_eq!(
+            loop_kind(&c, 0x1000, &[0x1004, 0x1008, 0x1004, 0x1008], false),
+            Some(LoopKind::WfiLoop)
+        );
     }
 
     #[test]
     fn a_jump_to_itself_is_parked() {
         let c = code(&[NOP, JUMP_TO_SELF, NOP]);
-        assert_eq!(loop_kind(&c, 0x1000, &[0x1004, 0x1004, 0x1004], false), Some(LoopKind::JumpToSelf));
+        assert_eq!(
+            loop_kind(&c, 0x1000, &[0x1004, 0x1004, 0x1004], false),
+            Some(LoopKind::JumpToSelf)
+        );
         let mut c16 = code(&[NOP]);
         c16.extend_from_slice(&C_JUMP_TO_SELF.to_le_bytes());
         c16.extend_from_slice(&[0, 0, 0, 0]);
-        assert_eq!(loop_kind(&c16, 0x1000, &[0x1004, 0x1004], false), Some(LoopKind::JumpToSelf));
+        assert_eq!(
+            loop_kind(&c16, 0x1000, &[0x1004, 0x1004], false),
+            Some(LoopKind::JumpToSelf)
+        );
     }
 
     #[test]
     fn polling_memory_is_not_parked() {
         let c = code(&[NOP, LW, BEQZ_BACK, NOP]);
-        assert_eq!(loop_kind(&c, 0x1000, &[0x1004, 0x1008, 0x1004, 0x1008], false), None);
+        assert_eq!(
+            loop_kind(&c, 0x1000, &[0x1004, 0x1008, 0x1004, 0x1008], false),
+            None
+        );
         // A step that did not complete without a wfi there is not called parked either.
         assert_eq!(loop_kind(&c, 0x1000, &[0x1004, 0x1004], true), None);
     }
