@@ -33,6 +33,14 @@
 //!     (`arm_after`, the cure), and without any breakpoint; ratios to the
 //!     last, per QEMU. The hang rule's quiet window is lifted to the boot
 //!     timeout so that the slow boot is timed, not judged hung.
+//! (s) soak: every shipped scenario, `--reps` times, as `hvharness matrix -j 2`
+//!     on QEMU 7.2.22 and 10.0.2 (those registered) while this process keeps
+//!     every core busy: the count of wrong verdicts (must be 0), the looks
+//!     the harness took, the interrupt log read and dropped, the largest
+//!     session directory and the harness's peak memory.
+//! (i) idle: the two-VM hypervisor sits at its prompt for `--idle-secs`
+//!     (default 60) on each QEMU: interrupt log streamed, session directory
+//!     and harness memory (bounded, whatever the length).
 //!
 //! Each figure: median [min .. max] over the repetitions. A figure that cannot
 //! be measured says so and why; nothing is estimated.
@@ -67,9 +75,12 @@ struct Args {
     /// Repetitions of every figure.
     #[arg(long, default_value_t = 10)]
     reps: usize,
-    /// Figures to measure: any of a, b, c, d, e, h, comma-separated.
+    /// Figures to measure: any of a, b, c, d, e, h, s (soak), i (idle), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "a,b,c,d,e,h")]
     only: Vec<char>,
+    /// How long figure (i) idles at the prompt.
+    #[arg(long, default_value_t = 60)]
+    idle_secs: u32,
 }
 
 #[tokio::main]
@@ -119,6 +130,12 @@ async fn main() {
     }
     if args.only.contains(&'h') {
         failed |= !figure_hot_page(&root, &registry, args.reps).await;
+    }
+    if args.only.contains(&'s') {
+        failed |= !figure_soak(&root, &registry, args.reps).await;
+    }
+    if args.only.contains(&'i') {
+        failed |= !figure_idle(&root, &registry, args.idle_secs).await;
     }
     std::process::exit(if failed { 1 } else { 0 });
 }
@@ -173,6 +190,187 @@ async fn figure_diagnose(root: &Path, registry: &QemuRegistry, reps: usize) -> b
             secs(&boots),
             ratio(&ratios)
         );
+    }
+    ok
+}
+
+// ---------------------------------------------------------------------------
+// (s) soak: every scenario, -j 2, beside a CPU hog; wrong verdicts counted.
+
+/// The QEMU versions the soak runs (the ones Debian ships), when registered.
+const SOAK_VERSIONS: [&str; 2] = ["7.2.22", "10.0.2"];
+
+async fn figure_soak(root: &Path, registry: &QemuRegistry, reps: usize) -> bool {
+    println!();
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(root.join("scenarios")) {
+        Ok(rd) => rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect(),
+        Err(e) => {
+            println!("(s) soak: failed: reading scenarios/: {e}");
+            return false;
+        }
+    };
+    files.sort();
+    let mut extra = vec!["-j".to_string(), "2".to_string()];
+    for v in SOAK_VERSIONS {
+        match v.parse().ok().and_then(|v| registry.get(v)) {
+            Some(_) => extra.extend(["--qemu".to_string(), v.to_string()]),
+            None => println!("(s) soak: QEMU {v} is not registered: not run there"),
+        }
+    }
+    if extra.len() == 2 {
+        println!("(s) soak: no QEMU to run on");
+        return false;
+    }
+    println!("(s) soak: {} scenarios x {reps} matrix runs (-j 2) beside a CPU hog on every core", files.len());
+    let binary = match hvharness_binary().await {
+        Ok(b) => b,
+        Err(e) => {
+            println!("failed: {e:#}");
+            return false;
+        }
+    };
+    let hog = CpuHog::start();
+    let (mut cells, mut wrong, mut walls) = (0usize, Vec::new(), Vec::new());
+    let (mut read, mut dropped, mut disk, mut rss) = (0u64, 0u64, 0u64, 0u64);
+    let (mut probes, mut cleared, mut looks, mut excused) = (0u64, 0u64, 0u64, 0u64);
+    for i in 0..reps {
+        progress(&format!("(s) soak run {}/{reps}", i + 1));
+        let (wall, reports) = match matrix_reports(root, &binary, &files, &extra).await {
+            Ok(r) => r,
+            Err(e) => {
+                println!("failed: {e:#}");
+                return false;
+            }
+        };
+        walls.push(wall);
+        for r in &reports {
+            cells += 1;
+            let n = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+            if r["verdict"]["verdict"] == "unexpected" {
+                wrong.push(format!(
+                    "{} on {}: {}",
+                    r["scenario"].as_str().unwrap_or("?"),
+                    r["qemu"].as_str().unwrap_or("?"),
+                    r["verdict"]["reason"].as_str().unwrap_or("?")
+                ));
+            }
+            read += n(&r["trap_log"]["bytes"]);
+            dropped += n(&r["trap_log"]["dropped_bytes"]);
+            disk = disk.max(n(&r["session_dir_peak_bytes"]));
+            rss = rss.max(n(&r["harness_peak_rss_kib"]));
+            probes += n(&r["looks"]["storm_probes"]);
+            cleared += n(&r["looks"]["storms_cleared"]);
+            looks += n(&r["looks"]["quiet_looks"]);
+            excused += n(&r["looks"]["busy"]) + n(&r["looks"]["not_started"]) + n(&r["looks"]["waiting"]);
+        }
+    }
+    drop(hog);
+    println!("{:<26} {cells}", "cells");
+    println!("{:<26} {}", "wrong verdicts", wrong.len());
+    for w in &wrong {
+        println!("    {w}");
+    }
+    println!("{:<26} {}", "matrix wall time", secs(&walls));
+    println!("{:<26} {probes} ({cleared} found passing)", "storm probes");
+    println!("{:<26} {looks} ({excused} harts busy, not started or waiting)", "looks at quiet harts");
+    println!("{:<26} {:.1} MB read, {dropped} bytes dropped", "interrupt log", read as f64 / 1e6);
+    println!("{:<26} {disk} bytes", "largest session directory");
+    println!("{:<26} {rss} KiB", "harness peak RSS (max)");
+    wrong.is_empty()
+}
+
+/// Threads that keep every core busy until dropped.
+struct CpuHog {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl CpuHog {
+    fn start() -> CpuHog {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let threads = (0..cores)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut x = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        for _ in 0..10_000 {
+                            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                        }
+                    }
+                })
+            })
+            .collect();
+        CpuHog { stop, threads }
+    }
+}
+
+impl Drop for CpuHog {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// (i) a long idle run: what streaming the interrupt log costs.
+
+async fn figure_idle(root: &Path, registry: &QemuRegistry, idle_secs: u32) -> bool {
+    println!();
+    println!("(i) idle at the prompt for {idle_secs} s (hypervisor.elf, 2 VMs): interrupt log, disk, memory");
+    let fw = root.join("target/firmware");
+    let text = format!(
+        "[machine]\ncpu = \"rv64,h=true\"\nsmp = 2\nbios = \"default\"\nkernel = \"{fw}/hypervisor.elf\"\n\
+         [[console]]\nname = \"vm0\"\nattach = \"serial\"\nmilestones = ['\\$ ', \"never printed\"]\n\
+         [[console]]\nname = \"vm1\"\nattach = \"pci-serial\"\nmilestones = ['\\$ ']\n\
+         [boot]\ntimeout_secs = {idle_secs}\n",
+        fw = fw.display()
+    );
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            println!("failed: {e}");
+            return false;
+        }
+    };
+    let path = dir.path().join("idle.toml");
+    let scenario = match std::fs::write(&path, text).map_err(anyhow::Error::from).and_then(|_| Scenario::load(&path)) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("failed: {e:#}");
+            return false;
+        }
+    };
+    println!("{:<8} {:<14} {:<12} {:<16} {:<14} early verdict", "QEMU", "log read", "dropped", "session dir max", "harness RSS");
+    let mut ok = true;
+    for build in registry.builds() {
+        progress(&format!("(i) QEMU {} idling {idle_secs} s", build.version));
+        match hvharness::runner::run(&scenario, build).await {
+            Ok(r) => {
+                let early = match &r.observed {
+                    hvharness::runner::Observed::Hung { early: Some(e), .. } => {
+                        ok = false;
+                        e.clone()
+                    }
+                    _ => "none".to_string(),
+                };
+                println!(
+                    "{:<8} {:<14} {:<12} {:<16} {:<14} {early}",
+                    build.version.to_string(),
+                    format!("{:.1} MB", r.trap_log.bytes as f64 / 1e6),
+                    format!("{} B", r.trap_log.dropped_bytes),
+                    format!("{} B", r.session_dir_peak_bytes),
+                    r.harness_peak_rss_kib.map(|k| format!("{k} KiB")).unwrap_or_else(|| "unknown".into()),
+                );
+            }
+            Err(e) => {
+                println!("{:<8} failed: {e:#}", build.version.to_string());
+                ok = false;
+            }
+        }
     }
     ok
 }
@@ -484,6 +682,29 @@ async fn hvharness_binary() -> Result<PathBuf> {
 /// One matrix run (`extra` arguments added): (wall seconds, sum of the
 /// cells' seconds, number of cells that ran).
 async fn matrix_once(root: &Path, binary: &Path, files: &[PathBuf], extra: &[&str]) -> Result<(f64, f64, usize)> {
+    let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+    let (wall, stdout) = matrix_stdout(root, binary, files, &extra).await?;
+    let file = hvharness::report::ResultFile::parse(&String::from_utf8_lossy(&stdout))
+        .context("hvharness matrix --json printed no result file")?;
+    let durations: Vec<f64> = file.cells.iter().filter_map(|c| c.duration_secs).collect();
+    let sum: f64 = durations.iter().sum();
+    if durations.is_empty() || sum <= 0.0 {
+        bail!("hvharness matrix reported no cells that ran");
+    }
+    Ok((wall, sum, durations.len()))
+}
+
+/// Runs `hvharness matrix FILES --no-build --json EXTRA`: (wall seconds, the
+/// run report of every cell that ran, as JSON).
+async fn matrix_reports(root: &Path, binary: &Path, files: &[PathBuf], extra: &[String]) -> Result<(f64, Vec<serde_json::Value>)> {
+    let (wall, stdout) = matrix_stdout(root, binary, files, extra).await?;
+    let file = hvharness::report::ResultFile::parse(&String::from_utf8_lossy(&stdout))
+        .context("hvharness matrix --json printed no result file")?;
+    Ok((wall, file.cells.into_iter().filter_map(|c| c.run).collect()))
+}
+
+/// Runs `hvharness matrix FILES --no-build --json EXTRA`: (wall seconds, its stdout).
+async fn matrix_stdout(root: &Path, binary: &Path, files: &[PathBuf], extra: &[String]) -> Result<(f64, Vec<u8>)> {
     let mut cmd = tokio::process::Command::new(binary);
     cmd.arg("matrix")
         .args(files)
@@ -528,14 +749,7 @@ async fn matrix_once(root: &Path, binary: &Path, files: &[PathBuf], extra: &[&st
     if !matches!(status.code(), Some(0) | Some(1)) {
         bail!("hvharness matrix: {status}\n{}", String::from_utf8_lossy(&stderr));
     }
-    let file = hvharness::report::ResultFile::parse(&String::from_utf8_lossy(&stdout))
-        .context("hvharness matrix --json printed no result file")?;
-    let durations: Vec<f64> = file.cells.iter().filter_map(|c| c.duration_secs).collect();
-    let sum: f64 = durations.iter().sum();
-    if durations.is_empty() || sum <= 0.0 {
-        bail!("hvharness matrix reported no cells that ran");
-    }
-    Ok((wall, sum, durations.len()))
+    Ok((wall, stdout))
 }
 
 // ---------------------------------------------------------------------------

@@ -1,12 +1,23 @@
 //! Early hang verdicts on real QEMU: a storm or a parked hart is called hung
-//! long before the boot timeout, and a guest idling at its prompt never is.
+//! long before the boot timeout, after a look at the machine confirms it; a
+//! guest idling at its prompt never is, and the interrupt log never lands on
+//! disk. Each verdict test also runs with every core of the host busy.
 
 mod common;
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use hvharness::debug::DebugSession;
+use hvharness::qemu::{LaunchOptions, LogSink, QemuProcess};
+use hvharness::runner::inspect::{self, StormCheck};
+use hvharness::runner::trap_log::{LoggedTrap, SharedTrapLog};
 use hvharness::runner::{self, Observed};
 use hvharness::scenario::Scenario;
+
+/// Longest a load test keeps the host busy.
+const HOG_LIMIT: Duration = Duration::from_secs(120);
 
 /// A scenario for the two-VM hypervisor whose last milestone never appears,
 /// so the run has to decide between "idle" and "hung" for `timeout` seconds.
@@ -27,6 +38,14 @@ milestones = ['\$ ', "a line the shell never prints"]
 name = "vm1"
 attach = "pci-serial"
 milestones = ['\$ ']
+[[elf]]
+name = "hypervisor"
+path = "{fw}/hypervisor.elf"
+virt = false
+[[elf]]
+name = "guest"
+path = "{fw}/guest.elf"
+virt = true
 [boot]
 timeout_secs = {timeout}
 quiet_secs = 0.5
@@ -38,20 +57,28 @@ quiet_secs = 0.5
     Scenario::load(&path).unwrap()
 }
 
-async fn idle_at_prompt_is_not_hung(version: &str) {
+async fn idle_at_prompt_is_not_hung(version: &str, secs: u32, load: bool) {
     let Some(build) = common::qemu_or_skip(version, "idle_at_prompt") else { return };
     common::firmware();
     let dir = tempfile::tempdir().unwrap();
-    let scenario = idle_scenario(dir.path(), 30);
+    let scenario = idle_scenario(dir.path(), secs);
+    let _hog = load.then(|| common::CpuHog::start(HOG_LIMIT));
     let report = runner::run(&scenario, &build).await.unwrap();
     match &report.observed {
         Observed::Hung { early: None, missing, .. } => assert!(missing.contains("never prints")),
-        other => panic!("idling at the prompt for 30 s must end in the plain timeout, got {other:?}"),
+        other => panic!("idling at the prompt for {secs} s must end in the plain timeout, got {other:?}"),
     }
-    assert!(report.duration_secs >= 30.0, "ran {:.1} s", report.duration_secs);
+    assert!(report.duration_secs >= secs as f64, "ran {:.1} s", report.duration_secs);
+    // The interrupt log went through a FIFO: megabytes read, nothing kept.
+    assert!(report.trap_log.bytes > 1 << 20, "only {} bytes of interrupt log read", report.trap_log.bytes);
+    assert!(
+        report.session_dir_peak_bytes < 64 << 10,
+        "the session directory grew to {} bytes",
+        report.session_dir_peak_bytes
+    );
 }
 
-async fn noadue_hang_is_called_early(version: &str) {
+async fn noadue_hang_is_called_early(version: &str, load: bool) {
     let Some(build) = common::qemu_or_skip(version, "noadue_early") else { return };
     if build.version < "9.0.0".parse().unwrap() {
         common::skipped(&format!("noadue_early on QEMU {version}: it boots there"));
@@ -59,39 +86,143 @@ async fn noadue_hang_is_called_early(version: &str) {
     }
     common::firmware();
     let scenario = Scenario::load(&common::root().join("scenarios/hypervisor-noadue-2vm.toml")).unwrap();
+    let _hog = load.then(|| common::CpuHog::start(HOG_LIMIT));
     let report = runner::run(&scenario, &build).await.unwrap();
     match &report.observed {
-        Observed::Hung { early: Some(why), .. } => assert!(why.contains("same fault"), "{why}"),
+        Observed::Hung { early: Some(why), .. } => {
+            assert!(why.contains("same fault") && why.contains("never gets past"), "{why}")
+        }
         other => panic!("expected an early hang verdict, got {other:?}"),
     }
-    // Far below the 60 s boot timeout: the storm is seen within milliseconds.
-    assert!(report.duration_secs < 10.0, "took {:.1} s", report.duration_secs);
+    // Far below the 60 s boot timeout: the storm is seen within milliseconds
+    // of guest time and confirmed by counting traps, not seconds.
+    assert!(report.duration_secs < 30.0, "took {:.1} s", report.duration_secs);
     let first = report.first_trap.as_ref().expect("the first fault");
     assert_eq!(first.cause, 0xc);
     assert_ne!(first.epc, 0, "the first fault, not the loop at pc 0");
+    assert!(report.first_trap_places.iter().any(|p| p.starts_with("guest:kvminithart")), "{:?}", report.first_trap_places);
 }
 
-async fn parked_hart_is_called_early(version: &str) {
+async fn parked_hart_is_called_early(version: &str, load: bool) {
     let Some(build) = common::qemu_or_skip(version, "parked_early") else { return };
     common::firmware();
     let scenario = Scenario::load(&common::root().join("scenarios/fault-nodeleg.toml")).unwrap();
+    let _hog = load.then(|| common::CpuHog::start(HOG_LIMIT));
     let report = runner::run(&scenario, &build).await.unwrap();
     match &report.observed {
-        Observed::Hung { early: Some(why), .. } => assert!(why.contains("parked"), "{why}"),
+        // The verdict names where the hart is parked, as read from it.
+        Observed::Hung { early: Some(why), .. } => {
+            assert!(why.contains("parked in hypervisor:park+") && why.contains("wfi loop") && why.contains("HS)"), "{why}")
+        }
         other => panic!("expected an early hang verdict, got {other:?}"),
     }
-    assert!(report.duration_secs < Duration::from_secs(5).as_secs_f64(), "took {:.1} s", report.duration_secs);
+    // The 10 s boot timeout is the alternative: the look decided first.
+    assert!(report.duration_secs < 9.0, "took {:.1} s", report.duration_secs);
+    assert!(matches!(report.verdict, runner::Verdict::AsExpected), "{:?}", report.verdict);
+}
+
+/// Feeds a fake storm of `trap` into `log`: 64 records, then (`go_on`) one
+/// a millisecond until dropped. The probe counts those records while QEMU
+/// really runs.
+struct FakeStorm {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeStorm {
+    fn start(log: Arc<SharedTrapLog>, trap: &LoggedTrap, go_on: bool) -> FakeStorm {
+        let stop = Arc::new(AtomicBool::new(false));
+        let line = format!(
+            "riscv_cpu_do_interrupt: hart:{}, async:0, cause:{:016x}, epc:0x{:016x}, tval:0x{:016x}, desc={}\n",
+            trap.hart, trap.cause, trap.epc, trap.tval, trap.desc
+        );
+        for _ in 0..64 {
+            log.data(line.as_bytes());
+        }
+        let thread = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                if !go_on {
+                    return;
+                }
+                let until = Instant::now() + Duration::from_secs(60);
+                while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+                    log.data(line.as_bytes());
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        });
+        FakeStorm { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for FakeStorm {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The storm probe on real QEMU: a repeated exception whose next
+/// instruction runs (as after each emulated MMIO access; here the
+/// hypervisor's trap vector, entered on every SBI call) is not a storm; one
+/// whose next instruction never runs (pc 0, as in the ADUE loop) is.
+async fn storm_probe_tells_emulation_from_a_loop(version: &str) {
+    let Some(build) = common::qemu_or_skip(version, "storm_probe") else { return };
+    common::firmware();
+    let scenario = Scenario::load(&common::root().join("scenarios/hypervisor-2vm.toml")).unwrap();
+    let mut qemu = QemuProcess::launch(&build, &scenario.machine, &LaunchOptions { gdbstub: true, debug_log: None })
+        .await
+        .unwrap();
+    let mut session = DebugSession::attach(qemu.gdb_addr().unwrap(), &scenario, build.version).await.unwrap();
+    session.resume().await.unwrap();
+    // Until both VMs are at their prompt (the scenario's breakpoints are taken on the way).
+    let prompt = regex::Regex::new(r"\$ ").unwrap();
+    let until = Instant::now() + Duration::from_secs(180);
+    for name in ["vm0", "vm1"] {
+        while qemu.console(name).unwrap().try_expect(&prompt).is_none() {
+            assert!(Instant::now() < until, "no prompt on {name}");
+            session.poll(Duration::from_millis(50)).await.unwrap();
+        }
+    }
+    let trapvec = session.elfs().space("hypervisor").unwrap().symbol_address("trapvec").unwrap();
+    let emulated = LoggedTrap { hart: 0, interrupt: false, cause: 0x15, epc: trapvec - 4, tval: 0x1000_0000, desc: "load_guest_access_fault".into() };
+    let looping = LoggedTrap { hart: 0, interrupt: false, cause: 0xc, epc: 0, tval: 0, desc: "exec_page_fault".into() };
+    // The emulated case gets no further records: only reaching the
+    // instruction after it can end the probe (else: undecided, after 10 s),
+    // however slow the host. The loop gets records and never passes.
+    for (trap, want, go_on) in [(emulated, StormCheck::Passes, false), (looping, StormCheck::Confirmed, true)] {
+        let log = Arc::new(SharedTrapLog::new(2));
+        let _storm = FakeStorm::start(log.clone(), &trap, go_on);
+        let mut records = Vec::new();
+        let got = inspect::confirm_storm(&mut session, &log, &trap, &mut records).await.unwrap();
+        assert_eq!(got, want, "probe after {:#x}", trap.epc);
+    }
+    // The probes are gone and the machine runs on.
+    assert!(session.rsp().is_running());
+    assert!(session.rsp().breakpoints().iter().all(|(_, a, _)| *a != trapvec && *a != 2 && *a != 4));
+    qemu.kill().await;
 }
 
 macro_rules! per_version {
     ($($modname:ident => $v:literal),* $(,)?) => {$(
         mod $modname {
             #[tokio::test]
-            async fn idle_at_prompt_is_not_hung() { super::idle_at_prompt_is_not_hung($v).await }
+            async fn idle_at_prompt_is_not_hung() { super::idle_at_prompt_is_not_hung($v, 30, false).await }
             #[tokio::test]
-            async fn noadue_hang_is_called_early() { super::noadue_hang_is_called_early($v).await }
+            async fn idle_at_prompt_is_not_hung_under_load() { super::idle_at_prompt_is_not_hung($v, 15, true).await }
             #[tokio::test]
-            async fn parked_hart_is_called_early() { super::parked_hart_is_called_early($v).await }
+            async fn noadue_hang_is_called_early() { super::noadue_hang_is_called_early($v, false).await }
+            #[tokio::test]
+            async fn noadue_hang_is_called_early_under_load() { super::noadue_hang_is_called_early($v, true).await }
+            #[tokio::test]
+            async fn parked_hart_is_called_early() { super::parked_hart_is_called_early($v, false).await }
+            #[tokio::test]
+            async fn parked_hart_is_called_early_under_load() { super::parked_hart_is_called_early($v, true).await }
+            #[tokio::test]
+            async fn storm_probe_tells_emulation_from_a_loop() { super::storm_probe_tells_emulation_from_a_loop($v).await }
         }
     )*};
 }

@@ -97,7 +97,7 @@ pub async fn run_and_explain(
     if !matches!(report.observed, Observed::Booted) {
         if let Some(l) = live.as_mut() {
             let harts = capture::read_harts(l.session.rsp(), build.version).await?;
-            let log = l.qemu.debug_log_path();
+            let log = l.trap_log.snapshot();
             let elfs = scenario.load_elfs().ok();
             for ctx in capture::faults(&harts, &log, scenario, elfs.as_ref())? {
                 let state = harts.iter().find(|h| h.hart == ctx.hart);

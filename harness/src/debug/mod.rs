@@ -277,32 +277,71 @@ impl DebugSession {
                 }
                 return Ok(Event::Running);
             }
+            // QEMU < 9 closes the gdbstub without a `W` packet when the guest powers off.
+            Err(RspError::ConnectionClosed { .. }) => return Ok(Event::Exited),
             Err(e) => return Err(e).context("waiting for the target to stop"),
         };
+        let Some(records) = self.take_stop(reply).await? else { return Ok(Event::Exited) };
+        // The client steps a hart past a watched access or a breakpoint before
+        // it resumes; harts held at an arming trigger stay stopped.
+        self.run_on().await.context("resuming after a stop")?;
+        Ok(Event::Stopped(records))
+    }
+
+    /// Stops every hart for a look (the harness's own, not a scenario's):
+    /// a breakpoint stop that comes instead of the interrupt's is handled as
+    /// [`DebugSession::poll`] would. `None` when QEMU exited.
+    pub async fn pause(&mut self) -> Result<Option<Vec<StopRecord>>> {
+        if !self.rsp.is_running() {
+            return Ok(Some(Vec::new()));
+        }
+        let reply = match self.rsp.interrupt_and_wait().await {
+            Ok(r) => r,
+            Err(RspError::ConnectionClosed { .. }) => return Ok(None),
+            Err(e) => return Err(e).context("stopping the target for a look"),
+        };
+        self.take_stop(reply).await
+    }
+
+    /// Lets every hart run again after [`DebugSession::pause`].
+    pub async fn cont(&mut self) -> Result<()> {
+        self.run_on().await.context("resuming the target")
+    }
+
+    /// Handles a stop reply without resuming: the stops that counted, or
+    /// `None` when QEMU exited.
+    pub(crate) async fn take_stop(&mut self, reply: StopReply) -> Result<Option<Vec<StopRecord>>> {
         let signal = match reply {
             StopReply::Signal(s) => s,
-            _ => return Ok(Event::Exited),
+            _ => return Ok(None),
         };
         if let (Some(hit), Some(thread)) = (signal.watch, signal.thread) {
             let record = self.handle_watch(hit.addr, thread).await?;
-            // The client steps the hart past the access before it resumes.
-            self.run_on().await.context("after a watchpoint")?;
-            return Ok(Event::Stopped(record.into_iter().collect()));
+            return Ok(Some(record.into_iter().collect()));
         }
         // Every hart, not just the one the stop reply names: when two harts
         // reach breakpoints together QEMU reports one of them, and the other
         // is left sitting on its breakpoint.
-        if self.threads.is_empty() {
-            self.threads = self.rsp.threads().await.context("listing harts")?;
-        }
         let mut records = Vec::new();
-        for thread in self.threads.clone() {
+        for thread in self.threads().await? {
             if let Some(r) = self.handle_stop(thread).await? {
                 records.push(r);
             }
         }
-        self.run_on().await?;
-        Ok(Event::Stopped(records))
+        Ok(Some(records))
+    }
+
+    /// The harts (QEMU threads), listed once.
+    pub async fn threads(&mut self) -> Result<Vec<ThreadId>> {
+        if self.threads.is_empty() {
+            self.threads = self.rsp.threads().await.context("listing harts")?;
+        }
+        Ok(self.threads.clone())
+    }
+
+    /// The QEMU version on the other end.
+    pub fn version(&self) -> QemuVersion {
+        self.version
     }
 
     /// Handles a hart that sits on one of our breakpoints; other harts are left alone.

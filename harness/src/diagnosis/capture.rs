@@ -13,7 +13,6 @@
 //! read live: a stopped or looping hart does not change it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use anyhow::{Context, Result};
 
@@ -22,7 +21,7 @@ use crate::debug::privilege_of;
 use crate::qemu::QemuVersion;
 use crate::riscv::{Cause, Level, PrivilegeLevel};
 use crate::rsp::{RspClient, ThreadId};
-use crate::runner::trap_log::{self, LoggedTrap};
+use crate::runner::trap_log::{LoggedTrap, TrapLog};
 use crate::scenario::Scenario;
 
 /// The registers a diagnosis reads at a stopped hart, when the target has them.
@@ -33,9 +32,7 @@ pub const CONTEXT_CSRS: &[&str] = &[
 ];
 
 /// Identical faults in a row that make a stopped hart "looping".
-const LOOPING_REPEATS: usize = 8;
-/// How much of the log's end is read for them.
-const LOOPING_WINDOW: u64 = 16 << 20;
+const LOOPING_REPEATS: u64 = 8;
 
 /// What a hart is doing now, read at the stop.
 #[derive(Debug, Clone)]
@@ -83,26 +80,23 @@ pub async fn read_harts(rsp: &mut RspClient, version: QemuVersion) -> Result<Vec
 /// `elfs` holds the scenario's ELF files, when readable.
 pub fn faults(
     harts: &[HartState],
-    log: &Path,
+    log: &TrapLog,
     scenario: &Scenario,
     elfs: Option<&crate::elf::ElfSet>,
 ) -> Result<Vec<FaultContext>> {
     // The machine is known to be stuck here, so a shorter run of identical
     // faults suffices to call a hart looping (one may have started late).
-    let storms = trap_log::storms_in_last(log, LOOPING_REPEATS, LOOPING_WINDOW)
-        .with_context(|| format!("reading {}", log.display()))?;
+    let storms = log.storms(LOOPING_REPEATS);
     let in_firmware = |pc: u64| elfs.is_some_and(|e| !e.spaces_containing(pc).is_empty());
     let mut out = Vec::new();
     for h in harts {
         let storming = storms.iter().map(|(t, _)| t).find(|s| s.hart == u64::from(h.hart));
         let ctx = match storming {
             Some(s) => {
-                let first = trap_log::first_fault_of_storm(log, s, in_firmware)
-                    .with_context(|| format!("reading {}", log.display()))?
-                    .unwrap_or_else(|| s.clone());
+                let first = log.first_fault_of_storm(s, in_firmware).unwrap_or_else(|| s.clone());
                 Some(storm_context(h, &first))
             }
-            None => parked_context(h, log)?,
+            None => parked_context(h, log),
         };
         if let Some(mut ctx) = ctx {
             ctx.epc_place = elfs.and_then(|set| place_of(scenario, set, ctx.epc, ctx.from.virt));
@@ -139,22 +133,22 @@ fn storm_context(h: &HartState, first: &LoggedTrap) -> FaultContext {
 }
 
 /// A hart parked in HS-mode after a trap the hypervisor did not expect.
-fn parked_context(h: &HartState, log: &Path) -> Result<Option<FaultContext>> {
+fn parked_context(h: &HartState, log: &TrapLog) -> Option<FaultContext> {
     if h.privilege.level != Level::Supervisor || h.privilege.virt == Some(true) {
-        return Ok(None);
+        return None;
     }
-    let (Some(scause), Some(sepc)) = (h.csrs.get("scause"), h.csrs.get("sepc")) else { return Ok(None) };
+    let (Some(scause), Some(sepc)) = (h.csrs.get("scause"), h.csrs.get("sepc")) else { return None };
     let cause = Cause::from_xcause(*scause);
     // Interrupts and the guests' SBI calls (ecall from VS) are a
     // hypervisor's daily work; anything else it parked on was unexpected.
     if cause.interrupt || cause.code == 10 {
-        return Ok(None);
+        return None;
     }
     // The log's last exception on this hart must be the one in scause/sepc:
     // otherwise the hart went on after it and is not parked on it.
-    let last = last_exception(log, u64::from(h.hart))?;
+    let last = log.hart(h.hart as usize).and_then(|l| l.last_exception.as_ref());
     if !last.is_some_and(|t| t.cause == cause.code && t.epc == *sepc) {
-        return Ok(None);
+        return None;
     }
     let hstatus = h.csrs.get("hstatus").copied().unwrap_or(0);
     let from_virt = hstatus >> 7 & 1 == 1; // SPV
@@ -165,7 +159,7 @@ fn parked_context(h: &HartState, log: &Path) -> Result<Option<FaultContext>> {
     } else {
         Level::User
     };
-    Ok(Some(FaultContext {
+    Some(FaultContext {
         hart: h.hart,
         from: PrivilegeLevel { level: from_level, virt: Some(from_virt) },
         to: TrapTarget::HS,
@@ -176,7 +170,7 @@ fn parked_context(h: &HartState, log: &Path) -> Result<Option<FaultContext>> {
         htinst: h.csrs.get("htinst").copied(),
         epc_place: None,
         csrs: h.csrs.clone(),
-    }))
+    })
 }
 
 /// The registers as the rules want them: while V=1 QEMU shows the guest's
@@ -191,16 +185,6 @@ fn guest_view(h: &HartState) -> BTreeMap<String, u64> {
         }
     }
     csrs
-}
-
-fn last_exception(log: &Path, hart: u64) -> Result<Option<LoggedTrap>> {
-    let text = std::fs::read(log).with_context(|| format!("reading {}", log.display()))?;
-    let text = String::from_utf8_lossy(&text);
-    Ok(text
-        .lines()
-        .rev()
-        .filter_map(trap_log::parse_line)
-        .find(|t| t.hart == hart && !t.interrupt))
 }
 
 /// `space:symbol+offset at file:line` in an ELF file of the right context

@@ -1,12 +1,14 @@
 //! QEMU builds (which versions exist and where) and QEMU processes.
 
 pub mod install;
+pub mod log_pipe;
 pub mod process;
 pub mod qmp;
 pub mod quirks;
 pub mod registry;
 pub mod version;
 
-pub use process::{ConsoleAttach, ConsoleSpec, LaunchOptions, MachineSpec, QemuProcess};
+pub use log_pipe::LogSink;
+pub use process::{ConsoleAttach, ConsoleSpec, DebugLog, LaunchOptions, MachineSpec, QemuProcess};
 pub use registry::{QemuBuild, QemuRegistry};
 pub use version::{QemuVersion, VersionReq};

@@ -16,7 +16,7 @@ use std::ffi::OsString;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -24,6 +24,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 
+use super::log_pipe::{LogPipe, LogSink};
 use super::qmp::Qmp;
 use super::registry::QemuBuild;
 use crate::console::Console;
@@ -73,9 +74,27 @@ pub struct MachineSpec {
 pub struct LaunchOptions {
     /// Open a gdbstub on a free loopback port.
     pub gdbstub: bool,
-    /// QEMU `-d` log items (e.g. `int`), written to `qemu-debug.log` in the session directory.
-    pub debug_log: Option<String>,
+    /// QEMU's `-d` log, streamed (never stored): see [`DebugLog`].
+    pub debug_log: Option<DebugLog>,
 }
+
+/// QEMU `-d` log items (e.g. `int`) and where their text goes. QEMU writes
+/// them into a FIFO in the session directory that a reader thread empties
+/// into `sink` as fast as QEMU writes ([`super::log_pipe`]).
+#[derive(Clone)]
+pub struct DebugLog {
+    pub items: String,
+    pub sink: Arc<dyn LogSink>,
+}
+
+impl std::fmt::Debug for DebugLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DebugLog").field("items", &self.items).finish_non_exhaustive()
+    }
+}
+
+/// The FIFO QEMU writes its `-d` log into, in the session directory.
+const DEBUG_FIFO: &str = "qemu-debug.fifo";
 
 /// A running QEMU, killed with its whole process group on drop.
 pub struct QemuProcess {
@@ -89,6 +108,8 @@ pub struct QemuProcess {
     started: Instant,
     exit: Option<ExitStatus>,
     args: Vec<OsString>,
+    /// The `-d` log's reader; dropped after QEMU is killed.
+    log_pipe: Option<LogPipe>,
 }
 
 /// What the signal handler has to clean up for one QEMU.
@@ -227,6 +248,11 @@ impl QemuProcess {
             .tempdir()
             .context("creating the session directory")?;
         let args = command_line(build, spec, opts, dir.path(), gdb_port)?;
+        // Read end open before QEMU starts, so QEMU's open of the FIFO does not wait.
+        let log_pipe = match &opts.debug_log {
+            Some(log) => Some(LogPipe::create(&dir.path().join(DEBUG_FIFO), log.sink.clone())?),
+            None => None,
+        };
         let stderr_path = dir.path().join("qemu-stderr.log");
         let stderr = std::fs::File::create(&stderr_path).context("creating QEMU's stderr log")?;
         let mut cmd = Command::new(&build.binary);
@@ -280,6 +306,7 @@ impl QemuProcess {
             started,
             exit: None,
             args,
+            log_pipe,
         })
     }
 
@@ -337,9 +364,18 @@ impl QemuProcess {
         self.dir.path()
     }
 
-    /// The `-d` log, when one was asked for.
-    pub fn debug_log_path(&self) -> PathBuf {
-        self.dir.path().join("qemu-debug.log")
+    /// Waits until the `-d` log's reader has read everything QEMU wrote so
+    /// far (for a QEMU stopped by the debugger; bounded at a second).
+    pub async fn sync_log(&self) {
+        if let Some(pipe) = &self.log_pipe {
+            pipe.sync(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Reads of the `-d` log that found its pipe full (QEMU may have
+    /// waited for the harness); 0 without a log.
+    pub fn log_full_reads(&self) -> u64 {
+        self.log_pipe.as_ref().map_or(0, LogPipe::full_reads)
     }
 
     /// What QEMU printed on stdout and stderr.
@@ -364,13 +400,17 @@ impl QemuProcess {
         }
     }
 
-    /// Kills QEMU now and reaps it, keeping the session directory (logs) until drop.
+    /// Kills QEMU now and reaps it, keeping the session directory (logs) until
+    /// drop. The `-d` log has been read to its end when this returns.
     pub async fn stop(&mut self) {
         self.kill_group();
         if self.exit.is_none() {
             if let Ok(Ok(status)) = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await {
                 self.exit = Some(status);
             }
+        }
+        if let Some(pipe) = self.log_pipe.as_mut() {
+            pipe.finish();
         }
     }
 
@@ -518,11 +558,11 @@ pub fn command_line(
         push("-gdb");
         push(&format!("tcp:127.0.0.1:{port}"));
     }
-    if let Some(items) = &opts.debug_log {
+    if let Some(log) = &opts.debug_log {
         push("-d");
-        push(items);
+        push(&log.items);
         push("-D");
-        push(&dir.join("qemu-debug.log").to_string_lossy());
+        push(&dir.join(DEBUG_FIFO).to_string_lossy());
     }
     // Short drive options (-hda, -cdrom, ...) take no snapshot= of their own.
     push("-snapshot");

@@ -75,10 +75,28 @@ pub fn render_run(r: &RunReport) -> String {
             if let Some(e) = early {
                 let _ = writeln!(s, "          verdict reached early: {e}");
             }
+            if !r.trap_tail.is_empty() {
+                let _ = writeln!(s, "last traps (QEMU's interrupt log):");
+                for t in &r.trap_tail {
+                    let kind = if t.interrupt { "interrupt" } else { "exception" };
+                    let _ = writeln!(
+                        s,
+                        "    hart {} {kind} {:#x} ({}) epc {:#x} tval {:#x}",
+                        t.hart, t.cause, t.desc, t.epc, t.tval
+                    );
+                }
+            }
         }
         Observed::Exited { console, missing } => {
             let _ = writeln!(s, "observed: QEMU exited before console {console} printed /{missing}/");
         }
+    }
+    if r.trap_log.dropped_bytes > 0 {
+        let _ = writeln!(
+            s,
+            "note: the harness fell behind QEMU's interrupt log and skipped {} bytes ({} lines) of it",
+            r.trap_log.dropped_bytes, r.trap_log.dropped_lines
+        );
     }
     if let Some(t) = &r.first_trap {
         let _ = writeln!(

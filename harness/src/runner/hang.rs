@@ -1,45 +1,49 @@
 //! Seeing a hang early instead of waiting out the boot timeout.
 //!
-//! Two signs, both read while the boot is still incomplete:
-//! - a trap storm: a hart takes the same fault at the same pc again and again
-//!   (QEMU's interrupt log ends in a run of identical exceptions) — the ADUE
-//!   hang loops at pc 0 within milliseconds of its first fault;
-//! - silence: no console prints, and some hart takes no trap at all, for the
-//!   scenario's `quiet_secs` — that hart is parked (a hypervisor that stops a
-//!   hart after an unexpected trap) or spinning with interrupts off, while an
-//!   idle hart would still take its timer interrupts.
+//! [`HangWatch`] only raises suspicions, read from the streamed interrupt log
+//! ([`super::trap_log`]) and the consoles' output; the run loop confirms each
+//! one by looking at the stopped machine ([`super::inspect`]) before it
+//! becomes a verdict:
+//! - a storm: a hart's exceptions end in [`STORM_REPEATS`] identical ones
+//!   (same cause, pc and tval). Confirmed when execution never gets past the
+//!   faulting instruction: the ADUE hang loops at pc 0 for ever, while a guest
+//!   polling a trap-and-emulate register passes it after each trap.
+//! - silence: no console printed, and a hart took no trap, for the scenario's
+//!   `quiet_secs`. Confirmed when that hart sits in a tight loop of the
+//!   scenario's code that changes nothing (`wfi`, `j .`); a hart in firmware
+//!   outside every scenario ELF in M-mode (OpenSBI's HSM stopped state) has
+//!   not been started yet, and a hart whose state changes is busy. Neither is
+//!   a hang: the hart is looked at again after another quiet window.
 //!
-//! A guest idling at its prompt is not judged: the boot is done by then, and
-//! an idle guest still takes timer interrupts.
+//! A guest idling at its prompt is not judged: the boot is done by then.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use super::trap_log::{LoggedTrap, SharedTrapLog};
 
-use super::trap_log::{self, LoggedTrap};
+/// Identical exceptions in a row that make a storm suspect.
+pub const STORM_REPEATS: u64 = 64;
+/// Storm suspects already looked at and found passing, kept at most.
+const CLEARED_MAX: usize = 64;
 
-/// Identical exceptions in a row that make a storm.
-pub const STORM_REPEATS: usize = 64;
-/// A trap loop writes the log this fast; past this size the run is a hang
-/// whatever else happens, and QEMU is stopped before the disk fills.
-pub const LOG_CAP: u64 = 64 << 20;
-/// How often the log's end is read for a storm.
-const STORM_CHECK_EVERY: Duration = Duration::from_millis(50);
+/// What the log and the consoles suggest; to be confirmed by a look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Suspect {
+    /// A hart repeats one exception.
+    Storm(LoggedTrap),
+    /// No console output, and these harts took no trap, for `quiet`.
+    Quiet { harts: Vec<u32>, quiet: Duration },
+}
 
-/// How often the log's new part is read for which harts trapped.
-const ACTIVITY_CHECK_EVERY: Duration = Duration::from_millis(100);
-/// At most this much of the log's new part is read per check.
-const ACTIVITY_READ_MAX: u64 = 256 << 10;
-
-/// Why a run makes no progress.
+/// Why a run makes no progress (confirmed).
 #[derive(Debug, Clone)]
 pub enum NoProgress {
     Storm(LoggedTrap),
-    /// No console printed, and this hart took no trap, for this long.
-    Quiet { hart: u64, quiet: Duration },
-    LogFlood,
+    /// A hart parked: `place` is where (`hypervisor:park+0x8`), `how` the
+    /// loop (`wfi loop, HS`).
+    Parked { hart: u32, quiet: Duration, place: String, how: String },
 }
 
 impl fmt::Display for NoProgress {
@@ -47,115 +51,147 @@ impl fmt::Display for NoProgress {
         match self {
             NoProgress::Storm(t) => write!(
                 f,
-                "hart {} takes the same fault again and again: cause {:#x} ({}) at pc {:#x}, tval {:#x}",
+                "hart {} takes the same fault again and again: cause {:#x} ({}) at pc {:#x}, tval {:#x}; \
+                 execution never gets past that instruction",
                 t.hart, t.cause, t.desc, t.epc, t.tval
             ),
-            NoProgress::Quiet { hart, quiet } => write!(
+            NoProgress::Parked { hart, quiet, place, how } => write!(
                 f,
-                "no console output, and no trap on hart {hart}, for {:.1} s: the hart is parked or spinning",
+                "no console output, and no trap on hart {hart}, for {:.1} s: hart {hart} parked in {place} ({how})",
                 quiet.as_secs_f64()
             ),
-            NoProgress::LogFlood => write!(f, "the interrupt log passed {} MiB: a trap loop", LOG_CAP >> 20),
         }
     }
 }
 
 /// Watches the interrupt log and the consoles' output for the signs above.
 pub struct HangWatch {
-    log: PathBuf,
+    log: Arc<SharedTrapLog>,
     quiet_limit: Duration,
-    log_len: u64,
+    harts: u32,
     console_bytes: usize,
     last_output: Instant,
-    last_storm_check: Instant,
-    /// How far the log has been read for activity, and when.
-    activity_offset: u64,
-    last_activity_check: Instant,
-    /// When each hart last took a trap (or when watching began).
-    hart_last_trap: Vec<Instant>,
+    /// Per hart: not suspected again before this (watching began, or a look
+    /// found the hart busy or not started).
+    excused_until: Vec<Instant>,
+    /// Storm suspects a look found passing (an emulation loop).
+    cleared: Vec<LoggedTrap>,
 }
 
 impl HangWatch {
-    /// Watches `log` for a machine of `harts` harts.
-    pub fn new(log: &Path, quiet_limit: Duration, harts: u32) -> HangWatch {
+    /// Watches `log` for a machine of `harts` harts, from now.
+    pub fn new(log: Arc<SharedTrapLog>, quiet_limit: Duration, harts: u32) -> HangWatch {
         let now = Instant::now();
+        let harts = harts.max(1);
         HangWatch {
-            log: log.to_path_buf(),
+            log,
             quiet_limit,
-            log_len: 0,
+            harts,
             console_bytes: 0,
             last_output: now,
-            last_storm_check: now,
-            activity_offset: 0,
-            last_activity_check: now,
-            hart_last_trap: vec![now; harts.max(1) as usize],
+            excused_until: vec![now; harts as usize],
+            cleared: Vec::new(),
         }
-    }
-
-    /// Marks the harts with records in the log's new part as active.
-    fn read_activity(&mut self, now: Instant) -> Result<()> {
-        use std::io::{Read, Seek, SeekFrom};
-        let start = self.activity_offset.max(self.log_len.saturating_sub(ACTIVITY_READ_MAX));
-        if start >= self.log_len {
-            return Ok(());
-        }
-        let mut file = std::fs::File::open(&self.log).with_context(|| format!("opening {}", self.log.display()))?;
-        file.seek(SeekFrom::Start(start))?;
-        let mut buf = Vec::new();
-        file.take(self.log_len - start).read_to_end(&mut buf)?;
-        // Only whole lines; the rest is read next time.
-        let Some(end) = buf.iter().rposition(|&b| b == b'\n') else { return Ok(()) };
-        for line in String::from_utf8_lossy(&buf[..end]).lines() {
-            if let Some(t) = trap_log::parse_line(line) {
-                if let Some(slot) = self.hart_last_trap.get_mut(t.hart as usize) {
-                    *slot = now;
-                }
-            }
-        }
-        self.activity_offset = start + end as u64 + 1;
-        Ok(())
     }
 
     /// Looks once; `console_bytes` is the consoles' total output so far.
-    pub fn check(&mut self, console_bytes: usize) -> Result<Option<NoProgress>> {
-        let now = Instant::now();
-        let log_len = std::fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0);
-        if log_len > LOG_CAP {
-            return Ok(Some(NoProgress::LogFlood));
-        }
-        let grew = log_len != self.log_len;
+    pub fn check(&mut self, console_bytes: usize, now: Instant) -> Option<Suspect> {
         if console_bytes != self.console_bytes {
+            self.console_bytes = console_bytes;
             self.last_output = now;
         }
-        self.log_len = log_len;
-        self.console_bytes = console_bytes;
-        if now.duration_since(self.last_activity_check) >= ACTIVITY_CHECK_EVERY {
-            self.last_activity_check = now;
-            self.read_activity(now)?;
+        let (storms, last_traps, gap) = self.log.with(|l| {
+            let storms = l.storms(STORM_REPEATS);
+            let last: Vec<Option<Instant>> =
+                (0..self.harts as usize).map(|h| l.hart(h).and_then(|h| h.last_trap_at)).collect();
+            (storms, last, l.last_gap_at)
+        });
+        if let Some((t, _)) = storms.into_iter().find(|(t, _)| !self.cleared.contains(t)) {
+            return Some(Suspect::Storm(t));
         }
-        if grew && now.duration_since(self.last_storm_check) >= STORM_CHECK_EVERY {
-            self.last_storm_check = now;
-            let storm = trap_log::storm_in_tail(&self.log, STORM_REPEATS)
-                .with_context(|| format!("reading {}", self.log.display()))?;
-            if let Some((trap, _)) = storm {
-                return Ok(Some(NoProgress::Storm(trap)));
-            }
-        }
-        let silent = now.duration_since(self.last_output);
+        let silent = now.saturating_duration_since(self.last_output);
         if silent < self.quiet_limit {
-            return Ok(None);
+            return None;
         }
-        let idle = self.hart_last_trap.iter().enumerate().map(|(h, t)| (h, now.duration_since(*t))).max_by_key(|(_, d)| *d);
-        Ok(match idle {
-            Some((hart, quiet)) if quiet >= self.quiet_limit => {
-                Some(NoProgress::Quiet { hart: hart as u64, quiet: quiet.min(silent) })
+        let mut harts = Vec::new();
+        let mut quiet = silent;
+        for (h, last) in last_traps.iter().enumerate() {
+            // The latest of: its last trap, a gap in the log, the excuse.
+            let since = [*last, gap].into_iter().flatten().fold(self.excused_until[h], Instant::max);
+            let idle = now.saturating_duration_since(since);
+            if idle >= self.quiet_limit {
+                harts.push(h as u32);
+                quiet = quiet.min(idle);
             }
-            _ => None,
-        })
+        }
+        (!harts.is_empty()).then_some(Suspect::Quiet { harts, quiet })
+    }
+
+    /// A look found `hart` busy or not started: suspect it again only after
+    /// another full quiet window.
+    pub fn excuse(&mut self, hart: u32, now: Instant) {
+        if let Some(slot) = self.excused_until.get_mut(hart as usize) {
+            *slot = now;
+        }
+    }
+
+    /// A look found the execution passing this repeated exception.
+    pub fn clear_storm(&mut self, trap: LoggedTrap) {
+        if self.cleared.len() == CLEARED_MAX {
+            self.cleared.remove(0);
+        }
+        self.cleared.push(trap);
+    }
+
+    /// How many harts loop on a fault now.
+    pub fn looping_harts(&self) -> usize {
+        self.log.with(|l| l.storms(STORM_REPEATS).len())
     }
 }
 
-/// How many harts currently loop on a fault, per the log's end.
-pub fn looping_harts(log: &Path) -> Result<usize> {
-    Ok(trap_log::storms_in_tail(log, STORM_REPEATS).with_context(|| format!("reading {}", log.display()))?.len())
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qemu::LogSink;
+    use crate::runner::trap_log::tests_support::line;
+
+
+    fn watch(harts: u32) -> (Arc<SharedTrapLog>, HangWatch) {
+        let log = Arc::new(SharedTrapLog::new(harts as usize));
+        let w = HangWatch::new(log.clone(), Duration::from_millis(500), harts);
+        (log, w)
+    }
+
+    #[test]
+    fn a_storm_is_suspected_until_cleared() {
+        let (log, mut w) = watch(2);
+        let now = Instant::now();
+        for _ in 0..STORM_REPEATS {
+            log.data(line(1, 0, 0x15, 0x8000_1000, 0x1000_0000).as_bytes());
+        }
+        let Some(Suspect::Storm(t)) = w.check(0, now) else { panic!("no storm suspected") };
+        assert_eq!((t.hart, t.epc), (1, 0x8000_1000));
+        w.clear_storm(t);
+        assert_eq!(w.check(0, now), None);
+        assert_eq!(w.looping_harts(), 1);
+    }
+
+    #[test]
+    fn silence_names_the_harts_without_traps() {
+        let (log, mut w) = watch(2);
+        let start = Instant::now();
+        assert_eq!(w.check(10, start), None);
+        // Hart 0 keeps taking its timer; hart 1 takes nothing.
+        let later = start + Duration::from_millis(600);
+        log.with_mut(|l| l.feed(line(0, 1, 5, 0x8000_0000, 0).as_bytes(), start + Duration::from_millis(400)));
+        let Some(Suspect::Quiet { harts, quiet }) = w.check(10, later) else { panic!("nothing suspected") };
+        assert_eq!(harts, vec![1]);
+        assert!(quiet >= Duration::from_millis(500));
+        // Console output resets the window; an excuse postpones that hart.
+        assert_eq!(w.check(11, later), None);
+        w.excuse(1, later + Duration::from_millis(600));
+        // Hart 1 is excused for a window; hart 0 has gone quiet meanwhile.
+        let Some(Suspect::Quiet { harts, .. }) = w.check(11, later + Duration::from_millis(1000)) else { panic!() };
+        assert_eq!(harts, vec![0]);
+    }
 }

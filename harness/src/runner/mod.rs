@@ -4,18 +4,20 @@
 pub mod checks;
 pub mod dialogue;
 pub mod hang;
+pub mod inspect;
 pub mod trap_log;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::debug::{DebugSession, Event, StopRecord};
-use crate::qemu::{LaunchOptions, QemuBuild, QemuProcess, QemuVersion};
+use crate::qemu::{DebugLog, LaunchOptions, QemuBuild, QemuProcess, QemuVersion};
 pub use checks::CheckResult;
 use crate::scenario::{ExpectedOutcome, OutcomeKind, Scenario};
-use trap_log::LoggedTrap;
+use trap_log::{LogStats, LoggedTrap, SharedTrapLog};
 
 
 /// A milestone seen on a console.
@@ -86,10 +88,30 @@ pub struct RunReport {
     /// The scenario's CSR checks for this version.
     pub checks: Vec<CheckResult>,
     pub duration_secs: f64,
+    /// How much interrupt log was read, and dropped (the reader fell behind).
+    pub trap_log: LogStats,
+    /// The looks taken at the machine before deciding.
+    pub looks: LookCounts,
+    /// The most the session directory (sockets, QEMU's stderr) held, sampled
+    /// each second: it stays small however long the run (the interrupt log
+    /// is a FIFO, never a file).
+    pub session_dir_peak_bytes: u64,
+    /// The harness process's peak resident memory so far (VmHWM), when readable.
+    pub harness_peak_rss_kib: Option<u64>,
+    /// For a run that did not boot: each hart's last few trap records.
+    pub trap_tail: Vec<LoggedTrap>,
 }
+
+/// Trap records per hart kept in the report of a run that did not boot.
+const TAIL_PER_HART: usize = 6;
 
 /// After a first hart loops on a fault, how long the others get to reach theirs.
 const STORM_SETTLE: Duration = Duration::from_millis(500);
+
+/// After a hart is found parked while others still run, how long every
+/// console must stay silent before the run is called hung (the others may be
+/// a VM still booting).
+const PARKED_SETTLE: Duration = Duration::from_secs(3);
 
 /// How often the run loop looks at consoles, the log and the debugger.
 const POLL: Duration = Duration::from_millis(20);
@@ -112,7 +134,8 @@ impl RunReport {
 /// How to run a scenario beyond what the scenario says.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// Attach the debugger even without breakpoints.
+    /// Attach the debugger even without breakpoints (it always is now:
+    /// hangs are confirmed through it; kept for callers).
     pub debugger: bool,
     /// Leave QEMU alive and stopped at the end (with the debugger attached),
     /// for a diagnosis or a human to look at.
@@ -125,11 +148,13 @@ pub struct LiveRun {
     pub session: DebugSession,
     /// The repeating fault, when a storm ended the run.
     pub storm: Option<LoggedTrap>,
+    /// The interrupt log, still being read (QEMU is stopped).
+    pub trap_log: Arc<SharedTrapLog>,
 }
 
 /// Runs `scenario` on `build` (the firmware must already be built). With
-/// breakpoints in the scenario, QEMU runs under the harness's debugger and
-/// every counted stop is recorded with its registers.
+/// breakpoints in the scenario, every counted stop is recorded with its
+/// registers.
 pub async fn run(scenario: &Scenario, build: &QemuBuild) -> Result<RunReport> {
     Ok(run_with(scenario, build, &RunOptions::default()).await?.0)
 }
@@ -139,37 +164,45 @@ pub async fn run(scenario: &Scenario, build: &QemuBuild) -> Result<RunReport> {
 pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptions) -> Result<(RunReport, Option<LiveRun>)> {
     let expectation = scenario.expected_for(build.version).cloned();
     let trap_wanted = expectation.as_ref().and_then(|e| e.trap.clone());
-    let debugging = !scenario.breakpoints.is_empty() || options.debugger || options.keep_alive;
-    // The interrupt log is always on: it is how hangs are seen early, and
-    // how the first fault is found after later ones overwrote the CSRs.
-    let opts = LaunchOptions { gdbstub: debugging, debug_log: Some("int".to_string()) };
+    // The interrupt log is always on: it is how hangs are suspected early,
+    // and how the first fault is found after later ones overwrote the CSRs.
+    // QEMU streams it to a reader thread; nothing is stored.
+    let trap_log = Arc::new(SharedTrapLog::new(scenario.machine.smp as usize));
+    // The debugger is always attached too: a suspected hang is confirmed by
+    // looking at the stopped harts before it becomes a verdict.
+    let opts = LaunchOptions {
+        gdbstub: true,
+        debug_log: Some(DebugLog { items: "int".to_string(), sink: trap_log.clone() }),
+    };
     let started = Instant::now();
     let mut qemu = QemuProcess::launch(build, &scenario.machine, &opts)
         .await
         .with_context(|| format!("starting QEMU {} for {}", build.version, scenario.name))?;
-    let mut session = match qemu.gdb_addr() {
-        Some(addr) if debugging => Some(
-            DebugSession::attach(addr, scenario, build.version)
-                .await
-                .with_context(|| format!("attaching the debugger to QEMU {}", build.version))?,
-        ),
-        _ => None,
-    };
-    match session.as_mut() {
-        Some(s) => s.resume().await?,
-        None => qemu.resume().await?,
+    let addr = qemu.gdb_addr().context("QEMU started without its gdbstub")?;
+    let mut session = Some(
+        DebugSession::attach(addr, scenario, build.version)
+            .await
+            .with_context(|| format!("attaching the debugger to QEMU {}", build.version))?,
+    );
+    if let Some(s) = session.as_mut() {
+        s.resume().await?;
     }
     let resumed = Instant::now();
     let deadline = resumed + scenario.boot_timeout;
-    let log_path = qemu.debug_log_path();
 
     let mut tracker = MilestoneTracker::new(scenario);
     let mut talk = dialogue::Dialogue::new(scenario);
     let mut stops = Vec::new();
-    let mut watch = hang::HangWatch::new(&log_path, scenario.quiet_limit, scenario.machine.smp);
+    let mut watch = hang::HangWatch::new(trap_log.clone(), scenario.quiet_limit, scenario.machine.smp);
     let mut storm = None;
     let mut settle_until: Option<Instant> = None;
+    let mut looks = LookCounts::default();
+    // A parked hart found while other harts still run, and the consoles'
+    // output then and since when it has not changed.
+    let mut parked_pending: Option<(hang::NoProgress, usize, Instant)> = None;
+    let mut disk = DiskWatch::new(qemu.session_dir());
     let observed = loop {
+        disk.sample();
         match tracker.advance(&mut qemu, resumed)? {
             // The boot is decided; the dialogues (if any) have their own bounds.
             Some(booted) => {
@@ -181,18 +214,67 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
             None => {}
         }
         let console_bytes = qemu.consoles().iter().map(|c| c.len()).sum();
-        match watch.check(console_bytes)? {
-            // The first hart to loop is not always the only one: give the
-            // others a moment to reach their own fault, for the diagnosis.
-            Some(hang::NoProgress::Storm(trap)) if storm.is_none() => {
-                settle_until = Some(Instant::now() + STORM_SETTLE);
-                storm = Some(trap);
+        let suspect = if storm.is_none() { watch.check(console_bytes, Instant::now()) } else { None };
+        match (suspect, session.as_mut()) {
+            (Some(hang::Suspect::Storm(trap)), Some(s)) => {
+                looks.storm_probes += 1;
+                match inspect::confirm_storm(s, &trap_log, &trap, &mut stops).await? {
+                    // The first hart to loop is not always the only one: give
+                    // the others a moment to reach their own fault, for the diagnosis.
+                    inspect::StormCheck::Confirmed => {
+                        settle_until = Some(Instant::now() + STORM_SETTLE);
+                        storm = Some(trap);
+                    }
+                    inspect::StormCheck::Exited => session = None,
+                    _ => {
+                        looks.storms_cleared += 1;
+                        watch.clear_storm(trap);
+                    }
+                }
             }
-            Some(hang::NoProgress::Storm(_)) | None => {}
-            Some(why) => break tracker.hung(Some(why.to_string()), &talk),
+            // Once a hart is found parked, only the consoles' silence is awaited.
+            (Some(hang::Suspect::Quiet { harts, quiet }), Some(s)) if parked_pending.is_none() => {
+                looks.quiet_looks += 1;
+                match inspect::look_at_harts(s, &harts, &mut stops).await? {
+                    None => session = None,
+                    Some(found) => {
+                        let parked = found.iter().find_map(|(h, l)| l.parked_detail().map(|d| (*h, d)));
+                        let all_parked = found.len() == scenario.machine.smp as usize
+                            && found.iter().all(|(_, l)| matches!(l, inspect::HartLook::Parked { .. }));
+                        let now = Instant::now();
+                        for (h, look) in &found {
+                            looks.note(look);
+                            watch.excuse(*h, now);
+                        }
+                        if let Some((hart, (place, how))) = parked {
+                            let why = hang::NoProgress::Parked { hart, quiet, place, how };
+                            // Nobody left to print: decided. Otherwise the
+                            // other harts may still bring their consoles to
+                            // their milestones (a VM still booting beside a
+                            // parked one): wait for their silence first.
+                            if all_parked {
+                                break tracker.hung(Some(why.to_string()), &talk);
+                            }
+                            if parked_pending.is_none() {
+                                parked_pending = Some((why, console_bytes, now));
+                            }
+                        }
+                    }
+                }
+            }
+            // Without the debugger (QEMU is shutting down) nothing can be confirmed.
+            _ => {}
+        }
+        if let Some((why, bytes, since)) = parked_pending.as_mut() {
+            let printed = qemu.consoles().iter().map(|c| c.len()).sum::<usize>();
+            if printed != *bytes {
+                (*bytes, *since) = (printed, Instant::now());
+            } else if since.elapsed() >= scenario.quiet_limit.max(PARKED_SETTLE) {
+                break tracker.hung(Some(why.to_string()), &talk);
+            }
         }
         if let (Some(until), Some(trap)) = (settle_until, &storm) {
-            let all_looping = hang::looping_harts(&log_path)? >= scenario.machine.smp as usize;
+            let all_looping = watch.looping_harts() >= scenario.machine.smp as usize;
             if all_looping || Instant::now() >= until {
                 break tracker.hung(Some(hang::NoProgress::Storm(trap.clone()).to_string()), &talk);
             }
@@ -217,27 +299,27 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
 
     let transcripts = collect_transcripts(&mut qemu);
     // Stopped first (killed, or all harts halted by the debugger), so the
-    // interrupt log is complete when it is read; the session directory
-    // holding it lives until `qemu` is dropped.
+    // interrupt log has been read to its end.
     let keep = options.keep_alive && session.is_some();
-    if !keep {
+    if keep {
+        qemu.sync_log().await;
+    } else {
         qemu.stop().await;
     }
+    let log = trap_log.snapshot();
     // The symbol files, read once, when a trap is to be placed in them.
     let elfs = if trap_wanted.is_some() || storm.is_some() { scenario.load_elfs().ok() } else { None };
     // The expectation's cause when it names one; else the fault a storm began with.
     let first_trap = match (&trap_wanted, &storm) {
-        (Some(t), _) => trap_log::first_exception(&log_path, |x| x.cause == t.cause)
-            .with_context(|| format!("reading {}", log_path.display()))?,
+        (Some(t), _) => log.first_exception(t.cause).cloned(),
         (None, Some(s)) => {
             let in_firmware = |pc: u64| elfs.as_ref().is_some_and(|e| !e.spaces_containing(pc).is_empty());
-            trap_log::first_fault_of_storm(&log_path, s, in_firmware)
-                .with_context(|| format!("reading {}", log_path.display()))?
+            log.first_fault_of_storm(s, in_firmware)
         }
         (None, None) => None,
     };
     let live = match session {
-        Some(session) if keep => Some(LiveRun { qemu, session, storm: storm.clone() }),
+        Some(session) if keep => Some(LiveRun { qemu, session, storm: storm.clone(), trap_log: trap_log.clone() }),
         _ => None,
     };
     stops.sort_by(|a, b| (&a.breakpoint, a.hart).cmp(&(&b.breakpoint, b.hart)));
@@ -249,8 +331,75 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
     }
     report.stops = stops;
     report.checks = checks;
+    report.trap_log = log.stats();
+    report.looks = looks;
+    report.session_dir_peak_bytes = disk.peak;
+    if !matches!(report.observed, Observed::Booted) {
+        report.trap_tail = log
+            .harts()
+            .iter()
+            .flat_map(|h| h.recent().skip(h.recent().count().saturating_sub(TAIL_PER_HART)))
+            .cloned()
+            .collect();
+    }
+    report.harness_peak_rss_kib = peak_rss_kib();
     report.dialogue = talk.into_events();
     Ok((report, live))
+}
+
+/// This process's peak resident set (Linux: VmHWM in /proc/self/status), KiB.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Samples the session directory's size once a second.
+struct DiskWatch {
+    dir: std::path::PathBuf,
+    next: Instant,
+    peak: u64,
+}
+
+impl DiskWatch {
+    fn new(dir: &std::path::Path) -> DiskWatch {
+        DiskWatch { dir: dir.to_path_buf(), next: Instant::now(), peak: 0 }
+    }
+
+    fn sample(&mut self) {
+        if Instant::now() < self.next {
+            return;
+        }
+        self.next = Instant::now() + Duration::from_secs(1);
+        let size: u64 = std::fs::read_dir(&self.dir)
+            .map(|d| d.flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
+            .unwrap_or(0);
+        self.peak = self.peak.max(size);
+    }
+}
+
+/// The looks taken at the machine during a run (each one a short stop).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct LookCounts {
+    /// Storm suspects probed, and of those found passing or moving on.
+    pub storm_probes: u32,
+    pub storms_cleared: u32,
+    /// Looks at quiet harts, and what was found besides parked harts.
+    pub quiet_looks: u32,
+    pub busy: u32,
+    pub not_started: u32,
+    pub waiting: u32,
+}
+
+impl LookCounts {
+    fn note(&mut self, look: &inspect::HartLook) {
+        match look {
+            inspect::HartLook::Busy => self.busy += 1,
+            inspect::HartLook::NotStarted { .. } => self.not_started += 1,
+            inspect::HartLook::Waiting { .. } => self.waiting += 1,
+            inspect::HartLook::Parked { .. } => {}
+        }
+    }
 }
 
 /// How long to keep taking stops after the verdict, and the quiet window that ends it early.
@@ -373,6 +522,11 @@ fn finish(
         stops: Vec::new(),
         checks: Vec::new(),
         duration_secs: started.elapsed().as_secs_f64(),
+        trap_log: LogStats::default(),
+        looks: LookCounts::default(),
+        session_dir_peak_bytes: 0,
+        harness_peak_rss_kib: None,
+        trap_tail: Vec::new(),
     }
 }
 

@@ -1,13 +1,19 @@
-//! Traps read from QEMU's own interrupt log (`-d int`).
+//! Traps read from QEMU's own interrupt log (`-d int`), as a stream.
 //!
 //! QEMU writes one line per trap it delivers:
 //! `riscv_cpu_do_interrupt: hart:0, async:0, cause:000000000000000c, epc:0x..., tval:0x..., desc=exec_page_fault`.
 //! The log shows every trap in order, so the first fault survives even when the
 //! hart then loops on later ones (which overwrite scause/stval in the CSRs).
+//!
+//! A busy guest makes hundreds of thousands of traps a second (10-15 MB/s of
+//! log), so the log is never stored: [`TrapLog`] is fed the bytes as QEMU
+//! writes them and keeps, per hart, only what the verdicts and the diagnosis
+//! read (last trap and when, the current run of identical exceptions, the head
+//! of the current chain of faults, a ring of recent records). Its memory is
+//! bounded by harts x a constant however long the run.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -24,6 +30,18 @@ pub struct LoggedTrap {
     pub tval: u64,
     /// QEMU's name for the cause, e.g. `exec_page_fault`.
     pub desc: String,
+}
+
+impl LoggedTrap {
+    /// An environment call (causes 8 to 11): a request, never a fault.
+    pub fn is_ecall(&self) -> bool {
+        (8..=11).contains(&self.cause)
+    }
+
+    /// Same trap: hart, kind, cause, pc and tval.
+    fn same_as(&self, o: &LoggedTrap) -> bool {
+        self.hart == o.hart && self.interrupt == o.interrupt && self.cause == o.cause && self.epc == o.epc && self.tval == o.tval
+    }
 }
 
 /// Parses one log line; anything else (other log items) gives `None`.
@@ -64,128 +82,289 @@ pub fn parse_line(line: &str) -> Option<LoggedTrap> {
     })
 }
 
-/// The first logged exception (not interrupt) matching `want`, read in order.
-pub fn first_exception(path: &Path, mut want: impl FnMut(&LoggedTrap) -> bool) -> std::io::Result<Option<LoggedTrap>> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let mut reader = BufReader::new(file);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            return Ok(None);
+/// Harts beyond this index are not tracked (a garbled line must not make
+/// the tables grow without bound).
+const MAX_HARTS: usize = 256;
+/// Records kept per hart for the report and the diagnosis.
+pub const RECENT: usize = 32;
+/// The first faults of a chain kept per hart (the first-fault candidates).
+const CHAIN_HEAD: usize = 32;
+/// Longest line kept; a longer one is not a trap record and is skipped.
+const MAX_LINE: usize = 1024;
+/// Lines that are not trap records, kept for the report.
+const OTHER_LINES: usize = 16;
+
+/// What the log says about one hart.
+#[derive(Debug, Clone, Default)]
+pub struct HartLog {
+    /// Trap records seen for this hart.
+    pub traps: u64,
+    /// When the last one was read.
+    pub last_trap_at: Option<Instant>,
+    /// The last exception (not interrupt).
+    pub last_exception: Option<LoggedTrap>,
+    /// The current run of identical exceptions (interrupts in between do not
+    /// break it: a hypervisor's timer keeps ticking under a looping guest).
+    run: Option<(LoggedTrap, u64)>,
+    /// The first faults of the current chain of exceptions that are not
+    /// ecalls (an ecall means the hart got somewhere and asked for something).
+    chain_head: Vec<LoggedTrap>,
+    /// The last [`RECENT`] records.
+    recent: VecDeque<LoggedTrap>,
+}
+
+impl HartLog {
+    /// The current run of identical exceptions and its length.
+    pub fn run(&self) -> Option<(&LoggedTrap, u64)> {
+        self.run.as_ref().map(|(t, n)| (t, *n))
+    }
+
+    /// The last records, oldest first.
+    pub fn recent(&self) -> impl Iterator<Item = &LoggedTrap> {
+        self.recent.iter()
+    }
+
+    fn record(&mut self, t: LoggedTrap, now: Instant) {
+        self.traps += 1;
+        self.last_trap_at = Some(now);
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
         }
-        // A line still being written has no newline yet: leave it for a later read.
-        if line.last() != Some(&b'\n') {
-            return Ok(None);
+        self.recent.push_back(t.clone());
+        if t.interrupt {
+            return;
         }
-        if let Some(t) = parse_line(&String::from_utf8_lossy(&line)) {
-            if !t.interrupt && want(&t) {
-                return Ok(Some(t));
+        match &mut self.run {
+            Some((r, n)) if r.same_as(&t) => *n += 1,
+            _ => self.run = Some((t.clone(), 1)),
+        }
+        if t.is_ecall() {
+            self.chain_head.clear();
+        } else if self.chain_head.len() < CHAIN_HEAD {
+            self.chain_head.push(t.clone());
+        }
+        self.last_exception = Some(t);
+    }
+}
+
+/// How much was read, and how much had to be dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LogStats {
+    pub bytes: u64,
+    pub records: u64,
+    /// Bytes skipped because the reader fell behind QEMU (QEMU is never
+    /// made to wait for the harness).
+    pub dropped_bytes: u64,
+    /// Lines in those bytes.
+    pub dropped_lines: u64,
+}
+
+/// The interrupt log, read incrementally: per-hart summaries, bounded.
+#[derive(Debug, Clone, Default)]
+pub struct TrapLog {
+    harts: Vec<HartLog>,
+    /// The first exception of each cause code (codes are below 64).
+    first_by_cause: BTreeMap<u64, LoggedTrap>,
+    /// The end of the last chunk when it was not a whole line.
+    partial: Vec<u8>,
+    /// Skip to the next newline (after a drop, or a line too long to keep).
+    resync: bool,
+    /// Lines that were not trap records (QEMU's other log items).
+    other: VecDeque<String>,
+    stats: LogStats,
+    /// When bytes were last dropped: every hart may have trapped then.
+    pub last_gap_at: Option<Instant>,
+}
+
+impl TrapLog {
+    /// An empty log for `harts` harts (more are added as records name them).
+    pub fn new(harts: usize) -> TrapLog {
+        TrapLog { harts: vec![HartLog::default(); harts.min(MAX_HARTS)], ..TrapLog::default() }
+    }
+
+    /// Takes the next bytes QEMU wrote (any split: lines are put back together).
+    pub fn feed(&mut self, mut bytes: &[u8], now: Instant) {
+        self.stats.bytes += bytes.len() as u64;
+        while let Some(nl) = bytes.iter().position(|&b| b == b'\n') {
+            let (head, tail) = bytes.split_at(nl);
+            bytes = &tail[1..];
+            if self.resync {
+                self.resync = false;
+                self.partial.clear();
+                continue;
+            }
+            if self.partial.is_empty() {
+                self.line(head, now);
+            } else {
+                let mut whole = std::mem::take(&mut self.partial);
+                whole.extend_from_slice(head);
+                self.line(&whole, now);
+                whole.clear();
+                self.partial = whole;
+            }
+        }
+        if self.resync {
+            return;
+        }
+        if self.partial.len() + bytes.len() > MAX_LINE {
+            self.partial.clear();
+            self.resync = true;
+        } else {
+            self.partial.extend_from_slice(bytes);
+        }
+    }
+
+    /// Notes bytes the reader skipped. Every hart may have trapped in them,
+    /// so each hart counts as active now, and no run continues across them.
+    pub fn dropped(&mut self, bytes: u64, lines: u64, now: Instant) {
+        self.stats.dropped_bytes += bytes;
+        self.stats.dropped_lines += lines;
+        self.resync = true;
+        self.last_gap_at = Some(now);
+        for h in &mut self.harts {
+            h.last_trap_at = Some(now);
+            h.run = None;
+        }
+    }
+
+    fn line(&mut self, line: &[u8], now: Instant) {
+        let text = String::from_utf8_lossy(line);
+        let Some(t) = parse_line(&text) else {
+            let text = text.trim();
+            if !text.is_empty() {
+                if self.other.len() == OTHER_LINES {
+                    self.other.pop_front();
+                }
+                self.other.push_back(text.to_string());
+            }
+            return;
+        };
+        let Ok(index) = usize::try_from(t.hart) else { return };
+        if index >= MAX_HARTS {
+            return;
+        }
+        if index >= self.harts.len() {
+            self.harts.resize(index + 1, HartLog::default());
+        }
+        self.stats.records += 1;
+        if !t.interrupt && t.cause < 64 && !self.first_by_cause.contains_key(&t.cause) {
+            self.first_by_cause.insert(t.cause, t.clone());
+        }
+        self.harts[index].record(t, now);
+    }
+
+    /// What was read and dropped.
+    pub fn stats(&self) -> LogStats {
+        self.stats
+    }
+
+    /// One hart's summary.
+    pub fn hart(&self, hart: usize) -> Option<&HartLog> {
+        self.harts.get(hart)
+    }
+
+    /// Every hart's summary, by index.
+    pub fn harts(&self) -> &[HartLog] {
+        &self.harts
+    }
+
+    /// The first exception (not interrupt) with this cause code.
+    pub fn first_exception(&self, cause: u64) -> Option<&LoggedTrap> {
+        self.first_by_cause.get(&cause)
+    }
+
+    /// Every hart whose exceptions end in a run of at least `min_repeats`
+    /// identical ones (same cause, pc and tval): no progress. Ecalls are left
+    /// out (polling an SBI call is legitimate), and so are interrupts.
+    pub fn storms(&self, min_repeats: u64) -> Vec<(LoggedTrap, u64)> {
+        self.harts
+            .iter()
+            .filter_map(|h| h.run())
+            .filter(|(t, n)| *n >= min_repeats && !t.is_ecall())
+            .map(|(t, n)| (t.clone(), n))
+            .collect()
+    }
+
+    /// The first fault of a storm: over the storming hart's current chain of
+    /// non-ecall exceptions, the earliest one whose pc is in the firmware
+    /// (`in_firmware`), else the earliest. For the ADUE hang that is the
+    /// fault in kvminithart, not the loop at pc 0; the firmware test skips
+    /// OpenSBI's own boot-time traps.
+    pub fn first_fault_of_storm(&self, storm: &LoggedTrap, in_firmware: impl Fn(u64) -> bool) -> Option<LoggedTrap> {
+        let head = &self.harts.get(usize::try_from(storm.hart).ok()?)?.chain_head;
+        head.iter().find(|c| in_firmware(c.epc)).or(head.first()).cloned()
+    }
+
+    /// The log's last lines that were not trap records.
+    pub fn other_lines(&self) -> impl Iterator<Item = &str> {
+        self.other.iter().map(String::as_str)
+    }
+}
+
+/// A [`TrapLog`] the log reader thread fills and the run loop reads.
+#[derive(Debug, Default)]
+pub struct SharedTrapLog(std::sync::Mutex<TrapLog>);
+
+impl SharedTrapLog {
+    /// An empty log for `harts` harts.
+    pub fn new(harts: usize) -> SharedTrapLog {
+        SharedTrapLog(std::sync::Mutex::new(TrapLog::new(harts)))
+    }
+
+    /// Runs `f` on the log as it is now.
+    pub fn with<R>(&self, f: impl FnOnce(&TrapLog) -> R) -> R {
+        match self.0.lock() {
+            Ok(g) => f(&g),
+            Err(p) => {
+                let g = p.into_inner();
+                f(&g)
+            }
+        }
+    }
+
+    /// A copy of the log as it is now (bounded: harts x a constant).
+    pub fn snapshot(&self) -> TrapLog {
+        self.with(TrapLog::clone)
+    }
+
+    /// Runs `f` on the log to change it.
+    pub(crate) fn with_mut(&self, f: impl FnOnce(&mut TrapLog)) {
+        match self.0.lock() {
+            Ok(mut g) => f(&mut g),
+            Err(p) => {
+                let mut g = p.into_inner();
+                f(&mut g)
             }
         }
     }
 }
 
-/// How much of the log's end [`storm_in_tail`] reads.
-const TAIL_BYTES: u64 = 256 << 10;
-
-/// A hart that takes the same exception (same cause, pc and tval) again and
-/// again with nothing else in between: it makes no progress. Ecalls are left
-/// out (polling an SBI call is legitimate), and so are interrupts.
-pub fn storm_in_tail(path: &Path, min_repeats: usize) -> std::io::Result<Option<(LoggedTrap, usize)>> {
-    Ok(storms_in_tail(path, min_repeats)?.into_iter().next())
-}
-
-/// Every hart's storm in the log's end (see [`storm_in_tail`]), by hart.
-pub fn storms_in_tail(path: &Path, min_repeats: usize) -> std::io::Result<Vec<(LoggedTrap, usize)>> {
-    storms_in_last(path, min_repeats, TAIL_BYTES)
-}
-
-/// Like [`storms_in_tail`] over the last `window` bytes: one fast-looping hart
-/// can fill the log's end, so a stopped machine is examined over more of it.
-pub fn storms_in_last(path: &Path, min_repeats: usize, window: u64) -> std::io::Result<Vec<(LoggedTrap, usize)>> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let len = file.metadata()?.len();
-    file.seek(SeekFrom::Start(len.saturating_sub(window)))?;
-    let mut buf = Vec::new();
-    file.take(window).read_to_end(&mut buf)?;
-    let text = String::from_utf8_lossy(&buf);
-    // Drop a partial first line (cut by the seek) and a partial last one.
-    let mut lines: Vec<&str> = text.split('\n').collect();
-    lines.pop();
-    if len > window && !lines.is_empty() {
-        lines.remove(0);
+impl crate::qemu::LogSink for SharedTrapLog {
+    fn data(&self, bytes: &[u8]) {
+        let now = Instant::now();
+        self.with_mut(|l| l.feed(bytes, now));
     }
-    let traps: Vec<LoggedTrap> = lines.iter().filter_map(|l| parse_line(l)).collect();
-    let harts: std::collections::BTreeSet<u64> = traps.iter().map(|t| t.hart).collect();
-    let mut storms = Vec::new();
-    for hart in harts {
-        // Interrupts taken in between (the hypervisor's timer) are no progress.
-        let mine: Vec<&LoggedTrap> = traps.iter().filter(|t| t.hart == hart && !t.interrupt).collect();
-        let Some(last) = mine.last() else { continue };
-        if (8..=11).contains(&last.cause) {
-            continue;
-        }
-        let repeats = mine.iter().rev().take_while(|t| *t == last).count();
-        if repeats >= min_repeats {
-            storms.push(((*last).clone(), repeats));
-        }
+
+    fn dropped(&self, bytes: u64, lines: u64) {
+        let now = Instant::now();
+        self.with_mut(|l| l.dropped(bytes, lines, now));
     }
-    Ok(storms)
 }
 
-/// The first fault of a storm. Walking back from where `storm` started on
-/// its hart, over that hart's consecutive non-ecall exceptions: the earliest
-/// one whose pc is in the firmware (`in_firmware`), else the earliest. For
-/// the ADUE hang that is the fault in kvminithart, not the loop at pc 0; the
-/// firmware test skips OpenSBI's own boot-time traps.
-pub fn first_fault_of_storm(
-    path: &Path,
-    storm: &LoggedTrap,
-    in_firmware: impl Fn(u64) -> bool,
-) -> std::io::Result<Option<LoggedTrap>> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let mut reader = BufReader::new(file);
-    let mut line = Vec::new();
-    // This hart's current run of non-ecall exceptions, up to the storm.
-    let mut chain: Vec<LoggedTrap> = Vec::new();
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 || line.last() != Some(&b'\n') {
-            return Ok(None);
-        }
-        let Some(t) = parse_line(&String::from_utf8_lossy(&line)) else { continue };
-        if t.hart != storm.hart || t.interrupt {
-            continue;
-        }
-        if (8..=11).contains(&t.cause) {
-            chain.clear();
-            continue;
-        }
-        let is_storm = t == *storm;
-        chain.push(t);
-        if is_storm {
-            let first = chain.iter().find(|c| in_firmware(c.epc)).unwrap_or(&chain[0]);
-            return Ok(Some(first.clone()));
-        }
+/// Log lines as QEMU writes them, for tests.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    /// One `riscv_cpu_do_interrupt` line.
+    pub(crate) fn line(hart: u64, is_async: u8, cause: u64, epc: u64, tval: u64) -> String {
+        format!(
+            "riscv_cpu_do_interrupt: hart:{hart}, async:{is_async}, cause:{cause:016x}, epc:0x{epc:016x}, tval:0x{tval:016x}, desc=x\n"
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::tests_support::line;
     use super::*;
 
     #[test]
@@ -208,16 +387,15 @@ mod tests {
         assert!(parse_line("riscv_cpu_do_interrupt: hart:x").is_none());
     }
 
-    fn line(hart: u64, is_async: u8, cause: u64, epc: u64, tval: u64) -> String {
-        format!(
-            "riscv_cpu_do_interrupt: hart:{hart}, async:{is_async}, cause:{cause:016x}, epc:0x{epc:016x}, tval:0x{tval:016x}, desc=x\n"
-        )
+
+    fn fed(text: &str) -> TrapLog {
+        let mut log = TrapLog::new(2);
+        log.feed(text.as_bytes(), Instant::now());
+        log
     }
 
     #[test]
     fn finds_a_storm_and_its_first_fault() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("int.log");
         let mut text = String::new();
         text += &line(0, 0, 9, 0x80201000, 0); // an SBI call
         text += &line(1, 1, 5, 0x80200400, 0); // the other hart's timer
@@ -226,26 +404,95 @@ mod tests {
             text += &line(0, 0, 0xc, 0, 0);
             text += &line(1, 1, 5, 0x80200400, 0);
         }
-        std::fs::write(&path, &text).unwrap();
-        let (storm, n) = storm_in_tail(&path, 64).unwrap().expect("a storm");
-        assert_eq!((storm.hart, storm.cause, storm.epc, n), (0, 0xc, 0, 100));
-        let first = first_fault_of_storm(&path, &storm, |_| true).unwrap().unwrap();
+        let log = fed(&text);
+        let storms = log.storms(64);
+        assert_eq!(storms.len(), 1);
+        let (storm, n) = &storms[0];
+        assert_eq!((storm.hart, storm.cause, storm.epc, *n), (0, 0xc, 0, 100));
+        let first = log.first_fault_of_storm(storm, |_| true).unwrap();
         assert_eq!(first.epc, 0x802005da);
-        let skip_low = first_fault_of_storm(&path, &storm, |pc| pc >= 0x80200000).unwrap().unwrap();
+        let skip_low = log.first_fault_of_storm(storm, |pc| pc >= 0x80200000).unwrap();
         assert_eq!(skip_low.epc, 0x802005da);
+        assert_eq!(log.first_exception(0xc).unwrap().epc, 0x802005da);
+        assert_eq!(log.stats().records, 203);
     }
 
     #[test]
     fn ecall_polling_and_timers_are_not_storms() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("int.log");
         let mut text = String::new();
         for _ in 0..200 {
             text += &line(0, 0, 10, 0x80201000, 0);
             text += &line(1, 1, 5, 0x80200400, 0);
         }
-        std::fs::write(&path, &text).unwrap();
-        assert!(storm_in_tail(&path, 64).unwrap().is_none());
-        assert!(storm_in_tail(&dir.path().join("missing"), 64).unwrap().is_none());
+        assert!(fed(&text).storms(64).is_empty());
+    }
+
+    #[test]
+    fn lines_split_anywhere_are_put_back_together() {
+        let mut text = String::new();
+        for i in 0..50 {
+            text += &line(i % 2, 0, 0xd, 0x1000 + i, 0);
+            text += "some other log item\n";
+        }
+        for chunk in [1, 3, 7, 64, 4096] {
+            let mut log = TrapLog::new(2);
+            for piece in text.as_bytes().chunks(chunk) {
+                log.feed(piece, Instant::now());
+            }
+            assert_eq!(log.stats().records, 50, "chunks of {chunk}");
+            assert_eq!(log.hart(1).unwrap().last_exception.as_ref().unwrap().epc, 0x1000 + 49);
+            assert_eq!(log.other_lines().count(), OTHER_LINES);
+        }
+    }
+
+    /// A flood from one hart does not hide another hart's records, wherever
+    /// they fall (the old reader looked only at the last 256 KiB of each part).
+    #[test]
+    fn a_flood_does_not_hide_a_quiet_harts_records() {
+        let mut log = TrapLog::new(2);
+        let early = Instant::now();
+        log.feed(line(1, 1, 5, 0x80200400, 0).as_bytes(), early);
+        let flood: String = (0..20_000).map(|i| line(0, 0, 8, 0x4000_0000 + (i % 7) * 4, 0)).collect();
+        let later = early + std::time::Duration::from_millis(5);
+        // About 2.6 MB, with hart 1's one timer interrupt in the middle.
+        log.feed(flood.as_bytes(), later);
+        log.feed(line(1, 1, 5, 0x80200404, 0).as_bytes(), later);
+        log.feed(flood.as_bytes(), later);
+        let quiet = log.hart(1).unwrap();
+        assert_eq!(quiet.traps, 2);
+        assert_eq!(quiet.last_trap_at, Some(later));
+        assert_eq!(quiet.recent().last().unwrap().epc, 0x80200404);
+        assert_eq!(log.hart(0).unwrap().traps, 40_000);
+        // Bounded, however long the flood.
+        assert_eq!(log.hart(0).unwrap().recent().count(), RECENT);
+    }
+
+    #[test]
+    fn a_gap_marks_every_hart_active_and_breaks_runs() {
+        let mut text = String::new();
+        for _ in 0..100 {
+            text += &line(0, 0, 0xc, 0, 0);
+        }
+        let mut log = fed(&text);
+        assert_eq!(log.storms(64).len(), 1);
+        let now = Instant::now();
+        log.dropped(1000, 8, now);
+        assert!(log.storms(64).is_empty());
+        assert_eq!(log.hart(1).unwrap().last_trap_at, Some(now));
+        // The partial line after the gap is skipped, the next whole one read.
+        log.feed(b"ause:000c, epc:0x0\n", now);
+        log.feed(line(1, 0, 0xd, 0x10, 0).as_bytes(), now);
+        assert_eq!(log.hart(1).unwrap().traps, 1);
+        assert_eq!(log.stats().dropped_bytes, 1000);
+    }
+
+    #[test]
+    fn garbage_stays_bounded() {
+        let mut log = TrapLog::new(1);
+        log.feed(&vec![b'x'; 1 << 20], Instant::now());
+        log.feed(b"\n", Instant::now());
+        log.feed(line(100_000, 0, 2, 0, 0).as_bytes(), Instant::now());
+        assert_eq!(log.harts().len(), 1);
+        assert!(log.partial.is_empty());
     }
 }

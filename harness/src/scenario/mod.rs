@@ -32,8 +32,9 @@ pub struct Scenario {
     pub consoles: Vec<ScenarioConsole>,
     /// How long a boot may take before it counts as hung.
     pub boot_timeout: Duration,
-    /// How long every console and the trap log may stay silent, before the
-    /// boot is done, before the run counts as hung (every hart parked).
+    /// Console silence plus a hart without traps this long, before the boot
+    /// is done, makes the run look at that hart (parked, busy, not started:
+    /// see `runner::hang`); not a verdict by itself.
     pub quiet_limit: Duration,
     /// Expected outcomes, first matching range wins.
     pub outcomes: Vec<ExpectedOutcome>,
