@@ -158,13 +158,28 @@ impl QemuProcess {
     /// Starts QEMU paused, connects QMP and every console. The VM does not run
     /// until [`QemuProcess::resume`] (or a debugger continues it).
     pub async fn launch(build: &QemuBuild, spec: &MachineSpec, opts: &LaunchOptions) -> Result<QemuProcess> {
+        Self::launch_trying_ports(build, spec, opts, std::iter::from_fn(|| Some(free_port()))).await
+    }
+
+    /// [`QemuProcess::launch`] with the gdbstub ports to try, in order (the
+    /// launch retries while QEMU finds its port taken); for tests of that retry.
+    #[doc(hidden)]
+    pub async fn launch_trying_ports(
+        build: &QemuBuild,
+        spec: &MachineSpec,
+        opts: &LaunchOptions,
+        mut ports: impl Iterator<Item = Result<u16>>,
+    ) -> Result<QemuProcess> {
         let mut last_err = None;
         for _ in 0..PORT_ATTEMPTS {
-            let port = if opts.gdbstub { Some(free_port()?) } else { None };
+            let port = if opts.gdbstub { Some(ports.next().context("no gdbstub port left to try")??) } else { None };
             match Self::launch_once(build, spec, opts, port).await {
                 Ok(p) => return Ok(p),
-                // Another process may have taken the port between our probe and QEMU's bind.
-                Err(e) if port.is_some() && format!("{e:#}").contains("gdbstub") => last_err = Some(e),
+                // Another process may have taken the port between our probe and
+                // QEMU's bind; each version words that differently (port_race).
+                Err(e) if port.is_some_and(|p| super::port_race::gdb_port_taken(&format!("{e:#}"), p)) => {
+                    last_err = Some(e)
+                }
                 Err(e) => return Err(e),
             }
         }
