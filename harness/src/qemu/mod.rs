@@ -1,6 +1,7 @@
 //! QEMU builds (which versions exist and where) and QEMU processes.
 
 pub mod install;
+mod launcher;
 mod port_race;
 pub mod process;
 pub mod qmp;

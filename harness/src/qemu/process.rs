@@ -206,7 +206,8 @@ impl QemuProcess {
             .stderr(stderr)
             .process_group(0)
             .kill_on_drop(true);
-        // The kernel kills QEMU when the thread that started it dies, which
+        // The kernel kills QEMU when the thread that started it dies (the
+        // launcher thread, which lives as long as the process), which
         // covers a harness killed outright (SIGKILL, a crash), where no code of
         // ours runs. If the harness died between fork and prctl, the signal
         // never comes: the child then sees another parent and does not exec.
@@ -223,8 +224,9 @@ impl QemuProcess {
             });
         }
         let started = Instant::now();
-        let mut child = cmd
-            .spawn()
+        // Forked on the launcher thread: the parent-death signal follows the forking thread.
+        let mut child = super::launcher::spawn(cmd)
+            .await
             .with_context(|| format!("starting {}", build.binary.display()))?;
         let pid = child.id().context("QEMU exited immediately")?;
         let pgid = Pid::from_raw(pid as i32);
