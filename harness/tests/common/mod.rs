@@ -61,9 +61,7 @@ pub fn firmware() -> &'static ReferenceFirmware {
 /// QEMU processes of this machine whose command line mentions `needle`.
 pub fn qemu_processes_with(needle: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return out;
-    };
+    let Ok(entries) = std::fs::read_dir("/proc") else { return out };
     for e in entries.flatten() {
         let cmdline = e.path().join("cmdline");
         if let Ok(bytes) = std::fs::read(&cmdline) {
