@@ -50,7 +50,7 @@ fn launched_from_blocking_thread_survives_it(version: &str) {
         .expect("a runtime");
     rt.block_on(async move {
         let handle = tokio::runtime::Handle::current();
-        let (mut q, tid) = tokio::task::spawn_blocking(move || {
+        let (q, tid) = tokio::task::spawn_blocking(move || {
             let tid = nix::unistd::gettid().as_raw();
             let q = handle.block_on(QemuProcess::launch(
                 &build,
