@@ -4,6 +4,10 @@
 //! QEMU is started paused, so connecting before the VM runs loses no output.
 //! Waiting for a pattern is always bounded, and a failed wait reports the tail of
 //! the transcript next to what was expected.
+//!
+//! Patterns match the raw bytes (a guest may print invalid UTF-8, and offsets
+//! must stay byte offsets), incrementally: each look scans only what arrived
+//! since the last one, plus [`LOOK_BACK`] bytes for a match spanning two reads.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -19,6 +23,11 @@ use tokio::task::JoinHandle;
 
 /// How much of a transcript a failure message shows.
 const TAIL_CHARS: usize = 600;
+
+/// How far before the already-searched end a new search starts: the longest
+/// match that can straddle two reads and still be found. Milestones are a
+/// line or two; a longer match is found only if it arrives whole.
+pub const LOOK_BACK: usize = 4096;
 
 /// Why a wait on a console ended without a match.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +72,19 @@ pub struct Console {
     reader: JoinHandle<()>,
     /// Byte offset up to which `expect` has consumed the transcript.
     cursor: usize,
+    /// Where the last unsuccessful search left off, for the next one.
+    scan: Option<Scan>,
+    /// Bytes handed to the regex engine so far (the work matching did).
+    scanned: u64,
+}
+
+/// An unsuccessful search, so that the next one with the same start and
+/// pattern only looks at new bytes (plus the look-back).
+struct Scan {
+    from: usize,
+    pattern: regex::bytes::Regex,
+    /// Transcript length when the search found nothing.
+    searched_to: usize,
 }
 
 impl Console {
@@ -84,6 +106,11 @@ impl Console {
                 }
             }
         };
+        Ok(Console::from_stream(name, stream))
+    }
+
+    /// A console over an already connected stream.
+    fn from_stream(name: &str, stream: UnixStream) -> Console {
         let (mut r, w) = stream.into_split();
         let shared = Arc::new(Mutex::new(Shared::default()));
         let (tx, rx) = watch::channel(0usize);
@@ -115,14 +142,54 @@ impl Console {
                 }
             }
         });
-        Ok(Console {
+        Console {
             name: name.to_string(),
             shared,
             changed: rx,
             writer: w,
             reader,
             cursor: 0,
-        })
+            scan: None,
+            scanned: 0,
+        }
+    }
+
+    /// How many bytes matching has scanned so far (with look-back), to show
+    /// that it stays linear in the transcript however often it looks.
+    pub fn bytes_scanned(&self) -> u64 {
+        self.scanned
+    }
+
+    /// The first match of `pattern` in the transcript from byte `from` on, with
+    /// its end offset. Only bytes not searched by the previous unsuccessful
+    /// search (same `from` and pattern) are scanned, plus [`LOOK_BACK`].
+    fn find_from(&mut self, from: usize, pattern: &Regex) -> Option<(ConsoleMatch, usize)> {
+        let reuse = self.scan.as_ref().is_some_and(|s| s.from == from && s.pattern.as_str() == pattern.as_str());
+        if !reuse {
+            // A pattern that compiled as a str regex compiles as a bytes regex.
+            let bytes = regex::bytes::Regex::new(pattern.as_str()).ok()?;
+            self.scan = Some(Scan { from, pattern: bytes, searched_to: from });
+        }
+        let shared = Arc::clone(&self.shared);
+        let s = match shared.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        let scan = self.scan.as_mut()?;
+        let from = from.min(s.bytes.len());
+        let hay = &s.bytes[from..];
+        let start = scan.searched_to.saturating_sub(LOOK_BACK).clamp(from, s.bytes.len()) - from;
+        self.scanned += (hay.len() - start) as u64;
+        let Some(m) = scan.pattern.find_at(hay, start) else {
+            scan.searched_to = s.bytes.len();
+            return None;
+        };
+        let end = from + m.end();
+        let arrived = s.arrival_of(end.max(1)).unwrap_or_else(Instant::now);
+        let found = ConsoleMatch { text: String::from_utf8_lossy(m.as_bytes()).into_owned(), arrived };
+        drop(s);
+        self.scan = None;
+        Some((found, end))
     }
 
     /// The console's name.
@@ -144,7 +211,12 @@ impl Console {
 
     /// The last characters of the transcript, for failure messages.
     pub fn tail(&self) -> String {
-        let text = self.transcript();
+        // At most four bytes a character: enough bytes for TAIL_CHARS of them.
+        let text = {
+            let s = self.lock();
+            let start = s.bytes.len().saturating_sub(TAIL_CHARS * 4);
+            String::from_utf8_lossy(&s.bytes[start..]).into_owned()
+        };
         let start = text.char_indices().rev().nth(TAIL_CHARS).map(|(i, _)| i).unwrap_or(0);
         text[start..].to_string()
     }
@@ -160,14 +232,7 @@ impl Console {
     /// Like [`Console::expect`], without waiting: the match if the text is
     /// already there.
     pub fn try_expect(&mut self, pattern: &Regex) -> Option<ConsoleMatch> {
-        let s = self.lock();
-        let from = self.cursor.min(s.bytes.len());
-        let text = String::from_utf8_lossy(&s.bytes[from..]).into_owned();
-        let m = pattern.find(&text)?;
-        let end = (from + m.end()).min(s.bytes.len());
-        let arrived = s.arrival_of(end.max(1)).unwrap_or_else(Instant::now);
-        let found = ConsoleMatch { text: m.as_str().to_string(), arrived };
-        drop(s);
+        let (found, end) = self.find_from(self.cursor, pattern)?;
         self.cursor = end;
         Some(found)
     }
@@ -200,19 +265,11 @@ impl Console {
     ) -> Result<(ConsoleMatch, usize), ConsoleError> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
-            let closed = {
-                let s = self.lock();
-                let text = String::from_utf8_lossy(&s.bytes[from.min(s.bytes.len())..]).into_owned();
-                if let Some(m) = pattern.find(&text) {
-                    // Offsets in the lossy copy equal byte offsets for valid UTF-8,
-                    // which console text is; a replacement char only shifts the cursor.
-                    let end = (from + m.end()).min(s.bytes.len());
-                    let arrived = s.arrival_of(end.max(1)).unwrap_or_else(Instant::now);
-                    let found = ConsoleMatch { text: m.as_str().to_string(), arrived };
-                    return Ok((found, end));
-                }
-                s.closed
-            };
+            // Read `closed` before searching: text that arrived before the close is searched.
+            let closed = self.is_closed();
+            if let Some(found) = self.find_from(from, pattern) {
+                return Ok(found);
+            }
             if closed {
                 return Err(ConsoleError::Closed {
                     console: self.name.clone(),
@@ -253,5 +310,89 @@ impl Console {
 impl Drop for Console {
     fn drop(&mut self) {
         self.reader.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A console fed by the test through the other end of a socket pair.
+    fn pair() -> (Console, UnixStream) {
+        let (ours, theirs) = UnixStream::pair().expect("a socket pair");
+        (Console::from_stream("test", ours), theirs)
+    }
+
+    /// Waits (bounded) until the console has received `len` bytes.
+    async fn received(c: &Console, len: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while c.len() < len {
+            assert!(Instant::now() < deadline, "console got {} of {len} bytes", c.len());
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    fn re(p: &str) -> Regex {
+        Regex::new(p).expect("a valid pattern")
+    }
+
+    // Before the fix, the lossy copy turned each invalid byte into a 3-byte
+    // replacement character, so the cursor after "boot A" landed 4 bytes too
+    // far, inside "B ready", and the second milestone was never found.
+    #[tokio::test]
+    async fn invalid_utf8_before_a_milestone_does_not_skip_the_next() {
+        let (mut c, mut feed) = pair();
+        feed.write_all(b"\xff\xfeboot A\nB ready\n").await.expect("write");
+        let a = c.expect(&re("boot A"), Duration::from_secs(20)).await.expect("first milestone");
+        assert_eq!(a.text, "boot A");
+        let b = c.expect(&re("B ready"), Duration::from_secs(20)).await.expect("second milestone");
+        assert_eq!(b.text, "B ready");
+    }
+
+    #[tokio::test]
+    async fn a_pattern_split_across_reads_is_found() {
+        let (mut c, mut feed) = pair();
+        feed.write_all(b"boot: mile").await.expect("write");
+        received(&c, 10).await;
+        assert!(c.try_expect(&re("milestone")).is_none(), "half of it is not a match");
+        feed.write_all(b"stone reached\n").await.expect("write");
+        received(&c, 24).await;
+        let m = c.try_expect(&re("milestone")).expect("the whole pattern across two reads");
+        assert_eq!(m.text, "milestone");
+        // The cursor sits right after it.
+        assert_eq!(c.try_expect(&re(r"^ reached")).map(|m| m.text), Some(" reached".to_string()));
+    }
+
+    // A chatty console looked at after every read: the work stays linear in
+    // the transcript (each look scans the new bytes plus the look-back), where
+    // rescanning all unmatched text every time is quadratic (~250 MB here).
+    #[tokio::test]
+    async fn chatty_output_is_scanned_linearly() {
+        let (mut c, mut feed) = pair();
+        let chunk = [b'x'; 1000];
+        let reads = 500;
+        let never = re("login: ");
+        for i in 1..=reads {
+            feed.write_all(&chunk).await.expect("write");
+            received(&c, i * chunk.len()).await;
+            assert!(c.try_expect(&never).is_none());
+        }
+        feed.write_all(b"login: ").await.expect("write");
+        received(&c, reads * chunk.len() + 7).await;
+        assert!(c.try_expect(&never).is_some(), "the prompt after 500 KB");
+        let total = (reads * chunk.len() + 7) as u64;
+        let bound = total + (reads as u64 + 1) * LOOK_BACK as u64;
+        assert!(c.bytes_scanned() <= bound, "scanned {} bytes for a {total}-byte transcript", c.bytes_scanned());
+    }
+
+    #[tokio::test]
+    async fn wait_for_searches_from_the_start_without_moving() {
+        let (mut c, mut feed) = pair();
+        feed.write_all(b"one two").await.expect("write");
+        received(&c, 7).await;
+        assert!(c.try_expect(&re("two")).is_some());
+        let m = c.wait_for(&re("one"), Duration::from_secs(5)).await.expect("anywhere");
+        assert_eq!(m.text, "one");
+        assert!(c.try_expect(&re("one")).is_none(), "expect still starts after \"two\"");
     }
 }

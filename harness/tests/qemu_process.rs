@@ -80,3 +80,43 @@ async fn failed_start_reports_qemu_error() {
     };
     assert!(err.contains("no-such-machine"), "{err}");
 }
+
+/// The port race: the first port offered is taken (bound here), as if another
+/// process had grabbed it between the probe and QEMU's bind. The launch must
+/// recognise that version's wording and start on the next port. (Before the
+/// fix only 10.0.2's message, which says "gdbstub", was recognised.)
+async fn retries_when_gdb_port_taken(version: &str) {
+    let Some(build) = common::qemu_or_skip(version, "gdb_port_taken") else { return };
+    let taken = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+    let free_port = {
+        let l = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let ports = [taken_port, free_port].into_iter().map(Ok);
+    let opts = LaunchOptions { gdbstub: true, debug_log: None };
+    let q = QemuProcess::launch_trying_ports(&build, &bare_opensbi(1), &opts, ports)
+        .await
+        .unwrap_or_else(|e| panic!("QEMU {version} did not retry on a taken port: {e:#}"));
+    assert_eq!(q.gdb_addr().map(|a| a.port()), Some(free_port));
+    drop(taken);
+}
+
+mod port_taken {
+    #[tokio::test]
+    async fn qemu_7_2_22() {
+        super::retries_when_gdb_port_taken("7.2.22").await
+    }
+    #[tokio::test]
+    async fn qemu_8_0_2() {
+        super::retries_when_gdb_port_taken("8.0.2").await
+    }
+    #[tokio::test]
+    async fn qemu_9_2_0() {
+        super::retries_when_gdb_port_taken("9.2.0").await
+    }
+    #[tokio::test]
+    async fn qemu_10_0_2() {
+        super::retries_when_gdb_port_taken("10.0.2").await
+    }
+}

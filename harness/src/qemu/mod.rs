@@ -2,6 +2,8 @@
 
 pub mod install;
 pub mod log_pipe;
+mod launcher;
+mod port_race;
 pub mod process;
 pub mod qmp;
 pub mod quirks;

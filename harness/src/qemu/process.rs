@@ -224,13 +224,28 @@ impl QemuProcess {
     /// Starts QEMU paused, connects QMP and every console. The VM does not run
     /// until [`QemuProcess::resume`] (or a debugger continues it).
     pub async fn launch(build: &QemuBuild, spec: &MachineSpec, opts: &LaunchOptions) -> Result<QemuProcess> {
+        Self::launch_trying_ports(build, spec, opts, std::iter::from_fn(|| Some(free_port()))).await
+    }
+
+    /// [`QemuProcess::launch`] with the gdbstub ports to try, in order (the
+    /// launch retries while QEMU finds its port taken); for tests of that retry.
+    #[doc(hidden)]
+    pub async fn launch_trying_ports(
+        build: &QemuBuild,
+        spec: &MachineSpec,
+        opts: &LaunchOptions,
+        mut ports: impl Iterator<Item = Result<u16>>,
+    ) -> Result<QemuProcess> {
         let mut last_err = None;
         for _ in 0..PORT_ATTEMPTS {
-            let port = if opts.gdbstub { Some(free_port()?) } else { None };
+            let port = if opts.gdbstub { Some(ports.next().context("no gdbstub port left to try")??) } else { None };
             match Self::launch_once(build, spec, opts, port).await {
                 Ok(p) => return Ok(p),
-                // Another process may have taken the port between our probe and QEMU's bind.
-                Err(e) if port.is_some() && format!("{e:#}").contains("gdbstub") => last_err = Some(e),
+                // Another process may have taken the port between our probe and
+                // QEMU's bind; each version words that differently (port_race).
+                Err(e) if port.is_some_and(|p| super::port_race::gdb_port_taken(&format!("{e:#}"), p)) => {
+                    last_err = Some(e)
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -262,7 +277,8 @@ impl QemuProcess {
             .stderr(stderr)
             .process_group(0)
             .kill_on_drop(true);
-        // The kernel kills QEMU when the thread that started it dies, which
+        // The kernel kills QEMU when the thread that started it dies (the
+        // launcher thread, which lives as long as the process), which
         // covers a harness killed outright (SIGKILL, a crash), where no code of
         // ours runs. If the harness died between fork and prctl, the signal
         // never comes: the child then sees another parent and does not exec.
@@ -279,8 +295,9 @@ impl QemuProcess {
             });
         }
         let started = Instant::now();
-        let mut child = cmd
-            .spawn()
+        // Forked on the launcher thread: the parent-death signal follows the forking thread.
+        let mut child = super::launcher::spawn(cmd)
+            .await
             .with_context(|| format!("starting {}", build.binary.display()))?;
         let pid = child.id().context("QEMU exited immediately")?;
         let pgid = Pid::from_raw(pid as i32);

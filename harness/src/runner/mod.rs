@@ -5,6 +5,8 @@ pub mod checks;
 pub mod dialogue;
 pub mod hang;
 pub mod inspect;
+#[cfg(test)]
+mod judge_tests;
 pub mod trap_log;
 
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use serde::Serialize;
 use crate::debug::{DebugSession, Event, StopRecord};
 use crate::qemu::{DebugLog, LaunchOptions, QemuBuild, QemuProcess, QemuVersion};
 pub use checks::CheckResult;
-use crate::scenario::{ExpectedOutcome, OutcomeKind, Scenario};
+use crate::scenario::{ExpectedOutcome, LastMilestone, OutcomeKind, Scenario, ScenarioConsole};
 use trap_log::{LogStats, LoggedTrap, SharedTrapLog};
 
 
@@ -502,7 +504,7 @@ fn finish(
     transcripts: Vec<(String, String)>,
     started: Instant,
 ) -> RunReport {
-    let verdict = judge(expectation.as_ref(), &observed, &milestones, first_trap.as_ref(), elfs, &scenario.name);
+    let verdict = judge(expectation.as_ref(), &observed, &milestones, first_trap.as_ref(), elfs, scenario);
     let first_trap_places = match (&first_trap, elfs) {
         (Some(t), Some(set)) => trap_places(set, t.epc),
         _ => Vec::new(),
@@ -530,14 +532,38 @@ fn finish(
     }
 }
 
+/// Whether each console `last` is about printed it as its last milestone
+/// (hits are in arrival order; entries compare as written in the scenario).
+fn last_milestone_holds(
+    last: &LastMilestone,
+    consoles: &[ScenarioConsole],
+    milestones: &[MilestoneHit],
+) -> Result<(), String> {
+    let want = last.milestone.as_str();
+    let about = consoles.iter().filter(|c| match &last.console {
+        Some(name) => &c.name == name,
+        None => c.milestones.iter().any(|m| m.as_str() == want),
+    });
+    for c in about {
+        let printed = milestones.iter().rev().find(|m| m.console == c.name).map(|m| m.pattern.as_str());
+        match printed {
+            Some(p) if p == want => {}
+            Some(p) => return Err(format!("hung, but console {} printed /{p}/ after /{want}/ or instead of it", c.name)),
+            None => return Err(format!("hung, but console {} printed no milestone, not even /{want}/", c.name)),
+        }
+    }
+    Ok(())
+}
+
 fn judge(
     expected: Option<&ExpectedOutcome>,
     observed: &Observed,
     milestones: &[MilestoneHit],
     trap: Option<&LoggedTrap>,
     elfs: Option<&crate::elf::ElfSet>,
-    name: &str,
+    scenario: &Scenario,
 ) -> Verdict {
+    let (name, consoles) = (&scenario.name, &scenario.consoles);
     let Some(expected) = expected else { return Verdict::NoExpectation };
     match (&expected.kind, observed) {
         (OutcomeKind::Boots, Observed::Booted) => Verdict::AsExpected,
@@ -555,9 +581,8 @@ fn judge(
         }
         (OutcomeKind::Hangs, Observed::Hung { .. }) => {
             if let Some(last) = &expected.last_milestone {
-                let seen = milestones.iter().any(|m| m.pattern == last.as_str());
-                if !seen {
-                    return Verdict::Unexpected(format!("hung, but before /{last}/ appeared"));
+                if let Err(why) = last_milestone_holds(last, consoles, milestones) {
+                    return Verdict::Unexpected(why);
                 }
             }
             if let Some(want) = &expected.trap {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::dialogue::{check_steps, StepSection};
 use super::{
-    attach_from_str, BreakpointSpec, CsrCheck, ExpectedOutcome, ExpectedTrap, OutcomeKind, PrivilegeFilter, Scenario,
+    attach_from_str, BreakpointSpec, CsrCheck, ExpectedOutcome, ExpectedTrap, LastMilestone, OutcomeKind, PrivilegeFilter, Scenario,
     ScenarioConsole, ScenarioElf, WatchSpec, DEFAULT_DUMP,
 };
 use crate::qemu::{ConsoleSpec, MachineSpec};
@@ -127,11 +127,19 @@ fn default_quiet() -> f64 {
 struct OutcomeSection {
     qemu: String,
     expect: String,
-    last_milestone: Option<String>,
+    last_milestone: Option<toml::Spanned<LastMilestoneSection>>,
     trap: Option<TrapSection>,
     because: Option<String>,
     #[serde(default)]
     csr: Vec<String>,
+}
+
+/// `last_milestone = "entry"` or `last_milestone = { console = "vm0", milestone = "entry" }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum LastMilestoneSection {
+    Any(String),
+    On { console: String, milestone: String },
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,6 +171,40 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
 }
 
 impl ScenarioFile {
+    /// Checks that a `last_milestone` names a milestone entry of the named
+    /// console (or of some console); errors say `file:line: key: message`.
+    fn last_milestone(
+        &self,
+        m: &toml::Spanned<LastMilestoneSection>,
+        consoles: &[ScenarioConsole],
+        path: &Path,
+        key: &str,
+    ) -> Result<LastMilestone> {
+        let line = position(&self.source, m.span().start).0;
+        let fail = |msg: String| anyhow!("{}:{line}: {key}: {msg}", path.display());
+        let (console, milestone) = match m.get_ref() {
+            LastMilestoneSection::Any(text) => (None, text),
+            LastMilestoneSection::On { console, milestone } => (Some(console), milestone),
+        };
+        let candidates: Vec<&ScenarioConsole> = match console {
+            Some(name) => match consoles.iter().find(|c| &c.name == name) {
+                Some(c) => vec![c],
+                None => return Err(fail(format!("no [[console]] named {name:?}"))),
+            },
+            None => consoles.iter().collect(),
+        };
+        let listed = candidates.iter().any(|c| c.milestones.iter().any(|r| r.as_str() == milestone.as_str()));
+        if !listed {
+            let known: Vec<&str> =
+                candidates.iter().flat_map(|c| c.milestones.iter().map(|r| r.as_str())).collect();
+            return Err(fail(format!(
+                "{milestone:?} is not a milestone of {}; write one of the milestones as listed: {known:?}",
+                console.map(|c| format!("console {c:?}")).unwrap_or_else(|| "any console".into())
+            )));
+        }
+        Ok(LastMilestone { console: console.cloned(), milestone: milestone.clone() })
+    }
+
     /// Parses the TOML; errors say `file:line:col: message`.
     pub fn parse(text: &str, path: &Path) -> Result<ScenarioFile> {
         let parsed: Result<ScenarioFile> = toml::from_str(text).map_err(|e| {
@@ -316,8 +358,8 @@ impl ScenarioFile {
             };
             let last_milestone = o
                 .last_milestone
-                .as_deref()
-                .map(|m| Regex::new(m).map_err(|e| where_(&format!("{key}.last_milestone"), e.to_string())))
+                .as_ref()
+                .map(|m| self.last_milestone(m, &consoles, path, &format!("{key}.last_milestone")))
                 .transpose()?;
             if kind == OutcomeKind::Boots && (last_milestone.is_some() || o.trap.is_some()) {
                 return Err(where_(&key, "last_milestone and trap only apply to expect = \"hangs\"".into()));

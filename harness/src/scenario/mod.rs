@@ -236,13 +236,23 @@ pub struct ExpectedTrap {
     pub symbol: Option<String>,
 }
 
+/// The milestone a hang is expected to stop after: the last one printed on
+/// `console`, or on every console that lists it when no console is named.
+/// `milestone` is one of the scenario's milestone entries, as written
+/// (checked at load time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastMilestone {
+    pub console: Option<String>,
+    pub milestone: String,
+}
+
 /// The outcome expected on a range of QEMU versions.
 #[derive(Debug, Clone)]
 pub struct ExpectedOutcome {
     pub qemu: VersionReq,
     pub kind: OutcomeKind,
-    /// For hangs: the last milestone that must still appear before the hang.
-    pub last_milestone: Option<Regex>,
+    /// For hangs: the last milestone printed before the hang.
+    pub last_milestone: Option<LastMilestone>,
     pub trap: Option<ExpectedTrap>,
     /// Why this version behaves this way, shown in reports.
     pub because: Option<String>,

@@ -171,3 +171,37 @@ fn arm_after_names_an_earlier_breakpoint_with_its_line() {
     let err = format!("{:#}", load(&later).unwrap_err());
     assert!(err.contains("breakpoint[0].arm_after") && err.contains("earlier"), "{err}");
 }
+
+#[test]
+fn last_milestone_names_a_milestone_entry() {
+    let new = load(GOOD).unwrap();
+    let new = new.expected_for("10.0.2".parse().unwrap()).unwrap();
+    let last = new.last_milestone.as_ref().unwrap();
+    assert_eq!(last.console, None);
+    assert_eq!(last.milestone, "guest kernel is booting");
+}
+
+#[test]
+fn last_milestone_spelled_differently_is_an_error_with_its_line() {
+    // Matches the same line, but is not how the milestone is written.
+    let text = GOOD.replace(r#"last_milestone = "guest kernel is booting""#, r#"last_milestone = "guest kernel is boot.*""#);
+    let err = format!("{:#}", load(&text).unwrap_err());
+    let line = text.lines().position(|l| l.starts_with("last_milestone")).unwrap() + 1;
+    assert!(err.contains(&format!("x.toml:{line}: outcome[1].last_milestone")), "{err}");
+    assert!(err.contains("guest kernel is booting"), "lists the milestones: {err}");
+}
+
+#[test]
+fn last_milestone_on_a_named_console() {
+    let on_vm0 = r#"last_milestone = { console = "vm0", milestone = '\$ ' }"#;
+    let text = GOOD.replace(r#"last_milestone = "guest kernel is booting""#, on_vm0);
+    let s = load(&text).unwrap();
+    let last = s.expected_for("10.0.2".parse().unwrap()).unwrap().last_milestone.clone().unwrap();
+    assert_eq!(last, LastMilestone { console: Some("vm0".into()), milestone: r"\$ ".into() });
+    // vm1 lists no milestones at all; a console that does not exist is an error too.
+    for bad in ["vm1", "vm9"] {
+        let text = text.replace(r#"console = "vm0""#, &format!("console = {bad:?}"));
+        let err = format!("{:#}", load(&text).unwrap_err());
+        assert!(err.contains("outcome[1].last_milestone") && err.contains(bad), "{err}");
+    }
+}
