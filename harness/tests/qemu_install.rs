@@ -109,7 +109,8 @@ fn shared_tarball(version: &str) -> Option<PathBuf> {
         .collect();
     dirs.push(common::root().join("../shared/qemu"));
     if let Some(found) = dirs.iter().map(|d| d.join(&name)).find(|p| p.is_file()) {
-        return Some(found);
+        // `qemu install` records the tarball's canonical path.
+        return Some(found.canonicalize().unwrap_or(found));
     }
     let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
     common::skipped(&format!(
