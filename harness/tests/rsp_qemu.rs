@@ -351,7 +351,7 @@ async fn continue_past_breakpoint(version: &str) {
         .unwrap();
     gdb.write_register("pc", OPENSBI).await.unwrap();
     gdb.resume_raw().await.unwrap();
-    let stop = gdb.wait_for_stop(Duration::from_secs(2)).await.unwrap();
+    let stop = gdb.wait_for_stop(Duration::from_secs(15)).await.unwrap();
     assert_eq!(stop.thread(), Some(ThreadId::qemu_hart(0)));
     assert_eq!(
         gdb.read_thread_register(ThreadId::qemu_hart(0), "pc")
