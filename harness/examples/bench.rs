@@ -51,7 +51,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use hvharness::qemu::{ConsoleAttach, LaunchOptions, MachineSpec, QemuBuild, QemuProcess, QemuRegistry};
+use hvharness::qemu::{
+    ConsoleAttach, LaunchOptions, MachineSpec, QemuBuild, QemuProcess, QemuRegistry,
+};
 use hvharness::rsp::{RspClient, RspConfig};
 use hvharness::scenario::Scenario;
 use regex::Regex;
@@ -111,7 +113,10 @@ async fn main() {
     if cfg!(debug_assertions) {
         println!("note: a debug build; use --release for figures worth comparing");
     }
-    println!("hvharness bench: {} repetitions per figure, median [min .. max]", args.reps);
+    println!(
+        "hvharness bench: {} repetitions per figure, median [min .. max]",
+        args.reps
+    );
     let mut failed = false;
     if args.only.contains(&'a') {
         failed |= !figure_boot(&root, &registry, args.reps).await;
@@ -149,14 +154,20 @@ async fn main() {
 async fn figure_diagnose(root: &Path, registry: &QemuRegistry, reps: usize) -> bool {
     println!("\n(d) diagnose: the ADUE hang's verdict vs a good boot (hypervisor-2vm), same QEMU");
     let load = |f: &str| Scenario::load(&root.join("scenarios").join(f));
-    let (Ok(hang), Ok(good)) = (load("hypervisor-noadue-2vm.toml"), load("hypervisor-2vm.toml")) else {
+    let (Ok(hang), Ok(good)) = (
+        load("hypervisor-noadue-2vm.toml"),
+        load("hypervisor-2vm.toml"),
+    ) else {
         println!("  cannot load the scenarios");
         return false;
     };
     let mut ok = true;
     for build in registry.builds() {
         if build.version < hvharness::qemu::QemuVersion::new(9, 0, 0) {
-            println!("  QEMU {}: not measured: hypervisor-noadue-2vm boots there", build.version);
+            println!(
+                "  QEMU {}: not measured: hypervisor-noadue-2vm boots there",
+                build.version
+            );
             continue;
         }
         let (mut verdicts, mut boots) = (Vec::new(), Vec::new());
@@ -203,7 +214,11 @@ const SOAK_VERSIONS: [&str; 2] = ["7.2.22", "10.0.2"];
 async fn figure_soak(root: &Path, registry: &QemuRegistry, reps: usize) -> bool {
     println!();
     let mut files: Vec<PathBuf> = match std::fs::read_dir(root.join("scenarios")) {
-        Ok(rd) => rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect(),
+        Ok(rd) => rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect(),
         Err(e) => {
             println!("(s) soak: failed: reading scenarios/: {e}");
             return false;
@@ -221,7 +236,10 @@ async fn figure_soak(root: &Path, registry: &QemuRegistry, reps: usize) -> bool 
         println!("(s) soak: no QEMU to run on");
         return false;
     }
-    println!("(s) soak: {} scenarios x {reps} matrix runs (-j 2) beside a CPU hog on every core", files.len());
+    println!(
+        "(s) soak: {} scenarios x {reps} matrix runs (-j 2) beside a CPU hog on every core",
+        files.len()
+    );
     let binary = match hvharness_binary().await {
         Ok(b) => b,
         Err(e) => {
@@ -261,7 +279,8 @@ async fn figure_soak(root: &Path, registry: &QemuRegistry, reps: usize) -> bool 
             probes += n(&r["looks"]["storm_probes"]);
             cleared += n(&r["looks"]["storms_cleared"]);
             looks += n(&r["looks"]["quiet_looks"]);
-            excused += n(&r["looks"]["busy"]) + n(&r["looks"]["not_started"]) + n(&r["looks"]["waiting"]);
+            excused +=
+                n(&r["looks"]["busy"]) + n(&r["looks"]["not_started"]) + n(&r["looks"]["waiting"]);
         }
     }
     drop(hog);
@@ -272,8 +291,15 @@ async fn figure_soak(root: &Path, registry: &QemuRegistry, reps: usize) -> bool 
     }
     println!("{:<26} {}", "matrix wall time", secs(&walls));
     println!("{:<26} {probes} ({cleared} found passing)", "storm probes");
-    println!("{:<26} {looks} ({excused} harts busy, not started or waiting)", "looks at quiet harts");
-    println!("{:<26} {:.1} MB read, {dropped} bytes dropped", "interrupt log", read as f64 / 1e6);
+    println!(
+        "{:<26} {looks} ({excused} harts busy, not started or waiting)",
+        "looks at quiet harts"
+    );
+    println!(
+        "{:<26} {:.1} MB read, {dropped} bytes dropped",
+        "interrupt log",
+        read as f64 / 1e6
+    );
     println!("{:<26} {disk} bytes", "largest session directory");
     println!("{:<26} {rss} KiB", "harness peak RSS (max)");
     wrong.is_empty()
@@ -288,7 +314,9 @@ struct CpuHog {
 impl CpuHog {
     fn start() -> CpuHog {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         let threads = (0..cores)
             .map(|_| {
                 let stop = stop.clone();
@@ -296,7 +324,9 @@ impl CpuHog {
                     let mut x = 0u64;
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                         for _ in 0..10_000 {
-                            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                            x = std::hint::black_box(
+                                x.wrapping_mul(6364136223846793005).wrapping_add(1),
+                            );
                         }
                     }
                 })
@@ -337,14 +367,20 @@ async fn figure_idle(root: &Path, registry: &QemuRegistry, idle_secs: u32) -> bo
         }
     };
     let path = dir.path().join("idle.toml");
-    let scenario = match std::fs::write(&path, text).map_err(anyhow::Error::from).and_then(|_| Scenario::load(&path)) {
+    let scenario = match std::fs::write(&path, text)
+        .map_err(anyhow::Error::from)
+        .and_then(|_| Scenario::load(&path))
+    {
         Ok(s) => s,
         Err(e) => {
             println!("failed: {e:#}");
             return false;
         }
     };
-    println!("{:<8} {:<14} {:<12} {:<16} {:<14} early verdict", "QEMU", "log read", "dropped", "session dir max", "harness RSS");
+    println!(
+        "{:<8} {:<14} {:<12} {:<16} {:<14} early verdict",
+        "QEMU", "log read", "dropped", "session dir max", "harness RSS"
+    );
     let mut ok = true;
     for build in registry.builds() {
         progress(&format!("(i) QEMU {} idling {idle_secs} s", build.version));
@@ -363,7 +399,9 @@ async fn figure_idle(root: &Path, registry: &QemuRegistry, idle_secs: u32) -> bo
                     format!("{:.1} MB", r.trap_log.bytes as f64 / 1e6),
                     format!("{} B", r.trap_log.dropped_bytes),
                     format!("{} B", r.session_dir_peak_bytes),
-                    r.harness_peak_rss_kib.map(|k| format!("{k} KiB")).unwrap_or_else(|| "unknown".into()),
+                    r.harness_peak_rss_kib
+                        .map(|k| format!("{k} KiB"))
+                        .unwrap_or_else(|| "unknown".into()),
                 );
             }
             Err(e) => {
@@ -383,7 +421,11 @@ fn stats(xs: &[f64]) -> (f64, f64, f64) {
     let mut v = xs.to_vec();
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
     (median, v[0], v[n - 1])
 }
 
@@ -413,7 +455,10 @@ fn progress(what: &str) {
 async fn figure_boot(root: &Path, registry: &QemuRegistry, reps: usize) -> bool {
     println!();
     println!("(a) QEMU start to the guest's `$ ` (every console), harness against plain QEMU");
-    println!("{:<17} {:<7} {:<27} {:<27} harness/plain", "scenario", "QEMU", "plain QEMU", "harness");
+    println!(
+        "{:<17} {:<7} {:<27} {:<27} harness/plain",
+        "scenario", "QEMU", "plain QEMU", "harness"
+    );
     let mut ok = true;
     for name in BOOT_SCENARIOS {
         let path = root.join("scenarios").join(format!("{name}.toml"));
@@ -431,7 +476,11 @@ async fn figure_boot(root: &Path, registry: &QemuRegistry, reps: usize) -> bool 
             let mut ratios = Vec::new();
             let mut error = None;
             for i in 0..reps {
-                progress(&format!("(a) {name} on QEMU {}: {}/{reps}", build.version, i + 1));
+                progress(&format!(
+                    "(a) {name} on QEMU {}: {}/{reps}",
+                    build.version,
+                    i + 1
+                ));
                 let p = plain_boot(build, &scenario).await;
                 let h = harness_boot(build, &scenario).await;
                 match (p, h) {
@@ -493,15 +542,30 @@ async fn plain_boot(build: &QemuBuild, scenario: &Scenario) -> Result<f64> {
     if let Some(data) = &build.data_dir {
         args.extend(["-L".into(), data.display().to_string()]);
     }
-    args.extend(["-machine".into(), spec.machine.clone(), "-cpu".into(), spec.cpu.clone()]);
-    args.extend(["-smp".into(), spec.smp.to_string(), "-m".into(), spec.memory.clone()]);
+    args.extend([
+        "-machine".into(),
+        spec.machine.clone(),
+        "-cpu".into(),
+        spec.cpu.clone(),
+    ]);
+    args.extend([
+        "-smp".into(),
+        spec.smp.to_string(),
+        "-m".into(),
+        spec.memory.clone(),
+    ]);
     if let Some(bios) = &spec.bios {
         args.extend(["-bios".into(), bios.clone()]);
     }
     if let Some(kernel) = &spec.kernel {
         args.extend(["-kernel".into(), kernel.display().to_string()]);
     }
-    args.extend(["-display".into(), "none".into(), "-monitor".into(), "none".into()]);
+    args.extend([
+        "-display".into(),
+        "none".into(),
+        "-monitor".into(),
+        "none".into(),
+    ]);
     let mut stdio_console = None;
     let mut sockets = Vec::new();
     for (i, c) in spec.consoles.iter().enumerate() {
@@ -513,7 +577,10 @@ async fn plain_boot(build: &QemuBuild, scenario: &Scenario) -> Result<f64> {
             other => {
                 let path = dir.path().join(format!("{}.sock", c.name));
                 let listener = tokio::net::UnixListener::bind(&path)?;
-                args.extend(["-chardev".into(), format!("socket,id={},path={}", c.name, path.display())]);
+                args.extend([
+                    "-chardev".into(),
+                    format!("socket,id={},path={}", c.name, path.display()),
+                ]);
                 let device = match other {
                     ConsoleAttach::PciSerial => "pci-serial".to_string(),
                     ConsoleAttach::Device(d) => d.clone(),
@@ -538,27 +605,36 @@ async fn plain_boot(build: &QemuBuild, scenario: &Scenario) -> Result<f64> {
     // SAFETY: prctl is async-signal-safe and allocates nothing.
     unsafe {
         cmd.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(Some(nix::sys::signal::Signal::SIGKILL)).map_err(std::io::Error::from)
+            nix::sys::prctl::set_pdeathsig(Some(nix::sys::signal::Signal::SIGKILL))
+                .map_err(std::io::Error::from)
         });
     }
     let t0 = Instant::now();
-    let mut child = cmd.spawn().with_context(|| format!("starting {}", build.binary.display()))?;
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("starting {}", build.binary.display()))?;
     let result = async {
         let mut waits = Vec::new();
         if let (Some(i), Some(out)) = (stdio_console, child.stdout.take()) {
             let milestones = scenario.consoles[i].milestones.clone();
-            waits.push(tokio::spawn(async move { last_milestone(out, &milestones).await }));
+            waits.push(tokio::spawn(async move {
+                last_milestone(out, &milestones).await
+            }));
         }
         for (i, listener) in sockets {
             let (stream, _) = tokio::time::timeout(BOOT_LIMIT, listener.accept())
                 .await
                 .context("QEMU did not connect to the console socket")??;
             let milestones = scenario.consoles[i].milestones.clone();
-            waits.push(tokio::spawn(async move { last_milestone(stream, &milestones).await }));
+            waits.push(tokio::spawn(async move {
+                last_milestone(stream, &milestones).await
+            }));
         }
         let mut last = t0;
         for w in waits {
-            let at = tokio::time::timeout(BOOT_LIMIT, w).await.context("no prompt within the limit")???;
+            let at = tokio::time::timeout(BOOT_LIMIT, w)
+                .await
+                .context("no prompt within the limit")???;
             last = last.max(at);
         }
         Ok::<f64, anyhow::Error>(last.duration_since(t0).as_secs_f64())
@@ -599,8 +675,11 @@ async fn last_milestone(mut from: impl AsyncRead + Unpin, milestones: &[Regex]) 
 /// Every scenario file, sorted.
 fn scenario_files(root: &Path) -> Result<Vec<PathBuf>> {
     let rd = std::fs::read_dir(root.join("scenarios")).context("reading scenarios/")?;
-    let mut files: Vec<PathBuf> =
-        rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+    let mut files: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
     files.sort();
     Ok(files)
 }
@@ -614,7 +693,9 @@ async fn figure_matrix(root: &Path, reps: usize) -> bool {
             return false;
         }
     };
-    let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let jobs = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     println!(
         "(b) hvharness matrix scenarios/*.toml --no-build --json ({} scenarios, -j {jobs}): wall time against the sum of its cells",
         files.len()
@@ -656,7 +737,10 @@ async fn figure_matrix(root: &Path, reps: usize) -> bool {
 async fn hvharness_binary() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("locating the bench executable")?;
     // target/<profile>/examples/bench
-    let profile_dir = exe.parent().and_then(Path::parent).context("the bench is not in target/<profile>/examples")?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("the bench is not in target/<profile>/examples")?;
     let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") => "dev".to_string(),
         Some(p) => p.to_string(),
@@ -665,7 +749,16 @@ async fn hvharness_binary() -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     progress("building the hvharness binary");
     let status = tokio::process::Command::new(cargo)
-        .args(["build", "-q", "-p", "hvharness", "--bin", "hvharness", "--profile", &profile])
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "hvharness",
+            "--bin",
+            "hvharness",
+            "--profile",
+            &profile,
+        ])
         .status()
         .await
         .context("running cargo build")?;
@@ -681,7 +774,12 @@ async fn hvharness_binary() -> Result<PathBuf> {
 
 /// One matrix run (`extra` arguments added): (wall seconds, sum of the
 /// cells' seconds, number of cells that ran).
-async fn matrix_once(root: &Path, binary: &Path, files: &[PathBuf], extra: &[&str]) -> Result<(f64, f64, usize)> {
+async fn matrix_once(
+    root: &Path,
+    binary: &Path,
+    files: &[PathBuf],
+    extra: &[&str],
+) -> Result<(f64, f64, usize)> {
     let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
     let (wall, stdout) = matrix_stdout(root, binary, files, &extra).await?;
     let file = hvharness::report::ResultFile::parse(&String::from_utf8_lossy(&stdout))
@@ -696,7 +794,12 @@ async fn matrix_once(root: &Path, binary: &Path, files: &[PathBuf], extra: &[&st
 
 /// Runs `hvharness matrix FILES --no-build --json EXTRA`: (wall seconds, the
 /// run report of every cell that ran, as JSON).
-async fn matrix_reports(root: &Path, binary: &Path, files: &[PathBuf], extra: &[String]) -> Result<(f64, Vec<serde_json::Value>)> {
+async fn matrix_reports(
+    root: &Path,
+    binary: &Path,
+    files: &[PathBuf],
+    extra: &[String],
+) -> Result<(f64, Vec<serde_json::Value>)> {
     let (wall, stdout) = matrix_stdout(root, binary, files, extra).await?;
     let file = hvharness::report::ResultFile::parse(&String::from_utf8_lossy(&stdout))
         .context("hvharness matrix --json printed no result file")?;
@@ -704,7 +807,12 @@ async fn matrix_reports(root: &Path, binary: &Path, files: &[PathBuf], extra: &[
 }
 
 /// Runs `hvharness matrix FILES --no-build --json EXTRA`: (wall seconds, its stdout).
-async fn matrix_stdout(root: &Path, binary: &Path, files: &[PathBuf], extra: &[String]) -> Result<(f64, Vec<u8>)> {
+async fn matrix_stdout(
+    root: &Path,
+    binary: &Path,
+    files: &[PathBuf],
+    extra: &[String],
+) -> Result<(f64, Vec<u8>)> {
     let mut cmd = tokio::process::Command::new(binary);
     cmd.arg("matrix")
         .args(files)
@@ -718,7 +826,8 @@ async fn matrix_stdout(root: &Path, binary: &Path, files: &[PathBuf], extra: &[S
     // SAFETY: prctl is async-signal-safe and allocates nothing.
     unsafe {
         cmd.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(Some(nix::sys::signal::Signal::SIGTERM)).map_err(std::io::Error::from)
+            nix::sys::prctl::set_pdeathsig(Some(nix::sys::signal::Signal::SIGTERM))
+                .map_err(std::io::Error::from)
         });
     }
     let t0 = Instant::now();
@@ -729,7 +838,11 @@ async fn matrix_stdout(root: &Path, binary: &Path, files: &[PathBuf], extra: &[S
     let run = async {
         let mut stdout = Vec::new();
         let mut stderr = Vec::new();
-        let (a, b, status) = tokio::join!(out.read_to_end(&mut stdout), err.read_to_end(&mut stderr), child.wait());
+        let (a, b, status) = tokio::join!(
+            out.read_to_end(&mut stdout),
+            err.read_to_end(&mut stderr),
+            child.wait()
+        );
         a?;
         b?;
         Ok::<_, anyhow::Error>((status?, stdout, stderr))
@@ -747,7 +860,10 @@ async fn matrix_stdout(root: &Path, binary: &Path, files: &[PathBuf], extra: &[S
     let wall = t0.elapsed().as_secs_f64();
     // 0: all as expected, 1: a verdict failed; both ran every cell.
     if !matches!(status.code(), Some(0) | Some(1)) {
-        bail!("hvharness matrix: {status}\n{}", String::from_utf8_lossy(&stderr));
+        bail!(
+            "hvharness matrix: {status}\n{}",
+            String::from_utf8_lossy(&stderr)
+        );
     }
     Ok((wall, stdout))
 }
@@ -771,7 +887,8 @@ async fn figure_shards(root: &Path, reps: usize) -> bool {
             return false;
         }
     };
-    let (mut whole, mut split, mut ratios, mut cells) = (Vec::new(), Vec::new(), Vec::new(), (0, 0));
+    let (mut whole, mut split, mut ratios, mut cells) =
+        (Vec::new(), Vec::new(), Vec::new(), (0, 0));
     for i in 0..reps {
         progress(&format!("(e) unsharded and 2 shards, run {}/{reps}", i + 1));
         let r = async {
@@ -797,7 +914,10 @@ async fn figure_shards(root: &Path, reps: usize) -> bool {
         "(e) hvharness matrix scenarios/*.toml ({} scenarios): unsharded against --shard 1/2 then 2/2, one after the other",
         files.len()
     );
-    println!("{:<22} {} unsharded, {} in the two shards", "cells run", cells.0, cells.1);
+    println!(
+        "{:<22} {} unsharded, {} in the two shards",
+        "cells run", cells.0, cells.1
+    );
     println!("{:<22} {}", "unsharded wall", secs(&whole));
     println!("{:<22} {}", "shard 1 + shard 2 wall", secs(&split));
     println!("{:<22} {}", "shards / unsharded", ratio(&ratios));
@@ -828,7 +948,11 @@ async fn figure_csr_dump(root: &Path, registry: &QemuRegistry, reps: usize) -> b
         let mut shape = (0, 0, 0);
         let mut error = None;
         for i in 0..reps {
-            progress(&format!("(c) CSR dump on QEMU {}: {}/{reps}", build.version, i + 1));
+            progress(&format!(
+                "(c) CSR dump on QEMU {}: {}/{reps}",
+                build.version,
+                i + 1
+            ));
             match csr_dump_once(build, &scenario.machine).await {
                 Ok((c, d, s)) => {
                     connects.push(c);
@@ -862,8 +986,19 @@ async fn figure_csr_dump(root: &Path, registry: &QemuRegistry, reps: usize) -> b
 
 /// (connect seconds, dump seconds, (harts, CSRs per hart, reads answered
 /// "unavailable" over all harts)).
-async fn csr_dump_once(build: &QemuBuild, machine: &MachineSpec) -> Result<(f64, f64, (usize, usize, usize))> {
-    let q = QemuProcess::launch(build, machine, &LaunchOptions { gdbstub: true, debug_log: None }).await?;
+async fn csr_dump_once(
+    build: &QemuBuild,
+    machine: &MachineSpec,
+) -> Result<(f64, f64, (usize, usize, usize))> {
+    let q = QemuProcess::launch(
+        build,
+        machine,
+        &LaunchOptions {
+            gdbstub: true,
+            debug_log: None,
+        },
+    )
+    .await?;
     let addr = q.gdb_addr().context("no gdbstub address")?;
     let t0 = Instant::now();
     let mut gdb = RspClient::connect(addr, RspConfig::default()).await?;
@@ -906,7 +1041,11 @@ fn hot_page_variants(shipped: &Scenario) -> [(&'static str, Scenario); 3] {
     for b in &mut unmitigated.breakpoints {
         b.arm_after = None;
     }
-    [("unmitigated", unmitigated), ("armed late", shipped.clone()), ("none", none)]
+    [
+        ("unmitigated", unmitigated),
+        ("armed late", shipped.clone()),
+        ("none", none),
+    ]
 }
 
 /// Seconds from resume to the last console milestone, through the runner;
@@ -914,9 +1053,16 @@ fn hot_page_variants(shipped: &Scenario) -> [(&'static str, Scenario); 3] {
 async fn hot_page_boot(build: &QemuBuild, scenario: &Scenario) -> Result<f64> {
     let report = hvharness::runner::run(scenario, build).await?;
     if let hvharness::runner::Verdict::Unexpected(why) = &report.verdict {
-        bail!("{}: {why}", hvharness::bisect::versions::describe_observed(&report.observed));
+        bail!(
+            "{}: {why}",
+            hvharness::bisect::versions::describe_observed(&report.observed)
+        );
     }
-    let last = report.milestones.iter().map(|m| m.at_secs).fold(0.0, f64::max);
+    let last = report
+        .milestones
+        .iter()
+        .map(|m| m.at_secs)
+        .fold(0.0, f64::max);
     Ok(last)
 }
 
@@ -945,7 +1091,11 @@ async fn figure_hot_page(root: &Path, registry: &QemuRegistry, reps: usize) -> b
         let mut error = None;
         'reps: for i in 0..reps {
             for (k, (what, scenario)) in variants.iter().enumerate() {
-                progress(&format!("(e) {what} on QEMU {}: {}/{reps}", build.version, i + 1));
+                progress(&format!(
+                    "(e) {what} on QEMU {}: {}/{reps}",
+                    build.version,
+                    i + 1
+                ));
                 match hot_page_boot(build, scenario).await {
                     Ok(t) => times[k].push(t),
                     Err(e) => {
@@ -962,7 +1112,9 @@ async fn figure_hot_page(root: &Path, registry: &QemuRegistry, reps: usize) -> b
                 ok = false;
             }
             None => {
-                let per = |k: usize| -> Vec<f64> { times[k].iter().zip(&times[2]).map(|(t, n)| t / n).collect() };
+                let per = |k: usize| -> Vec<f64> {
+                    times[k].iter().zip(&times[2]).map(|(t, n)| t / n).collect()
+                };
                 println!(
                     "{version:<7} {:<27} {:<27} {:<27} {:<22} {}",
                     secs(&times[0]),

@@ -32,10 +32,21 @@ pub const LOOK_BACK: usize = 4096;
 /// Why a wait on a console ended without a match.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
-    #[error("console {console}: no match for /{pattern}/ within {waited:?}; console tail:\n{tail}")]
-    Timeout { console: String, pattern: String, waited: Duration, tail: String },
+    #[error(
+        "console {console}: no match for /{pattern}/ within {waited:?}; console tail:\n{tail}"
+    )]
+    Timeout {
+        console: String,
+        pattern: String,
+        waited: Duration,
+        tail: String,
+    },
     #[error("console {console}: closed (QEMU exited?) before /{pattern}/ appeared; console tail:\n{tail}")]
-    Closed { console: String, pattern: String, tail: String },
+    Closed {
+        console: String,
+        pattern: String,
+        tail: String,
+    },
 }
 
 /// A match found in a console transcript.
@@ -164,11 +175,18 @@ impl Console {
     /// its end offset. Only bytes not searched by the previous unsuccessful
     /// search (same `from` and pattern) are scanned, plus [`LOOK_BACK`].
     fn find_from(&mut self, from: usize, pattern: &Regex) -> Option<(ConsoleMatch, usize)> {
-        let reuse = self.scan.as_ref().is_some_and(|s| s.from == from && s.pattern.as_str() == pattern.as_str());
+        let reuse = self
+            .scan
+            .as_ref()
+            .is_some_and(|s| s.from == from && s.pattern.as_str() == pattern.as_str());
         if !reuse {
             // A pattern that compiled as a str regex compiles as a bytes regex.
             let bytes = regex::bytes::Regex::new(pattern.as_str()).ok()?;
-            self.scan = Some(Scan { from, pattern: bytes, searched_to: from });
+            self.scan = Some(Scan {
+                from,
+                pattern: bytes,
+                searched_to: from,
+            });
         }
         let shared = Arc::clone(&self.shared);
         let s = match shared.lock() {
@@ -178,7 +196,11 @@ impl Console {
         let scan = self.scan.as_mut()?;
         let from = from.min(s.bytes.len());
         let hay = &s.bytes[from..];
-        let start = scan.searched_to.saturating_sub(LOOK_BACK).clamp(from, s.bytes.len()) - from;
+        let start = scan
+            .searched_to
+            .saturating_sub(LOOK_BACK)
+            .clamp(from, s.bytes.len())
+            - from;
         self.scanned += (hay.len() - start) as u64;
         let Some(m) = scan.pattern.find_at(hay, start) else {
             scan.searched_to = s.bytes.len();
@@ -186,7 +208,10 @@ impl Console {
         };
         let end = from + m.end();
         let arrived = s.arrival_of(end.max(1)).unwrap_or_else(Instant::now);
-        let found = ConsoleMatch { text: String::from_utf8_lossy(m.as_bytes()).into_owned(), arrived };
+        let found = ConsoleMatch {
+            text: String::from_utf8_lossy(m.as_bytes()).into_owned(),
+            arrived,
+        };
         drop(s);
         self.scan = None;
         Some((found, end))
@@ -217,13 +242,22 @@ impl Console {
             let start = s.bytes.len().saturating_sub(TAIL_CHARS * 4);
             String::from_utf8_lossy(&s.bytes[start..]).into_owned()
         };
-        let start = text.char_indices().rev().nth(TAIL_CHARS).map(|(i, _)| i).unwrap_or(0);
+        let start = text
+            .char_indices()
+            .rev()
+            .nth(TAIL_CHARS)
+            .map(|(i, _)| i)
+            .unwrap_or(0);
         text[start..].to_string()
     }
 
     /// Waits until `pattern` matches the transcript after the last `expect`ed
     /// match, then moves past it (like expect(1)).
-    pub async fn expect(&mut self, pattern: &Regex, limit: Duration) -> Result<ConsoleMatch, ConsoleError> {
+    pub async fn expect(
+        &mut self,
+        pattern: &Regex,
+        limit: Duration,
+    ) -> Result<ConsoleMatch, ConsoleError> {
         let found = self.wait_from(self.cursor, pattern, limit).await?;
         self.cursor = found.1;
         Ok(found.0)
@@ -253,7 +287,11 @@ impl Console {
     }
 
     /// Waits until `pattern` matches anywhere in the transcript, without moving.
-    pub async fn wait_for(&mut self, pattern: &Regex, limit: Duration) -> Result<ConsoleMatch, ConsoleError> {
+    pub async fn wait_for(
+        &mut self,
+        pattern: &Regex,
+        limit: Duration,
+    ) -> Result<ConsoleMatch, ConsoleError> {
         self.wait_from(0, pattern, limit).await.map(|(m, _)| m)
     }
 
@@ -327,7 +365,11 @@ mod tests {
     async fn received(c: &Console, len: usize) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while c.len() < len {
-            assert!(Instant::now() < deadline, "console got {} of {len} bytes", c.len());
+            assert!(
+                Instant::now() < deadline,
+                "console got {} of {len} bytes",
+                c.len()
+            );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
@@ -342,10 +384,18 @@ mod tests {
     #[tokio::test]
     async fn invalid_utf8_before_a_milestone_does_not_skip_the_next() {
         let (mut c, mut feed) = pair();
-        feed.write_all(b"\xff\xfeboot A\nB ready\n").await.expect("write");
-        let a = c.expect(&re("boot A"), Duration::from_secs(20)).await.expect("first milestone");
+        feed.write_all(b"\xff\xfeboot A\nB ready\n")
+            .await
+            .expect("write");
+        let a = c
+            .expect(&re("boot A"), Duration::from_secs(20))
+            .await
+            .expect("first milestone");
         assert_eq!(a.text, "boot A");
-        let b = c.expect(&re("B ready"), Duration::from_secs(20)).await.expect("second milestone");
+        let b = c
+            .expect(&re("B ready"), Duration::from_secs(20))
+            .await
+            .expect("second milestone");
         assert_eq!(b.text, "B ready");
     }
 
@@ -354,13 +404,21 @@ mod tests {
         let (mut c, mut feed) = pair();
         feed.write_all(b"boot: mile").await.expect("write");
         received(&c, 10).await;
-        assert!(c.try_expect(&re("milestone")).is_none(), "half of it is not a match");
+        assert!(
+            c.try_expect(&re("milestone")).is_none(),
+            "half of it is not a match"
+        );
         feed.write_all(b"stone reached\n").await.expect("write");
         received(&c, 24).await;
-        let m = c.try_expect(&re("milestone")).expect("the whole pattern across two reads");
+        let m = c
+            .try_expect(&re("milestone"))
+            .expect("the whole pattern across two reads");
         assert_eq!(m.text, "milestone");
         // The cursor sits right after it.
-        assert_eq!(c.try_expect(&re(r"^ reached")).map(|m| m.text), Some(" reached".to_string()));
+        assert_eq!(
+            c.try_expect(&re(r"^ reached")).map(|m| m.text),
+            Some(" reached".to_string())
+        );
     }
 
     // A chatty console looked at after every read: the work stays linear in
@@ -382,7 +440,11 @@ mod tests {
         assert!(c.try_expect(&never).is_some(), "the prompt after 500 KB");
         let total = (reads * chunk.len() + 7) as u64;
         let bound = total + (reads as u64 + 1) * LOOK_BACK as u64;
-        assert!(c.bytes_scanned() <= bound, "scanned {} bytes for a {total}-byte transcript", c.bytes_scanned());
+        assert!(
+            c.bytes_scanned() <= bound,
+            "scanned {} bytes for a {total}-byte transcript",
+            c.bytes_scanned()
+        );
     }
 
     #[tokio::test]
@@ -391,8 +453,14 @@ mod tests {
         feed.write_all(b"one two").await.expect("write");
         received(&c, 7).await;
         assert!(c.try_expect(&re("two")).is_some());
-        let m = c.wait_for(&re("one"), Duration::from_secs(5)).await.expect("anywhere");
+        let m = c
+            .wait_for(&re("one"), Duration::from_secs(5))
+            .await
+            .expect("anywhere");
         assert_eq!(m.text, "one");
-        assert!(c.try_expect(&re("one")).is_none(), "expect still starts after \"two\"");
+        assert!(
+            c.try_expect(&re("one")).is_none(),
+            "expect still starts after \"two\""
+        );
     }
 }

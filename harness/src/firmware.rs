@@ -54,7 +54,8 @@ pub fn run_make(dir: &Path, out: &Path, args: &[&str]) -> Result<()> {
 /// directory; on failure the error carries the command's output.
 pub fn run_command(cwd: &Path, program: &str, args: &[String]) -> Result<()> {
     let lock_path = std::env::temp_dir().join("hvharness-build.lock");
-    let lock_file = File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
+    let lock_file =
+        File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
     let _lock = Flock::lock(lock_file, FlockArg::LockExclusive)
         .map_err(|(_, e)| e)
         .with_context(|| format!("locking {}", lock_path.display()))?;
@@ -83,8 +84,14 @@ pub fn run_command(cwd: &Path, program: &str, args: &[String]) -> Result<()> {
     if !status.success() {
         let mut text = String::new();
         let mut log = log;
-        let _ = log.seek(SeekFrom::Start(0)).and_then(|_| log.read_to_string(&mut text));
-        bail!("{shown} failed ({status}) in {}:\n{}", cwd.display(), text.trim_end());
+        let _ = log
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| log.read_to_string(&mut text));
+        bail!(
+            "{shown} failed ({status}) in {}:\n{}",
+            cwd.display(),
+            text.trim_end()
+        );
     }
     Ok(())
 }

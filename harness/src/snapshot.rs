@@ -60,33 +60,46 @@ impl Snapshot {
             }
             if let Some(h) = line.strip_prefix('#') {
                 if let Some((k, v)) = h.split_once(':') {
-                    snap.header.push((k.trim().to_string(), v.trim().to_string()));
+                    snap.header
+                        .push((k.trim().to_string(), v.trim().to_string()));
                 }
                 continue;
             }
             if let Some(title) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                snap.sections.push(Section { title: title.to_string(), entries: Vec::new() });
+                snap.sections.push(Section {
+                    title: title.to_string(),
+                    entries: Vec::new(),
+                });
                 continue;
             }
             let Some((k, v)) = line.split_once(" = ") else {
-                return Err(format!("line {}: expected `key = value`, `[section]` or `# header`: {line:?}", n + 1));
+                return Err(format!(
+                    "line {}: expected `key = value`, `[section]` or `# header`: {line:?}",
+                    n + 1
+                ));
             };
             let Some(sec) = snap.sections.last_mut() else {
                 return Err(format!("line {}: `{k}` comes before any [section]", n + 1));
             };
-            sec.entries.push((k.trim().to_string(), v.trim().to_string()));
+            sec.entries
+                .push((k.trim().to_string(), v.trim().to_string()));
         }
         Ok(snap)
     }
 
     /// A header value.
     pub fn header_value(&self, key: &str) -> Option<&str> {
-        self.header.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.header
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
 fn strip_insta_header(text: &str) -> &str {
-    let Some(rest) = text.strip_prefix("---\n") else { return text };
+    let Some(rest) = text.strip_prefix("---\n") else {
+        return text;
+    };
     match rest.find("\n---\n") {
         Some(i) => &rest[i + 5..],
         None => text,
@@ -96,9 +109,19 @@ fn strip_insta_header(text: &str) -> &str {
 /// One difference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    Changed { key: String, old: String, new: String },
-    Added { key: String, value: String },
-    Removed { key: String, value: String },
+    Changed {
+        key: String,
+        old: String,
+        new: String,
+    },
+    Added {
+        key: String,
+        value: String,
+    },
+    Removed {
+        key: String,
+        value: String,
+    },
 }
 
 /// The differences within one section (or a section present on one side only).
@@ -115,32 +138,52 @@ pub fn diff(old: &Snapshot, new: &Snapshot) -> Vec<SectionDiff> {
     let mut out = Vec::new();
     for o in &old.sections {
         match new.sections.iter().find(|n| n.title == o.title) {
-            None => out.push(SectionDiff { title: o.title.clone(), only_in_new: Some(false), changes: Vec::new() }),
+            None => out.push(SectionDiff {
+                title: o.title.clone(),
+                only_in_new: Some(false),
+                changes: Vec::new(),
+            }),
             Some(n) => {
                 let mut changes = Vec::new();
                 for (k, v) in &o.entries {
                     match n.entries.iter().find(|(nk, _)| nk == k) {
-                        Some((_, nv)) if nv != v => {
-                            changes.push(Change::Changed { key: k.clone(), old: v.clone(), new: nv.clone() })
-                        }
+                        Some((_, nv)) if nv != v => changes.push(Change::Changed {
+                            key: k.clone(),
+                            old: v.clone(),
+                            new: nv.clone(),
+                        }),
                         Some(_) => {}
-                        None => changes.push(Change::Removed { key: k.clone(), value: v.clone() }),
+                        None => changes.push(Change::Removed {
+                            key: k.clone(),
+                            value: v.clone(),
+                        }),
                     }
                 }
                 for (k, v) in &n.entries {
                     if !o.entries.iter().any(|(ok, _)| ok == k) {
-                        changes.push(Change::Added { key: k.clone(), value: v.clone() });
+                        changes.push(Change::Added {
+                            key: k.clone(),
+                            value: v.clone(),
+                        });
                     }
                 }
                 if !changes.is_empty() {
-                    out.push(SectionDiff { title: o.title.clone(), only_in_new: None, changes });
+                    out.push(SectionDiff {
+                        title: o.title.clone(),
+                        only_in_new: None,
+                        changes,
+                    });
                 }
             }
         }
     }
     for n in &new.sections {
         if !old.sections.iter().any(|o| o.title == n.title) {
-            out.push(SectionDiff { title: n.title.clone(), only_in_new: Some(true), changes: Vec::new() });
+            out.push(SectionDiff {
+                title: n.title.clone(),
+                only_in_new: Some(true),
+                changes: Vec::new(),
+            });
         }
     }
     out
@@ -167,7 +210,9 @@ pub fn render_diff(old_name: &str, new_name: &str, diffs: &[SectionDiff]) -> Str
                 let w = d.changes.iter().map(|c| key_of(c).len()).max().unwrap_or(0);
                 for c in &d.changes {
                     let _ = match c {
-                        Change::Changed { key, old, new } => writeln!(s, "  {key:<w$}  {old} -> {new}"),
+                        Change::Changed { key, old, new } => {
+                            writeln!(s, "  {key:<w$}  {old} -> {new}")
+                        }
                         Change::Added { key, value } => writeln!(s, "+ {key:<w$}  {value}"),
                         Change::Removed { key, value } => writeln!(s, "- {key:<w$}  {value}"),
                     };
@@ -180,7 +225,9 @@ pub fn render_diff(old_name: &str, new_name: &str, diffs: &[SectionDiff]) -> Str
 
 fn key_of(c: &Change) -> &str {
     match c {
-        Change::Changed { key, .. } | Change::Added { key, .. } | Change::Removed { key, .. } => key,
+        Change::Changed { key, .. } | Change::Added { key, .. } | Change::Removed { key, .. } => {
+            key
+        }
     }
 }
 
@@ -190,7 +237,10 @@ mod tests {
 
     fn snap(qemu: &str, henvcfg: &str, adue: &str) -> Snapshot {
         Snapshot {
-            header: vec![("scenario".into(), "x".into()), ("qemu".into(), qemu.into())],
+            header: vec![
+                ("scenario".into(), "x".into()),
+                ("qemu".into(), qemu.into()),
+            ],
             sections: vec![Section {
                 title: "guest:kvminithart hart 0 VS".into(),
                 entries: vec![

@@ -25,11 +25,15 @@ struct Ran {
 
 impl Ran {
     fn describe(&self) -> String {
-        format!("{}: exit {:?}\n--- stdout\n{}--- stderr\n{}", self.shown, self.code, self.stdout, self.stderr)
+        format!(
+            "{}: exit {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.shown, self.code, self.stdout, self.stderr
+        )
     }
 
     fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", self.describe()))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", self.describe()))
     }
 }
 
@@ -64,22 +68,36 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> Ran {
         f.read_to_string(&mut s).unwrap();
         s
     };
-    Ran { code: status.code(), stdout: read(out_file), stderr: read(err_file), shown }
+    Ran {
+        code: status.code(),
+        stdout: read(out_file),
+        stderr: read(err_file),
+        shown,
+    }
 }
 
 /// The binary, run from `cwd` with the project's QEMU prefixes in view.
 fn hvharness_in(cwd: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hvharness"));
-    cmd.args(args).env("HVHARNESS_ROOT", common::root()).current_dir(cwd);
+    cmd.args(args)
+        .env("HVHARNESS_ROOT", common::root())
+        .current_dir(cwd);
     cmd
 }
 
 fn hvharness(args: &[&str]) -> Ran {
-    run_bounded(hvharness_in(&common::root(), args), Duration::from_secs(300))
+    run_bounded(
+        hvharness_in(&common::root(), args),
+        Duration::from_secs(300),
+    )
 }
 
 fn scenario(name: &str) -> String {
-    common::root().join("scenarios").join(name).to_string_lossy().into_owned()
+    common::root()
+        .join("scenarios")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn nine() -> QemuVersion {
@@ -91,26 +109,60 @@ fn nine() -> QemuVersion {
 
 #[test]
 fn bisect_versions_finds_the_first_version_that_hangs() {
-    let versions: Vec<QemuVersion> = common::registry().builds().iter().map(|b| b.version).collect();
+    let versions: Vec<QemuVersion> = common::registry()
+        .builds()
+        .iter()
+        .map(|b| b.version)
+        .collect();
     if versions.len() < 2 {
         common::skipped(&format!("bisect versions: needs two registered QEMU versions, have {versions:?} (run scripts/setup.sh)"));
         return;
     }
     // hypervisor-noadue-2vm boots below 9.0 and hangs from 9.0 on.
     let oldest = versions[0];
-    let expected = if oldest < nine() { versions.iter().copied().find(|v| *v >= nine()) } else { None };
-    let r = hvharness(&["bisect", "versions", &scenario("hypervisor-noadue-2vm.toml"), "--json"]);
+    let expected = if oldest < nine() {
+        versions.iter().copied().find(|v| *v >= nine())
+    } else {
+        None
+    };
+    let r = hvharness(&[
+        "bisect",
+        "versions",
+        &scenario("hypervisor-noadue-2vm.toml"),
+        "--json",
+    ]);
     assert_eq!(r.code, Some(0), "{}", r.describe());
     let j = r.json();
-    let listed: Vec<String> = j["versions"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
-    assert_eq!(listed, versions.iter().map(|v| v.to_string()).collect::<Vec<_>>(), "all known, oldest first");
+    let listed: Vec<String> = j["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        listed,
+        versions.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+        "all known, oldest first"
+    );
     let probes = j["probes"].as_array().unwrap();
     let n = versions.len();
     let bound = 1 + (usize::BITS - (n - 1).leading_zeros()) as usize;
     assert_eq!(j["max_runs"], bound);
-    assert!(probes.len() <= bound, "{} runs for {n} versions\n{}", probes.len(), r.describe());
-    assert_eq!(probes[0]["qemu"], oldest.to_string(), "the oldest is run first");
-    assert_eq!(j["baseline"], if oldest < nine() { "booted" } else { "hung" });
+    assert!(
+        probes.len() <= bound,
+        "{} runs for {n} versions\n{}",
+        probes.len(),
+        r.describe()
+    );
+    assert_eq!(
+        probes[0]["qemu"],
+        oldest.to_string(),
+        "the oldest is run first"
+    );
+    assert_eq!(
+        j["baseline"],
+        if oldest < nine() { "booted" } else { "hung" }
+    );
     match expected {
         Some(v) => {
             assert_eq!(j["first_different"], v.to_string(), "{}", r.describe());
@@ -126,7 +178,11 @@ fn bisect_versions_finds_the_first_version_that_hangs() {
     // Progress names every run as it goes.
     for p in probes {
         let line = format!("QEMU {}: ", p["qemu"].as_str().unwrap());
-        assert!(r.stderr.contains(&line), "no progress line for {line}\n{}", r.describe());
+        assert!(
+            r.stderr.contains(&line),
+            "no progress line for {line}\n{}",
+            r.describe()
+        );
     }
 }
 
@@ -134,7 +190,11 @@ fn bisect_versions_finds_the_first_version_that_hangs() {
 /// versions from the two Debian builds, to see a longer search on real runs.
 fn stand_in(dir: &Path, claims: &str, real: &hvharness::qemu::QemuBuild) -> PathBuf {
     let path = dir.join(format!("qemu-{claims}"));
-    let data = real.data_dir.as_ref().map(|d| format!("-L '{}' ", d.display())).unwrap_or_default();
+    let data = real
+        .data_dir
+        .as_ref()
+        .map(|d| format!("-L '{}' ", d.display()))
+        .unwrap_or_default();
     let script = format!(
         "#!/bin/sh\n\
          if [ \"$1\" = --version ]; then echo 'QEMU emulator version {claims} (stand-in for {})'; exit 0; fi\n\
@@ -150,44 +210,95 @@ fn stand_in(dir: &Path, claims: &str, real: &hvharness::qemu::QemuBuild) -> Path
 
 #[test]
 fn bisect_versions_over_five_versions_names_the_first_and_the_last_good() {
-    let (Some(old), Some(new)) = (common::qemu_or_skip("7.2.22", "bisect over stand-ins"), common::qemu_or_skip("10.0.2", "bisect over stand-ins"))
-    else {
+    let (Some(old), Some(new)) = (
+        common::qemu_or_skip("7.2.22", "bisect over stand-ins"),
+        common::qemu_or_skip("10.0.2", "bisect over stand-ins"),
+    ) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     // 8.0.2 and 8.2.0 behave like 7.2.22 here (the guest boots), 9.2.0 like 10.0.2.
-    let wrappers = [stand_in(dir.path(), "8.0.2", &old), stand_in(dir.path(), "8.2.0", &old), stand_in(dir.path(), "9.2.0", &new)];
+    let wrappers = [
+        stand_in(dir.path(), "8.0.2", &old),
+        stand_in(dir.path(), "8.2.0", &old),
+        stand_in(dir.path(), "9.2.0", &new),
+    ];
     let list = std::env::join_paths(&wrappers).unwrap();
     let s = scenario("hypervisor-noadue-2vm.toml");
-    let args = ["bisect", "versions", &s, "--qemu", "7.2.22", "--qemu", "8.0.2", "--qemu", "8.2.0", "--qemu", "9.2.0", "--qemu", "10.0.2"];
+    let args = [
+        "bisect", "versions", &s, "--qemu", "7.2.22", "--qemu", "8.0.2", "--qemu", "8.2.0",
+        "--qemu", "9.2.0", "--qemu", "10.0.2",
+    ];
     let mut cmd = hvharness_in(&common::root(), &args);
-    cmd.env("HVHARNESS_QEMU", list).env("HVHARNESS_CONFIG", dir.path().join("none.toml"));
+    cmd.env("HVHARNESS_QEMU", list)
+        .env("HVHARNESS_CONFIG", dir.path().join("none.toml"));
     let r = run_bounded(cmd, Duration::from_secs(300));
     assert_eq!(r.code, Some(0), "{}", r.describe());
     assert!(
-        r.stdout.contains("QEMU 9.2.0 is the first version where hypervisor-noadue-2vm hangs (8.2.0 boots)"),
+        r.stdout.contains(
+            "QEMU 9.2.0 is the first version where hypervisor-noadue-2vm hangs (8.2.0 boots)"
+        ),
         "{}",
         r.describe()
     );
-    let runs = r.stdout.lines().filter(|l| l.trim_start().starts_with("run ")).count();
-    assert!((2..=4).contains(&runs), "{runs} runs for 5 versions\n{}", r.describe());
-    assert!(r.stdout.contains(&format!("binary search: {runs} runs for 5 versions (at most 4)")), "{}", r.describe());
-    assert!(r.stdout.contains("assumption: the outcome changes at most once"), "{}", r.describe());
+    let runs = r
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("run "))
+        .count();
+    assert!(
+        (2..=4).contains(&runs),
+        "{runs} runs for 5 versions\n{}",
+        r.describe()
+    );
+    assert!(
+        r.stdout.contains(&format!(
+            "binary search: {runs} runs for 5 versions (at most 4)"
+        )),
+        "{}",
+        r.describe()
+    );
+    assert!(
+        r.stdout
+            .contains("assumption: the outcome changes at most once"),
+        "{}",
+        r.describe()
+    );
 }
 
 #[test]
 fn bisect_versions_needs_two_versions() {
-    let Some(_) = common::qemu_or_skip("10.0.2", "bisect versions with one version") else { return };
-    let r = hvharness(&["bisect", "versions", &scenario("hypervisor-noadue-2vm.toml"), "--qemu", "10.0.2", "--no-build"]);
+    let Some(_) = common::qemu_or_skip("10.0.2", "bisect versions with one version") else {
+        return;
+    };
+    let r = hvharness(&[
+        "bisect",
+        "versions",
+        &scenario("hypervisor-noadue-2vm.toml"),
+        "--qemu",
+        "10.0.2",
+        "--no-build",
+    ]);
     assert_eq!(r.code, Some(2), "{}", r.describe());
-    assert!(r.stderr.contains("at least two QEMU versions") && r.stderr.contains("qemu add"), "{}", r.describe());
+    assert!(
+        r.stderr.contains("at least two QEMU versions") && r.stderr.contains("qemu add"),
+        "{}",
+        r.describe()
+    );
 }
 
 // ---------------------------------------------------------------------------
 // bisect milestones
 
 fn milestone_json(scenario_file: &str, version: &str, code: i32) -> Value {
-    let r = hvharness(&["bisect", "milestones", &scenario(scenario_file), "--qemu", version, "--json"]);
+    let r = hvharness(&[
+        "bisect",
+        "milestones",
+        &scenario(scenario_file),
+        "--qemu",
+        version,
+        "--json",
+    ]);
     assert_eq!(r.code, Some(code), "{}", r.describe());
     let j = r.json();
     assert_eq!(j["qemu"], version);
@@ -196,7 +307,9 @@ fn milestone_json(scenario_file: &str, version: &str, code: i32) -> Value {
 
 #[test]
 fn bisect_milestones_on_the_adue_hang_stops_after_kvminithart_on_every_hart() {
-    let Some(_) = common::qemu_or_skip("10.0.2", "bisect milestones on the ADUE hang") else { return };
+    let Some(_) = common::qemu_or_skip("10.0.2", "bisect milestones on the ADUE hang") else {
+        return;
+    };
     let j = milestone_json("hypervisor-noadue-2vm.toml", "10.0.2", 1);
     assert_eq!(j["observed"]["kind"], "hung");
     let harts = j["harts"].as_array().unwrap();
@@ -210,7 +323,14 @@ fn bisect_milestones_on_the_adue_hang_stops_after_kvminithart_on_every_hart() {
         }
     }
     // The sentence, as printed.
-    let r = hvharness(&["bisect", "milestones", &scenario("hypervisor-noadue-2vm.toml"), "--qemu", "10.0.2", "--no-build"]);
+    let r = hvharness(&[
+        "bisect",
+        "milestones",
+        &scenario("hypervisor-noadue-2vm.toml"),
+        "--qemu",
+        "10.0.2",
+        "--no-build",
+    ]);
     assert_eq!(r.code, Some(1), "{}", r.describe());
     for hart in 0..2 {
         let line = format!("hart {hart}: reached kvminithart, missed trapinithart");
@@ -221,15 +341,25 @@ fn bisect_milestones_on_the_adue_hang_stops_after_kvminithart_on_every_hart() {
 #[test]
 fn bisect_milestones_on_a_good_boot_reaches_all_on_every_hart() {
     for version in ["10.0.2", "7.2.22"] {
-        let Some(_) = common::qemu_or_skip(version, "bisect milestones on hypervisor-2vm") else { continue };
+        let Some(_) = common::qemu_or_skip(version, "bisect milestones on hypervisor-2vm") else {
+            continue;
+        };
         let j = milestone_json("hypervisor-2vm.toml", version, 0);
         assert_eq!(j["observed"]["kind"], "booted");
         let all = j["milestones"].as_array().unwrap().clone();
         assert!(all.len() >= 6, "{j:#}");
         for h in j["harts"].as_array().unwrap() {
             assert!(h["first_missed"].is_null(), "QEMU {version}: {h:#}");
-            assert_eq!(h["reached"].as_array().unwrap(), &all, "QEMU {version}: {h:#}");
-            assert_eq!(h["stops"].as_array().unwrap().len(), all.len(), "one counted stop per milestone and hart: {h:#}");
+            assert_eq!(
+                h["reached"].as_array().unwrap(),
+                &all,
+                "QEMU {version}: {h:#}"
+            );
+            assert_eq!(
+                h["stops"].as_array().unwrap().len(),
+                all.len(),
+                "one counted stop per milestone and hart: {h:#}"
+            );
         }
     }
 }
@@ -238,12 +368,20 @@ fn bisect_milestones_on_a_good_boot_reaches_all_on_every_hart() {
 fn bisect_milestones_without_a_list_says_what_to_add() {
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(scenario("hypervisor-2vm.toml")).unwrap();
-    let text: String = text.lines().filter(|l| !l.starts_with("milestone_")).map(|l| format!("{l}\n")).collect();
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("milestone_"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let path = dir.path().join("no-milestones.toml");
     std::fs::write(&path, text).unwrap();
     let r = hvharness(&["bisect", "milestones", path.to_str().unwrap(), "--no-build"]);
     assert_eq!(r.code, Some(2), "{}", r.describe());
-    assert!(r.stderr.contains("no milestone_symbols") && r.stderr.contains("milestone_symbols = ["), "{}", r.describe());
+    assert!(
+        r.stderr.contains("no milestone_symbols") && r.stderr.contains("milestone_symbols = ["),
+        "{}",
+        r.describe()
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -253,7 +391,9 @@ fn bisect_milestones_without_a_list_says_what_to_add() {
 /// with `edit` applied to the text.
 fn scenario_copy(dir: &Path, from: &str, edit: impl Fn(String) -> String) -> String {
     let scenarios = common::root().join("scenarios");
-    let text = std::fs::read_to_string(scenarios.join(from)).unwrap().replace("\"../", &format!("\"{}/../", scenarios.display()));
+    let text = std::fs::read_to_string(scenarios.join(from))
+        .unwrap()
+        .replace("\"../", &format!("\"{}/../", scenarios.display()));
     let path = dir.join(from);
     std::fs::write(&path, edit(text)).unwrap();
     path.to_string_lossy().into_owned()
@@ -261,23 +401,61 @@ fn scenario_copy(dir: &Path, from: &str, edit: impl Fn(String) -> String) -> Str
 
 #[test]
 fn check_exit_codes_for_git_bisect_run() {
-    let Some(_) = common::qemu_or_skip("10.0.2", "check exit codes") else { return };
+    let Some(_) = common::qemu_or_skip("10.0.2", "check exit codes") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let cases: Vec<(Vec<String>, i32, &str)> = vec![
-        (vec![scenario("hypervisor-2vm.toml"), "--qemu".into(), "10.0.2".into()], 0, "good: hypervisor-2vm on QEMU 10.0.2"),
-        (vec![scenario("hypervisor-noadue-2vm.toml"), "--qemu".into(), "10.0.2".into()], 1, "bad: hypervisor-noadue-2vm on QEMU 10.0.2"),
+        (
+            vec![
+                scenario("hypervisor-2vm.toml"),
+                "--qemu".into(),
+                "10.0.2".into(),
+            ],
+            0,
+            "good: hypervisor-2vm on QEMU 10.0.2",
+        ),
+        (
+            vec![
+                scenario("hypervisor-noadue-2vm.toml"),
+                "--qemu".into(),
+                "10.0.2".into(),
+            ],
+            1,
+            "bad: hypervisor-noadue-2vm on QEMU 10.0.2",
+        ),
         // The expected hang is good with --expect.
         (
-            vec![scenario("hypervisor-noadue-2vm.toml"), "--qemu".into(), "10.0.2".into(), "--expect".into()],
+            vec![
+                scenario("hypervisor-noadue-2vm.toml"),
+                "--qemu".into(),
+                "10.0.2".into(),
+                "--expect".into(),
+            ],
             0,
             "as expected for QEMU 10.0.2",
         ),
-        (vec![scenario("hypervisor-2vm.toml"), "--qemu".into(), "1.0.0".into()], 125, "QEMU 1.0.0 is not registered"),
-        (vec!["/no/such/scenario.toml".into()], 125, "the scenario does not load"),
+        (
+            vec![
+                scenario("hypervisor-2vm.toml"),
+                "--qemu".into(),
+                "1.0.0".into(),
+            ],
+            125,
+            "QEMU 1.0.0 is not registered",
+        ),
+        (
+            vec!["/no/such/scenario.toml".into()],
+            125,
+            "the scenario does not load",
+        ),
         (
             vec![
                 scenario_copy(dir.path(), "hypervisor-2vm.toml", |t| {
-                    t.replace("command = [\"make\", \"-C\", ", "command = [\"sh\", \"-c\", \"echo broken >&2; exit 2\", ")
+                    t.replace(
+                        "command = [\"make\", \"-C\", ",
+                        "command = [\"sh\", \"-c\", \"echo broken >&2; exit 2\", ",
+                    )
                 }),
                 "--qemu".into(),
                 "10.0.2".into(),
@@ -287,7 +465,9 @@ fn check_exit_codes_for_git_bisect_run() {
         ),
         (
             vec![
-                scenario_copy(dir.path(), "guest-standalone.toml", |t| t.split("[[outcome]]").next().unwrap().to_string()),
+                scenario_copy(dir.path(), "guest-standalone.toml", |t| {
+                    t.split("[[outcome]]").next().unwrap().to_string()
+                }),
                 "--qemu".into(),
                 "10.0.2".into(),
                 "--expect".into(),
@@ -311,13 +491,20 @@ fn check_exit_codes_for_git_bisect_run() {
 
 fn git(repo: &Path, args: &[&str]) -> Ran {
     let mut cmd = Command::new("git");
-    cmd.args(["-c", "user.name=hvharness test", "-c", "user.email=test@hvharness.invalid", "-c", "commit.gpgsign=false"])
-        .args(args)
-        .current_dir(repo)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        // For `git bisect run hvharness`: the project's QEMU prefixes.
-        .env("HVHARNESS_ROOT", common::root());
+    cmd.args([
+        "-c",
+        "user.name=hvharness test",
+        "-c",
+        "user.email=test@hvharness.invalid",
+        "-c",
+        "commit.gpgsign=false",
+    ])
+    .args(args)
+    .current_dir(repo)
+    .env("GIT_CONFIG_NOSYSTEM", "1")
+    .env("GIT_CONFIG_GLOBAL", "/dev/null")
+    // For `git bisect run hvharness`: the project's QEMU prefixes.
+    .env("HVHARNESS_ROOT", common::root());
     run_bounded(cmd, Duration::from_secs(900))
 }
 
@@ -353,7 +540,9 @@ fn commit_edit(repo: &Path, file: &str, edit: impl Fn(String) -> String, message
 
 #[test]
 fn git_bisect_run_check_finds_the_commit_that_removes_adue() {
-    let Some(_) = common::qemu_or_skip("10.0.2", "git bisect run hvharness check") else { return };
+    let Some(_) = common::qemu_or_skip("10.0.2", "git bisect run hvharness check") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path();
     copy_tree(&common::root().join("hypervisor"), &repo.join("hypervisor"));
@@ -361,9 +550,16 @@ fn git_bisect_run_check_finds_the_commit_that_removes_adue() {
     // The shipped scenario; its build rebuilds everything, since a commit
     // that only changes a flag in hv.mk leaves every object's inputs as they
     // were, and make would keep the previous commit's hypervisor.elf.
-    let text = std::fs::read_to_string(common::root().join("scenarios/hypervisor-2vm.toml")).unwrap();
-    let text = text.replace("command = [\"make\", \"-C\", ", "command = [\"make\", \"-B\", \"-C\", ");
-    assert!(text.contains("\"make\", \"-B\""), "the scenario's build command changed shape");
+    let text =
+        std::fs::read_to_string(common::root().join("scenarios/hypervisor-2vm.toml")).unwrap();
+    let text = text.replace(
+        "command = [\"make\", \"-C\", ",
+        "command = [\"make\", \"-B\", \"-C\", ",
+    );
+    assert!(
+        text.contains("\"make\", \"-B\""),
+        "the scenario's build command changed shape"
+    );
     std::fs::write(repo.join("scenarios/hypervisor-2vm.toml"), text).unwrap();
     std::fs::write(repo.join(".gitignore"), "/target/\n").unwrap();
 
@@ -373,26 +569,64 @@ fn git_bisect_run_check_finds_the_commit_that_removes_adue() {
     let good = git_ok(repo, &["rev-parse", "HEAD"]).trim().to_string();
     let note = |t: String| t + "\n# a harmless note\n";
     commit_edit(repo, "hypervisor/README.md", note, "README: a note");
-    commit_edit(repo, "hypervisor/hart.c", |t| t + "\n// harmless: a comment\n", "hart.c: a comment");
+    commit_edit(
+        repo,
+        "hypervisor/hart.c",
+        |t| t + "\n// harmless: a comment\n",
+        "hart.c: a comment",
+    );
     let culprit = commit_edit(
         repo,
         "hypervisor/hv.mk",
-        |t| t.replace("hv_variant,hv-adue,-DHV_HENVCFG_ADUE=1", "hv_variant,hv-adue,-DHV_HENVCFG_ADUE=0"),
+        |t| {
+            t.replace(
+                "hv_variant,hv-adue,-DHV_HENVCFG_ADUE=1",
+                "hv_variant,hv-adue,-DHV_HENVCFG_ADUE=0",
+            )
+        },
         "hv.mk: hypervisor.elf without HV_HENVCFG_ADUE",
     );
-    commit_edit(repo, "hypervisor/vm.c", |t| t + "\n// harmless: another comment\n", "vm.c: a comment");
+    commit_edit(
+        repo,
+        "hypervisor/vm.c",
+        |t| t + "\n// harmless: another comment\n",
+        "vm.c: a comment",
+    );
     commit_edit(repo, "hypervisor/README.md", note, "README: another note");
     let bad = git_ok(repo, &["rev-parse", "HEAD"]).trim().to_string();
 
     git_ok(repo, &["bisect", "start", &bad, &good]);
-    let r = git(repo, &["bisect", "run", env!("CARGO_BIN_EXE_hvharness"), "check", "scenarios/hypervisor-2vm.toml", "--qemu", "10.0.2"]);
+    let r = git(
+        repo,
+        &[
+            "bisect",
+            "run",
+            env!("CARGO_BIN_EXE_hvharness"),
+            "check",
+            "scenarios/hypervisor-2vm.toml",
+            "--qemu",
+            "10.0.2",
+        ],
+    );
     let log = git(repo, &["bisect", "log"]).stdout;
     git_ok(repo, &["bisect", "reset"]);
     assert_eq!(r.code, Some(0), "{}\n--- bisect log\n{log}", r.describe());
     let found = format!("{culprit} is the first bad commit");
-    assert!(r.stdout.contains(&found), "git did not name {culprit}\n{}\n--- bisect log\n{log}", r.describe());
+    assert!(
+        r.stdout.contains(&found),
+        "git did not name {culprit}\n{}\n--- bisect log\n{log}",
+        r.describe()
+    );
     // Each step said what it saw, and none was skipped.
-    assert!(r.stdout.contains("good: hypervisor-2vm on QEMU 10.0.2"), "{}", r.describe());
-    assert!(r.stdout.contains("bad: hypervisor-2vm on QEMU 10.0.2"), "{}", r.describe());
+    assert!(
+        r.stdout.contains("good: hypervisor-2vm on QEMU 10.0.2"),
+        "{}",
+        r.describe()
+    );
+    assert!(
+        r.stdout.contains("bad: hypervisor-2vm on QEMU 10.0.2"),
+        "{}",
+        r.describe()
+    );
     assert!(!log.contains("git bisect skip"), "{log}");
 }

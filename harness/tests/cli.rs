@@ -39,7 +39,8 @@ fn describe(args: &[&str], out: &Output) -> String {
 fn json_of(args: &[&str], code: i32) -> Value {
     let out = hvharness(args);
     assert_eq!(out.status.code(), Some(code), "{}", describe(args, &out));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", describe(args, &out)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", describe(args, &out)))
 }
 
 // ---------------------------------------------------------------------------
@@ -79,21 +80,43 @@ fn check_help(path: &[&str], checked: &mut Vec<String>) {
     let mut long_args: Vec<&str> = path.to_vec();
     long_args.push("--help");
     let long = hvharness(&long_args);
-    assert_eq!(long.status.code(), Some(0), "{}", describe(&long_args, &long));
+    assert_eq!(
+        long.status.code(),
+        Some(0),
+        "{}",
+        describe(&long_args, &long)
+    );
     let long_text = text(&long.stdout);
     let usage = format!("Usage: hvharness {}", path.join(" "));
-    assert!(long_text.contains(usage.trim_end()), "no `{usage}` line\n{}", describe(&long_args, &long));
+    assert!(
+        long_text.contains(usage.trim_end()),
+        "no `{usage}` line\n{}",
+        describe(&long_args, &long)
+    );
     let about = long_text.lines().next().unwrap_or_default();
-    assert!(about.split_whitespace().count() >= 4, "no explanation at the top\n{}", describe(&long_args, &long));
+    assert!(
+        about.split_whitespace().count() >= 4,
+        "no explanation at the top\n{}",
+        describe(&long_args, &long)
+    );
 
     let mut short_args: Vec<&str> = path.to_vec();
     short_args.push("-h");
     let short = hvharness(&short_args);
-    assert_eq!(short.status.code(), Some(0), "{}", describe(&short_args, &short));
+    assert_eq!(
+        short.status.code(),
+        Some(0),
+        "{}",
+        describe(&short_args, &short)
+    );
     let short_text = text(&short.stdout);
     for title in ["Arguments:", "Options:", "Commands:"] {
         for (name, what) in section(&short_text, title) {
-            assert!(!what.is_empty(), "`{name}` under {title} is not explained\n{}", describe(&short_args, &short));
+            assert!(
+                !what.is_empty(),
+                "`{name}` under {title} is not explained\n{}",
+                describe(&short_args, &short)
+            );
         }
     }
     checked.push(path.join(" "));
@@ -112,21 +135,42 @@ fn help_of_every_subcommand_explains() {
     let mut checked = Vec::new();
     check_help(&[], &mut checked);
     for expected in ["run", "matrix", "qemu", "qemu list", "qemu add"] {
-        assert!(checked.iter().any(|c| c == expected), "{expected} was not reached through the help: {checked:?}");
+        assert!(
+            checked.iter().any(|c| c == expected),
+            "{expected} was not reached through the help: {checked:?}"
+        );
     }
     let out = hvharness(&["help", "run"]);
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&["help", "run"], &out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        describe(&["help", "run"], &out)
+    );
 }
 
 #[test]
 fn usage_errors_exit_2_and_say_what_was_wrong() {
     let out = hvharness(&["no-such-command"]);
-    assert_eq!(out.status.code(), Some(2), "{}", describe(&["no-such-command"], &out));
-    assert!(text(&out.stderr).contains("no-such-command"), "{}", describe(&["no-such-command"], &out));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        describe(&["no-such-command"], &out)
+    );
+    assert!(
+        text(&out.stderr).contains("no-such-command"),
+        "{}",
+        describe(&["no-such-command"], &out)
+    );
     let args = ["run", "/no/such/scenario.toml", "--no-build"];
     let out = hvharness(&args);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&args, &out));
-    assert!(text(&out.stderr).contains("/no/such/scenario.toml"), "{}", describe(&args, &out));
+    assert!(
+        text(&out.stderr).contains("/no/such/scenario.toml"),
+        "{}",
+        describe(&args, &out)
+    );
 }
 
 #[test]
@@ -137,7 +181,11 @@ fn missing_qemu_names_the_version_and_how_to_register_it() {
     let out = hvharness(&args);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&args, &out));
     let err = text(&out.stderr);
-    assert!(err.contains("9.9.9") && err.contains("qemu add"), "{}", describe(&args, &out));
+    assert!(
+        err.contains("9.9.9") && err.contains("qemu add"),
+        "{}",
+        describe(&args, &out)
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -153,24 +201,45 @@ fn qemu_list_json_shape() {
             .as_str()
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("no parsable version: {b}"));
-        let binary = b["binary"].as_str().unwrap_or_else(|| panic!("no binary: {b}"));
+        let binary = b["binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no binary: {b}"));
         assert!(Path::new(binary).is_file(), "{binary} is not a file");
-        assert!(b["data_dir"].is_null() || b["data_dir"].is_string(), "data_dir: {b}");
+        assert!(
+            b["data_dir"].is_null() || b["data_dir"].is_string(),
+            "data_dir: {b}"
+        );
         let origin = b["origin"].as_str().unwrap_or_default();
-        assert!(["project", "installed", "registered", "path"].contains(&origin), "origin {origin:?}: {b}");
+        assert!(
+            ["project", "installed", "registered", "path"].contains(&origin),
+            "origin {origin:?}: {b}"
+        );
         versions.push(version);
     }
     let mut sorted = versions.clone();
     sorted.sort();
     assert_eq!(versions, sorted, "oldest first");
-    let known: Vec<QemuVersion> = common::registry().builds().iter().map(|b| b.version).collect();
+    let known: Vec<QemuVersion> = common::registry()
+        .builds()
+        .iter()
+        .map(|b| b.version)
+        .collect();
     assert_eq!(versions, known, "the same builds as the library finds");
 
     // The table names the same versions.
     let out = hvharness(&["qemu", "list"]);
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&["qemu", "list"], &out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        describe(&["qemu", "list"], &out)
+    );
     for v in &versions {
-        assert!(text(&out.stdout).contains(&v.to_string()), "{v} missing\n{}", text(&out.stdout));
+        assert!(
+            text(&out.stdout).contains(&v.to_string()),
+            "{v} missing\n{}",
+            text(&out.stdout)
+        );
     }
 }
 
@@ -180,26 +249,54 @@ fn qemu_list_json_shape() {
 /// The fields every report has, whatever happened.
 fn check_report_shape(r: &Value, scenario: &str) {
     assert_eq!(r["scenario"], scenario, "{r:#}");
-    assert!(r["qemu"].as_str().and_then(|s| s.parse::<QemuVersion>().ok()).is_some(), "qemu: {r:#}");
+    assert!(
+        r["qemu"]
+            .as_str()
+            .and_then(|s| s.parse::<QemuVersion>().ok())
+            .is_some(),
+        "qemu: {r:#}"
+    );
     assert!(r["observed"]["kind"].is_string(), "observed.kind: {r:#}");
-    assert!(r["verdict"]["verdict"].is_string(), "verdict.verdict: {r:#}");
-    let duration = r["duration_secs"].as_f64().unwrap_or_else(|| panic!("duration_secs: {r:#}"));
+    assert!(
+        r["verdict"]["verdict"].is_string(),
+        "verdict.verdict: {r:#}"
+    );
+    let duration = r["duration_secs"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("duration_secs: {r:#}"));
     assert!(duration > 0.0, "{r:#}");
-    let milestones = r["milestones"].as_array().unwrap_or_else(|| panic!("milestones: {r:#}"));
+    let milestones = r["milestones"]
+        .as_array()
+        .unwrap_or_else(|| panic!("milestones: {r:#}"));
     let mut previous = 0.0;
     for m in milestones {
-        assert!(m["console"].is_string() && m["pattern"].is_string(), "milestone: {m}");
-        let at = m["at_secs"].as_f64().unwrap_or_else(|| panic!("at_secs: {m}"));
-        assert!(at >= 0.0 && at <= duration, "milestone time {at} outside the run ({duration} s)");
+        assert!(
+            m["console"].is_string() && m["pattern"].is_string(),
+            "milestone: {m}"
+        );
+        let at = m["at_secs"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("at_secs: {m}"));
+        assert!(
+            at >= 0.0 && at <= duration,
+            "milestone time {at} outside the run ({duration} s)"
+        );
         if m["console"] == milestones[0]["console"] {
             assert!(at >= previous, "milestones of one console in order: {r:#}");
             previous = at;
         }
     }
-    let transcripts = r["transcripts"].as_array().unwrap_or_else(|| panic!("transcripts: {r:#}"));
+    let transcripts = r["transcripts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("transcripts: {r:#}"));
     for t in transcripts {
-        let pair = t.as_array().unwrap_or_else(|| panic!("transcript is [console, text]: {t}"));
-        assert!(pair.len() == 2 && pair[0].is_string() && pair[1].is_string(), "transcript: {t}");
+        let pair = t
+            .as_array()
+            .unwrap_or_else(|| panic!("transcript is [console, text]: {t}"));
+        assert!(
+            pair.len() == 2 && pair[0].is_string() && pair[1].is_string(),
+            "transcript: {t}"
+        );
     }
 }
 
@@ -227,19 +324,41 @@ fn run_json_boot_on_every_known_qemu() {
     }
     common::firmware();
     let scenario = common::root().join("scenarios/guest-standalone.toml");
-    let v = json_of(&["run", &scenario.to_string_lossy(), "--no-build", "--json"], 0);
+    let v = json_of(
+        &["run", &scenario.to_string_lossy(), "--no-build", "--json"],
+        0,
+    );
     let reports = run_reports(&v);
-    let versions: Vec<&str> = reports.iter().map(|r| r["qemu"].as_str().unwrap_or_default()).collect();
-    let known: Vec<String> = common::registry().builds().iter().map(|b| b.version.to_string()).collect();
+    let versions: Vec<&str> = reports
+        .iter()
+        .map(|r| r["qemu"].as_str().unwrap_or_default())
+        .collect();
+    let known: Vec<String> = common::registry()
+        .builds()
+        .iter()
+        .map(|b| b.version.to_string())
+        .collect();
     assert_eq!(versions, known, "one report per known QEMU, in order");
     for r in &reports {
         check_report_shape(r, "guest-standalone");
         assert_eq!(r["observed"]["kind"], "booted", "{r:#}");
         assert_eq!(r["verdict"]["verdict"], "as_expected", "{r:#}");
         assert_eq!(r["expected"], "boots", "{r:#}");
-        let patterns: Vec<&str> = r["milestones"].as_array().unwrap().iter().map(|m| m["pattern"].as_str().unwrap()).collect();
-        assert_eq!(patterns, ["guest kernel is booting", "init: starting sh", r"\$ "], "{r:#}");
-        assert!(transcript(r, "console").contains("init: starting sh"), "{r:#}");
+        let patterns: Vec<&str> = r["milestones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["pattern"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            patterns,
+            ["guest kernel is booting", "init: starting sh", r"\$ "],
+            "{r:#}"
+        );
+        assert!(
+            transcript(r, "console").contains("init: starting sh"),
+            "{r:#}"
+        );
     }
 }
 
@@ -251,7 +370,17 @@ fn run_json_hang_with_first_fault() {
     }
     common::firmware();
     let scenario = common::root().join("scenarios/hypervisor-noadue-2vm.toml");
-    let v = json_of(&["run", &scenario.to_string_lossy(), "--qemu", "10.0.2", "--no-build", "--json"], 0);
+    let v = json_of(
+        &[
+            "run",
+            &scenario.to_string_lossy(),
+            "--qemu",
+            "10.0.2",
+            "--no-build",
+            "--json",
+        ],
+        0,
+    );
     let reports = run_reports(&v);
     assert_eq!(reports.len(), 1, "{v:#}");
     let r = &reports[0];
@@ -260,12 +389,26 @@ fn run_json_hang_with_first_fault() {
     assert_eq!(r["expected"], "hangs", "{r:#}");
     assert_eq!(r["verdict"]["verdict"], "as_expected", "{r:#}");
     assert_eq!(r["observed"]["kind"], "hung", "{r:#}");
-    assert_eq!(r["observed"]["last_seen"], "guest kernel is booting", "{r:#}");
+    assert_eq!(
+        r["observed"]["last_seen"], "guest kernel is booting",
+        "{r:#}"
+    );
     assert!(r["observed"]["missing"].is_string(), "{r:#}");
     assert_eq!(r["first_trap"]["cause"], 0xc, "{r:#}");
-    assert!(r["first_trap"]["epc"].is_u64() && r["first_trap"]["tval"].is_u64(), "{r:#}");
-    let places: Vec<&str> = r["first_trap_places"].as_array().unwrap().iter().filter_map(|p| p.as_str()).collect();
-    assert!(places.iter().any(|p| p.starts_with("guest:kvminithart")), "{places:?}");
+    assert!(
+        r["first_trap"]["epc"].is_u64() && r["first_trap"]["tval"].is_u64(),
+        "{r:#}"
+    );
+    let places: Vec<&str> = r["first_trap_places"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str())
+        .collect();
+    assert!(
+        places.iter().any(|p| p.starts_with("guest:kvminithart")),
+        "{places:?}"
+    );
     assert!(!transcript(r, "vm0").contains("init: starting sh"), "{r:#}");
 }
 
@@ -298,7 +441,17 @@ expect = "hangs"
         fw.guest.display()
     );
     std::fs::write(&path, scenario).unwrap();
-    let v = json_of(&["run", &path.to_string_lossy(), "--qemu", "10.0.2", "--no-build", "--json"], 1);
+    let v = json_of(
+        &[
+            "run",
+            &path.to_string_lossy(),
+            "--qemu",
+            "10.0.2",
+            "--no-build",
+            "--json",
+        ],
+        1,
+    );
     let r = &run_reports(&v)[0];
     check_report_shape(r, "wrong");
     assert_eq!(r["observed"]["kind"], "booted", "{r:#}");

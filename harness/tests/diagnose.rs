@@ -24,17 +24,24 @@ fn scenario(file: &str) -> Scenario {
 async fn diagnosed(file: &str, version: &str) -> Option<hvharness::cli::diagnose::Diagnosis> {
     let build = common::qemu_or_skip(version, file)?;
     common::firmware();
-    let (d, live) = diagnose_one(&scenario(file), &build, false).await.unwrap_or_else(|e| panic!("{e:#}"));
+    let (d, live) = diagnose_one(&scenario(file), &build, false)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(live.is_none(), "QEMU is only kept for --gdb");
     Some(d)
 }
 
 fn rules_of(d: &hvharness::cli::diagnose::Diagnosis) -> Vec<String> {
-    d.faults.iter().flat_map(|f| f.findings.iter().map(|x| x.rule.clone())).collect()
+    d.faults
+        .iter()
+        .flat_map(|f| f.findings.iter().map(|x| x.rule.clone()))
+        .collect()
 }
 
 async fn adue_hang(version: &str) {
-    let Some(d) = diagnosed("hypervisor-noadue-2vm.toml", version).await else { return };
+    let Some(d) = diagnosed("hypervisor-noadue-2vm.toml", version).await else {
+        return;
+    };
     let text = hvharness::cli::diagnose::render(&d);
     if d.qemu < "9.0.0".parse().unwrap() {
         assert!(matches!(d.observed, Observed::Booted), "{text}");
@@ -49,34 +56,84 @@ async fn adue_hang(version: &str) {
         let place = f.context.epc_place.as_deref().unwrap_or("");
         assert!(place.starts_with("guest:kvminithart+"), "{text}");
         assert_eq!(f.context.tval, f.context.epc, "{text}");
-        assert_eq!(f.context.csr("henvcfg").map(|v| v >> 61 & 1), Some(0), "{text}");
-        assert_eq!(f.findings.first().map(|x| x.rule.as_str()), Some("adue"), "{text}");
+        assert_eq!(
+            f.context.csr("henvcfg").map(|v| v >> 61 & 1),
+            Some(0),
+            "{text}"
+        );
+        assert_eq!(
+            f.findings.first().map(|x| x.rule.as_str()),
+            Some("adue"),
+            "{text}"
+        );
         let adue = &f.findings[0];
-        assert!(adue.summary.contains("kvminithart") && adue.summary.contains("A=0"), "{text}");
-        assert!(adue.fix.as_deref().is_some_and(|x| x.contains("bit 61")), "{text}");
-        assert!(f.walk.iter().any(|l| l.contains("A=0") && l.contains("henvcfg.ADUE=0")), "{text}");
-        assert!(f.backtrace.iter().any(|l| l.contains("guest:main")), "{text}");
+        assert!(
+            adue.summary.contains("kvminithart") && adue.summary.contains("A=0"),
+            "{text}"
+        );
+        assert!(
+            adue.fix.as_deref().is_some_and(|x| x.contains("bit 61")),
+            "{text}"
+        );
+        assert!(
+            f.walk
+                .iter()
+                .any(|l| l.contains("A=0") && l.contains("henvcfg.ADUE=0")),
+            "{text}"
+        );
+        assert!(
+            f.backtrace.iter().any(|l| l.contains("guest:main")),
+            "{text}"
+        );
     }
 }
 
-async fn injected(version: &str, file: &str, cause: u64, to: TrapTarget, place_prefix: &str, rule: &str) {
-    let Some(d) = diagnosed(file, version).await else { return };
+async fn injected(
+    version: &str,
+    file: &str,
+    cause: u64,
+    to: TrapTarget,
+    place_prefix: &str,
+    rule: &str,
+) {
+    let Some(d) = diagnosed(file, version).await else {
+        return;
+    };
     let text = hvharness::cli::diagnose::render(&d);
     assert!(matches!(d.observed, Observed::Hung { .. }), "{text}");
-    let f = d.faults.iter().find(|f| f.context.cause.code == cause).unwrap_or_else(|| panic!("no fault with cause {cause:#x}:\n{text}"));
+    let f = d
+        .faults
+        .iter()
+        .find(|f| f.context.cause.code == cause)
+        .unwrap_or_else(|| panic!("no fault with cause {cause:#x}:\n{text}"));
     assert_eq!(f.context.to, to, "{text}");
     let place = f.context.epc_place.as_deref().unwrap_or("");
-    assert!(place.starts_with(place_prefix), "expected {place_prefix}..., got {place}\n{text}");
+    assert!(
+        place.starts_with(place_prefix),
+        "expected {place_prefix}..., got {place}\n{text}"
+    );
     let rules = rules_of(&d);
-    assert!(rules.iter().any(|r| r == rule), "expected rule {rule}, got {rules:?}\n{text}");
+    assert!(
+        rules.iter().any(|r| r == rule),
+        "expected rule {rule}, got {rules:?}\n{text}"
+    );
 }
 
 async fn gdb_hand_off(version: &str) {
-    let Some(_) = common::qemu_or_skip(version, "gdb_hand_off") else { return };
+    let Some(_) = common::qemu_or_skip(version, "gdb_hand_off") else {
+        return;
+    };
     common::firmware();
     let tmp = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_hvharness"))
-        .args(["diagnose", "scenarios/fault-nodeleg.toml", "--no-build", "--gdb", "--qemu", version])
+        .args([
+            "diagnose",
+            "scenarios/fault-nodeleg.toml",
+            "--no-build",
+            "--gdb",
+            "--qemu",
+            version,
+        ])
         .current_dir(common::root())
         .env("TMPDIR", tmp.path())
         .stdin(Stdio::null())
@@ -106,16 +163,33 @@ async fn gdb_hand_off(version: &str) {
             }
         }
     };
-    assert!(command.contains("hypervisor-nodeleg.elf") && command.contains("add-symbol-file"), "{command}");
-    let addr = command.rsplit("target remote ").next().unwrap().trim_end_matches('\'').to_string();
+    assert!(
+        command.contains("hypervisor-nodeleg.elf") && command.contains("add-symbol-file"),
+        "{command}"
+    );
+    let addr = command
+        .rsplit("target remote ")
+        .next()
+        .unwrap()
+        .trim_end_matches('\'')
+        .to_string();
     // A debugger attaches and finds the hart where the diagnosis left it:
     // parked in the hypervisor after the guest's undelegated ecall from U-mode.
-    let mut gdb = hvharness::rsp::RspClient::connect(addr.as_str(), hvharness::rsp::RspConfig::default()).await.unwrap();
-    gdb.select_register_thread(hvharness::rsp::ThreadId::qemu_hart(0)).await.unwrap();
+    let mut gdb =
+        hvharness::rsp::RspClient::connect(addr.as_str(), hvharness::rsp::RspConfig::default())
+            .await
+            .unwrap();
+    gdb.select_register_thread(hvharness::rsp::ThreadId::qemu_hart(0))
+        .await
+        .unwrap();
     assert_eq!(gdb.read_register_u64("scause").await.unwrap(), Some(8));
     drop(gdb);
     // Ctrl-C ends it all.
-    nix::sys::signal::killpg(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     let needle = tmp.path().to_string_lossy().to_string();

@@ -163,8 +163,19 @@ async fn mmio_hole(version: &str) {
     assert!(f.summary.starts_with("access to unmapped MMIO at 0x10000003 (QEMU virt's UART0, a 16550): a store by guest:uartinit+"), "{}", f.summary);
     // The htinst quirk: 7.2 leaves it 0, 8.0 and later hold the transformed store.
     let fills = hvharness::qemu::quirks::FILLS_HTINST.applies(s.version);
-    assert_eq!(ctx.htinst.is_some_and(|i| i != 0), fills, "htinst {:?} on {}", ctx.htinst, s.version);
-    assert_eq!(f.details.iter().any(|d| d.contains("leaves htinst 0")), !fills, "{:?}", f.details);
+    assert_eq!(
+        ctx.htinst.is_some_and(|i| i != 0),
+        fills,
+        "htinst {:?} on {}",
+        ctx.htinst,
+        s.version
+    );
+    assert_eq!(
+        f.details.iter().any(|d| d.contains("leaves htinst 0")),
+        !fills,
+        "{:?}",
+        f.details
+    );
     let functions = guest_backtrace(&mut s, &ctx).await;
     assert_eq!(&functions[..2], ["uartinit", "main"]);
 }

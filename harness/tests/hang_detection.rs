@@ -58,19 +58,35 @@ quiet_secs = 0.5
 }
 
 async fn idle_at_prompt_is_not_hung(version: &str, secs: u32, load: bool) {
-    let Some(build) = common::qemu_or_skip(version, "idle_at_prompt") else { return };
+    let Some(build) = common::qemu_or_skip(version, "idle_at_prompt") else {
+        return;
+    };
     common::firmware();
     let dir = tempfile::tempdir().unwrap();
     let scenario = idle_scenario(dir.path(), secs);
     let _hog = load.then(|| common::CpuHog::start(HOG_LIMIT));
     let report = runner::run(&scenario, &build).await.unwrap();
     match &report.observed {
-        Observed::Hung { early: None, missing, .. } => assert!(missing.contains("never prints")),
-        other => panic!("idling at the prompt for {secs} s must end in the plain timeout, got {other:?}"),
+        Observed::Hung {
+            early: None,
+            missing,
+            ..
+        } => assert!(missing.contains("never prints")),
+        other => {
+            panic!("idling at the prompt for {secs} s must end in the plain timeout, got {other:?}")
+        }
     }
-    assert!(report.duration_secs >= secs as f64, "ran {:.1} s", report.duration_secs);
+    assert!(
+        report.duration_secs >= secs as f64,
+        "ran {:.1} s",
+        report.duration_secs
+    );
     // The interrupt log went through a FIFO: megabytes read, nothing kept.
-    assert!(report.trap_log.bytes > 1 << 20, "only {} bytes of interrupt log read", report.trap_log.bytes);
+    assert!(
+        report.trap_log.bytes > 1 << 20,
+        "only {} bytes of interrupt log read",
+        report.trap_log.bytes
+    );
     assert!(
         report.session_dir_peak_bytes < 64 << 10,
         "the session directory grew to {} bytes",
@@ -79,46 +95,82 @@ async fn idle_at_prompt_is_not_hung(version: &str, secs: u32, load: bool) {
 }
 
 async fn noadue_hang_is_called_early(version: &str, load: bool) {
-    let Some(build) = common::qemu_or_skip(version, "noadue_early") else { return };
+    let Some(build) = common::qemu_or_skip(version, "noadue_early") else {
+        return;
+    };
     if build.version < "9.0.0".parse().unwrap() {
         common::skipped(&format!("noadue_early on QEMU {version}: it boots there"));
         return;
     }
     common::firmware();
-    let scenario = Scenario::load(&common::root().join("scenarios/hypervisor-noadue-2vm.toml")).unwrap();
+    let scenario =
+        Scenario::load(&common::root().join("scenarios/hypervisor-noadue-2vm.toml")).unwrap();
     let _hog = load.then(|| common::CpuHog::start(HOG_LIMIT));
     let report = runner::run(&scenario, &build).await.unwrap();
     match &report.observed {
-        Observed::Hung { early: Some(why), .. } => {
-            assert!(why.contains("same fault") && why.contains("never gets past"), "{why}")
+        Observed::Hung {
+            early: Some(why), ..
+        } => {
+            assert!(
+                why.contains("same fault") && why.contains("never gets past"),
+                "{why}"
+            )
         }
         other => panic!("expected an early hang verdict, got {other:?}"),
     }
     // Far below the 60 s boot timeout: the storm is seen within milliseconds
     // of guest time and confirmed by counting traps, not seconds.
-    assert!(report.duration_secs < 30.0, "took {:.1} s", report.duration_secs);
+    assert!(
+        report.duration_secs < 30.0,
+        "took {:.1} s",
+        report.duration_secs
+    );
     let first = report.first_trap.as_ref().expect("the first fault");
     assert_eq!(first.cause, 0xc);
     assert_ne!(first.epc, 0, "the first fault, not the loop at pc 0");
-    assert!(report.first_trap_places.iter().any(|p| p.starts_with("guest:kvminithart")), "{:?}", report.first_trap_places);
+    assert!(
+        report
+            .first_trap_places
+            .iter()
+            .any(|p| p.starts_with("guest:kvminithart")),
+        "{:?}",
+        report.first_trap_places
+    );
 }
 
 async fn parked_hart_is_called_early(version: &str, load: bool) {
-    let Some(build) = common::qemu_or_skip(version, "parked_early") else { return };
+    let Some(build) = common::qemu_or_skip(version, "parked_early") else {
+        return;
+    };
     common::firmware();
     let scenario = Scenario::load(&common::root().join("scenarios/fault-nodeleg.toml")).unwrap();
     let _hog = load.then(|| common::CpuHog::start(HOG_LIMIT));
     let report = runner::run(&scenario, &build).await.unwrap();
     match &report.observed {
         // The verdict names where the hart is parked, as read from it.
-        Observed::Hung { early: Some(why), .. } => {
-            assert!(why.contains("parked in hypervisor:park+") && why.contains("wfi loop") && why.contains("HS)"), "{why}")
+        Observed::Hung {
+            early: Some(why), ..
+        } => {
+            assert!(
+                why.contains("parked in hypervisor:park+")
+                    && why.contains("wfi loop")
+                    && why.contains("HS)"),
+                "{why}"
+            )
         }
         other => panic!("expected an early hang verdict, got {other:?}"),
     }
     // The 10 s boot timeout is the alternative: the look decided first.
-    assert!(report.duration_secs < 9.0, "took {:.1} s", report.duration_secs);
-    assert!(matches!(report.verdict, runner::Verdict::AsExpected), "{:?}", report.verdict);
+    assert!(
+        report.duration_secs < 9.0,
+        "took {:.1} s",
+        report.duration_secs
+    );
+    assert!(
+        matches!(report.verdict, runner::Verdict::AsExpected),
+        "{:?}",
+        report.verdict
+    );
 }
 
 /// Feeds a fake storm of `trap` into `log`: 64 records, then (`go_on`) one
@@ -152,7 +204,10 @@ impl FakeStorm {
                 }
             }
         });
-        FakeStorm { stop, thread: Some(thread) }
+        FakeStorm {
+            stop,
+            thread: Some(thread),
+        }
     }
 }
 
@@ -170,13 +225,24 @@ impl Drop for FakeStorm {
 /// hypervisor's trap vector, entered on every SBI call) is not a storm; one
 /// whose next instruction never runs (pc 0, as in the ADUE loop) is.
 async fn storm_probe_tells_emulation_from_a_loop(version: &str) {
-    let Some(build) = common::qemu_or_skip(version, "storm_probe") else { return };
+    let Some(build) = common::qemu_or_skip(version, "storm_probe") else {
+        return;
+    };
     common::firmware();
     let scenario = Scenario::load(&common::root().join("scenarios/hypervisor-2vm.toml")).unwrap();
-    let mut qemu = QemuProcess::launch(&build, &scenario.machine, &LaunchOptions { gdbstub: true, debug_log: None })
+    let mut qemu = QemuProcess::launch(
+        &build,
+        &scenario.machine,
+        &LaunchOptions {
+            gdbstub: true,
+            debug_log: None,
+        },
+    )
+    .await
+    .unwrap();
+    let mut session = DebugSession::attach(qemu.gdb_addr().unwrap(), &scenario, build.version)
         .await
         .unwrap();
-    let mut session = DebugSession::attach(qemu.gdb_addr().unwrap(), &scenario, build.version).await.unwrap();
     session.resume().await.unwrap();
     // Until both VMs are at their prompt (the scenario's breakpoints are taken on the way).
     let prompt = regex::Regex::new(r"\$ ").unwrap();
@@ -187,22 +253,50 @@ async fn storm_probe_tells_emulation_from_a_loop(version: &str) {
             session.poll(Duration::from_millis(50)).await.unwrap();
         }
     }
-    let trapvec = session.elfs().space("hypervisor").unwrap().symbol_address("trapvec").unwrap();
-    let emulated = LoggedTrap { hart: 0, interrupt: false, cause: 0x15, epc: trapvec - 4, tval: 0x1000_0000, desc: "load_guest_access_fault".into() };
-    let looping = LoggedTrap { hart: 0, interrupt: false, cause: 0xc, epc: 0, tval: 0, desc: "exec_page_fault".into() };
+    let trapvec = session
+        .elfs()
+        .space("hypervisor")
+        .unwrap()
+        .symbol_address("trapvec")
+        .unwrap();
+    let emulated = LoggedTrap {
+        hart: 0,
+        interrupt: false,
+        cause: 0x15,
+        epc: trapvec - 4,
+        tval: 0x1000_0000,
+        desc: "load_guest_access_fault".into(),
+    };
+    let looping = LoggedTrap {
+        hart: 0,
+        interrupt: false,
+        cause: 0xc,
+        epc: 0,
+        tval: 0,
+        desc: "exec_page_fault".into(),
+    };
     // The emulated case gets no further records: only reaching the
     // instruction after it can end the probe (else: undecided, after 10 s),
     // however slow the host. The loop gets records and never passes.
-    for (trap, want, go_on) in [(emulated, StormCheck::Passes, false), (looping, StormCheck::Confirmed, true)] {
+    for (trap, want, go_on) in [
+        (emulated, StormCheck::Passes, false),
+        (looping, StormCheck::Confirmed, true),
+    ] {
         let log = Arc::new(SharedTrapLog::new(2));
         let _storm = FakeStorm::start(log.clone(), &trap, go_on);
         let mut records = Vec::new();
-        let got = inspect::confirm_storm(&mut session, &log, &trap, &mut records).await.unwrap();
+        let got = inspect::confirm_storm(&mut session, &log, &trap, &mut records)
+            .await
+            .unwrap();
         assert_eq!(got, want, "probe after {:#x}", trap.epc);
     }
     // The probes are gone and the machine runs on.
     assert!(session.rsp().is_running());
-    assert!(session.rsp().breakpoints().iter().all(|(_, a, _)| *a != trapvec && *a != 2 && *a != 4));
+    assert!(session
+        .rsp()
+        .breakpoints()
+        .iter()
+        .all(|(_, a, _)| *a != trapvec && *a != 2 && *a != 4));
     qemu.kill().await;
 }
 

@@ -11,7 +11,9 @@ use hvharness::runner::{self, Verdict};
 use hvharness::scenario::Scenario;
 
 async fn cell(file: &str, version: &str) {
-    let Some(build) = common::qemu_or_skip(version, file) else { return };
+    let Some(build) = common::qemu_or_skip(version, file) else {
+        return;
+    };
     common::firmware();
     let path = common::root().join("scenarios").join(file);
     let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
@@ -19,13 +21,18 @@ async fn cell(file: &str, version: &str) {
         common::skipped(&why);
         return;
     }
-    let report = runner::run(&scenario, &build).await.unwrap_or_else(|e| panic!("{file} on {version}: {e:#}"));
+    let report = runner::run(&scenario, &build)
+        .await
+        .unwrap_or_else(|e| panic!("{file} on {version}: {e:#}"));
     let rendered = hvharness::report::render_run(&report);
     assert!(matches!(report.verdict, Verdict::AsExpected), "{rendered}");
     if scenario.breakpoints.is_empty() {
         return;
     }
-    assert!(!report.stops.is_empty(), "no breakpoint counted a stop:\n{rendered}");
+    assert!(
+        !report.stops.is_empty(),
+        "no breakpoint counted a stop:\n{rendered}"
+    );
     let name = format!("{}@{}", scenario.name, build.version.ident());
     insta::with_settings!({
         snapshot_path => common::root().join("snapshots"),

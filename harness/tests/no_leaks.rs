@@ -19,7 +19,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use hvharness::qemu::{ConsoleAttach, ConsoleSpec, LaunchOptions, MachineSpec, QemuBuild, QemuProcess};
+use hvharness::qemu::{
+    ConsoleAttach, ConsoleSpec, LaunchOptions, MachineSpec, QemuBuild, QemuProcess,
+};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 
@@ -42,7 +44,10 @@ static RUNNING: RwLock<()> = RwLock::new(());
 static NEEDLES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 fn remember(needle: &str) {
-    NEEDLES.lock().unwrap_or_else(|p| p.into_inner()).push(needle.to_string());
+    NEEDLES
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(needle.to_string());
 }
 
 /// Polls until no QEMU mentions `needle`; the command lines still there otherwise.
@@ -62,7 +67,10 @@ fn wait_gone(needle: &str, limit: Duration) -> Result<(), Vec<String>> {
 
 fn assert_gone(needle: &str, what: &str) {
     if let Err(left) = wait_gone(needle, GONE_LIMIT) {
-        panic!("{what}: QEMU still running {GONE_LIMIT:?} later:\n{}", left.join("\n"));
+        panic!(
+            "{what}: QEMU still running {GONE_LIMIT:?} later:\n{}",
+            left.join("\n")
+        );
     }
 }
 
@@ -72,7 +80,10 @@ fn session_dirs_in(dir: &Path) -> Vec<PathBuf> {
         .map(|rd| {
             rd.flatten()
                 .map(|e| e.path())
-                .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("hvharness-qemu-")))
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("hvharness-qemu-"))
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -119,7 +130,10 @@ expect = "{expect}"
 }
 
 fn write_scenario(text: &str) -> Scenario {
-    let dir = tempfile::Builder::new().prefix("no-leaks-scenario-").tempdir().expect("a temporary directory");
+    let dir = tempfile::Builder::new()
+        .prefix("no-leaks-scenario-")
+        .tempdir()
+        .expect("a temporary directory");
     let path = dir.path().join("scenario.toml");
     std::fs::write(&path, text).expect("the scenario file is written");
     Scenario { dir, path }
@@ -138,7 +152,10 @@ struct Harness {
 
 impl Harness {
     fn start(scenario: Scenario) -> Harness {
-        let tmp = tempfile::Builder::new().prefix("no-leaks-tmpdir-").tempdir().expect("a temporary directory");
+        let tmp = tempfile::Builder::new()
+            .prefix("no-leaks-tmpdir-")
+            .tempdir()
+            .expect("a temporary directory");
         let needle = tmp.path().to_string_lossy().into_owned();
         remember(&needle);
         let out = scenario.dir.path().join("stdout.txt");
@@ -156,7 +173,14 @@ impl Harness {
             .process_group(0)
             .spawn()
             .expect("hvharness starts");
-        Harness { child, tmp, needle, out, err, _scenario: scenario }
+        Harness {
+            child,
+            tmp,
+            needle,
+            out,
+            err,
+            _scenario: scenario,
+        }
     }
 
     fn pid(&self) -> Pid {
@@ -187,7 +211,10 @@ impl Harness {
     fn wait_or_panic(&mut self, limit: Duration, what: &str) -> ExitStatus {
         match self.wait(limit) {
             Some(s) => s,
-            None => panic!("{what}: hvharness still running after {limit:?}\n{}", self.output()),
+            None => panic!(
+                "{what}: hvharness still running after {limit:?}\n{}",
+                self.output()
+            ),
         }
     }
 
@@ -196,16 +223,28 @@ impl Harness {
         let deadline = Instant::now() + APPEAR_LIMIT;
         while common::qemu_processes_with(&self.needle).is_empty() {
             if let Some(status) = self.child.try_wait().expect("waiting for hvharness") {
-                panic!("hvharness exited ({status}) before its QEMU was seen\n{}", self.output());
+                panic!(
+                    "hvharness exited ({status}) before its QEMU was seen\n{}",
+                    self.output()
+                );
             }
-            assert!(Instant::now() < deadline, "no QEMU under {} within {APPEAR_LIMIT:?}\n{}", self.needle, self.output());
+            assert!(
+                Instant::now() < deadline,
+                "no QEMU under {} within {APPEAR_LIMIT:?}\n{}",
+                self.needle,
+                self.output()
+            );
             std::thread::sleep(POLL);
         }
     }
 
     fn assert_no_qemu(&self, what: &str) {
         if let Err(left) = wait_gone(&self.needle, GONE_LIMIT) {
-            panic!("{what}: QEMU still running {GONE_LIMIT:?} later:\n{}\n{}", left.join("\n"), self.output());
+            panic!(
+                "{what}: QEMU still running {GONE_LIMIT:?} later:\n{}\n{}",
+                left.join("\n"),
+                self.output()
+            );
         }
     }
 }
@@ -231,14 +270,31 @@ fn failing_run(scenario: Scenario, what: &str) {
         if let Some(s) = h.child.try_wait().expect("waiting for hvharness") {
             break s;
         }
-        assert!(Instant::now() < deadline, "{what}: hvharness still running after {RUN_LIMIT:?}\n{}", h.output());
+        assert!(
+            Instant::now() < deadline,
+            "{what}: hvharness still running after {RUN_LIMIT:?}\n{}",
+            h.output()
+        );
         std::thread::sleep(POLL);
     };
-    assert_eq!(status.code(), Some(1), "{what}: exit status\n{}", h.output());
-    assert!(seen, "{what}: no QEMU was ever seen under {}: the check is blind\n{}", h.needle, h.output());
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "{what}: exit status\n{}",
+        h.output()
+    );
+    assert!(
+        seen,
+        "{what}: no QEMU was ever seen under {}: the check is blind\n{}",
+        h.needle,
+        h.output()
+    );
     h.assert_no_qemu(what);
     let dirs = session_dirs_in(h.tmp.path());
-    assert!(dirs.is_empty(), "{what}: session directories left: {dirs:?}");
+    assert!(
+        dirs.is_empty(),
+        "{what}: session directories left: {dirs:?}"
+    );
 }
 
 /// A wrong expectation (the good hypervisor is said to hang): the run ends in
@@ -286,7 +342,11 @@ fn boot_timeout_leaves_no_qemu() {
     if common::qemu_or_skip(VERSION, "boot_timeout_leaves_no_qemu").is_none() {
         return;
     }
-    let scenario = guest_scenario(&["guest kernel is booting", "this line is never printed"], 3, "boots");
+    let scenario = guest_scenario(
+        &["guest kernel is booting", "this line is never printed"],
+        3,
+        "boots",
+    );
     failing_run(scenario, "boot timeout");
 }
 
@@ -314,10 +374,18 @@ fn ctrl_c_exits_130_and_leaves_no_qemu() {
     let _running = RUNNING.read().unwrap_or_else(|p| p.into_inner());
     let mut h = signalled_run(Signal::SIGINT, true);
     let status = h.wait_or_panic(EXIT_LIMIT, "SIGINT");
-    assert_eq!(status.code(), Some(130), "exit status after SIGINT\n{}", h.output());
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "exit status after SIGINT\n{}",
+        h.output()
+    );
     h.assert_no_qemu("after SIGINT");
     let dirs = session_dirs_in(h.tmp.path());
-    assert!(dirs.is_empty(), "session directories left after SIGINT: {dirs:?}");
+    assert!(
+        dirs.is_empty(),
+        "session directories left after SIGINT: {dirs:?}"
+    );
 }
 
 #[test]
@@ -328,10 +396,18 @@ fn sigterm_exits_143_and_leaves_no_qemu() {
     let _running = RUNNING.read().unwrap_or_else(|p| p.into_inner());
     let mut h = signalled_run(Signal::SIGTERM, false);
     let status = h.wait_or_panic(EXIT_LIMIT, "SIGTERM");
-    assert_eq!(status.code(), Some(143), "exit status after SIGTERM\n{}", h.output());
+    assert_eq!(
+        status.code(),
+        Some(143),
+        "exit status after SIGTERM\n{}",
+        h.output()
+    );
     h.assert_no_qemu("after SIGTERM");
     let dirs = session_dirs_in(h.tmp.path());
-    assert!(dirs.is_empty(), "session directories left after SIGTERM: {dirs:?}");
+    assert!(
+        dirs.is_empty(),
+        "session directories left after SIGTERM: {dirs:?}"
+    );
 }
 
 /// Nothing in the harness runs after SIGKILL: the kernel's parent-death signal
@@ -360,18 +436,26 @@ fn guest_machine() -> MachineSpec {
         memory: "128M".into(),
         bios: Some("default".into()),
         kernel: Some(common::firmware().guest.clone()),
-        consoles: vec![ConsoleSpec { name: "console".into(), attach: ConsoleAttach::Serial }],
+        consoles: vec![ConsoleSpec {
+            name: "console".into(),
+            attach: ConsoleAttach::Serial,
+        }],
         extra_args: vec![],
     }
 }
 
 /// Starts QEMU, records its session directory, checks it can be seen by it.
 async fn started(build: &QemuBuild) -> (QemuProcess, String) {
-    let mut q = QemuProcess::launch(build, &guest_machine(), &LaunchOptions::default()).await.expect("QEMU starts");
+    let mut q = QemuProcess::launch(build, &guest_machine(), &LaunchOptions::default())
+        .await
+        .expect("QEMU starts");
     q.resume().await.expect("the VM runs");
     let needle = q.session_dir().to_string_lossy().into_owned();
     remember(&needle);
-    assert!(!common::qemu_processes_with(&needle).is_empty(), "QEMU not found by its session directory {needle}");
+    assert!(
+        !common::qemu_processes_with(&needle).is_empty(),
+        "QEMU not found by its session directory {needle}"
+    );
     (q, needle)
 }
 
@@ -379,9 +463,14 @@ async fn started(build: &QemuBuild) -> (QemuProcess, String) {
 /// test, say) unwinds through the future holding the QemuProcess.
 #[test]
 fn panic_with_live_qemu_leaves_none() {
-    let Some(build) = common::qemu_or_skip(VERSION, "panic_with_live_qemu_leaves_none") else { return };
+    let Some(build) = common::qemu_or_skip(VERSION, "panic_with_live_qemu_leaves_none") else {
+        return;
+    };
     let _running = RUNNING.read().unwrap_or_else(|p| p.into_inner());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let needle: Mutex<Option<String>> = Mutex::new(None);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(async {
@@ -400,9 +489,15 @@ fn panic_with_live_qemu_leaves_none() {
 /// threads live on, so only the unwinding can have stopped QEMU.
 #[test]
 fn panicking_task_leaves_no_qemu() {
-    let Some(build) = common::qemu_or_skip(VERSION, "panicking_task_leaves_no_qemu") else { return };
+    let Some(build) = common::qemu_or_skip(VERSION, "panicking_task_leaves_no_qemu") else {
+        return;
+    };
     let _running = RUNNING.read().unwrap_or_else(|p| p.into_inner());
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let (started_tx, started_rx) = tokio::sync::oneshot::channel::<String>();
         let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
@@ -413,14 +508,19 @@ fn panicking_task_leaves_no_qemu() {
             panic!("deliberate panic in a task holding a QemuProcess");
         });
         let needle = started_rx.await.expect("QEMU started in the task");
-        assert!(!common::qemu_processes_with(&needle).is_empty(), "QEMU runs before the panic");
+        assert!(
+            !common::qemu_processes_with(&needle).is_empty(),
+            "QEMU runs before the panic"
+        );
         go_tx.send(()).unwrap();
         let err = task.await.expect_err("the task panicked");
         assert!(err.is_panic(), "{err}");
         let n = needle.clone();
-        tokio::task::spawn_blocking(move || assert_gone(&n, "after a task panicked holding a QemuProcess"))
-            .await
-            .unwrap();
+        tokio::task::spawn_blocking(move || {
+            assert_gone(&n, "after a task panicked holding a QemuProcess")
+        })
+        .await
+        .unwrap();
     });
 }
 
@@ -431,10 +531,17 @@ fn panicking_task_leaves_no_qemu() {
 fn own_qemu_children() -> Vec<String> {
     let me = std::process::id().to_string();
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else { return out };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
     for e in entries.flatten() {
-        let Ok(status) = std::fs::read_to_string(e.path().join("status")) else { continue };
-        let ppid = status.lines().find_map(|l| l.strip_prefix("PPid:")).map(str::trim);
+        let Ok(status) = std::fs::read_to_string(e.path().join("status")) else {
+            continue;
+        };
+        let ppid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("PPid:"))
+            .map(str::trim);
         if ppid != Some(me.as_str()) {
             continue;
         }
@@ -458,7 +565,10 @@ fn zz_no_qemu_of_this_test_binary_remains() {
             Ok(g) => break g,
             Err(std::sync::TryLockError::Poisoned(p)) => break p.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => {
-                assert!(Instant::now() < deadline, "the other cases did not finish within 10 minutes");
+                assert!(
+                    Instant::now() < deadline,
+                    "the other cases did not finish within 10 minutes"
+                );
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
@@ -470,6 +580,14 @@ fn zz_no_qemu_of_this_test_binary_remains() {
             left.extend(l);
         }
     }
-    let _ = writeln!(std::io::stderr(), "no_leaks: final check over {} runs of this binary", needles.len());
-    assert!(left.is_empty(), "QEMU processes of this test binary still running:\n{}", left.join("\n"));
+    let _ = writeln!(
+        std::io::stderr(),
+        "no_leaks: final check over {} runs of this binary",
+        needles.len()
+    );
+    assert!(
+        left.is_empty(),
+        "QEMU processes of this test binary still running:\n{}",
+        left.join("\n")
+    );
 }

@@ -15,16 +15,28 @@ fn bare_opensbi(smp: u32) -> MachineSpec {
         memory: "128M".into(),
         bios: Some("default".into()),
         kernel: None,
-        consoles: vec![ConsoleSpec { name: "serial0".into(), attach: ConsoleAttach::Serial }],
+        consoles: vec![ConsoleSpec {
+            name: "serial0".into(),
+            attach: ConsoleAttach::Serial,
+        }],
         extra_args: vec![],
     }
 }
 
 async fn opensbi_banner_then_cleanup(version: &str) {
-    let Some(build) = common::qemu_or_skip(version, "opensbi_banner") else { return };
-    let mut q = QemuProcess::launch(&build, &bare_opensbi(1), &LaunchOptions { gdbstub: true, debug_log: None })
-        .await
-        .expect("QEMU starts");
+    let Some(build) = common::qemu_or_skip(version, "opensbi_banner") else {
+        return;
+    };
+    let mut q = QemuProcess::launch(
+        &build,
+        &bare_opensbi(1),
+        &LaunchOptions {
+            gdbstub: true,
+            debug_log: None,
+        },
+    )
+    .await
+    .expect("QEMU starts");
     assert!(q.gdb_addr().is_some());
     let session = q.session_dir().to_path_buf();
     // Paused: nothing printed yet.
@@ -33,27 +45,46 @@ async fn opensbi_banner_then_cleanup(version: &str) {
     assert!(!q.qmp().running().await.unwrap());
     q.resume().await.unwrap();
     let banner = Regex::new(r"OpenSBI v\d+\.\d+").unwrap();
-    q.console("serial0").unwrap().expect(&banner, Duration::from_secs(20)).await.expect("OpenSBI banner");
+    q.console("serial0")
+        .unwrap()
+        .expect(&banner, Duration::from_secs(20))
+        .await
+        .expect("OpenSBI banner");
     drop(q);
     // The session directory names the process's sockets, so it identifies it.
     let needle = session.to_string_lossy().to_string();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while !common::qemu_processes_with(&needle).is_empty() {
-        assert!(std::time::Instant::now() < deadline, "QEMU outlived its QemuProcess");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "QEMU outlived its QemuProcess"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(!session.exists(), "session directory removed");
 }
 
 async fn console_wait_reports_tail(version: &str) {
-    let Some(build) = common::qemu_or_skip(version, "console_timeout") else { return };
-    let mut q = QemuProcess::launch(&build, &bare_opensbi(1), &LaunchOptions::default()).await.unwrap();
+    let Some(build) = common::qemu_or_skip(version, "console_timeout") else {
+        return;
+    };
+    let mut q = QemuProcess::launch(&build, &bare_opensbi(1), &LaunchOptions::default())
+        .await
+        .unwrap();
     q.resume().await.unwrap();
     let never = Regex::new("this text never appears").unwrap();
-    let err = q.console("serial0").unwrap().expect(&never, Duration::from_secs(3)).await.unwrap_err();
+    let err = q
+        .console("serial0")
+        .unwrap()
+        .expect(&never, Duration::from_secs(3))
+        .await
+        .unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("this text never appears"), "{msg}");
-    assert!(msg.contains("Boot HART"), "the failure shows the console tail: {msg}");
+    assert!(
+        msg.contains("Boot HART"),
+        "the failure shows the console tail: {msg}"
+    );
 }
 
 macro_rules! per_version {
@@ -71,7 +102,9 @@ per_version!(qemu_7_2_22 => "7.2.22", qemu_8_0_2 => "8.0.2", qemu_9_2_0 => "9.2.
 
 #[tokio::test]
 async fn failed_start_reports_qemu_error() {
-    let Some(build) = common::qemu_or_skip("10.0.2", "failed_start") else { return };
+    let Some(build) = common::qemu_or_skip("10.0.2", "failed_start") else {
+        return;
+    };
     let mut spec = bare_opensbi(1);
     spec.machine = "no-such-machine".into();
     let err = match QemuProcess::launch(&build, &spec, &LaunchOptions::default()).await {
@@ -86,7 +119,9 @@ async fn failed_start_reports_qemu_error() {
 /// recognise that version's wording and start on the next port. (Before the
 /// fix only 10.0.2's message, which says "gdbstub", was recognised.)
 async fn retries_when_gdb_port_taken(version: &str) {
-    let Some(build) = common::qemu_or_skip(version, "gdb_port_taken") else { return };
+    let Some(build) = common::qemu_or_skip(version, "gdb_port_taken") else {
+        return;
+    };
     let taken = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let taken_port = taken.local_addr().unwrap().port();
     let free_port = {
@@ -94,7 +129,10 @@ async fn retries_when_gdb_port_taken(version: &str) {
         l.local_addr().unwrap().port()
     };
     let ports = [taken_port, free_port].into_iter().map(Ok);
-    let opts = LaunchOptions { gdbstub: true, debug_log: None };
+    let opts = LaunchOptions {
+        gdbstub: true,
+        debug_log: None,
+    };
     let q = QemuProcess::launch_trying_ports(&build, &bare_opensbi(1), &opts, ports)
         .await
         .unwrap_or_else(|e| panic!("QEMU {version} did not retry on a taken port: {e:#}"));

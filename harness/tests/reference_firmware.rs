@@ -12,7 +12,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hvharness::console::Console;
-use hvharness::qemu::{ConsoleAttach, ConsoleSpec, LaunchOptions, MachineSpec, QemuBuild, QemuProcess};
+use hvharness::qemu::{
+    ConsoleAttach, ConsoleSpec, LaunchOptions, MachineSpec, QemuBuild, QemuProcess,
+};
 use hvharness::runner::{self, Observed, Verdict};
 use hvharness::scenario::Scenario;
 use regex::Regex;
@@ -34,7 +36,10 @@ fn machine(cpu: &str, smp: u32, kernel: &Path, consoles: &[(&str, ConsoleAttach)
         kernel: Some(kernel.to_path_buf()),
         consoles: consoles
             .iter()
-            .map(|(n, a)| ConsoleSpec { name: n.to_string(), attach: a.clone() })
+            .map(|(n, a)| ConsoleSpec {
+                name: n.to_string(),
+                attach: a.clone(),
+            })
             .collect(),
         extra_args: vec![],
     }
@@ -44,7 +49,9 @@ fn machine(cpu: &str, smp: u32, kernel: &Path, consoles: &[(&str, ConsoleAttach)
 async fn expect_boot(console: &mut Console, resumed: Instant) -> f64 {
     for pattern in ["guest kernel is booting", "init: starting sh", r"\$ "] {
         match console.expect(&re(pattern), BOOT_LIMIT).await {
-            Ok(m) if pattern == r"\$ " => return m.arrived.saturating_duration_since(resumed).as_secs_f64(),
+            Ok(m) if pattern == r"\$ " => {
+                return m.arrived.saturating_duration_since(resumed).as_secs_f64()
+            }
             Ok(_) => {}
             Err(e) => panic!("{e}"),
         }
@@ -54,7 +61,10 @@ async fn expect_boot(console: &mut Console, resumed: Instant) -> f64 {
 
 /// Types `echo WORD` and checks that the shell answers WORD on its own line.
 async fn echo_roundtrip(console: &mut Console, word: &str) {
-    console.send_line(&format!("echo {word}")).await.expect("console accepts input");
+    console
+        .send_line(&format!("echo {word}"))
+        .await
+        .expect("console accepts input");
     let answer = re(&format!(r"\n{word}\r?\n"));
     if let Err(e) = console.expect(&answer, STEP_LIMIT).await {
         panic!("echo {word}: {e}");
@@ -65,14 +75,22 @@ async fn echo_roundtrip(console: &mut Console, word: &str) {
 }
 
 fn report_timing(what: &str, build: &QemuBuild, secs: f64) {
-    let _ = writeln!(std::io::stderr(), "timing: {what} on QEMU {}: {secs:.2} s from start to `$ `", build.version);
+    let _ = writeln!(
+        std::io::stderr(),
+        "timing: {what} on QEMU {}: {secs:.2} s from start to `$ `",
+        build.version
+    );
 }
 
 async fn guest_standalone(version: &str) {
-    let Some(build) = common::qemu_or_skip(version, "guest_standalone") else { return };
+    let Some(build) = common::qemu_or_skip(version, "guest_standalone") else {
+        return;
+    };
     let fw = common::firmware();
     let spec = machine("rv64", 1, &fw.guest, &[("console", ConsoleAttach::Serial)]);
-    let mut q = QemuProcess::launch(&build, &spec, &LaunchOptions::default()).await.expect("QEMU starts");
+    let mut q = QemuProcess::launch(&build, &spec, &LaunchOptions::default())
+        .await
+        .expect("QEMU starts");
     q.resume().await.unwrap();
     let resumed = Instant::now();
     let con = q.console("console").unwrap();
@@ -81,20 +99,32 @@ async fn guest_standalone(version: &str) {
     echo_roundtrip(con, "hello").await;
     con.send_line("halt").await.unwrap();
     let status = q.wait_exit(STEP_LIMIT).await.unwrap();
-    let status = status.unwrap_or_else(|| panic!("QEMU still running after halt; console:\n{}", q.console("console").unwrap().tail()));
+    let status = status.unwrap_or_else(|| {
+        panic!(
+            "QEMU still running after halt; console:\n{}",
+            q.console("console").unwrap().tail()
+        )
+    });
     assert!(status.success(), "QEMU exit status after halt: {status}");
 }
 
 async fn two_vms(version: &str) {
-    let Some(build) = common::qemu_or_skip(version, "two_vms") else { return };
+    let Some(build) = common::qemu_or_skip(version, "two_vms") else {
+        return;
+    };
     let fw = common::firmware();
     let spec = machine(
         "rv64,h=true",
         2,
         &fw.hypervisor,
-        &[("vm0", ConsoleAttach::Serial), ("vm1", ConsoleAttach::PciSerial)],
+        &[
+            ("vm0", ConsoleAttach::Serial),
+            ("vm1", ConsoleAttach::PciSerial),
+        ],
     );
-    let mut q = QemuProcess::launch(&build, &spec, &LaunchOptions::default()).await.expect("QEMU starts");
+    let mut q = QemuProcess::launch(&build, &spec, &LaunchOptions::default())
+        .await
+        .expect("QEMU starts");
     q.resume().await.unwrap();
     let resumed = Instant::now();
     let t0 = expect_boot(q.console("vm0").unwrap(), resumed).await;
@@ -107,13 +137,23 @@ async fn two_vms(version: &str) {
     echo_roundtrip(q.console("vm1").unwrap(), "marker-for-vm1").await;
     let vm0 = q.console("vm0").unwrap().transcript();
     let vm1 = q.console("vm1").unwrap().transcript();
-    assert!(!vm0.contains("marker-for-vm1"), "VM1's input leaked to VM0's console:\n{vm0}");
-    assert!(!vm1.contains("marker-for-vm0"), "VM0's input leaked to VM1's console:\n{vm1}");
+    assert!(
+        !vm0.contains("marker-for-vm1"),
+        "VM1's input leaked to VM0's console:\n{vm0}"
+    );
+    assert!(
+        !vm1.contains("marker-for-vm0"),
+        "VM0's input leaked to VM1's console:\n{vm1}"
+    );
 
     // Each VM halts on its own; QEMU exits once both have.
     q.console("vm0").unwrap().send_line("halt").await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(q.wait_exit(Duration::ZERO).await.unwrap(), None, "QEMU exited while VM1 still runs");
+    assert_eq!(
+        q.wait_exit(Duration::ZERO).await.unwrap(),
+        None,
+        "QEMU exited while VM1 still runs"
+    );
     echo_roundtrip(q.console("vm1").unwrap(), "vm1-still-alive").await;
     q.console("vm1").unwrap().send_line("halt").await.unwrap();
     let status = q.wait_exit(STEP_LIMIT).await.unwrap();
@@ -130,7 +170,9 @@ fn after_satp_write(guest: &Path) -> u64 {
         .symbols()
         .find(|s| s.name() == Ok("kvminithart"))
         .expect("guest.elf has kvminithart");
-    let section = elf.section_by_index(sym.section_index().expect("kvminithart has a section")).unwrap();
+    let section = elf
+        .section_by_index(sym.section_index().expect("kvminithart has a section"))
+        .unwrap();
     let bytes = section.data().unwrap();
     let start = (sym.address() - section.address()) as usize;
     let mut off = 0usize;
@@ -152,10 +194,15 @@ fn after_satp_write(guest: &Path) -> u64 {
 }
 
 async fn noadue(version: &str) {
-    let Some(build) = common::qemu_or_skip(version, "noadue") else { return };
+    let Some(build) = common::qemu_or_skip(version, "noadue") else {
+        return;
+    };
     let fw = common::firmware();
-    let scenario = Scenario::load(&common::root().join("scenarios/hypervisor-noadue-2vm.toml")).unwrap();
-    let report = runner::run(&scenario, &build).await.expect("the run completes");
+    let scenario =
+        Scenario::load(&common::root().join("scenarios/hypervisor-noadue-2vm.toml")).unwrap();
+    let report = runner::run(&scenario, &build)
+        .await
+        .expect("the run completes");
     let rendered = hvharness::report::render_run(&report);
     assert!(matches!(report.verdict, Verdict::AsExpected), "{rendered}");
     let hangs = build.version >= "9.0.0".parse().unwrap();
@@ -166,18 +213,31 @@ async fn noadue(version: &str) {
     // The write-up's failure: the console stops after the boot line ...
     match &report.observed {
         Observed::Hung { last_seen, .. } => {
-            assert_eq!(last_seen.as_deref(), Some("guest kernel is booting"), "{rendered}")
+            assert_eq!(
+                last_seen.as_deref(),
+                Some("guest kernel is booting"),
+                "{rendered}"
+            )
         }
         other => panic!("expected a hang, got {other:?}\n{rendered}"),
     }
     for (name, text) in &report.transcripts {
-        assert!(!text.contains("init: starting sh"), "console {name} got past the hang:\n{text}");
+        assert!(
+            !text.contains("init: starting sh"),
+            "console {name} got past the hang:\n{text}"
+        );
     }
     // ... because the fetch right after the satp write in kvminithart faulted.
-    let trap = report.first_trap.as_ref().expect("the first fault was captured");
+    let trap = report
+        .first_trap
+        .as_ref()
+        .expect("the first fault was captured");
     let expected = after_satp_write(&fw.guest);
     assert_eq!(trap.cause, 0xc, "{rendered}");
-    assert_eq!(trap.tval, expected, "stval is the instruction after csrw satp\n{rendered}");
+    assert_eq!(
+        trap.tval, expected,
+        "stval is the instruction after csrw satp\n{rendered}"
+    );
     assert_eq!(trap.epc, expected, "{rendered}");
 }
 

@@ -103,8 +103,16 @@ async fn paused_machine_state(version: &str) {
         eprintln!("QEMU {version} hart {i}: menvcfg={menvcfg:x?} henvcfg={henvcfg:x?}");
         // Reset values by version: see quirks::HENVCFG_RESET_ADUE / MENVCFG_RESET_ADUE.
         let v: hvharness::qemu::QemuVersion = version.parse().unwrap();
-        assert_eq!(henvcfg, Some(hvharness::qemu::quirks::henvcfg_at_reset(v)), "henvcfg at reset");
-        assert_eq!(menvcfg, Some(hvharness::qemu::quirks::menvcfg_at_reset(v)), "menvcfg at reset");
+        assert_eq!(
+            henvcfg,
+            Some(hvharness::qemu::quirks::henvcfg_at_reset(v)),
+            "henvcfg at reset"
+        );
+        assert_eq!(
+            menvcfg,
+            Some(hvharness::qemu::quirks::menvcfg_at_reset(v)),
+            "menvcfg at reset"
+        );
     }
 
     // Every listed CSR answers: a value, or "unavailable" (E14), never a failure.
@@ -487,11 +495,22 @@ async fn resume_only_holds_the_others(version: &str) {
     let runs_pc = pc(gdb.read_thread_register(runs, "pc").await.unwrap().as_u64());
     let held_pc = pc(gdb.read_thread_register(held, "pc").await.unwrap().as_u64());
     gdb.resume_only(&[runs]).await.unwrap();
-    let e = gdb.wait_for_stop(Duration::from_millis(500)).await.unwrap_err();
+    let e = gdb
+        .wait_for_stop(Duration::from_millis(500))
+        .await
+        .unwrap_err();
     assert!(e.is_timeout(), "{e}");
     gdb.interrupt_and_wait().await.unwrap();
-    assert_ne!(pc(gdb.read_thread_register(runs, "pc").await.unwrap().as_u64()), runs_pc, "hart 0 ran");
-    assert_eq!(pc(gdb.read_thread_register(held, "pc").await.unwrap().as_u64()), held_pc, "hart 1 stayed");
+    assert_ne!(
+        pc(gdb.read_thread_register(runs, "pc").await.unwrap().as_u64()),
+        runs_pc,
+        "hart 0 ran"
+    );
+    assert_eq!(
+        pc(gdb.read_thread_register(held, "pc").await.unwrap().as_u64()),
+        held_pc,
+        "hart 1 stayed"
+    );
     q.kill().await;
 }
 

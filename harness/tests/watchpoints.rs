@@ -8,7 +8,9 @@ use hvharness::runner;
 use hvharness::scenario::Scenario;
 
 async fn write_watch(version: &str) {
-    let Some(build) = common::qemu_or_skip(version, "write_watch") else { return };
+    let Some(build) = common::qemu_or_skip(version, "write_watch") else {
+        return;
+    };
     common::firmware();
     let fw = common::root().join("target/firmware");
     let dir = tempfile::tempdir().unwrap();
@@ -45,9 +47,15 @@ dump = ["satp"]
     let rendered = hvharness::report::render_run(&report);
     assert_eq!(report.stops.len(), 2, "two counted writes:\n{rendered}");
     // First the boot code clears bss, then kvminit stores the table's root.
-    assert!(report.stops[0].place.starts_with("_entry"), "bss clearing first: {rendered}");
+    assert!(
+        report.stops[0].place.starts_with("_entry"),
+        "bss clearing first: {rendered}"
+    );
     let stop = &report.stops[1];
-    assert!(stop.place.starts_with("kvminit"), "then the write in kvminit: {rendered}");
+    assert!(
+        stop.place.starts_with("kvminit"),
+        "then the write in kvminit: {rendered}"
+    );
     // Paging is not on yet when kvminit stores the root.
     assert_eq!(stop.csr("satp").and_then(|c| c.raw), Some(0), "{rendered}");
 }

@@ -58,11 +58,23 @@ impl Judgement {
 /// Judges one run: by the boot alone, or with `expect` by the scenario's
 /// expectation for the version.
 pub fn judge(report: &RunReport, expect: bool) -> Judgement {
-    judge_outcome(&report.scenario, report.qemu, &report.observed, &report.verdict, expect)
+    judge_outcome(
+        &report.scenario,
+        report.qemu,
+        &report.observed,
+        &report.verdict,
+        expect,
+    )
 }
 
 /// [`judge`] on the parts of a report that matter.
-pub fn judge_outcome(scenario: &str, qemu: QemuVersion, observed: &Observed, verdict: &Verdict, expect: bool) -> Judgement {
+pub fn judge_outcome(
+    scenario: &str,
+    qemu: QemuVersion,
+    observed: &Observed,
+    verdict: &Verdict,
+    expect: bool,
+) -> Judgement {
     if !expect {
         return match observed {
             Observed::Booted => Judgement::Good(describe_observed(observed)),
@@ -70,8 +82,13 @@ pub fn judge_outcome(scenario: &str, qemu: QemuVersion, observed: &Observed, ver
         };
     }
     match verdict {
-        Verdict::AsExpected => Judgement::Good(format!("as expected for QEMU {qemu}: {}", describe_observed(observed))),
-        Verdict::Unexpected(why) => Judgement::Bad(format!("not as expected for QEMU {qemu}: {why}")),
+        Verdict::AsExpected => Judgement::Good(format!(
+            "as expected for QEMU {qemu}: {}",
+            describe_observed(observed)
+        )),
+        Verdict::Unexpected(why) => {
+            Judgement::Bad(format!("not as expected for QEMU {qemu}: {why}"))
+        }
         Verdict::NoExpectation => Judgement::Untestable(format!(
             "{scenario} states no [[outcome]] for QEMU {qemu}: nothing to compare with \
              (add one, or drop --expect to ask for a boot)"

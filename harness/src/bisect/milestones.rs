@@ -99,7 +99,9 @@ pub fn milestone_scenario(scenario: &Scenario) -> Result<Scenario> {
             once_per_hart: true,
             // Armed late: a breakpoint slows every instruction on its page,
             // so each goes in when the previous milestone is first reached.
-            arm_after: i.checked_sub(1).map(|p| scenario.milestone_symbols[p].clone()),
+            arm_after: i
+                .checked_sub(1)
+                .map(|p| scenario.milestone_symbols[p].clone()),
         })
         .collect();
     for o in &mut s.outcomes {
@@ -125,10 +127,18 @@ pub fn stops_of(records: &[StopRecord]) -> Vec<(u32, MilestoneStop)> {
 }
 
 /// Per hart (0 .. harts), how far the boot got, from the counted stops.
-pub fn progress(milestones: &[String], harts: u32, stops: &[(u32, MilestoneStop)]) -> Vec<HartProgress> {
+pub fn progress(
+    milestones: &[String],
+    harts: u32,
+    stops: &[(u32, MilestoneStop)],
+) -> Vec<HartProgress> {
     (0..harts)
         .map(|hart| {
-            let mut mine: Vec<MilestoneStop> = stops.iter().filter(|(h, _)| *h == hart).map(|(_, s)| s.clone()).collect();
+            let mut mine: Vec<MilestoneStop> = stops
+                .iter()
+                .filter(|(h, _)| *h == hart)
+                .map(|(_, s)| s.clone())
+                .collect();
             mine.sort_by(|a, b| a.at_secs.total_cmp(&b.at_secs));
             let hit = |m: &String| mine.iter().any(|s| &s.milestone == m);
             let reached: Vec<String> = milestones.iter().filter(|m| hit(m)).cloned().collect();
@@ -138,10 +148,21 @@ pub fn progress(milestones: &[String], harts: u32, stops: &[(u32, MilestoneStop)
                 Some(g) => (
                     g.checked_sub(1).map(|i| milestones[i].clone()),
                     Some(milestones[g].clone()),
-                    milestones[g + 1..].iter().filter(|m| hit(m)).cloned().collect(),
+                    milestones[g + 1..]
+                        .iter()
+                        .filter(|m| hit(m))
+                        .cloned()
+                        .collect(),
                 ),
             };
-            HartProgress { hart, reached, last_reached, first_missed, reached_after_gap: after, stops: mine }
+            HartProgress {
+                hart,
+                reached,
+                last_reached,
+                first_missed,
+                reached_after_gap: after,
+                stops: mine,
+            }
         })
         .collect()
 }
@@ -152,13 +173,22 @@ pub async fn bisect(scenario: &Scenario, build: &QemuBuild) -> Result<MilestoneR
     let with_breakpoints = milestone_scenario(scenario)?;
     let report = runner::run(&with_breakpoints, build)
         .await
-        .with_context(|| format!("{} on QEMU {} with milestone breakpoints", scenario.name, build.version))?;
+        .with_context(|| {
+            format!(
+                "{} on QEMU {} with milestone breakpoints",
+                scenario.name, build.version
+            )
+        })?;
     Ok(MilestoneReport {
         scenario: scenario.name.clone(),
         qemu: build.version,
         milestones: scenario.milestone_symbols.clone(),
         privilege: scenario.milestone_privilege,
-        harts: progress(&scenario.milestone_symbols, scenario.machine.smp, &stops_of(&report.stops)),
+        harts: progress(
+            &scenario.milestone_symbols,
+            scenario.machine.smp,
+            &stops_of(&report.stops),
+        ),
         observed: report.observed,
         duration_secs: report.duration_secs,
     })
@@ -179,7 +209,12 @@ pub fn summary_line(scenario: &Scenario, h: &HartProgress, milestones: &[String]
             milestones.first().map(|m| name(m)).unwrap_or_default(),
             milestones.last().map(|m| name(m)).unwrap_or_default()
         ),
-        (Some(last), Some(missed)) => format!("hart {}: reached {}, missed {}", h.hart, name(last), name(missed)),
+        (Some(last), Some(missed)) => format!(
+            "hart {}: reached {}, missed {}",
+            h.hart,
+            name(last),
+            name(missed)
+        ),
         (None, Some(missed)) => format!("hart {}: reached none, missed {}", h.hart, name(missed)),
     };
     if !h.reached_after_gap.is_empty() {
@@ -194,7 +229,10 @@ pub fn summary_line(scenario: &Scenario, h: &HartProgress, milestones: &[String]
 pub fn render(scenario: &Scenario, r: &MilestoneReport) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
-    let privilege = r.privilege.map(|p| format!(", privilege {p:?}")).unwrap_or_default();
+    let privilege = r
+        .privilege
+        .map(|p| format!(", privilege {p:?}"))
+        .unwrap_or_default();
     let _ = writeln!(
         s,
         "== {} on QEMU {}: {} milestones, one run ({:.1} s){privilege}",
@@ -203,7 +241,13 @@ pub fn render(scenario: &Scenario, r: &MilestoneReport) -> String {
         r.milestones.len(),
         r.duration_secs
     );
-    let width = r.milestones.iter().map(|m| m.len()).max().unwrap_or(0).max(9);
+    let width = r
+        .milestones
+        .iter()
+        .map(|m| m.len())
+        .max()
+        .unwrap_or(0)
+        .max(9);
     let mut header = format!("  {:<width$}", "milestone");
     for h in &r.harts {
         header.push_str(&format!("  {:>9}", format!("hart {}", h.hart)));
@@ -220,7 +264,11 @@ pub fn render(scenario: &Scenario, r: &MilestoneReport) -> String {
         }
         let _ = writeln!(s, "{}", row.trim_end());
     }
-    let _ = writeln!(s, "observed: {}", super::versions::describe_observed(&r.observed));
+    let _ = writeln!(
+        s,
+        "observed: {}",
+        super::versions::describe_observed(&r.observed)
+    );
     for h in &r.harts {
         let _ = writeln!(s, "{}", summary_line(scenario, h, &r.milestones));
     }

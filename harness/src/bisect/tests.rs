@@ -22,15 +22,25 @@ fn version_search_finds_every_boundary_within_the_bound() {
     for n in 1..=33 {
         // The change at every possible place, and no change at all.
         for change in 1..=n {
-            let outcomes: Vec<OutcomeClass> = (0..n).map(|i| if i < change { Booted } else { Hung }).collect();
+            let outcomes: Vec<OutcomeClass> = (0..n)
+                .map(|i| if i < change { Booted } else { Hung })
+                .collect();
             let (first, ran) = search(&outcomes);
             let want = (change < n).then_some(change);
             assert_eq!(first, want, "n={n} change at {change}, ran {ran:?}");
             assert_eq!(ran[0], 0, "the oldest is the reference");
-            assert!(ran.len() <= VersionSearch::max_runs(n), "n={n}: {} runs > {}", ran.len(), VersionSearch::max_runs(n));
+            assert!(
+                ran.len() <= VersionSearch::max_runs(n),
+                "n={n}: {} runs > {}",
+                ran.len(),
+                VersionSearch::max_runs(n)
+            );
             if let Some(f) = first {
                 assert!(ran.contains(&f), "the answer was run");
-                assert!(ran.contains(&(f - 1)), "the version before the answer was run: {ran:?}");
+                assert!(
+                    ran.contains(&(f - 1)),
+                    "the version before the answer was run: {ran:?}"
+                );
             } else if n > 1 {
                 assert!(ran.contains(&(n - 1)), "'none differs' rests on the newest");
             }
@@ -61,12 +71,24 @@ fn version_search_compares_with_the_oldest_not_with_booting() {
 }
 
 fn stop(m: &str, at: f64) -> MilestoneStop {
-    MilestoneStop { milestone: m.to_string(), place: String::new(), privilege: "VS".into(), at_secs: at }
+    MilestoneStop {
+        milestone: m.to_string(),
+        place: String::new(),
+        privilege: "VS".into(),
+        at_secs: at,
+    }
 }
 
 #[test]
 fn milestone_progress_per_hart() {
-    let ms: Vec<String> = ["guest:main", "guest:kinit", "guest:kvminithart", "guest:trapinithart"].map(String::from).to_vec();
+    let ms: Vec<String> = [
+        "guest:main",
+        "guest:kinit",
+        "guest:kvminithart",
+        "guest:trapinithart",
+    ]
+    .map(String::from)
+    .to_vec();
     let stops = vec![
         (1, stop("guest:main", 0.2)),
         (0, stop("guest:main", 0.1)),
@@ -80,7 +102,13 @@ fn milestone_progress_per_hart() {
     assert_eq!(p[0].last_reached.as_deref(), Some("guest:kvminithart"));
     assert_eq!(p[0].first_missed.as_deref(), Some("guest:trapinithart"));
     assert!(p[0].reached_after_gap.is_empty());
-    assert_eq!(p[0].stops.iter().map(|s| s.milestone.as_str()).collect::<Vec<_>>(), ["guest:main", "guest:kinit", "guest:kvminithart"]);
+    assert_eq!(
+        p[0].stops
+            .iter()
+            .map(|s| s.milestone.as_str())
+            .collect::<Vec<_>>(),
+        ["guest:main", "guest:kinit", "guest:kvminithart"]
+    );
     // Hart 1 skipped kvminithart but got further: reported, not hidden.
     assert_eq!(p[1].last_reached.as_deref(), Some("guest:kinit"));
     assert_eq!(p[1].first_missed.as_deref(), Some("guest:kvminithart"));
@@ -90,7 +118,11 @@ fn milestone_progress_per_hart() {
     assert_eq!(p[2].first_missed.as_deref(), Some("guest:main"));
     assert!(!p[2].complete());
 
-    let all: Vec<(u32, MilestoneStop)> = ms.iter().enumerate().map(|(i, m)| (0, stop(m, i as f64))).collect();
+    let all: Vec<(u32, MilestoneStop)> = ms
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (0, stop(m, i as f64)))
+        .collect();
     let p = progress(&ms, 1, &all);
     assert!(p[0].complete());
     assert_eq!(p[0].last_reached.as_deref(), Some("guest:trapinithart"));
@@ -108,12 +140,32 @@ fn check_judgements_and_exit_codes() {
     let j = judge_outcome("s", v, &Observed::Booted, &Verdict::NoExpectation, false);
     assert_eq!(j.exit_code(), EXIT_GOOD);
     let j = judge_outcome("s", v, &hung, &Verdict::AsExpected, false);
-    assert_eq!(j.exit_code(), EXIT_BAD, "without --expect a hang is bad even when expected");
-    assert!(j.reason().contains("vm0") && j.reason().contains("init: starting sh"), "{j:?}");
+    assert_eq!(
+        j.exit_code(),
+        EXIT_BAD,
+        "without --expect a hang is bad even when expected"
+    );
+    assert!(
+        j.reason().contains("vm0") && j.reason().contains("init: starting sh"),
+        "{j:?}"
+    );
     let j = judge_outcome("s", v, &hung, &Verdict::AsExpected, true);
-    assert_eq!(j.exit_code(), EXIT_GOOD, "with --expect an expected hang is good");
-    let j = judge_outcome("s", v, &Observed::Booted, &Verdict::Unexpected("expected a hang".into()), true);
-    assert!(matches!(&j, Judgement::Bad(r) if r.contains("expected a hang")), "{j:?}");
+    assert_eq!(
+        j.exit_code(),
+        EXIT_GOOD,
+        "with --expect an expected hang is good"
+    );
+    let j = judge_outcome(
+        "s",
+        v,
+        &Observed::Booted,
+        &Verdict::Unexpected("expected a hang".into()),
+        true,
+    );
+    assert!(
+        matches!(&j, Judgement::Bad(r) if r.contains("expected a hang")),
+        "{j:?}"
+    );
     let j = judge_outcome("s", v, &Observed::Booted, &Verdict::NoExpectation, true);
     assert_eq!(j.exit_code(), EXIT_UNTESTABLE);
     assert!(j.reason().contains("10.0.2"), "{j:?}");

@@ -79,7 +79,12 @@ pub struct VersionSearch {
 
 impl VersionSearch {
     pub fn new(count: usize) -> VersionSearch {
-        VersionSearch { count, baseline: None, lo: 1, hi: count }
+        VersionSearch {
+            count,
+            baseline: None,
+            lo: 1,
+            hi: count,
+        }
     }
 
     /// The most runs a search over `count` versions takes.
@@ -167,7 +172,11 @@ pub struct VersionBisection {
 #[derive(Debug)]
 pub enum ProbeEvent<'a> {
     /// Run `run` (1-based) of at most `max_runs` starts.
-    Start { run: usize, max_runs: usize, version: QemuVersion },
+    Start {
+        run: usize,
+        max_runs: usize,
+        version: QemuVersion,
+    },
     /// It ended.
     Done { run: usize, probe: &'a Probe },
 }
@@ -188,7 +197,11 @@ pub fn order_builds(builds: &[QemuBuild]) -> Result<Vec<QemuBuild>> {
         let known: Vec<String> = sorted.iter().map(|b| b.version.to_string()).collect();
         bail!(
             "bisecting needs at least two QEMU versions, selected: {}. Register another one: {}",
-            if known.is_empty() { "none".to_string() } else { known.join(", ") },
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            },
             registry::how_to_register("X.Y.Z")
         );
     }
@@ -210,7 +223,11 @@ pub async fn bisect(
     while let Some(i) = search.next() {
         let build = &builds[i];
         let run = probes.len() + 1;
-        progress(ProbeEvent::Start { run, max_runs, version: build.version });
+        progress(ProbeEvent::Start {
+            run,
+            max_runs,
+            version: build.version,
+        });
         let report = runner::run(&plain, build)
             .await
             .with_context(|| format!("run {run}: {} on QEMU {}", scenario.name, build.version))?;
@@ -228,7 +245,12 @@ pub async fn bisect(
     let versions: Vec<QemuVersion> = builds.iter().map(|b| b.version).collect();
     let first = search.first_different();
     let last_same = versions[search.last_same()];
-    let different_outcome = first.and_then(|i| probes.iter().find(|p| p.qemu == versions[i]).map(|p| p.outcome));
+    let different_outcome = first.and_then(|i| {
+        probes
+            .iter()
+            .find(|p| p.qemu == versions[i])
+            .map(|p| p.outcome)
+    });
     let answer = match (first, different_outcome) {
         (Some(i), Some(outcome)) => format!(
             "QEMU {} is the first version where {} {} ({last_same} {})",
@@ -265,9 +287,17 @@ pub async fn bisect(
 pub fn describe_observed(o: &Observed) -> String {
     match o {
         Observed::Booted => "booted: every console printed every milestone".to_string(),
-        Observed::Hung { console, missing, last_seen, .. } => format!(
+        Observed::Hung {
+            console,
+            missing,
+            last_seen,
+            ..
+        } => format!(
             "hung: console {console} never printed /{missing}/ (last: {})",
-            last_seen.as_deref().map(|l| format!("/{l}/")).unwrap_or_else(|| "nothing".into())
+            last_seen
+                .as_deref()
+                .map(|l| format!("/{l}/"))
+                .unwrap_or_else(|| "nothing".into())
         ),
         Observed::Exited { console, missing } => {
             format!("exited: QEMU ended before console {console} printed /{missing}/")
@@ -281,7 +311,12 @@ pub fn render(b: &VersionBisection) -> String {
     let mut s = String::new();
     let n = b.versions.len();
     let list: Vec<String> = b.versions.iter().map(|v| v.to_string()).collect();
-    let _ = writeln!(s, "== {}: QEMU versions {} (oldest first)", b.scenario, list.join(", "));
+    let _ = writeln!(
+        s,
+        "== {}: QEMU versions {} (oldest first)",
+        b.scenario,
+        list.join(", ")
+    );
     let _ = writeln!(
         s,
         "binary search: {} run{} for {n} versions (at most {})",
@@ -290,8 +325,21 @@ pub fn render(b: &VersionBisection) -> String {
         b.max_runs
     );
     for (i, p) in b.probes.iter().enumerate() {
-        let role = if i == 0 { "  (oldest: the reference)" } else if p.outcome == b.baseline { "  (same)" } else { "  (differs)" };
-        let _ = writeln!(s, "  run {}: QEMU {:<8} {:>6.1} s  {}{role}", i + 1, p.qemu.to_string(), p.duration_secs, describe_observed(&p.observed));
+        let role = if i == 0 {
+            "  (oldest: the reference)"
+        } else if p.outcome == b.baseline {
+            "  (same)"
+        } else {
+            "  (differs)"
+        };
+        let _ = writeln!(
+            s,
+            "  run {}: QEMU {:<8} {:>6.1} s  {}{role}",
+            i + 1,
+            p.qemu.to_string(),
+            p.duration_secs,
+            describe_observed(&p.observed)
+        );
     }
     let _ = writeln!(s, "{}", b.answer);
     let _ = writeln!(s, "assumption: {}", b.assumption);

@@ -17,22 +17,31 @@ pub(super) async fn build(scenario: &Scenario, no_build: bool) -> Result<()> {
     }
     eprintln!("hvharness: building for {}", scenario.name);
     let s = scenario.clone();
-    tokio::task::spawn_blocking(move || s.build()).await.context("build task")?
+    tokio::task::spawn_blocking(move || s.build())
+        .await
+        .context("build task")?
 }
 
 /// The build `--qemu` names (version, range, path), or the newest known.
 pub(super) fn one_build(reg: &QemuRegistry, spec: Option<&str>) -> Result<QemuBuild> {
     match spec {
         Some(spec) => reg.select(spec),
-        None => reg
-            .builds()
-            .last()
-            .cloned()
-            .with_context(|| format!("no QEMU known. Run scripts/setup.sh, or {}", registry::how_to_register("X.Y.Z"))),
+        None => reg.builds().last().cloned().with_context(|| {
+            format!(
+                "no QEMU known. Run scripts/setup.sh, or {}",
+                registry::how_to_register("X.Y.Z")
+            )
+        }),
     }
 }
 
-pub async fn versions(path: &Path, qemu: &[String], json: bool, no_build: bool, root: Option<&Path>) -> Result<ExitCode> {
+pub async fn versions(
+    path: &Path,
+    qemu: &[String],
+    json: bool,
+    no_build: bool,
+    root: Option<&Path>,
+) -> Result<ExitCode> {
     let scenario = Scenario::load(path)?;
     let reg = QemuRegistry::discover(root);
     let builds = versions::order_builds(&super::run::select_builds(&reg, qemu)?)?;
@@ -48,7 +57,11 @@ pub async fn versions(path: &Path, qemu: &[String], json: bool, no_build: bool, 
     );
     let name = scenario.name.clone();
     let result = versions::bisect(&scenario, &builds, |event| match event {
-        ProbeEvent::Start { run, max_runs, version } => {
+        ProbeEvent::Start {
+            run,
+            max_runs,
+            version,
+        } => {
             eprintln!("hvharness: run {run} of at most {max_runs}: {name} on QEMU {version} ...")
         }
         ProbeEvent::Done { run, probe } => eprintln!(
@@ -67,7 +80,13 @@ pub async fn versions(path: &Path, qemu: &[String], json: bool, no_build: bool, 
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn milestones(path: &Path, qemu: Option<&str>, json: bool, no_build: bool, root: Option<&Path>) -> Result<ExitCode> {
+pub async fn milestones(
+    path: &Path,
+    qemu: Option<&str>,
+    json: bool,
+    no_build: bool,
+    root: Option<&Path>,
+) -> Result<ExitCode> {
     let scenario = Scenario::load(path)?;
     // Says what to add before anything is built when the list is missing.
     milestones::milestone_scenario(&scenario)?;

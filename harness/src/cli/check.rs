@@ -13,10 +13,19 @@ use crate::runner;
 use crate::scenario::Scenario;
 
 /// Runs the check and prints its one-line answer; the exit code is the answer.
-pub async fn check(path: &Path, qemu: Option<&str>, expect: bool, no_build: bool, root: Option<&Path>) -> Result<ExitCode> {
+pub async fn check(
+    path: &Path,
+    qemu: Option<&str>,
+    expect: bool,
+    no_build: bool,
+    root: Option<&Path>,
+) -> Result<ExitCode> {
     let (what, judgement) = match run_check(path, qemu, expect, no_build, root).await {
         Ok((what, j)) => (what, j),
-        Err(e) => (path.display().to_string(), Judgement::Untestable(format!("{e:#}"))),
+        Err(e) => (
+            path.display().to_string(),
+            Judgement::Untestable(format!("{e:#}")),
+        ),
     };
     println!("{}: {what}: {}", judgement.word(), judgement.reason());
     Ok(ExitCode::from(judgement.exit_code()))
@@ -37,11 +46,19 @@ async fn run_check(
     if let Some(why) = scenario.skip_reason(build.version) {
         anyhow::bail!(why);
     }
-    super::bisect::build(&scenario, no_build).await.context("the firmware does not build")?;
+    super::bisect::build(&scenario, no_build)
+        .await
+        .context("the firmware does not build")?;
     let what = format!("{} on QEMU {}", scenario.name, build.version);
     eprintln!("hvharness: check: {what} ...");
-    let to_run = if expect { scenario.clone() } else { plain_boot(&scenario) };
-    let report = runner::run(&to_run, &build).await.with_context(|| format!("{what} did not run"))?;
+    let to_run = if expect {
+        scenario.clone()
+    } else {
+        plain_boot(&scenario)
+    };
+    let report = runner::run(&to_run, &build)
+        .await
+        .with_context(|| format!("{what} did not run"))?;
     let j = judge(&report, expect);
     Ok((format!("{what} ({:.1} s)", report.duration_secs), j))
 }

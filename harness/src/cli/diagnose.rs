@@ -42,7 +42,9 @@ pub async fn diagnose(
     if !no_build {
         eprintln!("hvharness: building for {}", scenario.name);
         let s2 = scenario.clone();
-        tokio::task::spawn_blocking(move || s2.build()).await.context("build task")??;
+        tokio::task::spawn_blocking(move || s2.build())
+            .await
+            .context("build task")??;
     }
     if gdb && builds.len() != 1 {
         anyhow::bail!("--gdb needs exactly one QEMU: add --qemu VERSION");
@@ -54,7 +56,10 @@ pub async fn diagnose(
             eprintln!("hvharness: skipped: {why}");
             continue;
         }
-        eprintln!("hvharness: diagnosing {} on QEMU {} ...", scenario.name, build.version);
+        eprintln!(
+            "hvharness: diagnosing {} on QEMU {} ...",
+            scenario.name, build.version
+        );
         let (diagnosis, live) = diagnose_one(&scenario, build, gdb).await?;
         bad |= !matches!(diagnosis.observed, Observed::Booted);
         if !json {
@@ -68,7 +73,11 @@ pub async fn diagnose(
     if json {
         println!("{}", serde_json::to_string_pretty(&all)?);
     }
-    Ok(if bad { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if bad {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Runs once and explains; with `keep_for_gdb`, a hung QEMU is handed back stopped.
@@ -80,8 +89,18 @@ pub async fn diagnose_one(
     let (report, faults, live) = run_and_explain(scenario, build).await?;
     // The run's own time: from QEMU's start to the verdict, before the explaining.
     let verdict_secs = report.duration_secs;
-    let diagnosis = Diagnosis { scenario: scenario.name.clone(), qemu: build.version, observed: report.observed, verdict_secs, faults };
-    let live = if keep_for_gdb && !matches!(diagnosis.observed, Observed::Booted) { live } else { None };
+    let diagnosis = Diagnosis {
+        scenario: scenario.name.clone(),
+        qemu: build.version,
+        observed: report.observed,
+        verdict_secs,
+        faults,
+    };
+    let live = if keep_for_gdb && !matches!(diagnosis.observed, Observed::Booted) {
+        live
+    } else {
+        None
+    };
     Ok((diagnosis, live))
 }
 
@@ -91,7 +110,10 @@ pub async fn run_and_explain(
     scenario: &Scenario,
     build: &QemuBuild,
 ) -> Result<(runner::RunReport, Vec<FaultReport>, Option<runner::LiveRun>)> {
-    let options = RunOptions { debugger: true, keep_alive: true };
+    let options = RunOptions {
+        debugger: true,
+        keep_alive: true,
+    };
     let (report, mut live) = runner::run_with(scenario, build, &options).await?;
     let mut faults = Vec::new();
     if !matches!(report.observed, Observed::Booted) {
@@ -102,7 +124,17 @@ pub async fn run_and_explain(
             for ctx in capture::faults(&harts, &log, scenario, elfs.as_ref())? {
                 let state = harts.iter().find(|h| h.hart == ctx.hart);
                 let rsp = l.session.rsp();
-                faults.push(crate::diagnosis::explain(ctx, state, scenario, elfs.as_ref(), build.version, rsp).await?);
+                faults.push(
+                    crate::diagnosis::explain(
+                        ctx,
+                        state,
+                        scenario,
+                        elfs.as_ref(),
+                        build.version,
+                        rsp,
+                    )
+                    .await?,
+                );
             }
         }
     }
@@ -113,7 +145,9 @@ pub async fn run_and_explain(
 /// returns when interrupted (Ctrl-C kills QEMU through the signal handler).
 async fn hand_off(scenario: &Scenario, build: &QemuBuild, live: runner::LiveRun) -> Result<()> {
     let runner::LiveRun { qemu, session, .. } = live;
-    let Some(addr) = qemu.gdb_addr() else { return Ok(()) };
+    let Some(addr) = qemu.gdb_addr() else {
+        return Ok(());
+    };
     // QEMU's gdbstub takes one client: ours leaves, the VM stays stopped.
     drop(session);
     println!("{}", gdb_command_line(scenario, addr));
@@ -137,7 +171,11 @@ pub fn gdb_command_line(scenario: &Scenario, addr: std::net::SocketAddr) -> Stri
         if i == 0 && e.offset == 0 {
             cmd.push_str(&format!(" -ex 'file {}'", path.display()));
         } else {
-            cmd.push_str(&format!(" -ex 'add-symbol-file {} -o {:#x}'", path.display(), e.offset));
+            cmd.push_str(&format!(
+                " -ex 'add-symbol-file {} -o {:#x}'",
+                path.display(),
+                e.offset
+            ));
         }
     }
     cmd.push_str(&format!(" -ex 'target remote {addr}'"));
@@ -148,24 +186,42 @@ pub fn gdb_command_line(scenario: &Scenario, addr: std::net::SocketAddr) -> Stri
 pub fn render(d: &Diagnosis) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
-    let _ = writeln!(s, "== {} on QEMU {}: {} (verdict after {:.2} s)", d.scenario, d.qemu, report::observed_word(&d.observed), d.verdict_secs);
+    let _ = writeln!(
+        s,
+        "== {} on QEMU {}: {} (verdict after {:.2} s)",
+        d.scenario,
+        d.qemu,
+        report::observed_word(&d.observed),
+        d.verdict_secs
+    );
     match &d.observed {
         Observed::Booted => {
             let _ = writeln!(s, "it boots: nothing to diagnose");
             return s;
         }
-        Observed::Hung { console, missing, last_seen, early } => {
+        Observed::Hung {
+            console,
+            missing,
+            last_seen,
+            early,
+        } => {
             let _ = writeln!(
                 s,
                 "console {console} stopped after {} and never printed /{missing}/",
-                last_seen.as_deref().map(|l| format!("/{l}/")).unwrap_or_else(|| "nothing".into())
+                last_seen
+                    .as_deref()
+                    .map(|l| format!("/{l}/"))
+                    .unwrap_or_else(|| "nothing".into())
             );
             if let Some(e) = early {
                 let _ = writeln!(s, "{e}");
             }
         }
         Observed::Exited { console, missing } => {
-            let _ = writeln!(s, "QEMU exited before console {console} printed /{missing}/");
+            let _ = writeln!(
+                s,
+                "QEMU exited before console {console} printed /{missing}/"
+            );
         }
     }
     if d.faults.is_empty() {
@@ -181,10 +237,19 @@ pub fn render(d: &Diagnosis) -> String {
             c.from.name(),
             c.to
         );
-        let _ = writeln!(s, "  at   {:#x} {}", c.epc, c.epc_place.as_deref().unwrap_or(""));
+        let _ = writeln!(
+            s,
+            "  at   {:#x} {}",
+            c.epc,
+            c.epc_place.as_deref().unwrap_or("")
+        );
         let _ = writeln!(s, "  tval {:#x}", c.tval);
         if let Some(h) = c.htval {
-            let _ = writeln!(s, "  htval {h:#x} (guest-physical {:#x})", crate::riscv::guest_physical_address(h, c.tval));
+            let _ = writeln!(
+                s,
+                "  htval {h:#x} (guest-physical {:#x})",
+                crate::riscv::guest_physical_address(h, c.tval)
+            );
         }
         if let Some(h) = c.htinst {
             let _ = writeln!(s, "  htinst {h:#x}");

@@ -378,17 +378,37 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
     crate::qemu::process::install_signal_cleanup()?;
     let root = project::root();
     match cli.command {
-        Command::Qemu { command: QemuCommand::List { json } } => qemu::list(root.as_deref(), json),
-        Command::Qemu { command: QemuCommand::Add { binary, data_dir } } => qemu::add(&binary, data_dir),
-        Command::Qemu { command: QemuCommand::Install { from } } => qemu::install(&from, root.as_deref()),
-        Command::Qemu { command: QemuCommand::Remove { version } } => qemu::remove(version, root.as_deref()),
+        Command::Qemu {
+            command: QemuCommand::List { json },
+        } => qemu::list(root.as_deref(), json),
+        Command::Qemu {
+            command: QemuCommand::Add { binary, data_dir },
+        } => qemu::add(&binary, data_dir),
+        Command::Qemu {
+            command: QemuCommand::Install { from },
+        } => qemu::install(&from, root.as_deref()),
+        Command::Qemu {
+            command: QemuCommand::Remove { version },
+        } => qemu::remove(version, root.as_deref()),
         Command::Diff { old, new } => diff::diff(&old, &new),
-        Command::Bisect { command: BisectCommand::Versions { scenario, qemu, json, no_build } } => {
-            bisect::versions(&scenario, &qemu, json, no_build, root.as_deref()).await
-        }
-        Command::Bisect { command: BisectCommand::Milestones { scenario, qemu, json, no_build } } => {
-            bisect::milestones(&scenario, qemu.as_deref(), json, no_build, root.as_deref()).await
-        }
+        Command::Bisect {
+            command:
+                BisectCommand::Versions {
+                    scenario,
+                    qemu,
+                    json,
+                    no_build,
+                },
+        } => bisect::versions(&scenario, &qemu, json, no_build, root.as_deref()).await,
+        Command::Bisect {
+            command:
+                BisectCommand::Milestones {
+                    scenario,
+                    qemu,
+                    json,
+                    no_build,
+                },
+        } => bisect::milestones(&scenario, qemu.as_deref(), json, no_build, root.as_deref()).await,
         Command::Bisect {
             command:
                 BisectCommand::Qemu {
@@ -427,26 +447,90 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
             };
             bisect::qemu(&options, json, no_build).await
         }
-        Command::Check { scenario, qemu, expect, no_build } => {
-            check::check(&scenario, qemu.as_deref(), expect, no_build, root.as_deref()).await
+        Command::Check {
+            scenario,
+            qemu,
+            expect,
+            no_build,
+        } => {
+            check::check(
+                &scenario,
+                qemu.as_deref(),
+                expect,
+                no_build,
+                root.as_deref(),
+            )
+            .await
         }
-        Command::Diagnose { scenario, qemu, json, no_build, gdb } => {
-            diagnose::diagnose(&scenario, &qemu, json, no_build, gdb, root).await
-        }
-        Command::Run { scenario, qemu, json, junit, no_build } => {
-            let opts = run::MatrixOptions { json, junit, no_build, jobs: 1, ..Default::default() };
+        Command::Diagnose {
+            scenario,
+            qemu,
+            json,
+            no_build,
+            gdb,
+        } => diagnose::diagnose(&scenario, &qemu, json, no_build, gdb, root).await,
+        Command::Run {
+            scenario,
+            qemu,
+            json,
+            junit,
+            no_build,
+        } => {
+            let opts = run::MatrixOptions {
+                json,
+                junit,
+                no_build,
+                jobs: 1,
+                ..Default::default()
+            };
             run::run_matrix(&[scenario], &qemu, opts, root).await
         }
-        Command::Matrix { scenarios, qemu, json, results, junit, no_build, jobs, shard, durations, diagnose } => {
-            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-            let opts = run::MatrixOptions { json, results, junit, no_build, jobs, table: true, shard, durations, diagnose };
+        Command::Matrix {
+            scenarios,
+            qemu,
+            json,
+            results,
+            junit,
+            no_build,
+            jobs,
+            shard,
+            durations,
+            diagnose,
+        } => {
+            let jobs = jobs.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            });
+            let opts = run::MatrixOptions {
+                json,
+                results,
+                junit,
+                no_build,
+                jobs,
+                table: true,
+                shard,
+                durations,
+                diagnose,
+            };
             run::run_matrix(&scenarios, &qemu, opts, root).await
         }
-        Command::Report { command: ReportCommand::Merge { inputs, output, junit, html } } => {
-            report::merge(&inputs, &output, junit.as_deref(), html.as_deref())
-        }
-        Command::Report { command: ReportCommand::Html { inputs, output, junit } } => {
-            report::html(&inputs, &output, junit.as_deref())
-        }
+        Command::Report {
+            command:
+                ReportCommand::Merge {
+                    inputs,
+                    output,
+                    junit,
+                    html,
+                },
+        } => report::merge(&inputs, &output, junit.as_deref(), html.as_deref()),
+        Command::Report {
+            command:
+                ReportCommand::Html {
+                    inputs,
+                    output,
+                    junit,
+                },
+        } => report::html(&inputs, &output, junit.as_deref()),
     }
 }

@@ -14,19 +14,29 @@ pub fn list(root: Option<&Path>, json: bool) -> Result<ExitCode> {
         let mut rows = Vec::new();
         for b in reg.builds() {
             let mut row = serde_json::to_value(b)?;
-            if let Some(info) = install::info_of(b).filter(|_| b.origin == registry::Origin::Installed) {
+            if let Some(info) =
+                install::info_of(b).filter(|_| b.origin == registry::Origin::Installed)
+            {
                 row["from"] = serde_json::to_value(&info.from)?;
             }
             rows.push(row);
         }
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else if reg.builds().is_empty() {
-        println!("no QEMU known. Run scripts/setup.sh, or: {}", registry::how_to_register("X.Y.Z"));
+        println!(
+            "no QEMU known. Run scripts/setup.sh, or: {}",
+            registry::how_to_register("X.Y.Z")
+        );
     } else {
         println!("{:<9} {:<11} binary (firmware dir)", "version", "origin");
         for b in reg.builds() {
-            let data = b.data_dir.as_ref().map(|d| format!(" (-L {})", d.display())).unwrap_or_default();
-            let from = match install::info_of(b).filter(|_| b.origin == registry::Origin::Installed) {
+            let data = b
+                .data_dir
+                .as_ref()
+                .map(|d| format!(" (-L {})", d.display()))
+                .unwrap_or_default();
+            let from = match install::info_of(b).filter(|_| b.origin == registry::Origin::Installed)
+            {
                 Some(info) => format!(", from {}", info.from.display()),
                 None => String::new(),
             };
@@ -48,7 +58,9 @@ pub fn add(binary: &Path, data_dir: Option<PathBuf>) -> Result<ExitCode> {
         "registered QEMU {} at {} (in {})",
         b.version,
         b.binary.display(),
-        registry::config_path().map(|p| p.display().to_string()).unwrap_or_default()
+        registry::config_path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -58,7 +70,12 @@ pub fn install(tarball: &Path, root: Option<&Path>) -> Result<ExitCode> {
     let reg = QemuRegistry::discover(root);
     eprintln!("unpacking {} ...", tarball.display());
     let b = install::install(tarball, &reg)?;
-    println!("installed QEMU {} at {} (from {})", b.version, b.binary.display(), tarball.display());
+    println!(
+        "installed QEMU {} at {} (from {})",
+        b.version,
+        b.binary.display(),
+        tarball.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

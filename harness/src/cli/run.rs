@@ -18,7 +18,10 @@ use crate::scenario::Scenario;
 pub fn select_builds(reg: &QemuRegistry, specs: &[String]) -> Result<Vec<QemuBuild>> {
     if specs.is_empty() {
         if reg.builds().is_empty() {
-            anyhow::bail!("no QEMU known. Run scripts/setup.sh, or {}", registry::how_to_register("X.Y.Z"));
+            anyhow::bail!(
+                "no QEMU known. Run scripts/setup.sh, or {}",
+                registry::how_to_register("X.Y.Z")
+            );
         }
         return Ok(reg.builds().to_vec());
     }
@@ -28,7 +31,10 @@ pub fn select_builds(reg: &QemuRegistry, specs: &[String]) -> Result<Vec<QemuBui
             Ok(req) if spec.starts_with(['<', '>', '=', '*']) => {
                 let m: Vec<QemuBuild> = reg.matching(&req).into_iter().cloned().collect();
                 if m.is_empty() {
-                    anyhow::bail!("no known QEMU matches {spec}; {}", registry::how_to_register(spec));
+                    anyhow::bail!(
+                        "no known QEMU matches {spec}; {}",
+                        registry::how_to_register(spec)
+                    );
                 }
                 m
             }
@@ -75,7 +81,12 @@ struct Job {
 /// Builds, then runs every scenario on every selected build (the shard's
 /// part of them), `jobs` at a time, and prints the results; the exit code
 /// follows the CLI docs.
-pub async fn run_matrix(paths: &[PathBuf], qemu: &[String], opts: MatrixOptions, root: Option<PathBuf>) -> Result<ExitCode> {
+pub async fn run_matrix(
+    paths: &[PathBuf],
+    qemu: &[String],
+    opts: MatrixOptions,
+    root: Option<PathBuf>,
+) -> Result<ExitCode> {
     let reg = QemuRegistry::discover(root.as_deref());
     let builds = select_builds(&reg, qemu)?;
     let mut scenarios = Vec::new();
@@ -93,17 +104,29 @@ pub async fn run_matrix(paths: &[PathBuf], qemu: &[String], opts: MatrixOptions,
             Some(p) => Some(Costs::from_results(&ResultFile::read(p)?)),
             None => None,
         };
-        let names: Vec<(String, String)> = pairs.iter().map(|(s, b)| (s.name.clone(), b.version.to_string())).collect();
+        let names: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(s, b)| (s.name.clone(), b.version.to_string()))
+            .collect();
         let keep = shard::select(&names, sh, costs.as_ref());
         let mut it = keep.into_iter();
         pairs.retain(|_| it.next().unwrap_or(false));
-        eprintln!("hvharness: shard {sh}: {} of {} cells", pairs.len(), names.len());
+        eprintln!(
+            "hvharness: shard {sh}: {} of {} cells",
+            pairs.len(),
+            names.len()
+        );
     }
     if !opts.no_build {
-        for s in scenarios.iter().filter(|s| pairs.iter().any(|(p, _)| p.name == s.name)) {
+        for s in scenarios
+            .iter()
+            .filter(|s| pairs.iter().any(|(p, _)| p.name == s.name))
+        {
             eprintln!("hvharness: building for {}", s.name);
             let s2 = s.clone();
-            tokio::task::spawn_blocking(move || s2.build()).await.context("build task")??;
+            tokio::task::spawn_blocking(move || s2.build())
+                .await
+                .context("build task")??;
         }
     }
     let mut cells: Vec<Cell> = Vec::new();
@@ -112,16 +135,28 @@ pub async fn run_matrix(paths: &[PathBuf], qemu: &[String], opts: MatrixOptions,
         match scenario.skip_reason(build.version) {
             Some(why) => {
                 eprintln!("hvharness: skipped: {why}");
-                cells.push(Cell::not_run(&scenario.name, build.version, CellStatus::Skipped, why));
+                cells.push(Cell::not_run(
+                    &scenario.name,
+                    build.version,
+                    CellStatus::Skipped,
+                    why,
+                ));
             }
-            None => jobs.push(Job { n: jobs.len() + 1, scenario, build }),
+            None => jobs.push(Job {
+                n: jobs.len() + 1,
+                scenario,
+                build,
+            }),
         }
     }
     let started = std::time::Instant::now();
     let (ran, reports) = run_jobs(jobs, opts.jobs.max(1), opts.diagnose).await?;
     cells.extend(ran);
     let file = ResultFile::new(opts.shard.map(|s| s.to_string()), cells);
-    let file = ResultFile { cells: file.sorted_cells().into_iter().cloned().collect(), ..file };
+    let file = ResultFile {
+        cells: file.sorted_cells().into_iter().cloned().collect(),
+        ..file
+    };
     if let Some(p) = &opts.results {
         file.write(p)?;
     }
@@ -138,7 +173,11 @@ pub async fn run_matrix(paths: &[PathBuf], qemu: &[String], opts: MatrixOptions,
 
 /// Runs the jobs, at most `limit` at once; the cells in job order, and the
 /// reports of the runs that finished (for the text output).
-async fn run_jobs(jobs: Vec<Job>, limit: usize, diagnose: bool) -> Result<(Vec<Cell>, Vec<RunReport>)> {
+async fn run_jobs(
+    jobs: Vec<Job>,
+    limit: usize,
+    diagnose: bool,
+) -> Result<(Vec<Cell>, Vec<RunReport>)> {
     let mut progress = Progress::new(jobs.len());
     let mut queue = jobs.into_iter();
     let mut tasks = tokio::task::JoinSet::new();
@@ -154,7 +193,9 @@ async fn run_jobs(jobs: Vec<Job>, limit: usize, diagnose: bool) -> Result<(Vec<C
                 (job, result)
             });
         }
-        let Some(joined) = tasks.join_next().await else { break };
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
         let (job, result) = joined.context("a run task panicked")?;
         let what = format!("{} on QEMU {}", job.scenario.name, job.build.version);
         let (cell, report, line) = match result {
@@ -172,7 +213,16 @@ async fn run_jobs(jobs: Vec<Job>, limit: usize, diagnose: bool) -> Result<(Vec<C
             Err(e) => {
                 let why = format!("{e:#}");
                 let line = format!("{what}: error: {why}");
-                (Cell::not_run(&job.scenario.name, job.build.version, CellStatus::Error, why), None, line)
+                (
+                    Cell::not_run(
+                        &job.scenario.name,
+                        job.build.version,
+                        CellStatus::Error,
+                        why,
+                    ),
+                    None,
+                    line,
+                )
             }
         };
         if let Some(l) = lines.remove(&job.n) {
@@ -187,7 +237,11 @@ async fn run_jobs(jobs: Vec<Job>, limit: usize, diagnose: bool) -> Result<(Vec<C
 }
 
 /// One cell; with `diagnose`, under the debugger, explained when it did not boot.
-async fn run_cell(scenario: &Scenario, build: &QemuBuild, diagnose: bool) -> Result<(RunReport, Option<DiagnosisEntry>)> {
+async fn run_cell(
+    scenario: &Scenario,
+    build: &QemuBuild,
+    diagnose: bool,
+) -> Result<(RunReport, Option<DiagnosisEntry>)> {
     if !diagnose {
         return Ok((runner::run(scenario, build).await?, None));
     }
@@ -223,7 +277,11 @@ fn print_text(reports: &[RunReport], table: bool, started: std::time::Instant) {
     if table {
         print!("{}", report::render_table(reports));
         let sum: f64 = reports.iter().map(|r| r.duration_secs).sum();
-        println!("wall time {:.1} s, sum of cells {:.1} s", started.elapsed().as_secs_f64(), sum);
+        println!(
+            "wall time {:.1} s, sum of cells {:.1} s",
+            started.elapsed().as_secs_f64(),
+            sum
+        );
     }
 }
 

@@ -104,7 +104,11 @@ pub struct DebugSession {
 impl DebugSession {
     /// Connects to QEMU's gdbstub (QEMU started paused) and inserts the
     /// scenario's breakpoints. The target stays stopped.
-    pub async fn attach(addr: SocketAddr, scenario: &Scenario, version: QemuVersion) -> Result<DebugSession> {
+    pub async fn attach(
+        addr: SocketAddr,
+        scenario: &Scenario,
+        version: QemuVersion,
+    ) -> Result<DebugSession> {
         let rsp = RspClient::connect(addr, RspConfig::default()).await?;
         let elfs = scenario.load_elfs()?;
         let mut session = DebugSession {
@@ -120,10 +124,9 @@ impl DebugSession {
         };
         for spec in &scenario.breakpoints {
             let (space, location) = scenario.split_space(&spec.at);
-            let resolved = session
-                .elfs
-                .resolve_str(location, space)
-                .with_context(|| format!("{}: breakpoint {:?}", scenario.path.display(), spec.at))?;
+            let resolved = session.elfs.resolve_str(location, space).with_context(|| {
+                format!("{}: breakpoint {:?}", scenario.path.display(), spec.at)
+            })?;
             session.breakpoints.push(ArmedBreakpoint {
                 spec: spec.clone(),
                 space: space.map(str::to_string),
@@ -175,7 +178,10 @@ impl DebugSession {
     /// before they are in, so each still stops at them.
     async fn arm_dependents(&mut self, index: usize, thread: Option<ThreadId>) -> Result<()> {
         let trigger = self.breakpoints[index].spec.at.clone();
-        let waiting = self.breakpoints.iter().any(|b| b.pending && b.spec.arm_after.as_deref() == Some(trigger.as_str()));
+        let waiting = self
+            .breakpoints
+            .iter()
+            .any(|b| b.pending && b.spec.arm_after.as_deref() == Some(trigger.as_str()));
         if !waiting {
             return Ok(());
         }
@@ -184,7 +190,8 @@ impl DebugSession {
             if !self.held.contains(&t) {
                 self.held.push(t);
             }
-            self.hold_until.get_or_insert_with(|| std::time::Instant::now() + HOLD_LIMIT);
+            self.hold_until
+                .get_or_insert_with(|| std::time::Instant::now() + HOLD_LIMIT);
             return Ok(());
         }
         self.release_held();
@@ -210,8 +217,13 @@ impl DebugSession {
     async fn end_hold(&mut self) -> Result<()> {
         self.release_held();
         for j in 0..self.breakpoints.len() {
-            let Some(trigger) = self.breakpoints[j].spec.arm_after.clone() else { continue };
-            let fired = self.breakpoints.iter().any(|b| b.spec.at == trigger && b.hits > 0);
+            let Some(trigger) = self.breakpoints[j].spec.arm_after.clone() else {
+                continue;
+            };
+            let fired = self
+                .breakpoints
+                .iter()
+                .any(|b| b.spec.at == trigger && b.hits > 0);
             if self.breakpoints[j].pending && fired {
                 self.breakpoints[j].pending = false;
                 self.breakpoints[j].armed_at_secs = Some(self.started.elapsed().as_secs_f64());
@@ -229,12 +241,20 @@ impl DebugSession {
         if self.threads.is_empty() {
             self.threads = self.rsp.threads().await.context("listing harts")?;
         }
-        let others: Vec<ThreadId> = self.threads.iter().copied().filter(|t| !self.held.contains(t)).collect();
+        let others: Vec<ThreadId> = self
+            .threads
+            .iter()
+            .copied()
+            .filter(|t| !self.held.contains(t))
+            .collect();
         if others.is_empty() {
             self.end_hold().await?;
             return self.rsp.resume().await.context("resuming after a stop");
         }
-        self.rsp.resume_only(&others).await.context("resuming the harts not held at a trigger")
+        self.rsp
+            .resume_only(&others)
+            .await
+            .context("resuming the harts not held at a trigger")
     }
 
     /// The breakpoints and their hit counts.
@@ -268,10 +288,16 @@ impl DebugSession {
         let reply = match self.rsp.wait_for_stop(limit).await {
             Ok(r) => r,
             Err(RspError::Timeout { .. }) => {
-                if self.hold_until.is_some_and(|u| std::time::Instant::now() >= u) {
+                if self
+                    .hold_until
+                    .is_some_and(|u| std::time::Instant::now() >= u)
+                {
                     // The other harts never came to the trigger: stop them,
                     // arm, and let everyone go.
-                    self.rsp.interrupt_and_wait().await.context("interrupting to end a hold")?;
+                    self.rsp
+                        .interrupt_and_wait()
+                        .await
+                        .context("interrupting to end a hold")?;
                     self.end_hold().await?;
                     self.rsp.resume().await.context("resuming after a hold")?;
                 }
@@ -281,7 +307,9 @@ impl DebugSession {
             Err(RspError::ConnectionClosed { .. }) => return Ok(Event::Exited),
             Err(e) => return Err(e).context("waiting for the target to stop"),
         };
-        let Some(records) = self.take_stop(reply).await? else { return Ok(Event::Exited) };
+        let Some(records) = self.take_stop(reply).await? else {
+            return Ok(Event::Exited);
+        };
         // The client steps a hart past a watched access or a breakpoint before
         // it resumes; harts held at an arming trigger stay stopped.
         self.run_on().await.context("resuming after a stop")?;
@@ -346,20 +374,44 @@ impl DebugSession {
 
     /// Handles a hart that sits on one of our breakpoints; other harts are left alone.
     async fn handle_stop(&mut self, thread: ThreadId) -> Result<Option<StopRecord>> {
-        self.rsp.select_register_thread(thread).await.context("selecting a hart")?;
-        let pc = self.rsp.read_register_u64("pc").await?.context("pc is unavailable")?;
-        let Some(index) = self.breakpoints.iter().position(|b| b.address == pc && b.inserted && b.spec.watch.is_none())
+        self.rsp
+            .select_register_thread(thread)
+            .await
+            .context("selecting a hart")?;
+        let pc = self
+            .rsp
+            .read_register_u64("pc")
+            .await?
+            .context("pc is unavailable")?;
+        let Some(index) = self
+            .breakpoints
+            .iter()
+            .position(|b| b.address == pc && b.inserted && b.spec.watch.is_none())
         else {
             return Ok(None);
         };
         let hart = thread.hart_index().unwrap_or(0) as u32;
-        let (privilege, source) = privilege_with_source(&mut self.rsp, thread, self.version).await?;
+        let (privilege, source) =
+            privilege_with_source(&mut self.rsp, thread, self.version).await?;
         let bp = &self.breakpoints[index];
         let record = if bp.counts(hart, privilege) {
             let spec = bp.spec.clone();
             let space = bp.space.clone();
-            let at = stop::Place { hart, privilege, source, pc };
-            let record = stop::record(&mut self.rsp, &self.elfs, &spec, space.as_deref(), at, self.started.elapsed()).await?;
+            let at = stop::Place {
+                hart,
+                privilege,
+                source,
+                pc,
+            };
+            let record = stop::record(
+                &mut self.rsp,
+                &self.elfs,
+                &spec,
+                space.as_deref(),
+                at,
+                self.started.elapsed(),
+            )
+            .await?;
             self.breakpoints[index].hits += 1;
             self.breakpoints[index].counted_harts.push(hart);
             self.arm_dependents(index, Some(thread)).await?;
@@ -375,28 +427,55 @@ impl DebugSession {
     /// Records a watchpoint stop when it counts; a watchpoint that has
     /// counted its hits is removed.
     async fn handle_watch(&mut self, addr: u64, thread: ThreadId) -> Result<Option<StopRecord>> {
-        let Some(index) = self.breakpoints.iter().position(|b| b.inserted && b.spec.watch.is_some() && b.address == addr)
+        let Some(index) = self
+            .breakpoints
+            .iter()
+            .position(|b| b.inserted && b.spec.watch.is_some() && b.address == addr)
         else {
             return Ok(None);
         };
-        self.rsp.select_register_thread(thread).await.context("selecting a hart")?;
-        let pc = self.rsp.read_register_u64("pc").await?.context("pc is unavailable")?;
+        self.rsp
+            .select_register_thread(thread)
+            .await
+            .context("selecting a hart")?;
+        let pc = self
+            .rsp
+            .read_register_u64("pc")
+            .await?
+            .context("pc is unavailable")?;
         let hart = thread.hart_index().unwrap_or(0) as u32;
-        let (privilege, source) = privilege_with_source(&mut self.rsp, thread, self.version).await?;
+        let (privilege, source) =
+            privilege_with_source(&mut self.rsp, thread, self.version).await?;
         let bp = &self.breakpoints[index];
         if !bp.counts(hart, privilege) {
             self.breakpoints[index].ignored += 1;
             return Ok(None);
         }
         let (spec, space) = (bp.spec.clone(), bp.space.clone());
-        let at = stop::Place { hart, privilege, source, pc };
-        let record = stop::record(&mut self.rsp, &self.elfs, &spec, space.as_deref(), at, self.started.elapsed()).await?;
+        let at = stop::Place {
+            hart,
+            privilege,
+            source,
+            pc,
+        };
+        let record = stop::record(
+            &mut self.rsp,
+            &self.elfs,
+            &spec,
+            space.as_deref(),
+            at,
+            self.started.elapsed(),
+        )
+        .await?;
         self.breakpoints[index].hits += 1;
         self.breakpoints[index].counted_harts.push(hart);
         self.arm_dependents(index, None).await?;
         if self.breakpoints[index].done(self.harts) {
             if let Some(w) = &spec.watch {
-                self.rsp.remove_breakpoint(w.breakpoint_type(), addr, w.len).await.context("removing a watchpoint")?;
+                self.rsp
+                    .remove_breakpoint(w.breakpoint_type(), addr, w.len)
+                    .await
+                    .context("removing a watchpoint")?;
             }
             self.breakpoints[index].inserted = false;
         }
@@ -407,14 +486,24 @@ impl DebugSession {
     /// in unless it is done (see [`ArmedBreakpoint::done`]).
     async fn step_over(&mut self, index: usize, thread: ThreadId) -> Result<()> {
         let address = self.breakpoints[index].address;
-        self.rsp.clear_breakpoint(address).await.context("removing a breakpoint to step over it")?;
+        self.rsp
+            .clear_breakpoint(address)
+            .await
+            .context("removing a breakpoint to step over it")?;
         self.breakpoints[index].inserted = false;
-        let reply = self.rsp.step(thread).await.context("stepping over a breakpoint")?;
+        let reply = self
+            .rsp
+            .step(thread)
+            .await
+            .context("stepping over a breakpoint")?;
         if !matches!(reply, StopReply::Signal(_)) {
             return Ok(());
         }
         if !self.breakpoints[index].done(self.harts) {
-            self.rsp.set_breakpoint(address).await.context("reinserting a breakpoint")?;
+            self.rsp
+                .set_breakpoint(address)
+                .await
+                .context("reinserting a breakpoint")?;
             self.breakpoints[index].inserted = true;
         }
         Ok(())
@@ -423,7 +512,10 @@ impl DebugSession {
     /// Stops every hart (for a clean end of the session).
     pub async fn interrupt(&mut self) -> Result<()> {
         if self.rsp.is_running() {
-            self.rsp.interrupt_and_wait().await.context("interrupting the target")?;
+            self.rsp
+                .interrupt_and_wait()
+                .await
+                .context("interrupting the target")?;
         }
         Ok(())
     }
@@ -458,7 +550,10 @@ mod tests {
     }
 
     fn count(b: &mut ArmedBreakpoint, hart: u32) -> bool {
-        let vs = PrivilegeLevel { level: Level::Supervisor, virt: Some(true) };
+        let vs = PrivilegeLevel {
+            level: Level::Supervisor,
+            virt: Some(true),
+        };
         let counted = b.counts(hart, vs);
         if counted {
             b.hits += 1;

@@ -37,7 +37,11 @@ impl VirtSource {
 }
 
 /// Reads the privilege level and V of a stopped hart.
-pub async fn privilege_of(rsp: &mut RspClient, thread: ThreadId, version: QemuVersion) -> Result<PrivilegeLevel> {
+pub async fn privilege_of(
+    rsp: &mut RspClient,
+    thread: ThreadId,
+    version: QemuVersion,
+) -> Result<PrivilegeLevel> {
     Ok(privilege_with_source(rsp, thread, version).await?.0)
 }
 
@@ -48,7 +52,10 @@ pub async fn privilege_with_source(
     version: QemuVersion,
 ) -> Result<(PrivilegeLevel, VirtSource)> {
     rsp.select_register_thread(thread).await?;
-    let raw = rsp.read_register_u64("priv").await?.context("the priv register is unavailable")?;
+    let raw = rsp
+        .read_register_u64("priv")
+        .await?
+        .context("the priv register is unavailable")?;
     let p = PrivilegeLevel::from_qemu_priv(raw);
     if p.virt.is_some() || p.level == Level::Machine {
         return Ok((p, VirtSource::Priv));
@@ -65,8 +72,13 @@ pub async fn privilege_with_source(
 
 /// V from `info registers` of CPU `hart`, when the CPU has the H extension.
 async fn monitor_virt(rsp: &mut RspClient, hart: usize) -> Result<Option<bool>> {
-    rsp.monitor(&format!("cpu {hart}")).await.context("monitor: cpu")?;
-    let text = rsp.monitor("info registers").await.context("monitor: info registers")?;
+    rsp.monitor(&format!("cpu {hart}"))
+        .await
+        .context("monitor: cpu")?;
+    let text = rsp
+        .monitor("info registers")
+        .await
+        .context("monitor: info registers")?;
     Ok(parse_virt_line(&text))
 }
 

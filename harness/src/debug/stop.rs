@@ -66,7 +66,13 @@ impl StopRecord {
                 (None, None) => entries.push((c.name.clone(), "<no value>".to_string())),
             }
         }
-        Section { title: format!("{} hart {} {}", self.breakpoint, self.hart, self.privilege_name), entries }
+        Section {
+            title: format!(
+                "{} hart {} {}",
+                self.breakpoint, self.hart, self.privilege_name
+            ),
+            entries,
+        }
     }
 }
 
@@ -88,31 +94,63 @@ pub(super) async fn record(
     at: Place,
     since_resume: Duration,
 ) -> Result<StopRecord> {
-    let Place { hart, privilege, source, pc } = at;
+    let Place {
+        hart,
+        privilege,
+        source,
+        pc,
+    } = at;
     let mut csrs = Vec::new();
     for name in &spec.dump {
-        let listed = rsp.target_description().is_some_and(|t| t.register(name).is_some());
+        let listed = rsp
+            .target_description()
+            .is_some_and(|t| t.register(name).is_some());
         if !listed {
-            csrs.push(CsrReading { name: name.clone(), raw: None, decoded: None, missing: Some("not in the target description".into()) });
+            csrs.push(CsrReading {
+                name: name.clone(),
+                raw: None,
+                decoded: None,
+                missing: Some("not in the target description".into()),
+            });
             continue;
         }
-        let value = rsp.read_register(name).await.with_context(|| format!("reading {name}"))?;
+        let value = rsp
+            .read_register(name)
+            .await
+            .with_context(|| format!("reading {name}"))?;
         csrs.push(match value {
             RegisterValue::Available(_) => {
                 let raw = value.as_u64();
-                let decoded = raw.map(|v| match (name.eq_ignore_ascii_case("priv"), privilege.virt, source.note()) {
-                    (true, Some(virt), Some(note)) => decode_priv_as_seen(v, virt, note),
-                    _ => decode_csr(name, v),
+                let decoded = raw.map(|v| {
+                    match (
+                        name.eq_ignore_ascii_case("priv"),
+                        privilege.virt,
+                        source.note(),
+                    ) {
+                        (true, Some(virt), Some(note)) => decode_priv_as_seen(v, virt, note),
+                        _ => decode_csr(name, v),
+                    }
                 });
-                CsrReading { name: name.clone(), raw, decoded, missing: None }
+                CsrReading {
+                    name: name.clone(),
+                    raw,
+                    decoded,
+                    missing: None,
+                }
             }
-            RegisterValue::Unavailable => {
-                CsrReading { name: name.clone(), raw: None, decoded: None, missing: Some("unavailable".into()) }
-            }
+            RegisterValue::Unavailable => CsrReading {
+                name: name.clone(),
+                raw: None,
+                decoded: None,
+                missing: Some("unavailable".into()),
+            },
         });
     }
     let (place, instruction) = match elfs.describe_stop(pc, space, None) {
-        Ok(stop) => (stop.place(), stop.instruction.as_ref().map(|i| i.to_string())),
+        Ok(stop) => (
+            stop.place(),
+            stop.instruction.as_ref().map(|i| i.to_string()),
+        ),
         Err(_) => (format!("{pc:#x}"), None),
     };
     Ok(StopRecord {

@@ -26,9 +26,9 @@ use crate::scenario::Scenario;
 
 /// The registers a diagnosis reads at a stopped hart, when the target has them.
 pub const CONTEXT_CSRS: &[&str] = &[
-    "mstatus", "sstatus", "hstatus", "vsstatus", "medeleg", "mideleg", "hedeleg", "hideleg", "satp", "vsatp",
-    "hgatp", "menvcfg", "henvcfg", "senvcfg", "stvec", "vstvec", "scause", "sepc", "stval", "htval", "htinst",
-    "vscause", "vsepc", "vstval", "mcause", "mepc", "mtval",
+    "mstatus", "sstatus", "hstatus", "vsstatus", "medeleg", "mideleg", "hedeleg", "hideleg",
+    "satp", "vsatp", "hgatp", "menvcfg", "henvcfg", "senvcfg", "stvec", "vstvec", "scause", "sepc",
+    "stval", "htval", "htinst", "vscause", "vsepc", "vstval", "mcause", "mepc", "mtval",
 ];
 
 /// Identical faults in a row that make a stopped hart "looping".
@@ -58,8 +58,15 @@ pub async fn read_harts(rsp: &mut RspClient, version: QemuVersion) -> Result<Vec
         rsp.select_register_thread(thread).await?;
         let mut csrs = BTreeMap::new();
         for name in CONTEXT_CSRS {
-            if rsp.target_description().is_some_and(|t| t.register(name).is_some()) {
-                if let Some(v) = rsp.read_register_u64(name).await.with_context(|| format!("reading {name}"))? {
+            if rsp
+                .target_description()
+                .is_some_and(|t| t.register(name).is_some())
+            {
+                if let Some(v) = rsp
+                    .read_register_u64(name)
+                    .await
+                    .with_context(|| format!("reading {name}"))?
+                {
                     csrs.insert(name.to_string(), v);
                 }
             }
@@ -68,9 +75,25 @@ pub async fn read_harts(rsp: &mut RspClient, version: QemuVersion) -> Result<Vec
         let ra = rsp.read_register_u64("ra").await?.unwrap_or(0);
         let sp = rsp.read_register_u64("sp").await?.unwrap_or(0);
         // QEMU names x8 `fp` in its target description; `s0` elsewhere.
-        let fp_name = if rsp.target_description().is_some_and(|t| t.register("fp").is_some()) { "fp" } else { "s0" };
+        let fp_name = if rsp
+            .target_description()
+            .is_some_and(|t| t.register("fp").is_some())
+        {
+            "fp"
+        } else {
+            "s0"
+        };
         let fp = rsp.read_register_u64(fp_name).await?.unwrap_or(0);
-        out.push(HartState { hart, thread, pc, privilege, csrs, ra, sp, fp });
+        out.push(HartState {
+            hart,
+            thread,
+            pc,
+            privilege,
+            csrs,
+            ra,
+            sp,
+            fp,
+        });
     }
     Ok(out)
 }
@@ -90,10 +113,15 @@ pub fn faults(
     let in_firmware = |pc: u64| elfs.is_some_and(|e| !e.spaces_containing(pc).is_empty());
     let mut out = Vec::new();
     for h in harts {
-        let storming = storms.iter().map(|(t, _)| t).find(|s| s.hart == u64::from(h.hart));
+        let storming = storms
+            .iter()
+            .map(|(t, _)| t)
+            .find(|s| s.hart == u64::from(h.hart));
         let ctx = match storming {
             Some(s) => {
-                let first = log.first_fault_of_storm(s, in_firmware).unwrap_or_else(|| s.clone());
+                let first = log
+                    .first_fault_of_storm(s, in_firmware)
+                    .unwrap_or_else(|| s.clone());
                 Some(storm_context(h, &first))
             }
             None => parked_context(h, log),
@@ -116,8 +144,15 @@ fn storm_context(h: &HartState, first: &LoggedTrap) -> FaultContext {
     };
     // The loop's traps come from the same mode the first fault did; SPP of
     // the status register the hart sees (vsstatus while V=1) tells which.
-    let spp = h.csrs.get("sstatus").map(|s| s >> 8 & 1 == 1).unwrap_or(true);
-    let from = PrivilegeLevel { level: if spp { Level::Supervisor } else { Level::User }, virt };
+    let spp = h
+        .csrs
+        .get("sstatus")
+        .map(|s| s >> 8 & 1 == 1)
+        .unwrap_or(true);
+    let from = PrivilegeLevel {
+        level: if spp { Level::Supervisor } else { Level::User },
+        virt,
+    };
     FaultContext {
         hart: h.hart,
         from,
@@ -137,7 +172,9 @@ fn parked_context(h: &HartState, log: &TrapLog) -> Option<FaultContext> {
     if h.privilege.level != Level::Supervisor || h.privilege.virt == Some(true) {
         return None;
     }
-    let (Some(scause), Some(sepc)) = (h.csrs.get("scause"), h.csrs.get("sepc")) else { return None };
+    let (Some(scause), Some(sepc)) = (h.csrs.get("scause"), h.csrs.get("sepc")) else {
+        return None;
+    };
     let cause = Cause::from_xcause(*scause);
     // Interrupts and the guests' SBI calls (ecall from VS) are a
     // hypervisor's daily work; anything else it parked on was unexpected.
@@ -146,14 +183,20 @@ fn parked_context(h: &HartState, log: &TrapLog) -> Option<FaultContext> {
     }
     // The log's last exception on this hart must be the one in scause/sepc:
     // otherwise the hart went on after it and is not parked on it.
-    let last = log.hart(h.hart as usize).and_then(|l| l.last_exception.as_ref());
+    let last = log
+        .hart(h.hart as usize)
+        .and_then(|l| l.last_exception.as_ref());
     if !last.is_some_and(|t| t.cause == cause.code && t.epc == *sepc) {
         return None;
     }
     let hstatus = h.csrs.get("hstatus").copied().unwrap_or(0);
     let from_virt = hstatus >> 7 & 1 == 1; // SPV
     let from_level = if from_virt {
-        if hstatus >> 8 & 1 == 1 { Level::Supervisor } else { Level::User } // SPVP
+        if hstatus >> 8 & 1 == 1 {
+            Level::Supervisor
+        } else {
+            Level::User
+        } // SPVP
     } else if h.csrs.get("sstatus").is_some_and(|s| s >> 8 & 1 == 1) {
         Level::Supervisor
     } else {
@@ -161,7 +204,10 @@ fn parked_context(h: &HartState, log: &TrapLog) -> Option<FaultContext> {
     };
     Some(FaultContext {
         hart: h.hart,
-        from: PrivilegeLevel { level: from_level, virt: Some(from_virt) },
+        from: PrivilegeLevel {
+            level: from_level,
+            virt: Some(from_virt),
+        },
         to: TrapTarget::HS,
         cause,
         epc: *sepc,
@@ -178,7 +224,11 @@ fn parked_context(h: &HartState, log: &TrapLog) -> Option<FaultContext> {
 fn guest_view(h: &HartState) -> BTreeMap<String, u64> {
     let mut csrs = h.csrs.clone();
     if h.privilege.virt == Some(true) {
-        for (s, vs) in [("stvec", "vstvec"), ("satp", "vsatp"), ("sstatus", "vsstatus")] {
+        for (s, vs) in [
+            ("stvec", "vstvec"),
+            ("satp", "vsatp"),
+            ("sstatus", "vsstatus"),
+        ] {
             if let Some(v) = h.csrs.get(s).copied() {
                 csrs.insert(vs.to_string(), v);
             }
@@ -189,12 +239,25 @@ fn guest_view(h: &HartState) -> BTreeMap<String, u64> {
 
 /// `space:symbol+offset at file:line` in an ELF file of the right context
 /// (`set` holds the scenario's ELF files).
-pub fn place_of(scenario: &Scenario, set: &crate::elf::ElfSet, addr: u64, virt: Option<bool>) -> Option<String> {
-    let candidates = scenario.elfs.iter().filter(|e| virt.is_none() || e.virt.is_none() || e.virt == virt);
+pub fn place_of(
+    scenario: &Scenario,
+    set: &crate::elf::ElfSet,
+    addr: u64,
+    virt: Option<bool>,
+) -> Option<String> {
+    let candidates = scenario
+        .elfs
+        .iter()
+        .filter(|e| virt.is_none() || e.virt.is_none() || e.virt == virt);
     for e in candidates {
-        let Ok(image) = set.space(&e.name) else { continue };
+        let Ok(image) = set.space(&e.name) else {
+            continue;
+        };
         if let Some(hit) = image.symbolize(addr).filter(|h| h.exact) {
-            let line = image.line_for(addr).map(|l| format!(" at {l}")).unwrap_or_default();
+            let line = image
+                .line_for(addr)
+                .map(|l| format!(" at {l}"))
+                .unwrap_or_default();
             return Some(format!("{}:{hit}{line}", e.name));
         }
     }

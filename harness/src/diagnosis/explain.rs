@@ -54,7 +54,11 @@ pub async fn explain(
     // The instruction at epc, through the hart's own translation.
     let mut code = None;
     if let Ok(regime) = walk::Regime::from_context(&ctx, svadu) {
-        let pa = walk::Translated::new(&mut phys, regime).physical(ctx.epc).await.ok().flatten();
+        let pa = walk::Translated::new(&mut phys, regime)
+            .physical(ctx.epc)
+            .await
+            .ok()
+            .flatten();
         if let Some(pa) = pa {
             if let Ok(Some(word)) = phys.read_u64(pa).await {
                 code = Some(word.to_le_bytes()[..4].to_vec());
@@ -69,9 +73,17 @@ pub async fn explain(
     let mut backtrace = Vec::new();
     if let (Some(st), true) = (state, same_context) {
         if let Ok(regime) = walk::Regime::from_context(&ctx, svadu) {
-            let regs = FrameRegs { pc: ctx.epc, ra: st.ra, sp: st.sp, fp: st.fp };
+            let regs = FrameRegs {
+                pc: ctx.epc,
+                ra: st.ra,
+                sp: st.sp,
+                fp: st.fp,
+            };
             let mut mem = walk::Translated::new(&mut phys, regime);
-            if let Ok(bt) = backtrace::backtrace(regs, &mut mem, elfs, space.as_deref(), backtrace::MAX_DEPTH).await {
+            if let Ok(bt) =
+                backtrace::backtrace(regs, &mut mem, elfs, space.as_deref(), backtrace::MAX_DEPTH)
+                    .await
+            {
                 backtrace = bt.render().lines().map(str::to_string).collect();
             }
         }
@@ -85,9 +97,20 @@ pub async fn explain(
     evidence.hypervisor_space = host_space.as_deref();
     evidence.qemu = Some(version);
     evidence.code = code.as_deref();
-    let findings = rules::diagnose(&evidence).into_iter().map(Finding::from).collect();
-    let walk = translation.map(|t| t.render().lines().map(str::to_string).collect()).unwrap_or_default();
-    Ok(FaultReport { cause_name: ctx.cause.to_string(), context: ctx, backtrace, walk, findings })
+    let findings = rules::diagnose(&evidence)
+        .into_iter()
+        .map(Finding::from)
+        .collect();
+    let walk = translation
+        .map(|t| t.render().lines().map(str::to_string).collect())
+        .unwrap_or_default();
+    Ok(FaultReport {
+        cause_name: ctx.cause.to_string(),
+        context: ctx,
+        backtrace,
+        walk,
+        findings,
+    })
 }
 
 /// Why a part of the explanation is missing, for the harness's own log.

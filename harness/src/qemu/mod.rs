@@ -1,8 +1,8 @@
 //! QEMU builds (which versions exist and where) and QEMU processes.
 
 pub mod install;
-pub mod log_pipe;
 mod launcher;
+pub mod log_pipe;
 mod port_race;
 pub mod process;
 pub mod qmp;

@@ -89,7 +89,9 @@ pub struct DebugLog {
 
 impl std::fmt::Debug for DebugLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DebugLog").field("items", &self.items).finish_non_exhaustive()
+        f.debug_struct("DebugLog")
+            .field("items", &self.items)
+            .finish_non_exhaustive()
     }
 }
 
@@ -182,7 +184,10 @@ impl InterruptHook {
 /// is killed), most recent first.
 pub fn on_interrupt(f: Hook) -> InterruptHook {
     let id = NEXT_HOOK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    INTERRUPT_HOOKS.lock().unwrap_or_else(|p| p.into_inner()).push((id, f));
+    INTERRUPT_HOOKS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((id, f));
     InterruptHook(id)
 }
 
@@ -194,7 +199,8 @@ pub fn interrupted() -> bool {
 }
 
 fn run_interrupt_hooks() {
-    let hooks: Vec<(u64, Hook)> = std::mem::take(&mut *INTERRUPT_HOOKS.lock().unwrap_or_else(|p| p.into_inner()));
+    let hooks: Vec<(u64, Hook)> =
+        std::mem::take(&mut *INTERRUPT_HOOKS.lock().unwrap_or_else(|p| p.into_inner()));
     for (_, f) in hooks.into_iter().rev() {
         f();
     }
@@ -223,7 +229,11 @@ pub fn install_signal_cleanup() -> Result<()> {
 impl QemuProcess {
     /// Starts QEMU paused, connects QMP and every console. The VM does not run
     /// until [`QemuProcess::resume`] (or a debugger continues it).
-    pub async fn launch(build: &QemuBuild, spec: &MachineSpec, opts: &LaunchOptions) -> Result<QemuProcess> {
+    pub async fn launch(
+        build: &QemuBuild,
+        spec: &MachineSpec,
+        opts: &LaunchOptions,
+    ) -> Result<QemuProcess> {
         Self::launch_trying_ports(build, spec, opts, std::iter::from_fn(|| Some(free_port()))).await
     }
 
@@ -238,12 +248,20 @@ impl QemuProcess {
     ) -> Result<QemuProcess> {
         let mut last_err = None;
         for _ in 0..PORT_ATTEMPTS {
-            let port = if opts.gdbstub { Some(ports.next().context("no gdbstub port left to try")??) } else { None };
+            let port = if opts.gdbstub {
+                Some(ports.next().context("no gdbstub port left to try")??)
+            } else {
+                None
+            };
             match Self::launch_once(build, spec, opts, port).await {
                 Ok(p) => return Ok(p),
                 // Another process may have taken the port between our probe and
                 // QEMU's bind; each version words that differently (port_race).
-                Err(e) if port.is_some_and(|p| super::port_race::gdb_port_taken(&format!("{e:#}"), p)) => {
+                Err(e)
+                    if port.is_some_and(|p| {
+                        super::port_race::gdb_port_taken(&format!("{e:#}"), p)
+                    }) =>
+                {
                     last_err = Some(e)
                 }
                 Err(e) => return Err(e),
@@ -265,7 +283,10 @@ impl QemuProcess {
         let args = command_line(build, spec, opts, dir.path(), gdb_port)?;
         // Read end open before QEMU starts, so QEMU's open of the FIFO does not wait.
         let log_pipe = match &opts.debug_log {
-            Some(log) => Some(LogPipe::create(&dir.path().join(DEBUG_FIFO), log.sink.clone())?),
+            Some(log) => Some(LogPipe::create(
+                &dir.path().join(DEBUG_FIFO),
+                log.sink.clone(),
+            )?),
             None => None,
         };
         let stderr_path = dir.path().join("qemu-stderr.log");
@@ -286,7 +307,8 @@ impl QemuProcess {
         // SAFETY: prctl and getppid are async-signal-safe; the closure allocates nothing.
         unsafe {
             cmd.pre_exec(move || {
-                nix::sys::prctl::set_pdeathsig(Some(Signal::SIGKILL)).map_err(std::io::Error::from)?;
+                nix::sys::prctl::set_pdeathsig(Some(Signal::SIGKILL))
+                    .map_err(std::io::Error::from)?;
                 if nix::unistd::getppid() != parent {
                     // ESRCH: the parent is gone. Built without allocating.
                     return Err(nix::errno::Errno::ESRCH.into());
@@ -301,7 +323,15 @@ impl QemuProcess {
             .with_context(|| format!("starting {}", build.binary.display()))?;
         let pid = child.id().context("QEMU exited immediately")?;
         let pgid = Pid::from_raw(pid as i32);
-        live_groups(|s| s.insert(pgid.as_raw(), Live { dir: dir.path().to_path_buf(), running: true }));
+        live_groups(|s| {
+            s.insert(
+                pgid.as_raw(),
+                Live {
+                    dir: dir.path().to_path_buf(),
+                    running: true,
+                },
+            )
+        });
         let guard = GroupGuard(pgid);
 
         let qmp_path = dir.path().join("qmp.sock");
@@ -339,7 +369,8 @@ impl QemuProcess {
 
     /// The gdbstub's loopback address, when one was asked for.
     pub fn gdb_addr(&self) -> Option<std::net::SocketAddr> {
-        self.gdb_port.map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], p)))
+        self.gdb_port
+            .map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], p)))
     }
 
     /// The console with this name.
@@ -422,7 +453,9 @@ impl QemuProcess {
     pub async fn stop(&mut self) {
         self.kill_group();
         if self.exit.is_none() {
-            if let Ok(Ok(status)) = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await {
+            if let Ok(Ok(status)) =
+                tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await
+            {
                 self.exit = Some(status);
             }
         }
@@ -488,7 +521,10 @@ async fn connect_qmp(child: &mut Child, path: &Path, stderr_path: &Path) -> Resu
             bail!("QEMU exited during start-up ({status}): {}", log.trim());
         }
         if Instant::now() >= deadline {
-            bail!("QEMU did not create {} within {STARTUP_TIMEOUT:?}", path.display());
+            bail!(
+                "QEMU did not create {} within {STARTUP_TIMEOUT:?}",
+                path.display()
+            );
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -541,7 +577,10 @@ pub fn command_line(
     push("-monitor");
     push("none");
     push("-qmp");
-    push(&format!("unix:{},server=on,wait=off", dir.join("qmp.sock").display()));
+    push(&format!(
+        "unix:{},server=on,wait=off",
+        dir.join("qmp.sock").display()
+    ));
     let mut has_serial = false;
     for c in &spec.consoles {
         push("-chardev");
@@ -596,13 +635,18 @@ fn protect_disk_images(args: &[String]) -> Result<Vec<String>> {
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         // QEMU accepts every option with one dash or two.
-        let option = arg.strip_prefix("--").map(|o| format!("-{o}")).unwrap_or_else(|| arg.clone());
+        let option = arg
+            .strip_prefix("--")
+            .map(|o| format!("-{o}"))
+            .unwrap_or_else(|| arg.clone());
         let takes_value = matches!(option.as_str(), "-drive" | "-blockdev" | "-set");
         out.push(arg.clone());
         if !takes_value {
             continue;
         }
-        let Some(value) = it.next() else { bail!("{arg} needs a value (it is the last argument)") };
+        let Some(value) = it.next() else {
+            bail!("{arg} needs a value (it is the last argument)")
+        };
         let refuse = |why: &str| {
             anyhow::anyhow!(
                 "{arg} {value}: {why}. hvharness never lets QEMU write a disk image: every -drive runs \
@@ -639,9 +683,9 @@ fn protect_disk_images(args: &[String]) -> Result<Vec<String>> {
                         .and_then(|j| j.get("read-only").and_then(|r| r.as_bool()))
                         .unwrap_or(false)
                 } else {
-                    qemu_opts(value)
-                        .iter()
-                        .any(|(k, v)| k == "read-only" && v.as_deref().and_then(parse_bool) == Some(true))
+                    qemu_opts(value).iter().any(|(k, v)| {
+                        k == "read-only" && v.as_deref().and_then(parse_bool) == Some(true)
+                    })
                 };
                 if !read_only {
                     return Err(refuse(
@@ -656,7 +700,10 @@ fn protect_disk_images(args: &[String]) -> Result<Vec<String>> {
                 if let Some((path, v)) = value.split_once('=') {
                     let group = path.split('.').next();
                     let key = path.rsplit('.').next();
-                    if group == Some("drive") && key == Some("snapshot") && parse_bool(v) != Some(true) {
+                    if group == Some("drive")
+                        && key == Some("snapshot")
+                        && parse_bool(v) != Some(true)
+                    {
                         return Err(refuse("drives keep snapshot=on"));
                     }
                 }
@@ -733,35 +780,74 @@ mod tests {
     #[test]
     fn drive_without_snapshot_gets_snapshot_on() {
         assert_eq!(
-            protected(&["-drive", "file=disk.img,format=raw,if=none,id=d0", "-device", "virtio-blk-device,drive=d0"]),
-            args(&["-drive", "file=disk.img,format=raw,if=none,id=d0,snapshot=on", "-device", "virtio-blk-device,drive=d0"])
+            protected(&[
+                "-drive",
+                "file=disk.img,format=raw,if=none,id=d0",
+                "-device",
+                "virtio-blk-device,drive=d0"
+            ]),
+            args(&[
+                "-drive",
+                "file=disk.img,format=raw,if=none,id=d0,snapshot=on",
+                "-device",
+                "virtio-blk-device,drive=d0"
+            ])
         );
-        assert_eq!(protected(&["--drive", "file=a.img"]), args(&["--drive", "file=a.img,snapshot=on"]));
+        assert_eq!(
+            protected(&["--drive", "file=a.img"]),
+            args(&["--drive", "file=a.img,snapshot=on"])
+        );
         // A trailing separator is not doubled into an escaped comma.
-        assert_eq!(protected(&["-drive", "file=a.img,"]), args(&["-drive", "file=a.img,snapshot=on"]));
+        assert_eq!(
+            protected(&["-drive", "file=a.img,"]),
+            args(&["-drive", "file=a.img,snapshot=on"])
+        );
         // An escaped comma at the end stays part of the value.
-        assert_eq!(protected(&["-drive", "file=a,,"]), args(&["-drive", "file=a,,,snapshot=on"]));
+        assert_eq!(
+            protected(&["-drive", "file=a,,"]),
+            args(&["-drive", "file=a,,,snapshot=on"])
+        );
     }
 
     #[test]
     fn drive_with_snapshot_on_is_kept() {
-        for v in ["file=a.img,snapshot=on", "snapshot=on,file=a.img", "file=a.img,snapshot", "file=a.img,snapshot=yes"] {
+        for v in [
+            "file=a.img,snapshot=on",
+            "snapshot=on,file=a.img",
+            "file=a.img,snapshot",
+            "file=a.img,snapshot=yes",
+        ] {
             assert_eq!(protected(&["-drive", v]), args(&["-drive", v]));
         }
     }
 
     #[test]
     fn snapshot_off_is_refused() {
-        for v in ["file=disk.img,snapshot=off", "file=disk.img,snapshot=no", "file=disk.img,nosnapshot"] {
+        for v in [
+            "file=disk.img,snapshot=off",
+            "file=disk.img,snapshot=no",
+            "file=disk.img,nosnapshot",
+        ] {
             let e = refused(&["-drive", v]);
-            assert!(e.contains(v) && e.contains("never lets QEMU write a disk image"), "{e}");
+            assert!(
+                e.contains(v) && e.contains("never lets QEMU write a disk image"),
+                "{e}"
+            );
         }
         let e = refused(&["-drive", "file=disk.img,snapshot=sometimes"]);
         assert!(e.contains("snapshot=sometimes is not on or off"), "{e}");
-        let e = refused(&["-drive", "file=d.img,id=d0", "-set", "drive.d0.snapshot=off"]);
+        let e = refused(&[
+            "-drive",
+            "file=d.img,id=d0",
+            "-set",
+            "drive.d0.snapshot=off",
+        ]);
         assert!(e.contains("drive.d0.snapshot=off"), "{e}");
         // Other -set options pass.
-        assert_eq!(protected(&["-set", "device.x.foo=off"]), args(&["-set", "device.x.foo=off"]));
+        assert_eq!(
+            protected(&["-set", "device.x.foo=off"]),
+            args(&["-set", "device.x.foo=off"])
+        );
     }
 
     #[test]
@@ -781,7 +867,10 @@ mod tests {
         assert_eq!(protected(&["-blockdev", v]), args(&["-blockdev", v]));
         let j = r#"{"driver":"file","filename":"d.img","node-name":"f","read-only":true}"#;
         assert_eq!(protected(&["-blockdev", j]), args(&["-blockdev", j]));
-        refused(&["-blockdev", r#"{"driver":"file","filename":"d.img","node-name":"f"}"#]);
+        refused(&[
+            "-blockdev",
+            r#"{"driver":"file","filename":"d.img","node-name":"f"}"#,
+        ]);
     }
 
     #[test]
@@ -806,13 +895,41 @@ mod tests {
             bios: None,
             kernel: None,
             consoles: vec![],
-            extra_args: args(&["-drive", "file=/d.img,format=raw,if=none,id=d0", "-hda", "/e.img"]),
+            extra_args: args(&[
+                "-drive",
+                "file=/d.img,format=raw,if=none,id=d0",
+                "-hda",
+                "/e.img",
+            ]),
         };
-        let line = command_line(&build, &spec, &LaunchOptions::default(), Path::new("/s"), None).unwrap();
-        let line: Vec<String> = line.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        let line = command_line(
+            &build,
+            &spec,
+            &LaunchOptions::default(),
+            Path::new("/s"),
+            None,
+        )
+        .unwrap();
+        let line: Vec<String> = line
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         assert!(line.contains(&"-snapshot".to_string()), "{line:?}");
-        assert!(line.contains(&"file=/d.img,format=raw,if=none,id=d0,snapshot=on".to_string()), "{line:?}");
-        let bad = MachineSpec { extra_args: args(&["-drive", "file=/d.img,snapshot=off"]), ..spec };
-        assert!(command_line(&build, &bad, &LaunchOptions::default(), Path::new("/s"), None).is_err());
+        assert!(
+            line.contains(&"file=/d.img,format=raw,if=none,id=d0,snapshot=on".to_string()),
+            "{line:?}"
+        );
+        let bad = MachineSpec {
+            extra_args: args(&["-drive", "file=/d.img,snapshot=off"]),
+            ..spec
+        };
+        assert!(command_line(
+            &build,
+            &bad,
+            &LaunchOptions::default(),
+            Path::new("/s"),
+            None
+        )
+        .is_err());
     }
 }

@@ -28,8 +28,14 @@ impl Qmp {
             .await
             .with_context(|| format!("connecting to QMP at {}", path.display()))?;
         let (r, w) = stream.into_split();
-        let mut qmp = Qmp { lines: BufReader::new(r).lines(), writer: w };
-        let greeting = qmp.next_message().await.context("waiting for the QMP greeting")?;
+        let mut qmp = Qmp {
+            lines: BufReader::new(r).lines(),
+            writer: w,
+        };
+        let greeting = qmp
+            .next_message()
+            .await
+            .context("waiting for the QMP greeting")?;
         if greeting.get("QMP").is_none() {
             bail!("unexpected QMP greeting: {greeting}");
         }
@@ -55,9 +61,15 @@ impl Qmp {
         }
         let mut text = msg.to_string();
         text.push('\n');
-        self.writer.write_all(text.as_bytes()).await.context("writing to QMP")?;
+        self.writer
+            .write_all(text.as_bytes())
+            .await
+            .context("writing to QMP")?;
         loop {
-            let reply = self.next_message().await.with_context(|| format!("QMP {command}"))?;
+            let reply = self
+                .next_message()
+                .await
+                .with_context(|| format!("QMP {command}"))?;
             if let Some(ret) = reply.get("return") {
                 return Ok(ret.clone());
             }
@@ -75,6 +87,9 @@ impl Qmp {
     /// Whether the VM is running (`query-status`).
     pub async fn running(&mut self) -> Result<bool> {
         let status = self.execute("query-status", None).await?;
-        Ok(status.get("running").and_then(Value::as_bool).unwrap_or(false))
+        Ok(status
+            .get("running")
+            .and_then(Value::as_bool)
+            .unwrap_or(false))
     }
 }

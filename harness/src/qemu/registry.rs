@@ -117,7 +117,10 @@ impl QemuRegistry {
 
     /// The builds whose version is in `req`.
     pub fn matching(&self, req: &VersionReq) -> Vec<&QemuBuild> {
-        self.builds.iter().filter(|b| req.matches(b.version)).collect()
+        self.builds
+            .iter()
+            .filter(|b| req.matches(b.version))
+            .collect()
     }
 
     /// Resolves what a user typed: a version (`10.0.2`), a range (`>=9.0`, newest
@@ -128,7 +131,10 @@ impl QemuRegistry {
             return probe(path, None, Origin::Registered);
         }
         if let Ok(v) = spec.parse::<QemuVersion>() {
-            return self.get(v).cloned().with_context(|| not_registered(&v.to_string(), self));
+            return self
+                .get(v)
+                .cloned()
+                .with_context(|| not_registered(&v.to_string(), self));
         }
         let req: VersionReq = spec.parse()?;
         match self.matching(&req).last() {
@@ -149,13 +155,22 @@ pub fn how_to_register(version: &str) -> String {
 
 fn not_registered(spec: &str, reg: &QemuRegistry) -> String {
     let known: Vec<String> = reg.builds.iter().map(|b| b.version.to_string()).collect();
-    let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
-    format!("QEMU {spec} is not registered (known: {known}). To add it: {}", how_to_register(spec))
+    let known = if known.is_empty() {
+        "none".to_string()
+    } else {
+        known.join(", ")
+    };
+    format!(
+        "QEMU {spec} is not registered (known: {known}). To add it: {}",
+        how_to_register(spec)
+    )
 }
 
 /// The project's prefixes: `.qemu/<dir>/usr/bin/qemu-system-riscv64`.
 fn project_builds(dir: &Path) -> Vec<QemuBuild> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for entry in entries.flatten() {
         let prefix = entry.path();
@@ -175,7 +190,10 @@ fn registered_entries() -> Vec<ConfigEntry> {
     let mut out = Vec::new();
     if let Some(list) = std::env::var_os(QEMU_ENV) {
         for p in std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()) {
-            out.push(ConfigEntry { binary: p, data_dir: None });
+            out.push(ConfigEntry {
+                binary: p,
+                data_dir: None,
+            });
         }
     }
     if let Some(path) = config_path() {
@@ -230,9 +248,17 @@ pub fn probe(binary: &Path, data_dir: Option<PathBuf>, origin: Origin) -> Result
     let text = run_bounded(binary, &["--version"], VERSION_PROBE_TIMEOUT)
         .with_context(|| format!("running {} --version", binary.display()))?;
     let version = QemuVersion::from_version_output(&text).with_context(|| {
-        format!("{} --version printed no QEMU version: {text:?}", binary.display())
+        format!(
+            "{} --version printed no QEMU version: {text:?}",
+            binary.display()
+        )
     })?;
-    Ok(QemuBuild { version, binary: binary.to_path_buf(), data_dir, origin })
+    Ok(QemuBuild {
+        version,
+        binary: binary.to_path_buf(),
+        data_dir,
+        origin,
+    })
 }
 
 fn run_bounded(binary: &Path, args: &[&str], limit: Duration) -> Result<String> {
@@ -247,7 +273,10 @@ fn run_bounded(binary: &Path, args: &[&str], limit: Duration) -> Result<String> 
         if let Some(status) = child.try_wait()? {
             let out = child.wait_with_output()?;
             if !status.success() {
-                bail!("exited with {status}: {}", String::from_utf8_lossy(&out.stderr).trim());
+                bail!(
+                    "exited with {status}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
             }
             return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
         }
@@ -262,5 +291,7 @@ fn run_bounded(binary: &Path, args: &[&str], limit: Duration) -> Result<String> 
 
 fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }

@@ -28,7 +28,11 @@ pub enum VersionError {
 
 impl QemuVersion {
     pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
-        QemuVersion { major, minor, patch }
+        QemuVersion {
+            major,
+            minor,
+            patch,
+        }
     }
 
     /// Reads the version out of `qemu-system-* --version` output, e.g.
@@ -37,7 +41,10 @@ impl QemuVersion {
         let rest = text.split("QEMU emulator version").nth(1)?;
         let word = rest.split_whitespace().next()?;
         // Development builds print e.g. "9.2.50" or "9.2.0-rc1"; keep the numeric part.
-        let numeric: String = word.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+        let numeric: String = word
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
         numeric.parse().ok()
     }
 
@@ -139,7 +146,9 @@ impl FromStr for VersionReq {
             } else {
                 (Op::Eq, part)
             };
-            let v = rest.parse().map_err(|_| VersionError::BadRange(s.to_string()))?;
+            let v = rest
+                .parse()
+                .map_err(|_| VersionError::BadRange(s.to_string()))?;
             terms.push((op, v));
         }
         Ok(VersionReq { text, terms })
@@ -165,7 +174,12 @@ mod tests {
     fn ranges_follow_release_boundaries() {
         let before: VersionReq = "<9.0".parse().unwrap();
         let after: VersionReq = ">=9.0".parse().unwrap();
-        for (v, old) in [("7.2.22", true), ("8.0.2", true), ("9.2.0", false), ("10.0.2", false)] {
+        for (v, old) in [
+            ("7.2.22", true),
+            ("8.0.2", true),
+            ("9.2.0", false),
+            ("10.0.2", false),
+        ] {
             let v: QemuVersion = v.parse().unwrap();
             assert_eq!(before.matches(v), old, "{v}");
             assert_eq!(after.matches(v), !old, "{v}");
@@ -173,8 +187,14 @@ mod tests {
         let band: VersionReq = ">=8.0, <9.0".parse().unwrap();
         assert!(band.matches("8.2.1".parse().unwrap()));
         assert!(!band.matches("7.2.22".parse().unwrap()));
-        assert!("*".parse::<VersionReq>().unwrap().matches("1.0".parse().unwrap()));
-        assert!("=10.0.2".parse::<VersionReq>().unwrap().matches("10.0.2".parse().unwrap()));
+        assert!("*"
+            .parse::<VersionReq>()
+            .unwrap()
+            .matches("1.0".parse().unwrap()));
+        assert!("=10.0.2"
+            .parse::<VersionReq>()
+            .unwrap()
+            .matches("10.0.2".parse().unwrap()));
     }
 
     #[test]

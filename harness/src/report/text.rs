@@ -25,20 +25,41 @@ pub fn verdict_word(v: &Verdict) -> &'static str {
 /// The full report of one run.
 pub fn render_run(r: &RunReport) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "== {} on QEMU {} ({:.1} s)", r.scenario, r.qemu, r.duration_secs);
+    let _ = writeln!(
+        s,
+        "== {} on QEMU {} ({:.1} s)",
+        r.scenario, r.qemu, r.duration_secs
+    );
     match &r.expected {
         Some(k) => {
-            let _ = writeln!(s, "expected: {k:?}{}", r.because.as_ref().map(|b| format!(" ({b})")).unwrap_or_default());
+            let _ = writeln!(
+                s,
+                "expected: {k:?}{}",
+                r.because
+                    .as_ref()
+                    .map(|b| format!(" ({b})"))
+                    .unwrap_or_default()
+            );
         }
         None => {
             let _ = writeln!(s, "expected: nothing stated for this version");
         }
     }
     for m in &r.milestones {
-        let _ = writeln!(s, "  {:>7.3} s  {:<8} /{}/", m.at_secs, m.console, m.pattern);
+        let _ = writeln!(
+            s,
+            "  {:>7.3} s  {:<8} /{}/",
+            m.at_secs, m.console, m.pattern
+        );
     }
     for e in &r.dialogue {
-        let _ = writeln!(s, "  {:>7.3} s  {:<8} {}", e.at_secs, e.console, dialogue_line(e));
+        let _ = writeln!(
+            s,
+            "  {:>7.3} s  {:<8} {}",
+            e.at_secs,
+            e.console,
+            dialogue_line(e)
+        );
     }
     for stop in &r.stops {
         let _ = writeln!(
@@ -48,7 +69,10 @@ pub fn render_run(r: &RunReport) -> String {
             stop.hart,
             stop.privilege_name,
             stop.place,
-            stop.instruction.as_ref().map(|i| format!(": {i}")).unwrap_or_default()
+            stop.instruction
+                .as_ref()
+                .map(|i| format!(": {i}"))
+                .unwrap_or_default()
         );
         for c in &stop.csrs {
             let line = match (&c.decoded, &c.missing) {
@@ -60,14 +84,25 @@ pub fn render_run(r: &RunReport) -> String {
         }
     }
     for c in &r.checks {
-        let _ = writeln!(s, "check {}: {}", if c.passed { "ok" } else { "FAILED" }, c.message);
+        let _ = writeln!(
+            s,
+            "check {}: {}",
+            if c.passed { "ok" } else { "FAILED" },
+            c.message
+        );
     }
     match &r.observed {
         Observed::Booted => {
             let _ = writeln!(s, "observed: booted");
         }
-        Observed::Hung { console, missing, last_seen, early } => {
-            let _ = writeln!(
+        Observed::Hung {
+            console,
+            missing,
+            last_seen,
+            early,
+        } => {
+            let _ =
+                writeln!(
                 s,
                 "observed: hung: console {console} never printed /{missing}/ (last milestone: {})",
                 last_seen.as_deref().map(|l| format!("/{l}/")).unwrap_or_else(|| "none".into())
@@ -78,7 +113,11 @@ pub fn render_run(r: &RunReport) -> String {
             if !r.trap_tail.is_empty() {
                 let _ = writeln!(s, "last traps (QEMU's interrupt log):");
                 for t in &r.trap_tail {
-                    let kind = if t.interrupt { "interrupt" } else { "exception" };
+                    let kind = if t.interrupt {
+                        "interrupt"
+                    } else {
+                        "exception"
+                    };
                     let _ = writeln!(
                         s,
                         "    hart {} {kind} {:#x} ({}) epc {:#x} tval {:#x}",
@@ -88,7 +127,10 @@ pub fn render_run(r: &RunReport) -> String {
             }
         }
         Observed::Exited { console, missing } => {
-            let _ = writeln!(s, "observed: QEMU exited before console {console} printed /{missing}/");
+            let _ = writeln!(
+                s,
+                "observed: QEMU exited before console {console} printed /{missing}/"
+            );
         }
     }
     if r.trap_log.dropped_bytes > 0 {
@@ -107,7 +149,11 @@ pub fn render_run(r: &RunReport) -> String {
             t.desc,
             t.epc,
             t.tval,
-            if r.first_trap_places.is_empty() { String::new() } else { format!(" in {}", r.first_trap_places.join(" or ")) }
+            if r.first_trap_places.is_empty() {
+                String::new()
+            } else {
+                format!(" in {}", r.first_trap_places.join(" or "))
+            }
         );
     }
     match &r.verdict {
@@ -132,9 +178,19 @@ fn dialogue_line(e: &crate::runner::dialogue::DialogueEvent) -> String {
     use crate::runner::dialogue::DialogueAction;
     match &e.action {
         DialogueAction::Matched { pattern } => format!("/{pattern}/ (step at line {})", e.line),
-        DialogueAction::Sent { text } => format!("typed \"{}\" (step at line {})", text.escape_debug(), e.line),
-        DialogueAction::TimedOut { pattern, waited_secs } => {
-            format!("no /{pattern}/ within {waited_secs:.0} s (step at line {})", e.line)
+        DialogueAction::Sent { text } => format!(
+            "typed \"{}\" (step at line {})",
+            text.escape_debug(),
+            e.line
+        ),
+        DialogueAction::TimedOut {
+            pattern,
+            waited_secs,
+        } => {
+            format!(
+                "no /{pattern}/ within {waited_secs:.0} s (step at line {})",
+                e.line
+            )
         }
     }
 }
@@ -147,10 +203,23 @@ pub(crate) fn last_lines(text: &str, n: usize) -> Vec<&str> {
 /// One table row per run.
 pub fn render_table(reports: &[RunReport]) -> String {
     let mut s = String::new();
-    let w = reports.iter().map(|r| r.scenario.len()).max().unwrap_or(8).max(8);
-    let _ = writeln!(s, "{:<w$}  {:<8}  {:<8}  {:<8}  {:>8}  verdict", "scenario", "qemu", "expected", "observed", "time");
+    let w = reports
+        .iter()
+        .map(|r| r.scenario.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    let _ = writeln!(
+        s,
+        "{:<w$}  {:<8}  {:<8}  {:<8}  {:>8}  verdict",
+        "scenario", "qemu", "expected", "observed", "time"
+    );
     for r in reports {
-        let expected = r.expected.as_ref().map(|k| format!("{k:?}").to_lowercase()).unwrap_or_else(|| "-".into());
+        let expected = r
+            .expected
+            .as_ref()
+            .map(|k| format!("{k:?}").to_lowercase())
+            .unwrap_or_else(|| "-".into());
         let _ = writeln!(
             s,
             "{:<w$}  {:<8}  {:<8}  {:<8}  {:>7.1}s  {}",

@@ -25,15 +25,25 @@ fn evaluate_one(check: &CsrCheck, stops: &[StopRecord]) -> CheckResult {
         Some(f) => format!("{}.{f}", check.csr),
         None => check.csr.clone(),
     };
-    let fail = |message: String| CheckResult { check: check.text.clone(), passed: false, message };
+    let fail = |message: String| CheckResult {
+        check: check.text.clone(),
+        passed: false,
+        message,
+    };
     let at: Vec<&StopRecord> = stops.iter().filter(|s| s.breakpoint == check.at).collect();
     if at.is_empty() {
-        return fail(format!("{}: the breakpoint {} was never reached", check.text, check.at));
+        return fail(format!(
+            "{}: the breakpoint {} was never reached",
+            check.text, check.at
+        ));
     }
     let mut seen = Vec::new();
     for stop in at {
         let Some(reading) = stop.csr(&check.csr) else {
-            return fail(format!("{}: {} was not dumped at {}", check.text, check.csr, check.at));
+            return fail(format!(
+                "{}: {} was not dumped at {}",
+                check.text, check.csr, check.at
+            ));
         };
         let value = match (&check.field, &reading.decoded) {
             (None, _) => reading.raw,
@@ -41,8 +51,14 @@ fn evaluate_one(check: &CsrCheck, stops: &[StopRecord]) -> CheckResult {
             (Some(_), None) => None,
         };
         let Some(value) = value else {
-            let why = reading.missing.clone().unwrap_or_else(|| "no such field".into());
-            return fail(format!("{}: {name} has no value at {} on hart {} ({why})", check.text, check.at, stop.hart));
+            let why = reading
+                .missing
+                .clone()
+                .unwrap_or_else(|| "no such field".into());
+            return fail(format!(
+                "{}: {name} has no value at {} on hart {} ({why})",
+                check.text, check.at, stop.hart
+            ));
         };
         if value != check.value {
             return fail(format!(
@@ -52,5 +68,9 @@ fn evaluate_one(check: &CsrCheck, stops: &[StopRecord]) -> CheckResult {
         }
         seen.push(format!("hart {}", stop.hart));
     }
-    CheckResult { check: check.text.clone(), passed: true, message: format!("{name} == {:#x} on {}", check.value, seen.join(", ")) }
+    CheckResult {
+        check: check.text.clone(),
+        passed: true,
+        message: format!("{name} == {:#x} on {}", check.value, seen.join(", ")),
+    }
 }

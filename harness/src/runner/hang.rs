@@ -43,7 +43,12 @@ pub enum NoProgress {
     Storm(LoggedTrap),
     /// A hart parked: `place` is where (`hypervisor:park+0x8`), `how` the
     /// loop (`wfi loop, HS`).
-    Parked { hart: u32, quiet: Duration, place: String, how: String },
+    Parked {
+        hart: u32,
+        quiet: Duration,
+        place: String,
+        how: String,
+    },
 }
 
 impl fmt::Display for NoProgress {
@@ -102,8 +107,9 @@ impl HangWatch {
         }
         let (storms, last_traps, gap) = self.log.with(|l| {
             let storms = l.storms(STORM_REPEATS);
-            let last: Vec<Option<Instant>> =
-                (0..self.harts as usize).map(|h| l.hart(h).and_then(|h| h.last_trap_at)).collect();
+            let last: Vec<Option<Instant>> = (0..self.harts as usize)
+                .map(|h| l.hart(h).and_then(|h| h.last_trap_at))
+                .collect();
             (storms, last, l.last_gap_at)
         });
         if let Some((t, _)) = storms.into_iter().find(|(t, _)| !self.cleared.contains(t)) {
@@ -117,7 +123,10 @@ impl HangWatch {
         let mut quiet = silent;
         for (h, last) in last_traps.iter().enumerate() {
             // The latest of: its last trap, a gap in the log, the excuse.
-            let since = [*last, gap].into_iter().flatten().fold(self.excused_until[h], Instant::max);
+            let since = [*last, gap]
+                .into_iter()
+                .flatten()
+                .fold(self.excused_until[h], Instant::max);
             let idle = now.saturating_duration_since(since);
             if idle >= self.quiet_limit {
                 harts.push(h as u32);
@@ -155,7 +164,6 @@ mod tests {
     use crate::qemu::LogSink;
     use crate::runner::trap_log::tests_support::line;
 
-
     fn watch(harts: u32) -> (Arc<SharedTrapLog>, HangWatch) {
         let log = Arc::new(SharedTrapLog::new(harts as usize));
         let w = HangWatch::new(log.clone(), Duration::from_millis(500), harts);
@@ -169,7 +177,9 @@ mod tests {
         for _ in 0..STORM_REPEATS {
             log.data(line(1, 0, 0x15, 0x8000_1000, 0x1000_0000).as_bytes());
         }
-        let Some(Suspect::Storm(t)) = w.check(0, now) else { panic!("no storm suspected") };
+        let Some(Suspect::Storm(t)) = w.check(0, now) else {
+            panic!("no storm suspected")
+        };
         assert_eq!((t.hart, t.epc), (1, 0x8000_1000));
         w.clear_storm(t);
         assert_eq!(w.check(0, now), None);
@@ -183,15 +193,25 @@ mod tests {
         assert_eq!(w.check(10, start), None);
         // Hart 0 keeps taking its timer; hart 1 takes nothing.
         let later = start + Duration::from_millis(600);
-        log.with_mut(|l| l.feed(line(0, 1, 5, 0x8000_0000, 0).as_bytes(), start + Duration::from_millis(400)));
-        let Some(Suspect::Quiet { harts, quiet }) = w.check(10, later) else { panic!("nothing suspected") };
+        log.with_mut(|l| {
+            l.feed(
+                line(0, 1, 5, 0x8000_0000, 0).as_bytes(),
+                start + Duration::from_millis(400),
+            )
+        });
+        let Some(Suspect::Quiet { harts, quiet }) = w.check(10, later) else {
+            panic!("nothing suspected")
+        };
         assert_eq!(harts, vec![1]);
         assert!(quiet >= Duration::from_millis(500));
         // Console output resets the window; an excuse postpones that hart.
         assert_eq!(w.check(11, later), None);
         w.excuse(1, later + Duration::from_millis(600));
         // Hart 1 is excused for a window; hart 0 has gone quiet meanwhile.
-        let Some(Suspect::Quiet { harts, .. }) = w.check(11, later + Duration::from_millis(1000)) else { panic!() };
+        let Some(Suspect::Quiet { harts, .. }) = w.check(11, later + Duration::from_millis(1000))
+        else {
+            panic!()
+        };
         assert_eq!(harts, vec![0]);
     }
 }

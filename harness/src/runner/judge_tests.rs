@@ -26,16 +26,27 @@ LAST
 fn scenario(last: &str) -> Scenario {
     let path = Path::new("/proj/scenarios/x.toml");
     let text = TWO_VMS.replace("LAST", last);
-    ScenarioFile::parse(&text, path).and_then(|f| f.into_scenario(path)).expect("a valid scenario")
+    ScenarioFile::parse(&text, path)
+        .and_then(|f| f.into_scenario(path))
+        .expect("a valid scenario")
 }
 
 fn hit(console: &str, pattern: &str) -> MilestoneHit {
-    MilestoneHit { console: console.into(), pattern: pattern.into(), at_secs: 0.0 }
+    MilestoneHit {
+        console: console.into(),
+        pattern: pattern.into(),
+        at_secs: 0.0,
+    }
 }
 
 fn verdict(s: &Scenario, hits: &[MilestoneHit]) -> Verdict {
     let expected = s.expected_for("10.0.2".parse().expect("a version"));
-    let observed = Observed::Hung { console: "vm0".into(), missing: "x".into(), last_seen: None, early: None };
+    let observed = Observed::Hung {
+        console: "vm0".into(),
+        missing: "x".into(),
+        last_seen: None,
+        early: None,
+    };
     judge(expected, &observed, hits, None, None, s)
 }
 
@@ -50,7 +61,10 @@ fn a_later_milestone_on_the_console_fails_it() {
         hit("vm0", "init: starting sh"),
     ];
     let v = verdict(&s, &hits);
-    assert!(matches!(&v, Verdict::Unexpected(why) if why.contains("vm0") && why.contains("init: starting sh")), "{v:?}");
+    assert!(
+        matches!(&v, Verdict::Unexpected(why) if why.contains("vm0") && why.contains("init: starting sh")),
+        "{v:?}"
+    );
     assert!(matches!(verdict(&s, &hits[..2]), Verdict::AsExpected));
 }
 
@@ -58,7 +72,10 @@ fn a_later_milestone_on_the_console_fails_it() {
 fn unnamed_means_every_console_that_lists_it() {
     let s = scenario(r#"last_milestone = "guest kernel is booting""#);
     let v = verdict(&s, &[hit("vm0", "guest kernel is booting")]);
-    assert!(matches!(&v, Verdict::Unexpected(why) if why.contains("vm1")), "{v:?}");
+    assert!(
+        matches!(&v, Verdict::Unexpected(why) if why.contains("vm1")),
+        "{v:?}"
+    );
 }
 
 #[test]
@@ -71,5 +88,8 @@ fn a_named_console_is_judged_alone() {
     ];
     assert!(matches!(verdict(&s, &hits), Verdict::AsExpected));
     let v = verdict(&s, &hits[..2]);
-    assert!(matches!(&v, Verdict::Unexpected(why) if why.contains("vm1")), "{v:?}");
+    assert!(
+        matches!(&v, Verdict::Unexpected(why) if why.contains("vm1")),
+        "{v:?}"
+    );
 }

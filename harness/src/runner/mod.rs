@@ -17,10 +17,9 @@ use serde::Serialize;
 
 use crate::debug::{DebugSession, Event, StopRecord};
 use crate::qemu::{DebugLog, LaunchOptions, QemuBuild, QemuProcess, QemuVersion};
-pub use checks::CheckResult;
 use crate::scenario::{ExpectedOutcome, LastMilestone, OutcomeKind, Scenario, ScenarioConsole};
+pub use checks::CheckResult;
 use trap_log::{LogStats, LoggedTrap, SharedTrapLog};
-
 
 /// A milestone seen on a console.
 #[derive(Debug, Clone, Serialize)]
@@ -126,7 +125,10 @@ impl RunReport {
             header: vec![
                 ("scenario".to_string(), self.scenario.clone()),
                 ("qemu".to_string(), self.qemu.to_string()),
-                ("observed".to_string(), crate::report::observed_word(&self.observed).to_string()),
+                (
+                    "observed".to_string(),
+                    crate::report::observed_word(&self.observed).to_string(),
+                ),
             ],
             sections: self.stops.iter().map(|s| s.snapshot_section()).collect(),
         }
@@ -163,7 +165,11 @@ pub async fn run(scenario: &Scenario, build: &QemuBuild) -> Result<RunReport> {
 
 /// [`run`] with options; the [`LiveRun`] is there when `keep_alive` was asked
 /// for and QEMU was still running at the end.
-pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptions) -> Result<(RunReport, Option<LiveRun>)> {
+pub async fn run_with(
+    scenario: &Scenario,
+    build: &QemuBuild,
+    options: &RunOptions,
+) -> Result<(RunReport, Option<LiveRun>)> {
     let expectation = scenario.expected_for(build.version).cloned();
     let trap_wanted = expectation.as_ref().and_then(|e| e.trap.clone());
     // The interrupt log is always on: it is how hangs are suspected early,
@@ -174,13 +180,18 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
     // looking at the stopped harts before it becomes a verdict.
     let opts = LaunchOptions {
         gdbstub: true,
-        debug_log: Some(DebugLog { items: "int".to_string(), sink: trap_log.clone() }),
+        debug_log: Some(DebugLog {
+            items: "int".to_string(),
+            sink: trap_log.clone(),
+        }),
     };
     let started = Instant::now();
     let mut qemu = QemuProcess::launch(build, &scenario.machine, &opts)
         .await
         .with_context(|| format!("starting QEMU {} for {}", build.version, scenario.name))?;
-    let addr = qemu.gdb_addr().context("QEMU started without its gdbstub")?;
+    let addr = qemu
+        .gdb_addr()
+        .context("QEMU started without its gdbstub")?;
     let mut session = Some(
         DebugSession::attach(addr, scenario, build.version)
             .await
@@ -195,7 +206,8 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
     let mut tracker = MilestoneTracker::new(scenario);
     let mut talk = dialogue::Dialogue::new(scenario);
     let mut stops = Vec::new();
-    let mut watch = hang::HangWatch::new(trap_log.clone(), scenario.quiet_limit, scenario.machine.smp);
+    let mut watch =
+        hang::HangWatch::new(trap_log.clone(), scenario.quiet_limit, scenario.machine.smp);
     let mut storm = None;
     let mut settle_until: Option<Instant> = None;
     let mut looks = LookCounts::default();
@@ -216,7 +228,11 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
             None => {}
         }
         let console_bytes = qemu.consoles().iter().map(|c| c.len()).sum();
-        let suspect = if storm.is_none() { watch.check(console_bytes, Instant::now()) } else { None };
+        let suspect = if storm.is_none() {
+            watch.check(console_bytes, Instant::now())
+        } else {
+            None
+        };
         match (suspect, session.as_mut()) {
             (Some(hang::Suspect::Storm(trap)), Some(s)) => {
                 looks.storm_probes += 1;
@@ -240,16 +256,25 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
                 match inspect::look_at_harts(s, &harts, &mut stops).await? {
                     None => session = None,
                     Some(found) => {
-                        let parked = found.iter().find_map(|(h, l)| l.parked_detail().map(|d| (*h, d)));
+                        let parked = found
+                            .iter()
+                            .find_map(|(h, l)| l.parked_detail().map(|d| (*h, d)));
                         let all_parked = found.len() == scenario.machine.smp as usize
-                            && found.iter().all(|(_, l)| matches!(l, inspect::HartLook::Parked { .. }));
+                            && found
+                                .iter()
+                                .all(|(_, l)| matches!(l, inspect::HartLook::Parked { .. }));
                         let now = Instant::now();
                         for (h, look) in &found {
                             looks.note(look);
                             watch.excuse(*h, now);
                         }
                         if let Some((hart, (place, how))) = parked {
-                            let why = hang::NoProgress::Parked { hart, quiet, place, how };
+                            let why = hang::NoProgress::Parked {
+                                hart,
+                                quiet,
+                                place,
+                                how,
+                            };
                             // Nobody left to print: decided. Otherwise the
                             // other harts may still bring their consoles to
                             // their milestones (a VM still booting beside a
@@ -278,7 +303,10 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
         if let (Some(until), Some(trap)) = (settle_until, &storm) {
             let all_looping = watch.looping_harts() >= scenario.machine.smp as usize;
             if all_looping || Instant::now() >= until {
-                break tracker.hung(Some(hang::NoProgress::Storm(trap.clone()).to_string()), &talk);
+                break tracker.hung(
+                    Some(hang::NoProgress::Storm(trap.clone()).to_string()),
+                    &talk,
+                );
             }
         }
         match session.as_mut() {
@@ -310,25 +338,51 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
     }
     let log = trap_log.snapshot();
     // The symbol files, read once, when a trap is to be placed in them.
-    let elfs = if trap_wanted.is_some() || storm.is_some() { scenario.load_elfs().ok() } else { None };
+    let elfs = if trap_wanted.is_some() || storm.is_some() {
+        scenario.load_elfs().ok()
+    } else {
+        None
+    };
     // The expectation's cause when it names one; else the fault a storm began with.
     let first_trap = match (&trap_wanted, &storm) {
         (Some(t), _) => log.first_exception(t.cause).cloned(),
         (None, Some(s)) => {
-            let in_firmware = |pc: u64| elfs.as_ref().is_some_and(|e| !e.spaces_containing(pc).is_empty());
+            let in_firmware = |pc: u64| {
+                elfs.as_ref()
+                    .is_some_and(|e| !e.spaces_containing(pc).is_empty())
+            };
             log.first_fault_of_storm(s, in_firmware)
         }
         (None, None) => None,
     };
     let live = match session {
-        Some(session) if keep => Some(LiveRun { qemu, session, storm: storm.clone(), trap_log: trap_log.clone() }),
+        Some(session) if keep => Some(LiveRun {
+            qemu,
+            session,
+            storm: storm.clone(),
+            trap_log: trap_log.clone(),
+        }),
         _ => None,
     };
     stops.sort_by(|a, b| (&a.breakpoint, a.hart).cmp(&(&b.breakpoint, b.hart)));
-    let checks = expectation.as_ref().map(|e| checks::evaluate(&e.checks, &stops)).unwrap_or_default();
-    let mut report =
-        finish(scenario, build, expectation, observed, tracker.hits, first_trap, elfs.as_ref(), transcripts, started);
-    if let (Verdict::AsExpected, Some(failed)) = (&report.verdict, checks.iter().find(|c| !c.passed)) {
+    let checks = expectation
+        .as_ref()
+        .map(|e| checks::evaluate(&e.checks, &stops))
+        .unwrap_or_default();
+    let mut report = finish(
+        scenario,
+        build,
+        expectation,
+        observed,
+        tracker.hits,
+        first_trap,
+        elfs.as_ref(),
+        transcripts,
+        started,
+    );
+    if let (Verdict::AsExpected, Some(failed)) =
+        (&report.verdict, checks.iter().find(|c| !c.passed))
+    {
         report.verdict = Verdict::Unexpected(failed.message.clone());
     }
     report.stops = stops;
@@ -340,7 +394,10 @@ pub async fn run_with(scenario: &Scenario, build: &QemuBuild, options: &RunOptio
         report.trap_tail = log
             .harts()
             .iter()
-            .flat_map(|h| h.recent().skip(h.recent().count().saturating_sub(TAIL_PER_HART)))
+            .flat_map(|h| {
+                h.recent()
+                    .skip(h.recent().count().saturating_sub(TAIL_PER_HART))
+            })
             .cloned()
             .collect();
     }
@@ -365,7 +422,11 @@ struct DiskWatch {
 
 impl DiskWatch {
     fn new(dir: &std::path::Path) -> DiskWatch {
-        DiskWatch { dir: dir.to_path_buf(), next: Instant::now(), peak: 0 }
+        DiskWatch {
+            dir: dir.to_path_buf(),
+            next: Instant::now(),
+            peak: 0,
+        }
     }
 
     fn sample(&mut self) {
@@ -374,7 +435,13 @@ impl DiskWatch {
         }
         self.next = Instant::now() + Duration::from_secs(1);
         let size: u64 = std::fs::read_dir(&self.dir)
-            .map(|d| d.flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| e.metadata().ok())
+                    .filter(|m| m.is_file())
+                    .map(|m| m.len())
+                    .sum()
+            })
             .unwrap_or(0);
         self.peak = self.peak.max(size);
     }
@@ -413,7 +480,10 @@ const DRAIN_QUIET: Duration = Duration::from_millis(250);
 async fn drain_stops(session: &mut DebugSession, stops: &mut Vec<StopRecord>) -> Result<()> {
     let until = Instant::now() + DRAIN_LIMIT;
     while Instant::now() < until {
-        let pending = session.breakpoints().iter().any(|b| b.inserted && b.hits < b.spec.max_hits);
+        let pending = session
+            .breakpoints()
+            .iter()
+            .any(|b| b.inserted && b.hits < b.spec.max_hits);
         if !pending {
             break;
         }
@@ -434,7 +504,11 @@ struct MilestoneTracker<'a> {
 
 impl<'a> MilestoneTracker<'a> {
     fn new(scenario: &'a Scenario) -> Self {
-        MilestoneTracker { scenario, next: vec![0; scenario.consoles.len()], hits: Vec::new() }
+        MilestoneTracker {
+            scenario,
+            next: vec![0; scenario.consoles.len()],
+            hits: Vec::new(),
+        }
     }
 
     /// Takes every milestone already printed; `Some` once the run is decided
@@ -453,25 +527,40 @@ impl<'a> MilestoneTracker<'a> {
                         self.next[i] += 1;
                     }
                     None if console.is_closed() => {
-                        return Ok(Some(Observed::Exited { console: sc.name.clone(), missing: pattern.to_string() }));
+                        return Ok(Some(Observed::Exited {
+                            console: sc.name.clone(),
+                            missing: pattern.to_string(),
+                        }));
                     }
                     None => break,
                 }
             }
         }
-        let done = self.scenario.consoles.iter().enumerate().all(|(i, sc)| self.next[i] >= sc.milestones.len());
+        let done = self
+            .scenario
+            .consoles
+            .iter()
+            .enumerate()
+            .all(|(i, sc)| self.next[i] >= sc.milestones.len());
         Ok(done.then_some(Observed::Booted))
     }
 
     /// The first console still waiting, as a hang; with every milestone
     /// seen, the dialogue step still waiting.
     fn hung(&self, early: Option<String>, talk: &dialogue::Dialogue) -> Observed {
-        let waiting = self.scenario.consoles.iter().enumerate().find(|(i, sc)| self.next[*i] < sc.milestones.len());
+        let waiting = self
+            .scenario
+            .consoles
+            .iter()
+            .enumerate()
+            .find(|(i, sc)| self.next[*i] < sc.milestones.len());
         match waiting {
             Some((i, sc)) => Observed::Hung {
                 console: sc.name.clone(),
                 missing: sc.milestones[self.next[i]].to_string(),
-                last_seen: self.next[i].checked_sub(1).map(|j| sc.milestones[j].to_string()),
+                last_seen: self.next[i]
+                    .checked_sub(1)
+                    .map(|j| sc.milestones[j].to_string()),
                 early,
             },
             None => talk.hung(early),
@@ -479,17 +568,23 @@ impl<'a> MilestoneTracker<'a> {
     }
 }
 
-
 /// `space:symbol+offset` for every ELF file with a symbol spanning `addr`.
 fn trap_places(set: &crate::elf::ElfSet, addr: u64) -> Vec<String> {
     set.images()
         .iter()
-        .filter_map(|i| i.symbolize(addr).filter(|h| h.exact).map(|h| format!("{}:{h}", i.name())))
+        .filter_map(|i| {
+            i.symbolize(addr)
+                .filter(|h| h.exact)
+                .map(|h| format!("{}:{h}", i.name()))
+        })
         .collect()
 }
 
 fn collect_transcripts(qemu: &mut QemuProcess) -> Vec<(String, String)> {
-    qemu.consoles().iter().map(|c| (c.name().to_string(), c.transcript())).collect()
+    qemu.consoles()
+        .iter()
+        .map(|c| (c.name().to_string(), c.transcript()))
+        .collect()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -504,7 +599,14 @@ fn finish(
     transcripts: Vec<(String, String)>,
     started: Instant,
 ) -> RunReport {
-    let verdict = judge(expectation.as_ref(), &observed, &milestones, first_trap.as_ref(), elfs, scenario);
+    let verdict = judge(
+        expectation.as_ref(),
+        &observed,
+        &milestones,
+        first_trap.as_ref(),
+        elfs,
+        scenario,
+    );
     let first_trap_places = match (&first_trap, elfs) {
         (Some(t), Some(set)) => trap_places(set, t.epc),
         _ => Vec::new(),
@@ -545,11 +647,25 @@ fn last_milestone_holds(
         None => c.milestones.iter().any(|m| m.as_str() == want),
     });
     for c in about {
-        let printed = milestones.iter().rev().find(|m| m.console == c.name).map(|m| m.pattern.as_str());
+        let printed = milestones
+            .iter()
+            .rev()
+            .find(|m| m.console == c.name)
+            .map(|m| m.pattern.as_str());
         match printed {
             Some(p) if p == want => {}
-            Some(p) => return Err(format!("hung, but console {} printed /{p}/ after /{want}/ or instead of it", c.name)),
-            None => return Err(format!("hung, but console {} printed no milestone, not even /{want}/", c.name)),
+            Some(p) => {
+                return Err(format!(
+                    "hung, but console {} printed /{p}/ after /{want}/ or instead of it",
+                    c.name
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "hung, but console {} printed no milestone, not even /{want}/",
+                    c.name
+                ))
+            }
         }
     }
     Ok(())
@@ -564,15 +680,24 @@ fn judge(
     scenario: &Scenario,
 ) -> Verdict {
     let (name, consoles) = (&scenario.name, &scenario.consoles);
-    let Some(expected) = expected else { return Verdict::NoExpectation };
+    let Some(expected) = expected else {
+        return Verdict::NoExpectation;
+    };
     match (&expected.kind, observed) {
         (OutcomeKind::Boots, Observed::Booted) => Verdict::AsExpected,
-        (OutcomeKind::Boots, Observed::Hung { console, missing, .. }) => {
-            Verdict::Unexpected(format!("expected a boot, but console {console} never printed /{missing}/"))
-        }
-        (OutcomeKind::Boots, Observed::Exited { console, missing }) => Verdict::Unexpected(format!(
-            "expected a boot, but QEMU exited before console {console} printed /{missing}/"
+        (
+            OutcomeKind::Boots,
+            Observed::Hung {
+                console, missing, ..
+            },
+        ) => Verdict::Unexpected(format!(
+            "expected a boot, but console {console} never printed /{missing}/"
         )),
+        (OutcomeKind::Boots, Observed::Exited { console, missing }) => {
+            Verdict::Unexpected(format!(
+                "expected a boot, but QEMU exited before console {console} printed /{missing}/"
+            ))
+        }
         (OutcomeKind::Hangs, Observed::Booted) => {
             Verdict::Unexpected(format!("expected a hang, but {name} booted"))
         }
@@ -596,7 +721,9 @@ fn judge(
                     Some(t) => {
                         if let Some(symbol) = &want.symbol {
                             let Some(set) = elfs else {
-                                return Verdict::Unexpected("the scenario's ELF files could not be read".into());
+                                return Verdict::Unexpected(
+                                    "the scenario's ELF files could not be read".into(),
+                                );
                             };
                             if let Err(why) = Scenario::check_in_symbol(set, t.epc, symbol) {
                                 return Verdict::Unexpected(why);

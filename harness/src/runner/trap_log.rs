@@ -40,7 +40,11 @@ impl LoggedTrap {
 
     /// Same trap: hart, kind, cause, pc and tval.
     fn same_as(&self, o: &LoggedTrap) -> bool {
-        self.hart == o.hart && self.interrupt == o.interrupt && self.cause == o.cause && self.epc == o.epc && self.tval == o.tval
+        self.hart == o.hart
+            && self.interrupt == o.interrupt
+            && self.cause == o.cause
+            && self.epc == o.epc
+            && self.tval == o.tval
     }
 }
 
@@ -179,7 +183,10 @@ pub struct TrapLog {
 impl TrapLog {
     /// An empty log for `harts` harts (more are added as records name them).
     pub fn new(harts: usize) -> TrapLog {
-        TrapLog { harts: vec![HartLog::default(); harts.min(MAX_HARTS)], ..TrapLog::default() }
+        TrapLog {
+            harts: vec![HartLog::default(); harts.min(MAX_HARTS)],
+            ..TrapLog::default()
+        }
     }
 
     /// Takes the next bytes QEMU wrote (any split: lines are put back together).
@@ -239,7 +246,9 @@ impl TrapLog {
             }
             return;
         };
-        let Ok(index) = usize::try_from(t.hart) else { return };
+        let Ok(index) = usize::try_from(t.hart) else {
+            return;
+        };
         if index >= MAX_HARTS {
             return;
         }
@@ -290,9 +299,19 @@ impl TrapLog {
     /// (`in_firmware`), else the earliest. For the ADUE hang that is the
     /// fault in kvminithart, not the loop at pc 0; the firmware test skips
     /// OpenSBI's own boot-time traps.
-    pub fn first_fault_of_storm(&self, storm: &LoggedTrap, in_firmware: impl Fn(u64) -> bool) -> Option<LoggedTrap> {
-        let head = &self.harts.get(usize::try_from(storm.hart).ok()?)?.chain_head;
-        head.iter().find(|c| in_firmware(c.epc)).or(head.first()).cloned()
+    pub fn first_fault_of_storm(
+        &self,
+        storm: &LoggedTrap,
+        in_firmware: impl Fn(u64) -> bool,
+    ) -> Option<LoggedTrap> {
+        let head = &self
+            .harts
+            .get(usize::try_from(storm.hart).ok()?)?
+            .chain_head;
+        head.iter()
+            .find(|c| in_firmware(c.epc))
+            .or(head.first())
+            .cloned()
     }
 
     /// The log's last lines that were not trap records.
@@ -375,7 +394,14 @@ mod tests {
         .unwrap();
         assert_eq!(
             t,
-            LoggedTrap { hart: 1, interrupt: false, cause: 0xc, epc: 0x80200f56, tval: 0x80200f56, desc: "exec_page_fault".into() }
+            LoggedTrap {
+                hart: 1,
+                interrupt: false,
+                cause: 0xc,
+                epc: 0x80200f56,
+                tval: 0x80200f56,
+                desc: "exec_page_fault".into()
+            }
         );
         let i = parse_line(
             "riscv_cpu_do_interrupt: hart:0, async:1, cause:0000000000000005, epc:0x0000000080201000, tval:0x0000000000000000, desc=supervisor_timer",
@@ -386,7 +412,6 @@ mod tests {
         assert!(parse_line("Servicing hardware INT=7").is_none());
         assert!(parse_line("riscv_cpu_do_interrupt: hart:x").is_none());
     }
-
 
     fn fed(text: &str) -> TrapLog {
         let mut log = TrapLog::new(2);
@@ -411,7 +436,9 @@ mod tests {
         assert_eq!((storm.hart, storm.cause, storm.epc, *n), (0, 0xc, 0, 100));
         let first = log.first_fault_of_storm(storm, |_| true).unwrap();
         assert_eq!(first.epc, 0x802005da);
-        let skip_low = log.first_fault_of_storm(storm, |pc| pc >= 0x80200000).unwrap();
+        let skip_low = log
+            .first_fault_of_storm(storm, |pc| pc >= 0x80200000)
+            .unwrap();
         assert_eq!(skip_low.epc, 0x802005da);
         assert_eq!(log.first_exception(0xc).unwrap().epc, 0x802005da);
         assert_eq!(log.stats().records, 203);
@@ -440,7 +467,10 @@ mod tests {
                 log.feed(piece, Instant::now());
             }
             assert_eq!(log.stats().records, 50, "chunks of {chunk}");
-            assert_eq!(log.hart(1).unwrap().last_exception.as_ref().unwrap().epc, 0x1000 + 49);
+            assert_eq!(
+                log.hart(1).unwrap().last_exception.as_ref().unwrap().epc,
+                0x1000 + 49
+            );
             assert_eq!(log.other_lines().count(), OTHER_LINES);
         }
     }
@@ -452,7 +482,9 @@ mod tests {
         let mut log = TrapLog::new(2);
         let early = Instant::now();
         log.feed(line(1, 1, 5, 0x80200400, 0).as_bytes(), early);
-        let flood: String = (0..20_000).map(|i| line(0, 0, 8, 0x4000_0000 + (i % 7) * 4, 0)).collect();
+        let flood: String = (0..20_000)
+            .map(|i| line(0, 0, 8, 0x4000_0000 + (i % 7) * 4, 0))
+            .collect();
         let later = early + std::time::Duration::from_millis(5);
         // About 2.6 MB, with hart 1's one timer interrupt in the middle.
         log.feed(flood.as_bytes(), later);

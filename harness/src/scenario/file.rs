@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use super::dialogue::{check_steps, StepSection};
 use super::{
-    attach_from_str, BreakpointSpec, CsrCheck, ExpectedOutcome, ExpectedTrap, LastMilestone, OutcomeKind, PrivilegeFilter, Scenario,
-    ScenarioConsole, ScenarioElf, WatchSpec, DEFAULT_DUMP,
+    attach_from_str, BreakpointSpec, CsrCheck, ExpectedOutcome, ExpectedTrap, LastMilestone,
+    OutcomeKind, PrivilegeFilter, Scenario, ScenarioConsole, ScenarioElf, WatchSpec, DEFAULT_DUMP,
 };
 use crate::qemu::{ConsoleSpec, MachineSpec};
 
@@ -114,7 +114,10 @@ struct BootSection {
 
 impl Default for BootSection {
     fn default() -> Self {
-        BootSection { timeout_secs: default_boot_timeout(), quiet_secs: default_quiet() }
+        BootSection {
+            timeout_secs: default_boot_timeout(),
+            quiet_secs: default_quiet(),
+        }
     }
 }
 
@@ -166,7 +169,12 @@ fn default_boot_timeout() -> f64 {
 fn position(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, col)
 }
 
@@ -193,16 +201,25 @@ impl ScenarioFile {
             },
             None => consoles.iter().collect(),
         };
-        let listed = candidates.iter().any(|c| c.milestones.iter().any(|r| r.as_str() == milestone.as_str()));
+        let listed = candidates.iter().any(|c| {
+            c.milestones
+                .iter()
+                .any(|r| r.as_str() == milestone.as_str())
+        });
         if !listed {
-            let known: Vec<&str> =
-                candidates.iter().flat_map(|c| c.milestones.iter().map(|r| r.as_str())).collect();
+            let known: Vec<&str> = candidates
+                .iter()
+                .flat_map(|c| c.milestones.iter().map(|r| r.as_str()))
+                .collect();
             return Err(fail(format!(
                 "{milestone:?} is not a milestone of {}; write one of the milestones as listed: {known:?}",
                 console.map(|c| format!("console {c:?}")).unwrap_or_else(|| "any console".into())
             )));
         }
-        Ok(LastMilestone { console: console.cloned(), milestone: milestone.clone() })
+        Ok(LastMilestone {
+            console: console.cloned(),
+            milestone: milestone.clone(),
+        })
     }
 
     /// Parses the TOML; errors say `file:line:col: message`.
@@ -217,7 +234,10 @@ impl ScenarioFile {
                 .unwrap_or_default();
             anyhow!("{}{at}: {}", path.display(), e.message())
         });
-        parsed.map(|file| ScenarioFile { source: text.to_string(), ..file })
+        parsed.map(|file| ScenarioFile {
+            source: text.to_string(),
+            ..file
+        })
     }
 
     /// Checks the values and resolves paths against the file's directory.
@@ -225,7 +245,9 @@ impl ScenarioFile {
         let where_ = |key: &str, msg: String| anyhow!("{}: {key}: {msg}", path.display());
         let base = path.parent().unwrap_or(Path::new("."));
         let name = self.name.clone().unwrap_or_else(|| {
-            path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
         });
         if self.machine.smp == 0 {
             return Err(where_("machine.smp", "must be at least 1".into()));
@@ -234,60 +256,106 @@ impl ScenarioFile {
         let mut consoles = Vec::new();
         for (i, c) in self.consoles.iter().enumerate() {
             let key = format!("console[{i}]");
-            if c.name.is_empty() || !c.name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
-                return Err(where_(&format!("{key}.name"), format!("{:?}: use letters, digits, - and _", c.name)));
+            if c.name.is_empty()
+                || !c
+                    .name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+            {
+                return Err(where_(
+                    &format!("{key}.name"),
+                    format!("{:?}: use letters, digits, - and _", c.name),
+                ));
             }
             if consoles.iter().any(|x: &ScenarioConsole| x.name == c.name) {
-                return Err(where_(&format!("{key}.name"), format!("console {:?} is named twice", c.name)));
+                return Err(where_(
+                    &format!("{key}.name"),
+                    format!("console {:?} is named twice", c.name),
+                ));
             }
             let attach = attach_from_str(&c.attach).ok_or_else(|| {
-                where_(&format!("{key}.attach"), format!("{:?}: expected serial, pci-serial or device:NAME", c.attach))
+                where_(
+                    &format!("{key}.attach"),
+                    format!("{:?}: expected serial, pci-serial or device:NAME", c.attach),
+                )
             })?;
             let milestones = c
                 .milestones
                 .iter()
                 .enumerate()
                 .map(|(j, m)| {
-                    Regex::new(m).map_err(|e| where_(&format!("{key}.milestones[{j}]"), e.to_string()))
+                    Regex::new(m)
+                        .map_err(|e| where_(&format!("{key}.milestones[{j}]"), e.to_string()))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let steps = check_steps(&c.steps, &key, path, |offset| position(&self.source, offset).0)?;
-            specs.push(ConsoleSpec { name: c.name.clone(), attach });
-            consoles.push(ScenarioConsole { name: c.name.clone(), milestones, steps });
+            let steps = check_steps(&c.steps, &key, path, |offset| {
+                position(&self.source, offset).0
+            })?;
+            specs.push(ConsoleSpec {
+                name: c.name.clone(),
+                attach,
+            });
+            consoles.push(ScenarioConsole {
+                name: c.name.clone(),
+                milestones,
+                steps,
+            });
         }
         if !(self.boot.timeout_secs > 0.0 && self.boot.timeout_secs < 86_400.0) {
-            return Err(where_("boot.timeout_secs", "must be between 0 and 86400".into()));
+            return Err(where_(
+                "boot.timeout_secs",
+                "must be between 0 and 86400".into(),
+            ));
         }
         if !(self.boot.quiet_secs > 0.0 && self.boot.quiet_secs <= self.boot.timeout_secs) {
-            return Err(where_("boot.quiet_secs", "must be above 0 and at most boot.timeout_secs".into()));
+            return Err(where_(
+                "boot.quiet_secs",
+                "must be above 0 and at most boot.timeout_secs".into(),
+            ));
         }
         let mut breakpoints: Vec<BreakpointSpec> = Vec::new();
         for (i, spanned) in self.breakpoints.iter().enumerate() {
             let b = spanned.get_ref();
             let key = format!("breakpoint[{i}]");
             let line = position(&self.source, spanned.span().start).0;
-            let at_line = |key: &str, msg: String| anyhow!("{}:{line}: {key}: {msg}", path.display());
+            let at_line =
+                |key: &str, msg: String| anyhow!("{}:{line}: {key}: {msg}", path.display());
             if breakpoints.iter().any(|x| x.at == b.at) {
-                return Err(where_(&format!("{key}.at"), format!("{:?} is set twice", b.at)));
+                return Err(where_(
+                    &format!("{key}.at"),
+                    format!("{:?} is set twice", b.at),
+                ));
             }
             let privilege = b
                 .privilege
                 .as_deref()
                 .map(|p| {
                     PrivilegeFilter::parse(p).ok_or_else(|| {
-                        where_(&format!("{key}.privilege"), format!("{p:?}: expected M, HS, S, VS, U or VU"))
+                        where_(
+                            &format!("{key}.privilege"),
+                            format!("{p:?}: expected M, HS, S, VS, U or VU"),
+                        )
                     })
                 })
                 .transpose()?;
             if let Some(h) = b.hart {
                 if h >= self.machine.smp {
-                    return Err(where_(&format!("{key}.hart"), format!("hart {h} does not exist with smp = {}", self.machine.smp)));
+                    return Err(where_(
+                        &format!("{key}.hart"),
+                        format!("hart {h} does not exist with smp = {}", self.machine.smp),
+                    ));
                 }
             }
-            let dump = b.dump.clone().unwrap_or_else(|| DEFAULT_DUMP.iter().map(|s| s.to_string()).collect());
+            let dump = b
+                .dump
+                .clone()
+                .unwrap_or_else(|| DEFAULT_DUMP.iter().map(|s| s.to_string()).collect());
             for (j, name) in dump.iter().enumerate() {
                 if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    return Err(where_(&format!("{key}.dump[{j}]"), format!("{name:?} is not a register name")));
+                    return Err(where_(
+                        &format!("{key}.dump[{j}]"),
+                        format!("{name:?} is not a register name"),
+                    ));
                 }
             }
             let watch = b
@@ -295,12 +363,18 @@ impl ScenarioFile {
                 .as_deref()
                 .map(|w| {
                     WatchSpec::parse(w, b.len.unwrap_or(8)).ok_or_else(|| {
-                        where_(&format!("{key}.watch"), format!("{w:?}: expected write, read or access (len 1..=8)"))
+                        where_(
+                            &format!("{key}.watch"),
+                            format!("{w:?}: expected write, read or access (len 1..=8)"),
+                        )
                     })
                 })
                 .transpose()?;
             if b.len.is_some() && watch.is_none() {
-                return Err(where_(&format!("{key}.len"), "len only applies to a watchpoint (watch = ...)".into()));
+                return Err(where_(
+                    &format!("{key}.len"),
+                    "len only applies to a watchpoint (watch = ...)".into(),
+                ));
             }
             if let Some(trigger) = &b.arm_after {
                 if !breakpoints.iter().any(|x| &x.at == trigger) {
@@ -327,7 +401,10 @@ impl ScenarioFile {
         for (i, m) in self.milestone_symbols.iter().enumerate() {
             let key = format!("milestone_symbols[{i}]");
             if m.trim().is_empty() {
-                return Err(where_(&key, "is empty: name a function, e.g. \"guest:kvminithart\"".into()));
+                return Err(where_(
+                    &key,
+                    "is empty: name a function, e.g. \"guest:kvminithart\"".into(),
+                ));
             }
             if milestone_symbols.contains(m) {
                 return Err(where_(&key, format!("{m:?} is listed twice")));
@@ -338,22 +415,35 @@ impl ScenarioFile {
             .milestone_privilege
             .as_deref()
             .map(|p| {
-                PrivilegeFilter::parse(p)
-                    .ok_or_else(|| where_("milestone_privilege", format!("{p:?}: expected M, HS, S, VS, U or VU")))
+                PrivilegeFilter::parse(p).ok_or_else(|| {
+                    where_(
+                        "milestone_privilege",
+                        format!("{p:?}: expected M, HS, S, VS, U or VU"),
+                    )
+                })
             })
             .transpose()?;
         if milestone_privilege.is_some() && milestone_symbols.is_empty() {
-            return Err(where_("milestone_privilege", "given without milestone_symbols".into()));
+            return Err(where_(
+                "milestone_privilege",
+                "given without milestone_symbols".into(),
+            ));
         }
         let mut outcomes = Vec::new();
         for (i, o) in self.outcomes.iter().enumerate() {
             let key = format!("outcome[{i}]");
-            let qemu = o.qemu.parse().map_err(|e| where_(&format!("{key}.qemu"), format!("{e}")))?;
+            let qemu = o
+                .qemu
+                .parse()
+                .map_err(|e| where_(&format!("{key}.qemu"), format!("{e}")))?;
             let kind = match o.expect.as_str() {
                 "boots" => OutcomeKind::Boots,
                 "hangs" => OutcomeKind::Hangs,
                 other => {
-                    return Err(where_(&format!("{key}.expect"), format!("{other:?}: expected \"boots\" or \"hangs\"")))
+                    return Err(where_(
+                        &format!("{key}.expect"),
+                        format!("{other:?}: expected \"boots\" or \"hangs\""),
+                    ))
                 }
             };
             let last_milestone = o
@@ -362,18 +452,30 @@ impl ScenarioFile {
                 .map(|m| self.last_milestone(m, &consoles, path, &format!("{key}.last_milestone")))
                 .transpose()?;
             if kind == OutcomeKind::Boots && (last_milestone.is_some() || o.trap.is_some()) {
-                return Err(where_(&key, "last_milestone and trap only apply to expect = \"hangs\"".into()));
+                return Err(where_(
+                    &key,
+                    "last_milestone and trap only apply to expect = \"hangs\"".into(),
+                ));
             }
-            let trap = o.trap.as_ref().map(|t| ExpectedTrap { cause: t.cause, symbol: t.symbol.clone() });
+            let trap = o.trap.as_ref().map(|t| ExpectedTrap {
+                cause: t.cause,
+                symbol: t.symbol.clone(),
+            });
             let mut checks = Vec::new();
             for (j, text) in o.csr.iter().enumerate() {
                 let ckey = format!("{key}.csr[{j}]");
                 let check = CsrCheck::parse(text).map_err(|e| where_(&ckey, e))?;
                 let Some(bp) = breakpoints.iter().find(|b| b.at == check.at) else {
-                    return Err(where_(&ckey, format!("no [[breakpoint]] with at = {:?}", check.at)));
+                    return Err(where_(
+                        &ckey,
+                        format!("no [[breakpoint]] with at = {:?}", check.at),
+                    ));
                 };
                 if !bp.dump.iter().any(|d| d.eq_ignore_ascii_case(&check.csr)) {
-                    return Err(where_(&ckey, format!("breakpoint {:?} does not dump {}", bp.at, check.csr)));
+                    return Err(where_(
+                        &ckey,
+                        format!("breakpoint {:?} does not dump {}", bp.at, check.csr),
+                    ));
                 }
                 checks.push(check);
             }
@@ -389,9 +491,17 @@ impl ScenarioFile {
         let mut elfs: Vec<ScenarioElf> = Vec::new();
         for (i, e) in self.elfs.iter().enumerate() {
             if elfs.iter().any(|x| x.name == e.name) {
-                return Err(where_(&format!("elf[{i}].name"), format!("{:?} is named twice", e.name)));
+                return Err(where_(
+                    &format!("elf[{i}].name"),
+                    format!("{:?} is named twice", e.name),
+                ));
             }
-            elfs.push(ScenarioElf { name: e.name.clone(), path: base.join(&e.path), offset: e.offset, virt: e.virt });
+            elfs.push(ScenarioElf {
+                name: e.name.clone(),
+                path: base.join(&e.path),
+                offset: e.offset,
+                virt: e.virt,
+            });
         }
         let qemu = self
             .qemu

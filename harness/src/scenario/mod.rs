@@ -176,7 +176,9 @@ pub struct CsrCheck {
 impl CsrCheck {
     /// Parses `CSR[.FIELD] == VALUE at LOCATION` (VALUE decimal or 0x hex).
     pub fn parse(text: &str) -> std::result::Result<CsrCheck, String> {
-        let bad = || format!("{text:?}: expected \"CSR[.FIELD] == VALUE at BREAKPOINT\", e.g. \"henvcfg.ADUE == 1 at guest:kvminithart\"");
+        let bad = || {
+            format!("{text:?}: expected \"CSR[.FIELD] == VALUE at BREAKPOINT\", e.g. \"henvcfg.ADUE == 1 at guest:kvminithart\"")
+        };
         let (lhs, rest) = text.split_once("==").ok_or_else(bad)?;
         let (value, at) = rest.split_once(" at ").ok_or_else(bad)?;
         let lhs = lhs.trim();
@@ -194,7 +196,13 @@ impl CsrCheck {
         if csr.is_empty() || at.is_empty() {
             return Err(bad());
         }
-        Ok(CsrCheck { text: text.to_string(), csr, field, value, at })
+        Ok(CsrCheck {
+            text: text.to_string(),
+            csr,
+            field,
+            value,
+            at,
+        })
     }
 }
 
@@ -272,7 +280,8 @@ impl Scenario {
     /// Why the scenario does not apply to this QEMU version, if it does not.
     pub fn skip_reason(&self, version: QemuVersion) -> Option<String> {
         let req = self.qemu.as_ref()?;
-        (!req.matches(version)).then(|| format!("{} applies to QEMU {req}, not {version}", self.name))
+        (!req.matches(version))
+            .then(|| format!("{} applies to QEMU {req}, not {version}", self.name))
     }
 
     /// The expectation for this QEMU version, if the scenario states one.
@@ -294,7 +303,8 @@ impl Scenario {
     pub fn load_elfs(&self) -> Result<crate::elf::ElfSet> {
         let mut set = crate::elf::ElfSet::new();
         for e in &self.elfs {
-            let offset = i64::try_from(e.offset).with_context(|| format!("elf {}: offset too large", e.name))?;
+            let offset = i64::try_from(e.offset)
+                .with_context(|| format!("elf {}: offset too large", e.name))?;
             set.load(&e.path, Some(&e.name), offset)
                 .with_context(|| format!("{}: loading elf {:?}", self.path.display(), e.name))?;
         }
@@ -304,13 +314,21 @@ impl Scenario {
     /// Ok when `addr` lies inside `symbol` (`elfname:symbol` picks the file)
     /// in `set`, the scenario's ELF files ([`Scenario::load_elfs`]);
     /// otherwise says where it is instead.
-    pub fn check_in_symbol(set: &crate::elf::ElfSet, addr: u64, symbol: &str) -> std::result::Result<(), String> {
+    pub fn check_in_symbol(
+        set: &crate::elf::ElfSet,
+        addr: u64,
+        symbol: &str,
+    ) -> std::result::Result<(), String> {
         let (only, name) = match symbol.split_once(':') {
             Some((file, sym)) => (Some(file), sym),
             None => (None, symbol),
         };
         let mut seen = Vec::new();
-        for image in set.images().iter().filter(|i| only.is_none_or(|o| o == i.name())) {
+        for image in set
+            .images()
+            .iter()
+            .filter(|i| only.is_none_or(|o| o == i.name()))
+        {
             if let Some(hit) = image.symbolize(addr) {
                 if hit.exact && hit.name == name {
                     return Ok(());
@@ -318,8 +336,14 @@ impl Scenario {
                 seen.push(format!("{}:{hit}", image.name()));
             }
         }
-        let place = if seen.is_empty() { "no known symbol".to_string() } else { seen.join(" / ") };
-        Err(format!("the fault at {addr:#x} is in {place}, not in {symbol}"))
+        let place = if seen.is_empty() {
+            "no known symbol".to_string()
+        } else {
+            seen.join(" / ")
+        };
+        Err(format!(
+            "the fault at {addr:#x} is in {place}, not in {symbol}"
+        ))
     }
 
     /// Splits a breakpoint location into its ELF space (when the text starts
@@ -347,7 +371,9 @@ impl Scenario {
 
     /// Runs the scenario's build command, if it has one.
     pub fn build(&self) -> Result<()> {
-        let Some(argv) = &self.build else { return Ok(()) };
+        let Some(argv) = &self.build else {
+            return Ok(());
+        };
         let Some((program, args)) = argv.split_first() else {
             bail!("{}: build.command is empty", self.path.display())
         };
@@ -360,7 +386,9 @@ pub(crate) fn attach_from_str(s: &str) -> Option<ConsoleAttach> {
     match s {
         "serial" => Some(ConsoleAttach::Serial),
         "pci-serial" => Some(ConsoleAttach::PciSerial),
-        other => other.strip_prefix("device:").map(|d| ConsoleAttach::Device(d.to_string())),
+        other => other
+            .strip_prefix("device:")
+            .map(|d| ConsoleAttach::Device(d.to_string())),
     }
 }
 

@@ -48,7 +48,12 @@ fn loads_a_full_scenario() {
     let s = load(GOOD).unwrap();
     assert_eq!(s.name, "two-vms");
     assert_eq!(s.machine.smp, 2);
-    assert_eq!(s.machine.kernel.as_deref(), Some(Path::new("/proj/scenarios/../target/firmware/hypervisor.elf")));
+    assert_eq!(
+        s.machine.kernel.as_deref(),
+        Some(Path::new(
+            "/proj/scenarios/../target/firmware/hypervisor.elf"
+        ))
+    );
     assert_eq!(s.consoles[0].milestones.len(), 2);
     let old = s.expected_for("8.0.2".parse().unwrap()).unwrap();
     assert_eq!(old.kind, OutcomeKind::Boots);
@@ -69,11 +74,20 @@ fn unknown_key_names_file_line_and_key() {
 
 #[test]
 fn bad_values_name_their_key() {
-    let err = format!("{:#}", load(&GOOD.replace("attach = \"pci-serial\"", "attach = \"usb\"")).unwrap_err());
+    let err = format!(
+        "{:#}",
+        load(&GOOD.replace("attach = \"pci-serial\"", "attach = \"usb\"")).unwrap_err()
+    );
     assert!(err.contains("console[1].attach"), "{err}");
-    let err = format!("{:#}", load(&GOOD.replace("qemu = \"<9.0\"", "qemu = \"<nine\"")).unwrap_err());
+    let err = format!(
+        "{:#}",
+        load(&GOOD.replace("qemu = \"<9.0\"", "qemu = \"<nine\"")).unwrap_err()
+    );
     assert!(err.contains("outcome[0].qemu"), "{err}");
-    let err = format!("{:#}", load(&GOOD.replace("expect = \"boots\"", "expect = \"flies\"")).unwrap_err());
+    let err = format!(
+        "{:#}",
+        load(&GOOD.replace("expect = \"boots\"", "expect = \"flies\"")).unwrap_err()
+    );
     assert!(err.contains("outcome[0].expect"), "{err}");
     let err = format!("{:#}", load(&GOOD.replace("'\\$ '", "'(('")).unwrap_err());
     assert!(err.contains("console[0].milestones[1]"), "{err}");
@@ -88,13 +102,28 @@ fn breakpoints_and_csr_checks() {
     assert_eq!(s.split_space(&bp.at), (Some("guest"), "kvminithart"));
     assert_eq!(s.split_space("vm.c:67"), (None, "vm.c:67"));
     let check = &s.expected_for("10.0.2".parse().unwrap()).unwrap().checks[0];
-    assert_eq!((check.csr.as_str(), check.field.as_deref(), check.value), ("henvcfg", Some("ADUE"), 0));
+    assert_eq!(
+        (check.csr.as_str(), check.field.as_deref(), check.value),
+        ("henvcfg", Some("ADUE"), 0)
+    );
 
-    let err = format!("{:#}", load(&GOOD.replace("at guest:kvminithart\"]", "at guest:main\"]")).unwrap_err());
-    assert!(err.contains("outcome[1].csr[0]") && err.contains("no [[breakpoint]]"), "{err}");
-    let err = format!("{:#}", load(&GOOD.replace("henvcfg.ADUE == 0", "hgatp.MODE == 8")).unwrap_err());
+    let err = format!(
+        "{:#}",
+        load(&GOOD.replace("at guest:kvminithart\"]", "at guest:main\"]")).unwrap_err()
+    );
+    assert!(
+        err.contains("outcome[1].csr[0]") && err.contains("no [[breakpoint]]"),
+        "{err}"
+    );
+    let err = format!(
+        "{:#}",
+        load(&GOOD.replace("henvcfg.ADUE == 0", "hgatp.MODE == 8")).unwrap_err()
+    );
     assert!(err.contains("does not dump hgatp"), "{err}");
-    let err = format!("{:#}", load(&GOOD.replace("privilege = \"VS\"", "privilege = \"XS\"")).unwrap_err());
+    let err = format!(
+        "{:#}",
+        load(&GOOD.replace("privilege = \"VS\"", "privilege = \"XS\"")).unwrap_err()
+    );
     assert!(err.contains("breakpoint[0].privilege"), "{err}");
 }
 
@@ -114,33 +143,60 @@ fn milestone_symbols_in_order_with_a_privilege() {
     let s = load(&text).unwrap();
     assert_eq!(s.milestone_symbols, ["guest:main", "guest:kvminithart"]);
     assert_eq!(s.milestone_privilege, Some(PrivilegeFilter::VS));
-    assert!(s.breakpoints.iter().all(|b| !b.once_per_hart), "file breakpoints count every hart's stops");
+    assert!(
+        s.breakpoints.iter().all(|b| !b.once_per_hart),
+        "file breakpoints count every hart's stops"
+    );
 
     let twice = format!("milestone_symbols = [\"guest:main\", \"guest:main\"]\n{GOOD}");
     let err = format!("{:#}", load(&twice).unwrap_err());
-    assert!(err.starts_with("/proj/scenarios/x.toml: milestone_symbols[1]:") && err.contains("twice"), "{err}");
+    assert!(
+        err.starts_with("/proj/scenarios/x.toml: milestone_symbols[1]:") && err.contains("twice"),
+        "{err}"
+    );
     let empty = format!("milestone_symbols = [\"guest:main\", \" \"]\n{GOOD}");
     let err = format!("{:#}", load(&empty).unwrap_err());
-    assert!(err.contains("milestone_symbols[1]") && err.contains("empty"), "{err}");
+    assert!(
+        err.contains("milestone_symbols[1]") && err.contains("empty"),
+        "{err}"
+    );
     let bad = format!("milestone_symbols = [\"main\"]\nmilestone_privilege = \"XS\"\n{GOOD}");
     let err = format!("{:#}", load(&bad).unwrap_err());
-    assert!(err.contains("milestone_privilege") && err.contains("\"XS\""), "{err}");
+    assert!(
+        err.contains("milestone_privilege") && err.contains("\"XS\""),
+        "{err}"
+    );
     let alone = format!("milestone_privilege = \"VS\"\n{GOOD}");
     let err = format!("{:#}", load(&alone).unwrap_err());
-    assert!(err.contains("milestone_privilege") && err.contains("without milestone_symbols"), "{err}");
+    assert!(
+        err.contains("milestone_privilege") && err.contains("without milestone_symbols"),
+        "{err}"
+    );
     // A misspelt key names its line, like every other key.
     let typo = format!("milestone_symbol = [\"main\"]\n{GOOD}");
     let err = format!("{:#}", load(&typo).unwrap_err());
-    assert!(err.starts_with("/proj/scenarios/x.toml:1:") && err.contains("milestone_symbol"), "{err}");
+    assert!(
+        err.starts_with("/proj/scenarios/x.toml:1:") && err.contains("milestone_symbol"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_scenario_can_name_its_qemu_versions() {
     let s = load(&format!("qemu = \">=8.0\"\n{GOOD}")).unwrap();
-    assert!(s.skip_reason("7.2.22".parse().unwrap()).unwrap().contains(">=8.0"));
+    assert!(s
+        .skip_reason("7.2.22".parse().unwrap())
+        .unwrap()
+        .contains(">=8.0"));
     assert!(s.skip_reason("10.0.2".parse().unwrap()).is_none());
-    assert!(load(GOOD).unwrap().skip_reason("7.2.22".parse().unwrap()).is_none());
-    let err = format!("{:#}", load(&format!("qemu = \"new\"\n{GOOD}")).unwrap_err());
+    assert!(load(GOOD)
+        .unwrap()
+        .skip_reason("7.2.22".parse().unwrap())
+        .is_none());
+    let err = format!(
+        "{:#}",
+        load(&format!("qemu = \"new\"\n{GOOD}")).unwrap_err()
+    );
     assert!(err.contains(": qemu:"), "{err}");
 }
 
@@ -151,25 +207,40 @@ fn arm_after_names_an_earlier_breakpoint_with_its_line() {
     );
     let s = load(&two).unwrap();
     assert_eq!(s.breakpoints[0].arm_after, None);
-    assert_eq!(s.breakpoints[1].arm_after.as_deref(), Some("guest:kvminithart"));
+    assert_eq!(
+        s.breakpoints[1].arm_after.as_deref(),
+        Some("guest:kvminithart")
+    );
     assert!(s.breakpoints[1].once_per_hart && !s.breakpoints[0].once_per_hart);
 
     // The error names the line of the table's header.
     let line = GOOD.lines().count() + 1;
-    let unknown = format!("{GOOD}[[breakpoint]]\nat = \"guest:kvminit\"\narm_after = \"guest:kinit\"\n");
+    let unknown =
+        format!("{GOOD}[[breakpoint]]\nat = \"guest:kvminit\"\narm_after = \"guest:kinit\"\n");
     let err = format!("{:#}", load(&unknown).unwrap_err());
     assert!(
-        err.starts_with(&format!("/proj/scenarios/x.toml:{line}: breakpoint[1].arm_after:")) && err.contains("\"guest:kinit\""),
+        err.starts_with(&format!(
+            "/proj/scenarios/x.toml:{line}: breakpoint[1].arm_after:"
+        )) && err.contains("\"guest:kinit\""),
         "{err}"
     );
-    let itself = format!("{GOOD}[[breakpoint]]\nat = \"guest:kvminit\"\narm_after = \"guest:kvminit\"\n");
+    let itself =
+        format!("{GOOD}[[breakpoint]]\nat = \"guest:kvminit\"\narm_after = \"guest:kvminit\"\n");
     let err = format!("{:#}", load(&itself).unwrap_err());
-    assert!(err.contains("breakpoint[1].arm_after") && err.contains("itself"), "{err}");
+    assert!(
+        err.contains("breakpoint[1].arm_after") && err.contains("itself"),
+        "{err}"
+    );
     // A later breakpoint cannot be a trigger: no cycles, no breakpoint that never goes in.
-    let later = GOOD.replace("privilege = \"VS\"\n", "privilege = \"VS\"\narm_after = \"guest:kvminit\"\n")
-        + "[[breakpoint]]\nat = \"guest:kvminit\"\n";
+    let later = GOOD.replace(
+        "privilege = \"VS\"\n",
+        "privilege = \"VS\"\narm_after = \"guest:kvminit\"\n",
+    ) + "[[breakpoint]]\nat = \"guest:kvminit\"\n";
     let err = format!("{:#}", load(&later).unwrap_err());
-    assert!(err.contains("breakpoint[0].arm_after") && err.contains("earlier"), "{err}");
+    assert!(
+        err.contains("breakpoint[0].arm_after") && err.contains("earlier"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -184,11 +255,24 @@ fn last_milestone_names_a_milestone_entry() {
 #[test]
 fn last_milestone_spelled_differently_is_an_error_with_its_line() {
     // Matches the same line, but is not how the milestone is written.
-    let text = GOOD.replace(r#"last_milestone = "guest kernel is booting""#, r#"last_milestone = "guest kernel is boot.*""#);
+    let text = GOOD.replace(
+        r#"last_milestone = "guest kernel is booting""#,
+        r#"last_milestone = "guest kernel is boot.*""#,
+    );
     let err = format!("{:#}", load(&text).unwrap_err());
-    let line = text.lines().position(|l| l.starts_with("last_milestone")).unwrap() + 1;
-    assert!(err.contains(&format!("x.toml:{line}: outcome[1].last_milestone")), "{err}");
-    assert!(err.contains("guest kernel is booting"), "lists the milestones: {err}");
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("last_milestone"))
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains(&format!("x.toml:{line}: outcome[1].last_milestone")),
+        "{err}"
+    );
+    assert!(
+        err.contains("guest kernel is booting"),
+        "lists the milestones: {err}"
+    );
 }
 
 #[test]
@@ -196,12 +280,26 @@ fn last_milestone_on_a_named_console() {
     let on_vm0 = r#"last_milestone = { console = "vm0", milestone = '\$ ' }"#;
     let text = GOOD.replace(r#"last_milestone = "guest kernel is booting""#, on_vm0);
     let s = load(&text).unwrap();
-    let last = s.expected_for("10.0.2".parse().unwrap()).unwrap().last_milestone.clone().unwrap();
-    assert_eq!(last, LastMilestone { console: Some("vm0".into()), milestone: r"\$ ".into() });
+    let last = s
+        .expected_for("10.0.2".parse().unwrap())
+        .unwrap()
+        .last_milestone
+        .clone()
+        .unwrap();
+    assert_eq!(
+        last,
+        LastMilestone {
+            console: Some("vm0".into()),
+            milestone: r"\$ ".into()
+        }
+    );
     // vm1 lists no milestones at all; a console that does not exist is an error too.
     for bad in ["vm1", "vm9"] {
         let text = text.replace(r#"console = "vm0""#, &format!("console = {bad:?}"));
         let err = format!("{:#}", load(&text).unwrap_err());
-        assert!(err.contains("outcome[1].last_milestone") && err.contains(bad), "{err}");
+        assert!(
+            err.contains("outcome[1].last_milestone") && err.contains(bad),
+            "{err}"
+        );
     }
 }

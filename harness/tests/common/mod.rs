@@ -61,7 +61,9 @@ pub fn firmware() -> &'static ReferenceFirmware {
 /// QEMU processes of this machine whose command line mentions `needle`.
 pub fn qemu_processes_with(needle: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else { return out };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
     for e in entries.flatten() {
         let cmdline = e.path().join("cmdline");
         if let Ok(bytes) = std::fs::read(&cmdline) {
@@ -87,7 +89,9 @@ impl CpuHog {
     pub fn start(limit: std::time::Duration) -> CpuHog {
         use std::sync::atomic::{AtomicBool, Ordering};
         let stop = std::sync::Arc::new(AtomicBool::new(false));
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         let until = std::time::Instant::now() + limit;
         let threads = (0..cores)
             .map(|_| {
@@ -96,7 +100,9 @@ impl CpuHog {
                     let mut x = 0u64;
                     while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < until {
                         for _ in 0..10_000 {
-                            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                            x = std::hint::black_box(
+                                x.wrapping_mul(6364136223846793005).wrapping_add(1),
+                            );
                         }
                     }
                 })
