@@ -215,7 +215,7 @@ pub async fn run_with(
     // output then and since when it has not changed.
     let mut parked_pending: Option<(hang::NoProgress, usize, Instant)> = None;
     let mut disk = DiskWatch::new(qemu.session_dir());
-    let observed = loop {
+    let mut observed = loop {
         disk.sample();
         match tracker.advance(&mut qemu, resumed)? {
             // The boot is decided; the dialogues (if any) have their own bounds.
@@ -325,6 +325,18 @@ pub async fn run_with(
         drain_stops(s, &mut stops).await?;
         // Leave the target stopped; a failure here does not change the verdict.
         let _ = s.interrupt().await;
+    }
+    // A hang rule can fire before the console readers have taken what the
+    // harts printed just before it (seen: a VM's boot line missed when both
+    // harts storm within milliseconds). The harts are stopped now, so what
+    // still arrives was printed before the verdict: take it, then say again
+    // which console waits for what. The verdict's kind never changes here.
+    if let Observed::Hung { early, .. } = &observed {
+        let early = early.clone();
+        settle_consoles(&mut qemu, scenario).await;
+        if tracker.advance(&mut qemu, resumed).ok().flatten().is_none() {
+            observed = tracker.hung(early, &talk);
+        }
     }
 
     let transcripts = collect_transcripts(&mut qemu);
@@ -477,6 +489,29 @@ const DRAIN_QUIET: Duration = Duration::from_millis(250);
 
 /// Takes the stops that are still to come: until every breakpoint has counted
 /// its hits, no stop came for [`DRAIN_QUIET`], or [`DRAIN_LIMIT`] passed.
+/// Waits until no console has grown for two looks in a row (bounded), so
+/// that bytes already in flight reach the transcripts.
+async fn settle_consoles(qemu: &mut QemuProcess, scenario: &Scenario) {
+    const LOOK: Duration = Duration::from_millis(50);
+    const LIMIT: Duration = Duration::from_secs(1);
+    let total = |qemu: &mut QemuProcess| -> usize {
+        scenario
+            .consoles
+            .iter()
+            .filter_map(|sc| qemu.console(&sc.name).ok().map(|c| c.len()))
+            .sum()
+    };
+    let until = Instant::now() + LIMIT;
+    let mut last = total(qemu);
+    let mut still = 0;
+    while still < 2 && Instant::now() < until {
+        tokio::time::sleep(LOOK).await;
+        let now = total(qemu);
+        still = if now == last { still + 1 } else { 0 };
+        last = now;
+    }
+}
+
 async fn drain_stops(session: &mut DebugSession, stops: &mut Vec<StopRecord>) -> Result<()> {
     let until = Instant::now() + DRAIN_LIMIT;
     while Instant::now() < until {
