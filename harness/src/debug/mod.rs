@@ -395,27 +395,13 @@ impl DebugSession {
             privilege_with_source(&mut self.rsp, thread, self.version).await?;
         let bp = &self.breakpoints[index];
         let record = if bp.counts(hart, privilege) {
-            let spec = bp.spec.clone();
-            let space = bp.space.clone();
             let at = stop::Place {
                 hart,
                 privilege,
                 source,
                 pc,
             };
-            let record = stop::record(
-                &mut self.rsp,
-                &self.elfs,
-                &spec,
-                space.as_deref(),
-                at,
-                self.started.elapsed(),
-            )
-            .await?;
-            self.breakpoints[index].hits += 1;
-            self.breakpoints[index].counted_harts.push(hart);
-            self.arm_dependents(index, Some(thread)).await?;
-            Some(record)
+            Some(self.count_stop(index, at, Some(thread)).await?)
         } else {
             self.breakpoints[index].ignored += 1;
             None
@@ -451,27 +437,15 @@ impl DebugSession {
             self.breakpoints[index].ignored += 1;
             return Ok(None);
         }
-        let (spec, space) = (bp.spec.clone(), bp.space.clone());
         let at = stop::Place {
             hart,
             privilege,
             source,
             pc,
         };
-        let record = stop::record(
-            &mut self.rsp,
-            &self.elfs,
-            &spec,
-            space.as_deref(),
-            at,
-            self.started.elapsed(),
-        )
-        .await?;
-        self.breakpoints[index].hits += 1;
-        self.breakpoints[index].counted_harts.push(hart);
-        self.arm_dependents(index, None).await?;
+        let record = self.count_stop(index, at, None).await?;
         if self.breakpoints[index].done(self.harts) {
-            if let Some(w) = &spec.watch {
+            if let Some(w) = &self.breakpoints[index].spec.watch {
                 self.rsp
                     .remove_breakpoint(w.breakpoint_type(), addr, w.len)
                     .await
@@ -480,6 +454,32 @@ impl DebugSession {
             self.breakpoints[index].inserted = false;
         }
         Ok(Some(record))
+    }
+
+    /// Records a stop that counts at breakpoint or watchpoint `index`, counts
+    /// it, and arms the breakpoints waiting for it (`held`: the hart to hold
+    /// at a once-per-hart trigger, see `arm_dependents`).
+    async fn count_stop(
+        &mut self,
+        index: usize,
+        at: stop::Place,
+        held: Option<ThreadId>,
+    ) -> Result<StopRecord> {
+        let hart = at.hart;
+        let bp = &self.breakpoints[index];
+        let record = stop::record(
+            &mut self.rsp,
+            &self.elfs,
+            &bp.spec,
+            bp.space.as_deref(),
+            at,
+            self.started.elapsed(),
+        )
+        .await?;
+        self.breakpoints[index].hits += 1;
+        self.breakpoints[index].counted_harts.push(hart);
+        self.arm_dependents(index, held).await?;
+        Ok(record)
     }
 
     /// Steps the hart past the breakpoint at its pc; the breakpoint goes back
