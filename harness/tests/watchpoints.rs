@@ -66,6 +66,16 @@ async fn write_watch_7_2_22() {
 }
 
 #[tokio::test]
+async fn write_watch_8_0_2() {
+    write_watch("8.0.2").await
+}
+
+#[tokio::test]
+async fn write_watch_9_2_0() {
+    write_watch("9.2.0").await
+}
+
+#[tokio::test]
 async fn write_watch_10_0_2() {
     write_watch("10.0.2").await
 }
