@@ -121,7 +121,7 @@ pub async fn run_and_explain(
             let harts = capture::read_harts(l.session.rsp(), build.version).await?;
             let log = l.trap_log.snapshot();
             let elfs = scenario.load_elfs().ok();
-            for ctx in capture::faults(&harts, &log, scenario, elfs.as_ref())? {
+            for ctx in capture::faults(&harts, &log, l.storm.as_ref(), scenario, elfs.as_ref())? {
                 let state = harts.iter().find(|h| h.hart == ctx.hart);
                 let rsp = l.session.rsp();
                 faults.push(

@@ -100,10 +100,12 @@ pub async fn read_harts(rsp: &mut RspClient, version: QemuVersion) -> Result<Vec
 
 /// The faults behind a hang: one context per hart that is stuck on a trap
 /// (looping on a fault, or parked after one). The target must be stopped.
+/// `confirmed` is the storm the run's verdict named, when it named one;
 /// `elfs` holds the scenario's ELF files, when readable.
 pub fn faults(
     harts: &[HartState],
     log: &TrapLog,
+    confirmed: Option<&LoggedTrap>,
     scenario: &Scenario,
     elfs: Option<&crate::elf::ElfSet>,
 ) -> Result<Vec<FaultContext>> {
@@ -113,10 +115,16 @@ pub fn faults(
     let in_firmware = |pc: u64| elfs.is_some_and(|e| !e.spaces_containing(pc).is_empty());
     let mut out = Vec::new();
     for h in harts {
+        let hart = u64::from(h.hart);
+        // The verdict's storm stands even when the log's current run is
+        // short: the probe that confirmed it (breakpoints make QEMU flush its
+        // translations) can jolt a looping guest into one different fault
+        // before it falls back into the loop, and the run restarts at 1.
         let storming = storms
             .iter()
             .map(|(t, _)| t)
-            .find(|s| s.hart == u64::from(h.hart));
+            .find(|s| s.hart == hart)
+            .or(confirmed.filter(|s| s.hart == hart));
         let ctx = match storming {
             Some(s) => {
                 let first = log
@@ -262,4 +270,101 @@ pub fn place_of(
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::runner::trap_log::tests_support::line;
+    use crate::scenario::ScenarioFile;
+
+    const ONE_HART: &str = r#"
+[machine]
+cpu = "rv64"
+smp = 1
+[[console]]
+name = "console"
+attach = "serial"
+milestones = ["guest kernel is booting"]
+"#;
+
+    /// Hart 0 stopped in S-mode with the loop's store page fault in scause.
+    fn stopped_in_the_loop() -> HartState {
+        let csrs = [
+            ("scause", 0xf),
+            ("sepc", 0x8020156a),
+            ("stval", 0x10000003),
+            ("sstatus", 1 << 8),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        HartState {
+            hart: 0,
+            thread: ThreadId::parse(b"p1.1").expect("a thread id"),
+            pc: 0x80200000,
+            privilege: PrivilegeLevel {
+                level: Level::Supervisor,
+                virt: Some(false),
+            },
+            csrs,
+            ra: 0,
+            sp: 0,
+            fp: 0,
+        }
+    }
+
+    /// The fault-nostvec shape seen in CI: the load fault that restarted the
+    /// kernel, its fall-out, a long loop of store faults, then one different
+    /// fault (the storm probe's breakpoints flushed QEMU's translations) and
+    /// the loop again, stopped after three.
+    fn restarted_kernel_log() -> TrapLog {
+        let mut text = line(0, 0, 0xd, 0x80201b44, 0x81000000);
+        text += &line(0, 0, 0xc, 0x80200240, 0x80200240);
+        for _ in 0..200 {
+            text += &line(0, 0, 0xf, 0x8020156a, 0x10000003);
+        }
+        text += &line(0, 0, 0xc, 0x80200010, 0x80200010);
+        for _ in 0..3 {
+            text += &line(0, 0, 0xf, 0x8020156a, 0x10000003);
+        }
+        let mut log = TrapLog::new(1);
+        log.feed(text.as_bytes(), Instant::now());
+        log
+    }
+
+    #[test]
+    fn the_verdicts_storm_stands_when_a_probe_broke_the_run() {
+        let path = Path::new("/proj/scenarios/x.toml");
+        let scenario = ScenarioFile::parse(ONE_HART, path)
+            .and_then(|f| f.into_scenario(path))
+            .expect("a valid scenario");
+        let log = restarted_kernel_log();
+        assert!(log.storms(LOOPING_REPEATS).is_empty(), "the run restarted");
+        let storm = log
+            .hart(0)
+            .and_then(|h| h.last_exception.clone())
+            .expect("a last exception");
+        let found = faults(
+            &[stopped_in_the_loop()],
+            &log,
+            Some(&storm),
+            &scenario,
+            None,
+        )
+        .expect("faults");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].cause.code, 0xd, "the fault the storm began with");
+        assert_eq!(found[0].epc, 0x80201b44);
+        assert_eq!(found[0].tval, 0x81000000);
+
+        // Without the verdict's storm, the hart reads as parked on the loop's
+        // fault: what the diagnosis said before it was given the storm.
+        let parked = faults(&[stopped_in_the_loop()], &log, None, &scenario, None).expect("faults");
+        assert_eq!(parked.len(), 1);
+        assert_eq!(parked[0].cause.code, 0xf);
+    }
 }
