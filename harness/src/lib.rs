@@ -1,9 +1,44 @@
 //! hvharness: a GDB-driven regression and diagnostic harness for RISC-V
 //! hypervisors running xv6-style guests on QEMU.
 //!
-//! The modules follow the architecture: QEMU builds and processes, consoles,
-//! the firmware build, the GDB remote-protocol client, ELF symbols and RISC-V
-//! decoding.
+//! # How a run flows
+//!
+//! A [`scenario`] file describes a machine, its consoles, what a good boot
+//! prints and the outcome expected on each range of QEMU versions. The
+//! [`runner`] takes one scenario and one QEMU build from the [`qemu`]
+//! registry and:
+//!
+//! 1. builds the firmware ([`firmware`]) and starts QEMU stopped, with its
+//!    gdbstub on and its interrupt log (`-d int`) streamed through a FIFO
+//!    ([`qemu`]), never stored;
+//! 2. attaches a [`debug`] session over the GDB remote protocol ([`rsp`]),
+//!    arms the scenario's breakpoints and watchpoints, and lets the harts run;
+//! 3. reads every guest [`console`], matching milestones as bytes arrive and
+//!    driving console dialogues;
+//! 4. suspects a hang from the log (a storm of identical faults, or silent
+//!    consoles and harts), confirms it by stopping the machine and looking,
+//!    and only then calls it;
+//! 5. judges what it observed against the scenario's expectation for that
+//!    version: a [`runner::RunReport`] with a verdict.
+//!
+//! When a boot does not finish, [`diagnosis`] reads the stopped harts, finds
+//! the first fault behind the hang in the interrupt log, walks the page tables
+//! and names a cause from a small table of rules. [`elf`] turns addresses into
+//! `space:symbol+offset at file:line`; [`riscv`] decodes causes, CSR fields,
+//! privilege levels and PTEs.
+//!
+//! Around that: [`report`] renders runs and matrices (terminal text, the
+//! versioned JSON result file, shards and their merge, JUnit, HTML);
+//! [`snapshot`] keeps CSR snapshots per version and diffs them; [`bisect`]
+//! narrows a failure down to a QEMU version, a boot milestone or a QEMU
+//! commit; [`cli`] is the `hvharness` command line, one module per command;
+//! [`project`] knows where the repository keeps its QEMU prefixes, firmware,
+//! scenarios and snapshots.
+//!
+//! # Where a QEMU version's quirks live
+//!
+//! Only in `qemu::quirks`: what the gdbstub shows for privilege and V, which
+//! envcfg bits reset to what, when htinst is filled. Everything else asks it.
 
 pub mod bisect;
 pub mod cli;
