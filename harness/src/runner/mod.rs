@@ -4,6 +4,7 @@
 pub mod checks;
 pub mod dialogue;
 pub mod hang;
+pub mod hot_pages;
 pub mod inspect;
 #[cfg(test)]
 mod judge_tests;
@@ -101,6 +102,9 @@ pub struct RunReport {
     pub harness_peak_rss_kib: Option<u64>,
     /// For a run that did not boot: each hart's last few trap records.
     pub trap_tail: Vec<LoggedTrap>,
+    /// Timer samples on the pages of armed breakpoints: the estimated
+    /// slowdown and, when it is large, a warning.
+    pub hot_pages: hot_pages::HotPages,
 }
 
 /// Trap records per hart kept in the report of a run that did not boot.
@@ -198,6 +202,7 @@ pub async fn run_with(
             .with_context(|| format!("attaching the debugger to QEMU {}", build.version))?,
     );
     if let Some(s) = session.as_mut() {
+        hot_pages::sync(&trap_log, s);
         s.resume().await?;
     }
     let resumed = Instant::now();
@@ -318,6 +323,9 @@ pub async fn run_with(
             },
             None => tokio::time::sleep(POLL).await,
         }
+        if let Some(s) = session.as_ref() {
+            hot_pages::sync(&trap_log, s);
+        }
     };
     if let Some(s) = session.as_mut() {
         // A hart may sit at a breakpoint whose stop is not read yet (a stop
@@ -413,6 +421,7 @@ pub async fn run_with(
             .cloned()
             .collect();
     }
+    report.hot_pages = hot_pages::report(&log, scenario, elfs.as_ref());
     report.harness_peak_rss_kib = peak_rss_kib();
     report.dialogue = talk.into_events();
     Ok((report, live))
@@ -666,6 +675,7 @@ fn finish(
         session_dir_peak_bytes: 0,
         harness_peak_rss_kib: None,
         trap_tail: Vec::new(),
+        hot_pages: hot_pages::HotPages::default(),
     }
 }
 
