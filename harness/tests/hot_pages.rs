@@ -110,11 +110,21 @@ fn warns_on_the_unmitigated_case_only(version: &str) {
         .output()
         .expect("hvharness runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let shown = format!("{stdout}\n--- stderr\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "every cell boots as expected:\n{shown}");
+    let shown = format!(
+        "{stdout}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "every cell boots as expected:\n{shown}"
+    );
 
     let warnings: Vec<&str> = stdout.lines().filter(|l| l.contains("warning:")).collect();
-    assert_eq!(warnings.len(), 1, "one warning, the unmitigated case's:\n{shown}");
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one warning, the unmitigated case's:\n{shown}"
+    );
     let w = warnings[0];
     assert!(
         w.starts_with(&format!("hotpage-unmitigated on QEMU {version}: warning: ")),
@@ -157,7 +167,10 @@ fn warns_on_the_unmitigated_case_only(version: &str) {
         } else {
             assert!(hot["warning"].is_null(), "{name} must not warn: {hot}");
             // The samples themselves were taken: the profiler ran.
-            assert!(hot["harts"].as_array().is_some_and(|h| !h.is_empty()), "{name}: {hot}");
+            assert!(
+                hot["harts"].as_array().is_some_and(|h| !h.is_empty()),
+                "{name}: {hot}"
+            );
         }
     }
 }

@@ -47,8 +47,9 @@ const MAX_PAGES: usize = 32;
 const MAX_PCS: usize = 512;
 /// Harts beyond this index are not counted (a garbled line).
 const MAX_HARTS: usize = 256;
-/// Functions named per page in the report.
-const TOP_FUNCTIONS: usize = 6;
+/// Functions named per page in the report, and at most in the warning.
+const TOP_FUNCTIONS: usize = 8;
+const WARN_FUNCTIONS: usize = 4;
 
 /// The estimated slowdown of a run in which a share `f` of the time went to
 /// code that would run `k` times faster without the breakpoint: the time
@@ -225,7 +226,10 @@ impl Profiler {
 }
 
 /// The page's samples by function, most sampled first (the top few).
-fn functions(p: &PageCounts, name_of: &impl Fn(u64, &[String]) -> Option<String>) -> Vec<HotFunction> {
+fn functions(
+    p: &PageCounts,
+    name_of: &impl Fn(u64, &[String]) -> Option<String>,
+) -> Vec<HotFunction> {
     let mut by_name: BTreeMap<String, u64> = BTreeMap::new();
     for (&pc, &n) in &p.pcs {
         let name = name_of(pc, &p.breakpoints).unwrap_or_else(|| format!("{pc:#x}"));
@@ -245,9 +249,12 @@ fn functions(p: &PageCounts, name_of: &impl Fn(u64, &[String]) -> Option<String>
 
 /// The warning's text: what, how much, where, and what to do.
 fn warning(h: &HartShare, p: &HotPage) -> String {
+    // The functions that matter: 1% of the page's samples or more.
     let hot: Vec<String> = p
         .functions
         .iter()
+        .filter(|f| f.samples * 100 >= p.samples)
+        .take(WARN_FUNCTIONS)
         .map(|f| {
             format!(
                 "{} ({:.0}%)",
@@ -330,7 +337,17 @@ fn name_in(set: &ElfSet, scenario: &Scenario, pc: u64, breakpoints: &[String]) -
         .iter()
         .filter_map(|i| exact(i).map(|h| format!("{}:{}", i.name(), h.name)))
         .collect();
-    (!others.is_empty()).then(|| others.join(" or "))
+    if !others.is_empty() {
+        return Some(others.join(" or "));
+    }
+    // Assembly often has symbols without a size: the nearest one before
+    // the pc, in a file whose sections hold it.
+    let near: Vec<String> = set
+        .spaces_containing(pc)
+        .iter()
+        .filter_map(|i| i.symbolize(pc).map(|h| format!("{}:{}", i.name(), h.name)))
+        .collect();
+    (!near.is_empty()).then(|| near.join(" or "))
 }
 
 /// What the profiler found in one run (the `hot_pages` of a run report).
@@ -445,7 +462,10 @@ mod tests {
         let f = log.hot_pages().figures(name_of);
         let h0 = &f.harts[0];
         assert_eq!((h0.samples, h0.on_breakpoint_pages), (900, 760));
-        assert_eq!((f.harts[1].samples, f.harts[1].on_breakpoint_pages), (200, 0));
+        assert_eq!(
+            (f.harts[1].samples, f.harts[1].on_breakpoint_pages),
+            (200, 0)
+        );
         assert!((f.estimated_slowdown - estimated_slowdown(760.0 / 900.0, 20.0)).abs() < 1e-9);
         assert_eq!(f.pages.len(), 1);
         let p = &f.pages[0];

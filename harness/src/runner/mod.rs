@@ -1,6 +1,7 @@
 //! Running a scenario on one QEMU build and judging the result against the
 //! scenario's expectation for that version.
 
+mod arming;
 pub mod checks;
 pub mod dialogue;
 pub mod hang;
@@ -220,6 +221,7 @@ pub async fn run_with(
     // output then and since when it has not changed.
     let mut parked_pending: Option<(hang::NoProgress, usize, Instant)> = None;
     let mut disk = DiskWatch::new(qemu.session_dir());
+    let mut arming = session.as_ref().and_then(arming::EventArming::new);
     let mut observed = loop {
         disk.sample();
         match tracker.advance(&mut qemu, resumed)? {
@@ -312,6 +314,11 @@ pub async fn run_with(
                     Some(hang::NoProgress::Storm(trap.clone()).to_string()),
                     &talk,
                 );
+            }
+        }
+        if let (Some(a), Some(s)) = (arming.as_mut(), session.as_mut()) {
+            if !a.check(s, &tracker.hits, &trap_log, &mut stops).await? {
+                session = None;
             }
         }
         match session.as_mut() {
