@@ -102,6 +102,7 @@ pub fn milestone_scenario(scenario: &Scenario) -> Result<Scenario> {
             arm_after: i
                 .checked_sub(1)
                 .map(|p| scenario.milestone_symbols[p].clone()),
+            arm_on: None,
         })
         .collect();
     for o in &mut s.outcomes {

@@ -165,6 +165,12 @@ pub async fn run_matrix(
     }
     if opts.json {
         print!("{}", file.to_json()?);
+        // The JSON carries the figures; the warnings also reach a person.
+        for r in &reports {
+            if let Some(w) = &r.hot_pages.warning {
+                eprintln!("hvharness: {} on QEMU {}: warning: {w}", r.scenario, r.qemu);
+            }
+        }
     } else {
         print_text(&reports, opts.table, started);
     }
@@ -272,6 +278,12 @@ fn print_text(reports: &[RunReport], table: bool, started: std::time::Instant) {
     } else {
         for r in reports.iter().filter(|r| r.verdict.is_failure()) {
             print!("{}", report::render_run(r));
+        }
+        // A run shown only as a table row still shows its warning.
+        for r in reports.iter().filter(|r| !r.verdict.is_failure()) {
+            if let Some(w) = &r.hot_pages.warning {
+                println!("{} on QEMU {}: warning: {w}", r.scenario, r.qemu);
+            }
         }
     }
     if table {

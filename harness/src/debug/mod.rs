@@ -135,10 +135,10 @@ impl DebugSession {
                 ignored: 0,
                 counted_harts: Vec::new(),
                 inserted: false,
-                pending: spec.arm_after.is_some(),
+                pending: spec.arm_after.is_some() || spec.arm_on.is_some(),
                 armed_at_secs: None,
             });
-            if spec.arm_after.is_none() {
+            if spec.arm_after.is_none() && spec.arm_on.is_none() {
                 session.insert(session.breakpoints.len() - 1).await?;
             }
         }
@@ -198,6 +198,32 @@ impl DebugSession {
         for j in 0..self.breakpoints.len() {
             let bp = &self.breakpoints[j];
             if bp.pending && bp.spec.arm_after.as_deref() == Some(trigger.as_str()) {
+                self.breakpoints[j].pending = false;
+                self.breakpoints[j].armed_at_secs = Some(self.started.elapsed().as_secs_f64());
+                self.insert(j).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a breakpoint still waits for an event that `fired` says has
+    /// happened.
+    pub fn waits_for(&self, fired: impl Fn(&crate::scenario::ArmEvent) -> bool) -> bool {
+        self.breakpoints
+            .iter()
+            .any(|b| b.pending && b.spec.arm_on.as_ref().is_some_and(&fired))
+    }
+
+    /// Inserts every breakpoint waiting for an event that `fired` says has
+    /// happened (`arm_after = { milestone | trap }`). The target must be
+    /// stopped ([`DebugSession::pause`]).
+    pub async fn arm_on_events(
+        &mut self,
+        fired: impl Fn(&crate::scenario::ArmEvent) -> bool,
+    ) -> Result<()> {
+        for j in 0..self.breakpoints.len() {
+            let b = &self.breakpoints[j];
+            if b.pending && b.spec.arm_on.as_ref().is_some_and(&fired) {
                 self.breakpoints[j].pending = false;
                 self.breakpoints[j].armed_at_secs = Some(self.started.elapsed().as_secs_f64());
                 self.insert(j).await?;
@@ -537,6 +563,7 @@ mod tests {
                 once_per_hart,
                 watch: None,
                 arm_after: None,
+                arm_on: None,
             },
             space: None,
             address: 0x8020_05c0,

@@ -133,6 +133,9 @@ pub fn render_run(r: &RunReport) -> String {
             );
         }
     }
+    if let Some(w) = &r.hot_pages.warning {
+        let _ = writeln!(s, "warning: {w}");
+    }
     if r.trap_log.dropped_bytes > 0 {
         let _ = writeln!(
             s,

@@ -1,9 +1,11 @@
 //! Running a scenario on one QEMU build and judging the result against the
 //! scenario's expectation for that version.
 
+mod arming;
 pub mod checks;
 pub mod dialogue;
 pub mod hang;
+pub mod hot_pages;
 pub mod inspect;
 #[cfg(test)]
 mod judge_tests;
@@ -101,6 +103,9 @@ pub struct RunReport {
     pub harness_peak_rss_kib: Option<u64>,
     /// For a run that did not boot: each hart's last few trap records.
     pub trap_tail: Vec<LoggedTrap>,
+    /// Timer samples on the pages of armed breakpoints: the estimated
+    /// slowdown and, when it is large, a warning.
+    pub hot_pages: hot_pages::HotPages,
 }
 
 /// Trap records per hart kept in the report of a run that did not boot.
@@ -198,6 +203,7 @@ pub async fn run_with(
             .with_context(|| format!("attaching the debugger to QEMU {}", build.version))?,
     );
     if let Some(s) = session.as_mut() {
+        hot_pages::sync(&trap_log, s);
         s.resume().await?;
     }
     let resumed = Instant::now();
@@ -215,6 +221,7 @@ pub async fn run_with(
     // output then and since when it has not changed.
     let mut parked_pending: Option<(hang::NoProgress, usize, Instant)> = None;
     let mut disk = DiskWatch::new(qemu.session_dir());
+    let mut arming = session.as_ref().and_then(arming::EventArming::new);
     let mut observed = loop {
         disk.sample();
         match tracker.advance(&mut qemu, resumed)? {
@@ -309,6 +316,11 @@ pub async fn run_with(
                 );
             }
         }
+        if let (Some(a), Some(s)) = (arming.as_mut(), session.as_mut()) {
+            if !a.check(s, &tracker.hits, &trap_log, &mut stops).await? {
+                session = None;
+            }
+        }
         match session.as_mut() {
             Some(s) => match s.poll(POLL).await? {
                 Event::Stopped(records) => stops.extend(records),
@@ -317,6 +329,9 @@ pub async fn run_with(
                 Event::Exited => session = None,
             },
             None => tokio::time::sleep(POLL).await,
+        }
+        if let Some(s) = session.as_ref() {
+            hot_pages::sync(&trap_log, s);
         }
     };
     if let Some(s) = session.as_mut() {
@@ -413,6 +428,7 @@ pub async fn run_with(
             .cloned()
             .collect();
     }
+    report.hot_pages = hot_pages::report(&log, scenario, elfs.as_ref());
     report.harness_peak_rss_kib = peak_rss_kib();
     report.dialogue = talk.into_events();
     Ok((report, live))
@@ -666,6 +682,7 @@ fn finish(
         session_dir_peak_bytes: 0,
         harness_peak_rss_kib: None,
         trap_tail: Vec::new(),
+        hot_pages: hot_pages::HotPages::default(),
     }
 }
 

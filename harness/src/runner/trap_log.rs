@@ -178,6 +178,8 @@ pub struct TrapLog {
     stats: LogStats,
     /// When bytes were last dropped: every hart may have trapped then.
     pub last_gap_at: Option<Instant>,
+    /// Timer samples on breakpoint pages (see `hot_pages`).
+    hot: super::hot_pages::Profiler,
 }
 
 impl TrapLog {
@@ -256,6 +258,7 @@ impl TrapLog {
             self.harts.resize(index + 1, HartLog::default());
         }
         self.stats.records += 1;
+        self.hot.sample(&t);
         if !t.interrupt && t.cause < 64 && !self.first_by_cause.contains_key(&t.cause) {
             self.first_by_cause.insert(t.cause, t.clone());
         }
@@ -312,6 +315,16 @@ impl TrapLog {
             .find(|c| in_firmware(c.epc))
             .or(head.first())
             .cloned()
+    }
+
+    /// The timer samples on breakpoint pages.
+    pub(crate) fn hot_pages(&self) -> &super::hot_pages::Profiler {
+        &self.hot
+    }
+
+    /// The profiler, to say which breakpoints are armed.
+    pub(crate) fn hot_pages_mut(&mut self) -> &mut super::hot_pages::Profiler {
+        &mut self.hot
     }
 
     /// The log's last lines that were not trap records.

@@ -9,8 +9,9 @@ use serde::Deserialize;
 
 use super::dialogue::{check_steps, StepSection};
 use super::{
-    attach_from_str, BreakpointSpec, CsrCheck, ExpectedOutcome, ExpectedTrap, LastMilestone,
-    OutcomeKind, PrivilegeFilter, Scenario, ScenarioConsole, ScenarioElf, WatchSpec, DEFAULT_DUMP,
+    attach_from_str, ArmEvent, BreakpointSpec, CsrCheck, ExpectedOutcome, ExpectedTrap,
+    LastMilestone, OutcomeKind, PrivilegeFilter, Scenario, ScenarioConsole, ScenarioElf, WatchSpec,
+    DEFAULT_DUMP,
 };
 use crate::qemu::{ConsoleSpec, MachineSpec};
 
@@ -57,7 +58,65 @@ struct BreakpointSection {
     len: Option<u64>,
     #[serde(default)]
     once_per_hart: bool,
-    arm_after: Option<String>,
+    arm_after: Option<ArmAfterSection>,
+}
+
+/// `arm_after = "guest:memset"` (an earlier breakpoint's `at`), or
+/// `arm_after = { milestone = "...", console = "vm0" }`, or
+/// `arm_after = { trap = 0xd }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ArmAfterSection {
+    Breakpoint(String),
+    Event(ArmEventSection),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ArmEventSection {
+    milestone: Option<String>,
+    console: Option<String>,
+    trap: Option<u64>,
+}
+
+impl ArmEventSection {
+    /// Checks the event against the consoles' milestones; `Err` is the message.
+    fn check(&self, consoles: &[ScenarioConsole]) -> std::result::Result<ArmEvent, String> {
+        match (&self.milestone, self.trap, &self.console) {
+            (Some(m), None, console) => {
+                let on: Vec<&ScenarioConsole> = match console {
+                    Some(name) => match consoles.iter().find(|c| &c.name == name) {
+                        Some(c) => vec![c],
+                        None => return Err(format!("no [[console]] named {name:?}")),
+                    },
+                    None => consoles.iter().collect(),
+                };
+                if !on.iter().any(|c| c.milestones.iter().any(|r| r.as_str() == m)) {
+                    let known: Vec<&str> = on
+                        .iter()
+                        .flat_map(|c| c.milestones.iter().map(|r| r.as_str()))
+                        .collect();
+                    return Err(format!(
+                        "{m:?} is not a milestone of {}; write one as listed: {known:?}",
+                        console
+                            .as_ref()
+                            .map(|c| format!("console {c:?}"))
+                            .unwrap_or_else(|| "any console".into())
+                    ));
+                }
+                Ok(ArmEvent::Milestone {
+                    console: console.clone(),
+                    milestone: m.clone(),
+                })
+            }
+            (None, Some(cause), None) if cause < 64 => Ok(ArmEvent::Trap { cause }),
+            (None, Some(cause), None) => Err(format!("trap = {cause}: an exception code is below 64")),
+            (None, Some(_), Some(_)) => Err("console goes with milestone, not with trap".into()),
+            _ => Err("expected a breakpoint's `at` (\"guest:memset\"), \
+                 { milestone = \"...\", console = \"NAME\" } (console optional) or { trap = CAUSE }"
+                .into()),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -376,16 +435,26 @@ impl ScenarioFile {
                     "len only applies to a watchpoint (watch = ...)".into(),
                 ));
             }
-            if let Some(trigger) = &b.arm_after {
-                if !breakpoints.iter().any(|x| &x.at == trigger) {
-                    let why = if trigger == &b.at {
-                        "names this breakpoint itself".to_string()
-                    } else {
-                        format!("{trigger:?} is not the `at` of an earlier [[breakpoint]]")
-                    };
-                    return Err(at_line(&format!("{key}.arm_after"), why));
+            let (arm_after, arm_on) = match &b.arm_after {
+                None => (None, None),
+                Some(ArmAfterSection::Breakpoint(trigger)) => {
+                    if !breakpoints.iter().any(|x| &x.at == trigger) {
+                        let why = if trigger == &b.at {
+                            "names this breakpoint itself".to_string()
+                        } else {
+                            format!("{trigger:?} is not the `at` of an earlier [[breakpoint]]")
+                        };
+                        return Err(at_line(&format!("{key}.arm_after"), why));
+                    }
+                    (Some(trigger.clone()), None)
                 }
-            }
+                Some(ArmAfterSection::Event(e)) => {
+                    let event = e
+                        .check(&consoles)
+                        .map_err(|why| at_line(&format!("{key}.arm_after"), why))?;
+                    (None, Some(event))
+                }
+            };
             breakpoints.push(BreakpointSpec {
                 watch,
                 at: b.at.clone(),
@@ -394,7 +463,8 @@ impl ScenarioFile {
                 dump,
                 max_hits: b.max_hits.unwrap_or(self.machine.smp),
                 once_per_hart: b.once_per_hart,
-                arm_after: b.arm_after.clone(),
+                arm_after,
+                arm_on,
             });
         }
         let mut milestone_symbols: Vec<String> = Vec::new();

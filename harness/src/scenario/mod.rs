@@ -78,8 +78,51 @@ pub struct BreakpointSpec {
     /// at full speed until then. The trigger must lie on the boot path before
     /// this breakpoint on every hart: then no hart gets here unarmed.
     pub arm_after: Option<String>,
+    /// Inserted only once this event has happened (`arm_after = { milestone
+    /// = ... }` or `{ trap = ... }`). The harness sees the event a few
+    /// milliseconds after it happens (console and log are read as they
+    /// come): the breakpoint must lie well after it on the boot path.
+    pub arm_on: Option<ArmEvent>,
     /// A watchpoint on the data at `at` instead of a breakpoint on code.
     pub watch: Option<WatchSpec>,
+}
+
+/// An event that arms a breakpoint, other than another breakpoint's stop.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArmEvent {
+    /// A console printed this milestone (one of its `milestones`, as
+    /// written): `console`, or any console when `None`.
+    Milestone {
+        console: Option<String>,
+        milestone: String,
+    },
+    /// QEMU's interrupt log shows a first exception with this cause code.
+    Trap { cause: u64 },
+}
+
+impl ArmEvent {
+    /// Whether the milestone `pattern` printed on `console` is this event.
+    pub fn is_milestone(&self, console: &str, pattern: &str) -> bool {
+        matches!(self, ArmEvent::Milestone { console: c, milestone }
+            if milestone == pattern && c.as_deref().is_none_or(|c| c == console))
+    }
+}
+
+impl std::fmt::Display for ArmEvent {
+    /// `milestone /init: starting sh/ on vm0`, `trap cause 0xd`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArmEvent::Milestone { console, milestone } => {
+                write!(f, "milestone /{milestone}/")?;
+                match console {
+                    Some(c) => write!(f, " on {c}"),
+                    None => Ok(()),
+                }
+            }
+            ArmEvent::Trap { cause } => write!(f, "trap cause {cause:#x}"),
+        }
+    }
 }
 
 /// What a watchpoint watches: writes, reads or both, of `len` bytes.

@@ -303,3 +303,57 @@ fn last_milestone_on_a_named_console() {
         );
     }
 }
+
+#[test]
+fn arm_after_a_milestone_or_a_trap() {
+    let with =
+        |arm: &str| format!("{GOOD}[[breakpoint]]\nat = \"guest:kvminit\"\narm_after = {arm}\n");
+    let s = load(&with(
+        r#"{ milestone = "guest kernel is booting", console = "vm0" }"#,
+    ))
+    .unwrap();
+    let b = &s.breakpoints[1];
+    assert_eq!(b.arm_after, None);
+    let on = b.arm_on.as_ref().unwrap();
+    assert!(on.is_milestone("vm0", "guest kernel is booting"));
+    assert!(!on.is_milestone("vm1", "guest kernel is booting"));
+    let any = load(&with(r#"{ milestone = '\$ ' }"#)).unwrap();
+    let on = any.breakpoints[1].arm_on.as_ref().unwrap();
+    assert!(on.is_milestone("vm1", r"\$ "));
+    assert_eq!(on.to_string(), r"milestone /\$ /");
+    let trap = load(&with("{ trap = 0xd }")).unwrap();
+    assert_eq!(
+        trap.breakpoints[1].arm_on,
+        Some(ArmEvent::Trap { cause: 0xd })
+    );
+
+    // Mistakes name the file, the table's line and what would do.
+    let line = GOOD.lines().count() + 1;
+    let prefix = format!("/proj/scenarios/x.toml:{line}: breakpoint[1].arm_after: ");
+    for (arm, says) in [
+        (
+            r#"{ milestone = "init: starting sh" }"#,
+            "not a milestone of any console",
+        ),
+        (
+            r#"{ milestone = "guest kernel is booting", console = "vm1" }"#,
+            "not a milestone of console \"vm1\"",
+        ),
+        (
+            r#"{ milestone = "guest kernel is booting", console = "vm7" }"#,
+            "no [[console]] named \"vm7\"",
+        ),
+        ("{ trap = 64 }", "below 64"),
+        (
+            r#"{ trap = 13, console = "vm0" }"#,
+            "console goes with milestone",
+        ),
+        ("{ }", "expected a breakpoint's `at`"),
+    ] {
+        let err = format!("{:#}", load(&with(arm)).unwrap_err());
+        assert!(
+            err.starts_with(&prefix) && err.contains(says),
+            "{arm}: {err}"
+        );
+    }
+}

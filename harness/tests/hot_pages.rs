@@ -1,0 +1,187 @@
+//! The hot-page warning on real QEMU, through `hvharness matrix` as a user
+//! runs it: the hotpage fixture with kvminithart's breakpoint in from the
+//! start (its scrub helpers share the page) must print a warning naming the
+//! breakpoint and the helpers; the shipped scenario, which arms it late, and
+//! an ordinary scenario must not. The result file carries the figures and
+//! matches the schema. Nothing here depends on timings: the warning comes
+//! from the share of timer samples, which the host's speed does not change.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+/// One matrix at a time in this file: the unmitigated boot is long, and four
+/// of them at once on two cores help nobody.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// The fixture as a new user would first write it: kvminithart's breakpoint
+/// inserted at the start, no trigger.
+fn unmitigated(dir: &Path) -> std::path::PathBuf {
+    let fw = common::root().join("target/firmware");
+    let text = format!(
+        r#"description = "hotpage fixture, kvminithart's breakpoint in from the start"
+
+[machine]
+cpu = "rv64,h=true"
+smp = 2
+memory = "128M"
+bios = "default"
+kernel = "{fw}/hypervisor-hotpage.elf"
+
+[[console]]
+name = "vm0"
+attach = "serial"
+milestones = ["guest kernel is booting", "hotpage: scrubbed", "init: starting sh"]
+
+[[console]]
+name = "vm1"
+attach = "pci-serial"
+milestones = ["guest kernel is booting", "hotpage: scrubbed", "init: starting sh"]
+
+[[elf]]
+name = "hypervisor"
+path = "{fw}/hypervisor-hotpage.elf"
+virt = false
+
+[[elf]]
+name = "guest"
+path = "{fw}/guest-hotpage.elf"
+virt = true
+
+[[breakpoint]]
+at = "guest:kvminithart"
+privilege = "VS"
+once_per_hart = true
+dump = ["satp"]
+
+# Slow, not hung: let it finish.
+[boot]
+timeout_secs = 300
+quiet_secs = 300
+
+[[outcome]]
+qemu = "*"
+expect = "boots"
+"#,
+        fw = fw.display()
+    );
+    let path = dir.join("hotpage-unmitigated.toml");
+    std::fs::write(&path, text).expect("writing the scenario");
+    path
+}
+
+fn validate(value: &serde_json::Value) {
+    let schema_path = common::root().join("schemas/results-v1.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&schema_path).expect("the schema file"))
+            .expect("the schema is JSON");
+    let v = jsonschema::validator_for(&schema).expect("a valid schema");
+    let errors: Vec<String> = v
+        .iter_errors(value)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .take(10)
+        .collect();
+    assert!(errors.is_empty(), "schema: {}", errors.join("\n"));
+}
+
+fn warns_on_the_unmitigated_case_only(version: &str) {
+    let Some(_build) = common::qemu_or_skip(version, "warns_on_the_unmitigated_case_only") else {
+        return;
+    };
+    common::firmware();
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let scenario = unmitigated(dir.path());
+    let results = dir.path().join("results.json");
+    let root = common::root();
+    let out = Command::new(env!("CARGO_BIN_EXE_hvharness"))
+        .arg("matrix")
+        .arg(&scenario)
+        .arg(root.join("scenarios/hypervisor-hotpage.toml"))
+        .arg(root.join("scenarios/hypervisor-2vm.toml"))
+        .args(["--qemu", version, "--no-build", "--results"])
+        .arg(&results)
+        .env("HVHARNESS_ROOT", &root)
+        .stdin(Stdio::null())
+        .output()
+        .expect("hvharness runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let shown = format!(
+        "{stdout}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "every cell boots as expected:\n{shown}"
+    );
+
+    let warnings: Vec<&str> = stdout.lines().filter(|l| l.contains("warning:")).collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one warning, the unmitigated case's:\n{shown}"
+    );
+    let w = warnings[0];
+    assert!(
+        w.starts_with(&format!("hotpage-unmitigated on QEMU {version}: warning: ")),
+        "{shown}"
+    );
+    for part in [
+        "breakpoint guest:kvminithart",
+        "page 0x80200000",
+        "scrub_line",
+        "scrub_page",
+        "arm_after",
+    ] {
+        assert!(w.contains(part), "{part:?} missing:\n{shown}");
+    }
+
+    let text = std::fs::read_to_string(&results).expect("the result file");
+    let file: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    validate(&file);
+    let cells = file["cells"].as_array().expect("cells");
+    assert_eq!(cells.len(), 3, "{text}");
+    for cell in cells {
+        let name = cell["scenario"].as_str().unwrap_or_default();
+        let hot = &cell["run"]["hot_pages"];
+        if name == "hotpage-unmitigated" {
+            assert!(hot["warning"].is_string(), "{name}: {hot}");
+            assert!(hot["estimated_slowdown"].as_f64() >= Some(1.5), "{hot}");
+            let page = &hot["pages"][0];
+            assert_eq!(page["page"].as_u64(), Some(0x8020_0000), "{hot}");
+            assert_eq!(page["breakpoints"][0], "guest:kvminithart", "{hot}");
+            let names: Vec<&str> = page["functions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f["name"].as_str())
+                .collect();
+            assert!(
+                names.contains(&"scrub_line") && names.contains(&"scrub_page"),
+                "{hot}"
+            );
+        } else {
+            assert!(hot["warning"].is_null(), "{name} must not warn: {hot}");
+            // The samples themselves were taken: the profiler ran.
+            assert!(
+                hot["harts"].as_array().is_some_and(|h| !h.is_empty()),
+                "{name}: {hot}"
+            );
+        }
+    }
+}
+
+macro_rules! per_version {
+    ($($modname:ident => $v:literal),* $(,)?) => {$(
+        mod $modname {
+            #[test]
+            fn warns_on_the_unmitigated_case_only() { super::warns_on_the_unmitigated_case_only($v) }
+        }
+    )*};
+}
+
+per_version!(qemu_7_2_22 => "7.2.22", qemu_8_0_2 => "8.0.2", qemu_9_2_0 => "9.2.0", qemu_10_0_2 => "10.0.2");
