@@ -51,6 +51,7 @@ void vsbi_call(struct vcpu *v);
 
 // sbi.c
 struct sbiret { long error; long value; };
+#define SBI_ERR_ALREADY_AVAILABLE (-6)  // hart_start: the hart runs already
 struct sbiret sbi_call(uint64 eid, uint64 fid, uint64 a0, uint64 a1, uint64 a2);
 void sbi_set_timer(uint64 when);
 long sbi_hart_start(uint64 hartid, uint64 start, uint64 opaque);
@@ -97,20 +98,23 @@ void fault_gstage(struct vm *vm);               // vm_create(): after the G-stag
 // something hypervisors written elsewhere do. Compiled with exactly one
 // HV_FIXTURE_* flag, linking fixture.c; in every other build the hooks are
 // empty, written at the end of existing lines like the fault hooks above.
-#if defined(HV_FIXTURE_SLOWSTART) + defined(HV_FIXTURE_MMIO_POLL) > 1
+#if defined(HV_FIXTURE_SLOWSTART) + defined(HV_FIXTURE_MMIO_POLL) + defined(HV_FIXTURE_REENTRY) > 1
 #error "one fixture per build: define at most one HV_FIXTURE_* flag"
 #endif
-#if defined(HV_FIXTURE_SLOWSTART) || defined(HV_FIXTURE_MMIO_POLL)
+#if defined(HV_FIXTURE_SLOWSTART) || defined(HV_FIXTURE_MMIO_POLL) || defined(HV_FIXTURE_REENTRY)
 void fixture_announce(void);                    // main(): say which fixture is built in
+void fixture_boot_claimed(uint64 hartid);       // main(): the boot hart, before its set-up
 void fixture_before_hart_start(void);           // main(): before the other harts start
 void fixture_gstage(struct vm *vm);             // vm_create(): after the G-stage is built
 int fixture_trap(struct vcpu *v);               // vm_trap(): 1 if the fixture handled it
 #define FIXTURE_ANNOUNCE()           fixture_announce();
+#define FIXTURE_BOOT_CLAIMED(h)      fixture_boot_claimed(h);
 #define FIXTURE_BEFORE_HART_START()  fixture_before_hart_start();
 #define FIXTURE_GSTAGE(vm)           fixture_gstage(vm);
 #define FIXTURE_TRAP(v)              } else if (fixture_trap(v)) {
 #else
 #define FIXTURE_ANNOUNCE()
+#define FIXTURE_BOOT_CLAIMED(h)
 #define FIXTURE_BEFORE_HART_START()
 #define FIXTURE_GSTAGE(vm)
 #define FIXTURE_TRAP(v)

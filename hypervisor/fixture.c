@@ -15,6 +15,13 @@
 //                         reads of the line status register say "transmitter
 //                         busy", so the guest's first uartputc() polls it in
 //                         a tight loop, trapping each time.
+//   HV_FIXTURE_REENTRY    before its set-up, the boot hart starts the other
+//                         harts at _start, the boot entry, and waits until
+//                         SBI HSM says they run: what a firmware does that
+//                         hands a hart the kernel's entry address (seen once
+//                         under load). Those harts must find the boot path
+//                         taken and run as secondaries, and the later
+//                         hart_start(_secondary) answers "already available".
 
 #include "memlayout.h"
 #include "riscv.h"
@@ -38,6 +45,11 @@
 static int lsr_reads[NVM];
 #endif
 
+#if defined(HV_FIXTURE_REENTRY)
+#define SBI_EXT_HSM      0x48534D
+#define HSM_STARTED      0              // hart_get_status: running
+#endif
+
 void fixture_announce(void)
 {
 #if defined(HV_FIXTURE_SLOWSTART)
@@ -46,6 +58,27 @@ void fixture_announce(void)
 #elif defined(HV_FIXTURE_MMIO_POLL)
 	printf("hypervisor: fixture build: consoles trap-and-emulate, the first %d LSR reads say busy\n",
 	       MMIO_BUSY);
+#elif defined(HV_FIXTURE_REENTRY)
+	printf("hypervisor: fixture build: the other harts are started at the boot entry first\n");
+#endif
+}
+
+void fixture_boot_claimed(uint64 hartid)
+{
+#if defined(HV_FIXTURE_REENTRY)
+	extern char _start[];
+	for (uint64 i = 0; i < NVM; i++) {
+		if (i == hartid || !sbi_hart_exists(i))
+			continue;
+		if (sbi_hart_start(i, (uint64)_start, 0) != 0)
+			continue;       // running already (it came in at _start too)
+		// Until it runs, a hart_start(_secondary) could still succeed:
+		// wait, so that the boot path's own call meets a running hart.
+		while (sbi_call(SBI_EXT_HSM, 2, i, 0, 0).value != HSM_STARTED)
+			;
+	}
+#else
+	(void)hartid;
 #endif
 }
 

@@ -92,9 +92,10 @@ all: $(HV_FAULTS:%=$(OUT)/hypervisor-%.elf) $(GUEST_FAULTS:%=$(OUT)/hypervisor-g
 #   hypervisor-mmio-poll.elf  HV_FIXTURE_MMIO_POLL  consoles trap-and-emulate, LSR polled busy
 #   hypervisor-stress.elf     embeds guest-stress.bin (the shell's `stress` builtin)
 #   hypervisor-hotpage.elf    embeds guest-hotpage.bin (a RAM scrub on kvminithart's page)
-HV_FIXTURES := slowstart mmio-poll
+HV_FIXTURES := slowstart mmio-poll reentry
 HV_FIXTURE_FLAG_slowstart := -DHV_FIXTURE_SLOWSTART
 HV_FIXTURE_FLAG_mmio-poll := -DHV_FIXTURE_MMIO_POLL
+HV_FIXTURE_FLAG_reentry   := -DHV_FIXTURE_REENTRY
 
 $(foreach f,$(HV_FIXTURES),$(eval $(call hv_variant,hv-$(f),-DHV_HENVCFG_ADUE=1 $(HV_FIXTURE_FLAG_$(f)))))
 

@@ -8,14 +8,24 @@
 struct vm vms[NVM];
 int nvm;                        // VMs set up; written before other harts start
 static int harts_ready;         // harts done with hart_init
+static int boot_claimed;        // 1 once a hart has taken the boot path
+static int booted;              // 1 once the boot hart's set-up is published
 
 extern char _secondary[];
 
 void main(uint64 hartid, int boot)
 {
+	// One hart sets up the VMs. OpenSBI enters _start on its boot hart
+	// only, but a firmware can send another hart there too (an HSM start
+	// that hands out the kernel's entry address): seen once under load,
+	// both harts booted and the second found VM0 mapped ("G-stage remap").
+	// A hart that finds the boot path taken runs as a secondary.
+	if (boot && __atomic_exchange_n(&boot_claimed, 1, __ATOMIC_ACQ_REL))
+		boot = 0;
+
 	if (boot) {
 		printf("hypervisor: booting, henvcfg.ADUE %s\n",
-		       HV_HENVCFG_ADUE ? "on" : "off"); FAULT_ANNOUNCE() FIXTURE_ANNOUNCE()
+		       HV_HENVCFG_ADUE ? "on" : "off"); FAULT_ANNOUNCE() FIXTURE_ANNOUNCE() FIXTURE_BOOT_CLAIMED(hartid)
 
 		// One VM per hart, up to NVM; VM i needs hart i.
 		nvm = 0;
@@ -40,10 +50,15 @@ void main(uint64 hartid, int boot)
 
 		// Everything above must be visible before the other harts run.
 		__sync_synchronize(); FIXTURE_BEFORE_HART_START()
+		__atomic_store_n(&booted, 1, __ATOMIC_RELEASE);
 		for (int i = 0; i < nvm; i++) {
 			if (i == (int)hartid)
 				continue;
 			long err = sbi_hart_start(i, (uint64)_secondary, 0);
+			// Already running: it came in at _start and runs as a
+			// secondary (above); it counts itself ready.
+			if (err == SBI_ERR_ALREADY_AVAILABLE)
+				continue;
 			if (err) {
 				// Its VM never runs: count it as halted and as
 				// ready, so neither shutdown nor start-up waits for it.
@@ -54,6 +69,11 @@ void main(uint64 hartid, int boot)
 			}
 		}
 	}
+
+	// A hart started through _secondary comes after the set-up; one that
+	// came in at _start may come before it, or during it.
+	while (!__atomic_load_n(&booted, __ATOMIC_ACQUIRE))
+		;
 
 	if (hartid >= (uint64)nvm)
 		park();                 // e.g. the boot hart was hart 2 of -smp 3

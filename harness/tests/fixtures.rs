@@ -1,6 +1,7 @@
 //! The reference firmware's fixture builds and console dialogues, on real
-//! QEMU: a slow silent start, trap-and-emulate MMIO polled in a loop, and a
-//! guest under load driven through its shell. Each of them boots on every
+//! QEMU: a slow silent start, trap-and-emulate MMIO polled in a loop, a
+//! hart entering at the boot entry twice over, and a guest under load driven
+//! through its shell. Each of them boots on every
 //! version, so each must be called booted (issue 7: a quiet window, a
 //! repeated fault or a big trap log is not by itself a hang).
 
@@ -58,6 +59,33 @@ async fn mmio_poll_is_booted(version: &str) {
         .await
         .unwrap();
     assert_booted(&report);
+}
+
+/// The other hart enters at the boot entry before the set-up (the
+/// boot-path race seen once on 8.0.2): one boot, both VMs, nothing failed.
+async fn reentry_boots_once(version: &str) {
+    let Some(build) = common::qemu_or_skip(version, "reentry") else {
+        return;
+    };
+    common::firmware();
+    let report = runner::run(&scenario("hypervisor-reentry.toml"), &build)
+        .await
+        .unwrap();
+    assert_booted(&report);
+    let vm0 = transcript(&report, "vm0");
+    assert_eq!(
+        vm0.matches("hypervisor: booting").count(),
+        1,
+        "one boot path:\n{vm0}"
+    );
+    for bad in ["panic", "failed", "not started"] {
+        assert!(!vm0.contains(bad), "{bad:?} in:\n{vm0}");
+    }
+    // Both harts set up their H-extension CSRs, once each.
+    for hart in 0..2 {
+        let line = format!("hypervisor: hart {hart}: henvcfg");
+        assert_eq!(vm0.matches(line.as_str()).count(), 1, "{line}:\n{vm0}");
+    }
 }
 
 /// `stress 5` instead of the scenario's 60: the same dialogue, on every version.
@@ -294,6 +322,8 @@ macro_rules! per_version {
             async fn slowstart_is_booted() { super::slowstart_is_booted($v).await }
             #[tokio::test]
             async fn mmio_poll_is_booted() { super::mmio_poll_is_booted($v).await }
+            #[tokio::test]
+            async fn reentry_boots_once() { super::reentry_boots_once($v).await }
             #[tokio::test]
             async fn short_stress_dialogue_is_booted() { super::short_stress_dialogue_is_booted($v).await }
             #[tokio::test]

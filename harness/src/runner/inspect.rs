@@ -9,11 +9,14 @@
 //!   the hart is halted in `wfi` with nothing to wake it. A hart in M-mode
 //!   outside every scenario ELF is in the firmware (OpenSBI holding it in
 //!   the HSM "stopped" state): not started yet.
-//! - a storm suspect gets a one-shot breakpoint right after the faulting
-//!   instruction (pc + 2 and pc + 4: the instruction may be compressed) while
-//!   its hart takes [`CONFIRM_REPEATS`] more identical traps. An emulated
-//!   MMIO access returns after the instruction and stops there at once; a
-//!   hart looping on the fault never gets there.
+//! - a storm suspect's hart is first stopped at the faulting instruction,
+//!   where its privilege is read: the faulting privilege. Then it gets a
+//!   one-shot breakpoint right after the instruction (pc + 2 and pc + 4: the
+//!   instruction may be compressed) while it takes [`CONFIRM_REPEATS`] more
+//!   identical traps. An emulated MMIO access returns after the instruction
+//!   and stops there at once; a hart looping on the fault never gets there.
+//!   A stop there at another privilege (a guest's virtual address can equal
+//!   one of the hypervisor's) is stepped over, not taken as passing.
 
 use std::time::{Duration, Instant};
 
@@ -308,9 +311,61 @@ fn run_length(log: &SharedTrapLog, trap: &LoggedTrap) -> Option<u64> {
     })
 }
 
+/// What a stop of the storm's hart at one of the probe's addresses means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProbeStop {
+    /// At the faulting instruction, before the faulting privilege is known:
+    /// it is learnt here.
+    Anchor,
+    /// Past the faulting instruction, at the faulting privilege.
+    Passes,
+    /// At a probe address, but in another privilege or address space (a
+    /// guest's virtual address can equal one of the hypervisor's): step it
+    /// over and keep probing.
+    Elsewhere,
+    /// At a probe address before the faulting privilege is known: step it
+    /// over, and judge it once the anchor says what the privilege is.
+    Early,
+    /// Not at a probe address.
+    Nothing,
+}
+
+/// Whether two privileges can be the same address space: the same level,
+/// and the same V where both are known (an unknown V matches either).
+fn same_context(a: PrivilegeLevel, b: PrivilegeLevel) -> bool {
+    a.level == b.level && (a.virt.is_none() || b.virt.is_none() || a.virt == b.virt)
+}
+
+/// Classifies a stop of the storm's hart at `pc` in `privilege`. `faulting`
+/// is `None` until the hart was seen at the faulting instruction `epc`;
+/// `probes` are the addresses after it.
+fn classify_stop(
+    pc: u64,
+    privilege: PrivilegeLevel,
+    epc: u64,
+    faulting: Option<PrivilegeLevel>,
+    probes: &[u64],
+) -> ProbeStop {
+    if faulting.is_none() && pc == epc {
+        return ProbeStop::Anchor;
+    }
+    if !probes.contains(&pc) {
+        return ProbeStop::Nothing;
+    }
+    match faulting {
+        None => ProbeStop::Early,
+        Some(f) if same_context(f, privilege) => ProbeStop::Passes,
+        Some(_) => ProbeStop::Elsewhere,
+    }
+}
+
 /// Checks that execution never gets past the repeated exception `trap`
-/// (see the module docs). Stops at scenario breakpoints meanwhile are
-/// added to `records`. The machine runs again afterwards.
+/// (see the module docs). A one-shot breakpoint at epc stops the hart at
+/// the faulting instruction, where the faulting privilege is read; stops
+/// after the instruction count only at that privilege (ones that came
+/// before it are judged when it is known). Stops at
+/// scenario breakpoints meanwhile are added to `records`. The machine runs
+/// again afterwards.
 pub async fn confirm_storm(
     session: &mut DebugSession,
     log: &SharedTrapLog,
@@ -327,17 +382,25 @@ pub async fn confirm_storm(
         .filter(|b| b.inserted)
         .map(|b| b.address)
         .collect();
+    // A scenario breakpoint at epc stops the hart there all the same.
+    let mut ours = Vec::new();
+    if !scenario_points.contains(&trap.epc) && session.rsp().set_breakpoint(trap.epc).await.is_ok()
+    {
+        ours.push(trap.epc);
+    }
     let probes: Vec<u64> = [trap.epc.wrapping_add(2), trap.epc.wrapping_add(4)]
         .into_iter()
         .filter(|a| !scenario_points.contains(a))
         .collect();
-    let mut inserted = Vec::new();
     for &a in &probes {
-        // A target that refuses a breakpoint there: probe with what went in.
+        // A target that refuses one: probe with what went in.
         if session.rsp().set_breakpoint(a).await.is_ok() {
-            inserted.push(a);
+            ours.push(a);
         }
     }
+    let mut faulting: Option<PrivilegeLevel> = None;
+    // Privileges of the stops after the instruction before the anchor's.
+    let mut early: Vec<PrivilegeLevel> = Vec::new();
     let start = run_length(log, trap).unwrap_or(0);
     session.cont().await?;
     let deadline = Instant::now() + PROBE_LIMIT;
@@ -345,7 +408,14 @@ pub async fn confirm_storm(
         let reply = match session.rsp().wait_for_stop(PROBE_POLL).await {
             Err(RspError::Timeout { .. }) => match run_length(log, trap) {
                 None => break StormCheck::MovedOn,
-                Some(n) if n >= start + CONFIRM_REPEATS => break StormCheck::Confirmed,
+                // Never past it; or past it, but at a privilege never
+                // learnt (no stop at the faulting pc): no verdict.
+                Some(n) if n >= start + CONFIRM_REPEATS => {
+                    if faulting.is_some() || early.is_empty() {
+                        break StormCheck::Confirmed;
+                    }
+                    break StormCheck::Undecided;
+                }
                 Some(_) if Instant::now() >= deadline => break StormCheck::Undecided,
                 Some(_) => continue,
             },
@@ -353,14 +423,59 @@ pub async fn confirm_storm(
             Err(e) => return Err(e).context("waiting during a storm probe"),
             Ok(r) => r,
         };
-        if probe_hit(session, trap.hart, &inserted).await? {
+        let version = session.version();
+        let mut passed = false;
+        for thread in session.threads().await? {
+            let Some(pc) = session
+                .rsp()
+                .read_thread_register(thread, "pc")
+                .await?
+                .as_u64()
+            else {
+                continue;
+            };
+            if thread.hart_index() != Some(trap.hart as usize) {
+                // Another hart on one of our breakpoints: past it.
+                if ours.contains(&pc) {
+                    step_past(session, thread, pc).await?;
+                }
+                continue;
+            }
+            if pc != trap.epc && !probes.contains(&pc) {
+                continue;
+            }
+            let privilege = privilege_of(session.rsp(), thread, version).await?;
+            match classify_stop(pc, privilege, trap.epc, faulting, &probes) {
+                ProbeStop::Anchor => {
+                    // The anchor goes: without its breakpoint the hart
+                    // runs into its fault again.
+                    faulting = Some(privilege);
+                    passed = early.iter().any(|&p| same_context(p, privilege));
+                    if let Some(i) = ours.iter().position(|&a| a == pc) {
+                        ours.swap_remove(i);
+                        session
+                            .rsp()
+                            .clear_breakpoint(pc)
+                            .await
+                            .context("removing a storm probe's anchor")?;
+                    }
+                }
+                ProbeStop::Passes => passed = true,
+                ProbeStop::Early => {
+                    early.push(privilege);
+                    step_past(session, thread, pc).await?;
+                }
+                ProbeStop::Elsewhere => step_past(session, thread, pc).await?,
+                ProbeStop::Nothing => {}
+            }
+        }
+        if passed {
             break StormCheck::Passes;
         }
         let Some(taken) = session.take_stop(reply).await? else {
             return Ok(StormCheck::Exited);
         };
         records.extend(taken);
-        // Harts sitting on a probe (another hart) are stepped over it.
         session.cont().await?;
     };
     if session.rsp().is_running() {
@@ -369,7 +484,7 @@ pub async fn confirm_storm(
         };
         records.extend(taken);
     }
-    for a in inserted {
+    for a in ours {
         session
             .rsp()
             .clear_breakpoint(a)
@@ -380,22 +495,20 @@ pub async fn confirm_storm(
     Ok(outcome)
 }
 
-/// Whether `hart` sits on one of the `probes` (the machine is stopped).
-async fn probe_hit(session: &mut DebugSession, hart: u64, probes: &[u64]) -> Result<bool> {
-    let Some(thread) = session
-        .threads()
-        .await?
-        .into_iter()
-        .find(|t| t.hart_index() == Some(hart as usize))
-    else {
-        return Ok(false);
-    };
-    let pc = session
+/// Steps a hart over our breakpoint at `pc` (bounded: a hart halted in
+/// `wfi` there is interrupted); the breakpoint goes back in.
+async fn step_past(session: &mut DebugSession, thread: ThreadId, pc: u64) -> Result<()> {
+    session
         .rsp()
-        .read_thread_register(thread, "pc")
-        .await?
-        .as_u64();
-    Ok(pc.is_some_and(|pc| probes.contains(&pc)))
+        .clear_breakpoint(pc)
+        .await
+        .context("removing a storm probe to step over it")?;
+    step(session, thread).await?;
+    session
+        .rsp()
+        .set_breakpoint(pc)
+        .await
+        .context("reinserting a storm probe")
 }
 
 #[cfg(test)]
@@ -457,6 +570,74 @@ mod tests {
         );
         // A step that did not complete without a wfi there is not called parked either.
         assert_eq!(loop_kind(&c, 0x1000, &[0x1004, 0x1004], true), None);
+    }
+
+    const HS: PrivilegeLevel = PrivilegeLevel {
+        level: Level::Supervisor,
+        virt: Some(false),
+    };
+    const VS: PrivilegeLevel = PrivilegeLevel {
+        level: Level::Supervisor,
+        virt: Some(true),
+    };
+    /// QEMU < 10.0 without the monitor's V line: S, V unknown.
+    const S_UNKNOWN: PrivilegeLevel = PrivilegeLevel {
+        level: Level::Supervisor,
+        virt: None,
+    };
+    const U: PrivilegeLevel = PrivilegeLevel {
+        level: Level::User,
+        virt: Some(true),
+    };
+
+    #[test]
+    fn the_faulting_privilege_is_learnt_at_the_faulting_pc() {
+        let probes = [0x8020_0012, 0x8020_0014];
+        assert_eq!(
+            classify_stop(0x8020_0010, VS, 0x8020_0010, None, &probes),
+            ProbeStop::Anchor
+        );
+        // A stop after it comes first: judged once the privilege is known.
+        assert_eq!(
+            classify_stop(0x8020_0014, VS, 0x8020_0010, None, &probes),
+            ProbeStop::Early
+        );
+        assert_eq!(
+            classify_stop(0x8020_0020, VS, 0x8020_0010, None, &probes),
+            ProbeStop::Nothing
+        );
+    }
+
+    #[test]
+    fn a_stop_after_the_instruction_passes_only_at_the_faulting_privilege() {
+        let probes = [0x8020_0012, 0x8020_0014];
+        let epc = 0x8020_0010;
+        assert_eq!(
+            classify_stop(0x8020_0014, VS, epc, Some(VS), &probes),
+            ProbeStop::Passes
+        );
+        // The hypervisor's own code at the guest's virtual address.
+        assert_eq!(
+            classify_stop(0x8020_0014, HS, epc, Some(VS), &probes),
+            ProbeStop::Elsewhere
+        );
+        assert_eq!(
+            classify_stop(0x8020_0012, U, epc, Some(VS), &probes),
+            ProbeStop::Elsewhere
+        );
+        // Neither epc nor a probe.
+        assert_eq!(
+            classify_stop(0x8020_0020, VS, epc, Some(VS), &probes),
+            ProbeStop::Nothing
+        );
+    }
+
+    #[test]
+    fn an_unknown_v_matches_either_at_the_same_level() {
+        assert!(same_context(S_UNKNOWN, VS));
+        assert!(same_context(HS, S_UNKNOWN));
+        assert!(!same_context(S_UNKNOWN, U));
+        assert!(!same_context(HS, VS));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod hot_pages;
 pub mod inspect;
 #[cfg(test)]
 mod judge_tests;
+mod settle;
 pub mod trap_log;
 
 use std::sync::Arc;
@@ -342,17 +343,16 @@ pub async fn run_with(
         let _ = s.interrupt().await;
     }
     // A hang rule can fire before the console readers have taken what the
-    // harts printed just before it (seen: a VM's boot line missed when both
-    // harts storm within milliseconds). The harts are stopped now, so what
-    // still arrives was printed before the verdict: take it, then say again
-    // which console waits for what. The verdict's kind never changes here.
-    if let Observed::Hung { early, .. } = &observed {
-        let early = early.clone();
-        settle_consoles(&mut qemu, scenario).await;
-        if tracker.advance(&mut qemu, resumed).ok().flatten().is_none() {
-            observed = tracker.hung(early, &talk);
-        }
-    }
+    // harts printed just before it; the harts are stopped now (settle.rs).
+    observed = settle::rename_hang(
+        observed,
+        &mut tracker,
+        &mut qemu,
+        resumed,
+        &talk,
+        settle::Pace::RUN,
+    )
+    .await;
 
     let transcripts = collect_transcripts(&mut qemu);
     // Stopped first (killed, or all harts halted by the debugger), so the
@@ -505,29 +505,6 @@ const DRAIN_QUIET: Duration = Duration::from_millis(250);
 
 /// Takes the stops that are still to come: until every breakpoint has counted
 /// its hits, no stop came for [`DRAIN_QUIET`], or [`DRAIN_LIMIT`] passed.
-/// Waits until no console has grown for two looks in a row (bounded), so
-/// that bytes already in flight reach the transcripts.
-async fn settle_consoles(qemu: &mut QemuProcess, scenario: &Scenario) {
-    const LOOK: Duration = Duration::from_millis(50);
-    const LIMIT: Duration = Duration::from_secs(1);
-    let total = |qemu: &mut QemuProcess| -> usize {
-        scenario
-            .consoles
-            .iter()
-            .filter_map(|sc| qemu.console(&sc.name).ok().map(|c| c.len()))
-            .sum()
-    };
-    let until = Instant::now() + LIMIT;
-    let mut last = total(qemu);
-    let mut still = 0;
-    while still < 2 && Instant::now() < until {
-        tokio::time::sleep(LOOK).await;
-        let now = total(qemu);
-        still = if now == last { still + 1 } else { 0 };
-        last = now;
-    }
-}
-
 async fn drain_stops(session: &mut DebugSession, stops: &mut Vec<StopRecord>) -> Result<()> {
     let until = Instant::now() + DRAIN_LIMIT;
     while Instant::now() < until {
@@ -564,20 +541,23 @@ impl<'a> MilestoneTracker<'a> {
 
     /// Takes every milestone already printed; `Some` once the run is decided
     /// by the consoles (all milestones seen, or a console closed early).
-    fn advance(&mut self, qemu: &mut QemuProcess, resumed: Instant) -> Result<Option<Observed>> {
+    fn advance<C: settle::Consoles>(
+        &mut self,
+        consoles: &mut C,
+        resumed: Instant,
+    ) -> Result<Option<Observed>> {
         for (i, sc) in self.scenario.consoles.iter().enumerate() {
-            let console = qemu.console(&sc.name)?;
             while let Some(pattern) = sc.milestones.get(self.next[i]) {
-                match console.try_expect(pattern) {
-                    Some(m) => {
+                match consoles.take_match(&sc.name, pattern)? {
+                    Some(arrived) => {
                         self.hits.push(MilestoneHit {
                             console: sc.name.clone(),
                             pattern: pattern.to_string(),
-                            at_secs: m.arrived.saturating_duration_since(resumed).as_secs_f64(),
+                            at_secs: arrived.saturating_duration_since(resumed).as_secs_f64(),
                         });
                         self.next[i] += 1;
                     }
-                    None if console.is_closed() => {
+                    None if consoles.closed(&sc.name)? => {
                         return Ok(Some(Observed::Exited {
                             console: sc.name.clone(),
                             missing: pattern.to_string(),
