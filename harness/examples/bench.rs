@@ -1053,10 +1053,7 @@ fn hot_page_variants(shipped: &Scenario) -> [(&'static str, Scenario); 3] {
 async fn hot_page_boot(build: &QemuBuild, scenario: &Scenario) -> Result<f64> {
     let report = hvharness::runner::run(scenario, build).await?;
     if let hvharness::runner::Verdict::Unexpected(why) = &report.verdict {
-        bail!(
-            "{}: {why}",
-            hvharness::bisect::versions::describe_observed(&report.observed)
-        );
+        bail!("{}: {why}", report.observed);
     }
     let last = report
         .milestones

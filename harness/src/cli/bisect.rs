@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use crate::bisect::milestones;
-use crate::bisect::versions::{self, describe_observed, ProbeEvent};
+use crate::bisect::versions::{self, ProbeEvent};
 use crate::qemu::{registry, QemuBuild, QemuRegistry};
 use crate::scenario::Scenario;
 
@@ -66,9 +66,7 @@ pub async fn versions(
         }
         ProbeEvent::Done { run, probe } => eprintln!(
             "hvharness: run {run}: QEMU {}: {} ({:.1} s)",
-            probe.qemu,
-            describe_observed(&probe.observed),
-            probe.duration_secs
+            probe.qemu, probe.observed, probe.duration_secs
         ),
     })
     .await?;

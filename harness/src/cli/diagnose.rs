@@ -11,7 +11,6 @@ use super::run::select_builds;
 use crate::diagnosis::capture;
 use crate::diagnosis::FaultReport;
 use crate::qemu::{QemuBuild, QemuRegistry, QemuVersion};
-use crate::report;
 use crate::runner::{self, Observed, RunOptions};
 use crate::scenario::Scenario;
 
@@ -191,7 +190,7 @@ pub fn render(d: &Diagnosis) -> String {
         "== {} on QEMU {}: {} (verdict after {:.2} s)",
         d.scenario,
         d.qemu,
-        report::observed_word(&d.observed),
+        d.observed.class(),
         d.verdict_secs
     );
     match &d.observed {
@@ -199,29 +198,14 @@ pub fn render(d: &Diagnosis) -> String {
             let _ = writeln!(s, "it boots: nothing to diagnose");
             return s;
         }
-        Observed::Hung {
-            console,
-            missing,
-            last_seen,
-            early,
-        } => {
-            let _ = writeln!(
-                s,
-                "console {console} stopped after {} and never printed /{missing}/",
-                last_seen
-                    .as_deref()
-                    .map(|l| format!("/{l}/"))
-                    .unwrap_or_else(|| "nothing".into())
-            );
+        Observed::Hung { early, .. } => {
+            let _ = writeln!(s, "{}", d.observed);
             if let Some(e) = early {
                 let _ = writeln!(s, "{e}");
             }
         }
-        Observed::Exited { console, missing } => {
-            let _ = writeln!(
-                s,
-                "QEMU exited before console {console} printed /{missing}/"
-            );
+        Observed::Exited { .. } => {
+            let _ = writeln!(s, "{}", d.observed);
         }
     }
     if d.faults.is_empty() {
@@ -231,7 +215,7 @@ pub fn render(d: &Diagnosis) -> String {
         let c = &f.context;
         let _ = writeln!(
             s,
-            "\nhart {}: {} from {} taken to {:?}",
+            "\nhart {}: {} from {} taken to {}",
             c.hart,
             f.cause_name,
             c.from.name(),

@@ -43,7 +43,7 @@ pub fn list(root: Option<&Path>, json: bool) -> Result<ExitCode> {
             println!(
                 "{:<9} {:<11} {}{data}{from}",
                 b.version.to_string(),
-                format!("{:?}", b.origin).to_lowercase(),
+                b.origin,
                 b.binary.display()
             );
         }

@@ -202,8 +202,8 @@ async fn run_jobs(
             Ok((r, diagnosis)) => {
                 let line = format!(
                     "{what}: {} ({}, {:.1} s)",
-                    report::observed_word(&r.observed),
-                    report::verdict_word(&r.verdict),
+                    r.observed.class(),
+                    r.verdict.word(),
                     r.duration_secs
                 );
                 let mut cell = Cell::from_run(&r)?;

@@ -39,6 +39,18 @@ pub enum Origin {
     Path,
 }
 
+/// `project`, `installed`, `registered` or `path`.
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Origin::Project => "project",
+            Origin::Installed => "installed",
+            Origin::Registered => "registered",
+            Origin::Path => "path",
+        })
+    }
+}
+
 /// One usable QEMU: its version, binary and firmware directory (`-L`).
 #[derive(Debug, Clone, Serialize)]
 pub struct QemuBuild {
@@ -283,7 +295,7 @@ fn run_bounded(binary: &Path, args: &[&str], limit: Duration) -> Result<String> 
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            bail!("no answer within {limit:?}");
+            bail!("no answer within {:.1} s", limit.as_secs_f64());
         }
         std::thread::sleep(Duration::from_millis(10));
     }

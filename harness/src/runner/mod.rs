@@ -7,6 +7,7 @@ pub mod hang;
 pub mod inspect;
 #[cfg(test)]
 mod judge_tests;
+mod outcome;
 pub mod trap_log;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use crate::debug::{DebugSession, Event, StopRecord};
 use crate::qemu::{DebugLog, LaunchOptions, QemuBuild, QemuProcess, QemuVersion};
 use crate::scenario::{ExpectedOutcome, LastMilestone, OutcomeKind, Scenario, ScenarioConsole};
 pub use checks::CheckResult;
+pub use outcome::OutcomeClass;
 use trap_log::{LogStats, LoggedTrap, SharedTrapLog};
 
 /// A milestone seen on a console.
@@ -31,7 +33,7 @@ pub struct MilestoneHit {
 }
 
 /// What happened, independent of what was expected.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Observed {
     /// Every console printed every milestone.
@@ -125,10 +127,7 @@ impl RunReport {
             header: vec![
                 ("scenario".to_string(), self.scenario.clone()),
                 ("qemu".to_string(), self.qemu.to_string()),
-                (
-                    "observed".to_string(),
-                    crate::report::observed_word(&self.observed).to_string(),
-                ),
+                ("observed".to_string(), self.observed.class().to_string()),
             ],
             sections: self.stops.iter().map(|s| s.snapshot_section()).collect(),
         }

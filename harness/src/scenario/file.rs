@@ -207,13 +207,18 @@ impl ScenarioFile {
                 .any(|r| r.as_str() == milestone.as_str())
         });
         if !listed {
-            let known: Vec<&str> = candidates
+            // Quoted as a TOML literal string: a milestone is a regex, and
+            // its backslashes stand as written.
+            let known: Vec<String> = candidates
                 .iter()
-                .flat_map(|c| c.milestones.iter().map(|r| r.as_str()))
+                .flat_map(|c| c.milestones.iter().map(|r| format!("'{}'", r.as_str())))
                 .collect();
             return Err(fail(format!(
-                "{milestone:?} is not a milestone of {}; write one of the milestones as listed: {known:?}",
-                console.map(|c| format!("console {c:?}")).unwrap_or_else(|| "any console".into())
+                "'{milestone}' is not a milestone of {}; write one of the milestones as listed: {}",
+                console
+                    .map(|c| format!("console {c:?}"))
+                    .unwrap_or_else(|| "any console".into()),
+                known.join(", ")
             )));
         }
         Ok(LastMilestone {
