@@ -389,7 +389,7 @@ async fn figure_idle(root: &Path, registry: &QemuRegistry, idle_secs: u32) -> bo
                 let early = match &r.observed {
                     hvharness::runner::Observed::Hung { early: Some(e), .. } => {
                         ok = false;
-                        e.clone()
+                        e.to_string()
                     }
                     _ => "none".to_string(),
                 };

@@ -44,8 +44,10 @@ pub enum Observed {
         missing: String,
         /// The last milestone that did appear on that console.
         last_seen: Option<String>,
-        /// Why the wait ended early, when it did (a trap loop).
-        early: Option<String>,
+        /// Why the wait ended early, when it did (a trap loop). The result
+        /// file keeps it in words, which are not read back.
+        #[serde(skip_deserializing)]
+        early: Option<hang::NoProgress>,
     },
     /// QEMU exited before the boot finished.
     Exited { console: String, missing: String },
@@ -279,7 +281,7 @@ pub async fn run_with(
                             // their milestones (a VM still booting beside a
                             // parked one): wait for their silence first.
                             if all_parked {
-                                break tracker.hung(Some(why.to_string()), &talk);
+                                break tracker.hung(Some(why), &talk);
                             }
                             if parked_pending.is_none() {
                                 parked_pending = Some((why, console_bytes, now));
@@ -296,16 +298,13 @@ pub async fn run_with(
             if printed != *bytes {
                 (*bytes, *since) = (printed, Instant::now());
             } else if since.elapsed() >= scenario.quiet_limit.max(PARKED_SETTLE) {
-                break tracker.hung(Some(why.to_string()), &talk);
+                break tracker.hung(Some(why.clone()), &talk);
             }
         }
         if let (Some(until), Some(trap)) = (settle_until, &storm) {
             let all_looping = watch.looping_harts() >= scenario.machine.smp as usize;
             if all_looping || Instant::now() >= until {
-                break tracker.hung(
-                    Some(hang::NoProgress::Storm(trap.clone()).to_string()),
-                    &talk,
-                );
+                break tracker.hung(Some(hang::NoProgress::Storm(trap.clone())), &talk);
             }
         }
         match session.as_mut() {
@@ -581,7 +580,7 @@ impl<'a> MilestoneTracker<'a> {
 
     /// The first console still waiting, as a hang; with every milestone
     /// seen, the dialogue step still waiting.
-    fn hung(&self, early: Option<String>, talk: &dialogue::Dialogue) -> Observed {
+    fn hung(&self, early: Option<hang::NoProgress>, talk: &dialogue::Dialogue) -> Observed {
         let waiting = self
             .scenario
             .consoles

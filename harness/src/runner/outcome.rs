@@ -159,6 +159,27 @@ mod tests {
         }
     }
 
+    /// The early reason is a type in the run and words in the result file
+    /// (`early` stays a string there); the words are not read back.
+    #[test]
+    fn the_early_reason_is_kept_in_words() {
+        let why = super::super::hang::NoProgress::NoInput {
+            console: "con".into(),
+            waited: std::time::Duration::from_millis(2500),
+        };
+        let o = Observed::Hung {
+            console: "con".into(),
+            missing: "polo".into(),
+            last_seen: None,
+            early: Some(why),
+        };
+        let json = serde_json::to_value(&o).unwrap();
+        assert_eq!(json["early"], "console con took no input for 2.5 s");
+        let back: Observed = serde_json::from_value(json).unwrap();
+        assert!(matches!(back, Observed::Hung { early: None, .. }));
+        assert_eq!(back.to_string(), o.to_string());
+    }
+
     #[test]
     fn verdicts_read_as_a_word_and_a_reason() {
         assert_eq!(Verdict::AsExpected.to_string(), "ok");
