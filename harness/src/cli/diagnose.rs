@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 use super::run::select_builds;
@@ -38,13 +38,7 @@ pub async fn diagnose(
     let reg = QemuRegistry::discover(root.as_deref());
     let builds = select_builds(&reg, qemu)?;
     let scenario = Scenario::load(path)?;
-    if !no_build {
-        eprintln!("hvharness: building for {}", scenario.name);
-        let s2 = scenario.clone();
-        tokio::task::spawn_blocking(move || s2.build())
-            .await
-            .context("build task")??;
-    }
+    super::run::build_scenario(&scenario, no_build).await?;
     if gdb && builds.len() != 1 {
         anyhow::bail!("--gdb needs exactly one QEMU: add --qemu VERSION");
     }

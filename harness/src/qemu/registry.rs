@@ -165,6 +165,14 @@ pub fn how_to_register(version: &str) -> String {
     )
 }
 
+/// What to say when no QEMU is known at all.
+pub fn none_known() -> String {
+    format!(
+        "no QEMU known. Run scripts/setup.sh, or {}",
+        how_to_register("X.Y.Z")
+    )
+}
+
 fn not_registered(spec: &str, reg: &QemuRegistry) -> String {
     let known: Vec<String> = reg.builds.iter().map(|b| b.version.to_string()).collect();
     let known = if known.is_empty() {

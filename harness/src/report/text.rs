@@ -43,28 +43,7 @@ pub fn render_run(r: &RunReport) -> String {
             dialogue_line(e)
         );
     }
-    for stop in &r.stops {
-        let _ = writeln!(
-            s,
-            "stop {} on hart {} ({}): {}{}",
-            stop.breakpoint,
-            stop.hart,
-            stop.privilege_name,
-            stop.place,
-            stop.instruction
-                .as_ref()
-                .map(|i| format!(": {i}"))
-                .unwrap_or_default()
-        );
-        for c in &stop.csrs {
-            let line = match (&c.decoded, &c.missing) {
-                (Some(d), _) => d.to_string(),
-                (None, Some(why)) => format!("{} <{why}>", c.name),
-                (None, None) => format!("{} <no value>", c.name),
-            };
-            let _ = writeln!(s, "    {line}");
-        }
-    }
+    render_stops(&mut s, &r.stops);
     for c in &r.checks {
         let _ = writeln!(
             s,
@@ -73,27 +52,7 @@ pub fn render_run(r: &RunReport) -> String {
             c.message
         );
     }
-    let _ = writeln!(s, "observed: {}", r.observed);
-    if let Observed::Hung { early, .. } = &r.observed {
-        if let Some(e) = early {
-            let _ = writeln!(s, "          verdict reached early: {e}");
-        }
-        if !r.trap_tail.is_empty() {
-            let _ = writeln!(s, "last traps (QEMU's interrupt log):");
-            for t in &r.trap_tail {
-                let kind = if t.interrupt {
-                    "interrupt"
-                } else {
-                    "exception"
-                };
-                let _ = writeln!(
-                    s,
-                    "    hart {} {kind} {:#x} ({}) epc {:#x} tval {:#x}",
-                    t.hart, t.cause, t.desc, t.epc, t.tval
-                );
-            }
-        }
-    }
+    render_observed(&mut s, r);
     if r.trap_log.dropped_bytes > 0 {
         let _ = writeln!(
             s,
@@ -127,6 +86,58 @@ pub fn render_run(r: &RunReport) -> String {
         }
     }
     s
+}
+
+/// Each counted stop: where, then its registers one per line.
+fn render_stops(s: &mut String, stops: &[crate::debug::StopRecord]) {
+    for stop in stops {
+        let _ = writeln!(
+            s,
+            "stop {} on hart {} ({}): {}{}",
+            stop.breakpoint,
+            stop.hart,
+            stop.privilege_name,
+            stop.place,
+            stop.instruction
+                .as_ref()
+                .map(|i| format!(": {i}"))
+                .unwrap_or_default()
+        );
+        for c in &stop.csrs {
+            let line = match (&c.decoded, &c.missing) {
+                (Some(d), _) => d.to_string(),
+                (None, Some(why)) => format!("{} <{why}>", c.name),
+                (None, None) => format!("{} <no value>", c.name),
+            };
+            let _ = writeln!(s, "    {line}");
+        }
+    }
+}
+
+/// What was observed; for a hang, why it was called early and each hart's
+/// last traps.
+fn render_observed(s: &mut String, r: &RunReport) {
+    let _ = writeln!(s, "observed: {}", r.observed);
+    if let Observed::Hung { early, .. } = &r.observed {
+        if let Some(e) = early {
+            let _ = writeln!(s, "          verdict reached early: {e}");
+        }
+        if !r.trap_tail.is_empty() {
+            let _ = writeln!(s, "last traps (QEMU's interrupt log):");
+            for t in &r.trap_tail {
+                let kind = if t.interrupt {
+                    "interrupt"
+                } else {
+                    "exception"
+                };
+                let _ = writeln!(
+                    s,
+                    "    hart {} {kind} {:#x} ({}) epc {:#x} tval {:#x}",
+                    t.hart, t.cause, t.desc, t.epc, t.tval
+                );
+            }
+        }
+    }
 }
 
 /// One dialogue event as a report line.
