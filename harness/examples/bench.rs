@@ -390,7 +390,7 @@ async fn figure_idle(root: &Path, registry: &QemuRegistry, idle_secs: u32) -> bo
                 let early = match &r.observed {
                     hvharness::runner::Observed::Hung { early: Some(e), .. } => {
                         ok = false;
-                        e.clone()
+                        e.to_string()
                     }
                     _ => "none".to_string(),
                 };
@@ -1055,10 +1055,7 @@ fn hot_page_variants(shipped: &Scenario) -> [(&'static str, Scenario); 3] {
 async fn hot_page_boot(build: &QemuBuild, scenario: &Scenario) -> Result<(f64, f64)> {
     let report = hvharness::runner::run(scenario, build).await?;
     if let hvharness::runner::Verdict::Unexpected(why) = &report.verdict {
-        bail!(
-            "{}: {why}",
-            hvharness::bisect::versions::describe_observed(&report.observed)
-        );
+        bail!("{}: {why}", report.observed);
     }
     let last = report
         .milestones

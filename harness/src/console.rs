@@ -33,7 +33,8 @@ pub const LOOK_BACK: usize = 4096;
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
     #[error(
-        "console {console}: no match for /{pattern}/ within {waited:?}; console tail:\n{tail}"
+        "console {console}: no match for /{pattern}/ within {:.1} s; console tail:\n{tail}",
+        .waited.as_secs_f64()
     )]
     Timeout {
         console: String,

@@ -77,7 +77,7 @@ pub fn run_command(cwd: &Path, program: &str, args: &[String]) -> Result<()> {
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            bail!("{shown} took longer than {BUILD_TIMEOUT:?}");
+            bail!("{shown} took longer than {} s", BUILD_TIMEOUT.as_secs());
         }
         std::thread::sleep(Duration::from_millis(50));
     };

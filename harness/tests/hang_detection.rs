@@ -111,6 +111,7 @@ async fn noadue_hang_is_called_early(version: &str, load: bool) {
         Observed::Hung {
             early: Some(why), ..
         } => {
+            let why = why.to_string();
             assert!(
                 why.contains("same fault") && why.contains("never gets past"),
                 "{why}"
@@ -151,6 +152,7 @@ async fn parked_hart_is_called_early(version: &str, load: bool) {
         Observed::Hung {
             early: Some(why), ..
         } => {
+            let why = why.to_string();
             assert!(
                 why.contains("parked in hypervisor:park+")
                     && why.contains("wfi loop")

@@ -10,7 +10,6 @@
 
 use serde::Serialize;
 
-use super::versions::describe_observed;
 use crate::qemu::QemuVersion;
 use crate::runner::{Observed, RunReport, Verdict};
 
@@ -77,15 +76,14 @@ pub fn judge_outcome(
 ) -> Judgement {
     if !expect {
         return match observed {
-            Observed::Booted => Judgement::Good(describe_observed(observed)),
-            _ => Judgement::Bad(describe_observed(observed)),
+            Observed::Booted => Judgement::Good(observed.to_string()),
+            _ => Judgement::Bad(observed.to_string()),
         };
     }
     match verdict {
-        Verdict::AsExpected => Judgement::Good(format!(
-            "as expected for QEMU {qemu}: {}",
-            describe_observed(observed)
-        )),
+        Verdict::AsExpected => {
+            Judgement::Good(format!("as expected for QEMU {qemu}: {}", observed))
+        }
         Verdict::Unexpected(why) => {
             Judgement::Bad(format!("not as expected for QEMU {qemu}: {why}"))
         }

@@ -232,7 +232,7 @@ pub fn render(scenario: &Scenario, r: &MilestoneReport) -> String {
     let mut s = String::new();
     let privilege = r
         .privilege
-        .map(|p| format!(", privilege {p:?}"))
+        .map(|p| format!(", privilege {}", p.name()))
         .unwrap_or_default();
     let _ = writeln!(
         s,
@@ -265,11 +265,7 @@ pub fn render(scenario: &Scenario, r: &MilestoneReport) -> String {
         }
         let _ = writeln!(s, "{}", row.trim_end());
     }
-    let _ = writeln!(
-        s,
-        "observed: {}",
-        super::versions::describe_observed(&r.observed)
-    );
+    let _ = writeln!(s, "observed: {}", r.observed);
     for h in &r.harts {
         let _ = writeln!(s, "{}", summary_line(scenario, h, &r.milestones));
     }

@@ -16,40 +16,7 @@ use crate::runner::{self, Observed};
 use crate::scenario::Scenario;
 
 /// What a run ended in, as the bisection compares it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OutcomeClass {
-    Booted,
-    Hung,
-    Exited,
-}
-
-impl OutcomeClass {
-    pub fn of(observed: &Observed) -> OutcomeClass {
-        match observed {
-            Observed::Booted => OutcomeClass::Booted,
-            Observed::Hung { .. } => OutcomeClass::Hung,
-            Observed::Exited { .. } => OutcomeClass::Exited,
-        }
-    }
-
-    /// For a sentence: "... where NAME hangs".
-    pub fn verb(self) -> &'static str {
-        match self {
-            OutcomeClass::Booted => "boots",
-            OutcomeClass::Hung => "hangs",
-            OutcomeClass::Exited => "exits before booting",
-        }
-    }
-
-    pub fn word(self) -> &'static str {
-        match self {
-            OutcomeClass::Booted => "booted",
-            OutcomeClass::Hung => "hung",
-            OutcomeClass::Exited => "exited",
-        }
-    }
-}
+pub use crate::runner::OutcomeClass;
 
 /// ceil(log2 n), 0 for n <= 1.
 fn ceil_log2(n: usize) -> usize {
@@ -233,7 +200,7 @@ pub async fn bisect(
             .with_context(|| format!("run {run}: {} on QEMU {}", scenario.name, build.version))?;
         let probe = Probe {
             qemu: build.version,
-            outcome: OutcomeClass::of(&report.observed),
+            outcome: report.observed.class(),
             observed: report.observed,
             duration_secs: report.duration_secs,
         };
@@ -283,28 +250,6 @@ pub async fn bisect(
     })
 }
 
-/// How a run ended, in a few words: `hung: console vm0 never printed /init: starting sh/`.
-pub fn describe_observed(o: &Observed) -> String {
-    match o {
-        Observed::Booted => "booted: every console printed every milestone".to_string(),
-        Observed::Hung {
-            console,
-            missing,
-            last_seen,
-            ..
-        } => format!(
-            "hung: console {console} never printed /{missing}/ (last: {})",
-            last_seen
-                .as_deref()
-                .map(|l| format!("/{l}/"))
-                .unwrap_or_else(|| "nothing".into())
-        ),
-        Observed::Exited { console, missing } => {
-            format!("exited: QEMU ended before console {console} printed /{missing}/")
-        }
-    }
-}
-
 /// The report as text: the runs, then the answer.
 pub fn render(b: &VersionBisection) -> String {
     use std::fmt::Write as _;
@@ -338,7 +283,7 @@ pub fn render(b: &VersionBisection) -> String {
             i + 1,
             p.qemu.to_string(),
             p.duration_secs,
-            describe_observed(&p.observed)
+            p.observed
         );
     }
     let _ = writeln!(s, "{}", b.answer);

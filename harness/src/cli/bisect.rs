@@ -6,32 +6,19 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use crate::bisect::milestones;
-use crate::bisect::versions::{self, describe_observed, ProbeEvent};
+use crate::bisect::versions::{self, ProbeEvent};
 use crate::qemu::{registry, QemuBuild, QemuRegistry};
 use crate::scenario::Scenario;
-
-/// Runs the scenario's build command (off the async threads).
-pub(super) async fn build(scenario: &Scenario, no_build: bool) -> Result<()> {
-    if no_build {
-        return Ok(());
-    }
-    eprintln!("hvharness: building for {}", scenario.name);
-    let s = scenario.clone();
-    tokio::task::spawn_blocking(move || s.build())
-        .await
-        .context("build task")?
-}
 
 /// The build `--qemu` names (version, range, path), or the newest known.
 pub(super) fn one_build(reg: &QemuRegistry, spec: Option<&str>) -> Result<QemuBuild> {
     match spec {
         Some(spec) => reg.select(spec),
-        None => reg.builds().last().cloned().with_context(|| {
-            format!(
-                "no QEMU known. Run scripts/setup.sh, or {}",
-                registry::how_to_register("X.Y.Z")
-            )
-        }),
+        None => reg
+            .builds()
+            .last()
+            .cloned()
+            .with_context(registry::none_known),
     }
 }
 
@@ -45,7 +32,7 @@ pub async fn versions(
     let scenario = Scenario::load(path)?;
     let reg = QemuRegistry::discover(root);
     let builds = versions::order_builds(&super::run::select_builds(&reg, qemu)?)?;
-    build(&scenario, no_build).await?;
+    super::run::build_scenario(&scenario, no_build).await?;
     let list: Vec<String> = builds.iter().map(|b| b.version.to_string()).collect();
     eprintln!(
         "hvharness: bisecting {} over QEMU {}: at most {} runs for {} versions \
@@ -66,9 +53,7 @@ pub async fn versions(
         }
         ProbeEvent::Done { run, probe } => eprintln!(
             "hvharness: run {run}: QEMU {}: {} ({:.1} s)",
-            probe.qemu,
-            describe_observed(&probe.observed),
-            probe.duration_secs
+            probe.qemu, probe.observed, probe.duration_secs
         ),
     })
     .await?;
@@ -92,7 +77,7 @@ pub async fn milestones(
     milestones::milestone_scenario(&scenario)?;
     let reg = QemuRegistry::discover(root);
     let qemu = one_build(&reg, qemu)?;
-    build(&scenario, no_build).await?;
+    super::run::build_scenario(&scenario, no_build).await?;
     eprintln!(
         "hvharness: {} on QEMU {} with breakpoints at {} milestones ({}) ...",
         scenario.name,
@@ -146,7 +131,7 @@ pub async fn qemu(
     no_build: bool,
 ) -> Result<ExitCode> {
     let scenario = Scenario::load(&options.scenario_path)?;
-    build(&scenario, no_build).await?;
+    super::run::build_scenario(&scenario, no_build).await?;
     eprintln!(
         "hvharness: bisecting QEMU {}..{} in {} for {} (build directory {})",
         options.good,

@@ -46,7 +46,7 @@ async fn run_check(
     if let Some(why) = scenario.skip_reason(build.version) {
         anyhow::bail!(why);
     }
-    super::bisect::build(&scenario, no_build)
+    super::run::build_scenario(&scenario, no_build)
         .await
         .context("the firmware does not build")?;
     let what = format!("{} on QEMU {}", scenario.name, build.version);

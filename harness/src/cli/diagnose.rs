@@ -4,14 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 use super::run::select_builds;
 use crate::diagnosis::capture;
 use crate::diagnosis::FaultReport;
 use crate::qemu::{QemuBuild, QemuRegistry, QemuVersion};
-use crate::report;
 use crate::runner::{self, Observed, RunOptions};
 use crate::scenario::Scenario;
 
@@ -39,13 +38,7 @@ pub async fn diagnose(
     let reg = QemuRegistry::discover(root.as_deref());
     let builds = select_builds(&reg, qemu)?;
     let scenario = Scenario::load(path)?;
-    if !no_build {
-        eprintln!("hvharness: building for {}", scenario.name);
-        let s2 = scenario.clone();
-        tokio::task::spawn_blocking(move || s2.build())
-            .await
-            .context("build task")??;
-    }
+    super::run::build_scenario(&scenario, no_build).await?;
     if gdb && builds.len() != 1 {
         anyhow::bail!("--gdb needs exactly one QEMU: add --qemu VERSION");
     }
@@ -191,7 +184,7 @@ pub fn render(d: &Diagnosis) -> String {
         "== {} on QEMU {}: {} (verdict after {:.2} s)",
         d.scenario,
         d.qemu,
-        report::observed_word(&d.observed),
+        d.observed.class(),
         d.verdict_secs
     );
     match &d.observed {
@@ -199,29 +192,14 @@ pub fn render(d: &Diagnosis) -> String {
             let _ = writeln!(s, "it boots: nothing to diagnose");
             return s;
         }
-        Observed::Hung {
-            console,
-            missing,
-            last_seen,
-            early,
-        } => {
-            let _ = writeln!(
-                s,
-                "console {console} stopped after {} and never printed /{missing}/",
-                last_seen
-                    .as_deref()
-                    .map(|l| format!("/{l}/"))
-                    .unwrap_or_else(|| "nothing".into())
-            );
+        Observed::Hung { early, .. } => {
+            let _ = writeln!(s, "{}", d.observed);
             if let Some(e) = early {
                 let _ = writeln!(s, "{e}");
             }
         }
-        Observed::Exited { console, missing } => {
-            let _ = writeln!(
-                s,
-                "QEMU exited before console {console} printed /{missing}/"
-            );
+        Observed::Exited { .. } => {
+            let _ = writeln!(s, "{}", d.observed);
         }
     }
     if d.faults.is_empty() {
@@ -231,7 +209,7 @@ pub fn render(d: &Diagnosis) -> String {
         let c = &f.context;
         let _ = writeln!(
             s,
-            "\nhart {}: {} from {} taken to {:?}",
+            "\nhart {}: {} from {} taken to {}",
             c.hart,
             f.cause_name,
             c.from.name(),

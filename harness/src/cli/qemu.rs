@@ -23,10 +23,7 @@ pub fn list(root: Option<&Path>, json: bool) -> Result<ExitCode> {
         }
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else if reg.builds().is_empty() {
-        println!(
-            "no QEMU known. Run scripts/setup.sh, or: {}",
-            registry::how_to_register("X.Y.Z")
-        );
+        println!("{}", registry::none_known());
     } else {
         println!("{:<9} {:<11} binary (firmware dir)", "version", "origin");
         for b in reg.builds() {
@@ -43,7 +40,7 @@ pub fn list(root: Option<&Path>, json: bool) -> Result<ExitCode> {
             println!(
                 "{:<9} {:<11} {}{data}{from}",
                 b.version.to_string(),
-                format!("{:?}", b.origin).to_lowercase(),
+                b.origin,
                 b.binary.display()
             );
         }

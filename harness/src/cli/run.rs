@@ -14,14 +14,23 @@ use crate::report::{self, Cell, CellStatus, ResultFile, Shard};
 use crate::runner::{self, RunReport};
 use crate::scenario::Scenario;
 
+/// Runs the scenario's build command (off the async threads).
+pub(super) async fn build_scenario(scenario: &Scenario, no_build: bool) -> Result<()> {
+    if no_build {
+        return Ok(());
+    }
+    eprintln!("hvharness: building for {}", scenario.name);
+    let s = scenario.clone();
+    tokio::task::spawn_blocking(move || s.build())
+        .await
+        .context("build task")?
+}
+
 /// The builds named by `--qemu` values (versions, ranges, paths); all known ones when none.
 pub fn select_builds(reg: &QemuRegistry, specs: &[String]) -> Result<Vec<QemuBuild>> {
     if specs.is_empty() {
         if reg.builds().is_empty() {
-            anyhow::bail!(
-                "no QEMU known. Run scripts/setup.sh, or {}",
-                registry::how_to_register("X.Y.Z")
-            );
+            anyhow::bail!(registry::none_known());
         }
         return Ok(reg.builds().to_vec());
     }
@@ -122,11 +131,7 @@ pub async fn run_matrix(
             .iter()
             .filter(|s| pairs.iter().any(|(p, _)| p.name == s.name))
         {
-            eprintln!("hvharness: building for {}", s.name);
-            let s2 = s.clone();
-            tokio::task::spawn_blocking(move || s2.build())
-                .await
-                .context("build task")??;
+            build_scenario(s, false).await?;
         }
     }
     let mut cells: Vec<Cell> = Vec::new();
@@ -208,8 +213,8 @@ async fn run_jobs(
             Ok((r, diagnosis)) => {
                 let line = format!(
                     "{what}: {} ({}, {:.1} s)",
-                    report::observed_word(&r.observed),
-                    report::verdict_word(&r.verdict),
+                    r.observed.class(),
+                    r.verdict.word(),
                     r.duration_secs
                 );
                 let mut cell = Cell::from_run(&r)?;

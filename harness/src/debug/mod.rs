@@ -20,7 +20,7 @@ use crate::rsp::{RspClient, RspConfig, RspError, StopReply, ThreadId};
 use crate::scenario::{BreakpointSpec, Scenario};
 
 pub use privilege::{privilege_of, privilege_with_source, VirtSource};
-pub use stop::{CsrReading, StopRecord};
+pub use stop::{CsrReading, NoValue, StopRecord};
 
 /// How long a hart is held at an `arm_after` trigger for the other harts.
 const HOLD_LIMIT: Duration = Duration::from_secs(2);

@@ -20,8 +20,28 @@ pub struct CsrReading {
     pub raw: Option<u64>,
     /// Named fields, when the value was read.
     pub decoded: Option<DecodedCsr>,
-    /// Why it has no value: `unavailable` (E14) or `not in the target description`.
-    pub missing: Option<String>,
+    /// Why it has no value.
+    pub missing: Option<NoValue>,
+}
+
+/// Why a dumped register has no value; the result file keeps the words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum NoValue {
+    /// The target listed it but could not read it (`E14`).
+    #[serde(rename = "unavailable")]
+    Unavailable,
+    /// The target description does not list it.
+    #[serde(rename = "not in the target description")]
+    NotListed,
+}
+
+impl std::fmt::Display for NoValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NoValue::Unavailable => "unavailable",
+            NoValue::NotListed => "not in the target description",
+        })
+    }
 }
 
 /// A stop at a breakpoint that counted.
@@ -55,13 +75,7 @@ impl StopRecord {
         let mut entries = vec![("pc".to_string(), self.place.clone())];
         for c in &self.csrs {
             match (&c.decoded, &c.missing) {
-                (Some(d), _) => {
-                    for line in d.snapshot_lines() {
-                        if let Some((k, v)) = line.split_once(" = ") {
-                            entries.push((k.to_string(), v.to_string()));
-                        }
-                    }
-                }
+                (Some(d), _) => entries.extend(d.snapshot_entries()),
                 (None, Some(why)) => entries.push((c.name.clone(), format!("<{why}>"))),
                 (None, None) => entries.push((c.name.clone(), "<no value>".to_string())),
             }
@@ -110,7 +124,7 @@ pub(super) async fn record(
                 name: name.clone(),
                 raw: None,
                 decoded: None,
-                missing: Some("not in the target description".into()),
+                missing: Some(NoValue::NotListed),
             });
             continue;
         }
@@ -142,7 +156,7 @@ pub(super) async fn record(
                 name: name.clone(),
                 raw: None,
                 decoded: None,
-                missing: Some("unavailable".into()),
+                missing: Some(NoValue::Unavailable),
             },
         });
     }
@@ -165,4 +179,69 @@ pub(super) async fn record(
         csrs,
         at_secs: since_resume.as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stop(csrs: Vec<CsrReading>) -> StopRecord {
+        StopRecord {
+            breakpoint: "guest:kvminithart".into(),
+            hart: 0,
+            privilege: PrivilegeLevel::from_qemu_priv(1),
+            privilege_source: VirtSource::Priv,
+            privilege_name: "HS".into(),
+            pc: 0x8020_0000,
+            place: "kvminithart".into(),
+            instruction: None,
+            csrs,
+            at_secs: 0.0,
+        }
+    }
+
+    /// The section takes the decoded fields' names and values as they are,
+    /// and a register without a value says why in the file's words.
+    #[test]
+    fn a_stops_section_lists_fields_and_why_a_value_is_missing() {
+        let henvcfg = decode_csr("henvcfg", 1 << 61);
+        let s = stop(vec![
+            CsrReading {
+                name: "henvcfg".into(),
+                raw: Some(1 << 61),
+                decoded: Some(henvcfg.clone()),
+                missing: None,
+            },
+            CsrReading {
+                name: "vsatp".into(),
+                raw: None,
+                decoded: None,
+                missing: Some(NoValue::Unavailable),
+            },
+            CsrReading {
+                name: "mseccfg".into(),
+                raw: None,
+                decoded: None,
+                missing: Some(NoValue::NotListed),
+            },
+        ]);
+        let entries = s.snapshot_section().entries;
+        let fields = henvcfg.snapshot_entries();
+        assert_eq!(entries[1..=fields.len()], fields[..]);
+        assert!(entries.contains(&("henvcfg.ADUE".to_string(), "1".to_string())));
+        assert_eq!(
+            entries[fields.len() + 1..],
+            [
+                ("vsatp".to_string(), "<unavailable>".to_string()),
+                (
+                    "mseccfg".to_string(),
+                    "<not in the target description>".to_string()
+                )
+            ]
+        );
+        let json = serde_json::to_value(&s.csrs).unwrap();
+        assert_eq!(json[1]["missing"], "unavailable");
+        assert_eq!(json[2]["missing"], "not in the target description");
+        assert!(json[0]["missing"].is_null());
+    }
 }

@@ -19,6 +19,7 @@ use anyhow::{Context, Result};
 use super::{FaultContext, TrapTarget};
 use crate::debug::privilege_of;
 use crate::qemu::QemuVersion;
+use crate::riscv::cause::code;
 use crate::riscv::{Cause, Level, PrivilegeLevel};
 use crate::rsp::{RspClient, ThreadId};
 use crate::runner::trap_log::{LoggedTrap, TrapLog};
@@ -186,7 +187,7 @@ fn parked_context(h: &HartState, log: &TrapLog) -> Option<FaultContext> {
     let cause = Cause::from_xcause(*scause);
     // Interrupts and the guests' SBI calls (ecall from VS) are a
     // hypervisor's daily work; anything else it parked on was unexpected.
-    if cause.interrupt || cause.code == 10 {
+    if cause.interrupt || cause.code == code::ECALL_VS {
         return None;
     }
     // The log's last exception on this hart must be the one in scause/sepc:

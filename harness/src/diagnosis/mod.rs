@@ -32,6 +32,17 @@ pub enum TrapTarget {
     VS,
 }
 
+/// `M`, `HS` or `VS`.
+impl std::fmt::Display for TrapTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TrapTarget::M => "M",
+            TrapTarget::HS => "HS",
+            TrapTarget::VS => "VS",
+        })
+    }
+}
+
 /// Everything known about one trap, read when it was taken (before later
 /// traps overwrite the CSRs).
 #[derive(Debug, Clone, Serialize)]

@@ -19,6 +19,7 @@ use super::walk::{
 use super::{FaultContext, TrapTarget};
 use crate::elf::{disassemble, ElfSet, Instruction};
 use crate::qemu::{quirks, QemuVersion};
+use crate::riscv::cause::code;
 use crate::riscv::{envcfg, guest_physical_address, Access, Level};
 
 /// What the rules look at.
@@ -101,7 +102,11 @@ impl<'a> Evidence<'a> {
     /// ELF file's bytes there.
     pub fn instruction(&self) -> Option<Instruction> {
         let epc = self.fault.epc;
-        if matches!(self.fault.cause.code, 2 | 22) && self.fault.tval != 0 {
+        if matches!(
+            self.fault.cause.code,
+            code::ILLEGAL_INST | code::VIRTUAL_INST
+        ) && self.fault.tval != 0
+        {
             let bytes = self.fault.tval.to_le_bytes();
             let len = if self.fault.tval & 3 == 3 { 4 } else { 2 };
             return disassemble(epc, &bytes[..len]);
@@ -235,14 +240,16 @@ fn faulting_stage(e: &Evidence) -> Option<Stage> {
     if c.interrupt {
         return None;
     }
-    match c.code {
-        12 | 13 | 15 => Some(if e.from_guest() == Some(true) {
+    if c.is_first_stage_page_fault() {
+        Some(if e.from_guest() == Some(true) {
             Stage::VS
         } else {
             Stage::S
-        }),
-        20 | 21 | 23 => Some(Stage::G),
-        _ => None,
+        })
+    } else if c.is_guest_page_fault() {
+        Some(Stage::G)
+    } else {
+        None
     }
 }
 
@@ -360,7 +367,23 @@ fn adue(e: &Evidence) -> Option<Finding> {
 /// access faults, illegal instructions, breakpoints, system calls from its
 /// user programs and page faults. (OpenSBI-style hypervisors keep ecall
 /// from VS, guest-page faults and virtual instructions.)
-pub const GUEST_HANDLED: &[u64] = &[0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 13, 15];
+pub const GUEST_HANDLED: &[u64] = {
+    use code::*;
+    &[
+        INST_MISALIGNED,
+        INST_ACCESS_FAULT,
+        ILLEGAL_INST,
+        BREAKPOINT,
+        LOAD_MISALIGNED,
+        LOAD_ACCESS_FAULT,
+        STORE_MISALIGNED,
+        STORE_ACCESS_FAULT,
+        ECALL_U,
+        INST_PAGE_FAULT,
+        LOAD_PAGE_FAULT,
+        STORE_PAGE_FAULT,
+    ]
+};
 
 /// The undelegated rule: a guest-handled exception from V=1 came to HS-mode
 /// because hedeleg lacks its bit.
@@ -514,7 +537,7 @@ fn unmapped_mmio(e: &Evidence) -> Option<Finding> {
     let device = virt_device(gpa)
         .map(|d| format!(" (QEMU virt's {d})"))
         .unwrap_or_default();
-    let access = access_name(access_of(e.fault.cause.code));
+    let access = fault_access_name(e);
     let mut details = guest_page_fault_details(e, gpa, implicit);
     if e.fault.htinst == Some(0) && e.qemu.is_some_and(|v| !quirks::FILLS_HTINST.applies(v)) {
         details.push("QEMU before 8.0 leaves htinst 0 on guest-page faults: an emulator must read the instruction from guest memory.".into());
@@ -548,7 +571,7 @@ fn gstage_outside_ram(e: &Evidence) -> Option<Finding> {
         rule: "gstage-outside-ram",
         summary: format!(
             "guest-physical address {gpa:#x} is {how}: a {} by {} takes a guest-page fault.",
-            access_name(access_of(e.fault.cause.code)),
+            fault_access_name(e),
             e.epc_place()
         ),
         details: guest_page_fault_details(e, gpa, implicit),
@@ -574,7 +597,7 @@ fn gstage_hole(e: &Evidence) -> Option<Finding> {
         summary: format!(
             "hole in the G-stage mapping at {gpa:#x}: the page {:#x} of the VM's RAM is not mapped, so a {} by {} takes a guest-page fault.",
             gpa & !0xfff,
-            access_name(access_of(e.fault.cause.code)),
+            fault_access_name(e),
             e.epc_place()
         ),
         details,
@@ -585,12 +608,10 @@ fn gstage_hole(e: &Evidence) -> Option<Finding> {
     })
 }
 
-fn access_of(code: u64) -> Access {
-    match code {
-        1 | 12 | 20 => Access::Fetch,
-        7 | 15 | 23 => Access::Store,
-        _ => Access::Load,
-    }
+/// `fetch`, `load` or `store`: what the faulting instruction did (the
+/// guest-page-fault rules' causes all say).
+fn fault_access_name(e: &Evidence) -> &'static str {
+    access_name(e.fault.cause.access().unwrap_or(Access::Load))
 }
 
 /// The page-fault rule: the faulting stage has no usable leaf, or the leaf
@@ -717,7 +738,7 @@ pub fn explain_instruction(ins: &Instruction, from: &str) -> String {
 /// The illegal-instruction rule: decode the instruction and say what it is.
 fn illegal_instruction(e: &Evidence) -> Option<Finding> {
     let c = e.fault.cause;
-    if c.interrupt || !matches!(c.code, 2 | 22) {
+    if c.interrupt || !matches!(c.code, code::ILLEGAL_INST | code::VIRTUAL_INST) {
         return None;
     }
     let from = e.fault.from.to_string();
@@ -744,7 +765,8 @@ fn illegal_instruction(e: &Evidence) -> Option<Finding> {
             vec![],
         ),
     };
-    let kind = if c.code == 22 {
+    let virtual_inst = c.is(code::VIRTUAL_INST);
+    let kind = if virtual_inst {
         "virtual instruction (a hypervisor-only instruction or CSR used in VS/VU-mode)"
     } else {
         "illegal instruction"
@@ -753,7 +775,7 @@ fn illegal_instruction(e: &Evidence) -> Option<Finding> {
         rule: "illegal-instruction",
         summary: format!("{kind} at {}: {what}.", e.epc_place()),
         details,
-        fix: if c.code == 22 {
+        fix: if virtual_inst {
             "Emulate the instruction in the hypervisor's virtual-instruction handler, or keep the guest from using it.".into()
         } else {
             "Correct the instruction (or the jump that led there); if it is meant to be emulated, the handler that receives cause 2 must do so.".into()

@@ -35,6 +35,7 @@ use serde::Serialize;
 
 use super::{FaultContext, PhysMemory, TrapTarget};
 use crate::qemu::QemuVersion;
+use crate::riscv::cause::code;
 use crate::riscv::envcfg;
 use crate::riscv::pte::{walk, WalkOutcome};
 use crate::riscv::{Access, Atp, AtpMode, Level, Pte};
@@ -394,7 +395,9 @@ pub fn trapped_from_guest(ctx: &FaultContext) -> Option<bool> {
     if ctx.to == TrapTarget::VS {
         return Some(true);
     }
-    if !ctx.cause.interrupt && matches!(ctx.cause.code, 10 | 20 | 21 | 22 | 23) {
+    // Only a guest makes these: ecall from VS, guest-page faults, virtual instructions.
+    let c = ctx.cause;
+    if c.is(code::ECALL_VS) || c.is(code::VIRTUAL_INST) || c.is_guest_page_fault() {
         return Some(true);
     }
     match ctx.to {
@@ -1057,16 +1060,7 @@ fn leaf_checks(
 /// guest-page and access faults (tval), taken from the cause. `None` for
 /// other causes.
 pub fn fault_access(ctx: &FaultContext) -> Option<(u64, Access)> {
-    if ctx.cause.interrupt {
-        return None;
-    }
-    let access = match ctx.cause.code {
-        1 | 12 | 20 => Access::Fetch,
-        5 | 13 | 21 => Access::Load,
-        7 | 15 | 23 => Access::Store,
-        _ => return None,
-    };
-    Some((ctx.tval, access))
+    Some((ctx.tval, ctx.cause.access()?))
 }
 
 /// Walks the address a fault is about (see [`fault_access`]); for other

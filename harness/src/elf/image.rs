@@ -92,7 +92,10 @@ impl ElfImage {
         };
         let file = object::File::parse(data).map_err(|e| parse_err(e.to_string()))?;
         if file.format() != object::BinaryFormat::Elf {
-            return Err(parse_err(format!("it is {:?}, not ELF", file.format())));
+            return Err(parse_err(format!(
+                "it is {}, not ELF",
+                format_name(file.format())
+            )));
         }
         let mut segments = Vec::new();
         for seg in file.segments() {
@@ -280,6 +283,18 @@ impl ElfImage {
             let start = usize::try_from(link.checked_sub(s.address)?).ok()?;
             s.data.get(start..start.checked_add(len)?)
         })
+    }
+}
+
+/// An object file format in words, for an error.
+fn format_name(format: object::BinaryFormat) -> &'static str {
+    match format {
+        object::BinaryFormat::Coff => "a COFF object",
+        object::BinaryFormat::Pe => "a PE (Windows) executable",
+        object::BinaryFormat::MachO => "a Mach-O (macOS) file",
+        object::BinaryFormat::Wasm => "WebAssembly",
+        object::BinaryFormat::Elf => "ELF",
+        _ => "another object format",
     }
 }
 

@@ -26,7 +26,7 @@ mod lines;
 mod location;
 mod set;
 mod stop;
-mod suggest;
+pub(crate) mod suggest;
 mod symbols;
 
 #[cfg(test)]

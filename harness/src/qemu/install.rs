@@ -231,8 +231,9 @@ fn unpack(tarball: &Path, dir: &Path) -> Result<()> {
             let _ = child.kill();
             let _ = child.wait();
             bail!(
-                "unpacking {} took longer than {UNPACK_TIMEOUT:?}",
-                tarball.display()
+                "unpacking {} took longer than {} s",
+                tarball.display(),
+                UNPACK_TIMEOUT.as_secs()
             );
         }
         std::thread::sleep(Duration::from_millis(20));

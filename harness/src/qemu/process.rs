@@ -522,8 +522,9 @@ async fn connect_qmp(child: &mut Child, path: &Path, stderr_path: &Path) -> Resu
         }
         if Instant::now() >= deadline {
             bail!(
-                "QEMU did not create {} within {STARTUP_TIMEOUT:?}",
-                path.display()
+                "QEMU did not create {} within {} s",
+                path.display(),
+                STARTUP_TIMEOUT.as_secs()
             );
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

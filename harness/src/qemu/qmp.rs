@@ -46,7 +46,7 @@ impl Qmp {
     async fn next_message(&mut self) -> Result<Value> {
         let line = timeout(QMP_TIMEOUT, self.lines.next_line())
             .await
-            .map_err(|_| anyhow!("QMP gave no answer within {QMP_TIMEOUT:?}"))?
+            .map_err(|_| anyhow!("QMP gave no answer within {} s", QMP_TIMEOUT.as_secs()))?
             .context("reading from QMP")?
             .ok_or_else(|| anyhow!("QMP connection closed"))?;
         serde_json::from_str(&line).with_context(|| format!("QMP sent invalid JSON: {line:?}"))

@@ -39,6 +39,18 @@ pub enum Origin {
     Path,
 }
 
+/// `project`, `installed`, `registered` or `path`.
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Origin::Project => "project",
+            Origin::Installed => "installed",
+            Origin::Registered => "registered",
+            Origin::Path => "path",
+        })
+    }
+}
+
 /// One usable QEMU: its version, binary and firmware directory (`-L`).
 #[derive(Debug, Clone, Serialize)]
 pub struct QemuBuild {
@@ -150,6 +162,14 @@ pub fn how_to_register(version: &str) -> String {
         "install a prefix tarball with `hvharness qemu install --from qemu-{version}-....tar.xz`, or build QEMU {version} \
          from its release tarball (README: 'Other QEMU versions') and register it with \
          `hvharness qemu add PATH/TO/qemu-system-riscv64` or {QEMU_ENV}=PATH; scripts/setup.sh installs 7.2, 8.0.2, 9.2.0 and 10.0"
+    )
+}
+
+/// What to say when no QEMU is known at all.
+pub fn none_known() -> String {
+    format!(
+        "no QEMU known. Run scripts/setup.sh, or {}",
+        how_to_register("X.Y.Z")
     )
 }
 
@@ -283,7 +303,7 @@ fn run_bounded(binary: &Path, args: &[&str], limit: Duration) -> Result<String> 
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            bail!("no answer within {limit:?}");
+            bail!("no answer within {:.1} s", limit.as_secs_f64());
         }
         std::thread::sleep(Duration::from_millis(10));
     }

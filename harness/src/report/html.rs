@@ -155,7 +155,9 @@ impl Page {
                         id: cell_id(c),
                         class: class(c.status),
                         word: c.status.word(),
-                        observed: RunView::of(c).map(|r| r.observed.kind).unwrap_or_default(),
+                        observed: RunView::of(c)
+                            .map(|r| r.observed_word())
+                            .unwrap_or_default(),
                         time: c.duration_secs.map(|d| format!("{d:.1} s")),
                     })
                 })

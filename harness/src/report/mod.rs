@@ -13,4 +13,4 @@ mod view;
 
 pub use schema::{Cell, CellStatus, ResultFile, SCHEMA};
 pub use shard::Shard;
-pub use text::{observed_word, render_run, render_table, verdict_word};
+pub use text::{render_run, render_table};

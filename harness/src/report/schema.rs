@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::runner::{Observed, RunReport, Verdict};
+use crate::runner::{RunReport, Verdict};
 
 /// The value of the `schema` field this hvharness writes and reads.
 pub const SCHEMA: &str = "hvharness-results/1";
@@ -93,20 +93,14 @@ impl Cell {
         let (status, reason) = match &r.verdict {
             Verdict::AsExpected => (CellStatus::Passed, None),
             Verdict::Unexpected(why) => (CellStatus::Failed, Some(why.clone())),
-            Verdict::NoExpectation => {
-                let seen = match &r.observed {
-                    Observed::Booted => "booted",
-                    Observed::Hung { .. } => "hung",
-                    Observed::Exited { .. } => "QEMU exited",
-                };
-                (
-                    CellStatus::NoExpectation,
-                    Some(format!(
-                        "the scenario states nothing for QEMU {}; it {seen}",
-                        r.qemu
-                    )),
-                )
-            }
+            Verdict::NoExpectation => (
+                CellStatus::NoExpectation,
+                Some(format!(
+                    "the scenario states nothing for QEMU {}; it {}",
+                    r.qemu,
+                    r.observed.class()
+                )),
+            ),
         };
         Ok(Cell {
             scenario: r.scenario.clone(),

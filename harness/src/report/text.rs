@@ -4,24 +4,6 @@ use std::fmt::Write as _;
 
 use crate::runner::{Observed, RunReport, Verdict};
 
-/// A short word for what happened.
-pub fn observed_word(o: &Observed) -> &'static str {
-    match o {
-        Observed::Booted => "booted",
-        Observed::Hung { .. } => "hung",
-        Observed::Exited { .. } => "exited",
-    }
-}
-
-/// A short word for the verdict.
-pub fn verdict_word(v: &Verdict) -> &'static str {
-    match v {
-        Verdict::AsExpected => "ok",
-        Verdict::Unexpected(_) => "FAIL",
-        Verdict::NoExpectation => "no expectation",
-    }
-}
-
 /// The full report of one run.
 pub fn render_run(r: &RunReport) -> String {
     let mut s = String::new();
@@ -34,7 +16,7 @@ pub fn render_run(r: &RunReport) -> String {
         Some(k) => {
             let _ = writeln!(
                 s,
-                "expected: {k:?}{}",
+                "expected: {k}{}",
                 r.because
                     .as_ref()
                     .map(|b| format!(" ({b})"))
@@ -61,28 +43,7 @@ pub fn render_run(r: &RunReport) -> String {
             dialogue_line(e)
         );
     }
-    for stop in &r.stops {
-        let _ = writeln!(
-            s,
-            "stop {} on hart {} ({}): {}{}",
-            stop.breakpoint,
-            stop.hart,
-            stop.privilege_name,
-            stop.place,
-            stop.instruction
-                .as_ref()
-                .map(|i| format!(": {i}"))
-                .unwrap_or_default()
-        );
-        for c in &stop.csrs {
-            let line = match (&c.decoded, &c.missing) {
-                (Some(d), _) => d.to_string(),
-                (None, Some(why)) => format!("{} <{why}>", c.name),
-                (None, None) => format!("{} <no value>", c.name),
-            };
-            let _ = writeln!(s, "    {line}");
-        }
-    }
+    render_stops(&mut s, &r.stops);
     for c in &r.checks {
         let _ = writeln!(
             s,
@@ -91,48 +52,7 @@ pub fn render_run(r: &RunReport) -> String {
             c.message
         );
     }
-    match &r.observed {
-        Observed::Booted => {
-            let _ = writeln!(s, "observed: booted");
-        }
-        Observed::Hung {
-            console,
-            missing,
-            last_seen,
-            early,
-        } => {
-            let _ =
-                writeln!(
-                s,
-                "observed: hung: console {console} never printed /{missing}/ (last milestone: {})",
-                last_seen.as_deref().map(|l| format!("/{l}/")).unwrap_or_else(|| "none".into())
-            );
-            if let Some(e) = early {
-                let _ = writeln!(s, "          verdict reached early: {e}");
-            }
-            if !r.trap_tail.is_empty() {
-                let _ = writeln!(s, "last traps (QEMU's interrupt log):");
-                for t in &r.trap_tail {
-                    let kind = if t.interrupt {
-                        "interrupt"
-                    } else {
-                        "exception"
-                    };
-                    let _ = writeln!(
-                        s,
-                        "    hart {} {kind} {:#x} ({}) epc {:#x} tval {:#x}",
-                        t.hart, t.cause, t.desc, t.epc, t.tval
-                    );
-                }
-            }
-        }
-        Observed::Exited { console, missing } => {
-            let _ = writeln!(
-                s,
-                "observed: QEMU exited before console {console} printed /{missing}/"
-            );
-        }
-    }
+    render_observed(&mut s, r);
     if let Some(w) = &r.hot_pages.warning {
         let _ = writeln!(s, "warning: {w}");
     }
@@ -159,21 +79,68 @@ pub fn render_run(r: &RunReport) -> String {
             }
         );
     }
-    match &r.verdict {
-        Verdict::Unexpected(why) => {
-            let _ = writeln!(s, "verdict: FAIL: {why}");
-            for (name, text) in &r.transcripts {
-                let _ = writeln!(s, "--- console {name} (last lines)");
-                for line in last_lines(text, 12) {
-                    let _ = writeln!(s, "    {line}");
-                }
+    let _ = writeln!(s, "verdict: {}", r.verdict);
+    if let Verdict::Unexpected(_) = &r.verdict {
+        for (name, text) in &r.transcripts {
+            let _ = writeln!(s, "--- console {name} (last lines)");
+            for line in last_lines(text, 12) {
+                let _ = writeln!(s, "    {line}");
             }
-        }
-        v => {
-            let _ = writeln!(s, "verdict: {}", verdict_word(v));
         }
     }
     s
+}
+
+/// Each counted stop: where, then its registers one per line.
+fn render_stops(s: &mut String, stops: &[crate::debug::StopRecord]) {
+    for stop in stops {
+        let _ = writeln!(
+            s,
+            "stop {} on hart {} ({}): {}{}",
+            stop.breakpoint,
+            stop.hart,
+            stop.privilege_name,
+            stop.place,
+            stop.instruction
+                .as_ref()
+                .map(|i| format!(": {i}"))
+                .unwrap_or_default()
+        );
+        for c in &stop.csrs {
+            let line = match (&c.decoded, &c.missing) {
+                (Some(d), _) => d.to_string(),
+                (None, Some(why)) => format!("{} <{why}>", c.name),
+                (None, None) => format!("{} <no value>", c.name),
+            };
+            let _ = writeln!(s, "    {line}");
+        }
+    }
+}
+
+/// What was observed; for a hang, why it was called early and each hart's
+/// last traps.
+fn render_observed(s: &mut String, r: &RunReport) {
+    let _ = writeln!(s, "observed: {}", r.observed);
+    if let Observed::Hung { early, .. } = &r.observed {
+        if let Some(e) = early {
+            let _ = writeln!(s, "          verdict reached early: {e}");
+        }
+        if !r.trap_tail.is_empty() {
+            let _ = writeln!(s, "last traps (QEMU's interrupt log):");
+            for t in &r.trap_tail {
+                let kind = if t.interrupt {
+                    "interrupt"
+                } else {
+                    "exception"
+                };
+                let _ = writeln!(
+                    s,
+                    "    hart {} {kind} {:#x} ({}) epc {:#x} tval {:#x}",
+                    t.hart, t.cause, t.desc, t.epc, t.tval
+                );
+            }
+        }
+    }
 }
 
 /// One dialogue event as a report line.
@@ -221,7 +188,7 @@ pub fn render_table(reports: &[RunReport]) -> String {
         let expected = r
             .expected
             .as_ref()
-            .map(|k| format!("{k:?}").to_lowercase())
+            .map(|k| k.to_string())
             .unwrap_or_else(|| "-".into());
         let _ = writeln!(
             s,
@@ -229,12 +196,9 @@ pub fn render_table(reports: &[RunReport]) -> String {
             r.scenario,
             r.qemu.to_string(),
             expected,
-            observed_word(&r.observed),
+            r.observed.class().to_string(),
             r.duration_secs,
-            match &r.verdict {
-                Verdict::Unexpected(why) => format!("FAIL: {why}"),
-                v => verdict_word(v).to_string(),
-            }
+            r.verdict
         );
     }
     s

@@ -5,6 +5,7 @@
 use serde::Deserialize;
 
 use super::schema::Cell;
+use crate::runner::Observed;
 
 /// How many console lines a report shows per console.
 pub(crate) const TAIL_LINES: usize = 20;
@@ -14,7 +15,7 @@ pub(crate) const TAIL_LINES: usize = 20;
 pub(crate) struct RunView {
     pub expected: Option<String>,
     pub because: Option<String>,
-    pub observed: ObservedView,
+    pub observed: Option<ObservedView>,
     pub milestones: Vec<MilestoneView>,
     pub first_trap: Option<TrapView>,
     pub first_trap_places: Vec<String>,
@@ -23,13 +24,12 @@ pub(crate) struct RunView {
     pub duration_secs: f64,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Deserialize)]
 pub(crate) struct ObservedView {
-    pub kind: String,
-    pub console: Option<String>,
-    pub missing: Option<String>,
-    pub last_seen: Option<String>,
+    #[serde(flatten)]
+    pub observed: Observed,
+    /// Why a hang was called early, in the words the file keeps.
+    #[serde(default)]
     pub early: Option<String>,
 }
 
@@ -95,27 +95,21 @@ impl RunView {
 
     /// The observation in words: `hung: console vm0 never printed /init/ (after /booting/)`.
     pub fn observed_text(&self) -> String {
-        let o = &self.observed;
-        let console = o.console.as_deref().unwrap_or("?");
-        let missing = o.missing.as_deref().unwrap_or("?");
-        match o.kind.as_str() {
-            "booted" => "booted: every console printed every milestone".to_string(),
-            "hung" => {
-                let last = o
-                    .last_seen
-                    .as_deref()
-                    .map(|l| format!("/{l}/"))
-                    .unwrap_or_else(|| "nothing".into());
-                let early = o
-                    .early
-                    .as_deref()
-                    .map(|e| format!("; {e}"))
-                    .unwrap_or_default();
-                format!("hung: console {console} never printed /{missing}/ (last milestone: {last}){early}")
-            }
-            "exited" => format!("QEMU exited before console {console} printed /{missing}/"),
-            other => other.to_string(),
+        let Some(o) = &self.observed else {
+            return String::new();
+        };
+        match &o.early {
+            Some(e) => format!("{}; {e}", o.observed),
+            None => o.observed.to_string(),
         }
+    }
+
+    /// `booted`, `hung` or `exited`; empty when the file does not say.
+    pub fn observed_word(&self) -> String {
+        self.observed
+            .as_ref()
+            .map(|o| o.observed.class().to_string())
+            .unwrap_or_default()
     }
 
     /// The first trap in words, with its places.
@@ -173,5 +167,42 @@ impl CsrView {
             (None, Some(why)) => format!("<{why}>"),
             (None, None) => "<no value>".to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(run: serde_json::Value) -> RunView {
+        serde_json::from_value(run).unwrap()
+    }
+
+    /// The result file's observation reads as the run's own does, with the
+    /// early reason the file keeps in words.
+    #[test]
+    fn observations_from_the_file_read_as_the_runs_own() {
+        let hung = view(serde_json::json!({"observed": {
+            "kind": "hung", "console": "vm0", "missing": "init", "last_seen": null,
+            "early": "hart 0 parked in park (wfi loop, HS)"
+        }}));
+        assert_eq!(
+            hung.observed_text(),
+            "hung: console vm0 never printed /init/ (last milestone: nothing); \
+             hart 0 parked in park (wfi loop, HS)"
+        );
+        assert_eq!(hung.observed_word(), "hung");
+        let exited = view(serde_json::json!({"observed": {
+            "kind": "exited", "console": "con", "missing": "$ "
+        }}));
+        assert_eq!(
+            exited.observed_text(),
+            "QEMU exited before console con printed /$ /"
+        );
+        let none = view(serde_json::json!({}));
+        assert_eq!(
+            (none.observed_text(), none.observed_word()),
+            (String::new(), String::new())
+        );
     }
 }

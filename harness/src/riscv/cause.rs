@@ -8,6 +8,8 @@
 use serde::Serialize;
 use std::fmt;
 
+use super::pte::Access;
+
 /// The interrupt bit of xcause on RV64.
 pub const INTERRUPT_BIT: u64 = 1 << 63;
 
@@ -26,31 +28,128 @@ pub struct Cause {
     pub short: &'static str,
 }
 
-/// (code, name, short) of every standard exception.
-const EXCEPTIONS: &[(u64, &str, &str)] = &[
-    (0, "instruction address misaligned", "inst_misaligned"),
-    (1, "instruction access fault", "inst_access_fault"),
-    (2, "illegal instruction", "illegal_inst"),
-    (3, "breakpoint", "breakpoint"),
-    (4, "load address misaligned", "load_misaligned"),
-    (5, "load access fault", "load_access_fault"),
-    (6, "store/AMO address misaligned", "store_misaligned"),
-    (7, "store/AMO access fault", "store_access_fault"),
-    (8, "environment call from U-mode or VU-mode", "ecall_u"),
-    (9, "environment call from HS-mode", "ecall_s"),
-    (10, "environment call from VS-mode", "ecall_vs"),
-    (11, "environment call from M-mode", "ecall_m"),
-    (12, "instruction page fault", "inst_page_fault"),
-    (13, "load page fault", "load_page_fault"),
-    (15, "store/AMO page fault", "store_page_fault"),
-    (16, "double trap", "double_trap"),
-    (18, "software check", "software_check"),
-    (19, "hardware error", "hardware_error"),
-    (20, "instruction guest-page fault", "inst_guest_page_fault"),
-    (21, "load guest-page fault", "load_guest_page_fault"),
-    (22, "virtual instruction", "virtual_inst"),
-    (23, "store/AMO guest-page fault", "store_guest_page_fault"),
-];
+/// Exception codes by name (xcause without the interrupt bit).
+pub mod code {
+    pub const INST_MISALIGNED: u64 = 0;
+    pub const INST_ACCESS_FAULT: u64 = 1;
+    pub const ILLEGAL_INST: u64 = 2;
+    pub const BREAKPOINT: u64 = 3;
+    pub const LOAD_MISALIGNED: u64 = 4;
+    pub const LOAD_ACCESS_FAULT: u64 = 5;
+    pub const STORE_MISALIGNED: u64 = 6;
+    pub const STORE_ACCESS_FAULT: u64 = 7;
+    pub const ECALL_U: u64 = 8;
+    pub const ECALL_S: u64 = 9;
+    pub const ECALL_VS: u64 = 10;
+    pub const ECALL_M: u64 = 11;
+    pub const INST_PAGE_FAULT: u64 = 12;
+    pub const LOAD_PAGE_FAULT: u64 = 13;
+    pub const STORE_PAGE_FAULT: u64 = 15;
+    pub const DOUBLE_TRAP: u64 = 16;
+    pub const SOFTWARE_CHECK: u64 = 18;
+    pub const HARDWARE_ERROR: u64 = 19;
+    pub const INST_GUEST_PAGE_FAULT: u64 = 20;
+    pub const LOAD_GUEST_PAGE_FAULT: u64 = 21;
+    pub const VIRTUAL_INST: u64 = 22;
+    pub const STORE_GUEST_PAGE_FAULT: u64 = 23;
+}
+
+/// (code, name, short, access) of every standard exception; `access` is the
+/// memory access whose address an access, page or guest-page fault reports
+/// in tval.
+const EXCEPTIONS: &[(u64, &str, &str, Option<Access>)] = {
+    use code::*;
+    use Access::{Fetch, Load, Store};
+    &[
+        (
+            INST_MISALIGNED,
+            "instruction address misaligned",
+            "inst_misaligned",
+            None,
+        ),
+        (
+            INST_ACCESS_FAULT,
+            "instruction access fault",
+            "inst_access_fault",
+            Some(Fetch),
+        ),
+        (ILLEGAL_INST, "illegal instruction", "illegal_inst", None),
+        (BREAKPOINT, "breakpoint", "breakpoint", None),
+        (
+            LOAD_MISALIGNED,
+            "load address misaligned",
+            "load_misaligned",
+            None,
+        ),
+        (
+            LOAD_ACCESS_FAULT,
+            "load access fault",
+            "load_access_fault",
+            Some(Load),
+        ),
+        (
+            STORE_MISALIGNED,
+            "store/AMO address misaligned",
+            "store_misaligned",
+            None,
+        ),
+        (
+            STORE_ACCESS_FAULT,
+            "store/AMO access fault",
+            "store_access_fault",
+            Some(Store),
+        ),
+        (
+            ECALL_U,
+            "environment call from U-mode or VU-mode",
+            "ecall_u",
+            None,
+        ),
+        (ECALL_S, "environment call from HS-mode", "ecall_s", None),
+        (ECALL_VS, "environment call from VS-mode", "ecall_vs", None),
+        (ECALL_M, "environment call from M-mode", "ecall_m", None),
+        (
+            INST_PAGE_FAULT,
+            "instruction page fault",
+            "inst_page_fault",
+            Some(Fetch),
+        ),
+        (
+            LOAD_PAGE_FAULT,
+            "load page fault",
+            "load_page_fault",
+            Some(Load),
+        ),
+        (
+            STORE_PAGE_FAULT,
+            "store/AMO page fault",
+            "store_page_fault",
+            Some(Store),
+        ),
+        (DOUBLE_TRAP, "double trap", "double_trap", None),
+        (SOFTWARE_CHECK, "software check", "software_check", None),
+        (HARDWARE_ERROR, "hardware error", "hardware_error", None),
+        (
+            INST_GUEST_PAGE_FAULT,
+            "instruction guest-page fault",
+            "inst_guest_page_fault",
+            Some(Fetch),
+        ),
+        (
+            LOAD_GUEST_PAGE_FAULT,
+            "load guest-page fault",
+            "load_guest_page_fault",
+            Some(Load),
+        ),
+        (VIRTUAL_INST, "virtual instruction", "virtual_inst", None),
+        (
+            STORE_GUEST_PAGE_FAULT,
+            "store/AMO guest-page fault",
+            "store_guest_page_fault",
+            Some(Store),
+        ),
+    ]
+};
 
 /// (code, name, short) of every standard interrupt.
 const INTERRUPTS: &[(u64, &str, &str)] = &[
@@ -76,8 +175,18 @@ impl Cause {
     /// The cause with this interrupt flag and code; codes the specification
     /// leaves reserved or to custom use get names that say so.
     pub fn new(interrupt: bool, code: u64) -> Cause {
-        let table = if interrupt { INTERRUPTS } else { EXCEPTIONS };
-        if let Some(&(_, name, short)) = table.iter().find(|(c, _, _)| *c == code) {
+        let known = if interrupt {
+            INTERRUPTS
+                .iter()
+                .find(|(c, _, _)| *c == code)
+                .map(|&(_, n, s)| (n, s))
+        } else {
+            EXCEPTIONS
+                .iter()
+                .find(|e| e.0 == code)
+                .map(|&(_, n, s, _)| (n, s))
+        };
+        if let Some((name, short)) = known {
             return Cause {
                 interrupt,
                 code,
@@ -119,23 +228,55 @@ impl Cause {
 
     /// Whether the specification defines this code (not reserved or custom).
     pub fn is_standard(self) -> bool {
-        let table = if self.interrupt {
-            INTERRUPTS
+        if self.interrupt {
+            INTERRUPTS.iter().any(|(c, _, _)| *c == self.code)
         } else {
-            EXCEPTIONS
-        };
-        table.iter().any(|(c, _, _)| *c == self.code)
+            EXCEPTIONS.iter().any(|e| e.0 == self.code)
+        }
+    }
+
+    /// The exception with code `code` (`self.code == code`, not an interrupt).
+    pub fn is(self, code: u64) -> bool {
+        !self.interrupt && self.code == code
+    }
+
+    /// The memory access whose address this fault reports in tval: fetch,
+    /// load or store for access, page and guest-page faults; `None` for
+    /// other exceptions and for interrupts.
+    pub fn access(self) -> Option<Access> {
+        if self.interrupt {
+            return None;
+        }
+        EXCEPTIONS
+            .iter()
+            .find(|e| e.0 == self.code)
+            .and_then(|e| e.3)
+    }
+
+    /// A page fault of the first stage (codes 12, 13, 15).
+    pub fn is_first_stage_page_fault(self) -> bool {
+        use code::*;
+        !self.interrupt
+            && matches!(
+                self.code,
+                INST_PAGE_FAULT | LOAD_PAGE_FAULT | STORE_PAGE_FAULT
+            )
     }
 
     /// A page fault of either translation stage (codes 12, 13, 15, 20, 21, 23).
     pub fn is_page_fault(self) -> bool {
-        !self.interrupt && matches!(self.code, 12 | 13 | 15 | 20 | 21 | 23)
+        self.is_first_stage_page_fault() || self.is_guest_page_fault()
     }
 
     /// A G-stage (guest-page) fault: codes 20, 21 and 23, which always trap
     /// to HS-mode or M-mode and report the guest physical address in htval.
     pub fn is_guest_page_fault(self) -> bool {
-        !self.interrupt && matches!(self.code, 20 | 21 | 23)
+        use code::*;
+        !self.interrupt
+            && matches!(
+                self.code,
+                INST_GUEST_PAGE_FAULT | LOAD_GUEST_PAGE_FAULT | STORE_GUEST_PAGE_FAULT
+            )
     }
 }
 
@@ -157,9 +298,7 @@ impl fmt::Display for Cause {
 
 /// Every standard exception, by code.
 pub fn standard_exceptions() -> impl Iterator<Item = Cause> {
-    EXCEPTIONS
-        .iter()
-        .map(|&(code, _, _)| Cause::exception(code))
+    EXCEPTIONS.iter().map(|e| Cause::exception(e.0))
 }
 
 /// Every standard interrupt, by code.
@@ -247,6 +386,26 @@ mod tests {
             assert_eq!(Cause::from_xcause(c.to_xcause()), c);
             assert!(!c.short.contains(' '));
         }
+    }
+
+    #[test]
+    fn faults_name_their_access() {
+        let access = |c: u64| Cause::exception(c).access();
+        assert_eq!(access(code::INST_PAGE_FAULT), Some(Access::Fetch));
+        assert_eq!(access(code::INST_ACCESS_FAULT), Some(Access::Fetch));
+        assert_eq!(access(code::LOAD_GUEST_PAGE_FAULT), Some(Access::Load));
+        assert_eq!(access(code::LOAD_ACCESS_FAULT), Some(Access::Load));
+        assert_eq!(access(code::STORE_PAGE_FAULT), Some(Access::Store));
+        assert_eq!(access(code::STORE_GUEST_PAGE_FAULT), Some(Access::Store));
+        assert_eq!(access(code::ILLEGAL_INST), None);
+        assert_eq!(access(code::STORE_MISALIGNED), None);
+        assert_eq!(Cause::interrupt(5).access(), None);
+        // Every fault of a translation stage says what it accessed.
+        for c in standard_exceptions().filter(|c| c.is_page_fault()) {
+            assert!(c.access().is_some(), "{c}");
+        }
+        assert!(Cause::exception(code::VIRTUAL_INST).is(22));
+        assert!(!Cause::interrupt(22).is(22));
     }
 
     #[test]

@@ -144,24 +144,35 @@ impl DecodedCsr {
         self.field(name).map(|f| f.value)
     }
 
-    /// One line per field, for snapshots: `henvcfg.ADUE = 1`,
-    /// `satp.MODE = 8 (Sv39)`. The first line is the raw value.
-    pub fn snapshot_lines(&self) -> Vec<String> {
-        let mut lines = vec![format!("{} = {:#x}", self.name, self.value)];
+    /// One name and value per field, for snapshots: (`henvcfg.ADUE`, `1`),
+    /// (`satp.MODE`, `8 (Sv39)`). The first is the raw value.
+    pub fn snapshot_entries(&self) -> Vec<(String, String)> {
+        let mut entries = vec![(self.name.clone(), format!("{:#x}", self.value))];
         for f in &self.fields {
-            let mut line = format!("{}.{} = {}", self.name, f.name, f.value_text());
+            let mut value = f.value_text();
             if let Some(sym) = &f.symbol {
-                line.push_str(&format!(" ({sym})"));
+                value.push_str(&format!(" ({sym})"));
             }
             if let Some(src) = &f.source {
-                line.push_str(&format!(" ({src})"));
+                value.push_str(&format!(" ({src})"));
             }
-            lines.push(line);
+            entries.push((format!("{}.{}", self.name, f.name), value));
         }
         if self.other_bits != 0 {
-            lines.push(format!("{}.other_bits = {:#x}", self.name, self.other_bits));
+            entries.push((
+                format!("{}.other_bits", self.name),
+                format!("{:#x}", self.other_bits),
+            ));
         }
-        lines
+        entries
+    }
+
+    /// [`snapshot_entries`](Self::snapshot_entries) as lines: `henvcfg.ADUE = 1`.
+    pub fn snapshot_lines(&self) -> Vec<String> {
+        self.snapshot_entries()
+            .into_iter()
+            .map(|(name, value)| format!("{name} = {value}"))
+            .collect()
     }
 
     /// [`snapshot_lines`](Self::snapshot_lines) joined with newlines, with a

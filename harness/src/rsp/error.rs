@@ -96,7 +96,7 @@ impl fmt::Display for MalformedKind {
 pub enum RspError {
     /// A bounded wait ran out. `waiting_for` says for what (an ack, the reply to a
     /// named command, a stop reply ...).
-    #[error("timed out after {timeout:?} waiting for {waiting_for}")]
+    #[error("timed out after {:.3} s waiting for {waiting_for}", .timeout.as_secs_f64())]
     Timeout {
         /// What was being waited for.
         waiting_for: String,

@@ -16,7 +16,8 @@ pub fn encode(bytes: &[u8]) -> String {
     s
 }
 
-fn digit(b: u8) -> Option<u8> {
+/// The value of one hex digit (either case).
+pub(crate) fn digit(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'a'..=b'f' => Some(b - b'a' + 10),

@@ -219,15 +219,6 @@ pub struct Decoder {
     limit: usize,
 }
 
-fn hex_digit(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
 impl Decoder {
     /// A decoder that refuses packets (raw or expanded) longer than `limit` bytes.
     pub fn new(limit: usize) -> Decoder {
@@ -304,7 +295,7 @@ impl Decoder {
                 self.state = State::Idle;
                 let raw = std::mem::take(&mut self.buf);
                 let computed = checksum(&raw);
-                let received = match (hex_digit(high), hex_digit(b)) {
+                let received = match (super::hex::digit(high), super::hex::digit(b)) {
                     (Some(h), Some(l)) => Some(h << 4 | l),
                     _ => None,
                 };

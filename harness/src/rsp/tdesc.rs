@@ -227,7 +227,7 @@ impl TargetDescription {
             .iter()
             .map(|r| {
                 let cand = r.name.to_ascii_lowercase();
-                let mut d = edit_distance(&wanted, &cand);
+                let mut d = crate::elf::suggest::distance(&wanted, &cand);
                 if cand.contains(&wanted) || wanted.contains(&cand) {
                     d = d.min(1);
                 }
@@ -243,22 +243,6 @@ impl TargetDescription {
             .map(|(_, n)| n.to_string())
             .collect()
     }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 fn walk(

@@ -53,7 +53,7 @@ fn evaluate_one(check: &CsrCheck, stops: &[StopRecord]) -> CheckResult {
         let Some(value) = value else {
             let why = reading
                 .missing
-                .clone()
+                .map(|m| m.to_string())
                 .unwrap_or_else(|| "no such field".into());
             return fail(format!(
                 "{}: {name} has no value at {} on hart {} ({why})",

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde::Serialize;
 
+use super::hang::NoProgress;
 use super::Observed;
 use crate::qemu::QemuProcess;
 use crate::scenario::Scenario;
@@ -100,7 +101,7 @@ impl<'a> Dialogue<'a> {
     /// The run ended (a hang rule fired) after the boot: the first console
     /// whose dialogue is not finished, as hung on its current step; booted
     /// when every dialogue is done.
-    pub(crate) fn hung(&self, early: Option<String>) -> Observed {
+    pub(crate) fn hung(&self, early: Option<NoProgress>) -> Observed {
         let scenario = self.scenario;
         let waiting = scenario
             .consoles
@@ -199,11 +200,10 @@ impl<'a> Dialogue<'a> {
                             console: sc.name.clone(),
                             missing: format!("(input {text:?} taken)"),
                             last_seen: p.last.clone(),
-                            early: Some(format!(
-                                "console {} took no input for {:.1} s",
-                                sc.name,
-                                limit.as_secs_f64()
-                            )),
+                            early: Some(NoProgress::NoInput {
+                                console: sc.name.clone(),
+                                waited: limit,
+                            }),
                         }))
                     }
                 }
@@ -252,7 +252,11 @@ expect = "stress: done"
     fn a_hang_during_a_dialogue_names_the_pending_step() {
         let s = scenario();
         let mut talk = Dialogue::new(&s);
-        match talk.hung(Some("a trap loop".into())) {
+        let why = NoProgress::NoInput {
+            console: "a".into(),
+            waited: Duration::from_secs(2),
+        };
+        match talk.hung(Some(why.clone())) {
             Observed::Hung {
                 console,
                 missing,
@@ -264,7 +268,7 @@ expect = "stress: done"
                     ("b", "(the step at line 11)")
                 );
                 assert_eq!(last_seen.as_deref(), Some("\\$ "));
-                assert_eq!(early.as_deref(), Some("a trap loop"));
+                assert_eq!(early, Some(why));
             }
             other => panic!("{other:?}"),
         }

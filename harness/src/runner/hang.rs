@@ -37,8 +37,9 @@ pub enum Suspect {
     Quiet { harts: Vec<u32>, quiet: Duration },
 }
 
-/// Why a run makes no progress (confirmed).
-#[derive(Debug, Clone)]
+/// Why a run makes no progress (confirmed): why a hang was called before
+/// the boot timeout. The result file keeps it in words (its `Display`).
+#[derive(Debug, Clone, PartialEq)]
 pub enum NoProgress {
     Storm(LoggedTrap),
     /// A hart parked: `place` is where (`hypervisor:park+0x8`), `how` the
@@ -49,6 +50,17 @@ pub enum NoProgress {
         place: String,
         how: String,
     },
+    /// A console's dialogue step could not type: the guest took no input.
+    NoInput {
+        console: String,
+        waited: Duration,
+    },
+}
+
+impl serde::Serialize for NoProgress {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 impl fmt::Display for NoProgress {
@@ -64,6 +76,11 @@ impl fmt::Display for NoProgress {
                 f,
                 "no console output, and no trap on hart {hart}, for {:.1} s: hart {hart} parked in {place} ({how})",
                 quiet.as_secs_f64()
+            ),
+            NoProgress::NoInput { console, waited } => write!(
+                f,
+                "console {console} took no input for {:.1} s",
+                waited.as_secs_f64()
             ),
         }
     }

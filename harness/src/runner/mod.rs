@@ -9,6 +9,7 @@ pub mod hot_pages;
 pub mod inspect;
 #[cfg(test)]
 mod judge_tests;
+mod outcome;
 mod settle;
 pub mod trap_log;
 
@@ -22,6 +23,7 @@ use crate::debug::{DebugSession, Event, StopRecord};
 use crate::qemu::{DebugLog, LaunchOptions, QemuBuild, QemuProcess, QemuVersion};
 use crate::scenario::{ExpectedOutcome, LastMilestone, OutcomeKind, Scenario, ScenarioConsole};
 pub use checks::CheckResult;
+pub use outcome::OutcomeClass;
 use trap_log::{LogStats, LoggedTrap, SharedTrapLog};
 
 /// A milestone seen on a console.
@@ -34,7 +36,7 @@ pub struct MilestoneHit {
 }
 
 /// What happened, independent of what was expected.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Observed {
     /// Every console printed every milestone.
@@ -45,8 +47,10 @@ pub enum Observed {
         missing: String,
         /// The last milestone that did appear on that console.
         last_seen: Option<String>,
-        /// Why the wait ended early, when it did (a trap loop).
-        early: Option<String>,
+        /// Why the wait ended early, when it did (a trap loop). The result
+        /// file keeps it in words, which are not read back.
+        #[serde(skip_deserializing)]
+        early: Option<hang::NoProgress>,
     },
     /// QEMU exited before the boot finished.
     Exited { console: String, missing: String },
@@ -131,10 +135,7 @@ impl RunReport {
             header: vec![
                 ("scenario".to_string(), self.scenario.clone()),
                 ("qemu".to_string(), self.qemu.to_string()),
-                (
-                    "observed".to_string(),
-                    crate::report::observed_word(&self.observed).to_string(),
-                ),
+                ("observed".to_string(), self.observed.class().to_string()),
             ],
             sections: self.stops.iter().map(|s| s.snapshot_section()).collect(),
         }
@@ -288,7 +289,7 @@ pub async fn run_with(
                             // their milestones (a VM still booting beside a
                             // parked one): wait for their silence first.
                             if all_parked {
-                                break tracker.hung(Some(why.to_string()), &talk);
+                                break tracker.hung(Some(why), &talk);
                             }
                             if parked_pending.is_none() {
                                 parked_pending = Some((why, console_bytes, now));
@@ -305,16 +306,13 @@ pub async fn run_with(
             if printed != *bytes {
                 (*bytes, *since) = (printed, Instant::now());
             } else if since.elapsed() >= scenario.quiet_limit.max(PARKED_SETTLE) {
-                break tracker.hung(Some(why.to_string()), &talk);
+                break tracker.hung(Some(why.clone()), &talk);
             }
         }
         if let (Some(until), Some(trap)) = (settle_until, &storm) {
             let all_looping = watch.looping_harts() >= scenario.machine.smp as usize;
             if all_looping || Instant::now() >= until {
-                break tracker.hung(
-                    Some(hang::NoProgress::Storm(trap.clone()).to_string()),
-                    &talk,
-                );
+                break tracker.hung(Some(hang::NoProgress::Storm(trap.clone())), &talk);
             }
         }
         if let (Some(a), Some(s)) = (arming.as_mut(), session.as_mut()) {
@@ -578,7 +576,7 @@ impl<'a> MilestoneTracker<'a> {
 
     /// The first console still waiting, as a hang; with every milestone
     /// seen, the dialogue step still waiting.
-    fn hung(&self, early: Option<String>, talk: &dialogue::Dialogue) -> Observed {
+    fn hung(&self, early: Option<hang::NoProgress>, talk: &dialogue::Dialogue) -> Observed {
         let waiting = self
             .scenario
             .consoles

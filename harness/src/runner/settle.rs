@@ -212,7 +212,16 @@ expect = "boots"
 
         let mut tracker = MilestoneTracker::new(&scenario);
         assert!(tracker.advance(&mut consoles, resumed).unwrap().is_none());
-        let early = Some("hart 1 takes the same fault again and again".to_string());
+        let early = Some(crate::runner::hang::NoProgress::Storm(
+            crate::runner::trap_log::LoggedTrap {
+                hart: 1,
+                interrupt: false,
+                cause: 2,
+                epc: 0x80200400,
+                tval: 0,
+                desc: "illegal_instruction".into(),
+            },
+        ));
         let at_once = tracker.hung(early, &talk);
         assert_eq!(
             missing(&at_once),

@@ -266,13 +266,18 @@ impl ScenarioFile {
                 .any(|r| r.as_str() == milestone.as_str())
         });
         if !listed {
-            let known: Vec<&str> = candidates
+            // Quoted as a TOML literal string: a milestone is a regex, and
+            // its backslashes stand as written.
+            let known: Vec<String> = candidates
                 .iter()
-                .flat_map(|c| c.milestones.iter().map(|r| r.as_str()))
+                .flat_map(|c| c.milestones.iter().map(|r| format!("'{}'", r.as_str())))
                 .collect();
             return Err(fail(format!(
-                "{milestone:?} is not a milestone of {}; write one of the milestones as listed: {known:?}",
-                console.map(|c| format!("console {c:?}")).unwrap_or_else(|| "any console".into())
+                "'{milestone}' is not a milestone of {}; write one of the milestones as listed: {}",
+                console
+                    .map(|c| format!("console {c:?}"))
+                    .unwrap_or_else(|| "any console".into()),
+                known.join(", ")
             )));
         }
         Ok(LastMilestone {
@@ -311,6 +316,59 @@ impl ScenarioFile {
         if self.machine.smp == 0 {
             return Err(where_("machine.smp", "must be at least 1".into()));
         }
+        let (specs, consoles) = self.consoles(path)?;
+        if !(self.boot.timeout_secs > 0.0 && self.boot.timeout_secs < 86_400.0) {
+            return Err(where_(
+                "boot.timeout_secs",
+                "must be between 0 and 86400".into(),
+            ));
+        }
+        if !(self.boot.quiet_secs > 0.0 && self.boot.quiet_secs <= self.boot.timeout_secs) {
+            return Err(where_(
+                "boot.quiet_secs",
+                "must be above 0 and at most boot.timeout_secs".into(),
+            ));
+        }
+        let breakpoints = self.breakpoints(path, &consoles)?;
+        let (milestone_symbols, milestone_privilege) = self.milestone_symbols(path)?;
+        let outcomes = self.outcomes(path, &consoles, &breakpoints)?;
+        let elfs = self.elfs(path, base)?;
+        let qemu = self
+            .qemu
+            .as_deref()
+            .map(|q| q.parse().map_err(|e| where_("qemu", format!("{e}"))))
+            .transpose()?;
+        let kernel = self.machine.kernel.as_ref().map(|k| base.join(k));
+        Ok(Scenario {
+            name,
+            description: self.description,
+            path: path.to_path_buf(),
+            build: self.build.map(|b| b.command),
+            machine: MachineSpec {
+                machine: self.machine.machine,
+                cpu: self.machine.cpu,
+                smp: self.machine.smp,
+                memory: self.machine.memory,
+                bios: self.machine.bios,
+                kernel,
+                consoles: specs,
+                extra_args: self.machine.args,
+            },
+            consoles,
+            boot_timeout: Duration::from_secs_f64(self.boot.timeout_secs),
+            quiet_limit: Duration::from_secs_f64(self.boot.quiet_secs),
+            outcomes,
+            elfs,
+            breakpoints,
+            qemu,
+            milestone_symbols,
+            milestone_privilege,
+        })
+    }
+
+    /// The `[[console]]` tables: QEMU's serial ports and what each should print.
+    fn consoles(&self, path: &Path) -> Result<(Vec<ConsoleSpec>, Vec<ScenarioConsole>)> {
+        let where_ = |key: &str, msg: String| anyhow!("{}: {key}: {msg}", path.display());
         let mut specs = Vec::new();
         let mut consoles = Vec::new();
         for (i, c) in self.consoles.iter().enumerate() {
@@ -360,18 +418,16 @@ impl ScenarioFile {
                 steps,
             });
         }
-        if !(self.boot.timeout_secs > 0.0 && self.boot.timeout_secs < 86_400.0) {
-            return Err(where_(
-                "boot.timeout_secs",
-                "must be between 0 and 86400".into(),
-            ));
-        }
-        if !(self.boot.quiet_secs > 0.0 && self.boot.quiet_secs <= self.boot.timeout_secs) {
-            return Err(where_(
-                "boot.quiet_secs",
-                "must be above 0 and at most boot.timeout_secs".into(),
-            ));
-        }
+        Ok((specs, consoles))
+    }
+
+    /// The `[[breakpoint]]` tables, in order (`arm_after` names an earlier one).
+    fn breakpoints(
+        &self,
+        path: &Path,
+        consoles: &[ScenarioConsole],
+    ) -> Result<Vec<BreakpointSpec>> {
+        let where_ = |key: &str, msg: String| anyhow!("{}: {key}: {msg}", path.display());
         let mut breakpoints: Vec<BreakpointSpec> = Vec::new();
         for (i, spanned) in self.breakpoints.iter().enumerate() {
             let b = spanned.get_ref();
@@ -450,7 +506,7 @@ impl ScenarioFile {
                 }
                 Some(ArmAfterSection::Event(e)) => {
                     let event = e
-                        .check(&consoles)
+                        .check(consoles)
                         .map_err(|why| at_line(&format!("{key}.arm_after"), why))?;
                     (None, Some(event))
                 }
@@ -467,6 +523,12 @@ impl ScenarioFile {
                 arm_on,
             });
         }
+        Ok(breakpoints)
+    }
+
+    /// `milestone_symbols` and the privilege level their stops count at.
+    fn milestone_symbols(&self, path: &Path) -> Result<(Vec<String>, Option<PrivilegeFilter>)> {
+        let where_ = |key: &str, msg: String| anyhow!("{}: {key}: {msg}", path.display());
         let mut milestone_symbols: Vec<String> = Vec::new();
         for (i, m) in self.milestone_symbols.iter().enumerate() {
             let key = format!("milestone_symbols[{i}]");
@@ -499,6 +561,17 @@ impl ScenarioFile {
                 "given without milestone_symbols".into(),
             ));
         }
+        Ok((milestone_symbols, milestone_privilege))
+    }
+
+    /// The `[[outcome]]` tables, checked against the consoles and breakpoints.
+    fn outcomes(
+        &self,
+        path: &Path,
+        consoles: &[ScenarioConsole],
+        breakpoints: &[BreakpointSpec],
+    ) -> Result<Vec<ExpectedOutcome>> {
+        let where_ = |key: &str, msg: String| anyhow!("{}: {key}: {msg}", path.display());
         let mut outcomes = Vec::new();
         for (i, o) in self.outcomes.iter().enumerate() {
             let key = format!("outcome[{i}]");
@@ -519,7 +592,7 @@ impl ScenarioFile {
             let last_milestone = o
                 .last_milestone
                 .as_ref()
-                .map(|m| self.last_milestone(m, &consoles, path, &format!("{key}.last_milestone")))
+                .map(|m| self.last_milestone(m, consoles, path, &format!("{key}.last_milestone")))
                 .transpose()?;
             if kind == OutcomeKind::Boots && (last_milestone.is_some() || o.trap.is_some()) {
                 return Err(where_(
@@ -558,6 +631,12 @@ impl ScenarioFile {
                 checks,
             });
         }
+        Ok(outcomes)
+    }
+
+    /// The `[[elf]]` tables, with paths relative to the scenario file.
+    fn elfs(&self, path: &Path, base: &Path) -> Result<Vec<ScenarioElf>> {
+        let where_ = |key: &str, msg: String| anyhow!("{}: {key}: {msg}", path.display());
         let mut elfs: Vec<ScenarioElf> = Vec::new();
         for (i, e) in self.elfs.iter().enumerate() {
             if elfs.iter().any(|x| x.name == e.name) {
@@ -573,36 +652,6 @@ impl ScenarioFile {
                 virt: e.virt,
             });
         }
-        let qemu = self
-            .qemu
-            .as_deref()
-            .map(|q| q.parse().map_err(|e| where_("qemu", format!("{e}"))))
-            .transpose()?;
-        let kernel = self.machine.kernel.as_ref().map(|k| base.join(k));
-        Ok(Scenario {
-            name,
-            description: self.description,
-            path: path.to_path_buf(),
-            build: self.build.map(|b| b.command),
-            machine: MachineSpec {
-                machine: self.machine.machine,
-                cpu: self.machine.cpu,
-                smp: self.machine.smp,
-                memory: self.machine.memory,
-                bios: self.machine.bios,
-                kernel,
-                consoles: specs,
-                extra_args: self.machine.args,
-            },
-            consoles,
-            boot_timeout: Duration::from_secs_f64(self.boot.timeout_secs),
-            quiet_limit: Duration::from_secs_f64(self.boot.quiet_secs),
-            outcomes,
-            elfs,
-            breakpoints,
-            qemu,
-            milestone_symbols,
-            milestone_privilege,
-        })
+        Ok(elfs)
     }
 }

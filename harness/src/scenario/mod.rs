@@ -177,17 +177,32 @@ pub enum PrivilegeFilter {
 }
 
 impl PrivilegeFilter {
+    const ALL: [PrivilegeFilter; 6] = [
+        PrivilegeFilter::M,
+        PrivilegeFilter::HS,
+        PrivilegeFilter::S,
+        PrivilegeFilter::VS,
+        PrivilegeFilter::U,
+        PrivilegeFilter::VU,
+    ];
+
     /// Parses `M`, `HS`, `S`, `VS`, `U` or `VU` (any case).
     pub fn parse(s: &str) -> Option<PrivilegeFilter> {
-        Some(match s.to_ascii_uppercase().as_str() {
-            "M" => PrivilegeFilter::M,
-            "HS" => PrivilegeFilter::HS,
-            "S" => PrivilegeFilter::S,
-            "VS" => PrivilegeFilter::VS,
-            "U" => PrivilegeFilter::U,
-            "VU" => PrivilegeFilter::VU,
-            _ => return None,
-        })
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s))
+    }
+
+    /// `M`, `HS`, `S`, `VS`, `U` or `VU`, as a scenario writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PrivilegeFilter::M => "M",
+            PrivilegeFilter::HS => "HS",
+            PrivilegeFilter::S => "S",
+            PrivilegeFilter::VS => "VS",
+            PrivilegeFilter::U => "U",
+            PrivilegeFilter::VU => "VU",
+        }
     }
 
     /// Whether a hart at `level` with virtualization `virt` matches.
@@ -276,6 +291,16 @@ pub struct ScenarioConsole {
 pub enum OutcomeKind {
     Boots,
     Hangs,
+}
+
+/// `boots` or `hangs`, as the scenario file writes it.
+impl std::fmt::Display for OutcomeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OutcomeKind::Boots => "boots",
+            OutcomeKind::Hangs => "hangs",
+        })
+    }
 }
 
 /// A trap a hang is expected to start with.

@@ -35,7 +35,7 @@ use self::search::{Found, LineSearch, Mark};
 use self::state::{Key, State, StepRecord, Verdict};
 use super::check::{judge_outcome, Judgement};
 use super::plain_boot;
-use super::versions::{describe_observed, OutcomeClass};
+use super::versions::OutcomeClass;
 use crate::qemu::registry::{probe, Origin};
 use crate::qemu::QemuBuild;
 use crate::runner;
@@ -411,7 +411,7 @@ impl Bisector<'_> {
             self.order.len(),
             report::short(&r.commit),
             r.subject,
-            verdict_name(r.verdict),
+            r.verdict,
             r.reason
         ));
     }
@@ -537,7 +537,7 @@ impl Bisector<'_> {
             }
         };
         rec.run_secs = report.duration_secs;
-        let outcome = OutcomeClass::of(&report.observed);
+        let outcome = report.observed.class();
         rec.outcome = Some(outcome);
         let judged = if self.opts.expect {
             Some(judge_outcome(
@@ -554,10 +554,8 @@ impl Bisector<'_> {
             (Some(Judgement::Good(r)), _) => (Verdict::Good, r.clone()),
             (Some(Judgement::Bad(r)), _) => (Verdict::Bad, r.clone()),
             (Some(Judgement::Untestable(r)), _) => (Verdict::Skip, r.clone()),
-            (None, Some(e)) if outcome == e.good => {
-                (Verdict::Good, describe_observed(&report.observed))
-            }
-            (None, _) => (Verdict::Bad, describe_observed(&report.observed)),
+            (None, Some(e)) if outcome == e.good => (Verdict::Good, report.observed.to_string()),
+            (None, _) => (Verdict::Bad, report.observed.to_string()),
         };
         self.spent.push(started.elapsed().as_secs_f64());
         (self.progress)(format!(
@@ -566,9 +564,9 @@ impl Bisector<'_> {
             outcome.word(),
             rec.run_secs,
             if ends.is_some() {
-                verdict_name(rec.verdict)
+                rec.verdict.to_string()
             } else {
-                "measured"
+                "measured".to_string()
             }
         ));
         Ok((rec, Some(qemu)))
@@ -662,14 +660,6 @@ impl Bisector<'_> {
             answer,
             build_dir: self.dir.root.display().to_string(),
         })
-    }
-}
-
-fn verdict_name(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Good => "good",
-        Verdict::Bad => "bad",
-        Verdict::Skip => "skip",
     }
 }
 

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::git::CommitInfo;
-use super::state::{StepRecord, Verdict};
+use super::state::StepRecord;
 use crate::bisect::versions::OutcomeClass;
 
 /// Where RISC-V changes live in QEMU's tree.
@@ -125,14 +125,6 @@ pub(crate) fn csr_lines(diff: &str, fields: &[String]) -> Vec<CsrLine> {
     out
 }
 
-fn verdict_word(s: &StepRecord) -> &'static str {
-    match s.verdict {
-        Verdict::Good => "good",
-        Verdict::Bad => "bad",
-        Verdict::Skip => "skip",
-    }
-}
-
 /// The report as text.
 pub fn render(b: &QemuBisection) -> String {
     let mut s = String::new();
@@ -176,7 +168,7 @@ pub fn render(b: &QemuBisection) -> String {
             "  {:>2}. {} {:<4} build {:>6.1} s{} run {:>5.1} s  {}  ({})",
             i + 1,
             short(&st.commit),
-            verdict_word(st),
+            st.verdict,
             st.build_secs,
             if st.configured { " (configured)" } else { "" },
             st.run_secs,

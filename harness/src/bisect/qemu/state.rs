@@ -35,6 +35,17 @@ pub enum Verdict {
     Skip,
 }
 
+/// `good`, `bad` or `skip`, as `git bisect` says it.
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Verdict::Good => "good",
+            Verdict::Bad => "bad",
+            Verdict::Skip => "skip",
+        })
+    }
+}
+
 /// One commit, judged.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepRecord {
