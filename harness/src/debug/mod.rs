@@ -10,6 +10,7 @@ mod privilege;
 mod stop;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -87,7 +88,7 @@ pub enum Event {
 /// A gdbstub connection plus the scenario's breakpoints and symbols.
 pub struct DebugSession {
     rsp: RspClient,
-    elfs: ElfSet,
+    elfs: Arc<ElfSet>,
     version: QemuVersion,
     breakpoints: Vec<ArmedBreakpoint>,
     /// The harts (QEMU threads), listed at the first stop.
@@ -103,14 +104,16 @@ pub struct DebugSession {
 
 impl DebugSession {
     /// Connects to QEMU's gdbstub (QEMU started paused) and inserts the
-    /// scenario's breakpoints. The target stays stopped.
+    /// scenario's breakpoints, resolved in `elfs` (the scenario's ELF files,
+    /// [`Scenario::load_elfs`], read once per run by the caller). The target
+    /// stays stopped.
     pub async fn attach(
         addr: SocketAddr,
         scenario: &Scenario,
         version: QemuVersion,
+        elfs: Arc<ElfSet>,
     ) -> Result<DebugSession> {
         let rsp = RspClient::connect(addr, RspConfig::default()).await?;
-        let elfs = scenario.load_elfs()?;
         let mut session = DebugSession {
             rsp,
             elfs,
