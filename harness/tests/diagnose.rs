@@ -24,10 +24,19 @@ fn scenario(file: &str) -> Scenario {
 async fn diagnosed(file: &str, version: &str) -> Option<hvharness::cli::diagnose::Diagnosis> {
     let build = common::qemu_or_skip(version, file)?;
     common::firmware();
-    let (d, live) = diagnose_one(&scenario(file), &build, false)
+    let scenario = scenario(file);
+    let read_before = hvharness::elf::files_read_on_this_thread();
+    let (d, live) = diagnose_one(&scenario, &build, false)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(live.is_none(), "QEMU is only kept for --gdb");
+    // Debugger, judge and diagnosis share one reading of the symbol files
+    // (they read each file three times before).
+    assert_eq!(
+        hvharness::elf::files_read_on_this_thread() - read_before,
+        scenario.elfs.len() as u64,
+        "each ELF file read once per diagnose"
+    );
     Some(d)
 }
 

@@ -244,9 +244,11 @@ async fn storm_probe_tells_emulation_from_a_loop(version: &str) {
     )
     .await
     .unwrap();
-    let mut session = DebugSession::attach(qemu.gdb_addr().unwrap(), &scenario, build.version)
-        .await
-        .unwrap();
+    let elfs = std::sync::Arc::new(scenario.load_elfs().unwrap());
+    let mut session =
+        DebugSession::attach(qemu.gdb_addr().unwrap(), &scenario, build.version, elfs)
+            .await
+            .unwrap();
     session.resume().await.unwrap();
     // Until both VMs are at their prompt (the scenario's breakpoints are taken on the way).
     let prompt = regex::Regex::new(r"\$ ").unwrap();

@@ -949,3 +949,83 @@ async fn rsp_transcript_shows_recent_packets() {
     assert!(t.iter().any(|l| l.starts_with("> m80000000,4")), "{t:?}");
     assert!(t.iter().any(|l| l == "< 33040500"), "{t:?}");
 }
+
+/// A watchpoint stop that leaves another hart on a breakpoint: both stops
+/// are recorded. Hart 0 steps onto the breakpoint at START_PC + 4 and, in
+/// the same batch, hart 1's first step writes its watched counter: QEMU-like,
+/// the stop reply names hart 1's watchpoint only. The debug session used to
+/// record the watchpoint and resume, and the client's step-over then moved
+/// hart 0 off its breakpoint unrecorded.
+#[tokio::test]
+async fn a_watchpoint_stop_does_not_lose_a_breakpoint_stop() {
+    use hvharness::debug::{DebugSession, Event};
+    use hvharness::scenario::Scenario;
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("fake.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[machine]
+cpu = "rv64,h=true"
+smp = 2
+[[console]]
+name = "console"
+attach = "serial"
+milestones = ["never"]
+[[breakpoint]]
+at = "{bp:#x}"
+[[breakpoint]]
+at = "{watch:#x}"
+watch = "write"
+len = 8
+hart = 1
+max_hits = 1
+"#,
+            bp = START_PC + 4,
+            watch = COUNTER_BASE + 8
+        ),
+    )
+    .expect("write the scenario");
+    let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+    let elfs = std::sync::Arc::new(scenario.load_elfs().expect("no ELF files to read"));
+    let addr = serve(Fake::new());
+    let mut session = DebugSession::attach(addr, &scenario, "10.0.2".parse().unwrap(), elfs)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    session.resume().await.unwrap();
+    let mut records = Vec::new();
+    for _ in 0..20 {
+        match session.poll(Duration::from_millis(200)).await.unwrap() {
+            Event::Stopped(r) => records.extend(r),
+            Event::Running => {}
+            Event::Exited => break,
+        }
+        if records.len() >= 2 {
+            break;
+        }
+    }
+    let seen: Vec<(String, u32, u64)> = records
+        .iter()
+        .map(|r| (r.breakpoint.clone(), r.hart, r.pc))
+        .collect();
+    let watch_at = format!("{:#x}", COUNTER_BASE + 8);
+    let bp_at = format!("{:#x}", START_PC + 4);
+    assert!(
+        seen.iter().any(|(b, h, _)| *b == watch_at && *h == 1),
+        "the watchpoint stop: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|(b, h, pc)| *b == bp_at && *h == 0 && *pc == START_PC + 4),
+        "the breakpoint stop beside it: {seen:?}"
+    );
+    let bp = session
+        .breakpoints()
+        .iter()
+        .find(|b| b.spec.at == bp_at)
+        .expect("the breakpoint");
+    assert_eq!(bp.hits, 1, "counted once, not again after the step-off");
+    session.interrupt().await.unwrap();
+}

@@ -113,8 +113,9 @@ pub async fn run_and_explain(
         if let Some(l) = live.as_mut() {
             let harts = capture::read_harts(l.session.rsp(), build.version).await?;
             let log = l.trap_log.snapshot();
-            let elfs = scenario.load_elfs().ok();
-            for ctx in capture::faults(&harts, &log, l.storm.as_ref(), scenario, elfs.as_ref())? {
+            // The run's own copy: the ELF files are read once per run.
+            let elfs = l.elfs.clone();
+            for ctx in capture::faults(&harts, &log, l.storm.as_ref(), scenario, Some(&elfs))? {
                 let state = harts.iter().find(|h| h.hart == ctx.hart);
                 let rsp = l.session.rsp();
                 faults.push(
@@ -122,7 +123,7 @@ pub async fn run_and_explain(
                         ctx,
                         state,
                         scenario,
-                        elfs.as_ref(),
+                        Some(&elfs),
                         build.version,
                         rsp,
                     )

@@ -10,13 +10,14 @@ mod privilege;
 mod stop;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 
 use crate::elf::ElfSet;
 use crate::qemu::QemuVersion;
-use crate::rsp::{RspClient, RspConfig, RspError, StopReply, ThreadId};
+use crate::rsp::{HeldBy, RspClient, RspConfig, RspError, StopReply, ThreadId};
 use crate::scenario::{BreakpointSpec, Scenario};
 
 pub use privilege::{privilege_of, privilege_with_source, VirtSource};
@@ -87,7 +88,7 @@ pub enum Event {
 /// A gdbstub connection plus the scenario's breakpoints and symbols.
 pub struct DebugSession {
     rsp: RspClient,
-    elfs: ElfSet,
+    elfs: Arc<ElfSet>,
     version: QemuVersion,
     breakpoints: Vec<ArmedBreakpoint>,
     /// The harts (QEMU threads), listed at the first stop.
@@ -99,18 +100,23 @@ pub struct DebugSession {
     held: Vec<ThreadId>,
     hold_until: Option<std::time::Instant>,
     started: std::time::Instant,
+    /// Stops recorded just before a resume (harts found on breakpoints at
+    /// a stop nobody had handled), handed out with the next stops.
+    late: Vec<StopRecord>,
 }
 
 impl DebugSession {
     /// Connects to QEMU's gdbstub (QEMU started paused) and inserts the
-    /// scenario's breakpoints. The target stays stopped.
+    /// scenario's breakpoints, resolved in `elfs` (the scenario's ELF files,
+    /// [`Scenario::load_elfs`], read once per run by the caller). The target
+    /// stays stopped.
     pub async fn attach(
         addr: SocketAddr,
         scenario: &Scenario,
         version: QemuVersion,
+        elfs: Arc<ElfSet>,
     ) -> Result<DebugSession> {
         let rsp = RspClient::connect(addr, RspConfig::default()).await?;
-        let elfs = scenario.load_elfs()?;
         let mut session = DebugSession {
             rsp,
             elfs,
@@ -121,6 +127,7 @@ impl DebugSession {
             held: Vec::new(),
             hold_until: None,
             started: std::time::Instant::now(),
+            late: Vec::new(),
         };
         for spec in &scenario.breakpoints {
             let (space, location) = scenario.split_space(&spec.at);
@@ -259,8 +266,12 @@ impl DebugSession {
         Ok(())
     }
 
-    /// Lets the target run again: every hart, or the ones not held.
+    /// Lets the target run again: every hart, or the ones not held. The
+    /// client steps every hart off the point it sits on first, so the stops
+    /// there not handled yet are recorded now (see [`DebugSession::late`]).
     async fn run_on(&mut self) -> Result<()> {
+        let late = self.handle_at_points().await?;
+        self.late.extend(late);
         if self.held.is_empty() {
             return self.rsp.resume().await.context("resuming after a stop");
         }
@@ -307,6 +318,9 @@ impl DebugSession {
     /// Waits up to `limit` for a stop; handles it (records it when it counts,
     /// steps over the breakpoint) and lets the target run again.
     pub async fn poll(&mut self, limit: Duration) -> Result<Event> {
+        if !self.late.is_empty() {
+            return Ok(Event::Stopped(std::mem::take(&mut self.late)));
+        }
         let limit = match self.hold_until {
             Some(until) => limit.min(until.saturating_duration_since(std::time::Instant::now())),
             None => limit,
@@ -325,7 +339,7 @@ impl DebugSession {
                         .await
                         .context("interrupting to end a hold")?;
                     self.end_hold().await?;
-                    self.rsp.resume().await.context("resuming after a hold")?;
+                    self.run_on().await.context("resuming after a hold")?;
                 }
                 return Ok(Event::Running);
             }
@@ -336,8 +350,8 @@ impl DebugSession {
         let Some(records) = self.take_stop(reply).await? else {
             return Ok(Event::Exited);
         };
-        // The client steps a hart past a watched access or a breakpoint before
-        // it resumes; harts held at an arming trigger stay stopped.
+        // The client steps every hart off its watched access or breakpoint
+        // before it resumes; harts held at an arming trigger stay stopped.
         self.run_on().await.context("resuming after a stop")?;
         Ok(Event::Stopped(records))
     }
@@ -347,7 +361,7 @@ impl DebugSession {
     /// [`DebugSession::poll`] would. `None` when QEMU exited.
     pub async fn pause(&mut self) -> Result<Option<Vec<StopRecord>>> {
         if !self.rsp.is_running() {
-            return Ok(Some(Vec::new()));
+            return Ok(Some(std::mem::take(&mut self.late)));
         }
         let reply = match self.rsp.interrupt_and_wait().await {
             Ok(r) => r,
@@ -365,24 +379,34 @@ impl DebugSession {
     /// Handles a stop reply without resuming: the stops that counted, or
     /// `None` when QEMU exited.
     pub(crate) async fn take_stop(&mut self, reply: StopReply) -> Result<Option<Vec<StopRecord>>> {
-        let signal = match reply {
-            StopReply::Signal(s) => s,
-            _ => return Ok(None),
-        };
-        if let (Some(hit), Some(thread)) = (signal.watch, signal.thread) {
-            let record = self.handle_watch(hit.addr, thread).await?;
-            return Ok(Some(record.into_iter().collect()));
+        if !matches!(reply, StopReply::Signal(_)) {
+            return Ok(None);
         }
-        // Every hart, not just the one the stop reply names: when two harts
-        // reach breakpoints together QEMU reports one of them, and the other
-        // is left sitting on its breakpoint.
-        let mut records = Vec::new();
-        for thread in self.threads().await? {
-            if let Some(r) = self.handle_stop(thread).await? {
-                records.push(r);
-            }
-        }
+        let mut records = std::mem::take(&mut self.late);
+        records.extend(self.handle_at_points().await?);
         Ok(Some(records))
+    }
+
+    /// Handles every hart the client found on a breakpoint or before a
+    /// watched access that has not been handled yet: not just the one the
+    /// stop reply names (when two harts reach breakpoints together, QEMU
+    /// reports one of them, and a watchpoint stop can leave another hart on
+    /// a breakpoint). The client steps them off at the next resume.
+    async fn handle_at_points(&mut self) -> Result<Vec<StopRecord>> {
+        let found = self
+            .rsp
+            .take_unreported_at_points()
+            .await
+            .context("finding the harts stopped at breakpoints")?;
+        let mut records = Vec::new();
+        for at in found {
+            let record = match at.held_by {
+                HeldBy::Watchpoint { addr } => self.handle_watch(addr, at.thread, at.pc).await?,
+                HeldBy::Breakpoint => self.handle_stop(at.thread, at.pc).await?,
+            };
+            records.extend(record);
+        }
+        Ok(records)
     }
 
     /// The harts (QEMU threads), listed once.
@@ -398,17 +422,9 @@ impl DebugSession {
         self.version
     }
 
-    /// Handles a hart that sits on one of our breakpoints; other harts are left alone.
-    async fn handle_stop(&mut self, thread: ThreadId) -> Result<Option<StopRecord>> {
-        self.rsp
-            .select_register_thread(thread)
-            .await
-            .context("selecting a hart")?;
-        let pc = self
-            .rsp
-            .read_register_u64("pc")
-            .await?
-            .context("pc is unavailable")?;
+    /// Handles a hart that sits on one of our breakpoints at `pc`: records
+    /// the stop when it counts; a breakpoint that is done leaves the target.
+    async fn handle_stop(&mut self, thread: ThreadId, pc: u64) -> Result<Option<StopRecord>> {
         let Some(index) = self
             .breakpoints
             .iter()
@@ -432,13 +448,24 @@ impl DebugSession {
             self.breakpoints[index].ignored += 1;
             None
         };
-        self.step_over(index, thread).await?;
+        if self.breakpoints[index].done(self.harts) {
+            self.rsp
+                .clear_breakpoint(pc)
+                .await
+                .context("removing a breakpoint that has counted its stops")?;
+            self.breakpoints[index].inserted = false;
+        }
         Ok(record)
     }
 
-    /// Records a watchpoint stop when it counts; a watchpoint that has
-    /// counted its hits is removed.
-    async fn handle_watch(&mut self, addr: u64, thread: ThreadId) -> Result<Option<StopRecord>> {
+    /// Records a watchpoint stop of `thread` (at `pc`, before the access)
+    /// when it counts; a watchpoint that has counted its hits is removed.
+    async fn handle_watch(
+        &mut self,
+        addr: u64,
+        thread: ThreadId,
+        pc: u64,
+    ) -> Result<Option<StopRecord>> {
         let Some(index) = self
             .breakpoints
             .iter()
@@ -446,15 +473,6 @@ impl DebugSession {
         else {
             return Ok(None);
         };
-        self.rsp
-            .select_register_thread(thread)
-            .await
-            .context("selecting a hart")?;
-        let pc = self
-            .rsp
-            .read_register_u64("pc")
-            .await?
-            .context("pc is unavailable")?;
         let hart = thread.hart_index().unwrap_or(0) as u32;
         let (privilege, source) =
             privilege_with_source(&mut self.rsp, thread, self.version).await?;
@@ -506,33 +524,6 @@ impl DebugSession {
         self.breakpoints[index].counted_harts.push(hart);
         self.arm_dependents(index, held).await?;
         Ok(record)
-    }
-
-    /// Steps the hart past the breakpoint at its pc; the breakpoint goes back
-    /// in unless it is done (see [`ArmedBreakpoint::done`]).
-    async fn step_over(&mut self, index: usize, thread: ThreadId) -> Result<()> {
-        let address = self.breakpoints[index].address;
-        self.rsp
-            .clear_breakpoint(address)
-            .await
-            .context("removing a breakpoint to step over it")?;
-        self.breakpoints[index].inserted = false;
-        let reply = self
-            .rsp
-            .step(thread)
-            .await
-            .context("stepping over a breakpoint")?;
-        if !matches!(reply, StopReply::Signal(_)) {
-            return Ok(());
-        }
-        if !self.breakpoints[index].done(self.harts) {
-            self.rsp
-                .set_breakpoint(address)
-                .await
-                .context("reinserting a breakpoint")?;
-            self.breakpoints[index].inserted = true;
-        }
-        Ok(())
     }
 
     /// Stops every hart (for a clean end of the session).

@@ -39,6 +39,17 @@ struct Segment {
     data: Vec<u8>,
 }
 
+thread_local! {
+    static FILES_READ: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many ELF files [`ElfImage::load`] has read on this thread: lets a
+/// test check that a run reads each of its files once (a tokio test runs
+/// on one thread).
+pub fn files_read_on_this_thread() -> u64 {
+    FILES_READ.with(|n| n.get())
+}
+
 /// One ELF file as a symbol space.
 #[derive(Clone, Debug)]
 pub struct ElfImage {
@@ -61,6 +72,7 @@ impl ElfImage {
         offset: i64,
     ) -> Result<ElfImage, ElfError> {
         let path = path.as_ref();
+        FILES_READ.with(|n| n.set(n.get() + 1));
         let data = std::fs::read(path).map_err(|source| ElfError::Io {
             path: path.to_path_buf(),
             source,
@@ -206,6 +218,20 @@ impl ElfImage {
             });
         }
         Ok(self.to_runtime(first.address))
+    }
+
+    /// The run-time extents of the symbols called `name` that have a size
+    /// (several for a static function defined in several files).
+    pub fn symbol_ranges(&self, name: &str) -> Vec<std::ops::Range<u64>> {
+        self.symbols
+            .named(name)
+            .iter()
+            .filter(|s| s.size > 0)
+            .map(|s| {
+                let start = self.to_runtime(s.address);
+                start..start.wrapping_add(s.size)
+            })
+            .collect()
     }
 
     /// Describes a run-time address as `symbol+offset`.

@@ -30,11 +30,11 @@ pub(crate) mod suggest;
 mod symbols;
 
 #[cfg(test)]
-mod testelf;
+pub(crate) mod testelf;
 
 pub use disasm::{disassemble, disassemble_all, Instruction};
 pub use error::ElfError;
-pub use image::{ElfImage, Resolved};
+pub use image::{files_read_on_this_thread, ElfImage, Resolved};
 pub use lines::{LineAddresses, LineTable, SourceLine};
 pub use location::Location;
 pub use set::ElfSet;

@@ -64,9 +64,15 @@ pub fn render_run(r: &RunReport) -> String {
         );
     }
     if let Some(t) = &r.first_trap {
+        // With an expected trap, this is the record that matched it.
         let _ = writeln!(
             s,
-            "first trap: hart {} cause {:#x} ({}) epc {:#x} tval {:#x}{}",
+            "{}: hart {} cause {:#x} ({}) epc {:#x} tval {:#x}{}",
+            if r.expected_trap.is_some() {
+                "expected trap seen"
+            } else {
+                "first trap"
+            },
             t.hart,
             t.cause,
             t.desc,

@@ -17,6 +17,8 @@ pub(crate) struct RunView {
     pub because: Option<String>,
     pub observed: Option<ObservedView>,
     pub milestones: Vec<MilestoneView>,
+    /// Present when the expectation names a trap: `first_trap` is then the match.
+    pub expected_trap: Option<serde::de::IgnoredAny>,
     pub first_trap: Option<TrapView>,
     pub first_trap_places: Vec<String>,
     pub transcripts: Vec<(String, String)>,
@@ -120,8 +122,13 @@ impl RunView {
             } else {
                 format!(" in {}", self.first_trap_places.join(" or "))
             };
+            let label = if self.expected_trap.is_some() {
+                "expected trap seen"
+            } else {
+                "first trap"
+            };
             format!(
-                "first trap: hart {} cause {:#x} ({}) epc {:#x} tval {:#x}{places}",
+                "{label}: hart {} cause {:#x} ({}) epc {:#x} tval {:#x}{places}",
                 t.hart, t.cause, t.desc, t.epc, t.tval
             )
         })

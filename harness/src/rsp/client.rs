@@ -99,6 +99,10 @@ pub struct RspClient<S = TcpStream> {
     pub(crate) pending_stop: Option<StopReply>,
     /// The last stop reply seen (a watchpoint hit there is stepped over on resume).
     pub(crate) last_stop: Option<StopReply>,
+    /// The harts stopped on a breakpoint or watchpoint of this client, and
+    /// whether that list is made for the current stop (see [`super::commands::at_points`]).
+    pub(crate) at_points: Vec<super::commands::at_points::HartAtPoint>,
+    pub(crate) at_points_listed: bool,
     transcript: VecDeque<String>,
 }
 
@@ -151,6 +155,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
             breakpoints: Vec::new(),
             pending_stop: None,
             last_stop: None,
+            at_points: Vec::new(),
+            at_points_listed: false,
             transcript: VecDeque::new(),
         }
     }

@@ -58,6 +58,7 @@ pub mod tdesc;
 pub mod xml;
 
 pub use client::{RspClient, RspConfig};
+pub use commands::at_points::{HartAtPoint, HeldBy};
 pub use commands::breakpoints::BreakpointType;
 pub use commands::registers::RegisterValue;
 pub use commands::stop::{StopReply, StopSignal, WatchHit, WatchKind, SIGINT, SIGTRAP};

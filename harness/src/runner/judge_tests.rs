@@ -1,4 +1,4 @@
-//! The judge's reading of `last_milestone`.
+//! The judge's reading of `last_milestone` and of an expected trap.
 
 use std::path::Path;
 
@@ -47,7 +47,13 @@ fn verdict(s: &Scenario, hits: &[MilestoneHit]) -> Verdict {
         last_seen: None,
         early: None,
     };
-    judge(expected, &observed, hits, None, None, s)
+    let elfs = ElfSet::new();
+    let none = TrapSeen {
+        matched: None,
+        first_of_cause: None,
+        elfs: &elfs,
+    };
+    judge(expected, &observed, hits, &none, s)
 }
 
 // Before, "last" was any milestone seen on any console: a hang after the
@@ -92,4 +98,56 @@ fn a_named_console_is_judged_alone() {
         matches!(&v, Verdict::Unexpected(why) if why.contains("vm1")),
         "{v:?}"
     );
+}
+
+fn logged(hart: u64, epc: u64) -> LoggedTrap {
+    LoggedTrap {
+        hart,
+        interrupt: false,
+        cause: 2,
+        epc,
+        tval: 0,
+        desc: "illegal_instruction".into(),
+    }
+}
+
+/// Before, the judge took the first exception with the cause, wherever it
+/// was: OpenSBI's probe here. Now only the log's match counts, and a miss
+/// says where the cause was taken instead.
+#[test]
+fn an_expected_trap_needs_its_match() {
+    let s = scenario(
+        "trap = { cause = 2, symbol = \"guest:fault_illegal_insn\", hart = 1 }\n[[elf]]\nname = \"guest\"\npath = \"guest.elf\"",
+    );
+    let expected = s.expected_for("10.0.2".parse().expect("a version"));
+    let observed = Observed::Hung {
+        console: "vm0".into(),
+        missing: "x".into(),
+        last_seen: None,
+        early: None,
+    };
+    let elfs = ElfSet::new();
+    let probe = logged(0, 0x8000_0a3c);
+    let missed = TrapSeen {
+        matched: None,
+        first_of_cause: Some(&probe),
+        elfs: &elfs,
+    };
+    let v = judge(expected, &observed, &[], &missed, &s);
+    assert!(
+        matches!(&v, Verdict::Unexpected(why)
+            if why.contains("no exception cause 0x2 in guest:fault_illegal_insn on hart 1")
+            && why.contains("on hart 0 at 0x80000a3c (no known symbol)")),
+        "{v:?}"
+    );
+    let found = logged(1, 0x8020_0114);
+    let met = TrapSeen {
+        matched: Some(&found),
+        first_of_cause: Some(&probe),
+        elfs: &elfs,
+    };
+    assert!(matches!(
+        judge(expected, &observed, &[], &met, &s),
+        Verdict::AsExpected
+    ));
 }

@@ -4,6 +4,7 @@
 mod arming;
 pub mod checks;
 pub mod dialogue;
+mod expected_trap;
 pub mod hang;
 pub mod hot_pages;
 pub mod inspect;
@@ -20,8 +21,11 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::debug::{DebugSession, Event, StopRecord};
+use crate::elf::ElfSet;
 use crate::qemu::{DebugLog, LaunchOptions, QemuBuild, QemuProcess, QemuVersion};
-use crate::scenario::{ExpectedOutcome, LastMilestone, OutcomeKind, Scenario, ScenarioConsole};
+use crate::scenario::{
+    ExpectedOutcome, ExpectedTrap, LastMilestone, OutcomeKind, Scenario, ScenarioConsole,
+};
 pub use checks::CheckResult;
 pub use outcome::OutcomeClass;
 use trap_log::{LogStats, LoggedTrap, SharedTrapLog};
@@ -82,7 +86,11 @@ pub struct RunReport {
     pub observed: Observed,
     pub verdict: Verdict,
     pub milestones: Vec<MilestoneHit>,
-    /// The first exception of the expected kind, from QEMU's interrupt log.
+    /// The trap the expectation names (cause, symbol, hart), if it names one.
+    pub expected_trap: Option<ExpectedTrap>,
+    /// From QEMU's interrupt log: the first exception matching
+    /// `expected_trap` (its `hart` says which hart took it); without an
+    /// expected trap, the fault a storm began with.
     pub first_trap: Option<LoggedTrap>,
     /// Where that trap's pc is in each ELF file that has a symbol there
     /// (`guest:kvminithart+0x1e`); the log does not say which one ran.
@@ -161,6 +169,8 @@ pub struct LiveRun {
     pub storm: Option<LoggedTrap>,
     /// The interrupt log, still being read (QEMU is stopped).
     pub trap_log: Arc<SharedTrapLog>,
+    /// The scenario's ELF files, as read once at the start of the run.
+    pub elfs: Arc<ElfSet>,
 }
 
 /// Runs `scenario` on `build` (the firmware must already be built). With
@@ -179,10 +189,21 @@ pub async fn run_with(
 ) -> Result<(RunReport, Option<LiveRun>)> {
     let expectation = scenario.expected_for(build.version).cloned();
     let trap_wanted = expectation.as_ref().and_then(|e| e.trap.clone());
+    // The symbol files, read once for the whole run (debugger, trap
+    // expectation, report, diagnosis).
+    let elfs = Arc::new(scenario.load_elfs()?);
+    let wanted = trap_wanted
+        .as_ref()
+        .map(|t| expected_trap::pattern(t, &elfs))
+        .transpose()
+        .with_context(|| format!("{}", scenario.path.display()))?;
     // The interrupt log is always on: it is how hangs are suspected early,
     // and how the first fault is found after later ones overwrote the CSRs.
     // QEMU streams it to a reader thread; nothing is stored.
-    let trap_log = Arc::new(SharedTrapLog::new(scenario.machine.smp as usize));
+    let trap_log = Arc::new(SharedTrapLog::expecting(
+        scenario.machine.smp as usize,
+        wanted,
+    ));
     // The debugger is always attached too: a suspected hang is confirmed by
     // looking at the stopped harts before it becomes a verdict.
     let opts = LaunchOptions {
@@ -200,7 +221,7 @@ pub async fn run_with(
         .gdb_addr()
         .context("QEMU started without its gdbstub")?;
     let mut session = Some(
-        DebugSession::attach(addr, scenario, build.version)
+        DebugSession::attach(addr, scenario, build.version, elfs.clone())
             .await
             .with_context(|| format!("attaching the debugger to QEMU {}", build.version))?,
     );
@@ -362,23 +383,18 @@ pub async fn run_with(
         qemu.stop().await;
     }
     let log = trap_log.snapshot();
-    // The symbol files, read once, when a trap is to be placed in them.
-    let elfs = if trap_wanted.is_some() || storm.is_some() {
-        scenario.load_elfs().ok()
-    } else {
-        None
-    };
-    // The expectation's cause when it names one; else the fault a storm began with.
+    // The expected trap when the expectation names one; else the fault a storm began with.
     let first_trap = match (&trap_wanted, &storm) {
-        (Some(t), _) => log.first_exception(t.cause).cloned(),
-        (None, Some(s)) => {
-            let in_firmware = |pc: u64| {
-                elfs.as_ref()
-                    .is_some_and(|e| !e.spaces_containing(pc).is_empty())
-            };
-            log.first_fault_of_storm(s, in_firmware)
-        }
+        (Some(_), _) => log.first_match().cloned(),
+        (None, Some(s)) => log.first_fault_of_storm(s, |pc| !elfs.spaces_containing(pc).is_empty()),
         (None, None) => None,
+    };
+    let trap_seen = TrapSeen {
+        matched: first_trap.as_ref(),
+        first_of_cause: trap_wanted
+            .as_ref()
+            .and_then(|t| log.first_exception(t.cause)),
+        elfs: &elfs,
     };
     let live = match session {
         Some(session) if keep => Some(LiveRun {
@@ -386,6 +402,7 @@ pub async fn run_with(
             session,
             storm: storm.clone(),
             trap_log: trap_log.clone(),
+            elfs: elfs.clone(),
         }),
         _ => None,
     };
@@ -400,8 +417,7 @@ pub async fn run_with(
         expectation,
         observed,
         tracker.hits,
-        first_trap,
-        elfs.as_ref(),
+        &trap_seen,
         transcripts,
         started,
     );
@@ -426,7 +442,7 @@ pub async fn run_with(
             .cloned()
             .collect();
     }
-    report.hot_pages = hot_pages::report(&log, scenario, elfs.as_ref());
+    report.hot_pages = hot_pages::report(&log, scenario, Some(&elfs));
     report.harness_peak_rss_kib = peak_rss_kib();
     report.dialogue = talk.into_events();
     Ok((report, live))
@@ -597,8 +613,17 @@ impl<'a> MilestoneTracker<'a> {
     }
 }
 
+/// What QEMU's interrupt log showed, for the judge: the first exception
+/// matching the expected trap, the first with its cause anywhere (to say
+/// where it was taken instead), and the ELF files to place them in.
+struct TrapSeen<'a> {
+    matched: Option<&'a LoggedTrap>,
+    first_of_cause: Option<&'a LoggedTrap>,
+    elfs: &'a ElfSet,
+}
+
 /// `space:symbol+offset` for every ELF file with a symbol spanning `addr`.
-fn trap_places(set: &crate::elf::ElfSet, addr: u64) -> Vec<String> {
+fn trap_places(set: &ElfSet, addr: u64) -> Vec<String> {
     set.images()
         .iter()
         .filter_map(|i| {
@@ -623,27 +648,21 @@ fn finish(
     expectation: Option<ExpectedOutcome>,
     observed: Observed,
     milestones: Vec<MilestoneHit>,
-    first_trap: Option<LoggedTrap>,
-    elfs: Option<&crate::elf::ElfSet>,
+    trap: &TrapSeen,
     transcripts: Vec<(String, String)>,
     started: Instant,
 ) -> RunReport {
-    let verdict = judge(
-        expectation.as_ref(),
-        &observed,
-        &milestones,
-        first_trap.as_ref(),
-        elfs,
-        scenario,
-    );
-    let first_trap_places = match (&first_trap, elfs) {
-        (Some(t), Some(set)) => trap_places(set, t.epc),
-        _ => Vec::new(),
+    let verdict = judge(expectation.as_ref(), &observed, &milestones, trap, scenario);
+    let first_trap = trap.matched.cloned();
+    let first_trap_places = match &first_trap {
+        Some(t) => trap_places(trap.elfs, t.epc),
+        None => Vec::new(),
     };
     RunReport {
         scenario: scenario.name.clone(),
         qemu: build.version,
         expected: expectation.as_ref().map(|e| e.kind.clone()),
+        expected_trap: expectation.as_ref().and_then(|e| e.trap.clone()),
         because: expectation.and_then(|e| e.because),
         observed,
         verdict,
@@ -705,8 +724,7 @@ fn judge(
     expected: Option<&ExpectedOutcome>,
     observed: &Observed,
     milestones: &[MilestoneHit],
-    trap: Option<&LoggedTrap>,
-    elfs: Option<&crate::elf::ElfSet>,
+    trap: &TrapSeen,
     scenario: &Scenario,
 ) -> Verdict {
     let (name, consoles) = (&scenario.name, &scenario.consoles);
@@ -740,27 +758,12 @@ fn judge(
                     return Verdict::Unexpected(why);
                 }
             }
-            if let Some(want) = &expected.trap {
-                match trap {
-                    None => {
-                        return Verdict::Unexpected(format!(
-                            "hung, but QEMU's interrupt log shows no exception with cause {:#x}",
-                            want.cause
-                        ))
-                    }
-                    Some(t) => {
-                        if let Some(symbol) = &want.symbol {
-                            let Some(set) = elfs else {
-                                return Verdict::Unexpected(
-                                    "the scenario's ELF files could not be read".into(),
-                                );
-                            };
-                            if let Err(why) = Scenario::check_in_symbol(set, t.epc, symbol) {
-                                return Verdict::Unexpected(why);
-                            }
-                        }
-                    }
-                }
+            if let (Some(want), None) = (&expected.trap, trap.matched) {
+                return Verdict::Unexpected(expected_trap::not_seen(
+                    want,
+                    trap.first_of_cause,
+                    trap.elfs,
+                ));
             }
             Verdict::AsExpected
         }

@@ -11,6 +11,10 @@
 //! read (last trap and when, the current run of identical exceptions, the head
 //! of the current chain of faults, a ring of recent records). Its memory is
 //! bounded by harts x a constant however long the run.
+//!
+//! The exception a scenario expects ([`TrapPattern`]: cause, the address
+//! ranges of a symbol, a hart) is matched as the lines arrive: the first
+//! record that matches all of it is kept, whatever came before it.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
@@ -84,6 +88,26 @@ pub fn parse_line(line: &str) -> Option<LoggedTrap> {
         tval: tval?,
         desc,
     })
+}
+
+/// An exception a scenario expects: its cause, the run-time address ranges
+/// its pc must lie in (the extents of the named symbol, resolved in the
+/// scenario's ELF files once at the start of a run), and the hart when named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrapPattern {
+    pub cause: u64,
+    pub ranges: Vec<std::ops::Range<u64>>,
+    pub hart: Option<u64>,
+}
+
+impl TrapPattern {
+    /// Whether `t` is this exception: never an interrupt; cause, pc and hart as asked.
+    pub fn matches(&self, t: &LoggedTrap) -> bool {
+        !t.interrupt
+            && t.cause == self.cause
+            && self.hart.is_none_or(|h| h == t.hart)
+            && self.ranges.iter().any(|r| r.contains(&t.epc))
+    }
 }
 
 /// Harts beyond this index are not tracked (a garbled line must not make
@@ -169,6 +193,9 @@ pub struct TrapLog {
     harts: Vec<HartLog>,
     /// The first exception of each cause code (codes are below 64).
     first_by_cause: BTreeMap<u64, LoggedTrap>,
+    /// The exception the scenario expects, and the first record matching it.
+    wanted: Option<TrapPattern>,
+    first_wanted: Option<LoggedTrap>,
     /// The end of the last chunk when it was not a whole line.
     partial: Vec<u8>,
     /// Skip to the next newline (after a drop, or a line too long to keep).
@@ -188,6 +215,15 @@ impl TrapLog {
         TrapLog {
             harts: vec![HartLog::default(); harts.min(MAX_HARTS)],
             ..TrapLog::default()
+        }
+    }
+
+    /// An empty log that also keeps the first exception matching `wanted`
+    /// (see [`TrapLog::first_match`]).
+    pub fn expecting(harts: usize, wanted: Option<TrapPattern>) -> TrapLog {
+        TrapLog {
+            wanted,
+            ..TrapLog::new(harts)
         }
     }
 
@@ -262,6 +298,9 @@ impl TrapLog {
         if !t.interrupt && t.cause < 64 && !self.first_by_cause.contains_key(&t.cause) {
             self.first_by_cause.insert(t.cause, t.clone());
         }
+        if self.first_wanted.is_none() && self.wanted.as_ref().is_some_and(|w| w.matches(&t)) {
+            self.first_wanted = Some(t.clone());
+        }
         self.harts[index].record(t, now);
     }
 
@@ -280,9 +319,16 @@ impl TrapLog {
         &self.harts
     }
 
-    /// The first exception (not interrupt) with this cause code.
+    /// The first exception (not interrupt) with this cause code, wherever
+    /// it was taken: on its own it says nothing about an expectation (OpenSBI
+    /// probes CSRs with illegal instructions at boot); see [`TrapLog::first_match`].
     pub fn first_exception(&self, cause: u64) -> Option<&LoggedTrap> {
         self.first_by_cause.get(&cause)
+    }
+
+    /// The first exception matching the pattern given to [`TrapLog::expecting`].
+    pub fn first_match(&self) -> Option<&LoggedTrap> {
+        self.first_wanted.as_ref()
     }
 
     /// Every hart whose exceptions end in a run of at least `min_repeats`
@@ -341,6 +387,11 @@ impl SharedTrapLog {
     /// An empty log for `harts` harts.
     pub fn new(harts: usize) -> SharedTrapLog {
         SharedTrapLog(std::sync::Mutex::new(TrapLog::new(harts)))
+    }
+
+    /// An empty log that keeps the first exception matching `wanted`.
+    pub fn expecting(harts: usize, wanted: Option<TrapPattern>) -> SharedTrapLog {
+        SharedTrapLog(std::sync::Mutex::new(TrapLog::expecting(harts, wanted)))
     }
 
     /// Runs `f` on the log as it is now.
@@ -455,6 +506,53 @@ mod tests {
         assert_eq!(skip_low.epc, 0x802005da);
         assert_eq!(log.first_exception(0xc).unwrap().epc, 0x802005da);
         assert_eq!(log.stats().records, 203);
+    }
+
+    /// OpenSBI's boot probes and the other VM take the expected cause first,
+    /// elsewhere: only a record with the cause, inside the symbol and on the
+    /// hart named, matches (by cause alone, the probe would have).
+    #[test]
+    fn an_expected_trap_matches_cause_symbol_and_hart() {
+        let wanted = TrapPattern {
+            cause: 2,
+            ranges: std::iter::once(0x8020_0100..0x8020_0140).collect(),
+            hart: Some(1),
+        };
+        let mut text = String::new();
+        text += &line(0, 0, 2, 0x8000_0a3c, 0xf1402573); // OpenSBI's CSR probe, hart 0
+        text += &line(1, 0, 2, 0x8000_0a3c, 0xf1402573); // the same on hart 1
+        text += &line(1, 1, 2, 0x8020_0110, 0); // an interrupt with code 2 in the symbol
+        text += &line(0, 0, 2, 0x8020_0114, 0xc0001073); // the right place, the other VM's hart
+        text += &line(1, 0, 2, 0x8020_0140, 0); // one past the symbol's end
+        text += &line(1, 0, 0xc, 0x8020_0114, 0); // the right place, another cause
+        text += &line(1, 0, 2, 0x8020_0114, 0xc0001073); // the one
+        text += &line(1, 0, 2, 0x8020_0118, 0); // later ones do not replace it
+        for chunk in [1, 5, 4096] {
+            let mut log = TrapLog::expecting(2, Some(wanted.clone()));
+            for piece in text.as_bytes().chunks(chunk) {
+                log.feed(piece, Instant::now());
+            }
+            let m = log.first_match().expect("the trap in the symbol on hart 1");
+            assert_eq!((m.hart, m.epc, m.tval), (1, 0x8020_0114, 0xc0001073));
+            // By cause alone, the first is OpenSBI's probe.
+            assert_eq!(log.first_exception(2).unwrap().epc, 0x8000_0a3c);
+        }
+        let any_hart = TrapPattern {
+            hart: None,
+            ..wanted.clone()
+        };
+        let mut log = TrapLog::expecting(2, Some(any_hart));
+        log.feed(text.as_bytes(), Instant::now());
+        assert_eq!(log.first_match().map(|m| m.hart), Some(0));
+        // Nowhere in the symbol: no match, though the cause is everywhere.
+        let elsewhere = TrapPattern {
+            ranges: std::iter::once(0x8020_0200..0x8020_0300).collect(),
+            ..wanted
+        };
+        let mut log = TrapLog::expecting(2, Some(elsewhere));
+        log.feed(text.as_bytes(), Instant::now());
+        assert!(log.first_match().is_none());
+        assert!(log.first_exception(2).is_some());
     }
 
     #[test]

@@ -190,7 +190,7 @@ struct OutcomeSection {
     qemu: String,
     expect: String,
     last_milestone: Option<toml::Spanned<LastMilestoneSection>>,
-    trap: Option<TrapSection>,
+    trap: Option<toml::Spanned<TrapSection>>,
     because: Option<String>,
     #[serde(default)]
     csr: Vec<String>,
@@ -208,7 +208,8 @@ enum LastMilestoneSection {
 #[serde(deny_unknown_fields)]
 struct TrapSection {
     cause: u64,
-    symbol: Option<String>,
+    symbol: String,
+    hart: Option<u32>,
 }
 
 fn default_machine() -> String {
@@ -240,6 +241,49 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
 impl ScenarioFile {
     /// Checks that a `last_milestone` names a milestone entry of the named
     /// console (or of some console); errors say `file:line: key: message`.
+    /// Checks an expected trap against the machine and the ELF files: the
+    /// hart must exist, and `elf:symbol` must name one of the `[[elf]]`s
+    /// (the symbol itself is looked up when a run starts).
+    fn expected_trap(
+        &self,
+        t: &toml::Spanned<TrapSection>,
+        path: &Path,
+        key: &str,
+    ) -> Result<ExpectedTrap> {
+        let line = position(&self.source, t.span().start).0;
+        let fail = |msg: String| anyhow!("{}:{line}: {key}: {msg}", path.display());
+        let t = t.get_ref();
+        if let Some(h) = t.hart {
+            if h >= self.machine.smp {
+                return Err(fail(format!(
+                    "hart {h} does not exist with smp = {}",
+                    self.machine.smp
+                )));
+            }
+        }
+        let names: Vec<&str> = self.elfs.iter().map(|e| e.name.as_str()).collect();
+        if names.is_empty() {
+            return Err(fail(format!(
+                "symbol \"{}\" needs the ELF file it is in: add an [[elf]]",
+                t.symbol
+            )));
+        }
+        if let Some((space, name)) = t.symbol.split_once(':') {
+            if !names.contains(&space) || name.is_empty() {
+                return Err(fail(format!(
+                    "\"{}\": write SYMBOL or ELF:SYMBOL with ELF one of {}",
+                    t.symbol,
+                    names.join(", ")
+                )));
+            }
+        }
+        Ok(ExpectedTrap {
+            cause: t.cause,
+            symbol: t.symbol.clone(),
+            hart: t.hart,
+        })
+    }
+
     fn last_milestone(
         &self,
         m: &toml::Spanned<LastMilestoneSection>,
@@ -600,10 +644,11 @@ impl ScenarioFile {
                     "last_milestone and trap only apply to expect = \"hangs\"".into(),
                 ));
             }
-            let trap = o.trap.as_ref().map(|t| ExpectedTrap {
-                cause: t.cause,
-                symbol: t.symbol.clone(),
-            });
+            let trap = o
+                .trap
+                .as_ref()
+                .map(|t| self.expected_trap(t, path, &format!("{key}.trap")))
+                .transpose()?;
             let mut checks = Vec::new();
             for (j, text) in o.csr.iter().enumerate() {
                 let ckey = format!("{key}.csr[{j}]");

@@ -357,3 +357,34 @@ fn arm_after_a_milestone_or_a_trap() {
         );
     }
 }
+
+#[test]
+fn an_expected_trap_is_checked_at_load() {
+    let s = load(&GOOD.replace(
+        "symbol = \"kvminithart\" }",
+        "symbol = \"guest:kvminithart\", hart = 1 }",
+    ))
+    .unwrap();
+    let t = s.outcomes[1].trap.as_ref().unwrap();
+    assert_eq!((t.symbol.as_str(), t.hart), ("guest:kvminithart", Some(1)));
+    let err = |text: String| format!("{:#}", load(&text).unwrap_err());
+    let hart = err(GOOD.replace(
+        "symbol = \"kvminithart\" }",
+        "symbol = \"kvminithart\", hart = 2 }",
+    ));
+    assert!(
+        hart.starts_with("/proj/scenarios/x.toml:26: outcome[1].trap: hart 2 does not exist"),
+        "{hart}"
+    );
+    let space = err(GOOD.replace(
+        "symbol = \"kvminithart\"",
+        "symbol = \"gueest:kvminithart\"",
+    ));
+    assert!(
+        space.contains(":26: outcome[1].trap:") && space.contains("one of guest"),
+        "{space}"
+    );
+    // A cause alone matches OpenSBI's probes and other VMs: the symbol is required.
+    let bare = err(GOOD.replace(", symbol = \"kvminithart\"", ""));
+    assert!(bare.contains("symbol"), "{bare}");
+}

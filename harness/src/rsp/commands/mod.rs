@@ -15,6 +15,7 @@
 //! Each module holds pure functions that build commands and parse replies
 //! (unit-tested on their own) and the `impl RspClient` methods that use them.
 
+pub mod at_points;
 pub mod breakpoints;
 pub mod features;
 pub mod memory;

@@ -17,7 +17,8 @@
 //!   again at once, without executing anything; when two harts sit on it, the
 //!   stops alternate between them forever. A debugger has to step over it:
 //!   [`RspClient::resume`] removes the breakpoints at such a hart's pc, steps
-//!   it, and puts them back before continuing (as gdb does).
+//!   it, and puts them back before continuing (as gdb does). Which harts sit
+//!   where is [`super::at_points`]'s to know.
 //! - A stop halts every hart; `vCont;s:TID` moves only that hart (the others
 //!   stay where they are); stepping from a breakpoint address works.
 //! - Watchpoints stop *before* the access: pc is the load or store, memory
@@ -35,7 +36,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::rsp::client::{RspClient, RunState};
-use crate::rsp::commands::breakpoints::{command as breakpoint_command, BreakpointType};
+use crate::rsp::commands::breakpoints::command as breakpoint_command;
 use crate::rsp::commands::stop::{parse_console_output, StopReply};
 use crate::rsp::commands::threads::ThreadId;
 use crate::rsp::error::{Result, RspError};
@@ -82,12 +83,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
     /// [`RspClient::wait_for_stop`] returns that stop.
     pub async fn resume(&mut self) -> Result<()> {
         self.check_can_send("vCont;c")?;
-        if let Some(stop) = self.step_over_breakpoints().await? {
-            self.state = RunState::Running("a step over a breakpoint".into());
-            self.pending_stop = Some(stop);
+        if self.step_off_or_hold().await? {
             return Ok(());
         }
         self.resume_raw().await
+    }
+
+    /// Steps every hart off the point it sits on
+    /// ([`RspClient::harts_at_points`]); true when a step stopped for
+    /// another reason, which [`RspClient::wait_for_stop`] then returns.
+    async fn step_off_or_hold(&mut self) -> Result<bool> {
+        match self.step_off_points().await? {
+            Some(stop) => {
+                self.state = RunState::Running("a step over a breakpoint".into());
+                self.pending_stop = Some(stop);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     /// Resumes every hart like [`RspClient::resume`], but without stepping
@@ -99,78 +112,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
         } else {
             "c"
         };
-        self.resume_with(command).await
-    }
-
-    /// Steps over what would stop a hart again at once: the watchpoint that
-    /// stopped the last stop's hart (QEMU stops before the access, so the
-    /// instruction runs again), and code breakpoints at any hart's pc.
-    /// Returns a stop that is not a plain step completion, if one happens.
-    async fn step_over_breakpoints(&mut self) -> Result<Option<StopReply>> {
-        let code =
-            |ty: &BreakpointType| matches!(ty, BreakpointType::Software | BreakpointType::Hardware);
-        let watches: Vec<(BreakpointType, u64, u64)> = self
-            .breakpoints
-            .iter()
-            .filter(|(ty, ..)| !code(ty))
-            .copied()
-            .collect();
-        let watch_hit_thread = self
-            .last_stop
-            .as_ref()
-            .filter(|s| s.signal().is_some_and(|sig| sig.watch.is_some()))
-            .and_then(StopReply::thread);
-        if let (Some(thread), false) = (watch_hit_thread, watches.is_empty()) {
-            if let Some(stop) = self.step_with_removed(thread, &watches).await? {
-                return Ok(Some(stop));
-            }
-        }
-        if !self.breakpoints.iter().any(|(ty, ..)| code(ty)) {
-            return Ok(None);
-        }
-        // Without a register map there is no pc to compare: resume as is.
-        if self.register_info("pc").is_err() {
-            return Ok(None);
-        }
-        for thread in self.threads().await? {
-            let Some(pc) = self.read_thread_register(thread, "pc").await?.as_u64() else {
-                continue;
-            };
-            let here: Vec<(BreakpointType, u64, u64)> = self
-                .breakpoints
-                .iter()
-                .filter(|(ty, addr, _)| code(ty) && *addr == pc)
-                .copied()
-                .collect();
-            if here.is_empty() {
-                continue;
-            }
-            if let Some(stop) = self.step_with_removed(thread, &here).await? {
-                return Ok(Some(stop));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Removes `points` at the stub, steps `thread`, inserts them again.
-    /// Returns the step's stop if it was anything but a plain step completion.
-    async fn step_with_removed(
-        &mut self,
-        thread: ThreadId,
-        points: &[(BreakpointType, u64, u64)],
-    ) -> Result<Option<StopReply>> {
-        for &(ty, addr, kind) in points {
-            self.request_ok(&breakpoint_command(false, ty, addr, kind))
-                .await?;
-        }
-        let stepped = self.step(thread).await;
-        for &(ty, addr, kind) in points {
-            self.request_ok(&breakpoint_command(true, ty, addr, kind))
-                .await?;
-        }
-        let stop = stepped?;
-        let plain = stop.is_trap() && stop.signal().is_some_and(|s| s.watch.is_none());
-        Ok((!plain).then_some(stop))
+        self.resume_with(command).await?;
+        self.forget_at_points();
+        Ok(())
     }
 
     /// Resumes every hart and waits up to `timeout` for the stop reply.
@@ -181,8 +125,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
 
     /// Continues only `threads` (`vCont;c:TID;...`) and returns at once; the
     /// other harts stay stopped (QEMU leaves a thread without an action
-    /// where it is). Nothing is stepped over first: the caller moves harts
-    /// off breakpoints itself. Needs vCont's `c`.
+    /// where it is). First, like [`RspClient::resume`], every hart on a
+    /// point is stepped off it, the ones left stopped too (they stay just
+    /// past it). Needs vCont's `c`.
     pub async fn resume_only(&mut self, threads: &[ThreadId]) -> Result<()> {
         let multiprocess = self.multiprocess();
         let mut command = String::from("vCont");
@@ -193,7 +138,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
         if !self.vcont_actions().await?.iter().any(|a| a == "c") {
             return Err(RspError::Unsupported { command });
         }
-        self.resume_with(&command).await
+        if self.step_off_or_hold().await? {
+            return Ok(());
+        }
+        self.resume_with(&command).await?;
+        self.forget_at_points();
+        Ok(())
     }
 
     /// Single-steps one hart (`vCont;s:TID`; the others stay stopped) and
@@ -210,7 +160,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
         };
         self.resume_with(&command).await?;
         let timeout = self.config.reply_timeout;
-        self.wait_for_stop(timeout).await
+        let stop = self.wait_for_stop(timeout).await;
+        // Whatever it stopped on, it is no longer where it was listed.
+        self.moved(thread);
+        stop
     }
 
     /// Waits up to `timeout` for the stop reply of a running target. `O`
@@ -229,6 +182,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
         if let Some(stop) = self.pending_stop.take() {
             self.state = stop_state(&stop);
             self.last_stop = Some(stop.clone());
+            self.at_points_stale();
             return Ok(stop);
         }
         let deadline = tokio::time::Instant::now() + timeout;
@@ -265,6 +219,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
             })?;
             self.state = stop_state(&stop);
             self.last_stop = Some(stop.clone());
+            self.at_points_stale();
             return Ok(stop);
         }
     }
