@@ -146,15 +146,26 @@ pub fn kill_all() {
         }
     }
     for (_, live) in &groups {
-        // A QEMU killed in the middle of its start-up may still create a file
-        // while the directory is emptied: try again a few times.
-        for _ in 0..5 {
-            match std::fs::remove_dir_all(&live.dir) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    std::thread::sleep(Duration::from_millis(10))
-                }
-                _ => break,
-            }
+        remove_session_dir(&live.dir, REMOVE_LIMIT);
+    }
+}
+
+/// How long [`kill_all`] keeps trying to remove a session directory.
+const REMOVE_LIMIT: Duration = Duration::from_secs(2);
+
+/// Removes `dir`, trying again for up to `limit`: a QEMU that was just sent
+/// SIGKILL may still finish a system call that creates a file in it, and on
+/// a loaded machine it may wait well over 50 ms for a CPU to do so (seen:
+/// a session directory left after Ctrl-C while two other QEMUs and a CPU hog
+/// ran). Returns whether the directory is gone.
+fn remove_session_dir(dir: &Path, limit: Duration) -> bool {
+    let until = Instant::now() + limit;
+    loop {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => return true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return true,
+            Err(_) if Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
+            Err(_) => return false,
         }
     }
 }
@@ -762,6 +773,35 @@ fn parse_bool(v: &str) -> Option<bool> {
 mod tests {
     use super::*;
     use crate::qemu::registry::Origin;
+
+    /// A process still creating files in the session directory for a while
+    /// (a killed QEMU finishing its last system call) does not leave it behind.
+    #[test]
+    fn a_session_directory_is_removed_while_files_still_appear() {
+        let parent = tempfile::tempdir().expect("a temporary directory");
+        let dir = parent.path().join("session");
+        std::fs::create_dir(&dir).expect("the session directory");
+        let writer = {
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                let until = Instant::now() + Duration::from_millis(200);
+                let mut n = 0;
+                while Instant::now() < until {
+                    // Fails once the directory is gone: then there is nothing to do.
+                    if std::fs::write(dir.join(format!("f{n}")), b"x").is_err() {
+                        break;
+                    }
+                    n += 1;
+                }
+            })
+        };
+        assert!(remove_session_dir(&dir, Duration::from_secs(5)));
+        writer.join().expect("the writer thread");
+        // The writer may have created a file after the last removal only if
+        // the directory still existed, which the removal rules out.
+        assert!(!dir.exists());
+        assert!(remove_session_dir(&dir, Duration::ZERO), "gone is done");
+    }
 
     fn args(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
