@@ -126,6 +126,29 @@ struct Live {
 /// Every QemuProcess of this process that has not been dropped yet, by process group.
 static LIVE_GROUPS: Mutex<Option<HashMap<i32, Live>>> = Mutex::new(None);
 
+/// Session directories of launches whose QEMU is not in [`LIVE_GROUPS`] yet:
+/// a signal between the fork and that registration must still remove them
+/// (QEMU itself dies with the process: its parent-death signal).
+static LAUNCHING_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Keeps a session directory in [`LAUNCHING_DIRS`] until dropped.
+struct LaunchingDir(PathBuf);
+
+impl LaunchingDir {
+    fn new(dir: &Path) -> LaunchingDir {
+        let mut dirs = LAUNCHING_DIRS.lock().unwrap_or_else(|p| p.into_inner());
+        dirs.push(dir.to_path_buf());
+        LaunchingDir(dir.to_path_buf())
+    }
+}
+
+impl Drop for LaunchingDir {
+    fn drop(&mut self) {
+        let mut dirs = LAUNCHING_DIRS.lock().unwrap_or_else(|p| p.into_inner());
+        dirs.retain(|d| d != &self.0);
+    }
+}
+
 fn live_groups<R>(f: impl FnOnce(&mut HashMap<i32, Live>) -> R) -> R {
     let mut guard = match LIVE_GROUPS.lock() {
         Ok(g) => g,
@@ -147,6 +170,11 @@ pub fn kill_all() {
     }
     for (_, live) in &groups {
         remove_session_dir(&live.dir, REMOVE_LIMIT);
+    }
+    let launching: Vec<PathBuf> =
+        std::mem::take(&mut *LAUNCHING_DIRS.lock().unwrap_or_else(|p| p.into_inner()));
+    for dir in &launching {
+        remove_session_dir(dir, REMOVE_LIMIT);
     }
 }
 
@@ -291,6 +319,7 @@ impl QemuProcess {
             .prefix("hvharness-qemu-")
             .tempdir()
             .context("creating the session directory")?;
+        let launching = LaunchingDir::new(dir.path());
         let args = command_line(build, spec, opts, dir.path(), gdb_port)?;
         // Read end open before QEMU starts, so QEMU's open of the FIFO does not wait.
         let log_pipe = match &opts.debug_log {
@@ -343,6 +372,7 @@ impl QemuProcess {
                 },
             )
         });
+        drop(launching);
         let guard = GroupGuard(pgid);
 
         let qmp_path = dir.path().join("qmp.sock");
