@@ -10,7 +10,8 @@
 //!
 //! 1. builds the firmware ([`firmware`]) and starts QEMU stopped, with its
 //!    gdbstub on and its interrupt log (`-d int`) streamed through a FIFO
-//!    ([`qemu`]), never stored;
+//!    ([`qemu`]), never stored: [`qemu::trap_log`] keeps only what verdicts
+//!    and the diagnosis read;
 //! 2. attaches a [`debug`] session over the GDB remote protocol ([`rsp`]),
 //!    arms the scenario's breakpoints and watchpoints, and lets the harts run;
 //! 3. reads every guest [`console`], matching milestones as bytes arrive and

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hvharness::debug::DebugSession;
+use hvharness::qemu::trap_log::{LoggedTrap, SharedTrapLog};
 use hvharness::qemu::{LaunchOptions, LogSink, QemuProcess};
 use hvharness::runner::inspect::{self, StormCheck};
-use hvharness::runner::trap_log::{LoggedTrap, SharedTrapLog};
 use hvharness::runner::{self, Observed};
 use hvharness::scenario::Scenario;
 

@@ -18,11 +18,11 @@ use anyhow::{Context, Result};
 
 use super::{FaultContext, TrapTarget};
 use crate::debug::privilege_of;
+use crate::qemu::trap_log::{LoggedTrap, TrapLog};
 use crate::qemu::QemuVersion;
 use crate::riscv::cause::code;
 use crate::riscv::{Cause, Level, PrivilegeLevel};
 use crate::rsp::{RspClient, ThreadId};
-use crate::runner::trap_log::{LoggedTrap, TrapLog};
 use crate::scenario::Scenario;
 
 /// The registers a diagnosis reads at a stopped hart, when the target has them.
@@ -279,7 +279,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::runner::trap_log::tests_support::line;
+    use crate::qemu::trap_log::tests_support::line;
     use crate::scenario::ScenarioFile;
 
     const ONE_HART: &str = r#"

@@ -6,9 +6,9 @@
 
 use anyhow::Result;
 
-use super::trap_log::SharedTrapLog;
 use super::MilestoneHit;
 use crate::debug::{DebugSession, StopRecord};
+use crate::qemu::trap_log::SharedTrapLog;
 use crate::scenario::ArmEvent;
 
 /// What has happened so far, for the breakpoints armed on events.

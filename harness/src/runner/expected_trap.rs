@@ -2,13 +2,13 @@
 //! scenario's `trap = { cause, symbol, hart }` resolved once, at the start
 //! of the run, into the address ranges of the symbol in the scenario's ELF
 //! files ([`pattern`]), matched against every record of QEMU's interrupt log
-//! as it streams past ([`super::trap_log::TrapLog::first_match`]), and
+//! as it streams past ([`crate::qemu::trap_log::TrapLog::first_match`]), and
 //! explained when nothing matched ([`not_seen`]).
 
 use anyhow::{bail, Result};
 
-use super::trap_log::{LoggedTrap, TrapPattern};
 use crate::elf::{near_matches, ElfSet};
+use crate::qemu::trap_log::{LoggedTrap, TrapPattern};
 use crate::scenario::ExpectedTrap;
 
 /// The address ranges of `want.symbol` (`elf:symbol` looks in that file

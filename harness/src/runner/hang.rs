@@ -1,7 +1,7 @@
 //! Seeing a hang early instead of waiting out the boot timeout.
 //!
 //! [`HangWatch`] only raises suspicions, read from the streamed interrupt log
-//! ([`super::trap_log`]) and the consoles' output; the run loop confirms each
+//! ([`crate::qemu::trap_log`]) and the consoles' output; the run loop confirms each
 //! one by looking at the stopped machine ([`super::inspect`]) before it
 //! becomes a verdict:
 //! - a storm: a hart's exceptions end in [`STORM_REPEATS`] identical ones
@@ -21,7 +21,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::trap_log::{LoggedTrap, SharedTrapLog};
+use crate::qemu::trap_log::{LoggedTrap, SharedTrapLog};
 
 /// Identical exceptions in a row that make a storm suspect.
 pub const STORM_REPEATS: u64 = 64;
@@ -178,8 +178,8 @@ impl HangWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::qemu::trap_log::tests_support::line;
     use crate::qemu::LogSink;
-    use crate::runner::trap_log::tests_support::line;
 
     fn watch(harts: u32) -> (Arc<SharedTrapLog>, HangWatch) {
         let log = Arc::new(SharedTrapLog::new(harts as usize));

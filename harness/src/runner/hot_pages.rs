@@ -17,9 +17,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::trap_log::{LoggedTrap, SharedTrapLog, TrapLog};
 use crate::debug::DebugSession;
 use crate::elf::ElfSet;
+use crate::qemu::trap_log::{LoggedTrap, SharedTrapLog, TrapLog};
 use crate::scenario::Scenario;
 
 /// The page size QEMU's translation (and so the slowdown) works in.
@@ -404,8 +404,8 @@ pub struct HotFunction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runner::trap_log::tests_support::line;
-    use crate::runner::trap_log::TrapLog;
+    use crate::qemu::trap_log::tests_support::line;
+    use crate::qemu::trap_log::TrapLog;
     use std::time::Instant;
 
     const KVM: u64 = 0x8020_05c0;

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use super::trap_log::{LoggedTrap, SharedTrapLog};
 use crate::debug::{privilege_of, DebugSession, StopRecord};
+use crate::qemu::trap_log::{LoggedTrap, SharedTrapLog};
 use crate::riscv::{Level, PrivilegeLevel};
 use crate::rsp::{RspError, ThreadId};
 

@@ -12,7 +12,6 @@ pub mod inspect;
 mod judge_tests;
 mod outcome;
 mod settle;
-pub mod trap_log;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,13 +21,13 @@ use serde::Serialize;
 
 use crate::debug::{DebugSession, Event, StopRecord};
 use crate::elf::ElfSet;
+use crate::qemu::trap_log::{LogStats, LoggedTrap, SharedTrapLog};
 use crate::qemu::{DebugLog, LaunchOptions, QemuBuild, QemuProcess, QemuVersion};
 use crate::scenario::{
     ExpectedOutcome, ExpectedTrap, LastMilestone, OutcomeKind, Scenario, ScenarioConsole,
 };
 pub use checks::CheckResult;
 pub use outcome::OutcomeClass;
-use trap_log::{LogStats, LoggedTrap, SharedTrapLog};
 
 /// A milestone seen on a console.
 #[derive(Debug, Clone, Serialize)]

@@ -213,7 +213,7 @@ expect = "boots"
         let mut tracker = MilestoneTracker::new(&scenario);
         assert!(tracker.advance(&mut consoles, resumed).unwrap().is_none());
         let early = Some(crate::runner::hang::NoProgress::Storm(
-            crate::runner::trap_log::LoggedTrap {
+            crate::qemu::trap_log::LoggedTrap {
                 hart: 1,
                 interrupt: false,
                 cause: 2,

@@ -206,7 +206,7 @@ pub struct TrapLog {
     /// When bytes were last dropped: every hart may have trapped then.
     pub last_gap_at: Option<Instant>,
     /// Timer samples on breakpoint pages (see `hot_pages`).
-    hot: super::hot_pages::Profiler,
+    hot: crate::runner::hot_pages::Profiler,
 }
 
 impl TrapLog {
@@ -364,12 +364,12 @@ impl TrapLog {
     }
 
     /// The timer samples on breakpoint pages.
-    pub(crate) fn hot_pages(&self) -> &super::hot_pages::Profiler {
+    pub(crate) fn hot_pages(&self) -> &crate::runner::hot_pages::Profiler {
         &self.hot
     }
 
     /// The profiler, to say which breakpoints are armed.
-    pub(crate) fn hot_pages_mut(&mut self) -> &mut super::hot_pages::Profiler {
+    pub(crate) fn hot_pages_mut(&mut self) -> &mut crate::runner::hot_pages::Profiler {
         &mut self.hot
     }
 
