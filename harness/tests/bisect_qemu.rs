@@ -147,7 +147,9 @@ fn make_history(repo: &Path) -> History {
 }
 
 /// The fake build: counts itself, fails on a tree with `broken`, otherwise
-/// links the QEMU build of the version the tree names.
+/// links the QEMU build of the version the tree names. While `slow-merge`
+/// exists, building the merge m2 announces itself (`building-merge`) and
+/// takes 30 s, so a signal can land inside a build.
 fn write_build_script(dir: &Path, counter: &Path) -> PathBuf {
     let prefixes = common::root().join(".qemu");
     let script = dir.join("fake-build.sh");
@@ -156,13 +158,16 @@ fn write_build_script(dir: &Path, counter: &Path) -> PathBuf {
         format!(
             "set -e\n\
              git -C \"$HVHARNESS_QEMU_SRC\" rev-parse HEAD >> '{counter}'\n\
+             if [ -e '{slow}' ] && git -C \"$HVHARNESS_QEMU_SRC\" log -1 --format=%s | grep -q '^m2:'; then touch '{building}'; sleep 30; fi\n\
              if [ -e \"$HVHARNESS_QEMU_SRC/broken\" ]; then echo 'broken.c:1: error: expected expression' >&2; exit 1; fi\n\
              v=$(cat \"$HVHARNESS_QEMU_SRC/qemu-version\")\n\
              ln -sfn '{prefixes}'/$v/usr/bin/qemu-system-riscv64 \"$HVHARNESS_QEMU_BUILD/qemu-system-riscv64\"\n\
              ln -sfn '{prefixes}'/$v/usr/share/qemu \"$HVHARNESS_QEMU_BUILD/pc-bios\"\n\
              echo \"installed QEMU $v\"\n",
             counter = counter.display(),
-            prefixes = prefixes.display()
+            prefixes = prefixes.display(),
+            slow = dir.join("slow-merge").display(),
+            building = dir.join("building-merge").display(),
         ),
     )
     .unwrap();
@@ -338,9 +343,18 @@ fn bisect_qemu_finds_the_commit_inside_the_merged_branch_and_resumes() {
     let script = write_build_script(tmp.path(), &counter);
     let build_dir = tmp.path().join("build");
 
-    // First run: interrupted (SIGINT, as Ctrl-C sends) once four steps are judged.
+    // First run: interrupted (SIGINT, as Ctrl-C sends) inside the build of the
+    // merge, after four steps are judged. Before the fix, the torn-down build
+    // was recorded as "build failed" and the resumed run skipped the merge.
+    std::fs::write(tmp.path().join("slow-merge"), "").unwrap();
     let mut first = spawn(bisect_command(&repo, &h, &build_dir, &script, &[]));
     first.wait_for("step 5 of about");
+    let building = tmp.path().join("building-merge");
+    let deadline = Instant::now() + LIMIT;
+    while !building.exists() {
+        assert!(Instant::now() < deadline, "the merge's build never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(first.child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
@@ -359,6 +373,8 @@ fn bisect_qemu_finds_the_commit_inside_the_merged_branch_and_resumes() {
     );
     let built_first = builds(&counter);
     assert!(built_first.len() >= 4, "{built_first:?}");
+
+    std::fs::remove_file(tmp.path().join("slow-merge")).unwrap();
 
     // Second run: resumes, and finishes.
     let (code, stdout, lines) = spawn(bisect_command(&repo, &h, &build_dir, &script, &[])).finish();

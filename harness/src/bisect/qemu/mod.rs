@@ -417,6 +417,12 @@ impl Bisector<'_> {
     }
 
     fn store(&mut self, rec: StepRecord) -> Result<()> {
+        // A step that ended because Ctrl-C tore its build or run down (its
+        // worktree removed, its build killed) judged nothing: recorded, it
+        // would be replayed as "build failed" on resume.
+        if crate::qemu::process::interrupted() {
+            bail!("interrupted while judging {}", report::short(&rec.commit));
+        }
         if !self.order.contains(&rec.commit) {
             self.order.push(rec.commit.clone());
         }
@@ -435,79 +441,18 @@ impl Bisector<'_> {
         about: usize,
         ends: Option<Ends>,
     ) -> Result<(StepRecord, Option<QemuBuild>)> {
-        let info = self.repo.info(commit)?;
-        let eta = self.eta(about.saturating_sub(k) + 1);
-        (self.progress)(format!(
-            "step {k} of about {about}{}: {} {}{}",
-            if label.is_empty() {
-                String::new()
-            } else {
-                format!(" ({label})")
-            },
-            info.short(),
-            info.subject,
-            eta
-        ));
-        self.wt.checkout(commit)?;
+        let subject = self.announce_step(commit, label, k, about)?;
         let started = Instant::now();
-        let (spec, dir, wt) = (
-            self.spec.clone(),
-            self.dir.clone(),
-            self.wt.path().to_path_buf(),
-        );
-        let c = commit.to_string();
-        let built = tokio::task::spawn_blocking(move || build::build(&spec, &dir, &wt, &c))
-            .await
-            .context("build task")??;
-        let mut rec = StepRecord {
-            commit: commit.to_string(),
-            subject: info.subject.clone(),
-            verdict: Verdict::Skip,
-            outcome: None,
-            qemu_version: None,
-            build_secs: 0.0,
-            configured: false,
-            run_secs: 0.0,
-            reason: String::new(),
-        };
+        let mut rec = StepRecord::untested(commit, subject);
         // An end that cannot be tested ends the bisection (the caller says so).
         let skipping = if ends.is_some() {
             "; skipping this commit"
         } else {
             ""
         };
-        let (binary, data_dir) = match built {
-            Built::Failed { reason, tail, secs } => {
-                rec.build_secs = secs;
-                rec.reason = format!("build failed: {reason}");
-                (self.progress)(format!(
-                    "  build failed after {secs:.0} s: {reason}{skipping}. Log tail ({}):",
-                    self.dir.log().display()
-                ));
-                for l in tail.lines() {
-                    (self.progress)(format!("  | {l}"));
-                }
-                self.spent.push(started.elapsed().as_secs_f64());
-                return Ok((rec, None));
-            }
-            Built::Ok {
-                binary,
-                data_dir,
-                secs,
-                configured,
-            } => {
-                rec.build_secs = secs;
-                rec.configured = configured;
-                (self.progress)(format!(
-                    "  built in {secs:.0} s{}",
-                    if configured {
-                        " (configured)"
-                    } else {
-                        " (incremental)"
-                    }
-                ));
-                (binary, data_dir)
-            }
+        let Some((binary, data_dir)) = self.build_step(commit, &mut rec, skipping).await? else {
+            self.spent.push(started.elapsed().as_secs_f64());
+            return Ok((rec, None));
         };
         let qemu = match probe(&binary, data_dir, Origin::Registered) {
             Ok(q) => q,
@@ -536,32 +481,12 @@ impl Bisector<'_> {
                 return Ok((rec, Some(qemu)));
             }
         };
-        rec.run_secs = report.duration_secs;
-        let outcome = report.observed.class();
-        rec.outcome = Some(outcome);
-        let judged = if self.opts.expect {
-            Some(judge_outcome(
-                &report.scenario,
-                qemu.version,
-                &report.observed,
-                &report.verdict,
-                true,
-            ))
-        } else {
-            None
-        };
-        (rec.verdict, rec.reason) = match (&judged, ends) {
-            (Some(Judgement::Good(r)), _) => (Verdict::Good, r.clone()),
-            (Some(Judgement::Bad(r)), _) => (Verdict::Bad, r.clone()),
-            (Some(Judgement::Untestable(r)), _) => (Verdict::Skip, r.clone()),
-            (None, Some(e)) if outcome == e.good => (Verdict::Good, report.observed.to_string()),
-            (None, _) => (Verdict::Bad, report.observed.to_string()),
-        };
+        self.judge_step(&mut rec, &report, qemu.version, ends);
         self.spent.push(started.elapsed().as_secs_f64());
         (self.progress)(format!(
             "  QEMU {}: {} in {:.1} s: {}",
             qemu.version,
-            outcome.word(),
+            report.observed.class().word(),
             rec.run_secs,
             if ends.is_some() {
                 rec.verdict.to_string()
@@ -570,6 +495,113 @@ impl Bisector<'_> {
             }
         ));
         Ok((rec, Some(qemu)))
+    }
+
+    /// Says which step this is and checks `commit` out; returns its subject.
+    fn announce_step(
+        &mut self,
+        commit: &str,
+        label: &str,
+        k: usize,
+        about: usize,
+    ) -> Result<String> {
+        let info = self.repo.info(commit)?;
+        let eta = self.eta(about.saturating_sub(k) + 1);
+        (self.progress)(format!(
+            "step {k} of about {about}{}: {} {}{}",
+            if label.is_empty() {
+                String::new()
+            } else {
+                format!(" ({label})")
+            },
+            info.short(),
+            info.subject,
+            eta
+        ));
+        self.wt.checkout(commit)?;
+        Ok(info.subject)
+    }
+
+    /// Builds the checked-out `commit` off the async thread; the binary and
+    /// its data directory, or none when the build failed (said, with the
+    /// log's tail, and recorded in `rec`).
+    async fn build_step(
+        &mut self,
+        commit: &str,
+        rec: &mut StepRecord,
+        skipping: &str,
+    ) -> Result<Option<(PathBuf, Option<PathBuf>)>> {
+        let (spec, dir, wt) = (
+            self.spec.clone(),
+            self.dir.clone(),
+            self.wt.path().to_path_buf(),
+        );
+        let c = commit.to_string();
+        let built = tokio::task::spawn_blocking(move || build::build(&spec, &dir, &wt, &c))
+            .await
+            .context("build task")??;
+        match built {
+            Built::Failed { reason, tail, secs } => {
+                rec.build_secs = secs;
+                rec.reason = format!("build failed: {reason}");
+                (self.progress)(format!(
+                    "  build failed after {secs:.0} s: {reason}{skipping}. Log tail ({}):",
+                    self.dir.log().display()
+                ));
+                for l in tail.lines() {
+                    (self.progress)(format!("  | {l}"));
+                }
+                Ok(None)
+            }
+            Built::Ok {
+                binary,
+                data_dir,
+                secs,
+                configured,
+            } => {
+                rec.build_secs = secs;
+                rec.configured = configured;
+                (self.progress)(format!(
+                    "  built in {secs:.0} s{}",
+                    if configured {
+                        " (configured)"
+                    } else {
+                        " (incremental)"
+                    }
+                ));
+                Ok(Some((binary, data_dir)))
+            }
+        }
+    }
+
+    /// The step's verdict from its run: by the scenario's expectation
+    /// (`--expect`), against the good end's outcome, or bad.
+    fn judge_step(
+        &self,
+        rec: &mut StepRecord,
+        report: &runner::RunReport,
+        version: crate::qemu::QemuVersion,
+        ends: Option<Ends>,
+    ) {
+        rec.run_secs = report.duration_secs;
+        let outcome = report.observed.class();
+        rec.outcome = Some(outcome);
+        let judged = self.opts.expect.then(|| {
+            judge_outcome(
+                &report.scenario,
+                version,
+                &report.observed,
+                &report.verdict,
+                true,
+            )
+        });
+        (rec.verdict, rec.reason) = match (&judged, ends) {
+            (Some(Judgement::Good(r)), _) => (Verdict::Good, r.clone()),
+            (Some(Judgement::Bad(r)), _) => (Verdict::Bad, r.clone()),
+            (Some(Judgement::Untestable(r)), _) => (Verdict::Skip, r.clone()),
+            (None, Some(e)) if outcome == e.good => (Verdict::Good, report.observed.to_string()),
+            (None, _) => (Verdict::Bad, report.observed.to_string()),
+        };
     }
 
     /// ", ETA ..." for `left` more steps, from the steps done so far.

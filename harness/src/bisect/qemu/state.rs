@@ -64,6 +64,23 @@ pub struct StepRecord {
     pub reason: String,
 }
 
+impl StepRecord {
+    /// A commit about to be built: skipped until a run says otherwise.
+    pub(crate) fn untested(commit: &str, subject: String) -> Self {
+        StepRecord {
+            commit: commit.to_string(),
+            subject,
+            verdict: Verdict::Skip,
+            outcome: None,
+            qemu_version: None,
+            build_secs: 0.0,
+            configured: false,
+            run_secs: 0.0,
+            reason: String::new(),
+        }
+    }
+}
+
 /// The state file's content.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct State {
