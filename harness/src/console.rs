@@ -27,7 +27,7 @@ const TAIL_CHARS: usize = 600;
 /// How far before the already-searched end a new search starts: the longest
 /// match that can straddle two reads and still be found. Milestones are a
 /// line or two; a longer match is found only if it arrives whole.
-pub const LOOK_BACK: usize = 4096;
+pub(crate) const LOOK_BACK: usize = 4096;
 
 /// Why a wait on a console ended without a match.
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +102,7 @@ struct Scan {
 impl Console {
     /// Connects to a `-chardev socket,path=PATH,server=on,wait=off` console,
     /// retrying until `limit` while QEMU creates the socket.
-    pub async fn connect(name: &str, path: &Path, limit: Duration) -> Result<Console> {
+    pub(crate) async fn connect(name: &str, path: &Path, limit: Duration) -> Result<Console> {
         let deadline = Instant::now() + limit;
         let stream = loop {
             match UnixStream::connect(path).await {
@@ -168,7 +168,8 @@ impl Console {
 
     /// How many bytes matching has scanned so far (with look-back), to show
     /// that it stays linear in the transcript however often it looks.
-    pub fn bytes_scanned(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn bytes_scanned(&self) -> u64 {
         self.scanned
     }
 
@@ -219,7 +220,7 @@ impl Console {
     }
 
     /// The console's name.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
@@ -273,22 +274,18 @@ impl Console {
     }
 
     /// How many bytes the console has printed.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.lock().bytes.len()
     }
 
-    /// Whether the console has printed nothing yet.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Whether QEMU closed the console (it exited).
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.lock().closed
     }
 
     /// Waits until `pattern` matches anywhere in the transcript, without moving.
-    pub async fn wait_for(
+    #[cfg(test)]
+    pub(crate) async fn wait_for(
         &mut self,
         pattern: &Regex,
         limit: Duration,
@@ -333,7 +330,7 @@ impl Console {
     }
 
     /// Types `text` into the console.
-    pub async fn send(&mut self, text: &str) -> Result<()> {
+    pub(crate) async fn send(&mut self, text: &str) -> Result<()> {
         self.writer
             .write_all(text.as_bytes())
             .await

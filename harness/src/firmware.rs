@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use nix::fcntl::{Flock, FlockArg};
 
 /// How long a firmware build may take.
-pub const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The reference firmware's three ELF files.
 #[derive(Debug, Clone)]
@@ -42,7 +42,7 @@ pub fn build_reference(root: &Path) -> Result<ReferenceFirmware> {
 }
 
 /// Runs `make -C dir [args]`; see [`run_command`].
-pub fn run_make(dir: &Path, out: &Path, args: &[&str]) -> Result<()> {
+pub(crate) fn run_make(dir: &Path, out: &Path, args: &[&str]) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut argv = vec!["-C".to_string(), dir.to_string_lossy().into_owned()];
     argv.extend(args.iter().map(|a| a.to_string()));
@@ -52,7 +52,7 @@ pub fn run_make(dir: &Path, out: &Path, args: &[&str]) -> Result<()> {
 /// Runs a build command in `cwd`, bounded by [`BUILD_TIMEOUT`], serialised with
 /// every other build of this machine through one lock file in the system temp
 /// directory; on failure the error carries the command's output.
-pub fn run_command(cwd: &Path, program: &str, args: &[String]) -> Result<()> {
+pub(crate) fn run_command(cwd: &Path, program: &str, args: &[String]) -> Result<()> {
     let lock_path = std::env::temp_dir().join("hvharness-build.lock");
     let lock_file =
         File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 /// Environment variable that points at the project's top directory explicitly.
-pub const ROOT_ENV: &str = "HVHARNESS_ROOT";
+pub(crate) const ROOT_ENV: &str = "HVHARNESS_ROOT";
 
 /// The project's top directory: `$HVHARNESS_ROOT`, else the nearest ancestor of the
 /// current directory (then of the executable) that holds `hypervisor/Makefile`.
@@ -27,11 +27,11 @@ fn find_upwards(start: &Path) -> Option<PathBuf> {
 }
 
 /// The project's QEMU prefixes, one per version (`.qemu/<version>/`).
-pub fn qemu_prefixes_dir(root: &Path) -> PathBuf {
+pub(crate) fn qemu_prefixes_dir(root: &Path) -> PathBuf {
     root.join(".qemu")
 }
 
 /// Where `make -C hypervisor` puts the firmware.
-pub fn firmware_dir(root: &Path) -> PathBuf {
+pub(crate) fn firmware_dir(root: &Path) -> PathBuf {
     root.join("target").join("firmware")
 }

@@ -21,16 +21,16 @@ use std::fmt::Write as _;
 /// One section: a title and its `key = value` lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Section {
-    pub title: String,
-    pub entries: Vec<(String, String)>,
+    pub(crate) title: String,
+    pub(crate) entries: Vec<(String, String)>,
 }
 
 /// A parsed snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Snapshot {
     /// `# key: value` header lines.
-    pub header: Vec<(String, String)>,
-    pub sections: Vec<Section>,
+    pub(crate) header: Vec<(String, String)>,
+    pub(crate) sections: Vec<Section>,
 }
 
 impl Snapshot {
@@ -50,7 +50,7 @@ impl Snapshot {
     }
 
     /// Parses the text format (with or without an insta header).
-    pub fn parse(text: &str) -> Result<Snapshot, String> {
+    pub(crate) fn parse(text: &str) -> Result<Snapshot, String> {
         let body = strip_insta_header(text);
         let mut snap = Snapshot::default();
         for (n, line) in body.lines().enumerate() {
@@ -88,7 +88,7 @@ impl Snapshot {
     }
 
     /// A header value.
-    pub fn header_value(&self, key: &str) -> Option<&str> {
+    pub(crate) fn header_value(&self, key: &str) -> Option<&str> {
         self.header
             .iter()
             .find(|(k, _)| k == key)
@@ -108,7 +108,7 @@ fn strip_insta_header(text: &str) -> &str {
 
 /// One difference.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     Changed {
         key: String,
         old: String,
@@ -126,15 +126,15 @@ pub enum Change {
 
 /// The differences within one section (or a section present on one side only).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SectionDiff {
-    pub title: String,
+pub(crate) struct SectionDiff {
+    pub(crate) title: String,
     /// `Some(true)`: only in the new snapshot; `Some(false)`: only in the old one.
-    pub only_in_new: Option<bool>,
-    pub changes: Vec<Change>,
+    pub(crate) only_in_new: Option<bool>,
+    pub(crate) changes: Vec<Change>,
 }
 
 /// Field-by-field differences between two snapshots, sections matched by title.
-pub fn diff(old: &Snapshot, new: &Snapshot) -> Vec<SectionDiff> {
+pub(crate) fn diff(old: &Snapshot, new: &Snapshot) -> Vec<SectionDiff> {
     let mut out = Vec::new();
     for o in &old.sections {
         match new.sections.iter().find(|n| n.title == o.title) {
@@ -190,7 +190,7 @@ pub fn diff(old: &Snapshot, new: &Snapshot) -> Vec<SectionDiff> {
 }
 
 /// A readable rendering of [`diff`]; `old_name`/`new_name` label the columns.
-pub fn render_diff(old_name: &str, new_name: &str, diffs: &[SectionDiff]) -> String {
+pub(crate) fn render_diff(old_name: &str, new_name: &str, diffs: &[SectionDiff]) -> String {
     let mut s = String::new();
     if diffs.is_empty() {
         let _ = writeln!(s, "no differences between {old_name} and {new_name}");

@@ -14,23 +14,23 @@ use crate::qemu::QemuVersion;
 use crate::runner::{Observed, RunReport, Verdict};
 
 /// Exit status: the commit is good.
-pub const EXIT_GOOD: u8 = 0;
+pub(crate) const EXIT_GOOD: u8 = 0;
 /// Exit status: the commit is bad.
-pub const EXIT_BAD: u8 = 1;
+pub(crate) const EXIT_BAD: u8 = 1;
 /// Exit status: this commit cannot be tested; `git bisect run` skips it.
-pub const EXIT_UNTESTABLE: u8 = 125;
+pub(crate) const EXIT_UNTESTABLE: u8 = 125;
 
 /// The judgement, with the reason in words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", content = "reason", rename_all = "snake_case")]
-pub enum Judgement {
+pub(crate) enum Judgement {
     Good(String),
     Bad(String),
     Untestable(String),
 }
 
 impl Judgement {
-    pub fn exit_code(&self) -> u8 {
+    pub(crate) fn exit_code(&self) -> u8 {
         match self {
             Judgement::Good(_) => EXIT_GOOD,
             Judgement::Bad(_) => EXIT_BAD,
@@ -39,7 +39,7 @@ impl Judgement {
     }
 
     /// `good`, `bad` or `cannot test`.
-    pub fn word(&self) -> &'static str {
+    pub(crate) fn word(&self) -> &'static str {
         match self {
             Judgement::Good(_) => "good",
             Judgement::Bad(_) => "bad",
@@ -47,7 +47,7 @@ impl Judgement {
         }
     }
 
-    pub fn reason(&self) -> &str {
+    pub(crate) fn reason(&self) -> &str {
         match self {
             Judgement::Good(r) | Judgement::Bad(r) | Judgement::Untestable(r) => r,
         }
@@ -56,7 +56,7 @@ impl Judgement {
 
 /// Judges one run: by the boot alone, or with `expect` by the scenario's
 /// expectation for the version.
-pub fn judge(report: &RunReport, expect: bool) -> Judgement {
+pub(crate) fn judge(report: &RunReport, expect: bool) -> Judgement {
     judge_outcome(
         &report.scenario,
         report.qemu,
@@ -67,7 +67,7 @@ pub fn judge(report: &RunReport, expect: bool) -> Judgement {
 }
 
 /// [`judge`] on the parts of a report that matter.
-pub fn judge_outcome(
+pub(crate) fn judge_outcome(
     scenario: &str,
     qemu: QemuVersion,
     observed: &Observed,

@@ -25,57 +25,57 @@ use crate::scenario::{BreakpointSpec, PrivilegeFilter, Scenario};
 
 /// One counted stop at a milestone.
 #[derive(Debug, Clone, Serialize)]
-pub struct MilestoneStop {
+pub(crate) struct MilestoneStop {
     /// The milestone as written (`guest:kvminithart`).
-    pub milestone: String,
+    pub(crate) milestone: String,
     /// Where the hart stopped, with its source line.
-    pub place: String,
-    pub privilege: String,
+    pub(crate) place: String,
+    pub(crate) privilege: String,
     /// Seconds from the first instruction.
-    pub at_secs: f64,
+    pub(crate) at_secs: f64,
 }
 
 /// How far one hart got.
 #[derive(Debug, Clone, Serialize)]
-pub struct HartProgress {
-    pub hart: u32,
+pub(crate) struct HartProgress {
+    pub(crate) hart: u32,
     /// The milestones this hart stopped at, in boot order.
-    pub reached: Vec<String>,
+    pub(crate) reached: Vec<String>,
     /// The last milestone of the unbroken run from the first one.
-    pub last_reached: Option<String>,
+    pub(crate) last_reached: Option<String>,
     /// The first milestone the hart never stopped at.
-    pub first_missed: Option<String>,
+    pub(crate) first_missed: Option<String>,
     /// Milestones reached after the first missed one (out of order, or a
     /// missed one that was inlined or never called).
-    pub reached_after_gap: Vec<String>,
-    pub stops: Vec<MilestoneStop>,
+    pub(crate) reached_after_gap: Vec<String>,
+    pub(crate) stops: Vec<MilestoneStop>,
 }
 
 impl HartProgress {
     /// True when the hart stopped at every milestone.
-    pub fn complete(&self) -> bool {
+    pub(crate) fn complete(&self) -> bool {
         self.first_missed.is_none()
     }
 }
 
 /// The result of `hvharness bisect milestones`.
 #[derive(Debug, Clone, Serialize)]
-pub struct MilestoneReport {
-    pub scenario: String,
-    pub qemu: QemuVersion,
+pub(crate) struct MilestoneReport {
+    pub(crate) scenario: String,
+    pub(crate) qemu: QemuVersion,
     /// The milestones in boot order, as written.
-    pub milestones: Vec<String>,
-    pub privilege: Option<PrivilegeFilter>,
-    pub harts: Vec<HartProgress>,
+    pub(crate) milestones: Vec<String>,
+    pub(crate) privilege: Option<PrivilegeFilter>,
+    pub(crate) harts: Vec<HartProgress>,
     /// How the boot ended, as the consoles saw it.
-    pub observed: Observed,
-    pub duration_secs: f64,
+    pub(crate) observed: Observed,
+    pub(crate) duration_secs: f64,
 }
 
 /// The scenario with one breakpoint per milestone symbol (no registers
 /// dumped, one counted stop per hart) in place of its own breakpoints; the
 /// expectation's register checks go, as their breakpoints do.
-pub fn milestone_scenario(scenario: &Scenario) -> Result<Scenario> {
+pub(crate) fn milestone_scenario(scenario: &Scenario) -> Result<Scenario> {
     if scenario.milestone_symbols.is_empty() {
         bail!(
             "{}: no milestone_symbols. Add the functions a good boot passes through, in order, at the top of the file, e.g.\n  \
@@ -112,7 +112,7 @@ pub fn milestone_scenario(scenario: &Scenario) -> Result<Scenario> {
 }
 
 /// The counted stops as (hart, stop).
-pub fn stops_of(records: &[StopRecord]) -> Vec<(u32, MilestoneStop)> {
+pub(crate) fn stops_of(records: &[StopRecord]) -> Vec<(u32, MilestoneStop)> {
     records
         .iter()
         .map(|s| {
@@ -128,7 +128,7 @@ pub fn stops_of(records: &[StopRecord]) -> Vec<(u32, MilestoneStop)> {
 }
 
 /// Per hart (0 .. harts), how far the boot got, from the counted stops.
-pub fn progress(
+pub(crate) fn progress(
     milestones: &[String],
     harts: u32,
     stops: &[(u32, MilestoneStop)],
@@ -170,7 +170,7 @@ pub fn progress(
 
 /// Runs `scenario` (already built) once on `build` with the milestone
 /// breakpoints and reports per hart.
-pub async fn bisect(scenario: &Scenario, build: &QemuBuild) -> Result<MilestoneReport> {
+pub(crate) async fn bisect(scenario: &Scenario, build: &QemuBuild) -> Result<MilestoneReport> {
     let with_breakpoints = milestone_scenario(scenario)?;
     let report = runner::run(&with_breakpoints, build)
         .await
@@ -201,7 +201,7 @@ fn short<'a>(scenario: &Scenario, m: &'a str) -> &'a str {
 }
 
 /// One line per hart: `hart 0: reached kvminithart, missed trapinithart`.
-pub fn summary_line(scenario: &Scenario, h: &HartProgress, milestones: &[String]) -> String {
+pub(crate) fn summary_line(scenario: &Scenario, h: &HartProgress, milestones: &[String]) -> String {
     let name = |m: &str| short(scenario, m).to_string();
     let mut line = match (&h.last_reached, &h.first_missed) {
         (_, None) => format!(
@@ -227,7 +227,7 @@ pub fn summary_line(scenario: &Scenario, h: &HartProgress, milestones: &[String]
 
 /// The report as text: a table of stop times by milestone and hart, how the
 /// boot ended, and one line per hart.
-pub fn render(scenario: &Scenario, r: &MilestoneReport) -> String {
+pub(crate) fn render(scenario: &Scenario, r: &MilestoneReport) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let privilege = r

@@ -10,16 +10,16 @@
 //! - [`check`]: the good/bad/cannot-test judgement of one run, with the exit
 //!   codes `git bisect run` understands.
 
-pub mod check;
-pub mod milestones;
-pub mod qemu;
-pub mod versions;
+pub(crate) mod check;
+pub(crate) mod milestones;
+pub(crate) mod qemu;
+pub(crate) mod versions;
 
 use crate::scenario::Scenario;
 
 /// The scenario without its breakpoints and register checks: a plain boot,
 /// with no debugger attached, for runs that only look at the outcome.
-pub fn plain_boot(scenario: &Scenario) -> Scenario {
+pub(crate) fn plain_boot(scenario: &Scenario) -> Scenario {
     let mut s = scenario.clone();
     s.breakpoints.clear();
     for o in &mut s.outcomes {

@@ -16,7 +16,7 @@ use crate::runner::{self, Observed};
 use crate::scenario::Scenario;
 
 /// What a run ended in, as the bisection compares it.
-pub use crate::runner::OutcomeClass;
+pub(crate) use crate::runner::OutcomeClass;
 
 /// ceil(log2 n), 0 for n <= 1.
 fn ceil_log2(n: usize) -> usize {
@@ -35,7 +35,7 @@ fn ceil_log2(n: usize) -> usize {
 /// one of the n - 1 later versions or "none differs": n possibilities, told
 /// apart by a lower-bound binary search in at most ceil(log2 n) runs.
 #[derive(Debug, Clone)]
-pub struct VersionSearch {
+pub(crate) struct VersionSearch {
     count: usize,
     baseline: Option<OutcomeClass>,
     /// Every version below `lo` behaves like the oldest.
@@ -45,7 +45,7 @@ pub struct VersionSearch {
 }
 
 impl VersionSearch {
-    pub fn new(count: usize) -> VersionSearch {
+    pub(crate) fn new(count: usize) -> VersionSearch {
         VersionSearch {
             count,
             baseline: None,
@@ -55,7 +55,7 @@ impl VersionSearch {
     }
 
     /// The most runs a search over `count` versions takes.
-    pub fn max_runs(count: usize) -> usize {
+    pub(crate) fn max_runs(count: usize) -> usize {
         if count == 0 {
             0
         } else {
@@ -64,12 +64,12 @@ impl VersionSearch {
     }
 
     /// The outcome of the oldest version, once run.
-    pub fn baseline(&self) -> Option<OutcomeClass> {
+    pub(crate) fn baseline(&self) -> Option<OutcomeClass> {
         self.baseline
     }
 
     /// The index to run next, or `None` when the answer is known.
-    pub fn next(&self) -> Option<usize> {
+    pub(crate) fn next(&self) -> Option<usize> {
         match self.baseline {
             None if self.count > 0 => Some(0),
             None => None,
@@ -79,7 +79,7 @@ impl VersionSearch {
     }
 
     /// Takes the outcome of the version at `index` (the one `next` named).
-    pub fn record(&mut self, index: usize, outcome: OutcomeClass) {
+    pub(crate) fn record(&mut self, index: usize, outcome: OutcomeClass) {
         match self.baseline {
             None => {
                 debug_assert_eq!(index, 0, "the oldest version runs first");
@@ -91,53 +91,53 @@ impl VersionSearch {
     }
 
     /// When done: the first version that differs from the oldest, if any.
-    pub fn first_different(&self) -> Option<usize> {
+    pub(crate) fn first_different(&self) -> Option<usize> {
         (self.next().is_none() && self.lo < self.count).then_some(self.lo)
     }
 
     /// When done: the newest version known to behave like the oldest.
-    pub fn last_same(&self) -> usize {
+    pub(crate) fn last_same(&self) -> usize {
         self.lo.saturating_sub(1)
     }
 }
 
 /// One run of the bisection.
 #[derive(Debug, Clone, Serialize)]
-pub struct Probe {
-    pub qemu: QemuVersion,
-    pub outcome: OutcomeClass,
+pub(crate) struct Probe {
+    pub(crate) qemu: QemuVersion,
+    pub(crate) outcome: OutcomeClass,
     /// The details: which console stopped where.
-    pub observed: Observed,
-    pub duration_secs: f64,
+    pub(crate) observed: Observed,
+    pub(crate) duration_secs: f64,
 }
 
 /// The whole bisection, for the report and `--json`.
 #[derive(Debug, Clone, Serialize)]
-pub struct VersionBisection {
-    pub scenario: String,
+pub(crate) struct VersionBisection {
+    pub(crate) scenario: String,
     /// The versions searched, oldest first.
-    pub versions: Vec<QemuVersion>,
+    pub(crate) versions: Vec<QemuVersion>,
     /// The most runs the search could take (1 + ceil(log2 n)).
-    pub max_runs: usize,
+    pub(crate) max_runs: usize,
     /// The runs, in the order they were made.
-    pub probes: Vec<Probe>,
+    pub(crate) probes: Vec<Probe>,
     /// The oldest version's outcome, the reference.
-    pub baseline: OutcomeClass,
+    pub(crate) baseline: OutcomeClass,
     /// The first version whose outcome differs from the oldest's.
-    pub first_different: Option<QemuVersion>,
+    pub(crate) first_different: Option<QemuVersion>,
     /// Its outcome.
-    pub different_outcome: Option<OutcomeClass>,
+    pub(crate) different_outcome: Option<OutcomeClass>,
     /// The newest version seen to behave like the oldest.
-    pub last_same: QemuVersion,
+    pub(crate) last_same: QemuVersion,
     /// The answer in one sentence.
-    pub answer: String,
+    pub(crate) answer: String,
     /// What the answer rests on.
-    pub assumption: String,
+    pub(crate) assumption: String,
 }
 
 /// A note for progress output, sent as the search goes.
 #[derive(Debug)]
-pub enum ProbeEvent<'a> {
+pub(crate) enum ProbeEvent<'a> {
     /// Run `run` (1-based) of at most `max_runs` starts.
     Start {
         run: usize,
@@ -148,11 +148,11 @@ pub enum ProbeEvent<'a> {
     Done { run: usize, probe: &'a Probe },
 }
 
-pub const ASSUMPTION: &str = "the outcome changes at most once from the oldest version to the newest (monotonic behaviour); \
+pub(crate) const ASSUMPTION: &str = "the outcome changes at most once from the oldest version to the newest (monotonic behaviour); \
      a version that breaks and a later one that is fixed again can hide each other";
 
 /// The builds sorted oldest first, one per version; at least two.
-pub fn order_builds(builds: &[QemuBuild]) -> Result<Vec<QemuBuild>> {
+pub(crate) fn order_builds(builds: &[QemuBuild]) -> Result<Vec<QemuBuild>> {
     let mut sorted: Vec<QemuBuild> = Vec::new();
     for b in builds {
         if !sorted.iter().any(|x| x.version == b.version) {
@@ -177,7 +177,7 @@ pub fn order_builds(builds: &[QemuBuild]) -> Result<Vec<QemuBuild>> {
 
 /// Runs the bisection: `scenario` (already built) as a plain boot, no
 /// debugger, on the builds the search picks. `builds` need not be sorted.
-pub async fn bisect(
+pub(crate) async fn bisect(
     scenario: &Scenario,
     builds: &[QemuBuild],
     mut progress: impl FnMut(ProbeEvent<'_>),
@@ -251,7 +251,7 @@ pub async fn bisect(
 }
 
 /// The report as text: the runs, then the answer.
-pub fn render(b: &VersionBisection) -> String {
+pub(crate) fn render(b: &VersionBisection) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let n = b.versions.len();

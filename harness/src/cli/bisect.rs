@@ -22,7 +22,7 @@ pub(super) fn one_build(reg: &QemuRegistry, spec: Option<&str>) -> Result<QemuBu
     }
 }
 
-pub async fn versions(
+pub(crate) async fn versions(
     path: &Path,
     qemu: &[String],
     json: bool,
@@ -65,7 +65,7 @@ pub async fn versions(
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn milestones(
+pub(crate) async fn milestones(
     path: &Path,
     qemu: Option<&str>,
     json: bool,
@@ -125,7 +125,7 @@ pub(super) fn default_build_dir(source: &Path) -> Result<std::path::PathBuf> {
         .join(format!("{name}-{:08x}", hash as u32)))
 }
 
-pub async fn qemu(
+pub(crate) async fn qemu(
     options: &crate::bisect::qemu::Options,
     json: bool,
     no_build: bool,

@@ -13,7 +13,7 @@ use crate::runner;
 use crate::scenario::Scenario;
 
 /// Runs the check and prints its one-line answer; the exit code is the answer.
-pub async fn check(
+pub(crate) async fn check(
     path: &Path,
     qemu: Option<&str>,
     expect: bool,

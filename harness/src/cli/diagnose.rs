@@ -27,7 +27,7 @@ pub struct Diagnosis {
 
 /// Runs the diagnosis on each selected QEMU; exit 0 when everything boots,
 /// 1 when a hang (or an early exit) was diagnosed.
-pub async fn diagnose(
+pub(crate) async fn diagnose(
     path: &Path,
     qemu: &[String],
     json: bool,
@@ -103,10 +103,7 @@ pub async fn run_and_explain(
     scenario: &Scenario,
     build: &QemuBuild,
 ) -> Result<(runner::RunReport, Vec<FaultReport>, Option<runner::LiveRun>)> {
-    let options = RunOptions {
-        debugger: true,
-        keep_alive: true,
-    };
+    let options = RunOptions { keep_alive: true };
     let (report, mut live) = runner::run_with(scenario, build, &options).await?;
     let mut faults = Vec::new();
     if !matches!(report.observed, Observed::Booted) {
@@ -158,7 +155,7 @@ async fn hand_off(scenario: &Scenario, build: &QemuBuild, live: runner::LiveRun)
 
 /// The gdb-multiarch command that attaches to the stopped QEMU with every
 /// symbol file of the scenario (offsets applied).
-pub fn gdb_command_line(scenario: &Scenario, addr: std::net::SocketAddr) -> String {
+pub(crate) fn gdb_command_line(scenario: &Scenario, addr: std::net::SocketAddr) -> String {
     let mut cmd = String::from("gdb-multiarch -q -ex 'set architecture riscv:rv64'");
     for (i, e) in scenario.elfs.iter().enumerate() {
         let path = e.path.canonicalize().unwrap_or_else(|_| e.path.clone());

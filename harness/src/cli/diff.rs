@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use crate::snapshot::{self, Snapshot};
 
 /// Prints the differences; exit 1 when there are any (like diff(1)).
-pub fn diff(old: &Path, new: &Path) -> Result<ExitCode> {
+pub(crate) fn diff(old: &Path, new: &Path) -> Result<ExitCode> {
     let read = |p: &Path| -> Result<Snapshot> {
         let text =
             std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;

@@ -24,7 +24,7 @@ pub(crate) struct CellLine(Option<ProgressBar>);
 
 impl Progress {
     /// Live bars when stderr is a terminal, plain lines otherwise.
-    pub fn new(total: usize) -> Progress {
+    pub(crate) fn new(total: usize) -> Progress {
         let live = std::io::stderr().is_terminal().then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let overall = multi.add(ProgressBar::new(total as u64));
@@ -55,7 +55,7 @@ impl Progress {
     }
 
     /// A cell starts (`n` is its 1-based number).
-    pub fn start(&mut self, n: usize, what: &str) -> CellLine {
+    pub(crate) fn start(&mut self, n: usize, what: &str) -> CellLine {
         match &mut self.live {
             Some(l) => {
                 l.running += 1;
@@ -77,7 +77,7 @@ impl Progress {
     }
 
     /// A cell ended; `line` says how.
-    pub fn finish(&mut self, cell: CellLine, line: &str) {
+    pub(crate) fn finish(&mut self, cell: CellLine, line: &str) {
         if let Some(bar) = cell.0 {
             bar.finish_and_clear();
         }
@@ -93,7 +93,7 @@ impl Progress {
     }
 
     /// Clears the bars.
-    pub fn done(self) {
+    pub(crate) fn done(self) {
         if let Some(l) = self.live {
             l.overall.finish_and_clear();
         }

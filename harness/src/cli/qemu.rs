@@ -8,7 +8,7 @@ use anyhow::Result;
 use crate::qemu::{install, registry, QemuRegistry, QemuVersion};
 
 /// Prints every known QEMU build.
-pub fn list(root: Option<&Path>, json: bool) -> Result<ExitCode> {
+pub(crate) fn list(root: Option<&Path>, json: bool) -> Result<ExitCode> {
     let reg = QemuRegistry::discover(root);
     if json {
         let mut rows = Vec::new();
@@ -49,7 +49,7 @@ pub fn list(root: Option<&Path>, json: bool) -> Result<ExitCode> {
 }
 
 /// Registers a binary in the config file.
-pub fn add(binary: &Path, data_dir: Option<PathBuf>) -> Result<ExitCode> {
+pub(crate) fn add(binary: &Path, data_dir: Option<PathBuf>) -> Result<ExitCode> {
     let b = registry::register(binary, data_dir)?;
     println!(
         "registered QEMU {} at {} (in {})",
@@ -63,7 +63,7 @@ pub fn add(binary: &Path, data_dir: Option<PathBuf>) -> Result<ExitCode> {
 }
 
 /// Installs a prefix tarball into the data directory.
-pub fn install(tarball: &Path, root: Option<&Path>) -> Result<ExitCode> {
+pub(crate) fn install(tarball: &Path, root: Option<&Path>) -> Result<ExitCode> {
     let reg = QemuRegistry::discover(root);
     eprintln!("unpacking {} ...", tarball.display());
     let b = install::install(tarball, &reg)?;
@@ -77,7 +77,7 @@ pub fn install(tarball: &Path, root: Option<&Path>) -> Result<ExitCode> {
 }
 
 /// Removes a version installed with `install`.
-pub fn remove(version: QemuVersion, root: Option<&Path>) -> Result<ExitCode> {
+pub(crate) fn remove(version: QemuVersion, root: Option<&Path>) -> Result<ExitCode> {
     let reg = QemuRegistry::discover(root);
     let dir = install::remove(version, &reg)?;
     println!("removed QEMU {version} ({})", dir.display());

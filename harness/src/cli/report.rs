@@ -8,7 +8,7 @@ use anyhow::Result;
 use crate::report::{self, merge, ResultFile};
 
 /// Merges shard files into `out`; JUnit and HTML of the merged file on request.
-pub fn merge(
+pub(crate) fn merge(
     inputs: &[PathBuf],
     out: &Path,
     junit: Option<&Path>,
@@ -27,7 +27,7 @@ pub fn merge(
 }
 
 /// The HTML report of one or more result files (several are merged first).
-pub fn html(inputs: &[PathBuf], out: &Path, junit: Option<&Path>) -> Result<ExitCode> {
+pub(crate) fn html(inputs: &[PathBuf], out: &Path, junit: Option<&Path>) -> Result<ExitCode> {
     let file = read_all(inputs)?;
     outputs(&file, junit, Some(out))?;
     Ok(ExitCode::SUCCESS)

@@ -27,7 +27,7 @@ pub(super) async fn build_scenario(scenario: &Scenario, no_build: bool) -> Resul
 }
 
 /// The builds named by `--qemu` values (versions, ranges, paths); all known ones when none.
-pub fn select_builds(reg: &QemuRegistry, specs: &[String]) -> Result<Vec<QemuBuild>> {
+pub(crate) fn select_builds(reg: &QemuRegistry, specs: &[String]) -> Result<Vec<QemuBuild>> {
     if specs.is_empty() {
         if reg.builds().is_empty() {
             anyhow::bail!(registry::none_known());
@@ -60,24 +60,24 @@ pub fn select_builds(reg: &QemuRegistry, specs: &[String]) -> Result<Vec<QemuBui
 
 /// What `run` and `matrix` were asked for, beyond the scenarios and QEMUs.
 #[derive(Debug, Default)]
-pub struct MatrixOptions {
+pub(crate) struct MatrixOptions {
     /// Print the result file on stdout instead of text.
-    pub json: bool,
+    pub(crate) json: bool,
     /// Also write the result file here.
-    pub results: Option<PathBuf>,
+    pub(crate) results: Option<PathBuf>,
     /// Write JUnit XML here.
-    pub junit: Option<PathBuf>,
-    pub no_build: bool,
+    pub(crate) junit: Option<PathBuf>,
+    pub(crate) no_build: bool,
     /// QEMUs at once (at least 1).
-    pub jobs: usize,
+    pub(crate) jobs: usize,
     /// Print the summary table (matrix) rather than each report (run).
-    pub table: bool,
+    pub(crate) table: bool,
     /// Run only this slice of the cells.
-    pub shard: Option<Shard>,
+    pub(crate) shard: Option<Shard>,
     /// A previous result file whose durations balance the shards.
-    pub durations: Option<PathBuf>,
+    pub(crate) durations: Option<PathBuf>,
     /// Explain every cell that did not boot (runs under the debugger).
-    pub diagnose: bool,
+    pub(crate) diagnose: bool,
 }
 
 /// One scenario on one QEMU, to be run.
@@ -90,7 +90,7 @@ struct Job {
 /// Builds, then runs every scenario on every selected build (the shard's
 /// part of them), `jobs` at a time, and prints the results; the exit code
 /// follows the CLI docs.
-pub async fn run_matrix(
+pub(crate) async fn run_matrix(
     paths: &[PathBuf],
     qemu: &[String],
     opts: MatrixOptions,
@@ -303,7 +303,7 @@ fn print_text(reports: &[RunReport], table: bool, started: std::time::Instant) {
 }
 
 /// 2 when a cell could not run, else 1 when one failed, else 0.
-pub fn exit_code(file: &ResultFile) -> ExitCode {
+pub(crate) fn exit_code(file: &ResultFile) -> ExitCode {
     if file.cells.iter().any(|c| c.status == CellStatus::Error) {
         ExitCode::from(EXIT_ENV)
     } else if file.cells.iter().any(|c| c.status == CellStatus::Failed) {

@@ -215,7 +215,7 @@ impl DebugSession {
 
     /// Whether a breakpoint still waits for an event that `fired` says has
     /// happened.
-    pub fn waits_for(&self, fired: impl Fn(&crate::scenario::ArmEvent) -> bool) -> bool {
+    pub(crate) fn waits_for(&self, fired: impl Fn(&crate::scenario::ArmEvent) -> bool) -> bool {
         self.breakpoints
             .iter()
             .any(|b| b.pending && b.spec.arm_on.as_ref().is_some_and(&fired))
@@ -224,7 +224,7 @@ impl DebugSession {
     /// Inserts every breakpoint waiting for an event that `fired` says has
     /// happened (`arm_after = { milestone | trap }`). The target must be
     /// stopped ([`DebugSession::pause`]).
-    pub async fn arm_on_events(
+    pub(crate) async fn arm_on_events(
         &mut self,
         fired: impl Fn(&crate::scenario::ArmEvent) -> bool,
     ) -> Result<()> {
@@ -359,7 +359,7 @@ impl DebugSession {
     /// Stops every hart for a look (the harness's own, not a scenario's):
     /// a breakpoint stop that comes instead of the interrupt's is handled as
     /// [`DebugSession::poll`] would. `None` when QEMU exited.
-    pub async fn pause(&mut self) -> Result<Option<Vec<StopRecord>>> {
+    pub(crate) async fn pause(&mut self) -> Result<Option<Vec<StopRecord>>> {
         if !self.rsp.is_running() {
             return Ok(Some(std::mem::take(&mut self.late)));
         }
@@ -372,7 +372,7 @@ impl DebugSession {
     }
 
     /// Lets every hart run again after [`DebugSession::pause`].
-    pub async fn cont(&mut self) -> Result<()> {
+    pub(crate) async fn cont(&mut self) -> Result<()> {
         self.run_on().await.context("resuming the target")
     }
 
@@ -410,7 +410,7 @@ impl DebugSession {
     }
 
     /// The harts (QEMU threads), listed once.
-    pub async fn threads(&mut self) -> Result<Vec<ThreadId>> {
+    pub(crate) async fn threads(&mut self) -> Result<Vec<ThreadId>> {
         if self.threads.is_empty() {
             self.threads = self.rsp.threads().await.context("listing harts")?;
         }
@@ -418,7 +418,7 @@ impl DebugSession {
     }
 
     /// The QEMU version on the other end.
-    pub fn version(&self) -> QemuVersion {
+    pub(crate) fn version(&self) -> QemuVersion {
         self.version
     }
 

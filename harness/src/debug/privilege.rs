@@ -27,7 +27,7 @@ pub enum VirtSource {
 
 impl VirtSource {
     /// `from monitor`, for snapshots and reports; `None` when `priv` itself says it.
-    pub fn note(self) -> Option<&'static str> {
+    pub(crate) fn note(self) -> Option<&'static str> {
         match self {
             VirtSource::Priv => None,
             VirtSource::Monitor => Some("from monitor"),

@@ -15,13 +15,13 @@ use crate::snapshot::Section;
 /// One register read at a stop.
 #[derive(Debug, Clone, Serialize)]
 pub struct CsrReading {
-    pub name: String,
+    pub(crate) name: String,
     /// The raw value; `None` when the target listed it but could not read it.
     pub raw: Option<u64>,
     /// Named fields, when the value was read.
     pub decoded: Option<DecodedCsr>,
     /// Why it has no value.
-    pub missing: Option<NoValue>,
+    pub(crate) missing: Option<NoValue>,
 }
 
 /// Why a dumped register has no value; the result file keeps the words.
@@ -50,16 +50,16 @@ pub struct StopRecord {
     /// The breakpoint's location as written.
     pub breakpoint: String,
     pub hart: u32,
-    pub privilege: PrivilegeLevel,
+    pub(crate) privilege: PrivilegeLevel,
     /// Where V came from: the `priv` register, or the monitor on QEMU < 10.0.
-    pub privilege_source: VirtSource,
+    pub(crate) privilege_source: VirtSource,
     /// `VS`, `HS`, `M`, ...
     pub privilege_name: String,
     pub pc: u64,
     /// `kvminithart at guest/kernel/vm.c:67` (in the breakpoint's ELF space).
     pub place: String,
-    pub instruction: Option<String>,
-    pub csrs: Vec<CsrReading>,
+    pub(crate) instruction: Option<String>,
+    pub(crate) csrs: Vec<CsrReading>,
     /// Seconds since the target was resumed.
     pub at_secs: f64,
 }
@@ -92,10 +92,10 @@ impl StopRecord {
 
 /// Where a hart stopped, as determined before its registers are dumped.
 pub(super) struct Place {
-    pub hart: u32,
-    pub privilege: PrivilegeLevel,
-    pub source: VirtSource,
-    pub pc: u64,
+    pub(crate) hart: u32,
+    pub(crate) privilege: PrivilegeLevel,
+    pub(crate) source: VirtSource,
+    pub(crate) pc: u64,
 }
 
 /// Reads the breakpoint's registers. A dumped `priv` shows the V the harness

@@ -31,13 +31,13 @@ pub const MAX_DEPTH: usize = 32;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct FrameRegs {
     /// The pc of the innermost frame (epc at a fault).
-    pub pc: u64,
+    pub(crate) pc: u64,
     /// The return-address register.
-    pub ra: u64,
+    pub(crate) ra: u64,
     /// The stack pointer.
-    pub sp: u64,
+    pub(crate) sp: u64,
     /// s0, the frame pointer.
-    pub fp: u64,
+    pub(crate) fp: u64,
 }
 
 impl FrameRegs {
@@ -65,7 +65,7 @@ impl FrameRegs {
 /// Where a frame's pc came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum FrameSource {
+pub(crate) enum FrameSource {
     /// The faulting pc itself.
     Pc,
     /// The ra register: the innermost function had not saved it (a leaf, or
@@ -79,25 +79,25 @@ pub enum FrameSource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Frame {
     /// 0 for the faulting function, then each caller.
-    pub index: usize,
+    pub(crate) index: usize,
     /// The pc: the faulting pc, then return addresses.
-    pub pc: u64,
+    pub(crate) pc: u64,
     /// The frame's frame pointer (its CFA), when known.
-    pub fp: Option<u64>,
+    pub(crate) fp: Option<u64>,
     /// Where the pc came from.
-    pub source: FrameSource,
+    pub(crate) source: FrameSource,
     /// The ELF file used to describe it.
-    pub space: Option<String>,
+    pub(crate) space: Option<String>,
     /// The function: for callers, that of the call (pc - 1), with the
     /// offset of the return address.
-    pub function: Option<SymbolHit>,
+    pub(crate) function: Option<SymbolHit>,
     /// The source line (for callers, of the call).
     pub line: Option<SourceLine>,
 }
 
 impl Frame {
     /// `guest:kvminithart+0x1e at kernel/vm.c:94`, or as much as is known.
-    pub fn place(&self) -> String {
+    pub(crate) fn place(&self) -> String {
         let mut s = String::new();
         if let (Some(space), Some(_)) = (&self.space, &self.function) {
             s.push_str(space);
@@ -131,7 +131,7 @@ impl fmt::Display for Frame {
 /// Why the chain ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum StopReason {
+pub(crate) enum StopReason {
     /// A frame pointer of 0: the outermost frame (or s0 never set up).
     NullFp,
     /// A return address of 0: the outermost frame.
@@ -169,9 +169,9 @@ pub struct Backtrace {
     /// The frames, innermost first.
     pub frames: Vec<Frame>,
     /// Why the chain ended.
-    pub stop: StopReason,
+    pub(crate) stop: StopReason,
     /// Guesses made on the way (no ELF layout for a function, ...).
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 impl Backtrace {
@@ -206,23 +206,23 @@ impl fmt::Display for Backtrace {
 /// A function's frame layout at a point in it, read from its code.
 /// Offsets are in bytes from the frame pointer (s0) once it is set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Prologue {
+pub(crate) struct Prologue {
     /// The function's first instruction.
-    pub start: u64,
+    pub(crate) start: u64,
     /// Where the return address is saved (`None` in a leaf function).
-    pub ra_slot: Option<i64>,
+    pub(crate) ra_slot: Option<i64>,
     /// Where the caller's s0 is saved.
-    pub fp_slot: Option<i64>,
+    pub(crate) fp_slot: Option<i64>,
     /// The instruction that set s0 (`addi s0, sp, N`) before the point
     /// analysed; `None` when none did: s0 still holds the caller's frame
     /// pointer there (a function without a frame, or one whose prologue is
     /// shrink-wrapped onto a path not taken yet).
-    pub fp_set_at: Option<u64>,
+    pub(crate) fp_set_at: Option<u64>,
 }
 
 impl Prologue {
     /// Whether s0 is this function's own frame pointer at the point analysed.
-    pub fn has_frame(&self) -> bool {
+    pub(crate) fn has_frame(&self) -> bool {
         self.fp_set_at.is_some()
     }
 }
@@ -339,7 +339,7 @@ fn decode(code: &[u8]) -> Option<(Op, usize)> {
 /// it. The scan is linear, which suits GCC's layout: a prologue that
 /// shrink-wrapping moved after an early `ret` is found after that `ret`
 /// (what the fast path saved is forgotten at a `ret`).
-pub fn analyze_prologue(start: u64, code: &[u8], upto: u64) -> Prologue {
+pub(crate) fn analyze_prologue(start: u64, code: &[u8], upto: u64) -> Prologue {
     let mut sp_delta: i64 = 0; // sp relative to an arbitrary origin
     let mut ra_at = None; // where ra/s0 were stored, on the same origin
     let mut s0_at = None;

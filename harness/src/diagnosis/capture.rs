@@ -26,7 +26,7 @@ use crate::rsp::{RspClient, ThreadId};
 use crate::scenario::Scenario;
 
 /// The registers a diagnosis reads at a stopped hart, when the target has them.
-pub const CONTEXT_CSRS: &[&str] = &[
+pub(crate) const CONTEXT_CSRS: &[&str] = &[
     "mstatus", "sstatus", "hstatus", "vsstatus", "medeleg", "mideleg", "hedeleg", "hideleg",
     "satp", "vsatp", "hgatp", "menvcfg", "henvcfg", "senvcfg", "stvec", "vstvec", "scause", "sepc",
     "stval", "htval", "htinst", "vscause", "vsepc", "vstval", "mcause", "mepc", "mtval",
@@ -38,19 +38,22 @@ const LOOPING_REPEATS: u64 = 8;
 /// What a hart is doing now, read at the stop.
 #[derive(Debug, Clone)]
 pub struct HartState {
-    pub hart: u32,
+    pub(crate) hart: u32,
     pub thread: ThreadId,
     pub pc: u64,
-    pub privilege: PrivilegeLevel,
-    pub csrs: BTreeMap<String, u64>,
+    pub(crate) privilege: PrivilegeLevel,
+    pub(crate) csrs: BTreeMap<String, u64>,
     /// ra, sp and s0 (the frame pointer), for a backtrace.
-    pub ra: u64,
-    pub sp: u64,
-    pub fp: u64,
+    pub(crate) ra: u64,
+    pub(crate) sp: u64,
+    pub(crate) fp: u64,
 }
 
 /// Reads every hart's state (the target must be stopped).
-pub async fn read_harts(rsp: &mut RspClient, version: QemuVersion) -> Result<Vec<HartState>> {
+pub(crate) async fn read_harts(
+    rsp: &mut RspClient,
+    version: QemuVersion,
+) -> Result<Vec<HartState>> {
     let threads = rsp.threads().await.context("listing harts")?;
     let mut out = Vec::new();
     for thread in threads {
@@ -103,7 +106,7 @@ pub async fn read_harts(rsp: &mut RspClient, version: QemuVersion) -> Result<Vec
 /// (looping on a fault, or parked after one). The target must be stopped.
 /// `confirmed` is the storm the run's verdict named, when it named one;
 /// `elfs` holds the scenario's ELF files, when readable.
-pub fn faults(
+pub(crate) fn faults(
     harts: &[HartState],
     log: &TrapLog,
     confirmed: Option<&LoggedTrap>,
@@ -248,7 +251,7 @@ fn guest_view(h: &HartState) -> BTreeMap<String, u64> {
 
 /// `space:symbol+offset at file:line` in an ELF file of the right context
 /// (`set` holds the scenario's ELF files).
-pub fn place_of(
+pub(crate) fn place_of(
     scenario: &Scenario,
     set: &crate::elf::ElfSet,
     addr: u64,

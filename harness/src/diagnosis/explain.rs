@@ -24,7 +24,7 @@ pub struct Finding {
 #[derive(Debug, Serialize)]
 pub struct FaultReport {
     pub context: FaultContext,
-    pub cause_name: String,
+    pub(crate) cause_name: String,
     /// `function+offset at file:line`, innermost first.
     pub backtrace: Vec<String>,
     /// The page-table walk for a page fault, one line per level.

@@ -8,7 +8,7 @@
 //! on fabricated memory as well as on real QEMU.
 
 pub mod backtrace;
-pub mod capture;
+pub(crate) mod capture;
 mod explain;
 pub mod rules;
 pub mod walk;

@@ -26,7 +26,7 @@ use crate::riscv::{envcfg, guest_physical_address, Access, Level};
 #[derive(Debug, Clone, Copy)]
 pub struct Evidence<'a> {
     /// The first unexpected trap.
-    pub fault: &'a FaultContext,
+    pub(crate) fault: &'a FaultContext,
     /// The page-table walk of the fault's address ([`super::walk::walk_fault`]).
     pub walk: Option<&'a Translation>,
     /// The ELF files.
@@ -43,7 +43,7 @@ pub struct Evidence<'a> {
     /// The VM's RAM as guest-physical ranges. Without it, QEMU virt's layout
     /// is assumed: devices below 0x80000000, RAM from there on, its size
     /// judged from the G-stage table.
-    pub guest_ram: Option<&'a [Range<u64>]>,
+    pub(crate) guest_ram: Option<&'a [Range<u64>]>,
 }
 
 impl<'a> Evidence<'a> {
@@ -69,7 +69,7 @@ impl<'a> Evidence<'a> {
     /// The ELF space of the code that trapped: the guest's at V=1, the
     /// hypervisor's at V=0 (or the only one given, for a kernel without a
     /// hypervisor).
-    pub fn space(&self) -> Option<&'a str> {
+    pub(crate) fn space(&self) -> Option<&'a str> {
         match self.from_guest() {
             Some(true) => self.guest_space,
             _ => self.hypervisor_space.or(self.guest_space),
@@ -77,7 +77,7 @@ impl<'a> Evidence<'a> {
     }
 
     /// `guest:kvminithart+0x1e`, for an address in the trapping code's ELF.
-    pub fn symbol(&self, address: u64) -> Option<String> {
+    pub(crate) fn symbol(&self, address: u64) -> Option<String> {
         let space = self.space()?;
         let image = self.elfs?.space(space).ok()?;
         let hit = image.symbolize(address)?;
@@ -86,7 +86,7 @@ impl<'a> Evidence<'a> {
 
     /// Where the fault happened: the symbol of epc, else the capture's
     /// description of it, else the bare address.
-    pub fn epc_place(&self) -> String {
+    pub(crate) fn epc_place(&self) -> String {
         self.symbol(self.fault.epc)
             .or_else(|| {
                 self.fault
@@ -100,7 +100,7 @@ impl<'a> Evidence<'a> {
     /// The faulting instruction: from tval when it holds the instruction
     /// bits (illegal instruction), else the bytes read at epc, else the
     /// ELF file's bytes there.
-    pub fn instruction(&self) -> Option<Instruction> {
+    pub(crate) fn instruction(&self) -> Option<Instruction> {
         let epc = self.fault.epc;
         if matches!(
             self.fault.cause.code,
@@ -160,23 +160,23 @@ impl From<Finding> for super::Finding {
 
 /// A rule: a name, what it looks for, and the function that applies it.
 #[derive(Clone, Copy)]
-pub struct Rule {
+pub(crate) struct Rule {
     /// Short, stable, used in reports and tests: `adue`.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// What it recognises, in one line.
-    pub about: &'static str,
+    pub(crate) about: &'static str,
     /// The check.
-    pub applies: fn(&Evidence) -> Option<Finding>,
+    pub(crate) applies: fn(&Evidence) -> Option<Finding>,
 }
 
 impl fmt::Debug for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Rule({})", self.name)
+        write!(f, "Rule({}: {})", self.name, self.about)
     }
 }
 
 /// Every rule, root causes first, consequences last.
-pub const RULES: &[Rule] = &[
+pub(crate) const RULES: &[Rule] = &[
     Rule {
         name: "adue",
         about: "a page fault on a PTE with A (or D) clear while hardware A/D updates are off",
@@ -225,7 +225,7 @@ pub fn diagnose(e: &Evidence) -> Vec<Finding> {
 }
 
 /// Applies `rules`, in order.
-pub fn diagnose_with(rules: &[Rule], e: &Evidence) -> Vec<Finding> {
+pub(crate) fn diagnose_with(rules: &[Rule], e: &Evidence) -> Vec<Finding> {
     rules.iter().filter_map(|r| (r.applies)(e)).collect()
 }
 
@@ -367,7 +367,7 @@ fn adue(e: &Evidence) -> Option<Finding> {
 /// access faults, illegal instructions, breakpoints, system calls from its
 /// user programs and page faults. (OpenSBI-style hypervisors keep ecall
 /// from VS, guest-page faults and virtual instructions.)
-pub const GUEST_HANDLED: &[u64] = {
+pub(crate) const GUEST_HANDLED: &[u64] = {
     use code::*;
     &[
         INST_MISALIGNED,
@@ -689,7 +689,7 @@ const INT_REGS: &[&str] = &[
 ];
 
 /// What an instruction that trapped as illegal (or virtual) is, in words.
-pub fn explain_instruction(ins: &Instruction, from: &str) -> String {
+pub(crate) fn explain_instruction(ins: &Instruction, from: &str) -> String {
     let raw = ins.raw;
     if ins.length == 4 && raw == 0xc000_1073 {
         return "csrrw zero, cycle, zero, a write to the read-only CSR cycle: the canonical illegal instruction, always trapping".into();

@@ -55,7 +55,7 @@ pub enum Stage {
 
 impl Stage {
     /// `S`, `VS`, `G`: the prefix of a rendered level.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Stage::S => "S",
             Stage::VS => "VS",
@@ -64,7 +64,7 @@ impl Stage {
     }
 
     /// `S-stage`, `VS-stage`, `G-stage`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Stage::S => "S-stage",
             Stage::VS => "VS-stage",
@@ -73,7 +73,7 @@ impl Stage {
     }
 
     /// The register holding the stage's root.
-    pub fn root_register(self) -> &'static str {
+    pub(crate) fn root_register(self) -> &'static str {
         match self {
             Stage::S => "satp",
             Stage::VS => "vsatp",
@@ -90,13 +90,13 @@ impl fmt::Display for Stage {
 
 /// The G-stage leaf through which a VS-stage entry was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct PteMapping {
+pub(crate) struct PteMapping {
     /// The level of the G-stage leaf.
-    pub level: u32,
+    pub(crate) level: u32,
     /// Where that leaf was read (host-physical).
-    pub pte_address: u64,
+    pub(crate) pte_address: u64,
     /// The G-stage leaf.
-    pub pte: Pte,
+    pub(crate) pte: Pte,
 }
 
 /// One page-table entry read during a walk.
@@ -105,15 +105,15 @@ pub struct Step {
     /// The level (the root is `levels - 1`, 4 KiB pages are level 0).
     pub level: u32,
     /// The index into that level's table.
-    pub index: u64,
+    pub(crate) index: u64,
     /// The entry's address in the table's own address space: guest-physical
     /// for the VS-stage, physical otherwise.
-    pub pte_address: u64,
+    pub(crate) pte_address: u64,
     /// The host-physical address it was read from (equal to `pte_address`
     /// except in the VS-stage).
-    pub read_at: u64,
+    pub(crate) read_at: u64,
     /// For the VS-stage: the G-stage leaf that maps the entry's page.
-    pub mapped_by: Option<PteMapping>,
+    pub(crate) mapped_by: Option<PteMapping>,
     /// The entry.
     pub pte: Pte,
 }
@@ -156,7 +156,7 @@ pub enum End {
 
 impl End {
     /// The level the walk stopped at, when it stopped at an entry.
-    pub fn level(&self) -> Option<u32> {
+    pub(crate) fn level(&self) -> Option<u32> {
         match *self {
             End::Leaf { level, .. }
             | End::Invalid { level }
@@ -170,12 +170,12 @@ impl End {
     }
 
     /// Whether the address translated (a leaf, or Bare).
-    pub fn translated(&self) -> bool {
+    pub(crate) fn translated(&self) -> bool {
         matches!(self, End::Leaf { .. } | End::Bare)
     }
 
     /// In words: `no leaf: the L1 entry is invalid (V=0)`.
-    pub fn describe(&self, stage: Stage) -> String {
+    pub(crate) fn describe(&self, stage: Stage) -> String {
         let l = stage.label();
         match self {
             End::Bare => format!("{} is Bare: no translation", stage.root_register()),
@@ -222,24 +222,24 @@ pub struct StageWalk {
     /// Which stage.
     pub stage: Stage,
     /// The root register's raw value.
-    pub atp: u64,
+    pub(crate) atp: u64,
     /// The translation mode.
-    pub mode: AtpMode,
+    pub(crate) mode: AtpMode,
     /// The root table's address (guest-physical for the VS-stage).
-    pub root: u64,
+    pub(crate) root: u64,
     /// The address translated (virtual, or guest-physical for the G-stage).
-    pub address: u64,
+    pub(crate) address: u64,
     /// The entries read, root first.
-    pub steps: Vec<Step>,
+    pub(crate) steps: Vec<Step>,
     /// Where the walk ended.
     pub end: End,
     /// For [`End::PteNotInGStage`]: the G-stage walk of that entry's address.
-    pub pte_gstage: Option<Box<StageWalk>>,
+    pub(crate) pte_gstage: Option<Box<StageWalk>>,
 }
 
 impl StageWalk {
     /// The output address, when the walk translated.
-    pub fn output(&self) -> Option<u64> {
+    pub(crate) fn output(&self) -> Option<u64> {
         match self.end {
             End::Leaf { output, .. } => Some(output),
             End::Bare => Some(self.address),
@@ -273,7 +273,7 @@ pub struct AdControl {
     pub because: String,
     /// The register whose ADUE bit would have to be set: `henvcfg` or `menvcfg`
     /// (`None` when hardware updates are on).
-    pub register: Option<&'static str>,
+    pub(crate) register: Option<&'static str>,
 }
 
 /// Whether a QEMU version implements Svadu (8.0.0 and later). Before it,
@@ -284,7 +284,7 @@ pub fn qemu_has_svadu(version: QemuVersion) -> bool {
 
 /// The A/D behaviour of a stage from the envcfg values. `svadu` tells whether
 /// the hart implements Svadu at all (see [`qemu_has_svadu`]).
-pub fn ad_control(
+pub(crate) fn ad_control(
     stage: Stage,
     svadu: bool,
     menvcfg: Option<u64>,
@@ -355,25 +355,25 @@ pub fn ad_control(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Regime {
     /// V=1: two stages.
-    pub virt: bool,
+    pub(crate) virt: bool,
     /// Whether `virt` was inferred because the context did not say.
-    pub virt_inferred: bool,
+    pub(crate) virt_inferred: bool,
     /// The first stage (satp, or vsatp when V=1); Bare for M-mode.
-    pub first: Atp,
+    pub(crate) first: Atp,
     /// hgatp when V=1.
-    pub gstage: Option<Atp>,
+    pub(crate) gstage: Option<Atp>,
     /// The access came from U-mode (or VU).
-    pub user: bool,
+    pub(crate) user: bool,
     /// S-mode may load and store U pages (sstatus.SUM, or vsstatus.SUM at V=1).
-    pub sum: bool,
+    pub(crate) sum: bool,
     /// Loads may read execute-only pages in the first stage.
-    pub mxr_first: bool,
+    pub(crate) mxr_first: bool,
     /// Loads may read execute-only pages in the G-stage (the HS-level MXR).
-    pub mxr_gstage: bool,
+    pub(crate) mxr_gstage: bool,
     /// A/D behaviour of the first stage.
-    pub ad_first: AdControl,
+    pub(crate) ad_first: AdControl,
     /// A/D behaviour of the G-stage.
-    pub ad_gstage: AdControl,
+    pub(crate) ad_gstage: AdControl,
 }
 
 const STATUS_SUM: u64 = 1 << 18;
@@ -385,7 +385,7 @@ const MSTATUS_MPV: u64 = 1 << 39;
 /// itself implies (a trap into VS-mode, a guest-page fault, a virtual
 /// instruction, an ecall from VS), else hstatus.SPV or mstatus.MPV.
 /// `None` when nothing tells.
-pub fn trapped_from_guest(ctx: &FaultContext) -> Option<bool> {
+pub(crate) fn trapped_from_guest(ctx: &FaultContext) -> Option<bool> {
     if let Some(v) = ctx.from.virt {
         return Some(v);
     }
@@ -412,9 +412,9 @@ pub fn trapped_from_guest(ctx: &FaultContext) -> Option<bool> {
 #[error("cannot tell how {what} translated addresses: {missing} was not read at the trap")]
 pub struct RegimeError {
     /// What was being translated.
-    pub what: String,
+    pub(crate) what: String,
     /// The register that is missing.
-    pub missing: String,
+    pub(crate) missing: String,
 }
 
 impl Regime {
@@ -471,7 +471,7 @@ impl Regime {
     }
 
     /// The first stage's name.
-    pub fn first_stage(&self) -> Stage {
+    pub(crate) fn first_stage(&self) -> Stage {
         if self.virt {
             Stage::VS
         } else {
@@ -505,14 +505,14 @@ pub struct Missing {
     pub level: Option<u32>,
     /// For a G-stage problem met while reading a VS-stage entry (an implicit
     /// access): the level of that VS-stage entry.
-    pub for_vs_level: Option<u32>,
+    pub(crate) for_vs_level: Option<u32>,
     /// What is missing.
     pub kind: MissingKind,
 }
 
 impl Missing {
     /// A short pointer for the rendering: `A=0, henvcfg.ADUE=0: the hart does not set A`.
-    pub fn pointer(&self) -> String {
+    pub(crate) fn pointer(&self) -> String {
         match &self.kind {
             MissingKind::Mapping { end } => end.describe(self.stage),
             MissingKind::Permission { bit } => format!("{bit}=0: the access needs {bit}"),
@@ -544,11 +544,11 @@ impl fmt::Display for Missing {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Translation {
     /// The address translated (virtual).
-    pub address: u64,
+    pub(crate) address: u64,
     /// The access.
-    pub access: Access,
+    pub(crate) access: Access,
     /// The regime used.
-    pub regime: Regime,
+    pub(crate) regime: Regime,
     /// The first stage (S or VS); Bare when translation is off.
     pub first: StageWalk,
     /// The G-stage walk of the first stage's output (V=1 only, and only when
@@ -573,11 +573,6 @@ impl Translation {
             (Stage::G, None, Some(g)) => Some(g),
             _ => None,
         }
-    }
-
-    /// The first missing item of a stage.
-    pub fn missing_in(&self, stage: Stage) -> Option<&Missing> {
-        self.missing.iter().find(|m| m.stage == stage)
     }
 
     /// The rendering, one line per level; see the module tests for the form.
@@ -613,7 +608,7 @@ impl fmt::Display for Translation {
 }
 
 /// `fetch`, `load`, `store`.
-pub fn access_name(access: Access) -> &'static str {
+pub(crate) fn access_name(access: Access) -> &'static str {
     match access {
         Access::Fetch => "fetch",
         Access::Load => "load",
@@ -622,7 +617,7 @@ pub fn access_name(access: Access) -> &'static str {
 }
 
 /// One level: `VS L2 @0x80001ff0 = 0x2000404f  V R W X - - A=0 D=0 -> ppn 0x80100`.
-pub fn render_step(stage: Stage, step: &Step) -> String {
+pub(crate) fn render_step(stage: Stage, step: &Step) -> String {
     let p = &step.pte;
     let bit = |on: bool, c: &'static str| if on { c } else { "-" };
     let mut s = format!("{} L{} @{:#x}", stage.label(), step.level, step.pte_address);
@@ -862,7 +857,7 @@ async fn walk_stage(
 /// Translates `address` for `access` under `regime`: the first stage, and
 /// at V=1 the G-stage of its output, then checks what each leaf lacks for
 /// the access.
-pub async fn translate<M: PhysMemory>(
+pub(crate) async fn translate<M: PhysMemory>(
     regime: &Regime,
     address: u64,
     access: Access,
@@ -1059,7 +1054,7 @@ fn leaf_checks(
 /// The address and access a fault is about: the faulting address of page,
 /// guest-page and access faults (tval), taken from the cause. `None` for
 /// other causes.
-pub fn fault_access(ctx: &FaultContext) -> Option<(u64, Access)> {
+pub(crate) fn fault_access(ctx: &FaultContext) -> Option<(u64, Access)> {
     Some((ctx.tval, ctx.cause.access()?))
 }
 
@@ -1114,7 +1109,7 @@ impl<'m, M: PhysMemory> Translated<'m, M> {
     }
 
     /// The physical address of `address`, if both stages map it.
-    pub async fn physical(&mut self, address: u64) -> anyhow::Result<Option<u64>> {
+    pub(crate) async fn physical(&mut self, address: u64) -> anyhow::Result<Option<u64>> {
         let page = address & !0xfff;
         let base = match self.pages.get(&page) {
             Some(b) => *b,
@@ -1154,7 +1149,7 @@ impl<M: PhysMemory> VirtMemory for Translated<'_, M> {
 
 /// QEMU virt's RAM window: DRAM starts at 0x80000000 (the end is the
 /// machine's `-m`; this window stops at the top of the physical address space).
-pub const VIRT_DRAM: Range<u64> = 0x8000_0000..(1 << 56);
+pub(crate) const VIRT_DRAM: Range<u64> = 0x8000_0000..(1 << 56);
 
 /// Physical memory of a target read over its gdbstub, in QEMU's
 /// physical-memory mode (`Qqemu.PhyMemMode:1`, switched back after each
@@ -1223,19 +1218,19 @@ pub(crate) mod tests {
     use crate::riscv::{Cause, PrivilegeLevel};
     use std::collections::{BTreeMap, HashMap};
 
-    pub const V: u64 = 1;
-    pub const R: u64 = 2;
-    pub const W: u64 = 4;
-    pub const X: u64 = 8;
-    pub const U: u64 = 0x10;
-    pub const A: u64 = 0x40;
-    pub const D: u64 = 0x80;
+    pub(crate) const V: u64 = 1;
+    pub(crate) const R: u64 = 2;
+    pub(crate) const W: u64 = 4;
+    pub(crate) const X: u64 = 8;
+    pub(crate) const U: u64 = 0x10;
+    pub(crate) const A: u64 = 0x40;
+    pub(crate) const D: u64 = 0x80;
 
     /// Physical memory as a map of 8-byte words; anything else is unreadable.
     #[derive(Default, Debug)]
-    pub struct Mem {
-        pub words: HashMap<u64, u64>,
-        pub reads: usize,
+    pub(crate) struct Mem {
+        pub(crate) words: HashMap<u64, u64>,
+        pub(crate) reads: usize,
         next_table: u64,
     }
 
@@ -1246,19 +1241,19 @@ pub(crate) mod tests {
         }
     }
 
-    pub fn pte(pa: u64, flags: u64) -> u64 {
+    pub(crate) fn pte(pa: u64, flags: u64) -> u64 {
         ((pa >> 12) << 10) | flags
     }
 
     impl Mem {
-        pub fn new(first_free: u64) -> Mem {
+        pub(crate) fn new(first_free: u64) -> Mem {
             Mem {
                 next_table: first_free,
                 ..Mem::default()
             }
         }
 
-        pub fn alloc(&mut self, size: u64) -> u64 {
+        pub(crate) fn alloc(&mut self, size: u64) -> u64 {
             let t = self.next_table;
             self.next_table += size;
             for i in 0..size / 8 {
@@ -1272,7 +1267,7 @@ pub(crate) mod tests {
         /// `to_phys` turns a table address as stored in entries into the
         /// physical address where it is written (the G-stage for VS tables).
         #[allow(clippy::too_many_arguments)]
-        pub fn map(
+        pub(crate) fn map(
             &mut self,
             mode: AtpMode,
             root: u64,
@@ -1308,25 +1303,25 @@ pub(crate) mod tests {
     /// G-stage pages (V R W X U A D), the UART page 0x10000000 by a 4 KiB
     /// page; the guest's Sv39 kernel table at guest-physical 0x80300000 with
     /// identity maps whose A and D bits are clear, like xv6's.
-    pub struct Fixture {
-        pub mem: Mem,
-        pub hgatp: u64,
-        pub vsatp: u64,
-        pub vs_root: u64,
+    pub(crate) struct Fixture {
+        pub(crate) mem: Mem,
+        pub(crate) hgatp: u64,
+        pub(crate) vsatp: u64,
+        pub(crate) vs_root: u64,
     }
 
-    pub const HOST_RAM: u64 = 0x8400_0000;
-    pub const GUEST_RAM: u64 = 0x8000_0000;
-    pub fn gpa_to_host(gpa: u64) -> u64 {
+    pub(crate) const HOST_RAM: u64 = 0x8400_0000;
+    pub(crate) const GUEST_RAM: u64 = 0x8000_0000;
+    pub(crate) fn gpa_to_host(gpa: u64) -> u64 {
         gpa - GUEST_RAM + HOST_RAM
     }
 
-    pub fn fixture() -> Fixture {
+    pub(crate) fn fixture() -> Fixture {
         fixture_with(|_| true)
     }
 
     /// The fixture without the G-stage pages for which `keep(gpa)` is false.
-    pub fn fixture_with(keep: impl Fn(u64) -> bool) -> Fixture {
+    pub(crate) fn fixture_with(keep: impl Fn(u64) -> bool) -> Fixture {
         let mut mem = Mem::new(0x8028_0000);
         // G-stage root: 16 KiB, in the "hypervisor's" memory.
         let g_root = mem.alloc(0x4000);
@@ -1417,7 +1412,7 @@ pub(crate) mod tests {
 
     /// The first fault of the ADUE hang as QEMU 10.0.2 shows it: an
     /// instruction page fault in VS-mode at the instruction after `csrw satp`.
-    pub fn adue_context(f: &Fixture) -> FaultContext {
+    pub(crate) fn adue_context(f: &Fixture) -> FaultContext {
         let mut csrs = BTreeMap::new();
         csrs.insert("vsatp".to_string(), f.vsatp);
         csrs.insert("hgatp".to_string(), f.hgatp);

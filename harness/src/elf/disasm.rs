@@ -14,20 +14,21 @@ pub struct Instruction {
     /// Where it is.
     pub address: u64,
     /// Its length in bytes (2 for compressed, 4 otherwise).
-    pub length: usize,
+    pub(crate) length: usize,
     /// The encoding, little-endian, in the low `length` bytes.
-    pub raw: u64,
+    pub(crate) raw: u64,
     /// The mnemonic as shown (compressed forms expanded, aliases applied).
-    pub mnemonic: String,
+    pub(crate) mnemonic: String,
     /// The whole instruction as text: `csrw satp, a0`.
     pub text: String,
     /// Whether the bytes are not a valid instruction.
-    pub illegal: bool,
+    pub(crate) illegal: bool,
 }
 
 impl Instruction {
     /// The encoding as hex digits of its own width: `18079073`, `8082`.
-    pub fn raw_hex(&self) -> String {
+    #[cfg(test)]
+    pub(crate) fn raw_hex(&self) -> String {
         format!("{:0width$x}", self.raw, width = self.length * 2)
     }
 }

@@ -8,13 +8,13 @@ use super::suggest::near_matches;
 use super::symbols::{SymbolHit, SymbolTable};
 use object::{Object, ObjectSegment};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A location resolved to a run-time address.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Resolved {
     /// What was asked for.
-    pub location: Location,
+    pub(crate) location: Location,
     /// The run-time address (load offset applied, for symbols and lines).
     pub address: u64,
     /// The ELF file it was found in; `None` for a bare address resolved
@@ -22,13 +22,13 @@ pub struct Resolved {
     pub space: Option<String>,
     /// Other ELF files where the same location gives the same address
     /// (two guests built from one image).
-    pub also_in: Vec<String>,
+    pub(crate) also_in: Vec<String>,
     /// For a `file:line` location: the line that has code, which is a later
     /// one when the line asked for has none.
     pub line: Option<u32>,
     /// For a `file:line` location: how many other statement addresses the
     /// line has (inlined copies); the lowest one was taken.
-    pub other_addresses: usize,
+    pub(crate) other_addresses: usize,
 }
 
 /// One loadable segment's file-backed bytes, at its link-time address.
@@ -54,7 +54,6 @@ pub fn files_read_on_this_thread() -> u64 {
 #[derive(Clone, Debug)]
 pub struct ElfImage {
     name: String,
-    path: PathBuf,
     offset: i64,
     entry: u64,
     symbols: SymbolTable,
@@ -88,7 +87,8 @@ impl ElfImage {
     }
 
     /// Parses an ELF image held in memory.
-    pub fn parse(data: &[u8], name: &str, offset: i64) -> Result<ElfImage, ElfError> {
+    #[cfg(test)]
+    pub(crate) fn parse(data: &[u8], name: &str, offset: i64) -> Result<ElfImage, ElfError> {
         ElfImage::parse_with_path(data, name, Path::new(name), offset)
     }
 
@@ -125,7 +125,6 @@ impl ElfImage {
         let lines = LineTable::from_object(&file, name, zero_is_code)?;
         Ok(ElfImage {
             name: name.to_string(),
-            path: path.to_path_buf(),
             offset,
             entry: file.entry(),
             symbols,
@@ -135,33 +134,18 @@ impl ElfImage {
     }
 
     /// The space's name (the file name unless given).
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
-    /// The file it was loaded from.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The load offset: run-time address = link-time address + offset.
-    pub fn offset(&self) -> i64 {
-        self.offset
-    }
-
     /// The run-time entry point.
-    pub fn entry(&self) -> u64 {
+    pub(crate) fn entry(&self) -> u64 {
         self.to_runtime(self.entry)
     }
 
     /// The symbol table (link-time addresses).
     pub fn symbols(&self) -> &SymbolTable {
         &self.symbols
-    }
-
-    /// Whether the file has DWARF line information.
-    pub fn has_line_info(&self) -> bool {
-        !self.lines.is_empty()
     }
 
     fn to_runtime(&self, link: u64) -> u64 {
@@ -174,7 +158,7 @@ impl ElfImage {
 
     /// Whether the run-time address lies in one of the file's allocated
     /// sections or loadable segments.
-    pub fn contains(&self, address: u64) -> bool {
+    pub(crate) fn contains(&self, address: u64) -> bool {
         let link = self.to_link(address);
         self.symbols.in_sections(link)
             || self
@@ -253,7 +237,7 @@ impl ElfImage {
     }
 
     /// The run-time statement addresses of `file:line`.
-    pub fn line_addresses(&self, file: &str, line: u32) -> Result<LineAddresses, ElfError> {
+    pub(crate) fn line_addresses(&self, file: &str, line: u32) -> Result<LineAddresses, ElfError> {
         let mut found = self.lines.addresses_for(file, line, &self.name)?;
         for a in &mut found.addresses {
             *a = self.to_runtime(*a);
@@ -262,7 +246,7 @@ impl ElfImage {
     }
 
     /// Resolves a location in this file.
-    pub fn resolve(&self, location: &Location) -> Result<Resolved, ElfError> {
+    pub(crate) fn resolve(&self, location: &Location) -> Result<Resolved, ElfError> {
         let resolved = |address, line, other_addresses| Resolved {
             location: location.clone(),
             address,

@@ -16,11 +16,11 @@ pub struct SourceLine {
     /// directory when it lies inside it (`kernel/vm.c`).
     pub file: String,
     /// The full path (compilation directory joined).
-    pub path: String,
+    pub(crate) path: String,
     /// The line, from 1.
-    pub line: u32,
+    pub(crate) line: u32,
     /// The column, 0 when unknown.
-    pub column: u32,
+    pub(crate) column: u32,
 }
 
 impl fmt::Display for SourceLine {
@@ -34,13 +34,13 @@ impl fmt::Display for SourceLine {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LineAddresses {
     /// The file, as [`SourceLine::file`] writes it.
-    pub file: String,
+    pub(crate) file: String,
     /// The line that has code: the one asked for, or the next line with
     /// code when the one asked for has none (as gdb does).
-    pub line: u32,
+    pub(crate) line: u32,
     /// Link-time addresses that start a statement of that line, lowest
     /// first. Inlined code can give a line several.
-    pub addresses: Vec<u64>,
+    pub(crate) addresses: Vec<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -78,7 +78,7 @@ impl LineTable {
     /// DWARF gives an empty table. `keep_zero` keeps sequences that start at
     /// address 0, which the linker leaves behind for discarded code unless
     /// something really is linked there.
-    pub fn from_object(
+    pub(crate) fn from_object(
         file: &object::File<'_>,
         space: &str,
         keep_zero: bool,
@@ -172,12 +172,12 @@ impl LineTable {
     }
 
     /// Whether the ELF file had any line information.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.sequences.is_empty()
     }
 
     /// The source line of the link-time address `address`.
-    pub fn line_for(&self, address: u64) -> Option<SourceLine> {
+    pub(crate) fn line_for(&self, address: u64) -> Option<SourceLine> {
         let seq = self
             .sequences
             .iter()
@@ -204,7 +204,7 @@ impl LineTable {
     /// The statement addresses of `file:line`. `file` matches a source file
     /// by base name (`vm.c`) or by path suffix on a `/` boundary
     /// (`kernel/vm.c`). A line without code moves to the next line with code.
-    pub fn addresses_for(
+    pub(crate) fn addresses_for(
         &self,
         file: &str,
         line: u32,

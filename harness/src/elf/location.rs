@@ -30,7 +30,7 @@ pub enum Location {
 
 impl Location {
     /// Parses a location; see the module documentation for the forms.
-    pub fn parse(text: &str) -> Result<Location, ElfError> {
+    pub(crate) fn parse(text: &str) -> Result<Location, ElfError> {
         let t = text.trim();
         let bad = |reason: &str| ElfError::BadLocation {
             text: text.to_string(),

@@ -19,7 +19,7 @@
 //! # Ok::<(), hvharness::elf::ElfError>(())
 //! ```
 
-pub mod disasm;
+pub(crate) mod disasm;
 mod error;
 mod image;
 mod lines;

@@ -11,18 +11,18 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Stop {
     /// The pc.
-    pub address: u64,
+    pub(crate) address: u64,
     /// The ELF file used to describe it, if one was chosen.
-    pub space: Option<String>,
+    pub(crate) space: Option<String>,
     /// The enclosing (or nearest preceding) symbol.
     pub symbol: Option<SymbolHit>,
     /// The source line.
     pub line: Option<SourceLine>,
     /// The instruction at the pc.
-    pub instruction: Option<Instruction>,
+    pub(crate) instruction: Option<Instruction>,
     /// Whether the instruction was decoded from the ELF file's bytes
     /// instead of bytes read from the target.
-    pub code_from_elf: bool,
+    pub(crate) code_from_elf: bool,
 }
 
 impl Stop {

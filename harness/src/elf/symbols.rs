@@ -29,14 +29,14 @@ pub struct Symbol {
     /// What it names.
     pub kind: SymbolType,
     /// Whether it is global or weak (not local to one object file).
-    pub global: bool,
+    pub(crate) global: bool,
     /// Whether it lives in an executable section.
-    pub code: bool,
+    pub(crate) code: bool,
 }
 
 impl Symbol {
     /// Whether `address` falls inside this symbol's extent.
-    pub fn contains(&self, address: u64) -> bool {
+    pub(crate) fn contains(&self, address: u64) -> bool {
         address >= self.address && address - self.address < self.size
     }
 }
@@ -44,9 +44,9 @@ impl Symbol {
 /// A section's link-time address range.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct SectionRange {
-    pub start: u64,
-    pub end: u64,
-    pub code: bool,
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) code: bool,
 }
 
 /// An address described relative to a symbol: `kvminithart+0x1e`.
@@ -55,11 +55,11 @@ pub struct SymbolHit {
     /// The symbol's name.
     pub name: String,
     /// The symbol's run-time address (load offset applied).
-    pub address: u64,
+    pub(crate) address: u64,
     /// Bytes from the symbol's address to the address asked about.
-    pub offset: u64,
+    pub(crate) offset: u64,
     /// What the symbol names.
-    pub kind: SymbolType,
+    pub(crate) kind: SymbolType,
     /// Whether the address lies within the symbol's size (false when only
     /// the nearest preceding symbol was found).
     pub exact: bool,
@@ -86,7 +86,7 @@ pub struct SymbolTable {
 impl SymbolTable {
     /// Reads the symbol table (falling back to the dynamic one) and the
     /// allocated sections' ranges.
-    pub fn from_object(file: &object::File<'_>) -> SymbolTable {
+    pub(crate) fn from_object(file: &object::File<'_>) -> SymbolTable {
         let mut sections = Vec::new();
         let mut code_sections = Vec::new();
         for s in file.sections() {
@@ -166,7 +166,7 @@ impl SymbolTable {
     /// Describes the link-time address `address`: the function containing
     /// it, else a sized object containing it, else the nearest preceding
     /// symbol in the same section. `None` outside every allocated section.
-    pub fn lookup(&self, address: u64) -> Option<(&Symbol, bool)> {
+    pub(crate) fn lookup(&self, address: u64) -> Option<(&Symbol, bool)> {
         // Symbols at or before the address; the ones just before it are at
         // the end of this slice.
         let upto = self.symbols.partition_point(|s| s.address <= address);
@@ -201,7 +201,7 @@ impl SymbolTable {
     }
 
     /// Whether the link-time address lies in an allocated section.
-    pub fn in_sections(&self, address: u64) -> bool {
+    pub(crate) fn in_sections(&self, address: u64) -> bool {
         self.sections
             .iter()
             .any(|r| address >= r.start && address < r.end)

@@ -11,17 +11,17 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 /// The built kernel and its sources.
-pub struct TestElf {
+pub(crate) struct TestElf {
     /// Keeps the directory alive for the whole run.
     _dir: tempfile::TempDir,
     /// The linked ELF (text at 0x80000000).
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     sources: Vec<(&'static str, &'static str)>,
 }
 
 impl TestElf {
     /// The line of `file` holding `marker` (a comment in the source).
-    pub fn line_of(&self, file: &str, marker: &str) -> u32 {
+    pub(crate) fn line_of(&self, file: &str, marker: &str) -> u32 {
         let (_, text) = self
             .sources
             .iter()
@@ -135,7 +135,7 @@ fn find_compiler() -> Result<String, String> {
 
 /// Says why a test did not run, on the terminal itself: libtest captures
 /// `eprintln!` of passing tests, which would hide the skip.
-pub fn skip(test: &str, reason: &str) {
+pub(crate) fn skip(test: &str, reason: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
 }
 
@@ -188,7 +188,7 @@ fn build() -> Result<TestElf, String> {
 
 /// The test kernel, built on first use; `None` (after saying so) when no
 /// cross compiler is installed and not under CI.
-pub fn get(test: &str) -> Option<&'static TestElf> {
+pub(crate) fn get(test: &str) -> Option<&'static TestElf> {
     static ELF: OnceLock<Result<TestElf, String>> = OnceLock::new();
     match ELF.get_or_init(build) {
         Ok(elf) => Some(elf),

@@ -28,21 +28,21 @@ use super::registry::{self, Origin, QemuBuild, QemuRegistry};
 use super::version::QemuVersion;
 
 /// The metadata file in each installed prefix.
-pub const METADATA: &str = "hvharness-install.toml";
+pub(crate) const METADATA: &str = "hvharness-install.toml";
 const BINARY: &str = "qemu-system-riscv64";
 const UNPACK_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Where an installed prefix came from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct InstallInfo {
+pub(crate) struct InstallInfo {
     /// The tarball it was unpacked from (absolute path).
-    pub from: PathBuf,
+    pub(crate) from: PathBuf,
     /// Seconds since the Unix epoch at installation.
-    pub installed_at: u64,
+    pub(crate) installed_at: u64,
 }
 
 /// `$XDG_DATA_HOME/hvharness/qemu`, else `~/.local/share/hvharness/qemu`.
-pub fn install_root() -> Option<PathBuf> {
+pub(crate) fn install_root() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_DATA_HOME")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
@@ -52,7 +52,7 @@ pub fn install_root() -> Option<PathBuf> {
 
 /// The installed prefixes under `root` that run; broken ones are reported on
 /// stderr and left out (a damaged install must not hide the others).
-pub fn installed_builds(root: &Path) -> Vec<QemuBuild> {
+pub(crate) fn installed_builds(root: &Path) -> Vec<QemuBuild> {
     let Ok(entries) = std::fs::read_dir(root) else {
         return Vec::new();
     };
@@ -78,14 +78,14 @@ pub fn installed_builds(root: &Path) -> Vec<QemuBuild> {
 }
 
 /// Where an installed build came from, read from its prefix's metadata.
-pub fn info_of(build: &QemuBuild) -> Option<InstallInfo> {
+pub(crate) fn info_of(build: &QemuBuild) -> Option<InstallInfo> {
     let prefix = build.binary.parent()?.parent()?;
     let text = std::fs::read_to_string(prefix.join(METADATA)).ok()?;
     toml::from_str(&text).ok()
 }
 
 /// Installs the prefix in `tarball`; `registry` is what is known already.
-pub fn install(tarball: &Path, registry: &QemuRegistry) -> Result<QemuBuild> {
+pub(crate) fn install(tarball: &Path, registry: &QemuRegistry) -> Result<QemuBuild> {
     let tarball = tarball
         .canonicalize()
         .with_context(|| format!("{} does not exist", tarball.display()))?;
@@ -148,7 +148,7 @@ pub fn install(tarball: &Path, registry: &QemuRegistry) -> Result<QemuBuild> {
 }
 
 /// Removes an installed version; other origins are refused with the reason.
-pub fn remove(version: QemuVersion, registry: &QemuRegistry) -> Result<PathBuf> {
+pub(crate) fn remove(version: QemuVersion, registry: &QemuRegistry) -> Result<PathBuf> {
     let root = install_root().context("no data directory: set XDG_DATA_HOME or HOME")?;
     let dir = root.join(version.to_string());
     if !dir.join(METADATA).is_file() {

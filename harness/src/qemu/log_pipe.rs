@@ -20,7 +20,7 @@ use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -45,8 +45,7 @@ const POLL_MS: u16 = 50;
 const BEHIND_AFTER: u32 = 4;
 
 /// The FIFO, its reader thread, and the counters it keeps.
-pub struct LogPipe {
-    path: PathBuf,
+pub(crate) struct LogPipe {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     /// Reads that found the pipe full: QEMU may have waited on the harness.
@@ -57,7 +56,7 @@ pub struct LogPipe {
 
 impl LogPipe {
     /// Creates the FIFO at `path` (which must not exist) and starts reading it.
-    pub fn create(path: &Path, sink: Arc<dyn LogSink>) -> Result<LogPipe> {
+    pub(crate) fn create(path: &Path, sink: Arc<dyn LogSink>) -> Result<LogPipe> {
         nix::unistd::mkfifo(
             path,
             nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
@@ -98,7 +97,6 @@ impl LogPipe {
             })
             .context("starting the log reader thread")?;
         Ok(LogPipe {
-            path: path.to_path_buf(),
             stop,
             thread: Some(thread),
             full_reads,
@@ -106,19 +104,14 @@ impl LogPipe {
         })
     }
 
-    /// The FIFO's path, for QEMU's `-D`.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Reads that found the pipe full (QEMU may have waited for the harness).
-    pub fn full_reads(&self) -> u64 {
+    pub(crate) fn full_reads(&self) -> u64 {
         self.full_reads.load(Ordering::Relaxed)
     }
 
     /// Waits (at most `limit`) until the reader has found the pipe empty
     /// twice: with QEMU stopped, everything it wrote has been read.
-    pub async fn sync(&self, limit: Duration) {
+    pub(crate) async fn sync(&self, limit: Duration) {
         let seen = self.idle_rounds.load(Ordering::Relaxed);
         let until = std::time::Instant::now() + limit;
         while self.idle_rounds.load(Ordering::Relaxed) < seen + 2
@@ -129,7 +122,7 @@ impl LogPipe {
     }
 
     /// Reads what is left and stops the thread; for after QEMU has stopped.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -232,10 +225,7 @@ mod tests {
         let mut expected = Vec::new();
         for round in 0..3 {
             // A blocking open: returns at once because the reader is open.
-            let mut w = std::fs::OpenOptions::new()
-                .write(true)
-                .open(pipe.path())
-                .unwrap();
+            let mut w = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
             for i in 0..2000 {
                 let line = format!("round {round} line {i}\n");
                 w.write_all(line.as_bytes()).unwrap();

@@ -1,15 +1,15 @@
 //! QEMU builds (which versions exist and where) and QEMU processes.
 
-pub mod install;
+pub(crate) mod install;
 mod launcher;
-pub mod log_pipe;
+pub(crate) mod log_pipe;
 mod port_race;
 pub mod process;
-pub mod qmp;
+pub(crate) mod qmp;
 pub mod quirks;
-pub mod registry;
+pub(crate) mod registry;
 pub mod trap_log;
-pub mod version;
+pub(crate) mod version;
 
 pub use log_pipe::LogSink;
 pub use process::{ConsoleAttach, ConsoleSpec, DebugLog, LaunchOptions, MachineSpec, QemuProcess};

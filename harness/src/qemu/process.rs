@@ -83,8 +83,8 @@ pub struct LaunchOptions {
 /// into `sink` as fast as QEMU writes ([`super::log_pipe`]).
 #[derive(Clone)]
 pub struct DebugLog {
-    pub items: String,
-    pub sink: Arc<dyn LogSink>,
+    pub(crate) items: String,
+    pub(crate) sink: Arc<dyn LogSink>,
 }
 
 impl std::fmt::Debug for DebugLog {
@@ -161,7 +161,7 @@ fn live_groups<R>(f: impl FnOnce(&mut HashMap<i32, Live>) -> R) -> R {
 /// every session directory not yet removed. For signal handlers, right before
 /// the process exits: `exit` runs no destructors, so without this the
 /// `TempDir`s would stay behind. Ordinary code relies on `Drop`.
-pub fn kill_all() {
+pub(crate) fn kill_all() {
     let groups: Vec<(i32, Live)> = live_groups(|m| m.drain().collect());
     for (pgid, live) in &groups {
         if live.running {
@@ -209,11 +209,11 @@ static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBoo
 /// A registered [`on_interrupt`] action; [`cancel`](Self::cancel) it once
 /// the thing it cleans up is gone.
 #[must_use = "an interrupt hook stays registered until cancelled"]
-pub struct InterruptHook(u64);
+pub(crate) struct InterruptHook(u64);
 
 impl InterruptHook {
     /// Unregisters the action without running it.
-    pub fn cancel(self) {
+    pub(crate) fn cancel(self) {
         let mut hooks = INTERRUPT_HOOKS.lock().unwrap_or_else(|p| p.into_inner());
         hooks.retain(|(id, _)| *id != self.0);
     }
@@ -221,7 +221,7 @@ impl InterruptHook {
 
 /// Registers `f` to run when Ctrl-C or SIGTERM ends the process (after QEMU
 /// is killed), most recent first.
-pub fn on_interrupt(f: Hook) -> InterruptHook {
+pub(crate) fn on_interrupt(f: Hook) -> InterruptHook {
     let id = NEXT_HOOK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     INTERRUPT_HOOKS
         .lock()
@@ -424,7 +424,7 @@ impl QemuProcess {
     }
 
     /// Every console, in the order of the spec.
-    pub fn consoles(&mut self) -> &mut [Console] {
+    pub(crate) fn consoles(&mut self) -> &mut [Console] {
         &mut self.consoles
     }
 
@@ -491,7 +491,7 @@ impl QemuProcess {
 
     /// Kills QEMU now and reaps it, keeping the session directory (logs) until
     /// drop. The `-d` log has been read to its end when this returns.
-    pub async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         self.kill_group();
         if self.exit.is_none() {
             if let Ok(Ok(status)) =
@@ -583,7 +583,7 @@ async fn connect_qmp(child: &mut Child, path: &Path, stderr_path: &Path) -> Resu
 /// rewritten, so that nobody believes a disk was written when it was not:
 /// `snapshot=off` on a `-drive` (or through `-set drive.ID.snapshot=off`), and
 /// a `-blockdev` without `read-only=on` (`-blockdev` has no snapshot mode).
-pub fn command_line(
+pub(crate) fn command_line(
     build: &QemuBuild,
     spec: &MachineSpec,
     opts: &LaunchOptions,

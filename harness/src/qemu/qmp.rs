@@ -12,7 +12,7 @@ use tokio::net::UnixStream;
 use tokio::time::timeout;
 
 /// How long one QMP command may take before the harness gives up on it.
-pub const QMP_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const QMP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A QMP connection in command mode (capabilities already negotiated).
 pub struct Qmp {
@@ -23,7 +23,7 @@ pub struct Qmp {
 impl Qmp {
     /// Connects to QEMU's `-qmp unix:PATH,server=on,wait=off` socket and leaves
     /// capabilities-negotiation mode.
-    pub async fn connect(path: &Path) -> Result<Qmp> {
+    pub(crate) async fn connect(path: &Path) -> Result<Qmp> {
         let stream = UnixStream::connect(path)
             .await
             .with_context(|| format!("connecting to QMP at {}", path.display()))?;
@@ -80,7 +80,7 @@ impl Qmp {
     }
 
     /// Resumes a VM started with `-S`.
-    pub async fn cont(&mut self) -> Result<()> {
+    pub(crate) async fn cont(&mut self) -> Result<()> {
         self.execute("cont", None).await.map(|_| ())
     }
 

@@ -20,11 +20,11 @@ pub struct Quirk {
     /// A short identifier (`priv-shows-v`).
     pub name: &'static str,
     /// The first release with the behaviour (`None`: every release).
-    pub since: Option<QemuVersion>,
+    pub(crate) since: Option<QemuVersion>,
     /// The first release without it again (`None`: still there).
-    pub until: Option<QemuVersion>,
+    pub(crate) until: Option<QemuVersion>,
     /// What it means for a hypervisor or for the harness.
-    pub what: &'static str,
+    pub(crate) what: &'static str,
 }
 
 impl Quirk {
@@ -80,7 +80,7 @@ pub const SVADU: Quirk = Quirk {
 };
 
 /// QEMU 8.0 and 8.1 call envcfg bit 61 HADE; 8.2 renamed it ADUE (same bit).
-pub const HADE_NAME: Quirk = Quirk {
+pub(crate) const HADE_NAME: Quirk = Quirk {
     name: "hade-name",
     since: v(8, 0),
     until: v(8, 2),
@@ -147,7 +147,8 @@ pub const P_NEEDS_TARGET_XML: Quirk = Quirk {
 };
 
 /// Every quirk, for listings and tests.
-pub const ALL: &[Quirk] = &[
+#[cfg(test)]
+pub(crate) const ALL: &[Quirk] = &[
     PRIV_SHOWS_V,
     SVADU,
     HADE_NAME,
@@ -160,7 +161,7 @@ pub const ALL: &[Quirk] = &[
 ];
 
 /// What `version` calls envcfg bit 61: `HADE` (8.0, 8.1) or `ADUE`.
-pub fn ad_update_bit_name(version: QemuVersion) -> &'static str {
+pub(crate) fn ad_update_bit_name(version: QemuVersion) -> &'static str {
     if HADE_NAME.applies(version) {
         "HADE"
     } else {
@@ -189,7 +190,7 @@ pub fn menvcfg_at_reset(version: QemuVersion) -> u64 {
 
 /// One sentence on why VS-stage A/D updates are off on `version` when the
 /// hypervisor leaves henvcfg alone, for diagnoses.
-pub fn henvcfg_history(version: Option<QemuVersion>) -> String {
+pub(crate) fn henvcfg_history(version: Option<QemuVersion>) -> String {
     match version {
         Some(v) if !SVADU.applies(v) => {
             format!("QEMU {v} has no Svadu and always sets A/D in hardware; 8.0 added Svadu and 9.0 resets henvcfg to 0.")

@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 use super::version::{QemuVersion, VersionReq};
 
 /// Environment variable with extra QEMU binaries, separated by `:`.
-pub const QEMU_ENV: &str = "HVHARNESS_QEMU";
+pub(crate) const QEMU_ENV: &str = "HVHARNESS_QEMU";
 /// Environment variable that overrides the config file's location.
-pub const CONFIG_ENV: &str = "HVHARNESS_CONFIG";
+pub(crate) const CONFIG_ENV: &str = "HVHARNESS_CONFIG";
 
 const BINARY: &str = "qemu-system-riscv64";
 const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -28,7 +28,7 @@ const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Where a build came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Origin {
+pub(crate) enum Origin {
     /// `.qemu/<version>/` inside the project.
     Project,
     /// `hvharness qemu install` into the data directory.
@@ -58,7 +58,7 @@ pub struct QemuBuild {
     pub binary: PathBuf,
     /// Passed as `-L`; `None` lets QEMU use its built-in search path.
     pub data_dir: Option<PathBuf>,
-    pub origin: Origin,
+    pub(crate) origin: Origin,
 }
 
 /// Every known QEMU build, oldest version first.
@@ -157,7 +157,7 @@ impl QemuRegistry {
 }
 
 /// How to make a missing version available, for error messages and skipped cells.
-pub fn how_to_register(version: &str) -> String {
+pub(crate) fn how_to_register(version: &str) -> String {
     format!(
         "install a prefix tarball with `hvharness qemu install --from qemu-{version}-....tar.xz`, or build QEMU {version} \
          from its release tarball (README: 'Other QEMU versions') and register it with \
@@ -166,7 +166,7 @@ pub fn how_to_register(version: &str) -> String {
 }
 
 /// What to say when no QEMU is known at all.
-pub fn none_known() -> String {
+pub(crate) fn none_known() -> String {
     format!(
         "no QEMU known. Run scripts/setup.sh, or {}",
         how_to_register("X.Y.Z")
@@ -227,7 +227,7 @@ fn registered_entries() -> Vec<ConfigEntry> {
 
 /// The config file: `$HVHARNESS_CONFIG`, else `$XDG_CONFIG_HOME/hvharness/qemu.toml`,
 /// else `~/.config/hvharness/qemu.toml`.
-pub fn config_path() -> Option<PathBuf> {
+pub(crate) fn config_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(CONFIG_ENV) {
         return Some(PathBuf::from(p));
     }
@@ -246,7 +246,7 @@ fn read_config(path: &Path) -> Result<ConfigFile> {
 }
 
 /// Registers a QEMU binary in the config file after checking that it runs.
-pub fn register(binary: &Path, data_dir: Option<PathBuf>) -> Result<QemuBuild> {
+pub(crate) fn register(binary: &Path, data_dir: Option<PathBuf>) -> Result<QemuBuild> {
     let binary = binary
         .canonicalize()
         .with_context(|| format!("{} does not exist", binary.display()))?;
@@ -264,7 +264,7 @@ pub fn register(binary: &Path, data_dir: Option<PathBuf>) -> Result<QemuBuild> {
 }
 
 /// Runs `BINARY --version` (bounded) and builds the entry.
-pub fn probe(binary: &Path, data_dir: Option<PathBuf>, origin: Origin) -> Result<QemuBuild> {
+pub(crate) fn probe(binary: &Path, data_dir: Option<PathBuf>, origin: Origin) -> Result<QemuBuild> {
     let text = run_bounded(binary, &["--version"], VERSION_PROBE_TIMEOUT)
         .with_context(|| format!("running {} --version", binary.display()))?;
     let version = QemuVersion::from_version_output(&text).with_context(|| {

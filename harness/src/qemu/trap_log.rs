@@ -38,7 +38,7 @@ pub struct LoggedTrap {
 
 impl LoggedTrap {
     /// An environment call (causes 8 to 11): a request, never a fault.
-    pub fn is_ecall(&self) -> bool {
+    pub(crate) fn is_ecall(&self) -> bool {
         (8..=11).contains(&self.cause)
     }
 
@@ -53,7 +53,7 @@ impl LoggedTrap {
 }
 
 /// Parses one log line; anything else (other log items) gives `None`.
-pub fn parse_line(line: &str) -> Option<LoggedTrap> {
+pub(crate) fn parse_line(line: &str) -> Option<LoggedTrap> {
     let rest = line.split("riscv_cpu_do_interrupt:").nth(1)?;
     let mut hart = None;
     let mut interrupt = None;
@@ -94,15 +94,15 @@ pub fn parse_line(line: &str) -> Option<LoggedTrap> {
 /// its pc must lie in (the extents of the named symbol, resolved in the
 /// scenario's ELF files once at the start of a run), and the hart when named.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrapPattern {
-    pub cause: u64,
-    pub ranges: Vec<std::ops::Range<u64>>,
-    pub hart: Option<u64>,
+pub(crate) struct TrapPattern {
+    pub(crate) cause: u64,
+    pub(crate) ranges: Vec<std::ops::Range<u64>>,
+    pub(crate) hart: Option<u64>,
 }
 
 impl TrapPattern {
     /// Whether `t` is this exception: never an interrupt; cause, pc and hart as asked.
-    pub fn matches(&self, t: &LoggedTrap) -> bool {
+    pub(crate) fn matches(&self, t: &LoggedTrap) -> bool {
         !t.interrupt
             && t.cause == self.cause
             && self.hart.is_none_or(|h| h == t.hart)
@@ -114,7 +114,7 @@ impl TrapPattern {
 /// the tables grow without bound).
 const MAX_HARTS: usize = 256;
 /// Records kept per hart for the report and the diagnosis.
-pub const RECENT: usize = 32;
+pub(crate) const RECENT: usize = 32;
 /// The first faults of a chain kept per hart (the first-fault candidates).
 const CHAIN_HEAD: usize = 32;
 /// Longest line kept; a longer one is not a trap record and is skipped.
@@ -124,13 +124,13 @@ const OTHER_LINES: usize = 16;
 
 /// What the log says about one hart.
 #[derive(Debug, Clone, Default)]
-pub struct HartLog {
+pub(crate) struct HartLog {
     /// Trap records seen for this hart.
-    pub traps: u64,
+    pub(crate) traps: u64,
     /// When the last one was read.
-    pub last_trap_at: Option<Instant>,
+    pub(crate) last_trap_at: Option<Instant>,
     /// The last exception (not interrupt).
-    pub last_exception: Option<LoggedTrap>,
+    pub(crate) last_exception: Option<LoggedTrap>,
     /// The current run of identical exceptions (interrupts in between do not
     /// break it: a hypervisor's timer keeps ticking under a looping guest).
     run: Option<(LoggedTrap, u64)>,
@@ -143,12 +143,12 @@ pub struct HartLog {
 
 impl HartLog {
     /// The current run of identical exceptions and its length.
-    pub fn run(&self) -> Option<(&LoggedTrap, u64)> {
+    pub(crate) fn run(&self) -> Option<(&LoggedTrap, u64)> {
         self.run.as_ref().map(|(t, n)| (t, *n))
     }
 
     /// The last records, oldest first.
-    pub fn recent(&self) -> impl Iterator<Item = &LoggedTrap> {
+    pub(crate) fn recent(&self) -> impl Iterator<Item = &LoggedTrap> {
         self.recent.iter()
     }
 
@@ -179,17 +179,17 @@ impl HartLog {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct LogStats {
     pub bytes: u64,
-    pub records: u64,
+    pub(crate) records: u64,
     /// Bytes skipped because the reader fell behind QEMU (QEMU is never
     /// made to wait for the harness).
     pub dropped_bytes: u64,
     /// Lines in those bytes.
-    pub dropped_lines: u64,
+    pub(crate) dropped_lines: u64,
 }
 
 /// The interrupt log, read incrementally: per-hart summaries, bounded.
 #[derive(Debug, Clone, Default)]
-pub struct TrapLog {
+pub(crate) struct TrapLog {
     harts: Vec<HartLog>,
     /// The first exception of each cause code (codes are below 64).
     first_by_cause: BTreeMap<u64, LoggedTrap>,
@@ -204,14 +204,14 @@ pub struct TrapLog {
     other: VecDeque<String>,
     stats: LogStats,
     /// When bytes were last dropped: every hart may have trapped then.
-    pub last_gap_at: Option<Instant>,
+    pub(crate) last_gap_at: Option<Instant>,
     /// Timer samples on breakpoint pages (see `hot_pages`).
     hot: crate::runner::hot_pages::Profiler,
 }
 
 impl TrapLog {
     /// An empty log for `harts` harts (more are added as records name them).
-    pub fn new(harts: usize) -> TrapLog {
+    pub(crate) fn new(harts: usize) -> TrapLog {
         TrapLog {
             harts: vec![HartLog::default(); harts.min(MAX_HARTS)],
             ..TrapLog::default()
@@ -220,7 +220,7 @@ impl TrapLog {
 
     /// An empty log that also keeps the first exception matching `wanted`
     /// (see [`TrapLog::first_match`]).
-    pub fn expecting(harts: usize, wanted: Option<TrapPattern>) -> TrapLog {
+    pub(crate) fn expecting(harts: usize, wanted: Option<TrapPattern>) -> TrapLog {
         TrapLog {
             wanted,
             ..TrapLog::new(harts)
@@ -228,7 +228,7 @@ impl TrapLog {
     }
 
     /// Takes the next bytes QEMU wrote (any split: lines are put back together).
-    pub fn feed(&mut self, mut bytes: &[u8], now: Instant) {
+    pub(crate) fn feed(&mut self, mut bytes: &[u8], now: Instant) {
         self.stats.bytes += bytes.len() as u64;
         while let Some(nl) = bytes.iter().position(|&b| b == b'\n') {
             let (head, tail) = bytes.split_at(nl);
@@ -261,7 +261,7 @@ impl TrapLog {
 
     /// Notes bytes the reader skipped. Every hart may have trapped in them,
     /// so each hart counts as active now, and no run continues across them.
-    pub fn dropped(&mut self, bytes: u64, lines: u64, now: Instant) {
+    pub(crate) fn dropped(&mut self, bytes: u64, lines: u64, now: Instant) {
         self.stats.dropped_bytes += bytes;
         self.stats.dropped_lines += lines;
         self.resync = true;
@@ -305,36 +305,36 @@ impl TrapLog {
     }
 
     /// What was read and dropped.
-    pub fn stats(&self) -> LogStats {
+    pub(crate) fn stats(&self) -> LogStats {
         self.stats
     }
 
     /// One hart's summary.
-    pub fn hart(&self, hart: usize) -> Option<&HartLog> {
+    pub(crate) fn hart(&self, hart: usize) -> Option<&HartLog> {
         self.harts.get(hart)
     }
 
     /// Every hart's summary, by index.
-    pub fn harts(&self) -> &[HartLog] {
+    pub(crate) fn harts(&self) -> &[HartLog] {
         &self.harts
     }
 
     /// The first exception (not interrupt) with this cause code, wherever
     /// it was taken: on its own it says nothing about an expectation (OpenSBI
     /// probes CSRs with illegal instructions at boot); see [`TrapLog::first_match`].
-    pub fn first_exception(&self, cause: u64) -> Option<&LoggedTrap> {
+    pub(crate) fn first_exception(&self, cause: u64) -> Option<&LoggedTrap> {
         self.first_by_cause.get(&cause)
     }
 
     /// The first exception matching the pattern given to [`TrapLog::expecting`].
-    pub fn first_match(&self) -> Option<&LoggedTrap> {
+    pub(crate) fn first_match(&self) -> Option<&LoggedTrap> {
         self.first_wanted.as_ref()
     }
 
     /// Every hart whose exceptions end in a run of at least `min_repeats`
     /// identical ones (same cause, pc and tval): no progress. Ecalls are left
     /// out (polling an SBI call is legitimate), and so are interrupts.
-    pub fn storms(&self, min_repeats: u64) -> Vec<(LoggedTrap, u64)> {
+    pub(crate) fn storms(&self, min_repeats: u64) -> Vec<(LoggedTrap, u64)> {
         self.harts
             .iter()
             .filter_map(|h| h.run())
@@ -348,7 +348,7 @@ impl TrapLog {
     /// (`in_firmware`), else the earliest. For the ADUE hang that is the
     /// fault in kvminithart, not the loop at pc 0; the firmware test skips
     /// OpenSBI's own boot-time traps.
-    pub fn first_fault_of_storm(
+    pub(crate) fn first_fault_of_storm(
         &self,
         storm: &LoggedTrap,
         in_firmware: impl Fn(u64) -> bool,
@@ -374,7 +374,8 @@ impl TrapLog {
     }
 
     /// The log's last lines that were not trap records.
-    pub fn other_lines(&self) -> impl Iterator<Item = &str> {
+    #[cfg(test)]
+    pub(crate) fn other_lines(&self) -> impl Iterator<Item = &str> {
         self.other.iter().map(String::as_str)
     }
 }
@@ -390,12 +391,12 @@ impl SharedTrapLog {
     }
 
     /// An empty log that keeps the first exception matching `wanted`.
-    pub fn expecting(harts: usize, wanted: Option<TrapPattern>) -> SharedTrapLog {
+    pub(crate) fn expecting(harts: usize, wanted: Option<TrapPattern>) -> SharedTrapLog {
         SharedTrapLog(std::sync::Mutex::new(TrapLog::expecting(harts, wanted)))
     }
 
     /// Runs `f` on the log as it is now.
-    pub fn with<R>(&self, f: impl FnOnce(&TrapLog) -> R) -> R {
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&TrapLog) -> R) -> R {
         match self.0.lock() {
             Ok(g) => f(&g),
             Err(p) => {
@@ -406,7 +407,7 @@ impl SharedTrapLog {
     }
 
     /// A copy of the log as it is now (bounded: harts x a constant).
-    pub fn snapshot(&self) -> TrapLog {
+    pub(crate) fn snapshot(&self) -> TrapLog {
         self.with(TrapLog::clone)
     }
 

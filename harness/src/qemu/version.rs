@@ -12,9 +12,9 @@ use serde::{Serialize, Serializer};
 /// A QEMU release number, `major.minor.patch` (a missing patch reads as 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct QemuVersion {
-    pub major: u32,
-    pub minor: u32,
-    pub patch: u32,
+    pub(crate) major: u32,
+    pub(crate) minor: u32,
+    pub(crate) patch: u32,
 }
 
 /// Why a version or a range could not be parsed.
@@ -37,7 +37,7 @@ impl QemuVersion {
 
     /// Reads the version out of `qemu-system-* --version` output, e.g.
     /// `QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)`.
-    pub fn from_version_output(text: &str) -> Option<QemuVersion> {
+    pub(crate) fn from_version_output(text: &str) -> Option<QemuVersion> {
         let rest = text.split("QEMU emulator version").nth(1)?;
         let word = rest.split_whitespace().next()?;
         // Development builds print e.g. "9.2.50" or "9.2.0-rc1"; keep the numeric part.
@@ -102,7 +102,7 @@ pub struct VersionReq {
 
 impl VersionReq {
     /// True when `v` satisfies every comparison.
-    pub fn matches(&self, v: QemuVersion) -> bool {
+    pub(crate) fn matches(&self, v: QemuVersion) -> bool {
         self.terms.iter().all(|(op, bound)| {
             let ord = v.cmp(bound);
             match op {

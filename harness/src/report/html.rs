@@ -19,7 +19,7 @@ use super::view::{RunView, StopView};
 const TEMPLATE: &str = include_str!("report.html.j2");
 
 /// Renders the page.
-pub fn render(file: &ResultFile, title: &str) -> Result<String> {
+pub(crate) fn render(file: &ResultFile, title: &str) -> Result<String> {
     let page = Page::build(file, title);
     let mut env = Environment::new();
     // The `.html` name turns on HTML escaping of every value.
@@ -33,7 +33,7 @@ pub fn render(file: &ResultFile, title: &str) -> Result<String> {
 }
 
 /// Renders the page into `path`.
-pub fn write(file: &ResultFile, title: &str, path: &Path) -> Result<()> {
+pub(crate) fn write(file: &ResultFile, title: &str, path: &Path) -> Result<()> {
     let html = render(file, title)?;
     std::fs::write(path, html).with_context(|| format!("writing {}", path.display()))
 }

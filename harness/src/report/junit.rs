@@ -13,7 +13,7 @@ use super::schema::{Cell, CellStatus, ResultFile};
 use super::view::RunView;
 
 /// The JUnit report of a result file.
-pub fn report(file: &ResultFile) -> Report {
+pub(crate) fn report(file: &ResultFile) -> Report {
     let mut report = Report::new("hvharness");
     let mut total = 0.0;
     for scenario in file.scenarios() {
@@ -36,7 +36,7 @@ pub fn report(file: &ResultFile) -> Report {
 }
 
 /// Writes the JUnit XML of `file` to `path`.
-pub fn write(file: &ResultFile, path: &Path) -> Result<()> {
+pub(crate) fn write(file: &ResultFile, path: &Path) -> Result<()> {
     let xml = report(file).to_string().context("encoding JUnit XML")?;
     std::fs::write(path, xml).with_context(|| format!("writing {}", path.display()))
 }

@@ -9,7 +9,7 @@ use super::schema::ResultFile;
 
 /// Why files cannot be merged; every message names the files.
 #[derive(Debug, thiserror::Error)]
-pub enum MergeError {
+pub(crate) enum MergeError {
     /// A cell appears in two files (the same shard given twice, or shards of different splits).
     #[error("cell {cell} is in both {} and {}: each cell must come from one shard", first.display(), second.display())]
     Duplicate {
@@ -23,7 +23,7 @@ pub enum MergeError {
 }
 
 /// Reads every file and combines their cells, sorted by scenario and version.
-pub fn merge_files(paths: &[PathBuf]) -> Result<ResultFile, MergeError> {
+pub(crate) fn merge_files(paths: &[PathBuf]) -> Result<ResultFile, MergeError> {
     let mut files = Vec::new();
     for p in paths {
         let f = ResultFile::read(p).map_err(|e| MergeError::Unreadable {
@@ -36,7 +36,7 @@ pub fn merge_files(paths: &[PathBuf]) -> Result<ResultFile, MergeError> {
 }
 
 /// Combines already-read files; `path` of each is for the messages.
-pub fn merge(files: &[(&Path, ResultFile)]) -> Result<ResultFile, MergeError> {
+pub(crate) fn merge(files: &[(&Path, ResultFile)]) -> Result<ResultFile, MergeError> {
     let mut seen: HashMap<String, &Path> = HashMap::new();
     let mut cells = Vec::new();
     for (path, f) in files {

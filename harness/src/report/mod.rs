@@ -3,11 +3,11 @@
 //! matrix report. Every renderer reads the result file's types, so a report
 //! can be made again from a merged file on another machine.
 
-pub mod html;
-pub mod junit;
-pub mod merge;
-pub mod schema;
-pub mod shard;
+pub(crate) mod html;
+pub(crate) mod junit;
+pub(crate) mod merge;
+pub(crate) mod schema;
+pub(crate) mod shard;
 mod text;
 mod view;
 

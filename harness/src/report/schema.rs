@@ -20,7 +20,7 @@ pub const SCHEMA: &str = "hvharness-results/1";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ResultFile {
     /// Always [`SCHEMA`].
-    pub schema: String,
+    pub(crate) schema: String,
     /// The shard that produced the file (`"1/2"`); absent for a whole or merged matrix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
@@ -46,7 +46,7 @@ pub enum CellStatus {
 
 impl CellStatus {
     /// One word for tables and the HTML grid.
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             CellStatus::Passed => "pass",
             CellStatus::Failed => "FAIL",
@@ -76,20 +76,20 @@ pub struct Cell {
     pub run: Option<serde_json::Value>,
     /// The diagnosis of a hang, when one was asked for (`matrix --diagnose`).
     #[serde(default)]
-    pub diagnosis: Option<DiagnosisEntry>,
+    pub(crate) diagnosis: Option<DiagnosisEntry>,
 }
 
 /// A diagnosis as text (as `hvharness diagnose` prints it) and as data.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DiagnosisEntry {
-    pub text: String,
+pub(crate) struct DiagnosisEntry {
+    pub(crate) text: String,
     /// The faults explained, as `hvharness diagnose --json` gives them.
-    pub faults: serde_json::Value,
+    pub(crate) faults: serde_json::Value,
 }
 
 impl Cell {
     /// The cell of a finished run.
-    pub fn from_run(r: &RunReport) -> Result<Cell> {
+    pub(crate) fn from_run(r: &RunReport) -> Result<Cell> {
         let (status, reason) = match &r.verdict {
             Verdict::AsExpected => (CellStatus::Passed, None),
             Verdict::Unexpected(why) => (CellStatus::Failed, Some(why.clone())),
@@ -137,7 +137,7 @@ impl Cell {
     }
 
     /// The version, for ordering (unparsable ones sort first).
-    pub fn version(&self) -> crate::qemu::QemuVersion {
+    pub(crate) fn version(&self) -> crate::qemu::QemuVersion {
         self.qemu.parse().unwrap_or(crate::qemu::QemuVersion {
             major: 0,
             minor: 0,
@@ -218,7 +218,7 @@ impl ResultFile {
     }
 
     /// The cell of `scenario` on `qemu`.
-    pub fn cell(&self, scenario: &str, qemu: &str) -> Option<&Cell> {
+    pub(crate) fn cell(&self, scenario: &str, qemu: &str) -> Option<&Cell> {
         self.cells
             .iter()
             .find(|c| c.scenario == scenario && c.qemu == qemu)

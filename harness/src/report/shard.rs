@@ -17,8 +17,8 @@ use super::schema::{CellStatus, ResultFile};
 /// Shard `index` (1-based) of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
-    pub index: usize,
-    pub count: usize,
+    pub(crate) index: usize,
+    pub(crate) count: usize,
 }
 
 impl FromStr for Shard {
@@ -44,7 +44,7 @@ impl fmt::Display for Shard {
 
 /// Estimated seconds per cell key, from a previous result file.
 #[derive(Debug, Clone, Default)]
-pub struct Costs {
+pub(crate) struct Costs {
     by_cell: HashMap<String, f64>,
     by_scenario: HashMap<String, f64>,
     overall: Option<f64>,
@@ -54,7 +54,7 @@ impl Costs {
     /// The measured durations of `previous`. A cell that was skipped there
     /// costs nothing; a cell it lacks costs its scenario's mean, else the
     /// mean of every measured cell.
-    pub fn from_results(previous: &ResultFile) -> Costs {
+    pub(crate) fn from_results(previous: &ResultFile) -> Costs {
         let mut by_cell = HashMap::new();
         let mut sums: HashMap<String, (f64, usize)> = HashMap::new();
         let (mut total, mut n) = (0.0, 0usize);
@@ -96,13 +96,17 @@ impl Costs {
 }
 
 /// For each cell `(scenario, qemu)`, whether it belongs to `shard`.
-pub fn select(cells: &[(String, String)], shard: Shard, costs: Option<&Costs>) -> Vec<bool> {
+pub(crate) fn select(cells: &[(String, String)], shard: Shard, costs: Option<&Costs>) -> Vec<bool> {
     let owner = assign(cells, shard.count, costs);
     owner.into_iter().map(|o| o + 1 == shard.index).collect()
 }
 
 /// The 0-based shard of each cell.
-pub fn assign(cells: &[(String, String)], count: usize, costs: Option<&Costs>) -> Vec<usize> {
+pub(crate) fn assign(
+    cells: &[(String, String)],
+    count: usize,
+    costs: Option<&Costs>,
+) -> Vec<usize> {
     let count = count.max(1);
     let mut order: Vec<usize> = (0..cells.len()).collect();
     // Name order first: the input order (the command line's) must not matter.

@@ -13,90 +13,90 @@ pub(crate) const TAIL_LINES: usize = 20;
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct RunView {
-    pub expected: Option<String>,
-    pub because: Option<String>,
-    pub observed: Option<ObservedView>,
-    pub milestones: Vec<MilestoneView>,
+    pub(crate) expected: Option<String>,
+    pub(crate) because: Option<String>,
+    pub(crate) observed: Option<ObservedView>,
+    pub(crate) milestones: Vec<MilestoneView>,
     /// Present when the expectation names a trap: `first_trap` is then the match.
-    pub expected_trap: Option<serde::de::IgnoredAny>,
-    pub first_trap: Option<TrapView>,
-    pub first_trap_places: Vec<String>,
-    pub transcripts: Vec<(String, String)>,
-    pub stops: Vec<StopView>,
-    pub duration_secs: f64,
+    pub(crate) expected_trap: Option<serde::de::IgnoredAny>,
+    pub(crate) first_trap: Option<TrapView>,
+    pub(crate) first_trap_places: Vec<String>,
+    pub(crate) transcripts: Vec<(String, String)>,
+    pub(crate) stops: Vec<StopView>,
+    pub(crate) duration_secs: f64,
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct ObservedView {
     #[serde(flatten)]
-    pub observed: Observed,
+    pub(crate) observed: Observed,
     /// Why a hang was called early, in the words the file keeps.
     #[serde(default)]
-    pub early: Option<String>,
+    pub(crate) early: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct MilestoneView {
-    pub console: String,
-    pub pattern: String,
-    pub at_secs: f64,
+    pub(crate) console: String,
+    pub(crate) pattern: String,
+    pub(crate) at_secs: f64,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct TrapView {
-    pub hart: u64,
-    pub cause: u64,
-    pub epc: u64,
-    pub tval: u64,
-    pub desc: String,
+    pub(crate) hart: u64,
+    pub(crate) cause: u64,
+    pub(crate) epc: u64,
+    pub(crate) tval: u64,
+    pub(crate) desc: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct StopView {
-    pub breakpoint: String,
-    pub hart: u32,
-    pub privilege_name: String,
-    pub place: String,
-    pub instruction: Option<String>,
-    pub csrs: Vec<CsrView>,
+    pub(crate) breakpoint: String,
+    pub(crate) hart: u32,
+    pub(crate) privilege_name: String,
+    pub(crate) place: String,
+    pub(crate) instruction: Option<String>,
+    pub(crate) csrs: Vec<CsrView>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct CsrView {
-    pub name: String,
-    pub raw: Option<u64>,
-    pub decoded: Option<DecodedView>,
-    pub missing: Option<String>,
+    pub(crate) name: String,
+    pub(crate) raw: Option<u64>,
+    pub(crate) decoded: Option<DecodedView>,
+    pub(crate) missing: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct DecodedView {
-    pub fields: Vec<FieldView>,
+    pub(crate) fields: Vec<FieldView>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct FieldView {
-    pub name: String,
-    pub value: u64,
-    pub symbol: Option<String>,
+    pub(crate) name: String,
+    pub(crate) value: u64,
+    pub(crate) symbol: Option<String>,
 }
 
 impl RunView {
     /// The run of `cell`, when it ran and its report reads.
-    pub fn of(cell: &Cell) -> Option<RunView> {
+    pub(crate) fn of(cell: &Cell) -> Option<RunView> {
         cell.run
             .as_ref()
             .and_then(|v| serde_json::from_value(v.clone()).ok())
     }
 
     /// The observation in words: `hung: console vm0 never printed /init/ (after /booting/)`.
-    pub fn observed_text(&self) -> String {
+    pub(crate) fn observed_text(&self) -> String {
         let Some(o) = &self.observed else {
             return String::new();
         };
@@ -107,7 +107,7 @@ impl RunView {
     }
 
     /// `booted`, `hung` or `exited`; empty when the file does not say.
-    pub fn observed_word(&self) -> String {
+    pub(crate) fn observed_word(&self) -> String {
         self.observed
             .as_ref()
             .map(|o| o.observed.class().to_string())
@@ -115,7 +115,7 @@ impl RunView {
     }
 
     /// The first trap in words, with its places.
-    pub fn first_trap_text(&self) -> Option<String> {
+    pub(crate) fn first_trap_text(&self) -> Option<String> {
         self.first_trap.as_ref().map(|t| {
             let places = if self.first_trap_places.is_empty() {
                 String::new()
@@ -135,7 +135,7 @@ impl RunView {
     }
 
     /// The last [`TAIL_LINES`] lines of each console.
-    pub fn console_tails(&self) -> Vec<(String, String)> {
+    pub(crate) fn console_tails(&self) -> Vec<(String, String)> {
         self.transcripts
             .iter()
             .map(|(name, text)| {
@@ -150,7 +150,7 @@ impl RunView {
 
 impl CsrView {
     /// `henvcfg.ADUE` -> `1`, with the symbol when there is one.
-    pub fn field_values(&self) -> Vec<(String, String)> {
+    pub(crate) fn field_values(&self) -> Vec<(String, String)> {
         match &self.decoded {
             Some(d) => d
                 .fields
@@ -168,7 +168,7 @@ impl CsrView {
     }
 
     /// The raw value in hex, or why there is none.
-    pub fn raw_text(&self) -> String {
+    pub(crate) fn raw_text(&self) -> String {
         match (self.raw, &self.missing) {
             (Some(v), _) => format!("{v:#x}"),
             (None, Some(why)) => format!("<{why}>"),

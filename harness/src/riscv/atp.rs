@@ -30,7 +30,7 @@ pub enum AtpMode {
 
 impl AtpMode {
     /// The mode of a satp or vsatp MODE field.
-    pub fn from_satp_mode(mode: u64) -> AtpMode {
+    pub(crate) fn from_satp_mode(mode: u64) -> AtpMode {
         match mode {
             0 => AtpMode::Bare,
             8 => AtpMode::Sv39,
@@ -41,7 +41,7 @@ impl AtpMode {
     }
 
     /// The mode of an hgatp MODE field.
-    pub fn from_hgatp_mode(mode: u64) -> AtpMode {
+    pub(crate) fn from_hgatp_mode(mode: u64) -> AtpMode {
         match mode {
             0 => AtpMode::Bare,
             8 => AtpMode::Sv39x4,
@@ -52,7 +52,7 @@ impl AtpMode {
     }
 
     /// The name the specification uses (`Sv39x4`).
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             AtpMode::Bare => "Bare",
             AtpMode::Sv39 => "Sv39",
@@ -66,7 +66,7 @@ impl AtpMode {
     }
 
     /// Number of page-table levels (0 for Bare and reserved modes).
-    pub fn levels(self) -> u32 {
+    pub(crate) fn levels(self) -> u32 {
         match self {
             AtpMode::Sv39 | AtpMode::Sv39x4 => 3,
             AtpMode::Sv48 | AtpMode::Sv48x4 => 4,
@@ -77,12 +77,12 @@ impl AtpMode {
 
     /// Whether this is a G-stage (x4) mode, whose root level has 2 extra
     /// index bits.
-    pub fn is_x4(self) -> bool {
+    pub(crate) fn is_x4(self) -> bool {
         matches!(self, AtpMode::Sv39x4 | AtpMode::Sv48x4 | AtpMode::Sv57x4)
     }
 
     /// Width of the translated address in bits (39, 41, 48, ...).
-    pub fn address_bits(self) -> u32 {
+    pub(crate) fn address_bits(self) -> u32 {
         let base = 12 + 9 * self.levels();
         if self.is_x4() {
             base + 2
@@ -96,13 +96,13 @@ impl AtpMode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Atp {
     /// The raw value.
-    pub raw: u64,
+    pub(crate) raw: u64,
     /// The translation mode.
-    pub mode: AtpMode,
+    pub(crate) mode: AtpMode,
     /// The ASID (satp/vsatp) or VMID (hgatp).
-    pub id: u64,
+    pub(crate) id: u64,
     /// The physical page number of the root page table.
-    pub ppn: u64,
+    pub(crate) ppn: u64,
 }
 
 impl Atp {
@@ -117,7 +117,7 @@ impl Atp {
     }
 
     /// Decodes hgatp.
-    pub fn hgatp(raw: u64) -> Atp {
+    pub(crate) fn hgatp(raw: u64) -> Atp {
         Atp {
             raw,
             mode: AtpMode::from_hgatp_mode(raw >> 60),
@@ -143,7 +143,7 @@ fn mode_meaning(mode: AtpMode) -> &'static str {
 }
 
 /// Decodes satp or vsatp (`name` picks which name the result carries).
-pub fn decode_satp(name: &str, raw: u64) -> DecodedCsr {
+pub(crate) fn decode_satp(name: &str, raw: u64) -> DecodedCsr {
     let atp = Atp::satp(raw);
     let fields = vec![
         Field::extract("MODE", 63, 60, raw)
@@ -157,7 +157,7 @@ pub fn decode_satp(name: &str, raw: u64) -> DecodedCsr {
 }
 
 /// Decodes hgatp.
-pub fn decode_hgatp(raw: u64) -> DecodedCsr {
+pub(crate) fn decode_hgatp(raw: u64) -> DecodedCsr {
     let atp = Atp::hgatp(raw);
     let fields = vec![
         Field::extract("MODE", 63, 60, raw)

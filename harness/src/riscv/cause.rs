@@ -11,47 +11,47 @@ use std::fmt;
 use super::pte::Access;
 
 /// The interrupt bit of xcause on RV64.
-pub const INTERRUPT_BIT: u64 = 1 << 63;
+pub(crate) const INTERRUPT_BIT: u64 = 1 << 63;
 
 /// A decoded trap cause.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Cause {
     /// True for an interrupt, false for a synchronous exception.
-    pub interrupt: bool,
+    pub(crate) interrupt: bool,
     /// The exception or interrupt code (xcause without the interrupt bit).
     pub code: u64,
     /// What the specification calls it: `instruction page fault`,
     /// `supervisor timer interrupt`.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// A short identifier without spaces, used as a field name in
     /// delegation sets: `inst_page_fault`, `STI`.
-    pub short: &'static str,
+    pub(crate) short: &'static str,
 }
 
 /// Exception codes by name (xcause without the interrupt bit).
-pub mod code {
-    pub const INST_MISALIGNED: u64 = 0;
-    pub const INST_ACCESS_FAULT: u64 = 1;
-    pub const ILLEGAL_INST: u64 = 2;
-    pub const BREAKPOINT: u64 = 3;
-    pub const LOAD_MISALIGNED: u64 = 4;
-    pub const LOAD_ACCESS_FAULT: u64 = 5;
-    pub const STORE_MISALIGNED: u64 = 6;
-    pub const STORE_ACCESS_FAULT: u64 = 7;
-    pub const ECALL_U: u64 = 8;
-    pub const ECALL_S: u64 = 9;
-    pub const ECALL_VS: u64 = 10;
-    pub const ECALL_M: u64 = 11;
-    pub const INST_PAGE_FAULT: u64 = 12;
-    pub const LOAD_PAGE_FAULT: u64 = 13;
-    pub const STORE_PAGE_FAULT: u64 = 15;
-    pub const DOUBLE_TRAP: u64 = 16;
-    pub const SOFTWARE_CHECK: u64 = 18;
-    pub const HARDWARE_ERROR: u64 = 19;
-    pub const INST_GUEST_PAGE_FAULT: u64 = 20;
-    pub const LOAD_GUEST_PAGE_FAULT: u64 = 21;
-    pub const VIRTUAL_INST: u64 = 22;
-    pub const STORE_GUEST_PAGE_FAULT: u64 = 23;
+pub(crate) mod code {
+    pub(crate) const INST_MISALIGNED: u64 = 0;
+    pub(crate) const INST_ACCESS_FAULT: u64 = 1;
+    pub(crate) const ILLEGAL_INST: u64 = 2;
+    pub(crate) const BREAKPOINT: u64 = 3;
+    pub(crate) const LOAD_MISALIGNED: u64 = 4;
+    pub(crate) const LOAD_ACCESS_FAULT: u64 = 5;
+    pub(crate) const STORE_MISALIGNED: u64 = 6;
+    pub(crate) const STORE_ACCESS_FAULT: u64 = 7;
+    pub(crate) const ECALL_U: u64 = 8;
+    pub(crate) const ECALL_S: u64 = 9;
+    pub(crate) const ECALL_VS: u64 = 10;
+    pub(crate) const ECALL_M: u64 = 11;
+    pub(crate) const INST_PAGE_FAULT: u64 = 12;
+    pub(crate) const LOAD_PAGE_FAULT: u64 = 13;
+    pub(crate) const STORE_PAGE_FAULT: u64 = 15;
+    pub(crate) const DOUBLE_TRAP: u64 = 16;
+    pub(crate) const SOFTWARE_CHECK: u64 = 18;
+    pub(crate) const HARDWARE_ERROR: u64 = 19;
+    pub(crate) const INST_GUEST_PAGE_FAULT: u64 = 20;
+    pub(crate) const LOAD_GUEST_PAGE_FAULT: u64 = 21;
+    pub(crate) const VIRTUAL_INST: u64 = 22;
+    pub(crate) const STORE_GUEST_PAGE_FAULT: u64 = 23;
 }
 
 /// (code, name, short, access) of every standard exception; `access` is the
@@ -213,12 +213,13 @@ impl Cause {
     }
 
     /// The interrupt with this code.
-    pub fn interrupt(code: u64) -> Cause {
+    pub(crate) fn interrupt(code: u64) -> Cause {
         Cause::new(true, code)
     }
 
     /// The xcause value that encodes this cause on RV64.
-    pub fn to_xcause(self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn to_xcause(self) -> u64 {
         if self.interrupt {
             self.code | INTERRUPT_BIT
         } else {
@@ -227,7 +228,7 @@ impl Cause {
     }
 
     /// Whether the specification defines this code (not reserved or custom).
-    pub fn is_standard(self) -> bool {
+    pub(crate) fn is_standard(self) -> bool {
         if self.interrupt {
             INTERRUPTS.iter().any(|(c, _, _)| *c == self.code)
         } else {
@@ -236,14 +237,14 @@ impl Cause {
     }
 
     /// The exception with code `code` (`self.code == code`, not an interrupt).
-    pub fn is(self, code: u64) -> bool {
+    pub(crate) fn is(self, code: u64) -> bool {
         !self.interrupt && self.code == code
     }
 
     /// The memory access whose address this fault reports in tval: fetch,
     /// load or store for access, page and guest-page faults; `None` for
     /// other exceptions and for interrupts.
-    pub fn access(self) -> Option<Access> {
+    pub(crate) fn access(self) -> Option<Access> {
         if self.interrupt {
             return None;
         }
@@ -254,7 +255,7 @@ impl Cause {
     }
 
     /// A page fault of the first stage (codes 12, 13, 15).
-    pub fn is_first_stage_page_fault(self) -> bool {
+    pub(crate) fn is_first_stage_page_fault(self) -> bool {
         use code::*;
         !self.interrupt
             && matches!(
@@ -264,13 +265,14 @@ impl Cause {
     }
 
     /// A page fault of either translation stage (codes 12, 13, 15, 20, 21, 23).
-    pub fn is_page_fault(self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_page_fault(self) -> bool {
         self.is_first_stage_page_fault() || self.is_guest_page_fault()
     }
 
     /// A G-stage (guest-page) fault: codes 20, 21 and 23, which always trap
     /// to HS-mode or M-mode and report the guest physical address in htval.
-    pub fn is_guest_page_fault(self) -> bool {
+    pub(crate) fn is_guest_page_fault(self) -> bool {
         use code::*;
         !self.interrupt
             && matches!(
@@ -297,12 +299,13 @@ impl fmt::Display for Cause {
 }
 
 /// Every standard exception, by code.
-pub fn standard_exceptions() -> impl Iterator<Item = Cause> {
+pub(crate) fn standard_exceptions() -> impl Iterator<Item = Cause> {
     EXCEPTIONS.iter().map(|e| Cause::exception(e.0))
 }
 
 /// Every standard interrupt, by code.
-pub fn standard_interrupts() -> impl Iterator<Item = Cause> {
+#[cfg(test)]
+pub(crate) fn standard_interrupts() -> impl Iterator<Item = Cause> {
     INTERRUPTS
         .iter()
         .map(|&(code, _, _)| Cause::interrupt(code))

@@ -24,7 +24,7 @@ use super::fields::{bit, enumerated, flag, DecodedCsr, Field, Shape};
 
 /// Which of the three environment configuration registers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Envcfg {
+pub(crate) enum Envcfg {
     /// menvcfg (M-mode, configures S-mode and, for ADUE, the G-stage).
     Machine,
     /// henvcfg (HS-mode, configures VS-mode).
@@ -34,28 +34,28 @@ pub enum Envcfg {
 }
 
 /// FIOM: fence of I/O implies memory.
-pub const FIOM: u32 = 0;
+pub(crate) const FIOM: u32 = 0;
 /// LPE: Zicfilp landing pads enforced in the next lower mode.
-pub const LPE: u32 = 2;
+pub(crate) const LPE: u32 = 2;
 /// SSE: Zicfiss shadow stacks enabled in the next lower mode.
-pub const SSE: u32 = 3;
+pub(crate) const SSE: u32 = 3;
 /// CBZE: cbo.zero enabled.
-pub const CBZE: u32 = 7;
+pub(crate) const CBZE: u32 = 7;
 /// CBCFE: cbo.clean and cbo.flush enabled.
-pub const CBCFE: u32 = 6;
+pub(crate) const CBCFE: u32 = 6;
 /// DTE: double-trap extension enabled (Ssdbltrp).
-pub const DTE: u32 = 59;
+pub(crate) const DTE: u32 = 59;
 /// CDE: counter delegation enabled (Smcdeleg); menvcfg only.
-pub const CDE: u32 = 60;
+pub(crate) const CDE: u32 = 60;
 /// ADUE: hardware A/D updates enabled (Svadu); formerly HADE.
-pub const ADUE: u32 = 61;
+pub(crate) const ADUE: u32 = 61;
 /// PBMTE: page-based memory types enabled (Svpbmt).
-pub const PBMTE: u32 = 62;
+pub(crate) const PBMTE: u32 = 62;
 /// STCE: stimecmp enabled (Sstc).
-pub const STCE: u32 = 63;
+pub(crate) const STCE: u32 = 63;
 
 /// Decodes an environment configuration register.
-pub fn decode(which: Envcfg, value: u64) -> DecodedCsr {
+pub(crate) fn decode(which: Envcfg, value: u64) -> DecodedCsr {
     let name = match which {
         Envcfg::Machine => "menvcfg",
         Envcfg::Hypervisor => "henvcfg",

@@ -14,27 +14,27 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Field {
     /// The field's name as the specification writes it (`ADUE`, `MODE`).
-    pub name: String,
+    pub(crate) name: String,
     /// Highest bit of the field (inclusive).
-    pub msb: u32,
+    pub(crate) msb: u32,
     /// Lowest bit of the field.
-    pub lsb: u32,
+    pub(crate) lsb: u32,
     /// The field's value, shifted down to bit 0.
-    pub value: u64,
+    pub(crate) value: u64,
     /// A symbolic name for an enumerated value (`Sv39`, `M`, `Dirty`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub symbol: Option<String>,
+    pub(crate) symbol: Option<String>,
     /// A short explanation of what this value means.
-    pub meaning: String,
+    pub(crate) meaning: String,
     /// Where the value came from when not from the register's own bits
     /// (`from monitor`: QEMU < 10.0's `priv` hides V).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
+    pub(crate) source: Option<String>,
 }
 
 impl Field {
     /// Extracts bits `msb..=lsb` of `raw` into a field.
-    pub fn extract(name: impl Into<String>, msb: u32, lsb: u32, raw: u64) -> Self {
+    pub(crate) fn extract(name: impl Into<String>, msb: u32, lsb: u32, raw: u64) -> Self {
         Field {
             name: name.into(),
             msb,
@@ -47,19 +47,19 @@ impl Field {
     }
 
     /// Sets the symbolic name of the value.
-    pub fn with_symbol(mut self, symbol: impl Into<String>) -> Self {
+    pub(crate) fn with_symbol(mut self, symbol: impl Into<String>) -> Self {
         self.symbol = Some(symbol.into());
         self
     }
 
     /// Sets the explanation of the value.
-    pub fn with_meaning(mut self, meaning: impl Into<String>) -> Self {
+    pub(crate) fn with_meaning(mut self, meaning: impl Into<String>) -> Self {
         self.meaning = meaning.into();
         self
     }
 
     /// The bit range as the specification writes it: `61` or `63:60`.
-    pub fn range(&self) -> String {
+    pub(crate) fn range(&self) -> String {
         if self.msb == self.lsb {
             self.msb.to_string()
         } else {
@@ -68,12 +68,12 @@ impl Field {
     }
 
     /// The mask of this field's bits within the register.
-    pub fn mask(&self) -> u64 {
+    pub(crate) fn mask(&self) -> u64 {
         mask(self.msb, self.lsb)
     }
 
     /// The value as a number: decimal below 10, hex above (`0x80123`).
-    pub fn value_text(&self) -> String {
+    pub(crate) fn value_text(&self) -> String {
         number(self.value)
     }
 }
@@ -95,21 +95,21 @@ pub enum Shape {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DecodedCsr {
     /// The register's name, lower case (`henvcfg`).
-    pub name: String,
+    pub(crate) name: String,
     /// The raw value.
-    pub value: u64,
+    pub(crate) value: u64,
     /// How to read the fields.
-    pub shape: Shape,
+    pub(crate) shape: Shape,
     /// The fields, most significant first.
-    pub fields: Vec<Field>,
+    pub(crate) fields: Vec<Field>,
     /// Bits that are set but belong to no known field (0 when none): a
     /// surprise worth showing rather than hiding.
-    pub other_bits: u64,
+    pub(crate) other_bits: u64,
 }
 
 impl DecodedCsr {
     /// Builds a decoded register; `fields` may come in any order.
-    pub fn new(name: &str, value: u64, shape: Shape, mut fields: Vec<Field>) -> Self {
+    pub(crate) fn new(name: &str, value: u64, shape: Shape, mut fields: Vec<Field>) -> Self {
         fields.sort_by_key(|f| std::cmp::Reverse(f.msb));
         let known = fields.iter().fold(0u64, |m, f| m | f.mask());
         DecodedCsr {
@@ -122,7 +122,7 @@ impl DecodedCsr {
     }
 
     /// A register nothing is known about: raw hex only.
-    pub fn raw(name: &str, value: u64) -> Self {
+    pub(crate) fn raw(name: &str, value: u64) -> Self {
         DecodedCsr {
             name: name.to_ascii_lowercase(),
             value,
@@ -133,7 +133,7 @@ impl DecodedCsr {
     }
 
     /// The field called `name` (case-insensitive), if this register has one.
-    pub fn field(&self, name: &str) -> Option<&Field> {
+    pub(crate) fn field(&self, name: &str) -> Option<&Field> {
         self.fields
             .iter()
             .find(|f| f.name.eq_ignore_ascii_case(name))
@@ -146,7 +146,7 @@ impl DecodedCsr {
 
     /// One name and value per field, for snapshots: (`henvcfg.ADUE`, `1`),
     /// (`satp.MODE`, `8 (Sv39)`). The first is the raw value.
-    pub fn snapshot_entries(&self) -> Vec<(String, String)> {
+    pub(crate) fn snapshot_entries(&self) -> Vec<(String, String)> {
         let mut entries = vec![(self.name.clone(), format!("{:#x}", self.value))];
         for f in &self.fields {
             let mut value = f.value_text();
@@ -168,7 +168,7 @@ impl DecodedCsr {
     }
 
     /// [`snapshot_entries`](Self::snapshot_entries) as lines: `henvcfg.ADUE = 1`.
-    pub fn snapshot_lines(&self) -> Vec<String> {
+    pub(crate) fn snapshot_lines(&self) -> Vec<String> {
         self.snapshot_entries()
             .into_iter()
             .map(|(name, value)| format!("{name} = {value}"))
@@ -248,17 +248,17 @@ impl fmt::Display for DecodedCsr {
 }
 
 /// Bits `msb..=lsb` of `raw`, shifted down to bit 0.
-pub fn bits(raw: u64, msb: u32, lsb: u32) -> u64 {
+pub(crate) fn bits(raw: u64, msb: u32, lsb: u32) -> u64 {
     (raw & mask(msb, lsb)) >> lsb
 }
 
 /// Whether bit `n` of `raw` is set.
-pub fn bit(raw: u64, n: u32) -> bool {
+pub(crate) fn bit(raw: u64, n: u32) -> bool {
     raw >> n & 1 == 1
 }
 
 /// The mask covering bits `msb..=lsb`.
-pub fn mask(msb: u32, lsb: u32) -> u64 {
+pub(crate) fn mask(msb: u32, lsb: u32) -> u64 {
     debug_assert!(msb >= lsb && msb < 64);
     let width = msb - lsb + 1;
     let ones = if width == 64 {

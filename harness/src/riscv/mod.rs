@@ -16,15 +16,15 @@
 //! Layouts are RV64's, from the privileged specification 1.13 and the
 //! extensions named in each module.
 
-pub mod atp;
-pub mod cause;
+pub(crate) mod atp;
+pub(crate) mod cause;
 pub mod envcfg;
-pub mod fields;
-pub mod privilege;
-pub mod pte;
-pub mod registry;
-pub mod sets;
-pub mod status;
+pub(crate) mod fields;
+pub(crate) mod privilege;
+pub(crate) mod pte;
+pub(crate) mod registry;
+pub(crate) mod sets;
+pub(crate) mod status;
 
 pub use atp::{Atp, AtpMode};
 pub use cause::{guest_physical_address, Cause};

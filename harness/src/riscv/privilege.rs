@@ -27,7 +27,7 @@ pub enum Level {
 
 impl Level {
     /// The level encoded in the low two bits of `bits`.
-    pub fn from_bits(bits: u64) -> Level {
+    pub(crate) fn from_bits(bits: u64) -> Level {
         match bits & 3 {
             0 => Level::User,
             1 => Level::Supervisor,
@@ -47,7 +47,7 @@ pub struct PrivilegeLevel {
 }
 
 /// Bit 2 of QEMU's `priv` register: V, shown by QEMU 10.x only.
-pub const PRIV_V_BIT: u64 = 1 << 2;
+pub(crate) const PRIV_V_BIT: u64 = 1 << 2;
 
 impl PrivilegeLevel {
     /// Decodes QEMU's gdbstub `priv` register. V is `Some(true)` when bit 2

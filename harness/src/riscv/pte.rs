@@ -8,6 +8,7 @@
 //! decides what the entries mean for a particular access.
 
 use super::atp::AtpMode;
+#[cfg(test)]
 use super::fields::{enumerated, flag, DecodedCsr, Field, Shape};
 use serde::Serialize;
 use std::fmt;
@@ -27,31 +28,31 @@ pub enum Access {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Pte {
     /// The raw 64-bit entry.
-    pub raw: u64,
+    pub(crate) raw: u64,
     /// Valid.
     pub v: bool,
     /// Readable.
-    pub r: bool,
+    pub(crate) r: bool,
     /// Writable.
-    pub w: bool,
+    pub(crate) w: bool,
     /// Executable.
     pub x: bool,
     /// Accessible to U-mode (for the G-stage: must be set for every access).
     pub u: bool,
     /// Global mapping.
-    pub g: bool,
+    pub(crate) g: bool,
     /// Accessed.
     pub a: bool,
     /// Dirty.
-    pub d: bool,
+    pub(crate) d: bool,
     /// Bits reserved for software (9:8).
-    pub rsw: u8,
+    pub(crate) rsw: u8,
     /// Physical page number (53:10).
-    pub ppn: u64,
+    pub(crate) ppn: u64,
     /// Page-based memory type (62:61): 0 PMA, 1 NC, 2 IO, 3 reserved.
-    pub pbmt: u8,
+    pub(crate) pbmt: u8,
     /// NAPOT translation contiguity (63).
-    pub n: bool,
+    pub(crate) n: bool,
 }
 
 /// What an entry is, from its V/R/W/X bits.
@@ -69,7 +70,7 @@ pub enum PteKind {
 
 impl Pte {
     /// Decodes a raw entry.
-    pub fn new(raw: u64) -> Pte {
+    pub(crate) fn new(raw: u64) -> Pte {
         let b = |n: u32| raw >> n & 1 == 1;
         Pte {
             raw,
@@ -89,7 +90,7 @@ impl Pte {
     }
 
     /// What the entry is.
-    pub fn kind(&self) -> PteKind {
+    pub(crate) fn kind(&self) -> PteKind {
         if !self.v {
             PteKind::Invalid
         } else if self.w && !self.r {
@@ -102,13 +103,13 @@ impl Pte {
     }
 
     /// The physical address the PPN points at (a page, or the next table).
-    pub fn address(&self) -> u64 {
+    pub(crate) fn address(&self) -> u64 {
         self.ppn << 12
     }
 
     /// Whether a leaf's permissions allow `access` (MXR lets loads read
     /// executable pages). The U bit and privilege are not considered.
-    pub fn permits(&self, access: Access, mxr: bool) -> bool {
+    pub(crate) fn permits(&self, access: Access, mxr: bool) -> bool {
         match access {
             Access::Fetch => self.x,
             Access::Load => self.r || (mxr && self.x),
@@ -119,13 +120,14 @@ impl Pte {
     /// Whether `access` needs A or D set that is clear in this leaf: with
     /// Svade behaviour (ADUE clear) this is a page fault, with Svadu the
     /// hardware sets the bits instead.
-    pub fn needs_ad_update(&self, access: Access) -> bool {
+    #[cfg(test)]
+    pub(crate) fn needs_ad_update(&self, access: Access) -> bool {
         !self.a || (access == Access::Store && !self.d)
     }
 
     /// The flags as eight letters, most significant first: `DAGUXWRV`, with
     /// `-` for a clear bit.
-    pub fn flag_letters(&self) -> String {
+    pub(crate) fn flag_letters(&self) -> String {
         let bits = [
             (self.d, 'D'),
             (self.a, 'A'),
@@ -142,7 +144,8 @@ impl Pte {
     }
 
     /// The entry as named fields, for the same renderings as a CSR.
-    pub fn decoded(&self) -> DecodedCsr {
+    #[cfg(test)]
+    pub(crate) fn decoded(&self) -> DecodedCsr {
         let v = self.raw;
         let fields: Vec<Field> = vec![
             flag("V", 0, v, "valid", "invalid: access faults"),
@@ -205,7 +208,7 @@ impl fmt::Display for Pte {
 
 /// The page-table index of `addr` at `level` (0 = the leaf level) under
 /// `mode`; the root level of an x4 mode has 11 index bits instead of 9.
-pub fn vpn(mode: AtpMode, addr: u64, level: u32) -> u64 {
+pub(crate) fn vpn(mode: AtpMode, addr: u64, level: u32) -> u64 {
     let top = mode.levels().saturating_sub(1);
     let width = if mode.is_x4() && level == top { 11 } else { 9 };
     (addr >> (12 + 9 * level)) & ((1 << width) - 1)
@@ -213,7 +216,7 @@ pub fn vpn(mode: AtpMode, addr: u64, level: u32) -> u64 {
 
 /// Whether `addr` is a valid input address for `mode`: sign-extended from
 /// its top bit for first-stage modes, zero-extended for G-stage modes.
-pub fn address_in_range(mode: AtpMode, addr: u64) -> bool {
+pub(crate) fn address_in_range(mode: AtpMode, addr: u64) -> bool {
     let bits = mode.address_bits();
     if bits == 12 || bits >= 64 {
         return true;
@@ -230,13 +233,13 @@ pub fn address_in_range(mode: AtpMode, addr: u64) -> bool {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct WalkStep {
     /// The level (the root is `levels - 1`, the smallest pages are 0).
-    pub level: u32,
+    pub(crate) level: u32,
     /// The index into that level's table.
-    pub index: u64,
+    pub(crate) index: u64,
     /// The physical address the entry was read from.
-    pub pte_address: u64,
+    pub(crate) pte_address: u64,
     /// The entry.
-    pub pte: Pte,
+    pub(crate) pte: Pte,
 }
 
 /// Where a walk stopped.
@@ -281,18 +284,19 @@ pub enum WalkOutcome {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Walk {
     /// The translation mode.
-    pub mode: AtpMode,
+    pub(crate) mode: AtpMode,
     /// The address translated.
-    pub address: u64,
+    pub(crate) address: u64,
     /// The entries read, root first.
-    pub steps: Vec<WalkStep>,
+    pub(crate) steps: Vec<WalkStep>,
     /// Where the walk stopped.
-    pub outcome: WalkOutcome,
+    pub(crate) outcome: WalkOutcome,
 }
 
 impl Walk {
     /// The leaf entry, when the walk found one.
-    pub fn leaf(&self) -> Option<&WalkStep> {
+    #[cfg(test)]
+    pub(crate) fn leaf(&self) -> Option<&WalkStep> {
         match self.outcome {
             WalkOutcome::Leaf { .. } | WalkOutcome::MisalignedSuperpage { .. } => self.steps.last(),
             _ => None,
@@ -300,7 +304,8 @@ impl Walk {
     }
 
     /// The translated address, when the walk found a well-formed leaf.
-    pub fn physical(&self) -> Option<u64> {
+    #[cfg(test)]
+    pub(crate) fn physical(&self) -> Option<u64> {
         match self.outcome {
             WalkOutcome::Leaf { physical, .. } => Some(physical),
             WalkOutcome::Bare => Some(self.address),

@@ -52,7 +52,7 @@ pub fn is_known_csr(name: &str) -> bool {
 
 /// Decodes mcause/scause/vscause: `Interrupt` (bit 63) and `Code`, whose
 /// symbol is the cause's short name.
-pub fn decode_cause(name: &str, value: u64) -> DecodedCsr {
+pub(crate) fn decode_cause(name: &str, value: u64) -> DecodedCsr {
     let cause = Cause::from_xcause(value);
     let fields = vec![
         Field::extract("Interrupt", 63, 63, value).with_meaning(if cause.interrupt {
@@ -69,7 +69,7 @@ pub fn decode_cause(name: &str, value: u64) -> DecodedCsr {
 
 /// Decodes QEMU's `priv` register: level (1:0) and V (2, QEMU 10.x only;
 /// see [`PrivilegeLevel`]).
-pub fn decode_priv(value: u64) -> DecodedCsr {
+pub(crate) fn decode_priv(value: u64) -> DecodedCsr {
     let p = PrivilegeLevel::from_qemu_priv(value);
     let level = Field::extract("level", 1, 0, value)
         .with_symbol(match value & 3 {
@@ -91,7 +91,7 @@ pub fn decode_priv(value: u64) -> DecodedCsr {
 /// `source`, e.g. `from monitor`): on QEMU < 10.0 the register reads 1 in
 /// VS-mode, and a dump saying `V = 0` there would be wrong. The raw value is
 /// kept as read.
-pub fn decode_priv_as_seen(value: u64, virt: bool, source: &str) -> DecodedCsr {
+pub(crate) fn decode_priv_as_seen(value: u64, virt: bool, source: &str) -> DecodedCsr {
     let mut d = decode_priv(value);
     let shown = PrivilegeLevel::from_qemu_priv(value).with_virt(virt);
     for f in &mut d.fields {

@@ -14,7 +14,7 @@ const HVIP_INTERRUPTS: &[u64] = &[2, 6, 10];
 const HIDELEG_INTERRUPTS: &[u64] = &[2, 6, 10, 13];
 
 /// Decodes medeleg or hedeleg: which exceptions go to the next lower mode.
-pub fn decode_exception_delegation(name: &str, value: u64) -> DecodedCsr {
+pub(crate) fn decode_exception_delegation(name: &str, value: u64) -> DecodedCsr {
     let hypervisor = name.eq_ignore_ascii_case("hedeleg");
     let fields = standard_exceptions()
         .map(|c| {
@@ -32,7 +32,7 @@ pub fn decode_exception_delegation(name: &str, value: u64) -> DecodedCsr {
 }
 
 /// Decodes mideleg or hideleg: which interrupts go to the next lower mode.
-pub fn decode_interrupt_delegation(name: &str, value: u64) -> DecodedCsr {
+pub(crate) fn decode_interrupt_delegation(name: &str, value: u64) -> DecodedCsr {
     let hypervisor = name.eq_ignore_ascii_case("hideleg");
     let codes = if hypervisor {
         HIDELEG_INTERRUPTS
@@ -58,7 +58,7 @@ pub fn decode_interrupt_delegation(name: &str, value: u64) -> DecodedCsr {
 
 /// Whether a pending/enable register's bits mean "pending" or "enabled".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InterruptBits {
+pub(crate) enum InterruptBits {
     /// xip: bits named `SSIP`, `STIP`, ...
     Pending,
     /// xie: bits named `SSIE`, `STIE`, ...
@@ -67,7 +67,7 @@ pub enum InterruptBits {
 
 /// Decodes an interrupt pending or enable register by name (mip, mie, sip,
 /// sie, hip, hie, hvip, vsip, vsie). Returns `None` for other names.
-pub fn decode_interrupt_bits(name: &str, value: u64) -> Option<DecodedCsr> {
+pub(crate) fn decode_interrupt_bits(name: &str, value: u64) -> Option<DecodedCsr> {
     let lower = name.to_ascii_lowercase();
     let (codes, kind) = match lower.as_str() {
         "mip" => (ALL_INTERRUPTS, InterruptBits::Pending),
@@ -107,7 +107,8 @@ pub fn decode_interrupt_bits(name: &str, value: u64) -> Option<DecodedCsr> {
 }
 
 /// The causes whose bits are set in a delegation or pending/enable value.
-pub fn members(value: u64, interrupts: bool) -> Vec<Cause> {
+#[cfg(test)]
+pub(crate) fn members(value: u64, interrupts: bool) -> Vec<Cause> {
     (0..64)
         .filter(|b| value >> b & 1 == 1)
         .map(|b| Cause::new(interrupts, b))

@@ -5,7 +5,7 @@ use super::fields::{enumerated, flag, DecodedCsr, Field, Shape};
 
 /// Which status register layout to decode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     /// mstatus: every field.
     Machine,
     /// sstatus, or vsstatus (same layout, the guest's copy).
@@ -100,7 +100,7 @@ fn shared_fields(v: u64) -> Vec<Field> {
 
 /// Decodes mstatus, or sstatus/vsstatus when `which` is
 /// [`Status::Supervisor`] (`name` picks the register name shown).
-pub fn decode_status(name: &str, which: Status, v: u64) -> DecodedCsr {
+pub(crate) fn decode_status(name: &str, which: Status, v: u64) -> DecodedCsr {
     let mut fields = shared_fields(v);
     if which == Status::Machine {
         fields.extend([
@@ -177,7 +177,7 @@ pub fn decode_status(name: &str, which: Status, v: u64) -> DecodedCsr {
 }
 
 /// Decodes hstatus.
-pub fn decode_hstatus(v: u64) -> DecodedCsr {
+pub(crate) fn decode_hstatus(v: u64) -> DecodedCsr {
     let fields = vec![
         flag("VSBE", 5, v, "VS-mode big-endian", "VS-mode little-endian"),
         flag(

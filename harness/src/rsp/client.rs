@@ -162,12 +162,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
     }
 
     /// The configuration.
-    pub fn config(&self) -> &RspConfig {
+    pub(crate) fn config(&self) -> &RspConfig {
         &self.config
     }
 
     /// Changes the reply timeout (for example around a slow monitor command).
-    pub fn set_reply_timeout(&mut self, timeout: Duration) {
+    pub(crate) fn set_reply_timeout(&mut self, timeout: Duration) {
         self.config.reply_timeout = timeout;
     }
 
@@ -197,7 +197,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
         std::mem::take(&mut self.console)
     }
 
-    pub(crate) fn note(&mut self, dir: &str, payload: &[u8]) {
+    pub fn note(&mut self, dir: &str, payload: &[u8]) {
         if self.config.transcript_len == 0 {
             return;
         }
@@ -209,7 +209,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
     }
 
     /// Fails if a request may not be sent now.
-    pub(crate) fn check_can_send(&self, command: &str) -> Result<()> {
+    pub fn check_can_send(&self, command: &str) -> Result<()> {
         if let Some(reason) = &self.broken {
             return Err(RspError::Broken(reason.clone()));
         }
@@ -223,7 +223,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
     }
 
     /// Records errors after which the stream can no longer be trusted.
-    pub(crate) fn poison_on(&mut self, e: RspError) -> RspError {
+    pub fn poison_on(&mut self, e: RspError) -> RspError {
         match &e {
             RspError::Timeout { .. }
             | RspError::Malformed { .. }
@@ -283,7 +283,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
     }
 
     /// Sends a command whose only good answer is `OK`.
-    pub async fn request_ok(&mut self, command: &str) -> Result<()> {
+    pub(crate) async fn request_ok(&mut self, command: &str) -> Result<()> {
         let reply = self.request_checked(command).await?;
         if reply == b"OK" {
             Ok(())
@@ -294,7 +294,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
 }
 
 /// Parses `E NN` (two hex digits) and `E.message` error replies.
-pub fn error_code(reply: &[u8]) -> Option<u8> {
+pub(crate) fn error_code(reply: &[u8]) -> Option<u8> {
     match reply {
         [b'E', h, l] => super::hex::decode(&[*h, *l]).map(|v| v[0]),
         [b'E', b'.', ..] => Some(0xff),

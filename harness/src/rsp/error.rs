@@ -215,7 +215,7 @@ impl RspError {
 }
 
 /// Lossy, bounded rendering of a payload for messages.
-pub(crate) fn shorten(bytes: &[u8]) -> String {
+pub fn shorten(bytes: &[u8]) -> String {
     const MAX: usize = 120;
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX)]).into_owned();
     if bytes.len() > MAX {

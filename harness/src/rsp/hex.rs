@@ -6,7 +6,7 @@
 //! RISC-V).
 
 /// Lowercase hex of a byte string.
-pub fn encode(bytes: &[u8]) -> String {
+pub(crate) fn encode(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for &b in bytes {
@@ -27,7 +27,7 @@ pub(crate) fn digit(b: u8) -> Option<u8> {
 }
 
 /// Decodes a hex byte string (`"33040500"` -> `[0x33, 4, 5, 0]`).
-pub fn decode(text: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn decode(text: &[u8]) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;
     }
@@ -37,7 +37,7 @@ pub fn decode(text: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Parses a big-endian hex number (at most 16 digits after leading zeros).
-pub fn parse_u64(text: &[u8]) -> Option<u64> {
+pub(crate) fn parse_u64(text: &[u8]) -> Option<u64> {
     if text.is_empty() {
         return None;
     }
@@ -50,7 +50,7 @@ pub fn parse_u64(text: &[u8]) -> Option<u64> {
 }
 
 /// Little-endian bytes (as in a register reply) to a number; `None` past 8 bytes.
-pub fn le_to_u64(bytes: &[u8]) -> Option<u64> {
+pub(crate) fn le_to_u64(bytes: &[u8]) -> Option<u64> {
     if bytes.len() > 8 {
         return None;
     }
@@ -58,7 +58,7 @@ pub fn le_to_u64(bytes: &[u8]) -> Option<u64> {
 }
 
 /// A number as `len` little-endian bytes (truncating).
-pub fn u64_to_le(value: u64, len: usize) -> Vec<u8> {
+pub(crate) fn u64_to_le(value: u64, len: usize) -> Vec<u8> {
     (0..len)
         .map(|i| if i < 8 { (value >> (8 * i)) as u8 } else { 0 })
         .collect()

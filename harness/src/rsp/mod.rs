@@ -48,14 +48,14 @@
 //!   [`RspClient::halt_reason`] puts them back.
 //!   See [`commands::resume`] for the details.
 
-pub mod client;
-pub mod commands;
+pub(crate) mod client;
+pub(crate) mod commands;
 mod conn;
-pub mod error;
-pub mod hex;
+pub(crate) mod error;
+pub(crate) mod hex;
 pub mod packet;
-pub mod tdesc;
-pub mod xml;
+pub(crate) mod tdesc;
+pub(crate) mod xml;
 
 pub use client::{RspClient, RspConfig};
 pub use commands::at_points::{HartAtPoint, HeldBy};

@@ -22,21 +22,21 @@
 use super::error::MalformedKind;
 
 /// Starts a packet.
-pub const PACKET_START: u8 = b'$';
+pub(crate) const PACKET_START: u8 = b'$';
 /// Starts a notification.
-pub const NOTIFICATION_START: u8 = b'%';
+pub(crate) const NOTIFICATION_START: u8 = b'%';
 /// Ends the payload; two checksum digits follow.
-pub const PACKET_END: u8 = b'#';
+pub(crate) const PACKET_END: u8 = b'#';
 /// Escape prefix for binary data.
-pub const ESCAPE: u8 = b'}';
+pub(crate) const ESCAPE: u8 = b'}';
 /// Run-length marker.
-pub const RUN_LENGTH: u8 = b'*';
+pub(crate) const RUN_LENGTH: u8 = b'*';
 /// Positive acknowledgment.
-pub const ACK: u8 = b'+';
+pub(crate) const ACK: u8 = b'+';
 /// Negative acknowledgment: retransmit.
-pub const NACK: u8 = b'-';
+pub(crate) const NACK: u8 = b'-';
 /// The interrupt byte (Ctrl-C), sent raw, outside any packet ("Interrupts").
-pub const INTERRUPT: u8 = 0x03;
+pub(crate) const INTERRUPT: u8 = 0x03;
 
 /// The checksum of a payload: the sum of its bytes modulo 256.
 pub fn checksum(payload: &[u8]) -> u8 {
@@ -44,12 +44,12 @@ pub fn checksum(payload: &[u8]) -> u8 {
 }
 
 /// True for the bytes that must be escaped inside a payload.
-pub fn needs_escape(byte: u8) -> bool {
+pub(crate) fn needs_escape(byte: u8) -> bool {
     matches!(byte, PACKET_START | PACKET_END | ESCAPE | RUN_LENGTH)
 }
 
 /// Escapes `$ # } *` as `}` + (byte ^ 0x20).
-pub fn escape_binary(data: &[u8]) -> Vec<u8> {
+pub(crate) fn escape_binary(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + data.len() / 8);
     for &b in data {
         if needs_escape(b) {
@@ -63,7 +63,7 @@ pub fn escape_binary(data: &[u8]) -> Vec<u8> {
 }
 
 /// Undoes [`escape_binary`]. A lone trailing `}` is an error.
-pub fn unescape_binary(data: &[u8]) -> Result<Vec<u8>, MalformedKind> {
+pub(crate) fn unescape_binary(data: &[u8]) -> Result<Vec<u8>, MalformedKind> {
     let mut out = Vec::with_capacity(data.len());
     let mut bytes = data.iter();
     while let Some(&b) = bytes.next() {
@@ -80,10 +80,13 @@ pub fn unescape_binary(data: &[u8]) -> Result<Vec<u8>, MalformedKind> {
 }
 
 /// Smallest and largest extra-copy counts one `*` marker can carry.
+#[cfg(test)]
 const RLE_MIN_EXTRA: usize = 3;
+#[cfg(test)]
 const RLE_MAX_EXTRA: usize = 126 - 29;
 
 /// The count character for `extra` additional copies, if it is allowed on the wire.
+#[cfg(test)]
 fn rle_count_char(extra: usize) -> Option<u8> {
     if !(RLE_MIN_EXTRA..=RLE_MAX_EXTRA).contains(&extra) {
         return None;
@@ -94,7 +97,8 @@ fn rle_count_char(extra: usize) -> Option<u8> {
 
 /// Run-length encodes a payload the way a stub may (QEMU never does; used by
 /// test fakes). The input must not contain `*` (escape it first).
-pub fn rle_encode(data: &[u8]) -> Vec<u8> {
+#[cfg(test)]
+pub(crate) fn rle_encode(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len());
     let mut i = 0;
     while i < data.len() {
@@ -125,7 +129,7 @@ pub fn rle_encode(data: &[u8]) -> Vec<u8> {
 
 /// Expands `X*n` runs. Fails on a `*` with nothing before it, a missing or
 /// out-of-range count, or an expansion past `limit` bytes.
-pub fn rle_decode(raw: &[u8], limit: usize) -> Result<Vec<u8>, MalformedKind> {
+pub(crate) fn rle_decode(raw: &[u8], limit: usize) -> Result<Vec<u8>, MalformedKind> {
     if !raw.contains(&RUN_LENGTH) {
         if raw.len() > limit {
             return Err(MalformedKind::Oversize { limit });
@@ -164,7 +168,7 @@ pub fn rle_decode(raw: &[u8], limit: usize) -> Result<Vec<u8>, MalformedKind> {
 }
 
 /// Builds the wire form `$payload#cs` of a command, escaping `$ # } *`.
-pub fn frame(payload: &[u8]) -> Vec<u8> {
+pub(crate) fn frame(payload: &[u8]) -> Vec<u8> {
     frame_with(b'$', &escape_binary(payload))
 }
 
@@ -213,7 +217,7 @@ enum State {
 /// Feed it bytes with [`Decoder::push`]; each byte yields at most one frame or
 /// error. After an error the decoder resynchronises at the next frame start.
 #[derive(Debug)]
-pub struct Decoder {
+pub(crate) struct Decoder {
     state: State,
     buf: Vec<u8>,
     limit: usize,
@@ -221,7 +225,7 @@ pub struct Decoder {
 
 impl Decoder {
     /// A decoder that refuses packets (raw or expanded) longer than `limit` bytes.
-    pub fn new(limit: usize) -> Decoder {
+    pub(crate) fn new(limit: usize) -> Decoder {
         Decoder {
             state: State::Idle,
             buf: Vec::new(),
@@ -230,12 +234,12 @@ impl Decoder {
     }
 
     /// True when no packet is half-read (a clean place for the stream to end).
-    pub fn is_idle(&self) -> bool {
+    pub(crate) fn is_idle(&self) -> bool {
         matches!(self.state, State::Idle | State::Skipping)
     }
 
     /// Feeds one byte.
-    pub fn push(&mut self, b: u8) -> Option<Result<Frame, MalformedKind>> {
+    pub(crate) fn push(&mut self, b: u8) -> Option<Result<Frame, MalformedKind>> {
         match self.state {
             State::Idle | State::Skipping => match b {
                 ACK => {
@@ -327,7 +331,8 @@ impl Decoder {
     }
 
     /// Feeds a slice, collecting every frame and error in order.
-    pub fn push_all(&mut self, bytes: &[u8]) -> Vec<Result<Frame, MalformedKind>> {
+    #[cfg(test)]
+    pub(crate) fn push_all(&mut self, bytes: &[u8]) -> Vec<Result<Frame, MalformedKind>> {
         bytes.iter().filter_map(|&b| self.push(b)).collect()
     }
 }

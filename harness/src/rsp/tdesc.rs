@@ -22,7 +22,7 @@ use super::xml::{tokenize, XmlError, XmlEvent};
 /// Largest number of registers accepted from one description.
 const MAX_REGISTERS: usize = 1 << 16;
 /// Deepest `xi:include` nesting accepted.
-pub const MAX_INCLUDE_DEPTH: usize = 16;
+pub(crate) const MAX_INCLUDE_DEPTH: usize = 16;
 
 /// Why a target description could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,20 +94,20 @@ pub struct RegisterInfo {
     /// Wire number for `p`/`P`.
     pub regnum: u64,
     /// Width in bits.
-    pub bitsize: u32,
+    pub(crate) bitsize: u32,
     /// Name of the enclosing `<feature>` (`org.gnu.gdb.riscv.csr`).
-    pub feature: Option<String>,
+    pub(crate) feature: Option<String>,
     /// `group=` attribute (`vector`, `float` ...).
-    pub group: Option<String>,
+    pub(crate) group: Option<String>,
     /// `type=` attribute (`int`, `code_ptr`, `riscv_double` ...).
-    pub reg_type: Option<String>,
+    pub(crate) reg_type: Option<String>,
     /// The file that declared it.
-    pub file: String,
+    pub(crate) file: String,
 }
 
 impl RegisterInfo {
     /// Width in bytes, rounded up.
-    pub fn byte_len(&self) -> usize {
+    pub(crate) fn byte_len(&self) -> usize {
         (self.bitsize as usize).div_ceil(8)
     }
 }
@@ -123,7 +123,7 @@ pub struct TargetDescription {
 }
 
 /// The `href`s of the `xi:include` elements of one file (to know what to fetch).
-pub fn includes_of(file: &str, text: &str) -> Result<Vec<String>, TdescError> {
+pub(crate) fn includes_of(file: &str, text: &str) -> Result<Vec<String>, TdescError> {
     let events = tokenize(text).map_err(|error| TdescError::Xml {
         file: file.to_string(),
         error,
@@ -148,7 +148,7 @@ struct Builder {
 impl TargetDescription {
     /// Builds the description from `root` (normally `target.xml`) and every file
     /// it includes, all already present in `files` (name -> text).
-    pub fn from_files(
+    pub(crate) fn from_files(
         root: &str,
         files: BTreeMap<String, String>,
     ) -> Result<TargetDescription, TdescError> {
@@ -176,7 +176,8 @@ impl TargetDescription {
     }
 
     /// Builds the description from one self-contained document.
-    pub fn from_xml(xml: &str) -> Result<TargetDescription, TdescError> {
+    #[cfg(test)]
+    pub(crate) fn from_xml(xml: &str) -> Result<TargetDescription, TdescError> {
         let mut files = BTreeMap::new();
         files.insert("target.xml".to_string(), xml.to_string());
         TargetDescription::from_files("target.xml", files)

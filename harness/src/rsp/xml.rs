@@ -10,7 +10,7 @@ use std::fmt;
 
 /// One markup item.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum XmlEvent {
+pub(crate) enum XmlEvent {
     /// `<name a="v">` or `<name a="v"/>` (then `self_closing`).
     Start {
         /// Element name, with any prefix (`xi:include`).
@@ -31,7 +31,7 @@ pub enum XmlEvent {
 
 impl XmlEvent {
     /// The value of an attribute of a start event.
-    pub fn attr(&self, key: &str) -> Option<&str> {
+    pub(crate) fn attr(&self, key: &str) -> Option<&str> {
         match self {
             XmlEvent::Start { attrs, .. } => attrs
                 .iter()
@@ -46,9 +46,9 @@ impl XmlEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct XmlError {
     /// Byte offset in the document.
-    pub offset: usize,
+    pub(crate) offset: usize,
     /// What was wrong.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl fmt::Display for XmlError {
@@ -115,7 +115,7 @@ fn decode_entities(text: &str, offset: usize) -> Result<String, XmlError> {
 
 /// Splits a document into events. Comments, processing instructions and the
 /// DOCTYPE declaration are skipped.
-pub fn tokenize(doc: &str) -> Result<Vec<XmlEvent>, XmlError> {
+pub(crate) fn tokenize(doc: &str) -> Result<Vec<XmlEvent>, XmlError> {
     let bytes = doc.as_bytes();
     let mut events = Vec::new();
     let mut i = 0;

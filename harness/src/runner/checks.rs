@@ -8,15 +8,15 @@ use crate::scenario::CsrCheck;
 /// One check's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckResult {
-    pub check: String,
-    pub passed: bool,
+    pub(crate) check: String,
+    pub(crate) passed: bool,
     /// What was seen, or why it failed.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 /// Every check holds at every counted stop of its breakpoint; a check whose
 /// breakpoint never counted a stop fails (nothing was verified).
-pub fn evaluate(checks: &[CsrCheck], stops: &[StopRecord]) -> Vec<CheckResult> {
+pub(crate) fn evaluate(checks: &[CsrCheck], stops: &[StopRecord]) -> Vec<CheckResult> {
     checks.iter().map(|c| evaluate_one(c, stops)).collect()
 }
 

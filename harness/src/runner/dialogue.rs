@@ -19,7 +19,7 @@ use crate::scenario::Scenario;
 /// One thing a dialogue did, in the order it happened, for the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct DialogueEvent {
-    pub console: String,
+    pub(crate) console: String,
     /// The step's line in the scenario file.
     pub line: usize,
     #[serde(flatten)]

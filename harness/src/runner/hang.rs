@@ -24,13 +24,13 @@ use std::time::{Duration, Instant};
 use crate::qemu::trap_log::{LoggedTrap, SharedTrapLog};
 
 /// Identical exceptions in a row that make a storm suspect.
-pub const STORM_REPEATS: u64 = 64;
+pub(crate) const STORM_REPEATS: u64 = 64;
 /// Storm suspects already looked at and found passing, kept at most.
 const CLEARED_MAX: usize = 64;
 
 /// What the log and the consoles suggest; to be confirmed by a look.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Suspect {
+pub(crate) enum Suspect {
     /// A hart repeats one exception.
     Storm(LoggedTrap),
     /// No console output, and these harts took no trap, for `quiet`.
@@ -87,7 +87,7 @@ impl fmt::Display for NoProgress {
 }
 
 /// Watches the interrupt log and the consoles' output for the signs above.
-pub struct HangWatch {
+pub(crate) struct HangWatch {
     log: Arc<SharedTrapLog>,
     quiet_limit: Duration,
     harts: u32,
@@ -102,7 +102,7 @@ pub struct HangWatch {
 
 impl HangWatch {
     /// Watches `log` for a machine of `harts` harts, from now.
-    pub fn new(log: Arc<SharedTrapLog>, quiet_limit: Duration, harts: u32) -> HangWatch {
+    pub(crate) fn new(log: Arc<SharedTrapLog>, quiet_limit: Duration, harts: u32) -> HangWatch {
         let now = Instant::now();
         let harts = harts.max(1);
         HangWatch {
@@ -117,7 +117,7 @@ impl HangWatch {
     }
 
     /// Looks once; `console_bytes` is the consoles' total output so far.
-    pub fn check(&mut self, console_bytes: usize, now: Instant) -> Option<Suspect> {
+    pub(crate) fn check(&mut self, console_bytes: usize, now: Instant) -> Option<Suspect> {
         if console_bytes != self.console_bytes {
             self.console_bytes = console_bytes;
             self.last_output = now;
@@ -155,14 +155,14 @@ impl HangWatch {
 
     /// A look found `hart` busy or not started: suspect it again only after
     /// another full quiet window.
-    pub fn excuse(&mut self, hart: u32, now: Instant) {
+    pub(crate) fn excuse(&mut self, hart: u32, now: Instant) {
         if let Some(slot) = self.excused_until.get_mut(hart as usize) {
             *slot = now;
         }
     }
 
     /// A look found the execution passing this repeated exception.
-    pub fn clear_storm(&mut self, trap: LoggedTrap) {
+    pub(crate) fn clear_storm(&mut self, trap: LoggedTrap) {
         if self.cleared.len() == CLEARED_MAX {
             self.cleared.remove(0);
         }
@@ -170,7 +170,7 @@ impl HangWatch {
     }
 
     /// How many harts loop on a fault now.
-    pub fn looping_harts(&self) -> usize {
+    pub(crate) fn looping_harts(&self) -> usize {
         self.log.with(|l| l.storms(STORM_REPEATS).len())
     }
 }

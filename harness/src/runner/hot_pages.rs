@@ -23,7 +23,7 @@ use crate::qemu::trap_log::{LoggedTrap, SharedTrapLog, TrapLog};
 use crate::scenario::Scenario;
 
 /// The page size QEMU's translation (and so the slowdown) works in.
-pub const PAGE_SIZE: u64 = 4096;
+pub(crate) const PAGE_SIZE: u64 = 4096;
 
 /// How many times slower code runs on a breakpoint's page (k in the
 /// estimate). Bench figure (h) measured whole boots of the hotpage fixture,
@@ -32,14 +32,14 @@ pub const PAGE_SIZE: u64 = 4096;
 /// a lower bound of the per-page factor (part of the boot runs elsewhere).
 /// 20 sits in that range without reaching for its top: the estimate errs low,
 /// never inflating a warning.
-pub const PAGE_SLOWDOWN: f64 = 20.0;
+pub(crate) const PAGE_SLOWDOWN: f64 = 20.0;
 
 /// A warning needs at least this many samples on breakpoint pages on one
 /// hart (a short run or a rare visit says nothing)...
-pub const WARN_MIN_SAMPLES: u64 = 32;
+pub(crate) const WARN_MIN_SAMPLES: u64 = 32;
 /// ...and an estimated slowdown of at least this on that hart (about a
 /// third of the samples on the pages, with [`PAGE_SLOWDOWN`]).
-pub const WARN_SLOWDOWN: f64 = 1.5;
+pub(crate) const WARN_SLOWDOWN: f64 = 1.5;
 
 /// Pages ever watched in a run (one per breakpoint at most).
 const MAX_PAGES: usize = 32;
@@ -54,7 +54,7 @@ const WARN_FUNCTIONS: usize = 4;
 /// The estimated slowdown of a run in which a share `f` of the time went to
 /// code that would run `k` times faster without the breakpoint: the time
 /// without it over the time with it is (1 - f) + f / k.
-pub fn estimated_slowdown(f: f64, k: f64) -> f64 {
+pub(crate) fn estimated_slowdown(f: f64, k: f64) -> f64 {
     let f = f.clamp(0.0, 1.0);
     1.0 / ((1.0 - f) + f / k)
 }
@@ -68,8 +68,8 @@ fn is_timer(t: &LoggedTrap) -> bool {
 /// A code breakpoint in the target: its location as written, its address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ArmedCode {
-    pub breakpoint: String,
-    pub address: u64,
+    pub(crate) breakpoint: String,
+    pub(crate) address: u64,
 }
 
 /// Samples on one watched page.
@@ -94,7 +94,7 @@ struct HartCounts {
 
 /// The sampling profiler fed by the interrupt log (see the module doc).
 #[derive(Debug, Clone, Default)]
-pub struct Profiler {
+pub(crate) struct Profiler {
     /// The code breakpoints in the target now.
     armed: Vec<ArmedCode>,
     harts: Vec<HartCounts>,
@@ -355,50 +355,50 @@ fn name_in(set: &ElfSet, scenario: &Scenario, pc: u64, breakpoints: &[String]) -
 pub struct HotPages {
     /// The factor by which code on a breakpoint's page is taken to run
     /// slower ([`PAGE_SLOWDOWN`]).
-    pub per_page_factor: f64,
+    pub(crate) per_page_factor: f64,
     /// The largest of the harts' estimates (1 when nothing fell on a page).
     pub estimated_slowdown: f64,
     /// Per hart: timer samples and the share on breakpoint pages.
-    pub harts: Vec<HartShare>,
+    pub(crate) harts: Vec<HartShare>,
     /// The watched pages that got samples, most sampled first.
-    pub pages: Vec<HotPage>,
+    pub(crate) pages: Vec<HotPage>,
     /// Present when the estimate crosses [`WARN_SLOWDOWN`] on a hart with at
     /// least [`WARN_MIN_SAMPLES`] samples on the pages.
-    pub warning: Option<String>,
+    pub(crate) warning: Option<String>,
 }
 
 /// One hart's samples.
 #[derive(Debug, Clone, Serialize)]
-pub struct HartShare {
-    pub hart: u64,
+pub(crate) struct HartShare {
+    pub(crate) hart: u64,
     /// Timer interrupts in the log (causes 5, 6, 7).
-    pub samples: u64,
+    pub(crate) samples: u64,
     /// Of those, at a pc on the page of a breakpoint armed then (its own
     /// address excepted).
-    pub on_breakpoint_pages: u64,
+    pub(crate) on_breakpoint_pages: u64,
     /// `on_breakpoint_pages / samples`.
-    pub share: f64,
+    pub(crate) share: f64,
     /// `1 / ((1 - share) + share / per_page_factor)`.
-    pub estimated_slowdown: f64,
+    pub(crate) estimated_slowdown: f64,
 }
 
 /// A watched page and where on it the samples fell.
 #[derive(Debug, Clone, Serialize)]
-pub struct HotPage {
+pub(crate) struct HotPage {
     /// The page's first address.
-    pub page: u64,
+    pub(crate) page: u64,
     /// The breakpoints armed on it during the run.
-    pub breakpoints: Vec<String>,
-    pub samples: u64,
+    pub(crate) breakpoints: Vec<String>,
+    pub(crate) samples: u64,
     /// The most sampled functions on it (by symbol in the scenario's ELF files).
-    pub functions: Vec<HotFunction>,
+    pub(crate) functions: Vec<HotFunction>,
 }
 
 /// A function on a watched page and its samples.
 #[derive(Debug, Clone, Serialize)]
-pub struct HotFunction {
-    pub name: String,
-    pub samples: u64,
+pub(crate) struct HotFunction {
+    pub(crate) name: String,
+    pub(crate) samples: u64,
 }
 
 #[cfg(test)]

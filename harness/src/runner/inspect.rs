@@ -37,7 +37,7 @@ const TIGHT_SPAN: u64 = 16;
 /// all the same.
 const STEP_LIMIT: Duration = Duration::from_millis(300);
 /// More identical traps, after the probe went in, that confirm a storm.
-pub const CONFIRM_REPEATS: u64 = 64;
+pub(crate) const CONFIRM_REPEATS: u64 = 64;
 /// The longest a storm probe waits (the hart may stop trapping altogether).
 const PROBE_LIMIT: Duration = Duration::from_secs(10);
 /// How often the probe looks at the log while it waits.
@@ -50,7 +50,7 @@ const C_JUMP_TO_SELF: u16 = 0xa001;
 
 /// What a hart's tight loop is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoopKind {
+pub(crate) enum LoopKind {
     /// Halted in `wfi`: a step never completed.
     WfiHalted,
     /// A loop around `wfi` (something wakes it, nothing changes).
@@ -71,7 +71,7 @@ impl LoopKind {
 
 /// What a look at one quiet hart found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HartLook {
+pub(crate) enum HartLook {
     /// Parked for good: a tight loop in the scenario's code that changes nothing.
     Parked {
         pc: u64,
@@ -90,7 +90,7 @@ pub enum HartLook {
 
 impl HartLook {
     /// `hart 0 parked in hypervisor:park+0x8 (wfi loop, HS)`-style detail.
-    pub fn parked_detail(&self) -> Option<(String, String)> {
+    pub(crate) fn parked_detail(&self) -> Option<(String, String)> {
         match self {
             HartLook::Parked {
                 place,
@@ -106,7 +106,7 @@ impl HartLook {
 /// Looks at each of `harts` (stops the machine, resumes it after). `None`
 /// when QEMU exited meanwhile. Stops at scenario breakpoints that came in
 /// between are added to `records`.
-pub async fn look_at_harts(
+pub(crate) async fn look_at_harts(
     session: &mut DebugSession,
     harts: &[u32],
     records: &mut Vec<StopRecord>,

@@ -2,11 +2,11 @@
 //! scenario's expectation for that version.
 
 mod arming;
-pub mod checks;
+pub(crate) mod checks;
 pub mod dialogue;
 mod expected_trap;
-pub mod hang;
-pub mod hot_pages;
+pub(crate) mod hang;
+pub(crate) mod hot_pages;
 pub mod inspect;
 #[cfg(test)]
 mod judge_tests;
@@ -70,7 +70,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub fn is_failure(&self) -> bool {
+    pub(crate) fn is_failure(&self) -> bool {
         matches!(self, Verdict::Unexpected(_))
     }
 }
@@ -78,15 +78,15 @@ impl Verdict {
 /// Everything one run produced.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
-    pub scenario: String,
-    pub qemu: QemuVersion,
-    pub expected: Option<OutcomeKind>,
-    pub because: Option<String>,
+    pub(crate) scenario: String,
+    pub(crate) qemu: QemuVersion,
+    pub(crate) expected: Option<OutcomeKind>,
+    pub(crate) because: Option<String>,
     pub observed: Observed,
     pub verdict: Verdict,
     pub milestones: Vec<MilestoneHit>,
     /// The trap the expectation names (cause, symbol, hart), if it names one.
-    pub expected_trap: Option<ExpectedTrap>,
+    pub(crate) expected_trap: Option<ExpectedTrap>,
     /// From QEMU's interrupt log: the first exception matching
     /// `expected_trap` (its `hart` says which hart took it); without an
     /// expected trap, the fault a storm began with.
@@ -101,12 +101,12 @@ pub struct RunReport {
     /// Counted stops at the scenario's breakpoints, by breakpoint then hart.
     pub stops: Vec<StopRecord>,
     /// The scenario's CSR checks for this version.
-    pub checks: Vec<CheckResult>,
+    pub(crate) checks: Vec<CheckResult>,
     pub duration_secs: f64,
     /// How much interrupt log was read, and dropped (the reader fell behind).
     pub trap_log: LogStats,
     /// The looks taken at the machine before deciding.
-    pub looks: LookCounts,
+    pub(crate) looks: LookCounts,
     /// The most the session directory (sockets, QEMU's stderr) held, sampled
     /// each second: it stays small however long the run (the interrupt log
     /// is a FIFO, never a file).
@@ -114,7 +114,7 @@ pub struct RunReport {
     /// The harness process's peak resident memory so far (VmHWM), when readable.
     pub harness_peak_rss_kib: Option<u64>,
     /// For a run that did not boot: each hart's last few trap records.
-    pub trap_tail: Vec<LoggedTrap>,
+    pub(crate) trap_tail: Vec<LoggedTrap>,
     /// Timer samples on the pages of armed breakpoints: the estimated
     /// slowdown and, when it is large, a warning.
     pub hot_pages: hot_pages::HotPages,
@@ -152,24 +152,21 @@ impl RunReport {
 /// How to run a scenario beyond what the scenario says.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// Attach the debugger even without breakpoints (it always is now:
-    /// hangs are confirmed through it; kept for callers).
-    pub debugger: bool,
     /// Leave QEMU alive and stopped at the end (with the debugger attached),
     /// for a diagnosis or a human to look at.
-    pub keep_alive: bool,
+    pub(crate) keep_alive: bool,
 }
 
 /// A run's QEMU, stopped, with the debugger still attached.
 pub struct LiveRun {
-    pub qemu: QemuProcess,
-    pub session: DebugSession,
+    pub(crate) qemu: QemuProcess,
+    pub(crate) session: DebugSession,
     /// The repeating fault, when a storm ended the run.
-    pub storm: Option<LoggedTrap>,
+    pub(crate) storm: Option<LoggedTrap>,
     /// The interrupt log, still being read (QEMU is stopped).
-    pub trap_log: Arc<SharedTrapLog>,
+    pub(crate) trap_log: Arc<SharedTrapLog>,
     /// The scenario's ELF files, as read once at the start of the run.
-    pub elfs: Arc<ElfSet>,
+    pub(crate) elfs: Arc<ElfSet>,
 }
 
 /// Runs `scenario` on `build` (the firmware must already be built). With
@@ -490,15 +487,15 @@ impl DiskWatch {
 
 /// The looks taken at the machine during a run (each one a short stop).
 #[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct LookCounts {
+pub(crate) struct LookCounts {
     /// Storm suspects probed, and of those found passing or moving on.
-    pub storm_probes: u32,
-    pub storms_cleared: u32,
+    pub(crate) storm_probes: u32,
+    pub(crate) storms_cleared: u32,
     /// Looks at quiet harts, and what was found besides parked harts.
-    pub quiet_looks: u32,
-    pub busy: u32,
-    pub not_started: u32,
-    pub waiting: u32,
+    pub(crate) quiet_looks: u32,
+    pub(crate) busy: u32,
+    pub(crate) not_started: u32,
+    pub(crate) waiting: u32,
 }
 
 impl LookCounts {

@@ -19,7 +19,7 @@ pub enum OutcomeClass {
 
 impl OutcomeClass {
     /// For a sentence: "... where NAME hangs".
-    pub fn verb(self) -> &'static str {
+    pub(crate) fn verb(self) -> &'static str {
         match self {
             OutcomeClass::Booted => "boots",
             OutcomeClass::Hung => "hangs",
@@ -28,7 +28,7 @@ impl OutcomeClass {
     }
 
     /// One word: `booted`, `hung`, `exited` (the result file's `kind`).
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             OutcomeClass::Booted => "booted",
             OutcomeClass::Hung => "hung",
@@ -45,7 +45,7 @@ impl fmt::Display for OutcomeClass {
 
 impl Observed {
     /// Booted, hung or exited.
-    pub fn class(&self) -> OutcomeClass {
+    pub(crate) fn class(&self) -> OutcomeClass {
         match self {
             Observed::Booted => OutcomeClass::Booted,
             Observed::Hung { .. } => OutcomeClass::Hung,
@@ -87,7 +87,7 @@ impl fmt::Display for Observed {
 
 impl Verdict {
     /// One word: `ok`, `FAIL`, `no expectation`.
-    pub fn word(&self) -> &'static str {
+    pub(crate) fn word(&self) -> &'static str {
         match self {
             Verdict::AsExpected => "ok",
             Verdict::Unexpected(_) => "FAIL",

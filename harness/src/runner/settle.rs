@@ -44,9 +44,9 @@ impl Consoles for QemuProcess {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Pace {
     /// Between two looks.
-    pub look: Duration,
+    pub(crate) look: Duration,
     /// The longest it waits in all.
-    pub limit: Duration,
+    pub(crate) limit: Duration,
 }
 
 impl Pace {

@@ -47,13 +47,13 @@ pub(super) struct StepSection {
 pub struct DialogueStep {
     /// What to wait for first, searched after the console's previous match
     /// (the last milestone, or the previous step's `expect`).
-    pub expect: Option<Regex>,
+    pub(crate) expect: Option<Regex>,
     /// What to type once `expect` matched (or at once, without `expect`).
     pub send: Option<String>,
     /// How long the step may wait for `expect`.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// The step's line in the scenario file, for reports.
-    pub line: usize,
+    pub(crate) line: usize,
 }
 
 /// Checks a console's steps. `line_of` turns a byte offset of the file into

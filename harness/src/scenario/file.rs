@@ -18,7 +18,7 @@ use crate::qemu::{ConsoleSpec, MachineSpec};
 /// The file as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ScenarioFile {
+pub(crate) struct ScenarioFile {
     name: Option<String>,
     #[serde(default)]
     description: String,
@@ -331,7 +331,7 @@ impl ScenarioFile {
     }
 
     /// Parses the TOML; errors say `file:line:col: message`.
-    pub fn parse(text: &str, path: &Path) -> Result<ScenarioFile> {
+    pub(crate) fn parse(text: &str, path: &Path) -> Result<ScenarioFile> {
         let parsed: Result<ScenarioFile> = toml::from_str(text).map_err(|e| {
             let at = e
                 .span()
@@ -349,7 +349,7 @@ impl ScenarioFile {
     }
 
     /// Checks the values and resolves paths against the file's directory.
-    pub fn into_scenario(self, path: &Path) -> Result<Scenario> {
+    pub(crate) fn into_scenario(self, path: &Path) -> Result<Scenario> {
         let where_ = |key: &str, msg: String| anyhow!("{}: {key}: {msg}", path.display());
         let base = path.parent().unwrap_or(Path::new("."));
         let name = self.name.clone().unwrap_or_else(|| {

@@ -14,10 +14,10 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use regex::Regex;
 
-use crate::qemu::{ConsoleAttach, ConsoleSpec, MachineSpec, QemuVersion, VersionReq};
+use crate::qemu::{ConsoleAttach, MachineSpec, QemuVersion, VersionReq};
 
-pub use dialogue::DialogueStep;
-pub use file::ScenarioFile;
+pub(crate) use dialogue::DialogueStep;
+pub(crate) use file::ScenarioFile;
 
 /// A loaded, checked scenario.
 #[derive(Debug, Clone)]
@@ -25,9 +25,9 @@ pub struct Scenario {
     pub name: String,
     pub description: String,
     /// The scenario file.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// Command (argv) run in the scenario's directory before any boot.
-    pub build: Option<Vec<String>>,
+    pub(crate) build: Option<Vec<String>>,
     pub machine: MachineSpec,
     pub consoles: Vec<ScenarioConsole>,
     /// How long a boot may take before it counts as hung.
@@ -37,23 +37,23 @@ pub struct Scenario {
     /// see `runner::hang`); not a verdict by itself.
     pub quiet_limit: Duration,
     /// Expected outcomes, first matching range wins.
-    pub outcomes: Vec<ExpectedOutcome>,
+    pub(crate) outcomes: Vec<ExpectedOutcome>,
     /// The ELF files whose symbols the scenario names.
     pub elfs: Vec<ScenarioElf>,
     /// Where to stop and what to dump there.
     pub breakpoints: Vec<BreakpointSpec>,
     /// The QEMU versions the scenario applies to; `None`: every version.
-    pub qemu: Option<VersionReq>,
+    pub(crate) qemu: Option<VersionReq>,
     /// Functions along the boot path in the order a good boot reaches them
     /// (`guest:kvminithart`), for `hvharness bisect milestones`.
-    pub milestone_symbols: Vec<String>,
+    pub(crate) milestone_symbols: Vec<String>,
     /// The privilege level a milestone stop must be at (e.g. VS for a guest
     /// under a hypervisor linked at the same addresses).
-    pub milestone_privilege: Option<PrivilegeFilter>,
+    pub(crate) milestone_privilege: Option<PrivilegeFilter>,
 }
 
 /// The registers dumped at a breakpoint that names none.
-pub const DEFAULT_DUMP: &[&str] = &[
+pub(crate) const DEFAULT_DUMP: &[&str] = &[
     "mstatus", "hstatus", "scause", "stval", "sepc", "satp", "vsatp", "hgatp", "menvcfg", "henvcfg",
 ];
 
@@ -63,16 +63,16 @@ pub struct BreakpointSpec {
     /// The location as written: `guest:kvminithart`, `vm.c:67`, `0x80200000`.
     pub at: String,
     /// Only stops on this hart count.
-    pub hart: Option<u32>,
+    pub(crate) hart: Option<u32>,
     /// Only stops at this privilege level count.
-    pub privilege: Option<PrivilegeFilter>,
+    pub(crate) privilege: Option<PrivilegeFilter>,
     /// Registers to read at each counted stop, by target-description name.
-    pub dump: Vec<String>,
+    pub(crate) dump: Vec<String>,
     /// After this many counted stops the breakpoint is removed.
-    pub max_hits: u32,
+    pub(crate) max_hits: u32,
     /// Only a hart's first stop counts; the breakpoint is removed once every
     /// hart that can count (`hart`, else all) has, or at `max_hits`.
-    pub once_per_hart: bool,
+    pub(crate) once_per_hart: bool,
     /// Inserted only once the breakpoint whose `at` this names has counted
     /// its first stop (on any hart), so that the code on this one's page runs
     /// at full speed until then. The trigger must lie on the boot path before
@@ -82,15 +82,15 @@ pub struct BreakpointSpec {
     /// = ... }` or `{ trap = ... }`). The harness sees the event a few
     /// milliseconds after it happens (console and log are read as they
     /// come): the breakpoint must lie well after it on the boot path.
-    pub arm_on: Option<ArmEvent>,
+    pub(crate) arm_on: Option<ArmEvent>,
     /// A watchpoint on the data at `at` instead of a breakpoint on code.
-    pub watch: Option<WatchSpec>,
+    pub(crate) watch: Option<WatchSpec>,
 }
 
 /// An event that arms a breakpoint, other than another breakpoint's stop.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ArmEvent {
+pub(crate) enum ArmEvent {
     /// A console printed this milestone (one of its `milestones`, as
     /// written): `console`, or any console when `None`.
     Milestone {
@@ -103,7 +103,7 @@ pub enum ArmEvent {
 
 impl ArmEvent {
     /// Whether the milestone `pattern` printed on `console` is this event.
-    pub fn is_milestone(&self, console: &str, pattern: &str) -> bool {
+    pub(crate) fn is_milestone(&self, console: &str, pattern: &str) -> bool {
         matches!(self, ArmEvent::Milestone { console: c, milestone }
             if milestone == pattern && c.as_deref().is_none_or(|c| c == console))
     }
@@ -127,15 +127,15 @@ impl std::fmt::Display for ArmEvent {
 
 /// What a watchpoint watches: writes, reads or both, of `len` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct WatchSpec {
-    pub access: WatchAccess,
-    pub len: u64,
+pub(crate) struct WatchSpec {
+    pub(crate) access: WatchAccess,
+    pub(crate) len: u64,
 }
 
 /// The accesses a watchpoint stops on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum WatchAccess {
+pub(crate) enum WatchAccess {
     Write,
     Read,
     Access,
@@ -143,7 +143,7 @@ pub enum WatchAccess {
 
 impl WatchSpec {
     /// `write`, `read` or `access`, with a length of 1 to 8 bytes.
-    pub fn parse(kind: &str, len: u64) -> Option<WatchSpec> {
+    pub(crate) fn parse(kind: &str, len: u64) -> Option<WatchSpec> {
         let access = match kind {
             "write" => WatchAccess::Write,
             "read" => WatchAccess::Read,
@@ -154,7 +154,7 @@ impl WatchSpec {
     }
 
     /// The RSP packet type (`Z2`, `Z3`, `Z4`).
-    pub fn breakpoint_type(&self) -> crate::rsp::BreakpointType {
+    pub(crate) fn breakpoint_type(&self) -> crate::rsp::BreakpointType {
         match self.access {
             WatchAccess::Write => crate::rsp::BreakpointType::WriteWatch,
             WatchAccess::Read => crate::rsp::BreakpointType::ReadWatch,
@@ -165,7 +165,7 @@ impl WatchSpec {
 
 /// A privilege qualifier of a breakpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub enum PrivilegeFilter {
+pub(crate) enum PrivilegeFilter {
     M,
     /// HS-mode (S with V=0).
     HS,
@@ -187,14 +187,14 @@ impl PrivilegeFilter {
     ];
 
     /// Parses `M`, `HS`, `S`, `VS`, `U` or `VU` (any case).
-    pub fn parse(s: &str) -> Option<PrivilegeFilter> {
+    pub(crate) fn parse(s: &str) -> Option<PrivilegeFilter> {
         Self::ALL
             .into_iter()
             .find(|p| p.name().eq_ignore_ascii_case(s))
     }
 
     /// `M`, `HS`, `S`, `VS`, `U` or `VU`, as a scenario writes it.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             PrivilegeFilter::M => "M",
             PrivilegeFilter::HS => "HS",
@@ -206,7 +206,7 @@ impl PrivilegeFilter {
     }
 
     /// Whether a hart at `level` with virtualization `virt` matches.
-    pub fn matches(self, p: crate::riscv::PrivilegeLevel) -> bool {
+    pub(crate) fn matches(self, p: crate::riscv::PrivilegeLevel) -> bool {
         use crate::riscv::Level;
         match self {
             PrivilegeFilter::M => p.level == Level::Machine,
@@ -222,18 +222,18 @@ impl PrivilegeFilter {
 /// `henvcfg.ADUE == 1 at guest:kvminithart`: a register (or one of its
 /// fields) must have a value at every counted stop of a breakpoint.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct CsrCheck {
-    pub text: String,
-    pub csr: String,
-    pub field: Option<String>,
-    pub value: u64,
+pub(crate) struct CsrCheck {
+    pub(crate) text: String,
+    pub(crate) csr: String,
+    pub(crate) field: Option<String>,
+    pub(crate) value: u64,
     /// The breakpoint's `at`.
-    pub at: String,
+    pub(crate) at: String,
 }
 
 impl CsrCheck {
     /// Parses `CSR[.FIELD] == VALUE at LOCATION` (VALUE decimal or 0x hex).
-    pub fn parse(text: &str) -> std::result::Result<CsrCheck, String> {
+    pub(crate) fn parse(text: &str) -> std::result::Result<CsrCheck, String> {
         let bad = || {
             format!("{text:?}: expected \"CSR[.FIELD] == VALUE at BREAKPOINT\", e.g. \"henvcfg.ADUE == 1 at guest:kvminithart\"")
         };
@@ -267,12 +267,12 @@ impl CsrCheck {
 /// An ELF file of the firmware: its own symbol space, loaded at `offset`.
 #[derive(Debug, Clone)]
 pub struct ScenarioElf {
-    pub name: String,
-    pub path: PathBuf,
-    pub offset: u64,
+    pub(crate) name: String,
+    pub(crate) path: PathBuf,
+    pub(crate) offset: u64,
     /// Whether this code runs with V=1 (a guest under the hypervisor), V=0
     /// (the hypervisor, or a kernel on bare QEMU), or either (unset).
-    pub virt: Option<bool>,
+    pub(crate) virt: Option<bool>,
 }
 
 /// A console with the milestones a good boot prints on it, in order.
@@ -288,7 +288,7 @@ pub struct ScenarioConsole {
 /// What a run should end in.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum OutcomeKind {
+pub(crate) enum OutcomeKind {
     Boots,
     Hangs,
 }
@@ -308,13 +308,13 @@ impl std::fmt::Display for OutcomeKind {
 /// of it must match one record of QEMU's interrupt log: a cause alone also
 /// matches OpenSBI's boot-time probes and the other VMs.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct ExpectedTrap {
+pub(crate) struct ExpectedTrap {
     /// The exception code (scause without the interrupt bit).
-    pub cause: u64,
+    pub(crate) cause: u64,
     /// The symbol the faulting pc lies in (`elfname:symbol` picks the file).
-    pub symbol: String,
+    pub(crate) symbol: String,
     /// The hart that takes it (checked against `smp` at load time).
-    pub hart: Option<u32>,
+    pub(crate) hart: Option<u32>,
 }
 
 /// The milestone a hang is expected to stop after: the last one printed on
@@ -322,23 +322,23 @@ pub struct ExpectedTrap {
 /// `milestone` is one of the scenario's milestone entries, as written
 /// (checked at load time).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LastMilestone {
-    pub console: Option<String>,
-    pub milestone: String,
+pub(crate) struct LastMilestone {
+    pub(crate) console: Option<String>,
+    pub(crate) milestone: String,
 }
 
 /// The outcome expected on a range of QEMU versions.
 #[derive(Debug, Clone)]
-pub struct ExpectedOutcome {
-    pub qemu: VersionReq,
-    pub kind: OutcomeKind,
+pub(crate) struct ExpectedOutcome {
+    pub(crate) qemu: VersionReq,
+    pub(crate) kind: OutcomeKind,
     /// For hangs: the last milestone printed before the hang.
-    pub last_milestone: Option<LastMilestone>,
-    pub trap: Option<ExpectedTrap>,
+    pub(crate) last_milestone: Option<LastMilestone>,
+    pub(crate) trap: Option<ExpectedTrap>,
     /// Why this version behaves this way, shown in reports.
-    pub because: Option<String>,
+    pub(crate) because: Option<String>,
     /// Register values required at breakpoints.
-    pub checks: Vec<CsrCheck>,
+    pub(crate) checks: Vec<CsrCheck>,
 }
 
 impl Scenario {
@@ -358,18 +358,13 @@ impl Scenario {
     }
 
     /// The expectation for this QEMU version, if the scenario states one.
-    pub fn expected_for(&self, version: QemuVersion) -> Option<&ExpectedOutcome> {
+    pub(crate) fn expected_for(&self, version: QemuVersion) -> Option<&ExpectedOutcome> {
         self.outcomes.iter().find(|o| o.qemu.matches(version))
     }
 
     /// The directory that relative paths in the scenario start from.
-    pub fn base_dir(&self) -> &Path {
+    pub(crate) fn base_dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
-    }
-
-    /// The console specs for QEMU.
-    pub fn console_specs(&self) -> Vec<ConsoleSpec> {
-        self.machine.consoles.clone()
     }
 
     /// Loads the scenario's ELF files, each as its own symbol space.
@@ -386,7 +381,7 @@ impl Scenario {
 
     /// Splits a breakpoint location into its ELF space (when the text starts
     /// with one of the scenario's ELF names and a colon) and the rest.
-    pub fn split_space<'a>(&self, at: &'a str) -> (Option<&'a str>, &'a str) {
+    pub(crate) fn split_space<'a>(&self, at: &'a str) -> (Option<&'a str>, &'a str) {
         if let Some((head, tail)) = at.split_once(':') {
             if self.elfs.iter().any(|e| e.name == head) {
                 return (Some(head), tail);
@@ -397,7 +392,7 @@ impl Scenario {
 
     /// The ELF space for code that runs with V = `virt`: the one marked so,
     /// else the only unmarked one.
-    pub fn elf_for_virt(&self, virt: Option<bool>) -> Option<&ScenarioElf> {
+    pub(crate) fn elf_for_virt(&self, virt: Option<bool>) -> Option<&ScenarioElf> {
         if let Some(v) = virt {
             if let Some(e) = self.elfs.iter().find(|e| e.virt == Some(v)) {
                 return Some(e);
@@ -408,7 +403,7 @@ impl Scenario {
     }
 
     /// Runs the scenario's build command, if it has one.
-    pub fn build(&self) -> Result<()> {
+    pub(crate) fn build(&self) -> Result<()> {
         let Some(argv) = &self.build else {
             return Ok(());
         };

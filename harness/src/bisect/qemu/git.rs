@@ -126,17 +126,17 @@ impl Repo {
 
 /// What the report says about a commit.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct CommitInfo {
-    pub hash: String,
-    pub subject: String,
-    pub author: String,
+pub(crate) struct CommitInfo {
+    pub(crate) hash: String,
+    pub(crate) subject: String,
+    pub(crate) author: String,
     /// ISO 8601, as git prints it.
-    pub date: String,
+    pub(crate) date: String,
 }
 
 impl CommitInfo {
     /// The hash's first 12 digits.
-    pub fn short(&self) -> &str {
+    pub(crate) fn short(&self) -> &str {
         &self.hash[..self.hash.len().min(12)]
     }
 }

@@ -16,12 +16,12 @@
 //! like `bisect versions`: its observed outcome against the ends' outcomes,
 //! measured first; with `expect`, by the scenario's expectation.
 
-pub mod build;
-pub mod git;
+pub(crate) mod build;
+pub(crate) mod git;
 mod proc;
-pub mod report;
-pub mod search;
-pub mod state;
+pub(crate) mod report;
+pub(crate) mod search;
+pub(crate) mod state;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -43,27 +43,27 @@ use crate::scenario::Scenario;
 
 /// What to bisect and how.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     /// The scenario file (for the state's key).
-    pub scenario_path: PathBuf,
+    pub(crate) scenario_path: PathBuf,
     /// The user's QEMU repository.
-    pub source: PathBuf,
-    pub good: String,
-    pub bad: String,
-    pub build_dir: PathBuf,
+    pub(crate) source: PathBuf,
+    pub(crate) good: String,
+    pub(crate) bad: String,
+    pub(crate) build_dir: PathBuf,
     /// Replaces the default configure + ninja (see [`build::BuildSpec`]).
-    pub build_cmd: Option<String>,
-    pub build_timeout: Duration,
+    pub(crate) build_cmd: Option<String>,
+    pub(crate) build_timeout: Duration,
     /// Subprojects to link into each step's tree; default: SOURCE/subprojects.
-    pub subprojects: Option<PathBuf>,
+    pub(crate) subprojects: Option<PathBuf>,
     /// Stop at the first-parent merge instead of going into its branch.
-    pub stop_at_merge: bool,
+    pub(crate) stop_at_merge: bool,
     /// Judge by the scenario's expectation, not by the ends' outcomes.
-    pub expect: bool,
+    pub(crate) expect: bool,
     /// Discard a saved state instead of resuming it.
-    pub fresh: bool,
+    pub(crate) fresh: bool,
     /// Diagnose the bad end when it does not boot, to name the CSR bit.
-    pub diagnose: bool,
+    pub(crate) diagnose: bool,
 }
 
 /// How the ends decide each step.
@@ -109,7 +109,7 @@ fn lock_build_dir(dir: &BuildDir) -> Result<nix::fcntl::Flock<std::fs::File>> {
 
 /// Runs the bisection. `scenario` is loaded and its firmware built;
 /// `progress` gets one line per event for stderr.
-pub async fn bisect(
+pub(crate) async fn bisect(
     opts: &Options,
     scenario: &Scenario,
     progress: &mut dyn FnMut(String),

@@ -15,59 +15,59 @@ pub(crate) const RISCV_DIRS: [&str; 2] = ["target/riscv", "hw/riscv"];
 
 /// One line of the culprit's diff that mentions a diagnosed CSR.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct CsrLine {
+pub(crate) struct CsrLine {
     /// The CSR field the diagnosis named (`henvcfg.ADUE`).
-    pub field: String,
-    pub file: String,
+    pub(crate) field: String,
+    pub(crate) file: String,
     /// The diff line, `+` or `-` first.
-    pub line: String,
+    pub(crate) line: String,
 }
 
 /// The commit found.
 #[derive(Debug, Clone, Serialize)]
-pub struct Culprit {
+pub(crate) struct Culprit {
     #[serde(flatten)]
-    pub commit: CommitInfo,
-    pub is_merge: bool,
+    pub(crate) commit: CommitInfo,
+    pub(crate) is_merge: bool,
     /// Files it changed under target/riscv and hw/riscv.
-    pub riscv_files: Vec<String>,
-    pub csr_lines: Vec<CsrLine>,
+    pub(crate) riscv_files: Vec<String>,
+    pub(crate) csr_lines: Vec<CsrLine>,
 }
 
 /// One line of commits searched: the first-parent chain, then a merged branch.
 #[derive(Debug, Clone, Serialize)]
-pub struct Phase {
+pub(crate) struct Phase {
     /// What the line is, in words.
-    pub what: String,
-    pub commits: usize,
+    pub(crate) what: String,
+    pub(crate) commits: usize,
     /// The first commit of the line that behaves like the bad end, if one was pinned down.
-    pub first_bad: Option<String>,
+    pub(crate) first_bad: Option<String>,
 }
 
 /// The whole bisection, for the report and `--json`.
 #[derive(Debug, Clone, Serialize)]
-pub struct QemuBisection {
-    pub scenario: String,
-    pub source: String,
-    pub good: CommitInfo,
-    pub bad: CommitInfo,
+pub(crate) struct QemuBisection {
+    pub(crate) scenario: String,
+    pub(crate) source: String,
+    pub(crate) good: CommitInfo,
+    pub(crate) bad: CommitInfo,
     /// The good end's outcome, measured.
-    pub good_outcome: OutcomeClass,
-    pub bad_outcome: OutcomeClass,
+    pub(crate) good_outcome: OutcomeClass,
+    pub(crate) bad_outcome: OutcomeClass,
     /// Judged by the scenario's expectation rather than by outcome.
-    pub expect: bool,
+    pub(crate) expect: bool,
     /// Every commit judged, in order (ends first); replayed ones from an
     /// interrupted run included.
-    pub steps: Vec<StepRecord>,
-    pub phases: Vec<Phase>,
+    pub(crate) steps: Vec<StepRecord>,
+    pub(crate) phases: Vec<Phase>,
     /// The first commit whose outcome differs, when the search pinned one down.
-    pub culprit: Option<Culprit>,
+    pub(crate) culprit: Option<Culprit>,
     /// When skipped commits left a range: the commits that may be the first.
-    pub candidates: Vec<CommitInfo>,
+    pub(crate) candidates: Vec<CommitInfo>,
     /// The CSR fields a diagnosis of the bad end named.
-    pub diagnosed: Vec<String>,
-    pub answer: String,
-    pub build_dir: String,
+    pub(crate) diagnosed: Vec<String>,
+    pub(crate) answer: String,
+    pub(crate) build_dir: String,
 }
 
 /// The CSR fields (`henvcfg.ADUE`) a diagnosis finding names: words of the
@@ -126,7 +126,7 @@ pub(crate) fn csr_lines(diff: &str, fields: &[String]) -> Vec<CsrLine> {
 }
 
 /// The report as text.
-pub fn render(b: &QemuBisection) -> String {
+pub(crate) fn render(b: &QemuBisection) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,

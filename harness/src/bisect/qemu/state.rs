@@ -25,7 +25,7 @@ pub(crate) struct Key {
 /// A commit's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Behaves like the good end.
     Good,
     /// Behaves like the bad end, or otherwise unlike the good end.
@@ -48,20 +48,20 @@ impl std::fmt::Display for Verdict {
 
 /// One commit, judged.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StepRecord {
-    pub commit: String,
-    pub subject: String,
-    pub verdict: Verdict,
+pub(crate) struct StepRecord {
+    pub(crate) commit: String,
+    pub(crate) subject: String,
+    pub(crate) verdict: Verdict,
     /// The run's outcome; none when the commit was not run.
-    pub outcome: Option<OutcomeClass>,
+    pub(crate) outcome: Option<OutcomeClass>,
     /// The version the build reports (development builds: e.g. 8.2.50).
-    pub qemu_version: Option<String>,
-    pub build_secs: f64,
+    pub(crate) qemu_version: Option<String>,
+    pub(crate) build_secs: f64,
     /// Whether configure ran for this step.
-    pub configured: bool,
-    pub run_secs: f64,
+    pub(crate) configured: bool,
+    pub(crate) run_secs: f64,
     /// Why, in words: the run's outcome, or why it was skipped.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 impl StepRecord {

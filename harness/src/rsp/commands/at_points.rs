@@ -38,12 +38,12 @@ pub enum HeldBy {
 /// A hart the last stop left on a breakpoint or before a watched access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HartAtPoint {
-    pub thread: ThreadId,
-    pub pc: u64,
-    pub held_by: HeldBy,
+    pub(crate) thread: ThreadId,
+    pub(crate) pc: u64,
+    pub(crate) held_by: HeldBy,
     /// Already handed out by [`RspClient::take_unreported_at_points`] (at
     /// this stop, or at an earlier one the hart has not moved since).
-    pub reported: bool,
+    pub(crate) reported: bool,
 }
 
 impl HartAtPoint {
@@ -66,7 +66,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
 
     /// The entries of [`RspClient::harts_at_points`] not handed out before;
     /// they count as reported from now on.
-    pub async fn take_unreported_at_points(&mut self) -> Result<Vec<HartAtPoint>> {
+    pub(crate) async fn take_unreported_at_points(&mut self) -> Result<Vec<HartAtPoint>> {
         self.list_at_points().await?;
         let mut fresh = Vec::new();
         for e in self.at_points.iter_mut().filter(|e| !e.reported) {

@@ -36,7 +36,7 @@ pub enum BreakpointType {
 
 impl BreakpointType {
     /// The digit after `Z`/`z`.
-    pub fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             BreakpointType::Software => 0,
             BreakpointType::Hardware => 1,
@@ -48,7 +48,7 @@ impl BreakpointType {
 }
 
 /// Builds `Z`/`z` commands.
-pub fn command(insert: bool, ty: BreakpointType, addr: u64, kind: u64) -> String {
+pub(crate) fn command(insert: bool, ty: BreakpointType, addr: u64, kind: u64) -> String {
     format!(
         "{}{},{addr:x},{kind:x}",
         if insert { 'Z' } else { 'z' },
@@ -57,12 +57,12 @@ pub fn command(insert: bool, ty: BreakpointType, addr: u64, kind: u64) -> String
 }
 
 /// Instruction size used for RISC-V breakpoints (`kind` of `Z0`/`Z1`).
-pub const RISCV_BREAKPOINT_KIND: u64 = 4;
+pub(crate) const RISCV_BREAKPOINT_KIND: u64 = 4;
 
 impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
     /// Inserts a breakpoint or watchpoint (`Z`). Inserting one that this
     /// client already inserted does nothing (QEMU would keep two copies).
-    pub async fn insert_breakpoint(
+    pub(crate) async fn insert_breakpoint(
         &mut self,
         ty: BreakpointType,
         addr: u64,

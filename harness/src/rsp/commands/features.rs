@@ -19,7 +19,7 @@ use crate::rsp::tdesc::{includes_of, TargetDescription, TdescError};
 
 /// One piece of a `qXfer` read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum XferChunk {
+pub(crate) enum XferChunk {
     /// `m...`: more data follows.
     More(Vec<u8>),
     /// `l...`: this is the end.
@@ -27,12 +27,12 @@ pub enum XferChunk {
 }
 
 /// Builds `qXfer:features:read:ANNEX:OFFSET,LENGTH`.
-pub fn read_command(annex: &str, offset: usize, length: usize) -> String {
+pub(crate) fn read_command(annex: &str, offset: usize, length: usize) -> String {
     format!("qXfer:features:read:{annex}:{offset:x},{length:x}")
 }
 
 /// Parses an `m`/`l` reply (unescaping the data). `None` for anything else.
-pub fn parse_chunk(reply: &[u8]) -> Option<XferChunk> {
+pub(crate) fn parse_chunk(reply: &[u8]) -> Option<XferChunk> {
     let (&kind, data) = reply.split_first()?;
     let data = unescape_binary(data).ok()?;
     match kind {
@@ -44,7 +44,7 @@ pub fn parse_chunk(reply: &[u8]) -> Option<XferChunk> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
     /// Reads one whole `features` object (a file of the target description).
-    pub async fn read_feature_file(&mut self, annex: &str) -> Result<Vec<u8>> {
+    pub(crate) async fn read_feature_file(&mut self, annex: &str) -> Result<Vec<u8>> {
         // Leave room for the 'm' and escapes within the stub's packet size.
         let length = (self.packet_size().saturating_sub(8) / 2).max(32);
         let limit = self.config.max_tdesc_bytes;

@@ -20,12 +20,12 @@ use crate::rsp::error::{Result, RspError};
 use crate::rsp::hex;
 
 /// Builds `m ADDR,LEN`.
-pub fn read_command(addr: u64, len: usize) -> String {
+pub(crate) fn read_command(addr: u64, len: usize) -> String {
     format!("m{addr:x},{len:x}")
 }
 
 /// Builds `M ADDR,LEN:DATA`.
-pub fn write_command(addr: u64, data: &[u8]) -> String {
+pub(crate) fn write_command(addr: u64, data: &[u8]) -> String {
     format!("M{addr:x},{:x}:{}", data.len(), hex::encode(data))
 }
 

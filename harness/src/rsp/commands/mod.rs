@@ -15,13 +15,13 @@
 //! Each module holds pure functions that build commands and parse replies
 //! (unit-tested on their own) and the `impl RspClient` methods that use them.
 
-pub mod at_points;
-pub mod breakpoints;
-pub mod features;
-pub mod memory;
-pub mod monitor;
-pub mod registers;
-pub mod resume;
-pub mod stop;
-pub mod supported;
-pub mod threads;
+pub(crate) mod at_points;
+pub(crate) mod breakpoints;
+pub(crate) mod features;
+pub(crate) mod memory;
+pub(crate) mod monitor;
+pub(crate) mod registers;
+pub(crate) mod resume;
+pub(crate) mod stop;
+pub(crate) mod supported;
+pub(crate) mod threads;

@@ -15,13 +15,13 @@ use crate::rsp::error::{Result, RspError};
 use crate::rsp::hex;
 
 /// Builds `qRcmd,<hex of text>`.
-pub fn command(text: &str) -> String {
+pub(crate) fn command(text: &str) -> String {
     format!("qRcmd,{}", hex::encode(text.as_bytes()))
 }
 
 /// What one packet of a `qRcmd` answer means.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MonitorPacket {
+pub(crate) enum MonitorPacket {
     /// `O XX..`: more text.
     Output(Vec<u8>),
     /// `OK`: done.
@@ -35,7 +35,7 @@ pub enum MonitorPacket {
 }
 
 /// Classifies one packet of a `qRcmd` answer; `None` if it is none of these.
-pub fn parse_packet(reply: &[u8]) -> Option<MonitorPacket> {
+pub(crate) fn parse_packet(reply: &[u8]) -> Option<MonitorPacket> {
     if reply.is_empty() {
         return Some(MonitorPacket::Unsupported);
     }

@@ -21,7 +21,7 @@ use crate::rsp::hex;
 use crate::rsp::tdesc::RegisterInfo;
 
 /// The QEMU error number for "cannot access" (`E14`).
-pub const E_UNAVAILABLE: u8 = 0x14;
+pub(crate) const E_UNAVAILABLE: u8 = 0x14;
 
 /// A register's content, or the stub's word that it has none.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +86,7 @@ pub fn split_g_reply(reply: &[u8], widths: &[usize]) -> Option<Vec<RegisterValue
 
 impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
     /// Looks a register up in the fetched target description.
-    pub fn register_info(&self, name: &str) -> Result<RegisterInfo> {
+    pub(crate) fn register_info(&self, name: &str) -> Result<RegisterInfo> {
         let d = self.tdesc.as_ref().ok_or(RspError::NoTargetDescription)?;
         d.register(name)
             .cloned()

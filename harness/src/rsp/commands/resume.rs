@@ -42,7 +42,7 @@ use crate::rsp::commands::threads::ThreadId;
 use crate::rsp::error::{Result, RspError};
 
 /// Parses a `vCont?` reply into its actions (`["c", "C", "s", "S"]`).
-pub fn parse_vcont_actions(reply: &[u8]) -> Option<Vec<String>> {
+pub(crate) fn parse_vcont_actions(reply: &[u8]) -> Option<Vec<String>> {
     let text = std::str::from_utf8(reply).ok()?;
     let rest = text.strip_prefix("vCont")?;
     Some(

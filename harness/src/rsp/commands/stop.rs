@@ -47,21 +47,21 @@ pub struct WatchHit {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StopSignal {
     /// The signal number (5 = SIGTRAP, 2 = SIGINT).
-    pub signal: u8,
+    pub(crate) signal: u8,
     /// `thread:` (QEMU: the hart that stopped).
-    pub thread: Option<ThreadId>,
+    pub(crate) thread: Option<ThreadId>,
     /// `core:`
-    pub core: Option<u64>,
+    pub(crate) core: Option<u64>,
     /// `watch:`/`rwatch:`/`awatch:`
     pub watch: Option<WatchHit>,
     /// `swbreak:` present.
     pub swbreak: bool,
     /// `hwbreak:` present.
-    pub hwbreak: bool,
+    pub(crate) hwbreak: bool,
     /// Register values sent along (`n:r` with hex `n`), bytes in target order.
-    pub registers: Vec<(u64, Vec<u8>)>,
+    pub(crate) registers: Vec<(u64, Vec<u8>)>,
     /// Any other `name:value` pairs.
-    pub other: Vec<(String, String)>,
+    pub(crate) other: Vec<(String, String)>,
 }
 
 /// A stop reply.
@@ -219,7 +219,7 @@ fn parse_t(rest: &[u8]) -> Option<StopSignal> {
 }
 
 /// Decodes an `O XX...` console-output packet (not `OK`).
-pub fn parse_console_output(reply: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn parse_console_output(reply: &[u8]) -> Option<Vec<u8>> {
     let rest = reply.strip_prefix(b"O")?;
     if rest.is_empty() {
         return None;

@@ -15,12 +15,12 @@ use crate::rsp::client::RspClient;
 use crate::rsp::error::Result;
 
 /// The features the client announces.
-pub const CLIENT_FEATURES: &str =
+pub(crate) const CLIENT_FEATURES: &str =
     "qSupported:multiprocess+;swbreak+;hwbreak+;vContSupported+;no-resumed+";
 
 /// One stub feature from a `qSupported` reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FeatureValue {
+pub(crate) enum FeatureValue {
     /// `name+`
     Supported,
     /// `name-`
@@ -40,7 +40,7 @@ pub struct ServerFeatures {
 impl ServerFeatures {
     /// Parses `PacketSize=1000;qXfer:features:read+;...`. Entries it cannot
     /// read are skipped; an empty reply gives no features.
-    pub fn parse(reply: &[u8]) -> ServerFeatures {
+    pub(crate) fn parse(reply: &[u8]) -> ServerFeatures {
         let text = String::from_utf8_lossy(reply);
         let entries = text
             .split(';')
@@ -63,7 +63,7 @@ impl ServerFeatures {
     }
 
     /// The value recorded for a feature.
-    pub fn get(&self, name: &str) -> Option<&FeatureValue> {
+    pub(crate) fn get(&self, name: &str) -> Option<&FeatureValue> {
         self.entries.iter().find(|(k, _)| k == name).map(|(_, v)| v)
     }
 
@@ -76,7 +76,7 @@ impl ServerFeatures {
     }
 
     /// `PacketSize`, in bytes.
-    pub fn packet_size(&self) -> Option<usize> {
+    pub(crate) fn packet_size(&self) -> Option<usize> {
         match self.get("PacketSize") {
             Some(FeatureValue::Value(v)) => {
                 crate::rsp::hex::parse_u64(v.as_bytes()).and_then(|n| usize::try_from(n).ok())
@@ -86,7 +86,8 @@ impl ServerFeatures {
     }
 
     /// All entries in reply order.
-    pub fn entries(&self) -> &[(String, FeatureValue)] {
+    #[cfg(test)]
+    pub(crate) fn entries(&self) -> &[(String, FeatureValue)] {
         &self.entries
     }
 }
@@ -121,7 +122,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
     }
 
     /// True when the stub speaks the multiprocess thread-id syntax `pPID.TID`.
-    pub fn multiprocess(&self) -> bool {
+    pub(crate) fn multiprocess(&self) -> bool {
         self.features
             .as_ref()
             .is_some_and(|f| f.supports("multiprocess"))

@@ -54,14 +54,14 @@ impl fmt::Display for IdPart {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ThreadId {
     /// `pPID.` part, if any.
-    pub pid: Option<IdPart>,
+    pub(crate) pid: Option<IdPart>,
     /// Thread part.
-    pub tid: IdPart,
+    pub(crate) tid: IdPart,
 }
 
 impl ThreadId {
     /// Parses `p01.02`, `p1.-1`, `2`, `-1`.
-    pub fn parse(text: &[u8]) -> Option<ThreadId> {
+    pub(crate) fn parse(text: &[u8]) -> Option<ThreadId> {
         if let Some(rest) = text.strip_prefix(b"p") {
             match rest.iter().position(|&b| b == b'.') {
                 Some(dot) => Some(ThreadId {
