@@ -291,7 +291,10 @@ pub(crate) fn sync(log: &SharedTrapLog, session: &DebugSession) {
         .iter()
         .filter(|b| b.inserted && b.spec.watch.is_none())
         .map(|b| ArmedCode {
-            breakpoint: b.spec.at.clone(),
+            breakpoint: match b.arming_point {
+                true => format!("{} (arming point)", b.spec.at),
+                false => b.spec.at.clone(),
+            },
             address: b.address,
         })
         .collect();

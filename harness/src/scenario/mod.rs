@@ -50,6 +50,10 @@ pub struct Scenario {
     /// The privilege level a milestone stop must be at (e.g. VS for a guest
     /// under a hypervisor linked at the same addresses).
     pub milestone_privilege: Option<PrivilegeFilter>,
+    /// A breakpoint on one of `milestone_symbols` without `arm_after` goes
+    /// in only once an earlier milestone on another page is reached
+    /// (`debug::auto_arm`); `auto_arm = false` turns that off.
+    pub auto_arm: bool,
 }
 
 /// The registers dumped at a breakpoint that names none.
