@@ -9,6 +9,7 @@ use hvharness::firmware::ReferenceFirmware;
 use hvharness::qemu::{QemuBuild, QemuRegistry, QemuVersion};
 
 mod cpu_hog;
+#[allow(unused_imports)] // used by the load tests, not by every test binary
 pub use cpu_hog::CpuHog;
 
 /// The versions every matrix test covers, all four installed by
