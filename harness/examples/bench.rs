@@ -29,11 +29,15 @@
 //! (h) A breakpoint on the page of the boot's hot loop: the hotpage fixture
 //!     (hypervisor-hotpage, two harts) through the harness, time from resume
 //!     to the last console milestone, with kvminithart's breakpoint inserted
-//!     at the start (unmitigated), armed late as the scenario ships it
-//!     (`arm_after`, the cure), and without any breakpoint; ratios to the
-//!     last, per QEMU, and the unmitigated slowdown the hot-page warning
-//!     estimated from its timer samples. The hang rule's quiet window is lifted to the boot
-//!     timeout so that the slow boot is timed, not judged hung.
+//!     at the start (unmitigated), armed after memset's stops (`arm_after`,
+//!     the cure as shipped), armed by the harness itself from the
+//!     scenario's `milestone_symbols` (automatic), and without any
+//!     breakpoint; ratios to the last, per QEMU, and the unmitigated
+//!     slowdown the hot-page warning estimated from its timer samples; then
+//!     each variant's time split at the end of the scrub (the hot loop) to
+//!     show where a cost lies. The variants take turns, a different one
+//!     first in each repetition. The hang rule's quiet window is lifted to
+//!     the boot timeout so that the slow boot is timed, not judged hung.
 //! (s) soak: every shipped scenario, `--reps` times, as `hvharness matrix -j 2`
 //!     on QEMU 7.2.22 and 10.0.2 (those registered) while this process keeps
 //!     every core busy: the count of wrong verdicts (must be 0), the looks
@@ -59,6 +63,11 @@ use hvharness::rsp::{RspClient, RspConfig};
 use hvharness::scenario::Scenario;
 use regex::Regex;
 use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// The tests' CPU hog (one implementation for both).
+#[path = "../tests/common/cpu_hog.rs"]
+mod cpu_hog;
+use cpu_hog::CpuHog;
 
 /// How long one boot may take before the repetition counts as failed.
 const BOOT_LIMIT: Duration = Duration::from_secs(60);
@@ -248,7 +257,8 @@ async fn figure_soak(root: &Path, registry: &QemuRegistry, reps: usize) -> bool 
             return false;
         }
     };
-    let hog = CpuHog::start();
+    // Bounded like the soak itself: every matrix run has its limit.
+    let hog = CpuHog::start(MATRIX_LIMIT * reps as u32);
     let (mut cells, mut wrong, mut walls) = (0usize, Vec::new(), Vec::new());
     let (mut read, mut dropped, mut disk, mut rss) = (0u64, 0u64, 0u64, 0u64);
     let (mut probes, mut cleared, mut looks, mut excused) = (0u64, 0u64, 0u64, 0u64);
@@ -304,46 +314,6 @@ async fn figure_soak(root: &Path, registry: &QemuRegistry, reps: usize) -> bool 
     println!("{:<26} {disk} bytes", "largest session directory");
     println!("{:<26} {rss} KiB", "harness peak RSS (max)");
     wrong.is_empty()
-}
-
-/// Threads that keep every core busy until dropped.
-struct CpuHog {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl CpuHog {
-    fn start() -> CpuHog {
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
-        let threads = (0..cores)
-            .map(|_| {
-                let stop = stop.clone();
-                std::thread::spawn(move || {
-                    let mut x = 0u64;
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        for _ in 0..10_000 {
-                            x = std::hint::black_box(
-                                x.wrapping_mul(6364136223846793005).wrapping_add(1),
-                            );
-                        }
-                    }
-                })
-            })
-            .collect();
-        CpuHog { stop, threads }
-    }
-}
-
-impl Drop for CpuHog {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1031,81 +1001,146 @@ async fn csr_dump_once(
 }
 
 // ---------------------------------------------------------------------------
-// (e) a breakpoint on the hot loop's page: unmitigated, armed late, none.
+// (h) a breakpoint on the hot loop's page: unmitigated, cured, none.
 
-/// The three variants of figure (e), from the shipped scenario.
-fn hot_page_variants(shipped: &Scenario) -> [(&'static str, Scenario); 3] {
+/// The hotpage fixture's boot path as a user would list it, for the
+/// automatic arming point: main, kinit and kvminit share kvminithart's page,
+/// memset (kinit's kfree, right after the scrub) does not.
+const HOTPAGE_PATH: [&str; 6] = [
+    "guest:main",
+    "guest:uartinit",
+    "guest:kinit",
+    "guest:memset",
+    "guest:kvminit",
+    "guest:kvminithart",
+];
+
+/// The variants of figure (h), from the shipped scenario: kvminithart's
+/// breakpoint in from the start; armed after memset's stops (`arm_after`, as
+/// shipped); armed by the harness from `milestone_symbols` alone; none.
+fn hot_page_variants(shipped: &Scenario) -> Result<Vec<(&'static str, Scenario)>> {
+    let target = shipped
+        .breakpoints
+        .iter()
+        .find(|b| b.arm_after.is_some())
+        .context("the shipped hotpage scenario has no breakpoint armed late")?;
     let mut none = shipped.clone();
     none.breakpoints.clear();
     let mut unmitigated = shipped.clone();
-    unmitigated.breakpoints.retain(|b| b.arm_after.is_some());
-    for b in &mut unmitigated.breakpoints {
-        b.arm_after = None;
-    }
-    [
+    unmitigated.breakpoints = vec![hvharness::scenario::BreakpointSpec {
+        arm_after: None,
+        ..target.clone()
+    }];
+    unmitigated.auto_arm = false;
+    let mut automatic = unmitigated.clone();
+    automatic.auto_arm = true;
+    automatic.milestone_symbols = HOTPAGE_PATH.iter().map(|s| s.to_string()).collect();
+    automatic.milestone_privilege = target.privilege;
+    Ok(vec![
         ("unmitigated", unmitigated),
-        ("armed late", shipped.clone()),
+        ("arm_after", shipped.clone()),
+        ("automatic", automatic),
         ("none", none),
-    ]
+    ])
 }
 
-/// Seconds from resume to the last console milestone, through the runner,
-/// and the slowdown the hot-page profiler estimated; an error unless the
-/// run booted as expected.
-async fn hot_page_boot(build: &QemuBuild, scenario: &Scenario) -> Result<(f64, f64)> {
+/// One boot of figure (h), in seconds from the resume.
+struct HotPageBoot {
+    /// The last console milestone.
+    last: f64,
+    /// The last console's "hotpage: scrubbed" (the end of the hot loop).
+    scrubbed: f64,
+    /// The slowdown the hot-page profiler estimated.
+    estimate: f64,
+}
+
+/// A boot through the runner; an error unless it booted as expected (and,
+/// for the automatic variant, the harness chose an arming point).
+async fn hot_page_boot(build: &QemuBuild, scenario: &Scenario) -> Result<HotPageBoot> {
     let report = hvharness::runner::run(scenario, build).await?;
     if let hvharness::runner::Verdict::Unexpected(why) = &report.verdict {
         bail!("{}: {why}", report.observed);
     }
-    let last = report
-        .milestones
-        .iter()
-        .map(|m| m.at_secs)
-        .fold(0.0, f64::max);
-    Ok((last, report.hot_pages.estimated_slowdown))
+    if scenario.auto_arm && !scenario.milestone_symbols.is_empty() {
+        match report.auto_arming.first() {
+            Some(a) if a.after.is_some() => {}
+            Some(a) => bail!("no automatic arming point: {a}"),
+            None => bail!("no automatic arming point was considered"),
+        }
+    }
+    let latest = |pattern: Option<&str>| {
+        report
+            .milestones
+            .iter()
+            .filter(|m| pattern.is_none_or(|p| m.pattern.starts_with(p)))
+            .map(|m| m.at_secs)
+            .fold(0.0, f64::max)
+    };
+    Ok(HotPageBoot {
+        last: latest(None),
+        scrubbed: latest(Some("hotpage: scrubbed")),
+        estimate: report.hot_pages.estimated_slowdown,
+    })
+}
+
+/// The host's load averages (1, 5, 15 minutes), as /proc/loadavg says.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_string())
 }
 
 async fn figure_hot_page(root: &Path, registry: &QemuRegistry, reps: usize) -> bool {
     println!();
-    println!("(h) hypervisor-hotpage, resume to the last milestone: kvminithart's breakpoint inserted at the start,");
-    println!("    armed late (arm_after, as shipped), no breakpoint; ratios to no breakpoint");
+    println!("(h) hypervisor-hotpage, resume to the last milestone, kvminithart's breakpoint: inserted at the start");
+    println!("    (unmitigated), armed after memset (arm_after, as shipped), armed by the harness from milestone_symbols");
+    println!("    (automatic), no breakpoint; ratios to no breakpoint. The variants take turns within each repetition.");
     let path = root.join("scenarios/hypervisor-hotpage.toml");
-    let mut shipped = match Scenario::load(&path) {
-        Ok(s) => s,
+    let variants = match Scenario::load(&path).and_then(|mut shipped| {
+        // The unmitigated boot is silent for many seconds: time it, do not judge it hung.
+        shipped.quiet_limit = shipped.boot_timeout;
+        hot_page_variants(&shipped)
+    }) {
+        Ok(v) => v,
         Err(e) => {
             println!("(h) failed: {e:#}");
             return false;
         }
     };
-    // The unmitigated boot is silent for many seconds: time it, do not judge it hung.
-    shipped.quiet_limit = shipped.boot_timeout;
-    let variants = hot_page_variants(&shipped);
+    let n = variants.len();
+    println!("    load average at the start: {}", load_average());
     // The last column: the slowdown the hot-page warning estimated for the
     // unmitigated run from its timer samples (runner/hot_pages.rs), to hold
     // against the measured unmitigated/none.
     println!(
-        "{:<7} {:<27} {:<27} {:<27} {:<22} {:<22} estimated",
-        "QEMU", "unmitigated", "armed late", "none", "unmitigated/none", "late/none"
+        "{:<7} {:<22} {:<22} {:<22} {:<22} {:<22} {:<22} {:<22} estimated",
+        "QEMU",
+        "unmitigated",
+        "arm_after",
+        "automatic",
+        "none",
+        "unmitigated/none",
+        "arm_after/none",
+        "automatic/none"
     );
     let mut ok = true;
+    let mut phases: Vec<(String, Vec<Vec<HotPageBoot>>)> = Vec::new();
     for build in registry.builds() {
-        let mut times: [Vec<f64>; 3] = Default::default();
-        let mut estimates: Vec<f64> = Vec::new();
+        let mut boots: Vec<Vec<HotPageBoot>> = (0..n).map(|_| Vec::new()).collect();
         let mut error = None;
         'reps: for i in 0..reps {
-            for (k, (what, scenario)) in variants.iter().enumerate() {
+            // A different variant first in each repetition: a load that
+            // comes and goes falls on all of them alike.
+            for j in 0..n {
+                let k = (i + j) % n;
+                let (what, scenario) = &variants[k];
                 progress(&format!(
-                    "(e) {what} on QEMU {}: {}/{reps}",
+                    "(h) {what} on QEMU {}: {}/{reps}",
                     build.version,
                     i + 1
                 ));
                 match hot_page_boot(build, scenario).await {
-                    Ok((t, estimate)) => {
-                        times[k].push(t);
-                        if k == 0 {
-                            estimates.push(estimate);
-                        }
-                    }
+                    Ok(b) => boots[k].push(b),
                     Err(e) => {
                         error = Some(format!("{what}: {e:#}"));
                         break 'reps;
@@ -1114,26 +1149,48 @@ async fn figure_hot_page(root: &Path, registry: &QemuRegistry, reps: usize) -> b
             }
         }
         let version = build.version.to_string();
-        match error {
-            Some(e) => {
-                println!("{version:<7} failed: {e}");
-                ok = false;
-            }
-            None => {
-                let per = |k: usize| -> Vec<f64> {
-                    times[k].iter().zip(&times[2]).map(|(t, n)| t / n).collect()
-                };
-                println!(
-                    "{version:<7} {:<27} {:<27} {:<27} {:<22} {:<22} {}",
-                    secs(&times[0]),
-                    secs(&times[1]),
-                    secs(&times[2]),
-                    ratio(&per(0)),
-                    ratio(&per(1)),
-                    ratio(&estimates)
-                );
-            }
+        if let Some(e) = error {
+            println!("{version:<7} failed: {e}");
+            ok = false;
+            continue;
         }
+        let last = |k: usize| -> Vec<f64> { boots[k].iter().map(|b| b.last).collect() };
+        let per = |k: usize| -> Vec<f64> {
+            boots[k]
+                .iter()
+                .zip(&boots[n - 1])
+                .map(|(b, none)| b.last / none.last)
+                .collect()
+        };
+        let estimates: Vec<f64> = boots[0].iter().map(|b| b.estimate).collect();
+        println!(
+            "{version:<7} {:<22} {:<22} {:<22} {:<22} {:<22} {:<22} {:<22} {}",
+            secs(&last(0)),
+            secs(&last(1)),
+            secs(&last(2)),
+            secs(&last(3)),
+            ratio(&per(0)),
+            ratio(&per(1)),
+            ratio(&per(2)),
+            ratio(&estimates)
+        );
+        phases.push((version, boots));
     }
+    // Where the time goes: up to the end of the scrub (the hot loop, slowed
+    // when a breakpoint sits on its page) and from there to the last
+    // milestone (the stops, the holds at a trigger, the rest of the boot).
+    println!("    the same boots in two phases: resume to \"hotpage: scrubbed\" | from there to the last milestone");
+    for (version, boots) in &phases {
+        let mut line = format!("{version:<7}");
+        for (k, (what, _)) in variants.iter().enumerate() {
+            let to: Vec<f64> = boots[k].iter().map(|b| b.scrubbed).collect();
+            let rest: Vec<f64> = boots[k].iter().map(|b| b.last - b.scrubbed).collect();
+            let (t, _, _) = stats(&to);
+            let (r, _, _) = stats(&rest);
+            line += &format!(" {what} {t:.3} | {r:.3} s;");
+        }
+        println!("{line}");
+    }
+    println!("    load average at the end: {}", load_average());
     ok
 }

@@ -6,6 +6,7 @@
 //! guest and a hypervisor linked at the same addresses both hit them; so each
 //! stop is qualified (hart, privilege, V) before it counts.
 
+pub mod auto_arm;
 mod privilege;
 mod stop;
 
@@ -45,6 +46,10 @@ pub struct ArmedBreakpoint {
     pub pending: bool,
     /// Seconds after the resume at which it went in late (`arm_after`).
     pub armed_at_secs: Option<f64>,
+    /// A hidden trigger the harness chose ([`auto_arm`]), not the
+    /// scenario's: its stops are never recorded, and it leaves the target
+    /// once the breakpoints armed after it are in.
+    pub arming_point: bool,
 }
 
 impl ArmedBreakpoint {
@@ -103,6 +108,8 @@ pub struct DebugSession {
     /// Stops recorded just before a resume (harts found on breakpoints at
     /// a stop nobody had handled), handed out with the next stops.
     late: Vec<StopRecord>,
+    /// The arming points chosen (or not) for the scenario's breakpoints.
+    auto_arming: Vec<auto_arm::AutoArm>,
 }
 
 impl DebugSession {
@@ -128,6 +135,7 @@ impl DebugSession {
             hold_until: None,
             started: std::time::Instant::now(),
             late: Vec::new(),
+            auto_arming: Vec::new(),
         };
         for spec in &scenario.breakpoints {
             let (space, location) = scenario.split_space(&spec.at);
@@ -144,12 +152,131 @@ impl DebugSession {
                 inserted: false,
                 pending: spec.arm_after.is_some() || spec.arm_on.is_some(),
                 armed_at_secs: None,
+                arming_point: false,
             });
-            if spec.arm_after.is_none() && spec.arm_on.is_none() {
-                session.insert(session.breakpoints.len() - 1).await?;
+        }
+        if scenario.auto_arm {
+            session.choose_arming_points(scenario);
+        }
+        for i in 0..session.breakpoints.len() {
+            if !session.breakpoints[i].pending {
+                session.insert(i).await?;
             }
         }
         Ok(session)
+    }
+
+    /// For every code breakpoint on one of the scenario's milestone symbols
+    /// that the scenario does not arm late itself, chooses an earlier
+    /// milestone on another page ([`auto_arm::choose`]) and adds it as a
+    /// hidden trigger that the breakpoint waits for (`arm_after`).
+    ///
+    /// The trigger is qualified as the breakpoint is (hart, privilege, else
+    /// `milestone_privilege`) and counts once per hart. Harts reach it at
+    /// different times: a hart's first stop there arms the breakpoint at
+    /// once, unless another hart that has not stopped there yet is running
+    /// code on the breakpoint's page; then the hart is held there, as at an
+    /// `arm_after` trigger (see [`DebugSession::arm_dependents`]). Every
+    /// hart whose boot path passes the trigger stops there before it can
+    /// reach the breakpoint, and the breakpoint goes in while all harts are
+    /// stopped: none of them gets past it unarmed.
+    fn choose_arming_points(&mut self, scenario: &Scenario) {
+        if scenario.milestone_symbols.is_empty() {
+            return;
+        }
+        let milestones: Vec<auto_arm::Milestone> = scenario
+            .milestone_symbols
+            .iter()
+            .map(|m| {
+                let (space, location) = scenario.split_space(m);
+                auto_arm::Milestone {
+                    name: m.clone(),
+                    address: self
+                        .elfs
+                        .resolve_str(location, space)
+                        .ok()
+                        .map(|r| r.address),
+                }
+            })
+            .collect();
+        let occupied: Vec<u64> = self.breakpoints.iter().map(|b| b.address).collect();
+        for i in 0..self.breakpoints.len() {
+            let b = &self.breakpoints[i];
+            if b.pending || b.spec.watch.is_some() {
+                continue;
+            }
+            let Some(choice) = auto_arm::choose(&b.spec.at, b.address, &milestones, &occupied)
+            else {
+                continue;
+            };
+            if let Some(after) = &choice.after {
+                let address = milestones
+                    .iter()
+                    .find(|m| &m.name == after)
+                    .and_then(|m| m.address)
+                    .unwrap_or_default();
+                let (hart, privilege) = (
+                    b.spec.hart,
+                    b.spec.privilege.or(scenario.milestone_privilege),
+                );
+                self.add_arming_point(after, address, hart, privilege);
+                let b = &mut self.breakpoints[i];
+                b.spec.arm_after = Some(after.clone());
+                b.pending = true;
+            }
+            self.auto_arming.push(choice);
+        }
+    }
+
+    /// Adds the hidden trigger at `after` (one per milestone: breakpoints
+    /// sharing it widen its qualifiers to what any of them counts).
+    fn add_arming_point(
+        &mut self,
+        after: &str,
+        address: u64,
+        hart: Option<u32>,
+        privilege: Option<crate::scenario::PrivilegeFilter>,
+    ) {
+        if let Some(p) = self
+            .breakpoints
+            .iter_mut()
+            .find(|b| b.arming_point && b.spec.at == after)
+        {
+            if p.spec.hart != hart {
+                p.spec.hart = None;
+            }
+            if p.spec.privilege != privilege {
+                p.spec.privilege = None;
+            }
+            return;
+        }
+        self.breakpoints.push(ArmedBreakpoint {
+            spec: BreakpointSpec {
+                at: after.to_string(),
+                hart,
+                privilege,
+                dump: Vec::new(),
+                max_hits: self.harts,
+                once_per_hart: true,
+                arm_after: None,
+                arm_on: None,
+                watch: None,
+            },
+            space: None,
+            address,
+            hits: 0,
+            ignored: 0,
+            counted_harts: Vec::new(),
+            inserted: false,
+            pending: false,
+            armed_at_secs: None,
+            arming_point: true,
+        });
+    }
+
+    /// The arming points chosen for the scenario's breakpoints, or why none.
+    pub fn auto_arming(&self) -> &[auto_arm::AutoArm] {
+        &self.auto_arming
     }
 
     /// Puts breakpoint `index` into the target.
@@ -194,6 +321,11 @@ impl DebugSession {
         }
         let bp = &self.breakpoints[index];
         if let (Some(t), true, false) = (thread, bp.spec.once_per_hart, bp.done(self.harts)) {
+            // A hidden trigger holds a hart only for the sake of another
+            // that is running on a waiting breakpoint's page now.
+            if bp.arming_point && !self.others_on_pages(index, t).await? {
+                return self.arm_now(&trigger).await;
+            }
             if !self.held.contains(&t) {
                 self.held.push(t);
             }
@@ -201,13 +333,77 @@ impl DebugSession {
                 .get_or_insert_with(|| std::time::Instant::now() + HOLD_LIMIT);
             return Ok(());
         }
+        self.arm_now(&trigger).await
+    }
+
+    /// Lets the held harts go and inserts the breakpoints armed after
+    /// `trigger`. The target is stopped.
+    async fn arm_now(&mut self, trigger: &str) -> Result<()> {
         self.release_held();
         for j in 0..self.breakpoints.len() {
             let bp = &self.breakpoints[j];
-            if bp.pending && bp.spec.arm_after.as_deref() == Some(trigger.as_str()) {
+            if bp.pending && bp.spec.arm_after.as_deref() == Some(trigger) {
                 self.breakpoints[j].pending = false;
                 self.breakpoints[j].armed_at_secs = Some(self.started.elapsed().as_secs_f64());
                 self.insert(j).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a hart other than `arrived` that has yet to stop at trigger
+    /// `index` (and can count there) has its pc on the page of a breakpoint
+    /// waiting for that trigger. The target is stopped.
+    async fn others_on_pages(&mut self, index: usize, arrived: ThreadId) -> Result<bool> {
+        let page = |a: u64| a & !(crate::runner::hot_pages::PAGE_SIZE - 1);
+        let trigger = &self.breakpoints[index];
+        let (at, only, counted) = (
+            trigger.spec.at.clone(),
+            trigger.spec.hart,
+            trigger.counted_harts.clone(),
+        );
+        let pages: Vec<u64> = self
+            .breakpoints
+            .iter()
+            .filter(|b| b.pending && b.spec.arm_after.as_deref() == Some(at.as_str()))
+            .map(|b| page(b.address))
+            .collect();
+        let waiting_for: Vec<ThreadId> = self
+            .threads()
+            .await?
+            .into_iter()
+            .filter(|t| *t != arrived)
+            .filter(|t| {
+                let hart = t.hart_index().unwrap_or(0) as u32;
+                only.is_none_or(|h| h == hart) && !counted.contains(&hart)
+            })
+            .collect();
+        for t in waiting_for {
+            self.rsp.select_register_thread(t).await?;
+            let pc = self.rsp.read_register_u64("pc").await?;
+            if pc.is_some_and(|pc| pages.contains(&page(pc))) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Removes the hidden triggers whose breakpoints are all in: their
+    /// pages run at full speed again. The target is stopped.
+    async fn remove_spent_arming_points(&mut self) -> Result<()> {
+        for j in 0..self.breakpoints.len() {
+            let b = &self.breakpoints[j];
+            let waited_for = self
+                .breakpoints
+                .iter()
+                .any(|d| d.pending && d.spec.arm_after.as_deref() == Some(b.spec.at.as_str()));
+            if b.arming_point && b.inserted && !waited_for {
+                let address = b.address;
+                self.rsp
+                    .clear_breakpoint(address)
+                    .await
+                    .context("removing an arming point")?;
+                self.breakpoints[j].inserted = false;
             }
         }
         Ok(())
@@ -263,7 +459,7 @@ impl DebugSession {
                 self.insert(j).await?;
             }
         }
-        Ok(())
+        self.remove_spent_arming_points().await
     }
 
     /// Lets the target run again: every hart, or the ones not held. The
@@ -436,7 +632,17 @@ impl DebugSession {
         let (privilege, source) =
             privilege_with_source(&mut self.rsp, thread, self.version).await?;
         let bp = &self.breakpoints[index];
-        let record = if bp.counts(hart, privilege) {
+        let record = if !bp.counts(hart, privilege) {
+            self.breakpoints[index].ignored += 1;
+            None
+        } else if bp.arming_point {
+            // Hidden: counted for the arming, never recorded.
+            self.breakpoints[index].hits += 1;
+            self.breakpoints[index].counted_harts.push(hart);
+            self.arm_dependents(index, Some(thread)).await?;
+            self.remove_spent_arming_points().await?;
+            None
+        } else {
             let at = stop::Place {
                 hart,
                 privilege,
@@ -444,11 +650,8 @@ impl DebugSession {
                 pc,
             };
             Some(self.count_stop(index, at, Some(thread)).await?)
-        } else {
-            self.breakpoints[index].ignored += 1;
-            None
         };
-        if self.breakpoints[index].done(self.harts) {
+        if self.breakpoints[index].inserted && self.breakpoints[index].done(self.harts) {
             self.rsp
                 .clear_breakpoint(pc)
                 .await
@@ -564,6 +767,7 @@ mod tests {
             inserted: true,
             pending: false,
             armed_at_secs: None,
+            arming_point: false,
         }
     }
 

@@ -491,7 +491,7 @@ impl QemuProcess {
 
     /// Kills QEMU now and reaps it, keeping the session directory (logs) until
     /// drop. The `-d` log has been read to its end when this returns.
-    pub(crate) async fn stop(&mut self) {
+    pub async fn stop(&mut self) {
         self.kill_group();
         if self.exit.is_none() {
             if let Ok(Ok(status)) =

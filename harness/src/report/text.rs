@@ -43,6 +43,9 @@ pub fn render_run(r: &RunReport) -> String {
             dialogue_line(e)
         );
     }
+    for a in &r.auto_arming {
+        let _ = writeln!(s, "{a}");
+    }
     render_stops(&mut s, &r.stops);
     for c in &r.checks {
         let _ = writeln!(

@@ -291,7 +291,10 @@ pub(crate) fn sync(log: &SharedTrapLog, session: &DebugSession) {
         .iter()
         .filter(|b| b.inserted && b.spec.watch.is_none())
         .map(|b| ArmedCode {
-            breakpoint: b.spec.at.clone(),
+            breakpoint: match b.arming_point {
+                true => format!("{} (arming point)", b.spec.at),
+                false => b.spec.at.clone(),
+            },
             address: b.address,
         })
         .collect();
@@ -364,7 +367,7 @@ pub struct HotPages {
     pub(crate) pages: Vec<HotPage>,
     /// Present when the estimate crosses [`WARN_SLOWDOWN`] on a hart with at
     /// least [`WARN_MIN_SAMPLES`] samples on the pages.
-    pub(crate) warning: Option<String>,
+    pub warning: Option<String>,
 }
 
 /// One hart's samples.

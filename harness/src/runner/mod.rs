@@ -118,6 +118,9 @@ pub struct RunReport {
     /// Timer samples on the pages of armed breakpoints: the estimated
     /// slowdown and, when it is large, a warning.
     pub hot_pages: hot_pages::HotPages,
+    /// The arming points the harness chose for breakpoints on milestone
+    /// symbols (`auto_arm`), or why it chose none.
+    pub auto_arming: Vec<crate::debug::auto_arm::AutoArm>,
 }
 
 /// Trap records per hart kept in the report of a run that did not boot.
@@ -188,186 +191,24 @@ pub async fn run_with(
     // The symbol files, read once for the whole run (debugger, trap
     // expectation, report, diagnosis).
     let elfs = Arc::new(scenario.load_elfs()?);
-    let wanted = trap_wanted
-        .as_ref()
-        .map(|t| expected_trap::pattern(t, &elfs))
-        .transpose()
-        .with_context(|| format!("{}", scenario.path.display()))?;
-    // The interrupt log is always on: it is how hangs are suspected early,
-    // and how the first fault is found after later ones overwrote the CSRs.
-    // QEMU streams it to a reader thread; nothing is stored.
-    let trap_log = Arc::new(SharedTrapLog::expecting(
-        scenario.machine.smp as usize,
-        wanted,
-    ));
-    // The debugger is always attached too: a suspected hang is confirmed by
-    // looking at the stopped harts before it becomes a verdict.
-    let opts = LaunchOptions {
-        gdbstub: true,
-        debug_log: Some(DebugLog {
-            items: "int".to_string(),
-            sink: trap_log.clone(),
-        }),
-    };
+    let trap_log = trap_log_for(scenario, trap_wanted.as_ref(), &elfs)?;
     let started = Instant::now();
-    let mut qemu = QemuProcess::launch(build, &scenario.machine, &opts)
-        .await
-        .with_context(|| format!("starting QEMU {} for {}", build.version, scenario.name))?;
-    let addr = qemu
-        .gdb_addr()
-        .context("QEMU started without its gdbstub")?;
-    let mut session = Some(
-        DebugSession::attach(addr, scenario, build.version, elfs.clone())
-            .await
-            .with_context(|| format!("attaching the debugger to QEMU {}", build.version))?,
-    );
-    if let Some(s) = session.as_mut() {
-        hot_pages::sync(&trap_log, s);
-        s.resume().await?;
-    }
-    let resumed = Instant::now();
-    let deadline = resumed + scenario.boot_timeout;
-
-    let mut tracker = MilestoneTracker::new(scenario);
-    let mut talk = dialogue::Dialogue::new(scenario);
-    let mut stops = Vec::new();
-    let mut watch =
-        hang::HangWatch::new(trap_log.clone(), scenario.quiet_limit, scenario.machine.smp);
-    let mut storm = None;
-    let mut settle_until: Option<Instant> = None;
-    let mut looks = LookCounts::default();
-    // A parked hart found while other harts still run, and the consoles'
-    // output then and since when it has not changed.
-    let mut parked_pending: Option<(hang::NoProgress, usize, Instant)> = None;
-    let mut disk = DiskWatch::new(qemu.session_dir());
-    let mut arming = session.as_ref().and_then(arming::EventArming::new);
-    let mut observed = loop {
-        disk.sample();
-        match tracker.advance(&mut qemu, resumed)? {
-            // The boot is decided; the dialogues (if any) have their own bounds.
-            Some(booted) => {
-                if let Some(done) = talk.after_boot(booted, &mut qemu, resumed).await? {
-                    break done;
-                }
-            }
-            None if Instant::now() >= deadline => break tracker.hung(None, &talk),
-            None => {}
-        }
-        let console_bytes = qemu.consoles().iter().map(|c| c.len()).sum();
-        let suspect = if storm.is_none() {
-            watch.check(console_bytes, Instant::now())
-        } else {
-            None
-        };
-        match (suspect, session.as_mut()) {
-            (Some(hang::Suspect::Storm(trap)), Some(s)) => {
-                looks.storm_probes += 1;
-                match inspect::confirm_storm(s, &trap_log, &trap, &mut stops).await? {
-                    // The first hart to loop is not always the only one: give
-                    // the others a moment to reach their own fault, for the diagnosis.
-                    inspect::StormCheck::Confirmed => {
-                        settle_until = Some(Instant::now() + STORM_SETTLE);
-                        storm = Some(trap);
-                    }
-                    inspect::StormCheck::Exited => session = None,
-                    _ => {
-                        looks.storms_cleared += 1;
-                        watch.clear_storm(trap);
-                    }
-                }
-            }
-            // Once a hart is found parked, only the consoles' silence is awaited.
-            (Some(hang::Suspect::Quiet { harts, quiet }), Some(s)) if parked_pending.is_none() => {
-                looks.quiet_looks += 1;
-                match inspect::look_at_harts(s, &harts, &mut stops).await? {
-                    None => session = None,
-                    Some(found) => {
-                        let parked = found
-                            .iter()
-                            .find_map(|(h, l)| l.parked_detail().map(|d| (*h, d)));
-                        let all_parked = found.len() == scenario.machine.smp as usize
-                            && found
-                                .iter()
-                                .all(|(_, l)| matches!(l, inspect::HartLook::Parked { .. }));
-                        let now = Instant::now();
-                        for (h, look) in &found {
-                            looks.note(look);
-                            watch.excuse(*h, now);
-                        }
-                        if let Some((hart, (place, how))) = parked {
-                            let why = hang::NoProgress::Parked {
-                                hart,
-                                quiet,
-                                place,
-                                how,
-                            };
-                            // Nobody left to print: decided. Otherwise the
-                            // other harts may still bring their consoles to
-                            // their milestones (a VM still booting beside a
-                            // parked one): wait for their silence first.
-                            if all_parked {
-                                break tracker.hung(Some(why), &talk);
-                            }
-                            if parked_pending.is_none() {
-                                parked_pending = Some((why, console_bytes, now));
-                            }
-                        }
-                    }
-                }
-            }
-            // Without the debugger (QEMU is shutting down) nothing can be confirmed.
-            _ => {}
-        }
-        if let Some((why, bytes, since)) = parked_pending.as_mut() {
-            let printed = qemu.consoles().iter().map(|c| c.len()).sum::<usize>();
-            if printed != *bytes {
-                (*bytes, *since) = (printed, Instant::now());
-            } else if since.elapsed() >= scenario.quiet_limit.max(PARKED_SETTLE) {
-                break tracker.hung(Some(why.clone()), &talk);
-            }
-        }
-        if let (Some(until), Some(trap)) = (settle_until, &storm) {
-            let all_looping = watch.looping_harts() >= scenario.machine.smp as usize;
-            if all_looping || Instant::now() >= until {
-                break tracker.hung(Some(hang::NoProgress::Storm(trap.clone())), &talk);
-            }
-        }
-        if let (Some(a), Some(s)) = (arming.as_mut(), session.as_mut()) {
-            if !a.check(s, &tracker.hits, &trap_log, &mut stops).await? {
-                session = None;
-            }
-        }
-        match session.as_mut() {
-            Some(s) => match s.poll(POLL).await? {
-                Event::Stopped(records) => stops.extend(records),
-                Event::Running => {}
-                // QEMU is shutting down; the consoles close next.
-                Event::Exited => session = None,
-            },
-            None => tokio::time::sleep(POLL).await,
-        }
-        if let Some(s) = session.as_ref() {
-            hot_pages::sync(&trap_log, s);
-        }
-    };
-    if let Some(s) = session.as_mut() {
-        // A hart may sit at a breakpoint whose stop is not read yet (a stop
-        // halts every hart, but QEMU reports one at a time): take those too.
-        drain_stops(s, &mut stops).await?;
-        // Leave the target stopped; a failure here does not change the verdict.
-        let _ = s.interrupt().await;
-    }
-    // A hang rule can fire before the console readers have taken what the
-    // harts printed just before it; the harts are stopped now (settle.rs).
-    observed = settle::rename_hang(
-        observed,
-        &mut tracker,
-        &mut qemu,
-        resumed,
-        &talk,
-        settle::Pace::RUN,
-    )
-    .await;
+    let (qemu, session) = launch(scenario, build, &trap_log, &elfs).await?;
+    let auto_arming = session.auto_arming().to_vec();
+    let mut boot = BootWatch::start(scenario, qemu, session, trap_log.clone()).await?;
+    let observed = boot.until_decided().await?;
+    let observed = boot.wind_down(observed).await?;
+    let BootWatch {
+        mut qemu,
+        session,
+        tracker,
+        talk,
+        mut stops,
+        storm,
+        looks,
+        disk,
+        ..
+    } = boot;
 
     let transcripts = collect_transcripts(&mut qemu);
     // Stopped first (killed, or all harts halted by the debugger), so the
@@ -428,20 +269,338 @@ pub async fn run_with(
     report.looks = looks;
     report.session_dir_peak_bytes = disk.peak;
     if !matches!(report.observed, Observed::Booted) {
-        report.trap_tail = log
-            .harts()
-            .iter()
-            .flat_map(|h| {
-                h.recent()
-                    .skip(h.recent().count().saturating_sub(TAIL_PER_HART))
-            })
-            .cloned()
-            .collect();
+        report.trap_tail = trap_tail(&log);
     }
     report.hot_pages = hot_pages::report(&log, scenario, Some(&elfs));
+    report.auto_arming = auto_arming;
     report.harness_peak_rss_kib = peak_rss_kib();
     report.dialogue = talk.into_events();
     Ok((report, live))
+}
+
+/// The interrupt log's reader for a run: always on, since it is how hangs
+/// are suspected early and how the first fault is found after later ones
+/// overwrote the CSRs. QEMU streams it to a reader thread; nothing is stored.
+fn trap_log_for(
+    scenario: &Scenario,
+    trap_wanted: Option<&ExpectedTrap>,
+    elfs: &ElfSet,
+) -> Result<Arc<SharedTrapLog>> {
+    let wanted = trap_wanted
+        .map(|t| expected_trap::pattern(t, elfs))
+        .transpose()
+        .with_context(|| format!("{}", scenario.path.display()))?;
+    Ok(Arc::new(SharedTrapLog::expecting(
+        scenario.machine.smp as usize,
+        wanted,
+    )))
+}
+
+/// Starts QEMU paused with its gdbstub and interrupt log, and attaches the
+/// debugger (always: a suspected hang is confirmed by looking at the
+/// stopped harts before it becomes a verdict). The target stays stopped.
+async fn launch(
+    scenario: &Scenario,
+    build: &QemuBuild,
+    trap_log: &Arc<SharedTrapLog>,
+    elfs: &Arc<ElfSet>,
+) -> Result<(QemuProcess, DebugSession)> {
+    let opts = LaunchOptions {
+        gdbstub: true,
+        debug_log: Some(DebugLog {
+            items: "int".to_string(),
+            sink: trap_log.clone(),
+        }),
+    };
+    let qemu = QemuProcess::launch(build, &scenario.machine, &opts)
+        .await
+        .with_context(|| format!("starting QEMU {} for {}", build.version, scenario.name))?;
+    let addr = qemu
+        .gdb_addr()
+        .context("QEMU started without its gdbstub")?;
+    let session = DebugSession::attach(addr, scenario, build.version, elfs.clone())
+        .await
+        .with_context(|| format!("attaching the debugger to QEMU {}", build.version))?;
+    Ok((qemu, session))
+}
+
+/// Each hart's last few trap records, for the report of a run that did not boot.
+fn trap_tail(log: &crate::qemu::trap_log::TrapLog) -> Vec<LoggedTrap> {
+    log.harts()
+        .iter()
+        .flat_map(|h| {
+            h.recent()
+                .skip(h.recent().count().saturating_sub(TAIL_PER_HART))
+        })
+        .cloned()
+        .collect()
+}
+
+/// A parked hart found while other harts still run, and the consoles'
+/// output then and since when it has not changed.
+type ParkedPending = (hang::NoProgress, usize, Instant);
+
+/// The running boot and everything the run loop keeps while it waits for a
+/// verdict: milestones, dialogues, stops, hang suspicions and the looks
+/// taken to confirm them, late arming.
+struct BootWatch<'a> {
+    scenario: &'a Scenario,
+    qemu: QemuProcess,
+    /// `None` once QEMU is shutting down (nothing can be confirmed then).
+    session: Option<DebugSession>,
+    trap_log: Arc<SharedTrapLog>,
+    resumed: Instant,
+    deadline: Instant,
+    tracker: MilestoneTracker<'a>,
+    talk: dialogue::Dialogue<'a>,
+    stops: Vec<StopRecord>,
+    watch: hang::HangWatch,
+    /// The repeating fault, once a storm is confirmed, and how long the
+    /// other harts get to reach theirs.
+    storm: Option<LoggedTrap>,
+    settle_until: Option<Instant>,
+    looks: LookCounts,
+    parked_pending: Option<ParkedPending>,
+    disk: DiskWatch,
+    arming: Option<arming::EventArming>,
+}
+
+impl<'a> BootWatch<'a> {
+    /// Lets the target run (its breakpoints in) and starts watching.
+    async fn start(
+        scenario: &'a Scenario,
+        qemu: QemuProcess,
+        mut session: DebugSession,
+        trap_log: Arc<SharedTrapLog>,
+    ) -> Result<BootWatch<'a>> {
+        hot_pages::sync(&trap_log, &session);
+        session.resume().await?;
+        let resumed = Instant::now();
+        let arming = arming::EventArming::new(&session);
+        let disk = DiskWatch::new(qemu.session_dir());
+        Ok(BootWatch {
+            scenario,
+            qemu,
+            session: Some(session),
+            resumed,
+            deadline: resumed + scenario.boot_timeout,
+            tracker: MilestoneTracker::new(scenario),
+            talk: dialogue::Dialogue::new(scenario),
+            stops: Vec::new(),
+            watch: hang::HangWatch::new(
+                trap_log.clone(),
+                scenario.quiet_limit,
+                scenario.machine.smp,
+            ),
+            trap_log,
+            storm: None,
+            settle_until: None,
+            looks: LookCounts::default(),
+            parked_pending: None,
+            disk,
+            arming,
+        })
+    }
+
+    /// Polls consoles, the interrupt log and the debugger until the boot
+    /// is decided: booted (and its dialogues done), exited, or hung.
+    async fn until_decided(&mut self) -> Result<Observed> {
+        loop {
+            if let Some(observed) = self.step().await? {
+                return Ok(observed);
+            }
+        }
+    }
+
+    /// One round of the run loop; `Some` once the boot is decided.
+    async fn step(&mut self) -> Result<Option<Observed>> {
+        self.disk.sample();
+        match self.tracker.advance(&mut self.qemu, self.resumed)? {
+            // The boot is decided; the dialogues (if any) have their own bounds.
+            Some(booted) => {
+                let done = self
+                    .talk
+                    .after_boot(booted, &mut self.qemu, self.resumed)
+                    .await?;
+                if done.is_some() {
+                    return Ok(done);
+                }
+            }
+            None if Instant::now() >= self.deadline => {
+                return Ok(Some(self.tracker.hung(None, &self.talk)))
+            }
+            None => {}
+        }
+        let console_bytes = self.printed();
+        let suspect = match self.storm {
+            None => self.watch.check(console_bytes, Instant::now()),
+            Some(_) => None,
+        };
+        let decided = match suspect {
+            Some(hang::Suspect::Storm(trap)) => self.probe_storm(trap).await?,
+            // Once a hart is found parked, only the consoles' silence is awaited.
+            Some(hang::Suspect::Quiet { harts, quiet }) if self.parked_pending.is_none() => {
+                self.look_at_quiet(&harts, quiet, console_bytes).await?
+            }
+            _ => None,
+        };
+        if decided.is_some() {
+            return Ok(decided);
+        }
+        if let Some(observed) = self.settled_hang() {
+            return Ok(Some(observed));
+        }
+        self.arm_and_poll().await?;
+        Ok(None)
+    }
+
+    /// Bytes every console has printed so far.
+    fn printed(&mut self) -> usize {
+        self.qemu.consoles().iter().map(|c| c.len()).sum()
+    }
+
+    /// A suspected trap storm: stops the harts to see whether the trap
+    /// really repeats. Never decides by itself: a confirmed storm gives the
+    /// other harts [`STORM_SETTLE`] to reach their own fault, for the diagnosis.
+    async fn probe_storm(&mut self, trap: LoggedTrap) -> Result<Option<Observed>> {
+        let Some(s) = self.session.as_mut() else {
+            return Ok(None);
+        };
+        self.looks.storm_probes += 1;
+        match inspect::confirm_storm(s, &self.trap_log, &trap, &mut self.stops).await? {
+            inspect::StormCheck::Confirmed => {
+                self.settle_until = Some(Instant::now() + STORM_SETTLE);
+                self.storm = Some(trap);
+            }
+            inspect::StormCheck::Exited => self.session = None,
+            _ => {
+                self.looks.storms_cleared += 1;
+                self.watch.clear_storm(trap);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Quiet harts and consoles: looks at the harts. Every hart parked
+    /// decides a hang; one parked while others run starts the wait for the
+    /// consoles' silence (a VM still booting beside a parked one).
+    async fn look_at_quiet(
+        &mut self,
+        harts: &[u32],
+        quiet: Duration,
+        console_bytes: usize,
+    ) -> Result<Option<Observed>> {
+        let Some(s) = self.session.as_mut() else {
+            return Ok(None);
+        };
+        self.looks.quiet_looks += 1;
+        let Some(found) = inspect::look_at_harts(s, harts, &mut self.stops).await? else {
+            self.session = None;
+            return Ok(None);
+        };
+        let parked = found
+            .iter()
+            .find_map(|(h, l)| l.parked_detail().map(|d| (*h, d)));
+        let all_parked = found.len() == self.scenario.machine.smp as usize
+            && found
+                .iter()
+                .all(|(_, l)| matches!(l, inspect::HartLook::Parked { .. }));
+        let now = Instant::now();
+        for (h, look) in &found {
+            self.looks.note(look);
+            self.watch.excuse(*h, now);
+        }
+        let Some((hart, (place, how))) = parked else {
+            return Ok(None);
+        };
+        let why = hang::NoProgress::Parked {
+            hart,
+            quiet,
+            place,
+            how,
+        };
+        // Nobody left to print: decided.
+        if all_parked {
+            return Ok(Some(self.tracker.hung(Some(why), &self.talk)));
+        }
+        if self.parked_pending.is_none() {
+            self.parked_pending = Some((why, console_bytes, now));
+        }
+        Ok(None)
+    }
+
+    /// A hang decided by waiting: the consoles silent long enough after a
+    /// hart was found parked, or a confirmed storm's settling time over
+    /// (or every hart looping).
+    fn settled_hang(&mut self) -> Option<Observed> {
+        let printed = self.printed();
+        if let Some((why, bytes, since)) = self.parked_pending.as_mut() {
+            if printed != *bytes {
+                (*bytes, *since) = (printed, Instant::now());
+            } else if since.elapsed() >= self.scenario.quiet_limit.max(PARKED_SETTLE) {
+                let why = why.clone();
+                return Some(self.tracker.hung(Some(why), &self.talk));
+            }
+        }
+        if let (Some(until), Some(trap)) = (self.settle_until, &self.storm) {
+            let all_looping = self.watch.looping_harts() >= self.scenario.machine.smp as usize;
+            if all_looping || Instant::now() >= until {
+                let why = hang::NoProgress::Storm(trap.clone());
+                return Some(self.tracker.hung(Some(why), &self.talk));
+            }
+        }
+        None
+    }
+
+    /// Arms the breakpoints whose events happened, waits up to [`POLL`] for
+    /// a stop and takes it, and tells the profiler which breakpoints are in.
+    async fn arm_and_poll(&mut self) -> Result<()> {
+        if let (Some(a), Some(s)) = (self.arming.as_mut(), self.session.as_mut()) {
+            if !a
+                .check(s, &self.tracker.hits, &self.trap_log, &mut self.stops)
+                .await?
+            {
+                self.session = None;
+            }
+        }
+        match self.session.as_mut() {
+            Some(s) => match s.poll(POLL).await? {
+                Event::Stopped(records) => self.stops.extend(records),
+                Event::Running => {}
+                // QEMU is shutting down; the consoles close next.
+                Event::Exited => self.session = None,
+            },
+            None => tokio::time::sleep(POLL).await,
+        }
+        if let Some(s) = self.session.as_ref() {
+            hot_pages::sync(&self.trap_log, s);
+        }
+        Ok(())
+    }
+
+    /// After the verdict: takes the stops still to come, leaves the target
+    /// stopped, and lets a hang name again what the consoles were waiting
+    /// for once they settled.
+    async fn wind_down(&mut self, observed: Observed) -> Result<Observed> {
+        if let Some(s) = self.session.as_mut() {
+            // A hart may sit at a breakpoint whose stop is not read yet (a stop
+            // halts every hart, but QEMU reports one at a time): take those too.
+            drain_stops(s, &mut self.stops).await?;
+            // Leave the target stopped; a failure here does not change the verdict.
+            let _ = s.interrupt().await;
+        }
+        // A hang rule can fire before the console readers have taken what the
+        // harts printed just before it; the harts are stopped now (settle.rs).
+        Ok(settle::rename_hang(
+            observed,
+            &mut self.tracker,
+            &mut self.qemu,
+            self.resumed,
+            &self.talk,
+            settle::Pace::RUN,
+        )
+        .await)
+    }
 }
 
 /// This process's peak resident set (Linux: VmHWM in /proc/self/status), KiB.
@@ -521,7 +680,7 @@ async fn drain_stops(session: &mut DebugSession, stops: &mut Vec<StopRecord>) ->
         let pending = session
             .breakpoints()
             .iter()
-            .any(|b| b.inserted && b.hits < b.spec.max_hits);
+            .any(|b| b.inserted && !b.arming_point && b.hits < b.spec.max_hits);
         if !pending {
             break;
         }
@@ -676,6 +835,7 @@ fn finish(
         harness_peak_rss_kib: None,
         trap_tail: Vec::new(),
         hot_pages: hot_pages::HotPages::default(),
+        auto_arming: Vec::new(),
     }
 }
 

@@ -39,6 +39,9 @@ pub(crate) struct ScenarioFile {
     milestone_symbols: Vec<String>,
     /// The privilege level every milestone stop must be at.
     milestone_privilege: Option<String>,
+    /// Whether breakpoints on milestone symbols without `arm_after` are
+    /// armed after an earlier milestone automatically (default: yes).
+    auto_arm: Option<bool>,
     /// The QEMU versions the scenario applies to (a range); others are skipped.
     qemu: Option<String>,
     /// The file's text, for the line numbers of later errors.
@@ -407,6 +410,7 @@ impl ScenarioFile {
             qemu,
             milestone_symbols,
             milestone_privilege,
+            auto_arm: self.auto_arm.unwrap_or(true),
         })
     }
 

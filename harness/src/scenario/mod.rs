@@ -46,10 +46,14 @@ pub struct Scenario {
     pub(crate) qemu: Option<VersionReq>,
     /// Functions along the boot path in the order a good boot reaches them
     /// (`guest:kvminithart`), for `hvharness bisect milestones`.
-    pub(crate) milestone_symbols: Vec<String>,
+    pub milestone_symbols: Vec<String>,
     /// The privilege level a milestone stop must be at (e.g. VS for a guest
     /// under a hypervisor linked at the same addresses).
-    pub(crate) milestone_privilege: Option<PrivilegeFilter>,
+    pub milestone_privilege: Option<PrivilegeFilter>,
+    /// A breakpoint on one of `milestone_symbols` without `arm_after` goes
+    /// in only once an earlier milestone on another page is reached
+    /// (`debug::auto_arm`); `auto_arm = false` turns that off.
+    pub auto_arm: bool,
 }
 
 /// The registers dumped at a breakpoint that names none.
@@ -63,16 +67,16 @@ pub struct BreakpointSpec {
     /// The location as written: `guest:kvminithart`, `vm.c:67`, `0x80200000`.
     pub at: String,
     /// Only stops on this hart count.
-    pub(crate) hart: Option<u32>,
+    pub hart: Option<u32>,
     /// Only stops at this privilege level count.
-    pub(crate) privilege: Option<PrivilegeFilter>,
+    pub privilege: Option<PrivilegeFilter>,
     /// Registers to read at each counted stop, by target-description name.
-    pub(crate) dump: Vec<String>,
+    pub dump: Vec<String>,
     /// After this many counted stops the breakpoint is removed.
-    pub(crate) max_hits: u32,
+    pub max_hits: u32,
     /// Only a hart's first stop counts; the breakpoint is removed once every
     /// hart that can count (`hart`, else all) has, or at `max_hits`.
-    pub(crate) once_per_hart: bool,
+    pub once_per_hart: bool,
     /// Inserted only once the breakpoint whose `at` this names has counted
     /// its first stop (on any hart), so that the code on this one's page runs
     /// at full speed until then. The trigger must lie on the boot path before
@@ -82,15 +86,15 @@ pub struct BreakpointSpec {
     /// = ... }` or `{ trap = ... }`). The harness sees the event a few
     /// milliseconds after it happens (console and log are read as they
     /// come): the breakpoint must lie well after it on the boot path.
-    pub(crate) arm_on: Option<ArmEvent>,
+    pub arm_on: Option<ArmEvent>,
     /// A watchpoint on the data at `at` instead of a breakpoint on code.
-    pub(crate) watch: Option<WatchSpec>,
+    pub watch: Option<WatchSpec>,
 }
 
 /// An event that arms a breakpoint, other than another breakpoint's stop.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub(crate) enum ArmEvent {
+pub enum ArmEvent {
     /// A console printed this milestone (one of its `milestones`, as
     /// written): `console`, or any console when `None`.
     Milestone {
@@ -127,7 +131,7 @@ impl std::fmt::Display for ArmEvent {
 
 /// What a watchpoint watches: writes, reads or both, of `len` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub(crate) struct WatchSpec {
+pub struct WatchSpec {
     pub(crate) access: WatchAccess,
     pub(crate) len: u64,
 }
@@ -165,7 +169,7 @@ impl WatchSpec {
 
 /// A privilege qualifier of a breakpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub(crate) enum PrivilegeFilter {
+pub enum PrivilegeFilter {
     M,
     /// HS-mode (S with V=0).
     HS,

@@ -388,3 +388,16 @@ fn an_expected_trap_is_checked_at_load() {
     let bare = err(GOOD.replace(", symbol = \"kvminithart\"", ""));
     assert!(bare.contains("symbol"), "{bare}");
 }
+
+#[test]
+fn auto_arm_is_on_unless_turned_off() {
+    assert!(load(GOOD).unwrap().auto_arm);
+    let off = format!("auto_arm = false\n{GOOD}");
+    assert!(!load(&off).unwrap().auto_arm);
+    let wrong = format!("auto_arm = \"no\"\n{GOOD}");
+    let err = format!("{:#}", load(&wrong).unwrap_err());
+    assert!(
+        err.contains("x.toml:1:12") && err.contains("boolean"),
+        "{err}"
+    );
+}
