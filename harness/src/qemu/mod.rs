@@ -1,5 +1,6 @@
 //! QEMU builds (which versions exist and where) and QEMU processes.
 
+pub mod arg_policy;
 pub mod install;
 mod launcher;
 pub mod log_pipe;
