@@ -147,8 +147,8 @@ struct MachineSection {
     memory: String,
     bios: Option<String>,
     kernel: Option<PathBuf>,
-    #[serde(default)]
-    args: Vec<String>,
+    /// Further QEMU options, checked by [`crate::qemu::arg_policy`].
+    args: Option<toml::Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -223,6 +223,56 @@ fn default_memory() -> String {
 }
 fn default_boot_timeout() -> f64 {
     60.0
+}
+
+/// A scenario must be able to fail: a run that observes nothing must not
+/// pass. Something observable is a console milestone, a console step that
+/// waits for text, a CSR check at a breakpoint, or an expected trap; each
+/// `boots` outcome needs one (a boot with none is "booted" the moment QEMU
+/// starts, whatever runs), and a `hangs` outcome needs something that can
+/// be missing.
+fn can_fail(path: &Path, consoles: &[ScenarioConsole], outcomes: &[ExpectedOutcome]) -> Result<()> {
+    let prints = consoles
+        .iter()
+        .any(|c| !c.milestones.is_empty() || c.steps.iter().any(|s| s.expect.is_some()));
+    if prints {
+        return Ok(());
+    }
+    let what = if consoles.is_empty() {
+        "the scenario has no [[console]]"
+    } else {
+        "no [[console]] has milestones or a step that waits for text"
+    };
+    for (i, o) in outcomes.iter().enumerate() {
+        match o.kind {
+            OutcomeKind::Boots if o.checks.is_empty() => {
+                return Err(anyhow!(
+                    "{}: outcome[{i}]: expect = \"boots\" cannot fail: {what}, and the outcome has \
+                     no csr check, so any run (even of a kernel that does nothing) would pass; list \
+                     what a good boot prints in a [[console]]'s milestones, or add csr = [...] at a \
+                     [[breakpoint]]",
+                    path.display()
+                ))
+            }
+            OutcomeKind::Hangs => {
+                return Err(anyhow!(
+                    "{}: outcome[{i}]: expect = \"hangs\" can never be observed: {what}, and a hang \
+                     is a milestone that does not appear; list what a good boot prints in a \
+                     [[console]]'s milestones",
+                    path.display()
+                ))
+            }
+            OutcomeKind::Boots => {}
+        }
+    }
+    if outcomes.is_empty() {
+        return Err(anyhow!(
+            "{}: nothing in this scenario can fail: {what} and there is no [[outcome]]; list what a \
+             good boot prints in a [[console]]'s milestones",
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 /// `file:line:column` for a byte offset.
@@ -361,6 +411,7 @@ impl ScenarioFile {
             return Err(where_("machine.smp", "must be at least 1".into()));
         }
         let (specs, consoles) = self.consoles(path)?;
+        let extra_args = self.qemu_args(path, &consoles)?;
         if !(self.boot.timeout_secs > 0.0 && self.boot.timeout_secs < 86_400.0) {
             return Err(where_(
                 "boot.timeout_secs",
@@ -376,6 +427,7 @@ impl ScenarioFile {
         let breakpoints = self.breakpoints(path, &consoles)?;
         let (milestone_symbols, milestone_privilege) = self.milestone_symbols(path)?;
         let outcomes = self.outcomes(path, &consoles, &breakpoints)?;
+        can_fail(path, &consoles, &outcomes)?;
         let elfs = self.elfs(path, base)?;
         let qemu = self
             .qemu
@@ -396,7 +448,7 @@ impl ScenarioFile {
                 bios: self.machine.bios,
                 kernel,
                 consoles: specs,
-                extra_args: self.machine.args,
+                extra_args,
             },
             consoles,
             boot_timeout: Duration::from_secs_f64(self.boot.timeout_secs),
@@ -408,6 +460,19 @@ impl ScenarioFile {
             milestone_symbols,
             milestone_privilege,
         })
+    }
+
+    /// `machine.args`, as the argument policy allows them (refused options
+    /// are an error naming the option and why, at the key's line).
+    fn qemu_args(&self, path: &Path, consoles: &[ScenarioConsole]) -> Result<Vec<String>> {
+        let Some(args) = &self.machine.args else {
+            return Ok(Vec::new());
+        };
+        let names: Vec<String> = consoles.iter().map(|c| c.name.clone()).collect();
+        let (line, col) = position(&self.source, args.span().start);
+        crate::qemu::arg_policy::check(args.get_ref(), &names)
+            .map_err(|e| anyhow!("{}:{line}:{col}: machine.args: {e:#}", path.display()))?;
+        Ok(args.get_ref().clone())
     }
 
     /// The `[[console]]` tables: QEMU's serial ports and what each should print.
