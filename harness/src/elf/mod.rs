@@ -19,6 +19,7 @@
 //! # Ok::<(), hvharness::elf::ElfError>(())
 //! ```
 
+pub mod arch;
 pub mod disasm;
 mod error;
 mod image;

@@ -73,14 +73,55 @@ const REFUSED: &[(&str, &str)] = &[
 ];
 
 /// Options taking no value that a scenario may pass.
-const FLAGS: &[&str] = &["snapshot", "no-reboot", "no-shutdown", "nodefaults", "mem-prealloc"];
+const FLAGS: &[&str] = &[
+    "snapshot",
+    "no-reboot",
+    "no-shutdown",
+    "nodefaults",
+    "mem-prealloc",
+];
 
 /// Options taking a value that a scenario may pass, each checked by [`value`].
 const WITH_VALUE: &[&str] = &[
-    "device", "global", "drive", "blockdev", "hda", "hdb", "hdc", "hdd", "cdrom", "fda", "fdb",
-    "sd", "pflash", "mtdblock", "append", "initrd", "dtb", "fw_cfg", "rtc", "icount", "accel",
-    "boot", "numa", "L", "object", "netdev", "nic", "net", "chardev", "d", "trace", "set", "name",
-    "uuid", "action", "overcommit", "msg", "k", "watchdog-action",
+    "device",
+    "global",
+    "drive",
+    "blockdev",
+    "hda",
+    "hdb",
+    "hdc",
+    "hdd",
+    "cdrom",
+    "fda",
+    "fdb",
+    "sd",
+    "pflash",
+    "mtdblock",
+    "append",
+    "initrd",
+    "dtb",
+    "fw_cfg",
+    "rtc",
+    "icount",
+    "accel",
+    "boot",
+    "numa",
+    "L",
+    "object",
+    "netdev",
+    "nic",
+    "net",
+    "chardev",
+    "d",
+    "trace",
+    "set",
+    "name",
+    "uuid",
+    "action",
+    "overcommit",
+    "msg",
+    "k",
+    "watchdog-action",
 ];
 
 /// Checks `args` (a scenario's `machine.args`); `consoles` are the
@@ -123,9 +164,8 @@ pub fn check(args: &[String], consoles: &[String]) -> Result<Checked> {
                 .cloned()
                 .ok_or_else(|| anyhow!("{arg} needs a value (it is the last argument)"))?,
         };
-        let checked = value(name, &given, consoles).map_err(|why| {
-            anyhow!("-{name} {given}: refused: {why}")
-        })?;
+        let checked = value(name, &given, consoles)
+            .map_err(|why| anyhow!("-{name} {given}: refused: {why}"))?;
         match checked {
             Value::Log(items) => {
                 for i in items {
@@ -173,9 +213,10 @@ fn value(name: &str, v: &str, consoles: &[String]) -> std::result::Result<Value,
         "chardev" => chardev(v, consoles).map(|()| Value::Pass(v.to_string())),
         "object" => object(v).map(|()| Value::Pass(v.to_string())),
         "d" => log_items(v).map(Value::Log),
-        "trace" if opts(v).iter().any(|(k, _)| k == "file") => {
-            Err("trace file= writes a file the harness does not own; traces go to the harness's log".into())
-        }
+        "trace" if opts(v).iter().any(|(k, _)| k == "file") => Err(
+            "trace file= writes a file the harness does not own; traces go to the harness's log"
+                .into(),
+        ),
         "icount" if opts(v).iter().any(|(k, _)| k == "rr" || k == "rrfile") => {
             Err("record/replay reads or writes a file the harness does not own".into())
         }
@@ -239,7 +280,8 @@ fn blockdev(value: &str) -> std::result::Result<(), String> {
 /// that node's file writable whatever the node above says.
 fn writable_anywhere(value: &str) -> std::result::Result<(), String> {
     let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect();
-    let json_off = compact.contains("\"read-only\":false") || compact.contains("\"read-only\":\"off\"");
+    let json_off =
+        compact.contains("\"read-only\":false") || compact.contains("\"read-only\":\"off\"");
     let opt_off = opts(value).iter().any(|(k, v)| {
         (k == "read-only" || k.ends_with(".read-only"))
             && v.as_deref().and_then(parse_bool) == Some(false)
@@ -306,9 +348,15 @@ fn netdev(value: &str) -> std::result::Result<(), String> {
 fn chardev(value: &str, consoles: &[String]) -> std::result::Result<(), String> {
     let items = opts(value);
     let kind = kind_of(&items, &["backend"]);
-    if let Some(id) = items.iter().find(|(k, _)| k == "id").and_then(|(_, v)| v.clone()) {
+    if let Some(id) = items
+        .iter()
+        .find(|(k, _)| k == "id")
+        .and_then(|(_, v)| v.clone())
+    {
         if consoles.contains(&id) {
-            return Err(format!("id {id} is the harness's chardev for [[console]] {id:?}"));
+            return Err(format!(
+                "id {id} is the harness's chardev for [[console]] {id:?}"
+            ));
         }
         if HARNESS_CHARDEVS.contains(&id.as_str()) {
             return Err(format!("id {id} is the harness's own (its QMP or gdbstub)"));
@@ -335,9 +383,9 @@ fn object(value: &str) -> std::result::Result<(), String> {
     let items = json_or_opts(value);
     let kind = kind_of(&items, &["qom-type"]);
     match kind.as_str() {
-        "memory-backend-file" => Err(
-            "maps guest memory onto a file, which QEMU may create, resize and write".into(),
-        ),
+        "memory-backend-file" => {
+            Err("maps guest memory onto a file, which QEMU may create, resize and write".into())
+        }
         "filter-dump" => Err("writes a packet dump file the harness does not own".into()),
         "input-linux" => Err("grabs a host input device".into()),
         _ => Ok(()),
@@ -352,7 +400,9 @@ fn log_items(value: &str) -> std::result::Result<Vec<String>, String> {
             && i.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '*' | '-' | '.'));
         if !ok {
-            return Err(format!("{i:?} is not a -d item (e.g. guest_errors, unimp, trace:NAME)"));
+            return Err(format!(
+                "{i:?} is not a -d item (e.g. guest_errors, unimp, trace:NAME)"
+            ));
         }
     }
     Ok(items)

@@ -777,7 +777,11 @@ fn judge(
 /// A boot that printed no milestone, typed nothing and checks no register
 /// is a vacuous truth, not a boot (a scenario file cannot say so: it is
 /// refused at load, see `scenario::file::can_fail`).
-fn nothing_observed(expected: &ExpectedOutcome, milestones: &[MilestoneHit], scenario: &Scenario) -> bool {
+fn nothing_observed(
+    expected: &ExpectedOutcome,
+    milestones: &[MilestoneHit],
+    scenario: &Scenario,
+) -> bool {
     let waits = scenario
         .consoles
         .iter()

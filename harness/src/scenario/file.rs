@@ -575,12 +575,8 @@ impl ScenarioFile {
                 .clone()
                 .unwrap_or_else(|| DEFAULT_DUMP.iter().map(|s| s.to_string()).collect());
             for (j, name) in dump.iter().enumerate() {
-                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    return Err(where_(
-                        &format!("{key}.dump[{j}]"),
-                        format!("{name:?} is not a register name"),
-                    ));
-                }
+                super::registers::check_register(name)
+                    .map_err(|why| at_line(&format!("{key}.dump[{j}]"), why))?;
             }
             let watch = b
                 .watch
@@ -718,6 +714,11 @@ impl ScenarioFile {
             for (j, text) in o.csr.iter().enumerate() {
                 let ckey = format!("{key}.csr[{j}]");
                 let check = CsrCheck::parse(text).map_err(|e| where_(&ckey, e))?;
+                match &check.field {
+                    Some(f) => super::registers::check_field(&check.csr, f),
+                    None => super::registers::check_register(&check.csr),
+                }
+                .map_err(|why| where_(&ckey, format!("{text:?}: {why}")))?;
                 let Some(bp) = breakpoints.iter().find(|b| b.at == check.at) else {
                     return Err(where_(
                         &ckey,

@@ -124,7 +124,6 @@ fn option_without_value_is_an_error() {
     assert!(e.contains("needs a value"), "{e}");
 }
 
-
 /// Every refusal names the option and says why.
 #[test]
 fn options_that_break_the_harness_are_refused_with_a_reason() {
@@ -143,15 +142,36 @@ fn options_that_break_the_harness_are_refused_with_a_reason() {
         (&["-D", "/tmp/log"], "reads QEMU's log itself"),
         (&["--D=/tmp/log"], "reads QEMU's log itself"),
         (&["-chardev", "null,id=vm0"], "[[console]] \"vm0\""),
-        (&["-chardev", "socket,id=x,path=/tmp/disk.img,server=on"], "deletes whatever file"),
-        (&["-chardev", "file,id=x,path=/tmp/out"], "back end \"file\""),
+        (
+            &["-chardev", "socket,id=x,path=/tmp/disk.img,server=on"],
+            "deletes whatever file",
+        ),
+        (
+            &["-chardev", "file,id=x,path=/tmp/out"],
+            "back end \"file\"",
+        ),
         (&["-chardev", "null,id=x,logfile=/tmp/l"], "logfile="),
         (&["-chardev", "null,id=gdb"], "harness's own"),
         (&["-netdev", "tap,id=n0"], "tap and bridge"),
         (&["-netdev", "user,id=n0,smb=/home"], "smbd"),
-        (&["-netdev", "user,id=n0,guestfwd=tcp:10.0.2.100:1-cmd:sh"], "runs a command"),
-        (&["-object", "memory-backend-file,id=m,mem-path=/tmp/d.img,size=1M"], "onto a file"),
-        (&["-object", r#"{"qom-type":"memory-backend-file","id":"m","mem-path":"x","size":1}"#], "onto a file"),
+        (
+            &["-netdev", "user,id=n0,guestfwd=tcp:10.0.2.100:1-cmd:sh"],
+            "runs a command",
+        ),
+        (
+            &[
+                "-object",
+                "memory-backend-file,id=m,mem-path=/tmp/d.img,size=1M",
+            ],
+            "onto a file",
+        ),
+        (
+            &[
+                "-object",
+                r#"{"qom-type":"memory-backend-file","id":"m","mem-path":"x","size":1}"#,
+            ],
+            "onto a file",
+        ),
         (&["-plugin", "libinsn.so"], "can do anything"),
         (&["-semihosting"], "host files"),
         (&["-machine", "virt"], "machine.machine"),
@@ -159,8 +179,17 @@ fn options_that_break_the_harness_are_refused_with_a_reason() {
         (&["-trace", "events=x,file=/tmp/t"], "file="),
         (&["-icount", "shift=1,rr=record,rrfile=x"], "record/replay"),
         (&["-set", "chardev.vm0.path=/tmp/x"], "-set chardev"),
-        (&["-drive", "file=d.img,file.read-only=off"], "read-only=off"),
-        (&["-blockdev", "driver=raw,read-only=on,file.driver=file,file.filename=d.img,file.read-only=off"], "read-only=off"),
+        (
+            &["-drive", "file=d.img,file.read-only=off"],
+            "read-only=off",
+        ),
+        (
+            &[
+                "-blockdev",
+                "driver=raw,read-only=on,file.driver=file,file.filename=d.img,file.read-only=off",
+            ],
+            "read-only=off",
+        ),
         (&["-set", "drive.d0.read-only=off"], "read-only=off"),
         (&["-vnc", ":0"], "not among the QEMU options"),
         (&["disk.img"], "not an option is a disk image"),
@@ -171,14 +200,23 @@ fn options_that_break_the_harness_are_refused_with_a_reason() {
         let e = refused(args_);
         assert!(e.contains(want), "{args_:?}: {e}");
         let option = args_[0].split('=').next().unwrap().trim_start_matches('-');
-        assert!(e.contains(option), "{args_:?}: the message names the option: {e}");
+        assert!(
+            e.contains(option),
+            "{args_:?}: the message names the option: {e}"
+        );
     }
 }
 
 #[test]
 fn log_items_are_taken_out_and_merged() {
     let c = check(
-        &args(&["-d", "guest_errors,unimp", "--d=int,guest_errors", "-device", "x"]),
+        &args(&[
+            "-d",
+            "guest_errors,unimp",
+            "--d=int,guest_errors",
+            "-device",
+            "x",
+        ]),
         &consoles(),
     )
     .expect("accepted");
@@ -201,10 +239,18 @@ fn inline_values_become_two_words() {
 #[test]
 fn safe_back_ends_pass() {
     for v in [
-        &["-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0"][..],
+        &[
+            "-netdev",
+            "user,id=n0",
+            "-device",
+            "virtio-net-device,netdev=n0",
+        ][..],
         &["-nic", "user,model=virtio-net-pci"],
         &["-chardev", "null,id=c0"],
-        &["-chardev", "socket,id=c1,host=127.0.0.1,port=4000,server=on,wait=off"],
+        &[
+            "-chardev",
+            "socket,id=c1,host=127.0.0.1,port=4000,server=on,wait=off",
+        ],
         &["-object", "rng-random,id=r0,filename=/dev/urandom"],
         &["-hda", "disk.img"],
         &["-pflash", "flash.img"],
