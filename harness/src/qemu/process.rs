@@ -719,6 +719,46 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
+    /// A scenario's `-d` items join the harness's `int` in the one `-d`,
+    /// whose log still goes to the harness's FIFO.
+    #[test]
+    fn scenario_log_items_join_the_harness_log() {
+        let build = QemuBuild {
+            version: "10.0.2".parse().unwrap(),
+            binary: PathBuf::from("/q/qemu-system-riscv64"),
+            data_dir: None,
+            origin: Origin::Path,
+        };
+        let spec = MachineSpec {
+            machine: "virt".into(),
+            cpu: "rv64".into(),
+            smp: 1,
+            memory: "128M".into(),
+            bios: None,
+            kernel: None,
+            consoles: vec![],
+            extra_args: args(&["-d", "guest_errors,int", "--d=unimp"]),
+        };
+        let opts = LaunchOptions {
+            gdbstub: false,
+            debug_log: Some(DebugLog {
+                items: "int".into(),
+                sink: Arc::new(crate::qemu::trap_log::SharedTrapLog::expecting(1, None)),
+            }),
+        };
+        let line: Vec<String> = command_line(&build, &spec, &opts, Path::new("/s"), None)
+            .unwrap()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let d: Vec<usize> = (0..line.len()).filter(|&i| line[i] == "-d").collect();
+        assert_eq!(d.len(), 1, "one -d: {line:?}");
+        assert_eq!(line[d[0] + 1], "int,guest_errors,unimp");
+        let dd = line.iter().position(|a| a == "-D").expect("-D");
+        assert_eq!(line[dd + 1], format!("/s/{DEBUG_FIFO}"));
+        assert_eq!(line.iter().filter(|a| *a == "-D").count(), 1);
+    }
+
     #[test]
     fn command_line_runs_every_drive_with_snapshot() {
         let build = QemuBuild {
