@@ -452,3 +452,21 @@ fn every_bad_input_is_refused_cleanly() {
         failures.join("\n\n")
     );
 }
+
+/// The checks above refuse nothing that ships: every scenario loads.
+#[test]
+fn every_shipped_scenario_loads() {
+    common::firmware();
+    let dir = common::root().join("scenarios");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).expect("scenarios/").flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            if let Err(e) = hvharness::scenario::Scenario::load(&p) {
+                panic!("{}: {e:#}", p.display());
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 10, "only {n} scenarios found in {}", dir.display());
+}

@@ -225,6 +225,30 @@ fn default_boot_timeout() -> f64 {
     60.0
 }
 
+/// What arms a breakpoint late: an earlier breakpoint (`arm_after = "at"`)
+/// or an event; `Err` is the message.
+fn arming(
+    b: &BreakpointSection,
+    earlier: &[BreakpointSpec],
+    consoles: &[ScenarioConsole],
+) -> std::result::Result<(Option<String>, Option<ArmEvent>), String> {
+    match &b.arm_after {
+        None => Ok((None, None)),
+        Some(ArmAfterSection::Breakpoint(trigger)) => {
+            if earlier.iter().any(|x| &x.at == trigger) {
+                Ok((Some(trigger.clone()), None))
+            } else if trigger == &b.at {
+                Err("names this breakpoint itself".to_string())
+            } else {
+                Err(format!(
+                    "{trigger:?} is not the `at` of an earlier [[breakpoint]]"
+                ))
+            }
+        }
+        Some(ArmAfterSection::Event(e)) => Ok((None, Some(e.check(consoles)?))),
+    }
+}
+
 /// A scenario must be able to fail: a run that observes nothing must not
 /// pass. Something observable is a console milestone, a console step that
 /// waits for text, a CSR check at a breakpoint, or an expected trap; each
@@ -536,99 +560,93 @@ impl ScenarioFile {
         path: &Path,
         consoles: &[ScenarioConsole],
     ) -> Result<Vec<BreakpointSpec>> {
-        let where_ = |key: &str, msg: String| anyhow!("{}: {key}: {msg}", path.display());
         let mut breakpoints: Vec<BreakpointSpec> = Vec::new();
         for (i, spanned) in self.breakpoints.iter().enumerate() {
-            let b = spanned.get_ref();
-            let key = format!("breakpoint[{i}]");
             let line = position(&self.source, spanned.span().start).0;
-            let at_line =
-                |key: &str, msg: String| anyhow!("{}:{line}: {key}: {msg}", path.display());
-            if breakpoints.iter().any(|x| x.at == b.at) {
-                return Err(where_(
-                    &format!("{key}.at"),
-                    format!("{:?} is set twice", b.at),
-                ));
-            }
-            let privilege = b
-                .privilege
-                .as_deref()
-                .map(|p| {
-                    PrivilegeFilter::parse(p).ok_or_else(|| {
-                        where_(
-                            &format!("{key}.privilege"),
-                            format!("{p:?}: expected M, HS, S, VS, U or VU"),
-                        )
-                    })
-                })
-                .transpose()?;
-            if let Some(h) = b.hart {
-                if h >= self.machine.smp {
-                    return Err(where_(
-                        &format!("{key}.hart"),
-                        format!("hart {h} does not exist with smp = {}", self.machine.smp),
-                    ));
-                }
-            }
-            let dump = b
-                .dump
-                .clone()
-                .unwrap_or_else(|| DEFAULT_DUMP.iter().map(|s| s.to_string()).collect());
-            for (j, name) in dump.iter().enumerate() {
-                super::registers::check_register(name)
-                    .map_err(|why| at_line(&format!("{key}.dump[{j}]"), why))?;
-            }
-            let watch = b
-                .watch
-                .as_deref()
-                .map(|w| {
-                    WatchSpec::parse(w, b.len.unwrap_or(8)).ok_or_else(|| {
-                        where_(
-                            &format!("{key}.watch"),
-                            format!("{w:?}: expected write, read or access (len 1..=8)"),
-                        )
-                    })
-                })
-                .transpose()?;
-            if b.len.is_some() && watch.is_none() {
-                return Err(where_(
-                    &format!("{key}.len"),
-                    "len only applies to a watchpoint (watch = ...)".into(),
-                ));
-            }
-            let (arm_after, arm_on) = match &b.arm_after {
-                None => (None, None),
-                Some(ArmAfterSection::Breakpoint(trigger)) => {
-                    if !breakpoints.iter().any(|x| &x.at == trigger) {
-                        let why = if trigger == &b.at {
-                            "names this breakpoint itself".to_string()
-                        } else {
-                            format!("{trigger:?} is not the `at` of an earlier [[breakpoint]]")
-                        };
-                        return Err(at_line(&format!("{key}.arm_after"), why));
-                    }
-                    (Some(trigger.clone()), None)
-                }
-                Some(ArmAfterSection::Event(e)) => {
-                    let event = e
-                        .check(consoles)
-                        .map_err(|why| at_line(&format!("{key}.arm_after"), why))?;
-                    (None, Some(event))
-                }
-            };
-            breakpoints.push(BreakpointSpec {
-                watch,
-                at: b.at.clone(),
-                hart: b.hart,
-                privilege,
-                dump,
-                max_hits: b.max_hits.unwrap_or(self.machine.smp),
-                once_per_hart: b.once_per_hart,
-                arm_after,
-                arm_on,
-            });
+            let key = format!("breakpoint[{i}]");
+            let bp = self.breakpoint(
+                spanned.get_ref(),
+                &breakpoints,
+                consoles,
+                |k, msg| anyhow!("{}:{line}: {key}.{k}: {msg}", path.display()),
+                |k, msg| anyhow!("{}: {key}.{k}: {msg}", path.display()),
+            )?;
+            breakpoints.push(bp);
         }
         Ok(breakpoints)
+    }
+
+    /// One `[[breakpoint]]`, checked against the earlier ones and the
+    /// consoles. `at_line` makes an error that names the table's line,
+    /// `plain` one that names the file only (as these errors always did).
+    fn breakpoint(
+        &self,
+        b: &BreakpointSection,
+        earlier: &[BreakpointSpec],
+        consoles: &[ScenarioConsole],
+        at_line: impl Fn(&str, String) -> anyhow::Error,
+        plain: impl Fn(&str, String) -> anyhow::Error,
+    ) -> Result<BreakpointSpec> {
+        if earlier.iter().any(|x| x.at == b.at) {
+            return Err(plain("at", format!("{:?} is set twice", b.at)));
+        }
+        let privilege = b
+            .privilege
+            .as_deref()
+            .map(|p| {
+                PrivilegeFilter::parse(p).ok_or_else(|| {
+                    plain(
+                        "privilege",
+                        format!("{p:?}: expected M, HS, S, VS, U or VU"),
+                    )
+                })
+            })
+            .transpose()?;
+        if let Some(h) = b.hart.filter(|&h| h >= self.machine.smp) {
+            return Err(plain(
+                "hart",
+                format!("hart {h} does not exist with smp = {}", self.machine.smp),
+            ));
+        }
+        let dump = b
+            .dump
+            .clone()
+            .unwrap_or_else(|| DEFAULT_DUMP.iter().map(|s| s.to_string()).collect());
+        for (j, name) in dump.iter().enumerate() {
+            super::registers::check_register(name)
+                .map_err(|why| at_line(&format!("dump[{j}]"), why))?;
+        }
+        let watch = b
+            .watch
+            .as_deref()
+            .map(|w| {
+                WatchSpec::parse(w, b.len.unwrap_or(8)).ok_or_else(|| {
+                    plain(
+                        "watch",
+                        format!("{w:?}: expected write, read or access (len 1..=8)"),
+                    )
+                })
+            })
+            .transpose()?;
+        if b.len.is_some() && watch.is_none() {
+            return Err(plain(
+                "len",
+                "len only applies to a watchpoint (watch = ...)".into(),
+            ));
+        }
+        let (arm_after, arm_on) =
+            arming(b, earlier, consoles).map_err(|why| at_line("arm_after", why))?;
+        Ok(BreakpointSpec {
+            watch,
+            at: b.at.clone(),
+            hart: b.hart,
+            privilege,
+            dump,
+            max_hits: b.max_hits.unwrap_or(self.machine.smp),
+            once_per_hart: b.once_per_hart,
+            arm_after,
+            arm_on,
+        })
     }
 
     /// `milestone_symbols` and the privilege level their stops count at.
