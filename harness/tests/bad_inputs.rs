@@ -201,6 +201,16 @@ fn cases() -> Vec<Case> {
         .named("check on milestones = []", &["cannot test", "cannot fail"])
         .text(scenario(&[("@CONSOLES@", "[[console]]\nname = \"c\"\nattach = \"serial\"\nmilestones = []")]))
         .qemu(125),
+        Case {
+            command: vec!["check", "@SCENARIO@", "--no-build", "--qemu", "@VERSION@"],
+            ..run_case("[]")
+        }
+        .named("check, no milestones, only a csr check", &["cannot test", "printed no milestone"])
+        .text(scenario(&[
+            ("@CONSOLES@", "[[console]]\nname = \"c\"\nattach = \"serial\"\nmilestones = []"),
+            ("@OUTCOME@", r#"csr = ["menvcfg == 0 at guest:kvminithart"]"#),
+        ]))
+        .qemu(125),
         // Registers.
         run_case("[]")
             .named("CSR field typo henvcfg.NOPE", &["outcome[0].csr[0]", "henvcfg has no field \"NOPE\"", "ADUE"])
