@@ -56,7 +56,17 @@ impl Judgement {
 
 /// Judges one run: by the boot alone, or with `expect` by the scenario's
 /// expectation for the version.
-pub(crate) fn judge(report: &RunReport, expect: bool) -> Judgement {
+pub fn judge(report: &RunReport, expect: bool) -> Judgement {
+    // A boot with no milestone seen is only a QEMU that started.
+    if !expect && report.milestones.is_empty() && report.dialogue.is_empty() {
+        if let Observed::Booted = report.observed {
+            return Judgement::Untestable(format!(
+                "{} printed no milestone: a boot cannot be judged without one (use --expect for \
+                 its [[outcome]] checks)",
+                report.scenario
+            ));
+        }
+    }
     judge_outcome(
         &report.scenario,
         report.qemu,

@@ -44,6 +44,14 @@ pub(crate) fn list(root: Option<&Path>, json: bool) -> Result<ExitCode> {
                 b.binary.display()
             );
         }
+        // Registered ones are warned about on stderr by every command.
+        for s in reg
+            .shadowed()
+            .iter()
+            .filter(|s| s.build.origin != registry::Origin::Registered)
+        {
+            println!("warning: {s}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -102,6 +102,7 @@ impl ElfImage {
             path: path.to_path_buf(),
             reason,
         };
+        super::arch::check_riscv64(data).map_err(parse_err)?;
         let file = object::File::parse(data).map_err(|e| parse_err(e.to_string()))?;
         if file.format() != object::BinaryFormat::Elf {
             return Err(parse_err(format!(

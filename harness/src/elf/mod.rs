@@ -19,7 +19,8 @@
 //! # Ok::<(), hvharness::elf::ElfError>(())
 //! ```
 
-pub(crate) mod disasm;
+pub mod arch;
+pub mod disasm;
 mod error;
 mod image;
 mod lines;

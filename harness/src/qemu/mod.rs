@@ -1,6 +1,7 @@
 //! QEMU builds (which versions exist and where) and QEMU processes.
 
-pub(crate) mod install;
+pub mod arg_policy;
+pub mod install;
 mod launcher;
 pub(crate) mod log_pipe;
 mod port_race;

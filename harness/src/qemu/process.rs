@@ -574,23 +574,21 @@ async fn connect_qmp(child: &mut Child, path: &Path, stderr_path: &Path) -> Resu
 
 /// The full QEMU argument list for `spec`.
 ///
-/// A user's disk image is never written. Every `-drive` in the extra
-/// arguments runs with `snapshot=on` (appended when the value does not say
-/// it): the guest may write to the disk, QEMU keeps the writes in a temporary
-/// overlay and opens the image itself read-only. `-snapshot` is added as well,
-/// for the short forms (`-hda`, `-cdrom`, `-sd`, `-pflash`, ...). Arguments
-/// that would let QEMU write an image are refused rather than quietly
-/// rewritten, so that nobody believes a disk was written when it was not:
-/// `snapshot=off` on a `-drive` (or through `-set drive.ID.snapshot=off`), and
-/// a `-blockdev` without `read-only=on` (`-blockdev` has no snapshot mode).
-pub(crate) fn command_line(
+/// The extra arguments pass [`super::arg_policy`] first (the one place that
+/// decides what a scenario may add): every `-drive` there runs with
+/// `snapshot=on`, and options that would break the harness's control or let
+/// QEMU write an image or outlive the harness are refused. `-snapshot` is
+/// added as well, for the short forms (`-hda`, `-cdrom`, `-sd`, `-pflash`,
+/// ...). The scenario's `-d` items join the harness's own.
+pub fn command_line(
     build: &QemuBuild,
     spec: &MachineSpec,
     opts: &LaunchOptions,
     dir: &Path,
     gdb_port: Option<u16>,
 ) -> Result<Vec<OsString>> {
-    let extra = protect_disk_images(&spec.extra_args)?;
+    let consoles: Vec<String> = spec.consoles.iter().map(|c| c.name.clone()).collect();
+    let extra = super::arg_policy::check(&spec.extra_args, &consoles)?;
     let mut a: Vec<OsString> = Vec::new();
     let mut push = |s: &str| a.push(OsString::from(s));
     if let Some(data) = &build.data_dir {
@@ -658,145 +656,29 @@ pub(crate) fn command_line(
     }
     if let Some(log) = &opts.debug_log {
         push("-d");
-        push(&log.items);
+        push(&merged_log_items(&log.items, &extra.log_items));
         push("-D");
         push(&dir.join(DEBUG_FIFO).to_string_lossy());
     }
     // Short drive options (-hda, -cdrom, ...) take no snapshot= of their own.
     push("-snapshot");
-    for x in &extra {
+    for x in &extra.args {
         push(x);
     }
     Ok(a)
 }
 
-/// The extra arguments with `snapshot=on` on every `-drive`; an error for
-/// anything that would let QEMU write a disk image. See [`command_line`].
-fn protect_disk_images(args: &[String]) -> Result<Vec<String>> {
-    let mut out = Vec::with_capacity(args.len());
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        // QEMU accepts every option with one dash or two.
-        let option = arg
-            .strip_prefix("--")
-            .map(|o| format!("-{o}"))
-            .unwrap_or_else(|| arg.clone());
-        let takes_value = matches!(option.as_str(), "-drive" | "-blockdev" | "-set");
-        out.push(arg.clone());
-        if !takes_value {
-            continue;
-        }
-        let Some(value) = it.next() else {
-            bail!("{arg} needs a value (it is the last argument)")
-        };
-        let refuse = |why: &str| {
-            anyhow::anyhow!(
-                "{arg} {value}: {why}. hvharness never lets QEMU write a disk image: every -drive runs \
-                 with snapshot=on (the guest's writes go to a temporary overlay and are dropped)"
-            )
-        };
-        let value = match option.as_str() {
-            "-drive" => {
-                let mut has_on = false;
-                for (key, v) in qemu_opts(value) {
-                    match (key.as_str(), v.as_deref()) {
-                        ("snapshot", None) => has_on = true,
-                        ("snapshot", Some(v)) => match parse_bool(v) {
-                            Some(true) => has_on = true,
-                            Some(false) => return Err(refuse("remove snapshot=off")),
-                            None => return Err(refuse(&format!("snapshot={v} is not on or off"))),
-                        },
-                        ("nosnapshot", None) => return Err(refuse("remove nosnapshot")),
-                        _ => {}
-                    }
-                }
-                if has_on {
-                    value.clone()
-                } else if value.is_empty() || trailing_separator(value) {
-                    format!("{value}snapshot=on")
-                } else {
-                    format!("{value},snapshot=on")
-                }
-            }
-            "-blockdev" => {
-                let read_only = if value.trim_start().starts_with('{') {
-                    serde_json::from_str::<serde_json::Value>(value)
-                        .ok()
-                        .and_then(|j| j.get("read-only").and_then(|r| r.as_bool()))
-                        .unwrap_or(false)
-                } else {
-                    qemu_opts(value).iter().any(|(k, v)| {
-                        k == "read-only" && v.as_deref().and_then(parse_bool) == Some(true)
-                    })
-                };
-                if !read_only {
-                    return Err(refuse(
-                        "a -blockdev has no snapshot mode and may write its file; add read-only=on, \
-                         or attach the image with -drive",
-                    ));
-                }
-                value.clone()
-            }
-            _ => {
-                // -set GROUP.ID.KEY=VALUE
-                if let Some((path, v)) = value.split_once('=') {
-                    let group = path.split('.').next();
-                    let key = path.rsplit('.').next();
-                    if group == Some("drive")
-                        && key == Some("snapshot")
-                        && parse_bool(v) != Some(true)
-                    {
-                        return Err(refuse("drives keep snapshot=on"));
-                    }
-                }
-                value.clone()
-            }
-        };
-        out.push(value);
-    }
-    Ok(out)
-}
-
-/// The `key=value` items of a QEMU option string, in order; `,,` is a comma
-/// inside a value (`file=a,,b.img` names the file `a,b.img`).
-fn qemu_opts(value: &str) -> Vec<(String, Option<String>)> {
-    let mut items = Vec::new();
-    let mut current = String::new();
-    let mut chars = value.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != ',' {
-            current.push(c);
-        } else if chars.peek() == Some(&',') {
-            chars.next();
-            current.push(',');
-        } else {
-            items.push(std::mem::take(&mut current));
+/// The harness's `-d` items, then the scenario's that it does not already
+/// have (a scenario's `-d` items go into the log the harness reads; without
+/// a harness log they are not passed at all).
+fn merged_log_items(harness: &str, scenario: &[String]) -> String {
+    let mut items: Vec<&str> = harness.split(',').collect();
+    for i in scenario {
+        if !items.contains(&i.as_str()) {
+            items.push(i);
         }
     }
-    items.push(current);
-    items
-        .into_iter()
-        .filter(|i| !i.is_empty())
-        .map(|i| match i.split_once('=') {
-            Some((k, v)) => (k.to_string(), Some(v.to_string())),
-            None => (i, None),
-        })
-        .collect()
-}
-
-/// Whether `value` ends in a separating comma (an odd number of commas; two
-/// are an escaped one).
-fn trailing_separator(value: &str) -> bool {
-    value.chars().rev().take_while(|&c| c == ',').count() % 2 == 1
-}
-
-/// QEMU's boolean option values.
-fn parse_bool(v: &str) -> Option<bool> {
-    match v {
-        "on" | "yes" | "true" | "y" => Some(true),
-        "off" | "no" | "false" | "n" => Some(false),
-        _ => None,
-    }
+    items.join(",")
 }
 
 #[cfg(test)]
@@ -837,117 +719,44 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
-    fn protected(v: &[&str]) -> Vec<String> {
-        protect_disk_images(&args(v)).expect("accepted")
-    }
-
-    fn refused(v: &[&str]) -> String {
-        match protect_disk_images(&args(v)) {
-            Ok(a) => panic!("accepted: {a:?}"),
-            Err(e) => format!("{e:#}"),
-        }
-    }
-
+    /// A scenario's `-d` items join the harness's `int` in the one `-d`,
+    /// whose log still goes to the harness's FIFO.
     #[test]
-    fn drive_without_snapshot_gets_snapshot_on() {
-        assert_eq!(
-            protected(&[
-                "-drive",
-                "file=disk.img,format=raw,if=none,id=d0",
-                "-device",
-                "virtio-blk-device,drive=d0"
-            ]),
-            args(&[
-                "-drive",
-                "file=disk.img,format=raw,if=none,id=d0,snapshot=on",
-                "-device",
-                "virtio-blk-device,drive=d0"
-            ])
-        );
-        assert_eq!(
-            protected(&["--drive", "file=a.img"]),
-            args(&["--drive", "file=a.img,snapshot=on"])
-        );
-        // A trailing separator is not doubled into an escaped comma.
-        assert_eq!(
-            protected(&["-drive", "file=a.img,"]),
-            args(&["-drive", "file=a.img,snapshot=on"])
-        );
-        // An escaped comma at the end stays part of the value.
-        assert_eq!(
-            protected(&["-drive", "file=a,,"]),
-            args(&["-drive", "file=a,,,snapshot=on"])
-        );
-    }
-
-    #[test]
-    fn drive_with_snapshot_on_is_kept() {
-        for v in [
-            "file=a.img,snapshot=on",
-            "snapshot=on,file=a.img",
-            "file=a.img,snapshot",
-            "file=a.img,snapshot=yes",
-        ] {
-            assert_eq!(protected(&["-drive", v]), args(&["-drive", v]));
-        }
-    }
-
-    #[test]
-    fn snapshot_off_is_refused() {
-        for v in [
-            "file=disk.img,snapshot=off",
-            "file=disk.img,snapshot=no",
-            "file=disk.img,nosnapshot",
-        ] {
-            let e = refused(&["-drive", v]);
-            assert!(
-                e.contains(v) && e.contains("never lets QEMU write a disk image"),
-                "{e}"
-            );
-        }
-        let e = refused(&["-drive", "file=disk.img,snapshot=sometimes"]);
-        assert!(e.contains("snapshot=sometimes is not on or off"), "{e}");
-        let e = refused(&[
-            "-drive",
-            "file=d.img,id=d0",
-            "-set",
-            "drive.d0.snapshot=off",
-        ]);
-        assert!(e.contains("drive.d0.snapshot=off"), "{e}");
-        // Other -set options pass.
-        assert_eq!(
-            protected(&["-set", "device.x.foo=off"]),
-            args(&["-set", "device.x.foo=off"])
-        );
-    }
-
-    #[test]
-    fn escaped_commas_are_part_of_the_file_name() {
-        // The file is called "x,snapshot=off.img": no option is set.
-        assert_eq!(
-            protected(&["-drive", "file=x,,snapshot=off.img"]),
-            args(&["-drive", "file=x,,snapshot=off.img,snapshot=on"])
-        );
-    }
-
-    #[test]
-    fn blockdev_must_be_read_only() {
-        let e = refused(&["-blockdev", "driver=file,filename=d.img,node-name=f"]);
-        assert!(e.contains("read-only=on"), "{e}");
-        let v = "driver=file,filename=d.img,node-name=f,read-only=on";
-        assert_eq!(protected(&["-blockdev", v]), args(&["-blockdev", v]));
-        let j = r#"{"driver":"file","filename":"d.img","node-name":"f","read-only":true}"#;
-        assert_eq!(protected(&["-blockdev", j]), args(&["-blockdev", j]));
-        refused(&[
-            "-blockdev",
-            r#"{"driver":"file","filename":"d.img","node-name":"f"}"#,
-        ]);
-    }
-
-    #[test]
-    fn option_without_value_is_an_error() {
-        let e = refused(&["-drive"]);
-        assert!(e.contains("needs a value"), "{e}");
+    fn scenario_log_items_join_the_harness_log() {
+        let build = QemuBuild {
+            version: "10.0.2".parse().unwrap(),
+            binary: PathBuf::from("/q/qemu-system-riscv64"),
+            data_dir: None,
+            origin: Origin::Path,
+        };
+        let spec = MachineSpec {
+            machine: "virt".into(),
+            cpu: "rv64".into(),
+            smp: 1,
+            memory: "128M".into(),
+            bios: None,
+            kernel: None,
+            consoles: vec![],
+            extra_args: args(&["-d", "guest_errors,int", "--d=unimp"]),
+        };
+        let opts = LaunchOptions {
+            gdbstub: false,
+            debug_log: Some(DebugLog {
+                items: "int".into(),
+                sink: Arc::new(crate::qemu::trap_log::SharedTrapLog::expecting(1, None)),
+            }),
+        };
+        let line: Vec<String> = command_line(&build, &spec, &opts, Path::new("/s"), None)
+            .unwrap()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let d: Vec<usize> = (0..line.len()).filter(|&i| line[i] == "-d").collect();
+        assert_eq!(d.len(), 1, "one -d: {line:?}");
+        assert_eq!(line[d[0] + 1], "int,guest_errors,unimp");
+        let dd = line.iter().position(|a| a == "-D").expect("-D");
+        assert_eq!(line[dd + 1], format!("/s/{DEBUG_FIFO}"));
+        assert_eq!(line.iter().filter(|a| *a == "-D").count(), 1);
     }
 
     #[test]

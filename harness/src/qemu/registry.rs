@@ -28,7 +28,7 @@ const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Where a build came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum Origin {
+pub enum Origin {
     /// `.qemu/<version>/` inside the project.
     Project,
     /// `hvharness qemu install` into the data directory.
@@ -65,6 +65,34 @@ pub struct QemuBuild {
 #[derive(Debug, Clone, Default)]
 pub struct QemuRegistry {
     builds: Vec<QemuBuild>,
+    /// Builds left out because an earlier source has their version.
+    shadowed: Vec<Shadowed>,
+}
+
+/// A build left out because another of the same version came first.
+#[derive(Debug, Clone, Serialize)]
+pub struct Shadowed {
+    /// The build left out.
+    pub build: QemuBuild,
+    /// The binary used for that version instead.
+    pub winner: PathBuf,
+    pub winner_origin: Origin,
+}
+
+/// `QEMU 9.2.0 at B (registered) is shadowed by W (project), which wins ...`.
+impl std::fmt::Display for Shadowed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "QEMU {} at {} ({}) is not used: {} ({}) has the same version and wins \
+             (order: project .qemu/, installed, registered, PATH)",
+            self.build.version,
+            self.build.binary.display(),
+            self.build.origin,
+            self.winner.display(),
+            self.winner_origin
+        )
+    }
 }
 
 /// One `[[qemu]]` entry of the config file.
@@ -98,7 +126,17 @@ impl QemuRegistry {
         }
         for entry in registered_entries() {
             match probe(&entry.binary, entry.data_dir.clone(), Origin::Registered) {
-                Ok(b) => reg.insert(b),
+                Ok(b) => {
+                    reg.insert(b);
+                    // The user asked for this one: say so when it is not used.
+                    if let Some(s) = reg
+                        .shadowed
+                        .last()
+                        .filter(|s| s.build.binary == entry.binary)
+                    {
+                        eprintln!("hvharness: warning: {s}");
+                    }
+                }
                 Err(e) => eprintln!("hvharness: ignoring registered QEMU: {e:#}"),
             }
         }
@@ -112,9 +150,20 @@ impl QemuRegistry {
     }
 
     fn insert(&mut self, build: QemuBuild) {
-        if !self.builds.iter().any(|b| b.version == build.version) {
-            self.builds.push(build);
+        match self.builds.iter().find(|b| b.version == build.version) {
+            None => self.builds.push(build),
+            Some(w) if same_file(&w.binary, &build.binary) => {}
+            Some(w) => self.shadowed.push(Shadowed {
+                winner: w.binary.clone(),
+                winner_origin: w.origin,
+                build,
+            }),
         }
+    }
+
+    /// Builds left out because another of the same version came first.
+    pub fn shadowed(&self) -> &[Shadowed] {
+        &self.shadowed
     }
 
     /// All builds, oldest first.
@@ -154,6 +203,11 @@ impl QemuRegistry {
             None => bail!(not_registered(spec, self)),
         }
     }
+}
+
+/// Whether two paths name one file (a PATH entry may be a project binary).
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
 }
 
 /// How to make a missing version available, for error messages and skipped cells.

@@ -151,3 +151,29 @@ fn an_expected_trap_needs_its_match() {
         Verdict::AsExpected
     ));
 }
+
+// Before, a scenario whose consoles list no milestone (built in code: a file
+// is refused at load) was "booted (ok)" the moment QEMU started.
+#[test]
+fn a_boot_that_observed_nothing_is_not_as_expected() {
+    let mut s = scenario("");
+    s.outcomes[0].kind = OutcomeKind::Boots;
+    for c in &mut s.consoles {
+        c.milestones.clear();
+    }
+    let expected = s.expected_for("10.0.2".parse().expect("a version"));
+    let elfs = ElfSet::new();
+    let none = TrapSeen {
+        matched: None,
+        first_of_cause: None,
+        elfs: &elfs,
+    };
+    let v = judge(expected, &Observed::Booted, &[], &none, &s);
+    assert!(
+        matches!(&v, Verdict::Unexpected(why) if why.contains("nothing shows that the guest ran")),
+        "{v}"
+    );
+    // With a milestone seen, the same boot is as expected.
+    let v = judge(expected, &Observed::Booted, &[hit("vm0", "x")], &none, &s);
+    assert!(matches!(v, Verdict::AsExpected), "{v}");
+}

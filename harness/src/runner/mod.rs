@@ -888,6 +888,11 @@ fn judge(
         return Verdict::NoExpectation;
     };
     match (&expected.kind, observed) {
+        (OutcomeKind::Boots, Observed::Booted) if nothing_observed(expected, milestones, scenario) => {
+            Verdict::Unexpected(format!(
+                "{name} printed no milestone and no check was made: nothing shows that the guest ran"
+            ))
+        }
         (OutcomeKind::Boots, Observed::Booted) => Verdict::AsExpected,
         (
             OutcomeKind::Boots,
@@ -924,4 +929,19 @@ fn judge(
             Verdict::AsExpected
         }
     }
+}
+
+/// A boot that printed no milestone, typed nothing and checks no register
+/// is a vacuous truth, not a boot (a scenario file cannot say so: it is
+/// refused at load, see `scenario::file::can_fail`).
+fn nothing_observed(
+    expected: &ExpectedOutcome,
+    milestones: &[MilestoneHit],
+    scenario: &Scenario,
+) -> bool {
+    let waits = scenario
+        .consoles
+        .iter()
+        .any(|c| c.steps.iter().any(|s| s.expect.is_some()));
+    milestones.is_empty() && expected.checks.is_empty() && !waits
 }

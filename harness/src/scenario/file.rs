@@ -150,8 +150,8 @@ struct MachineSection {
     memory: String,
     bios: Option<String>,
     kernel: Option<PathBuf>,
-    #[serde(default)]
-    args: Vec<String>,
+    /// Further QEMU options, checked by [`crate::qemu::arg_policy`].
+    args: Option<toml::Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -226,6 +226,80 @@ fn default_memory() -> String {
 }
 fn default_boot_timeout() -> f64 {
     60.0
+}
+
+/// What arms a breakpoint late: an earlier breakpoint (`arm_after = "at"`)
+/// or an event; `Err` is the message.
+fn arming(
+    b: &BreakpointSection,
+    earlier: &[BreakpointSpec],
+    consoles: &[ScenarioConsole],
+) -> std::result::Result<(Option<String>, Option<ArmEvent>), String> {
+    match &b.arm_after {
+        None => Ok((None, None)),
+        Some(ArmAfterSection::Breakpoint(trigger)) => {
+            if earlier.iter().any(|x| &x.at == trigger) {
+                Ok((Some(trigger.clone()), None))
+            } else if trigger == &b.at {
+                Err("names this breakpoint itself".to_string())
+            } else {
+                Err(format!(
+                    "{trigger:?} is not the `at` of an earlier [[breakpoint]]"
+                ))
+            }
+        }
+        Some(ArmAfterSection::Event(e)) => Ok((None, Some(e.check(consoles)?))),
+    }
+}
+
+/// A scenario must be able to fail: a run that observes nothing must not
+/// pass. Something observable is a console milestone, a console step that
+/// waits for text, a CSR check at a breakpoint, or an expected trap; each
+/// `boots` outcome needs one (a boot with none is "booted" the moment QEMU
+/// starts, whatever runs), and a `hangs` outcome needs something that can
+/// be missing.
+fn can_fail(path: &Path, consoles: &[ScenarioConsole], outcomes: &[ExpectedOutcome]) -> Result<()> {
+    let prints = consoles
+        .iter()
+        .any(|c| !c.milestones.is_empty() || c.steps.iter().any(|s| s.expect.is_some()));
+    if prints {
+        return Ok(());
+    }
+    let what = if consoles.is_empty() {
+        "the scenario has no [[console]]"
+    } else {
+        "no [[console]] has milestones or a step that waits for text"
+    };
+    for (i, o) in outcomes.iter().enumerate() {
+        match o.kind {
+            OutcomeKind::Boots if o.checks.is_empty() => {
+                return Err(anyhow!(
+                    "{}: outcome[{i}]: expect = \"boots\" cannot fail: {what}, and the outcome has \
+                     no csr check, so any run (even of a kernel that does nothing) would pass; list \
+                     what a good boot prints in a [[console]]'s milestones, or add csr = [...] at a \
+                     [[breakpoint]]",
+                    path.display()
+                ))
+            }
+            OutcomeKind::Hangs => {
+                return Err(anyhow!(
+                    "{}: outcome[{i}]: expect = \"hangs\" can never be observed: {what}, and a hang \
+                     is a milestone that does not appear; list what a good boot prints in a \
+                     [[console]]'s milestones",
+                    path.display()
+                ))
+            }
+            OutcomeKind::Boots => {}
+        }
+    }
+    if outcomes.is_empty() {
+        return Err(anyhow!(
+            "{}: nothing in this scenario can fail: {what} and there is no [[outcome]]; list what a \
+             good boot prints in a [[console]]'s milestones",
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 /// `file:line:column` for a byte offset.
@@ -364,6 +438,7 @@ impl ScenarioFile {
             return Err(where_("machine.smp", "must be at least 1".into()));
         }
         let (specs, consoles) = self.consoles(path)?;
+        let extra_args = self.qemu_args(path, &consoles)?;
         if !(self.boot.timeout_secs > 0.0 && self.boot.timeout_secs < 86_400.0) {
             return Err(where_(
                 "boot.timeout_secs",
@@ -379,6 +454,7 @@ impl ScenarioFile {
         let breakpoints = self.breakpoints(path, &consoles)?;
         let (milestone_symbols, milestone_privilege) = self.milestone_symbols(path)?;
         let outcomes = self.outcomes(path, &consoles, &breakpoints)?;
+        can_fail(path, &consoles, &outcomes)?;
         let elfs = self.elfs(path, base)?;
         let qemu = self
             .qemu
@@ -399,7 +475,7 @@ impl ScenarioFile {
                 bios: self.machine.bios,
                 kernel,
                 consoles: specs,
-                extra_args: self.machine.args,
+                extra_args,
             },
             consoles,
             boot_timeout: Duration::from_secs_f64(self.boot.timeout_secs),
@@ -412,6 +488,19 @@ impl ScenarioFile {
             milestone_privilege,
             auto_arm: self.auto_arm.unwrap_or(true),
         })
+    }
+
+    /// `machine.args`, as the argument policy allows them (refused options
+    /// are an error naming the option and why, at the key's line).
+    fn qemu_args(&self, path: &Path, consoles: &[ScenarioConsole]) -> Result<Vec<String>> {
+        let Some(args) = &self.machine.args else {
+            return Ok(Vec::new());
+        };
+        let names: Vec<String> = consoles.iter().map(|c| c.name.clone()).collect();
+        let (line, col) = position(&self.source, args.span().start);
+        crate::qemu::arg_policy::check(args.get_ref(), &names)
+            .map_err(|e| anyhow!("{}:{line}:{col}: machine.args: {e:#}", path.display()))?;
+        Ok(args.get_ref().clone())
     }
 
     /// The `[[console]]` tables: QEMU's serial ports and what each should print.
@@ -475,103 +564,93 @@ impl ScenarioFile {
         path: &Path,
         consoles: &[ScenarioConsole],
     ) -> Result<Vec<BreakpointSpec>> {
-        let where_ = |key: &str, msg: String| anyhow!("{}: {key}: {msg}", path.display());
         let mut breakpoints: Vec<BreakpointSpec> = Vec::new();
         for (i, spanned) in self.breakpoints.iter().enumerate() {
-            let b = spanned.get_ref();
-            let key = format!("breakpoint[{i}]");
             let line = position(&self.source, spanned.span().start).0;
-            let at_line =
-                |key: &str, msg: String| anyhow!("{}:{line}: {key}: {msg}", path.display());
-            if breakpoints.iter().any(|x| x.at == b.at) {
-                return Err(where_(
-                    &format!("{key}.at"),
-                    format!("{:?} is set twice", b.at),
-                ));
-            }
-            let privilege = b
-                .privilege
-                .as_deref()
-                .map(|p| {
-                    PrivilegeFilter::parse(p).ok_or_else(|| {
-                        where_(
-                            &format!("{key}.privilege"),
-                            format!("{p:?}: expected M, HS, S, VS, U or VU"),
-                        )
-                    })
-                })
-                .transpose()?;
-            if let Some(h) = b.hart {
-                if h >= self.machine.smp {
-                    return Err(where_(
-                        &format!("{key}.hart"),
-                        format!("hart {h} does not exist with smp = {}", self.machine.smp),
-                    ));
-                }
-            }
-            let dump = b
-                .dump
-                .clone()
-                .unwrap_or_else(|| DEFAULT_DUMP.iter().map(|s| s.to_string()).collect());
-            for (j, name) in dump.iter().enumerate() {
-                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    return Err(where_(
-                        &format!("{key}.dump[{j}]"),
-                        format!("{name:?} is not a register name"),
-                    ));
-                }
-            }
-            let watch = b
-                .watch
-                .as_deref()
-                .map(|w| {
-                    WatchSpec::parse(w, b.len.unwrap_or(8)).ok_or_else(|| {
-                        where_(
-                            &format!("{key}.watch"),
-                            format!("{w:?}: expected write, read or access (len 1..=8)"),
-                        )
-                    })
-                })
-                .transpose()?;
-            if b.len.is_some() && watch.is_none() {
-                return Err(where_(
-                    &format!("{key}.len"),
-                    "len only applies to a watchpoint (watch = ...)".into(),
-                ));
-            }
-            let (arm_after, arm_on) = match &b.arm_after {
-                None => (None, None),
-                Some(ArmAfterSection::Breakpoint(trigger)) => {
-                    if !breakpoints.iter().any(|x| &x.at == trigger) {
-                        let why = if trigger == &b.at {
-                            "names this breakpoint itself".to_string()
-                        } else {
-                            format!("{trigger:?} is not the `at` of an earlier [[breakpoint]]")
-                        };
-                        return Err(at_line(&format!("{key}.arm_after"), why));
-                    }
-                    (Some(trigger.clone()), None)
-                }
-                Some(ArmAfterSection::Event(e)) => {
-                    let event = e
-                        .check(consoles)
-                        .map_err(|why| at_line(&format!("{key}.arm_after"), why))?;
-                    (None, Some(event))
-                }
-            };
-            breakpoints.push(BreakpointSpec {
-                watch,
-                at: b.at.clone(),
-                hart: b.hart,
-                privilege,
-                dump,
-                max_hits: b.max_hits.unwrap_or(self.machine.smp),
-                once_per_hart: b.once_per_hart,
-                arm_after,
-                arm_on,
-            });
+            let key = format!("breakpoint[{i}]");
+            let bp = self.breakpoint(
+                spanned.get_ref(),
+                &breakpoints,
+                consoles,
+                |k, msg| anyhow!("{}:{line}: {key}.{k}: {msg}", path.display()),
+                |k, msg| anyhow!("{}: {key}.{k}: {msg}", path.display()),
+            )?;
+            breakpoints.push(bp);
         }
         Ok(breakpoints)
+    }
+
+    /// One `[[breakpoint]]`, checked against the earlier ones and the
+    /// consoles. `at_line` makes an error that names the table's line,
+    /// `plain` one that names the file only (as these errors always did).
+    fn breakpoint(
+        &self,
+        b: &BreakpointSection,
+        earlier: &[BreakpointSpec],
+        consoles: &[ScenarioConsole],
+        at_line: impl Fn(&str, String) -> anyhow::Error,
+        plain: impl Fn(&str, String) -> anyhow::Error,
+    ) -> Result<BreakpointSpec> {
+        if earlier.iter().any(|x| x.at == b.at) {
+            return Err(plain("at", format!("{:?} is set twice", b.at)));
+        }
+        let privilege = b
+            .privilege
+            .as_deref()
+            .map(|p| {
+                PrivilegeFilter::parse(p).ok_or_else(|| {
+                    plain(
+                        "privilege",
+                        format!("{p:?}: expected M, HS, S, VS, U or VU"),
+                    )
+                })
+            })
+            .transpose()?;
+        if let Some(h) = b.hart.filter(|&h| h >= self.machine.smp) {
+            return Err(plain(
+                "hart",
+                format!("hart {h} does not exist with smp = {}", self.machine.smp),
+            ));
+        }
+        let dump = b
+            .dump
+            .clone()
+            .unwrap_or_else(|| DEFAULT_DUMP.iter().map(|s| s.to_string()).collect());
+        for (j, name) in dump.iter().enumerate() {
+            super::registers::check_register(name)
+                .map_err(|why| at_line(&format!("dump[{j}]"), why))?;
+        }
+        let watch = b
+            .watch
+            .as_deref()
+            .map(|w| {
+                WatchSpec::parse(w, b.len.unwrap_or(8)).ok_or_else(|| {
+                    plain(
+                        "watch",
+                        format!("{w:?}: expected write, read or access (len 1..=8)"),
+                    )
+                })
+            })
+            .transpose()?;
+        if b.len.is_some() && watch.is_none() {
+            return Err(plain(
+                "len",
+                "len only applies to a watchpoint (watch = ...)".into(),
+            ));
+        }
+        let (arm_after, arm_on) =
+            arming(b, earlier, consoles).map_err(|why| at_line("arm_after", why))?;
+        Ok(BreakpointSpec {
+            watch,
+            at: b.at.clone(),
+            hart: b.hart,
+            privilege,
+            dump,
+            max_hits: b.max_hits.unwrap_or(self.machine.smp),
+            once_per_hart: b.once_per_hart,
+            arm_after,
+            arm_on,
+        })
     }
 
     /// `milestone_symbols` and the privilege level their stops count at.
@@ -657,6 +736,11 @@ impl ScenarioFile {
             for (j, text) in o.csr.iter().enumerate() {
                 let ckey = format!("{key}.csr[{j}]");
                 let check = CsrCheck::parse(text).map_err(|e| where_(&ckey, e))?;
+                match &check.field {
+                    Some(f) => super::registers::check_field(&check.csr, f),
+                    None => super::registers::check_register(&check.csr),
+                }
+                .map_err(|why| where_(&ckey, format!("{text:?}: {why}")))?;
                 let Some(bp) = breakpoints.iter().find(|b| b.at == check.at) else {
                     return Err(where_(
                         &ckey,

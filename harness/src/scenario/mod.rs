@@ -7,6 +7,7 @@
 
 mod dialogue;
 mod file;
+mod registers;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -351,7 +352,48 @@ impl Scenario {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading scenario {}", path.display()))?;
         let file = ScenarioFile::parse(&text, path)?;
-        file.into_scenario(path)
+        let scenario = file.into_scenario(path)?;
+        scenario.check_files()?;
+        Ok(scenario)
+    }
+
+    /// Checks the kernel and the `[[elf]]` files that exist (the build step
+    /// makes the others; this runs again after it): ELF files must be
+    /// RISC-V 64, and a kernel that is a text file is refused (QEMU would
+    /// load it as a raw image and run garbage).
+    pub fn check_files(&self) -> Result<()> {
+        use crate::elf::arch::{file_kind, FileKind};
+        let at = |key: &str, file: &Path, why: String| {
+            anyhow::anyhow!("{}: {key}: {}: {why}", self.path.display(), file.display())
+        };
+        if let Some(kernel) = &self.machine.kernel {
+            match file_kind(kernel) {
+                Ok(FileKind::OtherElf(what)) => {
+                    return Err(at(
+                        "machine.kernel",
+                        kernel,
+                        format!("it is {what}, not RISC-V 64"),
+                    ))
+                }
+                Ok(FileKind::Text) => {
+                    return Err(at(
+                        "machine.kernel",
+                        kernel,
+                        "a text file, not a kernel (an ELF file or a raw image)".into(),
+                    ))
+                }
+                _ => {}
+            }
+        }
+        for (i, e) in self.elfs.iter().enumerate() {
+            let why = match file_kind(&e.path) {
+                Ok(FileKind::OtherElf(what)) => format!("it is {what}, not RISC-V 64"),
+                Ok(FileKind::Text | FileKind::Other) => "not an ELF file".to_string(),
+                _ => continue,
+            };
+            return Err(at(&format!("elf[{i}].path"), &e.path, why));
+        }
+        Ok(())
     }
 
     /// Why the scenario does not apply to this QEMU version, if it does not.
@@ -415,7 +457,8 @@ impl Scenario {
             bail!("{}: build.command is empty", self.path.display())
         };
         crate::firmware::run_command(self.base_dir(), program, args)
-            .with_context(|| format!("building for scenario {}", self.name))
+            .with_context(|| format!("building for scenario {}", self.name))?;
+        self.check_files()
     }
 }
 
