@@ -130,11 +130,14 @@ fn warns_on_the_unmitigated_case_only(version: &str) {
         w.starts_with(&format!("hotpage-unmitigated on QEMU {version}: warning: ")),
         "{shown}"
     );
+    // The warning names the functions with 1% of the page's samples or
+    // more: scrub_line has ~97%, scrub_page ~2%, near that bound (the only
+    // part that can miss; one run in three failed here on a loaded host);
+    // the JSON's function list below checks it.
     for part in [
         "breakpoint guest:kvminithart",
         "page 0x80200000",
         "scrub_line",
-        "scrub_page",
         "arm_after",
     ] {
         assert!(w.contains(part), "{part:?} missing:\n{shown}");

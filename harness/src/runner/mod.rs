@@ -220,12 +220,7 @@ pub async fn run_with(
         qemu.stop().await;
     }
     let log = trap_log.snapshot();
-    // The expected trap when the expectation names one; else the fault a storm began with.
-    let first_trap = match (&trap_wanted, &storm) {
-        (Some(_), _) => log.first_match().cloned(),
-        (None, Some(s)) => log.first_fault_of_storm(s, |pc| !elfs.spaces_containing(pc).is_empty()),
-        (None, None) => None,
-    };
+    let first_trap = first_trap_of(&log, trap_wanted.is_some(), storm.as_ref(), &elfs);
     let trap_seen = TrapSeen {
         matched: first_trap.as_ref(),
         first_of_cause: trap_wanted
@@ -258,13 +253,8 @@ pub async fn run_with(
         transcripts,
         started,
     );
-    if let (Verdict::AsExpected, Some(failed)) =
-        (&report.verdict, checks.iter().find(|c| !c.passed))
-    {
-        report.verdict = Verdict::Unexpected(failed.message.clone());
-    }
+    report.apply_checks(checks);
     report.stops = stops;
-    report.checks = checks;
     report.trap_log = log.stats();
     report.looks = looks;
     report.session_dir_peak_bytes = disk.peak;
@@ -276,6 +266,35 @@ pub async fn run_with(
     report.harness_peak_rss_kib = peak_rss_kib();
     report.dialogue = talk.into_events();
     Ok((report, live))
+}
+
+/// The expected trap when the expectation names one (`expecting`); else
+/// the fault a storm began with.
+fn first_trap_of(
+    log: &crate::qemu::trap_log::TrapLog,
+    expecting: bool,
+    storm: Option<&LoggedTrap>,
+    elfs: &ElfSet,
+) -> Option<LoggedTrap> {
+    match (expecting, storm) {
+        (true, _) => log.first_match().cloned(),
+        (false, Some(s)) => {
+            log.first_fault_of_storm(s, |pc| !elfs.spaces_containing(pc).is_empty())
+        }
+        (false, None) => None,
+    }
+}
+
+impl RunReport {
+    /// Keeps the CSR checks; a failed one makes an expected outcome unexpected.
+    fn apply_checks(&mut self, checks: Vec<CheckResult>) {
+        if let (Verdict::AsExpected, Some(failed)) =
+            (&self.verdict, checks.iter().find(|c| !c.passed))
+        {
+            self.verdict = Verdict::Unexpected(failed.message.clone());
+        }
+        self.checks = checks;
+    }
 }
 
 /// The interrupt log's reader for a run: always on, since it is how hangs
