@@ -10,6 +10,7 @@ pub mod quirks;
 pub mod registry;
 pub mod trap_log;
 pub mod version;
+mod version_probe;
 
 pub use log_pipe::LogSink;
 pub use process::{ConsoleAttach, ConsoleSpec, DebugLog, LaunchOptions, MachineSpec, QemuProcess};

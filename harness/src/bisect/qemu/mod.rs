@@ -18,7 +18,6 @@
 
 pub mod build;
 pub mod git;
-mod proc;
 pub mod report;
 pub mod search;
 pub mod state;
