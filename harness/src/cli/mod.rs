@@ -5,6 +5,7 @@ mod bisect;
 mod check;
 pub mod diagnose;
 mod diff;
+pub mod out;
 mod progress;
 mod qemu;
 mod report;
@@ -368,6 +369,41 @@ enum BisectCommand {
         #[arg(long)]
         no_build: bool,
     },
+}
+
+impl Cli {
+    /// Whether the command was asked for JSON on stdout: then an error is a
+    /// JSON object there too (see [`error_json`]), not just text on stderr.
+    pub fn wants_json(&self) -> bool {
+        match &self.command {
+            Command::Run { json, .. }
+            | Command::Matrix { json, .. }
+            | Command::Diagnose { json, .. }
+            | Command::Qemu {
+                command: QemuCommand::List { json },
+            } => *json,
+            Command::Bisect { command } => match command {
+                BisectCommand::Versions { json, .. }
+                | BisectCommand::Qemu { json, .. }
+                | BisectCommand::Milestones { json, .. } => *json,
+            },
+            _ => false,
+        }
+    }
+}
+
+/// The JSON object a `--json` command prints on stdout when it ends in an
+/// error (schema `hvharness-error/1`): the message and its causes, outermost
+/// first, and the exit status.
+pub fn error_json(e: &anyhow::Error, exit: u8) -> String {
+    let causes: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    let v = serde_json::json!({
+        "schema": "hvharness-error/1",
+        "error": format!("{e:#}"),
+        "causes": causes,
+        "exit": exit,
+    });
+    serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".to_string())
 }
 
 /// Exit status for usage and environment errors.

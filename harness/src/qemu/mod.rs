@@ -8,6 +8,7 @@ pub mod process;
 pub mod qmp;
 pub mod quirks;
 pub mod registry;
+pub mod session_dir;
 pub mod trap_log;
 pub mod version;
 mod version_probe;

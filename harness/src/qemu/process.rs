@@ -4,7 +4,7 @@
 //! that holds its sockets and logs, started paused (`-S`) so the harness can
 //! connect consoles before the first instruction. The group is killed when the
 //! [`QemuProcess`] is dropped (errors, failed assertions and panics all drop it),
-//! by [`kill_all`] from the Ctrl-C/SIGTERM handler, and by the kernel if the
+//! by [`kill_all`] from the SIGINT/SIGTERM/SIGHUP handler, and by the kernel if the
 //! harness itself dies (parent-death signal).
 //!
 //! Those are three triggers of one termination path: SIGKILL to the QEMU's
@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -219,8 +220,8 @@ impl InterruptHook {
     }
 }
 
-/// Registers `f` to run when Ctrl-C or SIGTERM ends the process (after QEMU
-/// is killed), most recent first.
+/// Registers `f` to run when SIGINT (Ctrl-C), SIGTERM or SIGHUP ends the
+/// process (after QEMU is killed), most recent first.
 pub fn on_interrupt(f: Hook) -> InterruptHook {
     let id = NEXT_HOOK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     INTERRUPT_HOOKS
@@ -230,11 +231,21 @@ pub fn on_interrupt(f: Hook) -> InterruptHook {
     InterruptHook(id)
 }
 
-/// Whether Ctrl-C or SIGTERM arrived: the handler is cleaning up and will
+/// Whether SIGINT, SIGTERM or SIGHUP arrived: the handler is cleaning up and will
 /// end the process. An error seen meanwhile (a child it killed) is a
 /// consequence, not news: callers wait for the handler instead of reporting it.
 pub fn interrupted() -> bool {
     INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// What the signal handler does before the process exits, for every other
+/// exit that runs no destructors (`std::process::exit`): marks the process as
+/// [`interrupted`], kills every QEMU and build, removes every session
+/// directory and undoes what the [`on_interrupt`] hooks undo.
+pub fn clean_up_for_exit() {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+    kill_all();
+    run_interrupt_hooks();
 }
 
 fn run_interrupt_hooks() {
@@ -245,21 +256,32 @@ fn run_interrupt_hooks() {
     }
 }
 
-/// Installs a Ctrl-C / SIGTERM handler that kills every QEMU and exits with
-/// 130 (SIGINT) or 143 (SIGTERM). Call once from inside a tokio runtime.
+/// Installs a handler for SIGINT (Ctrl-C), SIGTERM and SIGHUP (a closed
+/// terminal) that kills every QEMU and every build, removes the session
+/// directories and exits with 128 + the signal's number: 130, 143 or 129, as
+/// a shell reports a process killed by it. Also removes the session
+/// directories that harnesses killed outright (SIGKILL) left behind. Call once
+/// from inside a tokio runtime.
 pub fn install_signal_cleanup() -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    for dir in super::session_dir::remove_stale() {
+        eprintln!(
+            "hvharness: removed {}, left by a harness that was killed",
+            dir.display()
+        );
+    }
     tokio::spawn(async move {
         let code = tokio::select! {
             _ = int.recv() => 130,
             _ = term.recv() => 143,
+            _ = hup.recv() => 129,
         };
-        INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
-        kill_all();
-        run_interrupt_hooks();
-        eprintln!("hvharness: interrupted; QEMU stopped");
+        clean_up_for_exit();
+        // stderr may be a closed terminal (SIGHUP): a failed write must not panic.
+        let _ = writeln!(std::io::stderr(), "hvharness: interrupted; QEMU stopped");
         std::process::exit(code);
     });
     Ok(())
@@ -315,10 +337,7 @@ impl QemuProcess {
         opts: &LaunchOptions,
         gdb_port: Option<u16>,
     ) -> Result<QemuProcess> {
-        let dir = tempfile::Builder::new()
-            .prefix("hvharness-qemu-")
-            .tempdir()
-            .context("creating the session directory")?;
+        let dir = super::session_dir::create()?;
         let launching = LaunchingDir::new(dir.path());
         let args = command_line(build, spec, opts, dir.path(), gdb_port)?;
         // Read end open before QEMU starts, so QEMU's open of the FIFO does not wait.
