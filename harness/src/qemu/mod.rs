@@ -14,6 +14,9 @@ pub mod version;
 mod version_probe;
 
 pub use log_pipe::LogSink;
-pub use process::{ConsoleAttach, ConsoleSpec, DebugLog, LaunchOptions, MachineSpec, QemuProcess};
+pub use process::{
+    ConsoleAttach, ConsoleSpec, DebugLog, EndWatch, LaunchOptions, MachineSpec, OutsideEnd,
+    QemuProcess,
+};
 pub use registry::{QemuBuild, QemuRegistry};
 pub use version::{QemuVersion, VersionReq};

@@ -113,6 +113,83 @@ pub struct QemuProcess {
     args: Vec<OsString>,
     /// The `-d` log's reader; dropped after QEMU is killed.
     log_pipe: Option<LogPipe>,
+    /// Filled when QEMU is found ended by something else than this harness.
+    end: EndWatch,
+}
+
+/// How QEMU ended when neither the guest nor this harness ended it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutsideEnd {
+    /// Killed by a signal it does not catch, sent from outside the harness
+    /// (SIGKILL, SIGUSR1, ...).
+    Killed(Signal),
+    /// Ended by a signal of its own making: a crash (SIGSEGV, SIGABRT, ...).
+    Crashed(Signal),
+    /// QEMU caught SIGINT, SIGTERM or SIGHUP and shut down; the line it
+    /// printed names the signal and its sender.
+    Terminated(String),
+}
+
+impl std::fmt::Display for OutsideEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OutsideEnd::Killed(s) => write!(
+                f,
+                "QEMU was killed by signal {} ({}), sent from outside hvharness",
+                s.as_str(),
+                *s as i32
+            ),
+            OutsideEnd::Crashed(s) => write!(f, "QEMU crashed (signal {})", s.as_str()),
+            OutsideEnd::Terminated(line) => {
+                write!(f, "QEMU was stopped from outside hvharness ({line})")
+            }
+        }
+    }
+}
+
+impl OutsideEnd {
+    /// How a QEMU that ended with `status` and printed `stderr` was ended,
+    /// when not by itself or by the harness. `None` for an exit of its own
+    /// (the guest powered off, an error of QEMU's).
+    pub fn of(status: ExitStatus, stderr: &str) -> Option<OutsideEnd> {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(n) = status.signal() {
+            let sig = Signal::try_from(n).ok()?;
+            return Some(match sig {
+                Signal::SIGSEGV
+                | Signal::SIGABRT
+                | Signal::SIGBUS
+                | Signal::SIGILL
+                | Signal::SIGFPE
+                | Signal::SIGTRAP
+                | Signal::SIGSYS => OutsideEnd::Crashed(sig),
+                _ => OutsideEnd::Killed(sig),
+            });
+        }
+        // Every QEMU version here says "terminating on signal N from pid P (NAME)"
+        // (or without the sender) before exiting 0 on SIGINT/SIGTERM/SIGHUP.
+        stderr
+            .lines()
+            .rev()
+            .find(|l| l.contains("terminating on signal"))
+            .map(|l| OutsideEnd::Terminated(l.trim().to_string()))
+    }
+}
+
+/// Where a [`QemuProcess`] records an [`OutsideEnd`], readable after the
+/// process is dropped (an error unwinding a run drops its QEMU first).
+#[derive(Debug, Clone, Default)]
+pub struct EndWatch(Arc<Mutex<Option<OutsideEnd>>>);
+
+impl EndWatch {
+    /// How QEMU was ended from outside, if it was.
+    pub fn get(&self) -> Option<OutsideEnd> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, end: OutsideEnd) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(end);
+    }
 }
 
 /// What the signal handler has to clean up for one QEMU.
@@ -414,7 +491,14 @@ impl QemuProcess {
             exit: None,
             args,
             log_pipe,
+            end: EndWatch::default(),
         })
+    }
+
+    /// Records in `watch` how QEMU ended, when something outside the
+    /// harness ended it (seen when the harness waits for it or stops it).
+    pub fn watch_end(&mut self, watch: &EndWatch) {
+        self.end = watch.clone();
     }
 
     /// Lets a VM started paused run.
@@ -500,6 +584,7 @@ impl QemuProcess {
             Ok(status) => {
                 let status = status.context("waiting for QEMU")?;
                 self.exit = Some(status);
+                self.note_end(status);
                 // QEMU is gone; kill stragglers in its group all the same.
                 self.kill_group();
                 Ok(Some(status))
@@ -529,7 +614,35 @@ impl QemuProcess {
         self.stop().await;
     }
 
+    /// Records how QEMU ended, when something outside ended it.
+    fn note_end(&self, status: ExitStatus) {
+        if let Some(end) = OutsideEnd::of(status, &self.stderr_tail()) {
+            self.end.set(end);
+        }
+    }
+
+    /// The end of QEMU's stderr log (at most 16 KiB), where its last words are.
+    fn stderr_tail(&self) -> String {
+        use std::io::{Read, Seek, SeekFrom};
+        const TAIL: u64 = 16 << 10;
+        let Ok(mut f) = std::fs::File::open(self.dir.path().join("qemu-stderr.log")) else {
+            return String::new();
+        };
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let _ = f.seek(SeekFrom::Start(len.saturating_sub(TAIL)));
+        let mut bytes = Vec::new();
+        let _ = f.take(TAIL).read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
     fn kill_group(&mut self) {
+        // Before the harness's own SIGKILL: has QEMU already ended, and how?
+        if self.exit.is_none() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.exit = Some(status);
+                self.note_end(status);
+            }
+        }
         let _ = killpg(self.pgid, Signal::SIGKILL);
         live_groups(|s| {
             if let Some(live) = s.get_mut(&self.pgid.as_raw()) {
