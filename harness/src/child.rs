@@ -87,6 +87,16 @@ fn wait_bounded(
     max_output: u64,
 ) -> Result<ExitStatus, ChildError> {
     cmd.stdin(Stdio::null());
+    // A harness killed outright (SIGKILL) runs no clean-up: the kernel then
+    // kills the direct child (make, a wrapper script); what that child
+    // started itself may survive it. The signal follows the forking thread,
+    // which waits here until the child is gone, so it cannot fire early.
+    // SAFETY: prctl is async-signal-safe; the closure allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(Some(Signal::SIGKILL)).map_err(std::io::Error::from)
+        });
+    }
     let mut child = cmd.process_group(0).spawn().map_err(ChildError::Spawn)?;
     let group = Pid::from_raw(child.id() as i32);
     let kill = move || {
