@@ -26,7 +26,7 @@ const EVENT_LIMIT: Duration = Duration::from_secs(60);
 const EXIT_LIMIT: Duration = Duration::from_secs(20);
 /// How long a killed process may take to disappear.
 const GONE_LIMIT: Duration = Duration::from_secs(10);
-/// Scheduler ticks of CPU time that show a QEMU has been running its guest.
+/// Scheduler ticks of vCPU time that show a QEMU has been running its guest.
 const RUNNING_TICKS: u64 = 5;
 
 fn poll_until<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
@@ -46,9 +46,25 @@ fn ended(pid: i32) -> bool {
     stat.is_empty() || stat.contains(") Z ")
 }
 
-/// User + system CPU time of `pid`, in scheduler ticks.
-fn cpu_ticks(pid: i32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+/// CPU time QEMU `pid` spent running its guest, in scheduler ticks: the
+/// most any thread other than the main one used. QEMU starts paused (`-S`):
+/// its vCPU thread exists but uses no CPU until the harness lets the guest
+/// run, after start-up, the debugger's attach and its `vCont;c`; the main
+/// thread's start-up work does not count.
+fn guest_ticks(pid: i32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|t| t.file_name().to_str() != Some(&pid.to_string()))
+        .map(|t| stat_ticks(&t.path().join("stat")))
+        .max()
+        .unwrap_or(0)
+}
+
+/// User + system CPU time in a `/proc/.../stat` file, in scheduler ticks.
+fn stat_ticks(path: &Path) -> u64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the command name (which may hold spaces): state is 3rd,
     // utime the 14th and stime the 15th field of the line.
     let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) else {
@@ -281,7 +297,7 @@ impl Running {
     /// Waits until QEMU `pid` has run its guest for a while (CPU time).
     fn wait_for_guest(&mut self, pid: i32) {
         let deadline = Instant::now() + EVENT_LIMIT;
-        while cpu_ticks(pid) < RUNNING_TICKS {
+        while guest_ticks(pid) < RUNNING_TICKS {
             if let Some(s) = self.exited() {
                 panic!("exited ({s}) before QEMU ran\n{}", self.output());
             }

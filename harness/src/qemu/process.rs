@@ -691,6 +691,9 @@ async fn connect_qmp(child: &mut Child, path: &Path, stderr_path: &Path) -> Resu
         }
         if let Some(status) = child.try_wait().context("checking on QEMU")? {
             let log = std::fs::read_to_string(stderr_path).unwrap_or_default();
+            if let Some(end) = OutsideEnd::of(status, &log) {
+                bail!("{end}, during start-up: {}", log.trim());
+            }
             bail!("QEMU exited during start-up ({status}): {}", log.trim());
         }
         if Instant::now() >= deadline {
