@@ -375,6 +375,7 @@ fn assert_nothing_left(sb: &Sandbox, sig: Signal, r: &Running, when: &str) {
         std::thread::sleep(POLL);
     }
     if sig == Signal::SIGKILL {
+        let before = session_dirs(sb.tmp.path());
         let next = sb
             .command(&["qemu", "list"])
             .stdout(Stdio::null())
@@ -383,6 +384,17 @@ fn assert_nothing_left(sb: &Sandbox, sig: Signal, r: &Running, when: &str) {
             .expect("the next hvharness runs");
         let err = String::from_utf8_lossy(&next.stderr);
         assert!(next.status.success(), "qemu list after SIGKILL: {err}");
+        for d in &before {
+            assert!(
+                err.contains(&format!("removed {}", d.display())),
+                "{when}: the next start did not say it removed {}: {err}",
+                d.display()
+            );
+        }
+        eprintln!(
+            "{when}, SIGKILL: {} stale session directories removed by the next start",
+            before.len()
+        );
     }
     let left = session_dirs(sb.tmp.path());
     assert!(
@@ -485,6 +497,7 @@ fn signal_at(version: &str, sig: Signal, moment: Moment) {
     r.signal(sig);
     let status = r.wait(EXIT_LIMIT);
     assert_signal_status(sig, status, &r);
+    eprintln!("QEMU {version}, {moment:?}, {sig}: {status}");
     assert_nothing_left(&sb, sig, &r, &format!("QEMU {version}, {moment:?}"));
 }
 
