@@ -24,7 +24,9 @@ use crate::project;
 /// A scenario file (TOML) names the firmware, the QEMU machine, the consoles and
 /// what each QEMU version is expected to do: boot, or hang with a given trap.
 /// Exit codes: 0 everything as expected, 1 an expectation failed, 2 usage or
-/// environment error.
+/// environment error (including a QEMU killed from outside, named with its
+/// signal); 130/143/129 after SIGINT/SIGTERM/SIGHUP, 141 when stdout or
+/// stderr was closed by its reader.
 #[derive(Parser)]
 #[command(name = "hvharness", version, about, long_about)]
 pub struct Cli {
@@ -145,8 +147,9 @@ enum Command {
     ///
     /// Cannot test (exit 125, git skips the commit): the scenario does not
     /// load, the build fails, the QEMU version is not registered, QEMU does
-    /// not start, or (with --expect) the scenario states nothing for that
-    /// version.
+    /// not start, QEMU is ended from outside during the run (a signal
+    /// hvharness did not send, a crash), or (with --expect) the scenario
+    /// states nothing for that version.
     ///
     /// Example, in the firmware's repository: `git bisect start BAD GOOD`,
     /// then `git bisect run hvharness check scenarios/hypervisor-2vm.toml --qemu 10.0.2`.
