@@ -39,9 +39,11 @@ fn fail(e: std::io::Error) -> ! {
     std::process::exit(i32::from(super::EXIT_ENV));
 }
 
-/// Installs the panic hook that turns "failed printing to stderr/stdout:
-/// Broken pipe" (from `eprintln!` or a stray `print!`) into the quiet exit
-/// with [`EXIT_CLOSED_OUTPUT`]; every other panic goes to the default hook.
+/// Installs the panic hook that turns "failed printing to stderr/stdout"
+/// (from `eprintln!` or a stray `print!`) into a quiet exit after the
+/// clean-up: [`EXIT_CLOSED_OUTPUT`] for a closed pipe, the environment-error
+/// status otherwise (a hung-up terminal, EIO, leaves the exit to the SIGHUP
+/// handler). Every other panic goes to the default hook.
 pub fn install() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -51,9 +53,18 @@ pub fn install() {
             .map(String::as_str)
             .or_else(|| info.payload().downcast_ref::<&str>().copied())
             .unwrap_or("");
-        if msg.starts_with("failed printing to std") && msg.contains("Broken pipe") {
+        if msg.starts_with("failed printing to std") {
+            if crate::qemu::process::interrupted() {
+                // A hung-up terminal (EIO) while the SIGHUP handler cleans up:
+                // it ends the process with its own status.
+                std::thread::sleep(std::time::Duration::from_secs(60));
+            }
             crate::qemu::process::clean_up_for_exit();
-            std::process::exit(EXIT_CLOSED_OUTPUT);
+            std::process::exit(if msg.contains("Broken pipe") {
+                EXIT_CLOSED_OUTPUT
+            } else {
+                i32::from(super::EXIT_ENV)
+            });
         }
         default(info);
     }));
