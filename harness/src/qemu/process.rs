@@ -115,6 +115,8 @@ pub struct QemuProcess {
     log_pipe: Option<LogPipe>,
     /// Filled when QEMU is found ended by something else than this harness.
     end: EndWatch,
+    /// Whether the harness has sent its SIGKILL.
+    killed: bool,
 }
 
 /// How QEMU ended when neither the guest nor this harness ended it.
@@ -151,9 +153,12 @@ impl OutsideEnd {
     /// How a QEMU that ended with `status` and printed `stderr` was ended,
     /// when not by itself or by the harness. `None` for an exit of its own
     /// (the guest powered off, an error of QEMU's).
-    pub fn of(status: ExitStatus, stderr: &str) -> Option<OutsideEnd> {
+    /// `status` is `None` for a QEMU still shutting down: one that caught
+    /// SIGTERM closes its sockets (the harness sees the run end) before it
+    /// exits, and has said why by then.
+    pub fn of(status: Option<ExitStatus>, stderr: &str) -> Option<OutsideEnd> {
         use std::os::unix::process::ExitStatusExt;
-        if let Some(n) = status.signal() {
+        if let Some(n) = status.and_then(|s| s.signal()) {
             let sig = Signal::try_from(n).ok()?;
             return Some(match sig {
                 Signal::SIGSEGV
@@ -168,6 +173,7 @@ impl OutsideEnd {
         }
         // Every QEMU version here says "terminating on signal N from pid P (NAME)"
         // (or without the sender) before exiting 0 on SIGINT/SIGTERM/SIGHUP.
+        // The harness itself only ever sends SIGKILL, which QEMU cannot catch.
         stderr
             .lines()
             .rev()
@@ -492,6 +498,7 @@ impl QemuProcess {
             args,
             log_pipe,
             end: EndWatch::default(),
+            killed: false,
         })
     }
 
@@ -584,7 +591,7 @@ impl QemuProcess {
             Ok(status) => {
                 let status = status.context("waiting for QEMU")?;
                 self.exit = Some(status);
-                self.note_end(status);
+                self.note_end(Some(status));
                 // QEMU is gone; kill stragglers in its group all the same.
                 self.kill_group();
                 Ok(Some(status))
@@ -615,7 +622,7 @@ impl QemuProcess {
     }
 
     /// Records how QEMU ended, when something outside ended it.
-    fn note_end(&self, status: ExitStatus) {
+    fn note_end(&self, status: Option<ExitStatus>) {
         if let Some(end) = OutsideEnd::of(status, &self.stderr_tail()) {
             self.end.set(end);
         }
@@ -637,12 +644,13 @@ impl QemuProcess {
 
     fn kill_group(&mut self) {
         // Before the harness's own SIGKILL: has QEMU already ended, and how?
-        if self.exit.is_none() {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                self.exit = Some(status);
-                self.note_end(status);
-            }
+        // (Only before the first kill: after it, an exit by signal is ours.)
+        if self.exit.is_none() && !self.killed {
+            let status = self.child.try_wait().ok().flatten();
+            self.exit = status;
+            self.note_end(status);
         }
+        self.killed = true;
         let _ = killpg(self.pgid, Signal::SIGKILL);
         live_groups(|s| {
             if let Some(live) = s.get_mut(&self.pgid.as_raw()) {
@@ -691,7 +699,7 @@ async fn connect_qmp(child: &mut Child, path: &Path, stderr_path: &Path) -> Resu
         }
         if let Some(status) = child.try_wait().context("checking on QEMU")? {
             let log = std::fs::read_to_string(stderr_path).unwrap_or_default();
-            if let Some(end) = OutsideEnd::of(status, &log) {
+            if let Some(end) = OutsideEnd::of(Some(status), &log) {
                 bail!("{end}, during start-up: {}", log.trim());
             }
             bail!("QEMU exited during start-up ({status}): {}", log.trim());
@@ -966,6 +974,36 @@ mod tests {
         // the directory still existed, which the removal rules out.
         assert!(!dir.exists());
         assert!(remove_session_dir(&dir, Duration::ZERO), "gone is done");
+    }
+
+    #[test]
+    fn an_outside_end_is_named_by_its_signal() {
+        use std::os::unix::process::ExitStatusExt;
+        let killed = ExitStatus::from_raw(9);
+        assert_eq!(
+            OutsideEnd::of(Some(killed), "").map(|e| e.to_string()),
+            Some("QEMU was killed by signal SIGKILL (9), sent from outside hvharness".into())
+        );
+        let segv = ExitStatus::from_raw(11);
+        assert_eq!(
+            OutsideEnd::of(Some(segv), ""),
+            Some(OutsideEnd::Crashed(Signal::SIGSEGV))
+        );
+        let line = "qemu-system-riscv64: terminating on signal 15 from pid 42 (kill)";
+        let log = format!("some warning\n{line}\n");
+        // Exited 0 after the message, or still shutting down.
+        for status in [Some(ExitStatus::from_raw(0)), None] {
+            assert_eq!(
+                OutsideEnd::of(status, &log),
+                Some(OutsideEnd::Terminated(line.into()))
+            );
+        }
+        // An exit of its own: not from outside.
+        assert_eq!(
+            OutsideEnd::of(Some(ExitStatus::from_raw(1 << 8)), "qemu: fatal"),
+            None
+        );
+        assert_eq!(OutsideEnd::of(None, ""), None);
     }
 
     fn args(v: &[&str]) -> Vec<String> {
