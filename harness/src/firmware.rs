@@ -7,11 +7,13 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use nix::fcntl::{Flock, FlockArg};
+
+use crate::child::ChildError;
 
 /// How long a firmware build may take.
 pub(crate) const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
@@ -61,25 +63,19 @@ pub(crate) fn run_command(cwd: &Path, program: &str, args: &[String]) -> Result<
         .with_context(|| format!("locking {}", lock_path.display()))?;
     let shown = format!("{program} {}", args.join(" "));
     let log = tempfile::tempfile().context("creating the build log")?;
-    let mut child = Command::new(program)
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().context("duplicating the build log handle")?)
-        .stderr(log.try_clone().context("duplicating the build log handle")?)
-        .spawn()
-        .with_context(|| format!("running {shown} (is {program} installed? scripts/setup.sh installs the project's tools)"))?;
-    let deadline = Instant::now() + BUILD_TIMEOUT;
-    let status = loop {
-        if let Some(s) = child.try_wait().context("waiting for the build")? {
-            break s;
+    let mut cmd = Command::new(program);
+    cmd.args(args).current_dir(cwd);
+    // In its own process group, killed with everything it started on every
+    // way out: a timeout, a signal to the harness, or its own exit.
+    let status = match crate::child::run_logged(cmd, &log, BUILD_TIMEOUT, crate::child::BUILD_LOG_LIMIT) {
+        Ok(s) => s,
+        Err(ChildError::Spawn(e)) => bail!(
+            "running {shown}: {e} (is {program} installed? scripts/setup.sh installs the project's tools)"
+        ),
+        Err(ChildError::Timeout(_)) => {
+            bail!("{shown} took longer than {} s", BUILD_TIMEOUT.as_secs())
         }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("{shown} took longer than {} s", BUILD_TIMEOUT.as_secs());
-        }
-        std::thread::sleep(Duration::from_millis(50));
+        Err(e) => bail!("{shown}: {e}"),
     };
     if !status.success() {
         let mut text = String::new();

@@ -42,6 +42,7 @@
 //! envcfg bits reset to what, when htinst is filled. Everything else asks it.
 
 pub mod bisect;
+mod child;
 pub mod cli;
 pub mod console;
 pub mod debug;

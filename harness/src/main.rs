@@ -3,10 +3,12 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use hvharness::cli::{dispatch, Cli, EXIT_ENV};
+use hvharness::cli::{dispatch, error_json, Cli, EXIT_ENV};
 
 fn main() -> ExitCode {
+    hvharness::cli::out::install();
     let cli = Cli::parse();
+    let json = cli.wants_json();
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -18,11 +20,14 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             if hvharness::qemu::process::interrupted() {
-                // The signal handler is cleaning up and exits with 130/143;
-                // dropping the runtime now would cut it short.
+                // The signal handler is cleaning up and exits with 128 + the
+                // signal's number; dropping the runtime now would cut it short.
                 std::thread::sleep(std::time::Duration::from_secs(60));
             }
             eprintln!("hvharness: error: {e:#}");
+            if json {
+                hvharness::outln!("{}", error_json(&e, EXIT_ENV));
+            }
             ExitCode::from(EXIT_ENV)
         }
     }

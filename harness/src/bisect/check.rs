@@ -6,7 +6,8 @@
 //! scenario's stated expectation for that version holds (it may be a hang),
 //! including its register checks. Cannot test: the firmware does not build,
 //! the scenario does not load, the QEMU version is not registered, QEMU does
-//! not start, or (with `expect`) the scenario states nothing for the version.
+//! not start or is ended from outside during the run (the runner's error),
+//! or (with `expect`) the scenario states nothing for the version.
 
 use serde::Serialize;
 

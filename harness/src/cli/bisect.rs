@@ -58,9 +58,9 @@ pub(crate) async fn versions(
     })
     .await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&result)?);
     } else {
-        print!("{}", versions::render(&result));
+        crate::out!("{}", versions::render(&result));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -87,9 +87,9 @@ pub(crate) async fn milestones(
     );
     let report = milestones::bisect(&scenario, &qemu).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", milestones::render(&scenario, &report));
+        crate::out!("{}", milestones::render(&scenario, &report));
     }
     if report.harts.iter().all(|h| h.complete()) {
         Ok(ExitCode::SUCCESS)
@@ -150,9 +150,9 @@ pub(crate) async fn qemu(
         started.elapsed().as_secs_f64()
     );
     if json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&result)?);
     } else {
-        print!("{}", crate::bisect::qemu::report::render(&result));
+        crate::out!("{}", crate::bisect::qemu::report::render(&result));
     }
     Ok(ExitCode::SUCCESS)
 }

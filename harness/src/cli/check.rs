@@ -27,7 +27,7 @@ pub(crate) async fn check(
             Judgement::Untestable(format!("{e:#}")),
         ),
     };
-    println!("{}: {what}: {}", judgement.word(), judgement.reason());
+    crate::outln!("{}: {what}: {}", judgement.word(), judgement.reason());
     Ok(ExitCode::from(judgement.exit_code()))
 }
 

@@ -56,7 +56,7 @@ pub(crate) async fn diagnose(
         let (diagnosis, live) = diagnose_one(&scenario, build, gdb).await?;
         bad |= !matches!(diagnosis.observed, Observed::Booted);
         if !json {
-            print!("{}", render(&diagnosis));
+            crate::out!("{}", render(&diagnosis));
         }
         all.push(diagnosis);
         if let Some(live) = live {
@@ -64,7 +64,7 @@ pub(crate) async fn diagnose(
         }
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&all)?);
     }
     Ok(if bad {
         ExitCode::from(1)
@@ -141,13 +141,13 @@ async fn hand_off(scenario: &Scenario, build: &QemuBuild, live: runner::LiveRun)
     };
     // QEMU's gdbstub takes one client: ours leaves, the VM stays stopped.
     drop(session);
-    println!("{}", gdb_command_line(scenario, addr));
-    println!(
+    crate::outln!("{}", gdb_command_line(scenario, addr));
+    crate::outln!(
         "QEMU {} (pid {}) is stopped at the failure; its consoles stay as they were. Press Ctrl-C to end it.",
         build.version,
         qemu.pid()
     );
-    // Until Ctrl-C or SIGTERM: the signal handler kills QEMU and exits (130/143).
+    // Until SIGINT, SIGTERM or SIGHUP: the signal handler kills QEMU and exits (130/143/129).
     std::future::pending::<()>().await;
     drop(qemu);
     Ok(())

@@ -21,7 +21,7 @@ pub(crate) fn diff(old: &Path, new: &Path) -> Result<ExitCode> {
             .unwrap_or_else(|| p.display().to_string())
     };
     let changes = snapshot::diff(&a, &b);
-    print!(
+    crate::out!(
         "{}",
         snapshot::render_diff(&label(&a, old), &label(&b, new), &changes)
     );

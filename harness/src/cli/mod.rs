@@ -5,6 +5,7 @@ mod bisect;
 mod check;
 pub mod diagnose;
 mod diff;
+pub mod out;
 mod progress;
 mod qemu;
 mod report;
@@ -23,7 +24,9 @@ use crate::project;
 /// A scenario file (TOML) names the firmware, the QEMU machine, the consoles and
 /// what each QEMU version is expected to do: boot, or hang with a given trap.
 /// Exit codes: 0 everything as expected, 1 an expectation failed, 2 usage or
-/// environment error.
+/// environment error (including a QEMU killed from outside, named with its
+/// signal); 130/143/129 after SIGINT/SIGTERM/SIGHUP, 141 when stdout or
+/// stderr was closed by its reader.
 #[derive(Parser)]
 #[command(name = "hvharness", version, about, long_about)]
 pub struct Cli {
@@ -144,8 +147,9 @@ enum Command {
     ///
     /// Cannot test (exit 125, git skips the commit): the scenario does not
     /// load, the build fails, the QEMU version is not registered, QEMU does
-    /// not start, or (with --expect) the scenario states nothing for that
-    /// version.
+    /// not start, QEMU is ended from outside during the run (a signal
+    /// hvharness did not send, a crash), or (with --expect) the scenario
+    /// states nothing for that version.
     ///
     /// Example, in the firmware's repository: `git bisect start BAD GOOD`,
     /// then `git bisect run hvharness check scenarios/hypervisor-2vm.toml --qemu 10.0.2`.
@@ -368,6 +372,41 @@ enum BisectCommand {
         #[arg(long)]
         no_build: bool,
     },
+}
+
+impl Cli {
+    /// Whether the command was asked for JSON on stdout: then an error is a
+    /// JSON object there too (see [`error_json`]), not just text on stderr.
+    pub fn wants_json(&self) -> bool {
+        match &self.command {
+            Command::Run { json, .. }
+            | Command::Matrix { json, .. }
+            | Command::Diagnose { json, .. }
+            | Command::Qemu {
+                command: QemuCommand::List { json },
+            } => *json,
+            Command::Bisect { command } => match command {
+                BisectCommand::Versions { json, .. }
+                | BisectCommand::Qemu { json, .. }
+                | BisectCommand::Milestones { json, .. } => *json,
+            },
+            _ => false,
+        }
+    }
+}
+
+/// The JSON object a `--json` command prints on stdout when it ends in an
+/// error (schema `hvharness-error/1`): the message and its causes, outermost
+/// first, and the exit status.
+pub fn error_json(e: &anyhow::Error, exit: u8) -> String {
+    let causes: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    let v = serde_json::json!({
+        "schema": "hvharness-error/1",
+        "error": format!("{e:#}"),
+        "causes": causes,
+        "exit": exit,
+    });
+    serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".to_string())
 }
 
 /// Exit status for usage and environment errors.

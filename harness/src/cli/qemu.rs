@@ -21,11 +21,11 @@ pub(crate) fn list(root: Option<&Path>, json: bool) -> Result<ExitCode> {
             }
             rows.push(row);
         }
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&rows)?);
     } else if reg.builds().is_empty() {
-        println!("{}", registry::none_known());
+        crate::outln!("{}", registry::none_known());
     } else {
-        println!("{:<9} {:<11} binary (firmware dir)", "version", "origin");
+        crate::outln!("{:<9} {:<11} binary (firmware dir)", "version", "origin");
         for b in reg.builds() {
             let data = b
                 .data_dir
@@ -37,7 +37,7 @@ pub(crate) fn list(root: Option<&Path>, json: bool) -> Result<ExitCode> {
                 Some(info) => format!(", from {}", info.from.display()),
                 None => String::new(),
             };
-            println!(
+            crate::outln!(
                 "{:<9} {:<11} {}{data}{from}",
                 b.version.to_string(),
                 b.origin,
@@ -59,7 +59,7 @@ pub(crate) fn list(root: Option<&Path>, json: bool) -> Result<ExitCode> {
 /// Registers a binary in the config file.
 pub(crate) fn add(binary: &Path, data_dir: Option<PathBuf>) -> Result<ExitCode> {
     let b = registry::register(binary, data_dir)?;
-    println!(
+    crate::outln!(
         "registered QEMU {} at {} (in {})",
         b.version,
         b.binary.display(),
@@ -75,7 +75,7 @@ pub(crate) fn install(tarball: &Path, root: Option<&Path>) -> Result<ExitCode> {
     let reg = QemuRegistry::discover(root);
     eprintln!("unpacking {} ...", tarball.display());
     let b = install::install(tarball, &reg)?;
-    println!(
+    crate::outln!(
         "installed QEMU {} at {} (from {})",
         b.version,
         b.binary.display(),
@@ -88,6 +88,6 @@ pub(crate) fn install(tarball: &Path, root: Option<&Path>) -> Result<ExitCode> {
 pub(crate) fn remove(version: QemuVersion, root: Option<&Path>) -> Result<ExitCode> {
     let reg = QemuRegistry::discover(root);
     let dir = install::remove(version, &reg)?;
-    println!("removed QEMU {version} ({})", dir.display());
+    crate::outln!("removed QEMU {version} ({})", dir.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -169,7 +169,7 @@ pub(crate) async fn run_matrix(
         report::junit::write(&file, p)?;
     }
     if opts.json {
-        print!("{}", file.to_json()?);
+        crate::out!("{}", file.to_json()?);
         // The JSON carries the figures; the warnings also reach a person.
         for r in &reports {
             if let Some(w) = &r.hot_pages.warning {
@@ -278,23 +278,23 @@ async fn run_cell(
 fn print_text(reports: &[RunReport], table: bool, started: std::time::Instant) {
     if !table || reports.len() == 1 {
         for r in reports {
-            print!("{}", report::render_run(r));
+            crate::out!("{}", report::render_run(r));
         }
     } else {
         for r in reports.iter().filter(|r| r.verdict.is_failure()) {
-            print!("{}", report::render_run(r));
+            crate::out!("{}", report::render_run(r));
         }
         // A run shown only as a table row still shows its warning.
         for r in reports.iter().filter(|r| !r.verdict.is_failure()) {
             if let Some(w) = &r.hot_pages.warning {
-                println!("{} on QEMU {}: warning: {w}", r.scenario, r.qemu);
+                crate::outln!("{} on QEMU {}: warning: {w}", r.scenario, r.qemu);
             }
         }
     }
     if table {
-        print!("{}", report::render_table(reports));
+        crate::out!("{}", report::render_table(reports));
         let sum: f64 = reports.iter().map(|r| r.duration_secs).sum();
-        println!(
+        crate::outln!(
             "wall time {:.1} s, sum of cells {:.1} s",
             started.elapsed().as_secs_f64(),
             sum

@@ -18,8 +18,8 @@
 //! target (`..`, absolute names) by default.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,8 @@ use super::version::QemuVersion;
 pub(crate) const METADATA: &str = "hvharness-install.toml";
 const BINARY: &str = "qemu-system-riscv64";
 const UNPACK_TIMEOUT: Duration = Duration::from_secs(300);
+/// tar prints only errors; a flood of them is cut off.
+const TAR_OUTPUT_LIMIT: u64 = 1 << 20;
 
 /// Where an installed prefix came from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -211,43 +213,30 @@ fn already_known(b: &QemuBuild) -> String {
 
 /// `tar -xf TARBALL -C DIR`, bounded; tar's own message on failure.
 fn unpack(tarball: &Path, dir: &Path) -> Result<()> {
-    let mut child = Command::new("tar")
-        .arg("-xf")
+    let mut cmd = Command::new("tar");
+    cmd.arg("-xf")
         .arg(tarball)
         .arg("-C")
         .arg(dir)
-        .arg("--no-same-owner")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("running tar (is GNU tar installed?)")?;
-    let deadline = Instant::now() + UNPACK_TIMEOUT;
-    let status = loop {
-        if let Some(s) = child.try_wait().context("waiting for tar")? {
-            break s;
+        .arg("--no-same-owner");
+    let out = match crate::child::output_bounded(cmd, UNPACK_TIMEOUT, TAR_OUTPUT_LIMIT) {
+        Ok(out) => out,
+        Err(crate::child::ChildError::Spawn(e)) => {
+            bail!("running tar: {e} (is GNU tar installed?)")
         }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!(
-                "unpacking {} took longer than {} s",
-                tarball.display(),
-                UNPACK_TIMEOUT.as_secs()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    if !status.success() {
-        let mut err = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            use std::io::Read;
-            let _ = e.read_to_string(&mut err);
-        }
-        bail!(
-            "{} is not a readable tarball: tar {status}: {}",
+        Err(crate::child::ChildError::Timeout(_)) => bail!(
+            "unpacking {} took longer than {} s",
             tarball.display(),
-            err.trim()
+            UNPACK_TIMEOUT.as_secs()
+        ),
+        Err(e) => bail!("unpacking {}: tar {e}", tarball.display()),
+    };
+    if !out.status.success() {
+        bail!(
+            "{} is not a readable tarball: tar {}: {}",
+            tarball.display(),
+            out.status,
+            out.stderr.trim()
         );
     }
     Ok(())

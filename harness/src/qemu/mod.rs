@@ -8,11 +8,16 @@ mod port_race;
 pub mod process;
 pub(crate) mod qmp;
 pub mod quirks;
-pub(crate) mod registry;
+pub mod registry;
+pub mod session_dir;
 pub mod trap_log;
-pub(crate) mod version;
+pub mod version;
+mod version_probe;
 
 pub use log_pipe::LogSink;
-pub use process::{ConsoleAttach, ConsoleSpec, DebugLog, LaunchOptions, MachineSpec, QemuProcess};
+pub use process::{
+    ConsoleAttach, ConsoleSpec, DebugLog, EndWatch, LaunchOptions, MachineSpec, OutsideEnd,
+    QemuProcess,
+};
 pub use registry::{QemuBuild, QemuRegistry};
 pub use version::{QemuVersion, VersionReq};

@@ -4,7 +4,7 @@
 //! that holds its sockets and logs, started paused (`-S`) so the harness can
 //! connect consoles before the first instruction. The group is killed when the
 //! [`QemuProcess`] is dropped (errors, failed assertions and panics all drop it),
-//! by [`kill_all`] from the Ctrl-C/SIGTERM handler, and by the kernel if the
+//! by [`kill_all`] from the SIGINT/SIGTERM/SIGHUP handler, and by the kernel if the
 //! harness itself dies (parent-death signal).
 //!
 //! Those are three triggers of one termination path: SIGKILL to the QEMU's
@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -112,6 +113,89 @@ pub struct QemuProcess {
     args: Vec<OsString>,
     /// The `-d` log's reader; dropped after QEMU is killed.
     log_pipe: Option<LogPipe>,
+    /// Filled when QEMU is found ended by something else than this harness.
+    end: EndWatch,
+    /// Whether the harness has sent its SIGKILL.
+    killed: bool,
+}
+
+/// How QEMU ended when neither the guest nor this harness ended it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutsideEnd {
+    /// Killed by a signal it does not catch, sent from outside the harness
+    /// (SIGKILL, SIGUSR1, ...).
+    Killed(Signal),
+    /// Ended by a signal of its own making: a crash (SIGSEGV, SIGABRT, ...).
+    Crashed(Signal),
+    /// QEMU caught SIGINT, SIGTERM or SIGHUP and shut down; the line it
+    /// printed names the signal and its sender.
+    Terminated(String),
+}
+
+impl std::fmt::Display for OutsideEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OutsideEnd::Killed(s) => write!(
+                f,
+                "QEMU was killed by signal {} ({}), sent from outside hvharness",
+                s.as_str(),
+                *s as i32
+            ),
+            OutsideEnd::Crashed(s) => write!(f, "QEMU crashed (signal {})", s.as_str()),
+            OutsideEnd::Terminated(line) => {
+                write!(f, "QEMU was stopped from outside hvharness ({line})")
+            }
+        }
+    }
+}
+
+impl OutsideEnd {
+    /// How a QEMU that ended with `status` and printed `stderr` was ended,
+    /// when not by itself or by the harness. `None` for an exit of its own
+    /// (the guest powered off, an error of QEMU's).
+    /// `status` is `None` for a QEMU still shutting down: one that caught
+    /// SIGTERM closes its sockets (the harness sees the run end) before it
+    /// exits, and has said why by then.
+    pub fn of(status: Option<ExitStatus>, stderr: &str) -> Option<OutsideEnd> {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(n) = status.and_then(|s| s.signal()) {
+            let sig = Signal::try_from(n).ok()?;
+            return Some(match sig {
+                Signal::SIGSEGV
+                | Signal::SIGABRT
+                | Signal::SIGBUS
+                | Signal::SIGILL
+                | Signal::SIGFPE
+                | Signal::SIGTRAP
+                | Signal::SIGSYS => OutsideEnd::Crashed(sig),
+                _ => OutsideEnd::Killed(sig),
+            });
+        }
+        // Every QEMU version here says "terminating on signal N from pid P (NAME)"
+        // (or without the sender) before exiting 0 on SIGINT/SIGTERM/SIGHUP.
+        // The harness itself only ever sends SIGKILL, which QEMU cannot catch.
+        stderr
+            .lines()
+            .rev()
+            .find(|l| l.contains("terminating on signal"))
+            .map(|l| OutsideEnd::Terminated(l.trim().to_string()))
+    }
+}
+
+/// Where a [`QemuProcess`] records an [`OutsideEnd`], readable after the
+/// process is dropped (an error unwinding a run drops its QEMU first).
+#[derive(Debug, Clone, Default)]
+pub struct EndWatch(Arc<Mutex<Option<OutsideEnd>>>);
+
+impl EndWatch {
+    /// How QEMU was ended from outside, if it was.
+    pub fn get(&self) -> Option<OutsideEnd> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, end: OutsideEnd) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(end);
+    }
 }
 
 /// What the signal handler has to clean up for one QEMU.
@@ -209,7 +293,7 @@ static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBoo
 /// A registered [`on_interrupt`] action; [`cancel`](Self::cancel) it once
 /// the thing it cleans up is gone.
 #[must_use = "an interrupt hook stays registered until cancelled"]
-pub(crate) struct InterruptHook(u64);
+pub struct InterruptHook(u64);
 
 impl InterruptHook {
     /// Unregisters the action without running it.
@@ -219,9 +303,9 @@ impl InterruptHook {
     }
 }
 
-/// Registers `f` to run when Ctrl-C or SIGTERM ends the process (after QEMU
-/// is killed), most recent first.
-pub(crate) fn on_interrupt(f: Hook) -> InterruptHook {
+/// Registers `f` to run when SIGINT (Ctrl-C), SIGTERM or SIGHUP ends the
+/// process (after QEMU is killed), most recent first.
+pub fn on_interrupt(f: Hook) -> InterruptHook {
     let id = NEXT_HOOK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     INTERRUPT_HOOKS
         .lock()
@@ -230,11 +314,21 @@ pub(crate) fn on_interrupt(f: Hook) -> InterruptHook {
     InterruptHook(id)
 }
 
-/// Whether Ctrl-C or SIGTERM arrived: the handler is cleaning up and will
+/// Whether SIGINT, SIGTERM or SIGHUP arrived: the handler is cleaning up and will
 /// end the process. An error seen meanwhile (a child it killed) is a
 /// consequence, not news: callers wait for the handler instead of reporting it.
 pub fn interrupted() -> bool {
     INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// What the signal handler does before the process exits, for every other
+/// exit that runs no destructors (`std::process::exit`): marks the process as
+/// [`interrupted`], kills every QEMU and build, removes every session
+/// directory and undoes what the [`on_interrupt`] hooks undo.
+pub fn clean_up_for_exit() {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+    kill_all();
+    run_interrupt_hooks();
 }
 
 fn run_interrupt_hooks() {
@@ -245,21 +339,32 @@ fn run_interrupt_hooks() {
     }
 }
 
-/// Installs a Ctrl-C / SIGTERM handler that kills every QEMU and exits with
-/// 130 (SIGINT) or 143 (SIGTERM). Call once from inside a tokio runtime.
+/// Installs a handler for SIGINT (Ctrl-C), SIGTERM and SIGHUP (a closed
+/// terminal) that kills every QEMU and every build, removes the session
+/// directories and exits with 128 + the signal's number: 130, 143 or 129, as
+/// a shell reports a process killed by it. Also removes the session
+/// directories that harnesses killed outright (SIGKILL) left behind. Call once
+/// from inside a tokio runtime.
 pub fn install_signal_cleanup() -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    for dir in super::session_dir::remove_stale() {
+        eprintln!(
+            "hvharness: removed {}, left by a harness that was killed",
+            dir.display()
+        );
+    }
     tokio::spawn(async move {
         let code = tokio::select! {
             _ = int.recv() => 130,
             _ = term.recv() => 143,
+            _ = hup.recv() => 129,
         };
-        INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
-        kill_all();
-        run_interrupt_hooks();
-        eprintln!("hvharness: interrupted; QEMU stopped");
+        clean_up_for_exit();
+        // stderr may be a closed terminal (SIGHUP): a failed write must not panic.
+        let _ = writeln!(std::io::stderr(), "hvharness: interrupted; QEMU stopped");
         std::process::exit(code);
     });
     Ok(())
@@ -315,10 +420,7 @@ impl QemuProcess {
         opts: &LaunchOptions,
         gdb_port: Option<u16>,
     ) -> Result<QemuProcess> {
-        let dir = tempfile::Builder::new()
-            .prefix("hvharness-qemu-")
-            .tempdir()
-            .context("creating the session directory")?;
+        let dir = super::session_dir::create()?;
         let launching = LaunchingDir::new(dir.path());
         let args = command_line(build, spec, opts, dir.path(), gdb_port)?;
         // Read end open before QEMU starts, so QEMU's open of the FIFO does not wait.
@@ -395,7 +497,15 @@ impl QemuProcess {
             exit: None,
             args,
             log_pipe,
+            end: EndWatch::default(),
+            killed: false,
         })
+    }
+
+    /// Records in `watch` how QEMU ended, when something outside the
+    /// harness ended it (seen when the harness waits for it or stops it).
+    pub fn watch_end(&mut self, watch: &EndWatch) {
+        self.end = watch.clone();
     }
 
     /// Lets a VM started paused run.
@@ -481,6 +591,7 @@ impl QemuProcess {
             Ok(status) => {
                 let status = status.context("waiting for QEMU")?;
                 self.exit = Some(status);
+                self.note_end(Some(status));
                 // QEMU is gone; kill stragglers in its group all the same.
                 self.kill_group();
                 Ok(Some(status))
@@ -510,7 +621,36 @@ impl QemuProcess {
         self.stop().await;
     }
 
+    /// Records how QEMU ended, when something outside ended it.
+    fn note_end(&self, status: Option<ExitStatus>) {
+        if let Some(end) = OutsideEnd::of(status, &self.stderr_tail()) {
+            self.end.set(end);
+        }
+    }
+
+    /// The end of QEMU's stderr log (at most 16 KiB), where its last words are.
+    fn stderr_tail(&self) -> String {
+        use std::io::{Read, Seek, SeekFrom};
+        const TAIL: u64 = 16 << 10;
+        let Ok(mut f) = std::fs::File::open(self.dir.path().join("qemu-stderr.log")) else {
+            return String::new();
+        };
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let _ = f.seek(SeekFrom::Start(len.saturating_sub(TAIL)));
+        let mut bytes = Vec::new();
+        let _ = f.take(TAIL).read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
     fn kill_group(&mut self) {
+        // Before the harness's own SIGKILL: has QEMU already ended, and how?
+        // (Only before the first kill: after it, an exit by signal is ours.)
+        if self.exit.is_none() && !self.killed {
+            let status = self.child.try_wait().ok().flatten();
+            self.exit = status;
+            self.note_end(status);
+        }
+        self.killed = true;
         let _ = killpg(self.pgid, Signal::SIGKILL);
         live_groups(|s| {
             if let Some(live) = s.get_mut(&self.pgid.as_raw()) {
@@ -559,6 +699,9 @@ async fn connect_qmp(child: &mut Child, path: &Path, stderr_path: &Path) -> Resu
         }
         if let Some(status) = child.try_wait().context("checking on QEMU")? {
             let log = std::fs::read_to_string(stderr_path).unwrap_or_default();
+            if let Some(end) = OutsideEnd::of(Some(status), &log) {
+                bail!("{end}, during start-up: {}", log.trim());
+            }
             bail!("QEMU exited during start-up ({status}): {}", log.trim());
         }
         if Instant::now() >= deadline {
@@ -713,6 +856,36 @@ mod tests {
         // the directory still existed, which the removal rules out.
         assert!(!dir.exists());
         assert!(remove_session_dir(&dir, Duration::ZERO), "gone is done");
+    }
+
+    #[test]
+    fn an_outside_end_is_named_by_its_signal() {
+        use std::os::unix::process::ExitStatusExt;
+        let killed = ExitStatus::from_raw(9);
+        assert_eq!(
+            OutsideEnd::of(Some(killed), "").map(|e| e.to_string()),
+            Some("QEMU was killed by signal SIGKILL (9), sent from outside hvharness".into())
+        );
+        let segv = ExitStatus::from_raw(11);
+        assert_eq!(
+            OutsideEnd::of(Some(segv), ""),
+            Some(OutsideEnd::Crashed(Signal::SIGSEGV))
+        );
+        let line = "qemu-system-riscv64: terminating on signal 15 from pid 42 (kill)";
+        let log = format!("some warning\n{line}\n");
+        // Exited 0 after the message, or still shutting down.
+        for status in [Some(ExitStatus::from_raw(0)), None] {
+            assert_eq!(
+                OutsideEnd::of(status, &log),
+                Some(OutsideEnd::Terminated(line.into()))
+            );
+        }
+        // An exit of its own: not from outside.
+        assert_eq!(
+            OutsideEnd::of(Some(ExitStatus::from_raw(1 << 8)), "qemu: fatal"),
+            None
+        );
+        assert_eq!(OutsideEnd::of(None, ""), None);
     }
 
     fn args(v: &[&str]) -> Vec<String> {

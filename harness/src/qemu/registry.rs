@@ -9,8 +9,6 @@
 //! When two entries have the same version the first one wins.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -23,7 +21,6 @@ pub(crate) const QEMU_ENV: &str = "HVHARNESS_QEMU";
 pub(crate) const CONFIG_ENV: &str = "HVHARNESS_CONFIG";
 
 const BINARY: &str = "qemu-system-riscv64";
-const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where a build came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -317,50 +314,16 @@ pub(crate) fn register(binary: &Path, data_dir: Option<PathBuf>) -> Result<QemuB
     Ok(build)
 }
 
-/// Runs `BINARY --version` (bounded) and builds the entry.
-pub(crate) fn probe(binary: &Path, data_dir: Option<PathBuf>, origin: Origin) -> Result<QemuBuild> {
-    let text = run_bounded(binary, &["--version"], VERSION_PROBE_TIMEOUT)
-        .with_context(|| format!("running {} --version", binary.display()))?;
-    let version = QemuVersion::from_version_output(&text).with_context(|| {
-        format!(
-            "{} --version printed no QEMU version: {text:?}",
-            binary.display()
-        )
-    })?;
+/// Asks `BINARY --version` (bounded, remembered per binary: see
+/// [`super::version_probe`]) and builds the entry.
+pub fn probe(binary: &Path, data_dir: Option<PathBuf>, origin: Origin) -> Result<QemuBuild> {
+    let version = super::version_probe::version_of(binary)?;
     Ok(QemuBuild {
         version,
         binary: binary.to_path_buf(),
         data_dir,
         origin,
     })
-}
-
-fn run_bounded(binary: &Path, args: &[&str], limit: Duration) -> Result<String> {
-    let mut child = Command::new(binary)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            let out = child.wait_with_output()?;
-            if !status.success() {
-                bail!(
-                    "exited with {status}: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-            }
-            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("no answer within {:.1} s", limit.as_secs_f64());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn which(name: &str) -> Option<PathBuf> {

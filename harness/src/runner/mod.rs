@@ -181,10 +181,37 @@ pub async fn run(scenario: &Scenario, build: &QemuBuild) -> Result<RunReport> {
 
 /// [`run`] with options; the [`LiveRun`] is there when `keep_alive` was asked
 /// for and QEMU was still running at the end.
+///
+/// A QEMU ended from outside (a signal not sent by the harness, a crash) is
+/// an error naming the signal, not an observation: a boot cut short that way
+/// says nothing about the firmware (`check` answers "cannot test").
 pub async fn run_with(
     scenario: &Scenario,
     build: &QemuBuild,
     options: &RunOptions,
+) -> Result<(RunReport, Option<LiveRun>)> {
+    let end = crate::qemu::EndWatch::default();
+    let result = run_watched(scenario, build, options, &end).await;
+    match (end.get(), result) {
+        (Some(outside), Err(e)) => Err(e.context(format!("{outside}, during the run"))),
+        (Some(outside), Ok((r, _))) if !matches!(r.observed, Observed::Booted) => {
+            anyhow::bail!(
+                "{outside}, during the run of {} on QEMU {}: the run ended with \"{}\", which says nothing \
+                 about the firmware",
+                r.scenario,
+                r.qemu,
+                r.observed
+            )
+        }
+        (_, result) => result,
+    }
+}
+
+async fn run_watched(
+    scenario: &Scenario,
+    build: &QemuBuild,
+    options: &RunOptions,
+    end: &crate::qemu::EndWatch,
 ) -> Result<(RunReport, Option<LiveRun>)> {
     let expectation = scenario.expected_for(build.version).cloned();
     let trap_wanted = expectation.as_ref().and_then(|e| e.trap.clone());
@@ -193,7 +220,7 @@ pub async fn run_with(
     let elfs = Arc::new(scenario.load_elfs()?);
     let trap_log = trap_log_for(scenario, trap_wanted.as_ref(), &elfs)?;
     let started = Instant::now();
-    let (qemu, session) = launch(scenario, build, &trap_log, &elfs).await?;
+    let (qemu, session) = launch(scenario, build, &trap_log, &elfs, end).await?;
     let auto_arming = session.auto_arming().to_vec();
     let mut boot = BootWatch::start(scenario, qemu, session, trap_log.clone()).await?;
     let observed = boot.until_decided().await?;
@@ -323,6 +350,7 @@ async fn launch(
     build: &QemuBuild,
     trap_log: &Arc<SharedTrapLog>,
     elfs: &Arc<ElfSet>,
+    end: &crate::qemu::EndWatch,
 ) -> Result<(QemuProcess, DebugSession)> {
     let opts = LaunchOptions {
         gdbstub: true,
@@ -331,9 +359,10 @@ async fn launch(
             sink: trap_log.clone(),
         }),
     };
-    let qemu = QemuProcess::launch(build, &scenario.machine, &opts)
+    let mut qemu = QemuProcess::launch(build, &scenario.machine, &opts)
         .await
         .with_context(|| format!("starting QEMU {} for {}", build.version, scenario.name))?;
+    qemu.watch_end(end);
     let addr = qemu
         .gdb_addr()
         .context("QEMU started without its gdbstub")?;

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use super::proc::{run_logged, ProcError};
+use crate::child::{run_logged, ChildError};
 
 /// The binary a build must produce, in the build directory.
 pub(crate) const BINARY: &str = "qemu-system-riscv64";
@@ -147,9 +147,9 @@ pub(crate) fn build(spec: &BuildSpec, dir: &BuildDir, wt: &Path, commit: &str) -
     for (what, cmd) in steps {
         let _ = writeln!(log, "== hvharness: {what}");
         let left = deadline.saturating_duration_since(Instant::now());
-        let status = match run_logged(cmd, &log, left) {
+        let status = match run_logged(cmd, &log, left, crate::child::BUILD_LOG_LIMIT) {
             Ok(s) => s,
-            Err(ProcError::Timeout(_)) => {
+            Err(ChildError::Timeout(_)) => {
                 return failed(
                     dir,
                     started,
@@ -159,7 +159,7 @@ pub(crate) fn build(spec: &BuildSpec, dir: &BuildDir, wt: &Path, commit: &str) -
                     ),
                 )
             }
-            Err(ProcError::Spawn(e)) => bail!("cannot run {what}: {e} (is it installed?)"),
+            Err(ChildError::Spawn(e)) => bail!("cannot run {what}: {e} (is it installed?)"),
             Err(e) => bail!("{what}: {e}"),
         };
         if !status.success() {

@@ -9,7 +9,10 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::proc::{output_bounded, ProcError};
+use crate::child::{output_bounded, ChildError};
+
+/// Bounds what one git command may print (a rev-list of QEMU's whole history is a few MB).
+const GIT_OUTPUT_LIMIT: u64 = 256 << 20;
 
 /// Any git command here is local; one that takes longer is stuck.
 const GIT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -150,13 +153,13 @@ struct GitOutput {
 fn command_output(dir: &Path, args: &[&str]) -> Result<GitOutput> {
     let mut cmd = Command::new("git");
     cmd.arg("-C").arg(dir).args(args).stdin(Stdio::null());
-    match output_bounded(cmd, GIT_TIMEOUT) {
+    match output_bounded(cmd, GIT_TIMEOUT, GIT_OUTPUT_LIMIT) {
         Ok(o) => Ok(GitOutput {
             code: o.status.code(),
             stdout: o.stdout,
             stderr: o.stderr,
         }),
-        Err(ProcError::Spawn(e)) => {
+        Err(ChildError::Spawn(e)) => {
             Err(anyhow::Error::new(e).context("running git: is it installed?"))
         }
         Err(e) => Err(anyhow::Error::new(e).context(format!("git {}", args.join(" ")))),

@@ -16,12 +16,11 @@
 //! like `bisect versions`: its observed outcome against the ends' outcomes,
 //! measured first; with `expect`, by the scenario's expectation.
 
-pub(crate) mod build;
-pub(crate) mod git;
-mod proc;
-pub(crate) mod report;
-pub(crate) mod search;
-pub(crate) mod state;
+pub mod build;
+pub mod git;
+pub mod report;
+pub mod search;
+pub mod state;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
