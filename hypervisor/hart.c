@@ -51,5 +51,5 @@ void hart_init(void)
 	csr_write(CSR_SIE, SIE_STIE);
 	sbi_set_timer(~0UL);
 
-	printf("hypervisor: hart %d: henvcfg %p\n", (int)r_tp(), henvcfg);
+	printf("hypervisor: hart %d: henvcfg %p\n", (int)r_tp(), henvcfg); FIXTURE_HART_READY()
 }

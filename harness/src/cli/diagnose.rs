@@ -8,8 +8,8 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::run::select_builds;
-use crate::diagnosis::capture;
-use crate::diagnosis::FaultReport;
+use crate::diagnosis::harts::HartSummary;
+use crate::diagnosis::{capture, console, FaultReport};
 use crate::qemu::{QemuBuild, QemuRegistry, QemuVersion};
 use crate::runner::{self, Observed, RunOptions};
 use crate::scenario::Scenario;
@@ -22,7 +22,18 @@ pub struct Diagnosis {
     pub observed: Observed,
     /// Seconds from QEMU's start to the verdict.
     pub verdict_secs: f64,
+    /// The stuck harts' faults, in the order the harts got stuck.
     pub faults: Vec<FaultReport>,
+    /// Every hart's state at the stop, stuck or not.
+    pub harts: Vec<HartSummary>,
+}
+
+/// What a diagnosis found at the stop: the stuck harts' faults explained,
+/// and every hart's state.
+#[derive(Debug, Default)]
+pub struct Explained {
+    pub faults: Vec<FaultReport>,
+    pub harts: Vec<HartSummary>,
 }
 
 /// Runs the diagnosis on each selected QEMU; exit 0 when everything boots,
@@ -79,7 +90,7 @@ pub async fn diagnose_one(
     build: &QemuBuild,
     keep_for_gdb: bool,
 ) -> Result<(Diagnosis, Option<runner::LiveRun>)> {
-    let (report, faults, live) = run_and_explain(scenario, build).await?;
+    let (report, explained, live) = run_and_explain(scenario, build).await?;
     // The run's own time: from QEMU's start to the verdict, before the explaining.
     let verdict_secs = report.duration_secs;
     let diagnosis = Diagnosis {
@@ -87,7 +98,8 @@ pub async fn diagnose_one(
         qemu: build.version,
         observed: report.observed,
         verdict_secs,
-        faults,
+        faults: explained.faults,
+        harts: explained.harts,
     };
     let live = if keep_for_gdb && !matches!(diagnosis.observed, Observed::Booted) {
         live
@@ -98,41 +110,53 @@ pub async fn diagnose_one(
 }
 
 /// Runs once under the debugger and, when the boot did not finish, explains
-/// each stuck hart's fault; QEMU is still stopped in the returned [`runner::LiveRun`].
+/// each stuck hart's fault and says where every hart is; QEMU is still
+/// stopped in the returned [`runner::LiveRun`].
 pub async fn run_and_explain(
     scenario: &Scenario,
     build: &QemuBuild,
-) -> Result<(runner::RunReport, Vec<FaultReport>, Option<runner::LiveRun>)> {
+) -> Result<(runner::RunReport, Explained, Option<runner::LiveRun>)> {
     let options = RunOptions {
         debugger: true,
         keep_alive: true,
     };
     let (report, mut live) = runner::run_with(scenario, build, &options).await?;
-    let mut faults = Vec::new();
-    if !matches!(report.observed, Observed::Booted) {
-        if let Some(l) = live.as_mut() {
-            let harts = capture::read_harts(l.session.rsp(), build.version).await?;
-            let log = l.trap_log.snapshot();
-            // The run's own copy: the ELF files are read once per run.
-            let elfs = l.elfs.clone();
-            for ctx in capture::faults(&harts, &log, l.storm.as_ref(), scenario, Some(&elfs))? {
-                let state = harts.iter().find(|h| h.hart == ctx.hart);
-                let rsp = l.session.rsp();
-                faults.push(
-                    crate::diagnosis::explain(
-                        ctx,
-                        state,
-                        scenario,
-                        Some(&elfs),
-                        build.version,
-                        rsp,
-                    )
-                    .await?,
-                );
-            }
-        }
+    let mut out = Explained::default();
+    if matches!(report.observed, Observed::Booted) {
+        return Ok((report, out, live));
     }
-    Ok((report, faults, live))
+    let Some(l) = live.as_mut() else {
+        return Ok((report, out, live));
+    };
+    let harts = capture::read_harts(l.session.rsp(), build.version).await?;
+    let log = l.trap_log.snapshot();
+    // The run's own copy: the ELF files are read once per run.
+    let elfs = l.elfs.clone();
+    let lines = console::error_lines(&report.transcripts);
+    for ctx in capture::faults(&harts, &log, l.storm.as_ref(), scenario, Some(&elfs))? {
+        let state = harts.iter().find(|h| h.hart == ctx.hart);
+        let rsp = l.session.rsp();
+        let mut f =
+            crate::diagnosis::explain(ctx, state, scenario, Some(&elfs), build.version, rsp)
+                .await?;
+        f.console = console::lines_for(&lines, f.context.hart, out.faults.is_empty());
+        out.faults.push(f);
+    }
+    // Last, since looking steps the harts: where each one is and what it does.
+    for h in &harts {
+        let look = match crate::runner::inspect::look_at_stopped(&mut l.session, h.hart).await {
+            Ok(look) => look,
+            Err(e) => {
+                eprintln!("hvharness: hart {}: not looked at: {e:#}", h.hart);
+                None
+            }
+        };
+        let place = capture::place_of(scenario, &elfs, h.pc, h.privilege.virt);
+        let stuck = out.faults.iter().any(|f| f.context.hart == h.hart);
+        out.harts
+            .push(HartSummary::new(h, place, look.as_ref(), stuck));
+    }
+    Ok((report, out, live))
 }
 
 /// Leaves QEMU stopped at the failure and tells a human how to attach gdb;
@@ -206,6 +230,21 @@ pub fn render(d: &Diagnosis) -> String {
     if d.faults.is_empty() {
         let _ = writeln!(s, "no hart is stuck on a trap: no fault to explain");
     }
+    let others: Vec<&HartSummary> = d.harts.iter().filter(|h| !h.stuck).collect();
+    if !others.is_empty() {
+        let _ = writeln!(
+            s,
+            "{}:",
+            if d.faults.is_empty() {
+                "harts"
+            } else {
+                "other harts"
+            }
+        );
+        for h in others {
+            let _ = writeln!(s, "  {}", h.line());
+        }
+    }
     for f in &d.faults {
         let c = &f.context;
         let _ = writeln!(
@@ -232,6 +271,22 @@ pub fn render(d: &Diagnosis) -> String {
         }
         if let Some(h) = c.htinst {
             let _ = writeln!(s, "  htinst {h:#x}");
+        }
+        if let Some(h) = d.harts.iter().find(|h| h.hart == c.hart) {
+            let _ = writeln!(s, "  now  {}", h.line());
+        }
+        if c.sbi_calls_after > 0 {
+            let _ = writeln!(
+                s,
+                "  after the trap: {} SBI call(s) from HS (a report through the SBI console), then no progress",
+                c.sbi_calls_after
+            );
+        }
+        if !f.console.is_empty() {
+            let _ = writeln!(s, "  console:");
+            for l in &f.console {
+                let _ = writeln!(s, "    {}: {}", l.console, l.text);
+            }
         }
         if !f.backtrace.is_empty() {
             let _ = writeln!(s, "  backtrace:");

@@ -9,7 +9,9 @@
 
 pub mod backtrace;
 pub mod capture;
+pub mod console;
 mod explain;
+pub mod harts;
 pub mod rules;
 pub mod walk;
 
@@ -61,6 +63,9 @@ pub struct FaultContext {
     /// `space:symbol+offset at file:line` of epc, in the ELF file of the
     /// context that trapped (the guest's for V=1).
     pub epc_place: Option<String>,
+    /// SBI calls the hart made from HS after the trap (a hypervisor printing
+    /// its report through the SBI console): evidence, not progress.
+    pub sbi_calls_after: u64,
     /// Register values at the trap by name (satp, vsatp, hgatp, henvcfg,
     /// menvcfg, hedeleg, medeleg, stvec, vstvec, hstatus, mstatus, ...).
     /// A name is absent when the target could not read it.

@@ -60,7 +60,7 @@ pub enum LoopKind {
 }
 
 impl LoopKind {
-    fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             LoopKind::WfiHalted => "wfi loop, halted",
             LoopKind::WfiLoop => "wfi loop",
@@ -132,6 +132,27 @@ pub async fn look_at_harts(
     }
     session.cont().await?;
     Ok(Some(out))
+}
+
+/// Looks at one hart while the machine stays stopped (a diagnosis, after
+/// the verdict): the hart is single-stepped as in [`look_at_harts`], the
+/// others do not move. `None` when the target has no such hart.
+pub(crate) async fn look_at_stopped(
+    session: &mut DebugSession,
+    hart: u32,
+) -> Result<Option<HartLook>> {
+    let threads = session.threads().await?;
+    let Some(thread) = threads
+        .iter()
+        .copied()
+        .find(|t| t.hart_index() == Some(hart as usize))
+    else {
+        return Ok(None);
+    };
+    let look = look_at(session, thread)
+        .await
+        .with_context(|| format!("looking at hart {hart}"))?;
+    Ok(Some(look))
 }
 
 /// The hart's pc and other core registers.
