@@ -261,13 +261,16 @@ pub fn render(d: &Diagnosis) -> String {
             c.epc,
             c.epc_place.as_deref().unwrap_or("")
         );
-        let _ = writeln!(s, "  tval {:#x}", c.tval);
-        if let Some(h) = c.htval {
-            let _ = writeln!(
-                s,
-                "  htval {h:#x} (guest-physical {:#x})",
-                crate::riscv::guest_physical_address(h, c.tval)
-            );
+        // A trap taken to VS is the guest's own: QEMU shows its registers
+        // under the s-mode names while V=1.
+        let guest_view = if c.to == crate::diagnosis::TrapTarget::VS {
+            " (the guest's stval: vstval, shown as stval while V=1)"
+        } else {
+            ""
+        };
+        let _ = writeln!(s, "  tval {:#x}{guest_view}", c.tval);
+        if let Some(h) = c.htval_text() {
+            let _ = writeln!(s, "  htval {h}");
         }
         if let Some(h) = c.htinst {
             let _ = writeln!(s, "  htinst {h:#x}");

@@ -83,6 +83,61 @@ impl FaultContext {
     pub fn csr(&self, name: &str) -> Option<u64> {
         self.csrs.get(name).copied()
     }
+
+    /// htval in words: the guest-physical address it gives only where the
+    /// architecture defines one (a guest-page fault taken to HS, with a
+    /// non-zero htval); otherwise what it is not.
+    pub fn htval_text(&self) -> Option<String> {
+        let h = self.htval?;
+        let gpf = self.cause.is_guest_page_fault() && self.to == TrapTarget::HS;
+        Some(match (gpf, h) {
+            (true, 0) => format!("{h:#x} (no guest-physical address given: htval may be 0)"),
+            (true, _) => format!(
+                "{h:#x} (guest-physical {:#x})",
+                crate::riscv::guest_physical_address(h, self.tval)
+            ),
+            (false, _) => format!(
+                "{h:#x} (not a guest-page fault: htval holds no guest-physical address)"
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::riscv::Level;
+
+    fn trap(code: u64, htval: u64) -> FaultContext {
+        FaultContext {
+            hart: 0,
+            from: PrivilegeLevel {
+                level: Level::Supervisor,
+                virt: Some(false),
+            },
+            to: TrapTarget::HS,
+            cause: Cause::exception(code),
+            epc: 0x8020_0000,
+            tval: 0x2,
+            htval: Some(htval),
+            htinst: Some(0),
+            epc_place: None,
+            sbi_calls_after: 0,
+            csrs: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_guest_physical_address_only_where_htval_holds_one() {
+        // The trap from HS: htval 0, tval 0x2. No address is made up.
+        let text = trap(2, 0).htval_text().expect("htval read");
+        assert!(!text.contains("guest-physical 0x"), "{text}");
+        assert!(text.contains("not a guest-page fault"), "{text}");
+        let gpf = trap(23, 0x2008_0000).htval_text().expect("htval read");
+        assert_eq!(gpf, "0x20080000 (guest-physical 0x80200002)");
+        let zero = trap(21, 0).htval_text().expect("htval read");
+        assert!(!zero.contains("guest-physical 0x"), "{zero}");
+    }
 }
 
 /// Physical memory of the target, 8 bytes at a time (little-endian). `None`
