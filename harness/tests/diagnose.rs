@@ -154,6 +154,15 @@ async fn sbi_panic(version: &str) {
     assert_eq!(f.context.to, TrapTarget::HS, "{text}");
     assert_eq!(f.context.from.name(), "VS", "{text}");
     assert!(f.context.sbi_calls_after > 0, "{text}");
+    // The guest's first code is an assembly label: named, not a bare address.
+    assert!(
+        f.context
+            .epc_place
+            .as_deref()
+            .is_some_and(|p| p.starts_with("guest:_entry")),
+        "{text}"
+    );
+    assert!(text.contains("htval 0x20080000 (guest-physical 0x80200000)"), "{text}");
     let lacks_x = f
         .findings
         .iter()

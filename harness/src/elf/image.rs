@@ -220,16 +220,18 @@ impl ElfImage {
         Ok(self.to_runtime(first.address))
     }
 
-    /// The run-time extents of the symbols called `name` that have a size
-    /// (several for a static function defined in several files).
+    /// The run-time extents of the symbols called `name` (several for a
+    /// static function defined in several files); a label without a size
+    /// reaches to the next symbol in its section.
     pub fn symbol_ranges(&self, name: &str) -> Vec<std::ops::Range<u64>> {
         self.symbols
             .named(name)
             .iter()
-            .filter(|s| s.size > 0)
-            .map(|s| {
-                let start = self.to_runtime(s.address);
-                start..start.wrapping_add(s.size)
+            .map(|s| self.symbols.extent(s))
+            .filter(|r| !r.is_empty())
+            .map(|r| {
+                let start = self.to_runtime(r.start);
+                start..start.wrapping_add(r.end - r.start)
             })
             .collect()
     }
