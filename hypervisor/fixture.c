@@ -34,6 +34,11 @@
 //                         trap in scause: an ebreak, handled (a small vector
 //                         steps over it and returns with sret), taken before
 //                         VM0 starts.
+//   HV_FIXTURE_NO_VSTI    hangs on purpose: hideleg leaves out the VS timer
+//                         interrupt (and hie does not enable it), so the
+//                         hvip.VSTIP we raise for a guest's set_timer stays
+//                         pending, delivered to nobody: each guest waits for
+//                         its first tick for ever.
 
 #include "memlayout.h"
 #include "riscv.h"
@@ -95,6 +100,15 @@ void fixture_announce(void)
 	printf("hypervisor: fixture build: the other harts are started at the boot entry first\n");
 #elif defined(HV_FIXTURE_SBI_PANIC)
 	printf("hypervisor: fixture build: VM0 only, its RAM not executable; errors through SBI; other harts idle\n");
+#elif defined(HV_FIXTURE_NO_VSTI)
+	printf("hypervisor: fixture build: the VS timer interrupt is not delegated (hideleg)\n");
+#endif
+}
+
+void fixture_hideleg(void)
+{
+#if defined(HV_FIXTURE_NO_VSTI)
+	csr_clear(CSR_HIDELEG, 1UL << IRQ_VS_TIMER);
 #endif
 }
 

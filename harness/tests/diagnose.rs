@@ -197,6 +197,40 @@ async fn sbi_panic(version: &str) {
     assert_eq!(json["harts"].as_array().map(Vec::len), Some(3), "{json}");
 }
 
+/// A hypervisor that does not delegate the VS timer interrupt: nothing
+/// traps, the guests wait for a tick; every hart's interrupts are decoded
+/// and the missing link (hideleg bit 6) is named.
+async fn no_vsti(version: &str) {
+    let Some(d) = diagnosed("hypervisor-no-vsti.toml", version).await else {
+        return;
+    };
+    let text = hvharness::cli::diagnose::render(&d);
+    assert!(matches!(d.observed, Observed::Hung { .. }), "{text}");
+    assert!(d.faults.is_empty(), "nothing traps:\n{text}");
+    assert!(!text.contains("no fault to explain"), "{text}");
+    assert_eq!(d.harts.len(), 2, "{text}");
+    for h in &d.harts {
+        // In the guest's kernel or in its init (a user program this
+        // scenario has no ELF for), polling for a tick that never comes.
+        assert!(["VS", "VU"].contains(&h.privilege.as_str()), "{text}");
+        let f = h
+            .interrupts
+            .findings
+            .iter()
+            .find(|f| f.rule == "interrupt-undelegated")
+            .unwrap_or_else(|| panic!("hart {}: no missing link named:\n{text}", h.hart));
+        assert!(f.summary.starts_with("VSTI is pending"), "{text}");
+        assert!(
+            f.fix.as_deref().is_some_and(|x| x.contains("hideleg bit 6")),
+            "{text}"
+        );
+        assert!(
+            h.interrupts.decoded.iter().any(|l| l.starts_with("hideleg ")),
+            "{text}"
+        );
+    }
+}
+
 async fn gdb_hand_off(version: &str) {
     let Some(_) = common::qemu_or_skip(version, "gdb_hand_off") else {
         return;
@@ -298,6 +332,8 @@ macro_rules! per_version {
             async fn illegal() { super::injected($v, "fault-illegal.toml", 2, TrapTarget::VS, "guest:fault_illegal_insn", "illegal-instruction").await }
             #[tokio::test]
             async fn sbi_panic() { super::sbi_panic($v).await }
+            #[tokio::test]
+            async fn no_vsti() { super::no_vsti($v).await }
             #[tokio::test]
             async fn gdb_hand_off() { super::gdb_hand_off($v).await }
         }

@@ -227,8 +227,11 @@ pub fn render(d: &Diagnosis) -> String {
             let _ = writeln!(s, "{}", d.observed);
         }
     }
-    if d.faults.is_empty() {
+    let waiting = d.harts.iter().any(|h| !h.interrupts.findings.is_empty());
+    if d.faults.is_empty() && !waiting {
         let _ = writeln!(s, "no hart is stuck on a trap: no fault to explain");
+    } else if d.faults.is_empty() {
+        let _ = writeln!(s, "no hart is stuck on a trap; an interrupt reaches nobody:");
     }
     let others: Vec<&HartSummary> = d.harts.iter().filter(|h| !h.stuck).collect();
     if !others.is_empty() {
@@ -243,6 +246,15 @@ pub fn render(d: &Diagnosis) -> String {
         );
         for h in others {
             let _ = writeln!(s, "  {}", h.line());
+            // Where nothing trapped, what each hart waits for is the story.
+            if d.faults.is_empty() || !h.interrupts.findings.is_empty() {
+                for l in &h.interrupts.decoded {
+                    let _ = writeln!(s, "    {l}");
+                }
+            }
+            for finding in &h.interrupts.findings {
+                render_finding(&mut s, finding, "    ");
+            }
         }
     }
     for f in &d.faults {
@@ -304,14 +316,20 @@ pub fn render(d: &Diagnosis) -> String {
             }
         }
         for finding in &f.findings {
-            let _ = writeln!(s, "  cause [{}]: {}", finding.rule, finding.summary);
-            for d in &finding.details {
-                let _ = writeln!(s, "    {d}");
-            }
-            if let Some(fix) = &finding.fix {
-                let _ = writeln!(s, "  fix: {fix}");
-            }
+            render_finding(&mut s, finding, "  ");
         }
     }
     s
+}
+
+/// `cause [rule]: summary`, its details, and the fix, indented.
+fn render_finding(s: &mut String, finding: &crate::diagnosis::Finding, indent: &str) {
+    use std::fmt::Write as _;
+    let _ = writeln!(s, "{indent}cause [{}]: {}", finding.rule, finding.summary);
+    for d in &finding.details {
+        let _ = writeln!(s, "{indent}  {d}");
+    }
+    if let Some(fix) = &finding.fix {
+        let _ = writeln!(s, "{indent}fix: {fix}");
+    }
 }

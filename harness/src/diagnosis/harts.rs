@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 use super::capture::HartState;
+use super::interrupts::{interrupt_state, InterruptState};
 use crate::riscv::Cause;
 use crate::runner::inspect::HartLook;
 
@@ -26,6 +27,8 @@ pub struct HartSummary {
     /// scause when it holds an exception the hart is not stuck on (a trap
     /// it returned from long ago: stale, not a cause).
     pub stale_trap: Option<String>,
+    /// Pending and enabled interrupts, and any that reach nobody.
+    pub interrupts: InterruptState,
 }
 
 impl HartSummary {
@@ -52,6 +55,7 @@ impl HartSummary {
             activity: look.map(activity).unwrap_or_default(),
             stuck,
             stale_trap,
+            interrupts: interrupt_state(&state.csrs),
         }
     }
 

@@ -12,6 +12,7 @@ pub mod capture;
 pub mod console;
 mod explain;
 pub mod harts;
+pub mod interrupts;
 pub mod rules;
 pub mod walk;
 
