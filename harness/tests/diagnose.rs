@@ -162,7 +162,10 @@ async fn sbi_panic(version: &str) {
             .is_some_and(|p| p.starts_with("guest:_entry")),
         "{text}"
     );
-    assert!(text.contains("htval 0x20080000 (guest-physical 0x80200000)"), "{text}");
+    assert!(
+        text.contains("htval 0x20080000 (guest-physical 0x80200000)"),
+        "{text}"
+    );
     let lacks_x = f
         .findings
         .iter()
@@ -173,7 +176,9 @@ async fn sbi_panic(version: &str) {
         "{text}"
     );
     assert!(
-        f.console.iter().any(|l| l.text.starts_with("[ERROR] hart 0")),
+        f.console
+            .iter()
+            .any(|l| l.text.starts_with("[ERROR] hart 0")),
         "{text}"
     );
     assert_eq!(d.harts.len(), 3, "every hart's state:\n{text}");
@@ -182,12 +187,16 @@ async fn sbi_panic(version: &str) {
         assert_eq!(h.privilege, "HS", "{text}");
         assert!(h.activity.contains("wfi"), "{text}");
         assert!(
-            h.place.as_deref().is_some_and(|p| p.starts_with("hypervisor:park+")),
+            h.place
+                .as_deref()
+                .is_some_and(|p| p.starts_with("hypervisor:park+")),
             "{text}"
         );
         if h.hart != 0 {
             assert!(
-                h.stale_trap.as_deref().is_some_and(|t| t.contains("breakpoint")),
+                h.stale_trap
+                    .as_deref()
+                    .is_some_and(|t| t.contains("breakpoint")),
                 "{text}"
             );
         }
@@ -221,11 +230,16 @@ async fn no_vsti(version: &str) {
             .unwrap_or_else(|| panic!("hart {}: no missing link named:\n{text}", h.hart));
         assert!(f.summary.starts_with("VSTI is pending"), "{text}");
         assert!(
-            f.fix.as_deref().is_some_and(|x| x.contains("hideleg bit 6")),
+            f.fix
+                .as_deref()
+                .is_some_and(|x| x.contains("hideleg bit 6")),
             "{text}"
         );
         assert!(
-            h.interrupts.decoded.iter().any(|l| l.starts_with("hideleg ")),
+            h.interrupts
+                .decoded
+                .iter()
+                .any(|l| l.starts_with("hideleg ")),
             "{text}"
         );
     }

@@ -231,7 +231,10 @@ pub fn render(d: &Diagnosis) -> String {
     if d.faults.is_empty() && !waiting {
         let _ = writeln!(s, "no hart is stuck on a trap: no fault to explain");
     } else if d.faults.is_empty() {
-        let _ = writeln!(s, "no hart is stuck on a trap; an interrupt reaches nobody:");
+        let _ = writeln!(
+            s,
+            "no hart is stuck on a trap; an interrupt reaches nobody:"
+        );
     }
     let others: Vec<&HartSummary> = d.harts.iter().filter(|h| !h.stuck).collect();
     if !others.is_empty() {

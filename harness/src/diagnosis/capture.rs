@@ -58,10 +58,7 @@ pub async fn read_harts(rsp: &mut RspClient, version: QemuVersion) -> Result<Vec
         let privilege = privilege_of(rsp, thread, version).await?;
         rsp.select_register_thread(thread).await?;
         let mut csrs = BTreeMap::new();
-        for name in CONTEXT_CSRS
-            .iter()
-            .chain(super::interrupts::INTERRUPT_CSRS)
-        {
+        for name in CONTEXT_CSRS.iter().chain(super::interrupts::INTERRUPT_CSRS) {
             if rsp
                 .target_description()
                 .is_some_and(|t| t.register(name).is_some())

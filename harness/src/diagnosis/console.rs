@@ -96,7 +96,10 @@ mod tests {
         assert_eq!(
             texts,
             vec![
-                ("[PANIC(2) virtual/vplic.c:307]: Bad opcode for store", Some(2)),
+                (
+                    "[PANIC(2) virtual/vplic.c:307]: Bad opcode for store",
+                    Some(2)
+                ),
                 ("[ERROR] hart 0: fatal guest trap, scause 0x14", Some(0)),
                 ("[PANIC] hart 0 parked", Some(0)),
                 ("kernel panic: out of memory", None),

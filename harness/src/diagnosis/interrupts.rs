@@ -158,9 +158,20 @@ mod tests {
         assert_eq!(s.findings.len(), 1, "{:?}", s.findings);
         let f = &s.findings[0];
         assert_eq!(f.rule, "interrupt-undelegated");
-        assert!(f.summary.starts_with("VSTI is pending (hvip.VSTIP)"), "{}", f.summary);
-        assert!(f.fix.as_deref().is_some_and(|x| x.contains("hideleg bit 6")));
-        assert!(s.decoded.iter().any(|l| l == "hvip 0x40: VSTIP"), "{:?}", s.decoded);
+        assert!(
+            f.summary.starts_with("VSTI is pending (hvip.VSTIP)"),
+            "{}",
+            f.summary
+        );
+        assert!(f
+            .fix
+            .as_deref()
+            .is_some_and(|x| x.contains("hideleg bit 6")));
+        assert!(
+            s.decoded.iter().any(|l| l == "hvip 0x40: VSTIP"),
+            "{:?}",
+            s.decoded
+        );
     }
 
     #[test]
@@ -183,6 +194,8 @@ mod tests {
         let hs = interrupt_state(&csrs(&[("hip", 1 << 6), ("hideleg", 0), ("hie", 1 << 6)]));
         assert!(hs.findings.is_empty());
         // hideleg not read: no guess.
-        assert!(interrupt_state(&csrs(&[("hvip", 1 << 6)])).findings.is_empty());
+        assert!(interrupt_state(&csrs(&[("hvip", 1 << 6)]))
+            .findings
+            .is_empty());
     }
 }

@@ -97,11 +97,18 @@ impl FaultContext {
                 "{h:#x} (guest-physical {:#x})",
                 crate::riscv::guest_physical_address(h, self.tval)
             ),
-            (false, _) => format!(
-                "{h:#x} (not a guest-page fault: htval holds no guest-physical address)"
-            ),
+            (false, _) => {
+                format!("{h:#x} (not a guest-page fault: htval holds no guest-physical address)")
+            }
         })
     }
+}
+
+/// Physical memory of the target, 8 bytes at a time (little-endian). `None`
+/// when the address cannot be read (outside RAM, MMIO that must not be touched).
+#[allow(async_fn_in_trait)]
+pub trait PhysMemory {
+    async fn read_u64(&mut self, addr: u64) -> anyhow::Result<Option<u64>>;
 }
 
 #[cfg(test)]
@@ -139,11 +146,4 @@ mod tests {
         let zero = trap(21, 0).htval_text().expect("htval read");
         assert!(!zero.contains("guest-physical 0x"), "{zero}");
     }
-}
-
-/// Physical memory of the target, 8 bytes at a time (little-endian). `None`
-/// when the address cannot be read (outside RAM, MMIO that must not be touched).
-#[allow(async_fn_in_trait)]
-pub trait PhysMemory {
-    async fn read_u64(&mut self, addr: u64) -> anyhow::Result<Option<u64>>;
 }

@@ -422,7 +422,12 @@ mod tests {
         )
         .expect("writing the linker script");
         let built = std::process::Command::new(&cc)
-            .args(["-nostdlib", "-march=rv64imac", "-mabi=lp64", "-mcmodel=medany"])
+            .args([
+                "-nostdlib",
+                "-march=rv64imac",
+                "-mabi=lp64",
+                "-mcmodel=medany",
+            ])
             .args(["-Wl,--build-id=none", "-T"])
             .arg(&ld)
             .arg("-o")
@@ -441,15 +446,24 @@ mod tests {
 
     #[test]
     fn code_run_at_its_load_address_is_named_too() {
-        let Some((_dir, image)) = linked_high_loaded_low("code_run_at_its_load_address_is_named_too")
+        let Some((_dir, image)) =
+            linked_high_loaded_low("code_run_at_its_load_address_is_named_too")
         else {
             return;
         };
-        let high = image.symbolize(0xffff_ffc0_8020_0004).expect("linked address");
-        assert_eq!((high.to_string(), high.exact), ("_start+0x4".to_string(), true));
+        let high = image
+            .symbolize(0xffff_ffc0_8020_0004)
+            .expect("linked address");
+        assert_eq!(
+            (high.to_string(), high.exact),
+            ("_start+0x4".to_string(), true)
+        );
         // Before the MMU is on, the same code runs at p_paddr.
         let low = image.symbolize(0x8020_0004).expect("load address");
-        assert_eq!((low.to_string(), low.exact), ("_start+0x4".to_string(), true));
+        assert_eq!(
+            (low.to_string(), low.exact),
+            ("_start+0x4".to_string(), true)
+        );
         assert!(image.contains(0x8020_0004));
         assert_eq!(
             image.bytes_at(0x8020_0000, 4),
