@@ -208,14 +208,22 @@ fn parked_context(
     // after it do not count: a hypervisor reporting the fault through the
     // SBI console makes them.
     let hart_log = log.hart(h.hart as usize)?;
-    let last = hart_log.last_fault.as_ref();
+    // An ecall the hypervisor did not expect (from U, not delegated) is
+    // itself the fault: then it must be the last exception of all, and
+    // nothing after it says how it went.
+    let is_ecall = (code::ECALL_U..=code::ECALL_M).contains(&cause.code);
+    let (last, since) = if is_ecall {
+        (hart_log.last_exception.as_ref(), SinceFault::default())
+    } else {
+        (hart_log.last_fault.as_ref(), hart_log.since_fault)
+    };
     if !last.is_some_and(|t| t.cause == cause.code && t.epc == *sepc) {
         return None;
     }
     let hstatus = h.csrs.get("hstatus").copied().unwrap_or(0);
     let from_virt = hstatus >> 7 & 1 == 1; // SPV
     let spp = h.csrs.get("sstatus").is_some_and(|s| s >> 8 & 1 == 1);
-    if handled(from_virt, spp, *sepc, &hart_log.since_fault, in_host_code) {
+    if handled(from_virt, spp, *sepc, &since, in_host_code) {
         return None;
     }
     let from_level = if from_virt {
@@ -242,7 +250,7 @@ fn parked_context(
         htval: h.csrs.get("htval").copied(),
         htinst: h.csrs.get("htinst").copied(),
         epc_place: None,
-        sbi_calls_after: hart_log.since_fault.ecalls_with(code::ECALL_S),
+        sbi_calls_after: since.ecalls_with(code::ECALL_S),
         csrs: h.csrs.clone(),
     })
 }
@@ -502,6 +510,19 @@ milestones = ["guest kernel is booting"]
         );
         let hart0 = in_hs(0, 0x14, GUEST_ENTRY, SPP, SPV);
         assert!(parked_context(&hart0, &log, &|_| false).is_none());
+    }
+
+    #[test]
+    fn an_undelegated_ecall_is_itself_the_fault() {
+        // fault-nodeleg: the guest's first system call (ecall from VU)
+        // comes to HS, which parks on it; it is the last exception.
+        let mut text = line(0, 0, 0xd, 0x8000_0100, 0x10);
+        text += &line(0, 0, 8, 0x40, 0);
+        let mut log = TrapLog::new(1);
+        log.feed(text.as_bytes(), Instant::now());
+        let hart0 = in_hs(0, 8, 0x40, SPP, 1 << 7);
+        let ctx = parked_context(&hart0, &log, &|_| false).expect("parked on the ecall");
+        assert_eq!((ctx.cause.code, ctx.from.name()), (8, "VU"));
     }
 
     #[test]

@@ -259,12 +259,12 @@ async fn look_at(session: &mut DebugSession, thread: ThreadId) -> Result<HartLoo
 fn loop_kind(code: &[u8], start: u64, pcs: &[u64], halted: bool) -> Option<LoopKind> {
     let word_at = |addr: u64| -> Option<u32> {
         let off = usize::try_from(addr.checked_sub(start)?).ok()?;
-        let b = code.get(off..off + 4)?;
+        let b = code.get(off..off.checked_add(4)?)?;
         Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     };
     let half_at = |addr: u64| -> Option<u16> {
         let off = usize::try_from(addr.checked_sub(start)?).ok()?;
-        let b = code.get(off..off + 2)?;
+        let b = code.get(off..off.checked_add(2)?)?;
         Some(u16::from_le_bytes([b[0], b[1]]))
     };
     // wfi leaves pc after itself when it halts; look at the instruction
