@@ -98,24 +98,38 @@ void fault_gstage(struct vm *vm);               // vm_create(): after the G-stag
 // something hypervisors written elsewhere do. Compiled with exactly one
 // HV_FIXTURE_* flag, linking fixture.c; in every other build the hooks are
 // empty, written at the end of existing lines like the fault hooks above.
-#if defined(HV_FIXTURE_SLOWSTART) + defined(HV_FIXTURE_MMIO_POLL) + defined(HV_FIXTURE_REENTRY) > 1
+#if defined(HV_FIXTURE_SLOWSTART) + defined(HV_FIXTURE_MMIO_POLL) + defined(HV_FIXTURE_REENTRY) + \
+    defined(HV_FIXTURE_SBI_PANIC) + defined(HV_FIXTURE_NO_VSTI) > 1
 #error "one fixture per build: define at most one HV_FIXTURE_* flag"
 #endif
-#if defined(HV_FIXTURE_SLOWSTART) || defined(HV_FIXTURE_MMIO_POLL) || defined(HV_FIXTURE_REENTRY)
+#if defined(HV_FIXTURE_SLOWSTART) || defined(HV_FIXTURE_MMIO_POLL) || defined(HV_FIXTURE_REENTRY) || \
+    defined(HV_FIXTURE_SBI_PANIC) || defined(HV_FIXTURE_NO_VSTI)
 void fixture_announce(void);                    // main(): say which fixture is built in
 void fixture_boot_claimed(uint64 hartid);       // main(): the boot hart, before its set-up
 void fixture_before_hart_start(void);           // main(): before the other harts start
 void fixture_gstage(struct vm *vm);             // vm_create(): after the G-stage is built
 int fixture_trap(struct vcpu *v);               // vm_trap(): 1 if the fixture handled it
+int fixture_vms(int nvm);                       // main(): how many VMs to set up
+void fixture_park(void);                        // park(): before the hart stops
+void fixture_hart_ready(void);                  // hart_init(): at its end
+void fixture_hideleg(void);                     // hart_init(): after hideleg is written
 #define FIXTURE_ANNOUNCE()           fixture_announce();
 #define FIXTURE_BOOT_CLAIMED(h)      fixture_boot_claimed(h);
 #define FIXTURE_BEFORE_HART_START()  fixture_before_hart_start();
 #define FIXTURE_GSTAGE(vm)           fixture_gstage(vm);
 #define FIXTURE_TRAP(v)              } else if (fixture_trap(v)) {
+#define FIXTURE_VMS()                nvm = fixture_vms(nvm);
+#define FIXTURE_PARK()               fixture_park();
+#define FIXTURE_HART_READY()         fixture_hart_ready();
+#define FIXTURE_HIDELEG()            fixture_hideleg();
 #else
 #define FIXTURE_ANNOUNCE()
 #define FIXTURE_BOOT_CLAIMED(h)
 #define FIXTURE_BEFORE_HART_START()
 #define FIXTURE_GSTAGE(vm)
 #define FIXTURE_TRAP(v)
+#define FIXTURE_VMS()
+#define FIXTURE_PARK()
+#define FIXTURE_HART_READY()
+#define FIXTURE_HIDELEG()
 #endif

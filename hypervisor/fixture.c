@@ -22,6 +22,23 @@
 //                         under load). Those harts must find the boot path
 //                         taken and run as secondaries, and the later
 //                         hart_start(_secondary) answers "already available".
+//   HV_FIXTURE_SBI_PANIC  hangs on purpose, shaped like a static-partitioning
+//                         hypervisor written elsewhere: VM0 only, its RAM
+//                         mapped without X in the G-stage, so its first
+//                         instruction is a guest instruction page fault
+//                         (cause 20) into HS. The error goes out through SBI
+//                         console calls (legacy putchar, one ecall a
+//                         character) as "[ERROR]" and "[PANIC]" lines before
+//                         the hart parks. The other harts are started too and
+//                         sit idle in a wfi loop, each holding a stale boot
+//                         trap in scause: an ebreak, handled (a small vector
+//                         steps over it and returns with sret), taken before
+//                         VM0 starts.
+//   HV_FIXTURE_NO_VSTI    hangs on purpose: hideleg leaves out the VS timer
+//                         interrupt (and hie does not enable it), so the
+//                         hvip.VSTIP we raise for a guest's set_timer stays
+//                         pending, delivered to nobody: each guest waits for
+//                         its first tick for ever.
 
 #include "memlayout.h"
 #include "riscv.h"
@@ -50,6 +67,27 @@ static int lsr_reads[NVM];
 #define HSM_STARTED      0              // hart_get_status: running
 #endif
 
+#if defined(HV_FIXTURE_SBI_PANIC)
+#define SBI_LEGACY_PUTCHAR 1            // legacy console: one character in a0
+
+static int idle_started;                // idle harts hart_start accepted
+static int idle_probed;                 // idle harts past their boot trap
+
+// The boot trap's handler: step over the 4-byte ebreak and return. Only t0
+// is used, saved in sscratch (0 again afterwards: "in HS", see trapvec.S).
+asm(".pushsection .text\n"
+    ".balign 4\n"
+    "probe_vec:\n"
+    "	csrw	sscratch, t0\n"
+    "	csrr	t0, sepc\n"
+    "	addi	t0, t0, 4\n"
+    "	csrw	sepc, t0\n"
+    "	csrrw	t0, sscratch, zero\n"
+    "	sret\n"
+    ".popsection");
+extern char probe_vec[];
+#endif
+
 void fixture_announce(void)
 {
 #if defined(HV_FIXTURE_SLOWSTART)
@@ -60,6 +98,54 @@ void fixture_announce(void)
 	       MMIO_BUSY);
 #elif defined(HV_FIXTURE_REENTRY)
 	printf("hypervisor: fixture build: the other harts are started at the boot entry first\n");
+#elif defined(HV_FIXTURE_SBI_PANIC)
+	printf("hypervisor: fixture build: VM0 only, its RAM not executable; errors through SBI; other harts idle\n");
+#elif defined(HV_FIXTURE_NO_VSTI)
+	printf("hypervisor: fixture build: the VS timer interrupt is not delegated (hideleg)\n");
+#endif
+}
+
+void fixture_hideleg(void)
+{
+#if defined(HV_FIXTURE_NO_VSTI)
+	csr_clear(CSR_HIDELEG, 1UL << IRQ_VS_TIMER);
+#endif
+}
+
+int fixture_vms(int n)
+{
+#if defined(HV_FIXTURE_SBI_PANIC)
+	(void)n;
+	return 1;
+#else
+	return n;
+#endif
+}
+
+// An idle hart (no VM of its own) parks; before that, its boot trap.
+void fixture_park(void)
+{
+#if defined(HV_FIXTURE_SBI_PANIC)
+	extern void trapvec(void);
+	static int probed[MAXHART];
+	uint64 hartid = r_tp();
+	if (hartid < (uint64)nvm || hartid >= MAXHART || probed[hartid])
+		return;
+	probed[hartid] = 1;
+	csr_write(CSR_STVEC, (uint64)probe_vec);
+	asm volatile(".option push\n.option norvc\nebreak\n.option pop" ::: "memory");
+	csr_write(CSR_STVEC, (uint64)trapvec);
+	__atomic_fetch_add(&idle_probed, 1, __ATOMIC_RELEASE);
+#endif
+}
+
+// VM0 starts once every idle hart has taken its boot trap.
+void fixture_hart_ready(void)
+{
+#if defined(HV_FIXTURE_SBI_PANIC)
+	while (__atomic_load_n(&idle_probed, __ATOMIC_ACQUIRE) <
+	       __atomic_load_n(&idle_started, __ATOMIC_ACQUIRE))
+		;
 #endif
 }
 
@@ -84,6 +170,13 @@ void fixture_boot_claimed(uint64 hartid)
 
 void fixture_before_hart_start(void)
 {
+#if defined(HV_FIXTURE_SBI_PANIC)
+	extern char _secondary[];
+	for (int i = nvm; i < MAXHART; i++)
+		if (sbi_hart_exists(i) && sbi_hart_start(i, (uint64)_secondary, 0) == 0)
+			idle_started++;
+	__sync_synchronize();
+#endif
 #if defined(HV_FIXTURE_SLOWSTART)
 	// Guest-visible work, so its length is counted in instructions, not in
 	// the host's seconds: a slower host makes it take longer.
@@ -96,19 +189,65 @@ void fixture_before_hart_start(void)
 #endif
 }
 
-#if defined(HV_FIXTURE_MMIO_POLL)
-// The level-0 PTE of a 4 KiB G-stage mapping of gpa, or 0.
-static pte_t *gstage_pte4k(pte_t *root, uint64 gpa)
+#if defined(HV_FIXTURE_MMIO_POLL) || defined(HV_FIXTURE_SBI_PANIC)
+// The leaf PTE that maps gpa in an Sv39x4 G-stage table, and its level (2,
+// 1 or 0); 0 when gpa is not mapped.
+static pte_t *gstage_leaf(pte_t *root, uint64 gpa, int *level)
 {
 	pte_t *pte = &root[(gpa >> 30) & 2047];
-	for (int l = 2; l > 0; l--) {
-		if (!(*pte & PTE_V) || (*pte & (PTE_R | PTE_W | PTE_X)))
+	for (int l = 2; l >= 0; l--) {
+		if (!(*pte & PTE_V))
+			return 0;
+		if (*pte & (PTE_R | PTE_W | PTE_X)) {
+			*level = l;
+			return pte;
+		}
+		if (l == 0)
 			return 0;
 		pte_t *table = (pte_t *)PTE2PA(*pte);
 		pte = &table[(gpa >> (12 + 9 * (l - 1))) & 511];
 	}
-	return pte;
+	return 0;
 }
+#endif
+
+#if defined(HV_FIXTURE_SBI_PANIC)
+static void sbi_puts(const char *s)
+{
+	for (; *s; s++)
+		sbi_call(SBI_LEGACY_PUTCHAR, 0, *s, 0, 0);
+}
+
+static void sbi_puthex(uint64 x)
+{
+	char buf[19] = "0x";
+	for (int i = 0; i < 16; i++)
+		buf[2 + i] = "0123456789abcdef"[(x >> (60 - 4 * i)) & 15];
+	buf[18] = 0;
+	sbi_puts(buf);
+}
+
+// The fatal guest trap, reported the way many hypervisors do: through the
+// SBI console, then the hart parks.
+static void __attribute__((noreturn)) sbi_report(struct vcpu *v)
+{
+	char hart[2] = { '0' + (char)v->hartid, 0 };
+	sbi_puts("[ERROR] hart ");
+	sbi_puts(hart);
+	sbi_puts(": fatal guest trap, scause ");
+	sbi_puthex(csr_read(CSR_SCAUSE));
+	sbi_puts(" sepc ");
+	sbi_puthex(csr_read(CSR_SEPC));
+	sbi_puts(" htval ");
+	sbi_puthex(csr_read(CSR_HTVAL));
+	sbi_puts("\n[PANIC] hart ");
+	sbi_puts(hart);
+	sbi_puts(" parked\n");
+	park();
+}
+#endif
+
+#if defined(HV_FIXTURE_MMIO_POLL)
 
 // hlvx.hu: a halfword of guest code at guest-virtual va, read through the
 // guest's own translation (vsatp, then the G-stage) as an instruction fetch.
@@ -154,10 +293,19 @@ static uint64 console_read(struct vm *vm, uint64 off)
 void fixture_gstage(struct vm *vm)
 {
 #if defined(HV_FIXTURE_MMIO_POLL)
-	pte_t *pte = gstage_pte4k(vm->gstage, GUEST_UART);
-	if (pte == 0)
+	int level = -1;
+	pte_t *pte = gstage_leaf(vm->gstage, GUEST_UART, &level);
+	if (pte == 0 || level != 0)
 		panic("fixture build: the console page is not a 4 KiB mapping");
 	*pte = 0;                   // vm_start fences the G-stage before first use
+#elif defined(HV_FIXTURE_SBI_PANIC)
+	// Every leaf over the guest's RAM loses X (vm_start fences the G-stage).
+	for (uint64 gpa = GUEST_RAM; gpa < GUEST_RAM + VM_RAM_SIZE; gpa += 4096) {
+		int level = -1;
+		pte_t *pte = gstage_leaf(vm->gstage, gpa, &level);
+		if (pte)
+			*pte &= ~PTE_X;
+	}
 #else
 	(void)vm;
 #endif
@@ -194,6 +342,8 @@ int fixture_trap(struct vcpu *v)
 	}
 	csr_write(CSR_SEPC, csr_read(CSR_SEPC) + len);
 	return 1;
+#elif defined(HV_FIXTURE_SBI_PANIC)
+	sbi_report(v);
 #else
 	(void)v;
 	return 0;

@@ -22,7 +22,7 @@ void hart_init(void)
 	// VS software, timer and external interrupts are the guest's own
 	// (it sees them as S-mode ones). We raise the timer through hvip.VSTIP.
 	csr_write(CSR_HIDELEG, (1UL << IRQ_VS_SOFT) | (1UL << IRQ_VS_TIMER) |
-		  (1UL << IRQ_VS_EXT));
+		  (1UL << IRQ_VS_EXT)); FIXTURE_HIDELEG()
 	csr_write(CSR_HVIP, 0);
 	csr_write(CSR_HIE, 0);
 	csr_write(CSR_HGEIE, 0);
@@ -51,5 +51,5 @@ void hart_init(void)
 	csr_write(CSR_SIE, SIE_STIE);
 	sbi_set_timer(~0UL);
 
-	printf("hypervisor: hart %d: henvcfg %p\n", (int)r_tp(), henvcfg);
+	printf("hypervisor: hart %d: henvcfg %p\n", (int)r_tp(), henvcfg); FIXTURE_HART_READY()
 }

@@ -92,10 +92,16 @@ all: $(HV_FAULTS:%=$(OUT)/hypervisor-%.elf) $(GUEST_FAULTS:%=$(OUT)/hypervisor-g
 #   hypervisor-mmio-poll.elf  HV_FIXTURE_MMIO_POLL  consoles trap-and-emulate, LSR polled busy
 #   hypervisor-stress.elf     embeds guest-stress.bin (the shell's `stress` builtin)
 #   hypervisor-hotpage.elf    embeds guest-hotpage.bin (a RAM scrub on kvminithart's page)
-HV_FIXTURES := slowstart mmio-poll reentry
+#   hypervisor-sbi-panic.elf  HV_FIXTURE_SBI_PANIC  hangs on purpose: VM0 only, its RAM not
+#                             executable, the error printed through SBI, the other harts idle
+#   hypervisor-no-vsti.elf    HV_FIXTURE_NO_VSTI  hangs on purpose: hideleg leaves out the VS
+#                             timer interrupt, so the guests never get their timer
+HV_FIXTURES := slowstart mmio-poll reentry sbi-panic no-vsti
 HV_FIXTURE_FLAG_slowstart := -DHV_FIXTURE_SLOWSTART
 HV_FIXTURE_FLAG_mmio-poll := -DHV_FIXTURE_MMIO_POLL
 HV_FIXTURE_FLAG_reentry   := -DHV_FIXTURE_REENTRY
+HV_FIXTURE_FLAG_sbi-panic := -DHV_FIXTURE_SBI_PANIC
+HV_FIXTURE_FLAG_no-vsti   := -DHV_FIXTURE_NO_VSTI
 
 $(foreach f,$(HV_FIXTURES),$(eval $(call hv_variant,hv-$(f),-DHV_HENVCFG_ADUE=1 $(HV_FIXTURE_FLAG_$(f)))))
 

@@ -35,7 +35,7 @@ void main(uint64 hartid, int boot)
 			panic("hart 0 does not exist");
 
 		// VM0's console is the virt 16550; VM1's is a pci-serial.
-		uint64 consoles[NVM] = { UART0, 0 };
+		uint64 consoles[NVM] = { UART0, 0 }; FIXTURE_VMS()
 		if (nvm > 1) {
 			consoles[1] = pci_serial_init();
 			if (consoles[1] == 0) {

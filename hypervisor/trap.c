@@ -12,7 +12,7 @@ _Static_assert(offsetof(struct vcpu, hartid) == VCPU_HARTID, "trapvec.S layout")
 // Stop this hart for good: interrupts off, wfi forever.
 void park(void)
 {
-	csr_clear(CSR_SSTATUS, SSTATUS_SIE);
+	csr_clear(CSR_SSTATUS, SSTATUS_SIE); FIXTURE_PARK()
 	csr_write(CSR_SIE, 0);
 	for (;;)
 		wfi();

@@ -128,6 +128,123 @@ async fn injected(
     );
 }
 
+/// A fatal guest trap the hypervisor reports through SBI console calls
+/// before parking, beside idle harts whose scause still holds a handled
+/// boot-time trap: the faulting hart is named, with its console lines; the
+/// idle harts are shown as idle, and the early verdict does not blame them.
+async fn sbi_panic(version: &str) {
+    let Some(d) = diagnosed("hypervisor-sbi-panic.toml", version).await else {
+        return;
+    };
+    let text = hvharness::cli::diagnose::render(&d);
+    let Observed::Hung { early, .. } = &d.observed else {
+        panic!("expected a hang:\n{text}");
+    };
+    if let Some(e) = early {
+        let e = e.to_string();
+        assert!(
+            !e.contains("hart 1") && !e.contains("hart 2"),
+            "the early verdict blames an idle hart: {e}\n{text}"
+        );
+    }
+    assert_eq!(d.faults.len(), 1, "only hart 0 is stuck:\n{text}");
+    let f = &d.faults[0];
+    assert_eq!(f.context.hart, 0, "{text}");
+    assert_eq!(f.context.cause.code, 20, "{text}");
+    assert_eq!(f.context.to, TrapTarget::HS, "{text}");
+    assert_eq!(f.context.from.name(), "VS", "{text}");
+    assert!(f.context.sbi_calls_after > 0, "{text}");
+    // The guest's first code is an assembly label: named, not a bare address.
+    assert!(
+        f.context
+            .epc_place
+            .as_deref()
+            .is_some_and(|p| p.starts_with("guest:_entry")),
+        "{text}"
+    );
+    assert!(
+        text.contains("htval 0x20080000 (guest-physical 0x80200000)"),
+        "{text}"
+    );
+    let lacks_x = f
+        .findings
+        .iter()
+        .any(|x| x.rule == "page-fault" && x.summary.contains("lacks X"));
+    assert!(lacks_x, "{text}");
+    assert!(
+        f.console.iter().any(|l| l.text == "[PANIC] hart 0 parked"),
+        "{text}"
+    );
+    assert!(
+        f.console
+            .iter()
+            .any(|l| l.text.starts_with("[ERROR] hart 0")),
+        "{text}"
+    );
+    assert_eq!(d.harts.len(), 3, "every hart's state:\n{text}");
+    for h in &d.harts {
+        assert_eq!(h.stuck, h.hart == 0, "{text}");
+        assert_eq!(h.privilege, "HS", "{text}");
+        assert!(h.activity.contains("wfi"), "{text}");
+        assert!(
+            h.place
+                .as_deref()
+                .is_some_and(|p| p.starts_with("hypervisor:park+")),
+            "{text}"
+        );
+        if h.hart != 0 {
+            assert!(
+                h.stale_trap
+                    .as_deref()
+                    .is_some_and(|t| t.contains("breakpoint")),
+                "{text}"
+            );
+        }
+    }
+    assert!(text.contains("other harts:"), "{text}");
+    let json = serde_json::to_value(&d).expect("the diagnosis as JSON");
+    assert_eq!(json["harts"].as_array().map(Vec::len), Some(3), "{json}");
+}
+
+/// A hypervisor that does not delegate the VS timer interrupt: nothing
+/// traps, the guests wait for a tick; every hart's interrupts are decoded
+/// and the missing link (hideleg bit 6) is named.
+async fn no_vsti(version: &str) {
+    let Some(d) = diagnosed("hypervisor-no-vsti.toml", version).await else {
+        return;
+    };
+    let text = hvharness::cli::diagnose::render(&d);
+    assert!(matches!(d.observed, Observed::Hung { .. }), "{text}");
+    assert!(d.faults.is_empty(), "nothing traps:\n{text}");
+    assert!(!text.contains("no fault to explain"), "{text}");
+    assert_eq!(d.harts.len(), 2, "{text}");
+    for h in &d.harts {
+        // In the guest's kernel or in its init (a user program this
+        // scenario has no ELF for), polling for a tick that never comes.
+        assert!(["VS", "VU"].contains(&h.privilege.as_str()), "{text}");
+        let f = h
+            .interrupts
+            .findings
+            .iter()
+            .find(|f| f.rule == "interrupt-undelegated")
+            .unwrap_or_else(|| panic!("hart {}: no missing link named:\n{text}", h.hart));
+        assert!(f.summary.starts_with("VSTI is pending"), "{text}");
+        assert!(
+            f.fix
+                .as_deref()
+                .is_some_and(|x| x.contains("hideleg bit 6")),
+            "{text}"
+        );
+        assert!(
+            h.interrupts
+                .decoded
+                .iter()
+                .any(|l| l.starts_with("hideleg ")),
+            "{text}"
+        );
+    }
+}
+
 async fn gdb_hand_off(version: &str) {
     let Some(_) = common::qemu_or_skip(version, "gdb_hand_off") else {
         return;
@@ -227,6 +344,10 @@ macro_rules! per_version {
             async fn nostvec_under_hypervisor() { super::injected($v, "fault-nostvec-hv.toml", 0xd, TrapTarget::VS, "guest:fault_unmapped_load", "no-stvec").await }
             #[tokio::test]
             async fn illegal() { super::injected($v, "fault-illegal.toml", 2, TrapTarget::VS, "guest:fault_illegal_insn", "illegal-instruction").await }
+            #[tokio::test]
+            async fn sbi_panic() { super::sbi_panic($v).await }
+            #[tokio::test]
+            async fn no_vsti() { super::no_vsti($v).await }
             #[tokio::test]
             async fn gdb_hand_off() { super::gdb_hand_off($v).await }
         }

@@ -8,8 +8,8 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::run::select_builds;
-use crate::diagnosis::capture;
-use crate::diagnosis::FaultReport;
+use crate::diagnosis::harts::HartSummary;
+use crate::diagnosis::{capture, console, FaultReport};
 use crate::qemu::{QemuBuild, QemuRegistry, QemuVersion};
 use crate::runner::{self, Observed, RunOptions};
 use crate::scenario::Scenario;
@@ -22,7 +22,18 @@ pub struct Diagnosis {
     pub observed: Observed,
     /// Seconds from QEMU's start to the verdict.
     pub verdict_secs: f64,
+    /// The stuck harts' faults, in the order the harts got stuck.
     pub faults: Vec<FaultReport>,
+    /// Every hart's state at the stop, stuck or not.
+    pub harts: Vec<HartSummary>,
+}
+
+/// What a diagnosis found at the stop: the stuck harts' faults explained,
+/// and every hart's state.
+#[derive(Debug, Default)]
+pub struct Explained {
+    pub faults: Vec<FaultReport>,
+    pub harts: Vec<HartSummary>,
 }
 
 /// Runs the diagnosis on each selected QEMU; exit 0 when everything boots,
@@ -79,7 +90,7 @@ pub async fn diagnose_one(
     build: &QemuBuild,
     keep_for_gdb: bool,
 ) -> Result<(Diagnosis, Option<runner::LiveRun>)> {
-    let (report, faults, live) = run_and_explain(scenario, build).await?;
+    let (report, explained, live) = run_and_explain(scenario, build).await?;
     // The run's own time: from QEMU's start to the verdict, before the explaining.
     let verdict_secs = report.duration_secs;
     let diagnosis = Diagnosis {
@@ -87,7 +98,8 @@ pub async fn diagnose_one(
         qemu: build.version,
         observed: report.observed,
         verdict_secs,
-        faults,
+        faults: explained.faults,
+        harts: explained.harts,
     };
     let live = if keep_for_gdb && !matches!(diagnosis.observed, Observed::Booted) {
         live
@@ -98,38 +110,50 @@ pub async fn diagnose_one(
 }
 
 /// Runs once under the debugger and, when the boot did not finish, explains
-/// each stuck hart's fault; QEMU is still stopped in the returned [`runner::LiveRun`].
+/// each stuck hart's fault and says where every hart is; QEMU is still
+/// stopped in the returned [`runner::LiveRun`].
 pub async fn run_and_explain(
     scenario: &Scenario,
     build: &QemuBuild,
-) -> Result<(runner::RunReport, Vec<FaultReport>, Option<runner::LiveRun>)> {
+) -> Result<(runner::RunReport, Explained, Option<runner::LiveRun>)> {
     let options = RunOptions { keep_alive: true };
     let (report, mut live) = runner::run_with(scenario, build, &options).await?;
-    let mut faults = Vec::new();
-    if !matches!(report.observed, Observed::Booted) {
-        if let Some(l) = live.as_mut() {
-            let harts = capture::read_harts(l.session.rsp(), build.version).await?;
-            let log = l.trap_log.snapshot();
-            // The run's own copy: the ELF files are read once per run.
-            let elfs = l.elfs.clone();
-            for ctx in capture::faults(&harts, &log, l.storm.as_ref(), scenario, Some(&elfs))? {
-                let state = harts.iter().find(|h| h.hart == ctx.hart);
-                let rsp = l.session.rsp();
-                faults.push(
-                    crate::diagnosis::explain(
-                        ctx,
-                        state,
-                        scenario,
-                        Some(&elfs),
-                        build.version,
-                        rsp,
-                    )
-                    .await?,
-                );
-            }
-        }
+    let mut out = Explained::default();
+    if matches!(report.observed, Observed::Booted) {
+        return Ok((report, out, live));
     }
-    Ok((report, faults, live))
+    let Some(l) = live.as_mut() else {
+        return Ok((report, out, live));
+    };
+    let harts = capture::read_harts(l.session.rsp(), build.version).await?;
+    let log = l.trap_log.snapshot();
+    // The run's own copy: the ELF files are read once per run.
+    let elfs = l.elfs.clone();
+    let lines = console::error_lines(&report.transcripts);
+    for ctx in capture::faults(&harts, &log, l.storm.as_ref(), scenario, Some(&elfs))? {
+        let state = harts.iter().find(|h| h.hart == ctx.hart);
+        let rsp = l.session.rsp();
+        let mut f =
+            crate::diagnosis::explain(ctx, state, scenario, Some(&elfs), build.version, rsp)
+                .await?;
+        f.console = console::lines_for(&lines, f.context.hart, out.faults.is_empty());
+        out.faults.push(f);
+    }
+    // Last, since looking steps the harts: where each one is and what it does.
+    for h in &harts {
+        let look = match crate::runner::inspect::look_at_stopped(&mut l.session, h.hart).await {
+            Ok(look) => look,
+            Err(e) => {
+                eprintln!("hvharness: hart {}: not looked at: {e:#}", h.hart);
+                None
+            }
+        };
+        let place = capture::place_of(scenario, &elfs, h.pc, h.privilege.virt);
+        let stuck = out.faults.iter().any(|f| f.context.hart == h.hart);
+        out.harts
+            .push(HartSummary::new(h, place, look.as_ref(), stuck));
+    }
+    Ok((report, out, live))
 }
 
 /// Leaves QEMU stopped at the failure and tells a human how to attach gdb;
@@ -200,8 +224,38 @@ pub fn render(d: &Diagnosis) -> String {
             let _ = writeln!(s, "{}", d.observed);
         }
     }
-    if d.faults.is_empty() {
+    let waiting = d.harts.iter().any(|h| !h.interrupts.findings.is_empty());
+    if d.faults.is_empty() && !waiting {
         let _ = writeln!(s, "no hart is stuck on a trap: no fault to explain");
+    } else if d.faults.is_empty() {
+        let _ = writeln!(
+            s,
+            "no hart is stuck on a trap; an interrupt reaches nobody:"
+        );
+    }
+    let others: Vec<&HartSummary> = d.harts.iter().filter(|h| !h.stuck).collect();
+    if !others.is_empty() {
+        let _ = writeln!(
+            s,
+            "{}:",
+            if d.faults.is_empty() {
+                "harts"
+            } else {
+                "other harts"
+            }
+        );
+        for h in others {
+            let _ = writeln!(s, "  {}", h.line());
+            // Where nothing trapped, what each hart waits for is the story.
+            if d.faults.is_empty() || !h.interrupts.findings.is_empty() {
+                for l in &h.interrupts.decoded {
+                    let _ = writeln!(s, "    {l}");
+                }
+            }
+            for finding in &h.interrupts.findings {
+                render_finding(&mut s, finding, "    ");
+            }
+        }
     }
     for f in &d.faults {
         let c = &f.context;
@@ -219,16 +273,35 @@ pub fn render(d: &Diagnosis) -> String {
             c.epc,
             c.epc_place.as_deref().unwrap_or("")
         );
-        let _ = writeln!(s, "  tval {:#x}", c.tval);
-        if let Some(h) = c.htval {
-            let _ = writeln!(
-                s,
-                "  htval {h:#x} (guest-physical {:#x})",
-                crate::riscv::guest_physical_address(h, c.tval)
-            );
+        // A trap taken to VS is the guest's own: QEMU shows its registers
+        // under the s-mode names while V=1.
+        let guest_view = if c.to == crate::diagnosis::TrapTarget::VS {
+            " (the guest's stval: vstval, shown as stval while V=1)"
+        } else {
+            ""
+        };
+        let _ = writeln!(s, "  tval {:#x}{guest_view}", c.tval);
+        if let Some(h) = c.htval_text() {
+            let _ = writeln!(s, "  htval {h}");
         }
         if let Some(h) = c.htinst {
             let _ = writeln!(s, "  htinst {h:#x}");
+        }
+        if let Some(h) = d.harts.iter().find(|h| h.hart == c.hart) {
+            let _ = writeln!(s, "  now  {}", h.line());
+        }
+        if c.sbi_calls_after > 0 {
+            let _ = writeln!(
+                s,
+                "  after the trap: {} SBI call(s) from HS (a report through the SBI console), then no progress",
+                c.sbi_calls_after
+            );
+        }
+        if !f.console.is_empty() {
+            let _ = writeln!(s, "  console:");
+            for l in &f.console {
+                let _ = writeln!(s, "    {}: {}", l.console, l.text);
+            }
         }
         if !f.backtrace.is_empty() {
             let _ = writeln!(s, "  backtrace:");
@@ -243,14 +316,20 @@ pub fn render(d: &Diagnosis) -> String {
             }
         }
         for finding in &f.findings {
-            let _ = writeln!(s, "  cause [{}]: {}", finding.rule, finding.summary);
-            for d in &finding.details {
-                let _ = writeln!(s, "    {d}");
-            }
-            if let Some(fix) = &finding.fix {
-                let _ = writeln!(s, "  fix: {fix}");
-            }
+            render_finding(&mut s, finding, "  ");
         }
     }
     s
+}
+
+/// `cause [rule]: summary`, its details, and the fix, indented.
+fn render_finding(s: &mut String, finding: &crate::diagnosis::Finding, indent: &str) {
+    use std::fmt::Write as _;
+    let _ = writeln!(s, "{indent}cause [{}]: {}", finding.rule, finding.summary);
+    for d in &finding.details {
+        let _ = writeln!(s, "{indent}  {d}");
+    }
+    if let Some(fix) = &finding.fix {
+        let _ = writeln!(s, "{indent}fix: {fix}");
+    }
 }

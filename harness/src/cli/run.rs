@@ -256,7 +256,7 @@ async fn run_cell(
     if !diagnose {
         return Ok((runner::run(scenario, build).await?, None));
     }
-    let (r, faults, live) = super::diagnose::run_and_explain(scenario, build).await?;
+    let (r, explained, live) = super::diagnose::run_and_explain(scenario, build).await?;
     drop(live);
     if matches!(r.observed, runner::Observed::Booted) {
         return Ok((r, None));
@@ -266,7 +266,8 @@ async fn run_cell(
         qemu: r.qemu,
         observed: r.observed.clone(),
         verdict_secs: r.duration_secs,
-        faults,
+        faults: explained.faults,
+        harts: explained.harts,
     };
     let entry = DiagnosisEntry {
         text: super::diagnose::render(&d),

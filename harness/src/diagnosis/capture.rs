@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 
 use super::{FaultContext, TrapTarget};
 use crate::debug::privilege_of;
-use crate::qemu::trap_log::{LoggedTrap, TrapLog};
+use crate::qemu::trap_log::{LoggedTrap, SinceFault, TrapLog};
 use crate::qemu::QemuVersion;
 use crate::riscv::cause::code;
 use crate::riscv::{Cause, Level, PrivilegeLevel};
@@ -61,7 +61,7 @@ pub(crate) async fn read_harts(
         let privilege = privilege_of(rsp, thread, version).await?;
         rsp.select_register_thread(thread).await?;
         let mut csrs = BTreeMap::new();
-        for name in CONTEXT_CSRS {
+        for name in CONTEXT_CSRS.iter().chain(super::interrupts::INTERRUPT_CSRS) {
             if rsp
                 .target_description()
                 .is_some_and(|t| t.register(name).is_some())
@@ -117,6 +117,11 @@ pub(crate) fn faults(
     // faults suffices to call a hart looping (one may have started late).
     let storms = log.storms(LOOPING_REPEATS);
     let in_firmware = |pc: u64| elfs.is_some_and(|e| !e.spaces_containing(pc).is_empty());
+    let host = scenario.elf_for_virt(Some(false)).map(|e| e.name.clone());
+    let in_host_code = |pc: u64| {
+        let image = host.as_deref().and_then(|n| elfs?.space(n).ok());
+        image.is_some_and(|i| i.symbolize(pc).is_some_and(|h| h.exact))
+    };
     let mut out = Vec::new();
     for h in harts {
         let hart = u64::from(h.hart);
@@ -136,13 +141,15 @@ pub(crate) fn faults(
                     .unwrap_or_else(|| s.clone());
                 Some(storm_context(h, &first))
             }
-            None => parked_context(h, log),
+            None => parked_context(h, log, &in_host_code),
         };
         if let Some(mut ctx) = ctx {
             ctx.epc_place = elfs.and_then(|set| place_of(scenario, set, ctx.epc, ctx.from.virt));
             out.push(ctx);
         }
     }
+    // In the order the harts got stuck: by their last fault in the log.
+    out.sort_by_key(|c| log.hart(c.hart as usize).map(|h| h.last_fault_seq));
     Ok(out)
 }
 
@@ -175,12 +182,18 @@ fn storm_context(h: &HartState, first: &LoggedTrap) -> FaultContext {
         htval: None,
         htinst: None,
         epc_place: None,
+        sbi_calls_after: 0,
         csrs: guest_view(h),
     }
 }
 
 /// A hart parked in HS-mode after a trap the hypervisor did not expect.
-fn parked_context(h: &HartState, log: &TrapLog) -> Option<FaultContext> {
+/// `in_host_code` says whether an address lies in the hypervisor's own ELF.
+fn parked_context(
+    h: &HartState,
+    log: &TrapLog,
+    in_host_code: &dyn Fn(u64) -> bool,
+) -> Option<FaultContext> {
     if h.privilege.level != Level::Supervisor || h.privilege.virt == Some(true) {
         return None;
     }
@@ -193,23 +206,36 @@ fn parked_context(h: &HartState, log: &TrapLog) -> Option<FaultContext> {
     if cause.interrupt || cause.code == code::ECALL_VS {
         return None;
     }
-    // The log's last exception on this hart must be the one in scause/sepc:
-    // otherwise the hart went on after it and is not parked on it.
-    let last = log
-        .hart(h.hart as usize)
-        .and_then(|l| l.last_exception.as_ref());
+    // The log's last fault on this hart must be the one in scause/sepc:
+    // otherwise the hart went on after it and is not parked on it. Ecalls
+    // after it do not count: a hypervisor reporting the fault through the
+    // SBI console makes them.
+    let hart_log = log.hart(h.hart as usize)?;
+    // An ecall the hypervisor did not expect (from U, not delegated) is
+    // itself the fault: then it must be the last exception of all, and
+    // nothing after it says how it went.
+    let is_ecall = (code::ECALL_U..=code::ECALL_M).contains(&cause.code);
+    let (last, since) = if is_ecall {
+        (hart_log.last_exception.as_ref(), SinceFault::default())
+    } else {
+        (hart_log.last_fault.as_ref(), hart_log.since_fault)
+    };
     if !last.is_some_and(|t| t.cause == cause.code && t.epc == *sepc) {
         return None;
     }
     let hstatus = h.csrs.get("hstatus").copied().unwrap_or(0);
     let from_virt = hstatus >> 7 & 1 == 1; // SPV
+    let spp = h.csrs.get("sstatus").is_some_and(|s| s >> 8 & 1 == 1);
+    if handled(from_virt, spp, *sepc, &since, in_host_code) {
+        return None;
+    }
     let from_level = if from_virt {
         if hstatus >> 8 & 1 == 1 {
             Level::Supervisor
         } else {
             Level::User
         } // SPVP
-    } else if h.csrs.get("sstatus").is_some_and(|s| s >> 8 & 1 == 1) {
+    } else if spp {
         Level::Supervisor
     } else {
         Level::User
@@ -227,8 +253,31 @@ fn parked_context(h: &HartState, log: &TrapLog) -> Option<FaultContext> {
         htval: h.csrs.get("htval").copied(),
         htinst: h.csrs.get("htinst").copied(),
         epc_place: None,
+        sbi_calls_after: since.ecalls_with(code::ECALL_S),
         csrs: h.csrs.clone(),
     })
+}
+
+/// Whether a trap into HS that scause/sepc still hold was handled: the hart
+/// is seen past its return point. Idle harts keep a boot-time trap in scause
+/// long after they returned from it; only a hart still inside the handler
+/// is stuck on it.
+/// - From V=1: the guest made an SBI call after it (it ran again).
+/// - From V=0: `sret` sets SPP to U, so a trap taken in the hypervisor's own
+///   code (where it runs in HS) with SPP now 0 was returned from; and a hart
+///   that took interrupts after it went on running (a hypervisor that parks
+///   on a fault of its own turns interrupts off first, as ours does).
+fn handled(
+    from_virt: bool,
+    spp: bool,
+    epc: u64,
+    since: &SinceFault,
+    in_host_code: &dyn Fn(u64) -> bool,
+) -> bool {
+    if from_virt {
+        return since.ecalls_with(code::ECALL_VS) > 0;
+    }
+    (!spp && in_host_code(epc)) || since.interrupts > 0
 }
 
 /// The registers as the rules want them: while V=1 QEMU shows the guest's
@@ -370,5 +419,128 @@ milestones = ["guest kernel is booting"]
         let parked = faults(&[stopped_in_the_loop()], &log, None, &scenario, None).expect("faults");
         assert_eq!(parked.len(), 1);
         assert_eq!(parked[0].cause.code, 0xf);
+    }
+
+    /// A hart stopped in HS with this scause/sepc/sstatus/hstatus.
+    fn in_hs(hart: u32, scause: u64, sepc: u64, sstatus: u64, hstatus: u64) -> HartState {
+        let csrs = [
+            ("scause", scause),
+            ("sepc", sepc),
+            ("stval", 0),
+            ("sstatus", sstatus),
+            ("hstatus", hstatus),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        HartState {
+            hart,
+            thread: ThreadId::parse(b"p1.1").expect("a thread id"),
+            pc: 0x8020_0790,
+            privilege: PrivilegeLevel {
+                level: Level::Supervisor,
+                virt: Some(false),
+            },
+            csrs,
+            ra: 0,
+            sp: 0,
+            fp: 0,
+        }
+    }
+
+    const SPP: u64 = 1 << 8;
+    /// hstatus.SPV and SPVP: trapped from VS-mode.
+    const SPV: u64 = 1 << 7 | 1 << 8;
+    const GUEST_ENTRY: u64 = 0x8020_0000;
+    const EBREAK_PC: u64 = 0x8020_1234;
+
+    /// The shape of the first hypervisor: the idle harts 1 and 2 took
+    /// a boot-time trap in the hypervisor's own code; hart 0's guest then
+    /// faulted and the hypervisor printed its report through SBI (ecalls
+    /// from HS) before parking.
+    fn reported_through_sbi(idle_interrupts: bool) -> TrapLog {
+        let mut text = line(1, 0, 3, EBREAK_PC, 0);
+        text += &line(2, 0, 3, EBREAK_PC, 0);
+        if idle_interrupts {
+            text += &line(1, 1, 7, 0x8020_0790, 0);
+        }
+        text += &line(0, 0, 0x14, GUEST_ENTRY, GUEST_ENTRY);
+        for _ in 0..40 {
+            text += &line(0, 0, 9, 0x8020_0500, 0);
+        }
+        let mut log = TrapLog::new(3);
+        log.feed(text.as_bytes(), Instant::now());
+        log
+    }
+
+    fn scenario() -> Scenario {
+        let path = Path::new("/proj/scenarios/x.toml");
+        ScenarioFile::parse(ONE_HART, path)
+            .and_then(|f| f.into_scenario(path))
+            .expect("a valid scenario")
+    }
+
+    #[test]
+    fn the_faulting_hart_is_named_not_the_idle_ones() {
+        let log = reported_through_sbi(false);
+        let host = |pc: u64| (0x8020_0000..0x8021_0000).contains(&pc);
+        // Hart 0: still inside the handler of the guest's fault (SPV=1,
+        // SPP=1), its scause/sepc that fault, only printing ecalls since.
+        let hart0 = in_hs(0, 0x14, GUEST_ENTRY, SPP, SPV);
+        let ctx = parked_context(&hart0, &log, &host).expect("hart 0 is stuck on its fault");
+        assert_eq!(ctx.cause.code, 0x14);
+        assert_eq!(ctx.from.name(), "VS");
+        assert_eq!(ctx.sbi_calls_after, 40, "the report's ecalls are evidence");
+        // Harts 1 and 2: the same stale ebreak in scause/sepc, but sret has
+        // cleared SPP since: they returned from it.
+        let idle = in_hs(1, 3, EBREAK_PC, 0, 0);
+        assert!(parked_context(&idle, &log, &host).is_none());
+        // Without knowing the hypervisor's code, SPP=0 says nothing.
+        let nowhere = |_: u64| false;
+        assert!(parked_context(&idle, &log, &nowhere).is_some());
+        // Interrupts taken after it: the hart went on running.
+        let log = reported_through_sbi(true);
+        assert!(parked_context(&idle, &log, &nowhere).is_none());
+        assert!(parked_context(&in_hs(2, 3, EBREAK_PC, 0, 0), &log, &nowhere).is_some());
+    }
+
+    #[test]
+    fn a_guest_that_called_sbi_after_its_fault_was_resumed() {
+        let mut log = reported_through_sbi(false);
+        log.feed(
+            line(0, 0, 10, GUEST_ENTRY + 0x40, 0).as_bytes(),
+            Instant::now(),
+        );
+        let hart0 = in_hs(0, 0x14, GUEST_ENTRY, SPP, SPV);
+        assert!(parked_context(&hart0, &log, &|_| false).is_none());
+    }
+
+    #[test]
+    fn an_undelegated_ecall_is_itself_the_fault() {
+        // fault-nodeleg: the guest's first system call (ecall from VU)
+        // comes to HS, which parks on it; it is the last exception.
+        let mut text = line(0, 0, 0xd, 0x8000_0100, 0x10);
+        text += &line(0, 0, 8, 0x40, 0);
+        let mut log = TrapLog::new(1);
+        log.feed(text.as_bytes(), Instant::now());
+        let hart0 = in_hs(0, 8, 0x40, SPP, 1 << 7);
+        let ctx = parked_context(&hart0, &log, &|_| false).expect("parked on the ecall");
+        assert_eq!((ctx.cause.code, ctx.from.name()), (8, "VU"));
+    }
+
+    #[test]
+    fn stuck_harts_come_in_the_order_they_got_stuck() {
+        // Hart 1 faults (from VS) before hart 0 does.
+        let mut text = line(1, 0, 0x15, 0x8000_0010, 0x1000_0000);
+        text += &line(0, 0, 0x17, 0x8000_0020, 0x1000_0000);
+        let mut log = TrapLog::new(2);
+        log.feed(text.as_bytes(), Instant::now());
+        let harts = [
+            in_hs(0, 0x17, 0x8000_0020, SPP, SPV),
+            in_hs(1, 0x15, 0x8000_0010, SPP, SPV),
+        ];
+        let found = faults(&harts, &log, None, &scenario(), None).expect("faults");
+        let order: Vec<u32> = found.iter().map(|c| c.hart).collect();
+        assert_eq!(order, vec![1, 0]);
     }
 }

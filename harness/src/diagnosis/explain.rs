@@ -30,6 +30,8 @@ pub struct FaultReport {
     /// The page-table walk for a page fault, one line per level.
     pub walk: Vec<String>,
     pub findings: Vec<Finding>,
+    /// The consoles' error lines that go with this fault (quoted as evidence).
+    pub console: Vec<super::console::ConsoleLine>,
 }
 
 /// Explains one captured fault; `state` is its hart's live state (the
@@ -110,6 +112,7 @@ pub async fn explain(
         backtrace,
         walk,
         findings,
+        console: Vec::new(),
     })
 }
 

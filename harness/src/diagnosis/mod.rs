@@ -8,8 +8,11 @@
 //! on fabricated memory as well as on real QEMU.
 
 pub mod backtrace;
-pub(crate) mod capture;
+pub mod capture;
+pub mod console;
 mod explain;
+pub mod harts;
+pub mod interrupts;
 pub mod rules;
 pub mod walk;
 
@@ -61,6 +64,9 @@ pub struct FaultContext {
     /// `space:symbol+offset at file:line` of epc, in the ELF file of the
     /// context that trapped (the guest's for V=1).
     pub epc_place: Option<String>,
+    /// SBI calls the hart made from HS after the trap (a hypervisor printing
+    /// its report through the SBI console): evidence, not progress.
+    pub sbi_calls_after: u64,
     /// Register values at the trap by name (satp, vsatp, hgatp, henvcfg,
     /// menvcfg, hedeleg, medeleg, stvec, vstvec, hstatus, mstatus, ...).
     /// A name is absent when the target could not read it.
@@ -78,6 +84,24 @@ impl FaultContext {
     pub fn csr(&self, name: &str) -> Option<u64> {
         self.csrs.get(name).copied()
     }
+
+    /// htval in words: the guest-physical address it gives only where the
+    /// architecture defines one (a guest-page fault taken to HS, with a
+    /// non-zero htval); otherwise what it is not.
+    pub fn htval_text(&self) -> Option<String> {
+        let h = self.htval?;
+        let gpf = self.cause.is_guest_page_fault() && self.to == TrapTarget::HS;
+        Some(match (gpf, h) {
+            (true, 0) => format!("{h:#x} (no guest-physical address given: htval may be 0)"),
+            (true, _) => format!(
+                "{h:#x} (guest-physical {:#x})",
+                crate::riscv::guest_physical_address(h, self.tval)
+            ),
+            (false, _) => {
+                format!("{h:#x} (not a guest-page fault: htval holds no guest-physical address)")
+            }
+        })
+    }
 }
 
 /// Physical memory of the target, 8 bytes at a time (little-endian). `None`
@@ -85,4 +109,41 @@ impl FaultContext {
 #[allow(async_fn_in_trait)]
 pub trait PhysMemory {
     async fn read_u64(&mut self, addr: u64) -> anyhow::Result<Option<u64>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::riscv::Level;
+
+    fn trap(code: u64, htval: u64) -> FaultContext {
+        FaultContext {
+            hart: 0,
+            from: PrivilegeLevel {
+                level: Level::Supervisor,
+                virt: Some(false),
+            },
+            to: TrapTarget::HS,
+            cause: Cause::exception(code),
+            epc: 0x8020_0000,
+            tval: 0x2,
+            htval: Some(htval),
+            htinst: Some(0),
+            epc_place: None,
+            sbi_calls_after: 0,
+            csrs: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_guest_physical_address_only_where_htval_holds_one() {
+        // The trap from HS: htval 0, tval 0x2. No address is made up.
+        let text = trap(2, 0).htval_text().expect("htval read");
+        assert!(!text.contains("guest-physical 0x"), "{text}");
+        assert!(text.contains("not a guest-page fault"), "{text}");
+        let gpf = trap(23, 0x2008_0000).htval_text().expect("htval read");
+        assert_eq!(gpf, "0x20080000 (guest-physical 0x80200002)");
+        let zero = trap(21, 0).htval_text().expect("htval read");
+        assert!(!zero.contains("guest-physical 0x"), "{zero}");
+    }
 }

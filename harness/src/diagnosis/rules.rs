@@ -1018,6 +1018,7 @@ mod tests {
             htval: Some(0),
             htinst: Some(0),
             epc_place: None,
+            sbi_calls_after: 0,
             csrs,
         };
         let e = Evidence::new(&ctx);
@@ -1243,6 +1244,7 @@ mod tests {
             htval: None,
             htinst: None,
             epc_place: Some("guest:fault_unmapped_load+0x20".into()),
+            sbi_calls_after: 0,
             csrs,
         };
         // Without the ELF the entry point is unknown: no finding.

@@ -1430,6 +1430,7 @@ pub(crate) mod tests {
             htval: None,
             htinst: None,
             epc_place: Some("guest:kvminithart+0x1e at kernel/vm.c:94".into()),
+            sbi_calls_after: 0,
             csrs,
         }
     }
@@ -1712,6 +1713,7 @@ pub(crate) mod tests {
             htval: None,
             htinst: None,
             epc_place: None,
+            sbi_calls_after: 0,
             csrs,
         };
         let t = block_on(walk_fault(&ctx, true, &mut mem)).unwrap();

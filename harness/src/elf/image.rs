@@ -35,6 +35,9 @@ pub struct Resolved {
 #[derive(Clone, Debug)]
 struct Segment {
     address: u64,
+    /// Where it is loaded (p_paddr): differs from `address` for code that
+    /// runs at its load address before the MMU is on.
+    physical: u64,
     memory_size: u64,
     data: Vec<u8>,
 }
@@ -110,6 +113,7 @@ impl ElfImage {
                 format_name(file.format())
             )));
         }
+        let physical = load_addresses(&file);
         let mut segments = Vec::new();
         for seg in file.segments() {
             let bytes = seg
@@ -117,6 +121,10 @@ impl ElfImage {
                 .map_err(|e| parse_err(format!("segment data: {e}")))?;
             segments.push(Segment {
                 address: seg.address(),
+                physical: physical
+                    .iter()
+                    .find(|(v, _)| *v == seg.address())
+                    .map_or(seg.address(), |(_, p)| *p),
                 memory_size: seg.size(),
                 data: bytes.to_vec(),
             });
@@ -157,10 +165,33 @@ impl ElfImage {
         runtime.wrapping_sub(self.offset as u64)
     }
 
+    /// The link-time address of a run-time one; an address that is no
+    /// link-time address of the file but lies in a segment's load range
+    /// (p_paddr, when it differs from p_vaddr) is taken there: code that
+    /// runs at its load address before the MMU is switched on.
+    fn link_of(&self, runtime: u64) -> u64 {
+        let link = self.to_link(runtime);
+        let linked = |a: u64| {
+            self.symbols.in_sections(a)
+                || self
+                    .segments
+                    .iter()
+                    .any(|s| a >= s.address && a - s.address < s.memory_size)
+        };
+        if linked(link) {
+            return link;
+        }
+        self.segments
+            .iter()
+            .filter(|s| s.physical != s.address)
+            .find(|s| link >= s.physical && link - s.physical < s.memory_size)
+            .map_or(link, |s| s.address + (link - s.physical))
+    }
+
     /// Whether the run-time address lies in one of the file's allocated
     /// sections or loadable segments.
-    pub(crate) fn contains(&self, address: u64) -> bool {
-        let link = self.to_link(address);
+    pub fn contains(&self, address: u64) -> bool {
+        let link = self.link_of(address);
         self.symbols.in_sections(link)
             || self
                 .segments
@@ -205,23 +236,25 @@ impl ElfImage {
         Ok(self.to_runtime(first.address))
     }
 
-    /// The run-time extents of the symbols called `name` that have a size
-    /// (several for a static function defined in several files).
+    /// The run-time extents of the symbols called `name` (several for a
+    /// static function defined in several files); a label without a size
+    /// reaches to the next symbol in its section.
     pub fn symbol_ranges(&self, name: &str) -> Vec<std::ops::Range<u64>> {
         self.symbols
             .named(name)
             .iter()
-            .filter(|s| s.size > 0)
-            .map(|s| {
-                let start = self.to_runtime(s.address);
-                start..start.wrapping_add(s.size)
+            .map(|s| self.symbols.extent(s))
+            .filter(|r| !r.is_empty())
+            .map(|r| {
+                let start = self.to_runtime(r.start);
+                start..start.wrapping_add(r.end - r.start)
             })
             .collect()
     }
 
     /// Describes a run-time address as `symbol+offset`.
     pub fn symbolize(&self, address: u64) -> Option<SymbolHit> {
-        let link = self.to_link(address);
+        let link = self.link_of(address);
         let (sym, exact) = self.symbols.lookup(link)?;
         Some(SymbolHit {
             name: sym.name.clone(),
@@ -234,7 +267,7 @@ impl ElfImage {
 
     /// The source line of a run-time address.
     pub fn line_for(&self, address: u64) -> Option<SourceLine> {
-        self.lines.line_for(self.to_link(address))
+        self.lines.line_for(self.link_of(address))
     }
 
     /// The run-time statement addresses of `file:line`.
@@ -289,11 +322,37 @@ impl ElfImage {
     /// when the target's memory cannot be read at a virtual address (a PTE
     /// with A clear makes the debugger's own reads fault too).
     pub fn bytes_at(&self, address: u64, len: usize) -> Option<&[u8]> {
-        let link = self.to_link(address);
+        let link = self.link_of(address);
         self.segments.iter().find_map(|s| {
             let start = usize::try_from(link.checked_sub(s.address)?).ok()?;
             s.data.get(start..start.checked_add(len)?)
         })
+    }
+}
+
+/// The load address (p_paddr) of each loadable segment, by p_vaddr.
+fn load_addresses(file: &object::File<'_>) -> Vec<(u64, u64)> {
+    use object::read::elf::ProgramHeader as _;
+    let load = |kind: u32| kind == object::elf::PT_LOAD;
+    match file {
+        object::File::Elf64(e) => e
+            .elf_program_headers()
+            .iter()
+            .filter(|p| load(p.p_type(e.endian())))
+            .map(|p| (p.p_vaddr(e.endian()), p.p_paddr(e.endian())))
+            .collect(),
+        object::File::Elf32(e) => e
+            .elf_program_headers()
+            .iter()
+            .filter(|p| load(p.p_type(e.endian())))
+            .map(|p| {
+                (
+                    u64::from(p.p_vaddr(e.endian())),
+                    u64::from(p.p_paddr(e.endian())),
+                )
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -320,6 +379,82 @@ mod tests {
         let t = testelf::get(test)?;
         let image = ElfImage::load(&t.path, Some("guest"), 0).expect("test kernel loads");
         Some((t, image))
+    }
+
+    /// An image linked high (0xffffffc080200000) and loaded low
+    /// (p_paddr 0x80200000), built with the cross compiler, as hypervisors
+    /// that switch the MMU on early are; `None` (reported) without one.
+    fn linked_high_loaded_low(test: &str) -> Option<(tempfile::TempDir, ElfImage)> {
+        let cc = match testelf::find_compiler() {
+            Ok(cc) => cc,
+            Err(why) => {
+                testelf::skip(test, &why);
+                return None;
+            }
+        };
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let src = dir.path().join("start.S");
+        let ld = dir.path().join("high.ld");
+        let out = dir.path().join("high.elf");
+        std::fs::write(
+            &src,
+            ".section .text\n.globl _start\n_start:\n  nop\n  nop\n  j _start\n",
+        )
+        .expect("writing the source");
+        std::fs::write(
+            &ld,
+            "ENTRY(_start)\nSECTIONS {\n  . = 0xffffffc080200000;\n  .text : AT(0x80200000) { *(.text*) }\n}\n",
+        )
+        .expect("writing the linker script");
+        let built = std::process::Command::new(&cc)
+            .args([
+                "-nostdlib",
+                "-march=rv64imac",
+                "-mabi=lp64",
+                "-mcmodel=medany",
+            ])
+            .args(["-Wl,--build-id=none", "-T"])
+            .arg(&ld)
+            .arg("-o")
+            .arg(&out)
+            .arg(&src)
+            .output()
+            .expect("running the cross compiler");
+        assert!(
+            built.status.success(),
+            "{}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+        let image = ElfImage::load(&out, Some("hv"), 0).expect("the image loads");
+        Some((dir, image))
+    }
+
+    #[test]
+    fn code_run_at_its_load_address_is_named_too() {
+        let Some((_dir, image)) =
+            linked_high_loaded_low("code_run_at_its_load_address_is_named_too")
+        else {
+            return;
+        };
+        let high = image
+            .symbolize(0xffff_ffc0_8020_0004)
+            .expect("linked address");
+        assert_eq!(
+            (high.to_string(), high.exact),
+            ("_start+0x4".to_string(), true)
+        );
+        // Before the MMU is on, the same code runs at p_paddr.
+        let low = image.symbolize(0x8020_0004).expect("load address");
+        assert_eq!(
+            (low.to_string(), low.exact),
+            ("_start+0x4".to_string(), true)
+        );
+        assert!(image.contains(0x8020_0004));
+        assert_eq!(
+            image.bytes_at(0x8020_0000, 4),
+            image.bytes_at(0xffff_ffc0_8020_0000, 4)
+        );
+        assert!(image.symbolize(0x9000_0000).is_none());
     }
 
     /// The address of the `csrw satp` in kvminithart, found by disassembly.

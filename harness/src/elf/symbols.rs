@@ -197,7 +197,30 @@ impl SymbolTable {
             .take_while(|s| s.address == preceding.address)
             .max_by_key(|s| rank(s))
             .unwrap_or(preceding);
-        Some((best, best.contains(address)))
+        // A label (an assembly entry point: no size) covers everything up to
+        // the next symbol, and `best` is the nearest one before `address`.
+        Some((best, best.contains(address) || best.size == 0))
+    }
+
+    /// The link-time extent of `s`: its size when it has one; for a label,
+    /// up to the next symbol at a higher address, within its section.
+    pub fn extent(&self, s: &Symbol) -> std::ops::Range<u64> {
+        if s.size > 0 {
+            return s.address..s.address.wrapping_add(s.size);
+        }
+        let Some(section) = self
+            .sections
+            .iter()
+            .find(|r| s.address >= r.start && s.address < r.end)
+        else {
+            return s.address..s.address;
+        };
+        let after = self.symbols.partition_point(|x| x.address <= s.address);
+        let next = self
+            .symbols
+            .get(after)
+            .map_or(section.end, |n| n.address.min(section.end));
+        s.address..next
     }
 
     /// Whether the link-time address lies in an allocated section.
@@ -306,12 +329,30 @@ mod tests {
     }
 
     #[test]
+    fn a_label_covers_the_code_up_to_the_next_symbol() {
+        let t = table();
+        let entry = t.named("_entry")[0].clone();
+        assert_eq!(entry.size, 0);
+        // Its first instruction and the ones after it, up to `main`.
+        let (hit, exact) = t.lookup(0x1000).expect("a symbol");
+        assert_eq!((hit.name.as_str(), exact), ("_entry", true));
+        let (hit, exact) = t.lookup(0x1008).expect("a symbol");
+        assert_eq!((hit.name.as_str(), exact), ("_entry", true));
+        assert_eq!(t.extent(&entry), 0x1000..0x1010);
+        // The last label of a section ends with it.
+        let etext = t.named("etext")[0].clone();
+        assert_eq!(t.extent(&etext), 0x1030..0x1040);
+    }
+
+    #[test]
     fn lookup_prefers_containing_function() {
         let t = table();
         let (s, exact) = t.lookup(0x1014).unwrap();
         assert_eq!((s.name.as_str(), exact), ("f", true));
+        // A label covers the code up to the next symbol (issue 13: it was
+        // not exact, and `diagnose` showed a bare address).
         let (s, exact) = t.lookup(0x1004).unwrap();
-        assert_eq!((s.name.as_str(), exact), ("_entry", false));
+        assert_eq!((s.name.as_str(), exact), ("_entry", true));
         // Past g's end: the nearest label, etext.
         let (s, _) = t.lookup(0x1032).unwrap();
         assert_eq!(s.name, "etext");

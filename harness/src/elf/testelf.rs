@@ -105,7 +105,7 @@ const COMPILERS: &[&str] = &[
 
 /// The compiler: `${CROSS_COMPILE}gcc` when CROSS_COMPILE is set (as for
 /// hypervisor/Makefile), else the first of [`COMPILERS`] that runs.
-fn find_compiler() -> Result<String, String> {
+pub(crate) fn find_compiler() -> Result<String, String> {
     let runs = |cc: &str| {
         Command::new(cc)
             .arg("--version")

@@ -130,7 +130,17 @@ pub(crate) struct HartLog {
     /// When the last one was read.
     pub(crate) last_trap_at: Option<Instant>,
     /// The last exception (not interrupt).
-    pub(crate) last_exception: Option<LoggedTrap>,
+    pub last_exception: Option<LoggedTrap>,
+    /// The last exception that is not an ecall, and what the hart did after
+    /// it: a hypervisor that reports a fatal guest trap through SBI console
+    /// calls before it parks keeps its fault here, where `last_exception`
+    /// holds the last of its printing ecalls.
+    pub last_fault: Option<LoggedTrap>,
+    /// Records after `last_fault`, by kind.
+    pub since_fault: SinceFault,
+    /// The order of `last_fault` among all harts' records (the log's record
+    /// count when it came): which hart got stuck first.
+    pub last_fault_seq: u64,
     /// The current run of identical exceptions (interrupts in between do not
     /// break it: a hypervisor's timer keeps ticking under a looping guest).
     run: Option<(LoggedTrap, u64)>,
@@ -152,7 +162,7 @@ impl HartLog {
         self.recent.iter()
     }
 
-    fn record(&mut self, t: LoggedTrap, now: Instant) {
+    fn record(&mut self, t: LoggedTrap, now: Instant, seq: u64) {
         self.traps += 1;
         self.last_trap_at = Some(now);
         if self.recent.len() == RECENT {
@@ -160,7 +170,17 @@ impl HartLog {
         }
         self.recent.push_back(t.clone());
         if t.interrupt {
+            self.since_fault.interrupts += 1;
             return;
+        }
+        if t.is_ecall() {
+            if let Some(n) = self.since_fault.ecalls.get_mut((t.cause - 8) as usize) {
+                *n += 1;
+            }
+        } else {
+            self.last_fault = Some(t.clone());
+            self.since_fault = SinceFault::default();
+            self.last_fault_seq = seq;
         }
         match &mut self.run {
             Some((r, n)) if r.same_as(&t) => *n += 1,
@@ -172,6 +192,26 @@ impl HartLog {
             self.chain_head.push(t.clone());
         }
         self.last_exception = Some(t);
+    }
+}
+
+/// What a hart did after its last fault (only ecalls and interrupts can
+/// follow it: another exception becomes the last fault).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SinceFault {
+    /// Ecalls by cause: from U (8), S/HS (9), VS (10), M (11).
+    pub ecalls: [u64; 4],
+    pub interrupts: u64,
+}
+
+impl SinceFault {
+    /// Ecalls with this cause code (8 to 11) since the fault.
+    pub fn ecalls_with(&self, cause: u64) -> u64 {
+        cause
+            .checked_sub(8)
+            .and_then(|i| self.ecalls.get(i as usize))
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -301,7 +341,8 @@ impl TrapLog {
         if self.first_wanted.is_none() && self.wanted.as_ref().is_some_and(|w| w.matches(&t)) {
             self.first_wanted = Some(t.clone());
         }
-        self.harts[index].record(t, now);
+        let seq = self.stats.records;
+        self.harts[index].record(t, now, seq);
     }
 
     /// What was read and dropped.

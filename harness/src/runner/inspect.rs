@@ -50,7 +50,7 @@ const C_JUMP_TO_SELF: u16 = 0xa001;
 
 /// What a hart's tight loop is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LoopKind {
+pub enum LoopKind {
     /// Halted in `wfi`: a step never completed.
     WfiHalted,
     /// A loop around `wfi` (something wakes it, nothing changes).
@@ -60,7 +60,7 @@ pub(crate) enum LoopKind {
 }
 
 impl LoopKind {
-    fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             LoopKind::WfiHalted => "wfi loop, halted",
             LoopKind::WfiLoop => "wfi loop",
@@ -71,7 +71,7 @@ impl LoopKind {
 
 /// What a look at one quiet hart found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum HartLook {
+pub enum HartLook {
     /// Parked for good: a tight loop in the scenario's code that changes nothing.
     Parked {
         pc: u64,
@@ -132,6 +132,27 @@ pub(crate) async fn look_at_harts(
     }
     session.cont().await?;
     Ok(Some(out))
+}
+
+/// Looks at one hart while the machine stays stopped (a diagnosis, after
+/// the verdict): the hart is single-stepped as in [`look_at_harts`], the
+/// others do not move. `None` when the target has no such hart.
+pub(crate) async fn look_at_stopped(
+    session: &mut DebugSession,
+    hart: u32,
+) -> Result<Option<HartLook>> {
+    let threads = session.threads().await?;
+    let Some(thread) = threads
+        .iter()
+        .copied()
+        .find(|t| t.hart_index() == Some(hart as usize))
+    else {
+        return Ok(None);
+    };
+    let look = look_at(session, thread)
+        .await
+        .with_context(|| format!("looking at hart {hart}"))?;
+    Ok(Some(look))
 }
 
 /// The hart's pc and other core registers.
@@ -238,12 +259,12 @@ async fn look_at(session: &mut DebugSession, thread: ThreadId) -> Result<HartLoo
 fn loop_kind(code: &[u8], start: u64, pcs: &[u64], halted: bool) -> Option<LoopKind> {
     let word_at = |addr: u64| -> Option<u32> {
         let off = usize::try_from(addr.checked_sub(start)?).ok()?;
-        let b = code.get(off..off + 4)?;
+        let b = code.get(off..off.checked_add(4)?)?;
         Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     };
     let half_at = |addr: u64| -> Option<u16> {
         let off = usize::try_from(addr.checked_sub(start)?).ok()?;
-        let b = code.get(off..off + 2)?;
+        let b = code.get(off..off.checked_add(2)?)?;
         Some(u16::from_le_bytes([b[0], b[1]]))
     };
     // wfi leaves pc after itself when it halts; look at the instruction

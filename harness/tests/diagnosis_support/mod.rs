@@ -190,6 +190,7 @@ impl Session {
             htval: None,
             htinst: None,
             epc_place: self.place("guest", epc),
+            sbi_calls_after: 0,
             csrs,
         }
     }
@@ -229,6 +230,7 @@ impl Session {
             htval: Some(self.read("htval").await),
             htinst: Some(self.read("htinst").await),
             epc_place: self.place("guest", epc),
+            sbi_calls_after: 0,
             csrs,
         }
     }
