@@ -274,8 +274,13 @@ impl Console {
     }
 
     /// How many bytes the console has printed.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.lock().bytes.len()
+    }
+
+    /// Whether the console has printed nothing yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Whether QEMU closed the console (it exited).

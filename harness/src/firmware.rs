@@ -44,7 +44,7 @@ pub fn build_reference(root: &Path) -> Result<ReferenceFirmware> {
 }
 
 /// Runs `make -C dir [args]`; see [`run_command`].
-pub(crate) fn run_make(dir: &Path, out: &Path, args: &[&str]) -> Result<()> {
+pub fn run_make(dir: &Path, out: &Path, args: &[&str]) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut argv = vec!["-C".to_string(), dir.to_string_lossy().into_owned()];
     argv.extend(args.iter().map(|a| a.to_string()));
@@ -54,7 +54,7 @@ pub(crate) fn run_make(dir: &Path, out: &Path, args: &[&str]) -> Result<()> {
 /// Runs a build command in `cwd`, bounded by [`BUILD_TIMEOUT`], serialised with
 /// every other build of this machine through one lock file in the system temp
 /// directory; on failure the error carries the command's output.
-pub(crate) fn run_command(cwd: &Path, program: &str, args: &[String]) -> Result<()> {
+pub fn run_command(cwd: &Path, program: &str, args: &[String]) -> Result<()> {
     let lock_path = std::env::temp_dir().join("hvharness-build.lock");
     let lock_file =
         File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;

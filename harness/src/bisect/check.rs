@@ -57,7 +57,7 @@ impl Judgement {
 
 /// Judges one run: by the boot alone, or with `expect` by the scenario's
 /// expectation for the version.
-pub fn judge(report: &RunReport, expect: bool) -> Judgement {
+pub(crate) fn judge(report: &RunReport, expect: bool) -> Judgement {
     // A boot with no milestone seen is only a QEMU that started.
     if !expect && report.milestones.is_empty() && report.dialogue.is_empty() {
         if let Observed::Booted = report.observed {

@@ -32,8 +32,8 @@ pub struct Diagnosis {
 /// and every hart's state.
 #[derive(Debug, Default)]
 pub struct Explained {
-    pub faults: Vec<FaultReport>,
-    pub harts: Vec<HartSummary>,
+    pub(crate) faults: Vec<FaultReport>,
+    pub(crate) harts: Vec<HartSummary>,
 }
 
 /// Runs the diagnosis on each selected QEMU; exit 0 when everything boots,

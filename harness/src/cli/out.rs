@@ -17,7 +17,7 @@
 use std::io::Write;
 
 /// Exit status when stdout or stderr was closed by the reader: 128 + SIGPIPE (13).
-pub const EXIT_CLOSED_OUTPUT: i32 = 141;
+pub(crate) const EXIT_CLOSED_OUTPUT: i32 = 141;
 
 /// Writes formatted text to stdout; ends the program on a write error (see
 /// the module docs). Used by [`out!`](crate::out) and [`outln!`](crate::outln).

@@ -49,8 +49,8 @@ impl std::fmt::Display for AutoArm {
 /// scenario's ELF files).
 #[derive(Debug, Clone)]
 pub(crate) struct Milestone {
-    pub name: String,
-    pub address: Option<u64>,
+    pub(crate) name: String,
+    pub(crate) address: Option<u64>,
 }
 
 fn page(address: u64) -> u64 {

@@ -6,7 +6,7 @@
 //! guest and a hypervisor linked at the same addresses both hit them; so each
 //! stop is qualified (hart, privilege, V) before it counts.
 
-pub mod auto_arm;
+pub(crate) mod auto_arm;
 mod privilege;
 mod stop;
 

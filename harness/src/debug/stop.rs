@@ -92,8 +92,8 @@ impl StopRecord {
 
 /// Where a hart stopped, as determined before its registers are dumped.
 pub(super) struct Place {
-    pub(crate) hart: u32,
-    pub(crate) privilege: PrivilegeLevel,
+    pub hart: u32,
+    pub privilege: PrivilegeLevel,
     pub(crate) source: VirtSource,
     pub(crate) pc: u64,
 }

@@ -31,9 +31,9 @@ pub const MAX_DEPTH: usize = 32;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct FrameRegs {
     /// The pc of the innermost frame (epc at a fault).
-    pub(crate) pc: u64,
+    pub pc: u64,
     /// The return-address register.
-    pub(crate) ra: u64,
+    pub ra: u64,
     /// The stack pointer.
     pub(crate) sp: u64,
     /// s0, the frame pointer.
@@ -65,7 +65,7 @@ impl FrameRegs {
 /// Where a frame's pc came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub(crate) enum FrameSource {
+pub enum FrameSource {
     /// The faulting pc itself.
     Pc,
     /// The ra register: the innermost function had not saved it (a leaf, or
@@ -206,9 +206,9 @@ impl fmt::Display for Backtrace {
 /// A function's frame layout at a point in it, read from its code.
 /// Offsets are in bytes from the frame pointer (s0) once it is set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub(crate) struct Prologue {
+pub struct Prologue {
     /// The function's first instruction.
-    pub(crate) start: u64,
+    pub start: u64,
     /// Where the return address is saved (`None` in a leaf function).
     pub(crate) ra_slot: Option<i64>,
     /// Where the caller's s0 is saved.

@@ -40,7 +40,7 @@ const LOOPING_REPEATS: u64 = 8;
 pub struct HartState {
     pub(crate) hart: u32,
     pub thread: ThreadId,
-    pub pc: u64,
+    pub(crate) pc: u64,
     pub(crate) privilege: PrivilegeLevel,
     pub(crate) csrs: BTreeMap<String, u64>,
     /// ra, sp and s0 (the frame pointer), for a backtrace.

@@ -16,11 +16,11 @@ const PER_CONSOLE: usize = 6;
 /// One error line a console printed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConsoleLine {
-    pub console: String,
+    pub(crate) console: String,
     /// The line, without ANSI colour codes or surrounding blanks.
     pub text: String,
     /// The hart the line names (`hart 0`, `PANIC(0)`), when it names one.
-    pub hart: Option<u32>,
+    pub(crate) hart: Option<u32>,
 }
 
 fn error_word() -> &'static Regex {
@@ -46,7 +46,7 @@ fn ansi() -> &'static Regex {
 
 /// The error lines of each console (`transcripts`: name and full text),
 /// the last [`PER_CONSOLE`] of each, in the order printed.
-pub fn error_lines(transcripts: &[(String, String)]) -> Vec<ConsoleLine> {
+pub(crate) fn error_lines(transcripts: &[(String, String)]) -> Vec<ConsoleLine> {
     let mut out = Vec::new();
     for (console, text) in transcripts {
         let mut lines: Vec<ConsoleLine> = text
@@ -71,7 +71,7 @@ pub fn error_lines(transcripts: &[(String, String)]) -> Vec<ConsoleLine> {
 
 /// The lines that go with the fault of `hart`: those naming it, and, for
 /// the first stuck hart (`first`), those naming no hart at all.
-pub fn lines_for(lines: &[ConsoleLine], hart: u32, first: bool) -> Vec<ConsoleLine> {
+pub(crate) fn lines_for(lines: &[ConsoleLine], hart: u32, first: bool) -> Vec<ConsoleLine> {
     lines
         .iter()
         .filter(|l| l.hart == Some(hart) || (first && l.hart.is_none()))

@@ -15,7 +15,7 @@ use crate::runner::inspect::HartLook;
 #[derive(Debug, Clone, Serialize)]
 pub struct HartSummary {
     pub hart: u32,
-    pub pc: u64,
+    pub(crate) pc: u64,
     /// `space:symbol+offset` of pc, when a scenario ELF names it.
     pub place: Option<String>,
     /// `HS`, `VS`, `M`, ...
@@ -33,7 +33,7 @@ pub struct HartSummary {
 
 impl HartSummary {
     /// The summary of `state`; `look` is what single-stepping it found.
-    pub fn new(
+    pub(crate) fn new(
         state: &HartState,
         place: Option<String>,
         look: Option<&HartLook>,
@@ -60,7 +60,7 @@ impl HartSummary {
     }
 
     /// `hart 1: 0x80200a1c hypervisor:park+0x1c (HS), wfi loop, halted; scause holds ...`
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         let mut s = format!("hart {}: {:#x}", self.hart, self.pc);
         if let Some(p) = &self.place {
             s.push(' ');

@@ -14,7 +14,7 @@ use super::Finding;
 use crate::riscv::decode_csr;
 
 /// The interrupt registers a diagnosis reads, when the target has them.
-pub const INTERRUPT_CSRS: &[&str] = &["mip", "mie", "hip", "hie", "hvip", "vsie", "vsip"];
+pub(crate) const INTERRUPT_CSRS: &[&str] = &["mip", "mie", "hip", "hie", "hvip", "vsie", "vsip"];
 
 /// VS-level interrupts: (bit in hip/hvip/hideleg, name, bit in vsip/vsie,
 /// the guest's name for it).
@@ -56,7 +56,7 @@ fn decoded(csrs: &BTreeMap<String, u64>) -> Vec<String> {
 
 /// The interrupts of a hart whose registers are `csrs` (architectural
 /// names: `vsie` and `vsstatus` are the guest's own).
-pub fn interrupt_state(csrs: &BTreeMap<String, u64>) -> InterruptState {
+pub(crate) fn interrupt_state(csrs: &BTreeMap<String, u64>) -> InterruptState {
     InterruptState {
         decoded: decoded(csrs),
         findings: missing_links(csrs),

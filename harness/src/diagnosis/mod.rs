@@ -9,10 +9,10 @@
 
 pub mod backtrace;
 pub mod capture;
-pub mod console;
+pub(crate) mod console;
 mod explain;
-pub mod harts;
-pub mod interrupts;
+pub(crate) mod harts;
+pub(crate) mod interrupts;
 pub mod rules;
 pub mod walk;
 

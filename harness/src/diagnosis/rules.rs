@@ -26,7 +26,7 @@ use crate::riscv::{envcfg, guest_physical_address, Access, Level};
 #[derive(Debug, Clone, Copy)]
 pub struct Evidence<'a> {
     /// The first unexpected trap.
-    pub(crate) fault: &'a FaultContext,
+    pub fault: &'a FaultContext,
     /// The page-table walk of the fault's address ([`super::walk::walk_fault`]).
     pub walk: Option<&'a Translation>,
     /// The ELF files.
@@ -69,7 +69,7 @@ impl<'a> Evidence<'a> {
     /// The ELF space of the code that trapped: the guest's at V=1, the
     /// hypervisor's at V=0 (or the only one given, for a kernel without a
     /// hypervisor).
-    pub(crate) fn space(&self) -> Option<&'a str> {
+    pub fn space(&self) -> Option<&'a str> {
         match self.from_guest() {
             Some(true) => self.guest_space,
             _ => self.hypervisor_space.or(self.guest_space),
@@ -160,7 +160,7 @@ impl From<Finding> for super::Finding {
 
 /// A rule: a name, what it looks for, and the function that applies it.
 #[derive(Clone, Copy)]
-pub(crate) struct Rule {
+pub struct Rule {
     /// Short, stable, used in reports and tests: `adue`.
     pub(crate) name: &'static str,
     /// What it recognises, in one line.
@@ -225,7 +225,7 @@ pub fn diagnose(e: &Evidence) -> Vec<Finding> {
 }
 
 /// Applies `rules`, in order.
-pub(crate) fn diagnose_with(rules: &[Rule], e: &Evidence) -> Vec<Finding> {
+pub fn diagnose_with(rules: &[Rule], e: &Evidence) -> Vec<Finding> {
     rules.iter().filter_map(|r| (r.applies)(e)).collect()
 }
 

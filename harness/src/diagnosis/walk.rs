@@ -55,7 +55,7 @@ pub enum Stage {
 
 impl Stage {
     /// `S`, `VS`, `G`: the prefix of a rendered level.
-    pub(crate) fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Stage::S => "S",
             Stage::VS => "VS",
@@ -284,7 +284,7 @@ pub fn qemu_has_svadu(version: QemuVersion) -> bool {
 
 /// The A/D behaviour of a stage from the envcfg values. `svadu` tells whether
 /// the hart implements Svadu at all (see [`qemu_has_svadu`]).
-pub(crate) fn ad_control(
+pub fn ad_control(
     stage: Stage,
     svadu: bool,
     menvcfg: Option<u64>,
@@ -355,7 +355,7 @@ pub(crate) fn ad_control(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Regime {
     /// V=1: two stages.
-    pub(crate) virt: bool,
+    pub virt: bool,
     /// Whether `virt` was inferred because the context did not say.
     pub(crate) virt_inferred: bool,
     /// The first stage (satp, or vsatp when V=1); Bare for M-mode.
@@ -608,7 +608,7 @@ impl fmt::Display for Translation {
 }
 
 /// `fetch`, `load`, `store`.
-pub(crate) fn access_name(access: Access) -> &'static str {
+pub fn access_name(access: Access) -> &'static str {
     match access {
         Access::Fetch => "fetch",
         Access::Load => "load",
@@ -1109,7 +1109,7 @@ impl<'m, M: PhysMemory> Translated<'m, M> {
     }
 
     /// The physical address of `address`, if both stages map it.
-    pub(crate) async fn physical(&mut self, address: u64) -> anyhow::Result<Option<u64>> {
+    pub async fn physical(&mut self, address: u64) -> anyhow::Result<Option<u64>> {
         let page = address & !0xfff;
         let base = match self.pages.get(&page) {
             Some(b) => *b,
@@ -1213,7 +1213,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PhysMemory for RspPhysMemory<'_, S> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+pub mod tests {
     use super::*;
     use crate::riscv::{Cause, PrivilegeLevel};
     use std::collections::{BTreeMap, HashMap};

@@ -9,7 +9,7 @@ const EM_RISCV: u16 = 243;
 
 /// What the first bytes of a file say it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FileKind {
+pub(crate) enum FileKind {
     /// An ELF file for RISC-V with 64-bit class.
     Riscv64Elf,
     /// An ELF file for another machine or class: the message says which.
@@ -21,7 +21,7 @@ pub enum FileKind {
 }
 
 /// Reads the start of `path` and says what it is.
-pub fn file_kind(path: &Path) -> std::io::Result<FileKind> {
+pub(crate) fn file_kind(path: &Path) -> std::io::Result<FileKind> {
     let mut head = Vec::with_capacity(4096);
     std::fs::File::open(path)?
         .take(4096)
@@ -30,7 +30,7 @@ pub fn file_kind(path: &Path) -> std::io::Result<FileKind> {
 }
 
 /// What `head` (a file's first bytes) says the file is.
-pub fn kind(head: &[u8]) -> FileKind {
+pub(crate) fn kind(head: &[u8]) -> FileKind {
     if !head.starts_with(b"\x7fELF") {
         let text = !head.is_empty()
             && head
@@ -63,7 +63,7 @@ pub fn kind(head: &[u8]) -> FileKind {
 
 /// `Err` names the machine a non-RISC-V-64 ELF is for; non-ELF data passes
 /// (the ELF parser says what it is).
-pub fn check_riscv64(head: &[u8]) -> Result<(), String> {
+pub(crate) fn check_riscv64(head: &[u8]) -> Result<(), String> {
     match kind(head) {
         FileKind::OtherElf(what) => Err(format!(
             "it is {what}, not RISC-V 64 (hvharness runs riscv64 only)"

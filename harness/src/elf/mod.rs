@@ -19,8 +19,8 @@
 //! # Ok::<(), hvharness::elf::ElfError>(())
 //! ```
 
-pub mod arch;
-pub mod disasm;
+pub(crate) mod arch;
+pub(crate) mod disasm;
 mod error;
 mod image;
 mod lines;

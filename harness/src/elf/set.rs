@@ -22,7 +22,7 @@ impl ElfSet {
     }
 
     /// Adds an image. A second image with the same name replaces the first.
-    pub(crate) fn add(&mut self, image: ElfImage) {
+    pub fn add(&mut self, image: ElfImage) {
         self.images.retain(|i| i.name() != image.name());
         self.images.push(image);
     }
@@ -46,7 +46,7 @@ impl ElfSet {
     }
 
     /// The names of the spaces.
-    pub(crate) fn names(&self) -> Vec<String> {
+    pub fn names(&self) -> Vec<String> {
         self.images.iter().map(|i| i.name().to_string()).collect()
     }
 
@@ -62,7 +62,7 @@ impl ElfSet {
     }
 
     /// The images whose sections contain a run-time address.
-    pub(crate) fn spaces_containing(&self, address: u64) -> Vec<&ElfImage> {
+    pub fn spaces_containing(&self, address: u64) -> Vec<&ElfImage> {
         self.images.iter().filter(|i| i.contains(address)).collect()
     }
 
@@ -71,11 +71,7 @@ impl ElfSet {
     /// different addresses is [`ElfError::AmbiguousLocation`]; at one address
     /// it resolves, with the other spaces listed in
     /// [`Resolved::also_in`]. A bare address needs no space.
-    pub(crate) fn resolve(
-        &self,
-        location: &Location,
-        space: Option<&str>,
-    ) -> Result<Resolved, ElfError> {
+    pub fn resolve(&self, location: &Location, space: Option<&str>) -> Result<Resolved, ElfError> {
         if let Some(name) = space {
             return self.space(name)?.resolve(location);
         }
@@ -145,7 +141,7 @@ impl ElfSet {
     }
 
     /// Splits `space:location` when `space` is a loaded space's name.
-    pub(crate) fn split_space<'t>(&self, text: &'t str) -> (Option<&'t str>, &'t str) {
+    pub fn split_space<'t>(&self, text: &'t str) -> (Option<&'t str>, &'t str) {
         let t = text.trim();
         match t.split_once(':') {
             Some((p, rest)) if !rest.is_empty() && self.images.iter().any(|i| i.name() == p) => {

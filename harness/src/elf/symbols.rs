@@ -204,7 +204,7 @@ impl SymbolTable {
 
     /// The link-time extent of `s`: its size when it has one; for a label,
     /// up to the next symbol at a higher address, within its section.
-    pub fn extent(&self, s: &Symbol) -> std::ops::Range<u64> {
+    pub(crate) fn extent(&self, s: &Symbol) -> std::ops::Range<u64> {
         if s.size > 0 {
             return s.address..s.address.wrapping_add(s.size);
         }

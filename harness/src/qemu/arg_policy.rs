@@ -21,12 +21,12 @@ use anyhow::{anyhow, bail, Result};
 
 /// The arguments as QEMU gets them, and the `-d` items taken out of them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Checked {
+pub(crate) struct Checked {
     /// The arguments, in order, with `-drive` values forced to snapshot=on
     /// and `-opt=value` split into two words.
-    pub args: Vec<String>,
+    pub(crate) args: Vec<String>,
     /// `-d` items, for the harness's own `-d` (next to `int`).
-    pub log_items: Vec<String>,
+    pub(crate) log_items: Vec<String>,
 }
 
 /// Chardev ids QEMU gives the harness's own `-qmp` and `-gdb`.
@@ -126,7 +126,7 @@ const WITH_VALUE: &[&str] = &[
 
 /// Checks `args` (a scenario's `machine.args`); `consoles` are the
 /// harness's console chardev ids. The error names the option and why.
-pub fn check(args: &[String], consoles: &[String]) -> Result<Checked> {
+pub(crate) fn check(args: &[String], consoles: &[String]) -> Result<Checked> {
     let mut out = Checked::default();
     let mut it = args.iter();
     while let Some(arg) = it.next() {

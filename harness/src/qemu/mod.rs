@@ -1,12 +1,12 @@
 //! QEMU builds (which versions exist and where) and QEMU processes.
 
-pub mod arg_policy;
-pub mod install;
+pub(crate) mod arg_policy;
+pub(crate) mod install;
 mod launcher;
 pub(crate) mod log_pipe;
 mod port_race;
 pub mod process;
-pub(crate) mod qmp;
+pub mod qmp;
 pub mod quirks;
 pub mod registry;
 pub mod session_dir;

@@ -156,7 +156,7 @@ impl OutsideEnd {
     /// `status` is `None` for a QEMU still shutting down: one that caught
     /// SIGTERM closes its sockets (the harness sees the run end) before it
     /// exits, and has said why by then.
-    pub fn of(status: Option<ExitStatus>, stderr: &str) -> Option<OutsideEnd> {
+    pub(crate) fn of(status: Option<ExitStatus>, stderr: &str) -> Option<OutsideEnd> {
         use std::os::unix::process::ExitStatusExt;
         if let Some(n) = status.and_then(|s| s.signal()) {
             let sig = Signal::try_from(n).ok()?;
@@ -189,7 +189,7 @@ pub struct EndWatch(Arc<Mutex<Option<OutsideEnd>>>);
 
 impl EndWatch {
     /// How QEMU was ended from outside, if it was.
-    pub fn get(&self) -> Option<OutsideEnd> {
+    pub(crate) fn get(&self) -> Option<OutsideEnd> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -293,7 +293,7 @@ static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBoo
 /// A registered [`on_interrupt`] action; [`cancel`](Self::cancel) it once
 /// the thing it cleans up is gone.
 #[must_use = "an interrupt hook stays registered until cancelled"]
-pub struct InterruptHook(u64);
+pub(crate) struct InterruptHook(u64);
 
 impl InterruptHook {
     /// Unregisters the action without running it.
@@ -305,7 +305,7 @@ impl InterruptHook {
 
 /// Registers `f` to run when SIGINT (Ctrl-C), SIGTERM or SIGHUP ends the
 /// process (after QEMU is killed), most recent first.
-pub fn on_interrupt(f: Hook) -> InterruptHook {
+pub(crate) fn on_interrupt(f: Hook) -> InterruptHook {
     let id = NEXT_HOOK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     INTERRUPT_HOOKS
         .lock()
@@ -504,7 +504,7 @@ impl QemuProcess {
 
     /// Records in `watch` how QEMU ended, when something outside the
     /// harness ended it (seen when the harness waits for it or stops it).
-    pub fn watch_end(&mut self, watch: &EndWatch) {
+    pub(crate) fn watch_end(&mut self, watch: &EndWatch) {
         self.end = watch.clone();
     }
 
@@ -534,7 +534,7 @@ impl QemuProcess {
     }
 
     /// Every console, in the order of the spec.
-    pub(crate) fn consoles(&mut self) -> &mut [Console] {
+    pub fn consoles(&mut self) -> &mut [Console] {
         &mut self.consoles
     }
 
@@ -723,7 +723,7 @@ async fn connect_qmp(child: &mut Child, path: &Path, stderr_path: &Path) -> Resu
 /// QEMU write an image or outlive the harness are refused. `-snapshot` is
 /// added as well, for the short forms (`-hda`, `-cdrom`, `-sd`, `-pflash`,
 /// ...). The scenario's `-d` items join the harness's own.
-pub fn command_line(
+pub(crate) fn command_line(
     build: &QemuBuild,
     spec: &MachineSpec,
     opts: &LaunchOptions,

@@ -190,7 +190,7 @@ pub fn menvcfg_at_reset(version: QemuVersion) -> u64 {
 
 /// One sentence on why VS-stage A/D updates are off on `version` when the
 /// hypervisor leaves henvcfg alone, for diagnoses.
-pub(crate) fn henvcfg_history(version: Option<QemuVersion>) -> String {
+pub fn henvcfg_history(version: Option<QemuVersion>) -> String {
     match version {
         Some(v) if !SVADU.applies(v) => {
             format!("QEMU {v} has no Svadu and always sets A/D in hardware; 8.0 added Svadu and 9.0 resets henvcfg to 0.")

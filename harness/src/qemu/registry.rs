@@ -25,7 +25,7 @@ const BINARY: &str = "qemu-system-riscv64";
 /// Where a build came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Origin {
+pub(crate) enum Origin {
     /// `.qemu/<version>/` inside the project.
     Project,
     /// `hvharness qemu install` into the data directory.
@@ -68,12 +68,12 @@ pub struct QemuRegistry {
 
 /// A build left out because another of the same version came first.
 #[derive(Debug, Clone, Serialize)]
-pub struct Shadowed {
+pub(crate) struct Shadowed {
     /// The build left out.
-    pub build: QemuBuild,
+    pub(crate) build: QemuBuild,
     /// The binary used for that version instead.
-    pub winner: PathBuf,
-    pub winner_origin: Origin,
+    pub(crate) winner: PathBuf,
+    pub(crate) winner_origin: Origin,
 }
 
 /// `QEMU 9.2.0 at B (registered) is shadowed by W (project), which wins ...`.
@@ -159,7 +159,7 @@ impl QemuRegistry {
     }
 
     /// Builds left out because another of the same version came first.
-    pub fn shadowed(&self) -> &[Shadowed] {
+    pub(crate) fn shadowed(&self) -> &[Shadowed] {
         &self.shadowed
     }
 
@@ -208,7 +208,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// How to make a missing version available, for error messages and skipped cells.
-pub(crate) fn how_to_register(version: &str) -> String {
+pub fn how_to_register(version: &str) -> String {
     format!(
         "install a prefix tarball with `hvharness qemu install --from qemu-{version}-....tar.xz`, or build QEMU {version} \
          from its release tarball (README: 'Other QEMU versions') and register it with \
@@ -316,7 +316,7 @@ pub(crate) fn register(binary: &Path, data_dir: Option<PathBuf>) -> Result<QemuB
 
 /// Asks `BINARY --version` (bounded, remembered per binary: see
 /// [`super::version_probe`]) and builds the entry.
-pub fn probe(binary: &Path, data_dir: Option<PathBuf>, origin: Origin) -> Result<QemuBuild> {
+pub(crate) fn probe(binary: &Path, data_dir: Option<PathBuf>, origin: Origin) -> Result<QemuBuild> {
     let version = super::version_probe::version_of(binary)?;
     Ok(QemuBuild {
         version,

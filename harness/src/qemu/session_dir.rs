@@ -24,7 +24,7 @@ pub(crate) fn create() -> Result<tempfile::TempDir> {
 
 /// Removes the session directories in the system temp directory left by
 /// harness processes that no longer exist; returns what was removed.
-pub fn remove_stale() -> Vec<PathBuf> {
+pub(crate) fn remove_stale() -> Vec<PathBuf> {
     remove_stale_in(&std::env::temp_dir())
 }
 

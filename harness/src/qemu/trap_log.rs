@@ -130,17 +130,17 @@ pub(crate) struct HartLog {
     /// When the last one was read.
     pub(crate) last_trap_at: Option<Instant>,
     /// The last exception (not interrupt).
-    pub last_exception: Option<LoggedTrap>,
+    pub(crate) last_exception: Option<LoggedTrap>,
     /// The last exception that is not an ecall, and what the hart did after
     /// it: a hypervisor that reports a fatal guest trap through SBI console
     /// calls before it parks keeps its fault here, where `last_exception`
     /// holds the last of its printing ecalls.
-    pub last_fault: Option<LoggedTrap>,
+    pub(crate) last_fault: Option<LoggedTrap>,
     /// Records after `last_fault`, by kind.
-    pub since_fault: SinceFault,
+    pub(crate) since_fault: SinceFault,
     /// The order of `last_fault` among all harts' records (the log's record
     /// count when it came): which hart got stuck first.
-    pub last_fault_seq: u64,
+    pub(crate) last_fault_seq: u64,
     /// The current run of identical exceptions (interrupts in between do not
     /// break it: a hypervisor's timer keeps ticking under a looping guest).
     run: Option<(LoggedTrap, u64)>,
@@ -198,15 +198,15 @@ impl HartLog {
 /// What a hart did after its last fault (only ecalls and interrupts can
 /// follow it: another exception becomes the last fault).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct SinceFault {
+pub(crate) struct SinceFault {
     /// Ecalls by cause: from U (8), S/HS (9), VS (10), M (11).
-    pub ecalls: [u64; 4],
-    pub interrupts: u64,
+    pub(crate) ecalls: [u64; 4],
+    pub(crate) interrupts: u64,
 }
 
 impl SinceFault {
     /// Ecalls with this cause code (8 to 11) since the fault.
-    pub fn ecalls_with(&self, cause: u64) -> u64 {
+    pub(crate) fn ecalls_with(&self, cause: u64) -> u64 {
         cause
             .checked_sub(8)
             .and_then(|i| self.ecalls.get(i as usize))

@@ -187,7 +187,7 @@ impl ResultFile {
     }
 
     /// The file's text.
-    pub fn to_json(&self) -> Result<String> {
+    pub(crate) fn to_json(&self) -> Result<String> {
         let mut s = serde_json::to_string_pretty(self).context("encoding the result file")?;
         s.push('\n');
         Ok(s)
@@ -209,7 +209,7 @@ impl ResultFile {
     }
 
     /// The QEMU versions, oldest first, each once.
-    pub fn versions(&self) -> Vec<&str> {
+    pub(crate) fn versions(&self) -> Vec<&str> {
         let mut v: Vec<&Cell> = self.cells.iter().collect();
         v.sort_by_key(|c| c.version());
         let mut out: Vec<&str> = v.iter().map(|c| c.qemu.as_str()).collect();

@@ -162,12 +162,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
     }
 
     /// The configuration.
-    pub(crate) fn config(&self) -> &RspConfig {
+    pub fn config(&self) -> &RspConfig {
         &self.config
     }
 
     /// Changes the reply timeout (for example around a slow monitor command).
-    pub(crate) fn set_reply_timeout(&mut self, timeout: Duration) {
+    pub fn set_reply_timeout(&mut self, timeout: Duration) {
         self.config.reply_timeout = timeout;
     }
 
@@ -283,7 +283,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
     }
 
     /// Sends a command whose only good answer is `OK`.
-    pub(crate) async fn request_ok(&mut self, command: &str) -> Result<()> {
+    pub async fn request_ok(&mut self, command: &str) -> Result<()> {
         let reply = self.request_checked(command).await?;
         if reply == b"OK" {
             Ok(())
@@ -294,7 +294,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
 }
 
 /// Parses `E NN` (two hex digits) and `E.message` error replies.
-pub(crate) fn error_code(reply: &[u8]) -> Option<u8> {
+pub fn error_code(reply: &[u8]) -> Option<u8> {
     match reply {
         [b'E', h, l] => super::hex::decode(&[*h, *l]).map(|v| v[0]),
         [b'E', b'.', ..] => Some(0xff),
@@ -303,7 +303,7 @@ pub(crate) fn error_code(reply: &[u8]) -> Option<u8> {
 }
 
 /// Maps empty and `E NN` replies to errors; passes anything else through.
-pub(crate) fn check_reply(command: &str, reply: Vec<u8>) -> Result<Vec<u8>> {
+pub fn check_reply(command: &str, reply: Vec<u8>) -> Result<Vec<u8>> {
     if reply.is_empty() {
         return Err(RspError::Unsupported {
             command: short_command(command),

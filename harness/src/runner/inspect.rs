@@ -50,7 +50,7 @@ const C_JUMP_TO_SELF: u16 = 0xa001;
 
 /// What a hart's tight loop is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoopKind {
+pub(crate) enum LoopKind {
     /// Halted in `wfi`: a step never completed.
     WfiHalted,
     /// A loop around `wfi` (something wakes it, nothing changes).
@@ -71,7 +71,7 @@ impl LoopKind {
 
 /// What a look at one quiet hart found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HartLook {
+pub(crate) enum HartLook {
     /// Parked for good: a tight loop in the scenario's code that changes nothing.
     Parked {
         pc: u64,

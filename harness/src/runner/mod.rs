@@ -70,7 +70,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub(crate) fn is_failure(&self) -> bool {
+    pub fn is_failure(&self) -> bool {
         matches!(self, Verdict::Unexpected(_))
     }
 }
@@ -78,15 +78,15 @@ impl Verdict {
 /// Everything one run produced.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
-    pub(crate) scenario: String,
-    pub(crate) qemu: QemuVersion,
-    pub(crate) expected: Option<OutcomeKind>,
-    pub(crate) because: Option<String>,
+    pub scenario: String,
+    pub qemu: QemuVersion,
+    pub expected: Option<OutcomeKind>,
+    pub because: Option<String>,
     pub observed: Observed,
     pub verdict: Verdict,
     pub milestones: Vec<MilestoneHit>,
     /// The trap the expectation names (cause, symbol, hart), if it names one.
-    pub(crate) expected_trap: Option<ExpectedTrap>,
+    pub expected_trap: Option<ExpectedTrap>,
     /// From QEMU's interrupt log: the first exception matching
     /// `expected_trap` (its `hart` says which hart took it); without an
     /// expected trap, the fault a storm began with.
@@ -101,12 +101,12 @@ pub struct RunReport {
     /// Counted stops at the scenario's breakpoints, by breakpoint then hart.
     pub stops: Vec<StopRecord>,
     /// The scenario's CSR checks for this version.
-    pub(crate) checks: Vec<CheckResult>,
+    pub checks: Vec<CheckResult>,
     pub duration_secs: f64,
     /// How much interrupt log was read, and dropped (the reader fell behind).
     pub trap_log: LogStats,
     /// The looks taken at the machine before deciding.
-    pub(crate) looks: LookCounts,
+    pub looks: LookCounts,
     /// The most the session directory (sockets, QEMU's stderr) held, sampled
     /// each second: it stays small however long the run (the interrupt log
     /// is a FIFO, never a file).
@@ -114,7 +114,7 @@ pub struct RunReport {
     /// The harness process's peak resident memory so far (VmHWM), when readable.
     pub harness_peak_rss_kib: Option<u64>,
     /// For a run that did not boot: each hart's last few trap records.
-    pub(crate) trap_tail: Vec<LoggedTrap>,
+    pub trap_tail: Vec<LoggedTrap>,
     /// Timer samples on the pages of armed breakpoints: the estimated
     /// slowdown and, when it is large, a warning.
     pub hot_pages: hot_pages::HotPages,
@@ -694,7 +694,7 @@ impl DiskWatch {
 
 /// The looks taken at the machine during a run (each one a short stop).
 #[derive(Debug, Clone, Copy, Default, Serialize)]
-pub(crate) struct LookCounts {
+pub struct LookCounts {
     /// Storm suspects probed, and of those found passing or moving on.
     pub(crate) storm_probes: u32,
     pub(crate) storms_cleared: u32,

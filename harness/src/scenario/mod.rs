@@ -26,9 +26,9 @@ pub struct Scenario {
     pub name: String,
     pub description: String,
     /// The scenario file.
-    pub(crate) path: PathBuf,
+    pub path: PathBuf,
     /// Command (argv) run in the scenario's directory before any boot.
-    pub(crate) build: Option<Vec<String>>,
+    pub build: Option<Vec<String>>,
     pub machine: MachineSpec,
     pub consoles: Vec<ScenarioConsole>,
     /// How long a boot may take before it counts as hung.
@@ -38,13 +38,13 @@ pub struct Scenario {
     /// see `runner::hang`); not a verdict by itself.
     pub quiet_limit: Duration,
     /// Expected outcomes, first matching range wins.
-    pub(crate) outcomes: Vec<ExpectedOutcome>,
+    pub outcomes: Vec<ExpectedOutcome>,
     /// The ELF files whose symbols the scenario names.
     pub elfs: Vec<ScenarioElf>,
     /// Where to stop and what to dump there.
     pub breakpoints: Vec<BreakpointSpec>,
     /// The QEMU versions the scenario applies to; `None`: every version.
-    pub(crate) qemu: Option<VersionReq>,
+    pub qemu: Option<VersionReq>,
     /// Functions along the boot path in the order a good boot reaches them
     /// (`guest:kvminithart`), for `hvharness bisect milestones`.
     pub milestone_symbols: Vec<String>,
@@ -293,7 +293,7 @@ pub struct ScenarioConsole {
 /// What a run should end in.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum OutcomeKind {
+pub enum OutcomeKind {
     Boots,
     Hangs,
 }
@@ -313,7 +313,7 @@ impl std::fmt::Display for OutcomeKind {
 /// of it must match one record of QEMU's interrupt log: a cause alone also
 /// matches OpenSBI's boot-time probes and the other VMs.
 #[derive(Debug, Clone, serde::Serialize)]
-pub(crate) struct ExpectedTrap {
+pub struct ExpectedTrap {
     /// The exception code (scause without the interrupt bit).
     pub(crate) cause: u64,
     /// The symbol the faulting pc lies in (`elfname:symbol` picks the file).
@@ -334,7 +334,7 @@ pub(crate) struct LastMilestone {
 
 /// The outcome expected on a range of QEMU versions.
 #[derive(Debug, Clone)]
-pub(crate) struct ExpectedOutcome {
+pub struct ExpectedOutcome {
     pub(crate) qemu: VersionReq,
     pub(crate) kind: OutcomeKind,
     /// For hangs: the last milestone printed before the hang.
@@ -361,7 +361,7 @@ impl Scenario {
     /// makes the others; this runs again after it): ELF files must be
     /// RISC-V 64, and a kernel that is a text file is refused (QEMU would
     /// load it as a raw image and run garbage).
-    pub fn check_files(&self) -> Result<()> {
+    pub(crate) fn check_files(&self) -> Result<()> {
         use crate::elf::arch::{file_kind, FileKind};
         let at = |key: &str, file: &Path, why: String| {
             anyhow::anyhow!("{}: {key}: {}: {why}", self.path.display(), file.display())
@@ -427,7 +427,7 @@ impl Scenario {
 
     /// Splits a breakpoint location into its ELF space (when the text starts
     /// with one of the scenario's ELF names and a colon) and the rest.
-    pub(crate) fn split_space<'a>(&self, at: &'a str) -> (Option<&'a str>, &'a str) {
+    pub fn split_space<'a>(&self, at: &'a str) -> (Option<&'a str>, &'a str) {
         if let Some((head, tail)) = at.split_once(':') {
             if self.elfs.iter().any(|e| e.name == head) {
                 return (Some(head), tail);
@@ -438,7 +438,7 @@ impl Scenario {
 
     /// The ELF space for code that runs with V = `virt`: the one marked so,
     /// else the only unmarked one.
-    pub(crate) fn elf_for_virt(&self, virt: Option<bool>) -> Option<&ScenarioElf> {
+    pub fn elf_for_virt(&self, virt: Option<bool>) -> Option<&ScenarioElf> {
         if let Some(v) = virt {
             if let Some(e) = self.elfs.iter().find(|e| e.virt == Some(v)) {
                 return Some(e);
@@ -449,7 +449,7 @@ impl Scenario {
     }
 
     /// Runs the scenario's build command, if it has one.
-    pub(crate) fn build(&self) -> Result<()> {
+    pub fn build(&self) -> Result<()> {
         let Some(argv) = &self.build else {
             return Ok(());
         };

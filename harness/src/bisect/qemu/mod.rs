@@ -16,11 +16,11 @@
 //! like `bisect versions`: its observed outcome against the ends' outcomes,
 //! measured first; with `expect`, by the scenario's expectation.
 
-pub mod build;
-pub mod git;
-pub mod report;
-pub mod search;
-pub mod state;
+pub(crate) mod build;
+pub(crate) mod git;
+pub(crate) mod report;
+pub(crate) mod search;
+pub(crate) mod state;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

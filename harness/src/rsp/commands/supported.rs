@@ -122,7 +122,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
     }
 
     /// True when the stub speaks the multiprocess thread-id syntax `pPID.TID`.
-    pub(crate) fn multiprocess(&self) -> bool {
+    pub fn multiprocess(&self) -> bool {
         self.features
             .as_ref()
             .is_some_and(|f| f.supports("multiprocess"))

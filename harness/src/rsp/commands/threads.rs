@@ -118,7 +118,7 @@ impl fmt::Display for ThreadId {
 }
 
 /// Parses one `qfThreadInfo`/`qsThreadInfo` answer: `Some((ids, more))`.
-pub fn parse_thread_list(reply: &[u8]) -> Option<(Vec<ThreadId>, bool)> {
+pub(crate) fn parse_thread_list(reply: &[u8]) -> Option<(Vec<ThreadId>, bool)> {
     match reply.split_first()? {
         (b'l', []) => Some((Vec::new(), false)),
         (&kind @ (b'm' | b'l'), rest) => {
