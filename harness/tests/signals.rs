@@ -310,10 +310,6 @@ impl Running {
         }
     }
 
-    fn wait_for_stderr(&mut self, text: &str) {
-        self.wait_for_text(text, Self::stderr)
-    }
-
     /// Waits until `text` appears in what `read` returns (stdout or stderr).
     fn wait_for_text(&mut self, text: &str, read: fn(&Self) -> String) {
         let deadline = Instant::now() + EVENT_LIMIT;
