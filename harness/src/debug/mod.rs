@@ -596,9 +596,13 @@ impl DebugSession {
             .context("finding the harts stopped at breakpoints")?;
         let mut records = Vec::new();
         for at in found {
+            let Some((index, place)) = self.counting_point(at.held_by, at.thread, at.pc).await?
+            else {
+                continue;
+            };
             let record = match at.held_by {
-                HeldBy::Watchpoint { addr } => self.handle_watch(addr, at.thread, at.pc).await?,
-                HeldBy::Breakpoint => self.handle_stop(at.thread, at.pc).await?,
+                HeldBy::Watchpoint { addr } => Some(self.handle_watch(index, addr, place).await?),
+                HeldBy::Breakpoint => self.handle_stop(index, at.thread, place).await?,
             };
             records.extend(record);
         }
@@ -618,37 +622,59 @@ impl DebugSession {
         self.version
     }
 
-    /// Handles a hart that sits on one of our breakpoints at `pc`: records
-    /// the stop when it counts; a breakpoint that is done leaves the target.
-    async fn handle_stop(&mut self, thread: ThreadId, pc: u64) -> Result<Option<StopRecord>> {
-        let Some(index) = self
-            .breakpoints
-            .iter()
-            .position(|b| b.address == pc && b.inserted && b.spec.watch.is_none())
-        else {
+    /// The inserted breakpoint (at `pc`) or watchpoint (on `addr`) that
+    /// holds `thread`, with the stop's place, when the stop counts there;
+    /// one that does not count (another hart or privilege level) is tallied
+    /// as ignored.
+    async fn counting_point(
+        &mut self,
+        held_by: HeldBy,
+        thread: ThreadId,
+        pc: u64,
+    ) -> Result<Option<(usize, stop::Place)>> {
+        let Some(index) = self.breakpoints.iter().position(|b| {
+            b.inserted
+                && match held_by {
+                    HeldBy::Watchpoint { addr } => b.spec.watch.is_some() && b.address == addr,
+                    HeldBy::Breakpoint => b.spec.watch.is_none() && b.address == pc,
+                }
+        }) else {
             return Ok(None);
         };
         let hart = thread.hart_index().unwrap_or(0) as u32;
         let (privilege, source) =
             privilege_with_source(&mut self.rsp, thread, self.version).await?;
-        let bp = &self.breakpoints[index];
-        let record = if !bp.counts(hart, privilege) {
+        if !self.breakpoints[index].counts(hart, privilege) {
             self.breakpoints[index].ignored += 1;
-            None
-        } else if bp.arming_point {
+            return Ok(None);
+        }
+        let place = stop::Place {
+            hart,
+            privilege,
+            source,
+            pc,
+        };
+        Ok(Some((index, place)))
+    }
+
+    /// Handles a stop that counts at breakpoint `index` (see
+    /// [`Self::counting_point`]): records it, unless the breakpoint is a
+    /// hidden arming point; a breakpoint that is done leaves the target.
+    async fn handle_stop(
+        &mut self,
+        index: usize,
+        thread: ThreadId,
+        at: stop::Place,
+    ) -> Result<Option<StopRecord>> {
+        let pc = at.pc;
+        let record = if self.breakpoints[index].arming_point {
             // Hidden: counted for the arming, never recorded.
             self.breakpoints[index].hits += 1;
-            self.breakpoints[index].counted_harts.push(hart);
+            self.breakpoints[index].counted_harts.push(at.hart);
             self.arm_dependents(index, Some(thread)).await?;
             self.remove_spent_arming_points().await?;
             None
         } else {
-            let at = stop::Place {
-                hart,
-                privilege,
-                source,
-                pc,
-            };
             Some(self.count_stop(index, at, Some(thread)).await?)
         };
         if self.breakpoints[index].inserted && self.breakpoints[index].done(self.harts) {
@@ -661,35 +687,15 @@ impl DebugSession {
         Ok(record)
     }
 
-    /// Records a watchpoint stop of `thread` (at `pc`, before the access)
-    /// when it counts; a watchpoint that has counted its hits is removed.
+    /// Records a stop that counts at watchpoint `index` (on `addr`, the
+    /// hart before the access); a watchpoint that has counted its hits is
+    /// removed.
     async fn handle_watch(
         &mut self,
+        index: usize,
         addr: u64,
-        thread: ThreadId,
-        pc: u64,
-    ) -> Result<Option<StopRecord>> {
-        let Some(index) = self
-            .breakpoints
-            .iter()
-            .position(|b| b.inserted && b.spec.watch.is_some() && b.address == addr)
-        else {
-            return Ok(None);
-        };
-        let hart = thread.hart_index().unwrap_or(0) as u32;
-        let (privilege, source) =
-            privilege_with_source(&mut self.rsp, thread, self.version).await?;
-        let bp = &self.breakpoints[index];
-        if !bp.counts(hart, privilege) {
-            self.breakpoints[index].ignored += 1;
-            return Ok(None);
-        }
-        let at = stop::Place {
-            hart,
-            privilege,
-            source,
-            pc,
-        };
+        at: stop::Place,
+    ) -> Result<StopRecord> {
         let record = self.count_stop(index, at, None).await?;
         if self.breakpoints[index].done(self.harts) {
             if let Some(w) = &self.breakpoints[index].spec.watch {
@@ -700,7 +706,7 @@ impl DebugSession {
             }
             self.breakpoints[index].inserted = false;
         }
-        Ok(Some(record))
+        Ok(record)
     }
 
     /// Records a stop that counts at breakpoint or watchpoint `index`, counts

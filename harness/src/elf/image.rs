@@ -142,6 +142,33 @@ impl ElfImage {
         })
     }
 
+    /// The image with its lowest loadable segment placed at run-time
+    /// address `load_address`, the others as far from it as in the file,
+    /// for a file whose program headers do not say where it is loaded
+    /// (p_paddr == p_vaddr): a hypervisor linked high that a loader puts
+    /// at a low physical address runs its first instructions there. Code
+    /// is then named at both addresses; segments with their own p_paddr
+    /// keep it.
+    pub fn loaded_at(mut self, load_address: u64) -> ElfImage {
+        let Some(lowest) = self
+            .segments
+            .iter()
+            .filter(|s| s.memory_size > 0)
+            .map(|s| s.address)
+            .min()
+        else {
+            return self;
+        };
+        // `physical` is compared with run-time addresses less the offset.
+        let base = self.to_link(load_address);
+        for s in self.segments.iter_mut() {
+            if s.physical == s.address {
+                s.physical = base.wrapping_add(s.address - lowest);
+            }
+        }
+        self
+    }
+
     /// The space's name (the file name unless given).
     pub(crate) fn name(&self) -> &str {
         &self.name
@@ -385,6 +412,12 @@ mod tests {
     /// (p_paddr 0x80200000), built with the cross compiler, as hypervisors
     /// that switch the MMU on early are; `None` (reported) without one.
     fn linked_high_loaded_low(test: &str) -> Option<(tempfile::TempDir, ElfImage)> {
+        linked_high(test, "AT(0x80200000)")
+    }
+
+    /// An image linked at 0xffffffc080200000; `at` is the output section's
+    /// load address clause (empty: p_paddr == p_vaddr).
+    fn linked_high(test: &str, at: &str) -> Option<(tempfile::TempDir, ElfImage)> {
         let cc = match testelf::find_compiler() {
             Ok(cc) => cc,
             Err(why) => {
@@ -403,7 +436,7 @@ mod tests {
         .expect("writing the source");
         std::fs::write(
             &ld,
-            "ENTRY(_start)\nSECTIONS {\n  . = 0xffffffc080200000;\n  .text : AT(0x80200000) { *(.text*) }\n}\n",
+            format!("ENTRY(_start)\nSECTIONS {{\n  . = 0xffffffc080200000;\n  .text : {at} {{ *(.text*) }}\n}}\n"),
         )
         .expect("writing the linker script");
         let built = std::process::Command::new(&cc)
@@ -455,6 +488,67 @@ mod tests {
             image.bytes_at(0xffff_ffc0_8020_0000, 4)
         );
         assert!(image.symbolize(0x9000_0000).is_none());
+    }
+
+    #[test]
+    fn a_load_address_names_code_the_headers_do_not_place() {
+        let Some((_dir, image)) =
+            linked_high("a_load_address_names_code_the_headers_do_not_place", "")
+        else {
+            return;
+        };
+        // p_paddr == p_vaddr: nothing says where it runs before the MMU is on.
+        assert!(image.symbolize(0x8020_0004).is_none());
+        assert!(!image.contains(0x8020_0004));
+        let image = image.loaded_at(0x8020_0000);
+        let low = image.symbolize(0x8020_0004).expect("the load address");
+        assert_eq!(
+            (low.to_string(), low.exact),
+            ("_start+0x4".to_string(), true)
+        );
+        assert!(image.contains(0x8020_0004));
+        assert_eq!(
+            image.bytes_at(0x8020_0000, 4),
+            image.bytes_at(0xffff_ffc0_8020_0000, 4)
+        );
+        // The linked address still names it.
+        let high = image
+            .symbolize(0xffff_ffc0_8020_0004)
+            .expect("linked address");
+        assert_eq!(high.to_string(), "_start+0x4");
+        // With an offset, the load address is a run-time address too.
+        let shifted = linked_high("a_load_address_names_code_the_headers_do_not_place", "")
+            .map(|(_d, i)| i)
+            .map(|i| {
+                ElfImage {
+                    offset: 0x1000,
+                    ..i
+                }
+                .loaded_at(0x8020_0000)
+            });
+        let shifted = shifted.expect("built once, builds twice");
+        assert_eq!(
+            shifted.symbolize(0x8020_0004).map(|h| h.to_string()),
+            Some("_start+0x4".to_string())
+        );
+        assert_eq!(
+            shifted
+                .symbolize(0xffff_ffc0_8020_1004)
+                .map(|h| h.to_string()),
+            Some("_start+0x4".to_string())
+        );
+    }
+
+    #[test]
+    fn a_load_address_keeps_the_headers_own_p_paddr() {
+        let Some((_dir, image)) =
+            linked_high_loaded_low("a_load_address_keeps_the_headers_own_p_paddr")
+        else {
+            return;
+        };
+        let image = image.loaded_at(0x9000_0000);
+        assert!(image.symbolize(0x8020_0004).is_some());
+        assert!(image.symbolize(0x9000_0004).is_none());
     }
 
     /// The address of the `csrw satp` in kvminithart, found by disassembly.

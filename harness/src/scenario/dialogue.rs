@@ -204,7 +204,7 @@ attach = "pci-serial"
     fn unknown_keys_are_parse_errors_with_a_position() {
         let e = error("[[console.step]]\nexpekt = 'x'\n");
         assert!(
-            e.starts_with("/proj/scenarios/d.toml:8:1: unknown field `expekt`"),
+            e.starts_with("/proj/scenarios/d.toml:8:1: console[0].step[0]: unknown field `expekt`"),
             "{e}"
         );
     }

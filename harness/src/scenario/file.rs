@@ -8,12 +8,13 @@ use regex::Regex;
 use serde::Deserialize;
 
 use super::dialogue::{check_steps, StepSection};
+use super::position::{key_at, position};
 use super::{
     attach_from_str, ArmEvent, BreakpointSpec, CsrCheck, ExpectedOutcome, ExpectedTrap,
-    LastMilestone, OutcomeKind, PrivilegeFilter, Scenario, ScenarioConsole, ScenarioElf, WatchSpec,
-    DEFAULT_DUMP,
+    LastMilestone, OutcomeKind, PrivilegeFilter, Scenario, ScenarioConsole, ScenarioElf,
+    WatchAccess, WatchSpec, DEFAULT_DUMP,
 };
-use crate::qemu::{ConsoleSpec, MachineSpec};
+use crate::qemu::{ConsoleAttach, ConsoleSpec, MachineSpec};
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
@@ -38,7 +39,7 @@ pub(crate) struct ScenarioFile {
     #[serde(default)]
     milestone_symbols: Vec<String>,
     /// The privilege level every milestone stop must be at.
-    milestone_privilege: Option<String>,
+    milestone_privilege: Option<toml::Spanned<PrivilegeFilter>>,
     /// Whether breakpoints on milestone symbols without `arm_after` are
     /// armed after an earlier milestone automatically (default: yes).
     auto_arm: Option<bool>,
@@ -54,11 +55,11 @@ pub(crate) struct ScenarioFile {
 struct BreakpointSection {
     at: String,
     hart: Option<u32>,
-    privilege: Option<String>,
+    privilege: Option<PrivilegeFilter>,
     dump: Option<Vec<String>>,
     max_hits: Option<u32>,
-    watch: Option<String>,
-    len: Option<u64>,
+    watch: Option<WatchAccess>,
+    len: Option<toml::Spanned<u64>>,
     #[serde(default)]
     once_per_hart: bool,
     arm_after: Option<ArmAfterSection>,
@@ -128,8 +129,77 @@ struct ElfSection {
     name: String,
     path: PathBuf,
     #[serde(default)]
-    offset: u64,
+    offset: Offset,
+    load_address: Option<u64>,
     virt: Option<bool>,
+}
+
+/// `offset = 0x1000`, `offset = -4096` or, for what a TOML integer cannot
+/// hold (TOML hex has no sign and stops at 2^63), `offset =
+/// "-0xffffffff00000000"`: a signed amount of at most 2^64 - 1 either way,
+/// kept modulo 2^64.
+#[derive(Debug, Default, Clone, Copy)]
+struct Offset(u64);
+
+impl<'de> Deserialize<'de> for Offset {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Int(i64),
+            Text(String),
+        }
+        let bad = |what: &str| {
+            serde::de::Error::custom(format!(
+                "{what}: expected an integer or a string such as \"-0xffffffff00000000\" \
+                 (an optional -, then decimal or 0x hex, below 2^64)"
+            ))
+        };
+        match Written::deserialize(d).map_err(|_: D::Error| bad("not an offset"))? {
+            Written::Int(n) => Ok(Offset(n as u64)),
+            Written::Text(t) => parse_offset(&t)
+                .map(Offset)
+                .ok_or_else(|| bad(&format!("{t:?}"))),
+        }
+    }
+}
+
+/// `-0x10`, `0x10`, `16`, `-16` (underscores allowed), modulo 2^64.
+fn parse_offset(text: &str) -> Option<u64> {
+    let t = text.trim().replace('_', "");
+    let (negative, digits) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(&t)),
+    };
+    let magnitude = match digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        Some(hex) => u64::from_str_radix(hex, 16).ok()?,
+        None if digits.starts_with(|c: char| c.is_ascii_digit()) => digits.parse().ok()?,
+        None => return None,
+    };
+    Some(if negative {
+        magnitude.wrapping_neg()
+    } else {
+        magnitude
+    })
+}
+
+/// A console's `attach`: `serial`, `pci-serial` or `device:NAME`.
+#[derive(Debug)]
+struct Attach(ConsoleAttach);
+
+impl<'de> Deserialize<'de> for Attach {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        attach_from_str(&text).map(Attach).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{text:?}: expected serial, pci-serial or device:NAME (a QEMU device taking \
+                 chardev=, e.g. device:virtconsole)"
+            ))
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,7 +228,7 @@ struct MachineSection {
 #[serde(deny_unknown_fields)]
 struct ConsoleSection {
     name: String,
-    attach: String,
+    attach: Attach,
     #[serde(default)]
     milestones: Vec<String>,
     #[serde(default, rename = "step")]
@@ -191,7 +261,7 @@ fn default_quiet() -> f64 {
 #[serde(deny_unknown_fields)]
 struct OutcomeSection {
     qemu: String,
-    expect: String,
+    expect: toml::Spanned<OutcomeKind>,
     last_milestone: Option<toml::Spanned<LastMilestoneSection>>,
     trap: Option<toml::Spanned<TrapSection>>,
     because: Option<String>,
@@ -302,19 +372,6 @@ fn can_fail(path: &Path, consoles: &[ScenarioConsole], outcomes: &[ExpectedOutco
     Ok(())
 }
 
-/// `file:line:column` for a byte offset.
-fn position(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
-    (line, col)
-}
-
 impl ScenarioFile {
     /// Checks that a `last_milestone` names a milestone entry of the named
     /// console (or of some console); errors say `file:line: key: message`.
@@ -407,17 +464,21 @@ impl ScenarioFile {
         })
     }
 
-    /// Parses the TOML; errors say `file:line:col: message`.
+    /// Parses the TOML; errors say `file:line:col: key: message` (the key
+    /// as the later checks write it, `breakpoint[0].privilege`).
     pub(crate) fn parse(text: &str, path: &Path) -> Result<ScenarioFile> {
         let parsed: Result<ScenarioFile> = toml::from_str(text).map_err(|e| {
             let at = e
                 .span()
                 .map(|s| {
                     let (l, c) = position(text, s.start);
-                    format!(":{l}:{c}")
+                    let key = key_at(text, s.start)
+                        .map(|k| format!(" {k}:"))
+                        .unwrap_or_default();
+                    format!(":{l}:{c}:{key}")
                 })
-                .unwrap_or_default();
-            anyhow!("{}{at}: {}", path.display(), e.message())
+                .unwrap_or_else(|| ":".into());
+            anyhow!("{}{at} {}", path.display(), e.message().trim_end())
         });
         parsed.map(|file| ScenarioFile {
             source: text.to_string(),
@@ -527,12 +588,7 @@ impl ScenarioFile {
                     format!("console {:?} is named twice", c.name),
                 ));
             }
-            let attach = attach_from_str(&c.attach).ok_or_else(|| {
-                where_(
-                    &format!("{key}.attach"),
-                    format!("{:?}: expected serial, pci-serial or device:NAME", c.attach),
-                )
-            })?;
+            let attach = c.attach.0.clone();
             let milestones = c
                 .milestones
                 .iter()
@@ -568,46 +624,30 @@ impl ScenarioFile {
         for (i, spanned) in self.breakpoints.iter().enumerate() {
             let line = position(&self.source, spanned.span().start).0;
             let key = format!("breakpoint[{i}]");
-            let bp = self.breakpoint(
-                spanned.get_ref(),
-                &breakpoints,
-                consoles,
-                |k, msg| anyhow!("{}:{line}: {key}.{k}: {msg}", path.display()),
-                |k, msg| anyhow!("{}: {key}.{k}: {msg}", path.display()),
-            )?;
+            let at_line =
+                |k: &str, msg: String| anyhow!("{}:{line}: {key}.{k}: {msg}", path.display());
+            let b = spanned.get_ref();
+            let mut bp = self.breakpoint(b, &breakpoints, consoles, at_line)?;
+            bp.watch = self.watch(b, &key, path)?;
             breakpoints.push(bp);
         }
         Ok(breakpoints)
     }
 
     /// One `[[breakpoint]]`, checked against the earlier ones and the
-    /// consoles. `at_line` makes an error that names the table's line,
-    /// `plain` one that names the file only (as these errors always did).
+    /// consoles. `at_line` makes an error that names the table's line.
     fn breakpoint(
         &self,
         b: &BreakpointSection,
         earlier: &[BreakpointSpec],
         consoles: &[ScenarioConsole],
         at_line: impl Fn(&str, String) -> anyhow::Error,
-        plain: impl Fn(&str, String) -> anyhow::Error,
     ) -> Result<BreakpointSpec> {
         if earlier.iter().any(|x| x.at == b.at) {
-            return Err(plain("at", format!("{:?} is set twice", b.at)));
+            return Err(at_line("at", format!("{:?} is set twice", b.at)));
         }
-        let privilege = b
-            .privilege
-            .as_deref()
-            .map(|p| {
-                PrivilegeFilter::parse(p).ok_or_else(|| {
-                    plain(
-                        "privilege",
-                        format!("{p:?}: expected M, HS, S, VS, U or VU"),
-                    )
-                })
-            })
-            .transpose()?;
         if let Some(h) = b.hart.filter(|&h| h >= self.machine.smp) {
-            return Err(plain(
+            return Err(at_line(
                 "hart",
                 format!("hart {h} does not exist with smp = {}", self.machine.smp),
             ));
@@ -620,37 +660,43 @@ impl ScenarioFile {
             super::registers::check_register(name)
                 .map_err(|why| at_line(&format!("dump[{j}]"), why))?;
         }
-        let watch = b
-            .watch
-            .as_deref()
-            .map(|w| {
-                WatchSpec::parse(w, b.len.unwrap_or(8)).ok_or_else(|| {
-                    plain(
-                        "watch",
-                        format!("{w:?}: expected write, read or access (len 1..=8)"),
-                    )
-                })
-            })
-            .transpose()?;
-        if b.len.is_some() && watch.is_none() {
-            return Err(plain(
-                "len",
-                "len only applies to a watchpoint (watch = ...)".into(),
-            ));
-        }
         let (arm_after, arm_on) =
             arming(b, earlier, consoles).map_err(|why| at_line("arm_after", why))?;
         Ok(BreakpointSpec {
-            watch,
+            watch: None,
             at: b.at.clone(),
             hart: b.hart,
-            privilege,
+            privilege: b.privilege,
             dump,
             max_hits: b.max_hits.unwrap_or(self.machine.smp),
             once_per_hart: b.once_per_hart,
             arm_after,
             arm_on,
         })
+    }
+
+    /// A breakpoint's watchpoint (`watch` and `len`), if it has one;
+    /// `key` is the breakpoint's (`breakpoint[2]`).
+    fn watch(&self, b: &BreakpointSection, key: &str, path: &Path) -> Result<Option<WatchSpec>> {
+        let len_error = |len: &toml::Spanned<u64>, why: &str| {
+            let (line, col) = position(&self.source, len.span().start);
+            Err(anyhow!("{}:{line}:{col}: {key}.len: {why}", path.display()))
+        };
+        match (b.watch, &b.len) {
+            (None, None) => Ok(None),
+            (None, Some(len)) => len_error(
+                len,
+                "len only applies to a watchpoint (watch = \"write\", \"read\" or \"access\")",
+            ),
+            (Some(access), None) => Ok(WatchSpec::new(access, 8)),
+            (Some(access), Some(len)) => match WatchSpec::new(access, *len.get_ref()) {
+                Some(w) => Ok(Some(w)),
+                None => len_error(
+                    len,
+                    &format!("{}: a watchpoint covers 1 to 8 bytes", len.get_ref()),
+                ),
+            },
+        }
     }
 
     /// `milestone_symbols` and the privilege level their stops count at.
@@ -670,25 +716,16 @@ impl ScenarioFile {
             }
             milestone_symbols.push(m.clone());
         }
-        let milestone_privilege = self
-            .milestone_privilege
-            .as_deref()
-            .map(|p| {
-                PrivilegeFilter::parse(p).ok_or_else(|| {
-                    where_(
-                        "milestone_privilege",
-                        format!("{p:?}: expected M, HS, S, VS, U or VU"),
-                    )
-                })
-            })
-            .transpose()?;
-        if milestone_privilege.is_some() && milestone_symbols.is_empty() {
-            return Err(where_(
-                "milestone_privilege",
-                "given without milestone_symbols".into(),
+        let milestone_privilege = self.milestone_privilege.as_ref();
+        if let (Some(p), true) = (milestone_privilege, milestone_symbols.is_empty()) {
+            let (line, col) = position(&self.source, p.span().start);
+            return Err(anyhow!(
+                "{}:{line}:{col}: milestone_privilege: given without milestone_symbols (it says \
+                 at which privilege level their stops count)",
+                path.display()
             ));
         }
-        Ok((milestone_symbols, milestone_privilege))
+        Ok((milestone_symbols, milestone_privilege.map(|p| *p.get_ref())))
     }
 
     /// The `[[outcome]]` tables, checked against the consoles and breakpoints.
@@ -706,25 +743,17 @@ impl ScenarioFile {
                 .qemu
                 .parse()
                 .map_err(|e| where_(&format!("{key}.qemu"), format!("{e}")))?;
-            let kind = match o.expect.as_str() {
-                "boots" => OutcomeKind::Boots,
-                "hangs" => OutcomeKind::Hangs,
-                other => {
-                    return Err(where_(
-                        &format!("{key}.expect"),
-                        format!("{other:?}: expected \"boots\" or \"hangs\""),
-                    ))
-                }
-            };
+            let kind = o.expect.get_ref().clone();
             let last_milestone = o
                 .last_milestone
                 .as_ref()
                 .map(|m| self.last_milestone(m, consoles, path, &format!("{key}.last_milestone")))
                 .transpose()?;
             if kind == OutcomeKind::Boots && (last_milestone.is_some() || o.trap.is_some()) {
-                return Err(where_(
-                    &key,
-                    "last_milestone and trap only apply to expect = \"hangs\"".into(),
+                let line = position(&self.source, o.expect.span().start).0;
+                return Err(anyhow!(
+                    "{}:{line}: {key}: last_milestone and trap only apply to expect = \"hangs\"",
+                    path.display()
                 ));
             }
             let trap = o
@@ -781,7 +810,8 @@ impl ScenarioFile {
             elfs.push(ScenarioElf {
                 name: e.name.clone(),
                 path: base.join(&e.path),
-                offset: e.offset,
+                offset: e.offset.0,
+                load_address: e.load_address,
                 virt: e.virt,
             });
         }

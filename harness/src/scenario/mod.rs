@@ -7,6 +7,7 @@
 
 mod dialogue;
 mod file;
+mod position;
 mod registers;
 
 use std::path::{Path, PathBuf};
@@ -137,8 +138,9 @@ pub struct WatchSpec {
     pub(crate) len: u64,
 }
 
-/// The accesses a watchpoint stops on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// The accesses a watchpoint stops on (`watch = "write"`, `"read"` or
+/// `"access"` in a scenario).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum WatchAccess {
     Write,
@@ -147,14 +149,8 @@ pub(crate) enum WatchAccess {
 }
 
 impl WatchSpec {
-    /// `write`, `read` or `access`, with a length of 1 to 8 bytes.
-    pub(crate) fn parse(kind: &str, len: u64) -> Option<WatchSpec> {
-        let access = match kind {
-            "write" => WatchAccess::Write,
-            "read" => WatchAccess::Read,
-            "access" => WatchAccess::Access,
-            _ => return None,
-        };
+    /// A watchpoint of `len` bytes, 1 to 8 (what QEMU's watchpoints take).
+    pub(crate) fn new(access: WatchAccess, len: u64) -> Option<WatchSpec> {
         (1..=8).contains(&len).then_some(WatchSpec { access, len })
     }
 
@@ -198,6 +194,13 @@ impl PrivilegeFilter {
             .find(|p| p.name().eq_ignore_ascii_case(s))
     }
 
+    /// The allowed spellings, for an error: `M, HS, S, VS, U or VU`.
+    pub(crate) fn allowed() -> String {
+        let names: Vec<&str> = Self::ALL.iter().map(|p| p.name()).collect();
+        let (last, rest) = names.split_last().unwrap_or((&"", &[]));
+        format!("{} or {last}", rest.join(", "))
+    }
+
     /// `M`, `HS`, `S`, `VS`, `U` or `VU`, as a scenario writes it.
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -221,6 +224,20 @@ impl PrivilegeFilter {
             PrivilegeFilter::U => p.level == Level::User && p.virt != Some(true),
             PrivilegeFilter::VU => p.level == Level::User && p.virt == Some(true),
         }
+    }
+}
+
+/// `privilege = "VS"` in any case; an error names the value and the
+/// allowed ones.
+impl<'de> serde::Deserialize<'de> for PrivilegeFilter {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        PrivilegeFilter::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{text:?} is no privilege level: expected {} (any case)",
+                PrivilegeFilter::allowed()
+            ))
+        })
     }
 }
 
@@ -274,7 +291,13 @@ impl CsrCheck {
 pub struct ScenarioElf {
     pub(crate) name: String,
     pub(crate) path: PathBuf,
+    /// Added to every link-time address (modulo 2^64: a negative offset is
+    /// stored in two's complement) to give the run-time address.
     pub(crate) offset: u64,
+    /// Where the file's lowest loadable segment sits in physical memory
+    /// when its program headers do not say (p_paddr == p_vaddr): code
+    /// there is named too (pre-MMU code of a hypervisor linked high).
+    pub(crate) load_address: Option<u64>,
     /// Whether this code runs with V=1 (a guest under the hypervisor), V=0
     /// (the hypervisor, or a kernel on bare QEMU), or either (unset).
     pub(crate) virt: Option<bool>,
@@ -290,8 +313,8 @@ pub struct ScenarioConsole {
     pub steps: Vec<DialogueStep>,
 }
 
-/// What a run should end in.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// What a run should end in (`expect = "boots"` or `"hangs"`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OutcomeKind {
     Boots,
@@ -417,10 +440,13 @@ impl Scenario {
     pub fn load_elfs(&self) -> Result<crate::elf::ElfSet> {
         let mut set = crate::elf::ElfSet::new();
         for e in &self.elfs {
-            let offset = i64::try_from(e.offset)
-                .with_context(|| format!("elf {}: offset too large", e.name))?;
-            set.load(&e.path, Some(&e.name), offset)
+            // Two's complement: a negative offset as written.
+            let image = crate::elf::ElfImage::load(&e.path, Some(&e.name), e.offset as i64)
                 .with_context(|| format!("{}: loading elf {:?}", self.path.display(), e.name))?;
+            set.add(match e.load_address {
+                Some(at) => image.loaded_at(at),
+                None => image,
+            });
         }
         Ok(set)
     }
@@ -462,12 +488,14 @@ impl Scenario {
     }
 }
 
+/// `serial`, `pci-serial` or `device:NAME` (a non-empty NAME).
 pub(crate) fn attach_from_str(s: &str) -> Option<ConsoleAttach> {
     match s {
         "serial" => Some(ConsoleAttach::Serial),
         "pci-serial" => Some(ConsoleAttach::PciSerial),
         other => other
             .strip_prefix("device:")
+            .filter(|d| !d.is_empty())
             .map(|d| ConsoleAttach::Device(d.to_string())),
     }
 }

@@ -401,3 +401,208 @@ fn auto_arm_is_on_unless_turned_off() {
         "{err}"
     );
 }
+
+/// The error for `GOOD` with `from` replaced by `to`.
+fn error_with(from: &str, to: &str) -> String {
+    assert!(GOOD.contains(from), "{from}");
+    format!("{:#}", load(&GOOD.replacen(from, to, 1)).unwrap_err())
+}
+
+/// `file:line:col: key: ` of the first occurrence of `needle` in `text`.
+fn at(text: &str, needle: &str, key: &str) -> String {
+    let offset = text.find(needle).expect("the needle");
+    let (line, col) = super::position::position(text, offset);
+    format!("/proj/scenarios/x.toml:{line}:{col}: {key}: ")
+}
+
+#[test]
+fn closed_sets_name_position_and_allowed_values() {
+    let cases = [
+        (
+            "privilege = \"VS\"",
+            "privilege = \"XS\"",
+            "\"XS\"",
+            "breakpoint[0].privilege",
+            &["\"XS\" is no privilege level", "M, HS, S, VS, U or VU"][..],
+        ),
+        (
+            "expect = \"boots\"",
+            "expect = \"flies\"",
+            "\"flies\"",
+            "outcome[0].expect",
+            &["unknown variant `flies`", "`boots`", "`hangs`"][..],
+        ),
+        (
+            "attach = \"pci-serial\"",
+            "attach = \"usb\"",
+            "\"usb\"",
+            "console[1].attach",
+            &["\"usb\"", "serial, pci-serial or device:NAME"][..],
+        ),
+        (
+            "attach = \"pci-serial\"",
+            "attach = \"device:\"",
+            "\"device:\"",
+            "console[1].attach",
+            &["device:NAME"][..],
+        ),
+        (
+            "dump = [\"henvcfg\", \"menvcfg\"]",
+            "dump = [\"henvcfg\", \"menvcfg\"]\nwatch = \"writes\"",
+            "\"writes\"",
+            "breakpoint[0].watch",
+            &["unknown variant `writes`", "`write`, `read`, `access`"][..],
+        ),
+    ];
+    for (from, to, value, key, says) in cases {
+        let text = GOOD.replacen(from, to, 1);
+        let err = error_with(from, to);
+        let want = at(&text, value, key);
+        assert!(err.starts_with(&want), "{to}: want {want}: {err}");
+        for s in says {
+            assert!(err.contains(s), "{to}: {s}: {err}");
+        }
+    }
+    // The same in milestone_privilege, lower case accepted.
+    let text = format!("milestone_symbols = [\"main\"]\nmilestone_privilege = \"hs\"\n{GOOD}");
+    assert_eq!(
+        load(&text).unwrap().milestone_privilege,
+        Some(PrivilegeFilter::HS)
+    );
+    let text = text.replace("\"hs\"", "\"H\"");
+    let err = format!("{:#}", load(&text).unwrap_err());
+    assert!(
+        err.starts_with("/proj/scenarios/x.toml:2:23: milestone_privilege: \"H\" is no privilege"),
+        "{err}"
+    );
+}
+
+#[test]
+fn watchpoint_lengths_point_at_len() {
+    let with = |extra: &str| {
+        GOOD.replacen(
+            "privilege = \"VS\"",
+            &format!("privilege = \"VS\"\n{extra}"),
+            1,
+        )
+    };
+    let s = load(&with("watch = \"read\"\nlen = 4")).unwrap();
+    let w = s.breakpoints[0].watch.unwrap();
+    assert_eq!((w.access, w.len), (WatchAccess::Read, 4));
+    let s = load(&with("watch = \"access\"")).unwrap();
+    assert_eq!(s.breakpoints[0].watch.unwrap().len, 8);
+    for (extra, says) in [
+        (
+            "watch = \"write\"\nlen = 9",
+            "9: a watchpoint covers 1 to 8 bytes",
+        ),
+        (
+            "watch = \"write\"\nlen = 0",
+            "0: a watchpoint covers 1 to 8 bytes",
+        ),
+        ("len = 4", "len only applies to a watchpoint"),
+    ] {
+        let text = with(extra);
+        let err = format!("{:#}", load(&text).unwrap_err());
+        // The position is len's value.
+        let value = text.find("len = ").unwrap() + "len = ".len();
+        let (line, col) = super::position::position(&text, value);
+        assert!(
+            err.starts_with(&format!(
+                "/proj/scenarios/x.toml:{line}:{col}: breakpoint[0].len: "
+            )) && err.contains(says),
+            "{extra}: {err}"
+        );
+    }
+}
+
+#[test]
+fn expect_boots_with_a_trap_names_the_line() {
+    let text = GOOD.replacen("expect = \"hangs\"", "expect = \"boots\"", 1);
+    let err = format!("{:#}", load(&text).unwrap_err());
+    let line = text
+        .lines()
+        .position(|l| l == "expect = \"boots\"")
+        .unwrap();
+    // The second `expect = "boots"` line (outcome[1]).
+    let line = text
+        .lines()
+        .skip(line + 1)
+        .position(|l| l == "expect = \"boots\"")
+        .unwrap()
+        + line
+        + 2;
+    assert!(
+        err.starts_with(&format!(
+            "/proj/scenarios/x.toml:{line}: outcome[1]: last_milestone and trap"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn elf_offsets_are_signed_and_a_load_address_is_kept() {
+    let elf = |extra: &str| {
+        GOOD.replacen(
+            "path = \"../target/firmware/guest.elf\"",
+            &format!("path = \"../target/firmware/guest.elf\"\n{extra}"),
+            1,
+        )
+    };
+    let first = |text: &str| load(text).map(|s| s.elfs[0].clone());
+    assert_eq!(first(GOOD).unwrap().offset, 0);
+    assert_eq!(first(&elf("offset = 0x1000")).unwrap().offset, 0x1000);
+    assert_eq!(
+        first(&elf("offset = -4096")).unwrap().offset,
+        4096u64.wrapping_neg()
+    );
+    let high = first(&elf("offset = \"-0xffff_ffff_0000_0000\"")).unwrap();
+    assert_eq!(high.offset, 0x1_0000_0000);
+    assert_eq!(
+        first(&elf("offset = \"0xffffffff00000000\""))
+            .unwrap()
+            .offset,
+        0xffff_ffff_0000_0000
+    );
+    assert_eq!(
+        first(&elf("offset = \"-16\"")).unwrap().offset,
+        16u64.wrapping_neg()
+    );
+    let loaded = first(&elf("load_address = 0x80200000")).unwrap();
+    assert_eq!((loaded.offset, loaded.load_address), (0, Some(0x8020_0000)));
+    assert_eq!(first(GOOD).unwrap().load_address, None);
+    for bad in [
+        "\"-0x1_0000_0000_0000_0000\"",
+        "\"ten\"",
+        "\"0x\"",
+        "1.5",
+        "\"--1\"",
+    ] {
+        let text = elf(&format!("offset = {bad}"));
+        let err = format!("{:#}", first(&text).unwrap_err());
+        let (line, _) = super::position::position(&text, text.find("offset = ").unwrap());
+        assert!(
+            err.starts_with(&format!("/proj/scenarios/x.toml:{line}:"))
+                && err.contains("elf[0].offset: ")
+                && err.contains("-0xffffffff00000000"),
+            "{bad}: {err}"
+        );
+    }
+    let text = elf("load_address = -1");
+    let err = format!("{:#}", first(&text).unwrap_err());
+    assert!(err.contains("elf[0].load_address: "), "{err}");
+}
+
+#[test]
+fn toml_errors_name_the_key() {
+    let err = error_with("smp = 2", "smp = \"two\"");
+    assert!(
+        err.starts_with("/proj/scenarios/x.toml:7:7: machine.smp: invalid type"),
+        "{err}"
+    );
+    let err = error_with("cause = 0xc", "cause = \"twelve\"");
+    assert!(
+        err.contains(": outcome[1].trap.cause: invalid type"),
+        "{err}"
+    );
+}
