@@ -126,12 +126,110 @@ impl Case {
     }
 }
 
+/// `scenario.toml:LINE:COL: KEY:` of `value` in `text` (its first
+/// occurrence after `after`): where a refused value's error must point.
+fn at(text: &str, after: &str, value: &str, key: &str) -> &'static str {
+    let start = text.find(after).expect("the anchor is in the case");
+    let offset = start + text[start..].find(value).expect("the value is in the case");
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Box::leak(format!("scenario.toml:{line}:{col}: {key}:").into_boxed_str())
+}
+
+/// Values outside a key's closed set (or of a form the key does not take):
+/// each refused with exit 2, pointing at the value, naming the key and
+/// what is allowed.
+fn closed_sets() -> Vec<Case> {
+    let bp = "at = \"guest:kvminithart\"";
+    let with_bp = |extra: &str| scenario(&[]).replacen(bp, &format!("{bp}\n{extra}"), 1);
+    let elf = "[[elf]]\nname = \"guest\"";
+    let with_elf = |extra: &str| scenario(&[]).replacen(elf, &format!("{elf}\n{extra}"), 1);
+    let privilege = with_bp("privilege = \"XS\"");
+    let milestones = format!(
+        "milestone_symbols = [\"guest:main\"]\nmilestone_privilege = \"H\"\n{}",
+        scenario(&[])
+    );
+    let watch = with_bp("watch = \"writes\"");
+    let len = with_bp("watch = \"write\"\nlen = 16");
+    let attach = scenario(&[]).replacen("attach = \"serial\"", "attach = \"usb\"", 1);
+    let expect = scenario(&[("@EXPECT@", "flies")]);
+    let offset = with_elf("offset = \"ten\"");
+    vec![
+        run_case("[]")
+            .named(
+                "privilege = \"XS\"",
+                &[
+                    at(&privilege, bp, "\"XS\"", "breakpoint[0].privilege"),
+                    "M, HS, S, VS, U or VU",
+                ],
+            )
+            .text(privilege.clone()),
+        run_case("[]")
+            .named(
+                "milestone_privilege = \"H\"",
+                &[
+                    at(&milestones, "", "\"H\"", "milestone_privilege"),
+                    "M, HS, S, VS, U or VU",
+                ],
+            )
+            .text(milestones.clone()),
+        run_case("[]")
+            .named(
+                "watch = \"writes\"",
+                &[
+                    at(&watch, bp, "\"writes\"", "breakpoint[0].watch"),
+                    "`write`, `read`, `access`",
+                ],
+            )
+            .text(watch.clone()),
+        run_case("[]")
+            .named(
+                "watch len = 16",
+                &[
+                    at(&len, "len = ", "16", "breakpoint[0].len"),
+                    "1 to 8 bytes",
+                ],
+            )
+            .text(len.clone()),
+        run_case("[]")
+            .named(
+                "attach = \"usb\"",
+                &[
+                    at(&attach, "", "\"usb\"", "console[0].attach"),
+                    "serial, pci-serial or device:NAME",
+                ],
+            )
+            .text(attach.clone()),
+        run_case("[]")
+            .named(
+                "expect = \"flies\"",
+                &[
+                    at(&expect, "[[outcome]]", "\"flies\"", "outcome[0].expect"),
+                    "`boots`",
+                    "`hangs`",
+                ],
+            )
+            .text(expect.clone()),
+        run_case("[]")
+            .named(
+                "[[elf]] offset = \"ten\"",
+                &[
+                    at(&offset, "[[elf]]", "\"ten\"", "elf[0].offset"),
+                    "-0xffffffff00000000",
+                ],
+            )
+            .text(offset.clone()),
+    ]
+}
+
 fn cases() -> Vec<Case> {
     let drive = r#"["-drive", "file=@DIR@/disk.img,format=raw,if=none,id=d0,snapshot=off", "-device", "virtio-blk-device,drive=d0"]"#;
     let x86 = env!("CARGO_BIN_EXE_hvharness");
     let x86_elf = scenario(&[("@ELF@", x86)]);
     let x86_kernel = scenario(&[("@KERNEL@", x86)]);
-    vec![
+    let mut cases = closed_sets();
+    cases.extend(vec![
         // Files that are not scenarios.
         run_case("[]").named("empty file", &["missing field `machine`"]).text(String::new()),
         run_case("[]")
@@ -267,7 +365,8 @@ fn cases() -> Vec<Case> {
         }
         .named("registered QEMU shadowed by one of the same version", &["is not used", "wins"])
         .qemu(0),
-    ]
+    ]);
+    cases
 }
 
 /// What `e_machine` the test binary itself has, as the harness names it.
