@@ -19,89 +19,35 @@ use hvharness::report::render_run;
 use hvharness::runner::{self, Observed, Verdict};
 use hvharness::scenario::Scenario;
 
+/// The hotpage fixture with its boot path listed and kvminithart's
+/// breakpoint without `arm_after` (the harness arms it, unless `auto_arm`
+/// is off).
 fn scenario(dir: &Path, auto_arm: bool) -> Scenario {
-    let fw = common::root().join("target/firmware");
-    let text = format!(
+    let head = format!(
         r#"description = "hotpage fixture, kvminithart's breakpoint armed by the harness"
 milestone_symbols = ["guest:main", "guest:uartinit", "guest:kinit", "guest:memset", "guest:kvminit", "guest:kvminithart"]
 milestone_privilege = "VS"
-{off}
-
-[machine]
-cpu = "rv64,h=true"
-smp = 2
-memory = "128M"
-bios = "default"
-kernel = "{fw}/hypervisor-hotpage.elf"
-
-[[console]]
-name = "vm0"
-attach = "serial"
-milestones = ["guest kernel is booting", "hotpage: scrubbed", "init: starting sh"]
-
-[[console]]
-name = "vm1"
-attach = "pci-serial"
-milestones = ["guest kernel is booting", "hotpage: scrubbed", "init: starting sh"]
-
-[[elf]]
-name = "hypervisor"
-path = "{fw}/hypervisor-hotpage.elf"
-virt = false
-
-[[elf]]
-name = "guest"
-path = "{fw}/guest-hotpage.elf"
-virt = true
-
-[[breakpoint]]
-at = "guest:kvminithart"
-privilege = "VS"
-once_per_hart = true
-dump = ["satp"]
-
-# Generous: a wrong arming would make the boot slow, and the warning,
-# not a timeout, is what must tell.
-[boot]
-timeout_secs = 300
-quiet_secs = 300
-
-[[outcome]]
-qemu = "*"
-expect = "boots"
-"#,
-        fw = fw.display(),
-        off = if auto_arm { "" } else { "auto_arm = false" },
+{}"#,
+        if auto_arm { "" } else { "auto_arm = false" },
     );
-    let path = dir.join(if auto_arm {
+    let file = if auto_arm {
         "hotpage-auto.toml"
     } else {
         "hotpage-auto-off.toml"
-    });
-    std::fs::write(&path, text).expect("writing the scenario");
+    };
+    let path = common::hotpage_variant(dir, file, &head, common::HOTPAGE_BREAKPOINT);
     Scenario::load(&path).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// The result file's schema, for the run's JSON.
 fn validate(run: &serde_json::Value) {
-    let schema_path = common::root().join("schemas/results-v1.schema.json");
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&schema_path).expect("the schema file"))
-            .expect("the schema is JSON");
-    let file = serde_json::json!({
+    common::validate_results(&serde_json::json!({
         "schema": "hvharness-results/1",
         "cells": [{
             "scenario": run["scenario"], "qemu": run["qemu"], "status": "passed",
             "reason": null, "duration_secs": run["duration_secs"], "run": run, "diagnosis": null
         }]
-    });
-    let v = jsonschema::validator_for(&schema).expect("a valid schema");
-    let errors: Vec<String> = v
-        .iter_errors(&file)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .take(10)
-        .collect();
-    assert!(errors.is_empty(), "schema: {}", errors.join("\n"));
+    }));
 }
 
 /// With `auto_arm = false`, the breakpoint is in from the start and no

@@ -19,71 +19,12 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// The fixture as a new user would first write it: kvminithart's breakpoint
 /// inserted at the start, no trigger.
 fn unmitigated(dir: &Path) -> std::path::PathBuf {
-    let fw = common::root().join("target/firmware");
-    let text = format!(
-        r#"description = "hotpage fixture, kvminithart's breakpoint in from the start"
-
-[machine]
-cpu = "rv64,h=true"
-smp = 2
-memory = "128M"
-bios = "default"
-kernel = "{fw}/hypervisor-hotpage.elf"
-
-[[console]]
-name = "vm0"
-attach = "serial"
-milestones = ["guest kernel is booting", "hotpage: scrubbed", "init: starting sh"]
-
-[[console]]
-name = "vm1"
-attach = "pci-serial"
-milestones = ["guest kernel is booting", "hotpage: scrubbed", "init: starting sh"]
-
-[[elf]]
-name = "hypervisor"
-path = "{fw}/hypervisor-hotpage.elf"
-virt = false
-
-[[elf]]
-name = "guest"
-path = "{fw}/guest-hotpage.elf"
-virt = true
-
-[[breakpoint]]
-at = "guest:kvminithart"
-privilege = "VS"
-once_per_hart = true
-dump = ["satp"]
-
-# Slow, not hung: let it finish.
-[boot]
-timeout_secs = 300
-quiet_secs = 300
-
-[[outcome]]
-qemu = "*"
-expect = "boots"
-"#,
-        fw = fw.display()
-    );
-    let path = dir.join("hotpage-unmitigated.toml");
-    std::fs::write(&path, text).expect("writing the scenario");
-    path
-}
-
-fn validate(value: &serde_json::Value) {
-    let schema_path = common::root().join("schemas/results-v1.schema.json");
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&schema_path).expect("the schema file"))
-            .expect("the schema is JSON");
-    let v = jsonschema::validator_for(&schema).expect("a valid schema");
-    let errors: Vec<String> = v
-        .iter_errors(value)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .take(10)
-        .collect();
-    assert!(errors.is_empty(), "schema: {}", errors.join("\n"));
+    common::hotpage_variant(
+        dir,
+        "hotpage-unmitigated.toml",
+        r#"description = "hotpage fixture, kvminithart's breakpoint in from the start""#,
+        common::HOTPAGE_BREAKPOINT,
+    )
 }
 
 fn warns_on_the_unmitigated_case_only(version: &str) {
@@ -145,7 +86,7 @@ fn warns_on_the_unmitigated_case_only(version: &str) {
 
     let text = std::fs::read_to_string(&results).expect("the result file");
     let file: serde_json::Value = serde_json::from_str(&text).expect("JSON");
-    validate(&file);
+    common::validate_results(&file);
     let cells = file["cells"].as_array().expect("cells");
     assert_eq!(cells.len(), 3, "{text}");
     for cell in cells {

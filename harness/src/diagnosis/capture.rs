@@ -344,6 +344,23 @@ attach = "serial"
 milestones = ["guest kernel is booting"]
 "#;
 
+    /// `hart` stopped at `pc` in HS-mode (S with V=0) with these CSRs.
+    fn hs_state(hart: u32, pc: u64, csrs: &[(&str, u64)]) -> HartState {
+        HartState {
+            hart,
+            thread: ThreadId::parse(b"p1.1").expect("a thread id"),
+            pc,
+            privilege: PrivilegeLevel {
+                level: Level::Supervisor,
+                virt: Some(false),
+            },
+            csrs: csrs.iter().map(|&(k, v)| (k.to_string(), v)).collect(),
+            ra: 0,
+            sp: 0,
+            fp: 0,
+        }
+    }
+
     /// Hart 0 stopped in S-mode with the loop's store page fault in scause.
     fn stopped_in_the_loop() -> HartState {
         let csrs = [
@@ -351,23 +368,8 @@ milestones = ["guest kernel is booting"]
             ("sepc", 0x8020156a),
             ("stval", 0x10000003),
             ("sstatus", 1 << 8),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        HartState {
-            hart: 0,
-            thread: ThreadId::parse(b"p1.1").expect("a thread id"),
-            pc: 0x80200000,
-            privilege: PrivilegeLevel {
-                level: Level::Supervisor,
-                virt: Some(false),
-            },
-            csrs,
-            ra: 0,
-            sp: 0,
-            fp: 0,
-        }
+        ];
+        hs_state(0, 0x80200000, &csrs)
     }
 
     /// The fault-nostvec shape seen in CI: the load fault that restarted the
@@ -429,23 +431,8 @@ milestones = ["guest kernel is booting"]
             ("stval", 0),
             ("sstatus", sstatus),
             ("hstatus", hstatus),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        HartState {
-            hart,
-            thread: ThreadId::parse(b"p1.1").expect("a thread id"),
-            pc: 0x8020_0790,
-            privilege: PrivilegeLevel {
-                level: Level::Supervisor,
-                virt: Some(false),
-            },
-            csrs,
-            ra: 0,
-            sp: 0,
-            fp: 0,
-        }
+        ];
+        hs_state(hart, 0x8020_0790, &csrs)
     }
 
     const SPP: u64 = 1 << 8;

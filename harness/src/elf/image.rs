@@ -469,25 +469,23 @@ mod tests {
         else {
             return;
         };
-        let high = image
-            .symbolize(0xffff_ffc0_8020_0004)
-            .expect("linked address");
-        assert_eq!(
-            (high.to_string(), high.exact),
-            ("_start+0x4".to_string(), true)
-        );
         // Before the MMU is on, the same code runs at p_paddr.
-        let low = image.symbolize(0x8020_0004).expect("load address");
-        assert_eq!(
-            (low.to_string(), low.exact),
-            ("_start+0x4".to_string(), true)
-        );
-        assert!(image.contains(0x8020_0004));
-        assert_eq!(
-            image.bytes_at(0x8020_0000, 4),
-            image.bytes_at(0xffff_ffc0_8020_0000, 4)
-        );
+        named_at_both(&image, 0xffff_ffc0_8020_0000);
         assert!(image.symbolize(0x9000_0000).is_none());
+    }
+
+    /// `_start+0x4` is named exactly at `linked + 4` and at 0x80200004,
+    /// and the file's bytes are the same at both.
+    fn named_at_both(image: &ElfImage, linked: u64) {
+        for at in [linked + 4, 0x8020_0004] {
+            let hit = image.symbolize(at).expect("a symbol");
+            assert_eq!(
+                (hit.to_string(), hit.exact),
+                ("_start+0x4".to_string(), true)
+            );
+            assert!(image.contains(at));
+        }
+        assert_eq!(image.bytes_at(0x8020_0000, 4), image.bytes_at(linked, 4));
     }
 
     #[test]
@@ -500,43 +498,14 @@ mod tests {
         // p_paddr == p_vaddr: nothing says where it runs before the MMU is on.
         assert!(image.symbolize(0x8020_0004).is_none());
         assert!(!image.contains(0x8020_0004));
-        let image = image.loaded_at(0x8020_0000);
-        let low = image.symbolize(0x8020_0004).expect("the load address");
-        assert_eq!(
-            (low.to_string(), low.exact),
-            ("_start+0x4".to_string(), true)
-        );
-        assert!(image.contains(0x8020_0004));
-        assert_eq!(
-            image.bytes_at(0x8020_0000, 4),
-            image.bytes_at(0xffff_ffc0_8020_0000, 4)
-        );
-        // The linked address still names it.
-        let high = image
-            .symbolize(0xffff_ffc0_8020_0004)
-            .expect("linked address");
-        assert_eq!(high.to_string(), "_start+0x4");
+        // At the load address, and still at the linked one.
+        named_at_both(&image.clone().loaded_at(0x8020_0000), 0xffff_ffc0_8020_0000);
         // With an offset, the load address is a run-time address too.
-        let shifted = linked_high("a_load_address_names_code_the_headers_do_not_place", "")
-            .map(|(_d, i)| i)
-            .map(|i| {
-                ElfImage {
-                    offset: 0x1000,
-                    ..i
-                }
-                .loaded_at(0x8020_0000)
-            });
-        let shifted = shifted.expect("built once, builds twice");
-        assert_eq!(
-            shifted.symbolize(0x8020_0004).map(|h| h.to_string()),
-            Some("_start+0x4".to_string())
-        );
-        assert_eq!(
-            shifted
-                .symbolize(0xffff_ffc0_8020_1004)
-                .map(|h| h.to_string()),
-            Some("_start+0x4".to_string())
-        );
+        let shifted = ElfImage {
+            offset: 0x1000,
+            ..image
+        };
+        named_at_both(&shifted.loaded_at(0x8020_0000), 0xffff_ffc0_8020_1000);
     }
 
     #[test]

@@ -892,10 +892,9 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
-    /// A scenario's `-d` items join the harness's `int` in the one `-d`,
-    /// whose log still goes to the harness's FIFO.
-    #[test]
-    fn scenario_log_items_join_the_harness_log() {
+    /// A QEMU 10.0.2 build (never run) and a one-hart virt machine with
+    /// `extra` as its scenario's further options.
+    fn build_and_machine(extra: &[&str]) -> (QemuBuild, MachineSpec) {
         let build = QemuBuild {
             version: "10.0.2".parse().unwrap(),
             binary: PathBuf::from("/q/qemu-system-riscv64"),
@@ -910,8 +909,28 @@ mod tests {
             bios: None,
             kernel: None,
             consoles: vec![],
-            extra_args: args(&["-d", "guest_errors,int", "--d=unimp"]),
+            extra_args: args(extra),
         };
+        (build, spec)
+    }
+
+    /// The command line as text.
+    fn text_line(
+        build: &QemuBuild,
+        spec: &MachineSpec,
+        opts: &LaunchOptions,
+    ) -> Result<Vec<String>> {
+        Ok(command_line(build, spec, opts, Path::new("/s"), None)?
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect())
+    }
+
+    /// A scenario's `-d` items join the harness's `int` in the one `-d`,
+    /// whose log still goes to the harness's FIFO.
+    #[test]
+    fn scenario_log_items_join_the_harness_log() {
+        let (build, spec) = build_and_machine(&["-d", "guest_errors,int", "--d=unimp"]);
         let opts = LaunchOptions {
             gdbstub: false,
             debug_log: Some(DebugLog {
@@ -919,11 +938,7 @@ mod tests {
                 sink: Arc::new(crate::qemu::trap_log::SharedTrapLog::expecting(1, None)),
             }),
         };
-        let line: Vec<String> = command_line(&build, &spec, &opts, Path::new("/s"), None)
-            .unwrap()
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+        let line = text_line(&build, &spec, &opts).unwrap();
         let d: Vec<usize> = (0..line.len()).filter(|&i| line[i] == "-d").collect();
         assert_eq!(d.len(), 1, "one -d: {line:?}");
         assert_eq!(line[d[0] + 1], "int,guest_errors,unimp");
@@ -934,39 +949,13 @@ mod tests {
 
     #[test]
     fn command_line_runs_every_drive_with_snapshot() {
-        let build = QemuBuild {
-            version: "10.0.2".parse().unwrap(),
-            binary: PathBuf::from("/q/qemu-system-riscv64"),
-            data_dir: None,
-            origin: Origin::Path,
-        };
-        let spec = MachineSpec {
-            machine: "virt".into(),
-            cpu: "rv64".into(),
-            smp: 1,
-            memory: "128M".into(),
-            bios: None,
-            kernel: None,
-            consoles: vec![],
-            extra_args: args(&[
-                "-drive",
-                "file=/d.img,format=raw,if=none,id=d0",
-                "-hda",
-                "/e.img",
-            ]),
-        };
-        let line = command_line(
-            &build,
-            &spec,
-            &LaunchOptions::default(),
-            Path::new("/s"),
-            None,
-        )
-        .unwrap();
-        let line: Vec<String> = line
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+        let (build, spec) = build_and_machine(&[
+            "-drive",
+            "file=/d.img,format=raw,if=none,id=d0",
+            "-hda",
+            "/e.img",
+        ]);
+        let line = text_line(&build, &spec, &LaunchOptions::default()).unwrap();
         assert!(line.contains(&"-snapshot".to_string()), "{line:?}");
         assert!(
             line.contains(&"file=/d.img,format=raw,if=none,id=d0,snapshot=on".to_string()),
@@ -976,13 +965,6 @@ mod tests {
             extra_args: args(&["-drive", "file=/d.img,snapshot=off"]),
             ..spec
         };
-        assert!(command_line(
-            &build,
-            &bad,
-            &LaunchOptions::default(),
-            Path::new("/s"),
-            None
-        )
-        .is_err());
+        assert!(text_line(&build, &bad, &LaunchOptions::default()).is_err());
     }
 }

@@ -79,3 +79,63 @@ pub fn qemu_processes_with(needle: &str) -> Vec<String> {
     }
     out
 }
+
+/// A variant of the shipped hotpage fixture (`scenarios/hypervisor-hotpage.toml`)
+/// written to `dir/file`: the same machine, consoles, ELF files and outcome,
+/// with `head` (top-level keys, a `description` among them) in place of the
+/// description, `breakpoints` in place of its `[[breakpoint]]` tables, and a
+/// generous `[boot]` (300 s, quiet 300 s: a wrong or missing arming makes the
+/// boot slow, and the hot-page warning, not a timeout, must tell). Paths are
+/// made absolute and the build step dropped (tests build the firmware once).
+pub fn hotpage_variant(
+    dir: &std::path::Path,
+    file: &str,
+    head: &str,
+    breakpoints: &str,
+) -> PathBuf {
+    let shipped = root().join("scenarios/hypervisor-hotpage.toml");
+    let text = std::fs::read_to_string(&shipped).expect("the shipped hotpage scenario");
+    let fw = root().join("target/firmware");
+    let section = |name: &str| {
+        text.find(name)
+            .unwrap_or_else(|| panic!("{name} in {}", shipped.display()))
+    };
+    // From the description to [machine], less [build]; then up to the
+    // comment above the first breakpoint; then from [[outcome]] on.
+    let machine = section("\n[machine]");
+    let first_bp = section("\n[[breakpoint]]");
+    let bp_comment = text[..first_bp].rfind("\n\n").unwrap_or(first_bp);
+    let outcome = section("\n[[outcome]]");
+    let shared = format!(
+        "{head}\n{}\n\n{breakpoints}\n\n[boot]\ntimeout_secs = 300\nquiet_secs = 300\n{}",
+        &text[machine..bp_comment],
+        &text[outcome..]
+    )
+    .replace("\"../target/firmware/", &format!("\"{}/", fw.display()));
+    let path = dir.join(file);
+    std::fs::write(&path, shared).expect("writing the scenario");
+    path
+}
+
+/// kvminithart's breakpoint in the hotpage fixture as a user first writes
+/// it: no `arm_after`, so it goes in at the start unless the harness arms it.
+pub const HOTPAGE_BREAKPOINT: &str = r#"[[breakpoint]]
+at = "guest:kvminithart"
+privilege = "VS"
+once_per_hart = true
+dump = ["satp"]"#;
+
+/// Checks a result file (`hvharness-results/1`) against its JSON schema.
+pub fn validate_results(file: &serde_json::Value) {
+    let schema_path = root().join("schemas/results-v1.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&schema_path).expect("the schema file"))
+            .expect("the schema is JSON");
+    let v = jsonschema::validator_for(&schema).expect("a valid schema");
+    let errors: Vec<String> = v
+        .iter_errors(file)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .take(10)
+        .collect();
+    assert!(errors.is_empty(), "schema: {}", errors.join("\n"));
+}
