@@ -56,21 +56,21 @@ pub struct DialogueStep {
     pub(crate) line: usize,
 }
 
-/// Checks a console's steps. `line_of` turns a byte offset of the file into
-/// its line; errors say `file:line: key: message`.
+/// Checks a console's steps. `position_of` turns a byte offset of the file
+/// into its line and column; errors say `file:line:col: key: message`.
 pub(super) fn check_steps(
     sections: &[toml::Spanned<StepSection>],
     console_key: &str,
     path: &Path,
-    line_of: impl Fn(usize) -> usize,
+    position_of: impl Fn(usize) -> (usize, usize),
 ) -> Result<Vec<DialogueStep>> {
     let mut steps = Vec::new();
     for (i, spanned) in sections.iter().enumerate() {
-        let line = line_of(spanned.span().start);
+        let (line, col) = position_of(spanned.span().start);
         let step = spanned.get_ref();
         let err = |key: &str, msg: String| {
             anyhow!(
-                "{}:{line}: {console_key}.step[{i}]{key}: {msg}",
+                "{}:{line}:{col}: {console_key}.step[{i}]{key}: {msg}",
                 path.display()
             )
         };
@@ -175,13 +175,13 @@ attach = "pci-serial"
     fn errors_name_file_line_and_key() {
         let e = error("\n[[console.step]]\nexpect = 'stress: ('\n");
         assert!(
-            e.starts_with("/proj/scenarios/d.toml:8: console[0].step[0].expect: "),
+            e.starts_with("/proj/scenarios/d.toml:8:1: console[0].step[0].expect: "),
             "{e}"
         );
         let e = error("[[console.step]]\ntimeout_secs = 3\n");
         assert!(
             e.starts_with(
-                "/proj/scenarios/d.toml:7: console[0].step[0]: a step needs expect, send or both"
+                "/proj/scenarios/d.toml:7:1: console[0].step[0]: a step needs expect, send or both"
             ),
             "{e}"
         );
@@ -190,7 +190,7 @@ attach = "pci-serial"
         );
         assert!(
             e.starts_with(
-                "/proj/scenarios/d.toml:9: console[0].step[1].timeout_secs: 0: must be above 0"
+                "/proj/scenarios/d.toml:9:1: console[0].step[1].timeout_secs: 0: must be above 0"
             ),
             "{e}"
         );

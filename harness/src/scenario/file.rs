@@ -8,7 +8,7 @@ use regex::Regex;
 use serde::Deserialize;
 
 use super::dialogue::{check_steps, StepSection};
-use super::position::{key_at, position};
+use super::position::{key_at, locate, position};
 use super::{
     attach_from_str, ArmEvent, BreakpointSpec, CsrCheck, ExpectedOutcome, ExpectedTrap,
     LastMilestone, OutcomeKind, PrivilegeFilter, Scenario, ScenarioConsole, ScenarioElf,
@@ -328,7 +328,13 @@ fn arming(
 /// `boots` outcome needs one (a boot with none is "booted" the moment QEMU
 /// starts, whatever runs), and a `hangs` outcome needs something that can
 /// be missing.
-fn can_fail(path: &Path, consoles: &[ScenarioConsole], outcomes: &[ExpectedOutcome]) -> Result<()> {
+/// `at` makes an error about a key (`outcome[1]`).
+fn can_fail(
+    path: &Path,
+    consoles: &[ScenarioConsole],
+    outcomes: &[ExpectedOutcome],
+    at: impl Fn(&str, String) -> anyhow::Error,
+) -> Result<()> {
     let prints = consoles
         .iter()
         .any(|c| !c.milestones.is_empty() || c.steps.iter().any(|s| s.expect.is_some()));
@@ -343,20 +349,24 @@ fn can_fail(path: &Path, consoles: &[ScenarioConsole], outcomes: &[ExpectedOutco
     for (i, o) in outcomes.iter().enumerate() {
         match o.kind {
             OutcomeKind::Boots if o.checks.is_empty() => {
-                return Err(anyhow!(
-                    "{}: outcome[{i}]: expect = \"boots\" cannot fail: {what}, and the outcome has \
-                     no csr check, so any run (even of a kernel that does nothing) would pass; list \
-                     what a good boot prints in a [[console]]'s milestones, or add csr = [...] at a \
-                     [[breakpoint]]",
-                    path.display()
+                return Err(at(
+                    &format!("outcome[{i}].expect"),
+                    format!(
+                        "expect = \"boots\" cannot fail: {what}, and the outcome has no csr check, \
+                         so any run (even of a kernel that does nothing) would pass; list what a \
+                         good boot prints in a [[console]]'s milestones, or add csr = [...] at a \
+                         [[breakpoint]]"
+                    ),
                 ))
             }
             OutcomeKind::Hangs => {
-                return Err(anyhow!(
-                    "{}: outcome[{i}]: expect = \"hangs\" can never be observed: {what}, and a hang \
-                     is a milestone that does not appear; list what a good boot prints in a \
-                     [[console]]'s milestones",
-                    path.display()
+                return Err(at(
+                    &format!("outcome[{i}].expect"),
+                    format!(
+                        "expect = \"hangs\" can never be observed: {what}, and a hang is a \
+                         milestone that does not appear; list what a good boot prints in a \
+                         [[console]]'s milestones"
+                    ),
                 ))
             }
             OutcomeKind::Boots => {}
@@ -384,8 +394,8 @@ impl ScenarioFile {
         path: &Path,
         key: &str,
     ) -> Result<ExpectedTrap> {
-        let line = position(&self.source, t.span().start).0;
-        let fail = |msg: String| anyhow!("{}:{line}: {key}: {msg}", path.display());
+        let (line, col) = position(&self.source, t.span().start);
+        let fail = |msg: String| anyhow!("{}:{line}:{col}: {key}: {msg}", path.display());
         let t = t.get_ref();
         if let Some(h) = t.hart {
             if h >= self.machine.smp {
@@ -425,8 +435,8 @@ impl ScenarioFile {
         path: &Path,
         key: &str,
     ) -> Result<LastMilestone> {
-        let line = position(&self.source, m.span().start).0;
-        let fail = |msg: String| anyhow!("{}:{line}: {key}: {msg}", path.display());
+        let (line, col) = position(&self.source, m.span().start);
+        let fail = |msg: String| anyhow!("{}:{line}:{col}: {key}: {msg}", path.display());
         let (console, milestone) = match m.get_ref() {
             LastMilestoneSection::Any(text) => (None, text),
             LastMilestoneSection::On { console, milestone } => (Some(console), milestone),
@@ -464,6 +474,15 @@ impl ScenarioFile {
         })
     }
 
+    /// An error about `key`: `file:line:col: key: message`, at where the
+    /// file writes the key (`file: key: message` for a default).
+    fn error_at(&self, path: &Path, key: &str, msg: String) -> anyhow::Error {
+        match locate(&self.source, key) {
+            Some((line, col)) => anyhow!("{}:{line}:{col}: {key}: {msg}", path.display()),
+            None => anyhow!("{}: {key}: {msg}", path.display()),
+        }
+    }
+
     /// Parses the TOML; errors say `file:line:col: key: message` (the key
     /// as the later checks write it, `breakpoint[0].privilege`).
     pub(crate) fn parse(text: &str, path: &Path) -> Result<ScenarioFile> {
@@ -488,7 +507,7 @@ impl ScenarioFile {
 
     /// Checks the values and resolves paths against the file's directory.
     pub(crate) fn into_scenario(self, path: &Path) -> Result<Scenario> {
-        let where_ = |key: &str, msg: String| anyhow!("{}: {key}: {msg}", path.display());
+        let where_ = |key: &str, msg: String| self.error_at(path, key, msg);
         let base = path.parent().unwrap_or(Path::new("."));
         let name = self.name.clone().unwrap_or_else(|| {
             path.file_stem()
@@ -515,7 +534,9 @@ impl ScenarioFile {
         let breakpoints = self.breakpoints(path, &consoles)?;
         let (milestone_symbols, milestone_privilege) = self.milestone_symbols(path)?;
         let outcomes = self.outcomes(path, &consoles, &breakpoints)?;
-        can_fail(path, &consoles, &outcomes)?;
+        can_fail(path, &consoles, &outcomes, |k, msg| {
+            self.error_at(path, k, msg)
+        })?;
         let elfs = self.elfs(path, base)?;
         let qemu = self
             .qemu
@@ -566,7 +587,7 @@ impl ScenarioFile {
 
     /// The `[[console]]` tables: QEMU's serial ports and what each should print.
     fn consoles(&self, path: &Path) -> Result<(Vec<ConsoleSpec>, Vec<ScenarioConsole>)> {
-        let where_ = |key: &str, msg: String| anyhow!("{}: {key}: {msg}", path.display());
+        let where_ = |key: &str, msg: String| self.error_at(path, key, msg);
         let mut specs = Vec::new();
         let mut consoles = Vec::new();
         for (i, c) in self.consoles.iter().enumerate() {
@@ -599,7 +620,7 @@ impl ScenarioFile {
                 })
                 .collect::<Result<Vec<_>>>()?;
             let steps = check_steps(&c.steps, &key, path, |offset| {
-                position(&self.source, offset).0
+                position(&self.source, offset)
             })?;
             specs.push(ConsoleSpec {
                 name: c.name.clone(),
@@ -622,10 +643,10 @@ impl ScenarioFile {
     ) -> Result<Vec<BreakpointSpec>> {
         let mut breakpoints: Vec<BreakpointSpec> = Vec::new();
         for (i, spanned) in self.breakpoints.iter().enumerate() {
-            let line = position(&self.source, spanned.span().start).0;
+            let (line, col) = position(&self.source, spanned.span().start);
             let key = format!("breakpoint[{i}]");
             let at_line =
-                |k: &str, msg: String| anyhow!("{}:{line}: {key}.{k}: {msg}", path.display());
+                |k: &str, msg: String| anyhow!("{}:{line}:{col}: {key}.{k}: {msg}", path.display());
             let b = spanned.get_ref();
             let mut bp = self.breakpoint(b, &breakpoints, consoles, at_line)?;
             bp.watch = self.watch(b, &key, path)?;
@@ -701,7 +722,7 @@ impl ScenarioFile {
 
     /// `milestone_symbols` and the privilege level their stops count at.
     fn milestone_symbols(&self, path: &Path) -> Result<(Vec<String>, Option<PrivilegeFilter>)> {
-        let where_ = |key: &str, msg: String| anyhow!("{}: {key}: {msg}", path.display());
+        let where_ = |key: &str, msg: String| self.error_at(path, key, msg);
         let mut milestone_symbols: Vec<String> = Vec::new();
         for (i, m) in self.milestone_symbols.iter().enumerate() {
             let key = format!("milestone_symbols[{i}]");
@@ -735,7 +756,7 @@ impl ScenarioFile {
         consoles: &[ScenarioConsole],
         breakpoints: &[BreakpointSpec],
     ) -> Result<Vec<ExpectedOutcome>> {
-        let where_ = |key: &str, msg: String| anyhow!("{}: {key}: {msg}", path.display());
+        let where_ = |key: &str, msg: String| self.error_at(path, key, msg);
         let mut outcomes = Vec::new();
         for (i, o) in self.outcomes.iter().enumerate() {
             let key = format!("outcome[{i}]");
@@ -750,10 +771,10 @@ impl ScenarioFile {
                 .map(|m| self.last_milestone(m, consoles, path, &format!("{key}.last_milestone")))
                 .transpose()?;
             if kind == OutcomeKind::Boots && (last_milestone.is_some() || o.trap.is_some()) {
-                let line = position(&self.source, o.expect.span().start).0;
-                return Err(anyhow!(
-                    "{}:{line}: {key}: last_milestone and trap only apply to expect = \"hangs\"",
-                    path.display()
+                return Err(self.error_at(
+                    path,
+                    &format!("{key}.expect"),
+                    "last_milestone and trap only apply to expect = \"hangs\"".into(),
                 ));
             }
             let trap = o
@@ -798,7 +819,7 @@ impl ScenarioFile {
 
     /// The `[[elf]]` tables, with paths relative to the scenario file.
     fn elfs(&self, path: &Path, base: &Path) -> Result<Vec<ScenarioElf>> {
-        let where_ = |key: &str, msg: String| anyhow!("{}: {key}: {msg}", path.display());
+        let where_ = |key: &str, msg: String| self.error_at(path, key, msg);
         let mut elfs: Vec<ScenarioElf> = Vec::new();
         for (i, e) in self.elfs.iter().enumerate() {
             if elfs.iter().any(|x| x.name == e.name) {

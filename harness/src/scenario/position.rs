@@ -45,6 +45,37 @@ pub(super) fn key_at(text: &str, offset: usize) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("."))
 }
 
+/// `(line, column)` of where `key` (as [`key_at`] names keys) is written:
+/// its value, or its table's header for a table (`outcome[1]`); an element
+/// of an array (`milestones[2]`) is found as the array. `None` for a key
+/// the file does not write (a default).
+pub(super) fn locate(text: &str, key: &str) -> Option<(usize, usize)> {
+    let value_of = |k: &str| {
+        text.match_indices('=').find_map(|(i, _)| {
+            let after = &text[i + 1..];
+            let start = i + 1 + (after.len() - after.trim_start_matches([' ', '\t']).len());
+            (key_at(text, start).as_deref() == Some(k)).then_some(start)
+        })
+    };
+    let header_of = |k: &str| {
+        let mut offset = 0;
+        text.split_inclusive('\n').find_map(|line| {
+            let start = offset;
+            offset += line.len();
+            (line.trim_start().starts_with('[') && key_at(text, offset).as_deref() == Some(k))
+                .then_some(start)
+        })
+    };
+    let array = key
+        .strip_suffix(']')
+        .and_then(|k| k.rsplit_once('['))
+        .map(|(k, _)| k);
+    value_of(key)
+        .or_else(|| header_of(key))
+        .or_else(|| array.and_then(value_of))
+        .map(|at| position(text, at))
+}
+
 /// The table headers seen so far.
 #[derive(Default)]
 struct Tables {
@@ -157,6 +188,19 @@ mod tests {
         // At a key itself (an unknown field): the table.
         assert_eq!(key_of(text, "cpu").as_deref(), Some("machine"));
         assert_eq!(key_at(text, 0), None);
+    }
+
+    #[test]
+    fn keys_are_located() {
+        let text = "milestone_symbols = [\"a\", \"a\"]\n[[console]]\nname = \"x\"\n\
+                    milestones = [\"(\"]\n[[outcome]]\nqemu = \"*\"\n[[outcome]]\n\
+                    trap = { cause = 1, symbol = \"s\" }\n";
+        assert_eq!(locate(text, "milestone_symbols[1]"), Some((1, 21)));
+        assert_eq!(locate(text, "console[0].milestones[0]"), Some((4, 14)));
+        assert_eq!(locate(text, "outcome[0].qemu"), Some((6, 8)));
+        assert_eq!(locate(text, "outcome[1]"), Some((7, 1)));
+        assert_eq!(locate(text, "outcome[1].trap.symbol"), Some((8, 30)));
+        assert_eq!(locate(text, "outcome[1].because"), None);
     }
 
     #[test]

@@ -151,7 +151,8 @@ fn milestone_symbols_in_order_with_a_privilege() {
     let twice = format!("milestone_symbols = [\"guest:main\", \"guest:main\"]\n{GOOD}");
     let err = format!("{:#}", load(&twice).unwrap_err());
     assert!(
-        err.starts_with("/proj/scenarios/x.toml: milestone_symbols[1]:") && err.contains("twice"),
+        err.starts_with("/proj/scenarios/x.toml:1:21: milestone_symbols[1]:")
+            && err.contains("twice"),
         "{err}"
     );
     let empty = format!("milestone_symbols = [\"guest:main\", \" \"]\n{GOOD}");
@@ -220,7 +221,7 @@ fn arm_after_names_an_earlier_breakpoint_with_its_line() {
     let err = format!("{:#}", load(&unknown).unwrap_err());
     assert!(
         err.starts_with(&format!(
-            "/proj/scenarios/x.toml:{line}: breakpoint[1].arm_after:"
+            "/proj/scenarios/x.toml:{line}:1: breakpoint[1].arm_after:"
         )) && err.contains("\"guest:kinit\""),
         "{err}"
     );
@@ -266,7 +267,7 @@ fn last_milestone_spelled_differently_is_an_error_with_its_line() {
         .unwrap()
         + 1;
     assert!(
-        err.contains(&format!("x.toml:{line}: outcome[1].last_milestone")),
+        err.contains(&format!("x.toml:{line}:18: outcome[1].last_milestone")),
         "{err}"
     );
     assert!(
@@ -329,7 +330,7 @@ fn arm_after_a_milestone_or_a_trap() {
 
     // Mistakes name the file, the table's line and what would do.
     let line = GOOD.lines().count() + 1;
-    let prefix = format!("/proj/scenarios/x.toml:{line}: breakpoint[1].arm_after: ");
+    let prefix = format!("/proj/scenarios/x.toml:{line}:1: breakpoint[1].arm_after: ");
     for (arm, says) in [
         (
             r#"{ milestone = "init: starting sh" }"#,
@@ -373,7 +374,7 @@ fn an_expected_trap_is_checked_at_load() {
         "symbol = \"kvminithart\", hart = 2 }",
     ));
     assert!(
-        hart.starts_with("/proj/scenarios/x.toml:26: outcome[1].trap: hart 2 does not exist"),
+        hart.starts_with("/proj/scenarios/x.toml:26:8: outcome[1].trap: hart 2 does not exist"),
         "{hart}"
     );
     let space = err(GOOD.replace(
@@ -381,7 +382,7 @@ fn an_expected_trap_is_checked_at_load() {
         "symbol = \"gueest:kvminithart\"",
     ));
     assert!(
-        space.contains(":26: outcome[1].trap:") && space.contains("one of guest"),
+        space.contains(":26:8: outcome[1].trap:") && space.contains("one of guest"),
         "{space}"
     );
     // A cause alone matches OpenSBI's probes and other VMs: the symbol is required.
@@ -534,7 +535,7 @@ fn expect_boots_with_a_trap_names_the_line() {
         + 2;
     assert!(
         err.starts_with(&format!(
-            "/proj/scenarios/x.toml:{line}: outcome[1]: last_milestone and trap"
+            "/proj/scenarios/x.toml:{line}:10: outcome[1].expect: last_milestone and trap"
         )),
         "{err}"
     );
