@@ -519,18 +519,7 @@ impl ScenarioFile {
         }
         let (specs, consoles) = self.consoles(path)?;
         let extra_args = self.qemu_args(path, &consoles)?;
-        if !(self.boot.timeout_secs > 0.0 && self.boot.timeout_secs < 86_400.0) {
-            return Err(where_(
-                "boot.timeout_secs",
-                "must be between 0 and 86400".into(),
-            ));
-        }
-        if !(self.boot.quiet_secs > 0.0 && self.boot.quiet_secs <= self.boot.timeout_secs) {
-            return Err(where_(
-                "boot.quiet_secs",
-                "must be above 0 and at most boot.timeout_secs".into(),
-            ));
-        }
+        let (boot_timeout, quiet_limit) = self.boot_limits(path)?;
         let breakpoints = self.breakpoints(path, &consoles)?;
         let (milestone_symbols, milestone_privilege) = self.milestone_symbols(path)?;
         let outcomes = self.outcomes(path, &consoles, &breakpoints)?;
@@ -560,8 +549,8 @@ impl ScenarioFile {
                 extra_args,
             },
             consoles,
-            boot_timeout: Duration::from_secs_f64(self.boot.timeout_secs),
-            quiet_limit: Duration::from_secs_f64(self.boot.quiet_secs),
+            boot_timeout,
+            quiet_limit,
             outcomes,
             elfs,
             breakpoints,
@@ -570,6 +559,29 @@ impl ScenarioFile {
             milestone_privilege,
             auto_arm: self.auto_arm.unwrap_or(true),
         })
+    }
+
+    /// `[boot]`: the boot timeout and the quiet limit, checked.
+    fn boot_limits(&self, path: &Path) -> Result<(Duration, Duration)> {
+        let b = &self.boot;
+        if !(b.timeout_secs > 0.0 && b.timeout_secs < 86_400.0) {
+            return Err(self.error_at(
+                path,
+                "boot.timeout_secs",
+                "must be between 0 and 86400".into(),
+            ));
+        }
+        if !(b.quiet_secs > 0.0 && b.quiet_secs <= b.timeout_secs) {
+            return Err(self.error_at(
+                path,
+                "boot.quiet_secs",
+                "must be above 0 and at most boot.timeout_secs".into(),
+            ));
+        }
+        Ok((
+            Duration::from_secs_f64(b.timeout_secs),
+            Duration::from_secs_f64(b.quiet_secs),
+        ))
     }
 
     /// `machine.args`, as the argument policy allows them (refused options
@@ -782,39 +794,48 @@ impl ScenarioFile {
                 .as_ref()
                 .map(|t| self.expected_trap(t, path, &format!("{key}.trap")))
                 .transpose()?;
-            let mut checks = Vec::new();
-            for (j, text) in o.csr.iter().enumerate() {
-                let ckey = format!("{key}.csr[{j}]");
-                let check = CsrCheck::parse(text).map_err(|e| where_(&ckey, e))?;
-                match &check.field {
-                    Some(f) => super::registers::check_field(&check.csr, f),
-                    None => super::registers::check_register(&check.csr),
-                }
-                .map_err(|why| where_(&ckey, format!("{text:?}: {why}")))?;
-                let Some(bp) = breakpoints.iter().find(|b| b.at == check.at) else {
-                    return Err(where_(
-                        &ckey,
-                        format!("no [[breakpoint]] with at = {:?}", check.at),
-                    ));
-                };
-                if !bp.dump.iter().any(|d| d.eq_ignore_ascii_case(&check.csr)) {
-                    return Err(where_(
-                        &ckey,
-                        format!("breakpoint {:?} does not dump {}", bp.at, check.csr),
-                    ));
-                }
-                checks.push(check);
-            }
             outcomes.push(ExpectedOutcome {
                 qemu,
                 kind,
                 last_milestone,
                 trap,
                 because: o.because.clone(),
-                checks,
+                checks: self.csr_checks(o, &key, breakpoints, path)?,
             });
         }
         Ok(outcomes)
+    }
+
+    /// An outcome's `csr` checks: known registers and fields, each at a
+    /// breakpoint that dumps the register.
+    fn csr_checks(
+        &self,
+        o: &OutcomeSection,
+        key: &str,
+        breakpoints: &[BreakpointSpec],
+        path: &Path,
+    ) -> Result<Vec<CsrCheck>> {
+        let mut checks = Vec::new();
+        for (j, text) in o.csr.iter().enumerate() {
+            let at = |msg: String| self.error_at(path, &format!("{key}.csr[{j}]"), msg);
+            let check = CsrCheck::parse(text).map_err(at)?;
+            match &check.field {
+                Some(f) => super::registers::check_field(&check.csr, f),
+                None => super::registers::check_register(&check.csr),
+            }
+            .map_err(|why| at(format!("{text:?}: {why}")))?;
+            let Some(bp) = breakpoints.iter().find(|b| b.at == check.at) else {
+                return Err(at(format!("no [[breakpoint]] with at = {:?}", check.at)));
+            };
+            if !bp.dump.iter().any(|d| d.eq_ignore_ascii_case(&check.csr)) {
+                return Err(at(format!(
+                    "breakpoint {:?} does not dump {}",
+                    bp.at, check.csr
+                )));
+            }
+            checks.push(check);
+        }
+        Ok(checks)
     }
 
     /// The `[[elf]]` tables, with paths relative to the scenario file.
