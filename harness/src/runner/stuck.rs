@@ -71,16 +71,21 @@ pub(crate) async fn name_stuck_hart(
     })
 }
 
-/// `exception 20 (guest instruction page fault) at 0x80200000
-/// guest:_entry, from VS to HS`.
+/// `exception 20 (instruction guest-page fault) at 0x80200000
+/// (guest:_entry at entry.S:13), from VS to HS`.
 fn fault_words(f: &FaultContext) -> String {
-    let mut s = format!("{} at {:#x}", f.cause, f.epc);
-    if let Some(p) = &f.epc_place {
-        s.push(' ');
-        s.push_str(p);
-    }
-    s.push_str(&format!(", from {} to {}", f.from.name(), f.to));
-    s
+    let place = f
+        .epc_place
+        .as_ref()
+        .map(|p| format!(" ({p})"))
+        .unwrap_or_default();
+    format!(
+        "{} at {:#x}{place}, from {} to {}",
+        f.cause,
+        f.epc,
+        f.from.name(),
+        f.to
+    )
 }
 
 #[cfg(test)]
@@ -118,7 +123,7 @@ mod tests {
         let text = why.to_string();
         assert!(
             text.contains("hart 0 is stuck on exception 20 (")
-                && text.contains("at 0x80200000 guest:_entry, from VS to HS")
+                && text.contains("at 0x80200000 (guest:_entry), from VS to HS")
                 && text.contains("parked in hypervisor:park+0x1c (wfi loop, halted, HS)"),
             "{text}"
         );
