@@ -267,6 +267,7 @@ async fn run_watched(
         _ => None,
     };
     stops.sort_by(|a, b| (&a.breakpoint, a.hart).cmp(&(&b.breakpoint, b.hart)));
+    crate::debug::view::mark_untrapped(&mut stops, &log);
     let checks = expectation
         .as_ref()
         .map(|e| checks::evaluate(&e.checks, &stops))
