@@ -146,7 +146,10 @@ mod tests {
     fn s_names_at_v1_are_the_guests_and_vs_names_its_entry_copy() {
         let vs = PrivilegeLevel::from_qemu_priv(1).with_virt(true);
         let hs = PrivilegeLevel::from_qemu_priv(1).with_virt(false);
-        assert_eq!(view_of("scause", vs), Some(CsrView::Guest { of: "vscause" }));
+        assert_eq!(
+            view_of("scause", vs),
+            Some(CsrView::Guest { of: "vscause" })
+        );
         assert_eq!(
             view_of("vsatp", vs),
             Some(CsrView::GuestAtEntry { live: "satp" })
