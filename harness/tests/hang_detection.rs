@@ -175,6 +175,44 @@ async fn parked_hart_is_called_early(version: &str, load: bool) {
     );
 }
 
+/// A hypervisor that reports its guest's fatal fault through SBI console
+/// calls and parks, beside idle harts parked in `wfi` with a handled
+/// boot-time trap still in scause: the early verdict names the hart stuck
+/// on the fault (hart 0), with that fault, and does not say it took no trap.
+async fn stuck_hart_is_named_early(version: &str) {
+    let Some(build) = common::qemu_or_skip(version, "stuck_hart_named") else {
+        return;
+    };
+    common::firmware();
+    let scenario =
+        Scenario::load(&common::root().join("scenarios/hypervisor-sbi-panic.toml")).unwrap();
+    let report = runner::run(&scenario, &build).await.unwrap();
+    let Observed::Hung {
+        early: Some(why), ..
+    } = &report.observed
+    else {
+        panic!("expected an early hang verdict, got {:?}", report.observed);
+    };
+    let why = why.to_string();
+    assert!(
+        why.contains("hart 0 is stuck on exception 20 (")
+            && why.contains("guest:_entry")
+            && why.contains("from VS to HS")
+            && why.contains("parked in hypervisor:park+"),
+        "{why}"
+    );
+    assert!(!why.contains("no trap"), "hart 0 trapped: {why}");
+    assert!(
+        !why.contains("hart 1") && !why.contains("hart 2"),
+        "an idle hart is blamed: {why}"
+    );
+    assert!(
+        matches!(report.verdict, runner::Verdict::AsExpected),
+        "{:?}",
+        report.verdict
+    );
+}
+
 /// Feeds a fake storm of `trap` into `log`: 64 records, then (`go_on`) one
 /// a millisecond until dropped. The probe counts those records while QEMU
 /// really runs.
@@ -325,6 +363,8 @@ macro_rules! per_version {
             async fn parked_hart_is_called_early() { super::parked_hart_is_called_early($v, false).await }
             #[tokio::test]
             async fn parked_hart_is_called_early_under_load() { super::parked_hart_is_called_early($v, true).await }
+            #[tokio::test]
+            async fn stuck_hart_is_named_early() { super::stuck_hart_is_named_early($v).await }
             #[tokio::test]
             async fn storm_probe_tells_emulation_from_a_loop() { super::storm_probe_tells_emulation_from_a_loop($v).await }
         }

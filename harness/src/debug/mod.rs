@@ -9,6 +9,7 @@
 pub(crate) mod auto_arm;
 mod privilege;
 mod stop;
+pub(crate) mod view;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::scenario::{BreakpointSpec, Scenario};
 
 pub use privilege::{privilege_of, privilege_with_source, VirtSource};
 pub use stop::{CsrReading, NoValue, StopRecord};
+pub use view::CsrView;
 
 /// How long a hart is held at an `arm_after` trigger for the other harts.
 const HOLD_LIMIT: Duration = Duration::from_secs(2);

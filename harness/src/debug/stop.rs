@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::privilege::VirtSource;
+use super::view::{view_of, CsrView};
 use crate::elf::ElfSet;
 use crate::riscv::{decode_csr, registry::decode_priv_as_seen, DecodedCsr, PrivilegeLevel};
 use crate::rsp::{RegisterValue, RspClient};
@@ -22,6 +23,9 @@ pub struct CsrReading {
     pub decoded: Option<DecodedCsr>,
     /// Why it has no value.
     pub(crate) missing: Option<NoValue>,
+    /// Whose value it shows, when not plain (an s-mode name while V=1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) view: Option<CsrView>,
 }
 
 /// Why a dumped register has no value; the result file keeps the words.
@@ -79,6 +83,9 @@ impl StopRecord {
                 (None, Some(why)) => entries.push((c.name.clone(), format!("<{why}>"))),
                 (None, None) => entries.push((c.name.clone(), "<no value>".to_string())),
             }
+            if let (Some(v), Some(_)) = (&c.view, c.raw) {
+                entries.push((format!("{}.view", c.name), v.to_string()));
+            }
         }
         Section {
             title: format!(
@@ -125,6 +132,7 @@ pub(super) async fn record(
                 raw: None,
                 decoded: None,
                 missing: Some(NoValue::NotListed),
+                view: None,
             });
             continue;
         }
@@ -150,6 +158,7 @@ pub(super) async fn record(
                     raw,
                     decoded,
                     missing: None,
+                    view: view_of(name, privilege),
                 }
             }
             RegisterValue::Unavailable => CsrReading {
@@ -157,6 +166,7 @@ pub(super) async fn record(
                 raw: None,
                 decoded: None,
                 missing: Some(NoValue::Unavailable),
+                view: None,
             },
         });
     }
@@ -211,18 +221,21 @@ mod tests {
                 raw: Some(1 << 61),
                 decoded: Some(henvcfg.clone()),
                 missing: None,
+                view: None,
             },
             CsrReading {
                 name: "vsatp".into(),
                 raw: None,
                 decoded: None,
                 missing: Some(NoValue::Unavailable),
+                view: None,
             },
             CsrReading {
                 name: "mseccfg".into(),
                 raw: None,
                 decoded: None,
                 missing: Some(NoValue::NotListed),
+                view: None,
             },
         ]);
         let entries = s.snapshot_section().entries;

@@ -149,12 +149,19 @@ pub(crate) struct HartLog {
     chain_head: Vec<LoggedTrap>,
     /// The last [`RECENT`] records.
     recent: VecDeque<LoggedTrap>,
+    /// Exception codes below 64 this hart ever took, one bit each.
+    exception_codes: u64,
 }
 
 impl HartLog {
     /// The current run of identical exceptions and its length.
     pub(crate) fn run(&self) -> Option<(&LoggedTrap, u64)> {
         self.run.as_ref().map(|(t, n)| (t, *n))
+    }
+
+    /// Whether this hart ever took exception `code` (below 64) in the log read.
+    pub(crate) fn took_exception(&self, code: u64) -> bool {
+        code < 64 && self.exception_codes >> code & 1 == 1
     }
 
     /// The last records, oldest first.
@@ -172,6 +179,9 @@ impl HartLog {
         if t.interrupt {
             self.since_fault.interrupts += 1;
             return;
+        }
+        if t.cause < 64 {
+            self.exception_codes |= 1 << t.cause;
         }
         if t.is_ecall() {
             if let Some(n) = self.since_fault.ecalls.get_mut((t.cause - 8) as usize) {

@@ -116,11 +116,14 @@ fn render_stops(s: &mut String, stops: &[crate::debug::StopRecord]) {
                 .unwrap_or_default()
         );
         for c in &stop.csrs {
-            let line = match (&c.decoded, &c.missing) {
+            let mut line = match (&c.decoded, &c.missing) {
                 (Some(d), _) => d.to_string(),
                 (None, Some(why)) => format!("{} <{why}>", c.name),
                 (None, None) => format!("{} <no value>", c.name),
             };
+            if let (Some(v), Some(_)) = (&c.view, c.raw) {
+                line.push_str(&format!("  ({v})"));
+            }
             let _ = writeln!(s, "    {line}");
         }
     }

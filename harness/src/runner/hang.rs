@@ -43,12 +43,14 @@ pub(crate) enum Suspect {
 pub enum NoProgress {
     Storm(LoggedTrap),
     /// A hart parked: `place` is where (`hypervisor:park+0x8`), `how` the
-    /// loop (`wfi loop, HS`).
+    /// loop (`wfi loop, HS`); `fault` the trap it is stuck on, in words,
+    /// when it is stuck on one ([`super::stuck`]).
     Parked {
         hart: u32,
         quiet: Duration,
         place: String,
         how: String,
+        fault: Option<String>,
     },
     /// A console's dialogue step could not type: the guest took no input.
     NoInput {
@@ -72,9 +74,27 @@ impl fmt::Display for NoProgress {
                  execution never gets past that instruction",
                 t.hart, t.cause, t.desc, t.epc, t.tval
             ),
-            NoProgress::Parked { hart, quiet, place, how } => write!(
+            NoProgress::Parked {
+                hart,
+                quiet,
+                place,
+                how,
+                fault: None,
+            } => write!(
                 f,
                 "no console output, and no trap on hart {hart}, for {:.1} s: hart {hart} parked in {place} ({how})",
+                quiet.as_secs_f64()
+            ),
+            // It trapped: the quiet window is the consoles', not "no trap".
+            NoProgress::Parked {
+                hart,
+                quiet,
+                place,
+                how,
+                fault: Some(fault),
+            } => write!(
+                f,
+                "no console output for {:.1} s: hart {hart} is stuck on {fault}, parked in {place} ({how})",
                 quiet.as_secs_f64()
             ),
             NoProgress::NoInput { console, waited } => write!(

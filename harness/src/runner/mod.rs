@@ -12,6 +12,7 @@ pub mod inspect;
 mod judge_tests;
 mod outcome;
 mod settle;
+mod stuck;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -266,6 +267,7 @@ async fn run_watched(
         _ => None,
     };
     stops.sort_by(|a, b| (&a.breakpoint, a.hart).cmp(&(&b.breakpoint, b.hart)));
+    crate::debug::view::mark_untrapped(&mut stops, &log);
     let checks = expectation
         .as_ref()
         .map(|e| checks::evaluate(&e.checks, &stops))
@@ -566,6 +568,7 @@ impl<'a> BootWatch<'a> {
             quiet,
             place,
             how,
+            fault: None,
         };
         // Nobody left to print: decided.
         if all_parked {
@@ -626,6 +629,35 @@ impl<'a> BootWatch<'a> {
         Ok(())
     }
 
+    /// A parked-hart verdict names the hart stuck on a trap, when one is
+    /// ([`stuck`]); the verdict itself stands. The target is stopped.
+    async fn name_stuck_hart(&mut self, observed: Observed) -> Observed {
+        let (Observed::Hung { early, .. }, Some(s)) = (&observed, self.session.as_mut()) else {
+            return observed;
+        };
+        let Some(why @ hang::NoProgress::Parked { .. }) = early.clone() else {
+            return observed;
+        };
+        // Unreadable registers leave the name the look gave.
+        let Ok(named) = stuck::name_stuck_hart(s, &self.trap_log, self.scenario, why).await else {
+            return observed;
+        };
+        match observed {
+            Observed::Hung {
+                console,
+                missing,
+                last_seen,
+                ..
+            } => Observed::Hung {
+                console,
+                missing,
+                last_seen,
+                early: Some(named),
+            },
+            other => other,
+        }
+    }
+
     /// After the verdict: takes the stops still to come, leaves the target
     /// stopped, and lets a hang name again what the consoles were waiting
     /// for once they settled.
@@ -637,6 +669,7 @@ impl<'a> BootWatch<'a> {
             // Leave the target stopped; a failure here does not change the verdict.
             let _ = s.interrupt().await;
         }
+        let observed = self.name_stuck_hart(observed).await;
         // A hang rule can fire before the console readers have taken what the
         // harts printed just before it; the harts are stopped now (settle.rs).
         Ok(settle::rename_hang(
