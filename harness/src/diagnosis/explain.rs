@@ -32,6 +32,28 @@ pub struct FaultReport {
     pub findings: Vec<Finding>,
     /// The consoles' error lines that go with this fault (quoted as evidence).
     pub console: Vec<super::console::ConsoleLine>,
+    /// The QEMU the fault was seen on (the rules that read the consoles
+    /// run again once they are joined).
+    #[serde(skip)]
+    pub(crate) qemu: Option<QemuVersion>,
+}
+
+impl FaultReport {
+    /// Joins the consoles' error lines that go with this fault, and applies
+    /// the rules that read them: a hypervisor's own report can change what
+    /// the fault means (an unmapped device page it meant to emulate).
+    pub(crate) fn attach_console(&mut self, lines: Vec<super::console::ConsoleLine>) {
+        self.console = lines;
+        let mut e = rules::Evidence::new(&self.context);
+        e.qemu = self.qemu;
+        e.console = &self.console;
+        if let Some(found) = super::emulation::emulation(&e) {
+            // The deliberately unmapped page is no finding of its own.
+            self.findings
+                .retain(|f| !super::emulation::EXPLAINED_AWAY.contains(&f.rule.as_str()));
+            self.findings.insert(0, found.into());
+        }
+    }
 }
 
 /// Explains one captured fault; `state` is its hart's live state (the
@@ -113,6 +135,7 @@ pub async fn explain(
         walk,
         findings,
         console: Vec::new(),
+        qemu: Some(version),
     })
 }
 
