@@ -13,6 +13,7 @@
 #   hypervisor-mmio-hole.elf      HV_FAULT_MMIO_HOLE    vm1's console page unmapped
 #   hypervisor-guest-nostvec.elf  embeds guest-nostvec.bin
 #   hypervisor-guest-illegal.elf  embeds guest-illegal.bin
+#   hypervisor-guest-notimer.elf  embeds guest-notimer.bin
 
 HV_SRCS := entry.S trapvec.S guest_image.S main.c hart.c vm.c trap.c vsbi.c \
 	sbi.c pci.c uart.c printf.c string.c

@@ -151,7 +151,7 @@ pub async fn run_and_explain(
         let place = capture::place_of(scenario, &elfs, h.pc, h.privilege.virt);
         let stuck = out.faults.iter().any(|f| f.context.hart == h.hart);
         out.harts
-            .push(HartSummary::new(h, place, look.as_ref(), stuck));
+            .push(HartSummary::new(h, place, look.as_ref(), stuck, &log));
     }
     Ok((report, out, live))
 }
