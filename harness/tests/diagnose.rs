@@ -280,15 +280,23 @@ async fn emul_htinst(version: &str) {
     let panic_line = f
         .console
         .iter()
-        .find(|l| l.text.starts_with("[PANIC hart 0] vuart: cannot emulate the store"))
+        .find(|l| {
+            l.text
+                .starts_with("[PANIC hart 0] vuart: cannot emulate the store")
+        })
         .unwrap_or_else(|| panic!("no panic line:\n{text}"));
     assert_eq!(rules_of(&d), ["emulation"], "{text}");
     let x = &f.findings[0];
     assert!(x.summary.contains("guest:uartinit+"), "{text}");
-    assert!(x.summary.contains(&panic_line.text), "the panic line is quoted:\n{text}");
+    assert!(
+        x.summary.contains(&panic_line.text),
+        "the panic line is quoted:\n{text}"
+    );
     assert!(x.summary.contains("leaves 0"), "{text}");
     assert!(
-        x.fix.as_deref().is_some_and(|f| f.contains("from guest memory when htinst is 0")),
+        x.fix
+            .as_deref()
+            .is_some_and(|f| f.contains("from guest memory when htinst is 0")),
         "{text}"
     );
     assert!(!text.contains("[unmapped-mmio]"), "{text}");
@@ -317,11 +325,15 @@ async fn notimer(version: &str) {
             .unwrap_or_else(|| panic!("hart {}: no missing link named:\n{text}", h.hart));
         assert!(f.summary.contains("vsie.STIE"), "{text}");
         assert!(
-            f.details.iter().any(|d| d.contains("set_timer was never called")),
+            f.details
+                .iter()
+                .any(|d| d.contains("set_timer was never called")),
             "{text}"
         );
         assert!(
-            f.fix.as_deref().is_some_and(|x| x.contains("SBI set_timer")),
+            f.fix
+                .as_deref()
+                .is_some_and(|x| x.contains("SBI set_timer")),
             "{text}"
         );
     }

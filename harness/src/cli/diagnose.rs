@@ -136,7 +136,11 @@ pub async fn run_and_explain(
         let mut f =
             crate::diagnosis::explain(ctx, state, scenario, Some(&elfs), build.version, rsp)
                 .await?;
-        f.attach_console(console::lines_for(&lines, f.context.hart, out.faults.is_empty()));
+        f.attach_console(console::lines_for(
+            &lines,
+            f.context.hart,
+            out.faults.is_empty(),
+        ));
         out.faults.push(f);
     }
     // Last, since looking steps the harts: where each one is and what it does.

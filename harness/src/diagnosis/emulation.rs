@@ -62,7 +62,12 @@ pub(crate) fn emulation(e: &Evidence) -> Option<Finding> {
     let gpa = f
         .htval
         .filter(|&h| h != 0)
-        .map(|h| format!(" to guest-physical {:#x}", guest_physical_address(h, f.tval)))
+        .map(|h| {
+            format!(
+                " to guest-physical {:#x}",
+                guest_physical_address(h, f.tval)
+            )
+        })
         .unwrap_or_default();
     Some(Finding {
         rule: "emulation",
@@ -171,14 +176,18 @@ mod tests {
     fn not_an_emulation_failure_without_its_evidence() {
         // The same fault with the mmio-hole build's report: unmapped MMIO.
         let ctx = store_to_uart(0);
-        let plain = [line("hypervisor: unexpected trap from guest on hart 0, vm0")];
+        let plain = [line(
+            "hypervisor: unexpected trap from guest on hart 0, vm0",
+        )];
         let names: Vec<_> = rules(&ctx, "7.2.22", &plain)
             .iter()
             .map(|f| f.rule)
             .collect();
         assert_eq!(names, ["unmapped-mmio"]);
         // No console at all (the rules before the consoles are joined).
-        assert!(!rules(&ctx, "7.2.22", &[]).iter().any(|f| f.rule == "emulation"));
+        assert!(!rules(&ctx, "7.2.22", &[])
+            .iter()
+            .any(|f| f.rule == "emulation"));
         // QEMU >= 8.0 fills htinst: a 0 there is not this quirk.
         for v in ["8.0.2", "9.2.0", "10.0.2"] {
             let found = rules(&ctx, v, &[line(PANIC)]);

@@ -59,9 +59,11 @@ impl HartSummary {
             dropped_lines: log.stats().dropped_lines,
         });
         if !stuck && interrupts.findings.is_empty() {
-            interrupts
-                .findings
-                .extend(timer_never_armed(&state.csrs, state.privilege.virt, history));
+            interrupts.findings.extend(timer_never_armed(
+                &state.csrs,
+                state.privilege.virt,
+                history,
+            ));
         }
         HartSummary {
             hart: state.hart,

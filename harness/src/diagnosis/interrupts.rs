@@ -296,7 +296,11 @@ mod tests {
     fn a_timer_never_armed_is_named_with_its_evidence() {
         let f = timer_never_armed(&notimer(), Some(true), quiet_log(0)).expect("a finding");
         assert_eq!(f.rule, "timer-never-armed");
-        assert!(f.summary.contains("no timer was ever armed"), "{}", f.summary);
+        assert!(
+            f.summary.contains("no timer was ever armed"),
+            "{}",
+            f.summary
+        );
         assert!(f.fix.as_deref().is_some_and(|x| x.contains("set_timer")));
         assert!(
             f.details
@@ -305,10 +309,16 @@ mod tests {
             "{:?}",
             f.details
         );
-        assert!(f.details.iter().any(|d| d.contains("cannot be read while V=1")));
+        assert!(f
+            .details
+            .iter()
+            .any(|d| d.contains("cannot be read while V=1")));
         // SBI calls seen: which ones is not known, and the text says so.
         let f = timer_never_armed(&notimer(), Some(true), quiet_log(3)).expect("a finding");
-        assert!(f.details.iter().any(|d| d.contains("whether one was set_timer is not known")));
+        assert!(f
+            .details
+            .iter()
+            .any(|d| d.contains("whether one was set_timer is not known")));
     }
 
     #[test]
@@ -336,7 +346,10 @@ mod tests {
         assert!(timer_never_armed(&sstc, Some(true), quiet_log(0)).is_none());
         sstc.insert("vstimecmp".into(), u64::MAX);
         let f = timer_never_armed(&sstc, Some(true), quiet_log(0)).expect("a finding");
-        assert!(f.details.iter().any(|d| d == "vstimecmp all ones, no deadline"));
+        assert!(f
+            .details
+            .iter()
+            .any(|d| d == "vstimecmp all ones, no deadline"));
         // At V=0 the hypervisor's stimecmp is read: a deadline there counts.
         let mut hs = notimer();
         hs.insert("menvcfg".into(), 1 << 63);

@@ -13,10 +13,10 @@ use std::ops::Range;
 
 use serde::Serialize;
 
+use super::console::ConsoleLine;
 use super::walk::{
     access_name, render_step, trapped_from_guest, Missing, MissingKind, Stage, Translation,
 };
-use super::console::ConsoleLine;
 use super::{emulation, FaultContext, TrapTarget};
 use crate::elf::{disassemble, ElfSet, Instruction};
 use crate::qemu::{quirks, QemuVersion};
