@@ -37,7 +37,7 @@ fn decode_failure() -> &'static Regex {
 
 /// The console line in which the hypervisor says it could not decode the
 /// trapped access, among the fault's own error lines.
-fn decode_failure_line<'a>(console: &'a [ConsoleLine]) -> Option<&'a ConsoleLine> {
+fn decode_failure_line(console: &[ConsoleLine]) -> Option<&ConsoleLine> {
     console.iter().find(|l| decode_failure().is_match(&l.text))
 }
 
