@@ -68,19 +68,27 @@ pub(crate) fn timer_never_armed(
     let mut details = vec![format!(
         "vsie {vsie:#x}: STIE set; hideleg {hideleg:#x}: VSTI delegated; nothing pending (hip, hvip, mip)"
     )];
+    // Whether a compare register was read and holds no deadline.
+    let mut compare_seen = false;
     // The guest's own compare (Sstc with henvcfg.STCE).
     match (stce("henvcfg"), get("vstimecmp")) {
         (Some(true), Some(v)) if !NEVER.contains(&v) => return None,
-        (Some(true), Some(v)) => details.push(format!("vstimecmp {}", deadline(v))),
+        (Some(true), Some(v)) => {
+            compare_seen = true;
+            details.push(format!("vstimecmp {}", deadline(v)))
+        }
         (Some(false), _) => {
             details.push("henvcfg.STCE 0: the guest has no stimecmp of its own".to_string())
         }
-        _ => details.push("vstimecmp not read".to_string()),
+        _ => details.push(
+            "vstimecmp not read (not offered by this gdbstub, or henvcfg unknown)".to_string(),
+        ),
     }
     // The hypervisor's, readable only while V=0.
     match (virt, stce("menvcfg"), get("stimecmp")) {
         (Some(false), Some(true), Some(v)) if !NEVER.contains(&v) => return None,
         (Some(false), Some(true), Some(v)) => {
+            compare_seen = true;
             details.push(format!("the hypervisor's stimecmp {}", deadline(v)))
         }
         (Some(true), _, _) => details.push(
@@ -107,7 +115,14 @@ pub(crate) fn timer_never_armed(
     details.push(log);
     Some(Finding {
         rule: "timer-never-armed".to_string(),
-        summary: "the guest enabled its timer interrupt (vsie.STIE) and waits for a tick, but no timer was ever armed: not one timer interrupt on this hart, none pending, and no compare register holds a deadline.".to_string(),
+        summary: format!(
+            "the guest enabled its timer interrupt (vsie.STIE) and waits for a tick, but no timer was ever armed: not one timer interrupt on this hart since the run began, and none pending{}.",
+            if compare_seen {
+                "; no compare register it has holds a deadline"
+            } else {
+                " (no timer compare register could be read here)"
+            }
+        ),
         details,
         fix: Some(
             "Arm the timer before waiting on it: the guest calls SBI set_timer (extension TIME 0x54494d45, function 0) with a deadline, or writes stimecmp under Sstc (henvcfg.STCE); the hypervisor forwards the deadline to its own timer and raises hvip.VSTIP when it fires.".to_string(),
