@@ -143,3 +143,67 @@ pub async fn explain(
 fn tracing_note(text: &str) {
     eprintln!("hvharness: {text}");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnosis::console::ConsoleLine;
+    use crate::riscv::{Cause, Level, PrivilegeLevel};
+    use std::collections::BTreeMap;
+
+    fn report(qemu: &str) -> FaultReport {
+        let context = FaultContext {
+            hart: 0,
+            from: PrivilegeLevel {
+                level: Level::Supervisor,
+                virt: Some(true),
+            },
+            to: TrapTarget::HS,
+            cause: Cause::exception(23),
+            epc: 0x8020_1566,
+            tval: 0x1000_0003,
+            htval: Some(0x400_0000),
+            htinst: Some(0),
+            epc_place: Some("guest:uartinit+0xc".into()),
+            sbi_calls_after: 0,
+            csrs: BTreeMap::new(),
+        };
+        FaultReport {
+            cause_name: context.cause.to_string(),
+            context,
+            backtrace: vec![],
+            walk: vec![],
+            findings: vec![Finding {
+                rule: "unmapped-mmio".into(),
+                summary: "access to unmapped MMIO".into(),
+                details: vec![],
+                fix: None,
+            }],
+            console: vec![],
+            qemu: Some(qemu.parse().expect("a version")),
+        }
+    }
+
+    fn panic_line() -> Vec<ConsoleLine> {
+        vec![ConsoleLine {
+            console: "vm0".into(),
+            text: "[PANIC hart 0] vuart: cannot emulate the store: htinst 0x0 holds no opcode"
+                .into(),
+            hart: Some(0),
+        }]
+    }
+
+    #[test]
+    fn the_consoles_turn_an_unmapped_page_into_an_emulation_failure_on_7_2() {
+        let mut r = report("7.2.22");
+        r.attach_console(panic_line());
+        let rules: Vec<_> = r.findings.iter().map(|f| f.rule.as_str()).collect();
+        assert_eq!(rules, ["emulation"]);
+        assert_eq!(r.console.len(), 1);
+        // QEMU >= 8.0 fills htinst: the finding stays what it was.
+        let mut r = report("8.0.2");
+        r.attach_console(panic_line());
+        let rules: Vec<_> = r.findings.iter().map(|f| f.rule.as_str()).collect();
+        assert_eq!(rules, ["unmapped-mmio"]);
+    }
+}
