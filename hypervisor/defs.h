@@ -99,11 +99,11 @@ void fault_gstage(struct vm *vm);               // vm_create(): after the G-stag
 // HV_FIXTURE_* flag, linking fixture.c; in every other build the hooks are
 // empty, written at the end of existing lines like the fault hooks above.
 #if defined(HV_FIXTURE_SLOWSTART) + defined(HV_FIXTURE_MMIO_POLL) + defined(HV_FIXTURE_REENTRY) + \
-    defined(HV_FIXTURE_SBI_PANIC) + defined(HV_FIXTURE_NO_VSTI) > 1
+    defined(HV_FIXTURE_SBI_PANIC) + defined(HV_FIXTURE_NO_VSTI) + defined(HV_FIXTURE_EMUL_HTINST) > 1
 #error "one fixture per build: define at most one HV_FIXTURE_* flag"
 #endif
 #if defined(HV_FIXTURE_SLOWSTART) || defined(HV_FIXTURE_MMIO_POLL) || defined(HV_FIXTURE_REENTRY) || \
-    defined(HV_FIXTURE_SBI_PANIC) || defined(HV_FIXTURE_NO_VSTI)
+    defined(HV_FIXTURE_SBI_PANIC) || defined(HV_FIXTURE_NO_VSTI) || defined(HV_FIXTURE_EMUL_HTINST)
 void fixture_announce(void);                    // main(): say which fixture is built in
 void fixture_boot_claimed(uint64 hartid);       // main(): the boot hart, before its set-up
 void fixture_before_hart_start(void);           // main(): before the other harts start
@@ -132,4 +132,12 @@ void fixture_hideleg(void);                     // hart_init(): after hideleg is
 #define FIXTURE_PARK()
 #define FIXTURE_HART_READY()
 #define FIXTURE_HIDELEG()
+#endif
+
+// The builds that change a finished G-stage table find its leaves through
+// vm.c's walker (gstage_leaf, compiled only for them).
+#if defined(HV_FAULT_GSTAGE_HOLE) || defined(HV_FAULT_MMIO_HOLE) || defined(HV_FIXTURE_MMIO_POLL) || \
+    defined(HV_FIXTURE_SBI_PANIC) || defined(HV_FIXTURE_EMUL_HTINST)
+#define HV_GSTAGE_LOOKUP
+pte_t *gstage_leaf(struct vm *vm, uint64 gpa, int *level);
 #endif

@@ -59,26 +59,6 @@ void fault_hedeleg(void)
 }
 
 #if defined(HV_FAULT_GSTAGE_HOLE) || defined(HV_FAULT_MMIO_HOLE)
-// The leaf PTE that maps gpa in an Sv39x4 G-stage table, and its level (2, 1
-// or 0); 0 when gpa is not mapped.
-static pte_t *gstage_leaf(pte_t *root, uint64 gpa, int *level)
-{
-	pte_t *pte = &root[(gpa >> 30) & 2047];
-	for (int l = 2; l >= 0; l--) {
-		if (!(*pte & PTE_V))
-			return 0;
-		if (*pte & (PTE_R | PTE_W | PTE_X)) {
-			*level = l;
-			return pte;
-		}
-		if (l == 0)
-			return 0;
-		pte_t *table = (pte_t *)PTE2PA(*pte);
-		pte = &table[(gpa >> (12 + 9 * (l - 1))) & 511];
-	}
-	return 0;
-}
-
 // A level-0 table for splitting the 2 MiB page around the hole.
 static pte_t split_table[512] __attribute__((aligned(4096)));
 
@@ -89,12 +69,10 @@ static pte_t split_table[512] __attribute__((aligned(4096)));
 static void gstage_unmap_page(struct vm *vm, uint64 gpa)
 {
 	int level = -1;
-	pte_t *pte = gstage_leaf(vm->gstage, gpa, &level);
+	pte_t *pte = gstage_leaf(vm, gpa, &level);   // vm.c's walker
 
 	if (pte == 0)
 		panic("fault build: the page to unmap is not mapped");
-	if (level == 2)
-		panic("fault build: the page to unmap is inside a 1 GiB page");
 	if (level == 1) {
 		pte_t *table = split_table;
 		uint64 base = PTE2PA(*pte);
@@ -102,7 +80,7 @@ static void gstage_unmap_page(struct vm *vm, uint64 gpa)
 		for (int i = 0; i < 512; i++)
 			table[i] = PA2PTE(base + i * 4096UL) | flags;
 		*pte = PA2PTE(table) | PTE_V;   // non-leaf: V only
-		pte = &table[(gpa >> 12) & 511];
+		pte = gstage_leaf(vm, gpa, &level);   // now in the new table
 	}
 	*pte = 0;
 }

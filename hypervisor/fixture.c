@@ -39,6 +39,14 @@
 //                         hvip.VSTIP we raise for a guest's set_timer stays
 //                         pending, delivered to nobody: each guest waits for
 //                         its first tick for ever.
+//   HV_FIXTURE_EMUL_HTINST  VM0's console page is left out of its G-stage and
+//                         its UART is emulated, like HV_FIXTURE_MMIO_POLL's,
+//                         but the trapped load or store is decoded from
+//                         htinst alone. QEMU 8.0 and later fill htinst and
+//                         VM0 boots; QEMU 7.2 leaves it 0, so the first
+//                         access (a store in uartinit) cannot be emulated:
+//                         a "PANIC ... no opcode" line on the console, and
+//                         the hart parks. VM1 is untouched and boots.
 
 #include "memlayout.h"
 #include "riscv.h"
@@ -60,6 +68,10 @@
 #define LSR_THRE_TEMT 0x60              // transmitter holding register / shift register empty
 
 static int lsr_reads[NVM];
+#endif
+
+#if defined(HV_FIXTURE_MMIO_POLL) || defined(HV_FIXTURE_EMUL_HTINST)
+#define EMULATES_CONSOLE                // the console page is trap-and-emulate
 #endif
 
 #if defined(HV_FIXTURE_REENTRY)
@@ -102,6 +114,8 @@ void fixture_announce(void)
 	printf("hypervisor: fixture build: VM0 only, its RAM not executable; errors through SBI; other harts idle\n");
 #elif defined(HV_FIXTURE_NO_VSTI)
 	printf("hypervisor: fixture build: the VS timer interrupt is not delegated (hideleg)\n");
+#elif defined(HV_FIXTURE_EMUL_HTINST)
+	printf("hypervisor: fixture build: vm0's console trap-and-emulate, decoded from htinst alone\n");
 #endif
 }
 
@@ -189,28 +203,6 @@ void fixture_before_hart_start(void)
 #endif
 }
 
-#if defined(HV_FIXTURE_MMIO_POLL) || defined(HV_FIXTURE_SBI_PANIC)
-// The leaf PTE that maps gpa in an Sv39x4 G-stage table, and its level (2,
-// 1 or 0); 0 when gpa is not mapped.
-static pte_t *gstage_leaf(pte_t *root, uint64 gpa, int *level)
-{
-	pte_t *pte = &root[(gpa >> 30) & 2047];
-	for (int l = 2; l >= 0; l--) {
-		if (!(*pte & PTE_V))
-			return 0;
-		if (*pte & (PTE_R | PTE_W | PTE_X)) {
-			*level = l;
-			return pte;
-		}
-		if (l == 0)
-			return 0;
-		pte_t *table = (pte_t *)PTE2PA(*pte);
-		pte = &table[(gpa >> (12 + 9 * (l - 1))) & 511];
-	}
-	return 0;
-}
-#endif
-
 #if defined(HV_FIXTURE_SBI_PANIC)
 static void sbi_puts(const char *s)
 {
@@ -247,8 +239,9 @@ static void __attribute__((noreturn)) sbi_report(struct vcpu *v)
 }
 #endif
 
-#if defined(HV_FIXTURE_MMIO_POLL)
+#if defined(EMULATES_CONSOLE)
 
+#if defined(HV_FIXTURE_MMIO_POLL)
 // hlvx.hu: a halfword of guest code at guest-virtual va, read through the
 // guest's own translation (vsatp, then the G-stage) as an instruction fetch.
 static uint64 hlvx_hu(uint64 va)
@@ -278,44 +271,36 @@ static int fetch_insn(uint32 *insn)
 	return 4;
 }
 
+#else
+// The faulting load or store from htinst alone, as a hypervisor written
+// for QEMU >= 8.0 does it; 0 when htinst holds none (QEMU 7.2).
+static int fetch_insn(uint32 *insn)
+{
+	uint64 htinst = csr_read(CSR_HTINST);
+	if (!(htinst & 1))
+		return 0;
+	*insn = htinst | 2;
+	return (htinst & 2) ? 4 : 2;
+}
+#endif
+
 // A byte access to the emulated register at offset off of vm's console.
 static uint64 console_read(struct vm *vm, uint64 off)
 {
 	uint64 val = REG8(vm->console + off);
+#if defined(HV_FIXTURE_MMIO_POLL)
 	if (off == UART_LSR && lsr_reads[vm->id] < MMIO_BUSY) {
 		lsr_reads[vm->id]++;
 		val &= ~LSR_THRE_TEMT;
 	}
+#endif
 	return val;
 }
-#endif
 
-void fixture_gstage(struct vm *vm)
+// Emulate v's trapped access to its console page: 1 when done (sepc
+// advanced), 0 when it is no console access or cannot be decoded.
+static int emulate_console(struct vcpu *v)
 {
-#if defined(HV_FIXTURE_MMIO_POLL)
-	int level = -1;
-	pte_t *pte = gstage_leaf(vm->gstage, GUEST_UART, &level);
-	if (pte == 0 || level != 0)
-		panic("fixture build: the console page is not a 4 KiB mapping");
-	*pte = 0;                   // vm_start fences the G-stage before first use
-#elif defined(HV_FIXTURE_SBI_PANIC)
-	// Every leaf over the guest's RAM loses X (vm_start fences the G-stage).
-	for (uint64 gpa = GUEST_RAM; gpa < GUEST_RAM + VM_RAM_SIZE; gpa += 4096) {
-		int level = -1;
-		pte_t *pte = gstage_leaf(vm->gstage, gpa, &level);
-		if (pte)
-			*pte &= ~PTE_X;
-	}
-#else
-	(void)vm;
-#endif
-}
-
-// A guest trap the fixture handles: 1 when done (sepc already advanced),
-// 0 to leave it to vm_trap's report.
-int fixture_trap(struct vcpu *v)
-{
-#if defined(HV_FIXTURE_MMIO_POLL)
 	uint64 scause = csr_read(CSR_SCAUSE);
 	if (scause != EXC_LOAD_GUEST_PF && scause != EXC_STORE_GUEST_PF)
 		return 0;
@@ -342,6 +327,53 @@ int fixture_trap(struct vcpu *v)
 	}
 	csr_write(CSR_SEPC, csr_read(CSR_SEPC) + len);
 	return 1;
+}
+#endif
+
+void fixture_gstage(struct vm *vm)
+{
+#if defined(EMULATES_CONSOLE)
+#if defined(HV_FIXTURE_EMUL_HTINST)
+	if (vm->id != 0)
+		return;                 // VM1 keeps its console mapped
+#endif
+	int level = -1;
+	pte_t *pte = gstage_leaf(vm, GUEST_UART, &level);
+	if (pte == 0 || level != 0)
+		panic("fixture build: the console page is not a 4 KiB mapping");
+	*pte = 0;                   // vm_start fences the G-stage before first use
+#elif defined(HV_FIXTURE_SBI_PANIC)
+	// Every leaf over the guest's RAM loses X (vm_start fences the G-stage).
+	for (uint64 gpa = GUEST_RAM; gpa < GUEST_RAM + VM_RAM_SIZE; gpa += 4096) {
+		int level = -1;
+		pte_t *pte = gstage_leaf(vm, gpa, &level);
+		if (pte)
+			*pte &= ~PTE_X;
+	}
+#else
+	(void)vm;
+#endif
+}
+
+// A guest trap the fixture handles: 1 when done (sepc already advanced),
+// 0 to leave it to vm_trap's report.
+int fixture_trap(struct vcpu *v)
+{
+#if defined(HV_FIXTURE_MMIO_POLL)
+	return emulate_console(v);
+#elif defined(HV_FIXTURE_EMUL_HTINST)
+	if (emulate_console(v))
+		return 1;
+	uint64 scause = csr_read(CSR_SCAUSE);
+	uint64 gpa = (csr_read(CSR_HTVAL) << 2) | (csr_read(CSR_STVAL) & 3);
+	if ((scause != EXC_LOAD_GUEST_PF && scause != EXC_STORE_GUEST_PF) ||
+	    gpa < GUEST_UART || gpa >= GUEST_UART + 4096)
+		return 0;               // not ours to emulate: vm_trap reports it
+	printf("[PANIC hart %d] vuart: cannot emulate the %s at sepc %p: htinst %p holds no opcode\n",
+	       (int)v->hartid, scause == EXC_STORE_GUEST_PF ? "store" : "load",
+	       csr_read(CSR_SEPC), csr_read(CSR_HTINST));
+	park();
+	return 0;
 #elif defined(HV_FIXTURE_SBI_PANIC)
 	sbi_report(v);
 #else

@@ -13,6 +13,7 @@
 #   hypervisor-mmio-hole.elf      HV_FAULT_MMIO_HOLE    vm1's console page unmapped
 #   hypervisor-guest-nostvec.elf  embeds guest-nostvec.bin
 #   hypervisor-guest-illegal.elf  embeds guest-illegal.bin
+#   hypervisor-guest-notimer.elf  embeds guest-notimer.bin
 
 HV_SRCS := entry.S trapvec.S guest_image.S main.c hart.c vm.c trap.c vsbi.c \
 	sbi.c pci.c uart.c printf.c string.c
@@ -96,12 +97,16 @@ all: $(HV_FAULTS:%=$(OUT)/hypervisor-%.elf) $(GUEST_FAULTS:%=$(OUT)/hypervisor-g
 #                             executable, the error printed through SBI, the other harts idle
 #   hypervisor-no-vsti.elf    HV_FIXTURE_NO_VSTI  hangs on purpose: hideleg leaves out the VS
 #                             timer interrupt, so the guests never get their timer
-HV_FIXTURES := slowstart mmio-poll reentry sbi-panic no-vsti
+#   hypervisor-emul-htinst.elf  HV_FIXTURE_EMUL_HTINST  vm0's console trap-and-emulate,
+#                             decoded from htinst alone: boots on QEMU >= 8.0, panics
+#                             and parks hart 0 on 7.2 (htinst 0)
+HV_FIXTURES := slowstart mmio-poll reentry sbi-panic no-vsti emul-htinst
 HV_FIXTURE_FLAG_slowstart := -DHV_FIXTURE_SLOWSTART
 HV_FIXTURE_FLAG_mmio-poll := -DHV_FIXTURE_MMIO_POLL
 HV_FIXTURE_FLAG_reentry   := -DHV_FIXTURE_REENTRY
 HV_FIXTURE_FLAG_sbi-panic := -DHV_FIXTURE_SBI_PANIC
 HV_FIXTURE_FLAG_no-vsti   := -DHV_FIXTURE_NO_VSTI
+HV_FIXTURE_FLAG_emul-htinst := -DHV_FIXTURE_EMUL_HTINST
 
 $(foreach f,$(HV_FIXTURES),$(eval $(call hv_variant,hv-$(f),-DHV_HENVCFG_ADUE=1 $(HV_FIXTURE_FLAG_$(f)))))
 

@@ -144,3 +144,24 @@ void vm_halt(struct vm *vm)
 	sbi_set_timer(~0UL);
 	park();
 }
+
+#ifdef HV_GSTAGE_LOOKUP
+// For the fault and fixture builds, which change a finished G-stage table
+// (defs.h): the leaf PTE that maps gpa in vm's G-stage through the walker
+// above, and its level (1: 2 MiB, 0: 4 KiB); 0 when gpa is not mapped. Only
+// for the ranges vm_create maps, where the walk finds every table in place
+// (elsewhere it would add tables). Kept last in this file, so that the
+// other builds compile the code above exactly as before.
+pte_t *gstage_leaf(struct vm *vm, uint64 gpa, int *level)
+{
+	pte_t *pte = gstage_walk(vm->gstage, gpa, 1);
+	*level = 1;
+	if (!(*pte & PTE_V))
+		return 0;
+	if (*pte & (PTE_R | PTE_W | PTE_X))
+		return pte;
+	pte = gstage_walk(vm->gstage, gpa, 0);
+	*level = 0;
+	return (*pte & PTE_V) ? pte : 0;
+}
+#endif

@@ -126,6 +126,10 @@ async fn injected(
         rules.iter().any(|r| r == rule),
         "expected rule {rule}, got {rules:?}\n{text}"
     );
+    // A hypervisor that never meant to emulate (it reports an unexpected
+    // trap, not an undecodable instruction) is no emulation failure, even
+    // with htinst 0 on QEMU 7.2.
+    assert!(!rules.iter().any(|r| r == "emulation"), "{text}");
 }
 
 /// A fatal guest trap the hypervisor reports through SBI console calls
@@ -245,6 +249,96 @@ async fn no_vsti(version: &str) {
     }
 }
 
+/// A hypervisor that emulates its guest's UART from htinst alone: on QEMU
+/// < 8.0 (htinst 0) it panics on the first store and parks hart 0, and the
+/// diagnosis says it needs htinst, quoting the panic line, instead of
+/// "unmapped MMIO"; on >= 8.0 QEMU fills htinst and it boots.
+async fn emul_htinst(version: &str) {
+    let Some(d) = diagnosed("hypervisor-emul-htinst.toml", version).await else {
+        return;
+    };
+    let text = hvharness::cli::diagnose::render(&d);
+    if d.qemu >= "8.0.0".parse().unwrap() {
+        assert!(matches!(d.observed, Observed::Booted), "{text}");
+        assert!(d.faults.is_empty(), "{text}");
+        return;
+    }
+    assert!(matches!(d.observed, Observed::Hung { .. }), "{text}");
+    assert_eq!(d.faults.len(), 1, "only hart 0 is stuck:\n{text}");
+    let f = &d.faults[0];
+    assert_eq!(f.context.hart, 0, "{text}");
+    assert_eq!(f.context.cause.code, 23, "{text}");
+    assert_eq!(f.context.to, TrapTarget::HS, "{text}");
+    assert_eq!(f.context.htinst, Some(0), "{text}");
+    assert!(
+        f.context
+            .epc_place
+            .as_deref()
+            .is_some_and(|p| p.starts_with("guest:uartinit+")),
+        "{text}"
+    );
+    let panic_line = f
+        .console
+        .iter()
+        .find(|l| {
+            l.text
+                .starts_with("[PANIC hart 0] vuart: cannot emulate the store")
+        })
+        .unwrap_or_else(|| panic!("no panic line:\n{text}"));
+    assert_eq!(rules_of(&d), ["emulation"], "{text}");
+    let x = &f.findings[0];
+    assert!(x.summary.contains("guest:uartinit+"), "{text}");
+    assert!(
+        x.summary.contains(&panic_line.text),
+        "the panic line is quoted:\n{text}"
+    );
+    assert!(x.summary.contains("leaves 0"), "{text}");
+    assert!(
+        x.fix
+            .as_deref()
+            .is_some_and(|f| f.contains("from guest memory when htinst is 0")),
+        "{text}"
+    );
+    assert!(!text.contains("[unmapped-mmio]"), "{text}");
+}
+
+/// A guest that enables its timer interrupt and never arms the timer:
+/// nothing traps; each hart is shown waiting, and the missing link is
+/// named with its evidence (no tick, no SBI call, nothing pending).
+async fn notimer(version: &str) {
+    let Some(d) = diagnosed("fault-notimer.toml", version).await else {
+        return;
+    };
+    let text = hvharness::cli::diagnose::render(&d);
+    assert!(matches!(d.observed, Observed::Hung { .. }), "{text}");
+    assert!(d.faults.is_empty(), "nothing traps:\n{text}");
+    assert!(!text.contains("no fault to explain"), "{text}");
+    assert_eq!(d.harts.len(), 2, "{text}");
+    for h in &d.harts {
+        // In the guest's kernel or in its init, which has no ELF here.
+        assert!(["VS", "VU"].contains(&h.privilege.as_str()), "{text}");
+        let f = h
+            .interrupts
+            .findings
+            .iter()
+            .find(|f| f.rule == "timer-never-armed")
+            .unwrap_or_else(|| panic!("hart {}: no missing link named:\n{text}", h.hart));
+        assert!(f.summary.contains("vsie.STIE"), "{text}");
+        assert!(
+            f.details
+                .iter()
+                .any(|d| d.contains("set_timer was never called")),
+            "{text}"
+        );
+        assert!(
+            f.fix
+                .as_deref()
+                .is_some_and(|x| x.contains("SBI set_timer")),
+            "{text}"
+        );
+    }
+}
+
 async fn gdb_hand_off(version: &str) {
     let Some(_) = common::qemu_or_skip(version, "gdb_hand_off") else {
         return;
@@ -348,6 +442,10 @@ macro_rules! per_version {
             async fn sbi_panic() { super::sbi_panic($v).await }
             #[tokio::test]
             async fn no_vsti() { super::no_vsti($v).await }
+            #[tokio::test]
+            async fn emul_htinst() { super::emul_htinst($v).await }
+            #[tokio::test]
+            async fn notimer() { super::notimer($v).await }
             #[tokio::test]
             async fn gdb_hand_off() { super::gdb_hand_off($v).await }
         }

@@ -76,9 +76,10 @@ $(GUEST_OBJ)/user/%.stripped: $(GUEST_OBJ)/user/%.elf
 # Fault builds: guest-NAME.elf and guest-NAME.bin from the kernel sources and
 # kernel/fault.c, compiled with one -D flag into obj/guest-NAME/; the user
 # programs are guest.elf's. guest.elf itself never sees these flags.
-GUEST_FAULTS := nostvec illegal
+GUEST_FAULTS := nostvec illegal notimer
 GUEST_FAULT_FLAG_nostvec := -DGUEST_FAULT_NOSTVEC
 GUEST_FAULT_FLAG_illegal := -DGUEST_FAULT_ILLEGAL
+GUEST_FAULT_FLAG_notimer := -DGUEST_FAULT_NOTIMER
 
 # $(call guest_fault,name)
 define guest_fault

@@ -136,7 +136,11 @@ pub async fn run_and_explain(
         let mut f =
             crate::diagnosis::explain(ctx, state, scenario, Some(&elfs), build.version, rsp)
                 .await?;
-        f.console = console::lines_for(&lines, f.context.hart, out.faults.is_empty());
+        f.attach_console(console::lines_for(
+            &lines,
+            f.context.hart,
+            out.faults.is_empty(),
+        ));
         out.faults.push(f);
     }
     // Last, since looking steps the harts: where each one is and what it does.
@@ -151,7 +155,7 @@ pub async fn run_and_explain(
         let place = capture::place_of(scenario, &elfs, h.pc, h.privilege.virt);
         let stuck = out.faults.iter().any(|f| f.context.hart == h.hart);
         out.harts
-            .push(HartSummary::new(h, place, look.as_ref(), stuck));
+            .push(HartSummary::new(h, place, look.as_ref(), stuck, &log));
     }
     Ok((report, out, live))
 }

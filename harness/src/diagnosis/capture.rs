@@ -61,7 +61,12 @@ pub(crate) async fn read_harts(
         let privilege = privilege_of(rsp, thread, version).await?;
         rsp.select_register_thread(thread).await?;
         let mut csrs = BTreeMap::new();
-        for name in CONTEXT_CSRS.iter().chain(super::interrupts::INTERRUPT_CSRS) {
+        let interrupts = super::interrupts::INTERRUPT_CSRS.iter();
+        for name in CONTEXT_CSRS
+            .iter()
+            .chain(interrupts)
+            .chain(super::interrupts::TIMER_CSRS)
+        {
             if rsp
                 .target_description()
                 .is_some_and(|t| t.register(name).is_some())

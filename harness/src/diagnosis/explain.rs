@@ -32,6 +32,28 @@ pub struct FaultReport {
     pub findings: Vec<Finding>,
     /// The consoles' error lines that go with this fault (quoted as evidence).
     pub console: Vec<super::console::ConsoleLine>,
+    /// The QEMU the fault was seen on (the rules that read the consoles
+    /// run again once they are joined).
+    #[serde(skip)]
+    pub(crate) qemu: Option<QemuVersion>,
+}
+
+impl FaultReport {
+    /// Joins the consoles' error lines that go with this fault, and applies
+    /// the rules that read them: a hypervisor's own report can change what
+    /// the fault means (an unmapped device page it meant to emulate).
+    pub(crate) fn attach_console(&mut self, lines: Vec<super::console::ConsoleLine>) {
+        self.console = lines;
+        let mut e = rules::Evidence::new(&self.context);
+        e.qemu = self.qemu;
+        e.console = &self.console;
+        if let Some(found) = super::emulation::emulation(&e) {
+            // The deliberately unmapped page is no finding of its own.
+            self.findings
+                .retain(|f| !super::emulation::EXPLAINED_AWAY.contains(&f.rule.as_str()));
+            self.findings.insert(0, found.into());
+        }
+    }
 }
 
 /// Explains one captured fault; `state` is its hart's live state (the
@@ -113,10 +135,75 @@ pub async fn explain(
         walk,
         findings,
         console: Vec::new(),
+        qemu: Some(version),
     })
 }
 
 /// Why a part of the explanation is missing, for the harness's own log.
 fn tracing_note(text: &str) {
     eprintln!("hvharness: {text}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnosis::console::ConsoleLine;
+    use crate::riscv::{Cause, Level, PrivilegeLevel};
+    use std::collections::BTreeMap;
+
+    fn report(qemu: &str) -> FaultReport {
+        let context = FaultContext {
+            hart: 0,
+            from: PrivilegeLevel {
+                level: Level::Supervisor,
+                virt: Some(true),
+            },
+            to: TrapTarget::HS,
+            cause: Cause::exception(23),
+            epc: 0x8020_1566,
+            tval: 0x1000_0003,
+            htval: Some(0x400_0000),
+            htinst: Some(0),
+            epc_place: Some("guest:uartinit+0xc".into()),
+            sbi_calls_after: 0,
+            csrs: BTreeMap::new(),
+        };
+        FaultReport {
+            cause_name: context.cause.to_string(),
+            context,
+            backtrace: vec![],
+            walk: vec![],
+            findings: vec![Finding {
+                rule: "unmapped-mmio".into(),
+                summary: "access to unmapped MMIO".into(),
+                details: vec![],
+                fix: None,
+            }],
+            console: vec![],
+            qemu: Some(qemu.parse().expect("a version")),
+        }
+    }
+
+    fn panic_line() -> Vec<ConsoleLine> {
+        vec![ConsoleLine {
+            console: "vm0".into(),
+            text: "[PANIC hart 0] vuart: cannot emulate the store: htinst 0x0 holds no opcode"
+                .into(),
+            hart: Some(0),
+        }]
+    }
+
+    #[test]
+    fn the_consoles_turn_an_unmapped_page_into_an_emulation_failure_on_7_2() {
+        let mut r = report("7.2.22");
+        r.attach_console(panic_line());
+        let rules: Vec<_> = r.findings.iter().map(|f| f.rule.as_str()).collect();
+        assert_eq!(rules, ["emulation"]);
+        assert_eq!(r.console.len(), 1);
+        // QEMU >= 8.0 fills htinst: the finding stays what it was.
+        let mut r = report("8.0.2");
+        r.attach_console(panic_line());
+        let rules: Vec<_> = r.findings.iter().map(|f| f.rule.as_str()).collect();
+        assert_eq!(rules, ["unmapped-mmio"]);
+    }
 }

@@ -7,7 +7,8 @@
 use serde::Serialize;
 
 use super::capture::HartState;
-use super::interrupts::{interrupt_state, InterruptState};
+use super::interrupts::{interrupt_state, timer_never_armed, InterruptState, TimerHistory};
+use crate::qemu::trap_log::TrapLog;
 use crate::riscv::Cause;
 use crate::runner::inspect::HartLook;
 
@@ -32,12 +33,14 @@ pub struct HartSummary {
 }
 
 impl HartSummary {
-    /// The summary of `state`; `look` is what single-stepping it found.
+    /// The summary of `state`; `look` is what single-stepping it found,
+    /// `log` the run's interrupt log (its timer history).
     pub(crate) fn new(
         state: &HartState,
         place: Option<String>,
         look: Option<&HartLook>,
         stuck: bool,
+        log: &TrapLog,
     ) -> HartSummary {
         let stale_trap = state
             .csrs
@@ -47,6 +50,21 @@ impl HartSummary {
             // While V=1 scause is the guest's own: not the hypervisor's business.
             .filter(|_| state.privilege.virt != Some(true))
             .map(|c| c.to_string());
+        let mut interrupts = interrupt_state(&state.csrs);
+        // A hart stuck on a trap waits for nothing; the others may wait
+        // for a timer nobody armed.
+        let history = log.hart(state.hart as usize).map(|h| TimerHistory {
+            timer_interrupts: h.timer_interrupts,
+            vs_ecalls: h.ecalls[2],
+            dropped_lines: log.stats().dropped_lines,
+        });
+        if !stuck && interrupts.findings.is_empty() {
+            interrupts.findings.extend(timer_never_armed(
+                &state.csrs,
+                state.privilege.virt,
+                history,
+            ));
+        }
         HartSummary {
             hart: state.hart,
             pc: state.pc,
@@ -55,7 +73,7 @@ impl HartSummary {
             activity: look.map(activity).unwrap_or_default(),
             stuck,
             stale_trap,
-            interrupts: interrupt_state(&state.csrs),
+            interrupts,
         }
     }
 

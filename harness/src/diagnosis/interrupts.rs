@@ -16,6 +16,120 @@ use crate::riscv::decode_csr;
 /// The interrupt registers a diagnosis reads, when the target has them.
 pub(crate) const INTERRUPT_CSRS: &[&str] = &["mip", "mie", "hip", "hie", "hvip", "vsie", "vsip"];
 
+/// The timer compare registers (Sstc), read beside the interrupt registers.
+/// While V=1 QEMU shows vstimecmp under the name `stimecmp` too: the
+/// hypervisor's own stimecmp is then out of reach.
+pub(crate) const TIMER_CSRS: &[&str] = &["stimecmp", "vstimecmp"];
+
+/// What the run's interrupt log says about one hart's timer: timer
+/// interrupts and SBI calls (ecalls from VS) since the run began.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TimerHistory {
+    pub(crate) timer_interrupts: u64,
+    pub(crate) vs_ecalls: u64,
+    /// Log lines dropped under load (the counts are then lower bounds).
+    pub(crate) dropped_lines: u64,
+}
+
+/// The timer-never-armed rule: a guest that enabled its timer interrupt
+/// (vsie.STIE, delegated in hideleg) waits for a tick that nothing will
+/// raise: nothing is pending, the guest's own Sstc compare holds no
+/// deadline, and the run's log shows not one timer interrupt on this hart.
+/// `virt` is the hart's V at the stop. Without the log's history no
+/// finding: at V=1 the hypervisor's stimecmp cannot be read, and a healthy
+/// guest between two ticks looks the same in its CSRs.
+pub(crate) fn timer_never_armed(
+    csrs: &BTreeMap<String, u64>,
+    virt: Option<bool>,
+    history: Option<TimerHistory>,
+) -> Option<Finding> {
+    let get = |n: &str| csrs.get(n).copied();
+    let history = history?;
+    if history.timer_interrupts > 0 {
+        return None;
+    }
+    // The guest waits for its timer: enabled in vsie and delegated.
+    let vsie = get("vsie").filter(|v| bit(*v, 5))?;
+    let hideleg = get("hideleg").filter(|v| bit(*v, 6))?;
+    // Nothing on its way (a pending one is the other rules' business).
+    let pending = [("hip", 6), ("hvip", 6), ("mip", 5), ("mip", 6)]
+        .iter()
+        .any(|&(r, b)| get(r).is_some_and(|v| bit(v, b)));
+    if pending {
+        return None;
+    }
+    const NEVER: [u64; 2] = [0, u64::MAX];
+    let deadline = |v: u64| match v {
+        0 => "0, never written".to_string(),
+        u64::MAX => "all ones, no deadline".to_string(),
+        v => format!("{v:#x}"),
+    };
+    let stce = |r: &str| get(r).map(|v| bit(v, 63));
+    let mut details = vec![format!(
+        "vsie {vsie:#x}: STIE set; hideleg {hideleg:#x}: VSTI delegated; nothing pending (hip, hvip, mip)"
+    )];
+    // Whether a compare register was read and holds no deadline.
+    let mut compare_seen = false;
+    // The guest's own compare (Sstc with henvcfg.STCE).
+    match (stce("henvcfg"), get("vstimecmp")) {
+        (Some(true), Some(v)) if !NEVER.contains(&v) => return None,
+        (Some(true), Some(v)) => {
+            compare_seen = true;
+            details.push(format!("vstimecmp {}", deadline(v)))
+        }
+        (Some(false), _) => {
+            details.push("henvcfg.STCE 0: the guest has no stimecmp of its own".to_string())
+        }
+        _ => details.push(
+            "vstimecmp not read (not offered by this gdbstub, or henvcfg unknown)".to_string(),
+        ),
+    }
+    // The hypervisor's, readable only while V=0.
+    match (virt, stce("menvcfg"), get("stimecmp")) {
+        (Some(false), Some(true), Some(v)) if !NEVER.contains(&v) => return None,
+        (Some(false), Some(true), Some(v)) => {
+            compare_seen = true;
+            details.push(format!("the hypervisor's stimecmp {}", deadline(v)))
+        }
+        (Some(true), _, _) => details.push(
+            "the hypervisor's stimecmp cannot be read while V=1 (QEMU shows vstimecmp under its name)"
+                .to_string(),
+        ),
+        _ => {}
+    }
+    let calls = match history.vs_ecalls {
+        0 => "and no SBI call at all from its guest: set_timer was never called".to_string(),
+        n => format!(
+            "and {n} SBI call(s) from its guest (the log does not record a7/a6: whether one was set_timer is not known)"
+        ),
+    };
+    let mut log = format!(
+        "QEMU's interrupt log: no timer interrupt on this hart since the run began (M, HS or VS), {calls}"
+    );
+    if history.dropped_lines > 0 {
+        log.push_str(&format!(
+            "; {} log lines were dropped under load",
+            history.dropped_lines
+        ));
+    }
+    details.push(log);
+    Some(Finding {
+        rule: "timer-never-armed".to_string(),
+        summary: format!(
+            "the guest enabled its timer interrupt (vsie.STIE) and waits for a tick, but no timer was ever armed: not one timer interrupt on this hart since the run began, and none pending{}.",
+            if compare_seen {
+                "; no compare register it has holds a deadline"
+            } else {
+                " (no timer compare register could be read here)"
+            }
+        ),
+        details,
+        fix: Some(
+            "Arm the timer before waiting on it: the guest calls SBI set_timer (extension TIME 0x54494d45, function 0) with a deadline, or writes stimecmp under Sstc (henvcfg.STCE); the hypervisor forwards the deadline to its own timer and raises hvip.VSTIP when it fires.".to_string(),
+        ),
+    })
+}
+
 /// VS-level interrupts: (bit in hip/hvip/hideleg, name, bit in vsip/vsie,
 /// the guest's name for it).
 const VS_LEVEL: &[(u32, &str, u32, &str)] = &[
@@ -172,6 +286,90 @@ mod tests {
             "{:?}",
             s.decoded
         );
+    }
+
+    /// The notimer fault build at a VS stop (QEMU 7.2.22's values).
+    fn notimer() -> BTreeMap<String, u64> {
+        csrs(&[
+            ("mip", 0),
+            ("hip", 0),
+            ("hvip", 0),
+            ("vsie", 1 << 5),
+            ("hideleg", 0x444),
+        ])
+    }
+
+    fn quiet_log(vs_ecalls: u64) -> Option<TimerHistory> {
+        Some(TimerHistory {
+            timer_interrupts: 0,
+            vs_ecalls,
+            dropped_lines: 0,
+        })
+    }
+
+    #[test]
+    fn a_timer_never_armed_is_named_with_its_evidence() {
+        let f = timer_never_armed(&notimer(), Some(true), quiet_log(0)).expect("a finding");
+        assert_eq!(f.rule, "timer-never-armed");
+        assert!(
+            f.summary.contains("no timer was ever armed"),
+            "{}",
+            f.summary
+        );
+        assert!(f.fix.as_deref().is_some_and(|x| x.contains("set_timer")));
+        assert!(
+            f.details
+                .iter()
+                .any(|d| d.contains("set_timer was never called")),
+            "{:?}",
+            f.details
+        );
+        assert!(f
+            .details
+            .iter()
+            .any(|d| d.contains("cannot be read while V=1")));
+        // SBI calls seen: which ones is not known, and the text says so.
+        let f = timer_never_armed(&notimer(), Some(true), quiet_log(3)).expect("a finding");
+        assert!(f
+            .details
+            .iter()
+            .any(|d| d.contains("whether one was set_timer is not known")));
+    }
+
+    #[test]
+    fn no_timer_finding_where_a_timer_runs_or_the_evidence_is_missing() {
+        // Ticks were taken: the timer was armed.
+        let ticked = Some(TimerHistory {
+            timer_interrupts: 40,
+            ..Default::default()
+        });
+        assert!(timer_never_armed(&notimer(), Some(true), ticked).is_none());
+        // No log: CSRs alone cannot tell a wait between two ticks.
+        assert!(timer_never_armed(&notimer(), Some(true), None).is_none());
+        // A tick pending: the delivery rules speak, not this one.
+        let mut pending = notimer();
+        pending.insert("hvip".into(), 1 << 6);
+        assert!(timer_never_armed(&pending, Some(true), quiet_log(0)).is_none());
+        // The guest's timer interrupt is off: it waits for nothing.
+        let mut off = notimer();
+        off.insert("vsie".into(), 0);
+        assert!(timer_never_armed(&off, Some(true), quiet_log(0)).is_none());
+        // The guest armed its own Sstc compare.
+        let mut sstc = notimer();
+        sstc.insert("henvcfg".into(), 1 << 63);
+        sstc.insert("vstimecmp".into(), 0x1234_5678);
+        assert!(timer_never_armed(&sstc, Some(true), quiet_log(0)).is_none());
+        sstc.insert("vstimecmp".into(), u64::MAX);
+        let f = timer_never_armed(&sstc, Some(true), quiet_log(0)).expect("a finding");
+        assert!(f
+            .details
+            .iter()
+            .any(|d| d == "vstimecmp all ones, no deadline"));
+        // At V=0 the hypervisor's stimecmp is read: a deadline there counts.
+        let mut hs = notimer();
+        hs.insert("menvcfg".into(), 1 << 63);
+        hs.insert("stimecmp".into(), 0x9999);
+        assert!(timer_never_armed(&hs, Some(false), quiet_log(0)).is_none());
     }
 
     #[test]

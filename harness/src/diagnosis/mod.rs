@@ -10,6 +10,7 @@
 pub mod backtrace;
 pub mod capture;
 pub(crate) mod console;
+mod emulation;
 mod explain;
 pub(crate) mod harts;
 pub(crate) mod interrupts;

@@ -13,10 +13,11 @@ use std::ops::Range;
 
 use serde::Serialize;
 
+use super::console::ConsoleLine;
 use super::walk::{
     access_name, render_step, trapped_from_guest, Missing, MissingKind, Stage, Translation,
 };
-use super::{FaultContext, TrapTarget};
+use super::{emulation, FaultContext, TrapTarget};
 use crate::elf::{disassemble, ElfSet, Instruction};
 use crate::qemu::{quirks, QemuVersion};
 use crate::riscv::cause::code;
@@ -44,6 +45,9 @@ pub struct Evidence<'a> {
     /// is assumed: devices below 0x80000000, RAM from there on, its size
     /// judged from the G-stage table.
     pub(crate) guest_ram: Option<&'a [Range<u64>]>,
+    /// The consoles' error lines that go with this fault (empty until the
+    /// consoles are joined: see [`super::FaultReport::attach_console`]).
+    pub(crate) console: &'a [ConsoleLine],
 }
 
 impl<'a> Evidence<'a> {
@@ -58,6 +62,7 @@ impl<'a> Evidence<'a> {
             qemu: None,
             code: None,
             guest_ram: None,
+            console: &[],
         }
     }
 
@@ -186,6 +191,11 @@ pub(crate) const RULES: &[Rule] = &[
         name: "undelegated",
         about: "a guest exception the hypervisor did not delegate with hedeleg",
         applies: undelegated,
+    },
+    Rule {
+        name: "emulation",
+        about: "a trapped guest load/store the hypervisor could not decode: htinst 0 on QEMU < 8.0",
+        applies: emulation::emulation,
     },
     Rule {
         name: "unmapped-mmio",
@@ -463,7 +473,7 @@ enum GpaKind {
 /// implicit access (reading a VS-stage entry), and what kind of place it is.
 fn guest_page_fault(e: &Evidence) -> Option<(u64, bool, GpaKind)> {
     let c = e.fault.cause;
-    if !c.is_guest_page_fault() {
+    if !c.is_guest_page_fault() || emulation::applies(e) {
         return None;
     }
     // An implicit access (the hart reading a VS-stage entry) has its own,
@@ -1321,6 +1331,7 @@ mod tests {
             [
                 "adue",
                 "undelegated",
+                "emulation",
                 "unmapped-mmio",
                 "gstage-outside-ram",
                 "gstage-hole",

@@ -141,6 +141,12 @@ pub(crate) struct HartLog {
     /// The order of `last_fault` among all harts' records (the log's record
     /// count when it came): which hart got stuck first.
     pub(crate) last_fault_seq: u64,
+    /// Timer interrupts (M, S/HS or VS level) since the run began: a hart
+    /// whose kernel waits for a tick and has none never had a timer armed.
+    pub(crate) timer_interrupts: u64,
+    /// Ecalls by cause since the run began: from U (8), S/HS (9), VS (10),
+    /// M (11). QEMU's log gives no a7/a6: which SBI function is not known.
+    pub(crate) ecalls: [u64; 4],
     /// The current run of identical exceptions (interrupts in between do not
     /// break it: a hypervisor's timer keeps ticking under a looping guest).
     run: Option<(LoggedTrap, u64)>,
@@ -178,6 +184,9 @@ impl HartLog {
         self.recent.push_back(t.clone());
         if t.interrupt {
             self.since_fault.interrupts += 1;
+            if matches!(t.cause, 5..=7) {
+                self.timer_interrupts += 1;
+            }
             return;
         }
         if t.cause < 64 {
@@ -185,6 +194,9 @@ impl HartLog {
         }
         if t.is_ecall() {
             if let Some(n) = self.since_fault.ecalls.get_mut((t.cause - 8) as usize) {
+                *n += 1;
+            }
+            if let Some(n) = self.ecalls.get_mut((t.cause - 8) as usize) {
                 *n += 1;
             }
         } else {
@@ -533,6 +545,32 @@ mod tests {
         let mut log = TrapLog::new(2);
         log.feed(text.as_bytes(), Instant::now());
         log
+    }
+
+    #[test]
+    fn timer_interrupts_and_ecalls_are_counted_per_hart_for_the_whole_run() {
+        // Hart 0: a VS ecall, an HS ecall, an S and a VS timer tick, then a
+        // fault (which resets since_fault, not the run's counts). Hart 1:
+        // user ecalls and an external interrupt only.
+        let text = [
+            line(0, 0, 10, 0x8020_0000, 0),
+            line(0, 0, 9, 0x8000_1000, 0),
+            line(0, 1, 5, 0x8020_0004, 0),
+            line(0, 1, 6, 0x8020_0008, 0),
+            line(0, 0, 0x17, 0x8020_1566, 0x1000_0003),
+            line(1, 0, 8, 0x1000, 0),
+            line(1, 0, 8, 0x1000, 0),
+            line(1, 1, 9, 0x8020_0000, 0),
+        ]
+        .concat();
+        let log = fed(&text);
+        let h0 = log.hart(0).expect("hart 0");
+        assert_eq!(h0.timer_interrupts, 2);
+        assert_eq!(h0.ecalls, [0, 1, 1, 0]);
+        assert_eq!(h0.since_fault.ecalls, [0; 4]);
+        let h1 = log.hart(1).expect("hart 1");
+        assert_eq!(h1.timer_interrupts, 0, "an external interrupt is no tick");
+        assert_eq!(h1.ecalls, [2, 0, 0, 0]);
     }
 
     #[test]

@@ -95,7 +95,7 @@ int  copyinstr(pagetable_t pt, char *dst, uint64 srcva, uint64 max);
 // semicolon and is written without one, after kvminithart() on the same line:
 // even an empty statement would leave a mark in the debug line table, and
 // guest.elf must stay byte for byte the same.
-#if defined(GUEST_FAULT_NOSTVEC) && defined(GUEST_FAULT_ILLEGAL)
+#if defined(GUEST_FAULT_NOSTVEC) + defined(GUEST_FAULT_ILLEGAL) + defined(GUEST_FAULT_NOTIMER) > 1
 #error "one fault per build: define at most one GUEST_FAULT_* flag"
 #endif
 #if defined(GUEST_FAULT_NOSTVEC)
@@ -106,6 +106,14 @@ void fault_illegal_insn(void);
 #define FAULT_BEFORE_STVEC() fault_illegal_insn();
 #else
 #define FAULT_BEFORE_STVEC()
+#endif
+// GUEST_FAULT_NOTIMER: trapinithart() enables the timer interrupt but never
+// arms the timer (no SBI set_timer): the kernel waits for a tick for ever.
+// The hook stands for the arming statement itself, on its line.
+#if defined(GUEST_FAULT_NOTIMER)
+#define TIMER_ARM()
+#else
+#define TIMER_ARM() timer_arm();
 #endif
 
 // Fixture builds (../../README.md, "Fixture builds"): guests that boot and

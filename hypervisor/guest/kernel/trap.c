@@ -38,7 +38,7 @@ trapinithart(void)
 {
 	w_stvec((uint64)kernelvec);
 	w_sie(r_sie() | SIE_STIE);   // the only interrupt we ever enable
-	timer_arm();
+	TIMER_ARM()
 }
 
 // A timer tick: re-arm, poll the console (input is not interrupt driven),
