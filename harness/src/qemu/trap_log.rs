@@ -246,7 +246,7 @@ pub(crate) struct TrapLog {
     /// When bytes were last dropped: every hart may have trapped then.
     pub(crate) last_gap_at: Option<Instant>,
     /// Timer samples on breakpoint pages (see `hot_pages`).
-    hot: crate::runner::hot_pages::Profiler,
+    hot: super::page_samples::Profiler,
 }
 
 impl TrapLog {
@@ -405,12 +405,12 @@ impl TrapLog {
     }
 
     /// The timer samples on breakpoint pages.
-    pub(crate) fn hot_pages(&self) -> &crate::runner::hot_pages::Profiler {
+    pub(crate) fn hot_pages(&self) -> &super::page_samples::Profiler {
         &self.hot
     }
 
     /// The profiler, to say which breakpoints are armed.
-    pub(crate) fn hot_pages_mut(&mut self) -> &mut crate::runner::hot_pages::Profiler {
+    pub(crate) fn hot_pages_mut(&mut self) -> &mut super::page_samples::Profiler {
         &mut self.hot
     }
 
