@@ -786,11 +786,29 @@ async fn walk_stage(
                 continue;
             }
         };
+        return Ok(StageWalk::from_walk(
+            stage, atp, address, &w, failed_at, fetched,
+        ));
+    }
+}
+
+impl StageWalk {
+    /// The walk's steps with where each entry was read; an entry that could
+    /// not be fetched (`failed_at`, fed to the walk as 0) ends it with the
+    /// real reason.
+    fn from_walk(
+        stage: Stage,
+        atp: Atp,
+        address: u64,
+        w: &crate::riscv::pte::Walk,
+        failed_at: Option<u64>,
+        mut fetched: HashMap<u64, Fetched>,
+    ) -> StageWalk {
         let mut out = StageWalk {
             stage,
             atp: atp.raw,
             mode: atp.mode,
-            root,
+            root: atp.root(),
             address,
             steps: Vec::with_capacity(w.steps.len()),
             end: End::Bare,
@@ -815,7 +833,7 @@ async fn walk_stage(
                     }
                     _ => unreachable!("failed_at is only set for entries that failed"),
                 }
-                return Ok(out);
+                return out;
             }
             let Some(Fetched::Value {
                 read_at, mapped_by, ..
@@ -832,25 +850,30 @@ async fn walk_stage(
                 pte: s.pte,
             });
         }
-        out.end = match w.outcome {
-            WalkOutcome::Bare => End::Bare,
-            WalkOutcome::Leaf {
-                physical,
-                level,
-                page_size,
-            } => End::Leaf {
-                output: physical,
-                level,
-                page_size,
-            },
-            WalkOutcome::Invalid { level } => End::Invalid { level },
-            WalkOutcome::Reserved { level } => End::Reserved { level },
-            WalkOutcome::MisalignedSuperpage { level } => End::MisalignedSuperpage { level },
-            WalkOutcome::PointerAtLeafLevel => End::PointerAtLeafLevel,
-            WalkOutcome::AddressOutOfRange => End::AddressOutOfRange,
-            WalkOutcome::ReservedMode => End::ReservedMode,
-        };
-        return Ok(out);
+        out.end = end_of(w.outcome);
+        out
+    }
+}
+
+/// How the walk itself ended (every entry it asked for was read).
+fn end_of(outcome: WalkOutcome) -> End {
+    match outcome {
+        WalkOutcome::Bare => End::Bare,
+        WalkOutcome::Leaf {
+            physical,
+            level,
+            page_size,
+        } => End::Leaf {
+            output: physical,
+            level,
+            page_size,
+        },
+        WalkOutcome::Invalid { level } => End::Invalid { level },
+        WalkOutcome::Reserved { level } => End::Reserved { level },
+        WalkOutcome::MisalignedSuperpage { level } => End::MisalignedSuperpage { level },
+        WalkOutcome::PointerAtLeafLevel => End::PointerAtLeafLevel,
+        WalkOutcome::AddressOutOfRange => End::AddressOutOfRange,
+        WalkOutcome::ReservedMode => End::ReservedMode,
     }
 }
 
