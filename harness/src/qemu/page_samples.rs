@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::trap_log::LoggedTrap;
+use super::trap_log::{hart_slot, LoggedTrap};
 
 /// The page size QEMU's translation (and so the slowdown) works in.
 pub(crate) const PAGE_SIZE: u64 = 4096;
@@ -14,8 +14,6 @@ pub(crate) const PAGE_SIZE: u64 = 4096;
 pub(crate) const MAX_PAGES: usize = 32;
 /// Distinct pcs counted per page; more are counted as unbinned.
 pub(crate) const MAX_PCS: usize = 512;
-/// Harts beyond this index are not counted (a garbled line).
-const MAX_HARTS: usize = 256;
 /// A timer interrupt (supervisor 5, virtual supervisor 6, machine 7): the
 /// samples, taken at a steady rate of real time.
 fn is_timer(t: &LoggedTrap) -> bool {
@@ -94,15 +92,9 @@ impl Profiler {
         if !is_timer(t) {
             return;
         }
-        let Ok(hart) = usize::try_from(t.hart) else {
+        let Some(hart) = hart_slot(&mut self.harts, t.hart) else {
             return;
         };
-        if hart >= MAX_HARTS {
-            return;
-        }
-        if hart >= self.harts.len() {
-            self.harts.resize(hart + 1, HartCounts::default());
-        }
         self.harts[hart].samples += 1;
         let page = t.epc & !(PAGE_SIZE - 1);
         // The breakpoint's own address is where a hart stops, not hot code.

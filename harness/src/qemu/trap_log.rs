@@ -249,6 +249,16 @@ pub(crate) struct TrapLog {
     hot: super::page_samples::Profiler,
 }
 
+/// The index of `hart`'s entry in `per_hart`, grown to hold it; none for a
+/// hart number past [`MAX_HARTS`] (a garbled line).
+pub(crate) fn hart_slot<T: Clone + Default>(per_hart: &mut Vec<T>, hart: u64) -> Option<usize> {
+    let index = usize::try_from(hart).ok().filter(|&i| i < MAX_HARTS)?;
+    if index >= per_hart.len() {
+        per_hart.resize(index + 1, T::default());
+    }
+    Some(index)
+}
+
 impl TrapLog {
     /// An empty log for `harts` harts (more are added as records name them).
     pub(crate) fn new(harts: usize) -> TrapLog {
@@ -324,15 +334,9 @@ impl TrapLog {
             }
             return;
         };
-        let Ok(index) = usize::try_from(t.hart) else {
+        let Some(index) = hart_slot(&mut self.harts, t.hart) else {
             return;
         };
-        if index >= MAX_HARTS {
-            return;
-        }
-        if index >= self.harts.len() {
-            self.harts.resize(index + 1, HartLog::default());
-        }
         self.stats.records += 1;
         self.hot.sample(&t);
         if !t.interrupt && t.cause < 64 && !self.first_by_cause.contains_key(&t.cause) {
