@@ -183,7 +183,7 @@ async fn figure_diagnose(root: &Path, registry: &QemuRegistry, reps: usize) -> b
         let (mut verdicts, mut boots) = (Vec::new(), Vec::new());
         for i in 0..reps {
             progress(&format!("(d) QEMU {} rep {}/{reps}", build.version, i + 1));
-            match hvharness::cli::diagnose::diagnose_one(&hang, build, false).await {
+            match hvharness::diagnosis::diagnose_one(&hang, build, false).await {
                 Ok((d, _)) => verdicts.push(d.verdict_secs),
                 Err(e) => {
                     println!("  QEMU {}: diagnose failed: {e:#}", build.version);

@@ -11,7 +11,8 @@
 //! 1. builds the firmware ([`firmware`]) and starts QEMU stopped, with its
 //!    gdbstub on and its interrupt log (`-d int`) streamed through a FIFO
 //!    ([`qemu`]), never stored: [`qemu::trap_log`] keeps only what verdicts
-//!    and the diagnosis read;
+//!    and the diagnosis read, and counts the timer samples that land on
+//!    breakpoint pages (the runner's hot-page warning);
 //! 2. attaches a [`debug`] session over the GDB remote protocol ([`rsp`]),
 //!    arms the scenario's breakpoints and watchpoints, and lets the harts run;
 //! 3. reads every guest [`console`], matching milestones as bytes arrive and
@@ -24,7 +25,9 @@
 //!
 //! When a boot does not finish, [`diagnosis`] reads the stopped harts, finds
 //! the first fault behind the hang in the interrupt log, walks the page tables
-//! and names a cause from a small table of rules. [`elf`] turns addresses into
+//! and names a cause from a small table of rules; [`diagnosis::diagnose_one`]
+//! is that whole step (one run, explained) for `diagnose`, `run --diagnose`
+//! and the bisections, which only print what it found. [`elf`] turns addresses into
 //! `space:symbol+offset at file:line`; [`riscv`] decodes causes, CSR fields,
 //! privilege levels and PTEs.
 //!

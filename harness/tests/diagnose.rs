@@ -11,7 +11,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hvharness::cli::diagnose::diagnose_one;
+use hvharness::diagnosis::diagnose_one;
 use hvharness::diagnosis::TrapTarget;
 use hvharness::runner::Observed;
 use hvharness::scenario::Scenario;
@@ -21,7 +21,7 @@ fn scenario(file: &str) -> Scenario {
 }
 
 /// Diagnoses `file` on `version`; None when that QEMU is missing (reported).
-async fn diagnosed(file: &str, version: &str) -> Option<hvharness::cli::diagnose::Diagnosis> {
+async fn diagnosed(file: &str, version: &str) -> Option<hvharness::diagnosis::Diagnosis> {
     let build = common::qemu_or_skip(version, file)?;
     common::firmware();
     let scenario = scenario(file);
@@ -40,7 +40,7 @@ async fn diagnosed(file: &str, version: &str) -> Option<hvharness::cli::diagnose
     Some(d)
 }
 
-fn rules_of(d: &hvharness::cli::diagnose::Diagnosis) -> Vec<String> {
+fn rules_of(d: &hvharness::diagnosis::Diagnosis) -> Vec<String> {
     d.faults
         .iter()
         .flat_map(|f| f.findings.iter().map(|x| x.rule.clone()))

@@ -12,7 +12,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use hvharness::cli::diagnose::diagnose_one;
+use hvharness::diagnosis::diagnose_one;
 use hvharness::runner::{self, Observed};
 use hvharness::scenario::Scenario;
 

@@ -417,75 +417,9 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
     crate::qemu::process::install_signal_cleanup()?;
     let root = project::root();
     match cli.command {
-        Command::Qemu {
-            command: QemuCommand::List { json },
-        } => qemu::list(root.as_deref(), json),
-        Command::Qemu {
-            command: QemuCommand::Add { binary, data_dir },
-        } => qemu::add(&binary, data_dir),
-        Command::Qemu {
-            command: QemuCommand::Install { from },
-        } => qemu::install(&from, root.as_deref()),
-        Command::Qemu {
-            command: QemuCommand::Remove { version },
-        } => qemu::remove(version, root.as_deref()),
+        Command::Qemu { command } => dispatch_qemu(command, root.as_deref()),
         Command::Diff { old, new } => diff::diff(&old, &new),
-        Command::Bisect {
-            command:
-                BisectCommand::Versions {
-                    scenario,
-                    qemu,
-                    json,
-                    no_build,
-                },
-        } => bisect::versions(&scenario, &qemu, json, no_build, root.as_deref()).await,
-        Command::Bisect {
-            command:
-                BisectCommand::Milestones {
-                    scenario,
-                    qemu,
-                    json,
-                    no_build,
-                },
-        } => bisect::milestones(&scenario, qemu.as_deref(), json, no_build, root.as_deref()).await,
-        Command::Bisect {
-            command:
-                BisectCommand::Qemu {
-                    scenario,
-                    source,
-                    good,
-                    bad,
-                    build_dir,
-                    build_cmd,
-                    build_timeout,
-                    subprojects,
-                    first_parent: _,
-                    stop_at_merge,
-                    expect,
-                    fresh,
-                    no_diagnose,
-                    json,
-                    no_build,
-                },
-        } => {
-            let options = crate::bisect::qemu::Options {
-                scenario_path: scenario,
-                build_dir: build_dir
-                    .map(Ok)
-                    .unwrap_or_else(|| bisect::default_build_dir(&source))?,
-                source,
-                good,
-                bad,
-                build_cmd,
-                build_timeout: std::time::Duration::from_secs(build_timeout),
-                subprojects,
-                stop_at_merge,
-                expect,
-                fresh,
-                diagnose: !no_diagnose,
-            };
-            bisect::qemu(&options, json, no_build).await
-        }
+        Command::Bisect { command } => dispatch_bisect(command, root.as_deref()).await,
         Command::Check {
             scenario,
             qemu,
@@ -554,22 +488,89 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
             };
             run::run_matrix(&scenarios, &qemu, opts, root).await
         }
-        Command::Report {
-            command:
-                ReportCommand::Merge {
-                    inputs,
-                    output,
-                    junit,
-                    html,
-                },
+        Command::Report { command } => dispatch_report(command),
+    }
+}
+
+/// `hvharness qemu ...`.
+fn dispatch_qemu(command: QemuCommand, root: Option<&std::path::Path>) -> Result<ExitCode> {
+    match command {
+        QemuCommand::List { json } => qemu::list(root, json),
+        QemuCommand::Add { binary, data_dir } => qemu::add(&binary, data_dir),
+        QemuCommand::Install { from } => qemu::install(&from, root),
+        QemuCommand::Remove { version } => qemu::remove(version, root),
+    }
+}
+
+/// `hvharness bisect ...`.
+async fn dispatch_bisect(
+    command: BisectCommand,
+    root: Option<&std::path::Path>,
+) -> Result<ExitCode> {
+    match command {
+        BisectCommand::Versions {
+            scenario,
+            qemu,
+            json,
+            no_build,
+        } => bisect::versions(&scenario, &qemu, json, no_build, root).await,
+        BisectCommand::Milestones {
+            scenario,
+            qemu,
+            json,
+            no_build,
+        } => bisect::milestones(&scenario, qemu.as_deref(), json, no_build, root).await,
+        BisectCommand::Qemu {
+            scenario,
+            source,
+            good,
+            bad,
+            build_dir,
+            build_cmd,
+            build_timeout,
+            subprojects,
+            first_parent: _,
+            stop_at_merge,
+            expect,
+            fresh,
+            no_diagnose,
+            json,
+            no_build,
+        } => {
+            let options = crate::bisect::qemu::Options {
+                scenario_path: scenario,
+                build_dir: build_dir
+                    .map(Ok)
+                    .unwrap_or_else(|| bisect::default_build_dir(&source))?,
+                source,
+                good,
+                bad,
+                build_cmd,
+                build_timeout: std::time::Duration::from_secs(build_timeout),
+                subprojects,
+                stop_at_merge,
+                expect,
+                fresh,
+                diagnose: !no_diagnose,
+            };
+            bisect::qemu(&options, json, no_build).await
+        }
+    }
+}
+
+/// `hvharness report ...`.
+fn dispatch_report(command: ReportCommand) -> Result<ExitCode> {
+    match command {
+        ReportCommand::Merge {
+            inputs,
+            output,
+            junit,
+            html,
         } => report::merge(&inputs, &output, junit.as_deref(), html.as_deref()),
-        Command::Report {
-            command:
-                ReportCommand::Html {
-                    inputs,
-                    output,
-                    junit,
-                },
+        ReportCommand::Html {
+            inputs,
+            output,
+            junit,
         } => report::html(&inputs, &output, junit.as_deref()),
     }
 }

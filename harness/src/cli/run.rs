@@ -109,22 +109,7 @@ pub(crate) async fn run_matrix(
         }
     }
     if let Some(sh) = opts.shard {
-        let costs = match &opts.durations {
-            Some(p) => Some(Costs::from_results(&ResultFile::read(p)?)),
-            None => None,
-        };
-        let names: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(s, b)| (s.name.clone(), b.version.to_string()))
-            .collect();
-        let keep = shard::select(&names, sh, costs.as_ref());
-        let mut it = keep.into_iter();
-        pairs.retain(|_| it.next().unwrap_or(false));
-        eprintln!(
-            "hvharness: shard {sh}: {} of {} cells",
-            pairs.len(),
-            names.len()
-        );
+        keep_shard(&mut pairs, sh, opts.durations.as_deref())?;
     }
     if !opts.no_build {
         for s in scenarios
@@ -134,6 +119,47 @@ pub(crate) async fn run_matrix(
             build_scenario(s, false).await?;
         }
     }
+    let (mut cells, jobs) = plan_jobs(pairs);
+    let started = std::time::Instant::now();
+    let (ran, reports) = run_jobs(jobs, opts.jobs.max(1), opts.diagnose).await?;
+    cells.extend(ran);
+    let file = ResultFile::new(opts.shard.map(|s| s.to_string()), cells);
+    let file = ResultFile {
+        cells: file.sorted_cells().into_iter().cloned().collect(),
+        ..file
+    };
+    write_results(&file, &reports, &opts, started)?;
+    Ok(exit_code(&file))
+}
+
+/// Keeps the shard's part of the cells (balanced by a previous result
+/// file's durations when given).
+fn keep_shard(
+    pairs: &mut Vec<(Scenario, QemuBuild)>,
+    sh: Shard,
+    durations: Option<&std::path::Path>,
+) -> Result<()> {
+    let costs = match durations {
+        Some(p) => Some(Costs::from_results(&ResultFile::read(p)?)),
+        None => None,
+    };
+    let names: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(s, b)| (s.name.clone(), b.version.to_string()))
+        .collect();
+    let keep = shard::select(&names, sh, costs.as_ref());
+    let mut it = keep.into_iter();
+    pairs.retain(|_| it.next().unwrap_or(false));
+    eprintln!(
+        "hvharness: shard {sh}: {} of {} cells",
+        pairs.len(),
+        names.len()
+    );
+    Ok(())
+}
+
+/// The cells a scenario skips on its QEMU (with why), and the jobs to run.
+fn plan_jobs(pairs: Vec<(Scenario, QemuBuild)>) -> (Vec<Cell>, Vec<Job>) {
     let mut cells: Vec<Cell> = Vec::new();
     let mut jobs = Vec::new();
     for (scenario, build) in pairs {
@@ -154,32 +180,35 @@ pub(crate) async fn run_matrix(
             }),
         }
     }
-    let started = std::time::Instant::now();
-    let (ran, reports) = run_jobs(jobs, opts.jobs.max(1), opts.diagnose).await?;
-    cells.extend(ran);
-    let file = ResultFile::new(opts.shard.map(|s| s.to_string()), cells);
-    let file = ResultFile {
-        cells: file.sorted_cells().into_iter().cloned().collect(),
-        ..file
-    };
+    (cells, jobs)
+}
+
+/// Writes the result file and JUnit where asked, and prints the results:
+/// the result file with `--json`, else text.
+fn write_results(
+    file: &ResultFile,
+    reports: &[RunReport],
+    opts: &MatrixOptions,
+    started: std::time::Instant,
+) -> Result<()> {
     if let Some(p) = &opts.results {
         file.write(p)?;
     }
     if let Some(p) = &opts.junit {
-        report::junit::write(&file, p)?;
+        report::junit::write(file, p)?;
     }
     if opts.json {
         crate::out!("{}", file.to_json()?);
         // The JSON carries the figures; the warnings also reach a person.
-        for r in &reports {
+        for r in reports {
             if let Some(w) = &r.hot_pages.warning {
                 eprintln!("hvharness: {} on QEMU {}: warning: {w}", r.scenario, r.qemu);
             }
         }
     } else {
-        print_text(&reports, opts.table, started);
+        print_text(reports, opts.table, started);
     }
-    Ok(exit_code(&file))
+    Ok(())
 }
 
 /// Runs the jobs, at most `limit` at once; the cells in job order, and the
@@ -256,19 +285,12 @@ async fn run_cell(
     if !diagnose {
         return Ok((runner::run(scenario, build).await?, None));
     }
-    let (r, explained, live) = super::diagnose::run_and_explain(scenario, build).await?;
+    let (r, explained, live) = crate::diagnosis::run_and_explain(scenario, build).await?;
     drop(live);
     if matches!(r.observed, runner::Observed::Booted) {
         return Ok((r, None));
     }
-    let d = super::diagnose::Diagnosis {
-        scenario: r.scenario.clone(),
-        qemu: r.qemu,
-        observed: r.observed.clone(),
-        verdict_secs: r.duration_secs,
-        faults: explained.faults,
-        harts: explained.harts,
-    };
+    let d = crate::diagnosis::Diagnosis::new(&r, explained);
     let entry = DiagnosisEntry {
         text: super::diagnose::render(&d),
         faults: serde_json::to_value(&d.faults).context("encoding the diagnosis")?,

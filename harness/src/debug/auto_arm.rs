@@ -12,7 +12,7 @@
 
 use serde::Serialize;
 
-use crate::runner::hot_pages::PAGE_SIZE;
+use crate::qemu::page_samples::PAGE_SIZE;
 
 /// What the harness decided for one breakpoint (the `auto_arming` of a run
 /// report): the arming point it chose, or why it chose none.

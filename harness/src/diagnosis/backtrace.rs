@@ -475,88 +475,147 @@ pub async fn backtrace<M: VirtMemory>(
 
     // The innermost frame: where its return address and the caller's frame
     // pointer are depends on whether its prologue ran.
-    let (ret, ret_source, caller_fp) = match layout0 {
-        Some(p) if !p.has_frame() => {
-            // No frame yet (or none at all): s0 is still the caller's, and
-            // the return address is still in ra.
-            (regs.ra, FrameSource::RaRegister, regs.fp)
-        }
-        Some(p) => {
-            frames[0].fp = Some(regs.fp);
-            if let Some(stop) = bad_fp(regs.fp, None) {
-                return Ok(done(frames, stop, notes));
-            }
-            let Some(fp_slot) = p.fp_slot else {
-                notes.push(format!(
-                    "{:#x}: the prologue sets s0 without saving the caller's",
-                    regs.pc
-                ));
-                return Ok(done(frames, StopReason::NullFp, notes));
-            };
-            let caller_fp = match read(mem, regs.fp.wrapping_add_signed(fp_slot)).await? {
-                Ok(v) => v,
-                Err(stop) => return Ok(done(frames, stop, notes)),
-            };
-            match p.ra_slot {
-                // A leaf: only s0 was saved.
-                None => (regs.ra, FrameSource::RaRegister, caller_fp),
-                Some(slot) => {
-                    let at = regs.fp.wrapping_add_signed(slot);
-                    match read(mem, at).await? {
-                        Ok(ret) if plausible(ret) || !plausible(regs.ra) => {
-                            (ret, FrameSource::Saved { at }, caller_fp)
-                        }
-                        Ok(ret) => {
-                            // The frame found by a linear scan may belong to
-                            // a path not taken (shrink-wrapping): ra is the
-                            // better witness.
-                            notes.push(format!(
-                                "{:#x}: the saved return address {ret:#x} is in no function; used ra",
-                                regs.pc
-                            ));
-                            frames[0].fp = None;
-                            (regs.ra, FrameSource::RaRegister, regs.fp)
-                        }
-                        Err(stop) => return Ok(done(frames, stop, notes)),
-                    }
-                }
-            }
-        }
-        None => {
-            frames[0].fp = Some(regs.fp);
-            if let Some(stop) = bad_fp(regs.fp, None) {
-                return Ok(done(frames, stop, notes));
-            }
-            let at8 = regs.fp.wrapping_sub(8);
-            let v8 = match read(mem, at8).await? {
-                Ok(v) => v,
-                Err(stop) => return Ok(done(frames, stop, notes)),
-            };
-            // A leaf saves only s0, at fp-8: a value just above fp on the
-            // stack looks like the caller's frame pointer.
-            if v8 > regs.fp && v8 - regs.fp <= 0x10_0000 && v8 % 8 == 0 {
-                notes.push(format!(
-                    "no code known at {:#x}: fp-8 holds {v8:#x}, taken as a leaf's saved s0 (return address from ra)",
-                    regs.pc
-                ));
-                (regs.ra, FrameSource::RaRegister, v8)
-            } else {
-                notes.push(format!(
-                    "no code known at {:#x}: standard layout assumed (ra at fp-8, s0 at fp-16)",
-                    regs.pc
-                ));
-                let caller_fp = match read(mem, regs.fp.wrapping_sub(16)).await? {
-                    Ok(v) => v,
-                    Err(stop) => return Ok(done(frames, stop, notes)),
-                };
-                (v8, FrameSource::Saved { at: at8 }, caller_fp)
-            }
-        }
+    let first = &mut frames[0];
+    let caller = match layout0 {
+        // No frame yet (or none at all): s0 is still the caller's, and
+        // the return address is still in ra.
+        Some(p) if !p.has_frame() => Ok(Caller {
+            pc: regs.ra,
+            source: FrameSource::RaRegister,
+            fp: regs.fp,
+        }),
+        Some(p) => caller_of_framed(&regs, p, mem, first, &mut notes, &plausible).await?,
+        None => caller_without_code(&regs, mem, first, &mut notes).await?,
     };
+    match caller {
+        Ok(caller) => walk_callers(caller, frames, notes, mem, elfs, space, max_depth).await,
+        Err(stop) => Ok(done(frames, stop, notes)),
+    }
+}
 
-    let mut pc = ret;
-    let mut source = ret_source;
-    let mut fp = caller_fp;
+/// A caller's frame as its callee's frame shows it: the return address,
+/// where that was found, and the caller's frame pointer.
+struct Caller {
+    pc: u64,
+    source: FrameSource,
+    fp: u64,
+}
+
+/// The caller of an innermost frame whose prologue has set up its frame
+/// (`first.fp` is set, or cleared when the saved return address is implausible).
+async fn caller_of_framed<M: VirtMemory>(
+    regs: &FrameRegs,
+    p: Prologue,
+    mem: &mut M,
+    first: &mut Frame,
+    notes: &mut Vec<String>,
+    plausible: &impl Fn(u64) -> bool,
+) -> anyhow::Result<Result<Caller, StopReason>> {
+    first.fp = Some(regs.fp);
+    if let Some(stop) = bad_fp(regs.fp, None) {
+        return Ok(Err(stop));
+    }
+    let Some(fp_slot) = p.fp_slot else {
+        notes.push(format!(
+            "{:#x}: the prologue sets s0 without saving the caller's",
+            regs.pc
+        ));
+        return Ok(Err(StopReason::NullFp));
+    };
+    let caller_fp = match read(mem, regs.fp.wrapping_add_signed(fp_slot)).await? {
+        Ok(v) => v,
+        Err(stop) => return Ok(Err(stop)),
+    };
+    let in_ra = Caller {
+        pc: regs.ra,
+        source: FrameSource::RaRegister,
+        fp: caller_fp,
+    };
+    // A leaf: only s0 was saved.
+    let Some(slot) = p.ra_slot else {
+        return Ok(Ok(in_ra));
+    };
+    let at = regs.fp.wrapping_add_signed(slot);
+    Ok(match read(mem, at).await? {
+        Ok(ret) if plausible(ret) || !plausible(regs.ra) => Ok(Caller {
+            pc: ret,
+            source: FrameSource::Saved { at },
+            fp: caller_fp,
+        }),
+        Ok(ret) => {
+            // The frame found by a linear scan may belong to a path not
+            // taken (shrink-wrapping): ra is the better witness.
+            notes.push(format!(
+                "{:#x}: the saved return address {ret:#x} is in no function; used ra",
+                regs.pc
+            ));
+            first.fp = None;
+            Ok(Caller {
+                fp: regs.fp,
+                ..in_ra
+            })
+        }
+        Err(stop) => Err(stop),
+    })
+}
+
+/// The caller of an innermost frame in code no ELF file describes: a leaf's
+/// saved s0 when fp-8 looks like one, else the standard layout.
+async fn caller_without_code<M: VirtMemory>(
+    regs: &FrameRegs,
+    mem: &mut M,
+    first: &mut Frame,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Result<Caller, StopReason>> {
+    first.fp = Some(regs.fp);
+    if let Some(stop) = bad_fp(regs.fp, None) {
+        return Ok(Err(stop));
+    }
+    let at8 = regs.fp.wrapping_sub(8);
+    let v8 = match read(mem, at8).await? {
+        Ok(v) => v,
+        Err(stop) => return Ok(Err(stop)),
+    };
+    // A leaf saves only s0, at fp-8: a value just above fp on the
+    // stack looks like the caller's frame pointer.
+    if v8 > regs.fp && v8 - regs.fp <= 0x10_0000 && v8 % 8 == 0 {
+        notes.push(format!(
+            "no code known at {:#x}: fp-8 holds {v8:#x}, taken as a leaf's saved s0 (return address from ra)",
+            regs.pc
+        ));
+        return Ok(Ok(Caller {
+            pc: regs.ra,
+            source: FrameSource::RaRegister,
+            fp: v8,
+        }));
+    }
+    notes.push(format!(
+        "no code known at {:#x}: standard layout assumed (ra at fp-8, s0 at fp-16)",
+        regs.pc
+    ));
+    Ok(read(mem, regs.fp.wrapping_sub(16)).await?.map(|fp| Caller {
+        pc: v8,
+        source: FrameSource::Saved { at: at8 },
+        fp,
+    }))
+}
+
+/// Follows the frame-pointer chain from the innermost frame's caller until
+/// it ends or `max_depth` frames are listed.
+async fn walk_callers<M: VirtMemory>(
+    caller: Caller,
+    mut frames: Vec<Frame>,
+    mut notes: Vec<String>,
+    mem: &mut M,
+    elfs: Option<&ElfSet>,
+    space: Option<&str>,
+    max_depth: usize,
+) -> anyhow::Result<Backtrace> {
+    let Caller {
+        mut pc,
+        mut source,
+        mut fp,
+    } = caller;
     let mut previous_fp = frames[0].fp;
     loop {
         if pc == 0 {

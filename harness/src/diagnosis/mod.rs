@@ -15,9 +15,11 @@ mod explain;
 pub(crate) mod harts;
 pub(crate) mod interrupts;
 pub mod rules;
+mod run;
 pub mod walk;
 
 pub use explain::{explain, FaultReport, Finding};
+pub use run::{diagnose_one, run_and_explain, Diagnosis, Explained};
 
 use std::collections::BTreeMap;
 

@@ -786,11 +786,29 @@ async fn walk_stage(
                 continue;
             }
         };
+        return Ok(StageWalk::from_walk(
+            stage, atp, address, &w, failed_at, fetched,
+        ));
+    }
+}
+
+impl StageWalk {
+    /// The walk's steps with where each entry was read; an entry that could
+    /// not be fetched (`failed_at`, fed to the walk as 0) ends it with the
+    /// real reason.
+    fn from_walk(
+        stage: Stage,
+        atp: Atp,
+        address: u64,
+        w: &crate::riscv::pte::Walk,
+        failed_at: Option<u64>,
+        mut fetched: HashMap<u64, Fetched>,
+    ) -> StageWalk {
         let mut out = StageWalk {
             stage,
             atp: atp.raw,
             mode: atp.mode,
-            root,
+            root: atp.root(),
             address,
             steps: Vec::with_capacity(w.steps.len()),
             end: End::Bare,
@@ -815,7 +833,7 @@ async fn walk_stage(
                     }
                     _ => unreachable!("failed_at is only set for entries that failed"),
                 }
-                return Ok(out);
+                return out;
             }
             let Some(Fetched::Value {
                 read_at, mapped_by, ..
@@ -832,25 +850,30 @@ async fn walk_stage(
                 pte: s.pte,
             });
         }
-        out.end = match w.outcome {
-            WalkOutcome::Bare => End::Bare,
-            WalkOutcome::Leaf {
-                physical,
-                level,
-                page_size,
-            } => End::Leaf {
-                output: physical,
-                level,
-                page_size,
-            },
-            WalkOutcome::Invalid { level } => End::Invalid { level },
-            WalkOutcome::Reserved { level } => End::Reserved { level },
-            WalkOutcome::MisalignedSuperpage { level } => End::MisalignedSuperpage { level },
-            WalkOutcome::PointerAtLeafLevel => End::PointerAtLeafLevel,
-            WalkOutcome::AddressOutOfRange => End::AddressOutOfRange,
-            WalkOutcome::ReservedMode => End::ReservedMode,
-        };
-        return Ok(out);
+        out.end = end_of(w.outcome);
+        out
+    }
+}
+
+/// How the walk itself ended (every entry it asked for was read).
+fn end_of(outcome: WalkOutcome) -> End {
+    match outcome {
+        WalkOutcome::Bare => End::Bare,
+        WalkOutcome::Leaf {
+            physical,
+            level,
+            page_size,
+        } => End::Leaf {
+            output: physical,
+            level,
+            page_size,
+        },
+        WalkOutcome::Invalid { level } => End::Invalid { level },
+        WalkOutcome::Reserved { level } => End::Reserved { level },
+        WalkOutcome::MisalignedSuperpage { level } => End::MisalignedSuperpage { level },
+        WalkOutcome::PointerAtLeafLevel => End::PointerAtLeafLevel,
+        WalkOutcome::AddressOutOfRange => End::AddressOutOfRange,
+        WalkOutcome::ReservedMode => End::ReservedMode,
     }
 }
 
@@ -1323,6 +1346,21 @@ pub mod tests {
     /// The fixture without the G-stage pages for which `keep(gpa)` is false.
     pub(crate) fn fixture_with(keep: impl Fn(u64) -> bool) -> Fixture {
         let mut mem = Mem::new(0x8028_0000);
+        let hgatp = gstage(&mut mem, keep);
+        let vs_root = guest_tables(&mut mem);
+        let vsatp = (8u64 << 60) | (vs_root >> 12);
+        Fixture {
+            mem,
+            hgatp,
+            vsatp,
+            vs_root,
+        }
+    }
+
+    /// The G-stage (Sv39x4, in the "hypervisor's" memory): guest RAM by 2 MiB
+    /// pages, the UART by a 4 KiB page, except where `keep(gpa)` is false;
+    /// hgatp.
+    fn gstage(mem: &mut Mem, keep: impl Fn(u64) -> bool) -> u64 {
         // G-stage root: 16 KiB, in the "hypervisor's" memory.
         let g_root = mem.alloc(0x4000);
         let mut host_alloc = |m: &mut Mem| m.alloc(0x1000);
@@ -1354,7 +1392,12 @@ pub mod tests {
                 &mut host_alloc,
             );
         }
-        let hgatp = (8u64 << 60) | (1 << 44) | (g_root >> 12);
+        (8u64 << 60) | (1 << 44) | (g_root >> 12)
+    }
+
+    /// The guest's Sv39 kernel table: the UART, text read-execute, data
+    /// read-write, A and D clear; its root's guest-physical address.
+    fn guest_tables(mem: &mut Mem) -> u64 {
         // The guest's tables, in guest RAM at 0x80300000.. (host 0x84300000..).
         let mut next_gpa = 0x8030_0000u64;
         let mut guest_alloc = |m: &mut Mem| {
@@ -1365,7 +1408,7 @@ pub mod tests {
             }
             t
         };
-        let vs_root = guest_alloc(&mut mem);
+        let vs_root = guest_alloc(mem);
         let to_host = |a: u64| gpa_to_host(a);
         mem.map(
             AtpMode::Sv39,
@@ -1401,13 +1444,7 @@ pub mod tests {
                 &mut guest_alloc,
             );
         }
-        let vsatp = (8u64 << 60) | (vs_root >> 12);
-        Fixture {
-            mem,
-            hgatp,
-            vsatp,
-            vs_root,
-        }
+        vs_root
     }
 
     /// The first fault of the ADUE hang as QEMU 10.0.2 shows it: an

@@ -109,66 +109,82 @@ impl LineTable {
         let mut units = dwarf.units();
         while let Some(header) = units.next().map_err(dwarf_err)? {
             let unit = dwarf.unit(header).map_err(dwarf_err)?;
-            let Some(program) = unit.line_program.clone() else {
-                continue;
-            };
-            let comp_dir = match &unit.comp_dir {
-                Some(d) => d.to_string_lossy().into_owned(),
-                None => String::new(),
-            };
-            // Line-program file index -> our file id, for this unit.
-            let mut local: HashMap<u64, u32> = HashMap::new();
-            let mut rows = program.rows();
-            let mut current: Vec<Row> = Vec::new();
-            while let Some((header, row)) = rows.next_row().map_err(dwarf_err)? {
-                if row.end_sequence() {
-                    let start = current.first().map(|r| r.address);
-                    if let Some(start) = start {
-                        if start != 0 || keep_zero {
-                            table.sequences.push(Sequence {
-                                start,
-                                end: row.address(),
-                                rows: std::mem::take(&mut current),
-                            });
-                        }
-                    }
-                    current.clear();
-                    continue;
-                }
-                let index = row.file_index();
-                let id = match local.get(&index) {
-                    Some(&id) => id,
-                    None => {
-                        let path = match row.file(header) {
-                            Some(entry) => file_path(&dwarf, &unit, header, entry, &comp_dir),
-                            None => String::from("<unknown>"),
-                        };
-                        let id = *file_ids.entry(path.clone()).or_insert_with(|| {
-                            table.files.push(SourceFile {
-                                file: display_path(&path, &comp_dir),
-                                path,
-                            });
-                            (table.files.len() - 1) as u32
-                        });
-                        local.insert(index, id);
-                        id
-                    }
-                };
-                let column = match row.column() {
-                    gimli::ColumnType::LeftEdge => 0,
-                    gimli::ColumnType::Column(c) => c.get() as u32,
-                };
-                current.push(Row {
-                    address: row.address(),
-                    file: id,
-                    line: row.line().map_or(0, |l| l.get() as u32),
-                    column,
-                    is_stmt: row.is_stmt(),
-                });
-            }
+            table
+                .add_unit(&dwarf, &unit, &mut file_ids, keep_zero)
+                .map_err(dwarf_err)?;
         }
         table.sequences.sort_by_key(|s| s.start);
         Ok(table)
+    }
+
+    /// Adds one compilation unit's line program: its sequences (see
+    /// [`LineTable::from_object`] for `keep_zero`), and the files they name
+    /// that `file_ids` does not know yet.
+    fn add_unit<R: gimli::Reader>(
+        &mut self,
+        dwarf: &gimli::Dwarf<R>,
+        unit: &gimli::Unit<R>,
+        file_ids: &mut HashMap<String, u32>,
+        keep_zero: bool,
+    ) -> Result<(), gimli::Error> {
+        let Some(program) = unit.line_program.clone() else {
+            return Ok(());
+        };
+        let comp_dir = match &unit.comp_dir {
+            Some(d) => d.to_string_lossy()?.into_owned(),
+            None => String::new(),
+        };
+        // Line-program file index -> our file id, for this unit.
+        let mut local: HashMap<u64, u32> = HashMap::new();
+        let mut rows = program.rows();
+        let mut current: Vec<Row> = Vec::new();
+        while let Some((header, row)) = rows.next_row()? {
+            if row.end_sequence() {
+                let start = current.first().map(|r| r.address);
+                if let Some(start) = start {
+                    if start != 0 || keep_zero {
+                        self.sequences.push(Sequence {
+                            start,
+                            end: row.address(),
+                            rows: std::mem::take(&mut current),
+                        });
+                    }
+                }
+                current.clear();
+                continue;
+            }
+            let index = row.file_index();
+            let id = match local.get(&index) {
+                Some(&id) => id,
+                None => {
+                    let path = match row.file(header) {
+                        Some(entry) => file_path(dwarf, unit, header, entry, &comp_dir),
+                        None => String::from("<unknown>"),
+                    };
+                    let id = *file_ids.entry(path.clone()).or_insert_with(|| {
+                        self.files.push(SourceFile {
+                            file: display_path(&path, &comp_dir),
+                            path,
+                        });
+                        (self.files.len() - 1) as u32
+                    });
+                    local.insert(index, id);
+                    id
+                }
+            };
+            let column = match row.column() {
+                gimli::ColumnType::LeftEdge => 0,
+                gimli::ColumnType::Column(c) => c.get() as u32,
+            };
+            current.push(Row {
+                address: row.address(),
+                file: id,
+                line: row.line().map_or(0, |l| l.get() as u32),
+                column,
+                is_stmt: row.is_stmt(),
+            });
+        }
+        Ok(())
     }
 
     /// Whether the ELF file had any line information.

@@ -4,6 +4,7 @@ pub(crate) mod arg_policy;
 pub(crate) mod install;
 mod launcher;
 pub(crate) mod log_pipe;
+pub(crate) mod page_samples;
 mod port_race;
 pub mod process;
 pub mod qmp;

@@ -432,32 +432,7 @@ impl QemuProcess {
             None => None,
         };
         let stderr_path = dir.path().join("qemu-stderr.log");
-        let stderr = std::fs::File::create(&stderr_path).context("creating QEMU's stderr log")?;
-        let mut cmd = Command::new(&build.binary);
-        cmd.args(&args)
-            .stdin(Stdio::null())
-            .stdout(stderr.try_clone().context("duplicating the log handle")?)
-            .stderr(stderr)
-            .process_group(0)
-            .kill_on_drop(true);
-        // The kernel kills QEMU when the thread that started it dies (the
-        // launcher thread, which lives as long as the process), which
-        // covers a harness killed outright (SIGKILL, a crash), where no code of
-        // ours runs. If the harness died between fork and prctl, the signal
-        // never comes: the child then sees another parent and does not exec.
-        let parent = nix::unistd::getpid();
-        // SAFETY: prctl and getppid are async-signal-safe; the closure allocates nothing.
-        unsafe {
-            cmd.pre_exec(move || {
-                nix::sys::prctl::set_pdeathsig(Some(Signal::SIGKILL))
-                    .map_err(std::io::Error::from)?;
-                if nix::unistd::getppid() != parent {
-                    // ESRCH: the parent is gone. Built without allocating.
-                    return Err(nix::errno::Errno::ESRCH.into());
-                }
-                Ok(())
-            });
-        }
+        let cmd = qemu_command(build, &args, &stderr_path)?;
         let started = Instant::now();
         // Forked on the launcher thread: the parent-death signal follows the forking thread.
         let mut child = super::launcher::spawn(cmd)
@@ -479,11 +454,7 @@ impl QemuProcess {
 
         let qmp_path = dir.path().join("qmp.sock");
         let qmp = connect_qmp(&mut child, &qmp_path, &stderr_path).await?;
-        let mut consoles = Vec::new();
-        for c in &spec.consoles {
-            let path = dir.path().join(format!("{}.sock", c.name));
-            consoles.push(Console::connect(&c.name, &path, STARTUP_TIMEOUT).await?);
-        }
+        let consoles = connect_consoles(spec, dir.path()).await?;
         std::mem::forget(guard);
         Ok(QemuProcess {
             child,
@@ -715,6 +686,47 @@ async fn connect_qmp(child: &mut Child, path: &Path, stderr_path: &Path) -> Resu
     }
 }
 
+/// The command that starts `build` with `args`, its stdout and stderr going
+/// to `stderr_path`, in its own process group, tied to the harness's life.
+fn qemu_command(build: &QemuBuild, args: &[OsString], stderr_path: &Path) -> Result<Command> {
+    let stderr = std::fs::File::create(stderr_path).context("creating QEMU's stderr log")?;
+    let mut cmd = Command::new(&build.binary);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(stderr.try_clone().context("duplicating the log handle")?)
+        .stderr(stderr)
+        .process_group(0)
+        .kill_on_drop(true);
+    // The kernel kills QEMU when the thread that started it dies (the
+    // launcher thread, which lives as long as the process), which
+    // covers a harness killed outright (SIGKILL, a crash), where no code of
+    // ours runs. If the harness died between fork and prctl, the signal
+    // never comes: the child then sees another parent and does not exec.
+    let parent = nix::unistd::getpid();
+    // SAFETY: prctl and getppid are async-signal-safe; the closure allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Some(Signal::SIGKILL)).map_err(std::io::Error::from)?;
+            if nix::unistd::getppid() != parent {
+                // ESRCH: the parent is gone. Built without allocating.
+                return Err(nix::errno::Errno::ESRCH.into());
+            }
+            Ok(())
+        });
+    }
+    Ok(cmd)
+}
+
+/// Connects to every console's socket in `dir`, in the order of the spec.
+async fn connect_consoles(spec: &MachineSpec, dir: &Path) -> Result<Vec<Console>> {
+    let mut consoles = Vec::new();
+    for c in &spec.consoles {
+        let path = dir.join(format!("{}.sock", c.name));
+        consoles.push(Console::connect(&c.name, &path, STARTUP_TIMEOUT).await?);
+    }
+    Ok(consoles)
+}
+
 /// The full QEMU argument list for `spec`.
 ///
 /// The extra arguments pass [`super::arg_policy`] first (the one place that
@@ -733,6 +745,40 @@ pub(crate) fn command_line(
     let consoles: Vec<String> = spec.consoles.iter().map(|c| c.name.clone()).collect();
     let extra = super::arg_policy::check(&spec.extra_args, &consoles)?;
     let mut a: Vec<OsString> = Vec::new();
+    machine_args(&mut a, build, spec);
+    let mut push = |s: &str| a.push(OsString::from(s));
+    push("-S");
+    push("-display");
+    push("none");
+    push("-monitor");
+    push("none");
+    push("-qmp");
+    push(&format!(
+        "unix:{},server=on,wait=off",
+        dir.join("qmp.sock").display()
+    ));
+    console_args(&mut a, spec, dir);
+    let mut push = |s: &str| a.push(OsString::from(s));
+    if let Some(port) = gdb_port {
+        push("-gdb");
+        push(&format!("tcp:127.0.0.1:{port}"));
+    }
+    if let Some(log) = &opts.debug_log {
+        push("-d");
+        push(&merged_log_items(&log.items, &extra.log_items));
+        push("-D");
+        push(&dir.join(DEBUG_FIFO).to_string_lossy());
+    }
+    // Short drive options (-hda, -cdrom, ...) take no snapshot= of their own.
+    push("-snapshot");
+    for x in &extra.args {
+        push(x);
+    }
+    Ok(a)
+}
+
+/// The machine: firmware directory, board, CPU, harts, memory, firmware and kernel.
+fn machine_args(a: &mut Vec<OsString>, build: &QemuBuild, spec: &MachineSpec) {
     let mut push = |s: &str| a.push(OsString::from(s));
     if let Some(data) = &build.data_dir {
         push("-L");
@@ -754,16 +800,12 @@ pub(crate) fn command_line(
         push("-kernel");
         push(&kernel.to_string_lossy());
     }
-    push("-S");
-    push("-display");
-    push("none");
-    push("-monitor");
-    push("none");
-    push("-qmp");
-    push(&format!(
-        "unix:{},server=on,wait=off",
-        dir.join("qmp.sock").display()
-    ));
+}
+
+/// A socket chardev in `dir` for each console, attached as the spec says;
+/// `-serial none` when no console is the serial port.
+fn console_args(a: &mut Vec<OsString>, spec: &MachineSpec, dir: &Path) {
+    let mut push = |s: &str| a.push(OsString::from(s));
     let mut has_serial = false;
     for c in &spec.consoles {
         push("-chardev");
@@ -793,22 +835,6 @@ pub(crate) fn command_line(
         push("-serial");
         push("none");
     }
-    if let Some(port) = gdb_port {
-        push("-gdb");
-        push(&format!("tcp:127.0.0.1:{port}"));
-    }
-    if let Some(log) = &opts.debug_log {
-        push("-d");
-        push(&merged_log_items(&log.items, &extra.log_items));
-        push("-D");
-        push(&dir.join(DEBUG_FIFO).to_string_lossy());
-    }
-    // Short drive options (-hda, -cdrom, ...) take no snapshot= of their own.
-    push("-snapshot");
-    for x in &extra.args {
-        push(x);
-    }
-    Ok(a)
 }
 
 /// The harness's `-d` items, then the scenario's that it does not already

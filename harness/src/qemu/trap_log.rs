@@ -268,7 +268,17 @@ pub(crate) struct TrapLog {
     /// When bytes were last dropped: every hart may have trapped then.
     pub(crate) last_gap_at: Option<Instant>,
     /// Timer samples on breakpoint pages (see `hot_pages`).
-    hot: crate::runner::hot_pages::Profiler,
+    hot: super::page_samples::Profiler,
+}
+
+/// The index of `hart`'s entry in `per_hart`, grown to hold it; none for a
+/// hart number past [`MAX_HARTS`] (a garbled line).
+pub(crate) fn hart_slot<T: Clone + Default>(per_hart: &mut Vec<T>, hart: u64) -> Option<usize> {
+    let index = usize::try_from(hart).ok().filter(|&i| i < MAX_HARTS)?;
+    if index >= per_hart.len() {
+        per_hart.resize(index + 1, T::default());
+    }
+    Some(index)
 }
 
 impl TrapLog {
@@ -346,15 +356,9 @@ impl TrapLog {
             }
             return;
         };
-        let Ok(index) = usize::try_from(t.hart) else {
+        let Some(index) = hart_slot(&mut self.harts, t.hart) else {
             return;
         };
-        if index >= MAX_HARTS {
-            return;
-        }
-        if index >= self.harts.len() {
-            self.harts.resize(index + 1, HartLog::default());
-        }
         self.stats.records += 1;
         self.hot.sample(&t);
         if !t.interrupt && t.cause < 64 && !self.first_by_cause.contains_key(&t.cause) {
@@ -427,12 +431,12 @@ impl TrapLog {
     }
 
     /// The timer samples on breakpoint pages.
-    pub(crate) fn hot_pages(&self) -> &crate::runner::hot_pages::Profiler {
+    pub(crate) fn hot_pages(&self) -> &super::page_samples::Profiler {
         &self.hot
     }
 
     /// The profiler, to say which breakpoints are armed.
-    pub(crate) fn hot_pages_mut(&mut self) -> &mut crate::runner::hot_pages::Profiler {
+    pub(crate) fn hot_pages_mut(&mut self) -> &mut super::page_samples::Profiler {
         &mut self.hot
     }
 

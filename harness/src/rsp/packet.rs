@@ -241,53 +241,8 @@ impl Decoder {
     /// Feeds one byte.
     pub(crate) fn push(&mut self, b: u8) -> Option<Result<Frame, MalformedKind>> {
         match self.state {
-            State::Idle | State::Skipping => match b {
-                ACK => {
-                    self.state = State::Idle;
-                    Some(Ok(Frame::Ack))
-                }
-                NACK => {
-                    self.state = State::Idle;
-                    Some(Ok(Frame::Nack))
-                }
-                PACKET_START | NOTIFICATION_START => {
-                    self.buf.clear();
-                    self.state = State::Payload {
-                        notification: b == NOTIFICATION_START,
-                    };
-                    None
-                }
-                _ => {
-                    if matches!(self.state, State::Skipping) {
-                        None
-                    } else {
-                        self.state = State::Skipping;
-                        Some(Err(MalformedKind::Garbage { byte: b }))
-                    }
-                }
-            },
-            State::Payload { notification } => match b {
-                PACKET_END => {
-                    self.state = State::Check1 { notification };
-                    None
-                }
-                PACKET_START => {
-                    self.buf.clear();
-                    self.state = State::Payload {
-                        notification: false,
-                    };
-                    Some(Err(MalformedKind::Restarted))
-                }
-                _ => {
-                    if self.buf.len() >= self.limit {
-                        self.buf = Vec::new();
-                        self.state = State::Discard { after_hash: None };
-                        return Some(Err(MalformedKind::Oversize { limit: self.limit }));
-                    }
-                    self.buf.push(b);
-                    None
-                }
-            },
+            State::Idle | State::Skipping => self.between_packets(b),
+            State::Payload { notification } => self.in_payload(notification, b),
             State::Check1 { notification } => {
                 self.state = State::Check2 {
                     notification,
@@ -295,25 +250,7 @@ impl Decoder {
                 };
                 None
             }
-            State::Check2 { notification, high } => {
-                self.state = State::Idle;
-                let raw = std::mem::take(&mut self.buf);
-                let computed = checksum(&raw);
-                let received = match (super::hex::digit(high), super::hex::digit(b)) {
-                    (Some(h), Some(l)) => Some(h << 4 | l),
-                    _ => None,
-                };
-                if received != Some(computed) {
-                    return Some(Err(MalformedKind::BadChecksum { received, computed }));
-                }
-                Some(rle_decode(&raw, self.limit).map(|payload| {
-                    if notification {
-                        Frame::Notification(payload)
-                    } else {
-                        Frame::Packet(payload)
-                    }
-                }))
-            }
+            State::Check2 { notification, high } => self.finish(notification, high, b),
             State::Discard { after_hash } => {
                 self.state = match after_hash {
                     None if b == PACKET_END => State::Discard {
@@ -328,6 +265,88 @@ impl Decoder {
                 None
             }
         }
+    }
+
+    /// A byte outside any packet: an ack, a nack, a frame start, or garbage
+    /// (reported once per run of it).
+    fn between_packets(&mut self, b: u8) -> Option<Result<Frame, MalformedKind>> {
+        match b {
+            ACK => {
+                self.state = State::Idle;
+                Some(Ok(Frame::Ack))
+            }
+            NACK => {
+                self.state = State::Idle;
+                Some(Ok(Frame::Nack))
+            }
+            PACKET_START | NOTIFICATION_START => {
+                self.buf.clear();
+                self.state = State::Payload {
+                    notification: b == NOTIFICATION_START,
+                };
+                None
+            }
+            _ => {
+                if matches!(self.state, State::Skipping) {
+                    None
+                } else {
+                    self.state = State::Skipping;
+                    Some(Err(MalformedKind::Garbage { byte: b }))
+                }
+            }
+        }
+    }
+
+    /// A byte of a packet's payload, its end, or a new start that abandons it.
+    fn in_payload(&mut self, notification: bool, b: u8) -> Option<Result<Frame, MalformedKind>> {
+        match b {
+            PACKET_END => {
+                self.state = State::Check1 { notification };
+                None
+            }
+            PACKET_START => {
+                self.buf.clear();
+                self.state = State::Payload {
+                    notification: false,
+                };
+                Some(Err(MalformedKind::Restarted))
+            }
+            _ => {
+                if self.buf.len() >= self.limit {
+                    self.buf = Vec::new();
+                    self.state = State::Discard { after_hash: None };
+                    return Some(Err(MalformedKind::Oversize { limit: self.limit }));
+                }
+                self.buf.push(b);
+                None
+            }
+        }
+    }
+
+    /// The checksum's second digit: the frame, checked and run-length decoded.
+    fn finish(
+        &mut self,
+        notification: bool,
+        high: u8,
+        low: u8,
+    ) -> Option<Result<Frame, MalformedKind>> {
+        self.state = State::Idle;
+        let raw = std::mem::take(&mut self.buf);
+        let computed = checksum(&raw);
+        let received = match (super::hex::digit(high), super::hex::digit(low)) {
+            (Some(h), Some(l)) => Some(h << 4 | l),
+            _ => None,
+        };
+        if received != Some(computed) {
+            return Some(Err(MalformedKind::BadChecksum { received, computed }));
+        }
+        Some(rle_decode(&raw, self.limit).map(|payload| {
+            if notification {
+                Frame::Notification(payload)
+            } else {
+                Frame::Packet(payload)
+            }
+        }))
     }
 
     /// Feeds a slice, collecting every frame and error in order.

@@ -19,11 +19,10 @@ use serde::Serialize;
 
 use crate::debug::DebugSession;
 use crate::elf::ElfSet;
-use crate::qemu::trap_log::{LoggedTrap, SharedTrapLog, TrapLog};
+use crate::qemu::page_samples::PageCounts;
+pub(crate) use crate::qemu::page_samples::{ArmedCode, Profiler, PAGE_SIZE};
+use crate::qemu::trap_log::{SharedTrapLog, TrapLog};
 use crate::scenario::Scenario;
-
-/// The page size QEMU's translation (and so the slowdown) works in.
-pub(crate) const PAGE_SIZE: u64 = 4096;
 
 /// How many times slower code runs on a breakpoint's page (k in the
 /// estimate). Bench figure (h) measured whole boots of the hotpage fixture,
@@ -41,12 +40,6 @@ pub(crate) const WARN_MIN_SAMPLES: u64 = 32;
 /// third of the samples on the pages, with [`PAGE_SLOWDOWN`]).
 pub(crate) const WARN_SLOWDOWN: f64 = 1.5;
 
-/// Pages ever watched in a run (one per breakpoint at most).
-const MAX_PAGES: usize = 32;
-/// Distinct pcs counted per page; more are counted as unbinned.
-const MAX_PCS: usize = 512;
-/// Harts beyond this index are not counted (a garbled line).
-const MAX_HARTS: usize = 256;
 /// Functions named per page in the report, and at most in the warning.
 const TOP_FUNCTIONS: usize = 8;
 const WARN_FUNCTIONS: usize = 4;
@@ -59,116 +52,7 @@ pub(crate) fn estimated_slowdown(f: f64, k: f64) -> f64 {
     1.0 / ((1.0 - f) + f / k)
 }
 
-/// A timer interrupt (supervisor 5, virtual supervisor 6, machine 7): the
-/// samples, taken at a steady rate of real time.
-fn is_timer(t: &LoggedTrap) -> bool {
-    t.interrupt && matches!(t.cause, 5..=7)
-}
-
-/// A code breakpoint in the target: its location as written, its address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ArmedCode {
-    pub(crate) breakpoint: String,
-    pub(crate) address: u64,
-}
-
-/// Samples on one watched page.
-#[derive(Debug, Clone, Default)]
-struct PageCounts {
-    page: u64,
-    /// The breakpoints ever armed on it, in order.
-    breakpoints: Vec<String>,
-    samples: u64,
-    /// Samples by pc (at most [`MAX_PCS`] pcs).
-    pcs: BTreeMap<u64, u64>,
-    /// Samples at pcs beyond the histogram's bound.
-    unbinned: u64,
-}
-
-/// Per hart: every timer sample, and those on a page with an armed breakpoint.
-#[derive(Debug, Clone, Copy, Default)]
-struct HartCounts {
-    samples: u64,
-    on_pages: u64,
-}
-
-/// The sampling profiler fed by the interrupt log (see the module doc).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Profiler {
-    /// The code breakpoints in the target now.
-    armed: Vec<ArmedCode>,
-    harts: Vec<HartCounts>,
-    /// Every page watched during the run (bounded).
-    pages: Vec<PageCounts>,
-}
-
 impl Profiler {
-    /// Says which code breakpoints are in the target from now on (called
-    /// whenever that may have changed; cheap when it has not).
-    pub(crate) fn set_armed(&mut self, armed: &[ArmedCode]) {
-        if self.armed == armed {
-            return;
-        }
-        self.armed.clear();
-        for a in armed {
-            let page = a.address & !(PAGE_SIZE - 1);
-            let index = match self.pages.iter().position(|p| p.page == page) {
-                Some(i) => i,
-                None if self.pages.len() < MAX_PAGES => {
-                    self.pages.push(PageCounts {
-                        page,
-                        ..PageCounts::default()
-                    });
-                    self.pages.len() - 1
-                }
-                // Past the bound the page is not watched.
-                None => continue,
-            };
-            let names = &mut self.pages[index].breakpoints;
-            if !names.contains(&a.breakpoint) {
-                names.push(a.breakpoint.clone());
-            }
-            self.armed.push(a.clone());
-        }
-    }
-
-    /// Takes one trap record; only timer interrupts are samples.
-    pub(crate) fn sample(&mut self, t: &LoggedTrap) {
-        if !is_timer(t) {
-            return;
-        }
-        let Ok(hart) = usize::try_from(t.hart) else {
-            return;
-        };
-        if hart >= MAX_HARTS {
-            return;
-        }
-        if hart >= self.harts.len() {
-            self.harts.resize(hart + 1, HartCounts::default());
-        }
-        self.harts[hart].samples += 1;
-        let page = t.epc & !(PAGE_SIZE - 1);
-        // The breakpoint's own address is where a hart stops, not hot code.
-        let watched = self
-            .armed
-            .iter()
-            .any(|a| a.address & !(PAGE_SIZE - 1) == page)
-            && !self.armed.iter().any(|a| a.address == t.epc);
-        if !watched {
-            return;
-        }
-        let Some(p) = self.pages.iter_mut().find(|p| p.page == page) else {
-            return;
-        };
-        self.harts[hart].on_pages += 1;
-        p.samples += 1;
-        if p.pcs.len() < MAX_PCS || p.pcs.contains_key(&t.epc) {
-            *p.pcs.entry(t.epc).or_default() += 1;
-        } else {
-            p.unbinned += 1;
-        }
-    }
-
     /// The figures and, when they call for one, the warning. `name_of(pc,
     /// breakpoints)` names the function at a sampled pc, given the
     /// breakpoints on its page (whose ELF space to prefer).
@@ -407,7 +291,9 @@ pub(crate) struct HotFunction {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::qemu::page_samples::{MAX_PAGES, MAX_PCS};
     use crate::qemu::trap_log::tests_support::line;
+    use crate::qemu::trap_log::LoggedTrap;
     use crate::qemu::trap_log::TrapLog;
     use std::time::Instant;
 

@@ -397,31 +397,7 @@ pub async fn confirm_storm(
         return Ok(StormCheck::Exited);
     };
     records.extend(taken);
-    let scenario_points: Vec<u64> = session
-        .breakpoints()
-        .iter()
-        .filter(|b| b.inserted)
-        .map(|b| b.address)
-        .collect();
-    // A scenario breakpoint at epc stops the hart there all the same.
-    let mut ours = Vec::new();
-    if !scenario_points.contains(&trap.epc) && session.rsp().set_breakpoint(trap.epc).await.is_ok()
-    {
-        ours.push(trap.epc);
-    }
-    let probes: Vec<u64> = [trap.epc.wrapping_add(2), trap.epc.wrapping_add(4)]
-        .into_iter()
-        .filter(|a| !scenario_points.contains(a))
-        .collect();
-    for &a in &probes {
-        // A target that refuses one: probe with what went in.
-        if session.rsp().set_breakpoint(a).await.is_ok() {
-            ours.push(a);
-        }
-    }
-    let mut faulting: Option<PrivilegeLevel> = None;
-    // Privileges of the stops after the instruction before the anchor's.
-    let mut early: Vec<PrivilegeLevel> = Vec::new();
+    let mut probe = StormProbe::arm(session, trap).await;
     let start = run_length(log, trap).unwrap_or(0);
     session.cont().await?;
     let deadline = Instant::now() + PROBE_LIMIT;
@@ -432,7 +408,7 @@ pub async fn confirm_storm(
                 // Never past it; or past it, but at a privilege never
                 // learnt (no stop at the faulting pc): no verdict.
                 Some(n) if n >= start + CONFIRM_REPEATS => {
-                    if faulting.is_some() || early.is_empty() {
+                    if probe.faulting.is_some() || probe.early.is_empty() {
                         break StormCheck::Confirmed;
                     }
                     break StormCheck::Undecided;
@@ -444,53 +420,7 @@ pub async fn confirm_storm(
             Err(e) => return Err(e).context("waiting during a storm probe"),
             Ok(r) => r,
         };
-        let version = session.version();
-        let mut passed = false;
-        for thread in session.threads().await? {
-            let Some(pc) = session
-                .rsp()
-                .read_thread_register(thread, "pc")
-                .await?
-                .as_u64()
-            else {
-                continue;
-            };
-            if thread.hart_index() != Some(trap.hart as usize) {
-                // Another hart on one of our breakpoints: past it.
-                if ours.contains(&pc) {
-                    step_past(session, thread, pc).await?;
-                }
-                continue;
-            }
-            if pc != trap.epc && !probes.contains(&pc) {
-                continue;
-            }
-            let privilege = privilege_of(session.rsp(), thread, version).await?;
-            match classify_stop(pc, privilege, trap.epc, faulting, &probes) {
-                ProbeStop::Anchor => {
-                    // The anchor goes: without its breakpoint the hart
-                    // runs into its fault again.
-                    faulting = Some(privilege);
-                    passed = early.iter().any(|&p| same_context(p, privilege));
-                    if let Some(i) = ours.iter().position(|&a| a == pc) {
-                        ours.swap_remove(i);
-                        session
-                            .rsp()
-                            .clear_breakpoint(pc)
-                            .await
-                            .context("removing a storm probe's anchor")?;
-                    }
-                }
-                ProbeStop::Passes => passed = true,
-                ProbeStop::Early => {
-                    early.push(privilege);
-                    step_past(session, thread, pc).await?;
-                }
-                ProbeStop::Elsewhere => step_past(session, thread, pc).await?,
-                ProbeStop::Nothing => {}
-            }
-        }
-        if passed {
+        if probe.passed_at_stop(session, trap).await? {
             break StormCheck::Passes;
         }
         let Some(taken) = session.take_stop(reply).await? else {
@@ -505,7 +435,7 @@ pub async fn confirm_storm(
         };
         records.extend(taken);
     }
-    for a in ours {
+    for a in probe.ours {
         session
             .rsp()
             .clear_breakpoint(a)
@@ -514,6 +444,111 @@ pub async fn confirm_storm(
     }
     session.cont().await?;
     Ok(outcome)
+}
+
+/// The breakpoints of one storm probe and what its stops taught so far.
+struct StormProbe {
+    /// Breakpoints we put in (and take out at the end).
+    ours: Vec<u64>,
+    /// The instructions after the faulting one (epc+2, epc+4), where no
+    /// scenario breakpoint sits.
+    probes: Vec<u64>,
+    /// The privilege the hart faults at, once a stop at epc showed it.
+    faulting: Option<PrivilegeLevel>,
+    /// Privileges of the stops after the instruction before the anchor's.
+    early: Vec<PrivilegeLevel>,
+}
+
+impl StormProbe {
+    /// Puts breakpoints at the faulting pc (the anchor) and just after it.
+    async fn arm(session: &mut DebugSession, trap: &LoggedTrap) -> StormProbe {
+        let scenario_points: Vec<u64> = session
+            .breakpoints()
+            .iter()
+            .filter(|b| b.inserted)
+            .map(|b| b.address)
+            .collect();
+        // A scenario breakpoint at epc stops the hart there all the same.
+        let mut ours = Vec::new();
+        if !scenario_points.contains(&trap.epc)
+            && session.rsp().set_breakpoint(trap.epc).await.is_ok()
+        {
+            ours.push(trap.epc);
+        }
+        let probes: Vec<u64> = [trap.epc.wrapping_add(2), trap.epc.wrapping_add(4)]
+            .into_iter()
+            .filter(|a| !scenario_points.contains(a))
+            .collect();
+        for &a in &probes {
+            // A target that refuses one: probe with what went in.
+            if session.rsp().set_breakpoint(a).await.is_ok() {
+                ours.push(a);
+            }
+        }
+        StormProbe {
+            ours,
+            probes,
+            faulting: None,
+            early: Vec::new(),
+        }
+    }
+
+    /// Looks at every hart at a stop: true when the trapping hart got past
+    /// its faulting instruction in the faulting context. Harts on our
+    /// breakpoints that tell nothing are stepped past them.
+    async fn passed_at_stop(
+        &mut self,
+        session: &mut DebugSession,
+        trap: &LoggedTrap,
+    ) -> Result<bool> {
+        let version = session.version();
+        let mut passed = false;
+        for thread in session.threads().await? {
+            let Some(pc) = session
+                .rsp()
+                .read_thread_register(thread, "pc")
+                .await?
+                .as_u64()
+            else {
+                continue;
+            };
+            if thread.hart_index() != Some(trap.hart as usize) {
+                // Another hart on one of our breakpoints: past it.
+                if self.ours.contains(&pc) {
+                    step_past(session, thread, pc).await?;
+                }
+                continue;
+            }
+            if pc != trap.epc && !self.probes.contains(&pc) {
+                continue;
+            }
+            let privilege = privilege_of(session.rsp(), thread, version).await?;
+            match classify_stop(pc, privilege, trap.epc, self.faulting, &self.probes) {
+                ProbeStop::Anchor => {
+                    // The anchor goes: without its breakpoint the hart
+                    // runs into its fault again.
+                    self.faulting = Some(privilege);
+                    passed = self.early.iter().any(|&p| same_context(p, privilege));
+                    if let Some(i) = self.ours.iter().position(|&a| a == pc) {
+                        self.ours.swap_remove(i);
+                        session
+                            .rsp()
+                            .clear_breakpoint(pc)
+                            .await
+                            .context("removing a storm probe's anchor")?;
+                    }
+                }
+                ProbeStop::Passes => passed = true,
+                ProbeStop::Early => {
+                    self.early.push(privilege);
+                    step_past(session, thread, pc).await?;
+                }
+                ProbeStop::Elsewhere => step_past(session, thread, pc).await?,
+                ProbeStop::Nothing => {}
+            }
+        }
+        Ok(passed)
+    }
 }
 
 /// Steps a hart over our breakpoint at `pc` (bounded: a hart halted in

@@ -106,44 +106,7 @@ pub(crate) fn build(spec: &BuildSpec, dir: &BuildDir, wt: &Path, commit: &str) -
         _ => {}
     }
     link_subprojects(wt, spec.subprojects.as_deref(), &mut log)?;
-    let mut configured = false;
-    let steps: Vec<(String, Command)> = match &spec.command {
-        Some(cmd) => {
-            let mut c = Command::new("sh");
-            c.arg("-c")
-                .arg(cmd)
-                .current_dir(wt)
-                .env("HVHARNESS_QEMU_SRC", wt)
-                .env("HVHARNESS_QEMU_BUILD", &out);
-            vec![(format!("--build-cmd {cmd}"), c)]
-        }
-        None => {
-            let mut steps = Vec::new();
-            let signature = build_system_signature(wt)?;
-            let stamp = out.join(CONFIGURED);
-            let same = std::fs::read_to_string(&stamp).is_ok_and(|s| s == signature)
-                && out.join("build.ninja").is_file();
-            if !same {
-                let _ = std::fs::remove_file(&stamp);
-                steps.push(("configure".to_string(), configure_command(wt, &out)?));
-                configured = true;
-            }
-            let mut ninja = Command::new("ninja");
-            ninja.arg("-C").arg(&out).arg(BINARY);
-            steps.push((format!("ninja {BINARY}"), ninja));
-            if let Some(dir) = ccache_links() {
-                let path = std::env::var_os("PATH").unwrap_or_default();
-                let mut dirs = vec![dir];
-                dirs.extend(std::env::split_paths(&path));
-                let joined = std::env::join_paths(dirs).context("PATH with ccache")?;
-                for (_, c) in &mut steps {
-                    c.env("PATH", &joined);
-                }
-            }
-            // The signature is written once the whole build succeeded, below.
-            steps
-        }
-    };
+    let (steps, configured) = steps(spec, wt, &out)?;
     for (what, cmd) in steps {
         let _ = writeln!(log, "== hvharness: {what}");
         let left = deadline.saturating_duration_since(Instant::now());
@@ -165,14 +128,7 @@ pub(crate) fn build(spec: &BuildSpec, dir: &BuildDir, wt: &Path, commit: &str) -
         if !status.success() {
             let tail = tail(&dir.log(), 30);
             if let Some(line) = missing_subproject(&tail) {
-                bail!(
-                    "the build of {commit} failed because a meson subproject is missing ({line}). Offline, QEMU \
-                     needs keycodemapdb, berkeley-softfloat-3 and berkeley-testfloat-3 in subprojects/: fetch them \
-                     into your checkout (`meson subprojects download` there while online, or clone them at the \
-                     revisions of subprojects/NAME.wrap and copy subprojects/packagefiles/NAME/ into them); hvharness \
-                     links them into each step's worktree from SOURCE/subprojects or --subprojects DIR. Log: {}",
-                    dir.log().display()
-                );
+                return Err(missing_subproject_error(commit, &line, &dir.log()));
             }
             return failed(dir, started, format!("{what} failed ({status})"));
         }
@@ -198,6 +154,63 @@ pub(crate) fn build(spec: &BuildSpec, dir: &BuildDir, wt: &Path, commit: &str) -
         secs: started.elapsed().as_secs_f64(),
         configured,
     })
+}
+
+/// The commands that build the worktree's commit, each with what it is
+/// called in the log; true when they configure the build directory afresh.
+fn steps(spec: &BuildSpec, wt: &Path, out: &Path) -> Result<(Vec<(String, Command)>, bool)> {
+    let mut configured = false;
+    let steps = match &spec.command {
+        Some(cmd) => {
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(cmd)
+                .current_dir(wt)
+                .env("HVHARNESS_QEMU_SRC", wt)
+                .env("HVHARNESS_QEMU_BUILD", out);
+            vec![(format!("--build-cmd {cmd}"), c)]
+        }
+        None => {
+            let mut steps = Vec::new();
+            let signature = build_system_signature(wt)?;
+            let stamp = out.join(CONFIGURED);
+            let same = std::fs::read_to_string(&stamp).is_ok_and(|s| s == signature)
+                && out.join("build.ninja").is_file();
+            if !same {
+                let _ = std::fs::remove_file(&stamp);
+                steps.push(("configure".to_string(), configure_command(wt, out)?));
+                configured = true;
+            }
+            let mut ninja = Command::new("ninja");
+            ninja.arg("-C").arg(out).arg(BINARY);
+            steps.push((format!("ninja {BINARY}"), ninja));
+            if let Some(dir) = ccache_links() {
+                let path = std::env::var_os("PATH").unwrap_or_default();
+                let mut dirs = vec![dir];
+                dirs.extend(std::env::split_paths(&path));
+                let joined = std::env::join_paths(dirs).context("PATH with ccache")?;
+                for (_, c) in &mut steps {
+                    c.env("PATH", &joined);
+                }
+            }
+            // The signature is written once the whole build succeeded, in `build`.
+            steps
+        }
+    };
+    Ok((steps, configured))
+}
+
+/// Why no commit builds here when a meson subproject is missing, and how to
+/// provide it offline.
+fn missing_subproject_error(commit: &str, line: &str, log: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the build of {commit} failed because a meson subproject is missing ({line}). Offline, QEMU \
+         needs keycodemapdb, berkeley-softfloat-3 and berkeley-testfloat-3 in subprojects/: fetch them \
+         into your checkout (`meson subprojects download` there while online, or clone them at the \
+         revisions of subprojects/NAME.wrap and copy subprojects/packagefiles/NAME/ into them); hvharness \
+         links them into each step's worktree from SOURCE/subprojects or --subprojects DIR. Log: {}",
+        log.display()
+    )
 }
 
 fn failed(dir: &BuildDir, started: Instant, reason: String) -> Result<Built> {

@@ -114,22 +114,7 @@ pub(crate) async fn bisect(
     progress: &mut dyn FnMut(String),
 ) -> Result<QemuBisection> {
     let repo = Repo::open(&opts.source)?;
-    let good = repo.resolve(&opts.good)?;
-    let bad = repo.resolve(&opts.bad)?;
-    if good == bad {
-        bail!("--good and --bad are the same commit ({good})");
-    }
-    if !repo.is_ancestor(&good, &bad)? {
-        bail!(
-            "--good {} is not an ancestor of --bad {}: the search goes forward from good to bad",
-            opts.good,
-            opts.bad
-        );
-    }
-    let line = repo.first_parent_line(&good, &bad)?;
-    if line.is_empty() {
-        bail!("no first-parent commits from {} to {}", opts.good, opts.bad);
-    }
+    let (good, bad, line) = commit_range(&repo, opts)?;
     std::fs::create_dir_all(&opts.build_dir)
         .with_context(|| format!("creating {}", opts.build_dir.display()))?;
     let dir = BuildDir {
@@ -158,22 +143,7 @@ pub(crate) async fn bisect(
             state.steps.len()
         ));
     }
-    let subprojects = opts
-        .subprojects
-        .clone()
-        .or_else(|| repo.work_tree().map(|t| t.join("subprojects")));
-    let spec = BuildSpec {
-        command: opts.build_cmd.clone(),
-        timeout: opts.build_timeout,
-        subprojects,
-    };
-    if opts.build_cmd.is_none() {
-        progress(match build::ccache_links() {
-            Some(d) => format!("ccache: compiling through {}", d.display()),
-            None => "ccache: not installed (a step back to an already-built tree recompiles it)"
-                .to_string(),
-        });
-    }
+    let spec = build_spec(opts, &repo, progress);
     let wt = Worktree::add(&repo, &dir.worktree(), &good)?;
     progress(format!(
         "worktree {} (removed at the end), build directory {}, log {}",
@@ -195,6 +165,48 @@ pub(crate) async fn bisect(
         _lock: lock,
     };
     b.run(&good, &bad, line).await
+}
+
+/// `--good` and `--bad` resolved, checked to be a forward range, and the
+/// first-parent commits after good up to bad.
+fn commit_range(repo: &Repo, opts: &Options) -> Result<(String, String, Vec<String>)> {
+    let good = repo.resolve(&opts.good)?;
+    let bad = repo.resolve(&opts.bad)?;
+    if good == bad {
+        bail!("--good and --bad are the same commit ({good})");
+    }
+    if !repo.is_ancestor(&good, &bad)? {
+        bail!(
+            "--good {} is not an ancestor of --bad {}: the search goes forward from good to bad",
+            opts.good,
+            opts.bad
+        );
+    }
+    let line = repo.first_parent_line(&good, &bad)?;
+    if line.is_empty() {
+        bail!("no first-parent commits from {} to {}", opts.good, opts.bad);
+    }
+    Ok((good, bad, line))
+}
+
+/// How each step builds QEMU; says whether ccache speeds the default build.
+fn build_spec(opts: &Options, repo: &Repo, progress: &mut dyn FnMut(String)) -> BuildSpec {
+    let subprojects = opts
+        .subprojects
+        .clone()
+        .or_else(|| repo.work_tree().map(|t| t.join("subprojects")));
+    if opts.build_cmd.is_none() {
+        progress(match build::ccache_links() {
+            Some(d) => format!("ccache: compiling through {}", d.display()),
+            None => "ccache: not installed (a step back to an already-built tree recompiles it)"
+                .to_string(),
+        });
+    }
+    BuildSpec {
+        command: opts.build_cmd.clone(),
+        timeout: opts.build_timeout,
+        subprojects,
+    }
 }
 
 impl Bisector<'_> {
@@ -347,7 +359,7 @@ impl Bisector<'_> {
                 "diagnosing the bad end on its QEMU {} ...",
                 qemu.version
             ));
-            let (diag, _) = crate::cli::diagnose::diagnose_one(self.scenario, &qemu, false)
+            let (diag, _) = crate::diagnosis::diagnose_one(self.scenario, &qemu, false)
                 .await
                 .context("diagnosing the bad end")?;
             let mut fields = Vec::new();

@@ -1,0 +1,140 @@
+//! One run under the debugger, explained: the part of `hvharness diagnose`
+//! that the bisections and `run --diagnose` share (the CLI only prints it).
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::harts::HartSummary;
+use super::{capture, console, FaultReport};
+use crate::qemu::trap_log::TrapLog;
+use crate::qemu::{QemuBuild, QemuVersion};
+use crate::runner::{self, Observed, RunOptions, RunReport};
+use crate::scenario::Scenario;
+
+/// The diagnosis of one run.
+#[derive(Debug, Serialize)]
+pub struct Diagnosis {
+    pub scenario: String,
+    pub qemu: QemuVersion,
+    pub observed: Observed,
+    /// Seconds from QEMU's start to the verdict.
+    pub verdict_secs: f64,
+    /// The stuck harts' faults, in the order the harts got stuck.
+    pub faults: Vec<FaultReport>,
+    /// Every hart's state at the stop, stuck or not.
+    pub harts: Vec<HartSummary>,
+}
+
+impl Diagnosis {
+    /// The run's outcome with what explaining it found.
+    pub(crate) fn new(report: &RunReport, explained: Explained) -> Self {
+        Diagnosis {
+            scenario: report.scenario.clone(),
+            qemu: report.qemu,
+            observed: report.observed.clone(),
+            // The run's own time: from QEMU's start to the verdict, before the explaining.
+            verdict_secs: report.duration_secs,
+            faults: explained.faults,
+            harts: explained.harts,
+        }
+    }
+}
+
+/// What a diagnosis found at the stop: the stuck harts' faults explained,
+/// and every hart's state.
+#[derive(Debug, Default)]
+pub struct Explained {
+    pub(crate) faults: Vec<FaultReport>,
+    pub(crate) harts: Vec<HartSummary>,
+}
+
+/// Runs once and explains; with `keep_for_gdb`, a hung QEMU is handed back stopped.
+pub async fn diagnose_one(
+    scenario: &Scenario,
+    build: &QemuBuild,
+    keep_for_gdb: bool,
+) -> Result<(Diagnosis, Option<runner::LiveRun>)> {
+    let (report, explained, live) = run_and_explain(scenario, build).await?;
+    let diagnosis = Diagnosis::new(&report, explained);
+    let live = if keep_for_gdb && !matches!(diagnosis.observed, Observed::Booted) {
+        live
+    } else {
+        None
+    };
+    Ok((diagnosis, live))
+}
+
+/// Runs once under the debugger and, when the boot did not finish, explains
+/// each stuck hart's fault and says where every hart is; QEMU is still
+/// stopped in the returned [`runner::LiveRun`].
+pub async fn run_and_explain(
+    scenario: &Scenario,
+    build: &QemuBuild,
+) -> Result<(RunReport, Explained, Option<runner::LiveRun>)> {
+    let options = RunOptions { keep_alive: true };
+    let (report, mut live) = runner::run_with(scenario, build, &options).await?;
+    let mut out = Explained::default();
+    if matches!(report.observed, Observed::Booted) {
+        return Ok((report, out, live));
+    }
+    let Some(l) = live.as_mut() else {
+        return Ok((report, out, live));
+    };
+    let harts = capture::read_harts(l.session.rsp(), build.version).await?;
+    let log = l.trap_log.snapshot();
+    out.faults = explain_faults(scenario, build, &report, l, &harts, &log).await?;
+    // Last, since looking steps the harts: where each one is and what it does.
+    out.harts = summarize_harts(scenario, l, &harts, &out.faults, &log).await;
+    Ok((report, out, live))
+}
+
+/// Each stuck hart's fault, explained, with the console lines that go with it.
+async fn explain_faults(
+    scenario: &Scenario,
+    build: &QemuBuild,
+    report: &RunReport,
+    l: &mut runner::LiveRun,
+    harts: &[capture::HartState],
+    log: &TrapLog,
+) -> Result<Vec<FaultReport>> {
+    // The run's own copy: the ELF files are read once per run.
+    let elfs = l.elfs.clone();
+    let lines = console::error_lines(&report.transcripts);
+    let mut faults: Vec<FaultReport> = Vec::new();
+    for ctx in capture::faults(harts, log, l.storm.as_ref(), scenario, Some(&elfs))? {
+        let state = harts.iter().find(|h| h.hart == ctx.hart);
+        let rsp = l.session.rsp();
+        let mut f = super::explain(ctx, state, scenario, Some(&elfs), build.version, rsp).await?;
+        f.attach_console(console::lines_for(
+            &lines,
+            f.context.hart,
+            faults.is_empty(),
+        ));
+        faults.push(f);
+    }
+    Ok(faults)
+}
+
+/// Where every hart is and what it does; looking steps the harts.
+async fn summarize_harts(
+    scenario: &Scenario,
+    l: &mut runner::LiveRun,
+    harts: &[capture::HartState],
+    faults: &[FaultReport],
+    log: &TrapLog,
+) -> Vec<HartSummary> {
+    let mut out = Vec::new();
+    for h in harts {
+        let look = match runner::inspect::look_at_stopped(&mut l.session, h.hart).await {
+            Ok(look) => look,
+            Err(e) => {
+                eprintln!("hvharness: hart {}: not looked at: {e:#}", h.hart);
+                None
+            }
+        };
+        let place = capture::place_of(scenario, &l.elfs, h.pc, h.privilege.virt);
+        let stuck = faults.iter().any(|f| f.context.hart == h.hart);
+        out.push(HartSummary::new(h, place, look.as_ref(), stuck, log));
+    }
+    out
+}
