@@ -142,7 +142,7 @@ impl DebugSession {
         for spec in &scenario.breakpoints {
             let (space, location) = scenario.split_space(&spec.at);
             let resolved = session.elfs.resolve_str(location, space).with_context(|| {
-                format!("{}: breakpoint {:?}", scenario.path.display(), spec.at)
+                format!("{}: breakpoint \"{}\"", scenario.path.display(), spec.at)
             })?;
             session.breakpoints.push(ArmedBreakpoint {
                 spec: spec.clone(),

@@ -612,13 +612,13 @@ impl ScenarioFile {
             {
                 return Err(where_(
                     &format!("{key}.name"),
-                    format!("{:?}: use letters, digits, - and _", c.name),
+                    format!("\"{}\": use letters, digits, - and _", c.name),
                 ));
             }
             if consoles.iter().any(|x: &ScenarioConsole| x.name == c.name) {
                 return Err(where_(
                     &format!("{key}.name"),
-                    format!("console {:?} is named twice", c.name),
+                    format!("console \"{}\" is named twice", c.name),
                 ));
             }
             let attach = c.attach.0.clone();
@@ -677,7 +677,7 @@ impl ScenarioFile {
         at_line: impl Fn(&str, String) -> anyhow::Error,
     ) -> Result<BreakpointSpec> {
         if earlier.iter().any(|x| x.at == b.at) {
-            return Err(at_line("at", format!("{:?} is set twice", b.at)));
+            return Err(at_line("at", format!("\"{}\" is set twice", b.at)));
         }
         if let Some(h) = b.hart.filter(|&h| h >= self.machine.smp) {
             return Err(at_line(
@@ -825,11 +825,11 @@ impl ScenarioFile {
             }
             .map_err(|why| at(format!("{text:?}: {why}")))?;
             let Some(bp) = breakpoints.iter().find(|b| b.at == check.at) else {
-                return Err(at(format!("no [[breakpoint]] with at = {:?}", check.at)));
+                return Err(at(format!("no [[breakpoint]] with at = \"{}\"", check.at)));
             };
             if !bp.dump.iter().any(|d| d.eq_ignore_ascii_case(&check.csr)) {
                 return Err(at(format!(
-                    "breakpoint {:?} does not dump {}",
+                    "breakpoint \"{}\" does not dump {}",
                     bp.at, check.csr
                 )));
             }
@@ -846,7 +846,7 @@ impl ScenarioFile {
             if elfs.iter().any(|x| x.name == e.name) {
                 return Err(where_(
                     &format!("elf[{i}].name"),
-                    format!("{:?} is named twice", e.name),
+                    format!("\"{}\" is named twice", e.name),
                 ));
             }
             elfs.push(ScenarioElf {

@@ -442,7 +442,7 @@ impl Scenario {
         for e in &self.elfs {
             // Two's complement: a negative offset as written.
             let image = crate::elf::ElfImage::load(&e.path, Some(&e.name), e.offset as i64)
-                .with_context(|| format!("{}: loading elf {:?}", self.path.display(), e.name))?;
+                .with_context(|| format!("{}: loading elf \"{}\"", self.path.display(), e.name))?;
             set.add(match e.load_address {
                 Some(at) => image.loaded_at(at),
                 None => image,
