@@ -5,7 +5,9 @@
 //! in `diagnose`'s hart states, on every QEMU version; so does a signed
 //! `offset` that moves the whole file low. The ELF is built here
 //! with the cross toolchain; QEMU loads its raw bytes as the kernel (at
-//! 0x80200000 behind OpenSBI).
+//! 0x80200000 behind OpenSBI). Plain `-cpu rv64` has the H extension on
+//! all four versions (the monitor shows its `V =` line), so supervisor mode
+//! there is HS; with `h=false` it is S, and both reports must say so.
 
 mod common;
 
@@ -40,11 +42,11 @@ park:
 /// `placed` (`load_address = ...` or `offset = ...`), a breakpoint on park's
 /// load address, and a console milestone that never comes (the run hangs
 /// in park).
-fn scenario_text(park_low: u64, placed: &str) -> String {
+fn scenario_text(park_low: u64, placed: &str, cpu: &str) -> String {
     format!(
         r#"
 [machine]
-cpu = "rv64"
+cpu = "{cpu}"
 bios = "default"
 kernel = "high.bin"
 
@@ -150,14 +152,15 @@ fn build(dir: &Path) -> u64 {
 }
 
 /// Writes and loads the scenario with the ELF `placed` so.
-fn scenario(dir: &Path, park_low: u64, placed: &str) -> Scenario {
+fn scenario(dir: &Path, park_low: u64, placed: &str, cpu: &str) -> Scenario {
     let path = dir.join("scenario.toml");
-    std::fs::write(&path, scenario_text(park_low, placed)).expect("the scenario");
+    std::fs::write(&path, scenario_text(park_low, placed, cpu)).expect("the scenario");
     Scenario::load(&path).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
-/// Runs `scenario` and checks that its stop at park's load address names park.
-async fn stop_names_park(scenario: &Scenario, qemu: &hvharness::qemu::QemuBuild) {
+/// Runs `scenario` and checks that its stop at park's load address names
+/// park and the supervisor mode `mode`.
+async fn stop_names_park(scenario: &Scenario, qemu: &hvharness::qemu::QemuBuild, mode: &str) {
     let report = runner::run(scenario, qemu)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
@@ -172,6 +175,7 @@ async fn stop_names_park(scenario: &Scenario, qemu: &hvharness::qemu::QemuBuild)
         "QEMU {version}: stop place {:?}",
         stop.place
     );
+    assert_eq!(stop.privilege_name, mode, "QEMU {version}: {stop:#?}");
 }
 
 async fn stop_and_diagnosis_name_the_symbol(version: &str) {
@@ -185,15 +189,18 @@ async fn stop_and_diagnosis_name_the_symbol(version: &str) {
         dir.path(),
         park_low,
         &format!("load_address = {LOADED_AT:#x}"),
+        "rv64,h=false",
     );
-    stop_names_park(&loaded, &qemu).await;
+    // No H extension: S, not HS (10.0.2 said HS before misa was read).
+    stop_names_park(&loaded, &qemu, "S").await;
     // The whole file moved low instead (TOML hex has no sign: a string).
     let moved = scenario(
         dir.path(),
         park_low,
         &format!("offset = \"-{:#x}\"", LINKED_AT - LOADED_AT),
+        "rv64",
     );
-    stop_names_park(&moved, &qemu).await;
+    stop_names_park(&moved, &qemu, "HS").await;
 
     let (d, _) = diagnose_one(&loaded, &qemu, false)
         .await
@@ -213,6 +220,7 @@ async fn stop_and_diagnosis_name_the_symbol(version: &str) {
         "QEMU {version}:\n{text}"
     );
     assert!(text.contains("hv:park"), "{text}");
+    assert_eq!(hart.privilege, "S", "QEMU {version}: no H, so S:\n{text}");
 }
 
 #[tokio::test]

@@ -4,6 +4,9 @@
 //! ([`quirks::PRIV_SHOWS_V`]); older versions read 1 in VS-mode as in HS-mode.
 //! Where `priv` cannot tell, the monitor's `info registers` for that CPU has
 //! a `V = 0|1` line on H-capable harts.
+//!
+//! A hart without the H extension (misa bit 7 clear, e.g. `-cpu rv64`) has
+//! no V at all: its supervisor mode is plain S, not HS, whatever the version.
 
 use anyhow::{Context, Result};
 use regex::Regex;
@@ -21,8 +24,10 @@ pub enum VirtSource {
     Priv,
     /// The monitor's `info registers` V line (QEMU < 10.0, where `priv` hides V).
     Monitor,
-    /// Nothing could tell (no V line: a CPU without H).
+    /// Nothing could tell (no V line, misa unreadable).
     Unknown,
+    /// The hart has no H extension (misa.H clear): there is no V, S is S.
+    NoHypervisor,
 }
 
 impl VirtSource {
@@ -32,6 +37,7 @@ impl VirtSource {
             VirtSource::Priv => None,
             VirtSource::Monitor => Some("from monitor"),
             VirtSource::Unknown => Some("unknown"),
+            VirtSource::NoHypervisor => Some("no H extension"),
         }
     }
 }
@@ -60,6 +66,14 @@ pub async fn privilege_with_source(
     if p.virt.is_some() || p.level == Level::Machine {
         return Ok((p, VirtSource::Priv));
     }
+    // Without H, "V=0" would make S-mode read as HS: leave V out.
+    if rsp
+        .read_register_u64("misa")
+        .await?
+        .is_some_and(|m| !has_h(m))
+    {
+        return Ok((p, VirtSource::NoHypervisor));
+    }
     if quirks::PRIV_SHOWS_V.applies(version) {
         return Ok((p.with_virt(false), VirtSource::Priv));
     }
@@ -82,6 +96,11 @@ async fn monitor_virt(rsp: &mut RspClient, hart: usize) -> Result<Option<bool>> 
     Ok(parse_virt_line(&text))
 }
 
+/// misa bit 7: the H extension.
+fn has_h(misa: u64) -> bool {
+    misa & (1 << (b'H' - b'A')) != 0
+}
+
 fn parse_virt_line(text: &str) -> Option<bool> {
     let re = Regex::new(r"(?m)^\s*V\s*=\s*([01])\s*$").ok()?;
     re.captures(text).map(|c| &c[1] == "1")
@@ -97,5 +116,12 @@ mod tests {
         assert_eq!(parse_virt_line(text), Some(true));
         assert_eq!(parse_virt_line(" V      =   0\n"), Some(false));
         assert_eq!(parse_virt_line(" pc 0\n"), None);
+    }
+
+    #[test]
+    fn misa_h_bit() {
+        // RV64 IMAFDC with S and U, without and with H.
+        assert!(!has_h(0x8000_0000_0014_112d));
+        assert!(has_h(0x8000_0000_0014_11ad));
     }
 }

@@ -169,6 +169,16 @@ impl ElfImage {
         self
     }
 
+    /// The lowest link-time address of a loadable segment: what
+    /// [`ElfImage::loaded_at`] places at the load address.
+    pub(crate) fn lowest_segment(&self) -> Option<u64> {
+        self.segments
+            .iter()
+            .filter(|s| s.memory_size > 0)
+            .map(|s| s.address)
+            .min()
+    }
+
     /// The space's name (the file name unless given).
     pub(crate) fn name(&self) -> &str {
         &self.name
