@@ -18,6 +18,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::elf::ElfSet;
+use crate::qemu::page_samples::PAGE_SIZE;
 use crate::qemu::QemuVersion;
 use crate::rsp::{HeldBy, RspClient, RspConfig, RspError, StopReply, ThreadId};
 use crate::scenario::{BreakpointSpec, Scenario};
@@ -62,6 +63,12 @@ impl ArmedBreakpoint {
             && self.spec.privilege.is_none_or(|p| p.matches(privilege))
             && self.hits < self.spec.max_hits
             && !(self.spec.once_per_hart && self.counted_harts.contains(&hart))
+    }
+
+    /// Counts a stop of `hart` (one that [`Self::counts`] accepted).
+    fn count(&mut self, hart: u32) {
+        self.hits += 1;
+        self.counted_harts.push(hart);
     }
 
     /// Whether it has counted every stop it will count, so that it can leave
@@ -357,7 +364,7 @@ impl DebugSession {
     /// `index` (and can count there) has its pc on the page of a breakpoint
     /// waiting for that trigger. The target is stopped.
     async fn others_on_pages(&mut self, index: usize, arrived: ThreadId) -> Result<bool> {
-        let page = |a: u64| a & !(crate::runner::hot_pages::PAGE_SIZE - 1);
+        let page = |a: u64| a & !(PAGE_SIZE - 1);
         let trigger = &self.breakpoints[index];
         let (at, only, counted) = (
             trigger.spec.at.clone(),
@@ -671,21 +678,14 @@ impl DebugSession {
         let pc = at.pc;
         let record = if self.breakpoints[index].arming_point {
             // Hidden: counted for the arming, never recorded.
-            self.breakpoints[index].hits += 1;
-            self.breakpoints[index].counted_harts.push(at.hart);
+            self.breakpoints[index].count(at.hart);
             self.arm_dependents(index, Some(thread)).await?;
             self.remove_spent_arming_points().await?;
             None
         } else {
             Some(self.count_stop(index, at, Some(thread)).await?)
         };
-        if self.breakpoints[index].inserted && self.breakpoints[index].done(self.harts) {
-            self.rsp
-                .clear_breakpoint(pc)
-                .await
-                .context("removing a breakpoint that has counted its stops")?;
-            self.breakpoints[index].inserted = false;
-        }
+        self.remove_if_done(index, pc).await?;
         Ok(record)
     }
 
@@ -699,16 +699,32 @@ impl DebugSession {
         at: stop::Place,
     ) -> Result<StopRecord> {
         let record = self.count_stop(index, at, None).await?;
-        if self.breakpoints[index].done(self.harts) {
-            if let Some(w) = &self.breakpoints[index].spec.watch {
-                self.rsp
-                    .remove_breakpoint(w.breakpoint_type(), addr, w.len)
-                    .await
-                    .context("removing a watchpoint")?;
-            }
-            self.breakpoints[index].inserted = false;
-        }
+        self.remove_if_done(index, addr).await?;
         Ok(record)
+    }
+
+    /// Takes breakpoint or watchpoint `index` (at `addr`) out of the target
+    /// once it has counted all its stops, so that its page runs at full
+    /// speed again.
+    async fn remove_if_done(&mut self, index: usize, addr: u64) -> Result<()> {
+        let b = &self.breakpoints[index];
+        if !b.inserted || !b.done(self.harts) {
+            return Ok(());
+        }
+        match &b.spec.watch {
+            Some(w) => self
+                .rsp
+                .remove_breakpoint(w.breakpoint_type(), addr, w.len)
+                .await
+                .context("removing a watchpoint that has counted its stops")?,
+            None => self
+                .rsp
+                .clear_breakpoint(addr)
+                .await
+                .context("removing a breakpoint that has counted its stops")?,
+        };
+        self.breakpoints[index].inserted = false;
+        Ok(())
     }
 
     /// Records a stop that counts at breakpoint or watchpoint `index`, counts
@@ -731,8 +747,7 @@ impl DebugSession {
             self.started.elapsed(),
         )
         .await?;
-        self.breakpoints[index].hits += 1;
-        self.breakpoints[index].counted_harts.push(hart);
+        self.breakpoints[index].count(hart);
         self.arm_dependents(index, held).await?;
         Ok(record)
     }
@@ -786,8 +801,7 @@ mod tests {
         };
         let counted = b.counts(hart, vs);
         if counted {
-            b.hits += 1;
-            b.counted_harts.push(hart);
+            b.count(hart);
         }
         counted
     }

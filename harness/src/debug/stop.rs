@@ -105,6 +105,60 @@ pub(super) struct Place {
     pub(crate) pc: u64,
 }
 
+/// One register of a breakpoint's `dump` list, read and decoded at a stop
+/// in `privilege` (as `source` found it).
+async fn read_dumped(
+    rsp: &mut RspClient,
+    name: &str,
+    privilege: PrivilegeLevel,
+    source: VirtSource,
+) -> Result<CsrReading> {
+    let listed = rsp
+        .target_description()
+        .is_some_and(|t| t.register(name).is_some());
+    if !listed {
+        return Ok(CsrReading::without_value(name, NoValue::NotListed));
+    }
+    let value = rsp
+        .read_register(name)
+        .await
+        .with_context(|| format!("reading {name}"))?;
+    if let RegisterValue::Unavailable = value {
+        return Ok(CsrReading::without_value(name, NoValue::Unavailable));
+    }
+    let raw = value.as_u64();
+    let decoded = raw.map(|v| {
+        match (
+            name.eq_ignore_ascii_case("priv"),
+            privilege.virt,
+            source.note(),
+        ) {
+            (true, Some(virt), Some(note)) => decode_priv_as_seen(v, virt, note),
+            _ => decode_csr(name, v),
+        }
+    });
+    Ok(CsrReading {
+        name: name.to_string(),
+        raw,
+        decoded,
+        missing: None,
+        view: view_of(name, privilege),
+    })
+}
+
+impl CsrReading {
+    /// A register that has no value at this stop, and why.
+    fn without_value(name: &str, why: NoValue) -> Self {
+        CsrReading {
+            name: name.to_string(),
+            raw: None,
+            decoded: None,
+            missing: Some(why),
+            view: None,
+        }
+    }
+}
+
 /// Reads the breakpoint's registers. A dumped `priv` shows the V the harness
 /// determined, with its source, where QEMU < 10.0's register hides it.
 pub(super) async fn record(
@@ -123,52 +177,7 @@ pub(super) async fn record(
     } = at;
     let mut csrs = Vec::new();
     for name in &spec.dump {
-        let listed = rsp
-            .target_description()
-            .is_some_and(|t| t.register(name).is_some());
-        if !listed {
-            csrs.push(CsrReading {
-                name: name.clone(),
-                raw: None,
-                decoded: None,
-                missing: Some(NoValue::NotListed),
-                view: None,
-            });
-            continue;
-        }
-        let value = rsp
-            .read_register(name)
-            .await
-            .with_context(|| format!("reading {name}"))?;
-        csrs.push(match value {
-            RegisterValue::Available(_) => {
-                let raw = value.as_u64();
-                let decoded = raw.map(|v| {
-                    match (
-                        name.eq_ignore_ascii_case("priv"),
-                        privilege.virt,
-                        source.note(),
-                    ) {
-                        (true, Some(virt), Some(note)) => decode_priv_as_seen(v, virt, note),
-                        _ => decode_csr(name, v),
-                    }
-                });
-                CsrReading {
-                    name: name.clone(),
-                    raw,
-                    decoded,
-                    missing: None,
-                    view: view_of(name, privilege),
-                }
-            }
-            RegisterValue::Unavailable => CsrReading {
-                name: name.clone(),
-                raw: None,
-                decoded: None,
-                missing: Some(NoValue::Unavailable),
-                view: None,
-            },
-        });
+        csrs.push(read_dumped(rsp, name, privilege, source).await?);
     }
     let (place, instruction) = match elfs.describe_stop(pc, space, None) {
         Ok(stop) => (

@@ -286,7 +286,10 @@ fn handled(
 }
 
 /// The registers as the rules want them: while V=1 QEMU shows the guest's
-/// values under the s-mode names, so vstvec/vsatp are taken from those.
+/// live values under the s-mode names, so vstvec/vsatp/vsstatus are taken
+/// from those. (QEMU's own `vsatp` then holds the guest's value from its
+/// last entry, not the hypervisor's satp: HS values cannot be read over the
+/// gdbstub while V=1.)
 fn guest_view(h: &HartState) -> BTreeMap<String, u64> {
     let mut csrs = h.csrs.clone();
     if h.privilege.virt == Some(true) {

@@ -76,9 +76,12 @@ pub struct FaultContext {
     ///
     /// Names are architectural: `vsatp`, `vstvec` and `vsstatus` are the
     /// guest's own registers even when they were read while V=1, where
-    /// QEMU's gdbstub shows them as `satp`, `stvec` and `sstatus` (and its
-    /// `vsatp` then holds the hypervisor's satp). General registers, when
-    /// present, use ABI names: `ra`, `sp`, `s0` (QEMU's `fp` is accepted too).
+    /// QEMU's gdbstub shows them as `satp`, `stvec` and `sstatus`. Its
+    /// `vsatp` read while V=1 holds the guest's value from its last entry,
+    /// not the hypervisor's satp: the HS values cannot be read over the
+    /// gdbstub while V=1 (measured on 7.2.22, 8.0.2, 9.2.0 and 10.0.2).
+    /// General registers, when present, use ABI names: `ra`, `sp`, `s0`
+    /// (QEMU's `fp` is accepted too).
     pub csrs: BTreeMap<String, u64>,
 }
 

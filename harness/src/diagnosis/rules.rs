@@ -288,6 +288,25 @@ fn address_and_place(e: &Evidence, address: u64, access: Access) -> String {
     }
 }
 
+/// `A=0`, `D=0` or both when A and/or D are all that is missing, else None.
+fn only_ad_missing(missing: &[&Missing]) -> Option<&'static str> {
+    let is = |m: &&Missing, accessed: bool| match m.kind {
+        MissingKind::Accessed { .. } => accessed,
+        MissingKind::Dirty { .. } => !accessed,
+        _ => false,
+    };
+    if missing.is_empty() || !missing.iter().all(|m| is(m, true) || is(m, false)) {
+        return None;
+    }
+    let a = missing.iter().any(|m| is(m, true));
+    let d = missing.iter().any(|m| is(m, false));
+    Some(match (a, d) {
+        (true, true) => "A=0 and D=0",
+        (true, false) => "A=0",
+        _ => "D=0",
+    })
+}
+
 /// The ADUE rule: the faulting stage's leaf has A clear (or D clear on a
 /// store) and nothing else is wrong with it, while the hart does not update
 /// A/D in hardware (henvcfg.ADUE for the VS-stage, menvcfg.ADUE for the
@@ -296,27 +315,7 @@ fn adue(e: &Evidence) -> Option<Finding> {
     let stage = faulting_stage(e)?;
     let walk = e.walk?;
     let missing = missing_at(walk, stage);
-    if missing.is_empty()
-        || !missing.iter().all(|m| {
-            matches!(
-                m.kind,
-                MissingKind::Accessed { .. } | MissingKind::Dirty { .. }
-            )
-        })
-    {
-        return None;
-    }
-    let a = missing
-        .iter()
-        .any(|m| matches!(m.kind, MissingKind::Accessed { .. }));
-    let d = missing
-        .iter()
-        .any(|m| matches!(m.kind, MissingKind::Dirty { .. }));
-    let bits = match (a, d) {
-        (true, true) => "A=0 and D=0",
-        (true, false) => "A=0",
-        _ => "D=0",
-    };
+    let bits = only_ad_missing(&missing)?;
     let first = missing[0];
     let control = if stage == Stage::G {
         &walk.regime.ad_gstage
@@ -357,6 +356,17 @@ fn adue(e: &Evidence) -> Option<Finding> {
     } else {
         details.push("G-stage and single-stage A/D updates follow menvcfg.ADUE, which M-mode firmware (OpenSBI) controls.".to_string());
     }
+    Some(Finding {
+        rule: "adue",
+        summary,
+        details,
+        fix: adue_fix(stage, m_adue),
+    })
+}
+
+/// What to change for an A/D fault at `stage` (`m_adue`: menvcfg.ADUE, if
+/// read).
+fn adue_fix(stage: Stage, m_adue: Option<bool>) -> String {
     let mut fix = match stage {
         Stage::VS => "Set henvcfg bit 61 (ADUE) in the hypervisor (henvcfg |= 1 << 61), or set A and D in the guest's PTEs.".to_string(),
         Stage::G => "Set A and D in the G-stage leaf PTEs in the hypervisor, or have M-mode firmware set menvcfg bit 61 (ADUE).".to_string(),
@@ -365,12 +375,7 @@ fn adue(e: &Evidence) -> Option<Finding> {
     if stage == Stage::VS && m_adue == Some(false) {
         fix.push_str(" menvcfg.ADUE is 0 too, and henvcfg.ADUE stays read-only 0 until M-mode firmware sets menvcfg bit 61.");
     }
-    Some(Finding {
-        rule: "adue",
-        summary,
-        details,
-        fix,
-    })
+    fix
 }
 
 /// The exceptions a guest kernel handles itself: misaligned accesses,
@@ -862,6 +867,43 @@ mod tests {
         diagnose(e).iter().map(|f| f.rule).collect()
     }
 
+    /// The findings for `ctx` with its translation walked in `mem`.
+    fn diagnose_walked(
+        ctx: &FaultContext,
+        mem: &mut Mem,
+        svadu: bool,
+        qemu: Option<QemuVersion>,
+    ) -> Vec<Finding> {
+        let walk = walked(ctx, mem, svadu);
+        let mut e = Evidence::new(ctx);
+        e.walk = Some(&walk);
+        e.qemu = qemu;
+        diagnose(&e)
+    }
+
+    /// A trap on hart 0 to HS from `from` with `csrs` and nothing else known.
+    fn bare_context(
+        from: PrivilegeLevel,
+        code: u64,
+        epc: u64,
+        tval: u64,
+        csrs: BTreeMap<String, u64>,
+    ) -> FaultContext {
+        FaultContext {
+            hart: 0,
+            from,
+            to: TrapTarget::HS,
+            cause: Cause::exception(code),
+            epc,
+            tval,
+            htval: None,
+            htinst: None,
+            epc_place: None,
+            sbi_calls_after: 0,
+            csrs,
+        }
+    }
+
     /// The ADUE hang with the write-up's values (QEMU 9.2.0: menvcfg
     /// 0x80000000000000f0, henvcfg 0x8000000000000000, scause 0xc at
     /// kvminithart+0x1e) and this machine's (QEMU 10.0.2: menvcfg with ADUE).
@@ -869,11 +911,7 @@ mod tests {
     fn adue_on_the_hang() {
         let mut f = fixture();
         let mut ctx = adue_context(&f);
-        let walk = walked(&ctx, &mut f.mem, true);
-        let mut e = Evidence::new(&ctx);
-        e.walk = Some(&walk);
-        e.qemu = Some(QemuVersion::new(10, 0, 2));
-        let found = diagnose(&e);
+        let found = diagnose_walked(&ctx, &mut f.mem, true, Some(QemuVersion::new(10, 0, 2)));
         let names: Vec<_> = found.iter().map(|f| f.rule).collect();
         assert_eq!(names, ["adue", "no-stvec"]);
         let a = &found[0];
@@ -909,11 +947,7 @@ mod tests {
         // The write-up's QEMU 9.2.0 values: menvcfg.ADUE clear as well.
         ctx.csrs.insert("menvcfg".into(), 0x8000_0000_0000_00f0);
         ctx.csrs.insert("henvcfg".into(), 0x8000_0000_0000_0000);
-        let walk = walked(&ctx, &mut f.mem, true);
-        let mut e = Evidence::new(&ctx);
-        e.walk = Some(&walk);
-        e.qemu = Some(QemuVersion::new(9, 2, 0));
-        let a = &diagnose(&e)[0];
+        let a = &diagnose_walked(&ctx, &mut f.mem, true, Some(QemuVersion::new(9, 2, 0)))[0];
         assert_eq!(a.rule, "adue");
         assert!(
             a.summary.contains("has A=0 and henvcfg.ADUE=0"),
@@ -930,18 +964,13 @@ mod tests {
         );
 
         // QEMU 7.2: no Svadu, the hart sets A itself: no ADUE finding.
-        let walk = walked(&ctx, &mut f.mem, false);
-        let mut e = Evidence::new(&ctx);
-        e.walk = Some(&walk);
-        e.qemu = Some(QemuVersion::new(7, 2, 22));
-        assert!(!rules_fired(&e).contains(&"adue"));
+        let found = diagnose_walked(&ctx, &mut f.mem, false, Some(QemuVersion::new(7, 2, 22)));
+        assert!(!found.iter().any(|f| f.rule == "adue"), "{found:?}");
         // henvcfg.ADUE set: nothing wrong with the PTE.
         ctx.csrs.insert("menvcfg".into(), 0xa000_0000_0000_00f0);
         ctx.csrs.insert("henvcfg".into(), 0xa000_0000_0000_0000);
-        let walk = walked(&ctx, &mut f.mem, true);
-        let mut e = Evidence::new(&ctx);
-        e.walk = Some(&walk);
-        assert!(!rules_fired(&e).contains(&"adue"));
+        let found = diagnose_walked(&ctx, &mut f.mem, true, None);
+        assert!(!found.iter().any(|f| f.rule == "adue"), "{found:?}");
     }
 
     #[test]
@@ -956,10 +985,7 @@ mod tests {
         let old = f.mem.words[&leaf_at];
         f.mem.words.insert(leaf_at, old | 0x40 | 0x04 | 0x02);
         ctx.cause = Cause::exception(15);
-        let walk = walked(&ctx, &mut f.mem, true);
-        let mut e = Evidence::new(&ctx);
-        e.walk = Some(&walk);
-        let a = &diagnose(&e)[0];
+        let a = &diagnose_walked(&ctx, &mut f.mem, true, None)[0];
         assert_eq!(a.rule, "adue");
         assert!(
             a.summary.starts_with(
@@ -986,10 +1012,7 @@ mod tests {
         ctx.htval = Some(0x8020_05da >> 2);
         // With ADUE off for the VS-stage too, set the VS leaf's A so that only the G-stage is at fault.
         f.mem.words.insert(leaf_at, old | 0x40);
-        let walk = walked(&ctx, &mut f.mem, true);
-        let mut e = Evidence::new(&ctx);
-        e.walk = Some(&walk);
-        let found = diagnose(&e);
+        let found = diagnose_walked(&ctx, &mut f.mem, true, None);
         assert_eq!(found[0].rule, "adue", "{found:?}");
         assert!(
             found[0].summary.starts_with("G-stage PTE for 0x802005da"),
@@ -1018,18 +1041,11 @@ mod tests {
         let mut csrs = BTreeMap::new();
         csrs.insert("hedeleg".to_string(), 0xb0ff);
         csrs.insert("hstatus".to_string(), 0x2_0000_0080);
+        let from = PrivilegeLevel::from_qemu_priv(0).with_virt(true);
         let ctx = FaultContext {
-            hart: 0,
-            from: PrivilegeLevel::from_qemu_priv(0).with_virt(true),
-            to: TrapTarget::HS,
-            cause: Cause::exception(8),
-            epc: 0x4000_00a8,
-            tval: 0,
             htval: Some(0),
             htinst: Some(0),
-            epc_place: None,
-            sbi_calls_after: 0,
-            csrs,
+            ..bare_context(from, 8, 0x4000_00a8, 0, csrs)
         };
         let e = Evidence::new(&ctx);
         let found = diagnose(&e);
@@ -1080,15 +1096,11 @@ mod tests {
     }
 
     #[test]
-    #[allow(clippy::single_range_in_vec_init)]
-    fn guest_page_faults_by_place() {
+    fn guest_page_fault_on_unmapped_mmio() {
         // MMIO: VM0's UART page left out of the G-stage (the mmio-hole build).
         let mut f = fixture_with(|gpa| gpa != 0x1000_0000);
         let ctx = guest_page_fault_ctx(&f, 0x1000_0003, 23);
-        let walk = walked(&ctx, &mut f.mem, true);
-        let mut e = Evidence::new(&ctx);
-        e.walk = Some(&walk);
-        let found = diagnose(&e);
+        let found = diagnose_walked(&ctx, &mut f.mem, true, None);
         assert_eq!(
             found.iter().map(|f| f.rule).collect::<Vec<_>>(),
             ["unmapped-mmio"]
@@ -1103,27 +1115,34 @@ mod tests {
             found[0].fix
         );
 
+        // Without a walk, htval alone places it.
+        let ctx = guest_page_fault_ctx(&f, 0x0c00_2000, 21);
+        assert_eq!(rules_fired(&Evidence::new(&ctx)), ["unmapped-mmio"]);
+    }
+
+    /// Splits the 2 MiB G-stage page holding `hole` into 4 KiB pages, all
+    /// mapped but the last (`hole`'s).
+    fn punch_gstage_hole(f: &mut crate::diagnosis::walk::tests::Fixture, hole: u64) {
+        let g = walked(&guest_page_fault_ctx(f, hole, 23), &mut f.mem, true);
+        let l1 = g.gstage.as_ref().unwrap().leaf().unwrap().read_at;
+        let table = f.mem.alloc(0x1000);
+        for i in 0..511u64 {
+            let host = 0x84e0_0000 + i * 0x1000;
+            f.mem
+                .words
+                .insert(table + i * 8, ((host >> 12) << 10) | 0xdf);
+        }
+        f.mem.words.insert(l1, ((table >> 12) << 10) | 1);
+    }
+
+    #[test]
+    fn guest_page_fault_in_a_gstage_hole() {
         // A hole: one 4 KiB page missing from a 2 MiB region split into pages.
         let mut f = fixture();
         let hole = 0x80ff_f000u64;
-        {
-            // Split the last 2 MiB G-stage page into 4 KiB pages, minus the last.
-            let g = walked(&guest_page_fault_ctx(&f, hole, 23), &mut f.mem, true);
-            let l1 = g.gstage.as_ref().unwrap().leaf().unwrap().read_at;
-            let table = f.mem.alloc(0x1000);
-            for i in 0..511u64 {
-                let host = 0x84e0_0000 + i * 0x1000;
-                f.mem
-                    .words
-                    .insert(table + i * 8, ((host >> 12) << 10) | 0xdf);
-            }
-            f.mem.words.insert(l1, ((table >> 12) << 10) | 1);
-        }
+        punch_gstage_hole(&mut f, hole);
         let ctx = guest_page_fault_ctx(&f, hole, 23);
-        let walk = walked(&ctx, &mut f.mem, true);
-        let mut e = Evidence::new(&ctx);
-        e.walk = Some(&walk);
-        let found = diagnose(&e);
+        let found = diagnose_walked(&ctx, &mut f.mem, true, None);
         assert_eq!(
             found.iter().map(|f| f.rule).collect::<Vec<_>>(),
             ["gstage-hole"],
@@ -1134,8 +1153,13 @@ mod tests {
             "hole in the G-stage mapping at 0x80fff000: the page 0x80fff000 of the VM's RAM is not mapped, so a store by guest:kinit+0x68 takes a guest-page fault."
         );
         assert!(found[0].details.iter().any(|d| d.starts_with("G L0 @") || d == "G-stage: the G L0 entry is invalid (V=0)"), "{:?}", found[0].details);
+    }
 
+    #[test]
+    #[allow(clippy::single_range_in_vec_init)]
+    fn guest_page_fault_beyond_ram() {
         // Beyond RAM: nothing mapped in the 2 MiB around 0x81000000.
+        let mut f = fixture();
         let ctx = guest_page_fault_ctx(&f, 0x8100_0000, 21);
         let walk = walked(&ctx, &mut f.mem, true);
         let mut e = Evidence::new(&ctx);
@@ -1161,10 +1185,6 @@ mod tests {
         let small = [0x8000_0000..0x8080_0000];
         e.guest_ram = Some(&small);
         assert_eq!(rules_fired(&e), ["gstage-outside-ram"]);
-
-        // Without a walk, htval alone places it.
-        let ctx = guest_page_fault_ctx(&f, 0x0c00_2000, 21);
-        assert_eq!(rules_fired(&Evidence::new(&ctx)), ["unmapped-mmio"]);
     }
 
     #[test]
@@ -1206,10 +1226,7 @@ mod tests {
         ctx.epc = 0x8020_0a20;
         ctx.tval = 0x8100_0000;
         ctx.epc_place = Some("guest:fault_unmapped_load+0x20 at kernel/fault.c:20".into());
-        let walk = walked(&ctx, &mut f.mem, true);
-        let mut e = Evidence::new(&ctx);
-        e.walk = Some(&walk);
-        let found = diagnose(&e);
+        let found = diagnose_walked(&ctx, &mut f.mem, true, None);
         assert_eq!(
             found.iter().map(|f| f.rule).collect::<Vec<_>>(),
             ["page-fault", "no-stvec"]
@@ -1225,10 +1242,7 @@ mod tests {
         // A store to the kernel's text: W missing.
         ctx.cause = Cause::exception(15);
         ctx.tval = 0x8020_0100;
-        let walk = walked(&ctx, &mut f.mem, true);
-        let mut e = Evidence::new(&ctx);
-        e.walk = Some(&walk);
-        let found = diagnose(&e);
+        let found = diagnose_walked(&ctx, &mut f.mem, true, None);
         assert_eq!(found[0].rule, "page-fault");
         assert!(
             found[0].summary.contains("lacks W: the store needs it"),
@@ -1244,18 +1258,10 @@ mod tests {
         let mut csrs = BTreeMap::new();
         csrs.insert("stvec".to_string(), 0x8020_0000);
         csrs.insert("satp".to_string(), 0);
+        let from = PrivilegeLevel::from_qemu_priv(1).with_virt(false);
         let ctx = FaultContext {
-            hart: 0,
-            from: PrivilegeLevel::from_qemu_priv(1).with_virt(false),
-            to: TrapTarget::HS,
-            cause: Cause::exception(13),
-            epc: 0x8020_0a20,
-            tval: 0x8100_0000,
-            htval: None,
-            htinst: None,
             epc_place: Some("guest:fault_unmapped_load+0x20".into()),
-            sbi_calls_after: 0,
-            csrs,
+            ..bare_context(from, 13, 0x8020_0a20, 0x8100_0000, csrs)
         };
         // Without the ELF the entry point is unknown: no finding.
         assert!(!rules_fired(&Evidence::new(&ctx)).contains(&"no-stvec"));

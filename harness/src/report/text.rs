@@ -12,6 +12,34 @@ pub fn render_run(r: &RunReport) -> String {
         "== {} on QEMU {} ({:.1} s)",
         r.scenario, r.qemu, r.duration_secs
     );
+    render_expected(&mut s, r);
+    render_timeline(&mut s, r);
+    render_stops(&mut s, &r.stops);
+    for c in &r.checks {
+        let _ = writeln!(
+            s,
+            "check {}: {}",
+            if c.passed { "ok" } else { "FAILED" },
+            c.message
+        );
+    }
+    render_observed(&mut s, r);
+    render_warnings(&mut s, r);
+    render_first_trap(&mut s, r);
+    let _ = writeln!(s, "verdict: {}", r.verdict);
+    if let Verdict::Unexpected(_) = &r.verdict {
+        for (name, text) in &r.transcripts {
+            let _ = writeln!(s, "--- console {name} (last lines)");
+            for line in last_lines(text, 12) {
+                let _ = writeln!(s, "    {line}");
+            }
+        }
+    }
+    s
+}
+
+/// What the scenario expects of this version, and why.
+fn render_expected(s: &mut String, r: &RunReport) {
     match &r.expected {
         Some(k) => {
             let _ = writeln!(
@@ -27,6 +55,11 @@ pub fn render_run(r: &RunReport) -> String {
             let _ = writeln!(s, "expected: nothing stated for this version");
         }
     }
+}
+
+/// The milestones and dialogue lines with their times, then the
+/// breakpoints armed on the way.
+fn render_timeline(s: &mut String, r: &RunReport) {
     for m in &r.milestones {
         let _ = writeln!(
             s,
@@ -46,16 +79,11 @@ pub fn render_run(r: &RunReport) -> String {
     for a in &r.auto_arming {
         let _ = writeln!(s, "{a}");
     }
-    render_stops(&mut s, &r.stops);
-    for c in &r.checks {
-        let _ = writeln!(
-            s,
-            "check {}: {}",
-            if c.passed { "ok" } else { "FAILED" },
-            c.message
-        );
-    }
-    render_observed(&mut s, r);
+}
+
+/// What limited the run's evidence: a profiler warning, a skipped part of
+/// the interrupt log.
+fn render_warnings(s: &mut String, r: &RunReport) {
     if let Some(w) = &r.hot_pages.warning {
         let _ = writeln!(s, "warning: {w}");
     }
@@ -66,8 +94,11 @@ pub fn render_run(r: &RunReport) -> String {
             r.trap_log.dropped_bytes, r.trap_log.dropped_lines
         );
     }
+}
+
+/// The first trap, or with an expected trap the record that matched it.
+fn render_first_trap(s: &mut String, r: &RunReport) {
     if let Some(t) = &r.first_trap {
-        // With an expected trap, this is the record that matched it.
         let _ = writeln!(
             s,
             "{}: hart {} cause {:#x} ({}) epc {:#x} tval {:#x}{}",
@@ -88,16 +119,6 @@ pub fn render_run(r: &RunReport) -> String {
             }
         );
     }
-    let _ = writeln!(s, "verdict: {}", r.verdict);
-    if let Verdict::Unexpected(_) = &r.verdict {
-        for (name, text) in &r.transcripts {
-            let _ = writeln!(s, "--- console {name} (last lines)");
-            for line in last_lines(text, 12) {
-                let _ = writeln!(s, "    {line}");
-            }
-        }
-    }
-    s
 }
 
 /// Each counted stop: where, then its registers one per line.

@@ -13,8 +13,9 @@ use serde::Serialize;
 
 use super::hang::NoProgress;
 use super::Observed;
+use crate::console::Console;
 use crate::qemu::QemuProcess;
-use crate::scenario::Scenario;
+use crate::scenario::{DialogueStep, Scenario};
 
 /// One thing a dialogue did, in the order it happened, for the report.
 #[derive(Debug, Clone, Serialize)]
@@ -189,23 +190,8 @@ impl<'a> Dialogue<'a> {
                 }
             }
             if let Some(text) = &step.send {
-                // The guest takes input as fast as its UART is read: a
-                // console that takes nothing for the step's whole bound is
-                // as stuck as one that prints nothing.
-                let limit = step.timeout.max(Duration::from_millis(100));
-                match tokio::time::timeout(limit, console.send(text)).await {
-                    Ok(sent) => sent?,
-                    Err(_) => {
-                        return Ok(Some(Observed::Hung {
-                            console: sc.name.clone(),
-                            missing: format!("(input {text:?} taken)"),
-                            last_seen: p.last.clone(),
-                            early: Some(NoProgress::NoInput {
-                                console: sc.name.clone(),
-                                waited: limit,
-                            }),
-                        }))
-                    }
+                if let Some(stuck) = send(console, &sc.name, step, text, &p.last).await? {
+                    return Ok(Some(stuck));
                 }
                 self.events
                     .push(event(DialogueAction::Sent { text: text.clone() }));
@@ -214,6 +200,35 @@ impl<'a> Dialogue<'a> {
             p.since = None;
         }
         Ok(None)
+    }
+}
+
+/// Sends `text` for `step` on `console` (named `name`; `last`: its last
+/// matched pattern); a console that does not take it is hung. The guest
+/// takes input as fast as its UART is read: a console that takes nothing for
+/// the step's whole bound is as stuck as one that prints nothing.
+async fn send(
+    console: &mut Console,
+    name: &str,
+    step: &DialogueStep,
+    text: &str,
+    last: &Option<String>,
+) -> Result<Option<Observed>> {
+    let limit = step.timeout.max(Duration::from_millis(100));
+    match tokio::time::timeout(limit, console.send(text)).await {
+        Ok(sent) => {
+            sent?;
+            Ok(None)
+        }
+        Err(_) => Ok(Some(Observed::Hung {
+            console: name.to_string(),
+            missing: format!("(input {text:?} taken)"),
+            last_seen: last.clone(),
+            early: Some(NoProgress::NoInput {
+                console: name.to_string(),
+                waited: limit,
+            }),
+        })),
     }
 }
 

@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::debug::DebugSession;
 use crate::elf::ElfSet;
 use crate::qemu::page_samples::PageCounts;
-pub(crate) use crate::qemu::page_samples::{ArmedCode, Profiler, PAGE_SIZE};
+pub(crate) use crate::qemu::page_samples::{ArmedCode, Profiler};
 use crate::qemu::trap_log::{SharedTrapLog, TrapLog};
 use crate::scenario::Scenario;
 
@@ -291,7 +291,7 @@ pub(crate) struct HotFunction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::qemu::page_samples::{MAX_PAGES, MAX_PCS};
+    use crate::qemu::page_samples::{MAX_PAGES, MAX_PCS, PAGE_SIZE};
     use crate::qemu::trap_log::tests_support::line;
     use crate::qemu::trap_log::LoggedTrap;
     use crate::qemu::trap_log::TrapLog;

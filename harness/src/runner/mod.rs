@@ -241,12 +241,15 @@ async fn run_watched(
     let transcripts = collect_transcripts(&mut qemu);
     // Stopped first (killed, or all harts halted by the debugger), so the
     // interrupt log has been read to its end.
-    let keep = options.keep_alive && session.is_some();
-    if keep {
-        qemu.sync_log().await;
-    } else {
-        qemu.stop().await;
-    }
+    let live = stop_or_keep(
+        qemu,
+        session,
+        options.keep_alive,
+        storm.clone(),
+        &trap_log,
+        &elfs,
+    )
+    .await;
     let log = trap_log.snapshot();
     let first_trap = first_trap_of(&log, trap_wanted.is_some(), storm.as_ref(), &elfs);
     let trap_seen = TrapSeen {
@@ -255,16 +258,6 @@ async fn run_watched(
             .as_ref()
             .and_then(|t| log.first_exception(t.cause)),
         elfs: &elfs,
-    };
-    let live = match session {
-        Some(session) if keep => Some(LiveRun {
-            qemu,
-            session,
-            storm: storm.clone(),
-            trap_log: trap_log.clone(),
-            elfs: elfs.clone(),
-        }),
-        _ => None,
     };
     stops.sort_by(|a, b| (&a.breakpoint, a.hart).cmp(&(&b.breakpoint, b.hart)));
     crate::debug::view::mark_untrapped(&mut stops, &log);
@@ -284,17 +277,58 @@ async fn run_watched(
     );
     report.apply_checks(checks);
     report.stops = stops;
-    report.trap_log = log.stats();
     report.looks = looks;
     report.session_dir_peak_bytes = disk.peak;
-    if !matches!(report.observed, Observed::Booted) {
-        report.trap_tail = trap_tail(&log);
-    }
-    report.hot_pages = hot_pages::report(&log, scenario, Some(&elfs));
+    add_log_evidence(&mut report, &log, scenario, &elfs);
     report.auto_arming = auto_arming;
     report.harness_peak_rss_kib = peak_rss_kib();
     report.dialogue = talk.into_events();
     Ok((report, live))
+}
+
+/// What the interrupt log says about the run: its counts, the last traps
+/// of a run that did not boot, the pages the harts spent their time on.
+fn add_log_evidence(
+    report: &mut RunReport,
+    log: &crate::qemu::trap_log::TrapLog,
+    scenario: &Scenario,
+    elfs: &ElfSet,
+) {
+    report.trap_log = log.stats();
+    if !matches!(report.observed, Observed::Booted) {
+        report.trap_tail = trap_tail(log);
+    }
+    report.hot_pages = hot_pages::report(log, scenario, Some(elfs));
+}
+
+/// Stops QEMU, or with a debug session and `keep` hands QEMU (its harts
+/// halted by the debugger) and the session on; the interrupt log is read to
+/// its end either way. The session closes only after QEMU has stopped: a
+/// gdbstub that loses its client lets the harts run again.
+async fn stop_or_keep(
+    mut qemu: QemuProcess,
+    session: Option<DebugSession>,
+    keep: bool,
+    storm: Option<LoggedTrap>,
+    trap_log: &Arc<SharedTrapLog>,
+    elfs: &Arc<ElfSet>,
+) -> Option<LiveRun> {
+    let session = match session {
+        Some(session) if keep => session,
+        not_kept => {
+            qemu.stop().await;
+            drop(not_kept);
+            return None;
+        }
+    };
+    qemu.sync_log().await;
+    Some(LiveRun {
+        qemu,
+        session,
+        storm,
+        trap_log: trap_log.clone(),
+        elfs: elfs.clone(),
+    })
 }
 
 /// The expected trap when the expectation names one (`expecting`); else
