@@ -32,7 +32,8 @@ const NO_COMPARE: &str = "{csr} not read: this QEMU's gdbstub does not offer it 
 pub(crate) struct TimerHistory {
     pub(crate) timer_interrupts: u64,
     pub(crate) vs_ecalls: u64,
-    /// Log lines dropped under load (the counts are then lower bounds).
+    /// Log lines dropped under load (the counts are then lower bounds, and
+    /// "no timer interrupt" is not known).
     pub(crate) dropped_lines: u64,
 }
 
@@ -50,7 +51,8 @@ pub(crate) fn timer_never_armed(
 ) -> Option<Finding> {
     let get = |n: &str| csrs.get(n).copied();
     let history = history?;
-    if history.timer_interrupts > 0 {
+    // A dropped log line may have been the very tick: then nothing is known.
+    if history.timer_interrupts > 0 || history.dropped_lines > 0 {
         return None;
     }
     // The guest waits for its timer: enabled in vsie and delegated.
@@ -63,6 +65,37 @@ pub(crate) fn timer_never_armed(
     if pending {
         return None;
     }
+    let mut details = vec![format!(
+        "vsie {vsie:#x}: STIE set; hideleg {hideleg:#x}: VSTI delegated; nothing pending (hip, hvip, mip)"
+    )];
+    let compare_seen = no_deadline_in_compares(csrs, virt, &mut details)?;
+    details.push(log_history(history));
+    Some(Finding {
+        rule: "timer-never-armed".to_string(),
+        summary: format!(
+            "the guest enabled its timer interrupt (vsie.STIE) and waits for a tick, but no timer was ever armed: not one timer interrupt on this hart since the run began, and none pending{}.",
+            if compare_seen {
+                "; no compare register it has holds a deadline"
+            } else {
+                " (no timer compare register could be read here)"
+            }
+        ),
+        details,
+        fix: Some(
+            "Arm the timer before waiting on it: the guest calls SBI set_timer (extension TIME 0x54494d45, function 0) with a deadline, or writes stimecmp under Sstc (henvcfg.STCE); the hypervisor forwards the deadline to its own timer and raises hvip.VSTIP when it fires.".to_string(),
+        ),
+    })
+}
+
+/// What the Sstc compare registers say, added to `details`: `None` when
+/// one holds a deadline (the timer is armed: no finding), else whether any
+/// compare register was read at all.
+fn no_deadline_in_compares(
+    csrs: &BTreeMap<String, u64>,
+    virt: Option<bool>,
+    details: &mut Vec<String>,
+) -> Option<bool> {
+    let get = |n: &str| csrs.get(n).copied();
     const NEVER: [u64; 2] = [0, u64::MAX];
     let deadline = |v: u64| match v {
         0 => "0, never written".to_string(),
@@ -70,10 +103,6 @@ pub(crate) fn timer_never_armed(
         v => format!("{v:#x}"),
     };
     let stce = |r: &str| get(r).map(|v| bit(v, 63));
-    let mut details = vec![format!(
-        "vsie {vsie:#x}: STIE set; hideleg {hideleg:#x}: VSTI delegated; nothing pending (hip, hvip, mip)"
-    )];
-    // Whether a compare register was read and holds no deadline.
     let mut compare_seen = false;
     // The guest's own compare (Sstc with henvcfg.STCE).
     match (stce("henvcfg"), get("vstimecmp")) {
@@ -103,37 +132,20 @@ pub(crate) fn timer_never_armed(
         }
         _ => {}
     }
+    Some(compare_seen)
+}
+
+/// The interrupt log's part of the evidence: no tick, and the SBI calls.
+fn log_history(history: TimerHistory) -> String {
     let calls = match history.vs_ecalls {
         0 => "and no SBI call at all from its guest: set_timer was never called".to_string(),
         n => format!(
             "and {n} SBI call(s) from its guest (the log does not record a7/a6: whether one was set_timer is not known)"
         ),
     };
-    let mut log = format!(
+    format!(
         "QEMU's interrupt log: no timer interrupt on this hart since the run began (M, HS or VS), {calls}"
-    );
-    if history.dropped_lines > 0 {
-        log.push_str(&format!(
-            "; {} log lines were dropped under load",
-            history.dropped_lines
-        ));
-    }
-    details.push(log);
-    Some(Finding {
-        rule: "timer-never-armed".to_string(),
-        summary: format!(
-            "the guest enabled its timer interrupt (vsie.STIE) and waits for a tick, but no timer was ever armed: not one timer interrupt on this hart since the run began, and none pending{}.",
-            if compare_seen {
-                "; no compare register it has holds a deadline"
-            } else {
-                " (no timer compare register could be read here)"
-            }
-        ),
-        details,
-        fix: Some(
-            "Arm the timer before waiting on it: the guest calls SBI set_timer (extension TIME 0x54494d45, function 0) with a deadline, or writes stimecmp under Sstc (henvcfg.STCE); the hypervisor forwards the deadline to its own timer and raises hvip.VSTIP when it fires.".to_string(),
-        ),
-    })
+    )
 }
 
 /// VS-level interrupts: (bit in hip/hvip/hideleg, name, bit in vsip/vsie,
@@ -363,6 +375,12 @@ mod tests {
         assert!(timer_never_armed(&notimer(), Some(true), ticked).is_none());
         // No log: CSRs alone cannot tell a wait between two ticks.
         assert!(timer_never_armed(&notimer(), Some(true), None).is_none());
+        // Log lines dropped under load: a dropped line may have been a tick.
+        let dropped = Some(TimerHistory {
+            dropped_lines: 3,
+            ..Default::default()
+        });
+        assert!(timer_never_armed(&notimer(), Some(true), dropped).is_none());
         // A tick pending: the delivery rules speak, not this one.
         let mut pending = notimer();
         pending.insert("hvip".into(), 1 << 6);
