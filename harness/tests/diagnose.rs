@@ -11,8 +11,9 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hvharness::diagnosis::diagnose_one;
+use hvharness::diagnosis::harts::HartSummary;
 use hvharness::diagnosis::TrapTarget;
+use hvharness::diagnosis::{diagnose_one, Diagnosis, Finding};
 use hvharness::runner::Observed;
 use hvharness::scenario::Scenario;
 
@@ -210,6 +211,33 @@ async fn sbi_panic(version: &str) {
     assert_eq!(json["harts"].as_array().map(Vec::len), Some(3), "{json}");
 }
 
+/// A hung run where nothing traps and both harts wait in the guest (its
+/// kernel, or its init, which has no ELF here) for an interrupt that never
+/// comes: each hart with the finding of `rule` that names the missing link.
+fn waiting_harts_with<'a>(
+    d: &'a Diagnosis,
+    text: &str,
+    rule: &str,
+) -> Vec<(&'a HartSummary, &'a Finding)> {
+    assert!(matches!(d.observed, Observed::Hung { .. }), "{text}");
+    assert!(d.faults.is_empty(), "nothing traps:\n{text}");
+    assert!(!text.contains("no fault to explain"), "{text}");
+    assert_eq!(d.harts.len(), 2, "{text}");
+    d.harts
+        .iter()
+        .map(|h| {
+            assert!(["VS", "VU"].contains(&h.privilege.as_str()), "{text}");
+            let f = h
+                .interrupts
+                .findings
+                .iter()
+                .find(|f| f.rule == rule)
+                .unwrap_or_else(|| panic!("hart {}: no missing link named:\n{text}", h.hart));
+            (h, f)
+        })
+        .collect()
+}
+
 /// A hypervisor that does not delegate the VS timer interrupt: nothing
 /// traps, the guests wait for a tick; every hart's interrupts are decoded
 /// and the missing link (hideleg bit 6) is named.
@@ -218,20 +246,7 @@ async fn no_vsti(version: &str) {
         return;
     };
     let text = hvharness::cli::diagnose::render(&d);
-    assert!(matches!(d.observed, Observed::Hung { .. }), "{text}");
-    assert!(d.faults.is_empty(), "nothing traps:\n{text}");
-    assert!(!text.contains("no fault to explain"), "{text}");
-    assert_eq!(d.harts.len(), 2, "{text}");
-    for h in &d.harts {
-        // In the guest's kernel or in its init (a user program this
-        // scenario has no ELF for), polling for a tick that never comes.
-        assert!(["VS", "VU"].contains(&h.privilege.as_str()), "{text}");
-        let f = h
-            .interrupts
-            .findings
-            .iter()
-            .find(|f| f.rule == "interrupt-undelegated")
-            .unwrap_or_else(|| panic!("hart {}: no missing link named:\n{text}", h.hart));
+    for (h, f) in waiting_harts_with(&d, &text, "interrupt-undelegated") {
         assert!(f.summary.starts_with("VSTI is pending"), "{text}");
         assert!(
             f.fix
@@ -310,19 +325,7 @@ async fn notimer(version: &str) {
         return;
     };
     let text = hvharness::cli::diagnose::render(&d);
-    assert!(matches!(d.observed, Observed::Hung { .. }), "{text}");
-    assert!(d.faults.is_empty(), "nothing traps:\n{text}");
-    assert!(!text.contains("no fault to explain"), "{text}");
-    assert_eq!(d.harts.len(), 2, "{text}");
-    for h in &d.harts {
-        // In the guest's kernel or in its init, which has no ELF here.
-        assert!(["VS", "VU"].contains(&h.privilege.as_str()), "{text}");
-        let f = h
-            .interrupts
-            .findings
-            .iter()
-            .find(|f| f.rule == "timer-never-armed")
-            .unwrap_or_else(|| panic!("hart {}: no missing link named:\n{text}", h.hart));
+    for (_, f) in waiting_harts_with(&d, &text, "timer-never-armed") {
         assert!(f.summary.contains("vsie.STIE"), "{text}");
         assert!(
             f.details

@@ -12,7 +12,7 @@ pub mod capture;
 pub(crate) mod console;
 mod emulation;
 mod explain;
-pub(crate) mod harts;
+pub mod harts;
 pub(crate) mod interrupts;
 pub mod rules;
 mod run;
