@@ -44,6 +44,10 @@
 //! Only in `qemu::quirks`: what the gdbstub shows for privilege and V, which
 //! envcfg bits reset to what, when htinst is filled. Everything else asks it.
 
+// The docs are the maintainers' guide, read with `cargo doc --document-private-items`:
+// links to crate-private items are meant.
+#![allow(rustdoc::private_intra_doc_links)]
+
 pub mod bisect;
 mod child;
 pub mod cli;
