@@ -142,13 +142,6 @@ async fn armed_automatically(version: &str) {
     validate(&json);
 }
 
-macro_rules! per_version {
-    ($($modname:ident => $v:literal),* $(,)?) => {$(
-        mod $modname {
-            #[tokio::test]
-            async fn armed_automatically() { super::armed_automatically($v).await }
-        }
-    )*};
+common::per_version! {
+    async armed_automatically;
 }
-
-per_version!(qemu_7_2_22 => "7.2.22", qemu_8_0_2 => "8.0.2", qemu_9_2_0 => "9.2.0", qemu_10_0_2 => "10.0.2");

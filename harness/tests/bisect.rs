@@ -115,7 +115,7 @@ fn bisect_versions_finds_the_first_version_that_hangs() {
         .map(|b| b.version)
         .collect();
     if versions.len() < 2 {
-        common::skipped(&format!("bisect versions: needs two registered QEMU versions, have {versions:?} (run scripts/setup.sh)"));
+        common::qemu_missing(&format!("bisect versions: needs two registered QEMU versions, have {versions:?} (run scripts/setup.sh)"));
         return;
     }
     // hypervisor-noadue-2vm boots below 9.0 and hangs from 9.0 on.

@@ -82,15 +82,7 @@ async fn never_triggered_is_never_inserted(version: &str) {
     assert!(report.stops.is_empty(), "{}", render_run(&report));
 }
 
-macro_rules! per_version {
-    ($($modname:ident => $v:literal),* $(,)?) => {$(
-        mod $modname {
-            #[tokio::test]
-            async fn late_breakpoint_stops_on_every_hart() { super::late_breakpoint_stops_on_every_hart($v).await }
-            #[tokio::test]
-            async fn never_triggered_is_never_inserted() { super::never_triggered_is_never_inserted($v).await }
-        }
-    )*};
+common::per_version! {
+    async late_breakpoint_stops_on_every_hart;
+    async never_triggered_is_never_inserted;
 }
-
-per_version!(qemu_7_2_22 => "7.2.22", qemu_8_0_2 => "8.0.2", qemu_9_2_0 => "9.2.0", qemu_10_0_2 => "10.0.2");

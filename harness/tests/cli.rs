@@ -319,7 +319,9 @@ fn transcript<'a>(r: &'a Value, console: &str) -> &'a str {
 #[test]
 fn run_json_boot_on_every_known_qemu() {
     if common::registry().builds().is_empty() {
-        common::skipped("run_json_boot_on_every_known_qemu: no QEMU known (run scripts/setup.sh)");
+        common::qemu_missing(
+            "run_json_boot_on_every_known_qemu: no QEMU known (run scripts/setup.sh)",
+        );
         return;
     }
     common::firmware();

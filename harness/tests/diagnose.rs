@@ -423,36 +423,17 @@ async fn gdb_hand_off(version: &str) {
     }
 }
 
-macro_rules! per_version {
-    ($($modname:ident => $v:literal),* $(,)?) => {$(
-        mod $modname {
-            use super::TrapTarget;
-            #[tokio::test]
-            async fn adue_hang() { super::adue_hang($v).await }
-            #[tokio::test]
-            async fn nodeleg() { super::injected($v, "fault-nodeleg.toml", 8, TrapTarget::HS, "init:write", "undelegated").await }
-            #[tokio::test]
-            async fn gstage_hole() { super::injected($v, "fault-gstage-hole.toml", 23, TrapTarget::HS, "guest:kinit", "gstage-hole").await }
-            #[tokio::test]
-            async fn mmio_hole() { super::injected($v, "fault-mmio-hole.toml", 23, TrapTarget::HS, "guest:uartinit", "unmapped-mmio").await }
-            #[tokio::test]
-            async fn nostvec() { super::injected($v, "fault-nostvec.toml", 0xd, TrapTarget::HS, "guest:fault_unmapped_load", "no-stvec").await }
-            #[tokio::test]
-            async fn nostvec_under_hypervisor() { super::injected($v, "fault-nostvec-hv.toml", 0xd, TrapTarget::VS, "guest:fault_unmapped_load", "no-stvec").await }
-            #[tokio::test]
-            async fn illegal() { super::injected($v, "fault-illegal.toml", 2, TrapTarget::VS, "guest:fault_illegal_insn", "illegal-instruction").await }
-            #[tokio::test]
-            async fn sbi_panic() { super::sbi_panic($v).await }
-            #[tokio::test]
-            async fn no_vsti() { super::no_vsti($v).await }
-            #[tokio::test]
-            async fn emul_htinst() { super::emul_htinst($v).await }
-            #[tokio::test]
-            async fn notimer() { super::notimer($v).await }
-            #[tokio::test]
-            async fn gdb_hand_off() { super::gdb_hand_off($v).await }
-        }
-    )*};
+common::per_version! {
+    async adue_hang;
+    async nodeleg = injected("fault-nodeleg.toml", 8, TrapTarget::HS, "init:write", "undelegated");
+    async gstage_hole = injected("fault-gstage-hole.toml", 23, TrapTarget::HS, "guest:kinit", "gstage-hole");
+    async mmio_hole = injected("fault-mmio-hole.toml", 23, TrapTarget::HS, "guest:uartinit", "unmapped-mmio");
+    async nostvec = injected("fault-nostvec.toml", 0xd, TrapTarget::HS, "guest:fault_unmapped_load", "no-stvec");
+    async nostvec_under_hypervisor = injected("fault-nostvec-hv.toml", 0xd, TrapTarget::VS, "guest:fault_unmapped_load", "no-stvec");
+    async illegal = injected("fault-illegal.toml", 2, TrapTarget::VS, "guest:fault_illegal_insn", "illegal-instruction");
+    async sbi_panic;
+    async no_vsti;
+    async emul_htinst;
+    async notimer;
+    async gdb_hand_off;
 }
-
-per_version!(qemu_7_2_22 => "7.2.22", qemu_8_0_2 => "8.0.2", qemu_9_2_0 => "9.2.0", qemu_10_0_2 => "10.0.2");

@@ -260,26 +260,10 @@ async fn guest_nostvec(version: &str) {
     assert!(functions.iter().any(|f| f == "main"), "{functions:?}");
 }
 
-macro_rules! cells {
-    ($($module:ident => $version:literal),*) => {$(
-        mod $module {
-            #[tokio::test]
-            async fn gstage_hole() { super::gstage_hole($version).await }
-            #[tokio::test]
-            async fn mmio_hole() { super::mmio_hole($version).await }
-            #[tokio::test]
-            async fn nodeleg() { super::nodeleg($version).await }
-            #[tokio::test]
-            async fn guest_illegal() { super::guest_illegal($version).await }
-            #[tokio::test]
-            async fn guest_nostvec() { super::guest_nostvec($version).await }
-        }
-    )*};
+common::per_version! {
+    async gstage_hole;
+    async mmio_hole;
+    async nodeleg;
+    async guest_illegal;
+    async guest_nostvec;
 }
-
-cells!(
-    qemu_7_2_22 => "7.2.22",
-    qemu_8_0_2 => "8.0.2",
-    qemu_9_2_0 => "9.2.0",
-    qemu_10_0_2 => "10.0.2"
-);

@@ -179,18 +179,10 @@ async fn scenario_run_leaves_image_unchanged(version: &str) {
     image.assert_unchanged("after a scenario run with the image attached");
 }
 
-macro_rules! per_version {
-    ($($modname:ident => $v:literal),* $(,)?) => {$(
-        mod $modname {
-            #[tokio::test]
-            async fn drive_is_read_only_and_unchanged() { super::drive_is_read_only_and_unchanged($v).await }
-            #[tokio::test]
-            async fn scenario_run_leaves_image_unchanged() { super::scenario_run_leaves_image_unchanged($v).await }
-        }
-    )*};
+common::per_version! {
+    async drive_is_read_only_and_unchanged;
+    async scenario_run_leaves_image_unchanged;
 }
-
-per_version!(qemu_7_2_22 => "7.2.22", qemu_8_0_2 => "8.0.2", qemu_9_2_0 => "9.2.0", qemu_10_0_2 => "10.0.2");
 
 /// `snapshot=off` is refused before QEMU starts, with a message that says why.
 #[tokio::test]

@@ -102,15 +102,7 @@ async fn not_met_where_the_cause_never_occurs(version: &str) {
     assert!(report.first_trap.is_none(), "{text}");
 }
 
-macro_rules! per_version {
-    ($($modname:ident => $v:literal),* $(,)?) => {$(
-        mod $modname {
-            #[tokio::test]
-            async fn met_in_the_faulting_function() { super::met_in_the_faulting_function($v).await }
-            #[tokio::test]
-            async fn not_met_where_the_cause_never_occurs() { super::not_met_where_the_cause_never_occurs($v).await }
-        }
-    )*};
+common::per_version! {
+    async met_in_the_faulting_function;
+    async not_met_where_the_cause_never_occurs;
 }
-
-per_version!(qemu_7_2_22 => "7.2.22", qemu_8_0_2 => "8.0.2", qemu_9_2_0 => "9.2.0", qemu_10_0_2 => "10.0.2");

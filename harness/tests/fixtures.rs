@@ -315,25 +315,12 @@ async fn stress_60s_dialogue_is_booted() {
     assert!(ticks >= 6000, "at least 60 s of guest time: {summary}");
 }
 
-macro_rules! per_version {
-    ($($modname:ident => $v:literal),* $(,)?) => {$(
-        mod $modname {
-            #[tokio::test]
-            async fn slowstart_is_booted() { super::slowstart_is_booted($v).await }
-            #[tokio::test]
-            async fn mmio_poll_is_booted() { super::mmio_poll_is_booted($v).await }
-            #[tokio::test]
-            async fn reentry_boots_once() { super::reentry_boots_once($v).await }
-            #[tokio::test]
-            async fn short_stress_dialogue_is_booted() { super::short_stress_dialogue_is_booted($v).await }
-            #[tokio::test]
-            async fn dialogue_on_standalone_guest() { super::dialogue_on_standalone_guest($v).await }
-            #[tokio::test]
-            async fn failed_step_is_a_hang() { super::failed_step_is_a_hang($v).await }
-            #[tokio::test]
-            async fn exit_during_dialogue() { super::exit_during_dialogue($v).await }
-        }
-    )*};
+common::per_version! {
+    async slowstart_is_booted;
+    async mmio_poll_is_booted;
+    async reentry_boots_once;
+    async short_stress_dialogue_is_booted;
+    async dialogue_on_standalone_guest;
+    async failed_step_is_a_hang;
+    async exit_during_dialogue;
 }
-
-per_version!(qemu_7_2_22 => "7.2.22", qemu_8_0_2 => "8.0.2", qemu_9_2_0 => "9.2.0", qemu_10_0_2 => "10.0.2");

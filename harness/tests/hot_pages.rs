@@ -119,13 +119,6 @@ fn warns_on_the_unmitigated_case_only(version: &str) {
     }
 }
 
-macro_rules! per_version {
-    ($($modname:ident => $v:literal),* $(,)?) => {$(
-        mod $modname {
-            #[test]
-            fn warns_on_the_unmitigated_case_only() { super::warns_on_the_unmitigated_case_only($v) }
-        }
-    )*};
+common::per_version! {
+    fn warns_on_the_unmitigated_case_only;
 }
-
-per_version!(qemu_7_2_22 => "7.2.22", qemu_8_0_2 => "8.0.2", qemu_9_2_0 => "9.2.0", qemu_10_0_2 => "10.0.2");

@@ -223,22 +223,6 @@ async fn stop_and_diagnosis_name_the_symbol(version: &str) {
     assert_eq!(hart.privilege, "S", "QEMU {version}: no H, so S:\n{text}");
 }
 
-#[tokio::test]
-async fn load_address_7_2_22() {
-    stop_and_diagnosis_name_the_symbol("7.2.22").await;
-}
-
-#[tokio::test]
-async fn load_address_8_0_2() {
-    stop_and_diagnosis_name_the_symbol("8.0.2").await;
-}
-
-#[tokio::test]
-async fn load_address_9_2_0() {
-    stop_and_diagnosis_name_the_symbol("9.2.0").await;
-}
-
-#[tokio::test]
-async fn load_address_10_0_2() {
-    stop_and_diagnosis_name_the_symbol("10.0.2").await;
+common::per_version! {
+    async stop_and_diagnosis_name_the_symbol;
 }

@@ -1,6 +1,7 @@
 //! The regression matrix: every shipped scenario on every QEMU version, each
-//! cell its own test (`cargo test matrix::hypervisor_noadue_2vm`, `cargo test
-//! 10_0_2`). A cell checks the scenario's verdict for that version and keeps
+//! cell its own test (`qemu_9_2_0::hypervisor_noadue_2vm`; `cargo test --test
+//! matrix hypervisor_noadue_2vm` runs a scenario, `... qemu_10_0_2` a
+//! version). A cell checks the scenario's verdict for that version and keeps
 //! the CSR state at its breakpoints as a reviewed snapshot in
 //! `snapshots/<scenario>@<version>.snap`, so a QEMU upgrade shows up as a diff
 //! of named bits (`hvharness diff` compares two of them).
@@ -10,7 +11,7 @@ mod common;
 use hvharness::runner::{self, Verdict};
 use hvharness::scenario::Scenario;
 
-async fn cell(file: &str, version: &str) {
+async fn cell(version: &str, file: &str) {
     let Some(build) = common::qemu_or_skip(version, file) else {
         return;
     };
@@ -43,23 +44,8 @@ async fn cell(file: &str, version: &str) {
     });
 }
 
-macro_rules! matrix {
-    ($($scenario:ident => $file:literal),* $(,)?) => {$(
-        mod $scenario {
-            #[tokio::test]
-            async fn qemu_7_2_22() { super::cell($file, "7.2.22").await }
-            #[tokio::test]
-            async fn qemu_8_0_2() { super::cell($file, "8.0.2").await }
-            #[tokio::test]
-            async fn qemu_9_2_0() { super::cell($file, "9.2.0").await }
-            #[tokio::test]
-            async fn qemu_10_0_2() { super::cell($file, "10.0.2").await }
-        }
-    )*};
+common::per_version! {
+    async guest_standalone = cell("guest-standalone.toml");
+    async hypervisor_2vm = cell("hypervisor-2vm.toml");
+    async hypervisor_noadue_2vm = cell("hypervisor-noadue-2vm.toml");
 }
-
-matrix!(
-    guest_standalone => "guest-standalone.toml",
-    hypervisor_2vm => "hypervisor-2vm.toml",
-    hypervisor_noadue_2vm => "hypervisor-noadue-2vm.toml",
-);

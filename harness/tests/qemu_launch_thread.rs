@@ -94,19 +94,6 @@ fn launched_from_blocking_thread_survives_it(version: &str) {
     });
 }
 
-#[test]
-fn qemu_7_2_22() {
-    launched_from_blocking_thread_survives_it("7.2.22")
-}
-#[test]
-fn qemu_8_0_2() {
-    launched_from_blocking_thread_survives_it("8.0.2")
-}
-#[test]
-fn qemu_9_2_0() {
-    launched_from_blocking_thread_survives_it("9.2.0")
-}
-#[test]
-fn qemu_10_0_2() {
-    launched_from_blocking_thread_survives_it("10.0.2")
+common::per_version! {
+    fn launched_from_blocking_thread_survives_it;
 }

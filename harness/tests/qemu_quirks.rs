@@ -213,19 +213,9 @@ async fn priv_at_a_vs_stop(version: &str) {
     }
 }
 
-macro_rules! per_version {
-    ($($m:ident => $v:literal),* $(,)?) => {$(
-        mod $m {
-            #[tokio::test]
-            async fn envcfg_at_reset() { super::envcfg_at_reset($v).await }
-            #[tokio::test]
-            async fn cpu_properties() { super::cpu_properties($v).await }
-            #[tokio::test]
-            async fn p_before_target_xml() { super::p_before_target_xml($v).await }
-            #[tokio::test]
-            async fn priv_at_a_vs_stop() { super::priv_at_a_vs_stop($v).await }
-        }
-    )*};
+common::per_version! {
+    async envcfg_at_reset;
+    async cpu_properties;
+    async p_before_target_xml;
+    async priv_at_a_vs_stop;
 }
-
-per_version!(qemu_7_2_22 => "7.2.22", qemu_8_0_2 => "8.0.2", qemu_9_2_0 => "9.2.0", qemu_10_0_2 => "10.0.2");

@@ -527,25 +527,12 @@ async fn resume_only_holds_the_others(version: &str) {
     q.kill().await;
 }
 
-macro_rules! per_version {
-    ($($modname:ident => $v:literal),* $(,)?) => {$(
-        mod $modname {
-            #[tokio::test]
-            async fn paused_machine_state() { super::paused_machine_state($v).await }
-            #[tokio::test]
-            async fn memory() { super::memory($v).await }
-            #[tokio::test]
-            async fn breakpoint_step_interrupt() { super::breakpoint_step_interrupt($v).await }
-            #[tokio::test]
-            async fn halt_reason_and_breakpoints() { super::halt_reason_and_breakpoints($v).await }
-            #[tokio::test]
-            async fn continue_past_breakpoint() { super::continue_past_breakpoint($v).await }
-            #[tokio::test]
-            async fn watchpoints() { super::watchpoints($v).await }
-            #[tokio::test]
-            async fn resume_only_holds_the_others() { super::resume_only_holds_the_others($v).await }
-        }
-    )*};
+common::per_version! {
+    async paused_machine_state;
+    async memory;
+    async breakpoint_step_interrupt;
+    async halt_reason_and_breakpoints;
+    async continue_past_breakpoint;
+    async watchpoints;
+    async resume_only_holds_the_others;
 }
-
-per_version!(rsp_qemu_7_2_22 => "7.2.22", rsp_qemu_8_0_2 => "8.0.2", rsp_qemu_9_2_0 => "9.2.0", rsp_qemu_10_0_2 => "10.0.2");

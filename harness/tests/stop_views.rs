@@ -121,13 +121,6 @@ async fn views_at_v1(version: &str) {
     );
 }
 
-macro_rules! per_version {
-    ($($modname:ident => $v:literal),* $(,)?) => {$(
-        mod $modname {
-            #[tokio::test]
-            async fn views_at_v1() { super::views_at_v1($v).await }
-        }
-    )*};
+common::per_version! {
+    async views_at_v1;
 }
-
-per_version!(qemu_7_2_22 => "7.2.22", qemu_8_0_2 => "8.0.2", qemu_9_2_0 => "9.2.0", qemu_10_0_2 => "10.0.2");

@@ -60,22 +60,6 @@ dump = ["satp"]
     assert_eq!(stop.csr("satp").and_then(|c| c.raw), Some(0), "{rendered}");
 }
 
-#[tokio::test]
-async fn write_watch_7_2_22() {
-    write_watch("7.2.22").await
-}
-
-#[tokio::test]
-async fn write_watch_8_0_2() {
-    write_watch("8.0.2").await
-}
-
-#[tokio::test]
-async fn write_watch_9_2_0() {
-    write_watch("9.2.0").await
-}
-
-#[tokio::test]
-async fn write_watch_10_0_2() {
-    write_watch("10.0.2").await
+common::per_version! {
+    async write_watch;
 }

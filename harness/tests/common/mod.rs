@@ -12,9 +12,84 @@ mod cpu_hog;
 #[allow(unused_imports)] // used by the load tests, not by every test binary
 pub use cpu_hog::CpuHog;
 
-/// The versions every matrix test covers, all four installed by
-/// `scripts/setup.sh` (8.0.2 and 9.2.0, the write-up's, from prefix tarballs).
-pub const MATRIX: [&str; 4] = ["7.2.22", "8.0.2", "9.2.0", "10.0.2"];
+/// The one list of QEMU versions the end-to-end tests run on, each as the
+/// name of its test module and the version: [`MATRIX`] and
+/// [`per_version!`] are both built from it, so adding a version is one edit
+/// here. All four are installed by `scripts/setup.sh` (8.0.2 and 9.2.0, the
+/// write-up's, from prefix tarballs). `with_matrix!(m! { args })` expands to
+/// `common::m! { args ; module => "version", ... }`.
+macro_rules! with_matrix {
+    ($callback:ident ! { $($args:tt)* }) => {
+        $crate::common::$callback! { $($args)* ;
+            qemu_7_2_22 => "7.2.22",
+            qemu_8_0_2 => "8.0.2",
+            qemu_9_2_0 => "9.2.0",
+            qemu_10_0_2 => "10.0.2",
+        }
+    };
+}
+
+/// The versions of [`with_matrix!`] as an array expression.
+macro_rules! matrix_array {
+    (; $($module:ident => $version:literal),* $(,)?) => {
+        [$($version),*]
+    };
+}
+
+/// The versions every matrix test covers, oldest first.
+pub const MATRIX: &[&str] = &with_matrix!(matrix_array! {});
+
+/// The newest version of [`MATRIX`].
+pub const NEWEST: &str = MATRIX[MATRIX.len() - 1];
+
+/// One test module per [`MATRIX`] version (`qemu_7_2_22`, ...), each holding
+/// one test per line of the body; a test calls the function of its name (or
+/// the one named after `=`) in the calling module, with the version first:
+///
+/// ```ignore
+/// common::per_version! {
+///     async adue_hang;                                   // super::adue_hang(v).await
+///     async nodeleg = injected("fault-nodeleg.toml", 8); // super::injected(v, "fault-nodeleg.toml", 8).await
+///     fn warns_on_the_unmitigated_case_only;             // #[test]: super::warns_on_the_unmitigated_case_only(v)
+/// }
+/// ```
+///
+/// The modules `use super::*`, so arguments may name the caller's items.
+#[allow(unused_macros)] // not every test binary has per-version tests
+macro_rules! per_version {
+    // From with_matrix!: the body as one token tree, then the versions.
+    (@versions $body:tt ; $($module:ident => $version:literal),* $(,)?) => {$(
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::common::per_version!(@tests $version ; $body);
+        }
+    )*};
+    (@tests $version:literal ; { $($kind:ident $test:ident $(= $func:ident ( $($arg:expr),* $(,)? ))? ;)* }) => {$(
+        $crate::common::per_version!(@test $version ; $kind $test $(= $func ( $($arg),* ))?);
+    )*};
+    (@test $version:literal ; async $test:ident) => {
+        #[tokio::test]
+        async fn $test() { super::$test($version).await }
+    };
+    (@test $version:literal ; async $test:ident = $func:ident ( $($arg:expr),* )) => {
+        #[tokio::test]
+        async fn $test() { super::$func($version, $($arg),*).await }
+    };
+    (@test $version:literal ; fn $test:ident) => {
+        #[test]
+        fn $test() { super::$test($version) }
+    };
+    (@test $version:literal ; fn $test:ident = $func:ident ( $($arg:expr),* )) => {
+        #[test]
+        fn $test() { super::$func($version, $($arg),*) }
+    };
+    ($($body:tt)*) => {
+        $crate::common::with_matrix!(per_version! { @versions { $($body)* } });
+    };
+}
+#[allow(unused_imports)] // used through `common::per_version!` by the test files
+pub(crate) use {matrix_array, per_version, with_matrix};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -28,22 +103,57 @@ pub fn registry() -> &'static QemuRegistry {
     REG.get_or_init(|| QemuRegistry::discover(Some(&root())))
 }
 
-/// The build for one matrix cell, or `None` after printing why the cell is skipped.
+/// The variable that makes a missing QEMU a failure: `scripts/test.sh` (and so
+/// CI) sets it to 1, so that a machine without the matrix's QEMUs cannot pass
+/// the end-to-end tests by skipping them all.
+pub const REQUIRE_QEMU_ENV: &str = "HVHARNESS_REQUIRE_QEMU";
+
+/// Whether [`REQUIRE_QEMU_ENV`] is set (to anything but empty or `0`).
+pub fn qemu_required() -> bool {
+    std::env::var_os(REQUIRE_QEMU_ENV).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The build for one matrix cell, or `None` after printing why the cell is
+/// skipped; a failure naming the version when [`qemu_required`].
 pub fn qemu_or_skip(version: &str, test: &str) -> Option<QemuBuild> {
+    registered_or_missing(registry(), version, test, qemu_required())
+}
+
+/// [`qemu_or_skip`] over any registry, with the requirement given.
+pub fn registered_or_missing(
+    registry: &QemuRegistry,
+    version: &str,
+    test: &str,
+    required: bool,
+) -> Option<QemuBuild> {
     let v: QemuVersion = version.parse().expect("matrix versions are well-formed");
-    match registry().get(v) {
-        Some(b) => Some(b.clone()),
-        None => {
-            let how = if version == "7.2.22" || version == "10.0.2" {
-                "run scripts/setup.sh"
-            } else {
-                "run scripts/setup.sh with its prefix tarball in HVHARNESS_QEMU_TARBALLS or ../shared/qemu, \
-                 or `hvharness qemu install --from TARBALL` / `hvharness qemu add PATH`; see README"
-            };
-            skipped(&format!("{test} on QEMU {version}: not registered ({how})"));
-            None
-        }
+    if let Some(b) = registry.get(v) {
+        return Some(b.clone());
     }
+    let how = if version == "7.2.22" || version == "10.0.2" {
+        "run scripts/setup.sh"
+    } else {
+        "run scripts/setup.sh with its prefix tarball in HVHARNESS_QEMU_TARBALLS or ../shared/qemu, \
+         or `hvharness qemu install --from TARBALL` / `hvharness qemu add PATH`; see README"
+    };
+    qemu_missing_as(
+        &format!("{test} on QEMU {version}: not registered ({how})"),
+        required,
+    );
+    None
+}
+
+/// A test that cannot run for want of a QEMU: skipped with `what` said, or,
+/// when [`qemu_required`], failed with it.
+pub fn qemu_missing(what: &str) {
+    qemu_missing_as(what, qemu_required())
+}
+
+fn qemu_missing_as(what: &str, required: bool) {
+    if required {
+        panic!("{what}; {REQUIRE_QEMU_ENV} is set, so a missing QEMU is a failure");
+    }
+    skipped(what);
 }
 
 /// Reports a skipped cell. Written straight to stderr, past libtest's output
