@@ -260,8 +260,22 @@ impl Running {
             std::thread::sleep(Duration::from_millis(50));
         };
         let stdout = self.stdout.join().unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-        lines.extend(self.lines.try_iter());
+        // Every stderr line: the reader's sender drops at EOF, which comes
+        // with stdout's (a minute is only a bound for a leftover holding it).
+        let eof_limit = Duration::from_secs(60);
+        let until = Instant::now() + eof_limit;
+        loop {
+            match self
+                .lines
+                .recv_timeout(until.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) => lines.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("hvharness's stderr still open {eof_limit:?} after its stdout closed")
+                }
+            }
+        }
         (status.code(), stdout, lines)
     }
 

@@ -72,15 +72,11 @@ async fn idle_at_prompt_is_not_hung(version: &str, secs: u32, load: bool) {
             missing,
             ..
         } => assert!(missing.contains("never prints")),
+        // Only the boot deadline ends a wait without an early reason.
         other => {
             panic!("idling at the prompt for {secs} s must end in the plain timeout, got {other:?}")
         }
     }
-    assert!(
-        report.duration_secs >= secs as f64,
-        "ran {:.1} s",
-        report.duration_secs
-    );
     // The interrupt log went through a FIFO: megabytes read, nothing kept.
     assert!(
         report.trap_log.bytes > 1 << 20,
@@ -117,15 +113,10 @@ async fn noadue_hang_is_called_early(version: &str, load: bool) {
                 "{why}"
             )
         }
+        // The boot timeout would have ended it without an early reason: the
+        // storm was seen and confirmed by counting traps, not seconds.
         other => panic!("expected an early hang verdict, got {other:?}"),
     }
-    // Far below the 60 s boot timeout: the storm is seen within milliseconds
-    // of guest time and confirmed by counting traps, not seconds.
-    assert!(
-        report.duration_secs < 30.0,
-        "took {:.1} s",
-        report.duration_secs
-    );
     let first = report.first_trap.as_ref().expect("the first fault");
     assert_eq!(first.cause, 0xc);
     assert_ne!(first.epc, 0, "the first fault, not the loop at pc 0");
@@ -160,14 +151,10 @@ async fn parked_hart_is_called_early(version: &str, load: bool) {
                 "{why}"
             )
         }
+        // The 10 s boot timeout would have ended it without an early
+        // reason: the look at the parked hart decided first.
         other => panic!("expected an early hang verdict, got {other:?}"),
     }
-    // The 10 s boot timeout is the alternative: the look decided first.
-    assert!(
-        report.duration_secs < 9.0,
-        "took {:.1} s",
-        report.duration_secs
-    );
     assert!(
         matches!(report.verdict, runner::Verdict::AsExpected),
         "{:?}",
@@ -348,27 +335,13 @@ async fn storm_probe_tells_emulation_from_a_loop(version: &str) {
     qemu.kill().await;
 }
 
-macro_rules! per_version {
-    ($($modname:ident => $v:literal),* $(,)?) => {$(
-        mod $modname {
-            #[tokio::test]
-            async fn idle_at_prompt_is_not_hung() { super::idle_at_prompt_is_not_hung($v, 30, false).await }
-            #[tokio::test]
-            async fn idle_at_prompt_is_not_hung_under_load() { super::idle_at_prompt_is_not_hung($v, 15, true).await }
-            #[tokio::test]
-            async fn noadue_hang_is_called_early() { super::noadue_hang_is_called_early($v, false).await }
-            #[tokio::test]
-            async fn noadue_hang_is_called_early_under_load() { super::noadue_hang_is_called_early($v, true).await }
-            #[tokio::test]
-            async fn parked_hart_is_called_early() { super::parked_hart_is_called_early($v, false).await }
-            #[tokio::test]
-            async fn parked_hart_is_called_early_under_load() { super::parked_hart_is_called_early($v, true).await }
-            #[tokio::test]
-            async fn stuck_hart_is_named_early() { super::stuck_hart_is_named_early($v).await }
-            #[tokio::test]
-            async fn storm_probe_tells_emulation_from_a_loop() { super::storm_probe_tells_emulation_from_a_loop($v).await }
-        }
-    )*};
+common::per_version! {
+    async idle_at_prompt_is_not_hung = idle_at_prompt_is_not_hung(30, false);
+    async idle_at_prompt_is_not_hung_under_load = idle_at_prompt_is_not_hung(15, true);
+    async noadue_hang_is_called_early = noadue_hang_is_called_early(false);
+    async noadue_hang_is_called_early_under_load = noadue_hang_is_called_early(true);
+    async parked_hart_is_called_early = parked_hart_is_called_early(false);
+    async parked_hart_is_called_early_under_load = parked_hart_is_called_early(true);
+    async stuck_hart_is_named_early;
+    async storm_probe_tells_emulation_from_a_loop;
 }
-
-per_version!(qemu_7_2_22 => "7.2.22", qemu_8_0_2 => "8.0.2", qemu_9_2_0 => "9.2.0", qemu_10_0_2 => "10.0.2");
