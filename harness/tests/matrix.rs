@@ -8,6 +8,7 @@
 
 mod common;
 
+use hvharness::qemu::QemuRegistry;
 use hvharness::runner::{self, Verdict};
 use hvharness::scenario::Scenario;
 
@@ -48,4 +49,26 @@ common::per_version! {
     async guest_standalone = cell("guest-standalone.toml");
     async hypervisor_2vm = cell("hypervisor-2vm.toml");
     async hypervisor_noadue_2vm = cell("hypervisor-noadue-2vm.toml");
+}
+
+/// Under `HVHARNESS_REQUIRE_QEMU` (scripts/test.sh, CI) a cell whose version
+/// is not registered fails, naming the version and how to add it; without
+/// it, the cell is skipped.
+#[test]
+fn a_missing_version_fails_only_when_required() {
+    let none = QemuRegistry::default();
+    let failure =
+        std::panic::catch_unwind(|| common::registered_or_missing(&none, "8.0.2", "cell", true))
+            .expect_err("a missing version must fail when required");
+    let message = failure
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        message.contains("cell on QEMU 8.0.2: not registered (")
+            && message.contains("hvharness qemu install")
+            && message.contains("HVHARNESS_REQUIRE_QEMU"),
+        "{message}"
+    );
+    assert!(common::registered_or_missing(&none, "8.0.2", "cell", false).is_none());
 }
