@@ -1,5 +1,8 @@
 //! Errors of ELF loading and location resolution. Each message says what
 //! was asked, where it was looked for, and what would have matched.
+//!
+//! A cause (the I/O error behind [`ElfError::Io`]) is part of the message and
+//! not also returned by `source()`: a `{:#}` chain prints it once.
 
 use std::path::PathBuf;
 
@@ -7,12 +10,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ElfError {
     /// The file could not be read.
-    #[error("cannot read ELF file {path}: {source}")]
+    #[error("cannot read ELF file {path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (in the message, not a `source()`).
+        error: std::io::Error,
     },
 
     /// The file is not an ELF file this module can read.
@@ -131,5 +134,26 @@ fn did_you_mean(suggestions: &[String]) -> String {
         String::new()
     } else {
         format!("; did you mean: {}?", suggestions.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cause is in the message once, and not again as a source: a
+    /// `{:#}` chain (how the CLI prints errors) says it once.
+    #[test]
+    fn an_io_cause_is_printed_once() {
+        let e = ElfError::Io {
+            path: "/no/such/guest.elf".into(),
+            error: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file here"),
+        };
+        assert!(std::error::Error::source(&e).is_none());
+        let chain = format!("{:#}", anyhow::Error::new(e).context("loading guest"));
+        assert_eq!(
+            chain,
+            "loading guest: cannot read ELF file /no/such/guest.elf: no such file here"
+        );
     }
 }

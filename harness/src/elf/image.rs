@@ -75,9 +75,9 @@ impl ElfImage {
     ) -> Result<ElfImage, ElfError> {
         let path = path.as_ref();
         FILES_READ.with(|n| n.set(n.get() + 1));
-        let data = std::fs::read(path).map_err(|source| ElfError::Io {
+        let data = std::fs::read(path).map_err(|error| ElfError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         let name = match name {
             Some(n) => n.to_string(),

@@ -60,9 +60,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         };
         match tokio::time::timeout(timeout, write).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(source)) => Err(RspError::Io {
+            Ok(Err(error)) => Err(RspError::Io {
                 context: format!("sending {what}"),
-                source,
+                error,
             }),
             Err(_) => Err(RspError::Timeout {
                 waiting_for: format!("the socket to accept {what}"),
@@ -98,10 +98,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         timeout,
                     })
                 }
-                Ok(Err(source)) => {
+                Ok(Err(error)) => {
                     return Err(RspError::Io {
                         context: format!("waiting for {waiting_for}"),
-                        source,
+                        error,
                     });
                 }
                 Ok(Ok(n)) => n,

@@ -6,6 +6,10 @@
 //! stub saying no (`E NN`), [`RspError::Malformed`] is a broken or hostile peer.
 //! A register that the target description lists but the target cannot read is
 //! not an error at all: see [`super::RegisterValue::Unavailable`].
+//!
+//! A cause (an I/O error, a target-description error) is part of the message
+//! and not also returned by `source()`: a `{:#}` chain prints it once, and
+//! the text a broken connection keeps ([`RspError::Broken`]) still has it.
 
 use std::fmt;
 use std::time::Duration;
@@ -150,13 +154,12 @@ pub enum RspError {
         context: String,
     },
     /// An I/O error on the socket.
-    #[error("I/O error on the gdbstub connection while {context}: {source}")]
+    #[error("I/O error on the gdbstub connection while {context}: {error}")]
     Io {
         /// What was being done.
         context: String,
-        /// The error.
-        #[source]
-        source: std::io::Error,
+        /// The error (in the message, not a `source()`).
+        error: std::io::Error,
     },
     /// A request other than an interrupt while the target runs (QEMU would pause
     /// the VM without a stop reply, so the client refuses).
@@ -181,11 +184,17 @@ pub enum RspError {
     NoTargetDescription,
     /// The target description XML could not be fetched or understood.
     #[error("target description: {0}")]
-    TargetDescription(#[from] super::tdesc::TdescError),
+    TargetDescription(super::tdesc::TdescError),
     /// An earlier failure left the byte stream in an unknown state (a reply could
     /// still arrive and be taken for the answer to a later request).
     #[error("connection unusable after an earlier error ({0}); reconnect")]
     Broken(String),
+}
+
+impl From<super::tdesc::TdescError> for RspError {
+    fn from(e: super::tdesc::TdescError) -> RspError {
+        RspError::TargetDescription(e)
+    }
 }
 
 fn near_list(near: &[String]) -> String {
@@ -227,3 +236,25 @@ pub fn shorten(bytes: &[u8]) -> String {
 
 /// Result alias of this module.
 pub type Result<T, E = RspError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each cause once in a `{:#}` chain: in the message, not as a source.
+    #[test]
+    fn causes_are_printed_once() {
+        let io = RspError::Io {
+            context: "sending \"g\"".into(),
+            error: std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer"),
+        };
+        let tdesc = RspError::from(super::super::tdesc::TdescError::MissingFile {
+            file: "riscv-64bit-csr.xml".into(),
+        });
+        for (e, cause) in [(io, "reset by peer"), (tdesc, "riscv-64bit-csr.xml")] {
+            assert!(std::error::Error::source(&e).is_none(), "{e}");
+            let chain = format!("{:#}", anyhow::Error::new(e).context("attaching"));
+            assert_eq!(chain.matches(cause).count(), 1, "{chain}");
+        }
+    }
+}
