@@ -102,7 +102,7 @@ async fn main() {
         eprintln!("bench: --reps must be at least 1");
         std::process::exit(2);
     }
-    if let Err(e) = hvharness::qemu::process::install_signal_cleanup() {
+    if let Err(e) = hvharness::signals::install_signal_cleanup() {
         eprintln!("bench: {e:#}");
         std::process::exit(2);
     }

@@ -104,7 +104,7 @@ fn wait_bounded(
     };
     // A terminal's Ctrl-C reaches only the harness's own group, and a
     // SIGTERM or SIGHUP only the harness: the handler kills this group.
-    let hook = crate::qemu::process::on_interrupt(Box::new(kill));
+    let hook = crate::signals::on_interrupt(Box::new(kill));
     let deadline = Instant::now() + limit;
     let written = || -> u64 {
         outputs

@@ -37,7 +37,9 @@
 //! narrows a failure down to a QEMU version, a boot milestone or a QEMU
 //! commit; [`cli`] is the `hvharness` command line, one module per command;
 //! [`project`] knows where the repository keeps its QEMU prefixes, firmware,
-//! scenarios and snapshots.
+//! scenarios and snapshots; [`signals`] is what the process undoes when
+//! Ctrl-C, SIGTERM or SIGHUP ends it (every module that starts something
+//! registers there, and it knows none of them).
 //!
 //! # Where a QEMU version's quirks live
 //!
@@ -63,4 +65,5 @@ pub mod riscv;
 pub mod rsp;
 pub mod runner;
 pub mod scenario;
+pub mod signals;
 pub mod snapshot;

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     match rt.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
-            if hvharness::qemu::process::interrupted() {
+            if hvharness::signals::interrupted() {
                 // The signal handler is cleaning up and exits with 128 + the
                 // signal's number; dropping the runtime now would cut it short.
                 std::thread::sleep(std::time::Duration::from_secs(60));

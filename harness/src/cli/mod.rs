@@ -414,7 +414,8 @@ pub const EXIT_ENV: u8 = 2;
 
 /// Runs the parsed command line; the exit code follows the module docs.
 pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
-    crate::qemu::process::install_signal_cleanup()?;
+    crate::signals::install_signal_cleanup()?;
+    crate::qemu::session_dir::remove_stale_and_say();
     let root = project::root();
     match cli.command {
         Command::Qemu { command } => dispatch_qemu(command, root.as_deref()),

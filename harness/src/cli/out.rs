@@ -30,7 +30,7 @@ pub fn write(args: std::fmt::Arguments<'_>) {
 }
 
 fn fail(e: std::io::Error) -> ! {
-    crate::qemu::process::clean_up_for_exit();
+    crate::signals::clean_up_for_exit();
     if e.kind() == std::io::ErrorKind::BrokenPipe {
         std::process::exit(EXIT_CLOSED_OUTPUT);
     }
@@ -54,12 +54,12 @@ pub fn install() {
             .or_else(|| info.payload().downcast_ref::<&str>().copied())
             .unwrap_or("");
         if msg.starts_with("failed printing to std") {
-            if crate::qemu::process::interrupted() {
+            if crate::signals::interrupted() {
                 // A hung-up terminal (EIO) while the SIGHUP handler cleans up:
                 // it ends the process with its own status.
                 std::thread::sleep(std::time::Duration::from_secs(60));
             }
-            crate::qemu::process::clean_up_for_exit();
+            crate::signals::clean_up_for_exit();
             std::process::exit(if msg.contains("Broken pipe") {
                 EXIT_CLOSED_OUTPUT
             } else {

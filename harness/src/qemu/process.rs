@@ -4,8 +4,9 @@
 //! that holds its sockets and logs, started paused (`-S`) so the harness can
 //! connect consoles before the first instruction. The group is killed when the
 //! [`QemuProcess`] is dropped (errors, failed assertions and panics all drop it),
-//! by [`kill_all`] from the SIGINT/SIGTERM/SIGHUP handler, and by the kernel if the
-//! harness itself dies (parent-death signal).
+//! by [`kill_all`] from the SIGINT/SIGTERM/SIGHUP handler (registered with
+//! [`crate::signals`]), and by the kernel if the harness itself dies
+//! (parent-death signal).
 //!
 //! Those are three triggers of one termination path: SIGKILL to the QEMU's
 //! process group. `Drop` and `kill_all` send it from the harness; the kernel
@@ -13,7 +14,6 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -220,6 +220,7 @@ struct LaunchingDir(PathBuf);
 
 impl LaunchingDir {
     fn new(dir: &Path) -> LaunchingDir {
+        kill_all_on_exit();
         let mut dirs = LAUNCHING_DIRS.lock().unwrap_or_else(|p| p.into_inner());
         dirs.push(dir.to_path_buf());
         LaunchingDir(dir.to_path_buf())
@@ -233,7 +234,15 @@ impl Drop for LaunchingDir {
     }
 }
 
+/// Hands [`kill_all`] to the signal handler's clean-up (first, before any
+/// other hook), once per process, before the first QEMU is tracked.
+fn kill_all_on_exit() {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| crate::signals::run_first(kill_all));
+}
+
 fn live_groups<R>(f: impl FnOnce(&mut HashMap<i32, Live>) -> R) -> R {
+    kill_all_on_exit();
     let mut guard = match LIVE_GROUPS.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
@@ -242,10 +251,11 @@ fn live_groups<R>(f: impl FnOnce(&mut HashMap<i32, Live>) -> R) -> R {
 }
 
 /// Kills every QEMU this process started and has not yet killed, and removes
-/// every session directory not yet removed. For signal handlers, right before
-/// the process exits: `exit` runs no destructors, so without this the
-/// `TempDir`s would stay behind. Ordinary code relies on `Drop`.
-pub(crate) fn kill_all() {
+/// every session directory not yet removed. For the signal handler
+/// ([`crate::signals::clean_up_for_exit`]), right before the process exits:
+/// `exit` runs no destructors, so without this the `TempDir`s would stay
+/// behind. Ordinary code relies on `Drop`.
+fn kill_all() {
     let groups: Vec<(i32, Live)> = live_groups(|m| m.drain().collect());
     for (pgid, live) in &groups {
         if live.running {
@@ -280,94 +290,6 @@ fn remove_session_dir(dir: &Path, limit: Duration) -> bool {
             Err(_) => return false,
         }
     }
-}
-
-/// Something to undo before the process exits on a signal, other than QEMU
-/// itself: a build's process group, a git worktree.
-type Hook = Box<dyn FnOnce() + Send>;
-
-static INTERRUPT_HOOKS: Mutex<Vec<(u64, Hook)>> = Mutex::new(Vec::new());
-static NEXT_HOOK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// A registered [`on_interrupt`] action; [`cancel`](Self::cancel) it once
-/// the thing it cleans up is gone.
-#[must_use = "an interrupt hook stays registered until cancelled"]
-pub(crate) struct InterruptHook(u64);
-
-impl InterruptHook {
-    /// Unregisters the action without running it.
-    pub(crate) fn cancel(self) {
-        let mut hooks = INTERRUPT_HOOKS.lock().unwrap_or_else(|p| p.into_inner());
-        hooks.retain(|(id, _)| *id != self.0);
-    }
-}
-
-/// Registers `f` to run when SIGINT (Ctrl-C), SIGTERM or SIGHUP ends the
-/// process (after QEMU is killed), most recent first.
-pub(crate) fn on_interrupt(f: Hook) -> InterruptHook {
-    let id = NEXT_HOOK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    INTERRUPT_HOOKS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push((id, f));
-    InterruptHook(id)
-}
-
-/// Whether SIGINT, SIGTERM or SIGHUP arrived: the handler is cleaning up and will
-/// end the process. An error seen meanwhile (a child it killed) is a
-/// consequence, not news: callers wait for the handler instead of reporting it.
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
-}
-
-/// What the signal handler does before the process exits, for every other
-/// exit that runs no destructors (`std::process::exit`): marks the process as
-/// [`interrupted`], kills every QEMU and build, removes every session
-/// directory and undoes what the [`on_interrupt`] hooks undo.
-pub fn clean_up_for_exit() {
-    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
-    kill_all();
-    run_interrupt_hooks();
-}
-
-fn run_interrupt_hooks() {
-    let hooks: Vec<(u64, Hook)> =
-        std::mem::take(&mut *INTERRUPT_HOOKS.lock().unwrap_or_else(|p| p.into_inner()));
-    for (_, f) in hooks.into_iter().rev() {
-        f();
-    }
-}
-
-/// Installs a handler for SIGINT (Ctrl-C), SIGTERM and SIGHUP (a closed
-/// terminal) that kills every QEMU and every build, removes the session
-/// directories and exits with 128 + the signal's number: 130, 143 or 129, as
-/// a shell reports a process killed by it. Also removes the session
-/// directories that harnesses killed outright (SIGKILL) left behind. Call once
-/// from inside a tokio runtime.
-pub fn install_signal_cleanup() -> Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
-    for dir in super::session_dir::remove_stale() {
-        eprintln!(
-            "hvharness: removed {}, left by a harness that was killed",
-            dir.display()
-        );
-    }
-    tokio::spawn(async move {
-        let code = tokio::select! {
-            _ = int.recv() => 130,
-            _ = term.recv() => 143,
-            _ = hup.recv() => 129,
-        };
-        clean_up_for_exit();
-        // stderr may be a closed terminal (SIGHUP): a failed write must not panic.
-        let _ = writeln!(std::io::stderr(), "hvharness: interrupted; QEMU stopped");
-        std::process::exit(code);
-    });
-    Ok(())
 }
 
 impl QemuProcess {

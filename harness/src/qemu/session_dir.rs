@@ -28,6 +28,17 @@ pub(crate) fn remove_stale() -> Vec<PathBuf> {
     remove_stale_in(&std::env::temp_dir())
 }
 
+/// [`remove_stale`], saying on stderr what it removed: for the `hvharness`
+/// binary's start.
+pub(crate) fn remove_stale_and_say() {
+    for dir in remove_stale() {
+        eprintln!(
+            "hvharness: removed {}, left by a harness that was killed",
+            dir.display()
+        );
+    }
+}
+
 fn remove_stale_in(tmp: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(tmp) else {
         return Vec::new();

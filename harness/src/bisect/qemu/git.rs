@@ -190,7 +190,7 @@ fn git_in(dir: &Path, args: &[&str]) -> Result<String> {
 pub(crate) struct Worktree {
     repo: Repo,
     path: PathBuf,
-    hook: Option<crate::qemu::process::InterruptHook>,
+    hook: Option<crate::signals::InterruptHook>,
 }
 
 impl Worktree {
@@ -206,7 +206,7 @@ impl Worktree {
                 .with_context(|| format!("adding a worktree at {}", path.display()))?;
         }
         let (dir, wt) = (repo.dir.clone(), path.to_path_buf());
-        let hook = crate::qemu::process::on_interrupt(Box::new(move || remove_worktree(&dir, &wt)));
+        let hook = crate::signals::on_interrupt(Box::new(move || remove_worktree(&dir, &wt)));
         Ok(Worktree {
             repo: repo.clone(),
             path: path.to_path_buf(),

@@ -431,7 +431,7 @@ impl Bisector<'_> {
         // A step that ended because Ctrl-C tore its build or run down (its
         // worktree removed, its build killed) judged nothing: recorded, it
         // would be replayed as "build failed" on resume.
-        if crate::qemu::process::interrupted() {
+        if crate::signals::interrupted() {
             bail!("interrupted while judging {}", report::short(&rec.commit));
         }
         if !self.order.contains(&rec.commit) {
