@@ -382,50 +382,39 @@ pub(crate) mod tests {
                 $(m.insert($f.to_string(), include_str!(concat!("testdata/", $dir, "/", $f)).to_string());)*
                 m
             }};
+            // What QEMU serves for riscv64: the same files on 7.2 and 10.0.
+            ($dir:literal) => {
+                files!(
+                    $dir,
+                    [
+                        "target.xml",
+                        "riscv-64bit-cpu.xml",
+                        "riscv-64bit-fpu.xml",
+                        "riscv-64bit-virtual.xml",
+                        "riscv-csr.xml"
+                    ]
+                )
+            };
+            // With v=true, the vector registers' file after the FPU's.
+            ($dir:literal, vector) => {
+                files!(
+                    $dir,
+                    [
+                        "target.xml",
+                        "riscv-64bit-cpu.xml",
+                        "riscv-64bit-fpu.xml",
+                        "riscv-vector.xml",
+                        "riscv-64bit-virtual.xml",
+                        "riscv-csr.xml"
+                    ]
+                )
+            };
         }
         match set {
-            "7.2.22" => files!(
-                "qemu-7.2.22",
-                [
-                    "target.xml",
-                    "riscv-64bit-cpu.xml",
-                    "riscv-64bit-fpu.xml",
-                    "riscv-64bit-virtual.xml",
-                    "riscv-csr.xml"
-                ]
-            ),
-            "10.0.2" => files!(
-                "qemu-10.0.2",
-                [
-                    "target.xml",
-                    "riscv-64bit-cpu.xml",
-                    "riscv-64bit-fpu.xml",
-                    "riscv-64bit-virtual.xml",
-                    "riscv-csr.xml"
-                ]
-            ),
-            "7.2.22-vector" => files!(
-                "qemu-7.2.22-vector",
-                [
-                    "target.xml",
-                    "riscv-64bit-cpu.xml",
-                    "riscv-64bit-fpu.xml",
-                    "riscv-vector.xml",
-                    "riscv-64bit-virtual.xml",
-                    "riscv-csr.xml"
-                ]
-            ),
-            "10.0.2-vector" => files!(
-                "qemu-10.0.2-vector",
-                [
-                    "target.xml",
-                    "riscv-64bit-cpu.xml",
-                    "riscv-64bit-fpu.xml",
-                    "riscv-vector.xml",
-                    "riscv-64bit-virtual.xml",
-                    "riscv-csr.xml"
-                ]
-            ),
+            "7.2.22" => files!("qemu-7.2.22"),
+            "10.0.2" => files!("qemu-10.0.2"),
+            "7.2.22-vector" => files!("qemu-7.2.22-vector", vector),
+            "10.0.2-vector" => files!("qemu-10.0.2-vector", vector),
             other => panic!("no such set {other}"),
         }
     }
