@@ -301,9 +301,12 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// One file read: its module path, its path under `src/`, its tokens.
+type ModuleFile<'a> = (Vec<String>, &'a PathBuf, Vec<(Tok, usize)>);
+
 /// The dependency graph of a source tree given as (path under `src/`, text).
 fn graph(files: &[(PathBuf, String)]) -> Graph {
-    let modules: Vec<(Vec<String>, &PathBuf, Vec<(Tok, usize)>)> = files
+    let modules: Vec<ModuleFile> = files
         .iter()
         .filter(|(rel, _)| rel != Path::new("main.rs"))
         .map(|(rel, text)| (module_path(rel), rel, tokens(text)))
