@@ -20,7 +20,7 @@ use hvharness::diagnosis::walk::{
     qemu_has_svadu, walk_fault, MissingKind, Regime, RspPhysMemory, Stage, Translated, VirtMemory,
 };
 use hvharness::diagnosis::PhysMemory;
-use hvharness::qemu::{quirks, LaunchOptions, MachineSpec, QemuProcess, QemuVersion};
+use hvharness::qemu::{quirks, LaunchOptions, QemuProcess, QemuVersion};
 use hvharness::riscv::{envcfg, Atp, Cause, Level, PrivilegeLevel};
 use hvharness::rsp::{RspClient, RspConfig};
 
@@ -284,16 +284,7 @@ async fn phys_memory_reads(version: &str) {
     let Some(build) = common::qemu_or_skip(version, "diagnosis_walk phys") else {
         return;
     };
-    let spec = MachineSpec {
-        machine: "virt".into(),
-        cpu: "rv64,h=true".into(),
-        smp: 1,
-        memory: "128M".into(),
-        bios: Some("default".into()),
-        kernel: None,
-        consoles: vec![],
-        extra_args: vec![],
-    };
+    let spec = common::virt("rv64,h=true", 1);
     let q = QemuProcess::launch(
         &build,
         &spec,

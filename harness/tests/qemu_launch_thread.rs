@@ -6,21 +6,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use hvharness::qemu::{ConsoleAttach, ConsoleSpec, LaunchOptions, MachineSpec, QemuProcess};
+use hvharness::qemu::{LaunchOptions, MachineSpec, QemuProcess};
 
 fn bare_opensbi() -> MachineSpec {
     MachineSpec {
-        machine: "virt".into(),
-        cpu: "rv64,h=true".into(),
-        smp: 1,
-        memory: "128M".into(),
-        bios: Some("default".into()),
-        kernel: None,
-        consoles: vec![ConsoleSpec {
-            name: "serial0".into(),
-            attach: ConsoleAttach::Serial,
-        }],
-        extra_args: vec![],
+        consoles: vec![common::serial_console("serial0")],
+        ..common::virt("rv64,h=true", 1)
     }
 }
 

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use hvharness::qemu::{ConsoleAttach, ConsoleSpec, LaunchOptions, MachineSpec, QemuProcess};
+use hvharness::qemu::{LaunchOptions, MachineSpec, QemuProcess};
 use hvharness::rsp::{RspClient, RspConfig};
 use regex::Regex;
 
@@ -13,17 +13,8 @@ const RESET_PC: u64 = 0x1000;
 
 fn bare_opensbi(smp: u32) -> MachineSpec {
     MachineSpec {
-        machine: "virt".into(),
-        cpu: "rv64,h=true".into(),
-        smp,
-        memory: "128M".into(),
-        bios: Some("default".into()),
-        kernel: None,
-        consoles: vec![ConsoleSpec {
-            name: "serial0".into(),
-            attach: ConsoleAttach::Serial,
-        }],
-        extra_args: vec![],
+        consoles: vec![common::serial_console("serial0")],
+        ..common::virt("rv64,h=true", smp)
     }
 }
 

@@ -13,16 +13,7 @@ use hvharness::runner;
 use hvharness::scenario::Scenario;
 
 fn machine(cpu: &str) -> MachineSpec {
-    MachineSpec {
-        machine: "virt".into(),
-        cpu: cpu.into(),
-        smp: 1,
-        memory: "128M".into(),
-        bios: Some("default".into()),
-        kernel: None,
-        consoles: vec![],
-        extra_args: vec![],
-    }
+    common::virt(cpu, 1)
 }
 
 fn says(q: &Quirk, build: &QemuBuild, seen: bool) {

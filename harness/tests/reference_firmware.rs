@@ -28,11 +28,6 @@ fn re(s: &str) -> Regex {
 
 fn machine(cpu: &str, smp: u32, kernel: &Path, consoles: &[(&str, ConsoleAttach)]) -> MachineSpec {
     MachineSpec {
-        machine: "virt".into(),
-        cpu: cpu.into(),
-        smp,
-        memory: "128M".into(),
-        bios: Some("default".into()),
         kernel: Some(kernel.to_path_buf()),
         consoles: consoles
             .iter()
@@ -41,7 +36,7 @@ fn machine(cpu: &str, smp: u32, kernel: &Path, consoles: &[(&str, ConsoleAttach)
                 attach: a.clone(),
             })
             .collect(),
-        extra_args: vec![],
+        ..common::virt(cpu, smp)
     }
 }
 

@@ -18,16 +18,7 @@ const OPENSBI: u64 = 0x8000_0000;
 const RESET_PC: u64 = 0x1000;
 
 fn machine() -> MachineSpec {
-    MachineSpec {
-        machine: "virt".into(),
-        cpu: "rv64,h=true".into(),
-        smp: 2,
-        memory: "128M".into(),
-        bios: Some("default".into()),
-        kernel: None,
-        consoles: vec![],
-        extra_args: vec![],
-    }
+    common::virt("rv64,h=true", 2)
 }
 
 /// Starts QEMU paused with a gdbstub and connects; `None` (after a skip line) when the version is missing.

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use hvharness::firmware::ReferenceFirmware;
-use hvharness::qemu::{QemuBuild, QemuRegistry, QemuVersion};
+use hvharness::qemu::{
+    ConsoleAttach, ConsoleSpec, MachineSpec, QemuBuild, QemuRegistry, QemuVersion,
+};
 
 mod cpu_hog;
 #[allow(unused_imports)] // used by the load tests, not by every test binary
@@ -161,6 +163,30 @@ fn qemu_missing_as(what: &str, required: bool) {
 pub fn skipped(what: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "skipped: {what}");
+}
+
+/// QEMU's virt machine with `cpu` and `smp` harts, 128 MiB and OpenSBI
+/// (`-bios default`), no kernel and no console: the machine the process,
+/// gdbstub and quirk tests start (set `kernel` and `consoles` on top).
+pub fn virt(cpu: &str, smp: u32) -> MachineSpec {
+    MachineSpec {
+        machine: "virt".into(),
+        cpu: cpu.into(),
+        smp,
+        memory: "128M".into(),
+        bios: Some("default".into()),
+        kernel: None,
+        consoles: vec![],
+        extra_args: vec![],
+    }
+}
+
+/// A console named `name` on the machine's first serial port.
+pub fn serial_console(name: &str) -> ConsoleSpec {
+    ConsoleSpec {
+        name: name.into(),
+        attach: ConsoleAttach::Serial,
+    }
 }
 
 /// Builds the reference firmware once per test process.

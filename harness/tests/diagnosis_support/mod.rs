@@ -11,9 +11,7 @@ use std::time::{Duration, Instant};
 use hvharness::debug::privilege_of;
 use hvharness::diagnosis::{FaultContext, TrapTarget};
 use hvharness::elf::ElfSet;
-use hvharness::qemu::{
-    ConsoleAttach, ConsoleSpec, LaunchOptions, MachineSpec, QemuProcess, QemuVersion,
-};
+use hvharness::qemu::{LaunchOptions, MachineSpec, QemuProcess, QemuVersion};
 use hvharness::riscv::{Cause, Level, PrivilegeLevel};
 use hvharness::rsp::{RspClient, RspConfig, RspError, ThreadId};
 
@@ -47,17 +45,9 @@ impl Session {
             .expect("hypervisor ELF loads");
         elfs.load(guest, Some("guest"), 0).expect("guest ELF loads");
         let spec = MachineSpec {
-            machine: "virt".into(),
-            cpu: "rv64,h=true".into(),
-            smp: 1,
-            memory: "128M".into(),
-            bios: Some("default".into()),
             kernel: Some(kernel.to_path_buf()),
-            consoles: vec![ConsoleSpec {
-                name: "vm0".into(),
-                attach: ConsoleAttach::Serial,
-            }],
-            extra_args: vec![],
+            consoles: vec![common::serial_console("vm0")],
+            ..common::virt("rv64,h=true", 1)
         };
         let qemu = QemuProcess::launch(
             &build,
