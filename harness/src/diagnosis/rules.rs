@@ -19,6 +19,7 @@ use super::walk::{
 };
 use super::{emulation, FaultContext, TrapTarget};
 use crate::elf::{disassemble, ElfSet, Instruction};
+use crate::provenance;
 use crate::qemu::{quirks, QemuVersion};
 use crate::riscv::cause::code;
 use crate::riscv::{envcfg, guest_physical_address, Access, Level};
@@ -356,11 +357,20 @@ fn adue(e: &Evidence) -> Option<Finding> {
     } else {
         details.push("G-stage and single-stage A/D updates follow menvcfg.ADUE, which M-mode firmware (OpenSBI) controls.".to_string());
     }
+    let mut fix = adue_fix(stage, m_adue);
+    // Who writes the A/D-update bit's register in the images, and the line
+    // to change (the VS-stage's henvcfg is the hypervisor's to set).
+    if let Some(story) = e.elfs.filter(|_| stage == Stage::VS).and_then(|elfs| {
+        provenance::explain::missing_bit(elfs, "henvcfg", 61, "ADUE", Some(&quirks::HENVCFG_RESET_ADUE))
+    }) {
+        details.extend(story.details);
+        fix = format!("{} {}", story.fix, fix);
+    }
     Some(Finding {
         rule: "adue",
         summary,
         details,
-        fix: adue_fix(stage, m_adue),
+        fix,
     })
 }
 
