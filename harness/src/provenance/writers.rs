@@ -24,17 +24,6 @@ pub enum WriteKind {
     Clear,
 }
 
-impl WriteKind {
-    /// The CSR after this write of `value` to a CSR holding `before`.
-    pub(crate) fn apply(self, before: u64, value: u64) -> u64 {
-        match self {
-            WriteKind::Write => value,
-            WriteKind::Set => before | value,
-            WriteKind::Clear => before & !value,
-        }
-    }
-}
-
 /// Where the written value comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -241,12 +230,5 @@ mod tests {
         assert_eq!(decode_write(0x73, 4), None);
         assert_eq!(decode_write(0x0007_b783, 4), None);
         assert_eq!(decode_write(0x9073, 2), None);
-    }
-
-    #[test]
-    fn apply_follows_the_kind() {
-        assert_eq!(WriteKind::Write.apply(0xf0, 0x1), 0x1);
-        assert_eq!(WriteKind::Set.apply(0xf0, 0x1), 0xf1);
-        assert_eq!(WriteKind::Clear.apply(0xf0, 0x10), 0xe0);
     }
 }
