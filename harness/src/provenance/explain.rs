@@ -4,7 +4,8 @@
 //! of its function and the source is at hand). The diagnosis rules call it.
 
 use super::csr_numbers::csr_number;
-use super::writers::{find_writers, CsrWriter, WriteKind};
+use super::trace::{CsrWrites, TracedWrite};
+use super::writers::{find_writers, CsrWriter, Operand, WriteKind};
 use crate::elf::ElfSet;
 use crate::qemu::quirks::Quirk;
 use crate::riscv::decode_csr;
@@ -27,8 +28,12 @@ pub(crate) struct BitStory {
 /// who writes the CSR in `elfs`, and whether anything sets the bit. `reset`
 /// is the quirk under which QEMU's reset sets the bit (its upper bound is
 /// the release from which the firmware must set it itself).
+///
+/// `recorded`: the run's traced writes, when it traced them: then each
+/// writer says on which harts it ran and with what value.
 pub(crate) fn missing_bit(
     elfs: &ElfSet,
+    recorded: Option<&CsrWrites>,
     csr: &str,
     bit: u32,
     field: &str,
@@ -56,12 +61,27 @@ pub(crate) fn missing_bit(
             fix: fix_without_writer(elfs, csr, bit, field),
         });
     }
-    let places: Vec<String> = writers.iter().map(written_at).collect();
+    let ran = |w: &CsrWriter| -> Vec<&TracedWrite> {
+        recorded
+            .map(|r| {
+                r.writes
+                    .iter()
+                    .filter(|t| t.csr == w.csr && t.place == w.place() && t.instruction == w.instruction)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // A value known statically, else the one the run recorded (the first).
+    let value_of = |w: &CsrWriter| w.value.or_else(|| ran(w).iter().find_map(|t| t.value));
+    let places: Vec<String> = writers
+        .iter()
+        .map(|w| written_at(w, value_of(w), &ran(w), recorded.is_some()))
+        .collect();
     let setters: Vec<&CsrWriter> = writers
         .iter()
-        .filter(|w| w.kind != WriteKind::Clear && w.value.is_some_and(|v| v & mask != 0))
+        .filter(|w| w.kind != WriteKind::Clear && value_of(w).is_some_and(|v| v & mask != 0))
         .collect();
-    let unknown = writers.iter().filter(|w| w.value.is_none()).count();
+    let unknown = writers.iter().filter(|w| value_of(w).is_none()).count();
     let mut line = format!("{csr} is written at {}", join(&places));
     if setters.is_empty() {
         line.push_str(&format!("; no instruction in the images sets bit {bit}"));
@@ -80,6 +100,12 @@ pub(crate) fn missing_bit(
         ));
     }
     details.push(line + ".");
+    for o in recorded.iter().flat_map(|r| &r.outside).filter(|o| o.csr == csr) {
+        details.push(format!(
+            "{csr} changed {:#x} -> {:#x} on hart {} before {}: written outside the images we know.",
+            o.was, o.became, o.hart, o.seen_at
+        ));
+    }
     let target = writers
         .iter()
         .find(|w| w.kind != WriteKind::Clear && w.value.is_some())
@@ -96,29 +122,46 @@ pub(crate) fn missing_bit(
         .map(|f| format!(" ({f})"))
         .unwrap_or_default();
     let mut fix = format!(
-        "At {}{in_function}, add bit {bit} ({field}) to the value written to {csr} ({csr} |= 1 << {bit}).",
+        "At {}{in_function}, add {csr} bit {bit} ({field}) to the value written there ({csr} |= 1 << {bit}).",
         target.place()
     );
     if let Some((old, new)) = target.value.and(source_diff(target, bit)) {
         details.push(format!("proposed change at {}:", target.place()));
         details.push(format!("-   {old}"));
         details.push(format!("+   {new}"));
-        fix.push_str(" The change is shown above.");
+        fix.push_str(" The one-line change is shown above.");
     }
     Some(BitStory { details, fix })
 }
 
-/// `hypervisor/hart.c:40 (`csrs henvcfg, a5`, a5 = 0x8000000000000000: STCE)`.
-fn written_at(w: &CsrWriter) -> String {
-    let value = match w.value {
-        Some(v) => format!("{}{}", w.operand_text(), field_names(&w.csr, v)),
-        None => w.operand_text(),
+/// `hart.c:40 (`csrs henvcfg, a5`, a5 = 0x8000000000000000: STCE) on
+/// harts 0 and 1`: the writer, its value (`value`: static or recorded) and,
+/// when the run was traced (`traced`), the harts it ran on.
+fn written_at(w: &CsrWriter, value: Option<u64>, ran: &[&TracedWrite], traced: bool) -> String {
+    let operand = match (w.operand, value) {
+        (Operand::Register(_), Some(v)) => {
+            format!("{} = {v:#x}{}", w.operand.name(), field_names(&w.csr, v))
+        }
+        (Operand::Immediate(_), Some(v)) => format!("immediate {v:#x}{}", field_names(&w.csr, v)),
+        (_, None) => w.operand_text(),
     };
-    format!("{} (`{}`, {value})", w.place(), w.instruction)
+    let mut harts: Vec<u32> = ran.iter().map(|t| t.hart).collect();
+    harts.sort_unstable();
+    harts.dedup();
+    let on = match harts.as_slice() {
+        [] if traced => " (it did not run)".to_string(),
+        [] => String::new(),
+        [h] => format!(" on hart {h}"),
+        many => format!(
+            " on harts {}",
+            join(&many.iter().map(u32::to_string).collect::<Vec<_>>())
+        ),
+    };
+    format!("{} (`{}`, {operand}){on}", w.place(), w.instruction)
 }
 
 /// `: STCE, PBMTE`: the named fields a value sets, or nothing.
-fn field_names(csr: &str, value: u64) -> String {
+pub(crate) fn field_names(csr: &str, value: u64) -> String {
     let decoded = decode_csr(csr, value);
     let names: Vec<String> = decoded
         .fields
@@ -190,7 +233,6 @@ fn fix_without_writer(elfs: &ElfSet, csr: &str, bit: u32, field: &str) -> String
 mod tests {
     use super::*;
     use crate::elf::SourceLine;
-    use crate::provenance::{Operand, WriteKind};
 
     fn writer(text: &str) -> CsrWriter {
         CsrWriter {
@@ -240,9 +282,27 @@ mod tests {
     fn the_writer_reads_like_the_issue() {
         let w = writer("csr_set(CSR_HENVCFG, HENVCFG_STCE);");
         assert_eq!(
-            written_at(&w),
+            written_at(&w, w.value, &[], false),
             "hart.c:40 (`csrs henvcfg, a5`, a5 = 0x8000000000000000: STCE)"
         );
+        let ran = |hart| TracedWrite {
+            csr: "henvcfg".into(),
+            hart,
+            privilege: "HS".into(),
+            place: "hart.c:40".into(),
+            instruction: "csrs henvcfg, a5".into(),
+            operand: "a5".into(),
+            value: Some(0x8000_0000_0000_0000),
+            before: Some(0),
+            after: Some(0x8000_0000_0000_0000),
+            at_secs: 0.1,
+        };
+        let (one, two) = (ran(1), ran(0));
+        assert_eq!(
+            written_at(&w, w.value, &[&one, &two, &one], true),
+            "hart.c:40 (`csrs henvcfg, a5`, a5 = 0x8000000000000000: STCE) on harts 0 and 1"
+        );
+        assert!(written_at(&w, w.value, &[], true).ends_with("(it did not run)"));
         assert_eq!(join(&["a".into(), "b".into(), "c".into()]), "a, b and c");
     }
 }

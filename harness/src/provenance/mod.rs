@@ -11,7 +11,8 @@ mod trace;
 mod writers;
 
 pub use session::{trace, CsrTrace};
-pub use trace::{collect, trace_breakpoints, OutsideChange, TracedWrite};
+pub use trace::{CsrWrites, OutsideChange, TracedWrite};
+pub(crate) use trace::TracePlan;
 pub use writers::{find_writers, CsrWriter, Operand, WriteKind};
 
 use anyhow::Result;
@@ -20,7 +21,8 @@ use crate::elf::ElfSet;
 
 /// Every writer of the CSR `csr` (a name, or a number such as `0x60a`) in
 /// `elfs`; an unknown name is an error listing near matches.
-pub fn writers_of(elfs: &ElfSet, csr: &str) -> Result<Vec<CsrWriter>> {
+/// Gives the CSR's name too.
+pub fn writers_of(elfs: &ElfSet, csr: &str) -> Result<(String, Vec<CsrWriter>)> {
     let Some(number) = csr_numbers::csr_number(csr) else {
         let near = csr_numbers::near_csr_names(csr);
         let hint = if near.is_empty() {
@@ -31,5 +33,6 @@ pub fn writers_of(elfs: &ElfSet, csr: &str) -> Result<Vec<CsrWriter>> {
         anyhow::bail!("unknown CSR \"{csr}\"{hint}: give a CSR name such as henvcfg, or its number (0x60a)");
     };
     let name = csr_numbers::csr_name(number);
-    Ok(find_writers(elfs, number, &name))
+    let writers = find_writers(elfs, number, &name);
+    Ok((name, writers))
 }

@@ -53,7 +53,7 @@ pub struct OutsideChange {
 /// The breakpoints that record `writers` in `scenario`'s run: one per
 /// address (a writer's, or the instruction after one), counted once per
 /// hart at the level its ELF file runs at.
-pub fn trace_breakpoints(scenario: &Scenario, writers: &[CsrWriter]) -> Vec<BreakpointSpec> {
+fn trace_breakpoints(scenario: &Scenario, writers: &[CsrWriter]) -> Vec<BreakpointSpec> {
     let any_guest = scenario.elfs.iter().any(|e| e.virt == Some(true));
     let privilege_of = |space: &str| {
         let virt = scenario
@@ -105,7 +105,7 @@ pub fn trace_breakpoints(scenario: &Scenario, writers: &[CsrWriter]) -> Vec<Brea
 /// The writes `stops` recorded, in time order, and the changes nothing of
 /// ours made.
 /// `trace` is what [`trace_breakpoints`] gave: only their stops count.
-pub fn collect(
+fn collect(
     writers: &[CsrWriter],
     trace: &[BreakpointSpec],
     stops: &[StopRecord],
@@ -162,4 +162,79 @@ pub fn collect(
         }
     }
     (writes, outside)
+}
+
+/// The writes of one run and the changes nothing of ours made.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CsrWrites {
+    /// The CSRs traced.
+    pub csrs: Vec<String>,
+    /// Every instruction in the images that can write them.
+    pub writers: Vec<CsrWriter>,
+    /// The writes that ran, in time order (per writer, the first on each hart).
+    pub writes: Vec<TracedWrite>,
+    /// Values that changed between recorded writes with no writer of ours
+    /// in between: written outside the images we know.
+    pub outside: Vec<OutsideChange>,
+}
+
+/// The trace of one run: the writers, and the breakpoints that record them.
+#[derive(Debug, Clone)]
+pub(crate) struct TracePlan {
+    csrs: Vec<String>,
+    writers: Vec<CsrWriter>,
+    specs: Vec<BreakpointSpec>,
+}
+
+impl TracePlan {
+    /// The plan for tracing `csrs` (names or numbers) in `scenario`'s run;
+    /// `None` when there is nothing to trace.
+    pub(crate) fn new(
+        scenario: &Scenario,
+        elfs: &crate::elf::ElfSet,
+        csrs: &[String],
+    ) -> anyhow::Result<Option<TracePlan>> {
+        if csrs.is_empty() {
+            return Ok(None);
+        }
+        let mut names = Vec::new();
+        let mut writers = Vec::new();
+        for csr in csrs {
+            let (name, found) = super::writers_of(elfs, csr)?;
+            if !names.contains(&name) {
+                names.push(name);
+                writers.extend(found);
+            }
+        }
+        let specs = trace_breakpoints(scenario, &writers);
+        Ok(Some(TracePlan {
+            csrs: names,
+            writers,
+            specs,
+        }))
+    }
+
+    /// `scenario` with the trace's breakpoints added.
+    pub(crate) fn scenario(&self, scenario: &Scenario) -> Scenario {
+        let mut traced = scenario.clone();
+        traced.breakpoints.extend(self.specs.iter().cloned());
+        traced
+    }
+
+    /// Takes the trace's stops out of `stops` (the scenario's own stay, so
+    /// snapshots and checks see what they saw without the trace) and
+    /// turns them into writes.
+    pub(crate) fn finish(self, stops: &mut Vec<StopRecord>) -> CsrWrites {
+        let (ours, theirs): (Vec<StopRecord>, Vec<StopRecord>) = std::mem::take(stops)
+            .into_iter()
+            .partition(|s| self.specs.iter().any(|t| t.at == s.breakpoint));
+        *stops = theirs;
+        let (writes, outside) = collect(&self.writers, &self.specs, &ours);
+        CsrWrites {
+            csrs: self.csrs,
+            writers: self.writers,
+            writes,
+            outside,
+        }
+    }
 }
