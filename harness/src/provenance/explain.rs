@@ -11,8 +11,9 @@ use crate::qemu::quirks::Quirk;
 use crate::riscv::decode_csr;
 
 /// The CSRs whose writers show where a hypervisor sets up its H-extension
-/// state: where a missing henvcfg write belongs.
-const NEIGHBOURS: &[&str] = &["hstatus", "hedeleg", "hideleg", "hgatp"];
+/// state: where a missing henvcfg write belongs. The per-hart delegation
+/// set-up first (henvcfg is per hart too), then what is set per VM.
+const NEIGHBOURS: &[&str] = &["hedeleg", "hideleg", "hstatus", "hgatp"];
 
 /// What the images do about one bit of a CSR.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -120,6 +120,11 @@ impl CsrWriter {
         }
     }
 
+    /// The name of the function holding it (`hart_init`).
+    pub fn function_name(&self) -> Option<&str> {
+        self.function.as_deref()
+    }
+
     /// `a5 = 0x8000000000000000`, `a5` when the value is not known, or the
     /// immediate.
     pub fn operand_text(&self) -> String {
