@@ -197,6 +197,38 @@ async fn never_written(version: &str) {
     );
 }
 
+/// `trace_csrs` in a scenario: the run report carries the writes (what
+/// `run --json` prints), and the scenario's own stops are only its own.
+async fn in_run_report(version: &str) {
+    common::firmware();
+    let Some(build) = common::qemu_or_skip(version, "trace_csrs") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shipped = common::root().join("scenarios/hypervisor-noadue-2vm.toml");
+    let text = std::fs::read_to_string(&shipped).expect("the shipped no-ADUE scenario");
+    let fw = common::root().join("target/firmware");
+    let text = format!("trace_csrs = [\"henvcfg\"]\n{text}")
+        .replace("\"../target/firmware/", &format!("\"{}/", fw.display()));
+    let path = dir.path().join("traced.toml");
+    std::fs::write(&path, text).expect("writing the scenario");
+    let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+    let report = hvharness::runner::run(&scenario, &build)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(!report.verdict.is_failure(), "{:?}", report.verdict);
+    assert!(
+        report.stops.iter().all(|s| s.breakpoint == "guest:kvminithart"),
+        "only the scenario's stops: {:?}",
+        report.stops.iter().map(|s| &s.breakpoint).collect::<Vec<_>>()
+    );
+    let writes = report.csr_writes.as_ref().expect("csr_writes");
+    assert_eq!(writes.csrs, ["henvcfg"]);
+    assert_eq!(writes.writes.len(), 2, "{writes:?}");
+    let json = serde_json::to_value(&report).expect("json");
+    assert_eq!(json["csr_writes"]["writes"][0]["value"], serde_json::json!(STCE));
+}
+
 /// The static finder on the real ELF files, without QEMU: hart_init's
 /// writers of the hypervisor's set-up CSRs, with lines and values, and
 /// none in the guest (it runs in VS-mode, where these CSRs do not exist).
@@ -242,6 +274,8 @@ macro_rules! per_version {
             async fn fixed() { super::fixed($v).await }
             #[tokio::test]
             async fn never_written() { super::never_written($v).await }
+            #[tokio::test]
+            async fn in_run_report() { super::in_run_report($v).await }
         }
     )*};
 }
