@@ -172,7 +172,10 @@ const TRACED: [&str; 5] = ["henvcfg", "hedeleg", "hideleg", "hcounteren", "menvc
 /// hypervisor-2vm through the harness with [`TRACED`] traced and without,
 /// alternately, on each QEMU: QEMU start to the verdict, and the ratio.
 async fn figure_trace(root: &Path, registry: &QemuRegistry, reps: usize) -> bool {
-    println!("\n(t) CSR tracing: hypervisor-2vm booted with trace_csrs = {} vs without", TRACED.join(", "));
+    println!(
+        "\n(t) CSR tracing: hypervisor-2vm booted with trace_csrs = {} vs without",
+        TRACED.join(", ")
+    );
     let Ok(plain) = Scenario::load(&root.join("scenarios/hypervisor-2vm.toml")) else {
         println!("  cannot load the scenario");
         return false;
@@ -187,7 +190,11 @@ async fn figure_trace(root: &Path, registry: &QemuRegistry, reps: usize) -> bool
         for i in 0..reps {
             progress(&format!("(t) QEMU {}: {}/{reps}", build.version, i + 1));
             // A different one first in each repetition.
-            let order = if i % 2 == 0 { [&traced, &plain] } else { [&plain, &traced] };
+            let order = if i % 2 == 0 {
+                [&traced, &plain]
+            } else {
+                [&plain, &traced]
+            };
             for scenario in order {
                 match hvharness::runner::run(scenario, build).await {
                     Ok(r) if matches!(r.observed, hvharness::runner::Observed::Booted) => {

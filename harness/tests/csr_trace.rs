@@ -112,13 +112,23 @@ async fn noadue(version: &str) {
     assert_eq!(w.place(), format!("hart.c:{}", henvcfg_line()));
     assert_eq!(w.kind, WriteKind::Set);
     assert_eq!(w.value, Some(STCE), "a5 is built from constants: {trace}");
-    assert!(w.source_text.as_deref().is_some_and(|t| t.starts_with("csr_set(CSR_HENVCFG")));
+    assert!(w
+        .source_text
+        .as_deref()
+        .is_some_and(|t| t.starts_with("csr_set(CSR_HENVCFG")));
     check_writes(&trace, STCE, STCE | ADUE);
     let text = trace.to_string();
     assert!(text.contains("a5 = 0x8000000000000000: STCE"), "{text}");
     if HENVCFG_RESET_ADUE.applies(trace.qemu) {
         // QEMU 8.x: reset set ADUE, the write keeps it.
-        assert!(trace.writes.writes.iter().all(|w| w.after.unwrap_or(0) & ADUE != 0), "{text}");
+        assert!(
+            trace
+                .writes
+                .writes
+                .iter()
+                .all(|w| w.after.unwrap_or(0) & ADUE != 0),
+            "{text}"
+        );
     }
     if !hangs_without_adue(trace.qemu) {
         return;
@@ -144,7 +154,9 @@ async fn noadue(version: &str) {
         "{details}"
     );
     assert!(
-        fix.starts_with(&format!("At hart.c:{line} (hart_init), add henvcfg bit 61 (ADUE)")),
+        fix.starts_with(&format!(
+            "At hart.c:{line} (hart_init), add henvcfg bit 61 (ADUE)"
+        )),
         "{fix}"
     );
 }
@@ -160,10 +172,21 @@ async fn fixed(version: &str) {
     };
     assert_eq!(w.value, Some(STCE | ADUE), "{trace}");
     // QEMU < 8.0 has no ADUE bit to keep.
-    let kept = if SVADU.applies(trace.qemu) { STCE | ADUE } else { STCE };
+    let kept = if SVADU.applies(trace.qemu) {
+        STCE | ADUE
+    } else {
+        STCE
+    };
     check_writes(&trace, STCE | ADUE, kept);
     if SVADU.applies(trace.qemu) {
-        assert!(trace.writes.writes.iter().all(|w| w.after.unwrap_or(0) & ADUE != 0), "{trace}");
+        assert!(
+            trace
+                .writes
+                .writes
+                .iter()
+                .all(|w| w.after.unwrap_or(0) & ADUE != 0),
+            "{trace}"
+        );
     }
 }
 
@@ -177,7 +200,10 @@ async fn never_written(version: &str) {
     assert!(trace.writes.writers.is_empty(), "{trace}");
     assert!(trace.writes.writes.is_empty(), "{trace}");
     let text = trace.to_string();
-    assert!(text.contains("henvcfg: no instruction in the images writes it"), "{text}");
+    assert!(
+        text.contains("henvcfg: no instruction in the images writes it"),
+        "{text}"
+    );
     if !hangs_without_adue(trace.qemu) {
         return;
     }
@@ -192,7 +218,9 @@ async fn never_written(version: &str) {
         "{details}"
     );
     assert!(
-        fix.starts_with("Write henvcfg where the hypervisor writes hedeleg: in hart_init at hart.c:"),
+        fix.starts_with(
+            "Write henvcfg where the hypervisor writes hedeleg: in hart_init at hart.c:"
+        ),
         "{fix}"
     );
 }
@@ -218,15 +246,25 @@ async fn in_run_report(version: &str) {
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(!report.verdict.is_failure(), "{:?}", report.verdict);
     assert!(
-        report.stops.iter().all(|s| s.breakpoint == "guest:kvminithart"),
+        report
+            .stops
+            .iter()
+            .all(|s| s.breakpoint == "guest:kvminithart"),
         "only the scenario's stops: {:?}",
-        report.stops.iter().map(|s| &s.breakpoint).collect::<Vec<_>>()
+        report
+            .stops
+            .iter()
+            .map(|s| &s.breakpoint)
+            .collect::<Vec<_>>()
     );
     let writes = report.csr_writes.as_ref().expect("csr_writes");
     assert_eq!(writes.csrs, ["henvcfg"]);
     assert_eq!(writes.writes.len(), 2, "{writes:?}");
     let json = serde_json::to_value(&report).expect("json");
-    assert_eq!(json["csr_writes"]["writes"][0]["value"], serde_json::json!(STCE));
+    assert_eq!(
+        json["csr_writes"]["writes"][0]["value"],
+        serde_json::json!(STCE)
+    );
 }
 
 /// The static finder on the real ELF files, without QEMU: hart_init's
@@ -238,15 +276,20 @@ fn writers_in_the_reference_firmware() {
     let mut elfs = ElfSet::new();
     elfs.load(&fw.hypervisor_noadue, Some("hypervisor"), 0)
         .unwrap_or_else(|e| panic!("{e}"));
-    elfs.load(&fw.guest, Some("guest"), 0).unwrap_or_else(|e| panic!("{e}"));
-    let (name, henvcfg) = provenance::writers_of(&elfs, "0x60a").unwrap_or_else(|e| panic!("{e:#}"));
+    elfs.load(&fw.guest, Some("guest"), 0)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (name, henvcfg) =
+        provenance::writers_of(&elfs, "0x60a").unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(name, "henvcfg");
     let [w] = henvcfg.as_slice() else {
         panic!("{henvcfg:?}")
     };
     assert_eq!(w.space, "hypervisor");
     assert_eq!(w.function_name(), Some("hart_init"));
-    assert_eq!(w.line.as_ref().map(|l| l.to_string()), Some(format!("hart.c:{}", henvcfg_line())));
+    assert_eq!(
+        w.line.as_ref().map(|l| l.to_string()),
+        Some(format!("hart.c:{}", henvcfg_line()))
+    );
     // hedeleg and hideleg are written once each, with constants.
     for (csr, value) in [("hedeleg", 0xb1ffu64), ("hideleg", 0x444)] {
         let (_, found) = provenance::writers_of(&elfs, csr).unwrap_or_else(|e| panic!("{e:#}"));
@@ -259,8 +302,15 @@ fn writers_in_the_reference_firmware() {
     // satp: the guest's kvminithart writes it (csrw satp), and reads are
     // not writers.
     let (_, satp) = provenance::writers_of(&elfs, "satp").unwrap_or_else(|e| panic!("{e:#}"));
-    assert!(satp.iter().any(|w| w.space == "guest" && w.function_name() == Some("kvminithart")), "{satp:?}");
-    assert!(satp.iter().all(|w| w.instruction.starts_with("csrw")), "{satp:?}");
+    assert!(
+        satp.iter()
+            .any(|w| w.space == "guest" && w.function_name() == Some("kvminithart")),
+        "{satp:?}"
+    );
+    assert!(
+        satp.iter().all(|w| w.instruction.starts_with("csrw")),
+        "{satp:?}"
+    );
     let err = provenance::writers_of(&elfs, "henvcgf").expect_err("a typo");
     assert!(err.to_string().contains("did you mean henvcfg"), "{err:#}");
 }

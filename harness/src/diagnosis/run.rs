@@ -113,8 +113,16 @@ async fn explain_faults(
         let state = harts.iter().find(|h| h.hart == ctx.hart);
         let rsp = l.session.rsp();
         let writes = report.csr_writes.as_ref();
-        let mut f =
-            super::explain(ctx, state, scenario, Some(&elfs), build.version, rsp, writes).await?;
+        let mut f = super::explain(
+            ctx,
+            state,
+            scenario,
+            Some(&elfs),
+            build.version,
+            rsp,
+            writes,
+        )
+        .await?;
         f.attach_console(console::lines_for(
             &lines,
             f.context.hart,

@@ -10,12 +10,7 @@ use crate::elf::{disassemble, ElfImage, Instruction};
 /// The value of x`reg` just before the instruction at `at`, when the code
 /// from `start` (the function's first instruction) builds it from
 /// constants alone.
-pub(crate) fn register_value_before(
-    image: &ElfImage,
-    start: u64,
-    at: u64,
-    reg: u8,
-) -> Option<u64> {
+pub(crate) fn register_value_before(image: &ElfImage, start: u64, at: u64, reg: u8) -> Option<u64> {
     if reg == 0 {
         return Some(0);
     }
@@ -201,7 +196,13 @@ mod tests {
         let r = run(&["li a4, -1", "csrw hcounteren, a4", "slli a5, a4, 63"]);
         assert_eq!(r.get(15), Some(0x8000_0000_0000_0000));
         // ... | 1 << 61
-        let r = run(&["li a5, -1", "slli a5, a5, 63", "li a4, 1", "slli a4, a4, 61", "or a5, a5, a4"]);
+        let r = run(&[
+            "li a5, -1",
+            "slli a5, a5, 63",
+            "li a4, 1",
+            "slli a4, a4, 61",
+            "or a5, a5, a4",
+        ]);
         assert_eq!(r.get(15), Some(0xa000_0000_0000_0000));
     }
 

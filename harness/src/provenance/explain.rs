@@ -67,7 +67,9 @@ pub(crate) fn missing_bit(
             .map(|r| {
                 r.writes
                     .iter()
-                    .filter(|t| t.csr == w.csr && t.place == w.place() && t.instruction == w.instruction)
+                    .filter(|t| {
+                        t.csr == w.csr && t.place == w.place() && t.instruction == w.instruction
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -101,7 +103,11 @@ pub(crate) fn missing_bit(
         ));
     }
     details.push(line + ".");
-    for o in recorded.iter().flat_map(|r| &r.outside).filter(|o| o.csr == csr) {
+    for o in recorded
+        .iter()
+        .flat_map(|r| &r.outside)
+        .filter(|o| o.csr == csr)
+    {
         details.push(format!(
             "{csr} changed {:#x} -> {:#x} on hart {} before {}: written outside the images we know.",
             o.was, o.became, o.hart, o.seen_at
@@ -201,7 +207,9 @@ fn source_diff(w: &CsrWriter, bit: u32) -> Option<(String, String)> {
     let head = code.strip_suffix(");")?;
     let callee = head.split('(').next()?.trim();
     let is_call = !callee.is_empty()
-        && callee.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && callee
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !callee.starts_with("asm")
         && !callee.starts_with("__asm");
     if !is_call || code.matches(';').count() != 1 {
@@ -259,7 +267,8 @@ mod tests {
 
     #[test]
     fn a_call_gets_the_bit_ored_in() {
-        let w = writer("csr_set(CSR_HENVCFG, HENVCFG_STCE | (HV_HENVCFG_ADUE ? HENVCFG_ADUE : 0));");
+        let w =
+            writer("csr_set(CSR_HENVCFG, HENVCFG_STCE | (HV_HENVCFG_ADUE ? HENVCFG_ADUE : 0));");
         let (old, new) = source_diff(&w, 61).unwrap();
         assert!(old.starts_with("csr_set(CSR_HENVCFG"));
         assert_eq!(
@@ -267,14 +276,22 @@ mod tests {
             "csr_set(CSR_HENVCFG, HENVCFG_STCE | (HV_HENVCFG_ADUE ? HENVCFG_ADUE : 0) | (1UL << 61));"
         );
         assert_eq!(
-            source_diff(&writer("w_henvcfg(x); // set up"), 61).unwrap().1,
+            source_diff(&writer("w_henvcfg(x); // set up"), 61)
+                .unwrap()
+                .1,
             "w_henvcfg(x | (1UL << 61));"
         );
     }
 
     #[test]
     fn inline_assembly_and_busy_lines_are_left_alone() {
-        assert_eq!(source_diff(&writer(r#"asm volatile("csrs henvcfg, %0" : : "r"(x));"#), 61), None);
+        assert_eq!(
+            source_diff(
+                &writer(r#"asm volatile("csrs henvcfg, %0" : : "r"(x));"#),
+                61
+            ),
+            None
+        );
         assert_eq!(source_diff(&writer("a(); b(x);"), 61), None);
         assert_eq!(source_diff(&writer("x = y;"), 61), None);
     }

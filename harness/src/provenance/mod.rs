@@ -2,8 +2,8 @@
 //! write it ([`find_writers`]), with source line and statically known value.
 
 mod constant;
-pub(crate) mod explain;
 pub(crate) mod csr_numbers;
+pub(crate) mod explain;
 mod registers;
 mod session;
 mod source;
@@ -11,8 +11,8 @@ mod trace;
 mod writers;
 
 pub use session::{trace, CsrTrace};
-pub use trace::{CsrWrites, OutsideChange, TracedWrite};
 pub(crate) use trace::TracePlan;
+pub use trace::{CsrWrites, OutsideChange, TracedWrite};
 pub use writers::{find_writers, CsrWriter, Operand, WriteKind};
 
 use anyhow::Result;
@@ -30,7 +30,9 @@ pub fn writers_of(elfs: &ElfSet, csr: &str) -> Result<(String, Vec<CsrWriter>)> 
         } else {
             format!(" (did you mean {}?)", near.join(", "))
         };
-        anyhow::bail!("unknown CSR \"{csr}\"{hint}: give a CSR name such as henvcfg, or its number (0x60a)");
+        anyhow::bail!(
+            "unknown CSR \"{csr}\"{hint}: give a CSR name such as henvcfg, or its number (0x60a)"
+        );
     };
     let name = csr_numbers::csr_name(number);
     let writers = find_writers(elfs, number, &name);

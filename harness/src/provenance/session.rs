@@ -34,7 +34,9 @@ pub async fn trace(scenario: &Scenario, build: &QemuBuild, csrs: &[String]) -> R
         .with_context(|| format!("tracing {} on QEMU {}", scenario.name, build.version))?;
     let observed = match &report.observed {
         Observed::Booted => "booted".to_string(),
-        Observed::Hung { console, missing, .. } => {
+        Observed::Hung {
+            console, missing, ..
+        } => {
             format!("hung: {console} never printed /{missing}/")
         }
         Observed::Exited { console, missing } => {
@@ -52,16 +54,29 @@ pub async fn trace(scenario: &Scenario, build: &QemuBuild, csrs: &[String]) -> R
 impl std::fmt::Display for CsrTrace {
     /// The writers, then the timeline, then what changed elsewhere.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "{} on QEMU {} ({}):", self.scenario, self.qemu, self.observed)?;
+        writeln!(
+            f,
+            "{} on QEMU {} ({}):",
+            self.scenario, self.qemu, self.observed
+        )?;
         for csr in &self.writes.csrs {
-            let writers: Vec<&CsrWriter> = self.writes.writers.iter().filter(|w| &w.csr == csr).collect();
+            let writers: Vec<&CsrWriter> = self
+                .writes
+                .writers
+                .iter()
+                .filter(|w| &w.csr == csr)
+                .collect();
             if writers.is_empty() {
                 writeln!(f, "  {csr}: no instruction in the images writes it")?;
             } else {
                 writeln!(f, "  {csr}: written by")?;
             }
             for w in writers {
-                let symbol = w.symbol.as_deref().map(|s| format!(" ({}:{s})", w.space)).unwrap_or_default();
+                let symbol = w
+                    .symbol
+                    .as_deref()
+                    .map(|s| format!(" ({}:{s})", w.space))
+                    .unwrap_or_default();
                 let fields = w.value.map(|v| field_names(csr, v)).unwrap_or_default();
                 writeln!(
                     f,

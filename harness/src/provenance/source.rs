@@ -20,9 +20,6 @@ impl SourceTexts {
                 .map(|t| t.lines().map(str::to_string).collect())
         });
         let index = usize::try_from(line.line).ok()?.checked_sub(1)?;
-        lines
-            .as_ref()?
-            .get(index)
-            .map(|l| l.trim().to_string())
+        lines.as_ref()?.get(index).map(|l| l.trim().to_string())
     }
 }

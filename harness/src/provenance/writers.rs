@@ -148,12 +148,7 @@ pub fn find_writers(elfs: &ElfSet, csr: u16, name: &str) -> Vec<CsrWriter> {
         .collect()
 }
 
-fn writers_in(
-    image: &ElfImage,
-    csr: u16,
-    name: &str,
-    sources: &mut SourceTexts,
-) -> Vec<CsrWriter> {
+fn writers_in(image: &ElfImage, csr: u16, name: &str, sources: &mut SourceTexts) -> Vec<CsrWriter> {
     let mut out = Vec::new();
     for range in image.code_ranges() {
         let mut address = range.start;
@@ -229,8 +224,14 @@ mod tests {
         let w = decode_write(word(6, 4, 0x60a), 4).unwrap();
         assert_eq!(w.operand, Operand::Immediate(4));
         // csrw csr, zero writes 0; csrwi writes the immediate.
-        assert_eq!(decode_write(word(1, 0, 0x180), 4).unwrap().kind, WriteKind::Write);
-        assert_eq!(decode_write(word(5, 0, 0x180), 4).unwrap().kind, WriteKind::Write);
+        assert_eq!(
+            decode_write(word(1, 0, 0x180), 4).unwrap().kind,
+            WriteKind::Write
+        );
+        assert_eq!(
+            decode_write(word(5, 0, 0x180), 4).unwrap().kind,
+            WriteKind::Write
+        );
         // Not Zicsr: ecall (funct3 0), a load, a compressed instruction.
         assert_eq!(decode_write(0x73, 4), None);
         assert_eq!(decode_write(0x0007_b783, 4), None);

@@ -226,7 +226,11 @@ async fn run_watched(
     // expectation, report, diagnosis).
     let elfs = Arc::new(scenario.load_elfs()?);
     // CSR writes to record: a breakpoint on each writer, removed once hit.
-    let trace = TracePlan::new(scenario, &elfs, &scenario.trace_csrs_with(&options.trace_csrs))?;
+    let trace = TracePlan::new(
+        scenario,
+        &elfs,
+        &scenario.trace_csrs_with(&options.trace_csrs),
+    )?;
     let traced = trace.as_ref().map(|t| t.scenario(scenario));
     let scenario = traced.as_ref().unwrap_or(scenario);
     let trap_log = trap_log_for(scenario, trap_wanted.as_ref(), &elfs)?;

@@ -142,7 +142,10 @@ fn trace_csrs_are_checked_with_near_matches() {
     let text = format!("trace_csrs = [\"henvcfg\", \"0x602\"]\n{GOOD}");
     let s = load(&text).unwrap();
     assert_eq!(s.trace_csrs, ["henvcfg", "0x602"]);
-    assert_eq!(s.trace_csrs_with(&["HENVCFG".into(), "hideleg".into()]), ["henvcfg", "0x602", "hideleg"]);
+    assert_eq!(
+        s.trace_csrs_with(&["HENVCFG".into(), "hideleg".into()]),
+        ["henvcfg", "0x602", "hideleg"]
+    );
     let typo = format!("trace_csrs = [\"henvcfg\", \"henvcgf\"]\n{GOOD}");
     let err = format!("{:#}", load(&typo).unwrap_err());
     assert!(
