@@ -141,3 +141,13 @@ void fixture_hideleg(void);                     // hart_init(): after hideleg is
 #define HV_GSTAGE_LOOKUP
 pte_t *gstage_leaf(struct vm *vm, uint64 gpa, int *level);
 #endif
+
+// hypervisor-nohenvcfg.elf (HV_NO_HENVCFG): a hypervisor that never writes
+// henvcfg at all. The hook ends an existing line of hart_init (no line of
+// the normal builds moves) and turns the henvcfg write after it into dead
+// code; every other build expands it to nothing.
+#if defined(HV_NO_HENVCFG)
+#define HENVCFG_WRITE_SKIPPED()      if (0)
+#else
+#define HENVCFG_WRITE_SKIPPED()
+#endif

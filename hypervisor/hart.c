@@ -29,7 +29,7 @@ void hart_init(void)
 
 	// The guest reads `time` directly: no trap, no offset.
 	csr_write(CSR_HCOUNTEREN, ~0UL);
-	csr_write(CSR_HTIMEDELTA, 0);
+	csr_write(CSR_HTIMEDELTA, 0); HENVCFG_WRITE_SKIPPED()
 
 	// henvcfg: OR, do not overwrite, so bits the reset value already has
 	// stay (QEMU 8.x resets henvcfg with ADUE set; 9.0 and later reset it

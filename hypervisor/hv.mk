@@ -137,3 +137,13 @@ $(OUT)/hypervisor-hotpage.elf: $(HV_HOTPAGE_OBJS) $(SRC)/hv.ld
 -include $(wildcard $(OUT)/obj/hv-hotpage/*.d)
 
 all: $(HV_FIXTURES:%=$(OUT)/hypervisor-%.elf) $(OUT)/hypervisor-stress.elf $(OUT)/hypervisor-hotpage.elf
+
+# hypervisor-nohenvcfg.elf  HV_NO_HENVCFG: never writes henvcfg (the CSR stays
+# as reset left it: ADUE on QEMU 8.x, 0 from 9.0), for `csr-trace` and the
+# ADUE diagnosis's "nothing writes it" case.
+$(eval $(call hv_variant,hv-nohenvcfg,-DHV_HENVCFG_ADUE=0 -DHV_NO_HENVCFG))
+HV_NOHENVCFG_OBJS := $(addprefix $(OUT)/obj/hv-nohenvcfg/,$(addsuffix .o,$(basename $(HV_SRCS))))
+$(OUT)/hypervisor-nohenvcfg.elf: $(HV_NOHENVCFG_OBJS) $(SRC)/hv.ld
+	$(CC) $(BASE_CFLAGS) $(BASE_LDFLAGS) -T $(SRC)/hv.ld -o $@ $(HV_NOHENVCFG_OBJS)
+
+all: $(OUT)/hypervisor-nohenvcfg.elf

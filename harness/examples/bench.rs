@@ -38,6 +38,11 @@
 //!     show where a cost lies. The variants take turns, a different one
 //!     first in each repetition. The hang rule's quiet window is lifted to
 //!     the boot timeout so that the slow boot is timed, not judged hung.
+//! (t) CSR tracing: the two-VM hypervisor (hypervisor-2vm) booted through
+//!     the harness with `trace_csrs` = henvcfg, hedeleg, hideleg, hcounteren
+//!     and menvcfg (a breakpoint on each writer and on the instruction after
+//!     it, once per hart) against the same boot without, QEMU start to the
+//!     verdict; the two take turns. Target: at most 1.1x.
 //! (s) soak: every shipped scenario, `--reps` times, as `hvharness matrix -j 2`
 //!     on QEMU 7.2.22 and 10.0.2 (those registered) while this process keeps
 //!     every core busy: the count of wrong verdicts (must be 0), the looks
@@ -87,7 +92,7 @@ struct Args {
     /// Repetitions of every figure.
     #[arg(long, default_value_t = 10)]
     reps: usize,
-    /// Figures to measure: any of a, b, c, d, e, h, s (soak), i (idle), comma-separated.
+    /// Figures to measure: any of a, b, c, d, e, h, t, s (soak), i (idle), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "a,b,c,d,e,h")]
     only: Vec<char>,
     /// How long figure (i) idles at the prompt.
@@ -146,6 +151,9 @@ async fn main() {
     if args.only.contains(&'h') {
         failed |= !figure_hot_page(&root, &registry, args.reps).await;
     }
+    if args.only.contains(&'t') {
+        failed |= !figure_trace(&root, &registry, args.reps).await;
+    }
     if args.only.contains(&'s') {
         failed |= !figure_soak(&root, &registry, args.reps).await;
     }
@@ -153,6 +161,75 @@ async fn main() {
         failed |= !figure_idle(&root, &registry, args.idle_secs).await;
     }
     std::process::exit(if failed { 1 } else { 0 });
+}
+
+// ---------------------------------------------------------------------------
+// (t) a boot with CSR writes traced against the same boot without.
+
+/// The CSRs figure (t) traces: those the diagnosis rules name.
+const TRACED: [&str; 5] = ["henvcfg", "hedeleg", "hideleg", "hcounteren", "menvcfg"];
+
+/// hypervisor-2vm through the harness with [`TRACED`] traced and without,
+/// alternately, on each QEMU: QEMU start to the verdict, and the ratio.
+async fn figure_trace(root: &Path, registry: &QemuRegistry, reps: usize) -> bool {
+    println!(
+        "\n(t) CSR tracing: hypervisor-2vm booted with trace_csrs = {} vs without",
+        TRACED.join(", ")
+    );
+    let Ok(plain) = Scenario::load(&root.join("scenarios/hypervisor-2vm.toml")) else {
+        println!("  cannot load the scenario");
+        return false;
+    };
+    let mut traced = plain.clone();
+    traced.trace_csrs = TRACED.iter().map(|c| c.to_string()).collect();
+    println!("    load average at the start: {}", load_average());
+    let mut ok = true;
+    for build in registry.builds() {
+        let (mut with, mut without) = (Vec::new(), Vec::new());
+        let mut writes = 0;
+        for i in 0..reps {
+            progress(&format!("(t) QEMU {}: {}/{reps}", build.version, i + 1));
+            // A different one first in each repetition.
+            let order = if i % 2 == 0 {
+                [&traced, &plain]
+            } else {
+                [&plain, &traced]
+            };
+            for scenario in order {
+                match hvharness::runner::run(scenario, build).await {
+                    Ok(r) if matches!(r.observed, hvharness::runner::Observed::Booted) => {
+                        if let Some(w) = &r.csr_writes {
+                            writes = w.writes.len();
+                            with.push(r.duration_secs);
+                        } else {
+                            without.push(r.duration_secs);
+                        }
+                    }
+                    Ok(r) => {
+                        println!("  QEMU {}: did not boot: {}", build.version, r.observed);
+                        ok = false;
+                    }
+                    Err(e) => {
+                        println!("  QEMU {}: {e:#}", build.version);
+                        ok = false;
+                    }
+                }
+            }
+        }
+        if with.is_empty() || without.is_empty() {
+            continue;
+        }
+        let ratios: Vec<f64> = with.iter().zip(&without).map(|(a, b)| a / b).collect();
+        println!(
+            "  QEMU {}: traced {}  untraced {}  ratio {}  ({writes} writes recorded)",
+            build.version,
+            secs(&with),
+            secs(&without),
+            ratio(&ratios)
+        );
+    }
+    println!("    load average at the end: {}", load_average());
+    ok
 }
 
 // ---------------------------------------------------------------------------

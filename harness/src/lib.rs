@@ -59,6 +59,7 @@ pub mod diagnosis;
 pub mod elf;
 pub mod firmware;
 pub mod project;
+pub mod provenance;
 pub mod qemu;
 pub mod report;
 pub mod riscv;

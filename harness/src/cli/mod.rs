@@ -3,6 +3,7 @@
 
 mod bisect;
 mod check;
+mod csr_trace;
 pub mod diagnose;
 mod diff;
 pub mod out;
@@ -91,6 +92,28 @@ enum Command {
         /// Explain each cell that did not boot, as `diagnose` does (its runs use the debugger).
         #[arg(long)]
         diagnose: bool,
+    },
+    /// Who writes a CSR: every instruction in the scenario's ELF files that
+    /// can write it (file:line, source text, the value when it is a
+    /// constant), then a boot that records each write as it runs (hart,
+    /// privilege, the value written, the CSR before and after; per writer,
+    /// the first write on each hart) and changes made outside the images
+    /// (M-mode firmware).
+    CsrTrace {
+        /// Scenario file.
+        scenario: PathBuf,
+        /// The CSR, by name (henvcfg) or number (0x60a). Repeatable.
+        #[arg(long = "csr", required = true, value_name = "CSR")]
+        csr: Vec<String>,
+        /// QEMU to use: a version, a range or a binary path. Repeatable; default: all known.
+        #[arg(long = "qemu", value_name = "VERSION|RANGE|PATH")]
+        qemu: Vec<String>,
+        /// Print the traces as JSON (schema hvharness-csr-trace/1).
+        #[arg(long)]
+        json: bool,
+        /// Skip the scenario's build command.
+        #[arg(long)]
+        no_build: bool,
     },
     /// Result files: merge shards, write JUnit XML or the HTML report.
     Report {
@@ -382,6 +405,7 @@ impl Cli {
             Command::Run { json, .. }
             | Command::Matrix { json, .. }
             | Command::Diagnose { json, .. }
+            | Command::CsrTrace { json, .. }
             | Command::Qemu {
                 command: QemuCommand::List { json },
             } => *json,
@@ -443,6 +467,13 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
             no_build,
             gdb,
         } => diagnose::diagnose(&scenario, &qemu, json, no_build, gdb, root).await,
+        Command::CsrTrace {
+            scenario,
+            csr,
+            qemu,
+            json,
+            no_build,
+        } => csr_trace::csr_trace(&scenario, &csr, &qemu, json, no_build, root).await,
         Command::Run {
             scenario,
             qemu,

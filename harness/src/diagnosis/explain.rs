@@ -65,6 +65,7 @@ pub async fn explain(
     elfs: Option<&crate::elf::ElfSet>,
     version: QemuVersion,
     rsp: &mut RspClient,
+    csr_writes: Option<&crate::provenance::CsrWrites>,
 ) -> anyhow::Result<FaultReport> {
     let svadu = walk::qemu_has_svadu(version);
     let mut phys = walk::RspPhysMemory::new(rsp);
@@ -121,6 +122,7 @@ pub async fn explain(
     evidence.hypervisor_space = host_space.as_deref();
     evidence.qemu = Some(version);
     evidence.code = code.as_deref();
+    evidence.csr_writes = csr_writes;
     let findings = rules::diagnose(&evidence)
         .into_iter()
         .map(Finding::from)

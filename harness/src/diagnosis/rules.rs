@@ -19,6 +19,7 @@ use super::walk::{
 };
 use super::{emulation, FaultContext, TrapTarget};
 use crate::elf::{disassemble, ElfSet, Instruction};
+use crate::provenance;
 use crate::qemu::{quirks, QemuVersion};
 use crate::riscv::cause::code;
 use crate::riscv::{envcfg, guest_physical_address, Access, Level};
@@ -48,6 +49,8 @@ pub struct Evidence<'a> {
     /// The consoles' error lines that go with this fault (empty until the
     /// consoles are joined: see [`super::FaultReport::attach_console`]).
     pub(crate) console: &'a [ConsoleLine],
+    /// The CSR writes the run recorded ([`crate::provenance`]), if traced.
+    pub(crate) csr_writes: Option<&'a crate::provenance::CsrWrites>,
 }
 
 impl<'a> Evidence<'a> {
@@ -63,6 +66,7 @@ impl<'a> Evidence<'a> {
             code: None,
             guest_ram: None,
             console: &[],
+            csr_writes: None,
         }
     }
 
@@ -356,13 +360,35 @@ fn adue(e: &Evidence) -> Option<Finding> {
     } else {
         details.push("G-stage and single-stage A/D updates follow menvcfg.ADUE, which M-mode firmware (OpenSBI) controls.".to_string());
     }
+    let mut fix = adue_fix(stage, m_adue);
+    // Who writes the A/D-update bit's register in the images, and the line
+    // to change (the VS-stage's henvcfg is the hypervisor's to set).
+    if let Some(story) = e.elfs.filter(|_| stage == Stage::VS).and_then(|elfs| {
+        provenance::explain::missing_bit(
+            elfs,
+            e.csr_writes,
+            "henvcfg",
+            61,
+            "ADUE",
+            Some(&quirks::HENVCFG_RESET_ADUE),
+        )
+    }) {
+        details.extend(story.details);
+        fix = format!("{} Or set A and D in the guest's PTEs.", story.fix);
+        if m_adue == Some(false) {
+            fix.push_str(MENVCFG_TOO);
+        }
+    }
     Some(Finding {
         rule: "adue",
         summary,
         details,
-        fix: adue_fix(stage, m_adue),
+        fix,
     })
 }
+
+/// Said after the VS-stage fix when menvcfg.ADUE is clear as well.
+const MENVCFG_TOO: &str = " menvcfg.ADUE is 0 too, and henvcfg.ADUE stays read-only 0 until M-mode firmware sets menvcfg bit 61.";
 
 /// What to change for an A/D fault at `stage` (`m_adue`: menvcfg.ADUE, if
 /// read).
@@ -373,7 +399,7 @@ fn adue_fix(stage: Stage, m_adue: Option<bool>) -> String {
         Stage::S => "Set A and D in the kernel's PTEs, or have M-mode firmware set menvcfg bit 61 (ADUE).".to_string(),
     };
     if stage == Stage::VS && m_adue == Some(false) {
-        fix.push_str(" menvcfg.ADUE is 0 too, and henvcfg.ADUE stays read-only 0 until M-mode firmware sets menvcfg bit 61.");
+        fix.push_str(MENVCFG_TOO);
     }
     fix
 }

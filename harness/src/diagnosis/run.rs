@@ -48,6 +48,11 @@ pub struct Explained {
     pub(crate) harts: Vec<HartSummary>,
 }
 
+/// The CSRs whose writes a diagnosing run records, because a rule names
+/// them in its finding (the ADUE rule: who wrote henvcfg, with what). Their
+/// breakpoints go once each hart has passed them.
+const TRACED_BY_RULES: &[&str] = &["henvcfg"];
+
 /// Runs once and explains; with `keep_for_gdb`, a hung QEMU is handed back stopped.
 pub async fn diagnose_one(
     scenario: &Scenario,
@@ -71,7 +76,10 @@ pub async fn run_and_explain(
     scenario: &Scenario,
     build: &QemuBuild,
 ) -> Result<(RunReport, Explained, Option<runner::LiveRun>)> {
-    let options = RunOptions { keep_alive: true };
+    let options = RunOptions {
+        keep_alive: true,
+        trace_csrs: TRACED_BY_RULES.iter().map(|c| c.to_string()).collect(),
+    };
     let (report, mut live) = runner::run_with(scenario, build, &options).await?;
     let mut out = Explained::default();
     if matches!(report.observed, Observed::Booted) {
@@ -104,7 +112,17 @@ async fn explain_faults(
     for ctx in capture::faults(harts, log, l.storm.as_ref(), scenario, Some(&elfs))? {
         let state = harts.iter().find(|h| h.hart == ctx.hart);
         let rsp = l.session.rsp();
-        let mut f = super::explain(ctx, state, scenario, Some(&elfs), build.version, rsp).await?;
+        let writes = report.csr_writes.as_ref();
+        let mut f = super::explain(
+            ctx,
+            state,
+            scenario,
+            Some(&elfs),
+            build.version,
+            rsp,
+            writes,
+        )
+        .await?;
         f.attach_console(console::lines_for(
             &lines,
             f.context.hart,

@@ -354,6 +354,15 @@ impl ElfImage {
         self.resolve(&Location::parse(text)?)
     }
 
+    /// The run-time ranges of the executable sections, in address order.
+    pub(crate) fn code_ranges(&self) -> Vec<std::ops::Range<u64>> {
+        self.symbols
+            .code_ranges()
+            .into_iter()
+            .map(|r| self.to_runtime(r.start)..self.to_runtime(r.end))
+            .collect()
+    }
+
     /// The file's bytes at a run-time address, from its loadable segments.
     /// `None` when the range is not all file-backed (such as .bss). Useful
     /// when the target's memory cannot be read at a virtual address (a PTE

@@ -223,6 +223,16 @@ impl SymbolTable {
         s.address..next
     }
 
+    /// The link-time ranges of the executable sections (`.text` and the
+    /// like), in address order: where instructions can be found.
+    pub(crate) fn code_ranges(&self) -> Vec<std::ops::Range<u64>> {
+        self.sections
+            .iter()
+            .filter(|s| s.code)
+            .map(|s| s.start..s.end)
+            .collect()
+    }
+
     /// Whether the link-time address lies in an allocated section.
     pub(crate) fn in_sections(&self, address: u64) -> bool {
         self.sections

@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use crate::debug::{DebugSession, Event, StopRecord};
 use crate::elf::ElfSet;
+use crate::provenance::TracePlan;
 use crate::qemu::trap_log::{LogStats, LoggedTrap, SharedTrapLog};
 use crate::qemu::{DebugLog, LaunchOptions, QemuBuild, QemuProcess, QemuVersion};
 use crate::scenario::{
@@ -122,6 +123,9 @@ pub struct RunReport {
     /// The arming points the harness chose for breakpoints on milestone
     /// symbols (`auto_arm`), or why it chose none.
     pub auto_arming: Vec<crate::debug::auto_arm::AutoArm>,
+    /// The CSR writes recorded (`trace_csrs`), when any CSR was traced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csr_writes: Option<crate::provenance::CsrWrites>,
 }
 
 /// Trap records per hart kept in the report of a run that did not boot.
@@ -159,6 +163,8 @@ pub struct RunOptions {
     /// Leave QEMU alive and stopped at the end (with the debugger attached),
     /// for a diagnosis or a human to look at.
     pub(crate) keep_alive: bool,
+    /// CSRs whose writes to record, beyond the scenario's `trace_csrs`.
+    pub trace_csrs: Vec<String>,
 }
 
 /// A run's QEMU, stopped, with the debugger still attached.
@@ -219,6 +225,14 @@ async fn run_watched(
     // The symbol files, read once for the whole run (debugger, trap
     // expectation, report, diagnosis).
     let elfs = Arc::new(scenario.load_elfs()?);
+    // CSR writes to record: a breakpoint on each writer, removed once hit.
+    let trace = TracePlan::new(
+        scenario,
+        &elfs,
+        &scenario.trace_csrs_with(&options.trace_csrs),
+    )?;
+    let traced = trace.as_ref().map(|t| t.scenario(scenario));
+    let scenario = traced.as_ref().unwrap_or(scenario);
     let trap_log = trap_log_for(scenario, trap_wanted.as_ref(), &elfs)?;
     let started = Instant::now();
     let (qemu, session) = launch(scenario, build, &trap_log, &elfs, end).await?;
@@ -259,6 +273,7 @@ async fn run_watched(
             .and_then(|t| log.first_exception(t.cause)),
         elfs: &elfs,
     };
+    let csr_writes = trace.map(|t| t.finish(&mut stops));
     stops.sort_by(|a, b| (&a.breakpoint, a.hart).cmp(&(&b.breakpoint, b.hart)));
     crate::debug::view::mark_untrapped(&mut stops, &log);
     let checks = expectation
@@ -283,6 +298,7 @@ async fn run_watched(
     report.auto_arming = auto_arming;
     report.harness_peak_rss_kib = peak_rss_kib();
     report.dialogue = talk.into_events();
+    report.csr_writes = csr_writes;
     Ok((report, live))
 }
 
@@ -951,6 +967,7 @@ fn finish(
         trap_tail: Vec::new(),
         hot_pages: hot_pages::HotPages::default(),
         auto_arming: Vec::new(),
+        csr_writes: None,
     }
 }
 

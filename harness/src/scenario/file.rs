@@ -40,6 +40,9 @@ pub(crate) struct ScenarioFile {
     milestone_symbols: Vec<String>,
     /// The privilege level every milestone stop must be at.
     milestone_privilege: Option<toml::Spanned<PrivilegeFilter>>,
+    /// CSRs whose writes every run records (`trace_csrs = ["henvcfg"]`).
+    #[serde(default)]
+    trace_csrs: Vec<String>,
     /// Whether breakpoints on milestone symbols without `arm_after` are
     /// armed after an earlier milestone automatically (default: yes).
     auto_arm: Option<bool>,
@@ -523,6 +526,10 @@ impl ScenarioFile {
         let breakpoints = self.breakpoints(path, &consoles)?;
         let (milestone_symbols, milestone_privilege) = self.milestone_symbols(path)?;
         let outcomes = self.outcomes(path, &consoles, &breakpoints)?;
+        for (i, csr) in self.trace_csrs.iter().enumerate() {
+            super::registers::check_traced_csr(csr)
+                .map_err(|msg| where_(&format!("trace_csrs[{i}]"), msg))?;
+        }
         can_fail(path, &consoles, &outcomes, |k, msg| {
             self.error_at(path, k, msg)
         })?;
@@ -558,6 +565,7 @@ impl ScenarioFile {
             milestone_symbols,
             milestone_privilege,
             auto_arm: self.auto_arm.unwrap_or(true),
+            trace_csrs: self.trace_csrs,
         })
     }
 

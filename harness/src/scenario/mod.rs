@@ -56,6 +56,10 @@ pub struct Scenario {
     /// in only once an earlier milestone on another page is reached
     /// (`debug::auto_arm`); `auto_arm = false` turns that off.
     pub auto_arm: bool,
+    /// CSRs whose writes every run records (`trace_csrs`): a breakpoint on
+    /// each instruction in the ELF files that writes one
+    /// ([`crate::provenance`]).
+    pub trace_csrs: Vec<String>,
 }
 
 /// The registers dumped at a breakpoint that names none.
@@ -434,6 +438,17 @@ impl Scenario {
     /// The directory that relative paths in the scenario start from.
     pub(crate) fn base_dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// The CSRs to trace: the scenario's `trace_csrs` and `extra`, each once.
+    pub(crate) fn trace_csrs_with(&self, extra: &[String]) -> Vec<String> {
+        let mut all = self.trace_csrs.clone();
+        for c in extra {
+            if !all.iter().any(|a| a.eq_ignore_ascii_case(c)) {
+                all.push(c.clone());
+            }
+        }
+        all
     }
 
     /// Loads the scenario's ELF files, each as its own symbol space.

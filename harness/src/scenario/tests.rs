@@ -137,6 +137,24 @@ fn csr_check_syntax() {
 }
 
 #[test]
+fn trace_csrs_are_checked_with_near_matches() {
+    assert!(load(GOOD).unwrap().trace_csrs.is_empty());
+    let text = format!("trace_csrs = [\"henvcfg\", \"0x602\"]\n{GOOD}");
+    let s = load(&text).unwrap();
+    assert_eq!(s.trace_csrs, ["henvcfg", "0x602"]);
+    assert_eq!(
+        s.trace_csrs_with(&["HENVCFG".into(), "hideleg".into()]),
+        ["henvcfg", "0x602", "hideleg"]
+    );
+    let typo = format!("trace_csrs = [\"henvcfg\", \"henvcgf\"]\n{GOOD}");
+    let err = format!("{:#}", load(&typo).unwrap_err());
+    assert!(
+        err.contains("trace_csrs[1]") && err.contains("did you mean henvcfg"),
+        "{err}"
+    );
+}
+
+#[test]
 fn milestone_symbols_in_order_with_a_privilege() {
     assert!(load(GOOD).unwrap().milestone_symbols.is_empty());
     let text = format!("milestone_symbols = [\"guest:main\", \"guest:kvminithart\"]\nmilestone_privilege = \"vs\"\n{GOOD}");
