@@ -315,19 +315,9 @@ fn writers_in_the_reference_firmware() {
     assert!(err.to_string().contains("did you mean henvcfg"), "{err:#}");
 }
 
-macro_rules! per_version {
-    ($($modname:ident => $v:literal),* $(,)?) => {$(
-        mod $modname {
-            #[tokio::test]
-            async fn noadue() { super::noadue($v).await }
-            #[tokio::test]
-            async fn fixed() { super::fixed($v).await }
-            #[tokio::test]
-            async fn never_written() { super::never_written($v).await }
-            #[tokio::test]
-            async fn in_run_report() { super::in_run_report($v).await }
-        }
-    )*};
+common::per_version! {
+    async noadue;
+    async fixed;
+    async never_written;
+    async in_run_report;
 }
-
-per_version!(qemu_7_2_22 => "7.2.22", qemu_8_0_2 => "8.0.2", qemu_9_2_0 => "9.2.0", qemu_10_0_2 => "10.0.2");
