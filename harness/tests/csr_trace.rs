@@ -11,9 +11,10 @@ use std::path::Path;
 
 use hvharness::diagnosis::{diagnose_one, Diagnosis};
 use hvharness::elf::ElfSet;
-use hvharness::provenance::{self, CsrTrace, WriteKind};
+use hvharness::provenance::{self, WriteKind};
 use hvharness::qemu::quirks::{HENVCFG_RESET_ADUE, SVADU};
 use hvharness::qemu::QemuVersion;
+use hvharness::runner::csr_trace::{self, CsrTrace};
 use hvharness::scenario::Scenario;
 
 const STCE: u64 = 1 << 63;
@@ -50,7 +51,7 @@ fn henvcfg_line() -> u32 {
 async fn traced(scenario: &Scenario, version: &str) -> Option<CsrTrace> {
     let build = common::qemu_or_skip(version, &scenario.name)?;
     common::firmware();
-    let trace = provenance::trace(scenario, &build, &["henvcfg".to_string()])
+    let trace = csr_trace::trace(scenario, &build, &["henvcfg".to_string()])
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     Some(trace)

@@ -40,7 +40,7 @@ pub(crate) async fn csr_trace(
             csrs.join(", "),
             build.version
         );
-        let trace = crate::provenance::trace(&scenario, build, csrs).await?;
+        let trace = crate::runner::csr_trace::trace(&scenario, build, csrs).await?;
         if !json {
             crate::out!("{trace}");
         }

@@ -20,6 +20,7 @@
 //! ```
 
 pub(crate) mod arch;
+pub(crate) mod csr_numbers;
 pub(crate) mod disasm;
 mod error;
 mod image;

@@ -3,9 +3,9 @@
 //! change that would (a one-line source diff when the value is a constant
 //! of its function and the source is at hand). The diagnosis rules call it.
 
-use super::csr_numbers::csr_number;
 use super::trace::{CsrWrites, TracedWrite};
 use super::writers::{find_writers, CsrWriter, Operand, WriteKind};
+use crate::elf::csr_numbers::csr_number;
 use crate::elf::ElfSet;
 use crate::qemu::quirks::Quirk;
 use crate::riscv::decode_csr;

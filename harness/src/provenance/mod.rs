@@ -2,21 +2,19 @@
 //! write it ([`find_writers`]), with source line and statically known value.
 
 mod constant;
-pub(crate) mod csr_numbers;
 pub(crate) mod explain;
 mod registers;
-mod session;
 mod source;
 mod trace;
 mod writers;
 
-pub use session::{trace, CsrTrace};
 pub(crate) use trace::TracePlan;
 pub use trace::{CsrWrites, OutsideChange, TracedWrite};
 pub use writers::{find_writers, CsrWriter, Operand, WriteKind};
 
 use anyhow::Result;
 
+use crate::elf::csr_numbers;
 use crate::elf::ElfSet;
 
 /// Every writer of the CSR `csr` (a name, or a number such as `0x60a`) in

@@ -3,6 +3,7 @@
 
 mod arming;
 pub(crate) mod checks;
+pub mod csr_trace;
 pub mod dialogue;
 mod expected_trap;
 pub(crate) mod hang;

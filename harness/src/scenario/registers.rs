@@ -200,7 +200,7 @@ pub(super) fn check_register(name: &str) -> Result<(), String> {
 /// `Err` says why `name` is no CSR whose writers can be traced (a name
 /// the disassembler knows, or a number), with near matches.
 pub(super) fn check_traced_csr(name: &str) -> Result<(), String> {
-    use crate::provenance::csr_numbers::{csr_number, near_csr_names};
+    use crate::elf::csr_numbers::{csr_number, near_csr_names};
     if csr_number(name).is_some() {
         return Ok(());
     }

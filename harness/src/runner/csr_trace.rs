@@ -4,9 +4,8 @@
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::explain::field_names;
-use super::trace::CsrWrites;
-use super::writers::CsrWriter;
+use crate::provenance::explain::field_names;
+use crate::provenance::{CsrWriter, CsrWrites};
 use crate::qemu::{QemuBuild, QemuVersion};
 use crate::runner::{self, Observed, RunOptions};
 use crate::scenario::Scenario;
