@@ -23,6 +23,9 @@
 // vsbi.c offers no HSM (and the guest does not get that far).
 static int vcpu_start_requested[MAXHART];
 
+static int idle_started;                // idle harts hart_start accepted
+static int idle_ready;                  // idle harts done with hart_init
+
 void fixture_announce(void)
 {
 	printf("hypervisor: fixture build: linked high, MMU on through a fetch fault; "
@@ -46,8 +49,9 @@ void fixture_before_hart_start(void)
 {
 	extern char _secondary[];
 	for (int i = nvm; i < MAXHART; i++)
-		if (sbi_hart_exists(i))
-			sbi_hart_start(i, (uint64)_secondary, 0);
+		if (sbi_hart_exists(i) && sbi_hart_start(i, (uint64)_secondary, 0) == 0)
+			idle_started++;
+	__sync_synchronize();
 }
 
 // The leaf over the guest's entry page loses X (a 2 MiB leaf: the whole
@@ -104,8 +108,18 @@ void fixture_park(void)
 		idle();
 }
 
+// The end of hart_init(). VM0 starts only once every idle hart has printed
+// its set-up line: the guest's error goes out through OpenSBI, whose
+// console lock is not our printf's, and must not be cut by those lines.
 void fixture_hart_ready(void)
 {
+	if (r_tp() >= (uint64)nvm) {
+		__atomic_fetch_add(&idle_ready, 1, __ATOMIC_RELEASE);
+		return;
+	}
+	while (__atomic_load_n(&idle_ready, __ATOMIC_ACQUIRE) <
+	       __atomic_load_n(&idle_started, __ATOMIC_ACQUIRE))
+		;
 }
 
 void fixture_hideleg(void)

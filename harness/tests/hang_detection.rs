@@ -179,13 +179,15 @@ async fn parked_hart_is_called_early(version: &str, load: bool) {
 /// calls and parks, beside idle harts parked in `wfi` with a handled
 /// boot-time trap still in scause: the early verdict names the hart stuck
 /// on the fault (hart 0), with that fault, and does not say it took no trap.
-async fn stuck_hart_is_named_early(version: &str) {
-    let Some(build) = common::qemu_or_skip(version, "stuck_hart_named") else {
+/// `file`: hypervisor-sbi-panic (an ebreak returned from with sret) or
+/// hypervisor-highboot (every hart's MMU-on fetch fault, cause 12, never
+/// returned from: the boot jump, named nowhere).
+async fn stuck_hart_is_named_early(version: &str, file: &str) {
+    let Some(build) = common::qemu_or_skip(version, file) else {
         return;
     };
     common::firmware();
-    let scenario =
-        Scenario::load(&common::root().join("scenarios/hypervisor-sbi-panic.toml")).unwrap();
+    let scenario = Scenario::load(&common::root().join("scenarios").join(file)).unwrap();
     let report = runner::run(&scenario, &build).await.unwrap();
     let Observed::Hung {
         early: Some(why), ..
@@ -203,8 +205,12 @@ async fn stuck_hart_is_named_early(version: &str) {
     );
     assert!(!why.contains("no trap"), "hart 0 trapped: {why}");
     assert!(
-        !why.contains("hart 1") && !why.contains("hart 2"),
+        !why.contains("hart 1") && !why.contains("hart 2") && !why.contains("hart 3"),
         "an idle hart is blamed: {why}"
+    );
+    assert!(
+        !why.contains("exception 12"),
+        "the boot jump is blamed: {why}"
     );
     assert!(
         matches!(report.verdict, runner::Verdict::AsExpected),
@@ -364,7 +370,9 @@ macro_rules! per_version {
             #[tokio::test]
             async fn parked_hart_is_called_early_under_load() { super::parked_hart_is_called_early($v, true).await }
             #[tokio::test]
-            async fn stuck_hart_is_named_early() { super::stuck_hart_is_named_early($v).await }
+            async fn stuck_hart_is_named_early() { super::stuck_hart_is_named_early($v, "hypervisor-sbi-panic.toml").await }
+            #[tokio::test]
+            async fn boot_jump_is_not_named_early() { super::stuck_hart_is_named_early($v, "hypervisor-highboot.toml").await }
             #[tokio::test]
             async fn storm_probe_tells_emulation_from_a_loop() { super::storm_probe_tells_emulation_from_a_loop($v).await }
         }
