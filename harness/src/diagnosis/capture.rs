@@ -543,6 +543,102 @@ milestones = ["guest kernel is booting"]
         assert_eq!((ctx.cause.code, ctx.from.name()), (8, "VU"));
     }
 
+    /// A hypervisor linked at 0xffffffc080200000, loaded at 0x80200000.
+    struct LinkedHigh;
+    const HIGH: u64 = 0xffff_ffc0_0000_0000;
+    impl HostCode for LinkedHigh {
+        fn contains(&self, pc: u64) -> bool {
+            self.at_load_address_only(pc) || self.at_link_address(pc)
+        }
+        fn at_load_address_only(&self, pc: u64) -> bool {
+            (0x8020_0000..0x8021_0000).contains(&pc)
+        }
+        fn at_link_address(&self, pc: u64) -> bool {
+            (HIGH + 0x8020_0000..HIGH + 0x8021_0000).contains(&pc)
+        }
+    }
+
+    const JUMP: u64 = 0x8020_0050;
+
+    /// The highboot fixture's log, as QEMU writes it: on every hart
+    /// OpenSBI's CSR probes, then the MMU-on fetch fault at the load
+    /// address; hart 0 then starts the others (ecalls from HS), its guest
+    /// faults on its first instruction (cause 20) and the hypervisor prints
+    /// its error through SBI; the idle harts make one SBI call each.
+    fn boot_jump_log() -> TrapLog {
+        let mut text = String::new();
+        for hart in 0..4 {
+            text += &line(hart, 0, 2, 0x8000_e136, 0xda00_2573);
+            text += &line(hart, 0, 12, JUMP, JUMP);
+        }
+        for _ in 0..6 {
+            text += &line(0, 0, 9, HIGH + 0x8020_0aa0, 0);
+        }
+        for hart in 1..4 {
+            text += &line(hart, 0, 9, HIGH + 0x8020_0abe, 0);
+        }
+        text += &line(0, 0, 0x14, GUEST_ENTRY, GUEST_ENTRY);
+        for _ in 0..42 {
+            text += &line(0, 0, 9, HIGH + 0x8020_0aa0, 0);
+        }
+        let mut log = TrapLog::new(4);
+        log.feed(text.as_bytes(), Instant::now());
+        log
+    }
+
+    /// A hart stopped in HS at `pc` holding (scause, sepc, stval).
+    fn holding(hart: u32, pc: u64, held: (u64, u64, u64), hstatus: u64) -> HartState {
+        let (scause, sepc, stval) = held;
+        let csrs = [
+            ("scause", scause),
+            ("sepc", sepc),
+            ("stval", stval),
+            ("sstatus", SPP),
+            ("hstatus", hstatus),
+        ];
+        hs_state(hart, pc, &csrs)
+    }
+
+    #[test]
+    fn the_boot_jump_is_never_a_cause() {
+        let log = boot_jump_log();
+        let idle_pc = HIGH + 0x8020_0f40;
+        for hart in 1..4 {
+            let idle = holding(hart, idle_pc, (12, JUMP, JUMP), 0);
+            assert!(
+                parked_context(&idle, &log, &LinkedHigh).is_none(),
+                "hart {hart}"
+            );
+            let (trap, since) = held_trap(&idle, &log).expect("the jump is its last fault");
+            assert_eq!(
+                handled(&trap, &since, idle.pc, &LinkedHigh),
+                Some(SeenPast::BootJump)
+            );
+        }
+        let hart0 = holding(0, HIGH + 0x8020_090e, (0x14, GUEST_ENTRY, GUEST_ENTRY), SPV);
+        let ctx = parked_context(&hart0, &log, &LinkedHigh).expect("hart 0 is stuck");
+        assert_eq!((ctx.cause.code, ctx.from.name()), (0x14, "VS"));
+        assert_eq!(ctx.sbi_calls_after, 42);
+        // Still at its load address (the jump never landed): stuck on it.
+        let stuck = holding(1, JUMP, (12, JUMP, JUMP), 0);
+        assert!(parked_context(&stuck, &log, &LinkedHigh).is_some());
+    }
+
+    #[test]
+    fn a_lazy_fpu_trap_then_a_running_guest_is_no_cause() {
+        // An illegal instruction in the hypervisor (FS off), then its guest
+        // ran and made SBI calls; SPP is 1 again from a later HS trap path.
+        let mut text = line(0, 0, 2, 0x8020_0400, 0);
+        for _ in 0..5 {
+            text += &line(0, 0, 10, 0x8020_1000, 0);
+        }
+        let mut log = TrapLog::new(1);
+        log.feed(text.as_bytes(), Instant::now());
+        let h = holding(0, 0x8020_0790, (2, 0x8020_0400, 0), 0);
+        let host = Linked(|pc: u64| (0x8020_0000..0x8021_0000).contains(&pc));
+        assert!(parked_context(&h, &log, &host).is_none());
+    }
+
     #[test]
     fn stuck_harts_come_in_the_order_they_got_stuck() {
         // Hart 1 faults (from VS) before hart 0 does.

@@ -83,6 +83,14 @@ impl HartSummary {
                 history,
             ));
         }
+        // Idle: not stuck, never at V=1, and waiting in the hypervisor's
+        // code at HS. Ours (hypervisor-highboot): a `wfi` loop on a flag the
+        // guest's HSM hart_start would set. Other shapes: a `j .` or a
+        // polling loop without `wfi` (parked or waiting: idle too); a hart
+        // held in OpenSBI's HSM stopped state (M-mode, outside every
+        // scenario ELF: "not started", not this line); a hart spinning
+        // where no scenario ELF names the code (no place: not called idle,
+        // its line says where it is and no more).
         let waiting =
             look.is_some_and(|l| matches!(l, HartLook::Parked { .. } | HartLook::Waiting { .. }));
         let in_hypervisor = state.privilege.level == Level::Supervisor
