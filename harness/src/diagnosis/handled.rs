@@ -68,12 +68,15 @@ pub(crate) enum SeenPast {
 }
 
 impl SeenPast {
-    /// Why the trap is not a cause, for a hart's summary line.
+    /// What the trap was, for a hart's summary line (`scause still holds
+    /// ... from {this}`).
     pub(crate) fn describe(&self) -> &'static str {
         match self {
-            SeenPast::LowerPrivilegeRan { .. } => "a guest or user program ran after it",
-            SeenPast::Interrupts(_) => "it took interrupts after it",
-            SeenPast::Returned => "it returned from it with sret",
+            SeenPast::LowerPrivilegeRan { .. } => {
+                "a trap it went past, a guest or user program having run after it"
+            }
+            SeenPast::Interrupts(_) => "a trap it went past, taking interrupts after it",
+            SeenPast::Returned => "a trap it returned from with sret",
             SeenPast::BootJump => {
                 "the boot jump: the fetch fault at its load address that moved it to its link address as its MMU came on"
             }
