@@ -99,11 +99,11 @@ void fault_gstage(struct vm *vm);               // vm_create(): after the G-stag
 // HV_FIXTURE_* flag, linking fixture.c; in every other build the hooks are
 // empty, written at the end of existing lines like the fault hooks above.
 #if defined(HV_FIXTURE_SLOWSTART) + defined(HV_FIXTURE_MMIO_POLL) + defined(HV_FIXTURE_REENTRY) + \
-    defined(HV_FIXTURE_SBI_PANIC) + defined(HV_FIXTURE_NO_VSTI) + defined(HV_FIXTURE_EMUL_HTINST) > 1
+    defined(HV_FIXTURE_SBI_PANIC) + defined(HV_FIXTURE_NO_VSTI) + defined(HV_FIXTURE_EMUL_HTINST) + defined(HV_FIXTURE_HIGHBOOT) > 1
 #error "one fixture per build: define at most one HV_FIXTURE_* flag"
 #endif
 #if defined(HV_FIXTURE_SLOWSTART) || defined(HV_FIXTURE_MMIO_POLL) || defined(HV_FIXTURE_REENTRY) || \
-    defined(HV_FIXTURE_SBI_PANIC) || defined(HV_FIXTURE_NO_VSTI) || defined(HV_FIXTURE_EMUL_HTINST)
+    defined(HV_FIXTURE_SBI_PANIC) || defined(HV_FIXTURE_NO_VSTI) || defined(HV_FIXTURE_EMUL_HTINST) || defined(HV_FIXTURE_HIGHBOOT)
 void fixture_announce(void);                    // main(): say which fixture is built in
 void fixture_boot_claimed(uint64 hartid);       // main(): the boot hart, before its set-up
 void fixture_before_hart_start(void);           // main(): before the other harts start
@@ -137,7 +137,7 @@ void fixture_hideleg(void);                     // hart_init(): after hideleg is
 // The builds that change a finished G-stage table find its leaves through
 // vm.c's walker (gstage_leaf, compiled only for them).
 #if defined(HV_FAULT_GSTAGE_HOLE) || defined(HV_FAULT_MMIO_HOLE) || defined(HV_FIXTURE_MMIO_POLL) || \
-    defined(HV_FIXTURE_SBI_PANIC) || defined(HV_FIXTURE_EMUL_HTINST)
+    defined(HV_FIXTURE_SBI_PANIC) || defined(HV_FIXTURE_EMUL_HTINST) || defined(HV_FIXTURE_HIGHBOOT)
 #define HV_GSTAGE_LOOKUP
 pte_t *gstage_leaf(struct vm *vm, uint64 gpa, int *level);
 #endif
@@ -150,4 +150,20 @@ pte_t *gstage_leaf(struct vm *vm, uint64 gpa, int *level);
 #define HENVCFG_WRITE_SKIPPED()      if (0)
 #else
 #define HENVCFG_WRITE_SKIPPED()
+#endif
+
+// The high-linked fixture build (HV_FIXTURE_HIGHBOOT, hv-high.ld): statics
+// have high virtual addresses, and what the hardware or OpenSBI reads must be
+// physical (G-stage table pointers, hgatp, hart_start's address). Every other
+// build has neither hook; their PA2PTE is riscv.h's.
+#if defined(HV_FIXTURE_HIGHBOOT)
+// A high virtual address of the image to its physical address (others stay).
+#define HV_PHYS(a)  ((uint64)(a) >= HV_HIGH_OFFSET ? (uint64)(a) - HV_HIGH_OFFSET : (uint64)(a))
+#undef PA2PTE
+#define PA2PTE(pa)  ((HV_PHYS(pa) >> 12) << 10)
+#define FIXTURE_HGATP(vm)        csr_write(CSR_HGATP, (csr_read(CSR_HGATP) >> 44 << 44) | HV_PHYS((vm)->gstage) >> 12);
+#define FIXTURE_HART_START(a)    a = HV_PHYS(a);
+#else
+#define FIXTURE_HGATP(vm)
+#define FIXTURE_HART_START(a)
 #endif

@@ -147,3 +147,17 @@ $(OUT)/hypervisor-nohenvcfg.elf: $(HV_NOHENVCFG_OBJS) $(SRC)/hv.ld
 	$(CC) $(BASE_CFLAGS) $(BASE_LDFLAGS) -T $(SRC)/hv.ld -o $@ $(HV_NOHENVCFG_OBJS)
 
 all: $(OUT)/hypervisor-nohenvcfg.elf
+
+# The high-linked fixture (README.md, "Fixture builds"): hypervisor.elf's
+# sources with entry-high.S in place of entry.S and highboot.c in place of
+# fixture.c, linked by hv-high.ld at 0xffffffc080200000, loaded at 0x80200000.
+#   hypervisor-highboot.elf   HV_FIXTURE_HIGHBOOT  hangs on purpose: every hart
+#                             turns its MMU on through a fetch fault (cause 12);
+#                             VM0's entry page not executable (cause 20), the
+#                             error through SBI; the other harts idle
+$(eval $(call hv_variant,hv-highboot,-DHV_HENVCFG_ADUE=1 -DHV_FIXTURE_HIGHBOOT))
+HV_HIGHBOOT_OBJS := $(addprefix $(OUT)/obj/hv-highboot/,$(addsuffix .o,$(basename $(filter-out entry.S,$(HV_SRCS)) entry-high.S highboot.c)))
+$(OUT)/hypervisor-highboot.elf: $(HV_HIGHBOOT_OBJS) $(SRC)/hv-high.ld
+	$(CC) $(BASE_CFLAGS) $(BASE_LDFLAGS) -T $(SRC)/hv-high.ld -o $@ $(HV_HIGHBOOT_OBJS)
+
+all: $(OUT)/hypervisor-highboot.elf

@@ -25,3 +25,7 @@
 #define NVM            2             // at most two VMs: VM i runs on hart i
 #define MAXHART        8             // harts we have stacks for
 #define STACKSIZE      16384         // per-hart hypervisor stack
+
+// The high-linked fixture build (hypervisor-highboot.elf, hv-high.ld): the
+// image is linked at HV_BASE + HV_HIGH_OFFSET and loaded at HV_BASE.
+#define HV_HIGH_OFFSET 0xffffffc000000000

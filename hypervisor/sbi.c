@@ -27,7 +27,7 @@ void sbi_set_timer(uint64 when)
 
 // Start hart `hartid` at physical address `start` in S-mode, a0 = hartid.
 long sbi_hart_start(uint64 hartid, uint64 start, uint64 opaque)
-{
+{ FIXTURE_HART_START(start)
 	return sbi_call(SBI_EXT_HSM, 0, hartid, start, opaque).error;
 }
 

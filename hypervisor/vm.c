@@ -101,7 +101,7 @@ void vm_start(struct vm *vm)
 
 	// G-stage: Sv39x4, VMID = VM number + 1, then drop stale translations.
 	csr_write(CSR_HGATP, HGATP_MODE_SV39X4 | ((uint64)(vm->id + 1) << HGATP_VMID_SHIFT) |
-		  ((uint64)vm->gstage >> 12));
+		  ((uint64)vm->gstage >> 12)); FIXTURE_HGATP(vm)
 	hfence_gvma_all();
 	fence_i();                      // the guest image was just copied in
 

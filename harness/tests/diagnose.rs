@@ -211,6 +211,99 @@ async fn sbi_panic(version: &str) {
     assert_eq!(json["harts"].as_array().map(Vec::len), Some(3), "{json}");
 }
 
+/// A hypervisor linked high whose every hart turned its MMU on through a
+/// fetch fault (cause 12, HS to HS, never returned from), with VM0's fatal
+/// guest fault (cause 20) reported through SBI on hart 0 and harts 1-3 idle:
+/// hart 0 and cause 20 are named, the boot jumps nowhere as a cause, the
+/// idle harts each on a line of their own, without interrupt noise.
+async fn highboot(version: &str) {
+    let Some(d) = diagnosed("hypervisor-highboot.toml", version).await else {
+        return;
+    };
+    let text = hvharness::cli::diagnose::render(&d);
+    let Observed::Hung { early, .. } = &d.observed else {
+        panic!("expected a hang:\n{text}");
+    };
+    let early = early.as_ref().map(ToString::to_string).unwrap_or_default();
+    assert!(
+        early.contains("hart 0 is stuck on exception 20 (") && early.contains("guest:_entry"),
+        "the early verdict names hart 0 and its fault: {early}\n{text}"
+    );
+    assert_eq!(d.faults.len(), 1, "only hart 0 is stuck:\n{text}");
+    let f = &d.faults[0];
+    assert_eq!(
+        (
+            f.context.hart,
+            f.context.cause.code,
+            f.context.from.name(),
+            f.context.to
+        ),
+        (0, 20, "VS", TrapTarget::HS),
+        "{text}"
+    );
+    assert!(
+        f.context
+            .epc_place
+            .as_deref()
+            .is_some_and(|p| p.starts_with("guest:_entry")),
+        "{text}"
+    );
+    assert!(
+        text.contains("htval 0x20080000 (guest-physical 0x80200000)"),
+        "{text}"
+    );
+    assert!(
+        f.walk.iter().any(|l| l.contains("<- X=0")),
+        "the G-stage leaf without X:\n{text}"
+    );
+    assert!(
+        f.findings
+            .iter()
+            .any(|x| x.rule == "page-fault" && x.summary.contains("lacks X")),
+        "{text}"
+    );
+    assert!(
+        f.console
+            .iter()
+            .any(|l| l.text == "ERROR: unknown synchronous exception (20)"),
+        "the hypervisor's own words:\n{text}"
+    );
+    // The boot jump is never a cause: exception 12 appears only as what an
+    // idle hart's scause still holds.
+    for line in text.lines().filter(|l| l.contains("exception 12")) {
+        assert!(line.contains("from the boot jump"), "{line}\n{text}");
+        assert!(line.contains("(not stuck on it)"), "{line}\n{text}");
+    }
+    assert_eq!(d.harts.len(), 4, "every hart's state:\n{text}");
+    for h in d.harts.iter().filter(|h| h.hart != 0) {
+        assert!(!h.stuck, "{text}");
+        let idle = h.idle.as_deref().unwrap_or_default();
+        assert!(
+            idle.contains("never started by the guest"),
+            "hart {} is idle: {idle}\n{text}",
+            h.hart
+        );
+        assert!(
+            h.place
+                .as_deref()
+                .is_some_and(|p| p.starts_with("hypervisor:idle+")),
+            "{text}"
+        );
+        assert!(h.activity.contains("wfi"), "{text}");
+        assert!(
+            h.interrupts.findings.is_empty(),
+            "no vCPU ran there: no interrupt rule speaks:\n{text}"
+        );
+    }
+    let json = serde_json::to_value(&d).expect("the diagnosis as JSON");
+    let harts = json["harts"].as_array().expect("harts in the JSON");
+    assert_eq!(harts.len(), 4, "{json}");
+    for h in harts.iter().filter(|h| h["hart"] != 0) {
+        assert!(h["idle"].is_string(), "{h}");
+        assert!(h["vcpu"].is_null(), "{h}");
+    }
+}
+
 /// A hung run where nothing traps and both harts wait in the guest (its
 /// kernel, or its init, which has no ELF here) for an interrupt that never
 /// comes: each hart with the finding of `rule` that names the missing link.
@@ -432,6 +525,7 @@ common::per_version! {
     async nostvec_under_hypervisor = injected("fault-nostvec-hv.toml", 0xd, TrapTarget::VS, "guest:fault_unmapped_load", "no-stvec");
     async illegal = injected("fault-illegal.toml", 2, TrapTarget::VS, "guest:fault_illegal_insn", "illegal-instruction");
     async sbi_panic;
+    async highboot;
     async no_vsti;
     async emul_htinst;
     async notimer;

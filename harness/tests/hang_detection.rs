@@ -166,13 +166,15 @@ async fn parked_hart_is_called_early(version: &str, load: bool) {
 /// calls and parks, beside idle harts parked in `wfi` with a handled
 /// boot-time trap still in scause: the early verdict names the hart stuck
 /// on the fault (hart 0), with that fault, and does not say it took no trap.
-async fn stuck_hart_is_named_early(version: &str) {
-    let Some(build) = common::qemu_or_skip(version, "stuck_hart_named") else {
+/// `file`: hypervisor-sbi-panic (an ebreak returned from with sret) or
+/// hypervisor-highboot (every hart's MMU-on fetch fault, cause 12, never
+/// returned from: the boot jump, named nowhere).
+async fn stuck_hart_is_named_early(version: &str, file: &str) {
+    let Some(build) = common::qemu_or_skip(version, file) else {
         return;
     };
     common::firmware();
-    let scenario =
-        Scenario::load(&common::root().join("scenarios/hypervisor-sbi-panic.toml")).unwrap();
+    let scenario = Scenario::load(&common::root().join("scenarios").join(file)).unwrap();
     let report = runner::run(&scenario, &build).await.unwrap();
     let Observed::Hung {
         early: Some(why), ..
@@ -190,8 +192,12 @@ async fn stuck_hart_is_named_early(version: &str) {
     );
     assert!(!why.contains("no trap"), "hart 0 trapped: {why}");
     assert!(
-        !why.contains("hart 1") && !why.contains("hart 2"),
+        !why.contains("hart 1") && !why.contains("hart 2") && !why.contains("hart 3"),
         "an idle hart is blamed: {why}"
+    );
+    assert!(
+        !why.contains("exception 12"),
+        "the boot jump is blamed: {why}"
     );
     assert!(
         matches!(report.verdict, runner::Verdict::AsExpected),
@@ -342,6 +348,7 @@ common::per_version! {
     async noadue_hang_is_called_early_under_load = noadue_hang_is_called_early(true);
     async parked_hart_is_called_early = parked_hart_is_called_early(false);
     async parked_hart_is_called_early_under_load = parked_hart_is_called_early(true);
-    async stuck_hart_is_named_early;
+    async stuck_hart_is_named_early = stuck_hart_is_named_early("hypervisor-sbi-panic.toml");
+    async boot_jump_is_not_named_early = stuck_hart_is_named_early("hypervisor-highboot.toml");
     async storm_probe_tells_emulation_from_a_loop;
 }

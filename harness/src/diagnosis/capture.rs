@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 
+use super::handled::{handled, HeldTrap, HostCode, SeenPast};
 use super::{FaultContext, TrapTarget};
 use crate::debug::privilege_of;
 use crate::qemu::trap_log::{LoggedTrap, SinceFault, TrapLog};
@@ -122,11 +123,7 @@ pub(crate) fn faults(
     // faults suffices to call a hart looping (one may have started late).
     let storms = log.storms(LOOPING_REPEATS);
     let in_firmware = |pc: u64| elfs.is_some_and(|e| !e.spaces_containing(pc).is_empty());
-    let host = scenario.elf_for_virt(Some(false)).map(|e| e.name.clone());
-    let in_host_code = |pc: u64| {
-        let image = host.as_deref().and_then(|n| elfs?.space(n).ok());
-        image.is_some_and(|i| i.symbolize(pc).is_some_and(|h| h.exact))
-    };
+    let host = host_image(scenario, elfs);
     let mut out = Vec::new();
     for h in harts {
         let hart = u64::from(h.hart);
@@ -146,7 +143,7 @@ pub(crate) fn faults(
                     .unwrap_or_else(|| s.clone());
                 Some(storm_context(h, &first))
             }
-            None => parked_context(h, log, &in_host_code),
+            None => parked_context(h, log, &host),
         };
         if let Some(mut ctx) = ctx {
             ctx.epc_place = elfs.and_then(|set| place_of(scenario, set, ctx.epc, ctx.from.virt));
@@ -192,13 +189,68 @@ fn storm_context(h: &HartState, first: &LoggedTrap) -> FaultContext {
     }
 }
 
-/// A hart parked in HS-mode after a trap the hypervisor did not expect.
-/// `in_host_code` says whether an address lies in the hypervisor's own ELF.
-fn parked_context(
+/// The hypervisor's ELF file (the scenario's `[[elf]]` with `virt = false`).
+fn host_image<'e>(
+    scenario: &Scenario,
+    elfs: Option<&'e crate::elf::ElfSet>,
+) -> Option<&'e crate::elf::ElfImage> {
+    let name = &scenario.elf_for_virt(Some(false))?.name;
+    elfs?.space(name).ok()
+}
+
+/// How a hart stopped in HS went on past the trap its scause still holds;
+/// `None` when it holds none the log confirms, or the hart is stuck on it.
+pub(crate) fn seen_past(
     h: &HartState,
     log: &TrapLog,
-    in_host_code: &dyn Fn(u64) -> bool,
-) -> Option<FaultContext> {
+    scenario: &Scenario,
+    elfs: Option<&crate::elf::ElfSet>,
+) -> Option<SeenPast> {
+    let (trap, since) = held_trap(h, log)?;
+    handled(&trap, &since, h.pc, &host_image(scenario, elfs))
+}
+
+/// A hart parked in HS-mode after a trap the hypervisor did not expect.
+/// `host` is the hypervisor's own code.
+fn parked_context(h: &HartState, log: &TrapLog, host: &dyn HostCode) -> Option<FaultContext> {
+    let (trap, since) = held_trap(h, log)?;
+    if handled(&trap, &since, h.pc, host).is_some() {
+        return None;
+    }
+    let hstatus = h.csrs.get("hstatus").copied().unwrap_or(0);
+    let from_level = if trap.from_virt {
+        if hstatus >> 8 & 1 == 1 {
+            Level::Supervisor
+        } else {
+            Level::User
+        } // SPVP
+    } else if trap.spp {
+        Level::Supervisor
+    } else {
+        Level::User
+    };
+    Some(FaultContext {
+        hart: h.hart,
+        from: PrivilegeLevel {
+            level: from_level,
+            virt: Some(trap.from_virt),
+        },
+        to: TrapTarget::HS,
+        cause: trap.cause,
+        epc: trap.epc,
+        tval: trap.tval,
+        htval: h.csrs.get("htval").copied(),
+        htinst: h.csrs.get("htinst").copied(),
+        epc_place: None,
+        sbi_calls_after: since.ecalls_with(code::ECALL_S),
+        csrs: h.csrs.clone(),
+    })
+}
+
+/// The trap a hart stopped in HS still holds in scause/sepc, and what the
+/// log recorded on that hart after it; `None` unless the log's last fault
+/// there is that trap (otherwise the hart went on past it to later ones).
+fn held_trap(h: &HartState, log: &TrapLog) -> Option<(HeldTrap, SinceFault)> {
     if h.privilege.level != Level::Supervisor || h.privilege.virt == Some(true) {
         return None;
     }
@@ -229,60 +281,14 @@ fn parked_context(
         return None;
     }
     let hstatus = h.csrs.get("hstatus").copied().unwrap_or(0);
-    let from_virt = hstatus >> 7 & 1 == 1; // SPV
-    let spp = h.csrs.get("sstatus").is_some_and(|s| s >> 8 & 1 == 1);
-    if handled(from_virt, spp, *sepc, &since, in_host_code) {
-        return None;
-    }
-    let from_level = if from_virt {
-        if hstatus >> 8 & 1 == 1 {
-            Level::Supervisor
-        } else {
-            Level::User
-        } // SPVP
-    } else if spp {
-        Level::Supervisor
-    } else {
-        Level::User
-    };
-    Some(FaultContext {
-        hart: h.hart,
-        from: PrivilegeLevel {
-            level: from_level,
-            virt: Some(from_virt),
-        },
-        to: TrapTarget::HS,
+    let trap = HeldTrap {
         cause,
         epc: *sepc,
         tval: h.csrs.get("stval").copied().unwrap_or(0),
-        htval: h.csrs.get("htval").copied(),
-        htinst: h.csrs.get("htinst").copied(),
-        epc_place: None,
-        sbi_calls_after: since.ecalls_with(code::ECALL_S),
-        csrs: h.csrs.clone(),
-    })
-}
-
-/// Whether a trap into HS that scause/sepc still hold was handled: the hart
-/// is seen past its return point. Idle harts keep a boot-time trap in scause
-/// long after they returned from it; only a hart still inside the handler
-/// is stuck on it.
-/// - From V=1: the guest made an SBI call after it (it ran again).
-/// - From V=0: `sret` sets SPP to U, so a trap taken in the hypervisor's own
-///   code (where it runs in HS) with SPP now 0 was returned from; and a hart
-///   that took interrupts after it went on running (a hypervisor that parks
-///   on a fault of its own turns interrupts off first, as ours does).
-fn handled(
-    from_virt: bool,
-    spp: bool,
-    epc: u64,
-    since: &SinceFault,
-    in_host_code: &dyn Fn(u64) -> bool,
-) -> bool {
-    if from_virt {
-        return since.ecalls_with(code::ECALL_VS) > 0;
-    }
-    (!spp && in_host_code(epc)) || since.interrupts > 0
+        from_virt: hstatus >> 7 & 1 == 1, // SPV
+        spp: h.csrs.get("sstatus").is_some_and(|s| s >> 8 & 1 == 1),
+    };
+    Some((trap, since))
 }
 
 /// The registers as the rules want them: while V=1 QEMU shows the guest's
@@ -468,6 +474,20 @@ milestones = ["guest kernel is booting"]
         log
     }
 
+    /// A hypervisor linked where it runs, its code where `f` says.
+    struct Linked<F>(F);
+    impl<F: Fn(u64) -> bool> HostCode for Linked<F> {
+        fn contains(&self, pc: u64) -> bool {
+            (self.0)(pc)
+        }
+        fn at_load_address_only(&self, _: u64) -> bool {
+            false
+        }
+        fn at_link_address(&self, pc: u64) -> bool {
+            (self.0)(pc)
+        }
+    }
+
     fn scenario() -> Scenario {
         let path = Path::new("/proj/scenarios/x.toml");
         ScenarioFile::parse(ONE_HART, path)
@@ -478,7 +498,7 @@ milestones = ["guest kernel is booting"]
     #[test]
     fn the_faulting_hart_is_named_not_the_idle_ones() {
         let log = reported_through_sbi(false);
-        let host = |pc: u64| (0x8020_0000..0x8021_0000).contains(&pc);
+        let host = Linked(|pc: u64| (0x8020_0000..0x8021_0000).contains(&pc));
         // Hart 0: still inside the handler of the guest's fault (SPV=1,
         // SPP=1), its scause/sepc that fault, only printing ecalls since.
         let hart0 = in_hs(0, 0x14, GUEST_ENTRY, SPP, SPV);
@@ -491,7 +511,7 @@ milestones = ["guest kernel is booting"]
         let idle = in_hs(1, 3, EBREAK_PC, 0, 0);
         assert!(parked_context(&idle, &log, &host).is_none());
         // Without knowing the hypervisor's code, SPP=0 says nothing.
-        let nowhere = |_: u64| false;
+        let nowhere = Linked(|_: u64| false);
         assert!(parked_context(&idle, &log, &nowhere).is_some());
         // Interrupts taken after it: the hart went on running.
         let log = reported_through_sbi(true);
@@ -507,7 +527,7 @@ milestones = ["guest kernel is booting"]
             Instant::now(),
         );
         let hart0 = in_hs(0, 0x14, GUEST_ENTRY, SPP, SPV);
-        assert!(parked_context(&hart0, &log, &|_| false).is_none());
+        assert!(parked_context(&hart0, &log, &Linked(|_| false)).is_none());
     }
 
     #[test]
@@ -519,8 +539,104 @@ milestones = ["guest kernel is booting"]
         let mut log = TrapLog::new(1);
         log.feed(text.as_bytes(), Instant::now());
         let hart0 = in_hs(0, 8, 0x40, SPP, 1 << 7);
-        let ctx = parked_context(&hart0, &log, &|_| false).expect("parked on the ecall");
+        let ctx = parked_context(&hart0, &log, &Linked(|_| false)).expect("parked on the ecall");
         assert_eq!((ctx.cause.code, ctx.from.name()), (8, "VU"));
+    }
+
+    /// A hypervisor linked at 0xffffffc080200000, loaded at 0x80200000.
+    struct LinkedHigh;
+    const HIGH: u64 = 0xffff_ffc0_0000_0000;
+    impl HostCode for LinkedHigh {
+        fn contains(&self, pc: u64) -> bool {
+            self.at_load_address_only(pc) || self.at_link_address(pc)
+        }
+        fn at_load_address_only(&self, pc: u64) -> bool {
+            (0x8020_0000..0x8021_0000).contains(&pc)
+        }
+        fn at_link_address(&self, pc: u64) -> bool {
+            (HIGH + 0x8020_0000..HIGH + 0x8021_0000).contains(&pc)
+        }
+    }
+
+    const JUMP: u64 = 0x8020_0050;
+
+    /// The highboot fixture's log, as QEMU writes it: on every hart
+    /// OpenSBI's CSR probes, then the MMU-on fetch fault at the load
+    /// address; hart 0 then starts the others (ecalls from HS), its guest
+    /// faults on its first instruction (cause 20) and the hypervisor prints
+    /// its error through SBI; the idle harts make one SBI call each.
+    fn boot_jump_log() -> TrapLog {
+        let mut text = String::new();
+        for hart in 0..4 {
+            text += &line(hart, 0, 2, 0x8000_e136, 0xda00_2573);
+            text += &line(hart, 0, 12, JUMP, JUMP);
+        }
+        for _ in 0..6 {
+            text += &line(0, 0, 9, HIGH + 0x8020_0aa0, 0);
+        }
+        for hart in 1..4 {
+            text += &line(hart, 0, 9, HIGH + 0x8020_0abe, 0);
+        }
+        text += &line(0, 0, 0x14, GUEST_ENTRY, GUEST_ENTRY);
+        for _ in 0..42 {
+            text += &line(0, 0, 9, HIGH + 0x8020_0aa0, 0);
+        }
+        let mut log = TrapLog::new(4);
+        log.feed(text.as_bytes(), Instant::now());
+        log
+    }
+
+    /// A hart stopped in HS at `pc` holding (scause, sepc, stval).
+    fn holding(hart: u32, pc: u64, held: (u64, u64, u64), hstatus: u64) -> HartState {
+        let (scause, sepc, stval) = held;
+        let csrs = [
+            ("scause", scause),
+            ("sepc", sepc),
+            ("stval", stval),
+            ("sstatus", SPP),
+            ("hstatus", hstatus),
+        ];
+        hs_state(hart, pc, &csrs)
+    }
+
+    #[test]
+    fn the_boot_jump_is_never_a_cause() {
+        let log = boot_jump_log();
+        let idle_pc = HIGH + 0x8020_0f40;
+        for hart in 1..4 {
+            let idle = holding(hart, idle_pc, (12, JUMP, JUMP), 0);
+            assert!(
+                parked_context(&idle, &log, &LinkedHigh).is_none(),
+                "hart {hart}"
+            );
+            let (trap, since) = held_trap(&idle, &log).expect("the jump is its last fault");
+            assert_eq!(
+                handled(&trap, &since, idle.pc, &LinkedHigh),
+                Some(SeenPast::BootJump)
+            );
+        }
+        let hart0 = holding(0, HIGH + 0x8020_090e, (0x14, GUEST_ENTRY, GUEST_ENTRY), SPV);
+        let ctx = parked_context(&hart0, &log, &LinkedHigh).expect("hart 0 is stuck");
+        assert_eq!((ctx.cause.code, ctx.from.name()), (0x14, "VS"));
+        assert_eq!(ctx.sbi_calls_after, 42);
+        // Still at its load address (the jump never landed): stuck on it.
+        let stuck = holding(1, JUMP, (12, JUMP, JUMP), 0);
+        assert!(parked_context(&stuck, &log, &LinkedHigh).is_some());
+    }
+
+    #[test]
+    fn a_lazy_fpu_trap_then_a_running_guest_is_no_cause() {
+        // An illegal instruction in the hypervisor (FS off), then its guest
+        // ran and made SBI calls; SPP is 1 again from a later HS trap path.
+        let mut text = line(0, 0, 2, 0x8020_0400, 0);
+        for _ in 0..5 {
+            text += &line(0, 0, 10, 0x8020_1000, 0);
+        }
+        let mut log = TrapLog::new(1);
+        log.feed(text.as_bytes(), Instant::now());
+        let h = holding(0, 0x8020_0790, (2, 0x8020_0400, 0), 0);
+        let host = Linked(|pc: u64| (0x8020_0000..0x8021_0000).contains(&pc));
+        assert!(parked_context(&h, &log, &host).is_none());
     }
 
     #[test]

@@ -12,10 +12,12 @@ pub mod capture;
 pub(crate) mod console;
 mod emulation;
 mod explain;
+pub(crate) mod handled;
 pub mod harts;
 pub(crate) mod interrupts;
 pub mod rules;
 mod run;
+pub(crate) mod vcpu;
 pub mod walk;
 
 pub use explain::{explain, FaultReport, Finding};

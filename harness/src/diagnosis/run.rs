@@ -152,7 +152,15 @@ async fn summarize_harts(
         };
         let place = capture::place_of(scenario, &l.elfs, h.pc, h.privilege.virt);
         let stuck = faults.iter().any(|f| f.context.hart == h.hart);
-        out.push(HartSummary::new(h, place, look.as_ref(), stuck, log));
+        let seen_past = capture::seen_past(h, log, scenario, Some(&l.elfs));
+        out.push(HartSummary::new(
+            h,
+            place,
+            look.as_ref(),
+            stuck,
+            log,
+            seen_past,
+        ));
     }
     out
 }

@@ -208,21 +208,44 @@ impl ElfImage {
     /// runs at its load address before the MMU is switched on.
     fn link_of(&self, runtime: u64) -> u64 {
         let link = self.to_link(runtime);
-        let linked = |a: u64| {
-            self.symbols.in_sections(a)
-                || self
-                    .segments
-                    .iter()
-                    .any(|s| a >= s.address && a - s.address < s.memory_size)
-        };
-        if linked(link) {
+        if self.is_linked(link) {
             return link;
         }
+        self.load_copy_of(link)
+            .map_or(link, |s| s.address + (link - s.physical))
+    }
+
+    /// Whether a link-time address lies in an allocated section or a
+    /// loadable segment.
+    fn is_linked(&self, link: u64) -> bool {
+        self.symbols.in_sections(link)
+            || self
+                .segments
+                .iter()
+                .any(|s| link >= s.address && link - s.address < s.memory_size)
+    }
+
+    /// The segment whose load range (p_paddr, where it differs from
+    /// p_vaddr) holds `link` (an address less the offset).
+    fn load_copy_of(&self, link: u64) -> Option<&Segment> {
         self.segments
             .iter()
             .filter(|s| s.physical != s.address)
             .find(|s| link >= s.physical && link - s.physical < s.memory_size)
-            .map_or(link, |s| s.address + (link - s.physical))
+    }
+
+    /// Whether the run-time address is where the file is loaded but not
+    /// where it is linked: code there runs before the MMU maps the image
+    /// at its link address (a hypervisor linked high, loaded low).
+    pub(crate) fn is_load_address_only(&self, runtime: u64) -> bool {
+        let link = self.to_link(runtime);
+        !self.is_linked(link) && self.load_copy_of(link).is_some()
+    }
+
+    /// Whether the run-time address is one of the file's link-time
+    /// addresses (plus its offset), in a section or a loadable segment.
+    pub(crate) fn is_link_address(&self, runtime: u64) -> bool {
+        self.is_linked(self.to_link(runtime))
     }
 
     /// Whether the run-time address lies in one of the file's allocated
@@ -505,6 +528,12 @@ mod tests {
             assert!(image.contains(at));
         }
         assert_eq!(image.bytes_at(0x8020_0000, 4), image.bytes_at(linked, 4));
+        // Which copy an address is: the boot-jump rule asks.
+        assert!(image.is_load_address_only(0x8020_0004));
+        assert!(!image.is_link_address(0x8020_0004));
+        assert!(image.is_link_address(linked + 4));
+        assert!(!image.is_load_address_only(linked + 4));
+        assert!(!image.is_load_address_only(0x9000_0000));
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! Which hart a parked-hart verdict names, once the verdict is taken.
 //!
 //! The quiet rule names the first quiet hart it found parked, in hart
-//! order. Idle harts park too (a `wfi` loop with a handled boot-time trap
-//! still in scause), and a hart that printed its fault through SBI console
-//! calls goes quiet last: the first parked hart is often the wrong one.
-//! With the machine stopped after the verdict, the hart is chosen the way
-//! the diagnosis chooses it ([`capture::faults`]: stuck on a trap it did not
-//! return from, in the order the harts got stuck). Only the name and the
-//! words change here, never the verdict or when it was taken.
+//! order. Idle harts park too (a `wfi` loop with a boot-time trap still in
+//! scause: an ebreak returned from, or the fetch fault that turned a
+//! high-linked hypervisor's MMU on and was never returned from), and a hart
+//! that printed its fault through SBI console calls goes quiet last: the
+//! first parked hart is often the wrong one. With the machine stopped after
+//! the verdict, the hart is chosen the way the diagnosis chooses it
+//! ([`capture::faults`]: stuck on a trap it did not get past, see
+//! `diagnosis::handled`, in the order the harts got stuck). Only the name
+//! and the words change here, never the verdict or when it was taken.
 
 use anyhow::Result;
 
