@@ -184,34 +184,53 @@ fn git_in(dir: &Path, args: &[&str]) -> Result<String> {
     Ok(out.stdout.trim_end().to_string())
 }
 
-/// A detached worktree of the user's repository at a fixed path; removed
-/// (with `git worktree prune`) when dropped, and by [`remove_worktree`] from
-/// the signal handler.
+/// A detached worktree of the user's repository at a fixed path in the
+/// build directory, kept from run to run: each step checks its commit out in
+/// place, so git rewrites only the files that differ and every other file
+/// keeps its mtime (ninja then recompiles only what changed, also in the
+/// first step of a resumed run). [`forget_build_dir`] removes it with its
+/// build directory.
 pub(crate) struct Worktree {
-    repo: Repo,
     path: PathBuf,
-    hook: Option<crate::qemu::process::InterruptHook>,
+}
+
+/// How [`Worktree::open`] found the worktree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Opened {
+    /// Made now: every file is new, the build directory's configuration stale.
+    Created,
+    /// Kept from an earlier run, clean.
+    Kept,
+    /// Kept, but left dirty by an interrupted run (a checkout cut short, an
+    /// edit): restored to its commit first.
+    Restored,
 }
 
 impl Worktree {
-    /// Adds the worktree at `path`, checked out at `commit`. One left there
-    /// by a run that was killed outright is kept when it belongs to `repo`
-    /// (its files keep their times, so the build stays incremental);
-    /// anything else there is removed first.
-    pub(crate) fn add(repo: &Repo, path: &Path, commit: &str) -> Result<Worktree> {
-        if !belongs_to(repo, path) {
-            remove_worktree(&repo.dir, path);
-            let p = path.to_string_lossy().into_owned();
-            repo.git(&["worktree", "add", "--force", "--detach", &p, commit])
-                .with_context(|| format!("adding a worktree at {}", path.display()))?;
-        }
-        let (dir, wt) = (repo.dir.clone(), path.to_path_buf());
-        let hook = crate::qemu::process::on_interrupt(Box::new(move || remove_worktree(&dir, &wt)));
-        Ok(Worktree {
-            repo: repo.clone(),
+    /// The worktree at `path`: the one an earlier run left when it belongs
+    /// to `repo` (restored to a clean state if a run was cut short inside a
+    /// checkout), else a new one at `commit` (anything else there is removed
+    /// first).
+    pub(crate) fn open(repo: &Repo, path: &Path, commit: &str) -> Result<(Worktree, Opened)> {
+        let wt = Worktree {
             path: path.to_path_buf(),
-            hook: Some(hook),
-        })
+        };
+        if belongs_to(repo, path) {
+            let dirty = wt.restore()?;
+            return Ok((
+                wt,
+                if dirty {
+                    Opened::Restored
+                } else {
+                    Opened::Kept
+                },
+            ));
+        }
+        remove_worktree(&repo.dir, path);
+        let p = path.to_string_lossy().into_owned();
+        repo.git(&["worktree", "add", "--force", "--detach", &p, commit])
+            .with_context(|| format!("adding a worktree at {}", path.display()))?;
+        Ok((wt, Opened::Created))
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -232,16 +251,46 @@ impl Worktree {
         })?;
         Ok(())
     }
-}
 
-impl Drop for Worktree {
-    fn drop(&mut self) {
-        if let Some(hook) = self.hook.take() {
-            hook.cancel();
+    /// Brings the worktree back to its HEAD when it is not clean: a stale
+    /// `index.lock` (git killed by Ctrl-C), changed tracked files, untracked
+    /// files (half of a checkout). The subprojects linked in are kept.
+    /// Rewrites only what differs. True when something had to be restored.
+    fn restore(&self) -> Result<bool> {
+        let git_dir = git_in(&self.path, &["rev-parse", "--absolute-git-dir"])?;
+        let lock = Path::new(&git_dir).join("index.lock");
+        // The build directory's lock is held: no git of ours is running here.
+        let locked = lock.exists();
+        if locked {
+            std::fs::remove_file(&lock)
+                .with_context(|| format!("removing the stale {}", lock.display()))?;
         }
-        remove_worktree(&self.repo.dir, &self.path);
+        let status = git_in(
+            &self.path,
+            &[
+                "status",
+                "--porcelain",
+                "--",
+                ".",
+                &format!(":(exclude){}/*", SUBPROJECTS),
+            ],
+        )?;
+        if !locked && status.is_empty() {
+            return Ok(false);
+        }
+        git_in(&self.path, &["reset", "--quiet", "--hard"])
+            .with_context(|| format!("restoring the worktree {}", self.path.display()))?;
+        git_in(
+            &self.path,
+            &["clean", "-ffdq", "-e", &format!("/{SUBPROJECTS}/")],
+        )
+        .with_context(|| format!("cleaning the worktree {}", self.path.display()))?;
+        Ok(true)
     }
 }
+
+/// Where QEMU's meson subprojects go; those linked in are not the tree's.
+const SUBPROJECTS: &str = "subprojects";
 
 /// Whether `path` is a worktree of `repo` that git still lists.
 fn belongs_to(repo: &Repo, path: &Path) -> bool {
@@ -267,4 +316,26 @@ pub(crate) fn remove_worktree(repo: &Path, path: &Path) {
         let _ = std::fs::remove_dir_all(path);
     }
     let _ = command_output(repo, &["worktree", "prune"]);
+}
+
+/// Removes a build directory (`bisect qemu`'s or `qemu build`'s) with its
+/// worktree, and tells the repository the worktree is gone. Returns the
+/// repository it belonged to, when one was found.
+pub(crate) fn forget_build_dir(root: &Path, worktree: &Path) -> Result<Option<PathBuf>> {
+    let repo = if worktree.join(".git").is_file() {
+        git_in(worktree, &["rev-parse", "--git-common-dir"])
+            .ok()
+            .and_then(|d| worktree.join(d).canonicalize().ok())
+    } else {
+        None
+    };
+    if root.exists() {
+        std::fs::remove_dir_all(root).with_context(|| format!("removing {}", root.display()))?;
+    }
+    if let Some(common) = &repo {
+        // The worktree's directory is gone: prune drops git's record of it.
+        git_in(common, &["worktree", "prune"])
+            .with_context(|| format!("git worktree prune in {}", common.display()))?;
+    }
+    Ok(repo)
 }
