@@ -384,12 +384,14 @@ pub fn install_signal_cleanup() -> Result<()> {
             _ = term.recv() => 143,
             _ = hup.recv() => 129,
         };
-        clean_up_for_exit();
+        // Read before the clean-up: once it kills a build, the build's
+        // caller returns and drops its message.
         let said = INTERRUPT_MESSAGE
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .unwrap_or_else(|| "interrupted; QEMU stopped".to_string());
+        clean_up_for_exit();
         // stderr may be a closed terminal (SIGHUP): a failed write must not panic.
         let _ = writeln!(std::io::stderr(), "hvharness: {said}");
         std::process::exit(code);

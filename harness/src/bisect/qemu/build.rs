@@ -460,6 +460,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_build_has_its_log_and_only_the_newest_are_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = BuildDir {
+            root: tmp.path().to_path_buf(),
+        };
+        let (first, _) = dir.new_step_log("0123456789abcdef").unwrap();
+        assert!(first.ends_with("build-1-0123456789ab.log"), "{first:?}");
+        for i in 0..LOGS_KEPT + 5 {
+            let (p, _) = dir.new_step_log(&format!("{i:040x}")).unwrap();
+            assert_eq!(
+                std::fs::read_link(dir.log()).unwrap(),
+                Path::new(p.file_name().unwrap())
+            );
+        }
+        let logs = dir.step_logs();
+        assert_eq!(logs.len(), LOGS_KEPT);
+        // Numbering goes on from the highest, across runs.
+        assert_eq!(logs.last().unwrap().0, (LOGS_KEPT + 6) as u64);
+        assert_eq!(logs[0].0, 7);
+    }
+
+    #[test]
     fn flags_follow_what_configure_knows() {
         let old = "--enable-slirp --disable-docs --disable-werror --without-default-features";
         assert_eq!(

@@ -339,3 +339,89 @@ pub(crate) fn forget_build_dir(root: &Path, worktree: &Path) -> Result<Option<Pa
     }
     Ok(repo)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let mut all = vec![
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ];
+        all.extend_from_slice(args);
+        git_in(dir, &all).unwrap()
+    }
+
+    fn mtime(p: &Path) -> std::time::SystemTime {
+        std::fs::metadata(p).unwrap().modified().unwrap()
+    }
+
+    /// A repository with two commits: `a.c` changes, `b.c` does not.
+    fn repo(dir: &Path) -> (Repo, String, String) {
+        let src = dir.join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        git(&src, &["init", "-q"]);
+        std::fs::write(src.join("a.c"), "1\n").unwrap();
+        std::fs::write(src.join("b.c"), "same\n").unwrap();
+        std::fs::create_dir_all(src.join("subprojects")).unwrap();
+        std::fs::write(src.join("subprojects/x.wrap"), "[wrap-git]\n").unwrap();
+        git(&src, &["add", "-A"]);
+        git(&src, &["commit", "-q", "-m", "one"]);
+        let one = git(&src, &["rev-parse", "HEAD"]);
+        std::fs::write(src.join("a.c"), "2\n").unwrap();
+        git(&src, &["commit", "-q", "-am", "two"]);
+        let two = git(&src, &["rev-parse", "HEAD"]);
+        (Repo::open(&src).unwrap(), one, two)
+    }
+
+    #[test]
+    fn the_worktree_is_kept_checked_out_in_place_and_restored_when_dirty() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (repo, one, two) = repo(tmp.path());
+        let path = tmp.path().join("build/worktree");
+        let (wt, opened) = Worktree::open(&repo, &path, &one).unwrap();
+        assert_eq!(opened, Opened::Created);
+        let unchanged = mtime(&path.join("b.c"));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        wt.checkout(&two).unwrap();
+        drop(wt);
+        // A second run keeps it: the unchanged file keeps its mtime.
+        let (wt, opened) = Worktree::open(&repo, &path, &one).unwrap();
+        assert_eq!(opened, Opened::Kept);
+        assert_eq!(git(&path, &["rev-parse", "HEAD"]), two);
+        assert_eq!(mtime(&path.join("b.c")), unchanged);
+        // What a run cut short in a checkout leaves: a lock, an edit, a stray file.
+        let git_dir = git(&path, &["rev-parse", "--absolute-git-dir"]);
+        std::fs::write(Path::new(&git_dir).join("index.lock"), "").unwrap();
+        std::fs::write(path.join("a.c"), "half\n").unwrap();
+        std::fs::write(path.join("stray.c"), "x\n").unwrap();
+        // A subproject linked in by the build stays.
+        std::os::unix::fs::symlink("/nonexistent", path.join("subprojects/x")).unwrap();
+        drop(wt);
+        let (wt, opened) = Worktree::open(&repo, &path, &one).unwrap();
+        assert_eq!(opened, Opened::Restored);
+        assert_eq!(std::fs::read_to_string(path.join("a.c")).unwrap(), "2\n");
+        assert!(!path.join("stray.c").exists());
+        assert!(std::fs::symlink_metadata(path.join("subprojects/x")).is_ok());
+        assert_eq!(mtime(&path.join("b.c")), unchanged);
+        wt.checkout(&one).unwrap();
+        assert_eq!(std::fs::read_to_string(path.join("a.c")).unwrap(), "1\n");
+
+        // Removing the build directory also makes git forget the worktree.
+        let listed = |r: &Repo| {
+            git(&r.dir, &["worktree", "list", "--porcelain"])
+                .matches("worktree ")
+                .count()
+        };
+        assert_eq!(listed(&repo), 2);
+        let found = forget_build_dir(&tmp.path().join("build"), &path).unwrap();
+        assert_eq!(found, Some(repo.dir.join(".git")));
+        assert!(!tmp.path().join("build").exists());
+        assert_eq!(listed(&repo), 1);
+    }
+}
