@@ -4,7 +4,8 @@
 //! The default build configures QEMU for riscv64-softmmu with as few
 //! features as boots a hypervisor (`--without-default-features --enable-slirp
 //! --enable-fdt=system`, no docs, no -Werror, no downloads: each flag only
-//! where the commit's `configure` knows it), then runs
+//! where the commit's `configure` knows it; the list is
+//! `configure-flags.txt`, which CI hashes into its cache key), then runs
 //! `ninja qemu-system-riscv64`. With ccache installed, its compiler
 //! links (`/usr/lib/ccache`) go first in PATH: QEMU's configure names the
 //! compiler `cc` for meson, which then does not look for ccache itself.
@@ -365,22 +366,18 @@ fn configure_command(src: &Path, out: &Path) -> Result<Command> {
     Ok(cmd)
 }
 
+/// The configure line, flag and sign per line (see the file).
+const CONFIGURE_FLAGS: &str = include_str!("configure-flags.txt");
+
 /// The optional flags, each only if the configure text (the script and its
 /// meson option list) mentions it.
 pub(crate) fn configure_flags(known: &str) -> Vec<&'static str> {
-    const FLAGS: [(&str, &str); 7] = [
-        ("--without-default-features", "without-default-features"),
-        ("--enable-slirp", "enable-slirp"),
-        ("--enable-fdt=system", "enable-fdt"),
-        ("--disable-docs", "disable-docs"),
-        ("--disable-werror", "disable-werror"),
-        ("--disable-download", "disable-download"),
-        ("--disable-tcg-interpreter", "tcg-interpreter"),
-    ];
-    FLAGS
-        .iter()
-        .filter(|(_, key)| known.contains(key))
-        .map(|(flag, _)| *flag)
+    CONFIGURE_FLAGS
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(_, key)| known.contains(key.trim()))
+        .map(|(flag, _)| flag)
         .collect()
 }
 
