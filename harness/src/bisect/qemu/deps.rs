@@ -34,7 +34,11 @@ pub(crate) enum Probe {
 
 /// The packages of README "Bisecting QEMU itself" (QEMU >= 9 brings its
 /// own meson in python/wheels; older trees need Debian's).
-pub(crate) const REQUIREMENTS: [Requirement; 10] = [
+pub(crate) const REQUIREMENTS: [Requirement; 11] = [
+    Requirement {
+        package: "build-essential",
+        probe: Probe::Command("cc"),
+    },
     Requirement {
         package: "ninja-build",
         probe: Probe::Command("ninja"),
@@ -210,7 +214,8 @@ mod tests {
         }
     }
 
-    const ALL: [&str; 10] = [
+    const ALL: [&str; 11] = [
+        "build-essential",
         "ninja-build",
         "meson",
         "flex",
@@ -227,7 +232,7 @@ mod tests {
     fn dpkg_decides_on_debian() {
         let m = Fake {
             dpkg: true,
-            installed: &["pkg-config", "python3-venv"],
+            installed: &["build-essential", "pkg-config", "python3-venv"],
             // PATH would say otherwise: dpkg wins.
             found: &[Probe::Command("ninja")],
         };
@@ -249,6 +254,7 @@ mod tests {
             dpkg: false,
             installed: &[],
             found: &[
+                Probe::Command("cc"),
                 Probe::Command("ninja"),
                 Probe::Command("meson"),
                 Probe::Command("flex"),

@@ -270,6 +270,8 @@ impl Worktree {
             &[
                 "status",
                 "--porcelain",
+                // QEMU <= 8.0's submodules (ui/keycodemapdb, ...) follow configure, not us.
+                "--ignore-submodules",
                 "--",
                 ".",
                 &format!(":(exclude){}/*", SUBPROJECTS),

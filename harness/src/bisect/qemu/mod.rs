@@ -639,7 +639,6 @@ impl Bisector<'_> {
                 data_dir,
                 secs,
                 configured,
-                ..
             } => {
                 rec.build_secs = secs;
                 rec.configured = configured;
