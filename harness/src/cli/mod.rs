@@ -316,13 +316,17 @@ enum BisectCommand {
     ///
     /// Builds qemu-system-riscv64 (riscv64-softmmu, minimal features, ccache
     /// when installed) in a git worktree of --source (your checkout is never
-    /// touched) and one persistent build directory, so each step is an
-    /// incremental build; configure runs again only when a step changes the
-    /// build-system files. The good and bad ends are built and run first;
+    /// touched) and one persistent build directory, both kept across runs and
+    /// checked out in place, so each step, the first of a resumed run too, is
+    /// an incremental build; configure runs again only when a step changes the
+    /// build-system files. The build packages are checked first (a missing one
+    /// is named with its apt-get line, exit 2). The good and bad ends are built and run first;
     /// each step's observed outcome (booted, hung, exited) is then compared
     /// with the good end's (with --expect: judged by the scenario's
     /// expectation for the built version, e.g. 8.2.50). A commit that does not
-    /// build is skipped and said so.
+    /// build is skipped, named by the first cause in its log (the first
+    /// compile error); a missing system library stops the bisection, naming
+    /// its Debian package.
     ///
     /// The search follows first parents (QEMU's master is a chain of merges)
     /// and, when the first bad commit is a merge, goes on inside the branch it
@@ -352,8 +356,10 @@ enum BisectCommand {
         /// A later commit, descended from --good, that behaves the new way.
         #[arg(long, value_name = "REV")]
         bad: String,
-        /// Persistent build directory (build/, worktree/, build.log, state.json);
-        /// default: one per source under ~/.cache/hvharness/bisect-qemu/.
+        /// Persistent build directory (build/, worktree/, build-<n>-<hash>.log per
+        /// build with build.log the newest, state.json), kept across runs
+        /// (`bisect clean` removes it); default: one per source under
+        /// ~/.cache/hvharness/bisect-qemu/.
         #[arg(long, value_name = "DIR")]
         build_dir: Option<PathBuf>,
         /// Shell command that builds instead of configure + ninja: runs in the
