@@ -456,6 +456,57 @@ pub(crate) fn tail(path: &Path, n: usize) -> String {
 mod tests {
     use super::*;
 
+    /// Builds with a `--build-cmd` that prints `log` and fails.
+    fn failing_build(log: &str) -> Result<Built> {
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, wt) = (
+            BuildDir {
+                root: tmp.path().join("b"),
+            },
+            tmp.path().join("wt"),
+        );
+        std::fs::create_dir_all(&dir.root).unwrap();
+        std::fs::create_dir_all(&wt).unwrap();
+        std::fs::write(tmp.path().join("log.txt"), log).unwrap();
+        let spec = BuildSpec {
+            command: Some(format!(
+                "cat '{}'; exit 1",
+                tmp.path().join("log.txt").display()
+            )),
+            timeout: Duration::from_secs(60),
+            subprojects: None,
+        };
+        build(&spec, &dir, &wt, "0123456789abcdef0123")
+    }
+
+    #[test]
+    fn a_missing_library_stops_with_its_package_and_a_compile_error_skips() {
+        let slirp = "Run-time dependency slirp found: NO (tried pkgconfig)\n\
+                     Looking for a fallback subproject for the dependency slirp\n\n\
+                     ../meson.build:1074:10: ERROR: Automatic wrap-based subproject downloading is disabled\n";
+        let err = format!("{:#}", failing_build(slirp).unwrap_err());
+        assert!(
+            err.contains("failed because the system library slirp is missing")
+                && err.contains("sudo apt-get install libslirp-dev")
+                && !err.contains("subproject is missing"),
+            "{err}"
+        );
+        let keycodes = "../meson.build:3:0: ERROR: Subproject exists but has no meson.build file\n";
+        let err = format!("{:#}", failing_build(keycodes).unwrap_err());
+        assert!(err.contains("a meson subproject is missing"), "{err}");
+        let cc = "../target/riscv/cpu.c:7:1: error: unknown type name 'x'\n";
+        match failing_build(cc).unwrap() {
+            Built::Failed { reason, log, .. } => {
+                assert_eq!(
+                    reason,
+                    "compile error in target/riscv/cpu.c: ../target/riscv/cpu.c:7:1: error: unknown type name 'x'"
+                );
+                assert!(log.ends_with("build-1-0123456789ab.log"), "{log:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn each_build_has_its_log_and_only_the_newest_are_kept() {
         let tmp = tempfile::tempdir().unwrap();
