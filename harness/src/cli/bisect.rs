@@ -149,6 +149,14 @@ pub(crate) fn clean(build_dir: Option<&Path>, source: Option<&Path>) -> Result<E
         if !dir.exists() {
             continue;
         }
+        let foreign = crate::bisect::qemu::build::foreign_entries(&dir)?;
+        if !foreign.is_empty() {
+            anyhow::bail!(
+                "{} does not look like a build directory of bisect qemu or qemu build (it holds {}): not removed",
+                dir.display(),
+                foreign.join(", ")
+            );
+        }
         let (bd, lock) = crate::bisect::qemu::open_build_dir(&dir)?;
         let repo = crate::bisect::qemu::git::forget_build_dir(&bd.root, &bd.worktree())?;
         drop(lock);

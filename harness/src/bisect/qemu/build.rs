@@ -124,6 +124,25 @@ impl BuildDir {
     }
 }
 
+/// The entries of `path` that no build directory holds: a directory that
+/// has any is not removed by `bisect clean` (a mistyped path must not cost
+/// the user their files).
+pub(crate) fn foreign_entries(path: &Path) -> Result<Vec<String>> {
+    let entries = std::fs::read_dir(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            let step_log = n.starts_with("build-") && n.ends_with(".log");
+            !step_log
+                && !matches!(
+                    n.as_str(),
+                    "lock" | "state.json" | "state.json.tmp" | "worktree" | "build" | "build.log"
+                )
+        })
+        .collect())
+}
+
 /// How many step logs a build directory keeps.
 pub(crate) const LOGS_KEPT: usize = 50;
 
@@ -505,6 +524,23 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn only_a_build_directory_is_taken_for_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        for n in [
+            "lock",
+            "state.json",
+            "build.log",
+            "build-3-0123456789ab.log",
+        ] {
+            std::fs::write(tmp.path().join(n), "").unwrap();
+        }
+        std::fs::create_dir(tmp.path().join("worktree")).unwrap();
+        assert!(foreign_entries(tmp.path()).unwrap().is_empty());
+        std::fs::write(tmp.path().join("thesis.tex"), "").unwrap();
+        assert_eq!(foreign_entries(tmp.path()).unwrap(), ["thesis.tex"]);
     }
 
     #[test]
