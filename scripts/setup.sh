@@ -121,7 +121,10 @@ install_qemu() {
 # write-up's). A tarball `qemu-<v>-riscv64-debian12-x86_64.tar.xz` holds
 # `qemu-<v>/bin/qemu-system-riscv64` and `qemu-<v>/share/qemu/`; its sha256 must be
 # listed beside it (a `<tarball>.sha256` file, SHA256SUMS, or the README's table).
-# Looked for in $HVHARNESS_QEMU_TARBALLS (a team's own builds), then ../shared/qemu.
+# Looked for in $HVHARNESS_QEMU_TARBALLS (a team's own builds), then ../shared/qemu,
+# then the tarballs built here before; when none is found and
+# $HVHARNESS_QEMU_SOURCE names a QEMU git checkout (with the tag vVERSION), the
+# version is built from it with `hvharness qemu build VERSION --pack`.
 prebuilt_versions=(8.0.2 9.2.0)
 # What a riscv64-softmmu build configured with --without-default-features
 # --enable-slirp --enable-fdt=system links against, as Debian 12 packages.
@@ -139,9 +142,34 @@ expected_sha256() {
   return 1
 }
 
+# What building QEMU from a checkout needs (README "Bisecting QEMU itself").
+qemu_build_packages=(build-essential ninja-build meson flex bison pkg-config python3-venv
+  libglib2.0-dev libpixman-1-dev libfdt-dev libslirp-dev git xz-utils)
+# Where tarballs built from $HVHARNESS_QEMU_SOURCE are kept for the next set-up.
+built_tarballs="${XDG_CACHE_HOME:-$HOME/.cache}/hvharness/qemu-tarballs"
+
+# build_prebuilt VERSION: `hvharness qemu build VERSION --source
+# $HVHARNESS_QEMU_SOURCE --pack DIR` (the tag vVERSION of that QEMU checkout);
+# prints the tarball's path.
+build_prebuilt() {
+  local ver=$1 need=() p
+  for p in "${qemu_build_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
+  done
+  [ "${#need[@]}" -gt 0 ] && apt_install "${need[@]}"
+  command -v cargo >/dev/null || die "cargo is missing: install Rust (rustup) first, to build QEMU $ver with hvharness"
+  say "building QEMU $ver from $HVHARNESS_QEMU_SOURCE (tag v$ver; minutes)"
+  (cd "$top" && cargo build --release -q -p hvharness --bin hvharness) >&2 \
+    || die "cargo build of hvharness failed"
+  "$top/target/release/hvharness" qemu build "$ver" --source "$HVHARNESS_QEMU_SOURCE" \
+    --pack "$built_tarballs" >&2 \
+    || die "hvharness qemu build $ver --source $HVHARNESS_QEMU_SOURCE failed (see above)"
+  echo "$built_tarballs/qemu-$ver-riscv64-debian12-x86_64.tar.xz"
+}
+
 install_prebuilt() {
   local ver=$1 dir tarball=""
-  for dir in ${HVHARNESS_QEMU_TARBALLS:+"$HVHARNESS_QEMU_TARBALLS"} "$top/../shared/qemu"; do
+  for dir in ${HVHARNESS_QEMU_TARBALLS:+"$HVHARNESS_QEMU_TARBALLS"} "$top/../shared/qemu" "$built_tarballs"; do
     if [ -f "$dir/qemu-$ver-riscv64-debian12-x86_64.tar.xz" ]; then
       tarball="$dir/qemu-$ver-riscv64-debian12-x86_64.tar.xz"
       break
@@ -150,6 +178,10 @@ install_prebuilt() {
   local bin="$qemu_root/$ver/usr/bin/qemu-system-riscv64"
   if [ -x "$bin" ] && "$bin" --version >/dev/null 2>&1; then
     return 0
+  fi
+  if [ -z "$tarball" ] && [ -n "${HVHARNESS_QEMU_SOURCE:-}" ]; then
+    tarball=$(build_prebuilt "$ver")
+    [ -f "$tarball" ] || die "hvharness qemu build $ver left no $tarball"
   fi
   if [ -z "$tarball" ]; then
     missing_prebuilt+=("$ver")
@@ -193,7 +225,8 @@ missing_prebuilt=()
 for v in "${prebuilt_versions[@]}"; do install_prebuilt "$v"; done
 if [ "${#missing_prebuilt[@]}" -gt 0 ]; then
   say "QEMU ${missing_prebuilt[*]} not installed: no qemu-<version>-riscv64-debian12-x86_64.tar.xz" \
-    "in \$HVHARNESS_QEMU_TARBALLS or ../shared/qemu (README: 'Other QEMU versions' says how to build and add them)"
+    "in \$HVHARNESS_QEMU_TARBALLS or ../shared/qemu, and no \$HVHARNESS_QEMU_SOURCE (a QEMU git checkout)" \
+    "to build them from (README: 'Other QEMU versions')"
 fi
 # 7.2's firmware files live in qemu-system-data itself.
 install_qemu bookworm qemu-system-misc qemu-system-common qemu-system-data

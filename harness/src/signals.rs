@@ -97,6 +97,28 @@ pub(crate) fn on_interrupt(f: Hook) -> InterruptHook {
     InterruptHook(CLEANUPS.on_interrupt(f))
 }
 
+/// What the signal handler says instead of "interrupted; QEMU stopped"
+/// while a [`WhenInterrupted`] is alive (e.g. "interrupted during the build
+/// of X": no QEMU was running, and the build's end is no news).
+static INTERRUPT_MESSAGE: Mutex<Option<String>> = Mutex::new(None);
+
+/// Keeps [`say_when_interrupted`]'s message until dropped.
+#[must_use = "the message is said only while this lives"]
+pub(crate) struct WhenInterrupted(());
+
+impl Drop for WhenInterrupted {
+    fn drop(&mut self) {
+        *INTERRUPT_MESSAGE.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+/// Makes the signal handler say `message` (after "hvharness: ") while the
+/// returned guard lives.
+pub(crate) fn say_when_interrupted(message: String) -> WhenInterrupted {
+    *INTERRUPT_MESSAGE.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
+    WhenInterrupted(())
+}
+
 /// Whether SIGINT, SIGTERM or SIGHUP arrived: the handler is cleaning up and will
 /// end the process. An error seen meanwhile (a child it killed) is a
 /// consequence, not news: callers wait for the handler instead of reporting it.
@@ -131,9 +153,16 @@ pub fn install_signal_cleanup() -> Result<()> {
             _ = term.recv() => 143,
             _ = hup.recv() => 129,
         };
+        // Read before the clean-up: once it kills a build, the build's
+        // caller returns and drops its message.
+        let said = INTERRUPT_MESSAGE
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_else(|| "interrupted; QEMU stopped".to_string());
         clean_up_for_exit();
         // stderr may be a closed terminal (SIGHUP): a failed write must not panic.
-        let _ = writeln!(std::io::stderr(), "hvharness: interrupted; QEMU stopped");
+        let _ = writeln!(std::io::stderr(), "hvharness: {said}");
         std::process::exit(code);
     });
     Ok(())

@@ -147,9 +147,12 @@ fn make_history(repo: &Path) -> History {
 }
 
 /// The fake build: counts itself, fails on a tree with `broken`, otherwise
-/// links the QEMU build of the version the tree names. While `slow-merge`
-/// exists, building the merge m2 announces itself (`building-merge`) and
-/// takes 30 s, so a signal can land inside a build.
+/// "compiles" like ninja (each tracked file whose mtime is newer than its
+/// object, or that has none, is copied to `build/obj/` and listed in
+/// `build/compiled.log` under a `build <commit>` line) and links the QEMU
+/// build of the version the tree names. While `slow-merge` exists, building
+/// the merge m2 announces itself (`building-merge`) and takes 30 s, so a
+/// signal can land inside a build.
 fn write_build_script(dir: &Path, counter: &Path) -> PathBuf {
     let prefixes = common::root().join(".qemu");
     let script = dir.join("fake-build.sh");
@@ -160,6 +163,12 @@ fn write_build_script(dir: &Path, counter: &Path) -> PathBuf {
              git -C \"$HVHARNESS_QEMU_SRC\" rev-parse HEAD >> '{counter}'\n\
              if [ -e '{slow}' ] && git -C \"$HVHARNESS_QEMU_SRC\" log -1 --format=%s | grep -q '^m2:'; then touch '{building}'; sleep 30; fi\n\
              if [ -e \"$HVHARNESS_QEMU_SRC/broken\" ]; then echo 'broken.c:1: error: expected expression' >&2; exit 1; fi\n\
+             mkdir -p \"$HVHARNESS_QEMU_BUILD/obj\"\n\
+             echo \"build $(git -C \"$HVHARNESS_QEMU_SRC\" rev-parse HEAD)\" >> \"$HVHARNESS_QEMU_BUILD/compiled.log\"\n\
+             for f in $(git -C \"$HVHARNESS_QEMU_SRC\" ls-files); do\n\
+               o=\"$HVHARNESS_QEMU_BUILD/obj/$(echo \"$f\" | tr / _).o\"\n\
+               if [ ! -e \"$o\" ] || [ \"$HVHARNESS_QEMU_SRC/$f\" -nt \"$o\" ]; then cp \"$HVHARNESS_QEMU_SRC/$f\" \"$o\"; echo \"$f\" >> \"$HVHARNESS_QEMU_BUILD/compiled.log\"; fi\n\
+             done\n\
              v=$(cat \"$HVHARNESS_QEMU_SRC/qemu-version\")\n\
              ln -sfn '{prefixes}'/$v/usr/bin/qemu-system-riscv64 \"$HVHARNESS_QEMU_BUILD/qemu-system-riscv64\"\n\
              ln -sfn '{prefixes}'/$v/usr/share/qemu \"$HVHARNESS_QEMU_BUILD/pc-bios\"\n\
@@ -199,7 +208,8 @@ fn bisect_command(
         .arg("--build-dir")
         .arg(build_dir)
         .arg("--build-cmd")
-        .arg(format!("sh {}", script.display()))
+        // bash: its -nt compares mtimes to the nanosecond, as ninja does.
+        .arg(format!("bash {}", script.display()))
         .args(extra)
         .env("HVHARNESS_ROOT", common::root())
         .stdin(Stdio::null())
@@ -328,6 +338,47 @@ fn builds(counter: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Each build of `build/compiled.log`: its commit and the files it compiled.
+fn compiled(build_dir: &Path) -> Vec<(String, Vec<String>)> {
+    let text = std::fs::read_to_string(build_dir.join("build/compiled.log")).unwrap_or_default();
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for line in text.lines() {
+        match line.strip_prefix("build ") {
+            Some(c) => out.push((c.to_string(), Vec::new())),
+            None => out
+                .last_mut()
+                .expect("a file before the first build line")
+                .1
+                .push(line.to_string()),
+        }
+    }
+    out
+}
+
+/// The files that differ between two commits and exist in the second.
+fn changed(repo: &Path, from: &str, to: &str) -> Vec<String> {
+    let mut files: Vec<String> = git(
+        repo,
+        &["diff", "--name-only", "--diff-filter=AMRT", from, to],
+    )
+    .lines()
+    .map(str::to_string)
+    .collect();
+    files.sort();
+    files
+}
+
+fn step_logs(build_dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(build_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("build-") && n.ends_with(".log"))
+        .collect();
+    names.sort();
+    names
+}
+
 fn step_commits(j: &Value) -> Vec<String> {
     j["steps"]
         .as_array()
@@ -375,18 +426,49 @@ fn bisect_qemu_finds_the_commit_inside_the_merged_branch_and_resumes() {
     )
     .unwrap();
     let (code, _, lines) = first.finish();
-    assert_eq!(code, Some(130), "interrupted run:\n{}", lines.join("\n"));
+    let log = lines.join("\n");
+    assert_eq!(code, Some(130), "interrupted run:\n{log}");
+    // Ctrl-C inside a build says so, and nothing about a failed build.
+    let merge_short = &h.merge[..12];
     assert!(
-        !build_dir.join("worktree").exists(),
-        "the interrupted run left its worktree"
+        lines
+            .iter()
+            .any(|l| l == &format!("hvharness: interrupted during the build of {merge_short}")),
+        "{log}"
     );
+    assert!(
+        !log.contains("build failed") && !log.contains("QEMU stopped"),
+        "{log}"
+    );
+    // The worktree stays for the next run (git still lists it), at the merge.
+    assert!(build_dir.join("worktree/.git").is_file(), "{log}");
+    assert_eq!(worktrees(&repo), 2, "git lists the kept worktree");
     assert_eq!(
-        worktrees(&repo),
-        1,
-        "git still lists the interrupted run's worktree"
+        git(&build_dir.join("worktree"), &["rev-parse", "HEAD"]),
+        h.merge
     );
     let built_first = builds(&counter);
     assert!(built_first.len() >= 4, "{built_first:?}");
+    // One log per build, the interrupted one included; build.log is the last.
+    assert_eq!(step_logs(&build_dir).len(), built_first.len());
+    let newest = std::fs::read_link(build_dir.join("build.log")).unwrap();
+    assert!(
+        newest
+            .to_string_lossy()
+            .ends_with(&format!("-{merge_short}.log")),
+        "{newest:?}"
+    );
+    let compiled_first = compiled(&build_dir);
+    let last_compiled = compiled_first.last().expect("a build compiled").0.clone();
+
+    // What an interruption inside a checkout can leave: a stale index.lock
+    // and a stray file. The next run restores the worktree before its checkout.
+    let wt_git_dir = git(
+        &build_dir.join("worktree"),
+        &["rev-parse", "--absolute-git-dir"],
+    );
+    std::fs::write(Path::new(&wt_git_dir).join("index.lock"), "").unwrap();
+    std::fs::write(build_dir.join("worktree/stray.c"), "int stray;\n").unwrap();
 
     std::fs::remove_file(tmp.path().join("slow-merge")).unwrap();
 
@@ -395,6 +477,30 @@ fn bisect_qemu_finds_the_commit_inside_the_merged_branch_and_resumes() {
     let log = lines.join("\n");
     assert_eq!(code, Some(0), "{log}\n{stdout}");
     assert!(log.contains("resuming from"), "{log}");
+    assert!(
+        log.contains("kept from the last run, restored"),
+        "the dirty worktree was restored: {log}"
+    );
+    assert!(!build_dir.join("worktree/stray.c").exists());
+    // The first build of the resumed run compiles what changed since the
+    // last build of the interrupted one, and nothing else (before the
+    // worktree was kept, every file was new and everything compiled).
+    let compiled_all = compiled(&build_dir);
+    let (resumed_commit, resumed_files) = &compiled_all[compiled_first.len()];
+    assert_eq!(resumed_commit, &h.merge);
+    let mut resumed_files = resumed_files.clone();
+    resumed_files.sort();
+    assert_eq!(
+        resumed_files,
+        changed(&repo, &last_compiled, &h.merge),
+        "the first step after resuming compiled more than changed"
+    );
+    // And every later step too: each compiles what its checkout changed.
+    for pair in compiled_all[compiled_first.len()..].windows(2) {
+        let mut files = pair[1].1.clone();
+        files.sort();
+        assert_eq!(files, changed(&repo, &pair[0].0, &pair[1].0), "{pair:?}");
+    }
     let j: Value =
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\n{log}"));
     assert_eq!(j["culprit"]["hash"], h.culprit.as_str(), "{stdout}");
@@ -549,15 +655,30 @@ fn bisect_qemu_finds_the_commit_inside_the_merged_branch_and_resumes() {
         log.contains("is as the scenario expects") && log.contains("nothing to bisect"),
         "{log}"
     );
-    assert!(
-        !expect_dir.join("worktree").exists(),
-        "the error path left its worktree"
+    assert_eq!(
+        worktrees(&repo),
+        3,
+        "each build directory keeps its worktree"
     );
 
-    // The user's checkout was never touched; no worktree stays.
+    // The user's checkout was never touched.
     assert_eq!(git(&repo, &["rev-parse", "HEAD"]), head_before);
     assert_eq!(git(&repo, &["status", "--porcelain"]), status_before);
-    assert_eq!(worktrees(&repo), 1);
-    assert!(!build_dir.join("worktree").exists());
     assert!(common::qemu_processes_with(&build_dir.display().to_string()).is_empty());
+
+    // `bisect clean` removes a build directory with its worktree, and git forgets it.
+    for dir in [&build_dir, &expect_dir] {
+        let out = Command::new(env!("CARGO_BIN_EXE_hvharness"))
+            .args(["bisect", "clean", "--build-dir"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!dir.exists());
+    }
+    assert_eq!(worktrees(&repo), 1);
 }

@@ -302,3 +302,173 @@ fn bad_tarballs_get_a_clear_error_and_leave_nothing() {
     }
     assert!(sb.contents().is_empty(), "{:?}", sb.contents());
 }
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=hvharness test",
+            "-c",
+            "user.email=test@hvharness.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A "QEMU repository" whose tag `vVERSION` names VERSION in a file, and a
+/// later commit that names no real version (building it would fail).
+fn tagged_source(sb: &Sandbox, version: &str) -> PathBuf {
+    let src = sb.dir.path().join("qemu-src");
+    std::fs::create_dir_all(&src).unwrap();
+    git(&src, &["init", "-q", "-b", "master"]);
+    std::fs::write(src.join("qemu-version"), format!("{version}\n")).unwrap();
+    git(&src, &["add", "-A"]);
+    git(
+        &src,
+        &[
+            "commit",
+            "-q",
+            "-m",
+            &format!("Update version for v{version} release"),
+        ],
+    );
+    git(&src, &["tag", &format!("v{version}")]);
+    std::fs::write(src.join("qemu-version"), "0.0.0\n").unwrap();
+    git(&src, &["commit", "-q", "-am", "after the release"]);
+    src
+}
+
+/// The fake build: counts itself into `counter`, then links this machine's
+/// real QEMU of the version the tree names, with its firmware as pc-bios/.
+fn fake_build(counter: &Path) -> String {
+    let prefixes = common::root().join(".qemu");
+    format!(
+        "echo built >> '{}'; v=$(cat qemu-version); \
+         ln -sfn '{p}'/$v/usr/bin/qemu-system-riscv64 \"$HVHARNESS_QEMU_BUILD/qemu-system-riscv64\" && \
+         ln -sfn '{p}'/$v/usr/share/qemu \"$HVHARNESS_QEMU_BUILD/pc-bios\"",
+        counter.display(),
+        p = prefixes.display()
+    )
+}
+
+/// `qemu build VERSION --source --install` with a fake build command: the
+/// tag is built (not HEAD), the prefix is installed where `qemu install`
+/// puts one and the registry lists it with its origin; installing the same
+/// version again is refused before anything is built; `bisect clean` removes
+/// the build directory and its worktree. For 9.2.0 also `--pack`: the
+/// tarball installs with `qemu install` in a fresh data directory.
+fn qemu_build_installs_a_prefix(version: &str) {
+    if common::qemu_or_skip(version, "qemu build").is_none() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let src = tagged_source(&sb, version);
+    let counter = sb.dir.path().join("builds.txt");
+    let build_dir = sb.dir.path().join("build");
+    let packs = sb.dir.path().join("packs");
+    let cmd = fake_build(&counter);
+    let (s, b) = (
+        src.to_string_lossy().into_owned(),
+        build_dir.to_string_lossy().into_owned(),
+    );
+    let p = packs.to_string_lossy().into_owned();
+    let mut args = vec![
+        "qemu",
+        "build",
+        version,
+        "--source",
+        &s,
+        "--install",
+        "--build-dir",
+        &b,
+        "--build-cmd",
+        &cmd,
+    ];
+    let pack = version == "9.2.0";
+    if pack {
+        args.extend(["--pack", &p]);
+    }
+    let out = sb.hvharness(&args);
+    assert!(out.status.success(), "{}", describe(&args, &out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("built QEMU {version} at v{version} (")),
+        "{stdout}"
+    );
+    assert_eq!(sb.contents(), [version], "one prefix, no staging left");
+    let prefix = sb.data().join(version);
+    assert!(prefix.join("bin/qemu-system-riscv64").is_file());
+    assert!(prefix
+        .join("share/qemu/opensbi-riscv64-generic-fw_dynamic.bin")
+        .is_file());
+
+    let builds = list(&sb);
+    assert_eq!(builds.len(), 1, "{builds:?}");
+    assert_eq!(builds[0]["version"], version);
+    assert_eq!(builds[0]["origin"], "installed");
+    let canonical = src.canonicalize().unwrap();
+    assert_eq!(builds[0]["from"], canonical.to_string_lossy().as_ref());
+    let text = String::from_utf8_lossy(&sb.hvharness(&["qemu", "list"]).stdout).into_owned();
+    assert!(text.contains(&format!(" at v{version} (")), "{text}");
+
+    // Again: refused up front, nothing built.
+    let before = std::fs::read_to_string(&counter).unwrap();
+    fails(&sb, &args, &format!("QEMU {version} is already known"));
+    assert_eq!(std::fs::read_to_string(&counter).unwrap(), before);
+
+    if pack {
+        // qemu-VERSION-riscv64-<os><release>-<arch>.tar.xz, as setup.sh names them.
+        let names: Vec<String> = std::fs::read_dir(&packs)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        let name = names
+            .iter()
+            .find(|n| {
+                n.starts_with(&format!("qemu-{version}-riscv64-"))
+                    && n.ends_with(&format!("-{}.tar.xz", std::env::consts::ARCH))
+            })
+            .unwrap_or_else(|| panic!("no tarball in {names:?}"))
+            .clone();
+        assert_eq!(names.len(), 2, "the tarball and its .sha256: {names:?}");
+        let tarball = packs.join(&name);
+        let sums = std::fs::read_to_string(packs.join(format!("{name}.sha256")))
+            .expect("the .sha256 beside the tarball");
+        assert!(sums.ends_with(&format!("  {name}\n")), "{sums}");
+        let fresh = Sandbox::new();
+        let t = tarball.to_string_lossy().into_owned();
+        let install = ["qemu", "install", "--from", t.as_str()];
+        let out = fresh.hvharness(&install);
+        assert!(out.status.success(), "{}", describe(&install, &out));
+        assert_eq!(list(&fresh)[0]["version"], version);
+    }
+
+    let clean = ["bisect", "clean", "--build-dir", &b];
+    let out = sb.hvharness(&clean);
+    assert!(out.status.success(), "{}", describe(&clean, &out));
+    assert!(!build_dir.exists());
+    assert_eq!(
+        git(&src, &["worktree", "list", "--porcelain"])
+            .matches("worktree ")
+            .count(),
+        1
+    );
+}
+
+common::per_version! {
+    fn qemu_build_installs_a_prefix;
+}

@@ -98,9 +98,14 @@ pub(crate) async fn milestones(
     }
 }
 
-/// `~/.cache/hvharness/bisect-qemu/NAME-HASH` for the source repository
-/// (`$XDG_CACHE_HOME` first): one build directory per repository.
-pub(super) fn default_build_dir(source: &Path) -> Result<std::path::PathBuf> {
+/// The build directories `bisect qemu` and `qemu build` use by default,
+/// under `~/.cache/hvharness/` (`$XDG_CACHE_HOME` first).
+pub(super) const BISECT_DIRS: &str = "bisect-qemu";
+pub(super) const RELEASE_DIRS: &str = "qemu-build";
+
+/// `~/.cache/hvharness/KIND/NAME-HASH` for the source repository: one build
+/// directory per repository and kind ([`BISECT_DIRS`], [`RELEASE_DIRS`]).
+pub(super) fn default_build_dir(source: &Path, kind: &str) -> Result<std::path::PathBuf> {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
@@ -121,8 +126,52 @@ pub(super) fn default_build_dir(source: &Path) -> Result<std::path::PathBuf> {
         });
     Ok(cache
         .join("hvharness")
-        .join("bisect-qemu")
+        .join(kind)
         .join(format!("{name}-{:08x}", hash as u32)))
+}
+
+/// `hvharness bisect clean`: removes build directories (their worktrees
+/// with them, and git's record of those): `--build-dir`, or the default
+/// ones of `--source`.
+pub(crate) fn clean(build_dir: Option<&Path>, source: Option<&Path>) -> Result<ExitCode> {
+    let dirs = match (build_dir, source) {
+        (Some(d), _) => vec![d.to_path_buf()],
+        (None, Some(s)) => vec![
+            default_build_dir(s, BISECT_DIRS)?,
+            default_build_dir(s, RELEASE_DIRS)?,
+        ],
+        (None, None) => anyhow::bail!(
+            "say which: --build-dir DIR, or --source DIR for its default build directories"
+        ),
+    };
+    let mut removed = 0;
+    for dir in dirs {
+        if !dir.exists() {
+            continue;
+        }
+        let foreign = crate::bisect::qemu::build::foreign_entries(&dir)?;
+        if !foreign.is_empty() {
+            anyhow::bail!(
+                "{} does not look like a build directory of bisect qemu or qemu build (it holds {}): not removed",
+                dir.display(),
+                foreign.join(", ")
+            );
+        }
+        let (bd, lock) = crate::bisect::qemu::open_build_dir(&dir)?;
+        let repo = crate::bisect::qemu::git::forget_build_dir(&bd.root, &bd.worktree())?;
+        drop(lock);
+        removed += 1;
+        crate::outln!(
+            "removed {}{}",
+            bd.root.display(),
+            repo.map(|r| format!(" and its worktree of {}", r.display()))
+                .unwrap_or_default()
+        );
+    }
+    if removed == 0 {
+        crate::outln!("nothing to remove");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) async fn qemu(

@@ -228,6 +228,45 @@ enum QemuCommand {
         #[arg(long = "from", value_name = "TARBALL")]
         from: PathBuf,
     },
+    /// Build QEMU VERSION from a QEMU git repository, at its tag vVERSION,
+    /// with `bisect qemu`'s builder (riscv64-softmmu, minimal features, ccache
+    /// when installed) in a persistent build directory and worktree, so a
+    /// second build is incremental.
+    ///
+    /// `--install` makes it a prefix the registry knows (as `qemu install`
+    /// does with a tarball: $XDG_DATA_HOME/hvharness/qemu/VERSION); `--pack
+    /// DIR` writes the tarball scripts/setup.sh takes
+    /// (qemu-VERSION-riscv64-debian12-x86_64.tar.xz and its .sha256).
+    /// Example: `hvharness qemu build 9.2.0 --source ~/src/qemu --install`.
+    /// The build packages are checked first (README "Bisecting QEMU itself").
+    Build {
+        /// The release, e.g. 9.2.0 (built at the tag v9.2.0).
+        version: crate::qemu::QemuVersion,
+        /// The QEMU git repository (a clone; may be bare).
+        #[arg(long, value_name = "QEMU_GIT_DIR")]
+        source: PathBuf,
+        /// Install the built prefix into the data directory.
+        #[arg(long)]
+        install: bool,
+        /// Write the prefix tarball and its .sha256 into DIR.
+        #[arg(long, value_name = "DIR")]
+        pack: Option<PathBuf>,
+        /// Persistent build directory; default: one per source under
+        /// ~/.cache/hvharness/qemu-build/.
+        #[arg(long, value_name = "DIR")]
+        build_dir: Option<PathBuf>,
+        /// Shell command that builds instead of configure + ninja (as for
+        /// `bisect qemu`): must leave $HVHARNESS_QEMU_BUILD/qemu-system-riscv64,
+        /// and OpenSBI in pc-bios/ there or in the tree.
+        #[arg(long, value_name = "CMD")]
+        build_cmd: Option<String>,
+        /// Seconds the build may take before it is killed.
+        #[arg(long, value_name = "SECS", default_value_t = 3600)]
+        build_timeout: u64,
+        /// Directory holding QEMU's meson subprojects (default: SOURCE/subprojects).
+        #[arg(long, value_name = "DIR")]
+        subprojects: Option<PathBuf>,
+    },
     /// Remove a version installed with `qemu install`.
     Remove {
         /// The version, e.g. 9.2.0.
@@ -300,13 +339,17 @@ enum BisectCommand {
     ///
     /// Builds qemu-system-riscv64 (riscv64-softmmu, minimal features, ccache
     /// when installed) in a git worktree of --source (your checkout is never
-    /// touched) and one persistent build directory, so each step is an
-    /// incremental build; configure runs again only when a step changes the
-    /// build-system files. The good and bad ends are built and run first;
+    /// touched) and one persistent build directory, both kept across runs and
+    /// checked out in place, so each step, the first of a resumed run too, is
+    /// an incremental build; configure runs again only when a step changes the
+    /// build-system files. The build packages are checked first (a missing one
+    /// is named with its apt-get line, exit 2). The good and bad ends are built and run first;
     /// each step's observed outcome (booted, hung, exited) is then compared
     /// with the good end's (with --expect: judged by the scenario's
     /// expectation for the built version, e.g. 8.2.50). A commit that does not
-    /// build is skipped and said so.
+    /// build is skipped, named by the first cause in its log (the first
+    /// compile error); a missing system library stops the bisection, naming
+    /// its Debian package.
     ///
     /// The search follows first parents (QEMU's master is a chain of merges)
     /// and, when the first bad commit is a merge, goes on inside the branch it
@@ -336,8 +379,10 @@ enum BisectCommand {
         /// A later commit, descended from --good, that behaves the new way.
         #[arg(long, value_name = "REV")]
         bad: String,
-        /// Persistent build directory (build/, worktree/, build.log, state.json);
-        /// default: one per source under ~/.cache/hvharness/bisect-qemu/.
+        /// Persistent build directory (build/, worktree/, build-<n>-<hash>.log per
+        /// build with build.log the newest, state.json), kept across runs
+        /// (`bisect clean` removes it); default: one per source under
+        /// ~/.cache/hvharness/bisect-qemu/.
         #[arg(long, value_name = "DIR")]
         build_dir: Option<PathBuf>,
         /// Shell command that builds instead of configure + ninja: runs in the
@@ -372,6 +417,19 @@ enum BisectCommand {
         /// Skip the scenario's build command.
         #[arg(long)]
         no_build: bool,
+    },
+    /// Remove a build directory of `bisect qemu` or `qemu build`: its
+    /// worktree (and git's record of it in the source repository), its
+    /// build, logs and saved state. Both keep them from run to run, so that
+    /// nothing unchanged is compiled again.
+    Clean {
+        /// The build directory.
+        #[arg(long, value_name = "DIR")]
+        build_dir: Option<PathBuf>,
+        /// Instead of --build-dir: the default build directories of this
+        /// QEMU repository (bisect qemu's and qemu build's).
+        #[arg(long, value_name = "QEMU_GIT_DIR")]
+        source: Option<PathBuf>,
     },
     /// Find how far the boot gets on each hart, by breakpoints at the
     /// scenario's milestone symbols.
@@ -413,6 +471,7 @@ impl Cli {
                 BisectCommand::Versions { json, .. }
                 | BisectCommand::Qemu { json, .. }
                 | BisectCommand::Milestones { json, .. } => *json,
+                BisectCommand::Clean { .. } => false,
             },
             _ => false,
         }
@@ -442,7 +501,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
     crate::qemu::session_dir::remove_stale_and_say();
     let root = project::root();
     match cli.command {
-        Command::Qemu { command } => dispatch_qemu(command, root.as_deref()),
+        Command::Qemu { command } => dispatch_qemu(command, root.as_deref()).await,
         Command::Diff { old, new } => diff::diff(&old, &new),
         Command::Bisect { command } => dispatch_bisect(command, root.as_deref()).await,
         Command::Check {
@@ -525,8 +584,32 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
 }
 
 /// `hvharness qemu ...`.
-fn dispatch_qemu(command: QemuCommand, root: Option<&std::path::Path>) -> Result<ExitCode> {
+async fn dispatch_qemu(command: QemuCommand, root: Option<&std::path::Path>) -> Result<ExitCode> {
     match command {
+        QemuCommand::Build {
+            version,
+            source,
+            install,
+            pack,
+            build_dir,
+            build_cmd,
+            build_timeout,
+            subprojects,
+        } => {
+            let options = crate::bisect::qemu::release::Options {
+                version,
+                build_dir: build_dir
+                    .map(Ok)
+                    .unwrap_or_else(|| bisect::default_build_dir(&source, bisect::RELEASE_DIRS))?,
+                source,
+                build_cmd,
+                build_timeout: std::time::Duration::from_secs(build_timeout),
+                subprojects,
+                install,
+                pack,
+            };
+            qemu::build(&options, root).await
+        }
         QemuCommand::List { json } => qemu::list(root, json),
         QemuCommand::Add { binary, data_dir } => qemu::add(&binary, data_dir),
         QemuCommand::Install { from } => qemu::install(&from, root),
@@ -546,6 +629,9 @@ async fn dispatch_bisect(
             json,
             no_build,
         } => bisect::versions(&scenario, &qemu, json, no_build, root).await,
+        BisectCommand::Clean { build_dir, source } => {
+            bisect::clean(build_dir.as_deref(), source.as_deref())
+        }
         BisectCommand::Milestones {
             scenario,
             qemu,
@@ -573,7 +659,7 @@ async fn dispatch_bisect(
                 scenario_path: scenario,
                 build_dir: build_dir
                     .map(Ok)
-                    .unwrap_or_else(|| bisect::default_build_dir(&source))?,
+                    .unwrap_or_else(|| bisect::default_build_dir(&source, bisect::BISECT_DIRS))?,
                 source,
                 good,
                 bad,

@@ -1,4 +1,4 @@
-//! `hvharness qemu list`, `add`, `install` and `remove`.
+//! `hvharness qemu list`, `add`, `install`, `build` and `remove`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -34,7 +34,13 @@ pub(crate) fn list(root: Option<&Path>, json: bool) -> Result<ExitCode> {
                 .unwrap_or_default();
             let from = match install::info_of(b).filter(|_| b.origin == registry::Origin::Installed)
             {
-                Some(info) => format!(", from {}", info.from.display()),
+                Some(info) => format!(
+                    ", from {}{}",
+                    info.from.display(),
+                    info.revision
+                        .map(|r| format!(" at {r}"))
+                        .unwrap_or_default()
+                ),
                 None => String::new(),
             };
             crate::outln!(
@@ -89,5 +95,52 @@ pub(crate) fn remove(version: QemuVersion, root: Option<&Path>) -> Result<ExitCo
     let reg = QemuRegistry::discover(root);
     let dir = install::remove(version, &reg)?;
     crate::outln!("removed QEMU {version} ({})", dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Builds QEMU at a release tag; installs and/or packs it.
+pub(crate) async fn build(
+    options: &crate::bisect::qemu::release::Options,
+    root: Option<&Path>,
+) -> Result<ExitCode> {
+    let reg = QemuRegistry::discover(root);
+    eprintln!(
+        "hvharness: building QEMU {} from {} (build directory {})",
+        options.version,
+        options.source.display(),
+        options.build_dir.display()
+    );
+    let r = crate::bisect::qemu::release::build(options, &reg, &mut |line| {
+        eprintln!("hvharness: {line}")
+    })
+    .await?;
+    crate::outln!(
+        "built QEMU {} at {} ({} {}) in {:.0} s{}: {}",
+        r.version,
+        r.tag,
+        r.commit.short(),
+        r.commit.subject,
+        r.secs,
+        if r.configured {
+            " (configured)"
+        } else {
+            " (incremental)"
+        },
+        r.binary.display()
+    );
+    if let Some(t) = &r.tarball {
+        crate::outln!("packed {} (sha256 in {}.sha256)", t.display(), t.display());
+    }
+    match &r.installed {
+        Some(b) => crate::outln!(
+            "installed QEMU {} at {} (`hvharness qemu list` shows it)",
+            b.version,
+            b.binary.display()
+        ),
+        None => crate::outln!(
+            "not installed: pass --install, or `hvharness qemu add {}`",
+            r.binary.display()
+        ),
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -37,8 +37,12 @@ const TAR_OUTPUT_LIMIT: u64 = 1 << 20;
 /// Where an installed prefix came from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct InstallInfo {
-    /// The tarball it was unpacked from (absolute path).
+    /// The tarball it was unpacked from, or the QEMU repository it was
+    /// built from (`qemu build --install`); absolute.
     pub(crate) from: PathBuf,
+    /// For a build: the tag and commit built (`v9.2.0 (ae35f033b874)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) revision: Option<String>,
     /// Seconds since the Unix epoch at installation.
     pub(crate) installed_at: u64,
 }
@@ -91,32 +95,56 @@ pub(crate) fn install(tarball: &Path, registry: &QemuRegistry) -> Result<QemuBui
     let tarball = tarball
         .canonicalize()
         .with_context(|| format!("{} does not exist", tarball.display()))?;
-    let root = install_root().context("no data directory: set XDG_DATA_HOME or HOME")?;
-    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
-    // Same file system as the destination, so the final rename is atomic;
-    // removed when dropped, whatever happens below.
-    let staging = tempfile::Builder::new()
-        .prefix(".install-")
-        .tempdir_in(&root)
-        .with_context(|| format!("creating a staging directory in {}", root.display()))?;
+    let staging = staging_dir()?;
     unpack(&tarball, staging.path())?;
     let prefix = find_prefix(staging.path(), &tarball)?;
+    let info = InstallInfo {
+        from: tarball.clone(),
+        revision: None,
+        installed_at: now(),
+    };
+    install_prefix(&prefix, &tarball.display().to_string(), info, registry)
+}
+
+/// A staging directory inside the install root (same file system as the
+/// destination, so the final rename is atomic); removed when dropped,
+/// whatever happens meanwhile.
+pub(crate) fn staging_dir() -> Result<tempfile::TempDir> {
+    let root = install_root().context("no data directory: set XDG_DATA_HOME or HOME")?;
+    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    tempfile::Builder::new()
+        .prefix(".install-")
+        .tempdir_in(&root)
+        .with_context(|| format!("creating a staging directory in {}", root.display()))
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Installs `prefix` (`qemu-X.Y.Z/` in a [`staging_dir`]) after the checks
+/// every install gets; `what` names its origin in errors.
+pub(crate) fn install_prefix(
+    prefix: &Path,
+    what: &str,
+    info: InstallInfo,
+    registry: &QemuRegistry,
+) -> Result<QemuBuild> {
+    let root = install_root().context("no data directory: set XDG_DATA_HOME or HOME")?;
     let binary = prefix.join("bin").join(BINARY);
-    check_machine(&binary).with_context(|| format!("{}: {BINARY}", tarball.display()))?;
+    check_machine(&binary).with_context(|| format!("{what}: {BINARY}"))?;
     let probed = registry::probe(&binary, Some(prefix.join("share/qemu")), Origin::Installed)
         .with_context(|| {
-            format!(
-                "{}: its {BINARY} does not start (missing libraries? try ldd)",
-                tarball.display()
-            )
+            format!("{what}: its {BINARY} does not start (missing libraries? try ldd)")
         })?;
     let version = probed.version;
-    if let Some(named) = named_version(&prefix) {
+    if let Some(named) = named_version(prefix) {
         if named != version {
-            bail!(
-                "{}: the directory says QEMU {named} but the binary reports {version}",
-                tarball.display()
-            );
+            bail!("{what}: the directory says QEMU {named} but the binary reports {version}");
         }
     }
     if let Some(known) = registry.get(version) {
@@ -129,17 +157,9 @@ pub(crate) fn install(tarball: &Path, registry: &QemuRegistry) -> Result<QemuBui
             dest.display()
         );
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let info = InstallInfo {
-        from: tarball.clone(),
-        installed_at: now,
-    };
     let text = toml::to_string_pretty(&info).context("encoding the install metadata")?;
     std::fs::write(prefix.join(METADATA), text).context("writing the install metadata")?;
-    std::fs::rename(&prefix, &dest)
+    std::fs::rename(prefix, &dest)
         .with_context(|| format!("moving the prefix to {}", dest.display()))?;
     Ok(QemuBuild {
         version,

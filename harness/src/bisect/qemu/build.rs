@@ -4,7 +4,8 @@
 //! The default build configures QEMU for riscv64-softmmu with as few
 //! features as boots a hypervisor (`--without-default-features --enable-slirp
 //! --enable-fdt=system`, no docs, no -Werror, no downloads: each flag only
-//! where the commit's `configure` knows it), then runs
+//! where the commit's `configure` knows it; the list is
+//! `configure-flags.txt`, which CI hashes into its cache key), then runs
 //! `ninja qemu-system-riscv64`. With ccache installed, its compiler
 //! links (`/usr/lib/ccache`) go first in PATH: QEMU's configure names the
 //! compiler `cc` for meson, which then does not look for ccache itself.
@@ -26,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+use super::failure::{self, Cause};
 use crate::child::{run_logged, ChildError};
 
 /// The binary a build must produce, in the build directory.
@@ -60,13 +62,89 @@ impl BuildDir {
     pub(crate) fn build(&self) -> PathBuf {
         self.root.join("build")
     }
+    /// A link to the newest step's log (`build-<n>-<hash>.log`).
     pub(crate) fn log(&self) -> PathBuf {
         self.root.join("build.log")
     }
     pub(crate) fn state(&self) -> PathBuf {
         self.root.join("state.json")
     }
+
+    /// A new log for a build of `commit`: `build-<n>-<hash>.log`, `n` one
+    /// more than the highest there, `build.log` pointing at it; the oldest
+    /// logs beyond [`LOGS_KEPT`] are removed.
+    pub(crate) fn new_step_log(&self, commit: &str) -> Result<(PathBuf, File)> {
+        let mut logs = self.step_logs();
+        let n = logs.last().map_or(1, |(n, _)| n + 1);
+        let path = self
+            .root
+            .join(format!("build-{n}-{}.log", super::report::short(commit)));
+        let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        let link = self.log();
+        let _ = std::fs::remove_file(&link);
+        if let Some(name) = path.file_name() {
+            // Relative: the build directory may be moved.
+            let _ = std::os::unix::fs::symlink(name, &link);
+        }
+        logs.push((n, path));
+        let excess = logs.len().saturating_sub(LOGS_KEPT);
+        for (_, old) in &logs[..excess] {
+            let _ = std::fs::remove_file(old);
+        }
+        Ok((logs[logs.len() - 1].1.clone(), file))
+    }
+
+    /// The step logs there, oldest first.
+    fn step_logs(&self) -> Vec<(u64, PathBuf)> {
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return Vec::new();
+        };
+        let mut logs: Vec<(u64, PathBuf)> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let n = name
+                    .strip_prefix("build-")?
+                    .strip_suffix(".log")?
+                    .split('-')
+                    .next()?
+                    .parse()
+                    .ok()?;
+                Some((n, e.path()))
+            })
+            .collect();
+        logs.sort();
+        logs
+    }
+
+    /// Makes the next default build configure afresh (the worktree is new:
+    /// every file's mtime is, and ninja would regenerate on its own).
+    pub(crate) fn forget_configuration(&self) {
+        let _ = std::fs::remove_file(self.build().join(CONFIGURED));
+    }
 }
+
+/// The entries of `path` that no build directory holds: a directory that
+/// has any is not removed by `bisect clean` (a mistyped path must not cost
+/// the user their files).
+pub(crate) fn foreign_entries(path: &Path) -> Result<Vec<String>> {
+    let entries = std::fs::read_dir(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            let step_log = n.starts_with("build-") && n.ends_with(".log");
+            !step_log
+                && !matches!(
+                    n.as_str(),
+                    "lock" | "state.json" | "state.json.tmp" | "worktree" | "build" | "build.log"
+                )
+        })
+        .collect())
+}
+
+/// How many step logs a build directory keeps.
+pub(crate) const LOGS_KEPT: usize = 50;
 
 /// One step's build.
 #[derive(Debug)]
@@ -80,22 +158,23 @@ pub(crate) enum Built {
     },
     /// The commit does not build: skip it.
     Failed {
+        /// Its first cause in words (see [`failure::first_cause`]).
         reason: String,
         tail: String,
         secs: f64,
+        log: PathBuf,
     },
 }
 
 /// Builds the worktree's commit. An error (rather than `Failed`) means no
-/// commit can build here: missing subprojects, a build directory that
-/// cannot be written.
+/// commit can build here: a missing system library or subproject, a build
+/// directory that cannot be written.
 pub(crate) fn build(spec: &BuildSpec, dir: &BuildDir, wt: &Path, commit: &str) -> Result<Built> {
     let started = Instant::now();
     let deadline = started + spec.timeout;
     let out = dir.build();
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let mut log =
-        File::create(dir.log()).with_context(|| format!("creating {}", dir.log().display()))?;
+    let (log_path, mut log) = dir.new_step_log(commit)?;
     let _ = writeln!(log, "== hvharness: building {commit}");
     let binary = out.join(BINARY);
     // A stale binary must not pass for this commit's.
@@ -114,7 +193,7 @@ pub(crate) fn build(spec: &BuildSpec, dir: &BuildDir, wt: &Path, commit: &str) -
             Ok(s) => s,
             Err(ChildError::Timeout(_)) => {
                 return failed(
-                    dir,
+                    &log_path,
                     started,
                     format!(
                         "{what} took longer than the build timeout ({} s)",
@@ -126,11 +205,24 @@ pub(crate) fn build(spec: &BuildSpec, dir: &BuildDir, wt: &Path, commit: &str) -
             Err(e) => bail!("{what}: {e}"),
         };
         if !status.success() {
-            let tail = tail(&dir.log(), 30);
-            if let Some(line) = missing_subproject(&tail) {
-                return Err(missing_subproject_error(commit, &line, &dir.log()));
-            }
-            return failed(dir, started, format!("{what} failed ({status})"));
+            let reason = match failure::first_cause(&head(&log_path, CAUSE_SCAN_LIMIT)) {
+                Cause::MissingLibrary {
+                    library,
+                    package,
+                    line,
+                } => {
+                    return Err(missing_library_error(
+                        commit, &library, package, &line, &log_path,
+                    ))
+                }
+                Cause::MissingSubproject { line } => {
+                    return Err(missing_subproject_error(commit, &line, &log_path))
+                }
+                cause => cause
+                    .summary()
+                    .unwrap_or_else(|| format!("{what} failed ({status})")),
+            };
+            return failed(&log_path, started, reason);
         }
     }
     if configured && spec.command.is_none() {
@@ -140,7 +232,7 @@ pub(crate) fn build(spec: &BuildSpec, dir: &BuildDir, wt: &Path, commit: &str) -
     }
     if !binary.is_file() {
         return failed(
-            dir,
+            &log_path,
             started,
             format!("the build succeeded but left no {}", binary.display()),
         );
@@ -213,12 +305,49 @@ fn missing_subproject_error(commit: &str, line: &str, log: &Path) -> anyhow::Err
     )
 }
 
-fn failed(dir: &BuildDir, started: Instant, reason: String) -> Result<Built> {
+/// Why no commit builds here when a system library is missing, and the
+/// package to install.
+fn missing_library_error(
+    commit: &str,
+    library: &str,
+    package: Option<&str>,
+    line: &str,
+    log: &Path,
+) -> anyhow::Error {
+    let fix = match package {
+        Some(p) => format!("install it (Debian: sudo apt-get install {p})"),
+        None => {
+            format!("install the package that provides it (Debian: apt-file search {library}.pc)")
+        }
+    };
+    anyhow::anyhow!(
+        "the build of {commit} failed because the system library {library} is missing \
+         (\"{line}\"): {fix}, then run the same command again. Log: {}",
+        log.display()
+    )
+}
+
+fn failed(log: &Path, started: Instant, reason: String) -> Result<Built> {
     Ok(Built::Failed {
         reason,
-        tail: tail(&dir.log(), 30),
+        tail: tail(log, 30),
         secs: started.elapsed().as_secs_f64(),
+        log: log.to_path_buf(),
     })
+}
+
+/// How much of a step's log is searched for the first cause: more than
+/// any configure prints before its error.
+const CAUSE_SCAN_LIMIT: u64 = 16 << 20;
+
+/// The first `limit` bytes of the log.
+fn head(path: &Path, limit: u64) -> String {
+    let Ok(f) = File::open(path) else {
+        return String::new();
+    };
+    let mut bytes = Vec::new();
+    let _ = f.take(limit).read_to_end(&mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// The directory of ccache's compiler links, when ccache is installed.
@@ -256,22 +385,18 @@ fn configure_command(src: &Path, out: &Path) -> Result<Command> {
     Ok(cmd)
 }
 
+/// The configure line, flag and sign per line (see the file).
+const CONFIGURE_FLAGS: &str = include_str!("configure-flags.txt");
+
 /// The optional flags, each only if the configure text (the script and its
 /// meson option list) mentions it.
 pub(crate) fn configure_flags(known: &str) -> Vec<&'static str> {
-    const FLAGS: [(&str, &str); 7] = [
-        ("--without-default-features", "without-default-features"),
-        ("--enable-slirp", "enable-slirp"),
-        ("--enable-fdt=system", "enable-fdt"),
-        ("--disable-docs", "disable-docs"),
-        ("--disable-werror", "disable-werror"),
-        ("--disable-download", "disable-download"),
-        ("--disable-tcg-interpreter", "tcg-interpreter"),
-    ];
-    FLAGS
-        .iter()
-        .filter(|(_, key)| known.contains(key))
-        .map(|(flag, _)| *flag)
+    CONFIGURE_FLAGS
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(_, key)| known.contains(key.trim()))
+        .map(|(flag, _)| flag)
         .collect()
 }
 
@@ -332,23 +457,6 @@ fn link_subprojects(worktree: &Path, from: Option<&Path>, log: &mut File) -> Res
     Ok(())
 }
 
-/// A line of the log saying a subproject could not be found or downloaded.
-pub(crate) fn missing_subproject(log: &str) -> Option<String> {
-    const SIGNS: [&str; 7] = [
-        // QEMU's configure, before meson runs (seen with v8.2-era trees).
-        "ERROR: missing subprojects",
-        "subprojects were not",
-        "wrap-based subproject downloading is disabled",
-        "Subproject exists but has no meson.build",
-        "Neither a subproject directory nor a",
-        "Subproject directory not found",
-        "ERROR: Subproject",
-    ];
-    log.lines()
-        .find(|l| SIGNS.iter().any(|s| l.contains(s)))
-        .map(|l| l.trim().to_string())
-}
-
 /// The last `n` lines of the log (at most its last 64 KiB).
 pub(crate) fn tail(path: &Path, n: usize) -> String {
     let Ok(mut f) = File::open(path) else {
@@ -366,6 +474,96 @@ pub(crate) fn tail(path: &Path, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Builds with a `--build-cmd` that prints `log` and fails.
+    fn failing_build(log: &str) -> Result<Built> {
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, wt) = (
+            BuildDir {
+                root: tmp.path().join("b"),
+            },
+            tmp.path().join("wt"),
+        );
+        std::fs::create_dir_all(&dir.root).unwrap();
+        std::fs::create_dir_all(&wt).unwrap();
+        std::fs::write(tmp.path().join("log.txt"), log).unwrap();
+        let spec = BuildSpec {
+            command: Some(format!(
+                "cat '{}'; exit 1",
+                tmp.path().join("log.txt").display()
+            )),
+            timeout: Duration::from_secs(60),
+            subprojects: None,
+        };
+        build(&spec, &dir, &wt, "0123456789abcdef0123")
+    }
+
+    #[test]
+    fn a_missing_library_stops_with_its_package_and_a_compile_error_skips() {
+        let slirp = "Run-time dependency slirp found: NO (tried pkgconfig)\n\
+                     Looking for a fallback subproject for the dependency slirp\n\n\
+                     ../meson.build:1074:10: ERROR: Automatic wrap-based subproject downloading is disabled\n";
+        let err = format!("{:#}", failing_build(slirp).unwrap_err());
+        assert!(
+            err.contains("failed because the system library slirp is missing")
+                && err.contains("sudo apt-get install libslirp-dev")
+                && !err.contains("subproject is missing"),
+            "{err}"
+        );
+        let keycodes = "../meson.build:3:0: ERROR: Subproject exists but has no meson.build file\n";
+        let err = format!("{:#}", failing_build(keycodes).unwrap_err());
+        assert!(err.contains("a meson subproject is missing"), "{err}");
+        let cc = "../target/riscv/cpu.c:7:1: error: unknown type name 'x'\n";
+        match failing_build(cc).unwrap() {
+            Built::Failed { reason, log, .. } => {
+                assert_eq!(
+                    reason,
+                    "compile error in target/riscv/cpu.c: ../target/riscv/cpu.c:7:1: error: unknown type name 'x'"
+                );
+                assert!(log.ends_with("build-1-0123456789ab.log"), "{log:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_a_build_directory_is_taken_for_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        for n in [
+            "lock",
+            "state.json",
+            "build.log",
+            "build-3-0123456789ab.log",
+        ] {
+            std::fs::write(tmp.path().join(n), "").unwrap();
+        }
+        std::fs::create_dir(tmp.path().join("worktree")).unwrap();
+        assert!(foreign_entries(tmp.path()).unwrap().is_empty());
+        std::fs::write(tmp.path().join("thesis.tex"), "").unwrap();
+        assert_eq!(foreign_entries(tmp.path()).unwrap(), ["thesis.tex"]);
+    }
+
+    #[test]
+    fn each_build_has_its_log_and_only_the_newest_are_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = BuildDir {
+            root: tmp.path().to_path_buf(),
+        };
+        let (first, _) = dir.new_step_log("0123456789abcdef").unwrap();
+        assert!(first.ends_with("build-1-0123456789ab.log"), "{first:?}");
+        for i in 0..LOGS_KEPT + 5 {
+            let (p, _) = dir.new_step_log(&format!("{i:040x}")).unwrap();
+            assert_eq!(
+                std::fs::read_link(dir.log()).unwrap(),
+                Path::new(p.file_name().unwrap())
+            );
+        }
+        let logs = dir.step_logs();
+        assert_eq!(logs.len(), LOGS_KEPT);
+        // Numbering goes on from the highest, across runs.
+        assert_eq!(logs.last().unwrap().0, (LOGS_KEPT + 6) as u64);
+        assert_eq!(logs[0].0, 7);
+    }
 
     #[test]
     fn flags_follow_what_configure_knows() {
@@ -403,18 +601,5 @@ mod tests {
         ] {
             assert!(!is_build_system_file(p), "{p}");
         }
-    }
-
-    #[test]
-    fn a_missing_subproject_is_recognised() {
-        let log = "Found ninja-1.11.1\n../meson.build:1: ERROR: Subproject \"keycodemapdb\" is not found\n";
-        assert!(missing_subproject(log).is_some_and(|l| l.contains("keycodemapdb")));
-        assert_eq!(missing_subproject("cc: error: foo.c: No such file"), None);
-        // What configure itself prints (QEMU 8.2.50, offline, no subprojects).
-        let configure = "\nERROR: missing subprojects\n\n--disable-download specified but subprojects were not\nchecked out.";
-        assert_eq!(
-            missing_subproject(configure).as_deref(),
-            Some("ERROR: missing subprojects")
-        );
     }
 }

@@ -184,34 +184,53 @@ fn git_in(dir: &Path, args: &[&str]) -> Result<String> {
     Ok(out.stdout.trim_end().to_string())
 }
 
-/// A detached worktree of the user's repository at a fixed path; removed
-/// (with `git worktree prune`) when dropped, and by [`remove_worktree`] from
-/// the signal handler.
+/// A detached worktree of the user's repository at a fixed path in the
+/// build directory, kept from run to run: each step checks its commit out in
+/// place, so git rewrites only the files that differ and every other file
+/// keeps its mtime (ninja then recompiles only what changed, also in the
+/// first step of a resumed run). [`forget_build_dir`] removes it with its
+/// build directory.
 pub(crate) struct Worktree {
-    repo: Repo,
     path: PathBuf,
-    hook: Option<crate::signals::InterruptHook>,
+}
+
+/// How [`Worktree::open`] found the worktree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Opened {
+    /// Made now: every file is new, the build directory's configuration stale.
+    Created,
+    /// Kept from an earlier run, clean.
+    Kept,
+    /// Kept, but left dirty by an interrupted run (a checkout cut short, an
+    /// edit): restored to its commit first.
+    Restored,
 }
 
 impl Worktree {
-    /// Adds the worktree at `path`, checked out at `commit`. One left there
-    /// by a run that was killed outright is kept when it belongs to `repo`
-    /// (its files keep their times, so the build stays incremental);
-    /// anything else there is removed first.
-    pub(crate) fn add(repo: &Repo, path: &Path, commit: &str) -> Result<Worktree> {
-        if !belongs_to(repo, path) {
-            remove_worktree(&repo.dir, path);
-            let p = path.to_string_lossy().into_owned();
-            repo.git(&["worktree", "add", "--force", "--detach", &p, commit])
-                .with_context(|| format!("adding a worktree at {}", path.display()))?;
-        }
-        let (dir, wt) = (repo.dir.clone(), path.to_path_buf());
-        let hook = crate::signals::on_interrupt(Box::new(move || remove_worktree(&dir, &wt)));
-        Ok(Worktree {
-            repo: repo.clone(),
+    /// The worktree at `path`: the one an earlier run left when it belongs
+    /// to `repo` (restored to a clean state if a run was cut short inside a
+    /// checkout), else a new one at `commit` (anything else there is removed
+    /// first).
+    pub(crate) fn open(repo: &Repo, path: &Path, commit: &str) -> Result<(Worktree, Opened)> {
+        let wt = Worktree {
             path: path.to_path_buf(),
-            hook: Some(hook),
-        })
+        };
+        if belongs_to(repo, path) {
+            let dirty = wt.restore()?;
+            return Ok((
+                wt,
+                if dirty {
+                    Opened::Restored
+                } else {
+                    Opened::Kept
+                },
+            ));
+        }
+        remove_worktree(&repo.dir, path);
+        let p = path.to_string_lossy().into_owned();
+        repo.git(&["worktree", "add", "--force", "--detach", &p, commit])
+            .with_context(|| format!("adding a worktree at {}", path.display()))?;
+        Ok((wt, Opened::Created))
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -232,16 +251,48 @@ impl Worktree {
         })?;
         Ok(())
     }
-}
 
-impl Drop for Worktree {
-    fn drop(&mut self) {
-        if let Some(hook) = self.hook.take() {
-            hook.cancel();
+    /// Brings the worktree back to its HEAD when it is not clean: a stale
+    /// `index.lock` (git killed by Ctrl-C), changed tracked files, untracked
+    /// files (half of a checkout). The subprojects linked in are kept.
+    /// Rewrites only what differs. True when something had to be restored.
+    fn restore(&self) -> Result<bool> {
+        let git_dir = git_in(&self.path, &["rev-parse", "--absolute-git-dir"])?;
+        let lock = Path::new(&git_dir).join("index.lock");
+        // The build directory's lock is held: no git of ours is running here.
+        let locked = lock.exists();
+        if locked {
+            std::fs::remove_file(&lock)
+                .with_context(|| format!("removing the stale {}", lock.display()))?;
         }
-        remove_worktree(&self.repo.dir, &self.path);
+        let status = git_in(
+            &self.path,
+            &[
+                "status",
+                "--porcelain",
+                // QEMU <= 8.0's submodules (ui/keycodemapdb, ...) follow configure, not us.
+                "--ignore-submodules",
+                "--",
+                ".",
+                &format!(":(exclude){}/*", SUBPROJECTS),
+            ],
+        )?;
+        if !locked && status.is_empty() {
+            return Ok(false);
+        }
+        git_in(&self.path, &["reset", "--quiet", "--hard"])
+            .with_context(|| format!("restoring the worktree {}", self.path.display()))?;
+        git_in(
+            &self.path,
+            &["clean", "-ffdq", "-e", &format!("/{SUBPROJECTS}/")],
+        )
+        .with_context(|| format!("cleaning the worktree {}", self.path.display()))?;
+        Ok(true)
     }
 }
+
+/// Where QEMU's meson subprojects go; those linked in are not the tree's.
+const SUBPROJECTS: &str = "subprojects";
 
 /// Whether `path` is a worktree of `repo` that git still lists.
 fn belongs_to(repo: &Repo, path: &Path) -> bool {
@@ -267,4 +318,112 @@ pub(crate) fn remove_worktree(repo: &Path, path: &Path) {
         let _ = std::fs::remove_dir_all(path);
     }
     let _ = command_output(repo, &["worktree", "prune"]);
+}
+
+/// Removes a build directory (`bisect qemu`'s or `qemu build`'s) with its
+/// worktree, and tells the repository the worktree is gone. Returns the
+/// repository it belonged to, when one was found.
+pub(crate) fn forget_build_dir(root: &Path, worktree: &Path) -> Result<Option<PathBuf>> {
+    let repo = if worktree.join(".git").is_file() {
+        git_in(worktree, &["rev-parse", "--git-common-dir"])
+            .ok()
+            .and_then(|d| worktree.join(d).canonicalize().ok())
+    } else {
+        None
+    };
+    if root.exists() {
+        std::fs::remove_dir_all(root).with_context(|| format!("removing {}", root.display()))?;
+    }
+    if let Some(common) = &repo {
+        // The worktree's directory is gone: prune drops git's record of it.
+        git_in(common, &["worktree", "prune"])
+            .with_context(|| format!("git worktree prune in {}", common.display()))?;
+    }
+    Ok(repo)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let mut all = vec![
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ];
+        all.extend_from_slice(args);
+        git_in(dir, &all).unwrap()
+    }
+
+    fn mtime(p: &Path) -> std::time::SystemTime {
+        std::fs::metadata(p).unwrap().modified().unwrap()
+    }
+
+    /// A repository with two commits: `a.c` changes, `b.c` does not.
+    fn repo(dir: &Path) -> (Repo, String, String) {
+        let src = dir.join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        git(&src, &["init", "-q"]);
+        std::fs::write(src.join("a.c"), "1\n").unwrap();
+        std::fs::write(src.join("b.c"), "same\n").unwrap();
+        std::fs::create_dir_all(src.join("subprojects")).unwrap();
+        std::fs::write(src.join("subprojects/x.wrap"), "[wrap-git]\n").unwrap();
+        git(&src, &["add", "-A"]);
+        git(&src, &["commit", "-q", "-m", "one"]);
+        let one = git(&src, &["rev-parse", "HEAD"]);
+        std::fs::write(src.join("a.c"), "2\n").unwrap();
+        git(&src, &["commit", "-q", "-am", "two"]);
+        let two = git(&src, &["rev-parse", "HEAD"]);
+        (Repo::open(&src).unwrap(), one, two)
+    }
+
+    #[test]
+    fn the_worktree_is_kept_checked_out_in_place_and_restored_when_dirty() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (repo, one, two) = repo(tmp.path());
+        let path = tmp.path().join("build/worktree");
+        let (wt, opened) = Worktree::open(&repo, &path, &one).unwrap();
+        assert_eq!(opened, Opened::Created);
+        let unchanged = mtime(&path.join("b.c"));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        wt.checkout(&two).unwrap();
+        drop(wt);
+        // A second run keeps it: the unchanged file keeps its mtime.
+        let (wt, opened) = Worktree::open(&repo, &path, &one).unwrap();
+        assert_eq!(opened, Opened::Kept);
+        assert_eq!(git(&path, &["rev-parse", "HEAD"]), two);
+        assert_eq!(mtime(&path.join("b.c")), unchanged);
+        // What a run cut short in a checkout leaves: a lock, an edit, a stray file.
+        let git_dir = git(&path, &["rev-parse", "--absolute-git-dir"]);
+        std::fs::write(Path::new(&git_dir).join("index.lock"), "").unwrap();
+        std::fs::write(path.join("a.c"), "half\n").unwrap();
+        std::fs::write(path.join("stray.c"), "x\n").unwrap();
+        // A subproject linked in by the build stays.
+        std::os::unix::fs::symlink("/nonexistent", path.join("subprojects/x")).unwrap();
+        drop(wt);
+        let (wt, opened) = Worktree::open(&repo, &path, &one).unwrap();
+        assert_eq!(opened, Opened::Restored);
+        assert_eq!(std::fs::read_to_string(path.join("a.c")).unwrap(), "2\n");
+        assert!(!path.join("stray.c").exists());
+        assert!(std::fs::symlink_metadata(path.join("subprojects/x")).is_ok());
+        assert_eq!(mtime(&path.join("b.c")), unchanged);
+        wt.checkout(&one).unwrap();
+        assert_eq!(std::fs::read_to_string(path.join("a.c")).unwrap(), "1\n");
+
+        // Removing the build directory also makes git forget the worktree.
+        let listed = |r: &Repo| {
+            git(&r.dir, &["worktree", "list", "--porcelain"])
+                .matches("worktree ")
+                .count()
+        };
+        assert_eq!(listed(&repo), 2);
+        let found = forget_build_dir(&tmp.path().join("build"), &path).unwrap();
+        assert_eq!(found, Some(repo.dir.join(".git")));
+        assert!(!tmp.path().join("build").exists());
+        assert_eq!(listed(&repo), 1);
+    }
 }

@@ -5,6 +5,10 @@
 //! - [`git`]: the user's repository, a worktree of it (their checkout is
 //!   never touched), the lines of commits to search, commit details.
 //! - [`build`]: one incremental build per step in a persistent directory.
+//! - [`failure`]: why a build failed, by its first cause in the log.
+//! - [`deps`]: the packages the default build needs, checked up front.
+//! - [`release`]: `qemu build`: the same builder at a release tag, made an
+//!   installed prefix or a tarball.
 //! - [`search`]: the binary search along a line of commits, with skips.
 //! - [`state`]: every commit judged, kept in the build directory for resume.
 //! - [`report`]: the answer, the RISC-V files and the diagnosed CSR's lines.
@@ -17,18 +21,21 @@
 //! measured first; with `expect`, by the scenario's expectation.
 
 pub(crate) mod build;
+pub(crate) mod deps;
+pub(crate) mod failure;
 pub(crate) mod git;
+pub(crate) mod release;
 pub(crate) mod report;
 pub(crate) mod search;
 pub(crate) mod state;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
 use self::build::{BuildDir, BuildSpec, Built};
-use self::git::{Repo, Worktree};
+use self::git::{Opened, Repo, Worktree};
 use self::report::{Culprit, Phase, QemuBisection};
 use self::search::{Found, LineSearch, Mark};
 use self::state::{Key, State, StepRecord, Verdict};
@@ -106,6 +113,44 @@ fn lock_build_dir(dir: &BuildDir) -> Result<nix::fcntl::Flock<std::fs::File>> {
     })
 }
 
+/// The build directory at `path`, made if needed, and its lock.
+pub(crate) fn open_build_dir(path: &Path) -> Result<(BuildDir, nix::fcntl::Flock<std::fs::File>)> {
+    std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
+    let dir = BuildDir {
+        root: path.canonicalize().context("the build directory")?,
+    };
+    let lock = lock_build_dir(&dir)?;
+    Ok((dir, lock))
+}
+
+/// The build directory's worktree of `repo` (kept from earlier runs, or
+/// made at `commit`), with a line saying which.
+pub(crate) fn open_worktree(
+    repo: &Repo,
+    dir: &BuildDir,
+    commit: &str,
+    progress: &mut dyn FnMut(String),
+) -> Result<Worktree> {
+    let (wt, opened) = Worktree::open(repo, &dir.worktree(), commit)?;
+    let how = match opened {
+        Opened::Created => {
+            // Every file is new: configure afresh rather than let ninja regenerate.
+            dir.forget_configuration();
+            "made now"
+        }
+        Opened::Kept => "kept from the last run",
+        Opened::Restored => "kept from the last run, restored: an interrupted run left it dirty",
+    };
+    progress(format!(
+        "worktree {} ({how}; `hvharness bisect clean --build-dir {}` removes it), build directory {}, log {}",
+        wt.path().display(),
+        dir.root.display(),
+        dir.build().display(),
+        dir.log().display()
+    ));
+    Ok(wt)
+}
+
 /// Runs the bisection. `scenario` is loaded and its firmware built;
 /// `progress` gets one line per event for stderr.
 pub(crate) async fn bisect(
@@ -115,15 +160,10 @@ pub(crate) async fn bisect(
 ) -> Result<QemuBisection> {
     let repo = Repo::open(&opts.source)?;
     let (good, bad, line) = commit_range(&repo, opts)?;
-    std::fs::create_dir_all(&opts.build_dir)
-        .with_context(|| format!("creating {}", opts.build_dir.display()))?;
-    let dir = BuildDir {
-        root: opts
-            .build_dir
-            .canonicalize()
-            .context("the build directory")?,
-    };
-    let lock = lock_build_dir(&dir)?;
+    if opts.build_cmd.is_none() {
+        deps::check()?;
+    }
+    let (dir, lock) = open_build_dir(&opts.build_dir)?;
     let key = Key {
         source: repo.dir.clone(),
         good: good.clone(),
@@ -143,14 +183,14 @@ pub(crate) async fn bisect(
             state.steps.len()
         ));
     }
-    let spec = build_spec(opts, &repo, progress);
-    let wt = Worktree::add(&repo, &dir.worktree(), &good)?;
-    progress(format!(
-        "worktree {} (removed at the end), build directory {}, log {}",
-        wt.path().display(),
-        dir.build().display(),
-        dir.log().display()
-    ));
+    let spec = build_spec(
+        opts.build_cmd.clone(),
+        opts.build_timeout,
+        opts.subprojects.clone(),
+        &repo,
+        progress,
+    );
+    let wt = open_worktree(&repo, &dir, &good, progress)?;
     let mut b = Bisector {
         opts,
         scenario,
@@ -165,6 +205,27 @@ pub(crate) async fn bisect(
         _lock: lock,
     };
     b.run(&good, &bad, line).await
+}
+
+/// Builds the worktree's `commit` off the async thread. A build that
+/// Ctrl-C tore down is no failure of the commit: then the error says where
+/// it stopped, and the signal handler says the same and nothing else.
+pub(crate) async fn build_in_background(
+    spec: BuildSpec,
+    dir: BuildDir,
+    wt: PathBuf,
+    commit: &str,
+) -> Result<Built> {
+    let c = commit.to_string();
+    let interrupted = format!("interrupted during the build of {}", report::short(commit));
+    let _say = crate::signals::say_when_interrupted(interrupted.clone());
+    let built = tokio::task::spawn_blocking(move || build::build(&spec, &dir, &wt, &c))
+        .await
+        .context("build task")?;
+    if crate::signals::interrupted() {
+        bail!(interrupted);
+    }
+    built
 }
 
 /// `--good` and `--bad` resolved, checked to be a forward range, and the
@@ -190,12 +251,15 @@ fn commit_range(repo: &Repo, opts: &Options) -> Result<(String, String, Vec<Stri
 }
 
 /// How each step builds QEMU; says whether ccache speeds the default build.
-fn build_spec(opts: &Options, repo: &Repo, progress: &mut dyn FnMut(String)) -> BuildSpec {
-    let subprojects = opts
-        .subprojects
-        .clone()
-        .or_else(|| repo.work_tree().map(|t| t.join("subprojects")));
-    if opts.build_cmd.is_none() {
+pub(crate) fn build_spec(
+    command: Option<String>,
+    timeout: Duration,
+    subprojects: Option<PathBuf>,
+    repo: &Repo,
+    progress: &mut dyn FnMut(String),
+) -> BuildSpec {
+    let subprojects = subprojects.or_else(|| repo.work_tree().map(|t| t.join("subprojects")));
+    if command.is_none() {
         progress(match build::ccache_links() {
             Some(d) => format!("ccache: compiling through {}", d.display()),
             None => "ccache: not installed (a step back to an already-built tree recompiles it)"
@@ -203,8 +267,8 @@ fn build_spec(opts: &Options, repo: &Repo, progress: &mut dyn FnMut(String)) -> 
         });
     }
     BuildSpec {
-        command: opts.build_cmd.clone(),
-        timeout: opts.build_timeout,
+        command,
+        timeout,
         subprojects,
     }
 }
@@ -529,6 +593,10 @@ impl Bisector<'_> {
             info.subject,
             eta
         ));
+        let _say = crate::signals::say_when_interrupted(format!(
+            "interrupted during the checkout of {}",
+            info.short()
+        ));
         self.wt.checkout(commit)?;
         Ok(info.subject)
     }
@@ -547,17 +615,19 @@ impl Bisector<'_> {
             self.dir.clone(),
             self.wt.path().to_path_buf(),
         );
-        let c = commit.to_string();
-        let built = tokio::task::spawn_blocking(move || build::build(&spec, &dir, &wt, &c))
-            .await
-            .context("build task")??;
+        let built = build_in_background(spec, dir, wt, commit).await?;
         match built {
-            Built::Failed { reason, tail, secs } => {
+            Built::Failed {
+                reason,
+                tail,
+                secs,
+                log,
+            } => {
                 rec.build_secs = secs;
                 rec.reason = format!("build failed: {reason}");
                 (self.progress)(format!(
                     "  build failed after {secs:.0} s: {reason}{skipping}. Log tail ({}):",
-                    self.dir.log().display()
+                    log.display()
                 ));
                 for l in tail.lines() {
                     (self.progress)(format!("  | {l}"));
@@ -692,6 +762,8 @@ impl Bisector<'_> {
             source: self.repo.dir.display().to_string(),
             good: self.repo.info(good)?,
             bad: self.repo.info(bad)?,
+            good_ref: self.opts.good.clone(),
+            bad_ref: self.opts.bad.clone(),
             good_outcome: ends.good,
             bad_outcome,
             expect: self.opts.expect,

@@ -51,6 +51,10 @@ pub(crate) struct QemuBisection {
     pub(crate) source: String,
     pub(crate) good: CommitInfo,
     pub(crate) bad: CommitInfo,
+    /// `--good` as the user gave it (a tag, a branch, a hash).
+    pub(crate) good_ref: String,
+    /// `--bad` as the user gave it.
+    pub(crate) bad_ref: String,
     /// The good end's outcome, measured.
     pub(crate) good_outcome: OutcomeClass,
     pub(crate) bad_outcome: OutcomeClass,
@@ -128,20 +132,17 @@ pub(crate) fn csr_lines(diff: &str, fields: &[String]) -> Vec<CsrLine> {
 /// The report as text.
 pub(crate) fn render(b: &QemuBisection) -> String {
     let mut s = String::new();
+    let good = named(&b.good_ref, &b.good.hash);
+    let bad = named(&b.bad_ref, &b.bad.hash);
     let _ = writeln!(
         s,
-        "== {}: QEMU commits from {} to {} ({})",
-        b.scenario,
-        short(&b.good.hash),
-        short(&b.bad.hash),
-        b.source
+        "== {}: QEMU commits from {good} to {bad} ({})",
+        b.scenario, b.source
     );
     let _ = writeln!(
         s,
-        "good end {} {}; bad end {} {}{}",
-        short(&b.good.hash),
+        "good end {good} {}; bad end {bad} {}{}",
         b.good_outcome.verb(),
-        short(&b.bad.hash),
         b.bad_outcome.verb(),
         if b.expect {
             " (judged by the scenario's expectation)"
@@ -163,11 +164,18 @@ pub(crate) fn render(b: &QemuBisection) -> String {
     }
     let _ = writeln!(s, "{} steps:", b.steps.len());
     for (i, st) in b.steps.iter().enumerate() {
+        let commit = if st.commit == b.good.hash {
+            named(&b.good_ref, &st.commit)
+        } else if st.commit == b.bad.hash {
+            named(&b.bad_ref, &st.commit)
+        } else {
+            short(&st.commit).to_string()
+        };
         let _ = writeln!(
             s,
             "  {:>2}. {} {:<4} build {:>6.1} s{} run {:>5.1} s  {}  ({})",
             i + 1,
-            short(&st.commit),
+            commit,
             st.verdict,
             st.build_secs,
             if st.configured { " (configured)" } else { "" },
@@ -207,6 +215,16 @@ pub(crate) fn render(b: &QemuBisection) -> String {
     s
 }
 
+/// `v9.0.0 (c25df57ae8f9)` for a ref the user gave by name; the short
+/// hash alone when they gave (a prefix of) the hash.
+pub(crate) fn named(given: &str, hash: &str) -> String {
+    if given.is_empty() || hash.starts_with(given) {
+        short(hash).to_string()
+    } else {
+        format!("{given} ({})", short(hash))
+    }
+}
+
 pub(crate) fn short(hash: &str) -> &str {
     &hash[..hash.len().min(12)]
 }
@@ -222,6 +240,14 @@ fn truncate(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refs_the_user_gave_stand_beside_the_hashes() {
+        let hash = "c25df57ae8f9b1a3e9c4cf0c5c1ba7bd0c06e3f2";
+        assert_eq!(named("v9.0.0", hash), "v9.0.0 (c25df57ae8f9)");
+        assert_eq!(named("c25df57a", hash), "c25df57ae8f9");
+        assert_eq!(named(hash, hash), "c25df57ae8f9");
+    }
 
     #[test]
     fn csr_fields_from_a_finding() {
