@@ -10,6 +10,7 @@
 pub mod backtrace;
 pub mod capture;
 pub(crate) mod console;
+mod counters;
 mod emulation;
 mod explain;
 pub mod harts;

@@ -3,6 +3,7 @@
 
 use super::atp::{decode_hgatp, decode_satp};
 use super::cause::Cause;
+use super::counteren::{self, Counteren};
 use super::envcfg::{self, Envcfg};
 use super::fields::{DecodedCsr, Field, Shape};
 use super::privilege::PrivilegeLevel;
@@ -16,7 +17,8 @@ use super::status::{decode_hstatus, decode_status, Status};
 pub const KNOWN_CSRS: &[&str] = &[
     "menvcfg", "henvcfg", "senvcfg", "satp", "vsatp", "hgatp", "mstatus", "sstatus", "vsstatus",
     "hstatus", "medeleg", "hedeleg", "mideleg", "hideleg", "mip", "mie", "sip", "sie", "hip",
-    "hie", "hvip", "vsip", "vsie", "mcause", "scause", "vscause", "priv",
+    "hie", "hvip", "vsip", "vsie", "mcause", "scause", "vscause", "priv", "mcounteren",
+    "hcounteren", "scounteren",
 ];
 
 /// Decodes the register `name` (case-insensitive) holding `value`. Names
@@ -41,6 +43,9 @@ pub fn decode_csr(name: &str, value: u64) -> DecodedCsr {
         "mideleg" | "hideleg" => decode_interrupt_delegation(&lower, value),
         "mcause" | "scause" | "vscause" => decode_cause(&lower, value),
         "priv" => decode_priv(value),
+        "mcounteren" => counteren::decode(Counteren::Machine, value),
+        "hcounteren" => counteren::decode(Counteren::Hypervisor, value),
+        "scounteren" => counteren::decode(Counteren::Supervisor, value),
         _ => decode_interrupt_bits(&lower, value).unwrap_or_else(|| DecodedCsr::raw(&lower, value)),
     }
 }
