@@ -33,9 +33,17 @@ const CLEARED_MAX: usize = 64;
 pub(crate) enum Suspect {
     /// A hart repeats one exception.
     Storm(LoggedTrap),
+    /// No console output for `quiet`, and these harts took only
+    /// interrupts, all at one tight loop's pcs, for as long: a guest stuck
+    /// in a loop under a hypervisor whose own timer still ticks.
+    Interrupted { harts: Vec<u32>, quiet: Duration },
     /// No console output, and these harts took no trap, for `quiet`.
     Quiet { harts: Vec<u32>, quiet: Duration },
 }
+
+/// Interrupts at one loop's pcs that make a hart an
+/// [`Suspect::Interrupted`] (with the quiet window over too).
+pub(crate) const LOOP_INTERRUPTS: u64 = 8;
 
 /// Why a run makes no progress (confirmed): why a hang was called before
 /// the boot timeout. The result file keeps it in words (its `Display`).
@@ -52,6 +60,9 @@ pub enum NoProgress {
         how: String,
         fault: Option<String>,
     },
+    /// A hart parked inside its guest, with the guest's interrupts off,
+    /// while the hypervisor still interrupts it ([`super::guest_parked`]).
+    GuestParked(super::guest_parked::GuestParked),
     /// A console's dialogue step could not type: the guest took no input.
     NoInput {
         console: String,
@@ -97,6 +108,7 @@ impl fmt::Display for NoProgress {
                 "no console output for {:.1} s: hart {hart} is stuck on {fault}, parked in {place} ({how})",
                 quiet.as_secs_f64()
             ),
+            NoProgress::GuestParked(g) => write!(f, "{g}"),
             NoProgress::NoInput { console, waited } => write!(
                 f,
                 "console {console} took no input for {:.1} s",
@@ -142,12 +154,21 @@ impl HangWatch {
             self.console_bytes = console_bytes;
             self.last_output = now;
         }
-        let (storms, last_traps, gap) = self.log.with(|l| {
+        let (storms, last_traps, loops, gap) = self.log.with(|l| {
             let storms = l.storms(STORM_REPEATS);
             let last: Vec<Option<Instant>> = (0..self.harts as usize)
                 .map(|h| l.hart(h).and_then(|h| h.last_trap_at))
                 .collect();
-            (storms, last, l.last_gap_at)
+            // When each hart's run of interrupts in one loop began, if long enough.
+            let loops: Vec<Option<Instant>> = (0..self.harts as usize)
+                .map(|h| {
+                    l.hart(h)
+                        .and_then(|h| h.interrupted_at.as_ref())
+                        .filter(|r| r.count >= LOOP_INTERRUPTS)
+                        .map(|r| r.since)
+                })
+                .collect();
+            (storms, last, loops, l.last_gap_at)
         });
         if let Some((t, _)) = storms.into_iter().find(|(t, _)| !self.cleared.contains(t)) {
             return Some(Suspect::Storm(t));
@@ -170,7 +191,27 @@ impl HangWatch {
                 quiet = quiet.min(idle);
             }
         }
-        (!harts.is_empty()).then_some(Suspect::Quiet { harts, quiet })
+        if !harts.is_empty() {
+            return Some(Suspect::Quiet { harts, quiet });
+        }
+        let mut looping = Vec::new();
+        let mut quiet = silent;
+        for (h, since) in loops.iter().enumerate() {
+            let Some(since) = since else { continue };
+            let since = [Some(*since), gap]
+                .into_iter()
+                .flatten()
+                .fold(self.excused_until[h], Instant::max);
+            let idle = now.saturating_duration_since(since);
+            if idle >= self.quiet_limit {
+                looping.push(h as u32);
+                quiet = quiet.min(idle);
+            }
+        }
+        (!looping.is_empty()).then_some(Suspect::Interrupted {
+            harts: looping,
+            quiet,
+        })
     }
 
     /// A look found `hart` busy or not started: suspect it again only after

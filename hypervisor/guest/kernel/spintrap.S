@@ -6,9 +6,11 @@
 
 	.section .text
 	.globl	spinvec
+	.type	spinvec, @function
 	.balign	4			# stvec direct mode: low bits 0
 spinvec:
 	.option	push
 	.option	norvc
 	j	spinvec
 	.option	pop
+	.size	spinvec, . - spinvec
