@@ -30,6 +30,7 @@ pub(crate) const CONTEXT_CSRS: &[&str] = &[
     "mstatus", "sstatus", "hstatus", "vsstatus", "medeleg", "mideleg", "hedeleg", "hideleg",
     "satp", "vsatp", "hgatp", "menvcfg", "henvcfg", "senvcfg", "stvec", "vstvec", "scause", "sepc",
     "stval", "htval", "htinst", "vscause", "vsepc", "vstval", "mcause", "mepc", "mtval",
+    "mcounteren", "hcounteren", "scounteren",
 ];
 
 /// Identical faults in a row that make a stopped hart "looping".

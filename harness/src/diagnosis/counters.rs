@@ -161,7 +161,7 @@ pub(crate) fn counters(e: &Evidence) -> Option<Finding> {
             .map(|h| format!(" {h}"))
             .unwrap_or_default();
         summary.push_str(&format!(
-            "; the hypervisor injected an illegal-instruction exception (cause 2) into the guest, and the guest's trap handler{handler} spins"
+            "; the hypervisor injected an illegal-instruction exception (cause 2) into the guest, and the guest's trap handler{handler} never returns"
         ));
     } else if c.code == code::VIRTUAL_INST && f.to == TrapTarget::HS {
         summary.push_str("; the hypervisor did not emulate the read");
@@ -258,7 +258,7 @@ mod tests {
         let found = counters(&Evidence::new(&f)).expect("the rule applies");
         assert!(
             found.summary.starts_with(
-                "the guest's `rdtime` at guest:timer_arm+0x8 raised a virtual-instruction exception (cause 22) because hcounteren.TM (bit 1) is clear; the hypervisor injected an illegal-instruction exception (cause 2) into the guest, and the guest's trap handler 0x80201000 spins: set hcounteren.TM (bit 1) or emulate the read."
+                "the guest's `rdtime` at guest:timer_arm+0x8 raised a virtual-instruction exception (cause 22) because hcounteren.TM (bit 1) is clear; the hypervisor injected an illegal-instruction exception (cause 2) into the guest, and the guest's trap handler 0x80201000 never returns: set hcounteren.TM (bit 1) or emulate the read."
             ),
             "{}",
             found.summary

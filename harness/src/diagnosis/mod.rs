@@ -13,6 +13,7 @@ pub(crate) mod console;
 mod counters;
 mod emulation;
 mod explain;
+mod guest_handler;
 pub mod harts;
 pub(crate) mod interrupts;
 pub mod rules;

@@ -31,9 +31,12 @@ use std::fmt;
 
 use anyhow::{Context, Result};
 
+use super::hang::LOOP_INTERRUPTS;
 use super::inspect::{self, HartLook};
-use crate::debug::{DebugSession, StopRecord};
+use crate::debug::{privilege_of, DebugSession, StopRecord};
+use crate::qemu::trap_log::{InterruptRun, SharedTrapLog};
 use crate::riscv::{Cause, Level};
+use crate::rsp::ThreadId;
 
 /// sstatus.SIE: the guest's own S-level interrupts enabled.
 const SSTATUS_SIE: u64 = 1 << 1;
@@ -84,6 +87,7 @@ impl fmt::Display for GuestParked {
 /// exited meanwhile. Stops at scenario breakpoints are added to `records`.
 pub(crate) async fn look(
     session: &mut DebugSession,
+    log: &SharedTrapLog,
     harts: &[u32],
     records: &mut Vec<StopRecord>,
 ) -> Result<Option<Vec<(u32, Option<GuestParked>)>>> {
@@ -93,7 +97,8 @@ pub(crate) async fn look(
     records.extend(taken);
     let mut out = Vec::new();
     for &hart in harts {
-        let found = look_at_stopped(session, hart)
+        let run = log.with(|l| l.hart(hart as usize).and_then(|h| h.interrupted_at.clone()));
+        let found = look_at_stopped(session, hart, run.as_ref())
             .await
             .with_context(|| format!("looking at hart {hart} in its guest"))?;
         out.push((hart, found));
@@ -102,38 +107,48 @@ pub(crate) async fn look(
     Ok(Some(out))
 }
 
-/// The same look at one hart of a machine that stays stopped.
+/// The same look at one hart of a machine that stays stopped. `run` is the
+/// hart's current run of interrupts in one loop, from the interrupt log: a
+/// hart stopped in the hypervisor (handling one of those interrupts) is
+/// judged by the loop those interrupts keep hitting and by the guest's
+/// registers as HS shows them (vsstatus, vscause, ...).
 pub(crate) async fn look_at_stopped(
     session: &mut DebugSession,
     hart: u32,
+    run: Option<&InterruptRun>,
 ) -> Result<Option<GuestParked>> {
-    let Some(HartLook::Parked {
-        pc,
-        place,
-        kind,
-        privilege,
-    }) = inspect::look_at_stopped(session, hart).await?
-    else {
+    let (pc, place, how, at_vs) = match inspect::look_at_stopped(session, hart).await? {
+        Some(HartLook::Parked {
+            pc,
+            place,
+            kind,
+            privilege,
+        }) if privilege.level == Level::Supervisor && privilege.virt == Some(true) => {
+            (pc, place, format!("{}, {privilege}", kind.describe()), true)
+        }
+        Some(_) => match hs_view_of_loop(session, hart, run).await? {
+            Some((pc, place, how)) => (pc, place, how, false),
+            None => return Ok(None),
+        },
+        None => return Ok(None),
+    };
+    let Some(thread) = thread_of(session, hart).await? else {
         return Ok(None);
     };
-    if privilege.level != Level::Supervisor || privilege.virt != Some(true) {
-        return Ok(None);
-    }
-    let Some(thread) = session
-        .threads()
-        .await?
-        .into_iter()
-        .find(|t| t.hart_index() == Some(hart as usize))
-    else {
-        return Ok(None);
+    // At V=1 the gdbstub shows the guest's own registers under the S
+    // names; at V=0 under the VS names.
+    let names: [&str; 4] = if at_vs {
+        ["sstatus", "scause", "sepc", "stvec"]
+    } else {
+        ["vsstatus", "vscause", "vsepc", "vstvec"]
     };
-    // At V=1 the gdbstub shows the guest's own registers under the S names.
     let rsp = session.rsp();
     rsp.select_register_thread(thread).await?;
-    let sstatus = rsp.read_register_u64("sstatus").await?;
-    let scause = rsp.read_register_u64("scause").await?;
-    let sepc = rsp.read_register_u64("sepc").await?;
-    let stvec = rsp.read_register_u64("stvec").await?;
+    let mut values = [None; 4];
+    for (v, name) in values.iter_mut().zip(names) {
+        *v = rsp.read_register_u64(name).await?;
+    }
+    let [sstatus, scause, sepc, stvec] = values;
     // Interrupts on, or not known to be off: the guest may yet move.
     if sstatus.is_none_or(|s| s & SSTATUS_SIE != 0) {
         return Ok(None);
@@ -158,11 +173,64 @@ pub(crate) async fn look_at_stopped(
     Ok(Some(GuestParked {
         hart,
         place,
-        how: format!("{}, {privilege}", kind.describe()),
+        how,
         in_handler,
         vector,
         trap,
     }))
+}
+
+/// A hart stopped in the hypervisor (HS), or in M-mode on its behalf,
+/// while its interrupts keep landing
+/// in one loop of the guest's code: that loop's pc, place and kind, when
+/// the guest's code there is a parking loop (`j .`, a `wfi` loop).
+async fn hs_view_of_loop(
+    session: &mut DebugSession,
+    hart: u32,
+    run: Option<&InterruptRun>,
+) -> Result<Option<(u64, String, String)>> {
+    let Some(run) = run.filter(|r| r.count >= LOOP_INTERRUPTS) else {
+        return Ok(None);
+    };
+    let Some(thread) = thread_of(session, hart).await? else {
+        return Ok(None);
+    };
+    let version = session.version();
+    let privilege = privilege_of(session.rsp(), thread, version).await?;
+    // In the hypervisor, or in the M-mode firmware serving its SBI call.
+    if privilege.level == Level::User || privilege.virt != Some(false) {
+        return Ok(None);
+    }
+    let start = run.lo.saturating_sub(4);
+    let len = (run.hi - start + 4) as usize;
+    let Some(code) = session
+        .elfs_at(Some(true))
+        .into_iter()
+        .find_map(|i| i.bytes_at(start, len).map(<[u8]>::to_vec))
+    else {
+        return Ok(None);
+    };
+    let pcs = [run.lo, run.hi];
+    let Some(kind) = inspect::loop_kind(&code, start, &pcs, false) else {
+        return Ok(None);
+    };
+    let place = guest_symbol(session, run.lo).unwrap_or_else(|| format!("{:#x}", run.lo));
+    let how = format!(
+        "{}, VS, seen through {} interrupts there: the hart was in {} at the stop",
+        kind.describe(),
+        run.count,
+        privilege.name()
+    );
+    Ok(Some((run.lo, place, how)))
+}
+
+/// The RSP thread of `hart`.
+async fn thread_of(session: &mut DebugSession, hart: u32) -> Result<Option<ThreadId>> {
+    Ok(session
+        .threads()
+        .await?
+        .into_iter()
+        .find(|t| t.hart_index() == Some(hart as usize)))
 }
 
 /// `guest:symbol+offset` of a guest address, from the ELF files whose code

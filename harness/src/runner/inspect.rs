@@ -257,7 +257,7 @@ async fn look_at(session: &mut DebugSession, thread: ThreadId) -> Result<HartLoo
 }
 
 /// What loop the visited `pcs` and the code there make, if a parking one.
-fn loop_kind(code: &[u8], start: u64, pcs: &[u64], halted: bool) -> Option<LoopKind> {
+pub(crate) fn loop_kind(code: &[u8], start: u64, pcs: &[u64], halted: bool) -> Option<LoopKind> {
     let word_at = |addr: u64| -> Option<u32> {
         let off = usize::try_from(addr.checked_sub(start)?).ok()?;
         let b = code.get(off..off.checked_add(4)?)?;
