@@ -67,7 +67,10 @@ fn guest_traps_explained(d: &Diagnosis, text: &str) -> Vec<u32> {
             "{text}"
         );
         assert!(
-            counters.details.iter().any(|d| d.contains("`rdtime a0` reads time (CSR 0xc01)")),
+            counters
+                .details
+                .iter()
+                .any(|d| d.contains("`rdtime a0` reads time (CSR 0xc01)")),
             "{text}"
         );
         assert!(
@@ -108,7 +111,9 @@ async fn spinning_vector(version: &str) {
     let harts = guest_traps_explained(&d, &text);
     for f in d.faults.iter().filter(|f| harts.contains(&f.context.hart)) {
         assert!(
-            f.findings[0].summary.contains("the guest's trap handler guest:spinvec never returns"),
+            f.findings[0]
+                .summary
+                .contains("the guest's trap handler guest:spinvec never returns"),
             "{text}"
         );
     }

@@ -30,7 +30,6 @@ pub(crate) const CONTEXT_CSRS: &[&str] = &[
     "mstatus", "sstatus", "hstatus", "vsstatus", "medeleg", "mideleg", "hedeleg", "hideleg",
     "satp", "vsatp", "hgatp", "menvcfg", "henvcfg", "senvcfg", "stvec", "vstvec", "scause", "sepc",
     "stval", "htval", "htinst", "vscause", "vsepc", "vstval", "mcause", "mepc", "mtval",
-    "mcounteren", "hcounteren", "scounteren",
 ];
 
 /// Identical faults in a row that make a stopped hart "looping".
@@ -67,6 +66,7 @@ pub(crate) async fn read_harts(
             .iter()
             .chain(interrupts)
             .chain(super::interrupts::TIMER_CSRS)
+            .chain(super::counters::COUNTEREN_CSRS)
         {
             if rsp
                 .target_description()

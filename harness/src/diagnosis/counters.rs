@@ -42,6 +42,10 @@ use crate::riscv::cause::code;
 use crate::riscv::counteren::{self, Counteren};
 use crate::riscv::Level;
 
+/// The counter-enable registers the rule reads, as the diagnosis reads
+/// them at the stop.
+pub(crate) const COUNTEREN_CSRS: &[&str] = &["mcounteren", "hcounteren", "scounteren"];
+
 /// A counter read, decoded: which counter and how it is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CounterRead {
@@ -149,8 +153,10 @@ pub(crate) fn counters(e: &Evidence) -> Option<Finding> {
     } else {
         "an illegal-instruction exception (cause 2)"
     };
-    let mut summary =
-        format!("{who} `{}` at {place} raised {exception} because {bit} is clear", read.mnemonic);
+    let mut summary = format!(
+        "{who} `{}` at {place} raised {exception} because {bit} is clear",
+        read.mnemonic
+    );
     // What became of the trap.
     let forwarded = raised == code::VIRTUAL_INST && c.code == code::ILLEGAL_INST;
     if forwarded && f.to == TrapTarget::VS {
@@ -253,7 +259,11 @@ mod tests {
             TrapTarget::VS,
             code::ILLEGAL_INST,
             RDTIME_A0,
-            &[("hcounteren", 0), ("mcounteren", 0x7), ("vstvec", 0x8020_1000)],
+            &[
+                ("hcounteren", 0),
+                ("mcounteren", 0x7),
+                ("vstvec", 0x8020_1000),
+            ],
         );
         let found = counters(&Evidence::new(&f)).expect("the rule applies");
         assert!(
@@ -263,9 +273,15 @@ mod tests {
             "{}",
             found.summary
         );
-        assert!(found.details.iter().any(|d| d == "hcounteren = 0x0: TM clear"));
+        assert!(found
+            .details
+            .iter()
+            .any(|d| d == "hcounteren = 0x0: TM clear"));
         // It comes before the generic decoding of the instruction.
-        let rules: Vec<_> = diagnose(&Evidence::new(&f)).iter().map(|f| f.rule).collect();
+        let rules: Vec<_> = diagnose(&Evidence::new(&f))
+            .iter()
+            .map(|f| f.rule)
+            .collect();
         assert_eq!(rules.first(), Some(&"counters"), "{rules:?}");
     }
 
@@ -283,7 +299,9 @@ mod tests {
         assert!(
             found.summary.contains("`rdcycle`")
                 && found.summary.contains("hcounteren.CY (bit 0) is clear")
-                && found.summary.contains("the hypervisor did not emulate the read"),
+                && found
+                    .summary
+                    .contains("the hypervisor did not emulate the read"),
             "{}",
             found.summary
         );
@@ -302,8 +320,12 @@ mod tests {
         );
         let found = counters(&Evidence::new(&f)).expect("the rule applies");
         assert!(
-            found.summary.starts_with("the user program's `csrr hpmcounter3`")
-                && found.summary.contains("an illegal-instruction exception (cause 2)")
+            found
+                .summary
+                .starts_with("the user program's `csrr hpmcounter3`")
+                && found
+                    .summary
+                    .contains("an illegal-instruction exception (cause 2)")
                 && found.summary.contains("scounteren.HPM3 (bit 3) is clear"),
             "{}",
             found.summary
@@ -376,7 +398,14 @@ mod tests {
         );
         assert_eq!(counters(&Evidence::new(&unread)), None);
         // A page fault is never a counter access.
-        let pf = fault(Level::Supervisor, true, TrapTarget::VS, 13, RDTIME_A0, &[("hcounteren", 0)]);
+        let pf = fault(
+            Level::Supervisor,
+            true,
+            TrapTarget::VS,
+            13,
+            RDTIME_A0,
+            &[("hcounteren", 0)],
+        );
         assert_eq!(counters(&Evidence::new(&pf)), None);
     }
 }

@@ -82,7 +82,11 @@ pub(crate) fn guest_trap(
     Some(FaultContext {
         hart: h.hart,
         from: PrivilegeLevel {
-            level: if from_s { Level::Supervisor } else { Level::User },
+            level: if from_s {
+                Level::Supervisor
+            } else {
+                Level::User
+            },
             virt: Some(true),
         },
         to: TrapTarget::VS,
@@ -112,19 +116,21 @@ fn parked_finding(
     };
     let mut details = vec![format!(
         "the guest's view ({read}): vscause {} ({}), vsepc {:#x}, vstval {:#x}, vstvec {}",
-        ctx.csr("vscause").map(|v| format!("{v:#x}")).unwrap_or_default(),
+        ctx.csr("vscause")
+            .map(|v| format!("{v:#x}"))
+            .unwrap_or_default(),
         ctx.cause,
         ctx.epc,
         ctx.tval,
         parked.vector.as_deref().unwrap_or("?"),
     )];
-    let before = log.hart(ctx.hart as usize).and_then(|l| {
-        l.recent()
-            .filter(|t| !t.interrupt && !matches!(t.cause, 9 | 11))
-            .last()
-            .filter(|t| t.epc == ctx.epc)
-            .cloned()
-    });
+    // The hart's last exception that was not an ecall (the ring of recent
+    // records is long overwritten by the hypervisor's ticks by now).
+    let before = log
+        .hart(ctx.hart as usize)
+        .and_then(|l| l.last_fault.as_ref())
+        .filter(|t| t.epc == ctx.epc)
+        .cloned();
     let story = match &before {
         Some(t) => {
             let c = Cause::exception(t.cause);

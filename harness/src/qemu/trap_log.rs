@@ -754,19 +754,32 @@ mod tests {
         let t0 = Instant::now();
         let later = t0 + std::time::Duration::from_millis(30);
         // A hypervisor's timer interrupting a `wfi; j` loop at two pcs.
-        for (i, pc) in [0x8020_1950u64, 0x8020_1954, 0x8020_1950].iter().enumerate() {
+        for (i, pc) in [0x8020_1950u64, 0x8020_1954, 0x8020_1950]
+            .iter()
+            .enumerate()
+        {
             let at = if i == 0 { t0 } else { later };
             log.feed(line(0, 1, 5, *pc, 0).as_bytes(), at);
         }
         let run = log.hart(0).unwrap().interrupted_at.clone().expect("a run");
-        assert_eq!((run.lo, run.hi, run.count, run.since), (0x8020_1950, 0x8020_1954, 3, t0));
+        assert_eq!(
+            (run.lo, run.hi, run.count, run.since),
+            (0x8020_1950, 0x8020_1954, 3, t0)
+        );
         // Elsewhere: a new run; an exception: none.
         log.feed(line(0, 1, 5, 0x8020_2000, 0).as_bytes(), later);
         let run = log.hart(0).unwrap().interrupted_at.clone().expect("a run");
         assert_eq!((run.lo, run.count, run.since), (0x8020_2000, 1, later));
         // The interrupting side's SBI calls (ecall from S) do not end it.
         log.feed(line(0, 0, 9, 0x8020_0950, 0).as_bytes(), later);
-        assert_eq!(log.hart(0).unwrap().interrupted_at.as_ref().map(|r| r.count), Some(1));
+        assert_eq!(
+            log.hart(0)
+                .unwrap()
+                .interrupted_at
+                .as_ref()
+                .map(|r| r.count),
+            Some(1)
+        );
         log.feed(line(0, 0, 22, 0x8020_2000, 0).as_bytes(), later);
         assert_eq!(log.hart(0).unwrap().interrupted_at, None);
     }

@@ -118,7 +118,11 @@ mod tests {
         assert_eq!(d.get("HPM3"), Some(0));
         assert_eq!(d.get("HPM31"), Some(0));
         let tm = d.field("TM").expect("TM decoded");
-        assert!(tm.meaning.contains("time from VS and VU traps"), "{}", tm.meaning);
+        assert!(
+            tm.meaning.contains("time from VS and VU traps"),
+            "{}",
+            tm.meaning
+        );
     }
 
     #[test]

@@ -17,8 +17,7 @@ use super::status::{decode_hstatus, decode_status, Status};
 pub const KNOWN_CSRS: &[&str] = &[
     "menvcfg", "henvcfg", "senvcfg", "satp", "vsatp", "hgatp", "mstatus", "sstatus", "vsstatus",
     "hstatus", "medeleg", "hedeleg", "mideleg", "hideleg", "mip", "mie", "sip", "sie", "hip",
-    "hie", "hvip", "vsip", "vsie", "mcause", "scause", "vscause", "priv", "mcounteren",
-    "hcounteren", "scounteren",
+    "hie", "hvip", "vsip", "vsie", "mcause", "scause", "vscause", "priv",
 ];
 
 /// Decodes the register `name` (case-insensitive) holding `value`. Names

@@ -126,11 +126,14 @@ pub(crate) async fn look_at_stopped(
         }) if privilege.level == Level::Supervisor && privilege.virt == Some(true) => {
             (pc, place, format!("{}, {privilege}", kind.describe()), true)
         }
+        // Parked elsewhere (a hypervisor's idle loop): not in a guest.
+        Some(HartLook::Parked { .. }) | None => return Ok(None),
+        // Busy in the hypervisor or in M-mode: perhaps serving one of the
+        // interrupts that keep hitting a guest loop.
         Some(_) => match hs_view_of_loop(session, hart, run).await? {
             Some((pc, place, how)) => (pc, place, how, false),
             None => return Ok(None),
         },
-        None => return Ok(None),
     };
     let Some(thread) = thread_of(session, hart).await? else {
         return Ok(None);
@@ -170,6 +173,10 @@ pub(crate) async fn look_at_stopped(
         }
         _ => None,
     };
+    // Seen from the hypervisor, a vCPU that never trapped is no evidence.
+    if !at_vs && trap.is_none() {
+        return Ok(None);
+    }
     Ok(Some(GuestParked {
         hart,
         place,
@@ -271,7 +278,9 @@ mod tests {
             } else {
                 "guest:kernelvec".into()
             }),
-            trap: Some("exception 2 (illegal instruction) at 0x80200884 (guest:trapinithart+0x6)".into()),
+            trap: Some(
+                "exception 2 (illegal instruction) at 0x80200884 (guest:trapinithart+0x6)".into(),
+            ),
         }
     }
 

@@ -14,6 +14,11 @@
 //!   outside every scenario ELF in M-mode (OpenSBI's HSM stopped state) has
 //!   not been started yet, and a hart whose state changes is busy. Neither is
 //!   a hang: the hart is looked at again after another quiet window.
+//! - a loop under interrupts: no console printed, and a hart took nothing
+//!   but interrupts, all at one tight loop's pcs, for `quiet_secs` (a guest
+//!   stuck in its trap handler while the hypervisor's own timer ticks).
+//!   Confirmed by [`super::guest_parked`]: a parking loop at VS with the
+//!   guest's interrupts off.
 //!
 //! A guest idling at its prompt is not judged: the boot is done by then.
 

@@ -246,8 +246,7 @@ async fn look_at(session: &mut DebugSession, thread: ThreadId) -> Result<HartLoo
             privilege,
         });
     }
-    let place =
-        place_in_elfs(session, pc0, privilege.virt).unwrap_or_else(|| format!("{pc0:#x}"));
+    let place = place_in_elfs(session, pc0, privilege.virt).unwrap_or_else(|| format!("{pc0:#x}"));
     Ok(HartLook::Parked {
         pc: pc0,
         place,

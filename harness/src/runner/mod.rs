@@ -631,7 +631,8 @@ impl<'a> BootWatch<'a> {
             return Ok(None);
         };
         self.looks.quiet_looks += 1;
-        let Some(found) = guest_parked::look(s, &self.trap_log, harts, &mut self.stops).await? else {
+        let Some(found) = guest_parked::look(s, &self.trap_log, harts, &mut self.stops).await?
+        else {
             self.session = None;
             return Ok(None);
         };
