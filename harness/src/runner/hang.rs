@@ -38,10 +38,10 @@ const CLEARED_MAX: usize = 64;
 pub(crate) enum Suspect {
     /// A hart repeats one exception.
     Storm(LoggedTrap),
-    /// No console output for `quiet`, and these harts took only
-    /// interrupts, all at one tight loop's pcs, for as long: a guest stuck
-    /// in a loop under a hypervisor whose own timer still ticks.
-    Interrupted { harts: Vec<u32>, quiet: Duration },
+    /// No console output, and these harts took only interrupts, all at one
+    /// tight loop's pcs, for the quiet window: a guest stuck in a loop
+    /// under a hypervisor whose own timer still ticks.
+    Interrupted { harts: Vec<u32> },
     /// No console output, and these harts took no trap, for `quiet`.
     Quiet { harts: Vec<u32>, quiet: Duration },
 }
@@ -200,7 +200,6 @@ impl HangWatch {
             return Some(Suspect::Quiet { harts, quiet });
         }
         let mut looping = Vec::new();
-        let mut quiet = silent;
         for (h, since) in loops.iter().enumerate() {
             let Some(since) = since else { continue };
             let since = [Some(*since), gap]
@@ -210,13 +209,9 @@ impl HangWatch {
             let idle = now.saturating_duration_since(since);
             if idle >= self.quiet_limit {
                 looping.push(h as u32);
-                quiet = quiet.min(idle);
             }
         }
-        (!looping.is_empty()).then_some(Suspect::Interrupted {
-            harts: looping,
-            quiet,
-        })
+        (!looping.is_empty()).then_some(Suspect::Interrupted { harts: looping })
     }
 
     /// A look found `hart` busy or not started: suspect it again only after
@@ -267,6 +262,33 @@ mod tests {
         w.clear_storm(t);
         assert_eq!(w.check(0, now), None);
         assert_eq!(w.looping_harts(), 1);
+    }
+
+    #[test]
+    fn interrupts_in_one_loop_under_silent_consoles_are_suspected() {
+        let (log, mut w) = watch(1);
+        let start = Instant::now();
+        let feed =
+            |at: Instant, pc: u64| log.with_mut(|l| l.feed(line(0, 1, 5, pc, 0).as_bytes(), at));
+        for _ in 0..LOOP_INTERRUPTS {
+            feed(start, 0x8020_1b2c);
+        }
+        // Taking traps, so never quiet; one loop for the window: suspected.
+        let later = start + Duration::from_millis(600);
+        feed(later, 0x8020_1b2c);
+        assert_eq!(
+            w.check(10, later),
+            None,
+            "the consoles' first reading starts their window"
+        );
+        let Some(Suspect::Interrupted { harts }) = w.check(10, later + Duration::from_millis(500))
+        else {
+            panic!("not suspected")
+        };
+        assert_eq!(harts, vec![0]);
+        // The loop moving elsewhere starts a new run: not yet.
+        feed(later + Duration::from_millis(500), 0x8020_4000);
+        assert_eq!(w.check(10, later + Duration::from_millis(900)), None);
     }
 
     #[test]

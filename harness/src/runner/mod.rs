@@ -527,7 +527,7 @@ impl<'a> BootWatch<'a> {
             Some(hang::Suspect::Quiet { harts, quiet }) if self.parked_pending.is_none() => {
                 self.look_at_quiet(&harts, quiet, console_bytes).await?
             }
-            Some(hang::Suspect::Interrupted { harts, .. }) if self.parked_pending.is_none() => {
+            Some(hang::Suspect::Interrupted { harts }) if self.parked_pending.is_none() => {
                 self.look_in_guests(&harts, console_bytes).await?
             }
             _ => None,
