@@ -276,6 +276,7 @@ mod tests {
         // Taking traps, so never quiet; one loop for the window: suspected.
         let later = start + Duration::from_millis(600);
         feed(later, 0x8020_1b2c);
+        feed(later + Duration::from_millis(200), 0x8020_1b2c);
         assert_eq!(
             w.check(10, later),
             None,
