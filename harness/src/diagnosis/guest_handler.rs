@@ -59,10 +59,7 @@ pub(crate) fn guest_trap(
 ) -> Option<FaultContext> {
     // At V=1 the guest's registers are read under the S names; at V=0
     // (the hart stopped in the hypervisor) under their own VS names.
-    let at_vs = match h.privilege.virt {
-        Some(v) => v,
-        None => return None,
-    };
+    let at_vs = h.privilege.virt?;
     let name = |s: &'static str, v: &'static str| if at_vs { s } else { v };
     let cause = Cause::from_xcause(*h.csrs.get(name("scause", "vscause"))?);
     let epc = *h.csrs.get(name("sepc", "vsepc"))?;
