@@ -99,11 +99,13 @@ void fault_gstage(struct vm *vm);               // vm_create(): after the G-stag
 // HV_FIXTURE_* flag, linking fixture.c; in every other build the hooks are
 // empty, written at the end of existing lines like the fault hooks above.
 #if defined(HV_FIXTURE_SLOWSTART) + defined(HV_FIXTURE_MMIO_POLL) + defined(HV_FIXTURE_REENTRY) + \
-    defined(HV_FIXTURE_SBI_PANIC) + defined(HV_FIXTURE_NO_VSTI) + defined(HV_FIXTURE_EMUL_HTINST) + defined(HV_FIXTURE_HIGHBOOT) > 1
+    defined(HV_FIXTURE_SBI_PANIC) + defined(HV_FIXTURE_NO_VSTI) + defined(HV_FIXTURE_EMUL_HTINST) + defined(HV_FIXTURE_HIGHBOOT) + \
+    defined(HV_FIXTURE_NOCOUNTERS) > 1
 #error "one fixture per build: define at most one HV_FIXTURE_* flag"
 #endif
 #if defined(HV_FIXTURE_SLOWSTART) || defined(HV_FIXTURE_MMIO_POLL) || defined(HV_FIXTURE_REENTRY) || \
-    defined(HV_FIXTURE_SBI_PANIC) || defined(HV_FIXTURE_NO_VSTI) || defined(HV_FIXTURE_EMUL_HTINST) || defined(HV_FIXTURE_HIGHBOOT)
+    defined(HV_FIXTURE_SBI_PANIC) || defined(HV_FIXTURE_NO_VSTI) || defined(HV_FIXTURE_EMUL_HTINST) || defined(HV_FIXTURE_HIGHBOOT) || \
+    defined(HV_FIXTURE_NOCOUNTERS)
 void fixture_announce(void);                    // main(): say which fixture is built in
 void fixture_boot_claimed(uint64 hartid);       // main(): the boot hart, before its set-up
 void fixture_before_hart_start(void);           // main(): before the other harts start
@@ -113,6 +115,8 @@ int fixture_vms(int nvm);                       // main(): how many VMs to set u
 void fixture_park(void);                        // park(): before the hart stops
 void fixture_hart_ready(void);                  // hart_init(): at its end
 void fixture_hideleg(void);                     // hart_init(): after hideleg is written
+void fixture_counteren(void);                   // hart_init(): after hcounteren is written
+void fixture_tick(void);                        // vm_trap(): after our timer interrupt
 #define FIXTURE_ANNOUNCE()           fixture_announce();
 #define FIXTURE_BOOT_CLAIMED(h)      fixture_boot_claimed(h);
 #define FIXTURE_BEFORE_HART_START()  fixture_before_hart_start();
@@ -122,6 +126,8 @@ void fixture_hideleg(void);                     // hart_init(): after hideleg is
 #define FIXTURE_PARK()               fixture_park();
 #define FIXTURE_HART_READY()         fixture_hart_ready();
 #define FIXTURE_HIDELEG()            fixture_hideleg();
+#define FIXTURE_COUNTEREN()          fixture_counteren();
+#define FIXTURE_TICK()               fixture_tick();
 #else
 #define FIXTURE_ANNOUNCE()
 #define FIXTURE_BOOT_CLAIMED(h)
@@ -132,6 +138,8 @@ void fixture_hideleg(void);                     // hart_init(): after hideleg is
 #define FIXTURE_PARK()
 #define FIXTURE_HART_READY()
 #define FIXTURE_HIDELEG()
+#define FIXTURE_COUNTEREN()
+#define FIXTURE_TICK()
 #endif
 
 // The builds that change a finished G-stage table find its leaves through

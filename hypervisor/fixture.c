@@ -47,6 +47,19 @@
 //                         access (a store in uartinit) cannot be emulated:
 //                         a "PANIC ... no opcode" line on the console, and
 //                         the hart parks. VM1 is untouched and boots.
+//   HV_FIXTURE_NOCOUNTERS hangs on purpose: hcounteren is 0, which hides the
+//                         counters (cycle, time, instret, hpmcounterN) from
+//                         the guests, so a guest's first rdtime is a
+//                         virtual-instruction exception (cause 22) to HS. We
+//                         do not emulate it: we inject an illegal-instruction
+//                         exception into the guest (vscause 2, vstval the
+//                         instruction, vsepc its pc, on to vstvec), as a
+//                         hypervisor that forwards what it does not handle
+//                         does. The guest's handler then panics or spins.
+//                         Our own timer keeps ticking (HEARTBEAT, a scheduler
+//                         tick), so the hart keeps trapping to HS while the
+//                         guest is stuck; the guests' own set_timer is not
+//                         honoured (theirs never get that far).
 
 #include "memlayout.h"
 #include "riscv.h"
@@ -77,6 +90,11 @@ static int lsr_reads[NVM];
 #if defined(HV_FIXTURE_REENTRY)
 #define SBI_EXT_HSM      0x48534D
 #define HSM_STARTED      0              // hart_get_status: running
+#endif
+
+#if defined(HV_FIXTURE_NOCOUNTERS)
+#define CSR_TIME      0xc01
+#define HEARTBEAT     100000            // time-CSR units: 10 ms at virt's 10 MHz
 #endif
 
 #if defined(HV_FIXTURE_SBI_PANIC)
@@ -116,6 +134,8 @@ void fixture_announce(void)
 	printf("hypervisor: fixture build: the VS timer interrupt is not delegated (hideleg)\n");
 #elif defined(HV_FIXTURE_EMUL_HTINST)
 	printf("hypervisor: fixture build: vm0's console trap-and-emulate, decoded from htinst alone\n");
+#elif defined(HV_FIXTURE_NOCOUNTERS)
+	printf("hypervisor: fixture build: hcounteren 0, virtual-instruction traps forwarded as illegal instructions\n");
 #endif
 }
 
@@ -123,6 +143,23 @@ void fixture_hideleg(void)
 {
 #if defined(HV_FIXTURE_NO_VSTI)
 	csr_clear(CSR_HIDELEG, 1UL << IRQ_VS_TIMER);
+#endif
+}
+
+void fixture_counteren(void)
+{
+#if defined(HV_FIXTURE_NOCOUNTERS)
+	csr_write(CSR_HCOUNTEREN, 0);
+#endif
+}
+
+// Our timer interrupt went off: in the nocounters build it is our own
+// heartbeat, not a guest's deadline. Re-arm it; the guest gets no tick.
+void fixture_tick(void)
+{
+#if defined(HV_FIXTURE_NOCOUNTERS)
+	csr_clear(CSR_HVIP, HVIP_VSTIP);
+	sbi_set_timer(csr_read(CSR_TIME) + HEARTBEAT);
 #endif
 }
 
@@ -156,6 +193,9 @@ void fixture_park(void)
 // VM0 starts once every idle hart has taken its boot trap.
 void fixture_hart_ready(void)
 {
+#if defined(HV_FIXTURE_NOCOUNTERS)
+	sbi_set_timer(csr_read(CSR_TIME) + HEARTBEAT);
+#endif
 #if defined(HV_FIXTURE_SBI_PANIC)
 	while (__atomic_load_n(&idle_probed, __ATOMIC_ACQUIRE) <
 	       __atomic_load_n(&idle_started, __ATOMIC_ACQUIRE))
@@ -239,9 +279,7 @@ static void __attribute__((noreturn)) sbi_report(struct vcpu *v)
 }
 #endif
 
-#if defined(EMULATES_CONSOLE)
-
-#if defined(HV_FIXTURE_MMIO_POLL)
+#if defined(HV_FIXTURE_MMIO_POLL) || defined(HV_FIXTURE_NOCOUNTERS)
 // hlvx.hu: a halfword of guest code at guest-virtual va, read through the
 // guest's own translation (vsatp, then the G-stage) as an instruction fetch.
 static uint64 hlvx_hu(uint64 va)
@@ -250,6 +288,43 @@ static uint64 hlvx_hu(uint64 va)
 	asm volatile(".insn r 0x73, 0x4, 0x32, %0, %1, x3" : "=r"(x) : "r"(va) : "memory");
 	return x;
 }
+#endif
+
+#if defined(HV_FIXTURE_NOCOUNTERS)
+// Forward the trap to the guest as an illegal-instruction exception, the
+// way the privileged spec has a hart take one into VS-mode: vsepc, vscause
+// and vstval; vsstatus.SPP the guest's privilege (hstatus.SPVP), SPIE the
+// old SIE, SIE off; on at vstvec's base (exceptions ignore vectored mode)
+// in VS-mode. QEMU >= 8.0 gives the instruction bits in stval; 7.2 gives
+// 0, so they are read at sepc as the guest's own fetch would.
+static int forward_illegal(void)
+{
+	if (csr_read(CSR_SCAUSE) != EXC_VIRTUAL_INST)
+		return 0;
+	uint64 pc = csr_read(CSR_SEPC);
+	uint64 insn = csr_read(CSR_STVAL);
+	if (insn == 0) {
+		insn = hlvx_hu(pc);
+		if ((insn & 3) == 3)
+			insn |= hlvx_hu(pc + 2) << 16;
+	}
+	uint64 vs = csr_read(CSR_VSSTATUS);
+	uint64 spp = (csr_read(CSR_HSTATUS) & HSTATUS_SPVP) ? SSTATUS_SPP : 0;
+	uint64 spie = (vs & SSTATUS_SIE) ? SSTATUS_SPIE : 0;
+	vs = (vs & ~(SSTATUS_SPP | SSTATUS_SPIE | SSTATUS_SIE)) | spp | spie;
+	csr_write(CSR_VSSTATUS, vs);
+	csr_write(CSR_VSEPC, pc);
+	csr_write(CSR_VSCAUSE, EXC_ILLEGAL_INST);
+	csr_write(CSR_VSTVAL, insn);
+	csr_write(CSR_SEPC, csr_read(CSR_VSTVEC) & ~3UL);
+	csr_set(CSR_SSTATUS, SSTATUS_SPP);      // sret to VS (hstatus.SPV is still 1)
+	return 1;
+}
+#endif
+
+#if defined(EMULATES_CONSOLE)
+
+#if defined(HV_FIXTURE_MMIO_POLL)
 
 // The faulting load or store and its length (2 or 4); 0 when it cannot be
 // had. QEMU >= 8.0 gives it in htinst, transformed (bit 1 clear for a
@@ -376,6 +451,9 @@ int fixture_trap(struct vcpu *v)
 	return 0;
 #elif defined(HV_FIXTURE_SBI_PANIC)
 	sbi_report(v);
+#elif defined(HV_FIXTURE_NOCOUNTERS)
+	(void)v;
+	return forward_illegal();
 #else
 	(void)v;
 	return 0;

@@ -28,7 +28,7 @@ void hart_init(void)
 	csr_write(CSR_HGEIE, 0);
 
 	// The guest reads `time` directly: no trap, no offset.
-	csr_write(CSR_HCOUNTEREN, ~0UL);
+	csr_write(CSR_HCOUNTEREN, ~0UL); FIXTURE_COUNTEREN()
 	csr_write(CSR_HTIMEDELTA, 0); HENVCFG_WRITE_SKIPPED()
 
 	// henvcfg: OR, do not overwrite, so bits the reset value already has

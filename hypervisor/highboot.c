@@ -125,3 +125,13 @@ void fixture_hart_ready(void)
 void fixture_hideleg(void)
 {
 }
+
+// hcounteren stays as hart_init() writes it.
+void fixture_counteren(void)
+{
+}
+
+// Our timer needs nothing more here.
+void fixture_tick(void)
+{
+}

@@ -100,13 +100,19 @@ all: $(HV_FAULTS:%=$(OUT)/hypervisor-%.elf) $(GUEST_FAULTS:%=$(OUT)/hypervisor-g
 #   hypervisor-emul-htinst.elf  HV_FIXTURE_EMUL_HTINST  vm0's console trap-and-emulate,
 #                             decoded from htinst alone: boots on QEMU >= 8.0, panics
 #                             and parks hart 0 on 7.2 (htinst 0)
-HV_FIXTURES := slowstart mmio-poll reentry sbi-panic no-vsti emul-htinst
+#   hypervisor-nocounters.elf  HV_FIXTURE_NOCOUNTERS  hangs on purpose: hcounteren 0,
+#                             the guest's rdtime (cause 22) forwarded to it as an
+#                             illegal instruction; guest.elf's kerneltrap panics
+#   hypervisor-nocounters-spin.elf  the same around guest-spintrap.bin, whose
+#                             trap vector spins silently in `j .`
+HV_FIXTURES := slowstart mmio-poll reentry sbi-panic no-vsti emul-htinst nocounters
 HV_FIXTURE_FLAG_slowstart := -DHV_FIXTURE_SLOWSTART
 HV_FIXTURE_FLAG_mmio-poll := -DHV_FIXTURE_MMIO_POLL
 HV_FIXTURE_FLAG_reentry   := -DHV_FIXTURE_REENTRY
 HV_FIXTURE_FLAG_sbi-panic := -DHV_FIXTURE_SBI_PANIC
 HV_FIXTURE_FLAG_no-vsti   := -DHV_FIXTURE_NO_VSTI
 HV_FIXTURE_FLAG_emul-htinst := -DHV_FIXTURE_EMUL_HTINST
+HV_FIXTURE_FLAG_nocounters := -DHV_FIXTURE_NOCOUNTERS
 
 $(foreach f,$(HV_FIXTURES),$(eval $(call hv_variant,hv-$(f),-DHV_HENVCFG_ADUE=1 $(HV_FIXTURE_FLAG_$(f)))))
 
@@ -161,3 +167,13 @@ $(OUT)/hypervisor-highboot.elf: $(HV_HIGHBOOT_OBJS) $(SRC)/hv-high.ld
 	$(CC) $(BASE_CFLAGS) $(BASE_LDFLAGS) -T $(SRC)/hv-high.ld -o $@ $(HV_HIGHBOOT_OBJS)
 
 all: $(OUT)/hypervisor-highboot.elf
+# hypervisor-nocounters.elf's objects around guest-spintrap.bin.
+HV_NOCSPIN_OBJS := $(patsubst $(OUT)/obj/hv-nocounters/guest_image.o,$(OUT)/obj/hv-nocounters-spin/guest_image.o,$(HV_FIXTURE_OBJS_nocounters))
+$(OUT)/obj/hv-nocounters-spin/guest_image.o: $(SRC)/guest_image.S $(OUT)/guest-spintrap.bin
+	@mkdir -p $(@D)
+	$(CC) $(HV_CFLAGS_NOBIN) -DGUEST_BIN='"$(OUT)/guest-spintrap.bin"' -DHV_HENVCFG_ADUE=1 $(HV_FIXTURE_FLAG_nocounters) -c -o $@ $<
+$(OUT)/hypervisor-nocounters-spin.elf: $(HV_NOCSPIN_OBJS) $(SRC)/hv.ld
+	$(CC) $(BASE_CFLAGS) $(BASE_LDFLAGS) -T $(SRC)/hv.ld -o $@ $(HV_NOCSPIN_OBJS)
+-include $(wildcard $(OUT)/obj/hv-nocounters-spin/*.d)
+
+all: $(OUT)/hypervisor-nocounters-spin.elf

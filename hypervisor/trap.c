@@ -48,7 +48,7 @@ void vm_trap(struct vcpu *v)
 		// The guest's set_timer deadline: hand it a VS timer interrupt,
 		// and silence the real timer until the guest sets a new one.
 		csr_set(CSR_HVIP, HVIP_VSTIP);
-		sbi_set_timer(~0UL);
+		sbi_set_timer(~0UL); FIXTURE_TICK()
 	} else if (scause == EXC_ECALL_VS) {
 		csr_write(CSR_SEPC, csr_read(CSR_SEPC) + 4);
 		vsbi_call(v); FIXTURE_TRAP(v)

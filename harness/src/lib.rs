@@ -17,8 +17,9 @@
 //!    arms the scenario's breakpoints and watchpoints, and lets the harts run;
 //! 3. reads every guest [`console`], matching milestones as bytes arrive and
 //!    driving console dialogues;
-//! 4. suspects a hang from the log (a storm of identical faults, or silent
-//!    consoles and harts), confirms it by stopping the machine and looking,
+//! 4. suspects a hang from the log (a storm of identical faults, silent
+//!    consoles and harts, or a hart interrupted again and again in one
+//!    loop), confirms it by stopping the machine and looking,
 //!    and only then calls it;
 //! 5. judges what it observed against the scenario's expectation for that
 //!    version: a [`runner::RunReport`] with a verdict.

@@ -195,4 +195,33 @@ all: $(OUT)/guest-hotpage.elf
 
 -include $(GHOT_KOBJS:.o=.d)
 
+#   guest-spintrap.elf, .bin  GUEST_FIXTURE_SPINTRAP: kernel/spintrap.S, a
+#                           trap vector that spins in `j .` (installed by
+#                           trapinithart in place of kernelvec)
+GSPIN := $(OUT)/obj/guest-spintrap
+GSPIN_FLAG := -DGUEST_FIXTURE_SPINTRAP
+GSPIN_KOBJS := $(addprefix $(GSPIN)/kernel/,$(addsuffix .o,$(basename $(GUEST_KSRCS) spintrap.S)))
+
+$(OUT)/guest-spintrap.elf: $(GSPIN_KOBJS) $(GUEST_SRC)/kernel/kernel.ld
+	$(CC) $(GUEST_KCFLAGS) $(BASE_LDFLAGS) -T $(GUEST_SRC)/kernel/kernel.ld -o $@ $(GSPIN_KOBJS)
+
+$(OUT)/guest-spintrap.bin: $(OUT)/guest-spintrap.elf
+	$(OBJCOPY) -O binary $< $@
+
+$(GSPIN)/kernel/%.o: $(GUEST_SRC)/kernel/%.c $(GUEST_SRC)/guest.mk $(SRC)/Makefile
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_KCFLAGS) $(GSPIN_FLAG) -c -o $@ $<
+
+$(GSPIN)/kernel/%.o: $(GUEST_SRC)/kernel/%.S $(GUEST_SRC)/guest.mk $(SRC)/Makefile
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_KCFLAGS) $(GSPIN_FLAG) -c -o $@ $<
+
+$(GSPIN)/kernel/progs.o: $(GUEST_SRC)/kernel/progs.S $(GUEST_USTRIPPED)
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_KCFLAGS) $(GSPIN_FLAG) -Wa,-I$(GUEST_OBJ)/user -c -o $@ $<
+
+all: $(OUT)/guest-spintrap.elf
+
+-include $(GSPIN_KOBJS:.o=.d)
+
 -include $(GUEST_KOBJS:.o=.d) $(GUEST_UOBJS:.o=.d)

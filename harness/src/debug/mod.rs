@@ -119,6 +119,8 @@ pub struct DebugSession {
     late: Vec<StopRecord>,
     /// The arming points chosen (or not) for the scenario's breakpoints.
     auto_arming: Vec<auto_arm::AutoArm>,
+    /// Each scenario ELF's name and the V its code runs at (`None`: either).
+    elf_virt: Vec<(String, Option<bool>)>,
 }
 
 impl DebugSession {
@@ -145,6 +147,11 @@ impl DebugSession {
             started: std::time::Instant::now(),
             late: Vec::new(),
             auto_arming: Vec::new(),
+            elf_virt: scenario
+                .elfs
+                .iter()
+                .map(|e| (e.name.clone(), e.virt))
+                .collect(),
         };
         for spec in &scenario.breakpoints {
             let (space, location) = scenario.split_space(&spec.at);
@@ -509,7 +516,18 @@ impl DebugSession {
         &mut self.rsp
     }
 
-    /// The ELF files.
+    /// The scenario's ELF files whose code runs at V = `virt` (all of them
+    /// for `None`), in the scenario's order: a guest and a hypervisor
+    /// linked at the same addresses are told apart by the hart's V.
+    pub(crate) fn elfs_at(&self, virt: Option<bool>) -> Vec<&crate::elf::ElfImage> {
+        self.elf_virt
+            .iter()
+            .filter(|(_, v)| virt.is_none() || v.is_none() || *v == virt)
+            .filter_map(|(name, _)| self.elfs.space(name).ok())
+            .collect()
+    }
+
+    /// The scenario's ELF files.
     pub fn elfs(&self) -> &ElfSet {
         &self.elfs
     }

@@ -67,6 +67,7 @@ pub(crate) async fn read_harts(
             .iter()
             .chain(interrupts)
             .chain(super::interrupts::TIMER_CSRS)
+            .chain(super::counters::COUNTEREN_CSRS)
         {
             if rsp
                 .target_description()

@@ -10,8 +10,10 @@
 pub mod backtrace;
 pub mod capture;
 pub(crate) mod console;
+mod counters;
 mod emulation;
 mod explain;
+mod guest_handler;
 pub(crate) mod handled;
 pub mod harts;
 pub(crate) mod interrupts;

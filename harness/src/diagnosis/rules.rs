@@ -222,6 +222,11 @@ pub(crate) const RULES: &[Rule] = &[
         applies: page_fault,
     },
     Rule {
+        name: "counters",
+        about: "a counter read (rdtime, rdcycle, ...) trapping on a clear counter-enable bit",
+        applies: super::counters::counters,
+    },
+    Rule {
         name: "illegal-instruction",
         about: "an illegal or virtual instruction, decoded",
         applies: illegal_instruction,

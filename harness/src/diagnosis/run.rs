@@ -5,7 +5,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::harts::HartSummary;
-use super::{capture, console, FaultReport};
+use super::{capture, console, guest_handler, FaultReport};
 use crate::qemu::trap_log::TrapLog;
 use crate::qemu::{QemuBuild, QemuVersion};
 use crate::runner::{self, Observed, RunOptions, RunReport};
@@ -91,6 +91,17 @@ pub async fn run_and_explain(
     let harts = capture::read_harts(l.session.rsp(), build.version).await?;
     let log = l.trap_log.snapshot();
     out.faults = explain_faults(scenario, build, &report, l, &harts, &log).await?;
+    let guests = guest_handler::explain_parked(
+        scenario,
+        build.version,
+        l,
+        &harts,
+        &log,
+        &report,
+        &out.faults,
+    )
+    .await?;
+    out.faults.extend(guests);
     // Last, since looking steps the harts: where each one is and what it does.
     out.harts = summarize_harts(scenario, l, &harts, &out.faults, &log).await;
     Ok((report, out, live))

@@ -157,7 +157,27 @@ pub(crate) struct HartLog {
     recent: VecDeque<LoggedTrap>,
     /// Exception codes below 64 this hart ever took, one bit each.
     exception_codes: u64,
+    /// The current run of interrupts taken within a few bytes of one pc,
+    /// with no exception between them: a hart whose code sits in a tight
+    /// loop while something (a hypervisor's own timer) keeps interrupting it.
+    pub(crate) interrupted_at: Option<InterruptRun>,
 }
+
+/// Interrupts in a row taken at pcs within [`INTERRUPT_SPAN`] bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InterruptRun {
+    /// The lowest and highest pc interrupted.
+    pub(crate) lo: u64,
+    pub(crate) hi: u64,
+    /// How many interrupts.
+    pub(crate) count: u64,
+    /// When the first of them was read.
+    pub(crate) since: Instant,
+}
+
+/// The widest span of pcs an [`InterruptRun`] covers: a loop of a few
+/// instructions (`j .`, `wfi; j`).
+pub(crate) const INTERRUPT_SPAN: u64 = 16;
 
 impl HartLog {
     /// The current run of identical exceptions and its length.
@@ -175,6 +195,23 @@ impl HartLog {
         self.recent.iter()
     }
 
+    /// Extends the run of interrupts at one place, or starts a new one.
+    fn note_interrupt_at(&mut self, epc: u64, now: Instant) {
+        if let Some(r) = self.interrupted_at.as_mut() {
+            let (lo, hi) = (r.lo.min(epc), r.hi.max(epc));
+            if hi - lo <= INTERRUPT_SPAN {
+                (r.lo, r.hi, r.count) = (lo, hi, r.count + 1);
+                return;
+            }
+        }
+        self.interrupted_at = Some(InterruptRun {
+            lo: epc,
+            hi: epc,
+            count: 1,
+            since: now,
+        });
+    }
+
     fn record(&mut self, t: LoggedTrap, now: Instant, seq: u64) {
         self.traps += 1;
         self.last_trap_at = Some(now);
@@ -183,11 +220,17 @@ impl HartLog {
         }
         self.recent.push_back(t.clone());
         if t.interrupt {
+            self.note_interrupt_at(t.epc, now);
             self.since_fault.interrupts += 1;
             if matches!(t.cause, 5..=7) {
                 self.timer_interrupts += 1;
             }
             return;
+        }
+        // An ecall from S/HS or M is the interrupting side's own work (a
+        // hypervisor re-arming its timer through SBI), not the loop's.
+        if !matches!(t.cause, 9 | 11) {
+            self.interrupted_at = None;
         }
         if t.cause < 64 {
             self.exception_codes |= 1 << t.cause;
@@ -341,6 +384,7 @@ impl TrapLog {
         for h in &mut self.harts {
             h.last_trap_at = Some(now);
             h.run = None;
+            h.interrupted_at = None;
         }
     }
 
@@ -702,6 +746,42 @@ mod tests {
         assert_eq!(log.hart(0).unwrap().traps, 40_000);
         // Bounded, however long the flood.
         assert_eq!(log.hart(0).unwrap().recent().count(), RECENT);
+    }
+
+    #[test]
+    fn interrupts_in_one_tight_loop_make_a_run_that_an_exception_ends() {
+        let mut log = TrapLog::new(1);
+        let t0 = Instant::now();
+        let later = t0 + std::time::Duration::from_millis(30);
+        // A hypervisor's timer interrupting a `wfi; j` loop at two pcs.
+        for (i, pc) in [0x8020_1950u64, 0x8020_1954, 0x8020_1950]
+            .iter()
+            .enumerate()
+        {
+            let at = if i == 0 { t0 } else { later };
+            log.feed(line(0, 1, 5, *pc, 0).as_bytes(), at);
+        }
+        let run = log.hart(0).unwrap().interrupted_at.clone().expect("a run");
+        assert_eq!(
+            (run.lo, run.hi, run.count, run.since),
+            (0x8020_1950, 0x8020_1954, 3, t0)
+        );
+        // Elsewhere: a new run; an exception: none.
+        log.feed(line(0, 1, 5, 0x8020_2000, 0).as_bytes(), later);
+        let run = log.hart(0).unwrap().interrupted_at.clone().expect("a run");
+        assert_eq!((run.lo, run.count, run.since), (0x8020_2000, 1, later));
+        // The interrupting side's SBI calls (ecall from S) do not end it.
+        log.feed(line(0, 0, 9, 0x8020_0950, 0).as_bytes(), later);
+        assert_eq!(
+            log.hart(0)
+                .unwrap()
+                .interrupted_at
+                .as_ref()
+                .map(|r| r.count),
+            Some(1)
+        );
+        log.feed(line(0, 0, 22, 0x8020_2000, 0).as_bytes(), later);
+        assert_eq!(log.hart(0).unwrap().interrupted_at, None);
     }
 
     #[test]

@@ -18,6 +18,7 @@
 
 pub(crate) mod atp;
 pub(crate) mod cause;
+pub(crate) mod counteren;
 pub mod envcfg;
 pub(crate) mod fields;
 pub(crate) mod privilege;

@@ -3,6 +3,7 @@
 
 use super::atp::{decode_hgatp, decode_satp};
 use super::cause::Cause;
+use super::counteren::{self, Counteren};
 use super::envcfg::{self, Envcfg};
 use super::fields::{DecodedCsr, Field, Shape};
 use super::privilege::PrivilegeLevel;
@@ -41,6 +42,9 @@ pub fn decode_csr(name: &str, value: u64) -> DecodedCsr {
         "mideleg" | "hideleg" => decode_interrupt_delegation(&lower, value),
         "mcause" | "scause" | "vscause" => decode_cause(&lower, value),
         "priv" => decode_priv(value),
+        "mcounteren" => counteren::decode(Counteren::Machine, value),
+        "hcounteren" => counteren::decode(Counteren::Hypervisor, value),
+        "scounteren" => counteren::decode(Counteren::Supervisor, value),
         _ => decode_interrupt_bits(&lower, value).unwrap_or_else(|| DecodedCsr::raw(&lower, value)),
     }
 }

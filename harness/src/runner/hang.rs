@@ -14,6 +14,11 @@
 //!   outside every scenario ELF in M-mode (OpenSBI's HSM stopped state) has
 //!   not been started yet, and a hart whose state changes is busy. Neither is
 //!   a hang: the hart is looked at again after another quiet window.
+//! - a loop under interrupts: no console printed, and a hart took nothing
+//!   but interrupts, all at one tight loop's pcs, for `quiet_secs` (a guest
+//!   stuck in its trap handler while the hypervisor's own timer ticks).
+//!   Confirmed by [`super::guest_parked`]: a parking loop at VS with the
+//!   guest's interrupts off.
 //!
 //! A guest idling at its prompt is not judged: the boot is done by then.
 
@@ -33,9 +38,17 @@ const CLEARED_MAX: usize = 64;
 pub(crate) enum Suspect {
     /// A hart repeats one exception.
     Storm(LoggedTrap),
+    /// No console output, and these harts took only interrupts, all at one
+    /// tight loop's pcs, for the quiet window: a guest stuck in a loop
+    /// under a hypervisor whose own timer still ticks.
+    Interrupted { harts: Vec<u32> },
     /// No console output, and these harts took no trap, for `quiet`.
     Quiet { harts: Vec<u32>, quiet: Duration },
 }
+
+/// Interrupts at one loop's pcs that make a hart an
+/// [`Suspect::Interrupted`] (with the quiet window over too).
+pub(crate) const LOOP_INTERRUPTS: u64 = 8;
 
 /// Why a run makes no progress (confirmed): why a hang was called before
 /// the boot timeout. The result file keeps it in words (its `Display`).
@@ -52,6 +65,9 @@ pub enum NoProgress {
         how: String,
         fault: Option<String>,
     },
+    /// A hart parked inside its guest, with the guest's interrupts off,
+    /// while the hypervisor still interrupts it ([`super::guest_parked`]).
+    GuestParked(super::guest_parked::GuestParked),
     /// A console's dialogue step could not type: the guest took no input.
     NoInput {
         console: String,
@@ -97,6 +113,7 @@ impl fmt::Display for NoProgress {
                 "no console output for {:.1} s: hart {hart} is stuck on {fault}, parked in {place} ({how})",
                 quiet.as_secs_f64()
             ),
+            NoProgress::GuestParked(g) => write!(f, "{g}"),
             NoProgress::NoInput { console, waited } => write!(
                 f,
                 "console {console} took no input for {:.1} s",
@@ -142,12 +159,21 @@ impl HangWatch {
             self.console_bytes = console_bytes;
             self.last_output = now;
         }
-        let (storms, last_traps, gap) = self.log.with(|l| {
+        let (storms, last_traps, loops, gap) = self.log.with(|l| {
             let storms = l.storms(STORM_REPEATS);
             let last: Vec<Option<Instant>> = (0..self.harts as usize)
                 .map(|h| l.hart(h).and_then(|h| h.last_trap_at))
                 .collect();
-            (storms, last, l.last_gap_at)
+            // When each hart's run of interrupts in one loop began, if long enough.
+            let loops: Vec<Option<Instant>> = (0..self.harts as usize)
+                .map(|h| {
+                    l.hart(h)
+                        .and_then(|h| h.interrupted_at.as_ref())
+                        .filter(|r| r.count >= LOOP_INTERRUPTS)
+                        .map(|r| r.since)
+                })
+                .collect();
+            (storms, last, loops, l.last_gap_at)
         });
         if let Some((t, _)) = storms.into_iter().find(|(t, _)| !self.cleared.contains(t)) {
             return Some(Suspect::Storm(t));
@@ -170,7 +196,22 @@ impl HangWatch {
                 quiet = quiet.min(idle);
             }
         }
-        (!harts.is_empty()).then_some(Suspect::Quiet { harts, quiet })
+        if !harts.is_empty() {
+            return Some(Suspect::Quiet { harts, quiet });
+        }
+        let mut looping = Vec::new();
+        for (h, since) in loops.iter().enumerate() {
+            let Some(since) = since else { continue };
+            let since = [Some(*since), gap]
+                .into_iter()
+                .flatten()
+                .fold(self.excused_until[h], Instant::max);
+            let idle = now.saturating_duration_since(since);
+            if idle >= self.quiet_limit {
+                looping.push(h as u32);
+            }
+        }
+        (!looping.is_empty()).then_some(Suspect::Interrupted { harts: looping })
     }
 
     /// A look found `hart` busy or not started: suspect it again only after
@@ -221,6 +262,34 @@ mod tests {
         w.clear_storm(t);
         assert_eq!(w.check(0, now), None);
         assert_eq!(w.looping_harts(), 1);
+    }
+
+    #[test]
+    fn interrupts_in_one_loop_under_silent_consoles_are_suspected() {
+        let (log, mut w) = watch(1);
+        let start = Instant::now();
+        let feed =
+            |at: Instant, pc: u64| log.with_mut(|l| l.feed(line(0, 1, 5, pc, 0).as_bytes(), at));
+        for _ in 0..LOOP_INTERRUPTS {
+            feed(start, 0x8020_1b2c);
+        }
+        // Taking traps, so never quiet; one loop for the window: suspected.
+        let later = start + Duration::from_millis(600);
+        feed(later, 0x8020_1b2c);
+        feed(later + Duration::from_millis(200), 0x8020_1b2c);
+        assert_eq!(
+            w.check(10, later),
+            None,
+            "the consoles' first reading starts their window"
+        );
+        let Some(Suspect::Interrupted { harts }) = w.check(10, later + Duration::from_millis(500))
+        else {
+            panic!("not suspected")
+        };
+        assert_eq!(harts, vec![0]);
+        // The loop moving elsewhere starts a new run: not yet.
+        feed(later + Duration::from_millis(500), 0x8020_4000);
+        assert_eq!(w.check(10, later + Duration::from_millis(900)), None);
     }
 
     #[test]

@@ -232,7 +232,7 @@ async fn look_at(session: &mut DebugSession, thread: ThreadId) -> Result<HartLoo
         return Ok(HartLook::Busy);
     }
     let start = lo.saturating_sub(4);
-    let code = code_bytes(session, start, (hi - start + 4) as usize).await;
+    let code = code_bytes(session, start, (hi - start + 4) as usize, privilege.virt).await;
     let Some(kind) = loop_kind(&code, start, &pcs, halted) else {
         return Ok(HartLook::Waiting { pc: pc0 });
     };
@@ -246,7 +246,7 @@ async fn look_at(session: &mut DebugSession, thread: ThreadId) -> Result<HartLoo
             privilege,
         });
     }
-    let place = place_in_elfs(session, pc0).unwrap_or_else(|| format!("{pc0:#x}"));
+    let place = place_in_elfs(session, pc0, privilege.virt).unwrap_or_else(|| format!("{pc0:#x}"));
     Ok(HartLook::Parked {
         pc: pc0,
         place,
@@ -256,7 +256,7 @@ async fn look_at(session: &mut DebugSession, thread: ThreadId) -> Result<HartLoo
 }
 
 /// What loop the visited `pcs` and the code there make, if a parking one.
-fn loop_kind(code: &[u8], start: u64, pcs: &[u64], halted: bool) -> Option<LoopKind> {
+pub(crate) fn loop_kind(code: &[u8], start: u64, pcs: &[u64], halted: bool) -> Option<LoopKind> {
     let word_at = |addr: u64| -> Option<u32> {
         let off = usize::try_from(addr.checked_sub(start)?).ok()?;
         let b = code.get(off..off.checked_add(4)?)?;
@@ -284,10 +284,17 @@ fn loop_kind(code: &[u8], start: u64, pcs: &[u64], halted: bool) -> Option<LoopK
     (still && self_jump).then_some(LoopKind::JumpToSelf)
 }
 
-/// `len` bytes of code at `addr`: from a scenario ELF when one has them,
-/// else read from the target (may be empty when unreadable).
-async fn code_bytes(session: &mut DebugSession, addr: u64, len: usize) -> Vec<u8> {
-    for image in session.elfs().spaces_containing(addr) {
+/// `len` bytes of code at `addr`: from a scenario ELF of the hart's V
+/// (`virt`) when one has them, else read from the target (may be empty
+/// when unreadable). A guest linked where the hypervisor is must not be
+/// read from the hypervisor's file.
+async fn code_bytes(
+    session: &mut DebugSession,
+    addr: u64,
+    len: usize,
+    virt: Option<bool>,
+) -> Vec<u8> {
+    for image in session.elfs_at(virt) {
         if let Some(b) = image.bytes_at(addr, len) {
             return b.to_vec();
         }
@@ -299,9 +306,9 @@ async fn code_bytes(session: &mut DebugSession, addr: u64, len: usize) -> Vec<u8
         .unwrap_or_default()
 }
 
-/// `space:symbol+offset` of `pc` in the scenario's ELF files.
-fn place_in_elfs(session: &DebugSession, pc: u64) -> Option<String> {
-    session.elfs().images().iter().find_map(|i| {
+/// `space:symbol+offset` of `pc` in the scenario's ELF files of the hart's V.
+fn place_in_elfs(session: &DebugSession, pc: u64, virt: Option<bool>) -> Option<String> {
+    session.elfs_at(virt).into_iter().find_map(|i| {
         i.symbolize(pc)
             .filter(|h| h.exact)
             .map(|h| format!("{}:{h}", i.name()))

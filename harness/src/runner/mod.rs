@@ -6,6 +6,7 @@ pub(crate) mod checks;
 pub mod csr_trace;
 pub mod dialogue;
 mod expected_trap;
+pub mod guest_parked;
 pub(crate) mod hang;
 pub(crate) mod hot_pages;
 pub mod inspect;
@@ -543,6 +544,9 @@ impl<'a> BootWatch<'a> {
             Some(hang::Suspect::Quiet { harts, quiet }) if self.parked_pending.is_none() => {
                 self.look_at_quiet(&harts, quiet, console_bytes).await?
             }
+            Some(hang::Suspect::Interrupted { harts }) if self.parked_pending.is_none() => {
+                self.look_in_guests(&harts, console_bytes).await?
+            }
             _ => None,
         };
         if decided.is_some() {
@@ -623,6 +627,42 @@ impl<'a> BootWatch<'a> {
         };
         // Nobody left to print: decided.
         if all_parked {
+            return Ok(Some(self.tracker.hung(Some(why), &self.talk)));
+        }
+        if self.parked_pending.is_none() {
+            self.parked_pending = Some((why, console_bytes, now));
+        }
+        Ok(None)
+    }
+
+    /// Harts that take only interrupts, in one loop: looks whether they are
+    /// parked inside their guests ([`guest_parked`]). Every hart so parked
+    /// decides a hang; some of them start the wait for the consoles'
+    /// silence, as a parked hart does.
+    async fn look_in_guests(
+        &mut self,
+        harts: &[u32],
+        console_bytes: usize,
+    ) -> Result<Option<Observed>> {
+        let Some(s) = self.session.as_mut() else {
+            return Ok(None);
+        };
+        self.looks.quiet_looks += 1;
+        let Some(found) = guest_parked::look(s, &self.trap_log, harts, &mut self.stops).await?
+        else {
+            self.session = None;
+            return Ok(None);
+        };
+        let now = Instant::now();
+        for (h, _) in &found {
+            self.watch.excuse(*h, now);
+        }
+        let parked: Vec<_> = found.into_iter().filter_map(|(_, g)| g).collect();
+        let Some(first) = parked.first().cloned() else {
+            return Ok(None);
+        };
+        let why = hang::NoProgress::GuestParked(first);
+        if parked.len() == self.scenario.machine.smp as usize {
             return Ok(Some(self.tracker.hung(Some(why), &self.talk)));
         }
         if self.parked_pending.is_none() {

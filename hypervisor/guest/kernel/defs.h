@@ -139,5 +139,12 @@ void fixture_scrub_ram(void);
 #else
 #define FIXTURE_BEFORE_KINIT()
 #endif
+// FIXTURE_STVEC()  trapinithart(): the spintrap build's vector (spintrap.S)
+#ifdef GUEST_FIXTURE_SPINTRAP
+extern char spinvec[];
+#define FIXTURE_STVEC() w_stvec((uint64)spinvec);
+#else
+#define FIXTURE_STVEC()
+#endif
 
 #endif

@@ -36,7 +36,7 @@ timer_arm(void)
 NOINLINE void
 trapinithart(void)
 {
-	w_stvec((uint64)kernelvec);
+	w_stvec((uint64)kernelvec); FIXTURE_STVEC()
 	w_sie(r_sie() | SIE_STIE);   // the only interrupt we ever enable
 	TIMER_ARM()
 }
