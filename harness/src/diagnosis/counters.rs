@@ -277,12 +277,14 @@ mod tests {
             .details
             .iter()
             .any(|d| d == "hcounteren = 0x0: TM clear"));
-        // It comes before the generic decoding of the instruction.
+        // It replaces the generic decoding of the instruction, which would
+        // only repeat the trap without the bit.
         let rules: Vec<_> = diagnose(&Evidence::new(&f))
             .iter()
             .map(|f| f.rule)
             .collect();
         assert_eq!(rules.first(), Some(&"counters"), "{rules:?}");
+        assert!(!rules.contains(&"illegal-instruction"), "{rules:?}");
     }
 
     #[test]
