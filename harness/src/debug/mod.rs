@@ -7,6 +7,7 @@
 //! stop is qualified (hart, privilege, V) before it counts.
 
 pub(crate) mod auto_arm;
+mod call_graph;
 mod privilege;
 mod stop;
 pub(crate) mod view;
