@@ -101,12 +101,6 @@ impl CodeMap {
             .map(|i| &self.functions[i])
     }
 
-    /// The function holding `pc`.
-    pub(crate) fn containing(&self, pc: u64) -> Option<&Function> {
-        let i = self.functions.partition_point(|f| f.range.start <= pc);
-        self.functions[..i].last().filter(|f| f.range.contains(&pc))
-    }
-
     /// The functions `entry` reaches by direct calls, itself first, in
     /// depth-first order of the call sites (bounded).
     fn tree(&self, entry: u64) -> Vec<u64> {
@@ -128,6 +122,16 @@ impl CodeMap {
                 self.walk(target, depth + 1, seen, order);
             }
         }
+    }
+
+    /// The first function on `page` that `entry` reaches (itself excepted):
+    /// code a trigger at `entry` would run after arming a breakpoint there.
+    pub(crate) fn callee_on_page(&self, entry: u64, page_start: u64) -> Option<String> {
+        self.tree(entry)
+            .into_iter()
+            .skip(1)
+            .find(|f| page(*f) == page_start)
+            .map(|f| self.name(f))
     }
 
     fn name(&self, entry: u64) -> String {
@@ -170,7 +174,8 @@ impl CodeMap {
                 .map(|(_, t)| *t)
                 .collect();
             for j in (0..before.len()).rev() {
-                let earlier: BTreeSet<u64> = before[..j].iter().flat_map(|c| self.tree(*c)).collect();
+                let earlier: BTreeSet<u64> =
+                    before[..j].iter().flat_map(|c| self.tree(*c)).collect();
                 let fits = |f: &u64| {
                     page(*f) != on_page
                         && *f != target
@@ -273,7 +278,12 @@ fn decode(range: Range<u64>, bytes: &[u8]) -> (Vec<(u64, u64)>, bool) {
             }
             _ => {}
         }
-        upper = (opcode == 0x17).then(|| (rd, pc.wrapping_add((insn & 0xffff_f000) as i32 as i64 as u64)));
+        upper = (opcode == 0x17).then(|| {
+            (
+                rd,
+                pc.wrapping_add((insn & 0xffff_f000) as i32 as i64 as u64),
+            )
+        });
     }
     (calls, returns)
 }
@@ -331,7 +341,10 @@ mod tests {
         let (calls, returns) = decode(0x8020_01d0..0x8020_01de, &code);
         assert_eq!(
             calls,
-            [(0x8020_01d4, 0x8020_02c8), (0x8020_01da, 0x8020_01da + 0xfe0)]
+            [
+                (0x8020_01d4, 0x8020_02c8),
+                (0x8020_01da, 0x8020_01da + 0xfe0)
+            ]
         );
         assert!(!returns);
         // auipc ra + jalr ra, and a ret.
@@ -404,7 +417,11 @@ mod tests {
         let early = xv6(&[PRINTF, KINIT, KVMINITHART]);
         let t = early.choose(KVMINITHART).expect("a trigger");
         assert_eq!(t.name, "printf");
-        assert!(t.why.contains("passed over kinit (on its page)"), "{}", t.why);
+        assert!(
+            t.why.contains("passed over kinit (on its page)"),
+            "{}",
+            t.why
+        );
         // printf behind panic (which never returns) is an error path, not a
         // trigger: kinit reaches nothing else off the page.
         let e = xv6(&[KINIT, KVMINITHART]).choose(KVMINITHART).unwrap_err();
@@ -422,6 +439,18 @@ mod tests {
         assert!(e.contains("several functions (kinit, main)"), "{e}");
         let e = xv6(&[KINIT]).choose(KVMINITHART).unwrap_err();
         assert!(e.contains("no direct call"), "{e}");
+    }
+
+    #[test]
+    fn what_a_milestone_runs_on_the_page() {
+        // A kinit hint would arm before its own loop: it calls kfree there.
+        let map = xv6(&[KINIT, KVMINIT, KVMINITHART]);
+        assert_eq!(
+            map.callee_on_page(KINIT, 0x8020_0000).as_deref(),
+            Some("kfree")
+        );
+        assert_eq!(map.callee_on_page(MEMSET, 0x8020_0000), None);
+        assert_eq!(map.callee_on_page(MAPPAGES, 0x8020_0000), None);
     }
 
     #[test]
