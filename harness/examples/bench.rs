@@ -38,6 +38,9 @@
 //!     show where a cost lies. The variants take turns, a different one
 //!     first in each repetition. The hang rule's quiet window is lifted to
 //!     the boot timeout so that the slow boot is timed, not judged hung.
+//! (x) The same on xv6-riscv's layout (guest-xv6layout, three harts, no
+//!     hints): the harness's own arming from the call graph, with hints,
+//!     none and unmitigated (bench/xv6_layout.rs).
 //! (s) soak: every shipped scenario, `--reps` times, as `hvharness matrix -j 2`
 //!     on QEMU 7.2.22 and 10.0.2 (those registered) while this process keeps
 //!     every core busy: the count of wrong verdicts (must be 0), the looks
@@ -67,6 +70,9 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// The tests' CPU hog (one implementation for both).
 #[path = "../tests/common/cpu_hog.rs"]
 mod cpu_hog;
+/// Figure (x): the xv6-layout fixture.
+#[path = "bench/xv6_layout.rs"]
+mod xv6_layout;
 use cpu_hog::CpuHog;
 
 /// How long one boot may take before the repetition counts as failed.
@@ -87,8 +93,8 @@ struct Args {
     /// Repetitions of every figure.
     #[arg(long, default_value_t = 10)]
     reps: usize,
-    /// Figures to measure: any of a, b, c, d, e, h, s (soak), i (idle), comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "a,b,c,d,e,h")]
+    /// Figures to measure: any of a, b, c, d, e, h, x, s (soak), i (idle), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "a,b,c,d,e,h,x")]
     only: Vec<char>,
     /// How long figure (i) idles at the prompt.
     #[arg(long, default_value_t = 60)]
@@ -145,6 +151,9 @@ async fn main() {
     }
     if args.only.contains(&'h') {
         failed |= !figure_hot_page(&root, &registry, args.reps).await;
+    }
+    if args.only.contains(&'x') {
+        failed |= !xv6_layout::figure(&root, &registry, args.reps).await;
     }
     if args.only.contains(&'s') {
         failed |= !figure_soak(&root, &registry, args.reps).await;
