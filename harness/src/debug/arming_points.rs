@@ -73,7 +73,13 @@ impl DebugSession {
         let mut maps: BTreeMap<String, call_graph::CodeMap> = BTreeMap::new();
         for i in 0..self.breakpoints.len() {
             let b = &self.breakpoints[i];
-            if b.pending || b.spec.watch.is_some() {
+            // A trigger the scenario arms another breakpoint on was placed
+            // by hand: it is not the harness's to move.
+            let a_trigger = self
+                .breakpoints
+                .iter()
+                .any(|d| d.spec.arm_after.as_deref() == Some(b.spec.at.as_str()));
+            if b.pending || b.spec.watch.is_some() || a_trigger {
                 continue;
             }
             let (at, address) = (b.spec.at.clone(), b.address);

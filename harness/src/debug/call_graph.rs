@@ -267,8 +267,7 @@ fn decode(range: Range<u64>, bytes: &[u8]) -> (Vec<(u64, u64)>, bool) {
                 let offset = (insn as i32 >> 20) as i64;
                 if rd == 0 && rs1 == 1 && offset == 0 {
                     returns = true;
-                } else if let Some((reg, base)) = upper.filter(|(r, _)| *r == rs1) {
-                    let _ = reg;
+                } else if let Some((_, base)) = upper.filter(|(r, _)| *r == rs1) {
                     let target = base.wrapping_add(offset as u64);
                     if rd == 1 || (rd == 0 && !range.contains(&target)) {
                         calls.push((pc - 4, target));
