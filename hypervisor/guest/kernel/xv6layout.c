@@ -15,7 +15,8 @@
 //
 // Under OpenSBI only the boot hart enters the kernel; it starts the others
 // with SBI HSM hart_start before kinit, so that they spin in main while the
-// loop runs, as xv6's harts do from reset. After kvminithart they park.
+// loop runs, as xv6's harts do from reset. After kvminithart they check in
+// and park; the boot hart waits for them before the scheduler.
 
 #include "types.h"
 #include "riscv.h"
@@ -28,6 +29,8 @@
 uint64 boothart;                   // for the curious debugger
 volatile int started;              // the boot hart's go for the others
 static volatile int boot_claimed;  // the first hart in is the boot hart
+static int others;                 // harts the boot hart started
+static volatile int others_paged;  // of those, the ones past kvminithart
 
 // secondary_entry's stacks, one per hart id.
 __attribute__((aligned(16))) char hart_stacks[MAXHARTS][HARTSTACK];
@@ -53,8 +56,8 @@ NOINLINE static void
 start_other_harts(uint64 self)
 {
 	for (uint64 h = 0; h < MAXHARTS; h++)
-		if (h != self)
-			(void)sbi_hart_start(h, (uint64)secondary_entry);
+		if (h != self && sbi_hart_start(h, (uint64)secondary_entry) == 0)
+			others++;
 }
 
 void
@@ -78,12 +81,18 @@ main(uint64 hartid, uint64 dtb)
 		userinit();
 		__sync_synchronize();
 		started = 1;
+		// Unlike xv6, wait for the others to pass kvminithart before the
+		// shell's prompt: the boot's last milestone then comes after every
+		// hart's stop there, however slowly the host runs the others.
+		while (others_paged < others)
+			;
 		scheduler();
 	}
 	while (started == 0)
 		;
 	__sync_synchronize();
 	kvminithart();
+	__sync_fetch_and_add(&others_paged, 1);
 	for (;;)
 		asm volatile("wfi");
 }
