@@ -43,6 +43,9 @@
 //!     and menvcfg (a breakpoint on each writer and on the instruction after
 //!     it, once per hart) against the same boot without, QEMU start to the
 //!     verdict; the two take turns. Target: at most 1.1x.
+//! (x) The same on xv6-riscv's layout (guest-xv6layout, three harts, no
+//!     hints): the harness's own arming from the call graph, with hints,
+//!     none and unmitigated (bench/xv6_layout.rs).
 //! (s) soak: every shipped scenario, `--reps` times, as `hvharness matrix -j 2`
 //!     on QEMU 7.2.22 and 10.0.2 (those registered) while this process keeps
 //!     every core busy: the count of wrong verdicts (must be 0), the looks
@@ -72,6 +75,9 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// The tests' CPU hog (one implementation for both).
 #[path = "../tests/common/cpu_hog.rs"]
 mod cpu_hog;
+/// Figure (x): the xv6-layout fixture.
+#[path = "bench/xv6_layout.rs"]
+mod xv6_layout;
 use cpu_hog::CpuHog;
 
 /// How long one boot may take before the repetition counts as failed.
@@ -92,8 +98,8 @@ struct Args {
     /// Repetitions of every figure.
     #[arg(long, default_value_t = 10)]
     reps: usize,
-    /// Figures to measure: any of a, b, c, d, e, h, t, s (soak), i (idle), comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "a,b,c,d,e,h")]
+    /// Figures to measure: any of a, b, c, d, e, h, x, t, s (soak), i (idle), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "a,b,c,d,e,h,x")]
     only: Vec<char>,
     /// How long figure (i) idles at the prompt.
     #[arg(long, default_value_t = 60)]
@@ -153,6 +159,9 @@ async fn main() {
     }
     if args.only.contains(&'t') {
         failed |= !figure_trace(&root, &registry, args.reps).await;
+    }
+    if args.only.contains(&'x') {
+        failed |= !xv6_layout::figure(&root, &registry, args.reps).await;
     }
     if args.only.contains(&'s') {
         failed |= !figure_soak(&root, &registry, args.reps).await;

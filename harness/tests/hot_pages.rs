@@ -16,13 +16,14 @@ use std::sync::Mutex;
 /// of them at once on two cores help nobody.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// The fixture as a new user would first write it: kvminithart's breakpoint
-/// inserted at the start, no trigger.
+/// The fixture with kvminithart's breakpoint inserted at the start: no
+/// trigger, and the harness's own arming turned off (without it the harness
+/// finds a trigger in the call graph by itself).
 fn unmitigated(dir: &Path) -> std::path::PathBuf {
     common::hotpage_variant(
         dir,
         "hotpage-unmitigated.toml",
-        r#"description = "hotpage fixture, kvminithart's breakpoint in from the start""#,
+        "description = \"hotpage fixture, kvminithart's breakpoint in from the start\"\nauto_arm = false",
         common::HOTPAGE_BREAKPOINT,
     )
 }

@@ -224,4 +224,43 @@ all: $(OUT)/guest-spintrap.elf
 
 -include $(GSPIN_KOBJS:.o=.d)
 
+#   guest-xv6layout.elf      GUEST_FIXTURE_XV6LAYOUT: kernel/xv6layout.c in
+#                           place of main.c (xv6-riscv's boot: the other harts
+#                           spin in main until `started`), 128 MiB freed page
+#                           by page with a junk-filling memset in kfree, linked
+#                           by kernel-xv6layout.ld so that the hot loop, main
+#                           and kvminithart share one 4 KiB page; the link
+#                           fails if they do not (nm). Standalone only.
+GXV6 := $(OUT)/obj/guest-xv6layout
+GXV6_FLAGS := -DGUEST_FIXTURE_XV6LAYOUT -ffunction-sections
+GXV6_KOBJS := $(addprefix $(GXV6)/kernel/,$(addsuffix .o,$(basename \
+	$(patsubst main.c,xv6layout.c xv6layout-entry.S,$(GUEST_KSRCS)))))
+GXV6_SAME_PAGE := kinit kfree memset main kvminit kvminithart
+
+$(OUT)/guest-xv6layout.elf: $(GXV6_KOBJS) $(GUEST_SRC)/kernel/kernel-xv6layout.ld
+	$(CC) $(GUEST_KCFLAGS) $(BASE_LDFLAGS) -T $(GUEST_SRC)/kernel/kernel-xv6layout.ld -o $@.tmp $(GXV6_KOBJS)
+	@$(NM) $@.tmp | awk -v want="$(GXV6_SAME_PAGE)" \
+		'BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) need[w[i]] = 1 } \
+		 ($$3 in need) { page[$$3] = substr($$1, 1, length($$1) - 3); found++ } \
+		 END { if (found != n) { print "guest-xv6layout.elf: missing one of $(GXV6_SAME_PAGE)"; exit 1 } \
+		       for (s in page) if (page[s] != page["kvminithart"]) { \
+		         print "guest-xv6layout.elf: " s " is not on kvminithart'"'"'s page"; exit 1 } }'
+	mv $@.tmp $@
+
+$(GXV6)/kernel/%.o: $(GUEST_SRC)/kernel/%.c $(GUEST_SRC)/guest.mk $(SRC)/Makefile
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_KCFLAGS) $(GXV6_FLAGS) -c -o $@ $<
+
+$(GXV6)/kernel/%.o: $(GUEST_SRC)/kernel/%.S $(GUEST_SRC)/guest.mk $(SRC)/Makefile
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_KCFLAGS) $(GXV6_FLAGS) -c -o $@ $<
+
+$(GXV6)/kernel/progs.o: $(GUEST_SRC)/kernel/progs.S $(GUEST_USTRIPPED)
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_KCFLAGS) $(GXV6_FLAGS) -Wa,-I$(GUEST_OBJ)/user -c -o $@ $<
+
+all: $(OUT)/guest-xv6layout.elf
+
+-include $(GXV6_KOBJS:.o=.d)
+
 -include $(GUEST_KOBJS:.o=.d) $(GUEST_UOBJS:.o=.d)

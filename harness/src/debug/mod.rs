@@ -6,7 +6,9 @@
 //! guest and a hypervisor linked at the same addresses both hit them; so each
 //! stop is qualified (hart, privilege, V) before it counts.
 
+mod arming_points;
 pub(crate) mod auto_arm;
+mod call_graph;
 mod privilege;
 mod stop;
 pub(crate) mod view;
@@ -121,6 +123,8 @@ pub struct DebugSession {
     auto_arming: Vec<auto_arm::AutoArm>,
     /// Each scenario ELF's name and the V its code runs at (`None`: either).
     elf_virt: Vec<(String, Option<bool>)>,
+    /// Where harts may wait without passing a call-graph trigger's breakpoint.
+    waiting_rooms: Vec<arming_points::WaitingRoom>,
 }
 
 impl DebugSession {
@@ -152,6 +156,7 @@ impl DebugSession {
                 .iter()
                 .map(|e| (e.name.clone(), e.virt))
                 .collect(),
+            waiting_rooms: Vec::new(),
         };
         for spec in &scenario.breakpoints {
             let (space, location) = scenario.split_space(&spec.at);
@@ -180,114 +185,6 @@ impl DebugSession {
             }
         }
         Ok(session)
-    }
-
-    /// For every code breakpoint on one of the scenario's milestone symbols
-    /// that the scenario does not arm late itself, chooses an earlier
-    /// milestone on another page ([`auto_arm::choose`]) and adds it as a
-    /// hidden trigger that the breakpoint waits for (`arm_after`).
-    ///
-    /// The trigger is qualified as the breakpoint is (hart, privilege, else
-    /// `milestone_privilege`) and counts once per hart. Harts reach it at
-    /// different times: a hart's first stop there arms the breakpoint at
-    /// once, unless another hart that has not stopped there yet is running
-    /// code on the breakpoint's page; then the hart is held there, as at an
-    /// `arm_after` trigger (see [`DebugSession::arm_dependents`]). Every
-    /// hart whose boot path passes the trigger stops there before it can
-    /// reach the breakpoint, and the breakpoint goes in while all harts are
-    /// stopped: none of them gets past it unarmed.
-    fn choose_arming_points(&mut self, scenario: &Scenario) {
-        if scenario.milestone_symbols.is_empty() {
-            return;
-        }
-        let milestones: Vec<auto_arm::Milestone> = scenario
-            .milestone_symbols
-            .iter()
-            .map(|m| {
-                let (space, location) = scenario.split_space(m);
-                auto_arm::Milestone {
-                    name: m.clone(),
-                    address: self
-                        .elfs
-                        .resolve_str(location, space)
-                        .ok()
-                        .map(|r| r.address),
-                }
-            })
-            .collect();
-        let occupied: Vec<u64> = self.breakpoints.iter().map(|b| b.address).collect();
-        for i in 0..self.breakpoints.len() {
-            let b = &self.breakpoints[i];
-            if b.pending || b.spec.watch.is_some() {
-                continue;
-            }
-            let Some(choice) = auto_arm::choose(&b.spec.at, b.address, &milestones, &occupied)
-            else {
-                continue;
-            };
-            if let Some(after) = &choice.after {
-                let address = milestones
-                    .iter()
-                    .find(|m| &m.name == after)
-                    .and_then(|m| m.address)
-                    .unwrap_or_default();
-                let (hart, privilege) = (
-                    b.spec.hart,
-                    b.spec.privilege.or(scenario.milestone_privilege),
-                );
-                self.add_arming_point(after, address, hart, privilege);
-                let b = &mut self.breakpoints[i];
-                b.spec.arm_after = Some(after.clone());
-                b.pending = true;
-            }
-            self.auto_arming.push(choice);
-        }
-    }
-
-    /// Adds the hidden trigger at `after` (one per milestone: breakpoints
-    /// sharing it widen its qualifiers to what any of them counts).
-    fn add_arming_point(
-        &mut self,
-        after: &str,
-        address: u64,
-        hart: Option<u32>,
-        privilege: Option<crate::scenario::PrivilegeFilter>,
-    ) {
-        if let Some(p) = self
-            .breakpoints
-            .iter_mut()
-            .find(|b| b.arming_point && b.spec.at == after)
-        {
-            if p.spec.hart != hart {
-                p.spec.hart = None;
-            }
-            if p.spec.privilege != privilege {
-                p.spec.privilege = None;
-            }
-            return;
-        }
-        self.breakpoints.push(ArmedBreakpoint {
-            spec: BreakpointSpec {
-                at: after.to_string(),
-                hart,
-                privilege,
-                dump: Vec::new(),
-                max_hits: self.harts,
-                once_per_hart: true,
-                arm_after: None,
-                arm_on: None,
-                watch: None,
-            },
-            space: None,
-            address,
-            hits: 0,
-            ignored: 0,
-            counted_harts: Vec::new(),
-            inserted: false,
-            pending: false,
-            armed_at_secs: None,
-            arming_point: true,
-        });
     }
 
     /// The arming points chosen for the scenario's breakpoints, or why none.
@@ -394,10 +291,14 @@ impl DebugSession {
                 only.is_none_or(|h| h == hart) && !counted.contains(&hart)
             })
             .collect();
+        let room = self.waiting_rooms.iter().find(|w| w.trigger == at).cloned();
         for t in waiting_for {
             self.rsp.select_register_thread(t).await?;
             let pc = self.rsp.read_register_u64("pc").await?;
-            if pc.is_some_and(|pc| pages.contains(&page(pc))) {
+            // A hart waiting in the breakpoint's caller runs no hot code
+            // toward the trigger (xv6's other harts wait for `started`).
+            let waiting = |pc: u64| room.as_ref().is_some_and(|w| w.holds(pc));
+            if pc.is_some_and(|pc| pages.contains(&page(pc)) && !waiting(pc)) {
                 return Ok(true);
             }
         }

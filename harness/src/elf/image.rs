@@ -312,6 +312,19 @@ impl ElfImage {
             .collect()
     }
 
+    /// Every sized function symbol: its name and run-time extent.
+    pub(crate) fn functions(&self) -> Vec<(String, std::ops::Range<u64>)> {
+        self.symbols
+            .symbols()
+            .iter()
+            .filter(|s| s.kind == crate::elf::SymbolType::Function && s.size > 0)
+            .map(|s| {
+                let start = self.to_runtime(s.address);
+                (s.name.clone(), start..start.wrapping_add(s.size))
+            })
+            .collect()
+    }
+
     /// Describes a run-time address as `symbol+offset`.
     pub fn symbolize(&self, address: u64) -> Option<SymbolHit> {
         let link = self.link_of(address);

@@ -52,9 +52,11 @@ pub struct Scenario {
     /// The privilege level a milestone stop must be at (e.g. VS for a guest
     /// under a hypervisor linked at the same addresses).
     pub milestone_privilege: Option<PrivilegeFilter>,
-    /// A breakpoint on one of `milestone_symbols` without `arm_after` goes
-    /// in only once an earlier milestone on another page is reached
-    /// (`debug::auto_arm`); `auto_arm = false` turns that off.
+    /// A code breakpoint without `arm_after` goes in only once the boot
+    /// reaches a trigger on another page: an earlier milestone of
+    /// `milestone_symbols` (`debug::auto_arm`), else a function found in the
+    /// ELF's call graph (`debug::call_graph`); `auto_arm = false` turns that
+    /// off.
     pub auto_arm: bool,
     /// CSRs whose writes every run records (`trace_csrs`): a breakpoint on
     /// each instruction in the ELF files that writes one

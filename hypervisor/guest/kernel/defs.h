@@ -147,4 +147,12 @@ extern char spinvec[];
 #define FIXTURE_STVEC()
 #endif
 
+// FIXTURE_KFREE_FILL(pa)  kfree(): the xv6-layout build fills each freed page
+//                         with junk, as xv6-riscv's kfree does (its hot loop)
+#ifdef GUEST_FIXTURE_XV6LAYOUT
+#define FIXTURE_KFREE_FILL(pa) memset((pa), 1, PGSIZE);
+#else
+#define FIXTURE_KFREE_FILL(pa)
+#endif
+
 #endif

@@ -29,7 +29,7 @@ kfree(void *pa)
 
 	if (a % PGSIZE != 0 || a < (uint64)end || a >= PHYSTOP)
 		panic("kfree: bad page");
-	struct freepage *f = pa;
+	struct freepage *f = pa; FIXTURE_KFREE_FILL(pa)
 	f->next = freelist;
 	freelist = f;
 	nfree++;

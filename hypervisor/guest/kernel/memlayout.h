@@ -27,7 +27,11 @@
 
 #define UART0       0x10000000UL
 #define KERNBASE    0x80200000UL
+#ifdef GUEST_FIXTURE_XV6LAYOUT
+#define PHYSTOP     0x88000000UL   // the xv6-layout fixture: 128 MiB, as xv6-riscv
+#else
 #define PHYSTOP     0x81000000UL
+#endif
 
 #define USERBASE    0x40000000UL
 #define USTACKTOP   0x80000000UL

@@ -1,0 +1,134 @@
+//! (x) A breakpoint on xv6-riscv's hot page: the guest-xv6layout fixture
+//! (three harts, 128 MiB freed page by page on kvminithart's page, the other
+//! harts spinning in main) through the harness, time from resume to the last
+//! console milestone, with kvminithart's breakpoint as shipped (no hints:
+//! the harness arms it from the call graph), with the boot path listed in
+//! `milestone_symbols` (hinted), without any breakpoint, and unmitigated
+//! (`auto_arm = false`: in from the start); ratios to no breakpoint, per QEMU.
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use hvharness::qemu::{QemuBuild, QemuRegistry};
+use hvharness::scenario::Scenario;
+
+use super::{load_average, progress, ratio, secs};
+
+/// xv6-riscv's boot path as the user listed it.
+const XV6_PATH: [&str; 6] = [
+    "guest:main",
+    "guest:kinit",
+    "guest:kvminit",
+    "guest:kvminithart",
+    "guest:trapinithart",
+    "guest:userinit",
+];
+
+/// The variants, from the shipped scenario.
+fn variants(shipped: &Scenario) -> Vec<(&'static str, Scenario)> {
+    let mut hinted = shipped.clone();
+    hinted.milestone_symbols = XV6_PATH.iter().map(|s| s.to_string()).collect();
+    let mut none = shipped.clone();
+    none.breakpoints.clear();
+    let mut unmitigated = shipped.clone();
+    unmitigated.auto_arm = false;
+    vec![
+        ("no hints", shipped.clone()),
+        ("hinted", hinted),
+        ("none", none),
+        ("unmitigated", unmitigated),
+    ]
+}
+
+/// One boot, seconds from the resume to the last milestone; an error unless
+/// it booted as expected and, with a breakpoint, stopped every hart there.
+async fn boot(build: &QemuBuild, scenario: &Scenario) -> Result<f64> {
+    let report = hvharness::runner::run(scenario, build).await?;
+    if let hvharness::runner::Verdict::Unexpected(why) = &report.verdict {
+        bail!("{}: {why}", report.observed);
+    }
+    if !scenario.breakpoints.is_empty() && report.stops.len() != scenario.machine.smp as usize {
+        bail!(
+            "{} stops at the breakpoint, not one per hart",
+            report.stops.len()
+        );
+    }
+    Ok(report
+        .milestones
+        .iter()
+        .map(|m| m.at_secs)
+        .fold(0.0, f64::max))
+}
+
+pub(crate) async fn figure(root: &Path, registry: &QemuRegistry, reps: usize) -> bool {
+    println!();
+    println!("(x) guest-xv6layout (xv6-riscv's layout, 3 harts), resume to the last milestone, kvminithart's");
+    println!("    breakpoint without hints (as shipped), with milestone_symbols (hinted), none, and in from the");
+    println!("    start (unmitigated, auto_arm = false); ratios to none. The variants take turns.");
+    let path = root.join("scenarios/guest-xv6layout.toml");
+    let variants = match Scenario::load(&path) {
+        Ok(mut shipped) => {
+            // The unmitigated boot is slow: time it, do not judge it hung.
+            shipped.quiet_limit = shipped.boot_timeout;
+            variants(&shipped)
+        }
+        Err(e) => {
+            println!("(x) failed: {e:#}");
+            return false;
+        }
+    };
+    let n = variants.len();
+    println!("    load average at the start: {}", load_average());
+    println!(
+        "{:<7} {:<22} {:<22} {:<22} {:<22} {:<22} {:<22} unmitigated/none",
+        "QEMU", "no hints", "hinted", "none", "unmitigated", "no hints/none", "hinted/none"
+    );
+    let mut ok = true;
+    for build in registry.builds() {
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); n];
+        let mut error = None;
+        'reps: for i in 0..reps {
+            for j in 0..n {
+                let k = (i + j) % n;
+                let (what, scenario) = &variants[k];
+                progress(&format!(
+                    "(x) {what} on QEMU {}: {}/{reps}",
+                    build.version,
+                    i + 1
+                ));
+                match boot(build, scenario).await {
+                    Ok(t) => times[k].push(t),
+                    Err(e) => {
+                        error = Some(format!("{what}: {e:#}"));
+                        break 'reps;
+                    }
+                }
+            }
+        }
+        let version = build.version.to_string();
+        if let Some(e) = error {
+            println!("{version:<7} failed: {e}");
+            ok = false;
+            continue;
+        }
+        let to_none = |k: usize| -> Vec<f64> {
+            times[k]
+                .iter()
+                .zip(&times[2])
+                .map(|(t, none)| t / none)
+                .collect()
+        };
+        println!(
+            "{version:<7} {:<22} {:<22} {:<22} {:<22} {:<22} {:<22} {}",
+            secs(&times[0]),
+            secs(&times[1]),
+            secs(&times[2]),
+            secs(&times[3]),
+            ratio(&to_none(0)),
+            ratio(&to_none(1)),
+            ratio(&to_none(3))
+        );
+    }
+    println!("    load average at the end: {}", load_average());
+    ok
+}
