@@ -506,6 +506,40 @@ fn progress(what: &str) {
     eprintln!("bench: {what}");
 }
 
+/// Boots each of `variants` `reps` times on `build`, a different variant
+/// first in each repetition, so that a load that comes and goes falls on all
+/// of them alike: the results per variant, or the first failure, named by its
+/// variant. `figure` is the figure's letter, for the progress lines.
+async fn take_turns<'a, T, Fut>(
+    figure: char,
+    build: &'a QemuBuild,
+    variants: &'a [(&'static str, Scenario)],
+    reps: usize,
+    boot: impl Fn(&'a QemuBuild, &'a Scenario) -> Fut,
+) -> std::result::Result<Vec<Vec<T>>, String>
+where
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let n = variants.len();
+    let mut out: Vec<Vec<T>> = (0..n).map(|_| Vec::new()).collect();
+    for i in 0..reps {
+        for j in 0..n {
+            let k = (i + j) % n;
+            let (what, scenario) = &variants[k];
+            progress(&format!(
+                "({figure}) {what} on QEMU {}: {}/{reps}",
+                build.version,
+                i + 1
+            ));
+            match boot(build, scenario).await {
+                Ok(t) => out[k].push(t),
+                Err(e) => return Err(format!("{what}: {e:#}")),
+            }
+        }
+    }
+    Ok(out)
+}
+
 // ---------------------------------------------------------------------------
 // (a) boot to `$ `, harness against plain QEMU.
 
@@ -1212,34 +1246,15 @@ async fn figure_hot_page(root: &Path, registry: &QemuRegistry, reps: usize) -> b
     let mut ok = true;
     let mut phases: Vec<(String, Vec<Vec<HotPageBoot>>)> = Vec::new();
     for build in registry.builds() {
-        let mut boots: Vec<Vec<HotPageBoot>> = (0..n).map(|_| Vec::new()).collect();
-        let mut error = None;
-        'reps: for i in 0..reps {
-            // A different variant first in each repetition: a load that
-            // comes and goes falls on all of them alike.
-            for j in 0..n {
-                let k = (i + j) % n;
-                let (what, scenario) = &variants[k];
-                progress(&format!(
-                    "(h) {what} on QEMU {}: {}/{reps}",
-                    build.version,
-                    i + 1
-                ));
-                match hot_page_boot(build, scenario).await {
-                    Ok(b) => boots[k].push(b),
-                    Err(e) => {
-                        error = Some(format!("{what}: {e:#}"));
-                        break 'reps;
-                    }
-                }
-            }
-        }
         let version = build.version.to_string();
-        if let Some(e) = error {
-            println!("{version:<7} failed: {e}");
-            ok = false;
-            continue;
-        }
+        let boots = match take_turns('h', build, &variants, reps, hot_page_boot).await {
+            Ok(boots) => boots,
+            Err(e) => {
+                println!("{version:<7} failed: {e}");
+                ok = false;
+                continue;
+            }
+        };
         let last = |k: usize| -> Vec<f64> { boots[k].iter().map(|b| b.last).collect() };
         let per = |k: usize| -> Vec<f64> {
             boots[k]

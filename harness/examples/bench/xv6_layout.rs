@@ -12,7 +12,7 @@ use anyhow::{bail, Result};
 use hvharness::qemu::{QemuBuild, QemuRegistry};
 use hvharness::scenario::Scenario;
 
-use super::{load_average, progress, ratio, secs};
+use super::{load_average, ratio, secs, take_turns};
 
 /// xv6-riscv's boot path as the user listed it.
 const XV6_PATH: [&str; 6] = [
@@ -77,7 +77,6 @@ pub(crate) async fn figure(root: &Path, registry: &QemuRegistry, reps: usize) ->
             return false;
         }
     };
-    let n = variants.len();
     println!("    load average at the start: {}", load_average());
     println!(
         "{:<7} {:<22} {:<22} {:<22} {:<22} {:<22} {:<22} unmitigated/none",
@@ -85,32 +84,15 @@ pub(crate) async fn figure(root: &Path, registry: &QemuRegistry, reps: usize) ->
     );
     let mut ok = true;
     for build in registry.builds() {
-        let mut times: Vec<Vec<f64>> = vec![Vec::new(); n];
-        let mut error = None;
-        'reps: for i in 0..reps {
-            for j in 0..n {
-                let k = (i + j) % n;
-                let (what, scenario) = &variants[k];
-                progress(&format!(
-                    "(x) {what} on QEMU {}: {}/{reps}",
-                    build.version,
-                    i + 1
-                ));
-                match boot(build, scenario).await {
-                    Ok(t) => times[k].push(t),
-                    Err(e) => {
-                        error = Some(format!("{what}: {e:#}"));
-                        break 'reps;
-                    }
-                }
-            }
-        }
         let version = build.version.to_string();
-        if let Some(e) = error {
-            println!("{version:<7} failed: {e}");
-            ok = false;
-            continue;
-        }
+        let times = match take_turns('x', build, &variants, reps, boot).await {
+            Ok(times) => times,
+            Err(e) => {
+                println!("{version:<7} failed: {e}");
+                ok = false;
+                continue;
+            }
+        };
         let to_none = |k: usize| -> Vec<f64> {
             times[k]
                 .iter()
