@@ -19,36 +19,11 @@ use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(1200);
 
-fn git(repo: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=hvharness test",
-            "-c",
-            "user.email=test@hvharness.invalid",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(repo)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("git {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// Commits everything in the tree with `message`; returns the hash.
 fn commit(repo: &Path, message: &str) -> String {
-    git(repo, &["add", "-A"]);
-    git(repo, &["commit", "-q", "--allow-empty", "-m", message]);
-    git(repo, &["rev-parse", "HEAD"])
+    common::git(repo, &["add", "-A"]);
+    common::git(repo, &["commit", "-q", "--allow-empty", "-m", message]);
+    common::git(repo, &["rev-parse", "HEAD"])
 }
 
 fn write(repo: &Path, path: &str, text: &str) {
@@ -75,7 +50,7 @@ struct History {
 /// main: c0 (7.2.22, good) c1, m1 (merges a1: 8.0.2), c2, c3, c4 (broken),
 /// c5, m2 (merges b1 b2 b3 b4; b3 switches to 9.2.0), c6, c7 (10.0.2, bad).
 fn make_history(repo: &Path) -> History {
-    git(repo, &["init", "-q", "-b", "master"]);
+    common::git(repo, &["init", "-q", "-b", "master"]);
     write(repo, "qemu-version", "7.2.22\n");
     write(
         repo,
@@ -85,25 +60,25 @@ fn make_history(repo: &Path) -> History {
     let good = commit(repo, "c0: start (QEMU 7.2.22)");
     write(repo, "hw/riscv/virt.c", "/* virt */\n");
     commit(repo, "c1: hw/riscv: add virt");
-    git(repo, &["checkout", "-q", "-b", "a"]);
+    common::git(repo, &["checkout", "-q", "-b", "a"]);
     write(repo, "qemu-version", "8.0.2\n");
     let a1 = commit(repo, "a1: move to QEMU 8.0.2");
-    git(repo, &["checkout", "-q", "master"]);
-    git(
+    common::git(repo, &["checkout", "-q", "master"]);
+    common::git(
         repo,
         &["merge", "-q", "--no-ff", "-m", "m1: Merge branch a", "a"],
     );
     write(repo, "docs/a.txt", "a\n");
     let c2 = commit(repo, "c2: docs");
     // The branch merged by m2 starts here.
-    git(repo, &["branch", "b"]);
+    common::git(repo, &["branch", "b"]);
     write(repo, "docs/b.txt", "b\n");
     commit(repo, "c3: more docs");
     write(repo, "broken", "this tree does not build\n");
     let broken = commit(repo, "c4: break the build");
     std::fs::remove_file(repo.join("broken")).unwrap();
     commit(repo, "c5: fix the build");
-    git(repo, &["checkout", "-q", "b"]);
+    common::git(repo, &["checkout", "-q", "b"]);
     write(repo, "hw/riscv/boot.c", "/* boot */\n");
     let b1 = commit(repo, "b1: hw/riscv: boot");
     write(repo, "target/riscv/csr.c", "/* csr */\n");
@@ -117,17 +92,17 @@ fn make_history(repo: &Path) -> History {
     let culprit = commit(repo, "b3: target/riscv: Reset henvcfg to zero");
     write(repo, "docs/b4.txt", "b4\n");
     let b4 = commit(repo, "b4: docs");
-    git(repo, &["checkout", "-q", "master"]);
-    git(
+    common::git(repo, &["checkout", "-q", "master"]);
+    common::git(
         repo,
         &["merge", "-q", "--no-ff", "-m", "m2: Merge branch b", "b"],
     );
-    let merge = git(repo, &["rev-parse", "HEAD"]);
+    let merge = common::git(repo, &["rev-parse", "HEAD"]);
     write(repo, "docs/c6.txt", "c6\n");
     commit(repo, "c6: docs");
     write(repo, "qemu-version", "10.0.2\n");
     let bad = commit(repo, "c7: move to QEMU 10.0.2");
-    let first_parent = git(
+    let first_parent = common::git(
         repo,
         &["rev-list", "--first-parent", &format!("{good}..{bad}")],
     )
@@ -324,7 +299,7 @@ fn kill_group(child: &Child) {
 }
 
 fn worktrees(repo: &Path) -> usize {
-    git(repo, &["worktree", "list", "--porcelain"])
+    common::git(repo, &["worktree", "list", "--porcelain"])
         .lines()
         .filter(|l| l.starts_with("worktree "))
         .count()
@@ -357,7 +332,7 @@ fn compiled(build_dir: &Path) -> Vec<(String, Vec<String>)> {
 
 /// The files that differ between two commits and exist in the second.
 fn changed(repo: &Path, from: &str, to: &str) -> Vec<String> {
-    let mut files: Vec<String> = git(
+    let mut files: Vec<String> = common::git(
         repo,
         &["diff", "--name-only", "--diff-filter=AMRT", from, to],
     )
@@ -402,8 +377,8 @@ fn bisect_qemu_finds_the_commit_inside_the_merged_branch_and_resumes() {
     let repo = tmp.path().join("qemu");
     std::fs::create_dir(&repo).unwrap();
     let h = make_history(&repo);
-    let head_before = git(&repo, &["rev-parse", "HEAD"]);
-    let status_before = git(&repo, &["status", "--porcelain"]);
+    let head_before = common::git(&repo, &["rev-parse", "HEAD"]);
+    let status_before = common::git(&repo, &["status", "--porcelain"]);
     let counter = tmp.path().join("builds.txt");
     let script = write_build_script(tmp.path(), &counter);
     let build_dir = tmp.path().join("build");
@@ -444,7 +419,7 @@ fn bisect_qemu_finds_the_commit_inside_the_merged_branch_and_resumes() {
     assert!(build_dir.join("worktree/.git").is_file(), "{log}");
     assert_eq!(worktrees(&repo), 2, "git lists the kept worktree");
     assert_eq!(
-        git(&build_dir.join("worktree"), &["rev-parse", "HEAD"]),
+        common::git(&build_dir.join("worktree"), &["rev-parse", "HEAD"]),
         h.merge
     );
     let built_first = builds(&counter);
@@ -463,7 +438,7 @@ fn bisect_qemu_finds_the_commit_inside_the_merged_branch_and_resumes() {
 
     // What an interruption inside a checkout can leave: a stale index.lock
     // and a stray file. The next run restores the worktree before its checkout.
-    let wt_git_dir = git(
+    let wt_git_dir = common::git(
         &build_dir.join("worktree"),
         &["rev-parse", "--absolute-git-dir"],
     );
@@ -662,8 +637,11 @@ fn bisect_qemu_finds_the_commit_inside_the_merged_branch_and_resumes() {
     );
 
     // The user's checkout was never touched.
-    assert_eq!(git(&repo, &["rev-parse", "HEAD"]), head_before);
-    assert_eq!(git(&repo, &["status", "--porcelain"]), status_before);
+    assert_eq!(common::git(&repo, &["rev-parse", "HEAD"]), head_before);
+    assert_eq!(
+        common::git(&repo, &["status", "--porcelain"]),
+        status_before
+    );
     assert!(common::qemu_processes_with(&build_dir.display().to_string()).is_empty());
 
     // `bisect clean` removes a build directory with its worktree, and git forgets it.

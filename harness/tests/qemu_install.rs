@@ -303,39 +303,15 @@ fn bad_tarballs_get_a_clear_error_and_leave_nothing() {
     assert!(sb.contents().is_empty(), "{:?}", sb.contents());
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=hvharness test",
-            "-c",
-            "user.email=test@hvharness.invalid",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// A "QEMU repository" whose tag `vVERSION` names VERSION in a file, and a
 /// later commit that names no real version (building it would fail).
 fn tagged_source(sb: &Sandbox, version: &str) -> PathBuf {
     let src = sb.dir.path().join("qemu-src");
     std::fs::create_dir_all(&src).unwrap();
-    git(&src, &["init", "-q", "-b", "master"]);
+    common::git(&src, &["init", "-q", "-b", "master"]);
     std::fs::write(src.join("qemu-version"), format!("{version}\n")).unwrap();
-    git(&src, &["add", "-A"]);
-    git(
+    common::git(&src, &["add", "-A"]);
+    common::git(
         &src,
         &[
             "commit",
@@ -344,9 +320,9 @@ fn tagged_source(sb: &Sandbox, version: &str) -> PathBuf {
             &format!("Update version for v{version} release"),
         ],
     );
-    git(&src, &["tag", &format!("v{version}")]);
+    common::git(&src, &["tag", &format!("v{version}")]);
     std::fs::write(src.join("qemu-version"), "0.0.0\n").unwrap();
-    git(&src, &["commit", "-q", "-am", "after the release"]);
+    common::git(&src, &["commit", "-q", "-am", "after the release"]);
     src
 }
 
@@ -462,7 +438,7 @@ fn qemu_build_installs_a_prefix(version: &str) {
     assert!(out.status.success(), "{}", describe(&clean, &out));
     assert!(!build_dir.exists());
     assert_eq!(
-        git(&src, &["worktree", "list", "--porcelain"])
+        common::git(&src, &["worktree", "list", "--porcelain"])
             .matches("worktree ")
             .count(),
         1

@@ -2,7 +2,8 @@
 //! its skip messages, and the reference firmware build.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use hvharness::firmware::ReferenceFirmware;
@@ -274,4 +275,32 @@ pub fn validate_results(file: &serde_json::Value) {
         .take(10)
         .collect();
     assert!(errors.is_empty(), "schema: {}", errors.join("\n"));
+}
+
+/// Runs git in `dir` with a fixed identity and no user or system
+/// configuration (so a developer's hooks, signing or aliases cannot change
+/// a test's history): its trimmed stdout; panics with git's stderr on failure.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=hvharness test",
+            "-c",
+            "user.email=test@hvharness.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("git {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
