@@ -17,6 +17,19 @@
 //! Only direct calls are seen (`jal`, `auipc`+`jalr`, and tail jumps out of
 //! a function); the choice refuses a breakpoint reached any other way, or
 //! from more than one function, and says why.
+//!
+//! Other shapes of the same class, in firmware unlike the fixture:
+//! - a kernel started by its own M-mode code (`-bios none`, as xv6-riscv
+//!   runs) or by OpenSBI: the choice reads only the ELF, so the boot path
+//!   does not matter;
+//! - the breakpoint's function reached through a pointer (a Linux-style
+//!   initcall table) or from several callers (a per-hart path beside the
+//!   boot hart's): refused, with the reason in the hot-page warning, so the
+//!   user can name an `arm_after`;
+//! - a hot loop written inline in the caller, with no call off the page
+//!   between it and the breakpoint's call: refused ("calls nothing off its
+//!   page before it"), tested in `refused_when_called_from_several_functions_or_never`
+//!   and `the_first_cold_callee_after_the_hot_call`.
 
 use std::collections::BTreeSet;
 use std::ops::Range;
