@@ -173,12 +173,15 @@ pub(crate) fn render(b: &QemuBisection) -> String {
         };
         let _ = writeln!(
             s,
-            "  {:>2}. {} {:<4} build {:>6.1} s{} run {:>5.1} s  {}  ({})",
+            "  {:>2}. {} {:<4} build {:>6.1} s{}{} run {:>5.1} s  {}  ({})",
             i + 1,
             commit,
             st.verdict,
             st.build_secs,
             if st.configured { " (configured)" } else { "" },
+            st.build_commands
+                .map(|n| format!(" {n} cmds"))
+                .unwrap_or_default(),
             st.run_secs,
             truncate(&st.subject, 60),
             st.reason
