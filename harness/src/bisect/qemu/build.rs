@@ -188,10 +188,11 @@ pub(crate) fn build(spec: &BuildSpec, dir: &BuildDir, wt: &Path, commit: &str) -
         _ => {}
     }
     link_subprojects(wt, spec.subprojects.as_deref(), &mut log)?;
-    let (steps, configured) = steps(spec, wt, &out)?;
+    let (steps, configure_signature) = steps(spec, wt, &out)?;
+    let configured = configure_signature.is_some();
     // Where the last step's output starts: ninja's, for the default build.
     let mut last_step_at = 0;
-    for (what, cmd) in steps {
+    for (i, (what, cmd)) in steps.into_iter().enumerate() {
         let _ = writeln!(log, "== hvharness: {what}");
         last_step_at = log.metadata().map_or(0, |m| m.len());
         let left = deadline.saturating_duration_since(Instant::now());
@@ -230,11 +231,14 @@ pub(crate) fn build(spec: &BuildSpec, dir: &BuildDir, wt: &Path, commit: &str) -
             };
             return failed(&log_path, started, reason);
         }
-    }
-    if configured && spec.command.is_none() {
-        let signature = build_system_signature(wt)?;
-        std::fs::write(out.join(CONFIGURED), signature)
-            .with_context(|| format!("writing {}", out.join(CONFIGURED).display()))?;
+        // The stamp says what build.ninja is configured for, so it is written
+        // as soon as configure succeeds: a build cut short after that (Ctrl-C,
+        // a compile error) must not configure again next time (it did, which
+        // cost a resumed real bisection 45 s of configure and nothing else).
+        if let (0, Some(signature)) = (i, &configure_signature) {
+            std::fs::write(out.join(CONFIGURED), signature)
+                .with_context(|| format!("writing {}", out.join(CONFIGURED).display()))?;
+        }
     }
     if !binary.is_file() {
         return failed(
@@ -269,9 +273,14 @@ pub(crate) fn how_built(configured: bool, work: Option<NinjaWork>) -> String {
 }
 
 /// The commands that build the worktree's commit, each with what it is
-/// called in the log; true when they configure the build directory afresh.
-fn steps(spec: &BuildSpec, wt: &Path, out: &Path) -> Result<(Vec<(String, Command)>, bool)> {
-    let mut configured = false;
+/// called in the log; when the first one configures the build directory
+/// afresh, the build-system signature to stamp once it succeeds.
+fn steps(
+    spec: &BuildSpec,
+    wt: &Path,
+    out: &Path,
+) -> Result<(Vec<(String, Command)>, Option<String>)> {
+    let mut configure_signature = None;
     let steps = match &spec.command {
         Some(cmd) => {
             let mut c = Command::new("sh");
@@ -291,7 +300,7 @@ fn steps(spec: &BuildSpec, wt: &Path, out: &Path) -> Result<(Vec<(String, Comman
             if !same {
                 let _ = std::fs::remove_file(&stamp);
                 steps.push(("configure".to_string(), configure_command(wt, out)?));
-                configured = true;
+                configure_signature = Some(signature);
             }
             let mut ninja = Command::new("ninja");
             ninja.arg("-C").arg(out).arg(BINARY);
@@ -305,11 +314,10 @@ fn steps(spec: &BuildSpec, wt: &Path, out: &Path) -> Result<(Vec<(String, Comman
                     c.env("PATH", &joined);
                 }
             }
-            // The signature is written once the whole build succeeded, in `build`.
             steps
         }
     };
-    Ok((steps, configured))
+    Ok((steps, configure_signature))
 }
 
 /// Why no commit builds here when a meson subproject is missing, and how to
@@ -544,6 +552,108 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Runs git in `dir` as a test user.
+    fn git(dir: &Path, args: &[&str]) {
+        let st = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@t.invalid"])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success(), "git {args:?}");
+    }
+
+    /// A committed tree whose `configure` counts its runs (in the returned
+    /// file) and writes a build.ninja whose one command fails while
+    /// `fail-once` exists (as a build cut short does), then makes the binary.
+    fn fake_tree(tmp: &Path) -> (PathBuf, PathBuf) {
+        let (wt, runs) = (tmp.join("wt"), tmp.join("configure-runs"));
+        std::fs::create_dir_all(&wt).unwrap();
+        let step = tmp.join("step.sh");
+        let fail = tmp.join("fail-once");
+        std::fs::write(
+            &step,
+            format!(
+                "if [ -e '{}' ]; then rm '{}'; exit 1; fi\ntouch {BINARY}\n",
+                fail.display(),
+                fail.display()
+            ),
+        )
+        .unwrap();
+        let configure = wt.join("configure");
+        std::fs::write(
+            &configure,
+            format!(
+                "#!/bin/sh\necho run >> '{}'\nprintf 'rule step\\n  command = sh {}\\nbuild {BINARY}: step\\n' > build.ninja\n",
+                runs.display(),
+                step.display()
+            ),
+        )
+        .unwrap();
+        let mut perms = std::fs::metadata(&configure).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&configure, perms).unwrap();
+        git(&wt, &["init", "-q"]);
+        git(&wt, &["add", "-A"]);
+        git(&wt, &["commit", "-qm", "tree"]);
+        (wt, runs)
+    }
+
+    #[test]
+    fn a_build_cut_short_after_configure_does_not_configure_again() {
+        if Command::new("ninja").arg("--version").output().is_err() {
+            eprintln!("skipped: ninja is not installed (Debian: ninja-build)");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let (wt, runs) = fake_tree(tmp.path());
+        let dir = BuildDir {
+            root: tmp.path().join("b"),
+        };
+        let spec = BuildSpec {
+            command: None,
+            timeout: Duration::from_secs(120),
+            subprojects: None,
+        };
+        let configure_runs = || {
+            std::fs::read_to_string(&runs)
+                .unwrap_or_default()
+                .lines()
+                .count()
+        };
+        std::fs::write(tmp.path().join("fail-once"), "").unwrap();
+        match build(&spec, &dir, &wt, "0123456789ab").unwrap() {
+            Built::Failed { reason, .. } => assert!(reason.contains("ninja"), "{reason}"),
+            other => panic!("the first build should fail in ninja: {other:?}"),
+        }
+        assert_eq!(configure_runs(), 1);
+        // The next build of the same tree (a resumed run) goes straight to ninja.
+        match build(&spec, &dir, &wt, "0123456789ab").unwrap() {
+            Built::Ok {
+                configured, work, ..
+            } => {
+                assert!(!configured);
+                assert_eq!(work.map(|w| w.commands), Some(1));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            configure_runs(),
+            1,
+            "configure ran again on an unchanged tree"
+        );
+        // A changed build-system file configures again.
+        std::fs::write(wt.join("meson.build"), "project('x')\n").unwrap();
+        git(&wt, &["add", "meson.build"]);
+        git(&wt, &["commit", "-qm", "meson"]);
+        match build(&spec, &dir, &wt, "0123456789ab").unwrap() {
+            Built::Ok { configured, .. } => assert!(configured),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(configure_runs(), 2);
     }
 
     #[test]
