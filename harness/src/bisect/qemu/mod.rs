@@ -373,10 +373,10 @@ impl Bisector<'_> {
         };
         if !self.opts.expect && go == bo {
             bail!(
-                "both ends {} ({} and {}): nothing to bisect. Pick a --good that behaves differently, or use --expect",
-                go.verb(),
+                "the ends behave alike ({} and {} each {}): nothing to bisect. Pick a --good that behaves differently, or use --expect",
                 report::short(good),
-                report::short(bad)
+                report::short(bad),
+                go.verb()
             );
         }
         Ok(Ends { good: go })
