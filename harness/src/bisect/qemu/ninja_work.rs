@@ -110,7 +110,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let log = tmp.path().join("build-1-0123456789ab.log");
         let configure = "== hvharness: configure\n[1/2] a configure-time ninja\n";
-        let ninja = "== hvharness: ninja qemu-system-riscv64\n[1/1] Linking target qemu-system-riscv64\n";
+        let ninja =
+            "== hvharness: ninja qemu-system-riscv64\n[1/1] Linking target qemu-system-riscv64\n";
         std::fs::write(&log, format!("{configure}{ninja}")).unwrap();
         let work = from_log(&log, configure.len() as u64).unwrap();
         assert_eq!(work.commands, 1);
