@@ -277,14 +277,13 @@ pub(crate) fn how_built(configured: bool, work: Option<NinjaWork>) -> String {
     s
 }
 
+/// Build commands, each with what the log calls it.
+type Steps = Vec<(String, Command)>;
+
 /// The commands that build the worktree's commit, each with what it is
 /// called in the log; when the first one configures the build directory
 /// afresh, the build-system signature to stamp once it succeeds.
-fn steps(
-    spec: &BuildSpec,
-    wt: &Path,
-    out: &Path,
-) -> Result<(Vec<(String, Command)>, Option<String>)> {
+fn steps(spec: &BuildSpec, wt: &Path, out: &Path) -> Result<(Steps, Option<String>)> {
     let mut configure_signature = None;
     let steps = match &spec.command {
         Some(cmd) => {
