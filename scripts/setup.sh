@@ -10,7 +10,9 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-qemu_root="$top/.qemu"
+# $HVHARNESS_QEMU_PREFIXES puts the prefixes elsewhere (one set shared by several
+# checkouts, or a scratch set-up that leaves .qemu/ alone); hvharness reads it too.
+qemu_root="${HVHARNESS_QEMU_PREFIXES:-$top/.qemu}"
 export DEBIAN_FRONTEND=noninteractive
 
 say() { echo "setup: $*" >&2; }
@@ -114,7 +116,7 @@ install_qemu() {
   rm -rf "${qemu_root:?}/$ver"
   mv "$work/prefix" "$qemu_root/$ver"
   echo "$ver" > "$marker"
-  say "QEMU $ver ready in .qemu/$ver"
+  say "QEMU $ver ready in $qemu_root/$ver"
 }
 
 # Prebuilt prefixes of versions Debian does not package (8.0.2 and 9.2.0, the
@@ -217,7 +219,7 @@ install_prebuilt() {
   mkdir -p "$qemu_root"
   rm -rf "${qemu_root:?}/$ver"
   mv "$work/prefix" "$qemu_root/$ver"
-  say "QEMU $ver ready in .qemu/$ver (from $tarball)"
+  say "QEMU $ver ready in $qemu_root/$ver (from $tarball)"
 }
 
 ensure_toolchain

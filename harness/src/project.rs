@@ -26,12 +26,41 @@ fn find_upwards(start: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
-/// The project's QEMU prefixes, one per version (`.qemu/<version>/`).
+/// Environment variable that moves the project's QEMU prefixes out of `.qemu/`
+/// (scripts/setup.sh reads it too).
+pub(crate) const QEMU_PREFIXES_ENV: &str = "HVHARNESS_QEMU_PREFIXES";
+
+/// The project's QEMU prefixes, one per version: `$HVHARNESS_QEMU_PREFIXES/<version>/`,
+/// else `.qemu/<version>/`.
 pub(crate) fn qemu_prefixes_dir(root: &Path) -> PathBuf {
-    root.join(".qemu")
+    prefixes_dir_from(root, std::env::var_os(QEMU_PREFIXES_ENV))
+}
+
+/// [`qemu_prefixes_dir`] for a given value of the variable (an empty one is unset).
+fn prefixes_dir_from(root: &Path, var: Option<std::ffi::OsString>) -> PathBuf {
+    match var {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => root.join(".qemu"),
+    }
 }
 
 /// Where `make -C hypervisor` puts the firmware.
 pub(crate) fn firmware_dir(root: &Path) -> PathBuf {
     root.join("target").join("firmware")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prefixes_move_with_the_variable_and_default_to_dot_qemu() {
+        let root = Path::new("/src/project");
+        assert_eq!(prefixes_dir_from(root, None), root.join(".qemu"));
+        assert_eq!(prefixes_dir_from(root, Some("".into())), root.join(".qemu"));
+        assert_eq!(
+            prefixes_dir_from(root, Some("/scratch/qemu".into())),
+            Path::new("/scratch/qemu")
+        );
+    }
 }

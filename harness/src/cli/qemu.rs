@@ -115,17 +115,13 @@ pub(crate) async fn build(
     })
     .await?;
     crate::outln!(
-        "built QEMU {} at {} ({} {}) in {:.0} s{}: {}",
+        "built QEMU {} at {} ({} {}) in {:.0} s ({}): {}",
         r.version,
         r.tag,
         r.commit.short(),
         r.commit.subject,
         r.secs,
-        if r.configured {
-            " (configured)"
-        } else {
-            " (incremental)"
-        },
+        crate::bisect::qemu::build::how_built(r.configured, r.work),
         r.binary.display()
     );
     if let Some(t) = &r.tarball {

@@ -1,7 +1,8 @@
 //! The QEMU builds the harness knows about.
 //!
-//! Sources, in order: the project's own prefixes (`.qemu/<version>/`, made by
-//! `scripts/setup.sh`), prefixes installed with `hvharness qemu install`
+//! Sources, in order: the project's own prefixes (`.qemu/<version>/`, or
+//! `$HVHARNESS_QEMU_PREFIXES/<version>/`, made by `scripts/setup.sh`), prefixes
+//! installed with `hvharness qemu install`
 //! (`$XDG_DATA_HOME/hvharness/qemu/<version>/`, found by a scan), builds the
 //! user registered (the `HVHARNESS_QEMU` environment variable, a
 //! `:`-separated list of binaries, and the config file written by

@@ -7,6 +7,7 @@
 //! - [`build`]: one incremental build per step in a persistent directory.
 //! - [`failure`]: why a build failed, by its first cause in the log.
 //! - [`deps`]: the packages the default build needs, checked up front.
+//! - [`ninja_work`]: how many commands a step's ninja ran, from its log.
 //! - [`release`]: `qemu build`: the same builder at a release tag, made an
 //!   installed prefix or a tarball.
 //! - [`search`]: the binary search along a line of commits, with skips.
@@ -24,6 +25,7 @@ pub(crate) mod build;
 pub(crate) mod deps;
 pub(crate) mod failure;
 pub(crate) mod git;
+pub(crate) mod ninja_work;
 pub(crate) mod release;
 pub(crate) mod report;
 pub(crate) mod search;
@@ -371,10 +373,10 @@ impl Bisector<'_> {
         };
         if !self.opts.expect && go == bo {
             bail!(
-                "both ends {} ({} and {}): nothing to bisect. Pick a --good that behaves differently, or use --expect",
-                go.verb(),
+                "the ends behave alike ({} and {} each {}): nothing to bisect. Pick a --good that behaves differently, or use --expect",
                 report::short(good),
-                report::short(bad)
+                report::short(bad),
+                go.verb()
             );
         }
         Ok(Ends { good: go })
@@ -639,16 +641,14 @@ impl Bisector<'_> {
                 data_dir,
                 secs,
                 configured,
+                work,
             } => {
                 rec.build_secs = secs;
                 rec.configured = configured;
+                rec.build_commands = work.map(|w| w.commands);
                 (self.progress)(format!(
-                    "  built in {secs:.0} s{}",
-                    if configured {
-                        " (configured)"
-                    } else {
-                        " (incremental)"
-                    }
+                    "  built in {secs:.0} s ({})",
+                    build::how_built(configured, work)
                 ));
                 Ok(Some((binary, data_dir)))
             }

@@ -43,6 +43,8 @@ pub(crate) struct Release {
     pub(crate) binary: PathBuf,
     pub(crate) secs: f64,
     pub(crate) configured: bool,
+    /// What ninja did (none for a `--build-cmd` that is not ninja).
+    pub(crate) work: Option<super::ninja_work::NinjaWork>,
     pub(crate) installed: Option<QemuBuild>,
     pub(crate) tarball: Option<PathBuf>,
 }
@@ -109,13 +111,14 @@ pub(crate) async fn build(
     let started = Instant::now();
     let built =
         super::build_in_background(spec, dir.clone(), wt.path().to_path_buf(), &hash).await?;
-    let (binary, data_dir, configured) = match built {
+    let (binary, data_dir, configured, work) = match built {
         Built::Ok {
             binary,
             data_dir,
             configured,
+            work,
             ..
-        } => (binary, data_dir, configured),
+        } => (binary, data_dir, configured, work),
         Built::Failed {
             reason, tail, log, ..
         } => bail!(
@@ -145,6 +148,7 @@ pub(crate) async fn build(
         binary: binary.clone(),
         secs,
         configured,
+        work,
         installed: None,
         tarball: None,
     };

@@ -178,7 +178,7 @@ pub(crate) fn render(b: &QemuBisection) -> String {
             commit,
             st.verdict,
             st.build_secs,
-            if st.configured { " (configured)" } else { "" },
+            how_built(st.configured, st.build_commands),
             st.run_secs,
             truncate(&st.subject, 60),
             st.reason
@@ -229,6 +229,17 @@ pub(crate) fn short(hash: &str) -> &str {
     &hash[..hash.len().min(12)]
 }
 
+/// A step's build in the table: ` (configured, 160 cmds)`, ` (12 cmds)`,
+/// ` (configured)` when the count is not known, or nothing.
+fn how_built(configured: bool, commands: Option<u64>) -> String {
+    match (configured, commands) {
+        (true, Some(n)) => format!(" (configured, {n} cmds)"),
+        (false, Some(n)) => format!(" ({n} cmds)"),
+        (true, None) => " (configured)".to_string(),
+        (false, None) => String::new(),
+    }
+}
+
 fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
@@ -247,6 +258,14 @@ mod tests {
         assert_eq!(named("v9.0.0", hash), "v9.0.0 (c25df57ae8f9)");
         assert_eq!(named("c25df57a", hash), "c25df57ae8f9");
         assert_eq!(named(hash, hash), "c25df57ae8f9");
+    }
+
+    #[test]
+    fn the_table_says_how_each_step_was_built() {
+        assert_eq!(how_built(true, Some(160)), " (configured, 160 cmds)");
+        assert_eq!(how_built(false, Some(12)), " (12 cmds)");
+        assert_eq!(how_built(true, None), " (configured)");
+        assert_eq!(how_built(false, None), "");
     }
 
     #[test]

@@ -59,6 +59,10 @@ pub(crate) struct StepRecord {
     pub(crate) build_secs: f64,
     /// Whether configure ran for this step.
     pub(crate) configured: bool,
+    /// The commands ninja ran (none: not known, as with most `--build-cmd`s,
+    /// or a state written before it was recorded).
+    #[serde(default)]
+    pub(crate) build_commands: Option<u64>,
     pub(crate) run_secs: f64,
     /// Why, in words: the run's outcome, or why it was skipped.
     pub(crate) reason: String,
@@ -75,6 +79,7 @@ impl StepRecord {
             qemu_version: None,
             build_secs: 0.0,
             configured: false,
+            build_commands: None,
             run_secs: 0.0,
             reason: String::new(),
         }
@@ -167,6 +172,7 @@ mod tests {
                 qemu_version: None,
                 build_secs: 1.0,
                 configured: true,
+                build_commands: Some(1446),
                 run_secs: 0.0,
                 reason: "build failed".into(),
             },
@@ -175,6 +181,17 @@ mod tests {
         let (s2, resumed) = State::open(&path, key(), false).unwrap();
         assert!(resumed);
         assert_eq!(s2.steps["c"].verdict, Verdict::Skip);
+        assert_eq!(s2.steps["c"].build_commands, Some(1446));
+        // A state saved before the command count was recorded still resumes.
+        let mut old: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        old["steps"]["c"]
+            .as_object_mut()
+            .unwrap()
+            .remove("build_commands");
+        std::fs::write(&path, old.to_string()).unwrap();
+        let (s3, _) = State::open(&path, key(), false).unwrap();
+        assert_eq!(s3.steps["c"].build_commands, None);
         let other = Key {
             bad: "z".into(),
             ..key()
