@@ -4,6 +4,7 @@
 use super::{address_and_place, faulting_stage, missing_at, Evidence, Finding};
 use crate::diagnosis::walk::{access_name, render_step, Missing, MissingKind, Stage};
 use crate::provenance;
+use crate::provenance::explain::BitQuestion;
 use crate::qemu::quirks;
 use crate::riscv::envcfg;
 
@@ -82,10 +83,13 @@ pub(super) fn adue(e: &Evidence) -> Option<Finding> {
         provenance::explain::missing_bit(
             elfs,
             e.csr_writes,
-            "henvcfg",
-            61,
-            "ADUE",
-            Some(&quirks::HENVCFG_RESET_ADUE),
+            &BitQuestion {
+                csr: "henvcfg",
+                bit: 61,
+                field: "ADUE",
+                reset: Some(&quirks::HENVCFG_RESET_ADUE),
+                hart: Some(e.fault.hart),
+            },
         )
     }) {
         details.extend(story.details);
@@ -94,12 +98,37 @@ pub(super) fn adue(e: &Evidence) -> Option<Finding> {
             fix.push_str(MENVCFG_TOO);
         }
     }
+    // menvcfg.ADUE clear: M-mode's register, usually written by firmware
+    // we have no ELF for; said so, or its writer named when we have one.
+    if let Some(story) = e.elfs.filter(|_| m_adue == Some(false)).and_then(|elfs| {
+        let q = BitQuestion {
+            csr: "menvcfg",
+            bit: 61,
+            field: "ADUE",
+            reset: None,
+            hart: Some(e.fault.hart),
+        };
+        provenance::explain::missing_bit(elfs, e.csr_writes, &q)
+    }) {
+        details.extend(story.details);
+        if stage != Stage::VS {
+            fix = format!("{} Or {}", story.fix, ptes_instead(stage));
+        }
+    }
     Some(Finding {
         rule: "adue",
         summary,
         details,
         fix,
     })
+}
+
+/// The other way out of an A/D fault at `stage`: A and D set by software.
+fn ptes_instead(stage: Stage) -> &'static str {
+    match stage {
+        Stage::G => "set A and D in the G-stage leaf PTEs in the hypervisor.",
+        _ => "set A and D in the kernel's PTEs.",
+    }
 }
 
 /// Said after the VS-stage fix when menvcfg.ADUE is clear as well.

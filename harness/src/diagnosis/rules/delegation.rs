@@ -3,6 +3,8 @@
 
 use super::{Evidence, Finding};
 use crate::diagnosis::TrapTarget;
+use crate::provenance;
+use crate::provenance::explain::BitQuestion;
 use crate::riscv::cause::code;
 use crate::riscv::Level;
 
@@ -47,6 +49,32 @@ pub(super) fn undelegated(e: &Evidence) -> Option<Finding> {
     } else {
         "VS"
     };
+    let mut details = vec![
+        format!("hedeleg = {hedeleg:#x}, bit {} = 0", c.code),
+        format!("sepc = {:#x}, stval = {:#x}", e.fault.epc, e.fault.tval),
+    ];
+    let mut fix = format!(
+        "Delegate it in the hypervisor: hedeleg |= 1 << {} (or forward it to the guest: set vsepc, vscause, vstval and enter vstvec).",
+        c.code
+    );
+    // Where the images write hedeleg, and the line to change.
+    let question = BitQuestion {
+        csr: "hedeleg",
+        bit: c.code as u32,
+        field: c.short,
+        reset: None,
+        hart: Some(e.fault.hart),
+    };
+    if let Some(story) = e
+        .elfs
+        .and_then(|elfs| provenance::explain::missing_bit(elfs, e.csr_writes, &question))
+    {
+        details.extend(story.details);
+        fix = format!(
+            "{} (Or forward the exception to the guest: set vsepc, vscause, vstval and enter vstvec.)",
+            story.fix
+        );
+    }
     Some(Finding {
         rule: "undelegated",
         summary: format!(
@@ -55,14 +83,8 @@ pub(super) fn undelegated(e: &Evidence) -> Option<Finding> {
             c.code,
             c.short
         ),
-        details: vec![
-            format!("hedeleg = {hedeleg:#x}, bit {} = 0", c.code),
-            format!("sepc = {:#x}, stval = {:#x}", e.fault.epc, e.fault.tval),
-        ],
-        fix: format!(
-            "Delegate it in the hypervisor: hedeleg |= 1 << {} (or forward it to the guest: set vsepc, vscause, vstval and enter vstvec).",
-            c.code
-        ),
+        details,
+        fix,
     })
 }
 
