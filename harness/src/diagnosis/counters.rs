@@ -214,7 +214,7 @@ pub(crate) fn counters(e: &Evidence) -> Option<Finding> {
         .and_then(|elfs| provenance::explain::missing_bit(elfs, e.csr_writes, &question))
     {
         details.extend(story.details);
-        fix = format!("{} Otherwise: {fix}", story.fix);
+        fix = format!("{} Otherwise: {fix}.", story.fix);
     }
     Some(Finding {
         rule: "counters",

@@ -321,6 +321,9 @@ fn written_at(w: &CsrWriter, value: Option<u64>, ran: &[&TracedWrite], traced: b
     format!("{} (`{}`, {operand}){on}", w.place(), w.instruction)
 }
 
+/// More set fields than this are counted, not named.
+const MAX_FIELDS_NAMED: usize = 12;
+
 /// `: STCE, PBMTE`: the named fields a value sets, or nothing.
 pub(crate) fn field_names(csr: &str, value: u64) -> String {
     let decoded = decode_csr(csr, value);
@@ -336,10 +339,11 @@ pub(crate) fn field_names(csr: &str, value: u64) -> String {
             }
         })
         .collect();
-    if names.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", names.join(", "))
+    match names.len() {
+        0 => String::new(),
+        // An all-ones value (hcounteren = ~0) would list every field.
+        n if n > MAX_FIELDS_NAMED => format!(": {n} fields set"),
+        _ => format!(": {}", names.join(", ")),
     }
 }
 
