@@ -151,11 +151,14 @@ fn adue_fix(stage: Stage, m_adue: Option<bool>) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
+    use super::super::{diagnose, Evidence};
     use crate::diagnosis::walk::tests::{adue_context, fixture};
     use crate::diagnosis::TrapTarget;
     use crate::qemu::QemuVersion;
     use crate::riscv::Cause;
 
+    /// The ADUE hang with the write-up's values (QEMU 9.2.0: menvcfg
+    /// 0x80000000000000f0, henvcfg 0x8000000000000000, scause 0xc at
     /// kvminithart+0x1e) and this machine's (QEMU 10.0.2: menvcfg with ADUE).
     #[test]
     fn adue_on_the_hang() {
@@ -282,6 +285,27 @@ mod tests {
         assert!(
             !found.iter().any(|f| f.rule.starts_with("gstage")),
             "{found:?}"
+        );
+
+        // With the images at hand and none writing menvcfg (M-mode's):
+        // said so, and the fix is the firmware's.
+        let walk = walked(&ctx, &mut f.mem, true);
+        let elfs = crate::elf::ElfSet::new();
+        let mut e = Evidence::new(&ctx);
+        e.walk = Some(&walk);
+        e.elfs = Some(&elfs);
+        let a = &diagnose(&e)[0];
+        assert!(
+            a.details.iter().any(|d| d == "no instruction in the images writes menvcfg: it is an M-mode register, written by the M-mode firmware (OpenSBI), outside the images we know."),
+            "{:?}",
+            a.details
+        );
+        assert!(
+            a.fix
+                .starts_with("Have the M-mode firmware set menvcfg bit 61 (ADUE) (menvcfg |= 1 << 61): the hypervisor runs in HS-mode and cannot write menvcfg.")
+                && a.fix.ends_with("Or set A and D in the G-stage leaf PTEs in the hypervisor."),
+            "{}",
+            a.fix
         );
     }
 }

@@ -135,5 +135,25 @@ mod tests {
         let mut old = ctx.clone();
         old.from = PrivilegeLevel::from_qemu_priv(0);
         assert_eq!(rules_fired(&Evidence::new(&old)), ["undelegated"]);
+        // Images at hand that never write hedeleg: said so, and the fix
+        // asks for the write.
+        let elfs = crate::elf::ElfSet::new();
+        let mut e = Evidence::new(&ctx);
+        e.elfs = Some(&elfs);
+        let f = &diagnose(&e)[0];
+        assert!(
+            f.details
+                .iter()
+                .any(|d| d == "no instruction in the images writes hedeleg."),
+            "{:?}",
+            f.details
+        );
+        assert!(
+            f.fix.starts_with(
+                "Set hedeleg bit 8 (ecall_u) in the hypervisor's per-hart set-up (hedeleg |= 1 << 8)."
+            ),
+            "{}",
+            f.fix
+        );
     }
 }
