@@ -226,6 +226,76 @@ async fn never_written(version: &str) {
     );
 }
 
+/// The shipped no-ADUE scenario with `trace_csrs = {csrs}`, written into
+/// `dir`; its path.
+fn traced_noadue(dir: &Path, csrs: &str) -> std::path::PathBuf {
+    let shipped = common::root().join("scenarios/hypervisor-noadue-2vm.toml");
+    let text = std::fs::read_to_string(&shipped).expect("the shipped no-ADUE scenario");
+    let fw = common::root().join("target/firmware");
+    let text = format!("trace_csrs = {csrs}\n{text}")
+        .replace("\"../target/firmware/", &format!("\"{}/", fw.display()));
+    let path = dir.join("traced.toml");
+    std::fs::write(&path, text).expect("writing the scenario");
+    path
+}
+
+/// The HTML report of a traced matrix cell: the CSR writes part, per CSR
+/// the writer's file:line, the hart, the value and henvcfg before and
+/// after; menvcfg, which nothing in the images writes, said so.
+fn in_html_report(version: &str) {
+    common::firmware();
+    if common::qemu_or_skip(version, "trace_csrs in the HTML report").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenario = traced_noadue(dir.path(), "[\"henvcfg\", \"menvcfg\"]");
+    let results = dir.path().join("all.json");
+    let html = dir.path().join("report.html");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hvharness"))
+            .args(args)
+            .env("HVHARNESS_ROOT", common::root())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("hvharness runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "hvharness {}: {}\n{}{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let path = |p: &Path| p.display().to_string();
+    run(&[
+        "matrix",
+        &path(&scenario),
+        "--no-build",
+        "--qemu",
+        version,
+        "--results",
+        &path(&results),
+    ]);
+    run(&["report", "html", &path(&results), "-o", &path(&html)]);
+    let page = std::fs::read_to_string(&html).expect("report.html");
+    assert!(page.contains("<h3>CSR writes</h3>"), "{page}");
+    let line = henvcfg_line();
+    for hart in [0, 1] {
+        let row = format!(
+            "<td class=\"name\">hart.c:{line}</td><td><code>csrs henvcfg, a5</code></td><td>{hart} (HS)</td><td>a5 = {STCE:#x}</td>"
+        );
+        assert!(page.contains(&row), "no row {row:?}:\n{page}");
+    }
+    assert!(
+        page.contains(
+            "<h4>menvcfg</h4><p class=\"note\">no instruction in the images writes it</p>"
+        ),
+        "{page}"
+    );
+}
+
 /// `trace_csrs` in a scenario: the run report carries the writes (what
 /// `run --json` prints), and the scenario's own stops are only its own.
 async fn in_run_report(version: &str) {
@@ -234,13 +304,7 @@ async fn in_run_report(version: &str) {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let shipped = common::root().join("scenarios/hypervisor-noadue-2vm.toml");
-    let text = std::fs::read_to_string(&shipped).expect("the shipped no-ADUE scenario");
-    let fw = common::root().join("target/firmware");
-    let text = format!("trace_csrs = [\"henvcfg\"]\n{text}")
-        .replace("\"../target/firmware/", &format!("\"{}/", fw.display()));
-    let path = dir.path().join("traced.toml");
-    std::fs::write(&path, text).expect("writing the scenario");
+    let path = traced_noadue(dir.path(), "[\"henvcfg\"]");
     let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
     let report = hvharness::runner::run(&scenario, &build)
         .await
@@ -321,4 +385,5 @@ common::per_version! {
     async fixed;
     async never_written;
     async in_run_report;
+    fn in_html_report;
 }

@@ -98,6 +98,8 @@ async fn adue_hang(version: &str) {
     }
 }
 
+/// An injected fault: its first trap (`cause`, taken to `to`, at a place
+/// starting `place_prefix`) explained by `rule`.
 async fn injected(
     version: &str,
     file: &str,
@@ -106,9 +108,19 @@ async fn injected(
     place_prefix: &str,
     rule: &str,
 ) {
-    let Some(d) = diagnosed(file, version).await else {
-        return;
-    };
+    injected_diagnosis(version, file, cause, to, place_prefix, rule).await;
+}
+
+/// [`injected`]'s checks, and the diagnosis; None when that QEMU is missing.
+async fn injected_diagnosis(
+    version: &str,
+    file: &str,
+    cause: u64,
+    to: TrapTarget,
+    place_prefix: &str,
+    rule: &str,
+) -> Option<Diagnosis> {
+    let d = diagnosed(file, version).await?;
     let text = hvharness::cli::diagnose::render(&d);
     assert!(matches!(d.observed, Observed::Hung { .. }), "{text}");
     let f = d
@@ -131,6 +143,59 @@ async fn injected(
     // trap, not an undecodable instruction) is no emulation failure, even
     // with htinst 0 on QEMU 7.2.
     assert!(!rules.iter().any(|r| r == "emulation"), "{text}");
+    Some(d)
+}
+
+/// The finding of `rule` holds `facts` among its details (each a prefix
+/// of one line, in any order), and its fix starts with `fix`.
+fn assert_names_the_writers(f: &Finding, facts: &[&str], fix: &str, text: &str) {
+    for fact in facts {
+        assert!(
+            f.details.iter().any(|d| d.starts_with(fact)),
+            "no detail starting {fact:?}:\n{text}"
+        );
+    }
+    assert!(
+        f.fix.as_deref().is_some_and(|x| x.starts_with(fix)),
+        "fix should start {fix:?}:\n{text}"
+    );
+}
+
+/// The nodeleg build: hedeleg's writer at hart.c and the helper that clears
+/// bit 8 again, with its line as the change, on every hart.
+async fn nodeleg(version: &str) {
+    let file = "fault-nodeleg.toml";
+    let Some(d) = injected_diagnosis(
+        version,
+        file,
+        8,
+        TrapTarget::HS,
+        "init:write",
+        "undelegated",
+    )
+    .await
+    else {
+        return;
+    };
+    let text = hvharness::cli::diagnose::render(&d);
+    for f in d.faults.iter().flat_map(|f| &f.findings) {
+        assert_eq!(f.rule, "undelegated", "{text}");
+        assert_names_the_writers(
+            f,
+            &[
+                "hedeleg is written at hart.c:13 (`csrw hedeleg, a5`, a5 = 0xb1ff: ",
+                "proposed change at fault.c:57:",
+                "-   csr_clear(CSR_HEDELEG, 1UL << EXC_ECALL_U);",
+            ],
+            "At fault.c:57 (fault_hedeleg), stop clearing hedeleg bit 8 (ecall_u)",
+            &text,
+        );
+        let written = &f.details[2];
+        assert!(
+            written.contains("fault.c:57 (`csrc hedeleg, a5`, a5 = 0x100: ecall_u) on harts 0 and 1; bit 8 (ecall_u) is set at hart.c:13 and cleared again at fault.c:57."),
+            "{text}"
+        );
+    }
 }
 
 /// Hart 0's fault in the fixtures whose VM0 entry page lacks X in the
@@ -337,6 +402,17 @@ async fn no_vsti(version: &str) {
                 .any(|l| l.starts_with("hideleg ")),
             "{text}"
         );
+        // Who wrote hideleg: hart_init delegates VSTI, the fixture's hook
+        // clears it again; that line is the change.
+        assert_names_the_writers(
+            f,
+            &[
+                "hideleg is written at hart.c:24 (`csrw hideleg, a5`, a5 = 0x444: VSEI, VSTI, VSSI) on harts 0 and 1 and fixture.c:145 (`csrc hideleg, a5`, a5 = 0x40: VSTI) on harts 0 and 1; bit 6 (VSTI) is set at hart.c:24 and cleared again at fixture.c:145.",
+                "-   csr_clear(CSR_HIDELEG, 1UL << IRQ_VS_TIMER);",
+            ],
+            "At fixture.c:145 (fixture_hideleg), stop clearing hideleg bit 6 (VSTI)",
+            &text,
+        );
     }
 }
 
@@ -501,7 +577,7 @@ async fn gdb_hand_off(version: &str) {
 
 common::per_version! {
     async adue_hang;
-    async nodeleg = injected("fault-nodeleg.toml", 8, TrapTarget::HS, "init:write", "undelegated");
+    async nodeleg;
     async gstage_hole = injected("fault-gstage-hole.toml", 23, TrapTarget::HS, "guest:kinit", "gstage-hole");
     async mmio_hole = injected("fault-mmio-hole.toml", 23, TrapTarget::HS, "guest:uartinit", "unmapped-mmio");
     async nostvec = injected("fault-nostvec.toml", 0xd, TrapTarget::HS, "guest:fault_unmapped_load", "no-stvec");

@@ -38,6 +38,8 @@
 use super::rules::{Evidence, Finding};
 use super::TrapTarget;
 use crate::elf::Instruction;
+use crate::provenance;
+use crate::provenance::explain::BitQuestion;
 use crate::riscv::cause::code;
 use crate::riscv::counteren::{self, Counteren};
 use crate::riscv::Level;
@@ -197,11 +199,28 @@ pub(crate) fn counters(e: &Evidence) -> Option<Finding> {
             ));
         }
     }
+    let mut fix = fix(which, read.counter, &read);
+    // Where the images write the register, and the line to change.
+    let field = counteren::field_name(read.counter);
+    let question = BitQuestion {
+        csr: which.name(),
+        bit: read.counter,
+        field: &field,
+        reset: None,
+        hart: Some(f.hart),
+    };
+    if let Some(story) = e
+        .elfs
+        .and_then(|elfs| provenance::explain::missing_bit(elfs, e.csr_writes, &question))
+    {
+        details.extend(story.details);
+        fix = format!("{} Otherwise: {fix}.", story.fix);
+    }
     Some(Finding {
         rule: "counters",
         summary,
         details,
-        fix: fix(which, read.counter, &read),
+        fix,
     })
 }
 

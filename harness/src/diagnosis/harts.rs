@@ -9,7 +9,9 @@ use serde::Serialize;
 
 use super::capture::HartState;
 use super::handled::SeenPast;
-use super::interrupts::{interrupt_state, timer_never_armed, InterruptState, TimerHistory};
+use super::interrupts::{
+    interrupt_state, timer_never_armed, FirmwareCode, InterruptState, TimerHistory,
+};
 use super::vcpu::{runs_vcpu, VcpuSign};
 use crate::qemu::trap_log::TrapLog;
 use crate::riscv::{Cause, Level};
@@ -46,7 +48,9 @@ pub struct HartSummary {
 impl HartSummary {
     /// The summary of `state`; `look` is what single-stepping it found,
     /// `log` the run's interrupt log (its timer history), `seen_past` how
-    /// the hart went past the trap its scause holds, when known.
+    /// the hart went past the trap its scause holds, when known; `code`
+    /// the firmware's ELF files and recorded CSR writes, for naming where a
+    /// register behind an interrupt finding is written.
     pub(crate) fn new(
         state: &HartState,
         place: Option<String>,
@@ -54,6 +58,7 @@ impl HartSummary {
         stuck: bool,
         log: &TrapLog,
         seen_past: Option<SeenPast>,
+        code: Option<FirmwareCode>,
     ) -> HartSummary {
         let stale_trap = state
             .csrs
@@ -68,7 +73,7 @@ impl HartSummary {
             .map(|p| p.describe().to_string());
         let hart_log = log.hart(state.hart as usize);
         let vcpu = runs_vcpu(state, hart_log);
-        let mut interrupts = interrupt_state(&state.csrs, vcpu.is_some());
+        let mut interrupts = interrupt_state(&state.csrs, vcpu.is_some(), state.hart, code);
         // A hart stuck on a trap waits for nothing; the others may wait
         // for a timer nobody armed, if a guest runs there.
         let history = hart_log.map(|h| TimerHistory {

@@ -30,6 +30,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::Finding;
+use crate::elf::ElfSet;
+use crate::provenance;
+use crate::provenance::explain::BitQuestion;
+use crate::provenance::CsrWrites;
 use crate::riscv::decode_csr;
 
 /// The interrupt registers a diagnosis reads, when the target has them.
@@ -208,14 +212,47 @@ fn decoded(csrs: &BTreeMap<String, u64>) -> Vec<String> {
 /// The interrupts of a hart whose registers are `csrs` (architectural
 /// names: `vsie` and `vsstatus` are the guest's own), decoded; the rules'
 /// findings only when the hart runs a vCPU (`runs_vcpu`, see the module).
-pub(crate) fn interrupt_state(csrs: &BTreeMap<String, u64>, runs_vcpu: bool) -> InterruptState {
+/// `code`: the firmware's code and the run's recorded CSR writes, for
+/// saying where a register behind a finding is written (hart `hart`).
+pub(crate) fn interrupt_state(
+    csrs: &BTreeMap<String, u64>,
+    runs_vcpu: bool,
+    hart: u32,
+    code: Option<FirmwareCode>,
+) -> InterruptState {
     InterruptState {
         decoded: decoded(csrs),
         findings: if runs_vcpu {
-            missing_links(csrs)
+            missing_links(csrs, hart, code)
         } else {
             Vec::new()
         },
+    }
+}
+
+/// The firmware's ELF files and, when the run traced them, its CSR writes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FirmwareCode<'a> {
+    pub(crate) elfs: &'a ElfSet,
+    pub(crate) recorded: Option<&'a CsrWrites>,
+}
+
+/// Where the images write hideleg and why bit `hbit` (`name`) is clear,
+/// added to `finding`: the writer's line, and the change as the fix.
+fn hideleg_story(finding: &mut Finding, hbit: u32, name: &str, hart: u32, code: FirmwareCode) {
+    let question = BitQuestion {
+        csr: "hideleg",
+        bit: hbit,
+        field: name,
+        reset: None,
+        hart: Some(hart),
+    };
+    if let Some(story) = provenance::explain::missing_bit(code.elfs, code.recorded, &question) {
+        finding.details.extend(story.details);
+        finding.fix = Some(format!(
+            "{} Then the guest takes its interrupt through hideleg bit {hbit} ({name}).",
+            story.fix
+        ));
     }
 }
 
@@ -224,7 +261,11 @@ fn bit(v: u64, n: u32) -> bool {
 }
 
 /// A pending interrupt that reaches nobody: the rules.
-fn missing_links(csrs: &BTreeMap<String, u64>) -> Vec<Finding> {
+fn missing_links(
+    csrs: &BTreeMap<String, u64>,
+    hart: u32,
+    code: Option<FirmwareCode>,
+) -> Vec<Finding> {
     let get = |n: &str| csrs.get(n).copied();
     let mut out = Vec::new();
     // VS-level interrupts: pending in hip (or injected through hvip).
@@ -244,7 +285,7 @@ fn missing_links(csrs: &BTreeMap<String, u64>) -> Vec<Finding> {
                 if hie.is_some_and(|h| bit(h, hbit)) {
                     continue; // enabled at HS: the hypervisor takes it itself
                 }
-                out.push(Finding {
+                let mut finding = Finding {
                     rule: "interrupt-undelegated".to_string(),
                     summary: format!(
                         "{name} is pending ({shown}.{name}P) but hideleg does not delegate it and hie does not enable it: \
@@ -260,7 +301,11 @@ fn missing_links(csrs: &BTreeMap<String, u64>) -> Vec<Finding> {
                     fix: Some(format!(
                         "Delegate it to the guest: set hideleg bit {hbit} ({name}), as the guest expects its {guest_name} there."
                     )),
-                });
+                };
+                if let Some(code) = code {
+                    hideleg_story(&mut finding, hbit, name, hart, code);
+                }
+                out.push(finding);
                 continue;
             }
             // Delegated: the guest sees it as its own S-level interrupt.
@@ -313,6 +358,8 @@ mod tests {
                 ("vsie", 1 << 5),
             ]),
             true,
+            0,
+            None,
         );
         assert_eq!(s.findings.len(), 1, "{:?}", s.findings);
         let f = &s.findings[0];
@@ -448,7 +495,7 @@ mod tests {
             ("mie", 0),
             ("mideleg", 0),
         ]);
-        let s = interrupt_state(&idle, false);
+        let s = interrupt_state(&idle, false, 0, None);
         assert!(s.findings.is_empty(), "{:?}", s.findings);
         assert!(
             s.decoded.iter().any(|l| l == "hip 0x40: VSTIP"),
@@ -456,7 +503,7 @@ mod tests {
             s.decoded
         );
         // The same registers on a hart whose guest ran: both rules speak.
-        let rules: Vec<String> = interrupt_state(&idle, true)
+        let rules: Vec<String> = interrupt_state(&idle, true, 0, None)
             .findings
             .into_iter()
             .map(|f| f.rule)
@@ -469,6 +516,8 @@ mod tests {
         let s = interrupt_state(
             &csrs(&[("hvip", 1 << 6), ("hideleg", 1 << 6), ("vsie", 0)]),
             true,
+            0,
+            None,
         );
         assert_eq!(s.findings.len(), 1);
         assert_eq!(s.findings[0].rule, "interrupt-disabled");
@@ -480,16 +529,20 @@ mod tests {
         let ok = interrupt_state(
             &csrs(&[("hvip", 1 << 6), ("hideleg", 1 << 6), ("vsie", 1 << 5)]),
             true,
+            0,
+            None,
         );
         assert!(ok.findings.is_empty());
         // Enabled at HS: the hypervisor takes it.
         let hs = interrupt_state(
             &csrs(&[("hip", 1 << 6), ("hideleg", 0), ("hie", 1 << 6)]),
             true,
+            0,
+            None,
         );
         assert!(hs.findings.is_empty());
         // hideleg not read: no guess.
-        assert!(interrupt_state(&csrs(&[("hvip", 1 << 6)]), true)
+        assert!(interrupt_state(&csrs(&[("hvip", 1 << 6)]), true, 0, None)
             .findings
             .is_empty());
     }

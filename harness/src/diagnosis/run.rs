@@ -5,6 +5,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::harts::HartSummary;
+use super::interrupts::FirmwareCode;
 use super::{capture, console, guest_handler, FaultReport};
 use crate::qemu::trap_log::TrapLog;
 use crate::qemu::{QemuBuild, QemuVersion};
@@ -49,9 +50,11 @@ pub struct Explained {
 }
 
 /// The CSRs whose writes a diagnosing run records, because a rule names
-/// them in its finding (the ADUE rule: who wrote henvcfg, with what). Their
-/// breakpoints go once each hart has passed them.
-const TRACED_BY_RULES: &[&str] = &["henvcfg"];
+/// them in its finding (adue: henvcfg and menvcfg; undelegated: hedeleg;
+/// interrupt-undelegated: hideleg; counters: hcounteren): who wrote them,
+/// with what, on which harts. Their breakpoints go once each hart has
+/// passed them.
+const TRACED_BY_RULES: &[&str] = &["henvcfg", "menvcfg", "hedeleg", "hideleg", "hcounteren"];
 
 /// Runs once and explains; with `keep_for_gdb`, a hung QEMU is handed back stopped.
 pub async fn diagnose_one(
@@ -103,7 +106,8 @@ pub async fn run_and_explain(
     .await?;
     out.faults.extend(guests);
     // Last, since looking steps the harts: where each one is and what it does.
-    out.harts = summarize_harts(scenario, l, &harts, &out.faults, &log).await;
+    let writes = report.csr_writes.as_ref();
+    out.harts = summarize_harts(scenario, l, &harts, &out.faults, &log, writes).await;
     Ok((report, out, live))
 }
 
@@ -151,6 +155,7 @@ async fn summarize_harts(
     harts: &[capture::HartState],
     faults: &[FaultReport],
     log: &TrapLog,
+    writes: Option<&crate::provenance::CsrWrites>,
 ) -> Vec<HartSummary> {
     let mut out = Vec::new();
     for h in harts {
@@ -171,6 +176,10 @@ async fn summarize_harts(
             stuck,
             log,
             seen_past,
+            Some(FirmwareCode {
+                elfs: &l.elfs,
+                recorded: writes,
+            }),
         ));
     }
     out

@@ -5,7 +5,8 @@
 //! The page holds the grid (scenario x QEMU: word, colour and time per
 //! cell) and, per cell, the milestones on a timeline, the console tails, the
 //! CSR stops with every field that changed since the scenario's previous QEMU
-//! version marked (the snapshot diff of an upgrade), and the diagnosis.
+//! version marked (the snapshot diff of an upgrade), the CSR writes the run
+//! traced (writer file:line, hart, value before and after), and the diagnosis.
 
 use std::path::Path;
 
@@ -13,6 +14,7 @@ use anyhow::{Context, Result};
 use minijinja::Environment;
 use serde::Serialize;
 
+use super::csr_writes::CsrWritesModel;
 use super::schema::{Cell, CellStatus, ResultFile};
 use super::view::{RunView, StopView};
 
@@ -82,6 +84,8 @@ struct Detail {
     /// `henvcfg.ADUE`, each changed field once (harts repeat them).
     changed_names: Vec<String>,
     stops: Vec<StopModel>,
+    /// Per traced CSR, its recorded writes.
+    csr_writes: Vec<CsrWritesModel>,
     diagnosis: Option<String>,
 }
 
@@ -265,6 +269,10 @@ impl Detail {
             changed_fields,
             changed_names,
             stops,
+            csr_writes: run
+                .and_then(|r| r.csr_writes.as_ref())
+                .map(|w| w.model())
+                .unwrap_or_default(),
             diagnosis: cell.diagnosis.as_ref().map(|d| d.text.clone()),
         }
     }
@@ -361,5 +369,36 @@ mod tests {
             !html.contains("http://") && !html.contains("https://"),
             "no network references"
         );
+    }
+
+    #[test]
+    fn a_traced_cells_csr_writes() {
+        let mut c = Cell::not_run("s", "9.2.0", CellStatus::NoExpectation, String::new());
+        c.run = Some(serde_json::json!({
+            "csr_writes": {
+                "csrs": ["henvcfg", "menvcfg"],
+                "writers": [{"csr": "henvcfg"}],
+                "writes": [{
+                    "csr": "henvcfg", "hart": 1, "privilege": "HS", "place": "hart.c:40",
+                    "instruction": "csrs henvcfg, a5", "operand": "a5",
+                    "value": 9223372036854775808u64, "before": 0,
+                    "after": 9223372036854775808u64
+                }]
+            }
+        }));
+        let html = render(&ResultFile::new(None, vec![c]), "t").unwrap();
+        assert!(html.contains("<h3>CSR writes</h3>"), "{html}");
+        assert!(
+            html.contains("<td class=\"name\">hart.c:40</td><td><code>csrs henvcfg, a5</code></td><td>1 (HS)</td><td>a5 = 0x8000000000000000</td><td>0x0</td><td>0x8000000000000000</td>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("menvcfg</h4><p class=\"note\">no instruction in the images writes it"),
+            "{html}"
+        );
+        // An untraced run has no such part.
+        let plain = Cell::not_run("s", "9.2.0", CellStatus::Skipped, String::new());
+        let html = render(&ResultFile::new(None, vec![plain]), "t").unwrap();
+        assert!(!html.contains("CSR writes"), "{html}");
     }
 }

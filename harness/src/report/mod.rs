@@ -3,6 +3,7 @@
 //! matrix report. Every renderer reads the result file's types, so a report
 //! can be made again from a merged file on another machine.
 
+mod csr_writes;
 pub(crate) mod html;
 pub(crate) mod junit;
 pub(crate) mod merge;

@@ -24,6 +24,8 @@ pub(crate) struct RunView {
     pub(crate) transcripts: Vec<(String, String)>,
     pub(crate) stops: Vec<StopView>,
     pub(crate) duration_secs: f64,
+    /// The CSR writes the run recorded, when it traced CSRs.
+    pub(crate) csr_writes: Option<super::csr_writes::CsrWritesView>,
 }
 
 #[derive(Debug, Deserialize)]
