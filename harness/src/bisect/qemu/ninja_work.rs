@@ -34,7 +34,7 @@ pub(crate) fn from_log(path: &Path, from: u64) -> Option<NinjaWork> {
 
 /// Ninja's work from its output. Each status line starts `[done/total]`;
 /// after a regeneration the count starts again, so the last total counts.
-pub(crate) fn parse(output: &str) -> Option<NinjaWork> {
+fn parse(output: &str) -> Option<NinjaWork> {
     let mut commands = None;
     let mut regenerated = false;
     for line in output.lines() {
