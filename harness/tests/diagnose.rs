@@ -52,7 +52,7 @@ async fn adue_hang(version: &str) {
     let Some(d) = diagnosed("hypervisor-noadue-2vm.toml", version).await else {
         return;
     };
-    let text = hvharness::cli::diagnose::render(&d);
+    let text = hvharness::report::render_diagnosis(&d);
     if d.qemu < "9.0.0".parse().unwrap() {
         assert!(matches!(d.observed, Observed::Booted), "{text}");
         assert!(d.faults.is_empty(), "{text}");
@@ -109,7 +109,7 @@ async fn injected(
     let Some(d) = diagnosed(file, version).await else {
         return;
     };
-    let text = hvharness::cli::diagnose::render(&d);
+    let text = hvharness::report::render_diagnosis(&d);
     assert!(matches!(d.observed, Observed::Hung { .. }), "{text}");
     let f = d
         .faults
@@ -170,7 +170,7 @@ async fn sbi_panic(version: &str) {
     let Some(d) = diagnosed("hypervisor-sbi-panic.toml", version).await else {
         return;
     };
-    let text = hvharness::cli::diagnose::render(&d);
+    let text = hvharness::report::render_diagnosis(&d);
     let Observed::Hung { early, .. } = &d.observed else {
         panic!("expected a hang:\n{text}");
     };
@@ -229,7 +229,7 @@ async fn highboot(version: &str) {
     let Some(d) = diagnosed("hypervisor-highboot.toml", version).await else {
         return;
     };
-    let text = hvharness::cli::diagnose::render(&d);
+    let text = hvharness::report::render_diagnosis(&d);
     let Observed::Hung { early, .. } = &d.observed else {
         panic!("expected a hang:\n{text}");
     };
@@ -321,7 +321,7 @@ async fn no_vsti(version: &str) {
     let Some(d) = diagnosed("hypervisor-no-vsti.toml", version).await else {
         return;
     };
-    let text = hvharness::cli::diagnose::render(&d);
+    let text = hvharness::report::render_diagnosis(&d);
     for (h, f) in waiting_harts_with(&d, &text, "interrupt-undelegated") {
         assert!(f.summary.starts_with("VSTI is pending"), "{text}");
         assert!(
@@ -348,7 +348,7 @@ async fn emul_htinst(version: &str) {
     let Some(d) = diagnosed("hypervisor-emul-htinst.toml", version).await else {
         return;
     };
-    let text = hvharness::cli::diagnose::render(&d);
+    let text = hvharness::report::render_diagnosis(&d);
     if d.qemu >= "8.0.0".parse().unwrap() {
         assert!(matches!(d.observed, Observed::Booted), "{text}");
         assert!(d.faults.is_empty(), "{text}");
@@ -400,7 +400,7 @@ async fn notimer(version: &str) {
     let Some(d) = diagnosed("fault-notimer.toml", version).await else {
         return;
     };
-    let text = hvharness::cli::diagnose::render(&d);
+    let text = hvharness::report::render_diagnosis(&d);
     for (_, f) in waiting_harts_with(&d, &text, "timer-never-armed") {
         assert!(f.summary.contains("vsie.STIE"), "{text}");
         assert!(

@@ -141,7 +141,8 @@ fn outcomes(f: &ResultFile) -> BTreeMap<String, (CellStatus, String, Option<Stri
             let observed = c
                 .run
                 .as_ref()
-                .and_then(|r| r["observed"]["kind"].as_str())
+                .and_then(|r| r.field("observed"))
+                .and_then(|o| o["kind"].as_str())
                 .unwrap_or("-")
                 .to_string();
             (c.key(), (c.status, observed, c.reason.clone()))

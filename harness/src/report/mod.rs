@@ -3,6 +3,7 @@
 //! matrix report. Every renderer reads the result file's types, so a report
 //! can be made again from a merged file on another machine.
 
+mod diagnosis;
 pub(crate) mod html;
 pub(crate) mod junit;
 pub(crate) mod merge;
@@ -11,6 +12,8 @@ pub(crate) mod shard;
 mod text;
 mod view;
 
+pub use diagnosis::render_diagnosis;
 pub use schema::{Cell, CellStatus, ResultFile, SCHEMA};
 pub use shard::Shard;
 pub use text::{render_run, render_table};
+pub use view::{RunRecord, RECORD_VERSION};

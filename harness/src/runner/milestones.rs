@@ -4,13 +4,13 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{dialogue, hang, settle, Observed};
 use crate::scenario::Scenario;
 
 /// A milestone seen on a console.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MilestoneHit {
     pub console: String,
     pub pattern: String,

@@ -39,6 +39,20 @@ pub use milestones::MilestoneHit;
 pub use outcome::OutcomeClass;
 pub use report::{LookCounts, Observed, RunReport, Verdict};
 
+/// A QEMU ended from outside during a run (a signal the harness did not
+/// send, a crash), in words: the error [`run_with`] gives then, so that a
+/// caller can tell it from a run that failed.
+#[derive(Debug)]
+pub struct EndedFromOutside(String);
+
+impl std::fmt::Display for EndedFromOutside {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for EndedFromOutside {}
+
 /// Trap records per hart kept in the report of a run that did not boot.
 const TAIL_PER_HART: usize = 6;
 
@@ -85,15 +99,15 @@ pub async fn run_with(
     let end = crate::qemu::EndWatch::default();
     let result = run_watched(scenario, build, options, &end).await;
     match (end.get(), result) {
-        (Some(outside), Err(e)) => Err(e.context(format!("{outside}, during the run"))),
+        (Some(outside), Err(e)) => Err(e.context(EndedFromOutside(format!(
+            "{outside}, during the run"
+        )))),
         (Some(outside), Ok((r, _))) if !matches!(r.observed, Observed::Booted) => {
-            anyhow::bail!(
+            Err(anyhow::Error::new(EndedFromOutside(format!(
                 "{outside}, during the run of {} on QEMU {}: the run ended with \"{}\", which says nothing \
                  about the firmware",
-                r.scenario,
-                r.qemu,
-                r.observed
-            )
+                r.scenario, r.qemu, r.observed
+            ))))
         }
         (_, result) => result,
     }
