@@ -41,6 +41,9 @@ pub(crate) async fn diagnose(
             scenario.name, build.version
         );
         let (diagnosis, live) = diagnose_one(&scenario, build, gdb).await?;
+        for note in &diagnosis.notes {
+            eprintln!("hvharness: {note}");
+        }
         bad |= !matches!(diagnosis.observed, Observed::Booted);
         if !json {
             crate::out!("{}", crate::report::render_diagnosis(&diagnosis));

@@ -291,6 +291,9 @@ async fn run_cell(
         return Ok((r, None));
     }
     let d = crate::diagnosis::Diagnosis::new(&r, explained);
+    for note in &d.notes {
+        eprintln!("hvharness: {note}");
+    }
     let entry = DiagnosisEntry {
         text: report::render_diagnosis(&d),
         faults: serde_json::to_value(&d.faults).context("encoding the diagnosis")?,
