@@ -67,11 +67,36 @@ pub fn build_firmware(scenario: &Scenario) -> Result<(), Error> {
 /// Runs `scenario` on `build` (the firmware built) and judges the run
 /// against the scenario's expectation for that version.
 pub async fn run(scenario: &Scenario, build: &QemuBuild) -> Result<RunReport, Error> {
-    crate::runner::run(scenario, build).await.map_err(|e| {
-        if e.downcast_ref::<EndedFromOutside>().is_some() {
-            Error::EndedFromOutside(e)
-        } else {
-            Error::Internal(e)
-        }
-    })
+    crate::runner::run(scenario, build).await.map_err(of_run)
+}
+
+/// A run's error by kind: QEMU ended from outside, or anything else.
+fn of_run(e: anyhow::Error) -> Error {
+    if e.downcast_ref::<EndedFromOutside>().is_some() {
+        Error::EndedFromOutside(e)
+    } else {
+        Error::Internal(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// QEMU ended from outside is told apart however deep the runner put
+    /// it, and the message keeps every cause once.
+    #[test]
+    fn runs_ended_from_outside_are_told_apart() {
+        let outside = anyhow::anyhow!("reading the console").context(EndedFromOutside(
+            "QEMU was killed by SIGKILL, during the run".into(),
+        ));
+        let e = of_run(outside);
+        assert!(matches!(e, Error::EndedFromOutside(_)), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "QEMU was killed by SIGKILL, during the run: reading the console"
+        );
+        let other = of_run(anyhow::anyhow!("starting QEMU 9.2.0"));
+        assert!(matches!(other, Error::Internal(_)), "{other}");
+    }
 }

@@ -43,7 +43,7 @@ pub use report::{LookCounts, Observed, RunReport, Verdict};
 /// send, a crash), in words: the error [`run_with`] gives then, so that a
 /// caller can tell it from a run that failed.
 #[derive(Debug)]
-pub struct EndedFromOutside(String);
+pub struct EndedFromOutside(pub(crate) String);
 
 impl std::fmt::Display for EndedFromOutside {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
