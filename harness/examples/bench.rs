@@ -894,7 +894,9 @@ async fn matrix_reports(
     let (wall, stdout) = matrix_stdout(root, binary, files, extra).await?;
     let file = hvharness::report::ResultFile::parse(&String::from_utf8_lossy(&stdout))
         .context("hvharness matrix --json printed no result file")?;
-    Ok((wall, file.cells.into_iter().filter_map(|c| c.run).collect()))
+    let runs = file.cells.into_iter().filter_map(|c| c.run);
+    let runs = runs.map(serde_json::to_value).collect::<Result<_, _>>()?;
+    Ok((wall, runs))
 }
 
 /// Runs `hvharness matrix FILES --no-build --json EXTRA`: (wall seconds, its stdout).

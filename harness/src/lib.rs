@@ -36,11 +36,38 @@
 //! versioned JSON result file, shards and their merge, JUnit, HTML);
 //! [`snapshot`] keeps CSR snapshots per version and diffs them; [`bisect`]
 //! narrows a failure down to a QEMU version, a boot milestone or a QEMU
-//! commit; [`cli`] is the `hvharness` command line, one module per command;
+//! commit; `cli` is the `hvharness` command line, one module per command;
 //! [`project`] knows where the repository keeps its QEMU prefixes, firmware,
 //! scenarios and snapshots; [`signals`] is what the process undoes when
 //! Ctrl-C, SIGTERM or SIGHUP ends it (every module that starts something
 //! registers there, and it knows none of them).
+//!
+//! # Using it as a library
+//!
+//! Load a scenario, pick a QEMU build from the registry, build the firmware
+//! and run; the [`RunReport`] says what was observed and the verdict, and
+//! [`render_run`] puts it in words. Errors are an [`Error`] by what a caller
+//! can do about them. The library prints nothing: what the registry left
+//! out is in [`QemuRegistry::warnings`].
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), hvharness::Error> {
+//! use std::path::Path;
+//!
+//! let scenario = hvharness::load_scenario(Path::new("scenarios/hypervisor-noadue-2vm.toml"))?;
+//! let registry = hvharness::QemuRegistry::discover(Some(Path::new(".")));
+//! for warning in registry.warnings() {
+//!     eprintln!("{warning}");
+//! }
+//! let qemu = hvharness::find_qemu(&registry, "9.2.0")?;
+//! hvharness::build_firmware(&scenario)?;
+//! let report = hvharness::run(&scenario, &qemu).await?;
+//! if report.verdict.is_failure() {
+//!     print!("{}", hvharness::render_run(&report));
+//! }
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # Where a QEMU version's quirks live
 //!
@@ -51,9 +78,10 @@
 // links to crate-private items are meant.
 #![allow(rustdoc::private_intra_doc_links)]
 
+mod api;
 pub mod bisect;
 mod child;
-pub mod cli;
+mod cli;
 pub mod console;
 pub mod debug;
 pub mod diagnosis;
@@ -69,3 +97,12 @@ pub mod runner;
 pub mod scenario;
 pub mod signals;
 pub mod snapshot;
+
+pub use api::{build_firmware, find_qemu, load_scenario, run, Error};
+pub use qemu::{QemuBuild, QemuRegistry, QemuVersion};
+pub use report::{render_diagnosis, render_run, Cell, ResultFile, RunRecord};
+pub use runner::{Observed, RunReport, Verdict};
+pub use scenario::Scenario;
+
+/// The `hvharness` command line (what the binary runs).
+pub use cli::main as cli_main;

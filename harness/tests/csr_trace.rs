@@ -78,7 +78,12 @@ fn adue_text(d: &Diagnosis) -> (String, String) {
         .iter()
         .flat_map(|f| &f.findings)
         .find(|f| f.rule == "adue")
-        .unwrap_or_else(|| panic!("no adue finding: {}", hvharness::cli::diagnose::render(d)));
+        .unwrap_or_else(|| {
+            panic!(
+                "no adue finding: {}",
+                hvharness::report::render_diagnosis(d)
+            )
+        });
     (f.details.join("\n"), f.fix.clone().unwrap_or_default())
 }
 

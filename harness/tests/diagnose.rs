@@ -52,7 +52,7 @@ async fn adue_hang(version: &str) {
     let Some(d) = diagnosed("hypervisor-noadue-2vm.toml", version).await else {
         return;
     };
-    let text = hvharness::cli::diagnose::render(&d);
+    let text = hvharness::report::render_diagnosis(&d);
     if d.qemu < "9.0.0".parse().unwrap() {
         assert!(matches!(d.observed, Observed::Booted), "{text}");
         assert!(d.faults.is_empty(), "{text}");
@@ -121,7 +121,7 @@ async fn injected_diagnosis(
     rule: &str,
 ) -> Option<Diagnosis> {
     let d = diagnosed(file, version).await?;
-    let text = hvharness::cli::diagnose::render(&d);
+    let text = hvharness::report::render_diagnosis(&d);
     assert!(matches!(d.observed, Observed::Hung { .. }), "{text}");
     let f = d
         .faults
@@ -177,7 +177,7 @@ async fn nodeleg(version: &str) {
     else {
         return;
     };
-    let text = hvharness::cli::diagnose::render(&d);
+    let text = hvharness::report::render_diagnosis(&d);
     for f in d.faults.iter().flat_map(|f| &f.findings) {
         assert_eq!(f.rule, "undelegated", "{text}");
         assert_names_the_writers(
@@ -235,7 +235,7 @@ async fn sbi_panic(version: &str) {
     let Some(d) = diagnosed("hypervisor-sbi-panic.toml", version).await else {
         return;
     };
-    let text = hvharness::cli::diagnose::render(&d);
+    let text = hvharness::report::render_diagnosis(&d);
     let Observed::Hung { early, .. } = &d.observed else {
         panic!("expected a hang:\n{text}");
     };
@@ -294,7 +294,7 @@ async fn highboot(version: &str) {
     let Some(d) = diagnosed("hypervisor-highboot.toml", version).await else {
         return;
     };
-    let text = hvharness::cli::diagnose::render(&d);
+    let text = hvharness::report::render_diagnosis(&d);
     let Observed::Hung { early, .. } = &d.observed else {
         panic!("expected a hang:\n{text}");
     };
@@ -386,7 +386,7 @@ async fn no_vsti(version: &str) {
     let Some(d) = diagnosed("hypervisor-no-vsti.toml", version).await else {
         return;
     };
-    let text = hvharness::cli::diagnose::render(&d);
+    let text = hvharness::report::render_diagnosis(&d);
     for (h, f) in waiting_harts_with(&d, &text, "interrupt-undelegated") {
         assert!(f.summary.starts_with("VSTI is pending"), "{text}");
         assert!(
@@ -424,7 +424,7 @@ async fn emul_htinst(version: &str) {
     let Some(d) = diagnosed("hypervisor-emul-htinst.toml", version).await else {
         return;
     };
-    let text = hvharness::cli::diagnose::render(&d);
+    let text = hvharness::report::render_diagnosis(&d);
     if d.qemu >= "8.0.0".parse().unwrap() {
         assert!(matches!(d.observed, Observed::Booted), "{text}");
         assert!(d.faults.is_empty(), "{text}");
@@ -476,7 +476,7 @@ async fn notimer(version: &str) {
     let Some(d) = diagnosed("fault-notimer.toml", version).await else {
         return;
     };
-    let text = hvharness::cli::diagnose::render(&d);
+    let text = hvharness::report::render_diagnosis(&d);
     for (_, f) in waiting_harts_with(&d, &text, "timer-never-armed") {
         assert!(f.summary.contains("vsie.STIE"), "{text}");
         assert!(

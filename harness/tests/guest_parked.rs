@@ -118,7 +118,7 @@ async fn spinning_vector(version: &str) {
     let Some(d) = diagnosed("hypervisor-nocounters-spin.toml", version).await else {
         return;
     };
-    let text = hvharness::cli::diagnose::render(&d);
+    let text = hvharness::report::render_diagnosis(&d);
     let early = early_verdict(&d, &text);
     assert!(
         early.contains("is parked in the guest's own trap handler guest:spinvec (j . loop, VS")
@@ -141,7 +141,7 @@ async fn panicking_kernel(version: &str) {
     let Some(d) = diagnosed("hypervisor-nocounters.toml", version).await else {
         return;
     };
-    let text = hvharness::cli::diagnose::render(&d);
+    let text = hvharness::report::render_diagnosis(&d);
     let early = early_verdict(&d, &text);
     assert!(
         early.contains("is parked in the guest at guest:panic+")

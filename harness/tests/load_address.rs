@@ -209,7 +209,7 @@ async fn stop_and_diagnosis_name_the_symbol(version: &str) {
         matches!(d.observed, Observed::Hung { .. }),
         "QEMU {version}"
     );
-    let text = hvharness::cli::diagnose::render(&d);
+    let text = hvharness::report::render_diagnosis(&d);
     let hart = d
         .harts
         .first()

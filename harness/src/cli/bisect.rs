@@ -30,7 +30,7 @@ pub(crate) async fn versions(
     root: Option<&Path>,
 ) -> Result<ExitCode> {
     let scenario = Scenario::load(path)?;
-    let reg = QemuRegistry::discover(root);
+    let reg = super::discover_registry(root);
     let builds = versions::order_builds(&super::run::select_builds(&reg, qemu)?)?;
     super::run::build_scenario(&scenario, no_build).await?;
     let list: Vec<String> = builds.iter().map(|b| b.version.to_string()).collect();
@@ -75,7 +75,7 @@ pub(crate) async fn milestones(
     let scenario = Scenario::load(path)?;
     // Says what to add before anything is built when the list is missing.
     milestones::milestone_scenario(&scenario)?;
-    let reg = QemuRegistry::discover(root);
+    let reg = super::discover_registry(root);
     let qemu = one_build(&reg, qemu)?;
     super::run::build_scenario(&scenario, no_build).await?;
     eprintln!(

@@ -8,7 +8,6 @@ use anyhow::{Context, Result};
 
 use crate::bisect::check::{judge, Judgement};
 use crate::bisect::plain_boot;
-use crate::qemu::QemuRegistry;
 use crate::runner;
 use crate::scenario::Scenario;
 
@@ -41,7 +40,7 @@ async fn run_check(
     root: Option<&Path>,
 ) -> Result<(String, Judgement)> {
     let scenario = Scenario::load(path).context("the scenario does not load")?;
-    let reg = QemuRegistry::discover(root);
+    let reg = super::discover_registry(root);
     let build = super::bisect::one_build(&reg, qemu)?;
     if let Some(why) = scenario.skip_reason(build.version) {
         anyhow::bail!(why);

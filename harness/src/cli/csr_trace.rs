@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::run::select_builds;
-use crate::qemu::QemuRegistry;
 use crate::scenario::Scenario;
 
 /// Traces the writes of `csrs` in `path`'s scenario on each selected QEMU.
@@ -18,7 +17,7 @@ pub(crate) async fn csr_trace(
     no_build: bool,
     root: Option<PathBuf>,
 ) -> Result<ExitCode> {
-    let reg = QemuRegistry::discover(root.as_deref());
+    let reg = super::discover_registry(root.as_deref());
     let builds = select_builds(&reg, qemu)?;
     let scenario = Scenario::load(path)?;
     // Unknown CSR names fail before anything is built or booted.

@@ -478,6 +478,45 @@ impl Cli {
     }
 }
 
+/// The `hvharness` command line, whole: parses the arguments, runs the
+/// command and gives the exit code (the binary's `main` is this).
+pub fn main() -> ExitCode {
+    out::install();
+    let cli = Cli::parse();
+    let json = cli.wants_json();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("hvharness: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_ENV);
+        }
+    };
+    match rt.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            if crate::signals::interrupted() {
+                // The signal handler is cleaning up and exits with 128 + the
+                // signal's number; dropping the runtime now would cut it short.
+                std::thread::sleep(std::time::Duration::from_secs(60));
+            }
+            eprintln!("hvharness: error: {e:#}");
+            if json {
+                crate::outln!("{}", error_json(&e, EXIT_ENV));
+            }
+            ExitCode::from(EXIT_ENV)
+        }
+    }
+}
+
+/// The known QEMU builds; what discovery left out is said on stderr.
+pub(crate) fn discover_registry(root: Option<&std::path::Path>) -> crate::qemu::QemuRegistry {
+    let reg = crate::qemu::QemuRegistry::discover(root);
+    for w in reg.warnings() {
+        eprintln!("hvharness: {w}");
+    }
+    reg
+}
+
 /// The JSON object a `--json` command prints on stdout when it ends in an
 /// error (schema `hvharness-error/1`): the message and its causes, outermost
 /// first, and the exit status.

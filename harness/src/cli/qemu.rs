@@ -5,11 +5,11 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::qemu::{install, registry, QemuRegistry, QemuVersion};
+use crate::qemu::{install, registry, QemuVersion};
 
 /// Prints every known QEMU build.
 pub(crate) fn list(root: Option<&Path>, json: bool) -> Result<ExitCode> {
-    let reg = QemuRegistry::discover(root);
+    let reg = super::discover_registry(root);
     if json {
         let mut rows = Vec::new();
         for b in reg.builds() {
@@ -78,7 +78,7 @@ pub(crate) fn add(binary: &Path, data_dir: Option<PathBuf>) -> Result<ExitCode> 
 
 /// Installs a prefix tarball into the data directory.
 pub(crate) fn install(tarball: &Path, root: Option<&Path>) -> Result<ExitCode> {
-    let reg = QemuRegistry::discover(root);
+    let reg = super::discover_registry(root);
     eprintln!("unpacking {} ...", tarball.display());
     let b = install::install(tarball, &reg)?;
     crate::outln!(
@@ -92,7 +92,7 @@ pub(crate) fn install(tarball: &Path, root: Option<&Path>) -> Result<ExitCode> {
 
 /// Removes a version installed with `install`.
 pub(crate) fn remove(version: QemuVersion, root: Option<&Path>) -> Result<ExitCode> {
-    let reg = QemuRegistry::discover(root);
+    let reg = super::discover_registry(root);
     let dir = install::remove(version, &reg)?;
     crate::outln!("removed QEMU {version} ({})", dir.display());
     Ok(ExitCode::SUCCESS)
@@ -103,7 +103,7 @@ pub(crate) async fn build(
     options: &crate::bisect::qemu::release::Options,
     root: Option<&Path>,
 ) -> Result<ExitCode> {
-    let reg = QemuRegistry::discover(root);
+    let reg = super::discover_registry(root);
     eprintln!(
         "hvharness: building QEMU {} from {} (build directory {})",
         options.version,

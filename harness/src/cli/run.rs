@@ -96,7 +96,7 @@ pub(crate) async fn run_matrix(
     opts: MatrixOptions,
     root: Option<PathBuf>,
 ) -> Result<ExitCode> {
-    let reg = QemuRegistry::discover(root.as_deref());
+    let reg = super::discover_registry(root.as_deref());
     let builds = select_builds(&reg, qemu)?;
     let mut scenarios = Vec::new();
     for p in paths {
@@ -291,8 +291,11 @@ async fn run_cell(
         return Ok((r, None));
     }
     let d = crate::diagnosis::Diagnosis::new(&r, explained);
+    for note in &d.notes {
+        eprintln!("hvharness: {note}");
+    }
     let entry = DiagnosisEntry {
-        text: super::diagnose::render(&d),
+        text: report::render_diagnosis(&d),
         faults: serde_json::to_value(&d.faults).context("encoding the diagnosis")?,
     };
     Ok((r, Some(entry)))

@@ -36,6 +36,9 @@ pub struct FaultReport {
     /// run again once they are joined).
     #[serde(skip)]
     pub(crate) qemu: Option<QemuVersion>,
+    /// What could not be explained and why (for the caller to show; not in the JSON).
+    #[serde(skip)]
+    pub(crate) notes: Vec<String>,
 }
 
 impl FaultReport {
@@ -69,10 +72,11 @@ pub async fn explain(
 ) -> anyhow::Result<FaultReport> {
     let svadu = walk::qemu_has_svadu(version);
     let mut phys = walk::RspPhysMemory::new(rsp);
+    let mut notes = Vec::new();
     let translation = match walk::walk_fault(&ctx, svadu, &mut phys).await {
         Ok(t) => Some(t),
         Err(e) => {
-            tracing_note(&format!("no page-table walk: {e:#}"));
+            notes.push(format!("no page-table walk: {e:#}"));
             None
         }
     };
@@ -138,12 +142,8 @@ pub async fn explain(
         findings,
         console: Vec::new(),
         qemu: Some(version),
+        notes,
     })
-}
-
-/// Why a part of the explanation is missing, for the harness's own log.
-fn tracing_note(text: &str) {
-    eprintln!("hvharness: {text}");
 }
 
 #[cfg(test)]
@@ -183,6 +183,7 @@ mod tests {
             }],
             console: vec![],
             qemu: Some(qemu.parse().expect("a version")),
+            notes: vec![],
         }
     }
 

@@ -24,6 +24,10 @@ pub struct Diagnosis {
     pub faults: Vec<FaultReport>,
     /// Every hart's state at the stop, stuck or not.
     pub harts: Vec<HartSummary>,
+    /// What could not be looked at or explained, and why, one line each:
+    /// the library prints nothing, the CLI shows these on stderr.
+    #[serde(skip)]
+    pub notes: Vec<String>,
 }
 
 impl Diagnosis {
@@ -35,6 +39,7 @@ impl Diagnosis {
             observed: report.observed.clone(),
             // The run's own time: from QEMU's start to the verdict, before the explaining.
             verdict_secs: report.duration_secs,
+            notes: explained.notes(),
             faults: explained.faults,
             harts: explained.harts,
         }
@@ -47,6 +52,16 @@ impl Diagnosis {
 pub struct Explained {
     pub(crate) faults: Vec<FaultReport>,
     pub(crate) harts: Vec<HartSummary>,
+    /// Harts that could not be looked at, and why.
+    pub(crate) hart_notes: Vec<String>,
+}
+
+impl Explained {
+    /// Every note, the faults' first.
+    pub(crate) fn notes(&self) -> Vec<String> {
+        let faults = self.faults.iter().flat_map(|f| f.notes.iter().cloned());
+        faults.chain(self.hart_notes.iter().cloned()).collect()
+    }
 }
 
 /// The CSRs whose writes a diagnosing run records, because a rule names
@@ -107,7 +122,8 @@ pub async fn run_and_explain(
     out.faults.extend(guests);
     // Last, since looking steps the harts: where each one is and what it does.
     let writes = report.csr_writes.as_ref();
-    out.harts = summarize_harts(scenario, l, &harts, &out.faults, &log, writes).await;
+    (out.harts, out.hart_notes) =
+        summarize_harts(scenario, l, &harts, &out.faults, &log, writes).await;
     Ok((report, out, live))
 }
 
@@ -156,13 +172,14 @@ async fn summarize_harts(
     faults: &[FaultReport],
     log: &TrapLog,
     writes: Option<&crate::provenance::CsrWrites>,
-) -> Vec<HartSummary> {
+) -> (Vec<HartSummary>, Vec<String>) {
     let mut out = Vec::new();
+    let mut notes = Vec::new();
     for h in harts {
         let look = match runner::inspect::look_at_stopped(&mut l.session, h.hart).await {
             Ok(look) => look,
             Err(e) => {
-                eprintln!("hvharness: hart {}: not looked at: {e:#}", h.hart);
+                notes.push(format!("hart {}: not looked at: {e:#}", h.hart));
                 None
             }
         };
@@ -182,5 +199,5 @@ async fn summarize_harts(
             }),
         ));
     }
-    out
+    (out, notes)
 }

@@ -65,6 +65,8 @@ pub struct QemuRegistry {
     builds: Vec<QemuBuild>,
     /// Builds left out because an earlier source has their version.
     shadowed: Vec<Shadowed>,
+    /// What discovery left out and why, for the caller to show.
+    warnings: Vec<String>,
 }
 
 /// A build left out because another of the same version came first.
@@ -108,12 +110,14 @@ struct ConfigFile {
 }
 
 impl QemuRegistry {
-    /// Looks in every source. Entries that fail to run are reported on stderr and
-    /// left out; a broken registration must not hide the working builds.
+    /// Looks in every source. Entries that fail to run are left out, each with
+    /// a line in [`QemuRegistry::warnings`]: a broken registration must not
+    /// hide the working builds.
     pub fn discover(project_root: Option<&Path>) -> QemuRegistry {
         let mut reg = QemuRegistry::default();
         if let Some(root) = project_root {
-            for build in project_builds(&crate::project::qemu_prefixes_dir(root)) {
+            let dir = crate::project::qemu_prefixes_dir(root);
+            for build in project_builds(&dir, &mut reg.warnings) {
                 reg.insert(build);
             }
         }
@@ -122,7 +126,7 @@ impl QemuRegistry {
                 reg.insert(build);
             }
         }
-        for entry in registered_entries() {
+        for entry in registered_entries(&mut reg.warnings) {
             match probe(&entry.binary, entry.data_dir.clone(), Origin::Registered) {
                 Ok(b) => {
                     reg.insert(b);
@@ -132,10 +136,13 @@ impl QemuRegistry {
                         .last()
                         .filter(|s| s.build.binary == entry.binary)
                     {
-                        eprintln!("hvharness: warning: {s}");
+                        let line = format!("warning: {s}");
+                        reg.warnings.push(line);
                     }
                 }
-                Err(e) => eprintln!("hvharness: ignoring registered QEMU: {e:#}"),
+                Err(e) => reg
+                    .warnings
+                    .push(format!("ignoring registered QEMU: {e:#}")),
             }
         }
         if let Some(bin) = which(BINARY) {
@@ -157,6 +164,12 @@ impl QemuRegistry {
                 build,
             }),
         }
+    }
+
+    /// What discovery left out and why (`ignoring ...`, `warning: ...`), one
+    /// line each, for the caller to show; the CLI prints them on stderr.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// Builds left out because another of the same version came first.
@@ -239,7 +252,7 @@ fn not_registered(spec: &str, reg: &QemuRegistry) -> String {
 }
 
 /// The project's prefixes: `.qemu/<dir>/usr/bin/qemu-system-riscv64`.
-fn project_builds(dir: &Path) -> Vec<QemuBuild> {
+fn project_builds(dir: &Path, warnings: &mut Vec<String>) -> Vec<QemuBuild> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -252,13 +265,13 @@ fn project_builds(dir: &Path) -> Vec<QemuBuild> {
         }
         match probe(&bin, Some(prefix.join("usr/share/qemu")), Origin::Project) {
             Ok(b) => out.push(b),
-            Err(e) => eprintln!("hvharness: ignoring {}: {e:#}", prefix.display()),
+            Err(e) => warnings.push(format!("ignoring {}: {e:#}", prefix.display())),
         }
     }
     out
 }
 
-fn registered_entries() -> Vec<ConfigEntry> {
+fn registered_entries(warnings: &mut Vec<String>) -> Vec<ConfigEntry> {
     let mut out = Vec::new();
     if let Some(list) = std::env::var_os(QEMU_ENV) {
         for p in std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()) {
@@ -271,7 +284,7 @@ fn registered_entries() -> Vec<ConfigEntry> {
     if let Some(path) = config_path() {
         match read_config(&path) {
             Ok(cfg) => out.extend(cfg.qemu),
-            Err(e) => eprintln!("hvharness: {e:#}"),
+            Err(e) => warnings.push(format!("{e:#}")),
         }
     }
     out

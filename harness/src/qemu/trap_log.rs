@@ -19,10 +19,10 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One trap QEMU delivered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoggedTrap {
     pub hart: u64,
     /// True for interrupts.

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::csr_writes::CsrWritesModel;
 use super::schema::{Cell, CellStatus, ResultFile};
-use super::view::{RunView, StopView};
+use super::view::{RunParts, StopView};
 
 const TEMPLATE: &str = include_str!("report.html.j2");
 
@@ -159,8 +159,10 @@ impl Page {
                         id: cell_id(c),
                         class: class(c.status),
                         word: c.status.word(),
-                        observed: RunView::of(c)
-                            .map(|r| r.observed_word())
+                        observed: c
+                            .run
+                            .as_ref()
+                            .map(|r| r.parts().observed_word())
                             .unwrap_or_default(),
                         time: c.duration_secs.map(|d| format!("{d:.1} s")),
                     })
@@ -177,11 +179,11 @@ impl Page {
                 .into_iter()
                 .filter(|c| c.scenario == scenario)
             {
-                let run = RunView::of(cell);
-                let detail = Detail::build(cell, run.as_ref(), previous.as_ref());
+                let run = cell.run.as_ref().map(|r| r.parts());
+                let detail = Detail::build(cell, run, previous.as_ref());
                 details.push(detail);
                 if let Some(run) = run.filter(|r| !r.stops.is_empty()) {
-                    previous = Some((cell.qemu.clone(), run.stops));
+                    previous = Some((cell.qemu.clone(), run.stops.clone()));
                 }
             }
         }
@@ -211,7 +213,7 @@ impl Page {
 impl Detail {
     fn build(
         cell: &Cell,
-        run: Option<&RunView>,
+        run: Option<&RunParts>,
         previous: Option<&(String, Vec<StopView>)>,
     ) -> Detail {
         let mut stops = Vec::new();
@@ -247,17 +249,7 @@ impl Detail {
             open: matches!(cell.status, CellStatus::Failed | CellStatus::Error)
                 || cell.diagnosis.is_some(),
             reason: cell.reason.clone(),
-            expected: run.and_then(|r| {
-                r.expected.as_ref().map(|e| {
-                    format!(
-                        "{e}{}",
-                        r.because
-                            .as_deref()
-                            .map(|b| format!(" ({b})"))
-                            .unwrap_or_default()
-                    )
-                })
-            }),
+            expected: run.and_then(|r| r.expected_text()),
             observed: run.map(|r| r.observed_text()),
             first_trap: run.and_then(|r| r.first_trap_text()),
             time: cell.duration_secs.map(|d| format!("{d:.2} s")),
@@ -278,7 +270,7 @@ impl Detail {
     }
 }
 
-fn timeline(run: &RunView) -> Vec<Lane> {
+fn timeline(run: &RunParts) -> Vec<Lane> {
     let end = run
         .milestones
         .iter()

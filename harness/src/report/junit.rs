@@ -10,7 +10,6 @@ use anyhow::{Context, Result};
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::schema::{Cell, CellStatus, ResultFile};
-use super::view::RunView;
 
 /// The JUnit report of a result file.
 pub(crate) fn report(file: &ResultFile) -> Report {
@@ -85,15 +84,9 @@ fn system_out(cell: &Cell) -> String {
         s.push_str(cell.reason.as_deref().unwrap_or_default());
         s.push('\n');
     }
-    if let Some(run) = RunView::of(cell) {
-        if let Some(expected) = &run.expected {
-            s.push_str(&format!(
-                "expected: {expected}{}\n",
-                run.because
-                    .as_deref()
-                    .map(|b| format!(" ({b})"))
-                    .unwrap_or_default()
-            ));
+    if let Some(run) = cell.run.as_ref().map(|r| r.parts()) {
+        if let Some(expected) = run.expected_text() {
+            s.push_str(&format!("expected: {expected}\n"));
         }
         s.push_str(&format!("observed: {}\n", run.observed_text()));
         if let Some(t) = run.first_trap_text() {

@@ -4,6 +4,7 @@
 //! can be made again from a merged file on another machine.
 
 mod csr_writes;
+mod diagnosis;
 pub(crate) mod html;
 pub(crate) mod junit;
 pub(crate) mod merge;
@@ -12,6 +13,8 @@ pub(crate) mod shard;
 mod text;
 mod view;
 
+pub use diagnosis::render_diagnosis;
 pub use schema::{Cell, CellStatus, ResultFile, SCHEMA};
 pub use shard::Shard;
 pub use text::{render_run, render_table};
+pub use view::{RunRecord, RECORD_VERSION};

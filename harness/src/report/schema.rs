@@ -11,6 +11,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::view::RunRecord;
 use crate::runner::{RunReport, Verdict};
 
 /// The value of the `schema` field this hvharness writes and reads.
@@ -73,7 +74,7 @@ pub struct Cell {
     pub duration_secs: Option<f64>,
     /// The full run report; absent for skipped cells and errors.
     #[serde(default)]
-    pub run: Option<serde_json::Value>,
+    pub run: Option<RunRecord>,
     /// The diagnosis of a hang, when one was asked for (`matrix --diagnose`).
     #[serde(default)]
     pub(crate) diagnosis: Option<DiagnosisEntry>,
@@ -108,7 +109,7 @@ impl Cell {
             status,
             reason,
             duration_secs: Some(r.duration_secs),
-            run: Some(serde_json::to_value(r).context("encoding a run report")?),
+            run: Some(RunRecord::of(r)?),
             diagnosis: None,
         })
     }

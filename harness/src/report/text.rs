@@ -30,7 +30,7 @@ pub fn render_run(r: &RunReport) -> String {
     if let Verdict::Unexpected(_) = &r.verdict {
         for (name, text) in &r.transcripts {
             let _ = writeln!(s, "--- console {name} (last lines)");
-            for line in last_lines(text, 12) {
+            for line in super::view::console_tail(text) {
                 let _ = writeln!(s, "    {line}");
             }
         }
@@ -40,21 +40,14 @@ pub fn render_run(r: &RunReport) -> String {
 
 /// What the scenario expects of this version, and why.
 fn render_expected(s: &mut String, r: &RunReport) {
-    match &r.expected {
-        Some(k) => {
-            let _ = writeln!(
-                s,
-                "expected: {k}{}",
-                r.because
-                    .as_ref()
-                    .map(|b| format!(" ({b})"))
-                    .unwrap_or_default()
-            );
-        }
-        None => {
-            let _ = writeln!(s, "expected: nothing stated for this version");
-        }
-    }
+    let expected = super::view::expected_text(r.expected.as_ref(), r.because.as_deref());
+    let _ = writeln!(
+        s,
+        "expected: {}",
+        expected
+            .as_deref()
+            .unwrap_or("nothing stated for this version")
+    );
 }
 
 /// The milestones and dialogue lines with their times, then the
@@ -99,25 +92,8 @@ fn render_warnings(s: &mut String, r: &RunReport) {
 /// The first trap, or with an expected trap the record that matched it.
 fn render_first_trap(s: &mut String, r: &RunReport) {
     if let Some(t) = &r.first_trap {
-        let _ = writeln!(
-            s,
-            "{}: hart {} cause {:#x} ({}) epc {:#x} tval {:#x}{}",
-            if r.expected_trap.is_some() {
-                "expected trap seen"
-            } else {
-                "first trap"
-            },
-            t.hart,
-            t.cause,
-            t.desc,
-            t.epc,
-            t.tval,
-            if r.first_trap_places.is_empty() {
-                String::new()
-            } else {
-                format!(" in {}", r.first_trap_places.join(" or "))
-            }
-        );
+        let line = super::view::first_trap_line(t, &r.first_trap_places, r.expected_trap.is_some());
+        let _ = writeln!(s, "{line}");
     }
 }
 
@@ -196,11 +172,6 @@ fn dialogue_line(e: &crate::runner::dialogue::DialogueEvent) -> String {
             )
         }
     }
-}
-
-pub(crate) fn last_lines(text: &str, n: usize) -> Vec<&str> {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].to_vec()
 }
 
 /// One table row per run.

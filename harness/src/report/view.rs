@@ -1,25 +1,49 @@
-//! The parts of a cell's run report that the renderers read, taken back
-//! from the result file's JSON (fields not named here are ignored, so the
-//! run report may grow without breaking old readers).
+//! A run as the result file keeps it: [`RunRecord`], written from a
+//! [`RunReport`] and read back with serde, and the parts every renderer
+//! (text, HTML, JUnit) takes from it, each rendered here once: the
+//! expectation, the observation, the first-trap line and the console tails.
 
-use serde::Deserialize;
+use serde::de::{Deserializer, Error as _, IgnoredAny};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value};
 
-use super::schema::Cell;
-use crate::runner::Observed;
+use crate::qemu::trap_log::LoggedTrap;
+use crate::runner::{MilestoneHit, Observed, RunReport};
+use crate::scenario::OutcomeKind;
 
-/// How many console lines a report shows per console.
+/// The version of the run record this hvharness writes and reads: the
+/// `record_version` field of each cell's `run`. A record without the field
+/// was written before it existed, with the same fields: it reads as version 1.
+pub const RECORD_VERSION: u64 = 1;
+
+/// The field that holds [`RECORD_VERSION`].
+const VERSION_FIELD: &str = "record_version";
+
+/// How many console lines a report shows per console (text, HTML and JUnit alike).
 pub(crate) const TAIL_LINES: usize = 20;
 
-#[derive(Debug, Default, Deserialize)]
+/// One run in the result file: every field of its [`RunReport`] as written
+/// (so a merge or a copy keeps them all, also those this version does not
+/// render), and the typed parts the renderers read, taken from those fields
+/// once, when the record is made or read.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    parts: RunParts,
+    fields: Map<String, Value>,
+}
+
+/// The parts of a run the renderers read.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub(crate) struct RunView {
-    pub(crate) expected: Option<String>,
+pub(crate) struct RunParts {
+    pub(crate) expected: Option<OutcomeKind>,
     pub(crate) because: Option<String>,
-    pub(crate) observed: Option<ObservedView>,
-    pub(crate) milestones: Vec<MilestoneView>,
-    /// Present when the expectation names a trap: `first_trap` is then the match.
-    pub(crate) expected_trap: Option<serde::de::IgnoredAny>,
-    pub(crate) first_trap: Option<TrapView>,
+    pub(crate) observed: Option<ObservedRecord>,
+    pub(crate) milestones: Vec<MilestoneHit>,
+    /// Whether the expectation names a trap: `first_trap` is then the match.
+    #[serde(rename = "expected_trap", deserialize_with = "present")]
+    pub(crate) names_trap: bool,
+    pub(crate) first_trap: Option<LoggedTrap>,
     pub(crate) first_trap_places: Vec<String>,
     pub(crate) transcripts: Vec<(String, String)>,
     pub(crate) stops: Vec<StopView>,
@@ -28,34 +52,22 @@ pub(crate) struct RunView {
     pub(crate) csr_writes: Option<super::csr_writes::CsrWritesView>,
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct ObservedView {
+/// A field that is there and not null.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Option::<IgnoredAny>::deserialize(d)?.is_some())
+}
+
+/// What was observed, with why a hang was called early in the words the
+/// file keeps (the run's own reason is a type the file does not read back).
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ObservedRecord {
     #[serde(flatten)]
     pub(crate) observed: Observed,
-    /// Why a hang was called early, in the words the file keeps.
     #[serde(default)]
     pub(crate) early: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub(crate) struct MilestoneView {
-    pub(crate) console: String,
-    pub(crate) pattern: String,
-    pub(crate) at_secs: f64,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub(crate) struct TrapView {
-    pub(crate) hart: u64,
-    pub(crate) cause: u64,
-    pub(crate) epc: u64,
-    pub(crate) tval: u64,
-    pub(crate) desc: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct StopView {
     pub(crate) breakpoint: String,
@@ -66,7 +78,7 @@ pub(crate) struct StopView {
     pub(crate) csrs: Vec<CsrView>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct CsrView {
     pub(crate) name: String,
@@ -75,13 +87,13 @@ pub(crate) struct CsrView {
     pub(crate) missing: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct DecodedView {
     pub(crate) fields: Vec<FieldView>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct FieldView {
     pub(crate) name: String,
@@ -89,14 +101,59 @@ pub(crate) struct FieldView {
     pub(crate) symbol: Option<String>,
 }
 
-impl RunView {
-    /// The run of `cell`, when it ran and its report reads.
-    pub(crate) fn of(cell: &Cell) -> Option<RunView> {
-        cell.run
-            .as_ref()
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
+impl RunRecord {
+    /// The record of a finished run.
+    pub(crate) fn of(report: &RunReport) -> anyhow::Result<RunRecord> {
+        use anyhow::Context as _;
+        let Value::Object(mut fields) =
+            serde_json::to_value(report).context("encoding a run report")?
+        else {
+            anyhow::bail!("a run report did not encode as a JSON object");
+        };
+        fields.insert(VERSION_FIELD.to_string(), RECORD_VERSION.into());
+        RunRecord::from_fields(fields).map_err(anyhow::Error::msg)
     }
 
+    /// Reads the typed parts of `fields`, after checking the version.
+    fn from_fields(fields: Map<String, Value>) -> Result<RunRecord, String> {
+        match fields.get(VERSION_FIELD) {
+            None => {}
+            Some(v) if v.as_u64() == Some(RECORD_VERSION) => {}
+            Some(v) => {
+                return Err(format!(
+                    "its run record is version {v}; this hvharness reads version {RECORD_VERSION}"
+                ))
+            }
+        }
+        let parts = RunParts::deserialize(Value::Object(fields.clone()))
+            .map_err(|e| format!("its run record does not read: {e}"))?;
+        Ok(RunRecord { parts, fields })
+    }
+
+    /// The parts the renderers read.
+    pub(crate) fn parts(&self) -> &RunParts {
+        &self.parts
+    }
+
+    /// One field as written (for what no renderer reads yet).
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.fields.get(name)
+    }
+}
+
+impl Serialize for RunRecord {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.fields.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for RunRecord {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        RunRecord::from_fields(Map::deserialize(d)?).map_err(D::Error::custom)
+    }
+}
+
+impl RunParts {
     /// The observation in words: `hung: console vm0 never printed /init/ (after /booting/)`.
     pub(crate) fn observed_text(&self) -> String {
         let Some(o) = &self.observed else {
@@ -116,38 +173,60 @@ impl RunView {
             .unwrap_or_default()
     }
 
+    /// The expectation and why, when the scenario states one.
+    pub(crate) fn expected_text(&self) -> Option<String> {
+        expected_text(self.expected.as_ref(), self.because.as_deref())
+    }
+
     /// The first trap in words, with its places.
     pub(crate) fn first_trap_text(&self) -> Option<String> {
-        self.first_trap.as_ref().map(|t| {
-            let places = if self.first_trap_places.is_empty() {
-                String::new()
-            } else {
-                format!(" in {}", self.first_trap_places.join(" or "))
-            };
-            let label = if self.expected_trap.is_some() {
-                "expected trap seen"
-            } else {
-                "first trap"
-            };
-            format!(
-                "{label}: hart {} cause {:#x} ({}) epc {:#x} tval {:#x}{places}",
-                t.hart, t.cause, t.desc, t.epc, t.tval
-            )
-        })
+        self.first_trap
+            .as_ref()
+            .map(|t| first_trap_line(t, &self.first_trap_places, self.names_trap))
     }
 
     /// The last [`TAIL_LINES`] lines of each console.
     pub(crate) fn console_tails(&self) -> Vec<(String, String)> {
         self.transcripts
             .iter()
-            .map(|(name, text)| {
-                (
-                    name.clone(),
-                    super::text::last_lines(text, TAIL_LINES).join("\n"),
-                )
-            })
+            .map(|(name, text)| (name.clone(), console_tail(text).join("\n")))
             .collect()
     }
+}
+
+/// `hangs (the reason)`: what the scenario expects of this version.
+pub(crate) fn expected_text(kind: Option<&OutcomeKind>, because: Option<&str>) -> Option<String> {
+    kind.map(|k| {
+        format!(
+            "{k}{}",
+            because.map(|b| format!(" ({b})")).unwrap_or_default()
+        )
+    })
+}
+
+/// `first trap: hart 0 cause 0xc (...) epc ... tval ... in guest:f+0x1e`;
+/// with an expected trap (`expected`), the record that matched it.
+pub(crate) fn first_trap_line(t: &LoggedTrap, places: &[String], expected: bool) -> String {
+    let label = if expected {
+        "expected trap seen"
+    } else {
+        "first trap"
+    };
+    let places = if places.is_empty() {
+        String::new()
+    } else {
+        format!(" in {}", places.join(" or "))
+    };
+    format!(
+        "{label}: hart {} cause {:#x} ({}) epc {:#x} tval {:#x}{places}",
+        t.hart, t.cause, t.desc, t.epc, t.tval
+    )
+}
+
+/// A console's last [`TAIL_LINES`] lines.
+pub(crate) fn console_tail(text: &str) -> Vec<&str> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(TAIL_LINES)..].to_vec()
 }
 
 impl CsrView {
@@ -183,35 +262,67 @@ impl CsrView {
 mod tests {
     use super::*;
 
-    fn view(run: serde_json::Value) -> RunView {
-        serde_json::from_value(run).unwrap()
+    fn record(run: serde_json::Value) -> Result<RunRecord, serde_json::Error> {
+        serde_json::from_value(run)
     }
 
     /// The result file's observation reads as the run's own does, with the
     /// early reason the file keeps in words.
     #[test]
     fn observations_from_the_file_read_as_the_runs_own() {
-        let hung = view(serde_json::json!({"observed": {
+        let hung = record(serde_json::json!({"observed": {
             "kind": "hung", "console": "vm0", "missing": "init", "last_seen": null,
             "early": "hart 0 parked in park (wfi loop, HS)"
-        }}));
+        }}))
+        .unwrap();
         assert_eq!(
-            hung.observed_text(),
+            hung.parts().observed_text(),
             "hung: console vm0 never printed /init/ (last milestone: nothing); \
              hart 0 parked in park (wfi loop, HS)"
         );
-        assert_eq!(hung.observed_word(), "hung");
-        let exited = view(serde_json::json!({"observed": {
+        assert_eq!(hung.parts().observed_word(), "hung");
+        let exited = record(serde_json::json!({"observed": {
             "kind": "exited", "console": "con", "missing": "$ "
-        }}));
+        }}))
+        .unwrap();
         assert_eq!(
-            exited.observed_text(),
+            exited.parts().observed_text(),
             "QEMU exited before console con printed /$ /"
         );
-        let none = view(serde_json::json!({}));
+        let none = record(serde_json::json!({})).unwrap();
         assert_eq!(
-            (none.observed_text(), none.observed_word()),
+            (none.parts().observed_text(), none.parts().observed_word()),
             (String::new(), String::new())
         );
+    }
+
+    /// A record without a version (written before the field) reads as
+    /// version 1 and is written back with every field it had; another
+    /// version is refused by name.
+    #[test]
+    fn versions_and_fields_kept() {
+        let old = serde_json::json!({
+            "expected_trap": {"cause": 12}, "hot_pages": {"warning": null},
+            "first_trap": {"hart": 1, "interrupt": false, "cause": 12, "epc": 4096, "tval": 4098, "desc": "exec_page_fault"},
+            "first_trap_places": ["guest:kvminithart+0x1e"]
+        });
+        let r = record(old.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&r).unwrap(), old);
+        assert_eq!(
+            r.parts().first_trap_text().unwrap(),
+            "expected trap seen: hart 1 cause 0xc (exec_page_fault) epc 0x1000 tval 0x1002 \
+             in guest:kvminithart+0x1e"
+        );
+        assert!(record(serde_json::json!({"record_version": 1})).is_ok());
+        let e = record(serde_json::json!({"record_version": 2})).unwrap_err();
+        assert!(e.to_string().contains("version 2"), "{e}");
+    }
+
+    #[test]
+    fn console_tails_keep_the_last_lines() {
+        let text: String = (0..30).map(|i| format!("line {i}\n")).collect();
+        let tail = console_tail(&text);
+        assert_eq!(tail.len(), TAIL_LINES);
+        assert_eq!(tail.last(), Some(&"line 29"));
     }
 }

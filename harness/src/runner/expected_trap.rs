@@ -71,7 +71,7 @@ pub(crate) fn not_seen(
             want.cause
         ),
         Some(t) => {
-            let places = super::trap_places(elfs, t.epc);
+            let places = super::judge::trap_places(elfs, t.epc);
             let place = if places.is_empty() {
                 "no known symbol".to_string()
             } else {

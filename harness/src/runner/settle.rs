@@ -13,7 +13,8 @@ use anyhow::Result;
 use regex::Regex;
 
 use super::dialogue::Dialogue;
-use super::{MilestoneTracker, Observed};
+use super::milestones::MilestoneTracker;
+use super::Observed;
 use crate::qemu::QemuProcess;
 
 /// The consoles milestones are read from: QEMU's, or a test's.
