@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The run report's `csr_writes`, as far as the report reads it.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct CsrWritesView {
     csrs: Vec<String>,
@@ -16,13 +16,13 @@ pub(crate) struct CsrWritesView {
     outside: Vec<OutsideView>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 struct WriterView {
     csr: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 struct WriteView {
     csr: String,
@@ -36,7 +36,7 @@ struct WriteView {
     after: Option<u64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 struct OutsideView {
     csr: String,

@@ -366,7 +366,7 @@ mod tests {
     #[test]
     fn a_traced_cells_csr_writes() {
         let mut c = Cell::not_run("s", "9.2.0", CellStatus::NoExpectation, String::new());
-        c.run = Some(serde_json::json!({
+        let run = serde_json::json!({
             "csr_writes": {
                 "csrs": ["henvcfg", "menvcfg"],
                 "writers": [{"csr": "henvcfg"}],
@@ -377,7 +377,8 @@ mod tests {
                     "after": 9223372036854775808u64
                 }]
             }
-        }));
+        });
+        c.run = Some(serde_json::from_value(run).expect("a run record"));
         let html = render(&ResultFile::new(None, vec![c]), "t").unwrap();
         assert!(html.contains("<h3>CSR writes</h3>"), "{html}");
         assert!(
