@@ -39,6 +39,7 @@ use crate::rsp::client::{RspClient, RunState};
 use crate::rsp::commands::breakpoints::command as breakpoint_command;
 use crate::rsp::commands::stop::{parse_console_output, StopReply};
 use crate::rsp::commands::threads::ThreadId;
+use crate::rsp::costs::kind_of;
 use crate::rsp::error::{Result, RspError};
 
 /// Parses a `vCont?` reply into its actions (`["c", "C", "s", "S"]`).
@@ -67,6 +68,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
 
     async fn resume_with(&mut self, command: &str) -> Result<()> {
         self.send_command(command).await?;
+        if kind_of(command) == "continue" {
+            self.costs.resumed();
+        }
         self.state = RunState::Running(command.to_string());
         // QEMU points Hg at the hart that stops: forget our choice.
         self.register_thread = None;
@@ -217,6 +221,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
                     &packet,
                 ))
             })?;
+            if kind_of(&resumed_by) == "continue" {
+                self.costs.stopped(stop.is_interrupt());
+            } else {
+                self.costs.replied();
+            }
             self.state = stop_state(&stop);
             self.last_stop = Some(stop.clone());
             self.at_points_stale();
