@@ -89,6 +89,10 @@ pub struct RspClient<S = TcpStream> {
     pub(crate) state: RunState,
     pub(crate) broken: Option<String>,
     pub(crate) register_thread: Option<ThreadId>,
+    /// The threads listed once (QEMU's harts are fixed for the machine's life).
+    pub(crate) known_threads: Option<Vec<ThreadId>>,
+    /// The CPU the monitor's `cpu N` last selected, if known.
+    pub(crate) monitor_cpu: Option<usize>,
     pub(crate) vcont: Option<Vec<String>>,
     pub(crate) qemu_features: Option<Vec<String>>,
     pub(crate) physical_memory: bool,
@@ -151,6 +155,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
             state: RunState::Stopped,
             broken: None,
             register_thread: None,
+            known_threads: None,
+            monitor_cpu: None,
             vcont: None,
             qemu_features: None,
             physical_memory: false,

@@ -162,11 +162,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
                 .await?;
             "s".to_string()
         };
+        let listed = self.at_points_listed;
         self.resume_with(&command).await?;
         let timeout = self.config.reply_timeout;
         let stop = self.wait_for_stop(timeout).await;
         // Whatever it stopped on, it is no longer where it was listed.
         self.moved(thread);
+        // A plain step moved that hart alone: the list of the others
+        // stands (one that lands on a breakpoint reports it at the resume).
+        if let Ok(s) = &stop {
+            if s.is_trap() && s.signal().is_some_and(|s| s.watch.is_none()) {
+                self.at_points_listed = listed;
+            }
+        }
         stop
     }
 
@@ -225,6 +233,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
                 self.costs.stopped(stop.is_interrupt());
             } else {
                 self.costs.replied();
+            }
+            // QEMU points Hg at the hart a stop reply names (it makes that
+            // hart the stop CPU): `p` reads it without another `Hg`.
+            if let Some(t) = stop.thread() {
+                self.register_thread = Some(t);
             }
             self.state = stop_state(&stop);
             self.last_stop = Some(stop.clone());
