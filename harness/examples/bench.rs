@@ -75,12 +75,12 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// The tests' CPU hog (one implementation for both).
 #[path = "../tests/common/cpu_hog.rs"]
 mod cpu_hog;
-/// Figure (x): the xv6-layout fixture.
-#[path = "bench/xv6_layout.rs"]
-mod xv6_layout;
 /// What the stops of a run cost, from the RSP client's own figures.
 #[path = "bench/stop_costs.rs"]
 mod stop_costs;
+/// Figure (x): the xv6-layout fixture.
+#[path = "bench/xv6_layout.rs"]
+mod xv6_layout;
 use cpu_hog::CpuHog;
 
 /// How long one boot may take before the repetition counts as failed.

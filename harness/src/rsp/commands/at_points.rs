@@ -10,8 +10,8 @@
 //! breakpoint it inserted, and the hart a watchpoint stop names. A caller
 //! that records stops takes the entries it has not seen yet
 //! ([`RspClient::take_unreported_at_points`]); resuming steps each listed
-//! hart off with the points at its place removed, so no hart ever leaves a
-//! point before its stop could be taken.
+//! hart off (a step passes code breakpoints; watchpoints are taken out for
+//! it), so no hart ever leaves a point before its stop could be taken.
 //!
 //! A hart leaves the list only when it moves (a step, a resume). When one
 //! of the steps off stops for another reason (the next instruction is a
@@ -131,7 +131,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
         if any_code {
             // The hart Hg points at first: its pc needs no `Hg`.
             let mut threads = self.known_threads().await?;
-            if let Some(i) = threads.iter().position(|t| Some(*t) == self.register_thread) {
+            if let Some(i) = threads
+                .iter()
+                .position(|t| Some(*t) == self.register_thread)
+            {
                 threads[..=i].rotate_right(1);
             }
             for thread in threads {
@@ -223,7 +226,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
             .filter(|&&(ty, ..)| !is_code(ty) && before_watch)
             .copied()
             .collect();
-        Ok(self.step_with_removed(thread, &watchpoints).await?.is_none())
+        Ok(self
+            .step_with_removed(thread, &watchpoints)
+            .await?
+            .is_none())
     }
 
     /// Removes `points` at the stub, steps `thread`, inserts them again.
