@@ -76,7 +76,7 @@ pub(crate) fn print(label: &str, runs: &[RspCosts]) {
         .iter()
         .filter(|(k, _)| k.as_str() != "continue")
         .collect();
-    kinds.sort_by(|a, b| b.1.micros.cmp(&a.1.micros));
+    kinds.sort_by_key(|(_, c)| std::cmp::Reverse(c.micros));
     let parts: Vec<String> = kinds
         .iter()
         .take(7)
