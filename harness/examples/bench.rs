@@ -75,6 +75,9 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// The tests' CPU hog (one implementation for both).
 #[path = "../tests/common/cpu_hog.rs"]
 mod cpu_hog;
+/// What the stops of a run cost, from the RSP client's own figures.
+#[path = "bench/stop_costs.rs"]
+mod stop_costs;
 /// Figure (x): the xv6-layout fixture.
 #[path = "bench/xv6_layout.rs"]
 mod xv6_layout;
@@ -138,6 +141,7 @@ async fn main() {
         "hvharness bench: {} repetitions per figure, median [min .. max]",
         args.reps
     );
+    stop_costs::enable();
     let mut failed = false;
     if args.only.contains(&'a') {
         failed |= !figure_boot(&root, &registry, args.reps).await;
@@ -169,6 +173,7 @@ async fn main() {
     if args.only.contains(&'i') {
         failed |= !figure_idle(&root, &registry, args.idle_secs).await;
     }
+    stop_costs::remove();
     std::process::exit(if failed { 1 } else { 0 });
 }
 
@@ -195,6 +200,7 @@ async fn figure_trace(root: &Path, registry: &QemuRegistry, reps: usize) -> bool
     let mut ok = true;
     for build in registry.builds() {
         let (mut with, mut without) = (Vec::new(), Vec::new());
+        let (mut with_costs, mut without_costs) = (Vec::new(), Vec::new());
         let mut writes = 0;
         for i in 0..reps {
             progress(&format!("(t) QEMU {}: {}/{reps}", build.version, i + 1));
@@ -205,13 +211,18 @@ async fn figure_trace(root: &Path, registry: &QemuRegistry, reps: usize) -> bool
                 [&plain, &traced]
             };
             for scenario in order {
-                match hvharness::runner::run(scenario, build).await {
+                stop_costs::take();
+                let run = hvharness::runner::run(scenario, build).await;
+                let costs = stop_costs::take();
+                match run {
                     Ok(r) if matches!(r.observed, hvharness::runner::Observed::Booted) => {
                         if let Some(w) = &r.csr_writes {
                             writes = w.writes.len();
                             with.push(r.duration_secs);
+                            with_costs.push(costs);
                         } else {
                             without.push(r.duration_secs);
+                            without_costs.push(costs);
                         }
                     }
                     Ok(r) => {
@@ -236,6 +247,8 @@ async fn figure_trace(root: &Path, registry: &QemuRegistry, reps: usize) -> bool
             secs(&without),
             ratio(&ratios)
         );
+        stop_costs::print("traced", &with_costs);
+        stop_costs::print("untraced", &without_costs);
     }
     println!("    load average at the end: {}", load_average());
     ok

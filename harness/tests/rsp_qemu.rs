@@ -518,6 +518,62 @@ async fn resume_only_holds_the_others(version: &str) {
     q.kill().await;
 }
 
+/// The facts a cheap stop rests on: after a stop reply that names a hart,
+/// `p` reads that hart without an `Hg` (QEMU makes it the stop CPU), for a
+/// breakpoint, a step and an interrupt alike; and a single step passes a
+/// breakpoint still inserted at the hart's pc (QEMU ignores breakpoints
+/// while stepping), so the client steps off one without removing it.
+async fn stops_select_their_hart_and_steps_pass_breakpoints(version: &str) {
+    let Some((_q, mut gdb)) = start(version, "rsp stops_select_their_hart").await else {
+        return;
+    };
+    let hart_of = |t: ThreadId| t.hart_index().expect("a hart thread") as u64;
+    gdb.set_breakpoint(OPENSBI).await.unwrap();
+    let stop = gdb
+        .continue_until_stop(Duration::from_secs(20))
+        .await
+        .unwrap();
+    let hart = stop.thread().expect("QEMU names the hart");
+    // Raw `p`, no `Hg` since the stop: mhartid tells which hart it read.
+    assert_eq!(
+        gdb.register_thread(),
+        Some(hart),
+        "the client takes the stop's hart as selected"
+    );
+    assert_eq!(
+        gdb.read_register_u64("mhartid").await.unwrap(),
+        Some(hart_of(hart))
+    );
+    // The other hart, selected with Hg, then a step of the stopped one:
+    // the step's stop points Hg back at it.
+    let other = ThreadId::qemu_hart(1 - hart_of(hart) as usize);
+    gdb.read_thread_register(other, "pc").await.unwrap();
+    let stop = gdb.step(hart).await.unwrap();
+    assert_eq!(stop.thread(), Some(hart), "{stop:?}");
+    assert_eq!(
+        gdb.read_register_u64("mhartid").await.unwrap(),
+        Some(hart_of(hart))
+    );
+    assert_eq!(
+        gdb.read_register_u64("pc").await.unwrap(),
+        Some(OPENSBI + 4),
+        "the step passed the breakpoint still inserted at its pc"
+    );
+    assert!(gdb
+        .breakpoints()
+        .iter()
+        .any(|&(ty, a, _)| ty == BreakpointType::Software && a == OPENSBI));
+    // An interrupt: the T02 names a hart, and Hg points at it.
+    gdb.clear_breakpoint(OPENSBI).await.unwrap();
+    gdb.resume().await.unwrap();
+    let stop = gdb.interrupt_and_wait().await.unwrap();
+    let stopped = stop.thread().expect("T02 names a hart");
+    assert_eq!(
+        gdb.read_register_u64("mhartid").await.unwrap(),
+        Some(hart_of(stopped))
+    );
+}
+
 common::per_version! {
     async paused_machine_state;
     async memory;
@@ -526,4 +582,5 @@ common::per_version! {
     async continue_past_breakpoint;
     async watchpoints;
     async resume_only_holds_the_others;
+    async stops_select_their_hart_and_steps_pass_breakpoints;
 }

@@ -12,7 +12,8 @@ use anyhow::{bail, Result};
 use hvharness::qemu::{QemuBuild, QemuRegistry};
 use hvharness::scenario::Scenario;
 
-use super::{load_average, ratio, secs, take_turns};
+use super::{load_average, ratio, secs, stop_costs, take_turns};
+use hvharness::rsp::RspCosts;
 
 /// xv6-riscv's boot path as the user listed it.
 const XV6_PATH: [&str; 6] = [
@@ -40,10 +41,13 @@ fn variants(shipped: &Scenario) -> Vec<(&'static str, Scenario)> {
     ]
 }
 
-/// One boot, seconds from the resume to the last milestone; an error unless
-/// it booted as expected and, with a breakpoint, stopped every hart there.
-async fn boot(build: &QemuBuild, scenario: &Scenario) -> Result<f64> {
+/// One boot, seconds from the resume to the last milestone, and what its
+/// stops cost; an error unless it booted as expected and, with a
+/// breakpoint, stopped every hart there.
+async fn boot(build: &QemuBuild, scenario: &Scenario) -> Result<(f64, RspCosts)> {
+    stop_costs::take();
     let report = hvharness::runner::run(scenario, build).await?;
+    let costs = stop_costs::take();
     if let hvharness::runner::Verdict::Unexpected(why) = &report.verdict {
         bail!("{}: {why}", report.observed);
     }
@@ -53,11 +57,12 @@ async fn boot(build: &QemuBuild, scenario: &Scenario) -> Result<f64> {
             report.stops.len()
         );
     }
-    Ok(report
+    let last = report
         .milestones
         .iter()
         .map(|m| m.at_secs)
-        .fold(0.0, f64::max))
+        .fold(0.0, f64::max);
+    Ok((last, costs))
 }
 
 pub(crate) async fn figure(root: &Path, registry: &QemuRegistry, reps: usize) -> bool {
@@ -85,14 +90,18 @@ pub(crate) async fn figure(root: &Path, registry: &QemuRegistry, reps: usize) ->
     let mut ok = true;
     for build in registry.builds() {
         let version = build.version.to_string();
-        let times = match take_turns('x', build, &variants, reps, boot).await {
-            Ok(times) => times,
+        let runs = match take_turns('x', build, &variants, reps, boot).await {
+            Ok(runs) => runs,
             Err(e) => {
                 println!("{version:<7} failed: {e}");
                 ok = false;
                 continue;
             }
         };
+        let times: Vec<Vec<f64>> = runs
+            .iter()
+            .map(|r| r.iter().map(|(t, _)| *t).collect())
+            .collect();
         let to_none = |k: usize| -> Vec<f64> {
             times[k]
                 .iter()
@@ -110,6 +119,10 @@ pub(crate) async fn figure(root: &Path, registry: &QemuRegistry, reps: usize) ->
             ratio(&to_none(1)),
             ratio(&to_none(3))
         );
+        for ((label, _), r) in variants.iter().zip(&runs) {
+            let costs: Vec<RspCosts> = r.iter().map(|(_, c)| c.clone()).collect();
+            stop_costs::print(label, &costs);
+        }
     }
     println!("    load average at the end: {}", load_average());
     ok

@@ -103,6 +103,7 @@ pub(crate) fn milestone_scenario(scenario: &Scenario) -> Result<Scenario> {
                 .checked_sub(1)
                 .map(|p| scenario.milestone_symbols[p].clone()),
             arm_on: None,
+            read_after_step: Vec::new(),
         })
         .collect();
     for o in &mut s.outcomes {

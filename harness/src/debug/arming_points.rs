@@ -222,6 +222,7 @@ impl DebugSession {
                 arm_after: None,
                 arm_on: None,
                 watch: None,
+                read_after_step: Vec::new(),
             },
             space: None,
             address,

@@ -125,6 +125,8 @@ pub struct DebugSession {
     elf_virt: Vec<(String, Option<bool>)>,
     /// Where harts may wait without passing a call-graph trigger's breakpoint.
     waiting_rooms: Vec<arming_points::WaitingRoom>,
+    /// Which harts have the H extension, read once each.
+    with_h: privilege::HartsWithH,
 }
 
 impl DebugSession {
@@ -157,6 +159,7 @@ impl DebugSession {
                 .map(|e| (e.name.clone(), e.virt))
                 .collect(),
             waiting_rooms: Vec::new(),
+            with_h: privilege::HartsWithH::default(),
         };
         for spec in &scenario.breakpoints {
             let (space, location) = scenario.split_space(&spec.at);
@@ -571,7 +574,8 @@ impl DebugSession {
         };
         let hart = thread.hart_index().unwrap_or(0) as u32;
         let (privilege, source) =
-            privilege_with_source(&mut self.rsp, thread, self.version).await?;
+            privilege::privilege_known_h(&mut self.rsp, thread, self.version, &mut self.with_h)
+                .await?;
         if !self.breakpoints[index].counts(hart, privilege) {
             self.breakpoints[index].ignored += 1;
             return Ok(None);
@@ -602,7 +606,14 @@ impl DebugSession {
             self.remove_spent_arming_points().await?;
             None
         } else {
-            Some(self.count_stop(index, at, Some(thread)).await?)
+            let (privilege, source) = (at.privilege, at.source);
+            let mut record = self.count_stop(index, at, Some(thread)).await?;
+            let names = self.breakpoints[index].spec.read_after_step.clone();
+            if !names.is_empty() {
+                record.after_step =
+                    stop::after_step(&mut self.rsp, thread, &names, privilege, source).await?;
+            }
+            Some(record)
         };
         self.remove_if_done(index, pc).await?;
         Ok(record)
@@ -700,6 +711,7 @@ mod tests {
                 watch: None,
                 arm_after: None,
                 arm_on: None,
+                read_after_step: Vec::new(),
             },
             space: None,
             address: 0x8020_05c0,

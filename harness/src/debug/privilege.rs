@@ -8,6 +8,8 @@
 //! A hart without the H extension (misa bit 7 clear, e.g. `-cpu rv64`) has
 //! no V at all: its supervisor mode is plain S, not HS, whatever the version.
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context, Result};
 use regex::Regex;
 use serde::Serialize;
@@ -51,11 +53,28 @@ pub async fn privilege_of(
     Ok(privilege_with_source(rsp, thread, version).await?.0)
 }
 
+/// Per hart, whether it has the H extension (misa bit 7), read at its first
+/// stop only: QEMU ignores writes to misa by default (`misa_w` off), so its
+/// extensions stay as `-cpu` made them, and a stop saves a round trip.
+#[derive(Debug, Default)]
+pub(crate) struct HartsWithH(BTreeMap<ThreadId, bool>);
+
 /// Reads the privilege level and V of a stopped hart, and where V came from.
 pub async fn privilege_with_source(
     rsp: &mut RspClient,
     thread: ThreadId,
     version: QemuVersion,
+) -> Result<(PrivilegeLevel, VirtSource)> {
+    privilege_known_h(rsp, thread, version, &mut HartsWithH::default()).await
+}
+
+/// [`privilege_with_source`], with misa's H bit taken from `known` when a
+/// stop read it before (and kept there when read now).
+pub(crate) async fn privilege_known_h(
+    rsp: &mut RspClient,
+    thread: ThreadId,
+    version: QemuVersion,
+    known: &mut HartsWithH,
 ) -> Result<(PrivilegeLevel, VirtSource)> {
     rsp.select_register_thread(thread).await?;
     let raw = rsp
@@ -67,11 +86,17 @@ pub async fn privilege_with_source(
         return Ok((p, VirtSource::Priv));
     }
     // Without H, "V=0" would make S-mode read as HS: leave V out.
-    if rsp
-        .read_register_u64("misa")
-        .await?
-        .is_some_and(|m| !has_h(m))
-    {
+    let with_h = match known.0.get(&thread) {
+        Some(h) => Some(*h),
+        None => {
+            let read = rsp.read_register_u64("misa").await?.map(has_h);
+            if let Some(h) = read {
+                known.0.insert(thread, h);
+            }
+            read
+        }
+    };
+    if with_h == Some(false) {
         return Ok((p, VirtSource::NoHypervisor));
     }
     if quirks::PRIV_SHOWS_V.applies(version) {
@@ -86,13 +111,10 @@ pub async fn privilege_with_source(
 
 /// V from `info registers` of CPU `hart`, when the CPU has the H extension.
 async fn monitor_virt(rsp: &mut RspClient, hart: usize) -> Result<Option<bool>> {
-    rsp.monitor(&format!("cpu {hart}"))
-        .await
-        .context("monitor: cpu")?;
     let text = rsp
-        .monitor("info registers")
+        .monitor_on_cpu(hart, "info registers")
         .await
-        .context("monitor: info registers")?;
+        .with_context(|| format!("monitor: info registers of cpu {hart}"))?;
     Ok(parse_virt_line(&text))
 }
 

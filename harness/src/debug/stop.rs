@@ -9,7 +9,7 @@ use super::privilege::VirtSource;
 use super::view::{view_of, CsrView};
 use crate::elf::ElfSet;
 use crate::riscv::{decode_csr, registry::decode_priv_as_seen, DecodedCsr, PrivilegeLevel};
-use crate::rsp::{RegisterValue, RspClient};
+use crate::rsp::{RegisterValue, RspClient, ThreadId};
 use crate::scenario::BreakpointSpec;
 use crate::snapshot::Section;
 
@@ -64,8 +64,23 @@ pub struct StopRecord {
     pub place: String,
     pub(crate) instruction: Option<String>,
     pub(crate) csrs: Vec<CsrReading>,
+    /// The breakpoint's `read_after_step` registers, read with the hart
+    /// stepped over the instruction; `None` when it has none, or the step
+    /// stopped for another reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) after_step: Option<AfterStep>,
     /// Seconds since the target was resumed.
     pub at_secs: f64,
+}
+
+/// A hart just stepped over the instruction it stopped at, and the
+/// registers read there.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct AfterStep {
+    /// Where the step took it: the next instruction, or a trap vector when
+    /// the instruction trapped.
+    pub(crate) pc: u64,
+    pub(crate) csrs: Vec<CsrReading>,
 }
 
 impl StopRecord {
@@ -196,8 +211,38 @@ pub(super) async fn record(
         place,
         instruction,
         csrs,
+        after_step: None,
         at_secs: since_resume.as_secs_f64(),
     })
+}
+
+/// Steps `thread`, stopped on a breakpoint in `privilege` (as `source`
+/// found it), over its instruction now and reads `names` there. `None` when
+/// the step stopped for another reason (the client takes that stop as the
+/// current one) or left the pc unreadable.
+pub(super) async fn after_step(
+    rsp: &mut RspClient,
+    thread: ThreadId,
+    names: &[String],
+    privilege: PrivilegeLevel,
+    source: VirtSource,
+) -> Result<Option<AfterStep>> {
+    if !rsp
+        .step_off_now(thread)
+        .await
+        .context("stepping over the instruction at a breakpoint")?
+    {
+        return Ok(None);
+    }
+    rsp.select_register_thread(thread).await?;
+    let Some(pc) = rsp.read_register_u64("pc").await? else {
+        return Ok(None);
+    };
+    let mut csrs = Vec::new();
+    for name in names {
+        csrs.push(read_dumped(rsp, name, privilege, source).await?);
+    }
+    Ok(Some(AfterStep { pc, csrs }))
 }
 
 #[cfg(test)]
@@ -215,6 +260,7 @@ mod tests {
             place: "kvminithart".into(),
             instruction: None,
             csrs,
+            after_step: None,
             at_secs: 0.0,
         }
     }

@@ -134,6 +134,7 @@ mod tests {
                 missing: None,
                 view: view_of("scause", privilege),
             }],
+            after_step: None,
             at_secs: 0.0,
         }
     }

@@ -1,7 +1,9 @@
-//! CSR writes recorded at run time: a breakpoint on each writer (the CSR
-//! and the source register read there) and one on the instruction after it
-//! (the CSR again), both counted once per hart and then removed, so the
-//! code around them runs at full speed for the rest of the boot. A value
+//! CSR writes recorded at run time: a breakpoint on each writer, counted
+//! once per hart and then removed, so the code around it runs at full speed
+//! for the rest of the boot. At its stop the CSR and the source register are
+//! read, the hart is stepped over the write, and the CSR is read again: one
+//! stop per write (a breakpoint on the instruction after it would cost a
+//! second stop, and insert and remove one more breakpoint). A value
 //! that changes between two recorded writes on a hart, without a writer of
 //! ours in between, was written outside the images we know (M-mode
 //! firmware such as OpenSBI, on the hypervisor's behalf).
@@ -51,8 +53,8 @@ pub struct OutsideChange {
 }
 
 /// The breakpoints that record `writers` in `scenario`'s run: one per
-/// address (a writer's, or the instruction after one), counted once per
-/// hart at the level its ELF file runs at.
+/// writer's address, counted once per hart at the level its ELF file runs
+/// at, that reads the CSR after a step over the write.
 fn trace_breakpoints(scenario: &Scenario, writers: &[CsrWriter]) -> Vec<BreakpointSpec> {
     let any_guest = scenario.elfs.iter().any(|e| e.virt == Some(true));
     let privilege_of = |space: &str| {
@@ -67,28 +69,27 @@ fn trace_breakpoints(scenario: &Scenario, writers: &[CsrWriter]) -> Vec<Breakpoi
             _ => None,
         }
     };
-    let mut dumps: BTreeMap<u64, (String, Vec<String>)> = BTreeMap::new();
-    for w in writers {
-        let mut add = |address: u64, names: Vec<String>| {
-            let entry = dumps
-                .entry(address)
-                .or_insert_with(|| (w.space.clone(), Vec::new()));
-            for n in names {
-                if !entry.1.contains(&n) {
-                    entry.1.push(n);
-                }
-            }
-        };
-        let mut before = vec![w.csr.clone()];
-        if let Operand::Register(_) = w.operand {
-            before.push(w.operand.name());
+    // Per address: the ELF space, the registers before, the CSRs after.
+    type Reads = (String, Vec<String>, Vec<String>);
+    let mut reads: BTreeMap<u64, Reads> = BTreeMap::new();
+    let add = |names: &mut Vec<String>, name: String| {
+        if !names.contains(&name) {
+            names.push(name);
         }
-        add(w.address, before);
-        add(w.address + w.length as u64, vec![w.csr.clone()]);
+    };
+    for w in writers {
+        let entry = reads
+            .entry(w.address)
+            .or_insert_with(|| (w.space.clone(), Vec::new(), Vec::new()));
+        add(&mut entry.1, w.csr.clone());
+        if let Operand::Register(_) = w.operand {
+            add(&mut entry.1, w.operand.name());
+        }
+        add(&mut entry.2, w.csr.clone());
     }
-    dumps
+    reads
         .into_iter()
-        .map(|(address, (space, dump))| BreakpointSpec {
+        .map(|(address, (space, dump, after))| BreakpointSpec {
             at: format!("{space}:{address:#x}"),
             hart: None,
             privilege: privilege_of(&space),
@@ -98,6 +99,7 @@ fn trace_breakpoints(scenario: &Scenario, writers: &[CsrWriter]) -> Vec<Breakpoi
             arm_after: None,
             arm_on: None,
             watch: None,
+            read_after_step: after,
         })
         .collect()
 }
@@ -120,7 +122,7 @@ fn collect(
     let mut outside = Vec::new();
     // Per hart and CSR: the last value seen (after a write, or at a stop).
     let mut last: BTreeMap<(u32, String), u64> = BTreeMap::new();
-    for (i, stop) in ordered.iter().enumerate() {
+    for stop in &ordered {
         for w in writers.iter().filter(|w| w.address == stop.pc) {
             let before = raw(stop, &w.csr);
             if let (Some(b), Some(was)) = (before, last.get(&(stop.hart, w.csr.clone()))) {
@@ -138,12 +140,14 @@ fn collect(
                 Operand::Immediate(i) => Some(u64::from(i)),
                 Operand::Register(_) => raw(stop, &w.operand.name()),
             };
-            // The next stop of this hart, if it is the instruction after.
-            let after = ordered[i + 1..]
-                .iter()
-                .find(|s| s.hart == stop.hart)
-                .filter(|s| s.pc == w.address + w.length as u64)
-                .and_then(|s| raw(s, &w.csr));
+            // Read with the hart stepped over the write, unless the write
+            // trapped (the step ended elsewhere).
+            let after = stop
+                .after_step
+                .as_ref()
+                .filter(|a| a.pc == w.address + w.length as u64)
+                .and_then(|a| a.csrs.iter().find(|c| c.name.eq_ignore_ascii_case(&w.csr)))
+                .and_then(|c| c.raw);
             if let Some(a) = after.or(before) {
                 last.insert((stop.hart, w.csr.clone()), a);
             }

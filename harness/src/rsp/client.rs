@@ -13,6 +13,7 @@ use super::commands::stop::StopReply;
 use super::commands::supported::ServerFeatures;
 use super::commands::threads::ThreadId;
 use super::conn::Connection;
+use super::costs::{kind_of, RspCosts};
 use super::error::{shorten, Result, RspError};
 use super::tdesc::TargetDescription;
 
@@ -88,6 +89,10 @@ pub struct RspClient<S = TcpStream> {
     pub(crate) state: RunState,
     pub(crate) broken: Option<String>,
     pub(crate) register_thread: Option<ThreadId>,
+    /// The threads listed once (QEMU's harts are fixed for the machine's life).
+    pub(crate) known_threads: Option<Vec<ThreadId>>,
+    /// The CPU the monitor's `cpu N` last selected, if known.
+    pub(crate) monitor_cpu: Option<usize>,
     pub(crate) vcont: Option<Vec<String>>,
     pub(crate) qemu_features: Option<Vec<String>>,
     pub(crate) physical_memory: bool,
@@ -103,6 +108,8 @@ pub struct RspClient<S = TcpStream> {
     /// whether that list is made for the current stop (see [`super::commands::at_points`]).
     pub(crate) at_points: Vec<super::commands::at_points::HartAtPoint>,
     pub(crate) at_points_listed: bool,
+    /// What the round trips cost (see [`super::costs`]).
+    pub(crate) costs: RspCosts,
     transcript: VecDeque<String>,
 }
 
@@ -148,6 +155,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
             state: RunState::Stopped,
             broken: None,
             register_thread: None,
+            known_threads: None,
+            monitor_cpu: None,
             vcont: None,
             qemu_features: None,
             physical_memory: false,
@@ -157,6 +166,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
             last_stop: None,
             at_points: Vec::new(),
             at_points_listed: false,
+            costs: RspCosts::default(),
             transcript: VecDeque::new(),
         }
     }
@@ -190,6 +200,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
     /// The last stop reply received (from a continue, a step or an interrupt).
     pub fn last_stop(&self) -> Option<&StopReply> {
         self.last_stop.as_ref()
+    }
+
+    /// What the round trips have cost so far, per kind of request.
+    pub fn costs(&self) -> &RspCosts {
+        &self.costs
     }
 
     /// Console text the stub sent in `O` packets while the target ran, drained.
@@ -243,6 +258,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
     pub(crate) async fn send_command(&mut self, command: &str) -> Result<()> {
         self.check_can_send(command)?;
         self.note(">", command.as_bytes());
+        self.costs.begin(kind_of(command));
         let timeout = self.config.reply_timeout;
         let r = self
             .conn
@@ -257,6 +273,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
         let what = format!("the reply to {command:?}");
         match self.conn.recv_packet(&what, timeout).await {
             Ok(p) => {
+                self.costs.replied();
                 self.note("<", &p);
                 Ok(p)
             }
@@ -290,6 +307,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
         } else {
             Err(RspError::bad_reply(command, "expected OK", &reply))
         }
+    }
+}
+
+impl<S> Drop for RspClient<S> {
+    /// Hands the costs to the file [`super::costs::COSTS_ENV`] names, if any.
+    fn drop(&mut self) {
+        self.costs.append_to_env_file();
     }
 }
 

@@ -51,6 +51,7 @@
 pub(crate) mod client;
 pub(crate) mod commands;
 mod conn;
+pub mod costs;
 pub(crate) mod error;
 pub(crate) mod hex;
 pub mod packet;
@@ -64,5 +65,6 @@ pub use commands::registers::RegisterValue;
 pub use commands::stop::{StopReply, StopSignal, WatchHit, WatchKind, SIGINT, SIGTRAP};
 pub use commands::supported::ServerFeatures;
 pub use commands::threads::{IdPart, ThreadId};
+pub use costs::{KindCost, RspCosts, COSTS_ENV};
 pub use error::{MalformedKind, RspError};
 pub use tdesc::{RegisterInfo, TargetDescription, TdescError};

@@ -713,6 +713,7 @@ impl ScenarioFile {
             once_per_hart: b.once_per_hart,
             arm_after,
             arm_on,
+            read_after_step: Vec::new(),
         })
     }
 

@@ -97,6 +97,11 @@ pub struct BreakpointSpec {
     pub arm_on: Option<ArmEvent>,
     /// A watchpoint on the data at `at` instead of a breakpoint on code.
     pub watch: Option<WatchSpec>,
+    /// Registers read after the hart is stepped over the instruction at a
+    /// counted stop (the harness's CSR trace: the CSR after the write);
+    /// never set from a scenario file.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub read_after_step: Vec<String>,
 }
 
 /// An event that arms a breakpoint, other than another breakpoint's stop.

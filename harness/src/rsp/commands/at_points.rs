@@ -10,8 +10,8 @@
 //! breakpoint it inserted, and the hart a watchpoint stop names. A caller
 //! that records stops takes the entries it has not seen yet
 //! ([`RspClient::take_unreported_at_points`]); resuming steps each listed
-//! hart off with the points at its place removed, so no hart ever leaves a
-//! point before its stop could be taken.
+//! hart off (a step passes code breakpoints; watchpoints are taken out for
+//! it), so no hart ever leaves a point before its stop could be taken.
 //!
 //! A hart leaves the list only when it moves (a step, a resume). When one
 //! of the steps off stops for another reason (the next instruction is a
@@ -92,6 +92,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
         self.at_points.retain(|e| e.thread != thread);
     }
 
+    /// The threads, listed at the first call only: QEMU's harts exist from
+    /// the machine's start to its end, and a list at every stop would cost
+    /// a round trip or two each time.
+    async fn known_threads(&mut self) -> Result<Vec<ThreadId>> {
+        if let Some(t) = &self.known_threads {
+            return Ok(t.clone());
+        }
+        let listed = self.threads().await?;
+        self.known_threads = Some(listed.clone());
+        Ok(listed)
+    }
+
     /// Lists the harts on points for the current stop, once. Entries of
     /// the list before stay: a hart leaves the list only when it moves (a
     /// step, a resume), so one still listed has not moved since, and keeps
@@ -117,7 +129,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
             }
         }
         if any_code {
-            for thread in self.threads().await? {
+            // The hart Hg points at first: its pc needs no `Hg`.
+            let mut threads = self.known_threads().await?;
+            if let Some(i) = threads
+                .iter()
+                .position(|t| Some(*t) == self.register_thread)
+            {
+                threads[..=i].rotate_right(1);
+            }
+            for thread in threads {
                 let Some(pc) = self.read_thread_register(thread, "pc").await?.as_u64() else {
                     continue;
                 };
@@ -151,33 +171,65 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
     pub(crate) async fn step_off_points(&mut self) -> Result<Option<StopReply>> {
         self.list_at_points().await?;
         while let Some(entry) = self.at_points.first().copied() {
-            // A hart before a watched access passes every watchpoint; any
-            // hart passes the code breakpoints at its pc.
+            // A hart before a watched access passes every watchpoint, taken
+            // out for its step. A single step passes the code breakpoints
+            // at its pc without their removal (QEMU ignores breakpoints
+            // while it steps; tests/rsp_qemu.rs checks it on every
+            // version): each removal and insertion would flush QEMU's
+            // translated code, which the boot then translates again.
             let before_watch = self.at_points.iter().any(|e| {
                 e.thread == entry.thread && matches!(e.held_by, HeldBy::Watchpoint { .. })
             });
-            let points: Vec<(BreakpointType, u64, u64)> = self
+            let on_code = self
                 .breakpoints
                 .iter()
-                .filter(|&&(ty, a, _)| {
-                    if is_code(ty) {
-                        a == entry.pc
-                    } else {
-                        before_watch
-                    }
-                })
+                .any(|&(ty, a, _)| is_code(ty) && a == entry.pc);
+            let watchpoints: Vec<(BreakpointType, u64, u64)> = self
+                .breakpoints
+                .iter()
+                .filter(|&&(ty, ..)| !is_code(ty) && before_watch)
                 .copied()
                 .collect();
-            if points.is_empty() {
+            if !on_code && watchpoints.is_empty() {
                 // Its points were taken out meanwhile: it runs on freely.
                 self.moved(entry.thread);
                 continue;
             }
-            if let Some(stop) = self.step_with_removed(entry.thread, &points).await? {
+            if let Some(stop) = self.step_with_removed(entry.thread, &watchpoints).await? {
                 return Ok(Some(stop));
             }
         }
         Ok(None)
+    }
+
+    /// Steps `thread`, listed on a point, off it now rather than at the
+    /// next resume (the caller reads what the instruction did); true when
+    /// the step completed plainly. Any other stop (the step ran into a
+    /// watched access) becomes the current stop, listed again at the next
+    /// look. False for a hart not listed.
+    pub(crate) async fn step_off_now(&mut self, thread: ThreadId) -> Result<bool> {
+        let listed: Vec<HartAtPoint> = self
+            .at_points
+            .iter()
+            .filter(|e| e.thread == thread)
+            .copied()
+            .collect();
+        if listed.is_empty() {
+            return Ok(false);
+        }
+        let before_watch = listed
+            .iter()
+            .any(|e| matches!(e.held_by, HeldBy::Watchpoint { .. }));
+        let watchpoints: Vec<(BreakpointType, u64, u64)> = self
+            .breakpoints
+            .iter()
+            .filter(|&&(ty, ..)| !is_code(ty) && before_watch)
+            .copied()
+            .collect();
+        Ok(self
+            .step_with_removed(thread, &watchpoints)
+            .await?
+            .is_none())
     }
 
     /// Removes `points` at the stub, steps `thread`, inserts them again.

@@ -57,6 +57,9 @@ const MAX_MONITOR_PACKETS: usize = 1 << 16;
 impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
     /// Runs a monitor command and returns its text (QEMU: `info registers`).
     pub async fn monitor(&mut self, text: &str) -> Result<String> {
+        if text.trim_start().starts_with("cpu") {
+            self.monitor_cpu = None;
+        }
         let cmd = command(text);
         let label = format!("qRcmd ({text})");
         self.send_command(&cmd).await?;
@@ -97,6 +100,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
             out.extend_from_slice(&piece);
         }
         Err(self.poison_on(RspError::bad_reply(&label, "too many output packets", b"")))
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
+    /// Runs a monitor command on CPU `cpu` (cpu index): `cpu N` first,
+    /// unless the monitor is known to be on it already (the monitor keeps
+    /// its CPU from one command to the next).
+    pub async fn monitor_on_cpu(&mut self, cpu: usize, text: &str) -> Result<String> {
+        if self.monitor_cpu != Some(cpu) {
+            self.monitor(&format!("cpu {cpu}")).await?;
+            self.monitor_cpu = Some(cpu);
+        }
+        self.monitor(text).await
     }
 }
 

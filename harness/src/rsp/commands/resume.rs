@@ -39,6 +39,7 @@ use crate::rsp::client::{RspClient, RunState};
 use crate::rsp::commands::breakpoints::command as breakpoint_command;
 use crate::rsp::commands::stop::{parse_console_output, StopReply};
 use crate::rsp::commands::threads::ThreadId;
+use crate::rsp::costs::kind_of;
 use crate::rsp::error::{Result, RspError};
 
 /// Parses a `vCont?` reply into its actions (`["c", "C", "s", "S"]`).
@@ -67,6 +68,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
 
     async fn resume_with(&mut self, command: &str) -> Result<()> {
         self.send_command(command).await?;
+        if kind_of(command) == "continue" {
+            self.costs.resumed();
+        }
         self.state = RunState::Running(command.to_string());
         // QEMU points Hg at the hart that stops: forget our choice.
         self.register_thread = None;
@@ -158,11 +162,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
                 .await?;
             "s".to_string()
         };
+        let listed = self.at_points_listed;
         self.resume_with(&command).await?;
         let timeout = self.config.reply_timeout;
         let stop = self.wait_for_stop(timeout).await;
         // Whatever it stopped on, it is no longer where it was listed.
         self.moved(thread);
+        // A plain step moved that hart alone: the list of the others
+        // stands (one that lands on a breakpoint reports it at the resume).
+        if let Ok(s) = &stop {
+            if s.is_trap() && s.signal().is_some_and(|s| s.watch.is_none()) {
+                self.at_points_listed = listed;
+            }
+        }
         stop
     }
 
@@ -217,6 +229,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
                     &packet,
                 ))
             })?;
+            if kind_of(&resumed_by) == "continue" {
+                self.costs.stopped(stop.is_interrupt());
+            } else {
+                self.costs.replied();
+            }
+            // QEMU points Hg at the hart a stop reply names (it makes that
+            // hart the stop CPU): `p` reads it without another `Hg`.
+            if let Some(t) = stop.thread() {
+                self.register_thread = Some(t);
+            }
             self.state = stop_state(&stop);
             self.last_stop = Some(stop.clone());
             self.at_points_stale();
