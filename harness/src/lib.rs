@@ -59,6 +59,7 @@ pub mod debug;
 pub mod diagnosis;
 pub mod elf;
 pub mod firmware;
+pub mod harts;
 pub mod project;
 pub mod provenance;
 pub mod qemu;

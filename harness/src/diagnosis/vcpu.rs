@@ -17,7 +17,7 @@
 
 use serde::Serialize;
 
-use super::capture::HartState;
+use crate::harts::HartState;
 use crate::qemu::trap_log::HartLog;
 use crate::riscv::cause::code;
 
