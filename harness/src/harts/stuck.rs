@@ -21,6 +21,7 @@ use super::handled::{handled, HeldTrap, HostCode, SeenPast};
 use super::{FaultContext, HartState};
 use crate::qemu::trap_log::{LoggedTrap, SinceFault, TrapLog};
 use crate::riscv::cause::code;
+use crate::riscv::trap::{hs_trap_origin, HSTATUS_SPV, SSTATUS_SPP};
 use crate::riscv::{Cause, Level, PrivilegeLevel, TrapTarget};
 use crate::scenario::Scenario;
 
@@ -87,7 +88,7 @@ fn storm_context(h: &HartState, first: &LoggedTrap) -> FaultContext {
     let spp = h
         .csrs
         .get("sstatus")
-        .map(|s| s >> 8 & 1 == 1)
+        .map(|s| s & SSTATUS_SPP != 0)
         .unwrap_or(true);
     let from = PrivilegeLevel {
         level: if spp { Level::Supervisor } else { Level::User },
@@ -136,24 +137,11 @@ fn parked_context(h: &HartState, log: &TrapLog, host: &dyn HostCode) -> Option<F
     if handled(&trap, &since, h.pc, host).is_some() {
         return None;
     }
-    let hstatus = h.csrs.get("hstatus").copied().unwrap_or(0);
-    let from_level = if trap.from_virt {
-        if hstatus >> 8 & 1 == 1 {
-            Level::Supervisor
-        } else {
-            Level::User
-        } // SPVP
-    } else if trap.spp {
-        Level::Supervisor
-    } else {
-        Level::User
-    };
+    let status = |name: &str| h.csrs.get(name).copied().unwrap_or(0);
+    let from = hs_trap_origin(status("hstatus"), status("sstatus"));
     Some(FaultContext {
         hart: h.hart,
-        from: PrivilegeLevel {
-            level: from_level,
-            virt: Some(trap.from_virt),
-        },
+        from,
         to: TrapTarget::HS,
         cause: trap.cause,
         epc: trap.epc,
@@ -204,8 +192,8 @@ fn held_trap(h: &HartState, log: &TrapLog) -> Option<(HeldTrap, SinceFault)> {
         cause,
         epc: *sepc,
         tval: h.csrs.get("stval").copied().unwrap_or(0),
-        from_virt: hstatus >> 7 & 1 == 1, // SPV
-        spp: h.csrs.get("sstatus").is_some_and(|s| s >> 8 & 1 == 1),
+        from_virt: hstatus & HSTATUS_SPV != 0,
+        spp: h.csrs.get("sstatus").is_some_and(|s| s & SSTATUS_SPP != 0),
     };
     Some((trap, since))
 }

@@ -16,6 +16,7 @@ pub mod session_dir;
 pub mod trap_log;
 pub mod version;
 mod version_probe;
+pub(crate) mod virt_map;
 
 pub use end_watch::{EndWatch, OutsideEnd};
 pub use log_pipe::LogSink;

@@ -9,6 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{translate, Regime};
 use crate::diagnosis::PhysMemory;
+use crate::qemu::virt_map::VIRT_DRAM;
 use crate::riscv::Access;
 use crate::rsp::{RspClient, RspError};
 
@@ -76,10 +77,6 @@ impl<M: PhysMemory> VirtMemory for Translated<'_, M> {
         }
     }
 }
-
-/// QEMU virt's RAM window: DRAM starts at 0x80000000 (the end is the
-/// machine's `-m`; this window stops at the top of the physical address space).
-pub(crate) const VIRT_DRAM: Range<u64> = 0x8000_0000..(1 << 56);
 
 /// Physical memory of a target read over its gdbstub, in QEMU's
 /// physical-memory mode (`Qqemu.PhyMemMode:1`, switched back after each

@@ -6,8 +6,8 @@ use serde::Serialize;
 use super::Stage;
 use crate::harts::FaultContext;
 use crate::qemu::QemuVersion;
-use crate::riscv::cause::code;
-use crate::riscv::{envcfg, Atp, Level, TrapTarget};
+use crate::riscv::trap::came_from_guest;
+use crate::riscv::{envcfg, Atp, Level};
 
 /// Whether the hardware sets A and D in one stage, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -126,8 +126,6 @@ pub struct Regime {
 
 const STATUS_SUM: u64 = 1 << 18;
 const STATUS_MXR: u64 = 1 << 19;
-const HSTATUS_SPV: u64 = 1 << 7;
-const MSTATUS_MPV: u64 = 1 << 39;
 
 /// Whether the trap came from V=1: the context's `from`, else what the trap
 /// itself implies (a trap into VS-mode, a guest-page fault, a virtual
@@ -140,19 +138,7 @@ pub(crate) fn trapped_from_guest(ctx: &FaultContext) -> Option<bool> {
     if ctx.from.level == Level::Machine {
         return Some(false);
     }
-    if ctx.to == TrapTarget::VS {
-        return Some(true);
-    }
-    // Only a guest makes these: ecall from VS, guest-page faults, virtual instructions.
-    let c = ctx.cause;
-    if c.is(code::ECALL_VS) || c.is(code::VIRTUAL_INST) || c.is_guest_page_fault() {
-        return Some(true);
-    }
-    match ctx.to {
-        TrapTarget::HS => ctx.csr("hstatus").map(|h| h & HSTATUS_SPV != 0),
-        TrapTarget::M => ctx.csr("mstatus").map(|m| m & MSTATUS_MPV != 0),
-        TrapTarget::VS => Some(true),
-    }
+    came_from_guest(ctx.to, ctx.cause, ctx.csr("hstatus"), ctx.csr("mstatus"))
 }
 
 /// Why a regime could not be built.
