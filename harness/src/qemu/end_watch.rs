@@ -70,7 +70,7 @@ impl OutsideEnd {
     }
 }
 
-/// Where a [`QemuProcess`] records an [`OutsideEnd`], readable after the
+/// Where a [`QemuProcess`](super::QemuProcess) records an [`OutsideEnd`], readable after the
 /// process is dropped (an error unwinding a run drops its QEMU first).
 #[derive(Debug, Clone, Default)]
 pub struct EndWatch(Arc<Mutex<Option<OutsideEnd>>>);

@@ -7,7 +7,7 @@
 //! U-mode there is one stage, from satp. Each stage is walked with
 //! [`crate::riscv::walk`], the specification's algorithm without permission
 //! checks; this module feeds it memory (asynchronously, through a
-//! [`PhysMemory`]), keeps what every level said, and then checks the result
+//! [`PhysMemory`](crate::diagnosis::PhysMemory)), keeps what every level said, and then checks the result
 //! against the access that faulted: R/W/X, the U bit, and the A and D bits
 //! where hardware does not update them (Svade behaviour: ADUE clear).
 //!
@@ -18,17 +18,17 @@
 //!   former is clear); G-stage and single-stage (satp at V=0) updates need
 //!   `menvcfg.ADUE`. QEMU 9.0 and later reset henvcfg to 0.
 //!
-//! Register names in the [`FaultContext`] are architectural: `vsatp` is the
+//! Register names in the [`FaultContext`](crate::harts::FaultContext) are architectural: `vsatp` is the
 //! guest's page-table root, whatever name QEMU's gdbstub showed it under
 //! while V=1 (there the guest's value answers to `satp`). See
-//! [`FaultContext::csrs`].
+//! [`FaultContext::csrs`](crate::harts::FaultContext::csrs).
 //!
 //! The same machinery translates addresses for the debugger's own reads
 //! ([`Translated`], a [`VirtMemory`]): the backtrace reads the stack through
 //! it, ignoring permissions and A/D, which the debugger need not honour.
 //!
 //! The parts: [`stage`] (one stage's walk and where it ended), [`regime`]
-//! (which stages and who sets A/D), [`translate`] (walking over memory),
+//! (which stages and who sets A/D), [`translate`](mod@translate) (walking over memory),
 //! [`check`] (what the leaves lack), [`render`] (the walk in words) and
 //! [`memory`] (the target's memory, physical and through the tables).
 
