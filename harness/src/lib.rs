@@ -24,7 +24,9 @@
 //! 5. judges what it observed against the scenario's expectation for that
 //!    version: a [`runner::RunReport`] with a verdict.
 //!
-//! When a boot does not finish, [`diagnosis`] reads the stopped harts, finds
+//! When a boot does not finish, [`diagnosis`] reads the stopped harts
+//! ([`harts`], the layer below both runner and diagnosis: registers, a look
+//! at each hart, which ones are stuck on which trap), finds
 //! the first fault behind the hang in the interrupt log, walks the page tables
 //! and names a cause from a small table of rules; [`diagnosis::diagnose_one`]
 //! is that whole step (one run, explained) for `diagnose`, `run --diagnose`
@@ -87,6 +89,7 @@ pub mod debug;
 pub mod diagnosis;
 pub mod elf;
 pub mod firmware;
+pub mod harts;
 pub mod project;
 pub mod provenance;
 pub mod qemu;

@@ -19,12 +19,7 @@ use std::path::{Path, PathBuf};
 /// Cycles between top-level modules that remain (issue 21: "strict layers,
 /// no cycle"), each as the sorted names of one strongly connected group.
 /// Remove a line once its cycle is broken; never add one.
-const KNOWN_CYCLES: &[&[&str]] = &[
-    // runner/stuck.rs uses diagnosis::capture; diagnosis/harts.rs and
-    // diagnosis/run.rs use runner's HartLook and LiveRun: hart state read
-    // over the gdbstub belongs below both (issue 21).
-    &["diagnosis", "runner"],
-];
+const KNOWN_CYCLES: &[&[&str]] = &[];
 
 /// Where one dependency is written: a file and a line.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

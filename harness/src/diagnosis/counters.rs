@@ -44,10 +44,6 @@ use crate::riscv::cause::code;
 use crate::riscv::counteren::{self, Counteren};
 use crate::riscv::Level;
 
-/// The counter-enable registers the rule reads, as the diagnosis reads
-/// them at the stop.
-pub(crate) const COUNTEREN_CSRS: &[&str] = &["mcounteren", "hcounteren", "scounteren"];
-
 /// A counter read, decoded: which counter and how it is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CounterRead {

@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use super::backtrace::{self, FrameRegs};
-use super::capture::HartState;
 use super::{rules, walk, FaultContext, PhysMemory, TrapTarget};
+use crate::harts::HartState;
 use crate::qemu::QemuVersion;
 use crate::rsp::RspClient;
 use crate::scenario::Scenario;

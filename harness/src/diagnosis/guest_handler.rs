@@ -26,9 +26,9 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 
-use super::capture::{self, HartState};
 use super::console;
 use super::{FaultContext, FaultReport, Finding, TrapTarget};
+use crate::harts::{stuck, HartState};
 use crate::qemu::trap_log::TrapLog;
 use crate::qemu::QemuVersion;
 use crate::riscv::{Cause, Level, PrivilegeLevel};
@@ -92,7 +92,7 @@ pub(crate) fn guest_trap(
         tval: csrs.get("vstval").copied().unwrap_or(0),
         htval: None,
         htinst: None,
-        epc_place: capture::place_of(scenario, elfs, epc, Some(true)),
+        epc_place: stuck::place_of(scenario, elfs, epc, Some(true)),
         sbi_calls_after: 0,
         csrs,
     })

@@ -7,15 +7,15 @@
 
 use serde::Serialize;
 
-use super::capture::HartState;
-use super::handled::SeenPast;
 use super::interrupts::{
     interrupt_state, timer_never_armed, FirmwareCode, InterruptState, TimerHistory,
 };
 use super::vcpu::{runs_vcpu, VcpuSign};
+use crate::harts::handled::SeenPast;
+use crate::harts::look::HartLook;
+use crate::harts::HartState;
 use crate::qemu::trap_log::TrapLog;
 use crate::riscv::{Cause, Level};
-use crate::runner::inspect::HartLook;
 
 /// One hart at the stop.
 #[derive(Debug, Clone, Serialize)]

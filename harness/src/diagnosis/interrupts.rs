@@ -31,20 +31,11 @@ use serde::Serialize;
 
 use super::Finding;
 use crate::elf::ElfSet;
+use crate::harts::INTERRUPT_CSRS;
 use crate::provenance;
 use crate::provenance::explain::BitQuestion;
 use crate::provenance::CsrWrites;
 use crate::riscv::decode_csr;
-
-/// The interrupt registers a diagnosis reads, when the target has them.
-pub(crate) const INTERRUPT_CSRS: &[&str] = &["mip", "mie", "hip", "hie", "hvip", "vsie", "vsip"];
-
-/// The timer compare registers (Sstc), read beside the interrupt registers
-/// where the target description offers them. QEMU does not: stimecmp and
-/// vstimecmp are absent from the gdbstub's `riscv-csr.xml` of 7.2.22, 8.0.2,
-/// 9.2.0 and 10.0.2 (`-cpu rv64,h=true`, with or without `sstc=true`; menvcfg
-/// and henvcfg are there), and from the monitor's `info registers`.
-pub(crate) const TIMER_CSRS: &[&str] = &["stimecmp", "vstimecmp"];
 
 /// A compare register the target description does not offer ({csr}).
 const NO_COMPARE: &str = "{csr} not read: this QEMU's gdbstub does not offer it (7.2.22 to 10.0.2 offer neither stimecmp nor vstimecmp)";

@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use super::harts::HartSummary;
 use super::interrupts::FirmwareCode;
-use super::{capture, console, guest_handler, FaultReport};
+use super::{console, guest_handler, FaultReport};
+use crate::harts::{self, look, stuck, HartState};
 use crate::qemu::trap_log::TrapLog;
 use crate::qemu::{QemuBuild, QemuVersion};
 use crate::runner::{self, Observed, RunOptions, RunReport};
@@ -106,7 +107,7 @@ pub async fn run_and_explain(
     let Some(l) = live.as_mut() else {
         return Ok((report, out, live));
     };
-    let harts = capture::read_harts(l.session.rsp(), build.version).await?;
+    let harts = harts::read_harts(l.session.rsp(), build.version).await?;
     let log = l.trap_log.snapshot();
     out.faults = explain_faults(scenario, build, &report, l, &harts, &log).await?;
     let guests = guest_handler::explain_parked(
@@ -133,14 +134,14 @@ async fn explain_faults(
     build: &QemuBuild,
     report: &RunReport,
     l: &mut runner::LiveRun,
-    harts: &[capture::HartState],
+    harts: &[HartState],
     log: &TrapLog,
 ) -> Result<Vec<FaultReport>> {
     // The run's own copy: the ELF files are read once per run.
     let elfs = l.elfs.clone();
     let lines = console::error_lines(&report.transcripts);
     let mut faults: Vec<FaultReport> = Vec::new();
-    for ctx in capture::faults(harts, log, l.storm.as_ref(), scenario, Some(&elfs))? {
+    for ctx in stuck::faults(harts, log, l.storm.as_ref(), scenario, Some(&elfs))? {
         let state = harts.iter().find(|h| h.hart == ctx.hart);
         let rsp = l.session.rsp();
         let writes = report.csr_writes.as_ref();
@@ -168,7 +169,7 @@ async fn explain_faults(
 async fn summarize_harts(
     scenario: &Scenario,
     l: &mut runner::LiveRun,
-    harts: &[capture::HartState],
+    harts: &[HartState],
     faults: &[FaultReport],
     log: &TrapLog,
     writes: Option<&crate::provenance::CsrWrites>,
@@ -176,16 +177,16 @@ async fn summarize_harts(
     let mut out = Vec::new();
     let mut notes = Vec::new();
     for h in harts {
-        let look = match runner::inspect::look_at_stopped(&mut l.session, h.hart).await {
+        let look = match look::look_at_stopped(&mut l.session, h.hart).await {
             Ok(look) => look,
             Err(e) => {
                 notes.push(format!("hart {}: not looked at: {e:#}", h.hart));
                 None
             }
         };
-        let place = capture::place_of(scenario, &l.elfs, h.pc, h.privilege.virt);
+        let place = stuck::place_of(scenario, &l.elfs, h.pc, h.privilege.virt);
         let stuck = faults.iter().any(|f| f.context.hart == h.hart);
-        let seen_past = capture::seen_past(h, log, scenario, Some(&l.elfs));
+        let seen_past = stuck::seen_past(h, log, scenario, Some(&l.elfs));
         out.push(HartSummary::new(
             h,
             place,

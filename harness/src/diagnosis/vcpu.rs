@@ -17,9 +17,10 @@
 
 use serde::Serialize;
 
-use super::capture::HartState;
+use crate::harts::HartState;
 use crate::qemu::trap_log::HartLog;
 use crate::riscv::cause::code;
+use crate::riscv::trap::HSTATUS_SPV;
 
 /// How a hart was seen running a vCPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,7 +49,11 @@ pub(crate) fn runs_vcpu(state: &HartState, log: Option<&HartLog>) -> Option<Vcpu
     if state.privilege.virt == Some(true) {
         return Some(VcpuSign::AtV1Now);
     }
-    if state.csrs.get("hstatus").is_some_and(|h| h >> 7 & 1 == 1) {
+    if state
+        .csrs
+        .get("hstatus")
+        .is_some_and(|h| h & HSTATUS_SPV != 0)
+    {
         return Some(VcpuSign::LastTrapFromV1);
     }
     let log = log?;

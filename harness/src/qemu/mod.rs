@@ -1,6 +1,8 @@
 //! QEMU builds (which versions exist and where) and QEMU processes.
 
 pub(crate) mod arg_policy;
+mod command_line;
+mod end_watch;
 pub(crate) mod install;
 mod launcher;
 pub(crate) mod log_pipe;
@@ -14,11 +16,10 @@ pub mod session_dir;
 pub mod trap_log;
 pub mod version;
 mod version_probe;
+pub(crate) mod virt_map;
 
+pub use end_watch::{EndWatch, OutsideEnd};
 pub use log_pipe::LogSink;
-pub use process::{
-    ConsoleAttach, ConsoleSpec, DebugLog, EndWatch, LaunchOptions, MachineSpec, OutsideEnd,
-    QemuProcess,
-};
+pub use process::{ConsoleAttach, ConsoleSpec, DebugLog, LaunchOptions, MachineSpec, QemuProcess};
 pub use registry::{QemuBuild, QemuRegistry};
 pub use version::{QemuVersion, VersionReq};

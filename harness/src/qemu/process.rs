@@ -25,6 +25,8 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 
+use super::command_line::command_line;
+use super::end_watch::{EndWatch, OutsideEnd};
 use super::log_pipe::{LogPipe, LogSink};
 use super::qmp::Qmp;
 use super::registry::QemuBuild;
@@ -97,7 +99,7 @@ impl std::fmt::Debug for DebugLog {
 }
 
 /// The FIFO QEMU writes its `-d` log into, in the session directory.
-const DEBUG_FIFO: &str = "qemu-debug.fifo";
+pub(super) const DEBUG_FIFO: &str = "qemu-debug.fifo";
 
 /// A running QEMU, killed with its whole process group on drop.
 pub struct QemuProcess {
@@ -117,85 +119,6 @@ pub struct QemuProcess {
     end: EndWatch,
     /// Whether the harness has sent its SIGKILL.
     killed: bool,
-}
-
-/// How QEMU ended when neither the guest nor this harness ended it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OutsideEnd {
-    /// Killed by a signal it does not catch, sent from outside the harness
-    /// (SIGKILL, SIGUSR1, ...).
-    Killed(Signal),
-    /// Ended by a signal of its own making: a crash (SIGSEGV, SIGABRT, ...).
-    Crashed(Signal),
-    /// QEMU caught SIGINT, SIGTERM or SIGHUP and shut down; the line it
-    /// printed names the signal and its sender.
-    Terminated(String),
-}
-
-impl std::fmt::Display for OutsideEnd {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            OutsideEnd::Killed(s) => write!(
-                f,
-                "QEMU was killed by signal {} ({}), sent from outside hvharness",
-                s.as_str(),
-                *s as i32
-            ),
-            OutsideEnd::Crashed(s) => write!(f, "QEMU crashed (signal {})", s.as_str()),
-            OutsideEnd::Terminated(line) => {
-                write!(f, "QEMU was stopped from outside hvharness ({line})")
-            }
-        }
-    }
-}
-
-impl OutsideEnd {
-    /// How a QEMU that ended with `status` and printed `stderr` was ended,
-    /// when not by itself or by the harness. `None` for an exit of its own
-    /// (the guest powered off, an error of QEMU's).
-    /// `status` is `None` for a QEMU still shutting down: one that caught
-    /// SIGTERM closes its sockets (the harness sees the run end) before it
-    /// exits, and has said why by then.
-    pub(crate) fn of(status: Option<ExitStatus>, stderr: &str) -> Option<OutsideEnd> {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(n) = status.and_then(|s| s.signal()) {
-            let sig = Signal::try_from(n).ok()?;
-            return Some(match sig {
-                Signal::SIGSEGV
-                | Signal::SIGABRT
-                | Signal::SIGBUS
-                | Signal::SIGILL
-                | Signal::SIGFPE
-                | Signal::SIGTRAP
-                | Signal::SIGSYS => OutsideEnd::Crashed(sig),
-                _ => OutsideEnd::Killed(sig),
-            });
-        }
-        // Every QEMU version here says "terminating on signal N from pid P (NAME)"
-        // (or without the sender) before exiting 0 on SIGINT/SIGTERM/SIGHUP.
-        // The harness itself only ever sends SIGKILL, which QEMU cannot catch.
-        stderr
-            .lines()
-            .rev()
-            .find(|l| l.contains("terminating on signal"))
-            .map(|l| OutsideEnd::Terminated(l.trim().to_string()))
-    }
-}
-
-/// Where a [`QemuProcess`] records an [`OutsideEnd`], readable after the
-/// process is dropped (an error unwinding a run drops its QEMU first).
-#[derive(Debug, Clone, Default)]
-pub struct EndWatch(Arc<Mutex<Option<OutsideEnd>>>);
-
-impl EndWatch {
-    /// How QEMU was ended from outside, if it was.
-    pub(crate) fn get(&self) -> Option<OutsideEnd> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    fn set(&self, end: OutsideEnd) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(end);
-    }
 }
 
 /// What the signal handler has to clean up for one QEMU.
@@ -649,133 +572,9 @@ async fn connect_consoles(spec: &MachineSpec, dir: &Path) -> Result<Vec<Console>
     Ok(consoles)
 }
 
-/// The full QEMU argument list for `spec`.
-///
-/// The extra arguments pass [`super::arg_policy`] first (the one place that
-/// decides what a scenario may add): every `-drive` there runs with
-/// `snapshot=on`, and options that would break the harness's control or let
-/// QEMU write an image or outlive the harness are refused. `-snapshot` is
-/// added as well, for the short forms (`-hda`, `-cdrom`, `-sd`, `-pflash`,
-/// ...). The scenario's `-d` items join the harness's own.
-pub(crate) fn command_line(
-    build: &QemuBuild,
-    spec: &MachineSpec,
-    opts: &LaunchOptions,
-    dir: &Path,
-    gdb_port: Option<u16>,
-) -> Result<Vec<OsString>> {
-    let consoles: Vec<String> = spec.consoles.iter().map(|c| c.name.clone()).collect();
-    let extra = super::arg_policy::check(&spec.extra_args, &consoles)?;
-    let mut a: Vec<OsString> = Vec::new();
-    machine_args(&mut a, build, spec);
-    let mut push = |s: &str| a.push(OsString::from(s));
-    push("-S");
-    push("-display");
-    push("none");
-    push("-monitor");
-    push("none");
-    push("-qmp");
-    push(&format!(
-        "unix:{},server=on,wait=off",
-        dir.join("qmp.sock").display()
-    ));
-    console_args(&mut a, spec, dir);
-    let mut push = |s: &str| a.push(OsString::from(s));
-    if let Some(port) = gdb_port {
-        push("-gdb");
-        push(&format!("tcp:127.0.0.1:{port}"));
-    }
-    if let Some(log) = &opts.debug_log {
-        push("-d");
-        push(&merged_log_items(&log.items, &extra.log_items));
-        push("-D");
-        push(&dir.join(DEBUG_FIFO).to_string_lossy());
-    }
-    // Short drive options (-hda, -cdrom, ...) take no snapshot= of their own.
-    push("-snapshot");
-    for x in &extra.args {
-        push(x);
-    }
-    Ok(a)
-}
-
-/// The machine: firmware directory, board, CPU, harts, memory, firmware and kernel.
-fn machine_args(a: &mut Vec<OsString>, build: &QemuBuild, spec: &MachineSpec) {
-    let mut push = |s: &str| a.push(OsString::from(s));
-    if let Some(data) = &build.data_dir {
-        push("-L");
-        push(&data.to_string_lossy());
-    }
-    push("-machine");
-    push(&spec.machine);
-    push("-cpu");
-    push(&spec.cpu);
-    push("-smp");
-    push(&spec.smp.to_string());
-    push("-m");
-    push(&spec.memory);
-    if let Some(bios) = &spec.bios {
-        push("-bios");
-        push(bios);
-    }
-    if let Some(kernel) = &spec.kernel {
-        push("-kernel");
-        push(&kernel.to_string_lossy());
-    }
-}
-
-/// A socket chardev in `dir` for each console, attached as the spec says;
-/// `-serial none` when no console is the serial port.
-fn console_args(a: &mut Vec<OsString>, spec: &MachineSpec, dir: &Path) {
-    let mut push = |s: &str| a.push(OsString::from(s));
-    let mut has_serial = false;
-    for c in &spec.consoles {
-        push("-chardev");
-        // server=on,wait=off spelled out: QEMU 8.2 rejects the bare `server` flag.
-        push(&format!(
-            "socket,id={},path={},server=on,wait=off",
-            c.name,
-            dir.join(format!("{}.sock", c.name)).display()
-        ));
-        match &c.attach {
-            ConsoleAttach::Serial => {
-                has_serial = true;
-                push("-serial");
-                push(&format!("chardev:{}", c.name));
-            }
-            ConsoleAttach::PciSerial => {
-                push("-device");
-                push(&format!("pci-serial,chardev={}", c.name));
-            }
-            ConsoleAttach::Device(dev) => {
-                push("-device");
-                push(&format!("{dev},chardev={}", c.name));
-            }
-        }
-    }
-    if !has_serial {
-        push("-serial");
-        push("none");
-    }
-}
-
-/// The harness's `-d` items, then the scenario's that it does not already
-/// have (a scenario's `-d` items go into the log the harness reads; without
-/// a harness log they are not passed at all).
-fn merged_log_items(harness: &str, scenario: &[String]) -> String {
-    let mut items: Vec<&str> = harness.split(',').collect();
-    for i in scenario {
-        if !items.contains(&i.as_str()) {
-            items.push(i);
-        }
-    }
-    items.join(",")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::qemu::registry::Origin;
 
     /// A process still creating files in the session directory for a while
     /// (a killed QEMU finishing its last system call) does not leave it behind.
@@ -804,115 +603,5 @@ mod tests {
         // the directory still existed, which the removal rules out.
         assert!(!dir.exists());
         assert!(remove_session_dir(&dir, Duration::ZERO), "gone is done");
-    }
-
-    #[test]
-    fn an_outside_end_is_named_by_its_signal() {
-        use std::os::unix::process::ExitStatusExt;
-        let killed = ExitStatus::from_raw(9);
-        assert_eq!(
-            OutsideEnd::of(Some(killed), "").map(|e| e.to_string()),
-            Some("QEMU was killed by signal SIGKILL (9), sent from outside hvharness".into())
-        );
-        let segv = ExitStatus::from_raw(11);
-        assert_eq!(
-            OutsideEnd::of(Some(segv), ""),
-            Some(OutsideEnd::Crashed(Signal::SIGSEGV))
-        );
-        let line = "qemu-system-riscv64: terminating on signal 15 from pid 42 (kill)";
-        let log = format!("some warning\n{line}\n");
-        // Exited 0 after the message, or still shutting down.
-        for status in [Some(ExitStatus::from_raw(0)), None] {
-            assert_eq!(
-                OutsideEnd::of(status, &log),
-                Some(OutsideEnd::Terminated(line.into()))
-            );
-        }
-        // An exit of its own: not from outside.
-        assert_eq!(
-            OutsideEnd::of(Some(ExitStatus::from_raw(1 << 8)), "qemu: fatal"),
-            None
-        );
-        assert_eq!(OutsideEnd::of(None, ""), None);
-    }
-
-    fn args(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
-    }
-
-    /// A QEMU 10.0.2 build (never run) and a one-hart virt machine with
-    /// `extra` as its scenario's further options.
-    fn build_and_machine(extra: &[&str]) -> (QemuBuild, MachineSpec) {
-        let build = QemuBuild {
-            version: "10.0.2".parse().unwrap(),
-            binary: PathBuf::from("/q/qemu-system-riscv64"),
-            data_dir: None,
-            origin: Origin::Path,
-        };
-        let spec = MachineSpec {
-            machine: "virt".into(),
-            cpu: "rv64".into(),
-            smp: 1,
-            memory: "128M".into(),
-            bios: None,
-            kernel: None,
-            consoles: vec![],
-            extra_args: args(extra),
-        };
-        (build, spec)
-    }
-
-    /// The command line as text.
-    fn text_line(
-        build: &QemuBuild,
-        spec: &MachineSpec,
-        opts: &LaunchOptions,
-    ) -> Result<Vec<String>> {
-        Ok(command_line(build, spec, opts, Path::new("/s"), None)?
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect())
-    }
-
-    /// A scenario's `-d` items join the harness's `int` in the one `-d`,
-    /// whose log still goes to the harness's FIFO.
-    #[test]
-    fn scenario_log_items_join_the_harness_log() {
-        let (build, spec) = build_and_machine(&["-d", "guest_errors,int", "--d=unimp"]);
-        let opts = LaunchOptions {
-            gdbstub: false,
-            debug_log: Some(DebugLog {
-                items: "int".into(),
-                sink: Arc::new(crate::qemu::trap_log::SharedTrapLog::expecting(1, None)),
-            }),
-        };
-        let line = text_line(&build, &spec, &opts).unwrap();
-        let d: Vec<usize> = (0..line.len()).filter(|&i| line[i] == "-d").collect();
-        assert_eq!(d.len(), 1, "one -d: {line:?}");
-        assert_eq!(line[d[0] + 1], "int,guest_errors,unimp");
-        let dd = line.iter().position(|a| a == "-D").expect("-D");
-        assert_eq!(line[dd + 1], format!("/s/{DEBUG_FIFO}"));
-        assert_eq!(line.iter().filter(|a| *a == "-D").count(), 1);
-    }
-
-    #[test]
-    fn command_line_runs_every_drive_with_snapshot() {
-        let (build, spec) = build_and_machine(&[
-            "-drive",
-            "file=/d.img,format=raw,if=none,id=d0",
-            "-hda",
-            "/e.img",
-        ]);
-        let line = text_line(&build, &spec, &LaunchOptions::default()).unwrap();
-        assert!(line.contains(&"-snapshot".to_string()), "{line:?}");
-        assert!(
-            line.contains(&"file=/d.img,format=raw,if=none,id=d0,snapshot=on".to_string()),
-            "{line:?}"
-        );
-        let bad = MachineSpec {
-            extra_args: args(&["-drive", "file=/d.img,snapshot=off"]),
-            ..spec
-        };
-        assert!(text_line(&build, &bad, &LaunchOptions::default()).is_err());
     }
 }

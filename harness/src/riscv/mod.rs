@@ -26,6 +26,7 @@ pub(crate) mod pte;
 pub(crate) mod registry;
 pub(crate) mod sets;
 pub(crate) mod status;
+pub(crate) mod trap;
 
 pub use atp::{Atp, AtpMode};
 pub use cause::{guest_physical_address, Cause};
@@ -33,3 +34,4 @@ pub use fields::{DecodedCsr, Field, Shape};
 pub use privilege::{Level, PrivilegeLevel};
 pub use pte::{walk, Access, Pte, PteKind, Walk, WalkOutcome, WalkStep};
 pub use registry::{decode_csr, is_known_csr, KNOWN_CSRS};
+pub use trap::TrapTarget;

@@ -7,8 +7,8 @@
 //! that printed its fault through SBI console calls goes quiet last: the
 //! first parked hart is often the wrong one. With the machine stopped after
 //! the verdict, the hart is chosen the way the diagnosis chooses it
-//! ([`capture::faults`]: stuck on a trap it did not get past, see
-//! `diagnosis::handled`, in the order the harts got stuck). Only the name
+//! ([`harts::stuck::faults`]: stuck on a trap it did not get past, see
+//! `harts::handled`, in the order the harts got stuck). Only the name
 //! and the words change here, never the verdict or when it was taken.
 
 use anyhow::Result;
@@ -16,8 +16,7 @@ use anyhow::Result;
 use super::hang::NoProgress;
 use super::inspect;
 use crate::debug::DebugSession;
-use crate::diagnosis::capture;
-use crate::diagnosis::FaultContext;
+use crate::harts::{self, stuck, FaultContext};
 use crate::qemu::trap_log::SharedTrapLog;
 use crate::scenario::Scenario;
 
@@ -41,9 +40,9 @@ pub(crate) async fn name_stuck_hart(
         return Ok(why);
     };
     let version = session.version();
-    let harts = capture::read_harts(session.rsp(), version).await?;
+    let harts = harts::read_harts(session.rsp(), version).await?;
     let elfs = session.elfs();
-    let stuck = log.with(|l| capture::faults(&harts, l, None, scenario, Some(elfs)))?;
+    let stuck = log.with(|l| stuck::faults(&harts, l, None, scenario, Some(elfs)))?;
     for f in &stuck {
         // The verdict's look already saw this hart parked; another stuck
         // hart is looked at now (it may be busy: then it is not named).
@@ -93,8 +92,7 @@ fn fault_words(f: &FaultContext) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnosis::TrapTarget;
-    use crate::riscv::{Cause, Level, PrivilegeLevel};
+    use crate::riscv::{Cause, Level, PrivilegeLevel, TrapTarget};
     use std::time::Duration;
 
     #[test]

@@ -5,35 +5,8 @@ use super::{hex, Evidence, Finding};
 use crate::diagnosis::emulation;
 use crate::diagnosis::walk::{access_name, render_step, Stage};
 use crate::qemu::quirks;
+use crate::qemu::virt_map::{virt_device, VIRT_DRAM};
 use crate::riscv::{guest_physical_address, Access};
-
-/// QEMU virt's device windows (hw/riscv/virt.c), for naming an MMIO address.
-const VIRT_DEVICES: &[(u64, u64, &str)] = &[
-    (0x0010_0000, 0x1000, "the test/finisher device"),
-    (0x0010_1000, 0x1000, "the Goldfish RTC"),
-    (0x0200_0000, 0x1_0000, "the CLINT"),
-    (0x02f0_0000, 0x4000, "the ACLINT SSWI"),
-    (0x0300_0000, 0x1_0000, "the PCIe I/O port window"),
-    (0x0400_0000, 0x200_0000, "the platform bus"),
-    (0x0c00_0000, 0x400_0000, "the PLIC (or APLIC)"),
-    (0x1000_0000, 0x100, "UART0, a 16550"),
-    (0x1000_1000, 0x8000, "the virtio-mmio devices"),
-    (0x1010_0000, 0x18, "fw_cfg"),
-    (0x2000_0000, 0x400_0000, "the flash"),
-    (0x2400_0000, 0x800_0000, "the IMSICs"),
-    (0x3000_0000, 0x1000_0000, "the PCIe ECAM"),
-    (0x4000_0000, 0x4000_0000, "the PCIe MMIO window"),
-];
-
-/// QEMU virt's RAM base.
-const VIRT_DRAM_BASE: u64 = 0x8000_0000;
-
-fn virt_device(gpa: u64) -> Option<&'static str> {
-    VIRT_DEVICES
-        .iter()
-        .find(|(base, size, _)| gpa >= *base && gpa < base + size)
-        .map(|(_, _, name)| *name)
-}
 
 /// Where a guest-page fault's guest-physical address lies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,9 +43,9 @@ fn guest_page_fault(e: &Evidence) -> Option<(u64, bool, GpaKind)> {
     }
     let kind = match e.guest_ram {
         Some(ram) if ram.iter().any(|r| r.contains(&gpa)) => GpaKind::Hole,
-        Some(_) if gpa < VIRT_DRAM_BASE || virt_device(gpa).is_some() => GpaKind::Mmio,
+        Some(_) if gpa < VIRT_DRAM.start || virt_device(gpa).is_some() => GpaKind::Mmio,
         Some(_) => GpaKind::OutsideRam,
-        None if gpa < VIRT_DRAM_BASE => GpaKind::Mmio,
+        None if gpa < VIRT_DRAM.start => GpaKind::Mmio,
         None => {
             // RAM size unknown: a walk that reached the last level found
             // other pages mapped around this one (a hole); one that stopped

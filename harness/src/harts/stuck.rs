@@ -1,4 +1,5 @@
-//! Filling a [`FaultContext`] for each hart that stopped making progress.
+//! Which harts are stuck on a trap: a [`FaultContext`] for each hart that
+//! stopped making progress.
 //!
 //! The run is stopped with the debugger attached. Two shapes of hang:
 //! - a trap storm: the hart loops on a fault (the ADUE hang: the guest faults
@@ -14,100 +15,18 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use super::handled::{handled, HeldTrap, HostCode, SeenPast};
-use super::{FaultContext, TrapTarget};
-use crate::debug::privilege_of;
+use super::{FaultContext, HartState};
 use crate::qemu::trap_log::{LoggedTrap, SinceFault, TrapLog};
-use crate::qemu::QemuVersion;
 use crate::riscv::cause::code;
-use crate::riscv::{Cause, Level, PrivilegeLevel};
-use crate::rsp::{RspClient, ThreadId};
+use crate::riscv::trap::{hs_trap_origin, HSTATUS_SPV, SSTATUS_SPP};
+use crate::riscv::{Cause, Level, PrivilegeLevel, TrapTarget};
 use crate::scenario::Scenario;
-
-/// The registers a diagnosis reads at a stopped hart, when the target has them.
-pub(crate) const CONTEXT_CSRS: &[&str] = &[
-    "mstatus", "sstatus", "hstatus", "vsstatus", "medeleg", "mideleg", "hedeleg", "hideleg",
-    "satp", "vsatp", "hgatp", "menvcfg", "henvcfg", "senvcfg", "stvec", "vstvec", "scause", "sepc",
-    "stval", "htval", "htinst", "vscause", "vsepc", "vstval", "mcause", "mepc", "mtval",
-];
 
 /// Identical faults in a row that make a stopped hart "looping".
 const LOOPING_REPEATS: u64 = 8;
-
-/// What a hart is doing now, read at the stop.
-#[derive(Debug, Clone)]
-pub struct HartState {
-    pub(crate) hart: u32,
-    pub thread: ThreadId,
-    pub(crate) pc: u64,
-    pub(crate) privilege: PrivilegeLevel,
-    pub(crate) csrs: BTreeMap<String, u64>,
-    /// ra, sp and s0 (the frame pointer), for a backtrace.
-    pub(crate) ra: u64,
-    pub(crate) sp: u64,
-    pub(crate) fp: u64,
-}
-
-/// Reads every hart's state (the target must be stopped).
-pub(crate) async fn read_harts(
-    rsp: &mut RspClient,
-    version: QemuVersion,
-) -> Result<Vec<HartState>> {
-    let threads = rsp.threads().await.context("listing harts")?;
-    let mut out = Vec::new();
-    for thread in threads {
-        let hart = thread.hart_index().unwrap_or(0) as u32;
-        let privilege = privilege_of(rsp, thread, version).await?;
-        rsp.select_register_thread(thread).await?;
-        let mut csrs = BTreeMap::new();
-        let interrupts = super::interrupts::INTERRUPT_CSRS.iter();
-        for name in CONTEXT_CSRS
-            .iter()
-            .chain(interrupts)
-            .chain(super::interrupts::TIMER_CSRS)
-            .chain(super::counters::COUNTEREN_CSRS)
-        {
-            if rsp
-                .target_description()
-                .is_some_and(|t| t.register(name).is_some())
-            {
-                if let Some(v) = rsp
-                    .read_register_u64(name)
-                    .await
-                    .with_context(|| format!("reading {name}"))?
-                {
-                    csrs.insert(name.to_string(), v);
-                }
-            }
-        }
-        let pc = rsp.read_register_u64("pc").await?.unwrap_or(0);
-        let ra = rsp.read_register_u64("ra").await?.unwrap_or(0);
-        let sp = rsp.read_register_u64("sp").await?.unwrap_or(0);
-        // QEMU names x8 `fp` in its target description; `s0` elsewhere.
-        let fp_name = if rsp
-            .target_description()
-            .is_some_and(|t| t.register("fp").is_some())
-        {
-            "fp"
-        } else {
-            "s0"
-        };
-        let fp = rsp.read_register_u64(fp_name).await?.unwrap_or(0);
-        out.push(HartState {
-            hart,
-            thread,
-            pc,
-            privilege,
-            csrs,
-            ra,
-            sp,
-            fp,
-        });
-    }
-    Ok(out)
-}
 
 /// The faults behind a hang: one context per hart that is stuck on a trap
 /// (looping on a fault, or parked after one). The target must be stopped.
@@ -169,7 +88,7 @@ fn storm_context(h: &HartState, first: &LoggedTrap) -> FaultContext {
     let spp = h
         .csrs
         .get("sstatus")
-        .map(|s| s >> 8 & 1 == 1)
+        .map(|s| s & SSTATUS_SPP != 0)
         .unwrap_or(true);
     let from = PrivilegeLevel {
         level: if spp { Level::Supervisor } else { Level::User },
@@ -218,24 +137,11 @@ fn parked_context(h: &HartState, log: &TrapLog, host: &dyn HostCode) -> Option<F
     if handled(&trap, &since, h.pc, host).is_some() {
         return None;
     }
-    let hstatus = h.csrs.get("hstatus").copied().unwrap_or(0);
-    let from_level = if trap.from_virt {
-        if hstatus >> 8 & 1 == 1 {
-            Level::Supervisor
-        } else {
-            Level::User
-        } // SPVP
-    } else if trap.spp {
-        Level::Supervisor
-    } else {
-        Level::User
-    };
+    let status = |name: &str| h.csrs.get(name).copied().unwrap_or(0);
+    let from = hs_trap_origin(status("hstatus"), status("sstatus"));
     Some(FaultContext {
         hart: h.hart,
-        from: PrivilegeLevel {
-            level: from_level,
-            virt: Some(trap.from_virt),
-        },
+        from,
         to: TrapTarget::HS,
         cause: trap.cause,
         epc: trap.epc,
@@ -286,8 +192,8 @@ fn held_trap(h: &HartState, log: &TrapLog) -> Option<(HeldTrap, SinceFault)> {
         cause,
         epc: *sepc,
         tval: h.csrs.get("stval").copied().unwrap_or(0),
-        from_virt: hstatus >> 7 & 1 == 1, // SPV
-        spp: h.csrs.get("sstatus").is_some_and(|s| s >> 8 & 1 == 1),
+        from_virt: hstatus & HSTATUS_SPV != 0,
+        spp: h.csrs.get("sstatus").is_some_and(|s| s & SSTATUS_SPP != 0),
     };
     Some((trap, since))
 }
@@ -347,6 +253,7 @@ mod tests {
 
     use super::*;
     use crate::qemu::trap_log::tests_support::line;
+    use crate::rsp::ThreadId;
     use crate::scenario::ScenarioFile;
 
     const ONE_HART: &str = r#"
