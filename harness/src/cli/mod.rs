@@ -9,6 +9,7 @@ mod diff;
 pub mod out;
 mod progress;
 mod qemu;
+mod qemu_build_args;
 mod report;
 mod run;
 
@@ -19,6 +20,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::project;
+use qemu_build_args::QemuBuildArgs;
 
 /// GDB-driven regression and diagnostic harness for RISC-V hypervisors on QEMU.
 ///
@@ -239,6 +241,16 @@ enum QemuCommand {
     /// (qemu-VERSION-riscv64-debian12-x86_64.tar.xz and its .sha256).
     /// Example: `hvharness qemu build 9.2.0 --source ~/src/qemu --install`.
     /// The build packages are checked first (README "Bisecting QEMU itself").
+    #[command(mut_arg("build_dir", |a| a.help(
+        "Persistent build directory; default: one per source under ~/.cache/hvharness/qemu-build/"
+    )))]
+    #[command(mut_arg("build_cmd", |a| a.help(
+        "Shell command that builds instead of configure + ninja (as for `bisect qemu`): must leave \
+         $HVHARNESS_QEMU_BUILD/qemu-system-riscv64, and OpenSBI in pc-bios/ there or in the tree"
+    )))]
+    #[command(mut_arg("build_timeout", |a| a.help(
+        "Seconds the build may take before it is killed"
+    )))]
     Build {
         /// The release, e.g. 9.2.0 (built at the tag v9.2.0).
         version: crate::qemu::QemuVersion,
@@ -251,21 +263,8 @@ enum QemuCommand {
         /// Write the prefix tarball and its .sha256 into DIR.
         #[arg(long, value_name = "DIR")]
         pack: Option<PathBuf>,
-        /// Persistent build directory; default: one per source under
-        /// ~/.cache/hvharness/qemu-build/.
-        #[arg(long, value_name = "DIR")]
-        build_dir: Option<PathBuf>,
-        /// Shell command that builds instead of configure + ninja (as for
-        /// `bisect qemu`): must leave $HVHARNESS_QEMU_BUILD/qemu-system-riscv64,
-        /// and OpenSBI in pc-bios/ there or in the tree.
-        #[arg(long, value_name = "CMD")]
-        build_cmd: Option<String>,
-        /// Seconds the build may take before it is killed.
-        #[arg(long, value_name = "SECS", default_value_t = 3600)]
-        build_timeout: u64,
-        /// Directory holding QEMU's meson subprojects (default: SOURCE/subprojects).
-        #[arg(long, value_name = "DIR")]
-        subprojects: Option<PathBuf>,
+        #[command(flatten)]
+        build: QemuBuildArgs,
     },
     /// Remove a version installed with `qemu install`.
     Remove {
@@ -379,23 +378,8 @@ enum BisectCommand {
         /// A later commit, descended from --good, that behaves the new way.
         #[arg(long, value_name = "REV")]
         bad: String,
-        /// Persistent build directory (build/, worktree/, build-<n>-<hash>.log per
-        /// build with build.log the newest, state.json), kept across runs
-        /// (`bisect clean` removes it); default: one per source under
-        /// ~/.cache/hvharness/bisect-qemu/.
-        #[arg(long, value_name = "DIR")]
-        build_dir: Option<PathBuf>,
-        /// Shell command that builds instead of configure + ninja: runs in the
-        /// worktree with HVHARNESS_QEMU_SRC and HVHARNESS_QEMU_BUILD set and must
-        /// leave $HVHARNESS_QEMU_BUILD/qemu-system-riscv64.
-        #[arg(long, value_name = "CMD")]
-        build_cmd: Option<String>,
-        /// Seconds one step's build may take before it is killed (and the commit skipped).
-        #[arg(long, value_name = "SECS", default_value_t = 3600)]
-        build_timeout: u64,
-        /// Directory holding QEMU's meson subprojects (default: SOURCE/subprojects).
-        #[arg(long, value_name = "DIR")]
-        subprojects: Option<PathBuf>,
+        #[command(flatten)]
+        build: QemuBuildArgs,
         /// Follow first parents, then go into the culprit merge's branch (the default; always on).
         #[arg(long, default_value_t = true)]
         first_parent: bool,
@@ -630,20 +614,16 @@ async fn dispatch_qemu(command: QemuCommand, root: Option<&std::path::Path>) -> 
             source,
             install,
             pack,
-            build_dir,
-            build_cmd,
-            build_timeout,
-            subprojects,
+            build,
         } => {
+            let place = build.resolve(&source, bisect::RELEASE_DIRS)?;
             let options = crate::bisect::qemu::release::Options {
                 version,
-                build_dir: build_dir
-                    .map(Ok)
-                    .unwrap_or_else(|| bisect::default_build_dir(&source, bisect::RELEASE_DIRS))?,
                 source,
-                build_cmd,
-                build_timeout: std::time::Duration::from_secs(build_timeout),
-                subprojects,
+                build_dir: place.build_dir,
+                build_cmd: place.build_cmd,
+                build_timeout: place.build_timeout,
+                subprojects: place.subprojects,
                 install,
                 pack,
             };
@@ -682,10 +662,7 @@ async fn dispatch_bisect(
             source,
             good,
             bad,
-            build_dir,
-            build_cmd,
-            build_timeout,
-            subprojects,
+            build,
             first_parent: _,
             stop_at_merge,
             expect,
@@ -694,17 +671,16 @@ async fn dispatch_bisect(
             json,
             no_build,
         } => {
+            let place = build.resolve(&source, bisect::BISECT_DIRS)?;
             let options = crate::bisect::qemu::Options {
                 scenario_path: scenario,
-                build_dir: build_dir
-                    .map(Ok)
-                    .unwrap_or_else(|| bisect::default_build_dir(&source, bisect::BISECT_DIRS))?,
                 source,
                 good,
                 bad,
-                build_cmd,
-                build_timeout: std::time::Duration::from_secs(build_timeout),
-                subprojects,
+                build_dir: place.build_dir,
+                build_cmd: place.build_cmd,
+                build_timeout: place.build_timeout,
+                subprojects: place.subprojects,
                 stop_at_merge,
                 expect,
                 fresh,

@@ -39,14 +39,19 @@ fn hit(console: &str, pattern: &str) -> MilestoneHit {
     }
 }
 
-fn verdict(s: &Scenario, hits: &[MilestoneHit]) -> Verdict {
-    let expected = s.expected_for("10.0.2".parse().expect("a version"));
-    let observed = Observed::Hung {
+/// A hang on vm0, the observation every judge test here starts from.
+fn hung_on_vm0() -> Observed {
+    Observed::Hung {
         console: "vm0".into(),
         missing: "x".into(),
         last_seen: None,
         early: None,
-    };
+    }
+}
+
+fn verdict(s: &Scenario, hits: &[MilestoneHit]) -> Verdict {
+    let expected = s.expected_for("10.0.2".parse().expect("a version"));
+    let observed = hung_on_vm0();
     let elfs = ElfSet::new();
     let none = TrapSeen {
         matched: None,
@@ -120,12 +125,7 @@ fn an_expected_trap_needs_its_match() {
         "trap = { cause = 2, symbol = \"guest:fault_illegal_insn\", hart = 1 }\n[[elf]]\nname = \"guest\"\npath = \"guest.elf\"",
     );
     let expected = s.expected_for("10.0.2".parse().expect("a version"));
-    let observed = Observed::Hung {
-        console: "vm0".into(),
-        missing: "x".into(),
-        last_seen: None,
-        early: None,
-    };
+    let observed = hung_on_vm0();
     let elfs = ElfSet::new();
     let probe = logged(0, 0x8000_0a3c);
     let missed = TrapSeen {

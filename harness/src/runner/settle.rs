@@ -187,6 +187,17 @@ expect = "boots"
         limit: Duration::from_secs(3600),
     };
 
+    /// `rename_hang` at the test pace.
+    async fn rename_at_test_pace(
+        at_once: Observed,
+        tracker: &mut MilestoneTracker<'_>,
+        consoles: &mut LateConsoles,
+        resumed: Instant,
+        talk: &Dialogue<'_>,
+    ) -> Observed {
+        rename_hang(at_once, tracker, consoles, resumed, talk, TEST_PACE).await
+    }
+
     fn missing(o: &Observed) -> (String, String) {
         match o {
             Observed::Hung {
@@ -230,15 +241,8 @@ expect = "boots"
             "without settling, vm0's boot line is named missing"
         );
 
-        let settled = rename_hang(
-            at_once,
-            &mut tracker,
-            &mut consoles,
-            resumed,
-            &talk,
-            TEST_PACE,
-        )
-        .await;
+        let settled =
+            rename_at_test_pace(at_once, &mut tracker, &mut consoles, resumed, &talk).await;
         assert_eq!(
             missing(&settled),
             ("vm0".into(), "init: starting sh".into())
@@ -262,15 +266,8 @@ expect = "boots"
         let mut tracker = MilestoneTracker::new(&scenario);
         assert!(tracker.advance(&mut consoles, resumed).unwrap().is_none());
         let at_once = tracker.hung(None, &talk);
-        let settled = rename_hang(
-            at_once.clone(),
-            &mut tracker,
-            &mut consoles,
-            resumed,
-            &talk,
-            TEST_PACE,
-        )
-        .await;
+        let settled =
+            rename_at_test_pace(at_once.clone(), &mut tracker, &mut consoles, resumed, &talk).await;
         assert_eq!(missing(&settled), missing(&at_once));
         // One starting count and two quiet looks, per console.
         assert_eq!(consoles.looks.get("vm0"), Some(&3));
@@ -284,13 +281,12 @@ expect = "boots"
         let talk = Dialogue::new(&scenario);
         let mut consoles = LateConsoles::default();
         let mut tracker = MilestoneTracker::new(&scenario);
-        let o = rename_hang(
+        let o = rename_at_test_pace(
             Observed::Booted,
             &mut tracker,
             &mut consoles,
             Instant::now(),
             &talk,
-            TEST_PACE,
         )
         .await;
         assert!(matches!(o, Observed::Booted));

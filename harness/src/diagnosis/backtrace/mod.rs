@@ -515,6 +515,11 @@ mod tests {
             .block_on(f)
     }
 
+    /// The backtrace without ELF files, up to `depth` frames.
+    fn walk_without_elf<M: VirtMemory>(regs: FrameRegs, mem: &mut M, depth: usize) -> Backtrace {
+        block_on(backtrace(regs, mem, None, None, depth)).unwrap()
+    }
+
     /// The stack of the reference guest at the ADUE fault: kvminithart
     /// (a leaf, fp = 0x80209fd0) called from main (fp = 0x80209fe0), called
     /// from _entry with s0 = 0.
@@ -535,7 +540,7 @@ mod tests {
     #[test]
     fn without_elf_guesses_the_leaf() {
         let (regs, mut stack) = adue_stack();
-        let bt = block_on(backtrace(regs, &mut stack, None, None, MAX_DEPTH)).unwrap();
+        let bt = walk_without_elf(regs, &mut stack, MAX_DEPTH);
         let pcs: Vec<u64> = bt.frames.iter().map(|f| f.pc).collect();
         assert_eq!(pcs, [0x8020_05da, 0x8020_0248, 0x8020_0014]);
         assert_eq!(bt.frames[1].source, FrameSource::RaRegister);
@@ -563,48 +568,20 @@ mod tests {
             sp: 0xff0,
             fp: 0x1000,
         };
-        let bt = block_on(backtrace(
-            regs,
-            &mut Stack(m.clone()),
-            None,
-            None,
-            MAX_DEPTH,
-        ))
-        .unwrap();
+        let bt = walk_without_elf(regs, &mut Stack(m.clone()), MAX_DEPTH);
         assert_eq!(bt.stop, StopReason::Loop { fp: 0x1000 });
         assert_eq!(bt.frames.len(), 2);
 
         // Unreadable stack.
         let regs = FrameRegs { fp: 0x2000, ..regs };
-        let bt = block_on(backtrace(
-            regs,
-            &mut Stack(m.clone()),
-            None,
-            None,
-            MAX_DEPTH,
-        ))
-        .unwrap();
+        let bt = walk_without_elf(regs, &mut Stack(m.clone()), MAX_DEPTH);
         assert_eq!(bt.stop, StopReason::Unreadable { address: 0x1ff8 });
         assert_eq!(bt.frames.len(), 1);
 
         // Misaligned and null frame pointers.
-        let bt = block_on(backtrace(
-            FrameRegs { fp: 0x1003, ..regs },
-            &mut Stack(m.clone()),
-            None,
-            None,
-            8,
-        ))
-        .unwrap();
+        let bt = walk_without_elf(FrameRegs { fp: 0x1003, ..regs }, &mut Stack(m.clone()), 8);
         assert_eq!(bt.stop, StopReason::MisalignedFp { fp: 0x1003 });
-        let bt = block_on(backtrace(
-            FrameRegs { fp: 0, ..regs },
-            &mut Stack(m.clone()),
-            None,
-            None,
-            8,
-        ))
-        .unwrap();
+        let bt = walk_without_elf(FrameRegs { fp: 0, ..regs }, &mut Stack(m.clone()), 8);
         assert_eq!(bt.stop, StopReason::NullFp);
 
         // A long, well-formed chain is cut at the depth limit.
@@ -620,7 +597,7 @@ mod tests {
             sp: 0x10_0000 - 0x20,
             fp: 0x10_0000,
         };
-        let bt = block_on(backtrace(regs, &mut Stack(m), None, None, MAX_DEPTH)).unwrap();
+        let bt = walk_without_elf(regs, &mut Stack(m), MAX_DEPTH);
         assert_eq!(bt.frames.len(), MAX_DEPTH);
         assert_eq!(bt.stop, StopReason::DepthLimit { depth: MAX_DEPTH });
     }
@@ -652,7 +629,7 @@ mod tests {
         let ctx = adue_context(&f);
         let regime = Regime::from_context(&ctx, true).unwrap();
         let mut mem = Translated::new(&mut f.mem, regime);
-        let bt = block_on(backtrace(regs, &mut mem, None, None, MAX_DEPTH)).unwrap();
+        let bt = walk_without_elf(regs, &mut mem, MAX_DEPTH);
         assert_eq!(bt.frames.len(), 3, "{bt}");
         assert_eq!(bt.stop, StopReason::NullFp);
     }

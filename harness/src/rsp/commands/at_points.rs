@@ -184,12 +184,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
                 .breakpoints
                 .iter()
                 .any(|&(ty, a, _)| is_code(ty) && a == entry.pc);
-            let watchpoints: Vec<(BreakpointType, u64, u64)> = self
-                .breakpoints
-                .iter()
-                .filter(|&&(ty, ..)| !is_code(ty) && before_watch)
-                .copied()
-                .collect();
+            let watchpoints = self.watchpoints_to_pass(before_watch);
             if !on_code && watchpoints.is_empty() {
                 // Its points were taken out meanwhile: it runs on freely.
                 self.moved(entry.thread);
@@ -220,16 +215,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
         let before_watch = listed
             .iter()
             .any(|e| matches!(e.held_by, HeldBy::Watchpoint { .. }));
-        let watchpoints: Vec<(BreakpointType, u64, u64)> = self
-            .breakpoints
-            .iter()
-            .filter(|&&(ty, ..)| !is_code(ty) && before_watch)
-            .copied()
-            .collect();
+        let watchpoints = self.watchpoints_to_pass(before_watch);
         Ok(self
             .step_with_removed(thread, &watchpoints)
             .await?
             .is_none())
+    }
+
+    /// The watchpoints a step must remove: all of them for a hart before a
+    /// watched access (it passes every one), none for one on code.
+    fn watchpoints_to_pass(&self, before_watch: bool) -> Vec<(BreakpointType, u64, u64)> {
+        self.breakpoints
+            .iter()
+            .filter(|&&(ty, ..)| !is_code(ty) && before_watch)
+            .copied()
+            .collect()
     }
 
     /// Removes `points` at the stub, steps `thread`, inserts them again.
