@@ -11,4 +11,6 @@ bash scripts/setup.sh
 make -s -C hypervisor
 cargo fmt --check
 cargo clippy -q --workspace --all-targets -- -D warnings
+# The crate's own docs, private items too: a broken link or stray tag fails.
+RUSTDOCFLAGS="-D warnings" cargo doc -q --no-deps --document-private-items -p hvharness
 HVHARNESS_REQUIRE_QEMU=1 cargo test --workspace "$@"

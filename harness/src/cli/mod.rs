@@ -201,6 +201,9 @@ enum Command {
     },
 }
 
+// The doc comments here are `--help` text: placeholders like <version> are
+// meant literally, not as HTML.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(Subcommand)]
 enum QemuCommand {
     /// List known QEMU builds: the project's prefixes (.qemu/, made by

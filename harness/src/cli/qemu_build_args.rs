@@ -9,6 +9,8 @@ use anyhow::Result;
 /// Where and how to build QEMU, as given on the command line. The help
 /// text here is `bisect qemu`'s; `qemu build` words three of them its own
 /// way (see its `mut_arg`s in `cli/mod.rs`).
+// The doc comments are `--help` text: <n> and <hash> are meant literally.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(clap::Args)]
 pub(super) struct QemuBuildArgs {
     /// Persistent build directory (build/, worktree/, build-<n>-<hash>.log per

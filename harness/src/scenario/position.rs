@@ -99,7 +99,7 @@ impl Tables {
         }
     }
 
-    /// `console.step` as `console[1].step` when console[1] is the current
+    /// `console.step` as `console[1].step` when `console[1]` is the current
     /// element of that array.
     fn indexed_prefix(&self, name: &str) -> String {
         let parts: Vec<&str> = name.split('.').map(str::trim).collect();
