@@ -256,25 +256,8 @@ fn in_html_report(version: &str) {
     let scenario = traced_noadue(dir.path(), "[\"henvcfg\", \"menvcfg\"]");
     let results = dir.path().join("all.json");
     let html = dir.path().join("report.html");
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hvharness"))
-            .args(args)
-            .env("HVHARNESS_ROOT", common::root())
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("hvharness runs");
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "hvharness {}: {}\n{}{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
     let path = |p: &Path| p.display().to_string();
-    run(&[
+    common::hvharness_ok(&[
         "matrix",
         &path(&scenario),
         "--no-build",
@@ -283,7 +266,7 @@ fn in_html_report(version: &str) {
         "--results",
         &path(&results),
     ]);
-    run(&["report", "html", &path(&results), "-o", &path(&html)]);
+    common::hvharness_ok(&["report", "html", &path(&results), "-o", &path(&html)]);
     let page = std::fs::read_to_string(&html).expect("report.html");
     assert!(page.contains("<h3>CSR writes</h3>"), "{page}");
     let line = henvcfg_line();

@@ -139,25 +139,8 @@ fn real_report(test: &str) -> Option<(PathBuf, Vec<String>, tempfile::TempDir)> 
     for v in &versions {
         args.extend(["--qemu".to_string(), v.clone()]);
     }
-    let run = |args: &[String]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_hvharness"))
-            .args(args)
-            .env("HVHARNESS_ROOT", &root)
-            .stdin(Stdio::null())
-            .output()
-            .expect("hvharness runs");
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "hvharness {}: {}\n{}{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&args);
-    run(&[
+    common::hvharness_ok(&args);
+    common::hvharness_ok(&[
         "report".into(),
         "html".into(),
         results.display().to_string(),

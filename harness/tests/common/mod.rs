@@ -304,3 +304,24 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// Runs the hvharness binary with `args` in the project root, and fails the
+/// test with its output unless it exits 0.
+pub fn hvharness_ok<S: AsRef<str>>(args: &[S]) {
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_hvharness"))
+        .args(&args)
+        .env("HVHARNESS_ROOT", root())
+        .stdin(Stdio::null())
+        .output()
+        .expect("hvharness runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "hvharness {}: {}\n{}{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
