@@ -45,8 +45,8 @@ async fn csr_writes(version: &str, hits: Option<u32>) -> Option<Value> {
     common::firmware();
     let build = common::qemu_or_skip(version, "trace_hits_per_writer")?;
     let dir = tempfile::tempdir().expect("tempdir");
-    let scenario = hvharness::load_scenario(&scenario(dir.path(), hits))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let scenario =
+        hvharness::load_scenario(&scenario(dir.path(), hits)).unwrap_or_else(|e| panic!("{e}"));
     let report = hvharness::run(&scenario, &build)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -68,7 +68,15 @@ fn harts_of(writes: &Value, place: &str) -> Vec<u64> {
 fn unrecorded(writes: &Value) -> Vec<Value> {
     let all = writes["unrecorded"].as_array().expect("unrecorded");
     all.iter()
-        .map(|u| json!([u["place"], u["hart"], u["recorded"], u["more"], u["counted"]]))
+        .map(|u| {
+            json!([
+                u["place"],
+                u["hart"],
+                u["recorded"],
+                u["more"],
+                u["counted"]
+            ])
+        })
         .collect()
 }
 

@@ -565,7 +565,17 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
             hits,
             json,
             no_build,
-        } => csr_trace::csr_trace(&scenario, (csr.as_slice(), hits), &qemu, json, no_build, root).await,
+        } => {
+            csr_trace::csr_trace(
+                &scenario,
+                (csr.as_slice(), hits),
+                &qemu,
+                json,
+                no_build,
+                root,
+            )
+            .await
+        }
         Command::Run {
             scenario,
             qemu,

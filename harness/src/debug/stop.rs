@@ -304,10 +304,7 @@ mod tests {
             ("HS".to_string(), VirtSource::CompletedWrite)
         );
         for trapped in [Some(0x8020_1000), None] {
-            assert_eq!(
-                at_write(trapped),
-                ("S".to_string(), VirtSource::Unknown)
-            );
+            assert_eq!(at_write(trapped), ("S".to_string(), VirtSource::Unknown));
         }
     }
 

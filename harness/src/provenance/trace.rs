@@ -344,7 +344,13 @@ impl TracePlan {
             .partition(|s| self.specs.iter().any(|t| t.at == s.breakpoint));
         *stops = theirs;
         let (writes, outside) = collect(&self.writers, &self.specs, &ours);
-        let unrecorded = unrecorded(&self.writers, &writes, beyond, self.hits_per_writer, self.harts);
+        let unrecorded = unrecorded(
+            &self.writers,
+            &writes,
+            beyond,
+            self.hits_per_writer,
+            self.harts,
+        );
         CsrWrites {
             csrs: self.csrs,
             writers: self.writers,
