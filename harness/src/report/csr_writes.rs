@@ -2,9 +2,8 @@
 //! write (writer file:line, hart, value before and after), the hits beyond
 //! the recorded ones per writer and hart (counted, and until when), the
 //! changes made outside the images we know, and a CSR nothing in the images
-//! writes. Read
-//! back from the run report's `csr_writes` (present when the run traced
-//! CSRs: `trace_csrs` in the scenario).
+//! writes. Read back from the run report's `csr_writes` (present when the
+//! run traced CSRs: `trace_csrs` in the scenario).
 
 use serde::{Deserialize, Serialize};
 
