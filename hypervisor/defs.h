@@ -160,6 +160,19 @@ pte_t *gstage_leaf(struct vm *vm, uint64 gpa, int *level);
 #define HENVCFG_WRITE_SKIPPED()
 #endif
 
+// hypervisor-henvcfg-again.elf (HV_HENVCFG_AGAIN): hart 0 sets henvcfg.STCE
+// three more times near the end of hart_init, from one instruction in a
+// loop: a writer that runs more than once on a hart, for the CSR trace's
+// count of the hits beyond the ones it records. STCE is set already, so
+// nothing changes. The hook ends an existing line of hart_init; every other
+// build expands it to nothing.
+#if defined(HV_HENVCFG_AGAIN)
+#define HENVCFG_WRITTEN_AGAIN() \
+	if (r_tp() == 0) for (volatile int again = 0; again < 3; again++) csr_set(CSR_HENVCFG, HENVCFG_STCE);
+#else
+#define HENVCFG_WRITTEN_AGAIN()
+#endif
+
 // The high-linked fixture build (HV_FIXTURE_HIGHBOOT, hv-high.ld): statics
 // have high virtual addresses, and what the hardware or OpenSBI reads must be
 // physical (G-stage table pointers, hgatp, hart_start's address). Every other

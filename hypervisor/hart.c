@@ -48,7 +48,7 @@ void hart_init(void)
 
 	// Our own timer interrupt (the real one behind the guest's set_timer).
 	// It is taken while a guest runs, whatever sstatus.SIE says.
-	csr_write(CSR_SIE, SIE_STIE);
+	csr_write(CSR_SIE, SIE_STIE); HENVCFG_WRITTEN_AGAIN()
 	sbi_set_timer(~0UL);
 
 	printf("hypervisor: hart %d: henvcfg %p\n", (int)r_tp(), henvcfg); FIXTURE_HART_READY()

@@ -154,6 +154,16 @@ $(OUT)/hypervisor-nohenvcfg.elf: $(HV_NOHENVCFG_OBJS) $(SRC)/hv.ld
 
 all: $(OUT)/hypervisor-nohenvcfg.elf
 
+# hypervisor-henvcfg-again.elf  HV_HENVCFG_AGAIN: hypervisor.elf, and hart 0
+# sets henvcfg.STCE three more times from one instruction (a writer that runs
+# more than once on a hart), for `csr-trace`'s count of unrecorded hits.
+$(eval $(call hv_variant,hv-henvcfg-again,-DHV_HENVCFG_ADUE=1 -DHV_HENVCFG_AGAIN))
+HV_HENVCFG_AGAIN_OBJS := $(addprefix $(OUT)/obj/hv-henvcfg-again/,$(addsuffix .o,$(basename $(HV_SRCS))))
+$(OUT)/hypervisor-henvcfg-again.elf: $(HV_HENVCFG_AGAIN_OBJS) $(SRC)/hv.ld
+	$(CC) $(BASE_CFLAGS) $(BASE_LDFLAGS) -T $(SRC)/hv.ld -o $@ $(HV_HENVCFG_AGAIN_OBJS)
+
+all: $(OUT)/hypervisor-henvcfg-again.elf
+
 # The high-linked fixture (README.md, "Fixture builds"): hypervisor.elf's
 # sources with entry-high.S in place of entry.S and highboot.c in place of
 # fixture.c, linked by hv-high.ld at 0xffffffc080200000, loaded at 0x80200000.

@@ -104,6 +104,8 @@ pub(crate) fn milestone_scenario(scenario: &Scenario) -> Result<Scenario> {
                 .map(|p| scenario.milestone_symbols[p].clone()),
             arm_on: None,
             read_after_step: Vec::new(),
+            hits_per_hart: 1,
+            completed_write: None,
         })
         .collect();
     for o in &mut s.outcomes {

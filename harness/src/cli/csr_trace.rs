@@ -8,10 +8,12 @@ use anyhow::Result;
 use super::run::select_builds;
 use crate::scenario::Scenario;
 
-/// Traces the writes of `csrs` in `path`'s scenario on each selected QEMU.
+/// Traces the writes of `csrs` in `path`'s scenario on each selected QEMU,
+/// recording `hits` writes per writer and hart (`--hits`; `None`: the
+/// scenario's `trace_hits_per_writer`).
 pub(crate) async fn csr_trace(
     path: &Path,
-    csrs: &[String],
+    (csrs, hits): (&[String], Option<u32>),
     qemu: &[String],
     json: bool,
     no_build: bool,
@@ -19,7 +21,10 @@ pub(crate) async fn csr_trace(
 ) -> Result<ExitCode> {
     let reg = super::discover_registry(root.as_deref());
     let builds = select_builds(&reg, qemu)?;
-    let scenario = Scenario::load(path)?;
+    let mut scenario = Scenario::load(path)?;
+    if let Some(n) = hits {
+        scenario.trace_hits_per_writer = n;
+    }
     // Unknown CSR names fail before anything is built or booted.
     let elfs = scenario.load_elfs();
     if let Ok(elfs) = &elfs {

@@ -99,8 +99,9 @@ enum Command {
     /// can write it (file:line, source text, the value when it is a
     /// constant), then a boot that records each write as it runs (hart,
     /// privilege, the value written, the CSR before and after; per writer,
-    /// the first write on each hart) and changes made outside the images
-    /// (M-mode firmware).
+    /// the first write on each hart, then a count of the further hits while
+    /// the breakpoint stays in) and changes made outside the images (M-mode
+    /// firmware).
     CsrTrace {
         /// Scenario file.
         scenario: PathBuf,
@@ -110,6 +111,11 @@ enum Command {
         /// QEMU to use: a version, a range or a binary path. Repeatable; default: all known.
         #[arg(long = "qemu", value_name = "VERSION|RANGE|PATH")]
         qemu: Vec<String>,
+        /// Writes recorded per writer and hart (1 to 1000; default: the
+        /// scenario's `trace_hits_per_writer`, else 1). Later hits are only
+        /// counted, while the writer's breakpoint is in.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::scenario::MAX_TRACE_HITS)))]
+        hits: Option<u32>,
         /// Print the traces as JSON (schema hvharness-csr-trace/1).
         #[arg(long)]
         json: bool,
@@ -556,9 +562,20 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
             scenario,
             csr,
             qemu,
+            hits,
             json,
             no_build,
-        } => csr_trace::csr_trace(&scenario, &csr, &qemu, json, no_build, root).await,
+        } => {
+            csr_trace::csr_trace(
+                &scenario,
+                (csr.as_slice(), hits),
+                &qemu,
+                json,
+                no_build,
+                root,
+            )
+            .await
+        }
         Command::Run {
             scenario,
             qemu,

@@ -13,6 +13,7 @@ mod privilege;
 mod stop;
 pub(crate) mod view;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,8 +44,12 @@ pub struct ArmedBreakpoint {
     pub hits: u32,
     /// Stops that did not count (another hart or privilege level).
     pub ignored: u32,
-    /// The harts whose stops counted, for `once_per_hart`.
+    /// The harts whose stops counted (one entry a stop), for `once_per_hart`.
     pub counted_harts: Vec<u32>,
+    /// Per hart, the stops that qualified but came after its
+    /// `hits_per_hart` (with `once_per_hart`): counted, not recorded, and
+    /// only while the breakpoint stays in.
+    pub beyond_quota: BTreeMap<u32, u64>,
     /// Still in the target.
     pub inserted: bool,
     /// Waiting for its `arm_after` trigger: not inserted yet.
@@ -61,10 +66,28 @@ impl ArmedBreakpoint {
     /// Whether a stop of `hart` at `privilege` here counts: the qualifiers
     /// match and the hits are not used up.
     fn counts(&self, hart: u32, privilege: crate::riscv::PrivilegeLevel) -> bool {
+        self.qualifies(hart, privilege) && self.hits < self.spec.max_hits && !self.quota_used(hart)
+    }
+
+    /// Whether a stop of `hart` at `privilege` matches the qualifiers.
+    fn qualifies(&self, hart: u32, privilege: crate::riscv::PrivilegeLevel) -> bool {
         self.spec.hart.is_none_or(|h| h == hart)
             && self.spec.privilege.is_none_or(|p| p.matches(privilege))
-            && self.hits < self.spec.max_hits
-            && !(self.spec.once_per_hart && self.counted_harts.contains(&hart))
+    }
+
+    /// With `once_per_hart`: whether `hart` has counted its `hits_per_hart`.
+    fn quota_used(&self, hart: u32) -> bool {
+        let counted = self.counted_harts.iter().filter(|h| **h == hart).count();
+        self.spec.once_per_hart && counted >= self.spec.hits_per_hart.max(1) as usize
+    }
+
+    /// Tallies a stop that did not count: one that qualified on a hart past
+    /// its quota goes to [`Self::beyond_quota`].
+    fn pass(&mut self, hart: u32, privilege: crate::riscv::PrivilegeLevel) {
+        self.ignored += 1;
+        if self.qualifies(hart, privilege) && self.quota_used(hart) {
+            *self.beyond_quota.entry(hart).or_default() += 1;
+        }
     }
 
     /// Counts a stop of `hart` (one that [`Self::counts`] accepted).
@@ -75,17 +98,17 @@ impl ArmedBreakpoint {
 
     /// Whether it has counted every stop it will count, so that it can leave
     /// the target and its page run at full speed again: `max_hits` stops, or
-    /// with `once_per_hart`, one on every hart that can count (its `hart`,
-    /// else all `harts`). A stop that did not count never makes it done: a
-    /// hart still to come must find it in place.
+    /// with `once_per_hart`, `hits_per_hart` on every hart that can count
+    /// (its `hart`, else all `harts`). A stop that did not count never makes
+    /// it done: a hart still to come must find it in place.
     fn done(&self, harts: u32) -> bool {
         if self.hits >= self.spec.max_hits {
             return true;
         }
         self.spec.once_per_hart
             && match self.spec.hart {
-                Some(h) => self.counted_harts.contains(&h),
-                None => (0..harts).all(|h| self.counted_harts.contains(&h)),
+                Some(h) => self.quota_used(h),
+                None => (0..harts).all(|h| self.quota_used(h)),
             }
     }
 }
@@ -173,6 +196,7 @@ impl DebugSession {
                 hits: 0,
                 ignored: 0,
                 counted_harts: Vec::new(),
+                beyond_quota: BTreeMap::new(),
                 inserted: false,
                 pending: spec.arm_after.is_some() || spec.arm_on.is_some(),
                 armed_at_secs: None,
@@ -573,11 +597,22 @@ impl DebugSession {
             return Ok(None);
         };
         let hart = thread.hart_index().unwrap_or(0) as u32;
-        let (privilege, source) =
-            privilege::privilege_known_h(&mut self.rsp, thread, self.version, &mut self.with_h)
-                .await?;
+        let write = self.breakpoints[index].spec.completed_write;
+        let at_write = match write {
+            Some(w) if !crate::qemu::quirks::PRIV_SHOWS_V.applies(self.version) => {
+                privilege::at_hypervisor_write(&mut self.rsp, thread, pc, w).await?
+            }
+            _ => None,
+        };
+        let (privilege, source) = match at_write {
+            Some(known) => known,
+            None => {
+                privilege::privilege_known_h(&mut self.rsp, thread, self.version, &mut self.with_h)
+                    .await?
+            }
+        };
         if !self.breakpoints[index].counts(hart, privilege) {
-            self.breakpoints[index].ignored += 1;
+            self.breakpoints[index].pass(hart, privilege);
             return Ok(None);
         }
         let place = stop::Place {
@@ -612,6 +647,7 @@ impl DebugSession {
             if !names.is_empty() {
                 record.after_step =
                     stop::after_step(&mut self.rsp, thread, &names, privilege, source).await?;
+                record.confirm_completed_write();
             }
             Some(record)
         };
@@ -712,12 +748,15 @@ mod tests {
                 arm_after: None,
                 arm_on: None,
                 read_after_step: Vec::new(),
+                hits_per_hart: 1,
+                completed_write: None,
             },
             space: None,
             address: 0x8020_05c0,
             hits: 0,
             ignored: 0,
             counted_harts: Vec::new(),
+            beyond_quota: BTreeMap::new(),
             inserted: true,
             pending: false,
             armed_at_secs: None,
@@ -758,6 +797,44 @@ mod tests {
         assert!(!b.done(2));
         assert!(count(&mut b, 1));
         assert!(b.done(2), "no other hart can count: out it goes");
+    }
+
+    #[test]
+    fn hits_per_hart_then_a_count_while_it_stays_in() {
+        // Two per hart: hart 0's third and fourth stops are counted beyond
+        // its quota, not recorded; a VS stop (the guest at the same
+        // address) is neither. Out it goes once hart 1 has its two.
+        let mut b = bp(None, u32::MAX, true);
+        b.spec.hits_per_hart = 2;
+        b.spec.privilege = Some(crate::scenario::PrivilegeFilter::HS);
+        let hs = PrivilegeLevel {
+            level: Level::Supervisor,
+            virt: Some(false),
+        };
+        let vs = PrivilegeLevel {
+            virt: Some(true),
+            ..hs
+        };
+        let stop = |b: &mut ArmedBreakpoint, hart: u32, p: PrivilegeLevel| {
+            let counted = b.counts(hart, p);
+            if counted {
+                b.count(hart);
+            } else {
+                b.pass(hart, p);
+            }
+            counted
+        };
+        assert!(stop(&mut b, 0, hs));
+        assert!(stop(&mut b, 0, hs));
+        assert!(!stop(&mut b, 0, hs));
+        assert!(!stop(&mut b, 0, vs));
+        assert!(!stop(&mut b, 0, hs));
+        assert!(stop(&mut b, 1, hs));
+        assert!(!b.done(2), "hart 1 has one of its two");
+        assert!(stop(&mut b, 1, hs));
+        assert!(b.done(2));
+        assert_eq!(b.beyond_quota, BTreeMap::from([(0, 2)]));
+        assert_eq!((b.hits, b.ignored), (4, 3));
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub enum VirtSource {
     Unknown,
     /// The hart has no H extension (misa.H clear): there is no V, S is S.
     NoHypervisor,
+    /// The hart wrote a hypervisor- or machine-level CSR, which only V=0
+    /// can (QEMU < 10.0, instead of the monitor; see [`at_hypervisor_write`]).
+    #[serde(rename = "completed write")]
+    CompletedWrite,
 }
 
 impl VirtSource {
@@ -40,6 +44,7 @@ impl VirtSource {
             VirtSource::Monitor => Some("from monitor"),
             VirtSource::Unknown => Some("unknown"),
             VirtSource::NoHypervisor => Some("no H extension"),
+            VirtSource::CompletedWrite => Some("from the completed write"),
         }
     }
 }
@@ -107,6 +112,43 @@ pub(crate) async fn privilege_known_h(
         Some(v) => (p.with_virt(v), VirtSource::Monitor),
         None => (p, VirtSource::Unknown),
     })
+}
+
+/// The privilege of `thread`, stopped at `pc` on a write of a hypervisor-
+/// or machine-level CSR whose 32-bit encoding is `write`, where `priv`
+/// does not show V: one `m` read instead of the monitor's `cpu N` and
+/// `info registers`. Such a write completes only with V=0 (from VS or VU
+/// it traps as a virtual instruction, from U as an illegal one), so a hart
+/// in S-mode whose instruction at the pc, read through its own
+/// translation, is that write is taken as HS: the caller confirms it with
+/// the step over the write ([`super::StopRecord::confirm_completed_write`]).
+/// `None` when that cannot be told this way (U-mode, other bytes at the
+/// pc, memory unreadable): ask [`privilege_known_h`].
+pub(crate) async fn at_hypervisor_write(
+    rsp: &mut RspClient,
+    thread: ThreadId,
+    pc: u64,
+    write: u32,
+) -> Result<Option<(PrivilegeLevel, VirtSource)>> {
+    rsp.select_register_thread(thread).await?;
+    let raw = rsp
+        .read_register_u64("priv")
+        .await?
+        .context("the priv register is unavailable")?;
+    let p = PrivilegeLevel::from_qemu_priv(raw);
+    if p.level == Level::Machine {
+        return Ok(Some((p, VirtSource::Priv)));
+    }
+    if p.level != Level::Supervisor || rsp.physical_memory_mode() {
+        return Ok(None);
+    }
+    match rsp.read_memory(pc, 4).await {
+        Ok(bytes) if bytes == write.to_le_bytes() => {
+            Ok(Some((p.with_virt(false), VirtSource::CompletedWrite)))
+        }
+        Ok(_) | Err(crate::rsp::RspError::ErrorReply { .. }) => Ok(None),
+        Err(e) => Err(e).context("reading the instruction at a traced CSR write"),
+    }
 }
 
 /// V from `info registers` of CPU `hart`, when the CPU has the H extension.

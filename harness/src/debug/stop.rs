@@ -89,6 +89,25 @@ impl StopRecord {
         self.csrs.iter().find(|c| c.name.eq_ignore_ascii_case(name))
     }
 
+    /// A stop taken as HS because its CSR write can only complete with V=0
+    /// ([`super::privilege::at_hypervisor_write`]) keeps that only when the
+    /// step over the 4-byte write completed (the pc moved to the next
+    /// instruction); otherwise the write trapped and V is unknown.
+    pub(crate) fn confirm_completed_write(&mut self) {
+        if self.privilege_source != VirtSource::CompletedWrite {
+            return;
+        }
+        let completed = self
+            .after_step
+            .as_ref()
+            .is_some_and(|a| a.pc == self.pc.wrapping_add(4));
+        if !completed {
+            self.privilege.virt = None;
+            self.privilege_source = VirtSource::Unknown;
+            self.privilege_name = self.privilege.name().to_string();
+        }
+    }
+
     /// This stop as a snapshot section: timing-free, fields by name.
     pub fn snapshot_section(&self) -> Section {
         let mut entries = vec![("pc".to_string(), self.place.clone())];
@@ -262,6 +281,30 @@ mod tests {
             csrs,
             after_step: None,
             at_secs: 0.0,
+        }
+    }
+
+    /// A write taken as HS stays HS when the step completed it, and
+    /// becomes S with V unknown when the step ended anywhere else (a trap).
+    #[test]
+    fn a_completed_write_confirms_hs_and_a_trapped_one_does_not() {
+        let at_write = |after_pc: Option<u64>| {
+            let mut s = stop(Vec::new());
+            s.privilege = PrivilegeLevel::from_qemu_priv(1).with_virt(false);
+            s.privilege_source = VirtSource::CompletedWrite;
+            s.after_step = after_pc.map(|pc| AfterStep {
+                pc,
+                csrs: Vec::new(),
+            });
+            s.confirm_completed_write();
+            (s.privilege_name, s.privilege_source)
+        };
+        assert_eq!(
+            at_write(Some(0x8020_0004)),
+            ("HS".to_string(), VirtSource::CompletedWrite)
+        );
+        for trapped in [Some(0x8020_1000), None] {
+            assert_eq!(at_write(trapped), ("S".to_string(), VirtSource::Unknown));
         }
     }
 

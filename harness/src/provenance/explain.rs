@@ -473,6 +473,7 @@ mod tests {
             space: "hypervisor".to_string(),
             address: 0x8020_0350,
             length: 4,
+            encoding: 0x60a7_a073,
             instruction: "csrs henvcfg, a5".to_string(),
             kind: WriteKind::Set,
             operand: Operand::Register(15),
@@ -534,6 +535,7 @@ mod tests {
             hart,
             privilege: "HS".into(),
             place: "hart.c:40".into(),
+            address: 0x8020_0350,
             instruction: "csrs henvcfg, a5".into(),
             operand: "a5".into(),
             value: Some(0x8000_0000_0000_0000),
@@ -749,6 +751,7 @@ mod tests {
                 hart: 0,
                 privilege: "HS".into(),
                 place: "vcpu.c:40".into(),
+                address: 0x8020_0350,
                 instruction: "csrw hideleg, a5".into(),
                 operand: "a5".into(),
                 value: Some(0x404),
@@ -757,6 +760,7 @@ mod tests {
                 at_secs: 0.1,
             }],
             outside: vec![],
+            ..CsrWrites::default()
         };
         let s = story(
             &[table],

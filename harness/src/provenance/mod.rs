@@ -9,7 +9,7 @@ mod trace;
 mod writers;
 
 pub(crate) use trace::TracePlan;
-pub use trace::{CsrWrites, OutsideChange, TracedWrite};
+pub use trace::{CountedUntil, CsrWrites, OutsideChange, TracedWrite, UnrecordedHits};
 pub use writers::{find_writers, CsrWriter, Operand, WriteKind};
 
 use anyhow::Result;

@@ -91,6 +91,9 @@ pub struct CsrWriter {
     pub address: u64,
     /// Its length in bytes (always 4: Zicsr has no compressed forms).
     pub(crate) length: usize,
+    /// The instruction's encoding (CSR instructions are 32-bit).
+    #[serde(skip)]
+    pub(crate) encoding: u32,
     /// As disassembled: `csrs henvcfg, a5`.
     pub instruction: String,
     /// Write, set or clear.
@@ -190,6 +193,7 @@ fn describe(
         space: image.name().to_string(),
         address: ins.address,
         length: ins.length,
+        encoding: ins.raw as u32,
         instruction: ins.text.clone(),
         kind: write.kind,
         operand: write.operand,

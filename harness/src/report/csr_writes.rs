@@ -1,10 +1,13 @@
 //! The HTML report's CSR writes of a cell: per traced CSR, each recorded
-//! write (writer file:line, hart, value before and after), the changes made
-//! outside the images we know, and a CSR nothing in the images writes. Read
-//! back from the run report's `csr_writes` (present when the run traced
-//! CSRs: `trace_csrs` in the scenario).
+//! write (writer file:line, hart, value before and after), the hits beyond
+//! the recorded ones per writer and hart (counted, and until when), the
+//! changes made outside the images we know, and a CSR nothing in the images
+//! writes. Read back from the run report's `csr_writes` (present when the
+//! run traced CSRs: `trace_csrs` in the scenario).
 
 use serde::{Deserialize, Serialize};
+
+use crate::provenance::UnrecordedHits;
 
 /// The run report's `csr_writes`, as far as the report reads it.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -13,6 +16,7 @@ pub(crate) struct CsrWritesView {
     csrs: Vec<String>,
     writers: Vec<WriterView>,
     writes: Vec<WriteView>,
+    unrecorded: Vec<UnrecordedHits>,
     outside: Vec<OutsideView>,
 }
 
@@ -98,6 +102,20 @@ impl CsrWritesView {
                     })
                     .collect();
                 rows.extend(
+                    self.unrecorded
+                        .iter()
+                        .filter(|u| &u.csr == csr)
+                        .map(|u| WriteRow {
+                            writer: u.place.clone(),
+                            instruction: u.instruction.clone(),
+                            hart: u.hart,
+                            privilege: String::new(),
+                            operand: u.text(),
+                            before: String::new(),
+                            after: String::new(),
+                        }),
+                );
+                rows.extend(
                     self.outside
                         .iter()
                         .filter(|o| &o.csr == csr)
@@ -143,6 +161,10 @@ mod tests {
                 "value": 9223372036854775808u64, "before": 0,
                 "after": 9223372036854775808u64, "at_secs": 0.1
             }],
+            "unrecorded": [{
+                "csr": "henvcfg", "place": "hart.c:40", "instruction": "csrs henvcfg, a5",
+                "hart": 1, "recorded": 1, "more": 3, "counted": "end_of_run"
+            }],
             "outside": [{"csr": "henvcfg", "hart": 1, "was": 0, "became": 1, "seen_at": "hart.c:40"}]
         }))
         .expect("the run report's shape");
@@ -157,7 +179,16 @@ mod tests {
             (row.before.as_str(), row.after.as_str()),
             ("0x0", "0x8000000000000000")
         );
-        assert_eq!(m[0].rows[1].writer, "outside the images we know");
+        let more = &m[0].rows[1];
+        assert_eq!(
+            (more.writer.as_str(), more.hart, more.operand.as_str()),
+            (
+                "hart.c:40",
+                1,
+                "3 more hits not recorded (the breakpoint stayed in: counted to the end of the run)"
+            )
+        );
+        assert_eq!(m[0].rows[2].writer, "outside the images we know");
         assert_eq!(m[1].note.as_deref(), Some("its writers did not run"));
         assert_eq!(
             m[2].note.as_deref(),

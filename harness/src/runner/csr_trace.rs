@@ -89,10 +89,14 @@ impl std::fmt::Display for CsrTrace {
                 }
             }
         }
+        let first = match self.writes.hits_per_writer {
+            0 | 1 => "first".to_string(),
+            n => format!("first {n}"),
+        };
         if self.writes.writes.is_empty() {
             writeln!(f, "  writes: none ran")?;
         } else {
-            writeln!(f, "  writes (per writer, the first on each hart):")?;
+            writeln!(f, "  writes (per writer, the {first} on each hart):")?;
         }
         let hex = |v: Option<u64>| v.map_or_else(|| "?".to_string(), |v| format!("{v:#x}"));
         for w in &self.writes.writes {
@@ -112,6 +116,19 @@ impl std::fmt::Display for CsrTrace {
                 w.value.map(|v| field_names(&w.csr, v)).unwrap_or_default(),
             )?;
         }
+        if !self.writes.unrecorded.is_empty() {
+            writeln!(f, "  after the {first} on each hart:")?;
+        }
+        for u in &self.writes.unrecorded {
+            writeln!(
+                f,
+                "    {}  `{}`  hart {}: {}",
+                u.place,
+                u.instruction,
+                u.hart,
+                u.text()
+            )?;
+        }
         for o in &self.writes.outside {
             writeln!(
                 f,
@@ -120,5 +137,47 @@ impl std::fmt::Display for CsrTrace {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provenance::{CountedUntil, UnrecordedHits};
+
+    /// With more than one write recorded per writer, the heading says how
+    /// many, and each writer's further hits follow, with until when.
+    #[test]
+    fn the_hits_beyond_the_recorded_ones_are_said_with_their_count() {
+        let more = |hart, more, counted| UnrecordedHits {
+            csr: "henvcfg".into(),
+            place: "hart.c:51".into(),
+            instruction: "csrs henvcfg, a5".into(),
+            hart,
+            recorded: 2,
+            more,
+            counted,
+        };
+        let trace = CsrTrace {
+            scenario: "again".into(),
+            qemu: QemuVersion::new(9, 2, 0),
+            observed: "booted".into(),
+            writes: CsrWrites {
+                csrs: vec!["henvcfg".into()],
+                hits_per_writer: 2,
+                unrecorded: vec![
+                    more(0, 1, CountedUntil::EndOfRun),
+                    more(1, 0, CountedUntil::BreakpointRemoved),
+                ],
+                ..CsrWrites::default()
+            },
+        };
+        let text = trace.to_string();
+        assert!(
+            text.contains(
+                "  after the first 2 on each hart:\n    hart.c:51  `csrs henvcfg, a5`  hart 0: 1 more hit not recorded (the breakpoint stayed in: counted to the end of the run)\n    hart.c:51  `csrs henvcfg, a5`  hart 1: no more hits before the count stopped: the breakpoint was removed once every hart had 2 recorded\n"
+            ),
+            "{text}"
+        );
     }
 }

@@ -148,6 +148,11 @@ async fn run_watched(
         disk_peak,
     } = boot_watch::watch(scenario, qemu, session, trap_log.clone()).await?;
     let transcripts = collect_transcripts(&mut qemu);
+    // The trace's counts beyond its recorded writes live in the session.
+    let beyond = match (&trace, &session) {
+        (Some(t), Some(s)) => t.tally(s.breakpoints()),
+        _ => Vec::new(),
+    };
     // Stopped first (killed, or all harts halted by the debugger), so the
     // interrupt log has been read to its end.
     let live = stop_or_keep(
@@ -168,7 +173,7 @@ async fn run_watched(
             .and_then(|t| log.first_exception(t.cause)),
         elfs: &elfs,
     };
-    let csr_writes = trace.map(|t| t.finish(&mut stops));
+    let csr_writes = trace.map(|t| t.finish(&mut stops, &beyond));
     stops.sort_by(|a, b| (&a.breakpoint, a.hart).cmp(&(&b.breakpoint, b.hart)));
     crate::debug::view::mark_untrapped(&mut stops, &log);
     let checks = expectation

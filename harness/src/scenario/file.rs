@@ -12,7 +12,7 @@ use super::position::{key_at, locate, position};
 use super::{
     attach_from_str, ArmEvent, BreakpointSpec, CsrCheck, ExpectedOutcome, ExpectedTrap,
     LastMilestone, OutcomeKind, PrivilegeFilter, Scenario, ScenarioConsole, ScenarioElf,
-    WatchAccess, WatchSpec, DEFAULT_DUMP,
+    WatchAccess, WatchSpec, DEFAULT_DUMP, MAX_TRACE_HITS,
 };
 use crate::qemu::{ConsoleAttach, ConsoleSpec, MachineSpec};
 
@@ -43,6 +43,9 @@ pub(crate) struct ScenarioFile {
     /// CSRs whose writes every run records (`trace_csrs = ["henvcfg"]`).
     #[serde(default)]
     trace_csrs: Vec<String>,
+    /// Writes recorded per writer and hart (`trace_hits_per_writer = 3`,
+    /// default 1); later hits are counted only.
+    trace_hits_per_writer: Option<u32>,
     /// Whether breakpoints on milestone symbols without `arm_after` are
     /// armed after an earlier milestone automatically (default: yes).
     auto_arm: Option<bool>,
@@ -530,6 +533,13 @@ impl ScenarioFile {
             super::registers::check_traced_csr(csr)
                 .map_err(|msg| where_(&format!("trace_csrs[{i}]"), msg))?;
         }
+        let trace_hits_per_writer = self.trace_hits_per_writer.unwrap_or(1);
+        if !(1..=MAX_TRACE_HITS).contains(&trace_hits_per_writer) {
+            return Err(where_(
+                "trace_hits_per_writer",
+                format!("must be 1 to {MAX_TRACE_HITS} (writes recorded per writer and hart)"),
+            ));
+        }
         can_fail(path, &consoles, &outcomes, |k, msg| {
             self.error_at(path, k, msg)
         })?;
@@ -566,6 +576,7 @@ impl ScenarioFile {
             milestone_privilege,
             auto_arm: self.auto_arm.unwrap_or(true),
             trace_csrs: self.trace_csrs,
+            trace_hits_per_writer,
         })
     }
 
@@ -714,6 +725,8 @@ impl ScenarioFile {
             arm_after,
             arm_on,
             read_after_step: Vec::new(),
+            hits_per_hart: 1,
+            completed_write: None,
         })
     }
 

@@ -155,6 +155,21 @@ fn trace_csrs_are_checked_with_near_matches() {
 }
 
 #[test]
+fn trace_hits_per_writer_defaults_to_one_and_is_bounded() {
+    assert_eq!(load(GOOD).unwrap().trace_hits_per_writer, 1);
+    let three = format!("trace_hits_per_writer = 3\n{GOOD}");
+    assert_eq!(load(&three).unwrap().trace_hits_per_writer, 3);
+    for bad in ["0", "1001"] {
+        let text = format!("trace_hits_per_writer = {bad}\n{GOOD}");
+        let err = format!("{:#}", load(&text).unwrap_err());
+        assert!(
+            err.contains("trace_hits_per_writer") && err.contains("must be 1 to 1000"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn milestone_symbols_in_order_with_a_privilege() {
     assert!(load(GOOD).unwrap().milestone_symbols.is_empty());
     let text = format!("milestone_symbols = [\"guest:main\", \"guest:kvminithart\"]\nmilestone_privilege = \"vs\"\n{GOOD}");
