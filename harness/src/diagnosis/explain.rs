@@ -1,7 +1,7 @@
 //! Putting a fault's explanation together: cause name, place, backtrace,
 //! page-table walk and root-cause findings.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::backtrace::{self, FrameRegs};
 use super::{rules, walk, FaultContext, Finding, PhysMemory, TrapTarget};
@@ -10,8 +10,9 @@ use crate::qemu::QemuVersion;
 use crate::rsp::RspClient;
 use crate::scenario::Scenario;
 
-/// One fault, explained.
-#[derive(Debug, Serialize)]
+/// One fault, explained: what `diagnose --json` prints and the result
+/// file keeps (and reads back).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FaultReport {
     pub context: FaultContext,
     pub(crate) cause_name: String,
