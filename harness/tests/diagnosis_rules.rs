@@ -96,8 +96,8 @@ async fn analyse(s: &mut Session, ctx: &FaultContext) -> (Translation, Vec<Findi
     (walk, findings)
 }
 
-fn rules(findings: &[Finding]) -> Vec<&'static str> {
-    findings.iter().map(|f| f.rule).collect()
+fn rules(findings: &[Finding]) -> Vec<&str> {
+    findings.iter().map(|f| f.rule.as_str()).collect()
 }
 
 /// The guest's backtrace at the fault, through its own page tables and the G-stage.

@@ -8,6 +8,7 @@ mod common;
 
 use hvharness::qemu::quirks::{self, Quirk};
 use hvharness::qemu::{LaunchOptions, MachineSpec, QemuBuild, QemuProcess};
+use hvharness::riscv::envcfg;
 use hvharness::rsp::{RspClient, RspConfig, ThreadId};
 use hvharness::runner;
 use hvharness::scenario::Scenario;
@@ -73,8 +74,8 @@ async fn envcfg_at_reset(version: &str) {
         &build,
         menvcfg & (1 << 61) != 0,
     );
-    assert_eq!(henvcfg, quirks::henvcfg_at_reset(build.version));
-    assert_eq!(menvcfg, quirks::menvcfg_at_reset(build.version));
+    assert_eq!(henvcfg, envcfg::henvcfg_at_reset(build.version));
+    assert_eq!(menvcfg, envcfg::menvcfg_at_reset(build.version));
 }
 
 /// Whether `-cpu rv64,PROP=on` is accepted. QMP commands run only once the

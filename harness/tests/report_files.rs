@@ -141,10 +141,9 @@ fn outcomes(f: &ResultFile) -> BTreeMap<String, (CellStatus, String, Option<Stri
             let observed = c
                 .run
                 .as_ref()
-                .and_then(|r| r.field("observed"))
-                .and_then(|o| o["kind"].as_str())
-                .unwrap_or("-")
-                .to_string();
+                .map(|r| r.observed_word())
+                .filter(|w| !w.is_empty())
+                .unwrap_or_else(|| "-".to_string());
             (c.key(), (c.status, observed, c.reason.clone()))
         })
         .collect()

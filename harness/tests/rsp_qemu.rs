@@ -96,12 +96,12 @@ async fn paused_machine_state(version: &str) {
         let v: hvharness::qemu::QemuVersion = version.parse().unwrap();
         assert_eq!(
             henvcfg,
-            Some(hvharness::qemu::quirks::henvcfg_at_reset(v)),
+            Some(hvharness::riscv::envcfg::henvcfg_at_reset(v)),
             "henvcfg at reset"
         );
         assert_eq!(
             menvcfg,
-            Some(hvharness::qemu::quirks::menvcfg_at_reset(v)),
+            Some(hvharness::riscv::envcfg::menvcfg_at_reset(v)),
             "menvcfg at reset"
         );
     }

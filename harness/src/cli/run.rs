@@ -294,10 +294,7 @@ async fn run_cell(
     for note in &d.notes {
         eprintln!("hvharness: {note}");
     }
-    let entry = DiagnosisEntry {
-        text: report::render_diagnosis(&d),
-        faults: serde_json::to_value(&d.faults).context("encoding the diagnosis")?,
-    };
+    let entry = DiagnosisEntry::new(report::render_diagnosis(&d), d.faults)?;
     Ok((r, Some(entry)))
 }
 

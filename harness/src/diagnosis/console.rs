@@ -7,14 +7,14 @@
 use std::sync::OnceLock;
 
 use regex::Regex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Error lines kept per console (the last ones: the report of the fault
 /// that stopped the machine comes last).
 const PER_CONSOLE: usize = 6;
 
 /// One error line a console printed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsoleLine {
     pub(crate) console: String,
     /// The line, without ANSI colour codes or surrounding blanks.

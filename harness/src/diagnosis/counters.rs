@@ -213,10 +213,10 @@ pub(crate) fn counters(e: &Evidence) -> Option<Finding> {
         fix = format!("{} Otherwise: {fix}.", story.fix);
     }
     Some(Finding {
-        rule: "counters",
+        rule: "counters".into(),
         summary,
         details,
-        fix,
+        fix: Some(fix),
     })
 }
 
@@ -295,11 +295,18 @@ mod tests {
         // It replaces the generic decoding of the instruction, which would
         // only repeat the trap without the bit.
         let rules: Vec<_> = diagnose(&Evidence::new(&f))
-            .iter()
+            .into_iter()
             .map(|f| f.rule)
             .collect();
-        assert_eq!(rules.first(), Some(&"counters"), "{rules:?}");
-        assert!(!rules.contains(&"illegal-instruction"), "{rules:?}");
+        assert_eq!(
+            rules.first().map(String::as_str),
+            Some("counters"),
+            "{rules:?}"
+        );
+        assert!(
+            !rules.iter().any(|r| r == "illegal-instruction"),
+            "{rules:?}"
+        );
     }
 
     #[test]
@@ -378,7 +385,11 @@ mod tests {
         let found = counters(&Evidence::new(&f)).expect("the rule applies");
         assert!(
             found.summary.contains("mcounteren.CY (bit 0) is clear")
-                && found.fix.contains("M-mode firmware"),
+                && found
+                    .fix
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("M-mode firmware"),
             "{}",
             found.summary
         );

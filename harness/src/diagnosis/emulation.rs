@@ -70,7 +70,7 @@ pub(crate) fn emulation(e: &Evidence) -> Option<Finding> {
         })
         .unwrap_or_default();
     Some(Finding {
-        rule: "emulation",
+        rule: "emulation".into(),
         summary: format!(
             "the hypervisor could not emulate the trapped {access} by {}{gpa}: it decodes the instruction from htinst, which QEMU {version} leaves 0 on guest-page faults, and it parked the hart, saying on console {}: \"{}\".",
             e.epc_place(),
@@ -86,7 +86,10 @@ pub(crate) fn emulation(e: &Evidence) -> Option<Finding> {
             format!("QEMU quirk {}", quirks::FILLS_HTINST),
             "the G-stage leaves this page unmapped on purpose (trap-and-emulate): the mapping is not the fault".into(),
         ],
-        fix: "Read the trapped instruction from guest memory when htinst is 0 (hlvx.hu at sepc through the guest's own translation, twice for a 32-bit instruction) and decode that; htinst alone works only on QEMU >= 8.0.".into(),
+        fix: Some(format!(
+            "Read the trapped instruction from guest memory when htinst is 0 (hlvx.hu at sepc through the guest's own translation, twice for a 32-bit instruction) and decode that; htinst alone works only on {}.",
+            quirks::FILLS_HTINST.with()
+        )),
     })
 }
 
@@ -153,7 +156,7 @@ mod tests {
         let ctx = store_to_uart(0);
         let console = [line(PANIC)];
         let found = rules(&ctx, "7.2.22", &console);
-        let names: Vec<_> = found.iter().map(|f| f.rule).collect();
+        let names: Vec<_> = found.iter().map(|f| f.rule.as_str()).collect();
         assert_eq!(names, ["emulation"], "{found:?}");
         let f = &found[0];
         assert!(
@@ -165,7 +168,14 @@ mod tests {
         );
         assert!(f.summary.contains(PANIC), "the panic line is quoted");
         assert!(f.summary.contains("QEMU 7.2.22 leaves 0"), "{}", f.summary);
-        assert!(f.fix.contains("guest memory"), "{}", f.fix);
+        assert!(
+            f.fix
+                .as_deref()
+                .unwrap_or_default()
+                .contains("guest memory"),
+            "{}",
+            f.fix.as_deref().unwrap_or_default()
+        );
         assert!(f.summary.contains(&format!("console vm0: \"{PANIC}\"")));
         // The foreign hypervisor's wording counts too.
         let theirs = [line("[PANIC(0) virtual/vplic.c:307]: Bad opcode for store")];
@@ -180,7 +190,7 @@ mod tests {
             "hypervisor: unexpected trap from guest on hart 0, vm0",
         )];
         let names: Vec<_> = rules(&ctx, "7.2.22", &plain)
-            .iter()
+            .into_iter()
             .map(|f| f.rule)
             .collect();
         assert_eq!(names, ["unmapped-mmio"]);

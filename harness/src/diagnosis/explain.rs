@@ -1,27 +1,18 @@
 //! Putting a fault's explanation together: cause name, place, backtrace,
 //! page-table walk and root-cause findings.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::backtrace::{self, FrameRegs};
-use super::{rules, walk, FaultContext, PhysMemory, TrapTarget};
+use super::{rules, walk, FaultContext, Finding, PhysMemory, TrapTarget};
 use crate::harts::HartState;
 use crate::qemu::QemuVersion;
 use crate::rsp::RspClient;
 use crate::scenario::Scenario;
 
-/// A root cause in words, as reports carry it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Finding {
-    /// The rule that found it (`adue`, `undelegated`, ...).
-    pub rule: String,
-    pub summary: String,
-    pub details: Vec<String>,
-    pub fix: Option<String>,
-}
-
-/// One fault, explained.
-#[derive(Debug, Serialize)]
+/// One fault, explained: what `diagnose --json` prints and the result
+/// file keeps (and reads back).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FaultReport {
     pub context: FaultContext,
     pub(crate) cause_name: String,
@@ -54,7 +45,7 @@ impl FaultReport {
             // The deliberately unmapped page is no finding of its own.
             self.findings
                 .retain(|f| !super::emulation::EXPLAINED_AWAY.contains(&f.rule.as_str()));
-            self.findings.insert(0, found.into());
+            self.findings.insert(0, found);
         }
     }
 }
@@ -127,10 +118,7 @@ pub async fn explain(
     evidence.qemu = Some(version);
     evidence.code = code.as_deref();
     evidence.csr_writes = csr_writes;
-    let findings = rules::diagnose(&evidence)
-        .into_iter()
-        .map(Finding::from)
-        .collect();
+    let findings = rules::diagnose(&evidence);
     let walk = translation
         .map(|t| t.render().lines().map(str::to_string).collect())
         .unwrap_or_default();

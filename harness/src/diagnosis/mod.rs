@@ -13,6 +13,7 @@ pub(crate) mod console;
 mod counters;
 mod emulation;
 mod explain;
+mod finding;
 mod guest_handler;
 pub mod harts;
 pub(crate) mod interrupts;
@@ -23,7 +24,8 @@ pub mod walk;
 
 pub use crate::harts::FaultContext;
 pub use crate::riscv::TrapTarget;
-pub use explain::{explain, FaultReport, Finding};
+pub use explain::{explain, FaultReport};
+pub use finding::Finding;
 pub use run::{diagnose_one, run_and_explain, Diagnosis, Explained};
 
 /// Physical memory of the target, 8 bytes at a time (little-endian). `None`

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::riscv::{Cause, PrivilegeLevel, TrapTarget};
 
 /// Everything known about one trap, read when it was taken (before later
 /// traps overwrite the CSRs).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FaultContext {
     pub hart: u32,
     /// The privilege level and V the hart was at when it trapped.

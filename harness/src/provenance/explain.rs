@@ -87,11 +87,8 @@ fn bit_story(
     } = *q;
     let mask = 1u64 << bit;
     let reset_text = q.reset.and_then(|r| {
-        let until = r.until?;
-        Some(format!(
-            "QEMU >= {}.{} resets {csr} to 0 (quirk {})",
-            until.major, until.minor, r.name
-        ))
+        let zeroed = crate::qemu::quirks::Releases::From(r.until?);
+        Some(format!("{zeroed} resets {csr} to 0 (quirk {})", r.name))
     });
     let mut details = Vec::new();
     if writers.is_empty() {

@@ -1,6 +1,8 @@
 //! QEMU builds (which versions exist and where) and QEMU processes.
 
 pub(crate) mod arg_policy;
+#[cfg(test)]
+mod bound_scan;
 mod command_line;
 mod end_watch;
 pub(crate) mod install;

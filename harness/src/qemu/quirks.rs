@@ -30,20 +30,108 @@ pub struct Quirk {
 impl Quirk {
     /// Whether `version` has this behaviour.
     pub fn applies(&self, version: QemuVersion) -> bool {
-        self.since.is_none_or(|s| version >= s) && self.until.is_none_or(|u| version < u)
+        self.with().holds(version)
     }
 
     /// The range as a scenario would write it: `>=8.0, <9.0`, `*`.
     pub fn range(&self) -> String {
-        let short = |v: QemuVersion| match v.patch {
-            0 => format!("{}.{}", v.major, v.minor),
-            _ => v.to_string(),
-        };
         match (self.since, self.until) {
             (None, None) => "*".to_string(),
             (Some(s), None) => format!(">={}", short(s)),
             (None, Some(u)) => format!("<{}", short(u)),
             (Some(s), Some(u)) => format!(">={}, <{}", short(s), short(u)),
+        }
+    }
+
+    /// The releases with the behaviour, for prose: `QEMU >= 8.0`, or in
+    /// words `QEMU 8.0 and later` ([`Releases::in_words`]).
+    pub(crate) fn with(&self) -> Releases {
+        match (self.since, self.until) {
+            (None, None) => Releases::Every,
+            (Some(s), None) => Releases::From(s),
+            (None, Some(u)) => Releases::Before(u),
+            (Some(s), Some(u)) => Releases::Between(s, u),
+        }
+    }
+
+    /// The releases without the behaviour: `QEMU < 8.0`, `QEMU before 8.0`.
+    pub(crate) fn without(&self) -> Releases {
+        match self.with() {
+            Releases::Every => Releases::NoRelease,
+            Releases::NoRelease => Releases::Every,
+            Releases::From(s) => Releases::Before(s),
+            Releases::Before(u) => Releases::From(u),
+            Releases::Between(s, u) => Releases::Outside(s, u),
+            Releases::Outside(s, u) => Releases::Between(s, u),
+        }
+    }
+}
+
+/// `9.0` for 9.0.0, `8.0.2` otherwise: a release bound as people write it.
+fn short(v: QemuVersion) -> String {
+    match v.patch {
+        0 => format!("{}.{}", v.major, v.minor),
+        _ => v.to_string(),
+    }
+}
+
+/// A set of QEMU releases a text speaks of, taken from a quirk's range
+/// ([`Quirk::with`], [`Quirk::without`]) so that prose and ranges agree.
+/// Displays as `QEMU >= 8.0`; [`Releases::in_words`] gives `QEMU 8.0 and later`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Releases {
+    /// Every release.
+    Every,
+    /// No release.
+    NoRelease,
+    /// This release and every later one.
+    From(QemuVersion),
+    /// Every release before this one.
+    Before(QemuVersion),
+    /// From the first up to, not including, the second.
+    Between(QemuVersion, QemuVersion),
+    /// Before the first, and from the second on.
+    Outside(QemuVersion, QemuVersion),
+}
+
+impl Releases {
+    /// Whether `version` is one of these releases.
+    pub(crate) fn holds(self, version: QemuVersion) -> bool {
+        match self {
+            Releases::Every => true,
+            Releases::NoRelease => false,
+            Releases::From(s) => version >= s,
+            Releases::Before(u) => version < u,
+            Releases::Between(s, u) => version >= s && version < u,
+            Releases::Outside(s, u) => version < s || version >= u,
+        }
+    }
+
+    /// The same releases in words: `QEMU before 8.0`, `QEMU 9.0 and later`.
+    pub(crate) fn in_words(self) -> String {
+        match self {
+            Releases::Every => "every QEMU".to_string(),
+            Releases::NoRelease => "no QEMU".to_string(),
+            Releases::From(s) => format!("QEMU {} and later", short(s)),
+            Releases::Before(u) => format!("QEMU before {}", short(u)),
+            Releases::Between(s, u) => format!("QEMU from {} until {}", short(s), short(u)),
+            Releases::Outside(s, u) => {
+                format!("QEMU before {} and from {} on", short(s), short(u))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Releases {
+    /// `QEMU >= 8.0`, `QEMU < 9.0`, `QEMU >= 8.0, < 9.0`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Releases::Every => f.write_str("every QEMU"),
+            Releases::NoRelease => f.write_str("no QEMU"),
+            Releases::From(s) => write!(f, "QEMU >= {}", short(s)),
+            Releases::Before(u) => write!(f, "QEMU < {}", short(u)),
+            Releases::Between(s, u) => write!(f, "QEMU >= {}, < {}", short(s), short(u)),
+            Releases::Outside(s, u) => write!(f, "QEMU < {} or >= {}", short(s), short(u)),
         }
     }
 }
@@ -169,40 +257,32 @@ pub(crate) fn ad_update_bit_name(version: QemuVersion) -> &'static str {
     }
 }
 
-/// henvcfg right after reset, before any firmware ran, on `-cpu rv64` with the
-/// default options (no Svpbmt, no Zicbo* bits in henvcfg).
-pub fn henvcfg_at_reset(version: QemuVersion) -> u64 {
-    if HENVCFG_RESET_ADUE.applies(version) {
-        1 << crate::riscv::envcfg::ADUE
-    } else {
-        0
-    }
-}
-
-/// menvcfg right after reset on `-cpu rv64` with the default options.
-pub fn menvcfg_at_reset(version: QemuVersion) -> u64 {
-    if MENVCFG_RESET_ADUE.applies(version) {
-        1 << crate::riscv::envcfg::ADUE
-    } else {
-        0
-    }
-}
-
 /// One sentence on why VS-stage A/D updates are off on `version` when the
 /// hypervisor leaves henvcfg alone, for diagnoses.
 pub fn henvcfg_history(version: Option<QemuVersion>) -> String {
+    // The releases where reset leaves henvcfg 0, and where it sets the bit.
+    let zeroed = HENVCFG_RESET_ADUE
+        .until
+        .map_or(Releases::NoRelease, Releases::From);
+    let series = HENVCFG_RESET_ADUE
+        .since
+        .map_or(String::new(), |s| format!("{}.x", s.major));
+    let svadu_from = SVADU.since.map_or(String::new(), short);
+    let zeroed_from = HENVCFG_RESET_ADUE.until.map_or(String::new(), short);
     match version {
-        Some(v) if !SVADU.applies(v) => {
-            format!("QEMU {v} has no Svadu and always sets A/D in hardware; 8.0 added Svadu and 9.0 resets henvcfg to 0.")
-        }
+        Some(v) if !SVADU.applies(v) => format!(
+            "QEMU {v} has no Svadu and always sets A/D in hardware; {svadu_from} added Svadu and {zeroed_from} resets henvcfg to 0."
+        ),
         Some(v) if HENVCFG_RESET_ADUE.applies(v) => format!(
-            "QEMU {v} resets henvcfg with {} set: something cleared it (QEMU 9.0 and later reset henvcfg to 0).",
-            ad_update_bit_name(v)
+            "QEMU {v} resets henvcfg with {} set: something cleared it ({} reset henvcfg to 0).",
+            ad_update_bit_name(v),
+            zeroed.in_words()
         ),
         Some(v) => format!(
-            "QEMU 9.0 and later (this is {v}) reset henvcfg to 0; 8.x reset it with ADUE set, and before 8.0 the hart always set A/D."
+            "{} (this is {v}) reset henvcfg to 0; {series} reset it with ADUE set, and before {svadu_from} the hart always set A/D.",
+            zeroed.in_words()
         ),
-        None => "QEMU 9.0 and later reset henvcfg to 0.".to_string(),
+        None => format!("{} reset henvcfg to 0.", zeroed.in_words()),
     }
 }
 
@@ -230,13 +310,45 @@ mod tests {
         }
     }
 
+    /// The prose forms of a range, as the diagnoses and errors print them.
+    #[test]
+    fn releases_in_prose() {
+        assert_eq!(SVADU.without().to_string(), "QEMU < 8.0");
+        assert_eq!(FILLS_HTINST.with().to_string(), "QEMU >= 8.0");
+        assert_eq!(FILLS_HTINST.without().in_words(), "QEMU before 8.0");
+        assert_eq!(P_NEEDS_TARGET_XML.with().in_words(), "QEMU before 9.0");
+        assert_eq!(PRIV_SHOWS_V.without().in_words(), "QEMU before 10.0");
+        assert_eq!(HENVCFG_RESET_ADUE.with().to_string(), "QEMU >= 8.0, < 9.0");
+        assert_eq!(
+            HENVCFG_RESET_ADUE.without().to_string(),
+            "QEMU < 8.0 or >= 9.0"
+        );
+        assert_eq!(
+            HENVCFG_RESET_ADUE.with().in_words(),
+            "QEMU from 8.0 until 9.0"
+        );
+        assert_eq!(
+            Releases::From(ver("9.0.0")).in_words(),
+            "QEMU 9.0 and later"
+        );
+        // with() and without() split every version between them.
+        for q in ALL {
+            for v in ["7.2.22", "8.0.0", "8.2.0", "9.0.0", "10.0.2"] {
+                assert_ne!(
+                    q.with().holds(ver(v)),
+                    q.without().holds(ver(v)),
+                    "{} on {v}",
+                    q.name
+                );
+            }
+        }
+    }
+
     #[test]
     fn the_write_up_versions() {
         assert!(!SVADU.applies(ver("7.2.22")));
         assert!(HENVCFG_RESET_ADUE.applies(ver("8.0.2")));
         assert!(!HENVCFG_RESET_ADUE.applies(ver("9.2.0")));
-        assert_eq!(henvcfg_at_reset(ver("8.0.2")), 0x2000_0000_0000_0000);
-        assert_eq!(henvcfg_at_reset(ver("9.2.0")), 0);
         assert_eq!(ad_update_bit_name(ver("8.0.2")), "HADE");
         assert_eq!(ad_update_bit_name(ver("8.2.0")), "ADUE");
         assert!(!PRIV_SHOWS_V.applies(ver("9.2.0")) && PRIV_SHOWS_V.applies(ver("10.0.2")));
@@ -244,5 +356,17 @@ mod tests {
             henvcfg_history(Some(ver("9.2.0"))).starts_with("QEMU 9.0 and later (this is 9.2.0)")
         );
         assert!(henvcfg_history(Some(ver("8.0.2"))).contains("HADE set"));
+        assert_eq!(
+            henvcfg_history(Some(ver("7.2.22"))),
+            "QEMU 7.2.22 has no Svadu and always sets A/D in hardware; 8.0 added Svadu and 9.0 resets henvcfg to 0."
+        );
+        assert_eq!(
+            henvcfg_history(Some(ver("9.2.0"))),
+            "QEMU 9.0 and later (this is 9.2.0) reset henvcfg to 0; 8.x reset it with ADUE set, and before 8.0 the hart always set A/D."
+        );
+        assert_eq!(
+            henvcfg_history(None),
+            "QEMU 9.0 and later reset henvcfg to 0."
+        );
     }
 }

@@ -148,14 +148,10 @@ fn render_list<T: std::fmt::Display>(s: &mut String, title: &str, items: &[T]) {
     }
 }
 
-/// `cause [rule]: summary`, its details, and the fix, indented.
+/// A finding as it renders itself, every line indented by `indent`.
 fn render_finding(s: &mut String, finding: &crate::diagnosis::Finding, indent: &str) {
     use std::fmt::Write as _;
-    let _ = writeln!(s, "{indent}cause [{}]: {}", finding.rule, finding.summary);
-    for d in &finding.details {
-        let _ = writeln!(s, "{indent}  {d}");
-    }
-    if let Some(fix) = &finding.fix {
-        let _ = writeln!(s, "{indent}fix: {fix}");
+    for line in finding.to_string().lines() {
+        let _ = writeln!(s, "{indent}{line}");
     }
 }

@@ -7,6 +7,7 @@ mod csr_writes;
 mod diagnosis;
 pub(crate) mod html;
 pub(crate) mod junit;
+pub(crate) mod kept;
 pub(crate) mod merge;
 pub(crate) mod schema;
 pub(crate) mod shard;

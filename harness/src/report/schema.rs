@@ -11,7 +11,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::kept::Kept;
 use super::view::RunRecord;
+use crate::diagnosis::FaultReport;
 use crate::runner::{RunReport, Verdict};
 
 /// The value of the `schema` field this hvharness writes and reads.
@@ -84,8 +86,19 @@ pub struct Cell {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct DiagnosisEntry {
     pub(crate) text: String,
-    /// The faults explained, as `hvharness diagnose --json` gives them.
-    pub(crate) faults: serde_json::Value,
+    /// The faults explained, as `hvharness diagnose --json` gives them, read
+    /// back as the diagnosis's own types.
+    pub(crate) faults: Kept<Vec<FaultReport>>,
+}
+
+impl DiagnosisEntry {
+    /// The entry of a diagnosis rendered as `text`, with its faults.
+    pub(crate) fn new(text: String, faults: Vec<FaultReport>) -> Result<DiagnosisEntry> {
+        Ok(DiagnosisEntry {
+            text,
+            faults: Kept::new(faults).context("encoding the diagnosis")?,
+        })
+    }
 }
 
 impl Cell {
@@ -253,5 +266,56 @@ mod tests {
         assert_eq!(back.cells[0].key(), "s@9.2.0");
         assert_eq!(back.cells[0].status, CellStatus::Skipped);
         assert_eq!(back.shard.as_deref(), Some("1/2"));
+    }
+
+    /// A diagnosis's faults read back as the diagnosis types, and the file
+    /// writes them back byte for byte.
+    #[test]
+    fn diagnosis_faults_read_back_typed() {
+        use crate::diagnosis::{FaultContext, FaultReport, Finding, TrapTarget};
+        use crate::riscv::{Cause, Level, PrivilegeLevel};
+        let context = FaultContext {
+            hart: 1,
+            from: PrivilegeLevel {
+                level: Level::Supervisor,
+                virt: Some(true),
+            },
+            to: TrapTarget::HS,
+            cause: Cause::exception(12),
+            epc: 0x8020_05da,
+            tval: 0x8020_05da,
+            htval: Some(0),
+            htinst: None,
+            epc_place: Some("guest:kvminithart+0x1e".into()),
+            sbi_calls_after: 0,
+            csrs: [("henvcfg".to_string(), 0x8000_0000_0000_0000)].into(),
+        };
+        let fault = FaultReport {
+            cause_name: context.cause.to_string(),
+            context,
+            backtrace: vec!["guest:kvminithart+0x1e".into()],
+            walk: vec![],
+            findings: vec![Finding {
+                rule: "adue".into(),
+                summary: "A=0".into(),
+                details: vec!["henvcfg.ADUE=0".into()],
+                fix: Some("Set henvcfg bit 61".into()),
+            }],
+            console: vec![],
+            qemu: None,
+            notes: vec![],
+        };
+        let mut cell = Cell::not_run("s", "9.2.0", CellStatus::Failed, "hung".into());
+        cell.diagnosis = Some(DiagnosisEntry::new("text".into(), vec![fault]).unwrap());
+        let written = ResultFile::new(None, vec![cell]).to_json().unwrap();
+        let back = ResultFile::parse(&written).unwrap();
+        let faults = back.cells[0].diagnosis.as_ref().unwrap().faults.typed();
+        assert_eq!(faults[0].context.cause.code, 12);
+        assert_eq!(faults[0].context.from.virt, Some(true));
+        assert_eq!(
+            faults[0].findings[0].fix.as_deref(),
+            Some("Set henvcfg bit 61")
+        );
+        assert_eq!(back.to_json().unwrap(), written);
     }
 }

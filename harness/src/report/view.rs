@@ -7,6 +7,8 @@ use serde::de::{Deserializer, Error as _, IgnoredAny};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use super::kept::Kept;
+
 use crate::qemu::trap_log::LoggedTrap;
 use crate::runner::{MilestoneHit, Observed, RunReport};
 use crate::scenario::OutcomeKind;
@@ -28,8 +30,7 @@ pub(crate) const TAIL_LINES: usize = 20;
 /// once, when the record is made or read.
 #[derive(Debug, Clone)]
 pub struct RunRecord {
-    parts: RunParts,
-    fields: Map<String, Value>,
+    kept: Kept<RunParts>,
 }
 
 /// The parts of a run the renderers read.
@@ -125,25 +126,31 @@ impl RunRecord {
                 ))
             }
         }
-        let parts = RunParts::deserialize(Value::Object(fields.clone()))
+        let kept = Kept::read(Value::Object(fields))
             .map_err(|e| format!("its run record does not read: {e}"))?;
-        Ok(RunRecord { parts, fields })
+        Ok(RunRecord { kept })
     }
 
     /// The parts the renderers read.
     pub(crate) fn parts(&self) -> &RunParts {
-        &self.parts
+        self.kept.typed()
     }
 
     /// One field as written (for what no renderer reads yet).
     pub fn field(&self, name: &str) -> Option<&Value> {
-        self.fields.get(name)
+        self.kept.json().get(name)
+    }
+
+    /// `booted`, `hung` or `exited`, as the run observed it; empty when the
+    /// record does not say.
+    pub fn observed_word(&self) -> String {
+        self.parts().observed_word()
     }
 }
 
 impl Serialize for RunRecord {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.fields.serialize(s)
+        self.kept.serialize(s)
     }
 }
 

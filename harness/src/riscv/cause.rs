@@ -5,7 +5,7 @@
 //! Codes follow the RISC-V privileged specification 1.13 (tables "Machine
 //! cause register values" and "Hypervisor ... exception codes").
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 use super::pte::Access;
@@ -26,6 +26,20 @@ pub struct Cause {
     /// A short identifier without spaces, used as a field name in
     /// delegation sets: `inst_page_fault`, `STI`.
     pub(crate) short: &'static str,
+}
+
+/// What a cause's JSON needs to be read back: its names follow from the code.
+#[derive(Deserialize)]
+struct CauseBits {
+    interrupt: bool,
+    code: u64,
+}
+
+impl<'de> Deserialize<'de> for Cause {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Cause, D::Error> {
+        let b = CauseBits::deserialize(d)?;
+        Ok(Cause::new(b.interrupt, b.code))
+    }
 }
 
 /// Exception codes by name (xcause without the interrupt bit).
@@ -425,5 +439,7 @@ mod tests {
         assert_eq!(json["code"], 12);
         assert_eq!(json["interrupt"], false);
         assert_eq!(json["name"], "instruction page fault");
+        let back: Cause = serde_json::from_value(json).unwrap();
+        assert_eq!(back, Cause::from_xcause(0xc));
     }
 }

@@ -21,6 +21,8 @@
 //! was built for.
 
 use super::fields::{bit, enumerated, flag, DecodedCsr, Field, Shape};
+use crate::qemu::quirks;
+use crate::qemu::QemuVersion;
 
 /// Which of the three environment configuration registers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,9 +169,39 @@ pub fn adue(value: u64) -> bool {
     bit(value, ADUE)
 }
 
+/// henvcfg right after reset, before any firmware ran, on `-cpu rv64` with the
+/// default options (no Svpbmt, no Zicbo* bits in henvcfg): quirk
+/// [`quirks::HENVCFG_RESET_ADUE`].
+pub fn henvcfg_at_reset(version: QemuVersion) -> u64 {
+    if quirks::HENVCFG_RESET_ADUE.applies(version) {
+        1 << ADUE
+    } else {
+        0
+    }
+}
+
+/// menvcfg right after reset on `-cpu rv64` with the default options: quirk
+/// [`quirks::MENVCFG_RESET_ADUE`].
+pub fn menvcfg_at_reset(version: QemuVersion) -> u64 {
+    if quirks::MENVCFG_RESET_ADUE.applies(version) {
+        1 << ADUE
+    } else {
+        0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reset_values_by_version() {
+        let ver = |s: &str| s.parse::<QemuVersion>().expect("a version");
+        assert_eq!(henvcfg_at_reset(ver("8.0.2")), 0x2000_0000_0000_0000);
+        assert_eq!(henvcfg_at_reset(ver("9.2.0")), 0);
+        assert_eq!(menvcfg_at_reset(ver("7.2.22")), 0);
+        assert_eq!(menvcfg_at_reset(ver("10.0.2")), 0x2000_0000_0000_0000);
+    }
 
     #[test]
     fn qemu_8_henvcfg_has_adue() {

@@ -9,11 +9,11 @@
 //! line, hstatus.SPV at a trap, which ELF the pc belongs to). Such callers
 //! refine the result with [`PrivilegeLevel::with_virt`].
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A base privilege level, as encoded in mstatus.MPP and QEMU's `priv`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Level {
     /// User mode (0).
     User,
@@ -38,7 +38,7 @@ impl Level {
 }
 
 /// A hart's privilege: base level plus the virtualization mode V, when known.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PrivilegeLevel {
     /// The base level.
     pub level: Level,

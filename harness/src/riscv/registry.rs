@@ -84,9 +84,12 @@ pub(crate) fn decode_priv(value: u64) -> DecodedCsr {
         })
         .with_meaning(format!("privilege {p}"));
     let v = Field::extract("V", 2, 2, value).with_meaning(if value & 4 != 0 {
-        "virtualized (guest)"
+        "virtualized (guest)".to_string()
     } else {
-        "not shown as virtualized (QEMU before 10 never shows V here)"
+        format!(
+            "not shown as virtualized ({} never shows V here)",
+            crate::qemu::quirks::PRIV_SHOWS_V.without().in_words()
+        )
     });
     DecodedCsr::new("priv", value, Shape::Fields, vec![level, v])
 }

@@ -3,7 +3,7 @@
 //! Every decoding of trap origin reads these (privileged specification
 //! 1.13: sstatus.SPP, hstatus.SPV/SPVP, mstatus.MPV).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::cause::code;
 use super::{Cause, Level, PrivilegeLevel};
@@ -18,7 +18,7 @@ pub(crate) const HSTATUS_SPVP: u64 = 1 << 8;
 pub(crate) const MSTATUS_MPV: u64 = 1 << 39;
 
 /// Where a trap was taken to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TrapTarget {
     /// Into M-mode (OpenSBI).
     M,

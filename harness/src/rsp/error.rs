@@ -180,7 +180,10 @@ pub enum RspError {
         near: Vec<String>,
     },
     /// A register operation before any target description was loaded.
-    #[error("no target description loaded: fetch target.xml first (QEMU before 9.0 answers p/P only after that)")]
+    #[error(
+        "no target description loaded: fetch target.xml first ({} answers p/P only after that)",
+        crate::qemu::quirks::P_NEEDS_TARGET_XML.with().in_words()
+    )]
     NoTargetDescription,
     /// The target description XML could not be fetched or understood.
     #[error("target description: {0}")]

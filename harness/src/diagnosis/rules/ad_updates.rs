@@ -116,10 +116,10 @@ pub(super) fn adue(e: &Evidence) -> Option<Finding> {
         }
     }
     Some(Finding {
-        rule: "adue",
+        rule: "adue".into(),
         summary,
         details,
-        fix,
+        fix: Some(fix),
     })
 }
 
@@ -165,7 +165,7 @@ mod tests {
         let mut f = fixture();
         let mut ctx = adue_context(&f);
         let found = diagnose_walked(&ctx, &mut f.mem, true, Some(QemuVersion::new(10, 0, 2)));
-        let names: Vec<_> = found.iter().map(|f| f.rule).collect();
+        let names: Vec<_> = found.iter().map(|f| f.rule.as_str()).collect();
         assert_eq!(names, ["adue", "no-stvec"]);
         let a = &found[0];
         assert_eq!(
@@ -174,11 +174,20 @@ mod tests {
         );
         assert!(
             a.fix
+                .as_deref()
+                .unwrap_or_default()
                 .starts_with("Set henvcfg bit 61 (ADUE) in the hypervisor"),
             "{}",
-            a.fix
+            a.fix.as_deref().unwrap_or_default()
         );
-        assert!(!a.fix.contains("menvcfg.ADUE is 0"), "{}", a.fix);
+        assert!(
+            !a.fix
+                .as_deref()
+                .unwrap_or_default()
+                .contains("menvcfg.ADUE is 0"),
+            "{}",
+            a.fix.as_deref().unwrap_or_default()
+        );
         assert!(a.details[0].starts_with("VS L0 @0x"), "{:?}", a.details);
         assert!(
             a.details[0].contains("A=0 D=0 -> ppn 0x80200   <- A=0 and henvcfg.ADUE=0"),
@@ -192,10 +201,10 @@ mod tests {
         );
         let text = a.to_string();
         assert!(
-            text.starts_with("[adue] VS-stage PTE for 0x802005da"),
+            text.starts_with("cause [adue]: VS-stage PTE for 0x802005da"),
             "{text}"
         );
-        assert!(text.contains("\n    fix: Set henvcfg bit 61"), "{text}");
+        assert!(text.contains("\nfix: Set henvcfg bit 61"), "{text}");
 
         // The write-up's QEMU 9.2.0 values: menvcfg.ADUE clear as well.
         ctx.csrs.insert("menvcfg".into(), 0x8000_0000_0000_00f0);
@@ -207,7 +216,14 @@ mod tests {
             "{}",
             a.summary
         );
-        assert!(a.fix.contains("menvcfg.ADUE is 0 too"), "{}", a.fix);
+        assert!(
+            a.fix
+                .as_deref()
+                .unwrap_or_default()
+                .contains("menvcfg.ADUE is 0 too"),
+            "{}",
+            a.fix.as_deref().unwrap_or_default()
+        );
         assert!(
             a.details
                 .iter()
@@ -278,9 +294,13 @@ mod tests {
             found[0].summary
         );
         assert!(
-            found[0].fix.contains("G-stage leaf PTEs"),
+            found[0]
+                .fix
+                .as_deref()
+                .unwrap_or_default()
+                .contains("G-stage leaf PTEs"),
             "{}",
-            found[0].fix
+            found[0].fix.as_deref().unwrap_or_default()
         );
         assert!(
             !found.iter().any(|f| f.rule.starts_with("gstage")),
@@ -301,11 +321,11 @@ mod tests {
             a.details
         );
         assert!(
-            a.fix
+            a.fix.as_deref().unwrap_or_default()
                 .starts_with("Have the M-mode firmware set menvcfg bit 61 (ADUE) (menvcfg |= 1 << 61): the hypervisor runs in HS-mode and cannot write menvcfg.")
-                && a.fix.ends_with("Or set A and D in the G-stage leaf PTEs in the hypervisor."),
+                && a.fix.as_deref().unwrap_or_default().ends_with("Or set A and D in the G-stage leaf PTEs in the hypervisor."),
             "{}",
-            a.fix
+            a.fix.as_deref().unwrap_or_default()
         );
     }
 }

@@ -76,7 +76,7 @@ pub(super) fn undelegated(e: &Evidence) -> Option<Finding> {
         );
     }
     Some(Finding {
-        rule: "undelegated",
+        rule: "undelegated".into(),
         summary: format!(
             "{c} from {from}-mode at {} went to the hypervisor: hedeleg ({hedeleg:#x}) lacks bit {} ({}), so the guest's own trap handler never sees it.",
             e.epc_place(),
@@ -84,7 +84,7 @@ pub(super) fn undelegated(e: &Evidence) -> Option<Finding> {
             c.short
         ),
         details,
-        fix,
+        fix: Some(fix),
     })
 }
 
@@ -118,6 +118,8 @@ mod tests {
         );
         assert!(f
             .fix
+            .as_deref()
+            .unwrap_or_default()
             .starts_with("Delegate it in the hypervisor: hedeleg |= 1 << 8"));
         // Delegated: no finding. An ecall from VS (the SBI) is not the guest's.
         let mut ok = ctx.clone();
@@ -149,11 +151,11 @@ mod tests {
             f.details
         );
         assert!(
-            f.fix.starts_with(
+            f.fix.as_deref().unwrap_or_default().starts_with(
                 "Set hedeleg bit 8 (ecall_u) in the hypervisor's per-hart set-up (hedeleg |= 1 << 8)."
             ),
             "{}",
-            f.fix
+            f.fix.as_deref().unwrap_or_default()
         );
     }
 }

@@ -97,19 +97,22 @@ pub(super) fn unmapped_mmio(e: &Evidence) -> Option<Finding> {
     let access = fault_access_name(e);
     let mut details = guest_page_fault_details(e, gpa, implicit);
     if e.fault.htinst == Some(0) && e.qemu.is_some_and(|v| !quirks::FILLS_HTINST.applies(v)) {
-        details.push("QEMU before 8.0 leaves htinst 0 on guest-page faults: an emulator must read the instruction from guest memory.".into());
+        details.push(format!(
+            "{} leaves htinst 0 on guest-page faults: an emulator must read the instruction from guest memory.",
+            quirks::FILLS_HTINST.without().in_words()
+        ));
     }
     Some(Finding {
-        rule: "unmapped-mmio",
+        rule: "unmapped-mmio".into(),
         summary: format!(
             "access to unmapped MMIO at {gpa:#x}{device}: a {access} by {} that the hypervisor's G-stage does not map for this VM.",
             e.epc_place()
         ),
         details,
-        fix: format!(
+        fix: Some(format!(
             "Map the device page {:#x} in the VM's G-stage table, or emulate the access in the hypervisor's guest-page-fault handler (decode the instruction from htinst, or from guest memory when htinst is 0) and step over it.",
             gpa & !0xfff
-        ),
+        )),
     })
 }
 
@@ -125,14 +128,14 @@ pub(super) fn gstage_outside_ram(e: &Evidence) -> Option<Finding> {
         "beyond the VM's memory (nothing is mapped in the G-stage around it)"
     };
     Some(Finding {
-        rule: "gstage-outside-ram",
+        rule: "gstage-outside-ram".into(),
         summary: format!(
             "guest-physical address {gpa:#x} is {how}: a {} by {} takes a guest-page fault.",
             fault_access_name(e),
             e.epc_place()
         ),
         details: guest_page_fault_details(e, gpa, implicit),
-        fix: "Give the VM the memory its kernel expects (its RAM size, e.g. PHYSTOP), or find why the guest uses this address.".into(),
+        fix: Some("Give the VM the memory its kernel expects (its RAM size, e.g. PHYSTOP), or find why the guest uses this address.".into()),
     })
 }
 
@@ -150,7 +153,7 @@ pub(super) fn gstage_hole(e: &Evidence) -> Option<Finding> {
         );
     }
     Some(Finding {
-        rule: "gstage-hole",
+        rule: "gstage-hole".into(),
         summary: format!(
             "hole in the G-stage mapping at {gpa:#x}: the page {:#x} of the VM's RAM is not mapped, so a {} by {} takes a guest-page fault.",
             gpa & !0xfff,
@@ -158,10 +161,10 @@ pub(super) fn gstage_hole(e: &Evidence) -> Option<Finding> {
             e.epc_place()
         ),
         details,
-        fix: format!(
+        fix: Some(format!(
             "Map guest-physical page {:#x} in the VM's G-stage table (V R W X U, with A and D set).",
             gpa & !0xfff
-        ),
+        )),
     })
 }
 
@@ -204,7 +207,7 @@ mod tests {
         let ctx = guest_page_fault_ctx(&f, 0x1000_0003, 23);
         let found = diagnose_walked(&ctx, &mut f.mem, true, None);
         assert_eq!(
-            found.iter().map(|f| f.rule).collect::<Vec<_>>(),
+            found.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(),
             ["unmapped-mmio"]
         );
         assert_eq!(
@@ -212,9 +215,13 @@ mod tests {
             "access to unmapped MMIO at 0x10000003 (QEMU virt's UART0, a 16550): a store by guest:kinit+0x68 that the hypervisor's G-stage does not map for this VM."
         );
         assert!(
-            found[0].fix.contains("Map the device page 0x10000000"),
+            found[0]
+                .fix
+                .as_deref()
+                .unwrap_or_default()
+                .contains("Map the device page 0x10000000"),
             "{}",
-            found[0].fix
+            found[0].fix.as_deref().unwrap_or_default()
         );
 
         // Without a walk, htval alone places it.
@@ -246,7 +253,7 @@ mod tests {
         let ctx = guest_page_fault_ctx(&f, hole, 23);
         let found = diagnose_walked(&ctx, &mut f.mem, true, None);
         assert_eq!(
-            found.iter().map(|f| f.rule).collect::<Vec<_>>(),
+            found.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(),
             ["gstage-hole"],
             "{found:?}"
         );
@@ -268,7 +275,7 @@ mod tests {
         e.walk = Some(&walk);
         let found = diagnose(&e);
         assert_eq!(
-            found.iter().map(|f| f.rule).collect::<Vec<_>>(),
+            found.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(),
             ["gstage-outside-ram"],
             "{found:?}"
         );

@@ -100,14 +100,14 @@ pub(super) fn illegal_instruction(e: &Evidence) -> Option<Finding> {
         "illegal instruction"
     };
     Some(Finding {
-        rule: "illegal-instruction",
+        rule: "illegal-instruction".into(),
         summary: format!("{kind} at {}: {what}.", e.epc_place()),
         details,
-        fix: if virtual_inst {
+        fix: Some(if virtual_inst {
             "Emulate the instruction in the hypervisor's virtual-instruction handler, or keep the guest from using it.".into()
         } else {
             "Correct the instruction (or the jump that led there); if it is meant to be emulated, the handler that receives cause 2 must do so.".into()
-        },
+        }),
     })
 }
 
@@ -130,7 +130,7 @@ mod tests {
         ctx.epc_place = Some("guest:fault_illegal_insn+0x14".into());
         let found = diagnose(&Evidence::new(&ctx));
         assert_eq!(
-            found.iter().map(|f| f.rule).collect::<Vec<_>>(),
+            found.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(),
             ["illegal-instruction"]
         );
         assert_eq!(

@@ -20,10 +20,9 @@ mod test_support;
 use std::fmt;
 use std::ops::Range;
 
-use serde::Serialize;
-
 use super::console::ConsoleLine;
 use super::walk::{access_name, trapped_from_guest, Missing, Stage, Translation};
+pub use super::Finding;
 use super::{emulation, FaultContext};
 use crate::elf::{disassemble, ElfSet, Instruction};
 use crate::qemu::QemuVersion;
@@ -137,56 +136,21 @@ impl<'a> Evidence<'a> {
     }
 }
 
-/// One conclusion.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    /// The rule's name.
-    pub rule: &'static str,
-    /// One or two sentences: what happened and why.
-    pub summary: String,
-    /// The facts behind it (register values, page-table entries).
-    pub details: Vec<String>,
-    /// What to change.
-    pub fix: String,
-}
-
-impl fmt::Display for Finding {
-    /// `[adue] summary`, the details indented, then `fix: ...`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "[{}] {}", self.rule, self.summary)?;
-        for d in &self.details {
-            writeln!(f, "    {d}")?;
-        }
-        write!(f, "    fix: {}", self.fix)
-    }
-}
-
-impl From<Finding> for super::Finding {
-    /// The form diagnosis reports carry.
-    fn from(f: Finding) -> Self {
-        super::Finding {
-            rule: f.rule.to_string(),
-            summary: f.summary,
-            details: f.details,
-            fix: Some(f.fix),
-        }
-    }
-}
-
 /// A rule: a name, what it looks for, and the function that applies it.
 #[derive(Clone, Copy)]
 pub struct Rule {
     /// Short, stable, used in reports and tests: `adue`.
     pub(crate) name: &'static str,
-    /// What it recognises, in one line.
-    pub(crate) about: &'static str,
+    /// What it recognises, in one line (a function: some lines name QEMU
+    /// releases, built from the quirk ranges).
+    pub(crate) about: fn() -> String,
     /// The check.
     pub(crate) applies: fn(&Evidence) -> Option<Finding>,
 }
 
 impl fmt::Debug for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Rule({}: {})", self.name, self.about)
+        write!(f, "Rule({}: {})", self.name, (self.about)())
     }
 }
 
@@ -194,52 +158,61 @@ impl fmt::Debug for Rule {
 pub(crate) const RULES: &[Rule] = &[
     Rule {
         name: "adue",
-        about: "a page fault on a PTE with A (or D) clear while hardware A/D updates are off",
+        about: || {
+            "a page fault on a PTE with A (or D) clear while hardware A/D updates are off".into()
+        },
         applies: ad_updates::adue,
     },
     Rule {
         name: "undelegated",
-        about: "a guest exception the hypervisor did not delegate with hedeleg",
+        about: || "a guest exception the hypervisor did not delegate with hedeleg".into(),
         applies: delegation::undelegated,
     },
     Rule {
         name: "emulation",
-        about: "a trapped guest load/store the hypervisor could not decode: htinst 0 on QEMU < 8.0",
+        about: || {
+            format!(
+                "a trapped guest load/store the hypervisor could not decode: htinst 0 on {}",
+                crate::qemu::quirks::FILLS_HTINST.without()
+            )
+        },
         applies: emulation::emulation,
     },
     Rule {
         name: "unmapped-mmio",
-        about: "a guest-page fault on a device address the G-stage does not map",
+        about: || "a guest-page fault on a device address the G-stage does not map".into(),
         applies: gstage::unmapped_mmio,
     },
     Rule {
         name: "gstage-outside-ram",
-        about: "a guest-page fault beyond the VM's memory",
+        about: || "a guest-page fault beyond the VM's memory".into(),
         applies: gstage::gstage_outside_ram,
     },
     Rule {
         name: "gstage-hole",
-        about: "a guest-page fault inside the VM's RAM where the G-stage has a hole",
+        about: || "a guest-page fault inside the VM's RAM where the G-stage has a hole".into(),
         applies: gstage::gstage_hole,
     },
     Rule {
         name: "page-fault",
-        about: "a page fault on an unmapped address or a leaf without the permission",
+        about: || "a page fault on an unmapped address or a leaf without the permission".into(),
         applies: page_fault::page_fault,
     },
     Rule {
         name: "counters",
-        about: "a counter read (rdtime, rdcycle, ...) trapping on a clear counter-enable bit",
+        about: || {
+            "a counter read (rdtime, rdcycle, ...) trapping on a clear counter-enable bit".into()
+        },
         applies: super::counters::counters,
     },
     Rule {
         name: "illegal-instruction",
-        about: "an illegal or virtual instruction, decoded",
+        about: || "an illegal or virtual instruction, decoded".into(),
         applies: instruction::illegal_instruction,
     },
     Rule {
         name: "no-stvec",
-        about: "a fault taken before the kernel installed its trap vector",
+        about: || "a fault taken before the kernel installed its trap vector".into(),
         applies: no_stvec::no_stvec,
     },
 ];
@@ -327,26 +300,31 @@ mod tests {
                 "no-stvec"
             ]
         );
-        assert!(RULES.iter().all(|r| !r.about.is_empty()));
+        assert!(RULES.iter().all(|r| !(r.about)().is_empty()));
+        let emulation = RULES
+            .iter()
+            .find(|r| r.name == "emulation")
+            .expect("listed");
+        assert!((emulation.about)().ends_with("htinst 0 on QEMU < 8.0"));
         // A rule table of one's own.
         fn always(_: &Evidence) -> Option<Finding> {
             Some(Finding {
-                rule: "always",
+                rule: "always".into(),
                 summary: "s".into(),
                 details: vec![],
-                fix: "f".into(),
+                fix: Some("f".into()),
             })
         }
         let f = fixture();
         let ctx = adue_context(&f);
         let mine = [Rule {
             name: "always",
-            about: "test",
+            about: || "test".into(),
             applies: always,
         }];
         assert_eq!(
             diagnose_with(&mine, &Evidence::new(&ctx))[0].to_string(),
-            "[always] s\n    fix: f"
+            "cause [always]: s\nfix: f"
         );
         let _ = Regime::from_context(&ctx, true).unwrap();
     }

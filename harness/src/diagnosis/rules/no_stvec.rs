@@ -43,10 +43,10 @@ pub(super) fn no_stvec(e: &Evidence) -> Option<Finding> {
         return None;
     };
     Some(Finding {
-        rule: "no-stvec",
+        rule: "no-stvec".into(),
         summary,
         details,
-        fix: "Install the trap vector (csrw stvec) before anything that can fault, and fix the fault itself (see the other findings).".into(),
+        fix: Some("Install the trap vector (csrw stvec) before anything that can fault, and fix the fault itself (see the other findings).".into()),
     })
 }
 
@@ -70,7 +70,7 @@ mod tests {
             ..bare_context(from, 13, 0x8020_0a20, 0x8100_0000, csrs)
         };
         // Without the ELF the entry point is unknown: no finding.
-        assert!(!rules_fired(&Evidence::new(&ctx)).contains(&"no-stvec"));
+        assert!(!rules_fired(&Evidence::new(&ctx)).contains(&"no-stvec".to_string()));
         let mut zero = ctx.clone();
         zero.csrs.insert("stvec".into(), 0);
         let found = diagnose(&Evidence::new(&zero));
@@ -85,6 +85,6 @@ mod tests {
         // Traps into the hypervisor from a guest are not about stvec.
         let mut hv = zero.clone();
         hv.from = PrivilegeLevel::from_qemu_priv(1).with_virt(true);
-        assert!(!rules_fired(&Evidence::new(&hv)).contains(&"no-stvec"));
+        assert!(!rules_fired(&Evidence::new(&hv)).contains(&"no-stvec".to_string()));
     }
 }

@@ -65,10 +65,10 @@ pub(super) fn page_fault(e: &Evidence) -> Option<Finding> {
     }
     details.push(format!("missing: {first}"));
     Some(Finding {
-        rule: "page-fault",
+        rule: "page-fault".into(),
         summary,
         details,
-        fix,
+        fix: Some(fix),
     })
 }
 
@@ -91,7 +91,7 @@ mod tests {
         ctx.epc_place = Some("guest:fault_unmapped_load+0x20 at kernel/fault.c:20".into());
         let found = diagnose_walked(&ctx, &mut f.mem, true, None);
         assert_eq!(
-            found.iter().map(|f| f.rule).collect::<Vec<_>>(),
+            found.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(),
             ["page-fault", "no-stvec"]
         );
         assert_eq!(

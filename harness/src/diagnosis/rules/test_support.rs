@@ -21,8 +21,8 @@ pub(super) fn walked(ctx: &FaultContext, mem: &mut Mem, svadu: bool) -> Translat
     block_on(walk_fault(ctx, svadu, mem)).unwrap()
 }
 
-pub(super) fn rules_fired(e: &Evidence) -> Vec<&'static str> {
-    diagnose(e).iter().map(|f| f.rule).collect()
+pub(super) fn rules_fired(e: &Evidence) -> Vec<String> {
+    diagnose(e).into_iter().map(|f| f.rule).collect()
 }
 
 /// The findings for `ctx` with its translation walked in `mem`.

@@ -41,7 +41,10 @@ pub fn ad_control(
     if !svadu {
         return AdControl {
             hardware: true,
-            because: "no Svadu (QEMU < 8.0): the hart always sets A/D".into(),
+            because: format!(
+                "no Svadu ({}): the hart always sets A/D",
+                crate::qemu::quirks::SVADU.without()
+            ),
             register: None,
         };
     }
