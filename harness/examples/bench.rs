@@ -75,6 +75,9 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// The tests' CPU hog (one implementation for both).
 #[path = "../tests/common/cpu_hog.rs"]
 mod cpu_hog;
+/// The phases of a run with a breakpoint armed late (figure x).
+#[path = "bench/phases.rs"]
+mod phases;
 /// What the stops of a run cost, from the RSP client's own figures.
 #[path = "bench/stop_costs.rs"]
 mod stop_costs;

@@ -61,6 +61,8 @@ fn every_hart_stopped_at_the_entry(report: &RunReport, scenario: &Scenario) {
         .address;
     assert_ne!(at & !0xfff, entry & !0xfff, "{shown}");
     assert!(a.why.contains("from the call graph"), "{shown}");
+    // mappages is below kvminit: the breakpoint waits for kvminit's return.
+    assert!(a.why.contains("it goes in when kvminit returns"), "{shown}");
 
     // Every hart stops once, at the function's entry; the trigger never shows.
     let mut harts: Vec<u32> = report.stops.iter().map(|s| s.hart).collect();

@@ -5,9 +5,16 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
+use anyhow::Result;
+
 use super::{auto_arm, call_graph, ArmedBreakpoint, DebugSession};
 use crate::qemu::page_samples::PAGE_SIZE;
-use crate::scenario::{BreakpointSpec, PrivilegeFilter, Scenario};
+use crate::rsp::ThreadId;
+use crate::scenario::{BreakpointSpec, PrivilegeFilter, Scenario, WatchAccess, WatchSpec};
+
+/// How far above a trigger's stack pointer the saved return address of the
+/// call holding it is looked for: a boot's set-up frames are small.
+const RETURN_SEARCH: usize = 512;
 
 /// What the user can do when the harness finds no arming point.
 const WHAT_TO_DO: &str = "if hot code shares its page, list the boot path in milestone_symbols \
@@ -22,6 +29,61 @@ pub(super) struct WaitingRoom {
     pub(super) trigger: String,
     pub(super) caller: Range<u64>,
     pub(super) last_site: u64,
+}
+
+/// A call-graph trigger below a call of the breakpoint's caller (xv6's
+/// `mappages`, below `kvminit`): the breakpoint goes in when that call
+/// returns, not at the trigger's stop. The rest of the call (all of xv6's
+/// page-table pages zeroed by `memset` on the breakpoint's page) then runs
+/// at full speed.
+///
+/// At the trigger's stop, the call's return address into the caller is
+/// found in its frame, where every return path must read it back, and a
+/// hidden read watchpoint there arms the breakpoint. A watchpoint slows no
+/// code and its stop makes QEMU drop no translated code (a breakpoint or
+/// step stop does: gdbstub's `tb_flush`). The breakpoint goes in at once,
+/// as without it, when the address is not found (a frame larger than
+/// [`RETURN_SEARCH`]) or another hart could reach the breakpoint meanwhile
+/// (`DebugSession::others_wait`).
+///
+/// Inserted at a watchpoint stop, without QEMU flushing its translations,
+/// the breakpoint still stops the first call: QEMU checks breakpoints
+/// whenever it looks a block up, and only code that ran before is chained
+/// past that look-up; the breakpoint's function has not run yet.
+#[derive(Debug, Clone)]
+pub(super) struct ReturnWatch {
+    /// The trigger's `at`.
+    pub(super) trigger: String,
+    /// The call's name and its return address in the caller.
+    pub(super) call: String,
+    pub(super) returns_to: u64,
+}
+
+/// The address of the lowest 8-byte slot of `stack` (read from `sp` up)
+/// that holds `value`: the nearest frame's.
+fn slot_holding(stack: &[u8], sp: u64, value: u64) -> Option<u64> {
+    stack
+        .chunks_exact(8)
+        .position(|w| <[u8; 8]>::try_from(w).ok().map(u64::from_le_bytes) == Some(value))
+        .map(|i| sp + 8 * i as u64)
+}
+
+/// A hidden trigger the harness adds at `address` (see
+/// [`ArmedBreakpoint::arming_point`]), not in the target yet.
+fn hidden(spec: BreakpointSpec, address: u64) -> ArmedBreakpoint {
+    ArmedBreakpoint {
+        spec,
+        space: None,
+        address,
+        hits: 0,
+        ignored: 0,
+        counted_harts: Vec::new(),
+        beyond_quota: Default::default(),
+        inserted: false,
+        pending: false,
+        armed_at_secs: None,
+        arming_point: true,
+    }
 }
 
 impl WaitingRoom {
@@ -137,10 +199,19 @@ impl DebugSession {
                         caller: t.caller.clone(),
                         last_site: t.sites.iter().copied().max().unwrap_or_default(),
                     });
+                    let mut why = format!("{prefix}{}", t.why);
+                    if let Some((call, returns_to)) = t.returns_to.clone() {
+                        why.push_str(&format!("; it goes in when {call} returns"));
+                        self.return_watches.push(ReturnWatch {
+                            trigger: name.clone(),
+                            call,
+                            returns_to,
+                        });
+                    }
                     auto_arm::AutoArm {
                         breakpoint: at,
                         after: Some(name),
-                        why: format!("{prefix}{}", t.why),
+                        why,
                     }
                 }
                 Err(why) => auto_arm::AutoArm {
@@ -151,6 +222,98 @@ impl DebugSession {
             };
             self.auto_arming.push(choice);
         }
+    }
+
+    /// Arms the breakpoints waiting for hidden trigger `index`, at which
+    /// `thread` has just stopped: when the trigger has a [`ReturnWatch`]
+    /// and its return address is found, at that call's return (the
+    /// breakpoints now wait for a hidden read watchpoint there); else now.
+    pub(super) async fn arm_at_return(&mut self, index: usize, thread: ThreadId) -> Result<()> {
+        let trigger = self.breakpoints[index].spec.at.clone();
+        let watch = self
+            .return_watches
+            .iter()
+            .find(|w| w.trigger == trigger)
+            .cloned();
+        let slot = match watch {
+            Some(ref w) if self.others_wait(index, thread).await? => {
+                self.saved_return(thread, w.returns_to).await
+            }
+            _ => None,
+        };
+        let (Some(w), Some(slot)) = (watch, slot) else {
+            return self.arm_now(&trigger).await;
+        };
+        let name = format!("the return of {}", w.call);
+        let hart = thread.hart_index().map(|h| h as u32);
+        let privilege = self.breakpoints[index].spec.privilege;
+        self.breakpoints.push(hidden(
+            BreakpointSpec {
+                at: name.clone(),
+                hart,
+                privilege,
+                dump: Vec::new(),
+                max_hits: 1,
+                once_per_hart: false,
+                arm_after: None,
+                arm_on: None,
+                watch: Some(WatchSpec {
+                    access: WatchAccess::Read,
+                    len: 8,
+                }),
+                read_after_step: Vec::new(),
+                hits_per_hart: 1,
+                completed_write: None,
+            },
+            slot,
+        ));
+        for b in self.breakpoints.iter_mut() {
+            if b.pending && b.spec.arm_after.as_deref() == Some(trigger.as_str()) {
+                b.spec.arm_after = Some(name.clone());
+            }
+        }
+        self.insert(self.breakpoints.len() - 1).await
+    }
+
+    /// Whether every hart but `arrived` that can count at trigger `index`
+    /// waits where it cannot reach the breakpoint before the boot hart
+    /// lets it: in the trigger's [`WaitingRoom`] (xv6's harts spin in
+    /// `main` until `started`, set after the boot hart's own call), or in
+    /// code outside the scenario's ELF files (parked in the firmware, in
+    /// SBI HSM's stopped state). Any other hart might get to the breakpoint
+    /// while the call runs on: the breakpoint goes in at once for its sake.
+    async fn others_wait(&mut self, index: usize, arrived: ThreadId) -> Result<bool> {
+        let trigger = &self.breakpoints[index];
+        let (at, only) = (trigger.spec.at.clone(), trigger.spec.hart);
+        let Some(room) = self.waiting_rooms.iter().find(|w| w.trigger == at).cloned() else {
+            return Ok(false);
+        };
+        for t in self.threads().await? {
+            let hart = t.hart_index().unwrap_or(0) as u32;
+            if t == arrived || only.is_some_and(|h| h != hart) {
+                continue;
+            }
+            // Read when the stop was taken (the harts on breakpoints).
+            let pc = self.rsp.read_thread_register(t, "pc").await?.as_u64();
+            let waits =
+                pc.is_some_and(|pc| room.holds(pc) || self.elfs.spaces_containing(pc).is_empty());
+            if !waits {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Where `thread`'s stack holds `returns_to` (the lowest slot at most
+    /// [`RETURN_SEARCH`] bytes above its stack pointer), if it does and can
+    /// be read. The target is stopped.
+    async fn saved_return(&mut self, thread: ThreadId, returns_to: u64) -> Option<u64> {
+        let sp = self.rsp.read_thread_register(thread, "sp").await.ok()?;
+        let sp = sp.as_u64()?;
+        // `m` reads through the hart `Hg` selects (its address translation).
+        self.rsp.select_register_thread(thread).await.ok()?;
+        let stack = self.rsp.read_memory(sp, RETURN_SEARCH).await.ok()?;
+        slot_holding(&stack, sp, returns_to)
     }
 
     /// The call graph of the ELF file holding the breakpoint (its space, else
@@ -211,8 +374,8 @@ impl DebugSession {
             }
             return;
         }
-        self.breakpoints.push(ArmedBreakpoint {
-            spec: BreakpointSpec {
+        self.breakpoints.push(hidden(
+            BreakpointSpec {
                 at: after.to_string(),
                 hart,
                 privilege,
@@ -226,16 +389,26 @@ impl DebugSession {
                 hits_per_hart: 1,
                 completed_write: None,
             },
-            space: None,
             address,
-            hits: 0,
-            ignored: 0,
-            counted_harts: Vec::new(),
-            beyond_quota: Default::default(),
-            inserted: false,
-            pending: false,
-            armed_at_secs: None,
-            arming_point: true,
-        });
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nearest_saved_return_address() {
+        // kvminit's frame above mappages' entry: s0, then ra (main's return
+        // address); further up main's own frame, which holds the same
+        // value once more only by chance.
+        let ret = 0x8020_0240u64;
+        let words = [0x8020_1000u64, 0x8770_0000, ret, 0, ret];
+        let stack: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        assert_eq!(slot_holding(&stack, 0x8021_1f00, ret), Some(0x8021_1f10));
+        assert_eq!(slot_holding(&stack, 0x8021_1f00, 0x8020_0244), None);
+        // A value split across two slots is no slot.
+        assert_eq!(slot_holding(&stack[4..], 0x8021_1f04, 0x8770_0000), None);
     }
 }

@@ -12,7 +12,11 @@
 //! call's tree of callees, the first function that lies on another page,
 //! returns, and is not reached by any earlier call of the caller (so that
 //! its first stop comes after those calls have returned, whatever of them
-//! was hot). Its first stop on any hart arms the breakpoint.
+//! was hot). Its first stop on any hart arms the breakpoint; when it lies
+//! below that call (`mappages` below `kvminit`), at the call's return
+//! (`CallTrigger::returns_to`, `arming_points::ReturnWatch`): xv6's
+//! `kvminit` zeroes each new page-table page with `memset`, on the
+//! breakpoint's page, after `mappages`' first stop.
 //!
 //! Only direct calls are seen (`jal`, `auipc`+`jalr`, and tail jumps out of
 //! a function); the choice refuses a breakpoint reached any other way, or
@@ -58,6 +62,9 @@ pub(crate) struct Function {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CodeMap {
     functions: Vec<Function>,
+    /// The call sites that are `auipc`+`jalr` pairs (8 bytes); every other
+    /// call is a 4-byte `jal`.
+    long_sites: BTreeSet<u64>,
 }
 
 /// The trigger chosen for a breakpoint.
@@ -72,6 +79,11 @@ pub(crate) struct CallTrigger {
     pub(crate) sites: Vec<u64>,
     /// Why that one, in words.
     pub(crate) why: String,
+    /// When the trigger lies below a call of the caller's (`kvminit` for
+    /// `mappages`): that call's name and its return address in the caller.
+    /// The call saves it on the stack and reads it back to return, after
+    /// all of its work (see `DebugSession::arm_at_return`).
+    pub(crate) returns_to: Option<(String, u64)>,
 }
 
 fn page(a: u64) -> u64 {
@@ -81,13 +93,15 @@ fn page(a: u64) -> u64 {
 impl CodeMap {
     /// Decodes every sized function symbol of `image`.
     pub(crate) fn of(image: &ElfImage) -> CodeMap {
+        let mut long_sites = BTreeSet::new();
         let mut functions: Vec<Function> = image
             .functions()
             .into_iter()
             .filter_map(|(name, range)| {
                 let len = usize::try_from(range.end - range.start).ok()?;
                 let bytes = image.bytes_at(range.start, len)?;
-                let (calls, returns) = decode(range.clone(), bytes);
+                let (calls, long, returns) = decode(range.clone(), bytes);
+                long_sites.extend(long);
                 Some(Function {
                     name,
                     range,
@@ -98,13 +112,27 @@ impl CodeMap {
             .collect();
         functions.sort_by_key(|f| f.range.start);
         functions.dedup_by_key(|f| f.range.start);
-        CodeMap { functions }
+        CodeMap {
+            functions,
+            long_sites,
+        }
     }
 
     #[cfg(test)]
     pub(crate) fn from_functions(mut functions: Vec<Function>) -> CodeMap {
         functions.sort_by_key(|f| f.range.start);
-        CodeMap { functions }
+        CodeMap {
+            functions,
+            long_sites: BTreeSet::new(),
+        }
+    }
+
+    /// The return address of the call at `site`.
+    fn return_address(&self, site: u64) -> u64 {
+        match self.long_sites.contains(&site) {
+            true => site + 8,
+            false => site + 4,
+        }
     }
 
     fn at(&self, entry: u64) -> Option<&Function> {
@@ -180,12 +208,13 @@ impl CodeMap {
         let on_page = page(target);
         let mut passed = Vec::new();
         for &site in &site_addresses {
-            let before: Vec<u64> = caller
+            let before_calls: Vec<(u64, u64)> = caller
                 .calls
                 .iter()
                 .filter(|(s, t)| *s < site && *t != target && *t != caller.range.start)
-                .map(|(_, t)| *t)
+                .copied()
                 .collect();
+            let before: Vec<u64> = before_calls.iter().map(|(_, t)| *t).collect();
             for j in (0..before.len()).rev() {
                 let earlier: BTreeSet<u64> =
                     before[..j].iter().flat_map(|c| self.tree(*c)).collect();
@@ -205,11 +234,14 @@ impl CodeMap {
                         true => String::new(),
                         false => format!("; passed over {} (on its page)", passed.join(", ")),
                     };
+                    let returns_to = (found != before[j])
+                        .then(|| (self.name(before[j]), self.return_address(before_calls[j].0)));
                     return Ok(CallTrigger {
                         name: self.name(found),
                         address: found,
                         caller: caller.range.clone(),
                         sites: site_addresses.clone(),
+                        returns_to,
                         why: format!(
                             "from the call graph: the latest function off its page {on_page:#x} that {} \
                              reaches before calling it{via}{passed}",
@@ -237,10 +269,11 @@ impl CodeMap {
     }
 }
 
-/// The direct calls and tail jumps in one function's bytes, and whether it
-/// returns.
-fn decode(range: Range<u64>, bytes: &[u8]) -> (Vec<(u64, u64)>, bool) {
+/// The direct calls and tail jumps in one function's bytes, the sites of
+/// those that are `auipc`+`jalr` pairs, and whether it returns.
+fn decode(range: Range<u64>, bytes: &[u8]) -> (Vec<(u64, u64)>, Vec<u64>, bool) {
     let mut calls = Vec::new();
+    let mut long = Vec::new();
     let mut returns = false;
     // The last auipc: (its rd, the address it computed).
     let mut upper: Option<(u32, u64)> = None;
@@ -284,6 +317,7 @@ fn decode(range: Range<u64>, bytes: &[u8]) -> (Vec<(u64, u64)>, bool) {
                     let target = base.wrapping_add(offset as u64);
                     if rd == 1 || (rd == 0 && !range.contains(&target)) {
                         calls.push((pc - 4, target));
+                        long.push(pc - 4);
                         returns |= rd == 0;
                     }
                 }
@@ -297,7 +331,7 @@ fn decode(range: Range<u64>, bytes: &[u8]) -> (Vec<(u64, u64)>, bool) {
             )
         });
     }
-    (calls, returns)
+    (calls, long, returns)
 }
 
 /// The signed offset of a JAL.
@@ -350,7 +384,8 @@ mod tests {
         code.extend(0x0f4000efu32.to_le_bytes()); // jal kvminithart at 0x802001d4
         code.extend(0xbfe5u16.to_le_bytes()); // j 0x802001d0, inside
         code.extend(0x7e1000efu32.to_le_bytes()); // jal start_other_harts (+0xfe0)
-        let (calls, returns) = decode(0x8020_01d0..0x8020_01de, &code);
+        let (calls, long, returns) = decode(0x8020_01d0..0x8020_01de, &code);
+        assert!(long.is_empty());
         assert_eq!(
             calls,
             [
@@ -364,11 +399,12 @@ mod tests {
         far.extend(0x0000_1097u32.to_le_bytes()); // auipc ra, 0x1
         far.extend(0x010080e7u32.to_le_bytes()); // jalr ra, 16(ra)
         far.extend(0x8082u16.to_le_bytes()); // ret
-        let (calls, returns) = decode(0x1000..0x100a, &far);
+        let (calls, long, returns) = decode(0x1000..0x100a, &far);
         assert_eq!(calls, [(0x1000, 0x2010)]);
+        assert_eq!(long, [0x1000]);
         assert!(returns);
         // A tail jump out of the function is a call that returns for it.
-        let (calls, returns) = decode(0x1000..0x1004, &jal(0, 0x100));
+        let (calls, _, returns) = decode(0x1000..0x1004, &jal(0, 0x100));
         assert_eq!((calls, returns), (vec![(0x1000, 0x1100)], true));
         assert_eq!(jal_offset(u32::from_le_bytes(jal(1, -0x1e0))), -0x1e0);
         assert_eq!(c_j_offset(0xbfe5), -8);
@@ -424,6 +460,14 @@ mod tests {
         assert!(t.why.contains("which kvminit calls"), "{}", t.why);
         assert_eq!(t.sites, [MAIN, MAIN + 16]);
         assert_eq!(t.caller, MAIN..MAIN + 0x40);
+        // kvminit's return is later than mappages' first stop: main's call
+        // of it (a jal) returns to the instruction after.
+        assert_eq!(t.returns_to, Some(("kvminit".to_string(), MAIN + 12 + 4)));
+        // An auipc+jalr call returns 8 bytes on.
+        let mut far = xv6(&[KVMINITHART, PRINTF, KINIT, KVMINIT, KVMINITHART]);
+        far.long_sites.insert(MAIN + 12);
+        let t = far.choose(KVMINITHART).expect("a trigger");
+        assert_eq!(t.returns_to, Some(("kvminit".to_string(), MAIN + 12 + 8)));
         // Nothing off the page after kinit: the latest earlier call is taken
         // (never worse than the start), and kinit named as passed over.
         let early = xv6(&[PRINTF, KINIT, KVMINITHART]);
@@ -471,5 +515,7 @@ mod tests {
         let t = map.choose(KVMINITHART).expect("a trigger");
         assert_eq!(t.name, "mappages");
         assert!(!t.why.contains("which"), "{}", t.why);
+        // Its own entry: no later return to wait for.
+        assert_eq!(t.returns_to, None);
     }
 }

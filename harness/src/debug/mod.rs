@@ -148,6 +148,8 @@ pub struct DebugSession {
     elf_virt: Vec<(String, Option<bool>)>,
     /// Where harts may wait without passing a call-graph trigger's breakpoint.
     waiting_rooms: Vec<arming_points::WaitingRoom>,
+    /// Call-graph triggers whose breakpoints go in at a later return.
+    return_watches: Vec<arming_points::ReturnWatch>,
     /// Which harts have the H extension, read once each.
     with_h: privilege::HartsWithH,
 }
@@ -182,6 +184,7 @@ impl DebugSession {
                 .map(|e| (e.name.clone(), e.virt))
                 .collect(),
             waiting_rooms: Vec::new(),
+            return_watches: Vec::new(),
             with_h: privilege::HartsWithH::default(),
         };
         for spec in &scenario.breakpoints {
@@ -249,7 +252,9 @@ impl DebugSession {
     /// count there, this hart is held (left stopped just past the trigger,
     /// the others run) and the dependents go in when the last expected hart
     /// arrives, or after [`HOLD_LIMIT`]. No hart gets past the trigger
-    /// before they are in, so each still stops at them.
+    /// before they are in, so each still stops at them. A hidden trigger
+    /// that does not hold arms them at a later return where it can
+    /// ([`arming_points::ReturnWatch`]).
     async fn arm_dependents(&mut self, index: usize, thread: Option<ThreadId>) -> Result<()> {
         let trigger = self.breakpoints[index].spec.at.clone();
         let waiting = self
@@ -264,7 +269,7 @@ impl DebugSession {
             // A hidden trigger holds a hart only for the sake of another
             // that is running on a waiting breakpoint's page now.
             if bp.arming_point && !self.others_on_pages(index, t).await? {
-                return self.arm_now(&trigger).await;
+                return self.arm_at_return(index, t).await;
             }
             if !self.held.contains(&t) {
                 self.held.push(t);
@@ -273,7 +278,10 @@ impl DebugSession {
                 .get_or_insert_with(|| std::time::Instant::now() + HOLD_LIMIT);
             return Ok(());
         }
-        self.arm_now(&trigger).await
+        match (thread, bp.arming_point) {
+            (Some(t), true) => self.arm_at_return(index, t).await,
+            _ => self.arm_now(&trigger).await,
+        }
     }
 
     /// Lets the held harts go and inserts the breakpoints armed after
@@ -320,8 +328,8 @@ impl DebugSession {
             .collect();
         let room = self.waiting_rooms.iter().find(|w| w.trigger == at).cloned();
         for t in waiting_for {
-            self.rsp.select_register_thread(t).await?;
-            let pc = self.rsp.read_register_u64("pc").await?;
+            // Read when the stop was taken (the harts on breakpoints).
+            let pc = self.rsp.read_thread_register(t, "pc").await?.as_u64();
             // A hart waiting in the breakpoint's caller runs no hot code
             // toward the trigger (xv6's other harts wait for `started`).
             let waiting = |pc: u64| room.as_ref().is_some_and(|w| w.holds(pc));
@@ -342,11 +350,19 @@ impl DebugSession {
                 .iter()
                 .any(|d| d.pending && d.spec.arm_after.as_deref() == Some(b.spec.at.as_str()));
             if b.arming_point && b.inserted && !waited_for {
-                let address = b.address;
-                self.rsp
-                    .clear_breakpoint(address)
-                    .await
-                    .context("removing an arming point")?;
+                let (address, watch) = (b.address, b.spec.watch);
+                match watch {
+                    Some(w) => self
+                        .rsp
+                        .remove_breakpoint(w.breakpoint_type(), address, w.len)
+                        .await
+                        .context("removing an arming watchpoint")?,
+                    None => self
+                        .rsp
+                        .clear_breakpoint(address)
+                        .await
+                        .context("removing an arming point")?,
+                }
                 self.breakpoints[j].inserted = false;
             }
         }
@@ -416,7 +432,7 @@ impl DebugSession {
             return self.rsp.resume().await.context("resuming after a stop");
         }
         if self.threads.is_empty() {
-            self.threads = self.rsp.threads().await.context("listing harts")?;
+            self.threads = self.rsp.known_threads().await.context("listing harts")?;
         }
         let others: Vec<ThreadId> = self
             .threads
@@ -556,7 +572,9 @@ impl DebugSession {
                 continue;
             };
             let record = match at.held_by {
-                HeldBy::Watchpoint { addr } => Some(self.handle_watch(index, addr, place).await?),
+                HeldBy::Watchpoint { addr } => {
+                    self.handle_watch(index, addr, at.thread, place).await?
+                }
                 HeldBy::Breakpoint => self.handle_stop(index, at.thread, place).await?,
             };
             records.extend(record);
@@ -567,7 +585,7 @@ impl DebugSession {
     /// The harts (QEMU threads), listed once.
     pub(crate) async fn threads(&mut self) -> Result<Vec<ThreadId>> {
         if self.threads.is_empty() {
-            self.threads = self.rsp.threads().await.context("listing harts")?;
+            self.threads = self.rsp.known_threads().await.context("listing harts")?;
         }
         Ok(self.threads.clone())
     }
@@ -634,6 +652,11 @@ impl DebugSession {
         at: stop::Place,
     ) -> Result<Option<StopRecord>> {
         let pc = at.pc;
+        let role = match self.breakpoints[index].arming_point {
+            true => "trigger",
+            false => "hit",
+        };
+        self.rsp.mark(format!("{role} hart {}", at.hart));
         let record = if self.breakpoints[index].arming_point {
             // Hidden: counted for the arming, never recorded.
             self.breakpoints[index].count(at.hart);
@@ -655,16 +678,26 @@ impl DebugSession {
         Ok(record)
     }
 
-    /// Records a stop that counts at watchpoint `index` (on `addr`, the
-    /// hart before the access); a watchpoint that has counted its hits is
-    /// removed.
+    /// Records a stop of `thread` that counts at watchpoint `index` (on
+    /// `addr`, the hart before the access), unless it is a hidden arming
+    /// point (a call's return, see [`arming_points::ReturnWatch`]): that one
+    /// arms its breakpoints. A watchpoint that has counted its hits is removed.
     async fn handle_watch(
         &mut self,
         index: usize,
         addr: u64,
+        thread: ThreadId,
         at: stop::Place,
-    ) -> Result<StopRecord> {
-        let record = self.count_stop(index, at, None).await?;
+    ) -> Result<Option<StopRecord>> {
+        let record = if self.breakpoints[index].arming_point {
+            self.rsp.mark(format!("return hart {}", at.hart));
+            self.breakpoints[index].count(at.hart);
+            self.arm_dependents(index, Some(thread)).await?;
+            self.remove_spent_arming_points().await?;
+            None
+        } else {
+            Some(self.count_stop(index, at, None).await?)
+        };
         self.remove_if_done(index, addr).await?;
         Ok(record)
     }

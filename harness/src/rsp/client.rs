@@ -9,6 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, ToSocketAddrs};
 
 use super::commands::breakpoints::BreakpointType;
+use super::commands::registers::RegisterValue;
 use super::commands::stop::StopReply;
 use super::commands::supported::ServerFeatures;
 use super::commands::threads::ThreadId;
@@ -108,6 +109,10 @@ pub struct RspClient<S = TcpStream> {
     /// whether that list is made for the current stop (see [`super::commands::at_points`]).
     pub(crate) at_points: Vec<super::commands::at_points::HartAtPoint>,
     pub(crate) at_points_listed: bool,
+    /// Registers read since the target last moved: (hart, number, value).
+    /// A stopped hart's registers change only when it runs, when `P` writes
+    /// one, or through the monitor; those requests empty it.
+    pub(crate) stop_registers: Vec<(ThreadId, u64, RegisterValue)>,
     /// What the round trips cost (see [`super::costs`]).
     pub(crate) costs: RspCosts,
     transcript: VecDeque<String>,
@@ -166,6 +171,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
             last_stop: None,
             at_points: Vec::new(),
             at_points_listed: false,
+            stop_registers: Vec::new(),
             costs: RspCosts::default(),
             transcript: VecDeque::new(),
         }
@@ -205,6 +211,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
     /// What the round trips have cost so far, per kind of request.
     pub fn costs(&self) -> &RspCosts {
         &self.costs
+    }
+
+    /// Adds `what` to the costs' timeline (see [`super::costs::Mark`]).
+    pub(crate) fn mark(&mut self, what: String) {
+        self.costs.mark(what);
     }
 
     /// Console text the stub sent in `O` packets while the target ran, drained.
@@ -258,7 +269,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
     pub(crate) async fn send_command(&mut self, command: &str) -> Result<()> {
         self.check_can_send(command)?;
         self.note(">", command.as_bytes());
-        self.costs.begin(kind_of(command));
+        let kind = kind_of(command);
+        self.costs.begin(kind);
+        self.costs.note_command(command);
+        if may_change_registers(command) {
+            self.stop_registers.clear();
+        }
         let timeout = self.config.reply_timeout;
         let r = self
             .conn
@@ -314,6 +330,22 @@ impl<S> Drop for RspClient<S> {
     /// Hands the costs to the file [`super::costs::COSTS_ENV`] names, if any.
     fn drop(&mut self) {
         self.costs.append_to_env_file();
+    }
+}
+
+/// Whether `command` may change a stopped hart's registers: anything that
+/// runs the target, `P`, `?`, and monitor commands other than the
+/// harness's own reads (`info ...`, `cpu N`).
+fn may_change_registers(command: &str) -> bool {
+    match kind_of(command) {
+        "continue" | "step" | "P (register write)" | "? (halt reason)" => true,
+        "qRcmd (monitor)" => {
+            let text = command
+                .strip_prefix("qRcmd,")
+                .and_then(|h| super::hex::decode(h.as_bytes()));
+            !text.is_some_and(|t| t.starts_with(b"info ") || t.starts_with(b"cpu "))
+        }
+        _ => false,
     }
 }
 
@@ -375,5 +407,29 @@ mod tests {
             check_reply("m0,10", b"E14".to_vec()),
             Err(RspError::ErrorReply { code: 0x14, .. })
         ));
+    }
+
+    #[test]
+    fn what_may_change_a_stopped_harts_registers() {
+        let monitor = |text: &str| format!("qRcmd,{}", super::super::hex::encode(text.as_bytes()));
+        for changes in [
+            "vCont;c",
+            "vCont;s:p1.1",
+            "P20=00",
+            "?",
+            &monitor("system_reset"),
+        ] {
+            assert!(may_change_registers(changes), "{changes}");
+        }
+        for reads in [
+            "p20",
+            "Hgp1.2",
+            "m80000000,8",
+            "Z0,80200000,4",
+            &monitor("info registers"),
+            &monitor("cpu 1"),
+        ] {
+            assert!(!may_change_registers(reads), "{reads}");
+        }
     }
 }

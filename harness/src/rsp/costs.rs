@@ -6,6 +6,11 @@
 //! Always counted (one clock read per packet); written out only when
 //! [`COSTS_ENV`] names a file: each client appends one JSON line there when
 //! it is dropped (the bench reads them back, see `examples/bench.rs`).
+//!
+//! Beside the sums, a short [`Mark`] timeline of what moves the target or
+//! changes QEMU's translated code (continues, steps, stops, `Z`/`z`) and of
+//! the marks the debug session adds (a trigger's stop, a breakpoint's hit):
+//! the phases of a run are read from it (bench figure x).
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -37,10 +42,31 @@ pub struct RspCosts {
     /// continue and the next continue (the time before the first resume and
     /// after the last stop not included).
     pub stopped_micros: u64,
+    /// What happened when, from the first continue on (at most
+    /// [`TIMELINE_LEN`] marks: a long trace keeps its start).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<Mark>,
     #[serde(skip)]
     open: Option<(&'static str, Instant)>,
     #[serde(skip)]
     stopped_since: Option<Instant>,
+    /// The first continue: the timeline's zero.
+    #[serde(skip)]
+    first_resume: Option<Instant>,
+}
+
+/// How many marks a client keeps.
+pub const TIMELINE_LEN: usize = 256;
+
+/// One moment of a client's timeline.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Mark {
+    /// Milliseconds since the first continue.
+    pub ms: f64,
+    /// A request kind ([`kind_of`]) with its argument (`Z (insert)
+    /// 80200420`), `stop` or `interrupted`, or the debug session's words
+    /// (`trigger hart 0`, `hit hart 1`).
+    pub what: String,
 }
 
 /// The kind a request is counted under: its packet's letter, or a name for
@@ -74,6 +100,36 @@ impl RspCosts {
         self.open = Some((kind, Instant::now()));
     }
 
+    /// Notes `command` in the timeline when it moves the target or changes
+    /// its breakpoints (each `Z`/`z` may make QEMU drop its translated code).
+    pub(crate) fn note_command(&mut self, command: &str) {
+        let kind = kind_of(command);
+        if kind == "continue" && self.first_resume.is_none() {
+            self.first_resume = Some(Instant::now());
+        }
+        if matches!(kind, "Z (insert)" | "z (remove)" | "continue" | "step") {
+            let argument = match kind {
+                "Z (insert)" | "z (remove)" => command.get(1..).unwrap_or_default(),
+                _ => command,
+            };
+            self.mark(format!("{kind} {argument}"));
+        }
+    }
+
+    /// Adds `what` to the timeline now (nothing before the first continue,
+    /// nothing once it is full).
+    pub(crate) fn mark(&mut self, what: String) {
+        let Some(zero) = self.first_resume else {
+            return;
+        };
+        if self.timeline.len() < TIMELINE_LEN {
+            self.timeline.push(Mark {
+                ms: zero.elapsed().as_secs_f64() * 1000.0,
+                what,
+            });
+        }
+    }
+
     /// A reply packet of the open request arrived: its time so far is
     /// counted (a multi-packet answer adds each packet's wait).
     pub(crate) fn replied(&mut self) {
@@ -101,6 +157,7 @@ impl RspCosts {
             self.trap_stops += 1;
         }
         self.stopped_since = Some(Instant::now());
+        self.mark(if interrupt { "interrupted" } else { "stop" }.to_string());
     }
 
     /// Round trips of all kinds but continue.
@@ -112,8 +169,12 @@ impl RspCosts {
             .sum()
     }
 
-    /// Adds `other`'s figures to these.
+    /// Adds `other`'s figures to these; its timeline is kept when these
+    /// have none (one run's clients: the one that ran the target has one).
     pub fn add(&mut self, other: &RspCosts) {
+        if self.timeline.is_empty() {
+            self.timeline = other.timeline.clone();
+        }
         for (k, c) in &other.kinds {
             let e = self.kinds.entry(k.clone()).or_default();
             e.count += c.count;
@@ -178,5 +239,40 @@ mod tests {
         assert_eq!(c.trap_stops, 1);
         assert_eq!(c.round_trips(), 1);
         assert!(c.stopped_since.is_none());
+    }
+
+    #[test]
+    fn the_timeline_starts_at_the_first_continue_and_keeps_what_moves_the_target() {
+        let mut c = RspCosts::default();
+        c.note_command("Z0,80201372,4");
+        c.mark("before any resume".to_string());
+        assert!(c.timeline.is_empty(), "{:?}", c.timeline);
+        c.note_command("vCont;c");
+        c.stopped(false);
+        c.mark("trigger hart 0".to_string());
+        c.note_command("p20");
+        c.note_command("z0,80201372,4");
+        c.note_command("vCont;s:p1.1");
+        let what: Vec<&str> = c.timeline.iter().map(|m| m.what.as_str()).collect();
+        assert_eq!(
+            what,
+            [
+                "continue vCont;c",
+                "stop",
+                "trigger hart 0",
+                "z (remove) 0,80201372,4",
+                "step vCont;s:p1.1"
+            ]
+        );
+        assert!(c.timeline.windows(2).all(|w| w[0].ms <= w[1].ms));
+        for _ in 0..2 * TIMELINE_LEN {
+            c.note_command("vCont;c");
+        }
+        assert_eq!(c.timeline.len(), TIMELINE_LEN);
+        // Summing runs keeps the one timeline there is.
+        let mut sum = RspCosts::default();
+        sum.add(&RspCosts::default());
+        sum.add(&c);
+        assert_eq!(sum.timeline, c.timeline);
     }
 }

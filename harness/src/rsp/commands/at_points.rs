@@ -95,7 +95,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
     /// The threads, listed at the first call only: QEMU's harts exist from
     /// the machine's start to its end, and a list at every stop would cost
     /// a round trip or two each time.
-    async fn known_threads(&mut self) -> Result<Vec<ThreadId>> {
+    pub(crate) async fn known_threads(&mut self) -> Result<Vec<ThreadId>> {
         if let Some(t) = &self.known_threads {
             return Ok(t.clone());
         }

@@ -98,7 +98,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
 
     /// Reads register `regnum` with `p` (on the hart selected by `Hg`).
     /// `E14` and `xx` give [`RegisterValue::Unavailable`].
+    /// A register already read at this stop is not read again.
     pub async fn read_register_number(&mut self, regnum: u64) -> Result<RegisterValue> {
+        let hart = self.register_thread;
+        if let Some(v) = hart.and_then(|t| self.read_at_this_stop(t, regnum)) {
+            return Ok(v);
+        }
+        let value = self.request_register(regnum).await?;
+        if let Some(t) = hart {
+            self.stop_registers.push((t, regnum, value.clone()));
+        }
+        Ok(value)
+    }
+
+    /// The value of `regnum` on `thread` read since the target last moved.
+    fn read_at_this_stop(&self, thread: ThreadId, regnum: u64) -> Option<RegisterValue> {
+        self.stop_registers
+            .iter()
+            .find(|(t, n, _)| *t == thread && *n == regnum)
+            .map(|(_, _, v)| v.clone())
+    }
+
+    /// `p`: one register of the hart `Hg` selected.
+    async fn request_register(&mut self, regnum: u64) -> Result<RegisterValue> {
         let command = format!("p{regnum:x}");
         let reply = self.request(&command).await?;
         if error_code(&reply) == Some(E_UNAVAILABLE) {
@@ -131,12 +153,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
         }
     }
 
-    /// Selects `thread` with `Hg`, then reads a register.
+    /// Selects `thread` with `Hg`, then reads a register (neither when it
+    /// was read at this stop already).
     pub async fn read_thread_register(
         &mut self,
         thread: ThreadId,
         name: &str,
     ) -> Result<RegisterValue> {
+        let regnum = self.register_info(name)?.regnum;
+        if let Some(v) = self.read_at_this_stop(thread, regnum) {
+            return Ok(v);
+        }
         self.select_register_thread(thread).await?;
         self.read_register(name).await
     }
@@ -195,6 +222,70 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rsp::client::RspConfig;
+    use crate::rsp::packet::frame;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    /// A stub that acks every packet, answers `p` with a value and anything
+    /// else with `OK`, and returns the commands it got once the client hangs up.
+    async fn stub(mut io: DuplexStream) -> Vec<String> {
+        let mut got = Vec::new();
+        let mut buf = Vec::new();
+        let mut byte = [0u8; 1];
+        while io.read_exact(&mut byte).await.is_ok() {
+            match byte[0] {
+                b'$' => buf.clear(),
+                b'#' => {
+                    let mut cs = [0u8; 2];
+                    if io.read_exact(&mut cs).await.is_err() {
+                        break;
+                    }
+                    let command = String::from_utf8_lossy(&buf).to_string();
+                    let reply = match command.starts_with('p') {
+                        true => "2a00000000000000",
+                        false => "OK",
+                    };
+                    let mut out = b"+".to_vec();
+                    out.extend(frame(reply.as_bytes()));
+                    if io.write_all(&out).await.is_err() {
+                        break;
+                    }
+                    got.push(command);
+                }
+                b'+' => {}
+                b => buf.push(b),
+            }
+        }
+        got
+    }
+
+    #[tokio::test]
+    async fn a_register_is_read_once_per_stop() {
+        let (near, far) = tokio::io::duplex(4096);
+        let server = tokio::spawn(stub(far));
+        let mut client = RspClient::from_stream(near, RspConfig::default());
+        let hart = ThreadId::qemu_hart(1);
+        client.select_register_thread(hart).await.unwrap();
+        for _ in 0..3 {
+            let v = client.read_register_number(0x20).await.unwrap();
+            assert_eq!(v.as_u64(), Some(0x2a));
+        }
+        // Another hart's copy is its own.
+        client
+            .select_register_thread(ThreadId::qemu_hart(2))
+            .await
+            .unwrap();
+        client.read_register_number(0x20).await.unwrap();
+        client.select_register_thread(hart).await.unwrap();
+        client.read_register_number(0x20).await.unwrap();
+        // A write may change it: read again after one.
+        client.request_ok("P20=0100000000000000").await.unwrap();
+        client.read_register_number(0x20).await.unwrap();
+        drop(client);
+        let got = server.await.unwrap();
+        let reads = got.iter().filter(|c| c.as_str() == "p20").count();
+        assert_eq!(reads, 3, "{got:?}");
+    }
 
     #[test]
     fn register_replies() {
