@@ -8,9 +8,9 @@ mod source;
 mod trace;
 mod writers;
 
+pub use trace::CsrWrites;
 pub(crate) use trace::TracePlan;
-pub use trace::{CsrWrites, OutsideChange, TracedWrite};
-pub use writers::{find_writers, CsrWriter, Operand, WriteKind};
+pub use writers::{find_writers, CsrWriter, WriteKind};
 
 use anyhow::Result;
 

@@ -48,7 +48,7 @@ mod translate;
 pub use check::{Missing, MissingKind};
 pub use memory::{RspPhysMemory, Translated, VirtMemory};
 pub(crate) use regime::trapped_from_guest;
-pub use regime::{ad_control, qemu_has_svadu, AdControl, Regime, RegimeError};
+pub use regime::{qemu_has_svadu, Regime};
 pub use render::access_name;
 pub(crate) use render::render_step;
 pub(crate) use stage::PteMapping;
