@@ -2,11 +2,11 @@
 //!
 //! Each ELF file (the hypervisor's, each guest's) is its own symbol space
 //! ([`ElfImage`]) with a name and an optional load offset; an [`ElfSet`]
-//! holds them side by side. Users name places as [`Location`]s
+//! holds them side by side. Users name places as [`Location`](location::Location)s
 //! (`kvminithart`, `kvminithart+0x1e`, `vm.c:67`, `0x80100e5e`), which
 //! resolve to run-time addresses (text may name its file first:
 //! `guest:kvminithart`); addresses come back as `symbol+offset`
-//! and `file:line`, and a [`Stop`] puts it together with the disassembled
+//! and `file:line`, and a [`Stop`](stop::Stop) puts it together with the disassembled
 //! instruction.
 //!
 //! ```no_run
