@@ -64,11 +64,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use hvharness::qemu::{
-    ConsoleAttach, LaunchOptions, MachineSpec, QemuBuild, QemuProcess, QemuRegistry,
-};
-use hvharness::rsp::{RspClient, RspConfig};
-use hvharness::scenario::Scenario;
+use hvharness::internals::qemu::{ConsoleAttach, LaunchOptions, MachineSpec, QemuProcess};
+use hvharness::internals::rsp::{RspClient, RspConfig};
+use hvharness::{QemuBuild, QemuRegistry, Scenario};
 use regex::Regex;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -119,11 +117,11 @@ async fn main() {
         eprintln!("bench: --reps must be at least 1");
         std::process::exit(2);
     }
-    if let Err(e) = hvharness::signals::install_signal_cleanup() {
+    if let Err(e) = hvharness::internals::signals::install_signal_cleanup() {
         eprintln!("bench: {e:#}");
         std::process::exit(2);
     }
-    let Some(root) = hvharness::project::root() else {
+    let Some(root) = hvharness::internals::project::root() else {
         eprintln!("bench: run it inside the repository (or set HVHARNESS_ROOT)");
         std::process::exit(2);
     };
@@ -133,7 +131,7 @@ async fn main() {
         std::process::exit(2);
     }
     eprintln!("bench: building the reference firmware");
-    if let Err(e) = hvharness::firmware::build_reference(&root) {
+    if let Err(e) = hvharness::internals::firmware::build_reference(&root) {
         eprintln!("bench: {e:#}");
         std::process::exit(2);
     }
@@ -215,10 +213,10 @@ async fn figure_trace(root: &Path, registry: &QemuRegistry, reps: usize) -> bool
             };
             for scenario in order {
                 stop_costs::take();
-                let run = hvharness::runner::run(scenario, build).await;
+                let run = hvharness::run(scenario, build).await;
                 let costs = stop_costs::take();
                 match run {
-                    Ok(r) if matches!(r.observed, hvharness::runner::Observed::Booted) => {
+                    Ok(r) if matches!(r.observed, hvharness::Observed::Booted) => {
                         if let Some(w) = &r.csr_writes {
                             writes = w.writes.len();
                             with.push(r.duration_secs);
@@ -275,7 +273,7 @@ async fn figure_diagnose(root: &Path, registry: &QemuRegistry, reps: usize) -> b
     };
     let mut ok = true;
     for build in registry.builds() {
-        if build.version < hvharness::qemu::QemuVersion::new(9, 0, 0) {
+        if build.version < hvharness::QemuVersion::new(9, 0, 0) {
             println!(
                 "  QEMU {}: not measured: hypervisor-noadue-2vm boots there",
                 build.version
@@ -285,15 +283,15 @@ async fn figure_diagnose(root: &Path, registry: &QemuRegistry, reps: usize) -> b
         let (mut verdicts, mut boots) = (Vec::new(), Vec::new());
         for i in 0..reps {
             progress(&format!("(d) QEMU {} rep {}/{reps}", build.version, i + 1));
-            match hvharness::diagnosis::diagnose_one(&hang, build, false).await {
-                Ok((d, _)) => verdicts.push(d.verdict_secs),
+            match hvharness::diagnose(&hang, build).await {
+                Ok(d) => verdicts.push(d.verdict_secs),
                 Err(e) => {
                     println!("  QEMU {}: diagnose failed: {e:#}", build.version);
                     ok = false;
                     break;
                 }
             }
-            match hvharness::runner::run(&good, build).await {
+            match hvharness::run(&good, build).await {
                 Ok(r) => boots.push(r.duration_secs),
                 Err(e) => {
                     println!("  QEMU {}: good boot failed: {e:#}", build.version);
@@ -457,10 +455,10 @@ async fn figure_idle(root: &Path, registry: &QemuRegistry, idle_secs: u32) -> bo
     let mut ok = true;
     for build in registry.builds() {
         progress(&format!("(i) QEMU {} idling {idle_secs} s", build.version));
-        match hvharness::runner::run(&scenario, build).await {
+        match hvharness::run(&scenario, build).await {
             Ok(r) => {
                 let early = match &r.observed {
-                    hvharness::runner::Observed::Hung { early: Some(e), .. } => {
+                    hvharness::Observed::Hung { early: Some(e), .. } => {
                         ok = false;
                         e.to_string()
                     }
@@ -889,7 +887,7 @@ async fn matrix_once(
 ) -> Result<(f64, f64, usize)> {
     let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
     let (wall, stdout) = matrix_stdout(root, binary, files, &extra).await?;
-    let file = hvharness::report::ResultFile::parse(&String::from_utf8_lossy(&stdout))
+    let file = hvharness::ResultFile::parse(&String::from_utf8_lossy(&stdout))
         .context("hvharness matrix --json printed no result file")?;
     let durations: Vec<f64> = file.cells.iter().filter_map(|c| c.duration_secs).collect();
     let sum: f64 = durations.iter().sum();
@@ -908,7 +906,7 @@ async fn matrix_reports(
     extra: &[String],
 ) -> Result<(f64, Vec<serde_json::Value>)> {
     let (wall, stdout) = matrix_stdout(root, binary, files, extra).await?;
-    let file = hvharness::report::ResultFile::parse(&String::from_utf8_lossy(&stdout))
+    let file = hvharness::ResultFile::parse(&String::from_utf8_lossy(&stdout))
         .context("hvharness matrix --json printed no result file")?;
     let runs = file.cells.into_iter().filter_map(|c| c.run);
     let runs = runs.map(serde_json::to_value).collect::<Result<_, _>>()?;
@@ -1165,7 +1163,7 @@ fn hot_page_variants(shipped: &Scenario) -> Result<Vec<(&'static str, Scenario)>
     let mut none = shipped.clone();
     none.breakpoints.clear();
     let mut unmitigated = shipped.clone();
-    unmitigated.breakpoints = vec![hvharness::scenario::BreakpointSpec {
+    unmitigated.breakpoints = vec![hvharness::BreakpointSpec {
         arm_after: None,
         ..target.clone()
     }];
@@ -1195,8 +1193,8 @@ struct HotPageBoot {
 /// A boot through the runner; an error unless it booted as expected (and,
 /// for the automatic variant, the harness chose an arming point).
 async fn hot_page_boot(build: &QemuBuild, scenario: &Scenario) -> Result<HotPageBoot> {
-    let report = hvharness::runner::run(scenario, build).await?;
-    if let hvharness::runner::Verdict::Unexpected(why) = &report.verdict {
+    let report = hvharness::run(scenario, build).await?;
+    if let hvharness::Verdict::Unexpected(why) = &report.verdict {
         bail!("{}: {why}", report.observed);
     }
     if scenario.auto_arm && !scenario.milestone_symbols.is_empty() {

@@ -1,8 +1,9 @@
-//! The library's front door: find a QEMU, build the firmware, run a
-//! scenario, each with the typed [`Error`] a caller can decide on.
+//! The library's front door: find a QEMU, build the firmware, run or
+//! diagnose a scenario, each with the typed [`Error`] a caller can decide on.
 
 use std::fmt;
 
+use crate::diagnosis::{diagnose_one, Diagnosis};
 use crate::qemu::{QemuBuild, QemuRegistry};
 use crate::runner::{EndedFromOutside, RunReport};
 use crate::scenario::Scenario;
@@ -68,6 +69,16 @@ pub fn build_firmware(scenario: &Scenario) -> Result<(), Error> {
 /// against the scenario's expectation for that version.
 pub async fn run(scenario: &Scenario, build: &QemuBuild) -> Result<RunReport, Error> {
     crate::runner::run(scenario, build).await.map_err(of_run)
+}
+
+/// Runs `scenario` on `build` (the firmware built) like [`run`] and, when
+/// the boot does not finish, explains why: the first fault behind the hang,
+/// the page-table walk, the rule that names a cause and its fix. The
+/// [`Diagnosis`] holds the run's observation too; [`crate::render_diagnosis`]
+/// puts it all in words. QEMU is stopped before this returns.
+pub async fn diagnose(scenario: &Scenario, build: &QemuBuild) -> Result<Diagnosis, Error> {
+    let (diagnosis, _) = diagnose_one(scenario, build, false).await.map_err(of_run)?;
+    Ok(diagnosis)
 }
 
 /// A run's error by kind: QEMU ended from outside, or anything else.

@@ -48,9 +48,16 @@
 //!
 //! Load a scenario, pick a QEMU build from the registry, build the firmware
 //! and run; the [`RunReport`] says what was observed and the verdict, and
-//! [`render_run`] puts it in words. Errors are an [`Error`] by what a caller
-//! can do about them. The library prints nothing: what the registry left
-//! out is in [`QemuRegistry::warnings`].
+//! [`render_run`] puts it in words. [`diagnose`] runs and, when the boot does
+//! not finish, says why (a [`Diagnosis`], in words by [`render_diagnosis`]);
+//! [`ResultFile`] reads the JSON results the command line writes, and
+//! [`decode_csr`] names a CSR value's fields. Errors are an [`Error`] by what
+//! a caller can do about them. The library prints nothing: what the registry
+//! left out is in [`QemuRegistry::warnings`].
+//!
+//! That is the whole API: every module is private. The hidden `internals`
+//! module is not API; it exists for the crate's own end-to-end tests and
+//! bench only.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), hvharness::Error> {
@@ -81,31 +88,37 @@
 #![allow(rustdoc::private_intra_doc_links)]
 
 mod api;
-pub mod bisect;
+mod bisect;
 mod child;
 mod cli;
-pub mod console;
-pub mod debug;
-pub mod diagnosis;
-pub mod elf;
-pub mod firmware;
-pub mod harts;
-pub mod project;
-pub mod provenance;
-pub mod qemu;
-pub mod report;
-pub mod riscv;
-pub mod rsp;
-pub mod runner;
-pub mod scenario;
-pub mod signals;
-pub mod snapshot;
+mod console;
+mod debug;
+mod diagnosis;
+mod elf;
+mod firmware;
+mod harts;
+#[doc(hidden)]
+pub mod internals;
+mod project;
+mod provenance;
+mod qemu;
+mod report;
+mod riscv;
+mod rsp;
+mod runner;
+mod scenario;
+mod signals;
+mod snapshot;
 
-pub use api::{build_firmware, find_qemu, load_scenario, run, Error};
+pub use api::{build_firmware, diagnose, find_qemu, load_scenario, run, Error};
+pub use diagnosis::harts::HartSummary;
+pub use diagnosis::{Diagnosis, FaultReport, Finding};
 pub use qemu::{QemuBuild, QemuRegistry, QemuVersion};
-pub use report::{render_diagnosis, render_run, Cell, ResultFile, RunRecord};
+pub use report::{render_diagnosis, render_run, Cell, CellStatus, ResultFile, RunRecord};
+pub use riscv::{decode_csr, DecodedCsr, TrapTarget};
+pub use runner::dialogue::{DialogueAction, DialogueEvent};
 pub use runner::{Observed, RunReport, Verdict};
-pub use scenario::Scenario;
+pub use scenario::{BreakpointSpec, Scenario};
 
 /// The `hvharness` command line (what the binary runs).
 pub use cli::main as cli_main;

@@ -9,9 +9,7 @@
 
 mod common;
 
-use hvharness::report::render_run;
-use hvharness::runner::{self, Observed, Verdict};
-use hvharness::scenario::Scenario;
+use hvharness::{render_run, Observed, Scenario, Verdict};
 
 fn scenario() -> Scenario {
     let shipped = common::root().join("scenarios/hypervisor-hotpage.toml");
@@ -50,7 +48,7 @@ async fn armed_on_events(version: &str) {
         return;
     };
     common::firmware();
-    let report = runner::run(&scenario(), &build).await.unwrap();
+    let report = hvharness::run(&scenario(), &build).await.unwrap();
     let shown = render_run(&report);
     assert!(matches!(report.observed, Observed::Booted), "{shown}");
     assert!(matches!(report.verdict, Verdict::AsExpected), "{shown}");

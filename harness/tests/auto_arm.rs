@@ -13,11 +13,9 @@ mod common;
 
 use std::path::Path;
 
-use hvharness::debug::DebugSession;
-use hvharness::qemu::{LaunchOptions, QemuProcess};
-use hvharness::report::render_run;
-use hvharness::runner::{self, Observed, Verdict};
-use hvharness::scenario::Scenario;
+use hvharness::internals::debug::DebugSession;
+use hvharness::internals::qemu::{LaunchOptions, QemuProcess};
+use hvharness::{render_run, Observed, Scenario, Verdict};
 
 /// The hotpage fixture with its boot path listed and kvminithart's
 /// breakpoint without `arm_after` (the harness arms it, unless `auto_arm`
@@ -52,7 +50,7 @@ fn validate(run: &serde_json::Value) {
 
 /// With `auto_arm = false`, the breakpoint is in from the start and no
 /// arming point is chosen (the session alone, QEMU paused: no slow boot).
-async fn turned_off_inserts_at_the_start(dir: &Path, build: &hvharness::qemu::QemuBuild) {
+async fn turned_off_inserts_at_the_start(dir: &Path, build: &hvharness::QemuBuild) {
     let off = scenario(dir, false);
     let mut qemu = QemuProcess::launch(
         build,
@@ -91,7 +89,7 @@ async fn armed_automatically(version: &str) {
     let dir = tempfile::tempdir().expect("a temp dir");
     turned_off_inserts_at_the_start(dir.path(), &build).await;
 
-    let report = runner::run(&scenario(dir.path(), true), &build)
+    let report = hvharness::run(&scenario(dir.path(), true), &build)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     let shown = render_run(&report);

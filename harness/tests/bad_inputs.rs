@@ -571,7 +571,7 @@ fn every_shipped_scenario_loads() {
     for e in std::fs::read_dir(&dir).expect("scenarios/").flatten() {
         let p = e.path();
         if p.extension().is_some_and(|x| x == "toml") {
-            if let Err(e) = hvharness::scenario::Scenario::load(&p) {
+            if let Err(e) = hvharness::Scenario::load(&p) {
                 panic!("{}: {e:#}", p.display());
             }
             n += 1;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hvharness::qemu::QemuVersion;
+use hvharness::QemuVersion;
 use serde_json::Value;
 
 /// A finished child: exit code and its output.
@@ -188,7 +188,7 @@ fn bisect_versions_finds_the_first_version_that_hangs() {
 
 /// A `qemu-system-riscv64` that says it is `claims` and runs `real`: five
 /// versions from the two Debian builds, to see a longer search on real runs.
-fn stand_in(dir: &Path, claims: &str, real: &hvharness::qemu::QemuBuild) -> PathBuf {
+fn stand_in(dir: &Path, claims: &str, real: &hvharness::QemuBuild) -> PathBuf {
     let path = dir.join(format!("qemu-{claims}"));
     let data = real
         .data_dir
@@ -489,22 +489,11 @@ fn check_exit_codes_for_git_bisect_run() {
 // ---------------------------------------------------------------------------
 // git bisect run
 
+/// [`common::git_command`], bounded, with the project's QEMU prefixes for
+/// `git bisect run hvharness`.
 fn git(repo: &Path, args: &[&str]) -> Ran {
-    let mut cmd = Command::new("git");
-    cmd.args([
-        "-c",
-        "user.name=hvharness test",
-        "-c",
-        "user.email=test@hvharness.invalid",
-        "-c",
-        "commit.gpgsign=false",
-    ])
-    .args(args)
-    .current_dir(repo)
-    .env("GIT_CONFIG_NOSYSTEM", "1")
-    .env("GIT_CONFIG_GLOBAL", "/dev/null")
-    // For `git bisect run hvharness`: the project's QEMU prefixes.
-    .env("HVHARNESS_ROOT", common::root());
+    let mut cmd = common::git_command(repo, args);
+    cmd.env("HVHARNESS_ROOT", common::root());
     run_bounded(cmd, Duration::from_secs(900))
 }
 

@@ -7,9 +7,7 @@
 
 mod common;
 
-use hvharness::report::render_run;
-use hvharness::runner::{self, Observed, RunReport, Verdict};
-use hvharness::scenario::Scenario;
+use hvharness::{render_run, Observed, RunReport, Scenario, Verdict};
 
 fn hotpage() -> Scenario {
     let path = common::root().join("scenarios/hypervisor-hotpage.toml");
@@ -45,7 +43,7 @@ async fn late_breakpoint_stops_on_every_hart(version: &str) {
         return;
     };
     common::firmware();
-    let report = runner::run(&hotpage(), &build).await.unwrap();
+    let report = hvharness::run(&hotpage(), &build).await.unwrap();
     assert_booted(&report);
     let shown = render_run(&report);
     let both = vec![(0, "VS".to_string()), (1, "VS".to_string())];
@@ -77,7 +75,7 @@ async fn never_triggered_is_never_inserted(version: &str) {
     // top of the guest's RAM): kvminithart must not stop anywhere.
     scenario.breakpoints[0].at = "0x80fff000".into();
     scenario.breakpoints[1].arm_after = Some("0x80fff000".into());
-    let report = runner::run(&scenario, &build).await.unwrap();
+    let report = hvharness::run(&scenario, &build).await.unwrap();
     assert_booted(&report);
     assert!(report.stops.is_empty(), "{}", render_run(&report));
 }

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use hvharness::qemu::QemuVersion;
+use hvharness::QemuVersion;
 use serde_json::Value;
 
 /// The binary with the project's QEMU prefixes in view, from any directory.

@@ -9,13 +9,11 @@ mod common;
 
 use std::path::Path;
 
-use hvharness::diagnosis::{diagnose_one, Diagnosis};
-use hvharness::elf::ElfSet;
-use hvharness::provenance::{self, WriteKind};
-use hvharness::qemu::quirks::{HENVCFG_RESET_ADUE, SVADU};
-use hvharness::qemu::QemuVersion;
-use hvharness::runner::csr_trace::{self, CsrTrace};
-use hvharness::scenario::Scenario;
+use hvharness::internals::elf::ElfSet;
+use hvharness::internals::provenance::{self, WriteKind};
+use hvharness::internals::qemu::quirks::{HENVCFG_RESET_ADUE, SVADU};
+use hvharness::internals::runner::csr_trace::{self, CsrTrace};
+use hvharness::{Diagnosis, QemuVersion, Scenario};
 
 const STCE: u64 = 1 << 63;
 const ADUE: u64 = 1 << 61;
@@ -59,7 +57,7 @@ async fn traced(scenario: &Scenario, version: &str) -> Option<CsrTrace> {
 
 async fn diagnosed(scenario: &Scenario, version: &str) -> Option<Diagnosis> {
     let build = common::qemu_or_skip(version, &scenario.name)?;
-    let (d, _) = diagnose_one(scenario, &build, false)
+    let d = hvharness::diagnose(scenario, &build)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     Some(d)
@@ -78,12 +76,7 @@ fn adue_text(d: &Diagnosis) -> (String, String) {
         .iter()
         .flat_map(|f| &f.findings)
         .find(|f| f.rule == "adue")
-        .unwrap_or_else(|| {
-            panic!(
-                "no adue finding: {}",
-                hvharness::report::render_diagnosis(d)
-            )
-        });
+        .unwrap_or_else(|| panic!("no adue finding: {}", hvharness::render_diagnosis(d)));
     (f.details.join("\n"), f.fix.clone().unwrap_or_default())
 }
 
@@ -294,7 +287,7 @@ async fn in_run_report(version: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = traced_noadue(dir.path(), "[\"henvcfg\"]");
     let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
-    let report = hvharness::runner::run(&scenario, &build)
+    let report = hvharness::run(&scenario, &build)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(!report.verdict.is_failure(), "{:?}", report.verdict);

@@ -11,37 +11,32 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hvharness::diagnosis::harts::HartSummary;
-use hvharness::diagnosis::TrapTarget;
-use hvharness::diagnosis::{diagnose_one, Diagnosis, FaultReport, Finding};
-use hvharness::runner::Observed;
-use hvharness::scenario::Scenario;
+use hvharness::{Diagnosis, FaultReport, Finding, HartSummary, Observed, Scenario, TrapTarget};
 
 fn scenario(file: &str) -> Scenario {
     Scenario::load(&common::root().join("scenarios").join(file)).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// Diagnoses `file` on `version`; None when that QEMU is missing (reported).
-async fn diagnosed(file: &str, version: &str) -> Option<hvharness::diagnosis::Diagnosis> {
+async fn diagnosed(file: &str, version: &str) -> Option<Diagnosis> {
     let build = common::qemu_or_skip(version, file)?;
     common::firmware();
     let scenario = scenario(file);
-    let read_before = hvharness::elf::files_read_on_this_thread();
-    let (d, live) = diagnose_one(&scenario, &build, false)
+    let read_before = hvharness::internals::elf::files_read_on_this_thread();
+    let d = hvharness::diagnose(&scenario, &build)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
-    assert!(live.is_none(), "QEMU is only kept for --gdb");
     // Debugger, judge and diagnosis share one reading of the symbol files
     // (they read each file three times before).
     assert_eq!(
-        hvharness::elf::files_read_on_this_thread() - read_before,
+        hvharness::internals::elf::files_read_on_this_thread() - read_before,
         scenario.elfs.len() as u64,
         "each ELF file read once per diagnose"
     );
     Some(d)
 }
 
-fn rules_of(d: &hvharness::diagnosis::Diagnosis) -> Vec<String> {
+fn rules_of(d: &Diagnosis) -> Vec<String> {
     d.faults
         .iter()
         .flat_map(|f| f.findings.iter().map(|x| x.rule.clone()))
@@ -52,7 +47,7 @@ async fn adue_hang(version: &str) {
     let Some(d) = diagnosed("hypervisor-noadue-2vm.toml", version).await else {
         return;
     };
-    let text = hvharness::report::render_diagnosis(&d);
+    let text = hvharness::render_diagnosis(&d);
     if d.qemu < "9.0.0".parse().unwrap() {
         assert!(matches!(d.observed, Observed::Booted), "{text}");
         assert!(d.faults.is_empty(), "{text}");
@@ -121,7 +116,7 @@ async fn injected_diagnosis(
     rule: &str,
 ) -> Option<Diagnosis> {
     let d = diagnosed(file, version).await?;
-    let text = hvharness::report::render_diagnosis(&d);
+    let text = hvharness::render_diagnosis(&d);
     assert!(matches!(d.observed, Observed::Hung { .. }), "{text}");
     let f = d
         .faults
@@ -177,7 +172,7 @@ async fn nodeleg(version: &str) {
     else {
         return;
     };
-    let text = hvharness::report::render_diagnosis(&d);
+    let text = hvharness::render_diagnosis(&d);
     for f in d.faults.iter().flat_map(|f| &f.findings) {
         assert_eq!(f.rule, "undelegated", "{text}");
         assert_names_the_writers(
@@ -235,7 +230,7 @@ async fn sbi_panic(version: &str) {
     let Some(d) = diagnosed("hypervisor-sbi-panic.toml", version).await else {
         return;
     };
-    let text = hvharness::report::render_diagnosis(&d);
+    let text = hvharness::render_diagnosis(&d);
     let Observed::Hung { early, .. } = &d.observed else {
         panic!("expected a hang:\n{text}");
     };
@@ -294,7 +289,7 @@ async fn highboot(version: &str) {
     let Some(d) = diagnosed("hypervisor-highboot.toml", version).await else {
         return;
     };
-    let text = hvharness::report::render_diagnosis(&d);
+    let text = hvharness::render_diagnosis(&d);
     let Observed::Hung { early, .. } = &d.observed else {
         panic!("expected a hang:\n{text}");
     };
@@ -386,7 +381,7 @@ async fn no_vsti(version: &str) {
     let Some(d) = diagnosed("hypervisor-no-vsti.toml", version).await else {
         return;
     };
-    let text = hvharness::report::render_diagnosis(&d);
+    let text = hvharness::render_diagnosis(&d);
     for (h, f) in waiting_harts_with(&d, &text, "interrupt-undelegated") {
         assert!(f.summary.starts_with("VSTI is pending"), "{text}");
         assert!(
@@ -424,7 +419,7 @@ async fn emul_htinst(version: &str) {
     let Some(d) = diagnosed("hypervisor-emul-htinst.toml", version).await else {
         return;
     };
-    let text = hvharness::report::render_diagnosis(&d);
+    let text = hvharness::render_diagnosis(&d);
     if d.qemu >= "8.0.0".parse().unwrap() {
         assert!(matches!(d.observed, Observed::Booted), "{text}");
         assert!(d.faults.is_empty(), "{text}");
@@ -476,7 +471,7 @@ async fn notimer(version: &str) {
     let Some(d) = diagnosed("fault-notimer.toml", version).await else {
         return;
     };
-    let text = hvharness::report::render_diagnosis(&d);
+    let text = hvharness::render_diagnosis(&d);
     for (_, f) in waiting_harts_with(&d, &text, "timer-never-armed") {
         assert!(f.summary.contains("vsie.STIE"), "{text}");
         assert!(
@@ -550,11 +545,13 @@ async fn gdb_hand_off(version: &str) {
         .to_string();
     // A debugger attaches and finds the hart where the diagnosis left it:
     // parked in the hypervisor after the guest's undelegated ecall from U-mode.
-    let mut gdb =
-        hvharness::rsp::RspClient::connect(addr.as_str(), hvharness::rsp::RspConfig::default())
-            .await
-            .unwrap();
-    gdb.select_register_thread(hvharness::rsp::ThreadId::qemu_hart(0))
+    let mut gdb = hvharness::internals::rsp::RspClient::connect(
+        addr.as_str(),
+        hvharness::internals::rsp::RspConfig::default(),
+    )
+    .await
+    .unwrap();
+    gdb.select_register_thread(hvharness::internals::rsp::ThreadId::qemu_hart(0))
         .await
         .unwrap();
     assert_eq!(gdb.read_register_u64("scause").await.unwrap(), Some(8));

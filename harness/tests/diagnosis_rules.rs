@@ -14,12 +14,12 @@ mod diagnosis_support;
 
 use std::path::PathBuf;
 
-use hvharness::diagnosis::backtrace::{backtrace, FrameRegs, MAX_DEPTH};
-use hvharness::diagnosis::rules::{diagnose, Evidence, Finding};
-use hvharness::diagnosis::walk::{
+use hvharness::internals::diagnosis::backtrace::{backtrace, FrameRegs, MAX_DEPTH};
+use hvharness::internals::diagnosis::rules::{diagnose, Evidence, Finding};
+use hvharness::internals::diagnosis::walk::{
     qemu_has_svadu, walk_fault, End, Regime, RspPhysMemory, Stage, Translated, Translation,
 };
-use hvharness::diagnosis::FaultContext;
+use hvharness::internals::diagnosis::FaultContext;
 
 use diagnosis_support::{say, Session};
 
@@ -162,7 +162,7 @@ async fn mmio_hole(version: &str) {
     let f = &found[0];
     assert!(f.summary.starts_with("access to unmapped MMIO at 0x10000003 (QEMU virt's UART0, a 16550): a store by guest:uartinit+"), "{}", f.summary);
     // The htinst quirk: 7.2 leaves it 0, 8.0 and later hold the transformed store.
-    let fills = hvharness::qemu::quirks::FILLS_HTINST.applies(s.version);
+    let fills = hvharness::internals::qemu::quirks::FILLS_HTINST.applies(s.version);
     assert_eq!(
         ctx.htinst.is_some_and(|i| i != 0),
         fills,

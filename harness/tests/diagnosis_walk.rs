@@ -14,15 +14,16 @@
 mod common;
 mod diagnosis_support;
 
-use hvharness::diagnosis::backtrace::{backtrace, FrameRegs, MAX_DEPTH};
-use hvharness::diagnosis::rules::{diagnose, Evidence};
-use hvharness::diagnosis::walk::{
+use hvharness::internals::diagnosis::backtrace::{backtrace, FrameRegs, MAX_DEPTH};
+use hvharness::internals::diagnosis::rules::{diagnose, Evidence};
+use hvharness::internals::diagnosis::walk::{
     qemu_has_svadu, walk_fault, MissingKind, Regime, RspPhysMemory, Stage, Translated, VirtMemory,
 };
-use hvharness::diagnosis::PhysMemory;
-use hvharness::qemu::{quirks, LaunchOptions, QemuProcess, QemuVersion};
-use hvharness::riscv::{envcfg, Atp, Cause, Level, PrivilegeLevel};
-use hvharness::rsp::{RspClient, RspConfig};
+use hvharness::internals::diagnosis::PhysMemory;
+use hvharness::internals::qemu::{quirks, LaunchOptions, QemuProcess};
+use hvharness::internals::riscv::{envcfg, Atp, Cause, Level, PrivilegeLevel};
+use hvharness::internals::rsp::{RspClient, RspConfig};
+use hvharness::QemuVersion;
 
 use diagnosis_support::{say, Session};
 

@@ -8,9 +8,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use hvharness::qemu::{LaunchOptions, QemuProcess};
-use hvharness::runner::{self, Verdict};
-use hvharness::scenario::Scenario;
+use hvharness::internals::qemu::{LaunchOptions, QemuProcess};
+use hvharness::{Scenario, Verdict};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -171,10 +170,10 @@ async fn scenario_run_leaves_image_unchanged(version: &str) {
     };
     let image = Image::new();
     let scenario = guest_scenario(image.args(""));
-    let report = runner::run(&scenario, &build)
+    let report = hvharness::run(&scenario, &build)
         .await
         .expect("the run completes");
-    let rendered = hvharness::report::render_run(&report);
+    let rendered = hvharness::render_run(&report);
     assert!(matches!(report.verdict, Verdict::AsExpected), "{rendered}");
     image.assert_unchanged("after a scenario run with the image attached");
 }

@@ -1,4 +1,4 @@
-//! `hvharness::elf` on the reference firmware: the guest kernel's
+//! The crate's `elf` on the reference firmware: the guest kernel's
 //! kvminithart (the ADUE story's breakpoint), the hypervisor's H-extension
 //! code, and the disassembler checked instruction by instruction against
 //! the cross toolchain's objdump.
@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
-use hvharness::elf::{disassemble_all, ElfError, ElfImage, ElfSet, Instruction, SymbolType};
+use hvharness::internals::elf::{
+    disassemble_all, ElfError, ElfImage, ElfSet, Instruction, SymbolType,
+};
 
 fn image(path: &Path, name: &str) -> ElfImage {
     ElfImage::load(path, Some(name), 0).unwrap_or_else(|e| panic!("{e}"))

@@ -13,8 +13,7 @@
 
 mod common;
 
-use hvharness::runner::{self, RunReport, Verdict};
-use hvharness::scenario::Scenario;
+use hvharness::{RunReport, Scenario, Verdict};
 
 /// fault-illegal.toml with absolute paths, no build step, and `trap` added
 /// to its outcome; run on `version`.
@@ -47,7 +46,7 @@ async fn run_with_trap(version: &str, trap: &str) -> Option<RunReport> {
     let path = dir.path().join("fault-illegal-trap.toml");
     std::fs::write(&path, text).expect("write the scenario");
     let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
-    let report = runner::run(&scenario, &build)
+    let report = hvharness::run(&scenario, &build)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     Some(report)
@@ -62,7 +61,7 @@ async fn met_in_the_faulting_function(version: &str) {
     else {
         return;
     };
-    let text = hvharness::report::render_run(&report);
+    let text = hvharness::render_run(&report);
     assert!(matches!(report.verdict, Verdict::AsExpected), "{text}");
     let t = report.first_trap.as_ref().expect("the matching trap");
     assert_eq!(t.cause, 2, "{text}");
@@ -86,7 +85,7 @@ async fn not_met_where_the_cause_never_occurs(version: &str) {
     else {
         return;
     };
-    let text = hvharness::report::render_run(&report);
+    let text = hvharness::render_run(&report);
     let Verdict::Unexpected(why) = &report.verdict else {
         panic!("cause 0x2 never occurs in kvminithart, yet:\n{text}");
     };

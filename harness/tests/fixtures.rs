@@ -7,10 +7,7 @@
 
 mod common;
 
-use hvharness::report::render_run;
-use hvharness::runner::dialogue::DialogueAction;
-use hvharness::runner::{self, Observed, RunReport, Verdict};
-use hvharness::scenario::Scenario;
+use hvharness::{render_run, DialogueAction, Observed, RunReport, Scenario, Verdict};
 
 fn scenario(file: &str) -> Scenario {
     let path = common::root().join("scenarios").join(file);
@@ -44,7 +41,7 @@ async fn slowstart_is_booted(version: &str) {
         return;
     };
     common::firmware();
-    let report = runner::run(&scenario("hypervisor-slowstart.toml"), &build)
+    let report = hvharness::run(&scenario("hypervisor-slowstart.toml"), &build)
         .await
         .unwrap();
     assert_booted(&report);
@@ -55,7 +52,7 @@ async fn mmio_poll_is_booted(version: &str) {
         return;
     };
     common::firmware();
-    let report = runner::run(&scenario("hypervisor-mmio-poll.toml"), &build)
+    let report = hvharness::run(&scenario("hypervisor-mmio-poll.toml"), &build)
         .await
         .unwrap();
     assert_booted(&report);
@@ -68,7 +65,7 @@ async fn reentry_boots_once(version: &str) {
         return;
     };
     common::firmware();
-    let report = runner::run(&scenario("hypervisor-reentry.toml"), &build)
+    let report = hvharness::run(&scenario("hypervisor-reentry.toml"), &build)
         .await
         .unwrap();
     assert_booted(&report);
@@ -96,7 +93,7 @@ async fn short_stress_dialogue_is_booted(version: &str) {
     common::firmware();
     let mut s = scenario("hypervisor-stress.toml");
     s.consoles[0].steps[0].send = Some("stress 5\n".to_string());
-    let report = runner::run(&s, &build).await.unwrap();
+    let report = hvharness::run(&s, &build).await.unwrap();
     assert_booted(&report);
     check_stress(&report);
 }
@@ -158,7 +155,7 @@ expect = '(?m)^\d+\r?$'
 timeout_secs = 20
 "#;
     let s = standalone(dir.path(), steps);
-    let report = runner::run(&s, &build).await.unwrap();
+    let report = hvharness::run(&s, &build).await.unwrap();
     assert_booted(&report);
     let actions: Vec<String> = report
         .dialogue
@@ -203,7 +200,7 @@ expect = 'polo'
 timeout_secs = 2
 "#;
     let s = standalone(dir.path(), steps);
-    let report = runner::run(&s, &build).await.unwrap();
+    let report = hvharness::run(&s, &build).await.unwrap();
     let shown = render_run(&report);
     match &report.observed {
         Observed::Hung {
@@ -250,7 +247,7 @@ expect = 'after the halt'
 timeout_secs = 60
 "#;
     let s = standalone(dir.path(), steps);
-    let report = runner::run(&s, &build).await.unwrap();
+    let report = hvharness::run(&s, &build).await.unwrap();
     let shown = render_run(&report);
     match &report.observed {
         Observed::Exited { console, missing } => {
@@ -296,7 +293,7 @@ async fn stress_60s_dialogue_is_booted() {
         return;
     };
     common::firmware();
-    let report = runner::run(&scenario("hypervisor-stress.toml"), &build)
+    let report = hvharness::run(&scenario("hypervisor-stress.toml"), &build)
         .await
         .unwrap();
     assert_booted(&report);

@@ -13,19 +13,16 @@
 
 mod common;
 
-use hvharness::diagnosis::{diagnose_one, Diagnosis, FaultReport, TrapTarget};
-use hvharness::runner::Observed;
-use hvharness::scenario::Scenario;
+use hvharness::{Diagnosis, FaultReport, Observed, Scenario, TrapTarget};
 
 async fn diagnosed(file: &str, version: &str) -> Option<Diagnosis> {
     let build = common::qemu_or_skip(version, file)?;
     common::firmware();
     let scenario = Scenario::load(&common::root().join("scenarios").join(file))
         .unwrap_or_else(|e| panic!("{e:#}"));
-    let (d, live) = diagnose_one(&scenario, &build, false)
+    let d = hvharness::diagnose(&scenario, &build)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
-    assert!(live.is_none(), "QEMU is only kept for --gdb");
     Some(d)
 }
 
@@ -118,7 +115,7 @@ async fn spinning_vector(version: &str) {
     let Some(d) = diagnosed("hypervisor-nocounters-spin.toml", version).await else {
         return;
     };
-    let text = hvharness::report::render_diagnosis(&d);
+    let text = hvharness::render_diagnosis(&d);
     let early = early_verdict(&d, &text);
     assert!(
         early.contains("is parked in the guest's own trap handler guest:spinvec (j . loop, VS")
@@ -141,7 +138,7 @@ async fn panicking_kernel(version: &str) {
     let Some(d) = diagnosed("hypervisor-nocounters.toml", version).await else {
         return;
     };
-    let text = hvharness::report::render_diagnosis(&d);
+    let text = hvharness::render_diagnosis(&d);
     let early = early_verdict(&d, &text);
     assert!(
         early.contains("is parked in the guest at guest:panic+")

@@ -9,12 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hvharness::debug::DebugSession;
-use hvharness::qemu::trap_log::{LoggedTrap, SharedTrapLog};
-use hvharness::qemu::{LaunchOptions, LogSink, QemuProcess};
-use hvharness::runner::inspect::{self, StormCheck};
-use hvharness::runner::{self, Observed};
-use hvharness::scenario::Scenario;
+use hvharness::internals::debug::DebugSession;
+use hvharness::internals::qemu::trap_log::{LoggedTrap, SharedTrapLog};
+use hvharness::internals::qemu::{LaunchOptions, LogSink, QemuProcess};
+use hvharness::internals::runner::{confirm_storm, StormCheck};
+use hvharness::{Observed, Scenario, Verdict};
 
 /// Longest a load test keeps the host busy.
 const HOG_LIMIT: Duration = Duration::from_secs(120);
@@ -65,7 +64,7 @@ async fn idle_at_prompt_is_not_hung(version: &str, secs: u32, load: bool) {
     let dir = tempfile::tempdir().unwrap();
     let scenario = idle_scenario(dir.path(), secs);
     let _hog = load.then(|| common::CpuHog::start(HOG_LIMIT));
-    let report = runner::run(&scenario, &build).await.unwrap();
+    let report = hvharness::run(&scenario, &build).await.unwrap();
     match &report.observed {
         Observed::Hung {
             early: None,
@@ -102,7 +101,7 @@ async fn noadue_hang_is_called_early(version: &str, load: bool) {
     let scenario =
         Scenario::load(&common::root().join("scenarios/hypervisor-noadue-2vm.toml")).unwrap();
     let _hog = load.then(|| common::CpuHog::start(HOG_LIMIT));
-    let report = runner::run(&scenario, &build).await.unwrap();
+    let report = hvharness::run(&scenario, &build).await.unwrap();
     match &report.observed {
         Observed::Hung {
             early: Some(why), ..
@@ -137,7 +136,7 @@ async fn parked_hart_is_called_early(version: &str, load: bool) {
     common::firmware();
     let scenario = Scenario::load(&common::root().join("scenarios/fault-nodeleg.toml")).unwrap();
     let _hog = load.then(|| common::CpuHog::start(HOG_LIMIT));
-    let report = runner::run(&scenario, &build).await.unwrap();
+    let report = hvharness::run(&scenario, &build).await.unwrap();
     match &report.observed {
         // The verdict names where the hart is parked, as read from it.
         Observed::Hung {
@@ -156,7 +155,7 @@ async fn parked_hart_is_called_early(version: &str, load: bool) {
         other => panic!("expected an early hang verdict, got {other:?}"),
     }
     assert!(
-        matches!(report.verdict, runner::Verdict::AsExpected),
+        matches!(report.verdict, Verdict::AsExpected),
         "{:?}",
         report.verdict
     );
@@ -175,7 +174,7 @@ async fn stuck_hart_is_named_early(version: &str, file: &str) {
     };
     common::firmware();
     let scenario = Scenario::load(&common::root().join("scenarios").join(file)).unwrap();
-    let report = runner::run(&scenario, &build).await.unwrap();
+    let report = hvharness::run(&scenario, &build).await.unwrap();
     let Observed::Hung {
         early: Some(why), ..
     } = &report.observed
@@ -200,7 +199,7 @@ async fn stuck_hart_is_named_early(version: &str, file: &str) {
         "the boot jump is blamed: {why}"
     );
     assert!(
-        matches!(report.verdict, runner::Verdict::AsExpected),
+        matches!(report.verdict, Verdict::AsExpected),
         "{:?}",
         report.verdict
     );
@@ -322,7 +321,7 @@ async fn storm_probe_tells_emulation_from_a_loop(version: &str) {
         let log = Arc::new(SharedTrapLog::new(2));
         let _storm = FakeStorm::start(log.clone(), &trap, go_on);
         let mut records = Vec::new();
-        let got = inspect::confirm_storm(&mut session, &log, &trap, &mut records)
+        let got = confirm_storm(&mut session, &log, &trap, &mut records)
             .await
             .unwrap();
         assert_eq!(got, want, "probe after {:#x}", trap.epc);

@@ -14,9 +14,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use hvharness::diagnosis::diagnose_one;
-use hvharness::runner::{self, Observed};
-use hvharness::scenario::Scenario;
+use hvharness::{Observed, Scenario};
 
 const LINKED_AT: u64 = 0xffff_ffc0_8020_0000;
 const LOADED_AT: u64 = 0x8020_0000;
@@ -139,7 +137,7 @@ fn build(dir: &Path) -> u64 {
         &["-O", "binary", "high.elf", "high.bin"],
         dir,
     );
-    let elf = hvharness::elf::ElfImage::load(dir.join("high.elf"), Some("hv"), 0)
+    let elf = hvharness::internals::elf::ElfImage::load(dir.join("high.elf"), Some("hv"), 0)
         .expect("high.elf loads");
     let park = elf.symbol_address("park").expect("park");
     assert_eq!(park & !0xfff, LINKED_AT, "park is linked high");
@@ -160,8 +158,8 @@ fn scenario(dir: &Path, park_low: u64, placed: &str, cpu: &str) -> Scenario {
 
 /// Runs `scenario` and checks that its stop at park's load address names
 /// park and the supervisor mode `mode`.
-async fn stop_names_park(scenario: &Scenario, qemu: &hvharness::qemu::QemuBuild, mode: &str) {
-    let report = runner::run(scenario, qemu)
+async fn stop_names_park(scenario: &Scenario, qemu: &hvharness::QemuBuild, mode: &str) {
+    let report = hvharness::run(scenario, qemu)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     let version = qemu.version;
@@ -202,14 +200,14 @@ async fn stop_and_diagnosis_name_the_symbol(version: &str) {
     );
     stop_names_park(&moved, &qemu, "HS").await;
 
-    let (d, _) = diagnose_one(&loaded, &qemu, false)
+    let d = hvharness::diagnose(&loaded, &qemu)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(
         matches!(d.observed, Observed::Hung { .. }),
         "QEMU {version}"
     );
-    let text = hvharness::report::render_diagnosis(&d);
+    let text = hvharness::render_diagnosis(&d);
     let hart = d
         .harts
         .first()

@@ -8,9 +8,7 @@
 
 mod common;
 
-use hvharness::qemu::QemuRegistry;
-use hvharness::runner::{self, Verdict};
-use hvharness::scenario::Scenario;
+use hvharness::{QemuRegistry, Scenario, Verdict};
 
 async fn cell(version: &str, file: &str) {
     let Some(build) = common::qemu_or_skip(version, file) else {
@@ -23,10 +21,10 @@ async fn cell(version: &str, file: &str) {
         common::skipped(&why);
         return;
     }
-    let report = runner::run(&scenario, &build)
+    let report = hvharness::run(&scenario, &build)
         .await
         .unwrap_or_else(|e| panic!("{file} on {version}: {e:#}"));
-    let rendered = hvharness::report::render_run(&report);
+    let rendered = hvharness::render_run(&report);
     assert!(matches!(report.verdict, Verdict::AsExpected), "{rendered}");
     if scenario.breakpoints.is_empty() {
         return;

@@ -19,9 +19,10 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use hvharness::qemu::{
-    ConsoleAttach, ConsoleSpec, LaunchOptions, MachineSpec, QemuBuild, QemuProcess,
+use hvharness::internals::qemu::{
+    ConsoleAttach, ConsoleSpec, LaunchOptions, MachineSpec, QemuProcess,
 };
+use hvharness::QemuBuild;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 

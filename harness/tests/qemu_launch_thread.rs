@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use hvharness::qemu::{LaunchOptions, MachineSpec, QemuProcess};
+use hvharness::internals::qemu::{LaunchOptions, MachineSpec, QemuProcess};
 
 fn bare_opensbi() -> MachineSpec {
     MachineSpec {

@@ -4,8 +4,8 @@ mod common;
 
 use std::time::Duration;
 
-use hvharness::qemu::{LaunchOptions, MachineSpec, QemuProcess};
-use hvharness::rsp::{RspClient, RspConfig};
+use hvharness::internals::qemu::{LaunchOptions, MachineSpec, QemuProcess};
+use hvharness::internals::rsp::{RspClient, RspConfig};
 use regex::Regex;
 
 /// Where virt's harts start: the boot ROM.

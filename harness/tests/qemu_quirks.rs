@@ -1,4 +1,4 @@
-//! Every quirk of `hvharness::qemu::quirks` checked on every installed QEMU of
+//! Every quirk of the crate's `qemu::quirks` checked on every installed QEMU of
 //! the matrix (7.2.22, 8.0.2, 9.2.0, 10.0.2): each test asserts that the
 //! behaviour is there exactly on the versions whose range says so. A missing
 //! version prints a `skipped:` line. (fills-htinst is checked on the
@@ -6,12 +6,11 @@
 
 mod common;
 
-use hvharness::qemu::quirks::{self, Quirk};
-use hvharness::qemu::{LaunchOptions, MachineSpec, QemuBuild, QemuProcess};
-use hvharness::riscv::envcfg;
-use hvharness::rsp::{RspClient, RspConfig, ThreadId};
-use hvharness::runner;
-use hvharness::scenario::Scenario;
+use hvharness::internals::qemu::quirks::{self, Quirk};
+use hvharness::internals::qemu::{LaunchOptions, MachineSpec, QemuProcess};
+use hvharness::internals::riscv::envcfg;
+use hvharness::internals::rsp::{RspClient, RspConfig, ThreadId};
+use hvharness::{QemuBuild, Scenario};
 
 fn machine(cpu: &str) -> MachineSpec {
     common::virt(cpu, 1)
@@ -170,13 +169,13 @@ async fn priv_at_a_vs_stop(version: &str) {
     common::firmware();
     let scenario = Scenario::load(&common::root().join("scenarios/hypervisor-2vm.toml"))
         .unwrap_or_else(|e| panic!("{e:#}"));
-    let report = runner::run(&scenario, &build)
+    let report = hvharness::run(&scenario, &build)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(
         !report.stops.is_empty(),
         "{}",
-        hvharness::report::render_run(&report)
+        hvharness::render_run(&report)
     );
     for stop in &report.stops {
         let raw = stop.csr("priv").and_then(|c| c.raw).expect("priv dumped");

@@ -11,12 +11,11 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use hvharness::console::Console;
-use hvharness::qemu::{
-    ConsoleAttach, ConsoleSpec, LaunchOptions, MachineSpec, QemuBuild, QemuProcess,
+use hvharness::internals::console::Console;
+use hvharness::internals::qemu::{
+    ConsoleAttach, ConsoleSpec, LaunchOptions, MachineSpec, QemuProcess,
 };
-use hvharness::runner::{self, Observed, Verdict};
-use hvharness::scenario::Scenario;
+use hvharness::{Observed, QemuBuild, Scenario, Verdict};
 use regex::Regex;
 
 const BOOT_LIMIT: Duration = Duration::from_secs(60);
@@ -209,10 +208,10 @@ async fn noadue(version: &str) {
     let fw = common::firmware();
     let scenario =
         Scenario::load(&common::root().join("scenarios/hypervisor-noadue-2vm.toml")).unwrap();
-    let report = runner::run(&scenario, &build)
+    let report = hvharness::run(&scenario, &build)
         .await
         .expect("the run completes");
-    let rendered = hvharness::report::render_run(&report);
+    let rendered = hvharness::render_run(&report);
     assert!(matches!(report.verdict, Verdict::AsExpected), "{rendered}");
     let hangs = build.version >= "9.0.0".parse().unwrap();
     if !hangs {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use hvharness::report::{CellStatus, ResultFile};
+use hvharness::{CellStatus, ResultFile};
 use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
 
 const WORKFLOW: &str = ".github/workflows/hvharness-matrix.yml";
@@ -295,7 +295,7 @@ fn shards_follow_qemu_filters_and_durations() {
     let mut previous = Vec::new();
     for (s, secs) in [("guest-standalone", 1.0), ("hypervisor-noadue-2vm", 10.0)] {
         for v in want {
-            let mut c = hvharness::report::Cell::not_run(s, v, CellStatus::Passed, String::new());
+            let mut c = hvharness::Cell::not_run(s, v, CellStatus::Passed, String::new());
             c.reason = None;
             c.duration_secs = Some(secs);
             c.run = Some(
@@ -420,8 +420,7 @@ fn junit_of_failed_and_skipped_cells() {
 fn merge_errors_name_the_files() {
     let dir = tempfile::tempdir().unwrap();
     let a: PathBuf = dir.path().join("a.json");
-    let cell =
-        hvharness::report::Cell::not_run("s", "9.2.0", CellStatus::Skipped, "not here".into());
+    let cell = hvharness::Cell::not_run("s", "9.2.0", CellStatus::Skipped, "not here".into());
     ResultFile::new(Some("1/2".into()), vec![cell])
         .write(&a)
         .unwrap();

@@ -9,8 +9,8 @@ mod common;
 
 use std::time::Duration;
 
-use hvharness::qemu::{LaunchOptions, MachineSpec, QemuProcess};
-use hvharness::rsp::{
+use hvharness::internals::qemu::{LaunchOptions, MachineSpec, QemuProcess};
+use hvharness::internals::rsp::{
     BreakpointType, RegisterValue, RspClient, RspConfig, RspError, ThreadId, WatchKind,
 };
 
@@ -93,15 +93,15 @@ async fn paused_machine_state(version: &str) {
         let menvcfg = gdb.read_register_u64("menvcfg").await.unwrap();
         eprintln!("QEMU {version} hart {i}: menvcfg={menvcfg:x?} henvcfg={henvcfg:x?}");
         // Reset values by version: see quirks::HENVCFG_RESET_ADUE / MENVCFG_RESET_ADUE.
-        let v: hvharness::qemu::QemuVersion = version.parse().unwrap();
+        let v: hvharness::QemuVersion = version.parse().unwrap();
         assert_eq!(
             henvcfg,
-            Some(hvharness::riscv::envcfg::henvcfg_at_reset(v)),
+            Some(hvharness::internals::riscv::envcfg::henvcfg_at_reset(v)),
             "henvcfg at reset"
         );
         assert_eq!(
             menvcfg,
-            Some(hvharness::riscv::envcfg::menvcfg_at_reset(v)),
+            Some(hvharness::internals::riscv::envcfg::menvcfg_at_reset(v)),
             "menvcfg at reset"
         );
     }

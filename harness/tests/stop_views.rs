@@ -10,9 +10,7 @@
 
 mod common;
 
-use hvharness::report::render_run;
-use hvharness::runner;
-use hvharness::scenario::Scenario;
+use hvharness::{render_run, Scenario};
 use serde_json::Value;
 
 const DUMP: &str = r#"["priv", "scause", "vscause", "sepc", "satp", "vsatp"]"#;
@@ -90,7 +88,7 @@ async fn views_at_v1(version: &str) {
     };
     common::firmware();
     let dir = tempfile::tempdir().unwrap();
-    let report = runner::run(&scenario(dir.path()), &build).await.unwrap();
+    let report = hvharness::run(&scenario(dir.path()), &build).await.unwrap();
     let text = render_run(&report);
     let json = serde_json::to_value(&report).unwrap();
 

@@ -4,8 +4,7 @@
 
 mod common;
 
-use hvharness::runner;
-use hvharness::scenario::Scenario;
+use hvharness::Scenario;
 
 async fn write_watch(version: &str) {
     let Some(build) = common::qemu_or_skip(version, "write_watch") else {
@@ -43,8 +42,8 @@ dump = ["satp"]
     )
     .unwrap();
     let scenario = Scenario::load(&path).unwrap();
-    let report = runner::run(&scenario, &build).await.unwrap();
-    let rendered = hvharness::report::render_run(&report);
+    let report = hvharness::run(&scenario, &build).await.unwrap();
+    let rendered = hvharness::render_run(&report);
     assert_eq!(report.stops.len(), 2, "two counted writes:\n{rendered}");
     // First the boot code clears bss, then kvminit stores the table's root.
     assert!(

@@ -10,9 +10,7 @@
 
 mod common;
 
-use hvharness::report::render_run;
-use hvharness::runner::{self, Observed, RunReport, Verdict};
-use hvharness::scenario::Scenario;
+use hvharness::{render_run, Observed, RunReport, Scenario, Verdict};
 
 fn shipped() -> Scenario {
     let path = common::root().join("scenarios/guest-xv6layout.toml");
@@ -81,7 +79,7 @@ async fn unhinted(version: &str) {
     };
     common::firmware();
     let scenario = shipped();
-    let report = runner::run(&scenario, &build)
+    let report = hvharness::run(&scenario, &build)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     every_hart_stopped_at_the_entry(&report, &scenario);
@@ -93,7 +91,7 @@ async fn with_hints(version: &str) {
     };
     common::firmware();
     let scenario = hinted();
-    let report = runner::run(&scenario, &build)
+    let report = hvharness::run(&scenario, &build)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     every_hart_stopped_at_the_entry(&report, &scenario);

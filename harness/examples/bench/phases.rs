@@ -1,11 +1,11 @@
 //! The phases of one run with a breakpoint armed late, from the RSP client's
-//! timeline (`hvharness::rsp::costs::Mark`): the resume to the trigger's
+//! timeline (`RspCosts::timeline`): the resume to the trigger's
 //! stop, the trigger to the return that arms the breakpoint (when there is
 //! one), on to the breakpoint's first hit, the first hit to the last hart's
 //! hit, the last hit to the end (the last console milestone); with the
 //! `Z`/`z`, continues and steps sent in each.
 
-use hvharness::rsp::RspCosts;
+use hvharness::internals::rsp::RspCosts;
 
 /// The request kinds counted per phase, and their short names.
 const COUNTED: [(&str, &str); 4] = [

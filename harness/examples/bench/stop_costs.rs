@@ -1,10 +1,10 @@
 //! Where a run's stops spend their time: the gdbstub round trips of each
 //! run, per kind of request, read back from the file the RSP client writes
-//! them to (`HVHARNESS_RSP_COSTS`, see `hvharness::rsp::costs`).
+//! them to (`HVHARNESS_RSP_COSTS`, see the crate's `rsp::costs`).
 
 use std::path::PathBuf;
 
-use hvharness::rsp::{RspCosts, COSTS_ENV};
+use hvharness::internals::rsp::{RspCosts, COSTS_ENV};
 
 /// The file this process's clients append their costs to.
 fn path() -> PathBuf {

@@ -11,11 +11,10 @@
 use std::path::Path;
 
 use anyhow::{bail, Result};
-use hvharness::qemu::{QemuBuild, QemuRegistry};
-use hvharness::scenario::Scenario;
+use hvharness::{QemuBuild, QemuRegistry, Scenario};
 
 use super::{load_average, phases, ratio, secs, stop_costs, take_turns};
-use hvharness::rsp::RspCosts;
+use hvharness::internals::rsp::RspCosts;
 
 /// xv6-riscv's boot path as the user listed it.
 const XV6_PATH: [&str; 6] = [
@@ -56,9 +55,9 @@ fn variants(shipped: &Scenario) -> Vec<(&'static str, Scenario)> {
 /// breakpoint, stopped every hart there.
 async fn boot(build: &QemuBuild, scenario: &Scenario) -> Result<(f64, RspCosts)> {
     stop_costs::take();
-    let report = hvharness::runner::run(scenario, build).await?;
+    let report = hvharness::run(scenario, build).await?;
     let costs = stop_costs::take();
-    if let hvharness::runner::Verdict::Unexpected(why) = &report.verdict {
+    if let hvharness::Verdict::Unexpected(why) = &report.verdict {
         bail!("{}: {why}", report.observed);
     }
     if !scenario.breakpoints.is_empty() && report.stops.len() != scenario.machine.smp as usize {

@@ -9,6 +9,8 @@
 mod arming_points;
 pub(crate) mod auto_arm;
 mod call_graph;
+#[cfg(test)]
+mod fake_target_tests;
 mod privilege;
 mod stop;
 pub(crate) mod view;
@@ -26,9 +28,8 @@ use crate::qemu::QemuVersion;
 use crate::rsp::{HeldBy, RspClient, RspConfig, RspError, StopReply, ThreadId};
 use crate::scenario::{BreakpointSpec, Scenario};
 
-pub use privilege::{privilege_of, privilege_with_source, VirtSource};
-pub use stop::{CsrReading, NoValue, StopRecord};
-pub use view::CsrView;
+pub use privilege::privilege_of;
+pub use stop::StopRecord;
 
 /// How long a hart is held at an `arm_after` trigger for the other harts.
 const HOLD_LIMIT: Duration = Duration::from_secs(2);

@@ -111,7 +111,8 @@ fn is_cause_register(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::debug::{CsrReading, VirtSource};
+    use crate::debug::privilege::VirtSource;
+    use crate::debug::stop::CsrReading;
     use crate::qemu::trap_log::{tests_support::line, SharedTrapLog};
     use crate::qemu::LogSink;
     use crate::riscv::decode_csr;

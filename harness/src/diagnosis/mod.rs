@@ -26,7 +26,7 @@ pub use crate::harts::FaultContext;
 pub use crate::riscv::TrapTarget;
 pub use explain::{explain, FaultReport};
 pub use finding::Finding;
-pub use run::{diagnose_one, run_and_explain, Diagnosis, Explained};
+pub use run::{diagnose_one, run_and_explain, Diagnosis};
 
 /// Physical memory of the target, 8 bytes at a time (little-endian). `None`
 /// when the address cannot be read (outside RAM, MMIO that must not be touched).

@@ -71,12 +71,10 @@ mod tests {
     use crate::qemu::trap_log::tests_support::line;
     use crate::qemu::trap_log::TrapLog;
     use crate::riscv::{Level, PrivilegeLevel};
-    use crate::rsp::ThreadId;
 
     fn state(virt: bool, hstatus: u64) -> HartState {
         HartState {
             hart: 0,
-            thread: ThreadId::parse(b"p1.1").expect("a thread id"),
             pc: 0x8020_0000,
             privilege: PrivilegeLevel {
                 level: Level::Supervisor,

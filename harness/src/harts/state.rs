@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use crate::debug::privilege_of;
 use crate::qemu::QemuVersion;
 use crate::riscv::PrivilegeLevel;
-use crate::rsp::{RspClient, ThreadId};
+use crate::rsp::RspClient;
 
 /// The registers a diagnosis reads at a stopped hart, when the target has them.
 pub(crate) const CONTEXT_CSRS: &[&str] = &[
@@ -35,7 +35,6 @@ pub(crate) const COUNTEREN_CSRS: &[&str] = &["mcounteren", "hcounteren", "scount
 #[derive(Debug, Clone)]
 pub struct HartState {
     pub(crate) hart: u32,
-    pub thread: ThreadId,
     pub(crate) pc: u64,
     pub(crate) privilege: PrivilegeLevel,
     pub(crate) csrs: BTreeMap<String, u64>,
@@ -92,7 +91,6 @@ pub(crate) async fn read_harts(
         let fp = rsp.read_register_u64(fp_name).await?.unwrap_or(0);
         out.push(HartState {
             hart,
-            thread,
             pc,
             privilege,
             csrs,

@@ -253,7 +253,6 @@ mod tests {
 
     use super::*;
     use crate::qemu::trap_log::tests_support::line;
-    use crate::rsp::ThreadId;
     use crate::scenario::ScenarioFile;
 
     const ONE_HART: &str = r#"
@@ -270,7 +269,6 @@ milestones = ["guest kernel is booting"]
     fn hs_state(hart: u32, pc: u64, csrs: &[(&str, u64)]) -> HartState {
         HartState {
             hart,
-            thread: ThreadId::parse(b"p1.1").expect("a thread id"),
             pc,
             privilege: PrivilegeLevel {
                 level: Level::Supervisor,

@@ -8,9 +8,12 @@ mod source;
 mod trace;
 mod writers;
 
+#[cfg(test)]
+pub(crate) use trace::CountedUntil;
+pub use trace::CsrWrites;
 pub(crate) use trace::TracePlan;
-pub use trace::{CountedUntil, CsrWrites, OutsideChange, TracedWrite, UnrecordedHits};
-pub use writers::{find_writers, CsrWriter, Operand, WriteKind};
+pub use trace::UnrecordedHits;
+pub use writers::{find_writers, CsrWriter, WriteKind};
 
 use anyhow::Result;
 

@@ -20,7 +20,7 @@ pub mod version;
 mod version_probe;
 pub(crate) mod virt_map;
 
-pub use end_watch::{EndWatch, OutsideEnd};
+pub use end_watch::EndWatch;
 pub use log_pipe::LogSink;
 pub use process::{ConsoleAttach, ConsoleSpec, DebugLog, LaunchOptions, MachineSpec, QemuProcess};
 pub use registry::{QemuBuild, QemuRegistry};

@@ -15,7 +15,7 @@ mod text;
 mod view;
 
 pub use diagnosis::render_diagnosis;
-pub use schema::{Cell, CellStatus, ResultFile, SCHEMA};
+pub use schema::{Cell, CellStatus, ResultFile};
 pub use shard::Shard;
 pub use text::{render_run, render_table};
-pub use view::{RunRecord, RECORD_VERSION};
+pub use view::RunRecord;

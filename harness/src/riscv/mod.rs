@@ -5,7 +5,7 @@
 //! point is [`decode_csr`], which picks a decoder by register name:
 //!
 //! ```
-//! use hvharness::riscv::decode_csr;
+//! use hvharness::decode_csr;
 //!
 //! let d = decode_csr("henvcfg", 0x8000000000000000);
 //! assert_eq!(d.get("ADUE"), Some(0));
@@ -30,8 +30,8 @@ pub(crate) mod trap;
 
 pub use atp::{Atp, AtpMode};
 pub use cause::{guest_physical_address, Cause};
-pub use fields::{DecodedCsr, Field, Shape};
+pub use fields::DecodedCsr;
 pub use privilege::{Level, PrivilegeLevel};
-pub use pte::{walk, Access, Pte, PteKind, Walk, WalkOutcome, WalkStep};
+pub use pte::{Access, Pte};
 pub use registry::{decode_csr, is_known_csr, KNOWN_CSRS};
 pub use trap::TrapTarget;

@@ -24,7 +24,7 @@ pub const KNOWN_CSRS: &[&str] = &[
 /// without a decoder give a [`Shape::Raw`] result that renders as hex.
 ///
 /// ```
-/// let d = hvharness::riscv::decode_csr("henvcfg", 0xa000000000000000);
+/// let d = hvharness::decode_csr("henvcfg", 0xa000000000000000);
 /// assert_eq!(d.get("ADUE"), Some(1));
 /// ```
 pub fn decode_csr(name: &str, value: u64) -> DecodedCsr {

@@ -19,7 +19,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
-//! use hvharness::rsp::{RspClient, RspConfig, ThreadId};
+//! use hvharness::internals::rsp::{RspClient, RspConfig, ThreadId};
 //! use std::time::Duration;
 //! let mut gdb = RspClient::connect("127.0.0.1:1234", RspConfig::default()).await?;
 //! let pc = gdb.read_register_u64("pc").await?;            // hart selected by Hg
@@ -53,18 +53,22 @@ pub(crate) mod commands;
 mod conn;
 pub mod costs;
 pub(crate) mod error;
+#[cfg(test)]
+pub(crate) mod fake_target;
+#[cfg(test)]
+mod fake_target_tests;
 pub(crate) mod hex;
+#[cfg(test)]
+mod hostile_tests;
 pub mod packet;
 pub(crate) mod tdesc;
 pub(crate) mod xml;
 
 pub use client::{RspClient, RspConfig};
-pub use commands::at_points::{HartAtPoint, HeldBy};
+pub use commands::at_points::HeldBy;
 pub use commands::breakpoints::BreakpointType;
 pub use commands::registers::RegisterValue;
-pub use commands::stop::{StopReply, StopSignal, WatchHit, WatchKind, SIGINT, SIGTRAP};
-pub use commands::supported::ServerFeatures;
-pub use commands::threads::{IdPart, ThreadId};
-pub use costs::{KindCost, RspCosts, COSTS_ENV};
-pub use error::{MalformedKind, RspError};
-pub use tdesc::{RegisterInfo, TargetDescription, TdescError};
+pub use commands::stop::{StopReply, WatchKind};
+pub use commands::threads::ThreadId;
+pub use costs::{RspCosts, COSTS_ENV};
+pub use error::RspError;

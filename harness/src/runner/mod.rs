@@ -34,7 +34,6 @@ use crate::provenance::TracePlan;
 use crate::qemu::trap_log::{LoggedTrap, SharedTrapLog, TrapLog};
 use crate::qemu::{DebugLog, LaunchOptions, QemuBuild, QemuProcess};
 use crate::scenario::{ExpectedTrap, Scenario};
-pub use checks::CheckResult;
 pub use milestones::MilestoneHit;
 pub use outcome::OutcomeClass;
 pub use report::{LookCounts, Observed, RunReport, Verdict};

@@ -6,10 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use hvharness::firmware::ReferenceFirmware;
-use hvharness::qemu::{
-    ConsoleAttach, ConsoleSpec, MachineSpec, QemuBuild, QemuRegistry, QemuVersion,
-};
+use hvharness::internals::firmware::ReferenceFirmware;
+use hvharness::internals::qemu::{ConsoleAttach, ConsoleSpec, MachineSpec};
+use hvharness::{QemuBuild, QemuRegistry, QemuVersion};
 
 mod cpu_hog;
 #[allow(unused_imports)] // used by the load tests, not by every test binary
@@ -193,10 +192,12 @@ pub fn serial_console(name: &str) -> ConsoleSpec {
 /// Builds the reference firmware once per test process.
 pub fn firmware() -> &'static ReferenceFirmware {
     static FW: OnceLock<ReferenceFirmware> = OnceLock::new();
-    FW.get_or_init(|| match hvharness::firmware::build_reference(&root()) {
-        Ok(fw) => fw,
-        Err(e) => panic!("building the reference firmware: {e:#}"),
-    })
+    FW.get_or_init(
+        || match hvharness::internals::firmware::build_reference(&root()) {
+            Ok(fw) => fw,
+            Err(e) => panic!("building the reference firmware: {e:#}"),
+        },
+    )
 }
 
 /// QEMU processes of this machine whose command line mentions `needle`.
@@ -277,23 +278,30 @@ pub fn validate_results(file: &serde_json::Value) {
     assert!(errors.is_empty(), "schema: {}", errors.join("\n"));
 }
 
-/// Runs git in `dir` with a fixed identity and no user or system
+/// git with `args` in `dir`, with a fixed identity and no user or system
 /// configuration (so a developer's hooks, signing or aliases cannot change
-/// a test's history): its trimmed stdout; panics with git's stderr on failure.
+/// a test's history), ready to run.
+pub fn git_command(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.args([
+        "-c",
+        "user.name=hvharness test",
+        "-c",
+        "user.email=test@hvharness.invalid",
+        "-c",
+        "commit.gpgsign=false",
+    ])
+    .args(args)
+    .current_dir(dir)
+    .env("GIT_CONFIG_NOSYSTEM", "1")
+    .env("GIT_CONFIG_GLOBAL", "/dev/null");
+    cmd
+}
+
+/// Runs [`git_command`]: its trimmed stdout; panics with git's stderr on
+/// failure.
 pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=hvharness test",
-            "-c",
-            "user.email=test@hvharness.invalid",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+    let out = git_command(dir, args)
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("git {args:?}: {e}"));

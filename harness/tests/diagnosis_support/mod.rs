@@ -8,12 +8,13 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use hvharness::debug::privilege_of;
-use hvharness::diagnosis::{FaultContext, TrapTarget};
-use hvharness::elf::ElfSet;
-use hvharness::qemu::{LaunchOptions, MachineSpec, QemuProcess, QemuVersion};
-use hvharness::riscv::{Cause, Level, PrivilegeLevel};
-use hvharness::rsp::{RspClient, RspConfig, RspError, ThreadId};
+use hvharness::internals::debug::privilege_of;
+use hvharness::internals::diagnosis::FaultContext;
+use hvharness::internals::elf::ElfSet;
+use hvharness::internals::qemu::{LaunchOptions, MachineSpec, QemuProcess};
+use hvharness::internals::riscv::{Cause, Level, PrivilegeLevel};
+use hvharness::internals::rsp::{RspClient, RspConfig, RspError, ThreadId};
+use hvharness::{QemuVersion, TrapTarget};
 
 use crate::common;
 

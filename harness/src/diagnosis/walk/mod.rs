@@ -5,13 +5,13 @@
 //! through the G-stage) and then the G-stage table (root in hgatp, Sv39x4
 //! and friends: a 16 KiB root indexed by 11 bits). For a hart at V=0 in S or
 //! U-mode there is one stage, from satp. Each stage is walked with
-//! [`crate::riscv::walk`], the specification's algorithm without permission
+//! [`crate::riscv::pte::walk`], the specification's algorithm without permission
 //! checks; this module feeds it memory (asynchronously, through a
 //! [`PhysMemory`](crate::diagnosis::PhysMemory)), keeps what every level said, and then checks the result
 //! against the access that faulted: R/W/X, the U bit, and the A and D bits
 //! where hardware does not update them (Svade behaviour: ADUE clear).
 //!
-//! Who updates A/D ([`AdControl`]):
+//! Who updates A/D ([`AdControl`](regime::AdControl)):
 //! - QEMU before 8.0 has no Svadu: it always sets A/D itself, in both stages.
 //! - With Svadu (QEMU 8.0 and later), VS-stage updates need
 //!   `menvcfg.ADUE` and `henvcfg.ADUE` (the latter is read-only 0 while the
@@ -48,7 +48,7 @@ mod translate;
 pub use check::{Missing, MissingKind};
 pub use memory::{RspPhysMemory, Translated, VirtMemory};
 pub(crate) use regime::trapped_from_guest;
-pub use regime::{ad_control, qemu_has_svadu, AdControl, Regime, RegimeError};
+pub use regime::{qemu_has_svadu, Regime};
 pub use render::access_name;
 pub(crate) use render::render_step;
 pub(crate) use stage::PteMapping;

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::regime::ad_control;
 use super::*;
 use crate::diagnosis::PhysMemory;
 use crate::harts::FaultContext;

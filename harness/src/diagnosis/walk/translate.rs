@@ -77,7 +77,7 @@ impl<M: PhysMemory> PteSource for ThroughGStage<'_, M> {
     }
 }
 
-/// Walks one stage with [`crate::riscv::walk`]. That walk is synchronous,
+/// Walks one stage with [`crate::riscv::pte::walk`]. That walk is synchronous,
 /// so it runs over the entries fetched so far; when it asks for one not yet
 /// fetched it stops, the entry is fetched, and it runs again (at most one
 /// run per level). An entry that could not be fetched is fed to it as 0

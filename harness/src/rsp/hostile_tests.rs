@@ -9,8 +9,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hvharness::rsp::packet::{checksum, frame_with};
-use hvharness::rsp::{MalformedKind, RegisterValue, RspClient, RspConfig, RspError};
+use crate::rsp::error::MalformedKind;
+use crate::rsp::packet::{checksum, frame_with};
+use crate::rsp::{RegisterValue, RspClient, RspConfig, RspError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
