@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::project;
 use qemu_build_args::QemuBuildArgs;
@@ -35,6 +35,15 @@ use qemu_build_args::QemuBuildArgs;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// The QEMU builds a command runs on, for the commands that run every
+/// selected build.
+#[derive(Args)]
+struct QemuSelection {
+    /// QEMU to use: a version, a range or a binary path. Repeatable; default: all known.
+    #[arg(long = "qemu", value_name = "VERSION|RANGE|PATH")]
+    qemu: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -67,9 +76,8 @@ enum Command {
         /// Scenario files.
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
-        /// QEMU to use: a version, a range or a binary path. Repeatable; default: all known.
-        #[arg(long = "qemu", value_name = "VERSION|RANGE|PATH")]
-        qemu: Vec<String>,
+        #[command(flatten)]
+        qemu: QemuSelection,
         /// Print the result file (JSON, schema hvharness-results/1) instead of the table.
         #[arg(long)]
         json: bool,
@@ -108,9 +116,8 @@ enum Command {
         /// The CSR, by name (henvcfg) or number (0x60a). Repeatable.
         #[arg(long = "csr", required = true, value_name = "CSR")]
         csr: Vec<String>,
-        /// QEMU to use: a version, a range or a binary path. Repeatable; default: all known.
-        #[arg(long = "qemu", value_name = "VERSION|RANGE|PATH")]
-        qemu: Vec<String>,
+        #[command(flatten)]
+        qemu: QemuSelection,
         /// Writes recorded per writer and hart (1 to 1000; default: the
         /// scenario's `trace_hits_per_writer`, else 1). Later hits are only
         /// counted, while the writer's breakpoint is in.
@@ -136,9 +143,8 @@ enum Command {
     Diagnose {
         /// Scenario file.
         scenario: PathBuf,
-        /// QEMU to use: a version, a range or a binary path. Repeatable; default: all known.
-        #[arg(long = "qemu", value_name = "VERSION|RANGE|PATH")]
-        qemu: Vec<String>,
+        #[command(flatten)]
+        qemu: QemuSelection,
         /// Print the diagnosis as JSON.
         #[arg(long)]
         json: bool,
@@ -282,21 +288,28 @@ enum QemuCommand {
     },
 }
 
+/// The files a `report` command reads and writes.
+#[derive(Args)]
+struct ReportFiles {
+    /// Result files written by `matrix --results` or `--json` (several are merged).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// The file to write: the merged result file (merge) or the HTML page (html).
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+    /// Also write JUnit XML of the merged cells.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum ReportCommand {
     /// Combine result files (e.g. one per shard) into one: `hvharness report
     /// merge 1.json 2.json -o all.json`. A cell in two files, or a file of
     /// another schema, is an error naming the files.
     Merge {
-        /// Result files written by `matrix --results` or `--json`.
-        #[arg(required = true)]
-        inputs: Vec<PathBuf>,
-        /// The merged result file.
-        #[arg(short, long, value_name = "FILE")]
-        output: PathBuf,
-        /// Also write JUnit XML of the merged file.
-        #[arg(long, value_name = "FILE")]
-        junit: Option<PathBuf>,
+        #[command(flatten)]
+        files: ReportFiles,
         /// Also write the HTML report of the merged file.
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
@@ -305,15 +318,8 @@ enum ReportCommand {
     /// the grid, and per cell the milestones, console tails, CSR stops with
     /// the fields changed since the previous QEMU version, and the diagnosis.
     Html {
-        /// Result files (several are merged first).
-        #[arg(required = true)]
-        inputs: Vec<PathBuf>,
-        /// The HTML file.
-        #[arg(short, long, value_name = "FILE")]
-        output: PathBuf,
-        /// Also write JUnit XML.
-        #[arg(long, value_name = "FILE")]
-        junit: Option<PathBuf>,
+        #[command(flatten)]
+        files: ReportFiles,
     },
 }
 
@@ -553,7 +559,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Diagnose {
             scenario,
-            qemu,
+            qemu: QemuSelection { qemu },
             json,
             no_build,
             gdb,
@@ -561,7 +567,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::CsrTrace {
             scenario,
             csr,
-            qemu,
+            qemu: QemuSelection { qemu },
             hits,
             json,
             no_build,
@@ -594,7 +600,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Matrix {
             scenarios,
-            qemu,
+            qemu: QemuSelection { qemu },
             json,
             results,
             junit,
@@ -714,16 +720,9 @@ async fn dispatch_bisect(
 /// `hvharness report ...`.
 fn dispatch_report(command: ReportCommand) -> Result<ExitCode> {
     match command {
-        ReportCommand::Merge {
-            inputs,
-            output,
-            junit,
-            html,
-        } => report::merge(&inputs, &output, junit.as_deref(), html.as_deref()),
-        ReportCommand::Html {
-            inputs,
-            output,
-            junit,
-        } => report::html(&inputs, &output, junit.as_deref()),
+        ReportCommand::Merge { files: f, html } => {
+            report::merge(&f.inputs, &f.output, f.junit.as_deref(), html.as_deref())
+        }
+        ReportCommand::Html { files: f } => report::html(&f.inputs, &f.output, f.junit.as_deref()),
     }
 }

@@ -5,6 +5,15 @@ use std::time::Duration;
 
 use crate::rsp::fake_target::{serve, Fake, COUNTER_BASE, START_PC};
 
+/// The fake target's machine and console, as a scenario writes them.
+const FAKE_MACHINE: &str = r#"[machine]
+cpu = "rv64,h=true"
+smp = 2
+[[console]]
+name = "console"
+attach = "serial"
+milestones = ["never"]"#;
+
 /// A watchpoint stop that leaves another hart on a breakpoint: both stops
 /// are recorded. Hart 0 steps onto the breakpoint at START_PC + 4 and, in
 /// the same batch, hart 1's first step writes its watched counter: QEMU-like,
@@ -22,13 +31,7 @@ async fn a_watchpoint_stop_does_not_lose_a_breakpoint_stop() {
         &path,
         format!(
             r#"
-[machine]
-cpu = "rv64,h=true"
-smp = 2
-[[console]]
-name = "console"
-attach = "serial"
-milestones = ["never"]
+{FAKE_MACHINE}
 [[breakpoint]]
 at = "{bp:#x}"
 [[breakpoint]]
@@ -104,13 +107,7 @@ async fn auto_armed_session(
         &path,
         format!(
             r#"milestone_symbols = [{}]
-[machine]
-cpu = "rv64,h=true"
-smp = 2
-[[console]]
-name = "console"
-attach = "serial"
-milestones = ["never"]
+{FAKE_MACHINE}
 [[breakpoint]]
 at = "{target:#x}"
 once_per_hart = true

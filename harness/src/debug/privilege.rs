@@ -81,12 +81,7 @@ pub(crate) async fn privilege_known_h(
     version: QemuVersion,
     known: &mut HartsWithH,
 ) -> Result<(PrivilegeLevel, VirtSource)> {
-    rsp.select_register_thread(thread).await?;
-    let raw = rsp
-        .read_register_u64("priv")
-        .await?
-        .context("the priv register is unavailable")?;
-    let p = PrivilegeLevel::from_qemu_priv(raw);
+    let p = read_priv(rsp, thread).await?;
     if p.virt.is_some() || p.level == Level::Machine {
         return Ok((p, VirtSource::Priv));
     }
@@ -130,12 +125,7 @@ pub(crate) async fn at_hypervisor_write(
     pc: u64,
     write: u32,
 ) -> Result<Option<(PrivilegeLevel, VirtSource)>> {
-    rsp.select_register_thread(thread).await?;
-    let raw = rsp
-        .read_register_u64("priv")
-        .await?
-        .context("the priv register is unavailable")?;
-    let p = PrivilegeLevel::from_qemu_priv(raw);
+    let p = read_priv(rsp, thread).await?;
     if p.level == Level::Machine {
         return Ok(Some((p, VirtSource::Priv)));
     }
@@ -168,6 +158,16 @@ fn has_h(misa: u64) -> bool {
 fn parse_virt_line(text: &str) -> Option<bool> {
     let re = Regex::new(r"(?m)^\s*V\s*=\s*([01])\s*$").ok()?;
     re.captures(text).map(|c| &c[1] == "1")
+}
+
+/// `thread`'s privilege as the gdbstub's `priv` register gives it.
+async fn read_priv(rsp: &mut RspClient, thread: ThreadId) -> Result<PrivilegeLevel> {
+    rsp.select_register_thread(thread).await?;
+    let raw = rsp
+        .read_register_u64("priv")
+        .await?
+        .context("the priv register is unavailable")?;
+    Ok(PrivilegeLevel::from_qemu_priv(raw))
 }
 
 #[cfg(test)]

@@ -10,6 +10,14 @@ use crate::rsp::{
     WatchKind as Wk,
 };
 
+/// Resumes every hart until the next stop (the fake target stops long
+/// before the bound).
+async fn run(gdb: &mut RspClient) -> StopReply {
+    gdb.continue_until_stop(Duration::from_secs(10))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn rsp_handshake_and_qemu_shaped_description() {
     let gdb = connect().await;
@@ -155,10 +163,7 @@ async fn rsp_breakpoint_continue_step() {
     assert!(gdb.vcont_actions().await.unwrap().iter().any(|a| a == "s"));
     let target = START_PC + 0x40;
     gdb.set_breakpoint(target).await.unwrap();
-    let stop = gdb
-        .continue_until_stop(Duration::from_secs(10))
-        .await
-        .unwrap();
+    let stop = run(&mut gdb).await;
     assert!(stop.is_trap(), "{stop:?}");
     assert_eq!(stop.thread(), Some(ThreadId::qemu_hart(0)));
     assert!(stop.signal().unwrap().swbreak);
@@ -192,10 +197,7 @@ async fn rsp_continue_past_a_breakpoint() {
     let mut gdb = connect().await;
     let target = START_PC + 0x40;
     gdb.set_breakpoint(target).await.unwrap();
-    let stop = gdb
-        .continue_until_stop(Duration::from_secs(10))
-        .await
-        .unwrap();
+    let stop = run(&mut gdb).await;
     assert_eq!(stop.thread(), Some(ThreadId::qemu_hart(0)));
     // The raw resume makes no progress: hart 0 is still on the breakpoint.
     gdb.resume_raw().await.unwrap();
@@ -231,9 +233,7 @@ async fn rsp_stop_during_the_step_over_is_reported() {
     let mut gdb = connect().await;
     let target = START_PC + 0x40;
     gdb.set_breakpoint(target).await.unwrap();
-    gdb.continue_until_stop(Duration::from_secs(10))
-        .await
-        .unwrap();
+    run(&mut gdb).await;
     // The very next instruction of hart 0 writes its counter: watch it.
     gdb.set_watchpoint(BreakpointType::WriteWatch, COUNTER_BASE, 8)
         .await
@@ -262,10 +262,7 @@ async fn rsp_halt_reason_keeps_breakpoints() {
     gdb.set_breakpoint(START_PC + 0x40).await.unwrap();
     assert!(gdb.halt_reason().await.unwrap().signal().is_some());
     assert_eq!(gdb.breakpoints().len(), 1);
-    let stop = gdb
-        .continue_until_stop(Duration::from_secs(10))
-        .await
-        .unwrap();
+    let stop = run(&mut gdb).await;
     assert!(stop.signal().unwrap().swbreak, "{stop:?}");
     gdb.remove_all_breakpoints().await.unwrap();
     assert!(gdb.breakpoints().is_empty());
@@ -278,10 +275,7 @@ async fn rsp_watchpoint_reports_the_address() {
     gdb.set_watchpoint(BreakpointType::WriteWatch, counter_hart1, 8)
         .await
         .unwrap();
-    let stop = gdb
-        .continue_until_stop(Duration::from_secs(10))
-        .await
-        .unwrap();
+    let stop = run(&mut gdb).await;
     let sig = stop.signal().expect("a signal stop");
     let watch = sig.watch.expect("watch: in the stop reply");
     assert_eq!(watch.kind, Wk::Write);
@@ -333,10 +327,7 @@ async fn rsp_exit_ends_the_session() {
         .await
         .unwrap();
     gdb.write_register("pc", EXIT_PC - 8).await.unwrap();
-    let stop = gdb
-        .continue_until_stop(Duration::from_secs(10))
-        .await
-        .unwrap();
+    let stop = run(&mut gdb).await;
     assert_eq!(
         stop,
         StopReply::Exited {

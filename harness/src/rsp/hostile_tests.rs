@@ -135,12 +135,31 @@ where
     (addr, rx)
 }
 
+/// A client with [`quick`]'s timeouts, connected to a stub running `script`.
+async fn quick_client<F, Fut>(script: F) -> RspClient
+where
+    F: FnOnce(Peer) -> Fut + Send + 'static,
+    Fut: Future<Output = Peer> + Send,
+{
+    let (addr, _) = stub(script).await;
+    client(addr, quick()).await
+}
+
 fn quick() -> RspConfig {
     RspConfig {
         reply_timeout: Duration::from_millis(300),
         max_packet_len: 64 * 1024,
         ..RspConfig::default()
     }
+}
+
+/// After a failed exchange the stream may still hold its reply: the client
+/// refuses every further request rather than guess.
+async fn refused_after_a_failure(gdb: &mut RspClient, command: &str) {
+    assert!(matches!(
+        gdb.request(command).await,
+        Err(RspError::Broken(_))
+    ));
 }
 
 async fn client(addr: SocketAddr, config: RspConfig) -> RspClient {
@@ -185,7 +204,7 @@ async fn rsp_bad_checksum_forever_is_nacked_then_an_error() {
 
 #[tokio::test]
 async fn rsp_bad_checksum_once_then_retransmitted() {
-    let (addr, _) = stub(|mut p| async move {
+    let mut gdb = quick_client(|mut p| async move {
         p.packet().await;
         p.send(b"$OK#00").await;
         assert_eq!(p.byte().await, Some(b'-'));
@@ -194,13 +213,12 @@ async fn rsp_bad_checksum_once_then_retransmitted() {
         p
     })
     .await;
-    let mut gdb = client(addr, quick()).await;
     assert_eq!(gdb.request("Hgp1.1").await.unwrap(), b"OK");
 }
 
 #[tokio::test]
 async fn rsp_nak_of_our_packet_is_retransmitted_a_bounded_number_of_times() {
-    let (addr, _) = stub(|mut p| async move {
+    let mut gdb = quick_client(|mut p| async move {
         for _ in 0..10 {
             if p.packet_noack().await.is_none() {
                 break;
@@ -210,7 +228,6 @@ async fn rsp_nak_of_our_packet_is_retransmitted_a_bounded_number_of_times() {
         p
     })
     .await;
-    let mut gdb = client(addr, quick()).await;
     match gdb.request("qSupported").await {
         Err(RspError::TooManyRetransmits { attempts, .. }) => assert_eq!(attempts, 4),
         other => panic!("expected TooManyRetransmits, got {other:?}"),
@@ -219,7 +236,7 @@ async fn rsp_nak_of_our_packet_is_retransmitted_a_bounded_number_of_times() {
 
 #[tokio::test]
 async fn rsp_nak_once_then_ack() {
-    let (addr, _) = stub(|mut p| async move {
+    let mut gdb = quick_client(|mut p| async move {
         let first = p.packet_noack().await.unwrap();
         p.send(b"-").await;
         let again = p.packet().await.unwrap();
@@ -228,13 +245,12 @@ async fn rsp_nak_once_then_ack() {
         p
     })
     .await;
-    let mut gdb = client(addr, quick()).await;
     assert_eq!(gdb.request("Hgp1.1").await.unwrap(), b"OK");
 }
 
 #[tokio::test]
 async fn rsp_garbage_between_packets() {
-    let (addr, _) = stub(|mut p| async move {
+    let mut gdb = quick_client(|mut p| async move {
         p.packet().await;
         p.send(b"\x00\xffhello").await;
         p.reply("OK").await;
@@ -242,27 +258,22 @@ async fn rsp_garbage_between_packets() {
         p
     })
     .await;
-    let mut gdb = client(addr, quick()).await;
     assert_eq!(
         malformed(gdb.request("vCont?").await),
         MalformedKind::Garbage { byte: 0 }
     );
     // The reply could still be in the stream: the client refuses to guess.
-    assert!(matches!(
-        gdb.request("vCont?").await,
-        Err(RspError::Broken(_))
-    ));
+    refused_after_a_failure(&mut gdb, "vCont?").await;
 }
 
 #[tokio::test]
 async fn rsp_silence_is_a_timeout_naming_the_command() {
-    let (addr, _) = stub(|mut p| async move {
+    let mut gdb = quick_client(|mut p| async move {
         p.packet().await;
         p.silent_until_closed().await;
         p
     })
     .await;
-    let mut gdb = client(addr, quick()).await;
     match gdb.request("qfThreadInfo").await {
         Err(RspError::Timeout {
             waiting_for,
@@ -273,21 +284,17 @@ async fn rsp_silence_is_a_timeout_naming_the_command() {
         }
         other => panic!("expected a timeout, got {other:?}"),
     }
-    assert!(matches!(
-        gdb.request("qfThreadInfo").await,
-        Err(RspError::Broken(_))
-    ));
+    refused_after_a_failure(&mut gdb, "qfThreadInfo").await;
 }
 
 #[tokio::test]
 async fn rsp_no_ack_is_a_timeout_naming_the_ack() {
-    let (addr, _) = stub(|mut p| async move {
+    let mut gdb = quick_client(|mut p| async move {
         p.packet_noack().await;
         p.silent_until_closed().await;
         p
     })
     .await;
-    let mut gdb = client(addr, quick()).await;
     match gdb.request("vCont?").await {
         Err(RspError::Timeout { waiting_for, .. }) => {
             assert!(waiting_for.contains("acknowledgment"), "{waiting_for}")
@@ -298,7 +305,7 @@ async fn rsp_no_ack_is_a_timeout_naming_the_ack() {
 
 #[tokio::test]
 async fn rsp_huge_packet_is_refused_without_buffering_it() {
-    let (addr, _) = stub(|mut p| async move {
+    let mut gdb = quick_client(|mut p| async move {
         p.packet().await;
         p.send(b"$").await;
         let block = vec![b'a'; 64 * 1024];
@@ -308,7 +315,6 @@ async fn rsp_huge_packet_is_refused_without_buffering_it() {
         p
     })
     .await;
-    let mut gdb = client(addr, quick()).await;
     assert_eq!(
         malformed(gdb.request("g").await),
         MalformedKind::Oversize { limit: 64 * 1024 }
@@ -318,14 +324,13 @@ async fn rsp_huge_packet_is_refused_without_buffering_it() {
 #[tokio::test]
 async fn rsp_run_length_bombs_are_bounded() {
     // Each "0*~" expands to 98 bytes: 2000 of them exceed a 64 KiB limit.
-    let (addr, _) = stub(|mut p| async move {
+    let mut gdb = quick_client(|mut p| async move {
         p.packet().await;
         let raw = b"0*~".repeat(2000);
         p.send(&frame_with(b'$', &raw)).await;
         p
     })
     .await;
-    let mut gdb = client(addr, quick()).await;
     assert_eq!(
         malformed(gdb.request("g").await),
         MalformedKind::Oversize { limit: 64 * 1024 }
@@ -334,13 +339,12 @@ async fn rsp_run_length_bombs_are_bounded() {
 
 #[tokio::test]
 async fn rsp_bad_run_length() {
-    let (addr, _) = stub(|mut p| async move {
+    let mut gdb = quick_client(|mut p| async move {
         p.packet().await;
         p.send(&frame_with(b'$', b"*0")).await;
         p
     })
     .await;
-    let mut gdb = client(addr, quick()).await;
     assert_eq!(
         malformed(gdb.request("g").await),
         MalformedKind::BadRunLength { offset: 0 }
@@ -349,24 +353,22 @@ async fn rsp_bad_run_length() {
 
 #[tokio::test]
 async fn rsp_truncated_stream() {
-    let (addr, _) = stub(|mut p| async move {
+    let mut gdb = quick_client(|mut p| async move {
         p.packet().await;
         p.send(b"$OK").await;
         p
     })
     .await;
-    let mut gdb = client(addr, quick()).await;
     assert_eq!(malformed(gdb.request("g").await), MalformedKind::Truncated);
 }
 
 #[tokio::test]
 async fn rsp_closed_connection() {
-    let (addr, _) = stub(|mut p| async move {
+    let mut gdb = quick_client(|mut p| async move {
         p.packet().await;
         p
     })
     .await;
-    let mut gdb = client(addr, quick()).await;
     match gdb.request("g").await {
         Err(RspError::ConnectionClosed { context }) => {
             assert!(context.contains("\"g\""), "{context}")
@@ -377,7 +379,7 @@ async fn rsp_closed_connection() {
 
 #[tokio::test]
 async fn rsp_error_and_empty_replies_are_typed_and_harmless() {
-    let (addr, _) = stub(|mut p| async move {
+    let mut gdb = quick_client(|mut p| async move {
         p.packet().await;
         p.reply("E22").await;
         p.expect_ack().await;
@@ -390,7 +392,6 @@ async fn rsp_error_and_empty_replies_are_typed_and_harmless() {
         p
     })
     .await;
-    let mut gdb = client(addr, quick()).await;
     assert!(matches!(
         gdb.read_memory(0x8000_0000, 16).await,
         Err(RspError::ErrorReply { code: 0x22, .. })
@@ -419,7 +420,7 @@ async fn qemu_handshake(p: &mut Peer) {
 
 #[tokio::test]
 async fn rsp_qemu_7_2_register_reads_before_and_after_target_xml() {
-    let (addr, _) = stub(|mut p| async move {
+    let mut gdb = quick_client(|mut p| async move {
         qemu_handshake(&mut p).await;
         // Before target.xml, QEMU 7.2 answers p with nothing.
         assert_eq!(p.packet().await.unwrap(), "p20");
@@ -447,7 +448,6 @@ async fn rsp_qemu_7_2_register_reads_before_and_after_target_xml() {
         p
     })
     .await;
-    let mut gdb = client(addr, quick()).await;
     gdb.handshake().await.unwrap();
     assert!(!gdb.no_ack_mode(), "QEMU has no no-ack mode: keep acking");
     assert_eq!(gdb.packet_size(), 4096);
@@ -529,7 +529,7 @@ async fn rsp_only_the_interrupt_byte_while_running() {
 
 #[tokio::test]
 async fn rsp_monitor_output_packets() {
-    let (addr, _) = stub(|mut p| async move {
+    let mut gdb = quick_client(|mut p| async move {
         assert_eq!(
             p.packet().await.unwrap(),
             "qRcmd,696e666f20726567697374657273"
@@ -546,7 +546,6 @@ async fn rsp_monitor_output_packets() {
         p
     })
     .await;
-    let mut gdb = client(addr, quick()).await;
     assert_eq!(
         gdb.monitor("info registers").await.unwrap(),
         "\r\nCPU#0\r\n V      =   0\r\n"
@@ -559,7 +558,7 @@ async fn rsp_monitor_output_packets() {
 
 #[tokio::test]
 async fn rsp_include_loop_and_endless_xfer_are_errors() {
-    let (addr, _) = stub(|mut p| async move {
+    let mut gdb = quick_client(|mut p| async move {
         p.packet().await;
         p.reply(r#"l<target><xi:include href="a.xml"/></target>"#)
             .await;
@@ -575,7 +574,6 @@ async fn rsp_include_loop_and_endless_xfer_are_errors() {
         p
     })
     .await;
-    let mut gdb = client(addr, quick()).await;
     let e = gdb.fetch_target_description().await.unwrap_err();
     assert!(e.to_string().contains("include loop"), "{e}");
     assert!(matches!(
