@@ -119,6 +119,9 @@ pub(crate) struct Fake {
     scheduler_locked: bool,
     /// The last hart that ran (stop replies name it).
     last_hart: usize,
+    /// The next single step ends, before its hart moves, in the next hart's
+    /// breakpoint stop (two harts' events taken in the other order).
+    pub(crate) preempt_next_step: bool,
 }
 
 fn tid_of(hart: usize) -> Tid {
@@ -154,6 +157,7 @@ impl Fake {
             run_started: None,
             scheduler_locked: false,
             last_hart: 0,
+            preempt_next_step: false,
         }
     }
 
@@ -207,6 +211,11 @@ impl Fake {
             if self.harts[i].action == Some(Action::Step) {
                 for h in &mut self.harts {
                     h.action = None;
+                }
+                if std::mem::take(&mut self.preempt_next_step) {
+                    let other = (i + 1) % self.harts.len();
+                    self.last_hart = other;
+                    return Some(MultiThreadStopReason::SwBreak(tid_of(other)));
                 }
                 return Some(self.step_hart(i).unwrap_or(MultiThreadStopReason::DoneStep));
             }

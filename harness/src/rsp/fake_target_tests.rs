@@ -350,3 +350,30 @@ async fn rsp_transcript_shows_recent_packets() {
     assert!(t.iter().any(|l| l.starts_with("> m80000000,4")), "{t:?}");
     assert!(t.iter().any(|l| l == "< 33040500"), "{t:?}");
 }
+
+/// A step off a breakpoint that ends in another hart's stop before its own
+/// hart moved (the shape suspected behind a CSR-trace count that took one
+/// hit twice under load): that hart is not reported at the same place again
+/// until it has run. Hart 0 passes b0 and later b1, hart 1 only b1; both
+/// reach theirs in the same round.
+#[tokio::test]
+async fn a_step_cut_short_does_not_report_the_same_hit_twice() {
+    let mut fake = Fake::new();
+    fake.preempt_next_step = true;
+    let mut gdb = RspClient::connect(serve(fake), config()).await.unwrap();
+    let (b0, b1) = (START_PC + 0x40, START_PC + 0x140);
+    gdb.set_breakpoint(b0).await.unwrap();
+    gdb.set_breakpoint(b1).await.unwrap();
+    let mut reports = Vec::new();
+    for _ in 0..10 {
+        let stop = run(&mut gdb).await;
+        if !stop.is_trap() {
+            break;
+        }
+        for e in gdb.take_unreported_at_points().await.unwrap() {
+            reports.push((e.thread.hart_index(), e.pc));
+        }
+    }
+    reports.sort();
+    assert_eq!(reports, [(Some(0), b0), (Some(0), b1), (Some(1), b1)]);
+}

@@ -249,7 +249,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
                 .await?;
         }
         let stop = stepped?;
-        let plain = stop.is_trap() && stop.signal().is_some_and(|s| s.watch.is_none());
+        // A hart still listed did not move: the stop was another's.
+        let moved = !self.at_points.iter().any(|e| e.thread == thread);
+        let plain = moved && stop.is_trap() && stop.signal().is_some_and(|s| s.watch.is_none());
         Ok((!plain).then_some(stop))
     }
 }

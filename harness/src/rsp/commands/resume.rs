@@ -163,11 +163,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
             "s".to_string()
         };
         let listed = self.at_points_listed;
+        let was_at = self
+            .at_points
+            .iter()
+            .find(|e| e.thread == thread)
+            .map(|e| e.pc);
         self.resume_with(&command).await?;
         let timeout = self.config.reply_timeout;
         let stop = self.wait_for_stop(timeout).await;
-        // Whatever it stopped on, it is no longer where it was listed.
-        self.moved(thread);
+        // A listed hart whose pc did not change did not run its instruction
+        // (the stop was another hart's, taken first): it stays listed, as
+        // reported, so that the same hit is not counted twice when it comes.
+        let stayed = match (was_at, &stop) {
+            (Some(pc), Ok(StopReply::Signal(_))) => {
+                self.read_thread_register(thread, "pc").await?.as_u64() == Some(pc)
+            }
+            _ => false,
+        };
+        if !stayed {
+            self.moved(thread);
+        }
         // A plain step moved that hart alone: the list of the others
         // stands (one that lands on a breakpoint reports it at the resume).
         if let Ok(s) = &stop {
