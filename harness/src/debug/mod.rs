@@ -12,6 +12,7 @@ mod call_graph;
 #[cfg(test)]
 mod fake_target_tests;
 mod privilege;
+mod run_alone;
 mod stop;
 pub(crate) mod view;
 
@@ -515,13 +516,64 @@ impl DebugSession {
             Err(RspError::ConnectionClosed { .. }) => return Ok(Event::Exited),
             Err(e) => return Err(e).context("waiting for the target to stop"),
         };
-        let Some(records) = self.take_stop(reply).await? else {
+        let Some(mut records) = self.take_stop(reply).await? else {
             return Ok(Event::Exited);
         };
+        if !self.run_alone_while_near(&mut records).await? {
+            return Ok(Event::Exited);
+        }
         // The client steps every hart off its watched access or breakpoint
         // before it resumes; harts held at an arming trigger stay stopped.
         self.run_on().await.context("resuming after a stop")?;
         Ok(Event::Stopped(records))
+    }
+
+    /// While a hart of the latest stops has a breakpoint close ahead,
+    /// runs it there alone and handles its stop ([`run_alone`]), adding
+    /// to `records` what counted. False when QEMU exited.
+    async fn run_alone_while_near(&mut self, records: &mut Vec<StopRecord>) -> Result<bool> {
+        let mut latest = 0;
+        for _ in 0..run_alone::MAX_RUNS {
+            if !self.held.is_empty() {
+                break;
+            }
+            let Some(hart) = run_alone::hart_with_breakpoint_ahead(
+                &records[latest..],
+                &self.breakpoints,
+                &self.elfs,
+            ) else {
+                break;
+            };
+            latest = records.len();
+            let Some(thread) = self
+                .threads()
+                .await?
+                .into_iter()
+                .find(|t| t.hart_index() == Some(hart as usize))
+            else {
+                break;
+            };
+            self.rsp.mark(format!("alone hart {hart}"));
+            self.rsp
+                .resume_only(&[thread])
+                .await
+                .context("resuming one hart alone")?;
+            let reply = match self.rsp.wait_for_stop(run_alone::ALONE_LIMIT).await {
+                Ok(r) => r,
+                Err(RspError::Timeout { .. }) => match self.rsp.interrupt_and_wait().await {
+                    Ok(r) => r,
+                    Err(RspError::ConnectionClosed { .. }) => return Ok(false),
+                    Err(e) => return Err(e).context("stopping a hart that ran alone"),
+                },
+                Err(RspError::ConnectionClosed { .. }) => return Ok(false),
+                Err(e) => return Err(e).context("waiting for a hart that ran alone"),
+            };
+            match self.take_stop(reply).await? {
+                Some(more) => records.extend(more),
+                None => return Ok(false),
+            }
+        }
+        Ok(true)
     }
 
     /// Stops every hart for a look (the harness's own, not a scenario's):

@@ -273,7 +273,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
         self.costs.begin(kind);
         self.costs.note_command(command);
         if may_change_registers(command) {
-            self.stop_registers.clear();
+            match threads_resumed(command) {
+                // The harts left stopped keep their pc and integer
+                // registers: nothing but the hart itself changes those.
+                Some(moved) => self.stop_registers.retain(|(t, n, _)| {
+                    *n <= LAST_CORE_REGISTER && !moved.contains(&t.hart_index())
+                }),
+                None => self.stop_registers.clear(),
+            }
         }
         let timeout = self.config.reply_timeout;
         let r = self
@@ -349,6 +356,25 @@ fn may_change_registers(command: &str) -> bool {
     }
 }
 
+/// GDB's RISC-V numbering: x0 to x31 are 0 to 31, pc is 32.
+const LAST_CORE_REGISTER: u64 = 32;
+
+/// The harts a `vCont` moves when every action names one
+/// (`vCont;s:p1.2`, `vCont;c:p1.1;c:p1.2`); `None` when it may move any
+/// (`vCont;c`, `c`, `s`, an action for all threads).
+/// Threads are compared by hart index: the wire may omit the process.
+fn threads_resumed(command: &str) -> Option<Vec<Option<usize>>> {
+    let actions = command.strip_prefix("vCont;")?;
+    actions
+        .split(';')
+        .map(|a| {
+            let (_, id) = a.split_once(':')?;
+            let hart = ThreadId::parse(id.as_bytes())?.hart_index()?;
+            Some(Some(hart))
+        })
+        .collect()
+}
+
 /// Parses `E NN` (two hex digits) and `E.message` error replies.
 pub fn error_code(reply: &[u8]) -> Option<u8> {
     match reply {
@@ -390,6 +416,19 @@ pub(crate) fn short_command(command: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_harts_a_vcont_moves() {
+        assert_eq!(threads_resumed("vCont;s:p1.2"), Some(vec![Some(1)]));
+        assert_eq!(
+            threads_resumed("vCont;c:p1.1;c:p1.2"),
+            Some(vec![Some(0), Some(1)])
+        );
+        assert_eq!(threads_resumed("vCont;s:2"), Some(vec![Some(1)]));
+        for any in ["vCont;c", "vCont;c:p1.-1", "vCont;s:p1.1;c", "c", "s"] {
+            assert_eq!(threads_resumed(any), None, "{any}");
+        }
+    }
 
     #[test]
     fn error_codes() {

@@ -377,3 +377,37 @@ async fn a_step_cut_short_does_not_report_the_same_hit_twice() {
     reports.sort();
     assert_eq!(reports, [(Some(0), b0), (Some(0), b1), (Some(1), b1)]);
 }
+
+/// A hart left stopped while another steps keeps its pc read at the stop
+/// (nothing but the hart itself moves it); the stepped hart's is read anew,
+/// and so is every CSR (an interrupt's pending bit can change meanwhile).
+async fn read(gdb: &mut RspClient, t: ThreadId, name: &str) -> (Option<u64>, u64) {
+    let before = gdb.costs().round_trips();
+    let v = gdb.read_thread_register(t, name).await.unwrap().as_u64();
+    (v, gdb.costs().round_trips() - before)
+}
+
+#[tokio::test]
+async fn a_hart_left_stopped_keeps_its_pc_read_but_not_its_csrs() {
+    let mut gdb = connect().await;
+    let (h0, h1) = (ThreadId::qemu_hart(0), ThreadId::qemu_hart(1));
+    let (pc0, pc1) = (
+        read(&mut gdb, h0, "pc").await.0,
+        read(&mut gdb, h1, "pc").await.0,
+    );
+    assert!(read(&mut gdb, h1, "mstatus").await.1 > 0);
+    gdb.step(h0).await.unwrap();
+    assert_eq!(read(&mut gdb, h1, "pc").await, (pc1, 0));
+    assert!(
+        read(&mut gdb, h1, "mstatus").await.1 > 0,
+        "a CSR is read again"
+    );
+    let (pc, trips) = read(&mut gdb, h0, "pc").await;
+    assert_eq!(pc, pc0.map(|p| p + 4));
+    assert!(trips > 0);
+    // A resume of every hart forgets them all.
+    gdb.step(h1).await.unwrap();
+    gdb.resume().await.unwrap();
+    gdb.interrupt_and_wait().await.unwrap();
+    assert!(read(&mut gdb, h0, "pc").await.1 > 0);
+}

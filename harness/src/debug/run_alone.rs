@@ -1,0 +1,186 @@
+//! Running one hart alone to a breakpoint just ahead of it.
+//!
+//! A stop costs more than its round trips. QEMU takes a breakpoint stop in
+//! its main loop, which must pause every vCPU first; while the other harts
+//! run hot code, on a host with no more free cores than busy vCPU threads
+//! (CI's 2 cores, QEMU's 2 harts), the main loop waits for a core: a few ms
+//! a stop, measured on the reference hypervisor, where a hart writes
+//! hedeleg, hideleg, hcounteren and henvcfg within ten instructions and the
+//! stops between them took 3 to 4 ms on one hart and 0.3 ms on the other.
+//!
+//! So a hart that stopped with another of its breakpoints close ahead in
+//! the same function (one that still counts for it) is resumed alone, the
+//! others left stopped where they are: it reaches that breakpoint at once
+//! and its stop needs no other vCPU paused. The class is any run of
+//! breakpoints close together on a path one hart takes: the CSR writes of
+//! a hart's set-up in one function (ours, an xv6-style `w_hedeleg()`
+//! inlined into `hartinit`, a `csr_write` sequence in OpenSBI-style C), or
+//! a scenario's breakpoints on consecutive lines. Writers in separate,
+//! non-inlined helpers are further apart than a function and are reached
+//! the ordinary way.
+//!
+//! Nothing here decides what a stop counts or records: the alone run ends
+//! in an ordinary stop, handled as any other. If the hart does not get
+//! there within [`ALONE_LIMIT`] (it branched away, waits for another hart,
+//! or the host is slow), the target is interrupted and every hart runs on
+//! as it would have: only the time differs, never what is seen.
+
+use std::time::Duration;
+
+use super::{ArmedBreakpoint, StopRecord};
+use crate::elf::{ElfImage, ElfSet};
+use crate::riscv::PrivilegeLevel;
+
+/// How far ahead of the hart's pc (bytes) a breakpoint may be.
+pub(super) const NEAR: u64 = 256;
+
+/// How long one hart runs alone before every hart is let go.
+pub(super) const ALONE_LIMIT: Duration = Duration::from_millis(20);
+
+/// At most this many runs alone in a row, so that a hart looping over
+/// breakpoints close together (a writer in a loop) does not keep the
+/// others stopped for the whole loop.
+pub(super) const MAX_RUNS: usize = 16;
+
+/// The hart of `records` (the latest first) that has a breakpoint close
+/// ahead ([`breakpoint_ahead`]).
+pub(super) fn hart_with_breakpoint_ahead(
+    records: &[StopRecord],
+    breakpoints: &[ArmedBreakpoint],
+    elfs: &ElfSet,
+) -> Option<u32> {
+    records.iter().rev().find_map(|r| {
+        // A hart stepped over its instruction is past it; one left on its
+        // breakpoint steps off it when it is resumed.
+        let pc = r.after_step.as_ref().map_or(r.pc, |a| a.pc);
+        let space = breakpoints
+            .iter()
+            .find(|b| b.spec.at == r.breakpoint)?
+            .space
+            .as_deref()?;
+        let image = elfs.space(space).ok()?;
+        breakpoint_ahead(image, breakpoints, pc, r.hart, r.privilege).then_some(r.hart)
+    })
+}
+
+/// Whether `hart`, at `pc` in `image` at `privilege`, has a breakpoint
+/// within [`NEAR`] bytes ahead in the same function that still counts for
+/// it: a code breakpoint of the scenario (not a watchpoint, not a hidden
+/// trigger).
+fn breakpoint_ahead(
+    image: &ElfImage,
+    breakpoints: &[ArmedBreakpoint],
+    pc: u64,
+    hart: u32,
+    privilege: PrivilegeLevel,
+) -> bool {
+    let Some(function) = image.symbolize(pc).filter(|s| s.exact) else {
+        return false;
+    };
+    let Some(extent) = image
+        .symbol_ranges(&function.name)
+        .into_iter()
+        .find(|e| e.contains(&pc))
+    else {
+        return false;
+    };
+    breakpoints.iter().any(|b| {
+        b.inserted
+            && b.spec.watch.is_none()
+            && !b.arming_point
+            && b.address > pc
+            && b.address - pc <= NEAR
+            && extent.contains(&b.address)
+            && b.counts(hart, privilege)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::elf::testelf;
+    use crate::riscv::Level;
+    use crate::scenario::BreakpointSpec;
+
+    fn at(address: u64, hart: Option<u32>) -> ArmedBreakpoint {
+        ArmedBreakpoint {
+            spec: BreakpointSpec {
+                at: format!("kernel:{address:#x}"),
+                hart,
+                privilege: None,
+                dump: Vec::new(),
+                max_hits: u32::MAX,
+                once_per_hart: true,
+                hits_per_hart: 1,
+                watch: None,
+                arm_after: None,
+                arm_on: None,
+                read_after_step: Vec::new(),
+                completed_write: None,
+            },
+            space: Some("kernel".into()),
+            address,
+            hits: 0,
+            ignored: 0,
+            counted_harts: Vec::new(),
+            beyond_quota: BTreeMap::new(),
+            inserted: true,
+            pending: false,
+            armed_at_secs: None,
+            arming_point: false,
+        }
+    }
+
+    #[test]
+    fn a_breakpoint_counts_as_ahead_only_close_in_the_same_function_and_still_counting() {
+        let Some(t) = testelf::get("run_alone") else {
+            return;
+        };
+        let image = ElfImage::load(&t.path, Some("kernel"), 0).expect("test kernel loads");
+        let range = |name: &str| {
+            image
+                .symbol_ranges(name)
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| panic!("{name} in the test kernel"))
+        };
+        let (start, hfence) = (range("_start"), range("hfence"));
+        let s = PrivilegeLevel {
+            level: Level::Supervisor,
+            virt: None,
+        };
+        let pc = start.start;
+        let later = start.end - 4;
+        assert!(later - pc <= NEAR, "_start is small: {start:x?}");
+        let ahead = |bps: &[ArmedBreakpoint], hart: u32| breakpoint_ahead(&image, bps, pc, hart, s);
+
+        assert!(ahead(&[at(later, None)], 0), "later in the same function");
+        assert!(!ahead(&[at(pc, None)], 0), "the pc itself is not ahead");
+        assert!(!ahead(&[at(hfence.start, None)], 0), "another function");
+        assert!(
+            !ahead(&[at(later, Some(1))], 0),
+            "a breakpoint for hart 1 only"
+        );
+        assert!(ahead(&[at(later, Some(1))], 1));
+        let mut used = at(later, None);
+        used.counted_harts.push(0);
+        assert!(!ahead(&[used.clone()], 0), "hart 0 has had its hit there");
+        assert!(ahead(&[used], 1));
+        let mut out = at(later, None);
+        out.inserted = false;
+        assert!(!ahead(&[out], 0), "taken out of the target");
+        let mut trigger = at(later, None);
+        trigger.arming_point = true;
+        assert!(!ahead(&[trigger], 0), "a hidden trigger");
+        // Outside any sized function (past the image's code) nothing is ahead.
+        assert!(!breakpoint_ahead(
+            &image,
+            &[at(0x9000_0004, None)],
+            0x9000_0000,
+            0,
+            s
+        ));
+    }
+}
