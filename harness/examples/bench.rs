@@ -65,7 +65,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use hvharness::internals::qemu::{ConsoleAttach, LaunchOptions, MachineSpec, QemuProcess};
-use hvharness::internals::rsp::{RspClient, RspConfig};
+use hvharness::internals::rsp::{RspClient, RspConfig, RspCosts};
 use hvharness::{QemuBuild, QemuRegistry, Scenario};
 use regex::Regex;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -250,9 +250,58 @@ async fn figure_trace(root: &Path, registry: &QemuRegistry, reps: usize) -> bool
         );
         stop_costs::print("traced", &with_costs);
         stop_costs::print("untraced", &without_costs);
+        print_trace_split(&with, &with_costs, &without, &without_costs);
     }
     println!("    load average at the end: {}", load_average());
     ok
+}
+
+/// Where the traced boot's extra time goes: the resume to the first
+/// trigger of the guest's breakpoint (the hypervisor's CSR writes all come
+/// before it) and from there to the end, traced and untraced (medians).
+fn print_trace_split(
+    with: &[f64],
+    with_costs: &[RspCosts],
+    without: &[f64],
+    without_costs: &[RspCosts],
+) {
+    let split = |ends: &[f64], costs: &[RspCosts]| {
+        let (mut before, mut after) = (Vec::new(), Vec::new());
+        for (end, c) in ends.iter().zip(costs) {
+            let mark = c.timeline.iter().find(|m| m.what.starts_with("trigger"));
+            if let Some(m) = mark {
+                before.push(m.ms / 1e3);
+                after.push(end - m.ms / 1e3);
+            }
+        }
+        (before, after)
+    };
+    let (wb, wa) = split(with, with_costs);
+    let (ob, oa) = split(without, without_costs);
+    if wb.is_empty() || ob.is_empty() {
+        return;
+    }
+    let alone = |costs: &[RspCosts]| {
+        let n: usize = costs
+            .iter()
+            .map(|c| {
+                c.timeline
+                    .iter()
+                    .filter(|m| m.what.starts_with("alone"))
+                    .count()
+            })
+            .sum();
+        n as f64 / costs.len().max(1) as f64
+    };
+    println!(
+        "      resume to the guest's trigger: traced {}  untraced {}; from there to the end: traced {}  untraced {}; \
+         {:.1} runs alone per traced run",
+        secs(&wb),
+        secs(&ob),
+        secs(&wa),
+        secs(&oa),
+        alone(with_costs)
+    );
 }
 
 // ---------------------------------------------------------------------------

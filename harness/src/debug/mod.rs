@@ -668,6 +668,13 @@ impl DebugSession {
             return Ok(None);
         };
         let hart = thread.hart_index().unwrap_or(0) as u32;
+        // What this stop reads if it counts, asked for in one go: a
+        // register read that turns out unneeded costs bytes, not a wait.
+        let wanted: Vec<String> = std::iter::once("priv".to_string())
+            .chain(self.breakpoints[index].spec.dump.iter().cloned())
+            .collect();
+        let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        self.rsp.prefetch_registers(thread, &wanted).await?;
         let write = self.breakpoints[index].spec.completed_write;
         let at_write = match write {
             Some(w) if !crate::qemu::quirks::PRIV_SHOWS_V.applies(self.version) => {

@@ -209,6 +209,10 @@ pub(super) async fn record(
         source,
         pc,
     } = at;
+    if let Some(thread) = rsp.register_thread() {
+        let names: Vec<&str> = spec.dump.iter().map(String::as_str).collect();
+        rsp.prefetch_registers(thread, &names).await?;
+    }
     let mut csrs = Vec::new();
     for name in &spec.dump {
         csrs.push(read_dumped(rsp, name, privilege, source).await?);
@@ -253,12 +257,16 @@ pub(super) async fn after_step(
     {
         return Ok(None);
     }
+    let names: Vec<&str> = std::iter::once("pc")
+        .chain(names.iter().map(String::as_str))
+        .collect();
+    rsp.prefetch_registers(thread, &names).await?;
     rsp.select_register_thread(thread).await?;
     let Some(pc) = rsp.read_register_u64("pc").await? else {
         return Ok(None);
     };
     let mut csrs = Vec::new();
-    for name in names {
+    for name in &names[1..] {
         csrs.push(read_dumped(rsp, name, privilege, source).await?);
     }
     Ok(Some(AfterStep { pc, csrs }))

@@ -304,6 +304,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
         }
     }
 
+    /// Sends `commands` together and returns their raw replies in order
+    /// (see `Connection::exchange_pipelined`). For reads only: nothing
+    /// here may change a register or move the target.
+    pub(crate) async fn exchange(&mut self, commands: &[String]) -> Result<Vec<Vec<u8>>> {
+        for command in commands {
+            self.check_can_send(command)?;
+            debug_assert!(!may_change_registers(command), "{command}");
+            self.note(">", command.as_bytes());
+            self.costs.begin(kind_of(command));
+        }
+        let timeout = self.config.reply_timeout;
+        let replies = match self.conn.exchange_pipelined(commands, timeout).await {
+            Ok(r) => r,
+            Err(e) => return Err(self.poison_on(e)),
+        };
+        for reply in &replies {
+            self.costs.replied();
+            self.note("<", reply);
+        }
+        Ok(replies)
+    }
+
     /// Sends a command and returns the raw reply payload (empty = unsupported;
     /// `E NN` is returned as is: see [`RspClient::request_checked`]).
     ///

@@ -217,6 +217,49 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
+    /// Sends every packet of `payloads` at once and receives their replies,
+    /// in order: one wait for all instead of one per packet. The stub
+    /// answers packets in the order they arrive (QEMU's gdbstub does: one
+    /// byte stream, one packet at a time). Without retransmission: a `-`
+    /// or a reply with a bad checksum cannot be matched to its packet once
+    /// later ones are on the way, so either fails the exchange (neither
+    /// happens on a TCP stream, which checks its bytes itself).
+    pub(crate) async fn exchange_pipelined(
+        &mut self,
+        payloads: &[String],
+        timeout: Duration,
+    ) -> Result<Vec<Vec<u8>>> {
+        let wire: Vec<u8> = payloads
+            .iter()
+            .flat_map(|p| packet::frame(p.as_bytes()))
+            .collect();
+        let what = format!("{} pipelined requests", payloads.len());
+        self.write_raw(&wire, &what, timeout).await?;
+        self.last_sent.clear();
+        let deadline = Instant::now() + timeout;
+        let mut replies = Vec::with_capacity(payloads.len());
+        while replies.len() < payloads.len() {
+            let waiting_for = format!("the reply to {:?}", payloads[replies.len()]);
+            match self.next_frame(deadline, &waiting_for, timeout).await? {
+                Frame::Packet(payload) => {
+                    if !self.no_ack {
+                        self.write_raw(&[packet::ACK], "an acknowledgment", timeout)
+                            .await?;
+                    }
+                    replies.push(payload);
+                }
+                Frame::Ack | Frame::Notification(_) => {}
+                Frame::Nack => {
+                    return Err(RspError::TooManyRetransmits {
+                        command: format!("{} (pipelined: not resent)", payloads[replies.len()]),
+                        attempts: 1,
+                    })
+                }
+            }
+        }
+        Ok(replies)
+    }
+
     /// Sends the raw interrupt byte (0x03), outside any packet.
     pub(crate) async fn send_interrupt(&mut self, timeout: Duration) -> Result<()> {
         self.write_raw(&[packet::INTERRUPT], "the interrupt byte 0x03", timeout)

@@ -411,3 +411,23 @@ async fn a_hart_left_stopped_keeps_its_pc_read_but_not_its_csrs() {
     gdb.interrupt_and_wait().await.unwrap();
     assert!(read(&mut gdb, h0, "pc").await.1 > 0);
 }
+
+/// Registers read together come back as read one by one, from the stop's
+/// cache, with no further request.
+#[tokio::test]
+async fn registers_prefetched_together_read_as_one_by_one() {
+    let mut gdb = connect().await;
+    let h1 = ThreadId::qemu_hart(1);
+    let mut one_by_one = Vec::new();
+    for name in ["pc", "mstatus", "henvcfg", "priv"] {
+        one_by_one.push(read(&mut gdb, h1, name).await.0);
+    }
+    // A step of the other hart keeps pc only: the rest is read again.
+    gdb.step(ThreadId::qemu_hart(0)).await.unwrap();
+    gdb.prefetch_registers(h1, &["pc", "mstatus", "henvcfg", "priv", "no-such"])
+        .await
+        .unwrap();
+    for (name, want) in ["pc", "mstatus", "henvcfg", "priv"].iter().zip(one_by_one) {
+        assert_eq!(read(&mut gdb, h1, name).await, (want, 0), "{name}");
+    }
+}

@@ -687,3 +687,55 @@ mod arbitrary_stub_bytes {
         }
     }
 }
+
+/// Requests sent together are answered in order, QEMU's way: the stub
+/// reads the packets one after the other, acking each before its reply,
+/// while the client has already sent them all; every reply is acked.
+#[tokio::test]
+async fn rsp_pipelined_requests_get_their_replies_in_order() {
+    let (addr, seen) = stub(|mut p| async move {
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.push(p.packet().await.unwrap_or_default());
+        }
+        assert_eq!(got, ["p20", "p41", "p644"], "all sent before any reply");
+        for reply in ["0400208000000000", "01", "E14"] {
+            p.reply(reply).await;
+            p.expect_ack().await;
+        }
+        p.drain().await;
+        p
+    })
+    .await;
+    let mut gdb = client(addr, quick()).await;
+    let commands: Vec<String> = ["p20", "p41", "p644"].map(String::from).to_vec();
+    let replies = gdb.exchange(&commands).await.unwrap();
+    assert_eq!(replies, [&b"0400208000000000"[..], b"01", b"E14"]);
+    assert_eq!(gdb.costs().round_trips(), 3);
+    drop(gdb);
+    let seen = seen.await.unwrap();
+    assert_eq!(seen.iter().filter(|b| **b == b'+').count(), 3);
+}
+
+/// A `-` in the middle of a pipelined exchange cannot be matched to its
+/// packet once later ones are on the way: a typed error, not a guess, and
+/// the connection is refused from then on.
+#[tokio::test]
+async fn rsp_a_nak_in_a_pipelined_exchange_is_an_error() {
+    let mut gdb = quick_client(|mut p| async move {
+        p.packet().await;
+        p.reply("01").await;
+        p.send(b"-").await;
+        p.drain().await;
+        p
+    })
+    .await;
+    let commands: Vec<String> = ["p41", "p20"].map(String::from).to_vec();
+    match gdb.exchange(&commands).await {
+        Err(RspError::TooManyRetransmits { command, .. }) => {
+            assert!(command.starts_with("p20"), "{command}")
+        }
+        other => panic!("expected a refused packet, got {other:?}"),
+    }
+    refused_after_a_failure(&mut gdb, "p20").await;
+}

@@ -119,6 +119,46 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
             .map(|(_, _, v)| v.clone())
     }
 
+    /// Reads `names` of `thread` at once where two or more are still to
+    /// read at this stop: their `p` requests go out together and the
+    /// replies come back in one wait (`Connection::exchange_pipelined`),
+    /// into the stop's cache, where the reads that follow find them. A
+    /// name the description does not list, or a reply other than a value
+    /// or `E14`, is left to that read (which reports it).
+    pub(crate) async fn prefetch_registers(
+        &mut self,
+        thread: ThreadId,
+        names: &[&str],
+    ) -> Result<()> {
+        let mut wanted: Vec<u64> = Vec::new();
+        for name in names {
+            if let Ok(info) = self.register_info(name) {
+                let n = info.regnum;
+                if self.read_at_this_stop(thread, n).is_none() && !wanted.contains(&n) {
+                    wanted.push(n);
+                }
+            }
+        }
+        if wanted.len() < 2 {
+            return Ok(());
+        }
+        self.select_register_thread(thread).await?;
+        let commands: Vec<String> = wanted.iter().map(|n| format!("p{n:x}")).collect();
+        let replies = self.exchange(&commands).await?;
+        for (n, reply) in wanted.into_iter().zip(replies) {
+            let value = match error_code(&reply) {
+                Some(E_UNAVAILABLE) => RegisterValue::Unavailable,
+                Some(_) => continue,
+                None => match parse_register_reply(&reply) {
+                    Some(v) => v,
+                    None => continue,
+                },
+            };
+            self.stop_registers.push((thread, n, value));
+        }
+        Ok(())
+    }
+
     /// `p`: one register of the hart `Hg` selected.
     async fn request_register(&mut self, regnum: u64) -> Result<RegisterValue> {
         let command = format!("p{regnum:x}");
