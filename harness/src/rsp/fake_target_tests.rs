@@ -431,3 +431,27 @@ async fn registers_prefetched_together_read_as_one_by_one() {
         assert_eq!(read(&mut gdb, h1, name).await, (want, 0), "{name}");
     }
 }
+
+/// The pcs of several harts read in one exchange (`Hg` and `p` each) are
+/// each hart's own, and `Hg` is left on the last hart read.
+#[tokio::test]
+async fn the_pcs_of_all_harts_in_one_exchange() {
+    let mut gdb = connect().await;
+    let (h0, h1) = (ThreadId::qemu_hart(0), ThreadId::qemu_hart(1));
+    gdb.step(h0).await.unwrap();
+    gdb.step(h0).await.unwrap();
+    let pc0 = read(&mut gdb, h0, "pc").await.0.unwrap();
+    let pc1 = read(&mut gdb, h1, "pc").await.0.unwrap();
+    assert_ne!(pc0, pc1, "two harts at two places");
+    // A register write forgets every value read at the stop.
+    gdb.select_register_thread(h0).await.unwrap();
+    gdb.write_register("pc", pc0).await.unwrap();
+    let before = gdb.costs().round_trips();
+    gdb.prefetch_register_of_threads("pc", &[h0, h1])
+        .await
+        .unwrap();
+    assert_eq!(gdb.costs().round_trips() - before, 3, "p, Hg, p");
+    assert_eq!(read(&mut gdb, h0, "pc").await, (Some(pc0), 0));
+    assert_eq!(read(&mut gdb, h1, "pc").await, (Some(pc1), 0));
+    assert_eq!(gdb.register_thread(), Some(h1));
+}

@@ -137,6 +137,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
             {
                 threads[..=i].rotate_right(1);
             }
+            self.prefetch_register_of_threads("pc", &threads).await?;
             for thread in threads {
                 let Some(pc) = self.read_thread_register(thread, "pc").await?.as_u64() else {
                     continue;
