@@ -250,23 +250,20 @@ pub(super) async fn after_step(
     privilege: PrivilegeLevel,
     source: VirtSource,
 ) -> Result<Option<AfterStep>> {
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     if !rsp
-        .step_off_now(thread)
+        .step_off_now(thread, &names)
         .await
         .context("stepping over the instruction at a breakpoint")?
     {
         return Ok(None);
     }
-    let names: Vec<&str> = std::iter::once("pc")
-        .chain(names.iter().map(String::as_str))
-        .collect();
-    rsp.prefetch_registers(thread, &names).await?;
     rsp.select_register_thread(thread).await?;
     let Some(pc) = rsp.read_register_u64("pc").await? else {
         return Ok(None);
     };
     let mut csrs = Vec::new();
-    for name in &names[1..] {
+    for name in names {
         csrs.push(read_dumped(rsp, name, privilege, source).await?);
     }
     Ok(Some(AfterStep { pc, csrs }))

@@ -455,3 +455,16 @@ async fn the_pcs_of_all_harts_in_one_exchange() {
     assert_eq!(read(&mut gdb, h1, "pc").await, (Some(pc1), 0));
     assert_eq!(gdb.register_thread(), Some(h1));
 }
+
+/// A step that reads registers there reads them with the pc, in the
+/// step's own exchange: the reads after it cost nothing more.
+#[tokio::test]
+async fn a_step_reads_its_registers_with_the_pc() {
+    let mut gdb = connect().await;
+    let h0 = ThreadId::qemu_hart(0);
+    let before = read(&mut gdb, h0, "pc").await.0.unwrap();
+    gdb.step_reading(h0, &["mstatus", "henvcfg"]).await.unwrap();
+    assert_eq!(read(&mut gdb, h0, "pc").await, (Some(before + 4), 0));
+    assert_eq!(read(&mut gdb, h0, "mstatus").await.1, 0);
+    assert_eq!(read(&mut gdb, h0, "henvcfg").await.1, 0);
+}

@@ -191,7 +191,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
                 self.moved(entry.thread);
                 continue;
             }
-            if let Some(stop) = self.step_with_removed(entry.thread, &watchpoints).await? {
+            if let Some(stop) = self
+                .step_with_removed(entry.thread, &watchpoints, &[])
+                .await?
+            {
                 return Ok(Some(stop));
             }
         }
@@ -199,11 +202,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
     }
 
     /// Steps `thread`, listed on a point, off it now rather than at the
-    /// next resume (the caller reads what the instruction did); true when
+    /// next resume (the caller reads what the instruction did, `then_read`
+    /// in the same exchange as the pc); true when
     /// the step completed plainly. Any other stop (the step ran into a
     /// watched access) becomes the current stop, listed again at the next
     /// look. False for a hart not listed.
-    pub(crate) async fn step_off_now(&mut self, thread: ThreadId) -> Result<bool> {
+    pub(crate) async fn step_off_now(
+        &mut self,
+        thread: ThreadId,
+        then_read: &[&str],
+    ) -> Result<bool> {
         let listed: Vec<HartAtPoint> = self
             .at_points
             .iter()
@@ -218,7 +226,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
             .any(|e| matches!(e.held_by, HeldBy::Watchpoint { .. }));
         let watchpoints = self.watchpoints_to_pass(before_watch);
         Ok(self
-            .step_with_removed(thread, &watchpoints)
+            .step_with_removed(thread, &watchpoints, then_read)
             .await?
             .is_none())
     }
@@ -233,18 +241,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
             .collect()
     }
 
-    /// Removes `points` at the stub, steps `thread`, inserts them again.
+    /// Removes `points` at the stub, steps `thread`, inserts them again;
+    /// `then_read`: registers to read there ([`RspClient::step_reading`]).
     /// Returns the step's stop if it was anything but a plain step completion.
     async fn step_with_removed(
         &mut self,
         thread: ThreadId,
         points: &[(BreakpointType, u64, u64)],
+        then_read: &[&str],
     ) -> Result<Option<StopReply>> {
         for &(ty, addr, kind) in points {
             self.request_ok(&breakpoint_command(false, ty, addr, kind))
                 .await?;
         }
-        let stepped = self.step(thread).await;
+        let stepped = self.step_reading(thread, then_read).await;
         for &(ty, addr, kind) in points {
             self.request_ok(&breakpoint_command(true, ty, addr, kind))
                 .await?;

@@ -154,6 +154,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
     /// waits for the stop reply, bounded by the reply timeout. QEMU masks
     /// interrupts and timers while stepping by default (`qqemu.sstep=0x7`).
     pub async fn step(&mut self, thread: ThreadId) -> Result<StopReply> {
+        self.step_reading(thread, &[]).await
+    }
+
+    /// [`RspClient::step`], then reads `names` of `thread` there with its
+    /// pc, in one exchange, into the stop's cache (when the step ended in
+    /// a stop).
+    pub(crate) async fn step_reading(
+        &mut self,
+        thread: ThreadId,
+        names: &[&str],
+    ) -> Result<StopReply> {
         self.check_can_send("vCont;s")?;
         let command = if self.vcont_actions().await?.iter().any(|a| a == "s") {
             format!("vCont;s:{}", thread.to_wire(self.multiprocess()))
@@ -171,6 +182,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
         self.resume_with(&command).await?;
         let timeout = self.config.reply_timeout;
         let stop = self.wait_for_stop(timeout).await;
+        if let Ok(StopReply::Signal(_)) = &stop {
+            if was_at.is_some() || !names.is_empty() {
+                let wanted: Vec<&str> =
+                    std::iter::once("pc").chain(names.iter().copied()).collect();
+                self.prefetch_registers(thread, &wanted).await?;
+            }
+        }
         // A listed hart whose pc did not change did not run its instruction
         // (the stop was another hart's, taken first): it stays listed, as
         // reported, so that the same hit is not counted twice when it comes.
