@@ -154,6 +154,8 @@ pub struct DebugSession {
     return_watches: Vec<arming_points::ReturnWatch>,
     /// Which harts have the H extension, read once each.
     with_h: privilege::HartsWithH,
+    /// Where a hart ran alone and did not reach the breakpoint ahead.
+    alone_gave_up: run_alone::GaveUp,
 }
 
 impl DebugSession {
@@ -188,6 +190,7 @@ impl DebugSession {
             waiting_rooms: Vec::new(),
             return_watches: Vec::new(),
             with_h: privilege::HartsWithH::default(),
+            alone_gave_up: run_alone::GaveUp::default(),
         };
         for spec in &scenario.breakpoints {
             let (space, location) = scenario.split_space(&spec.at);
@@ -526,54 +529,6 @@ impl DebugSession {
         // before it resumes; harts held at an arming trigger stay stopped.
         self.run_on().await.context("resuming after a stop")?;
         Ok(Event::Stopped(records))
-    }
-
-    /// While a hart of the latest stops has a breakpoint close ahead,
-    /// runs it there alone and handles its stop ([`run_alone`]), adding
-    /// to `records` what counted. False when QEMU exited.
-    async fn run_alone_while_near(&mut self, records: &mut Vec<StopRecord>) -> Result<bool> {
-        let mut latest = 0;
-        for _ in 0..run_alone::MAX_RUNS {
-            if !self.held.is_empty() {
-                break;
-            }
-            let Some(hart) = run_alone::hart_with_breakpoint_ahead(
-                &records[latest..],
-                &self.breakpoints,
-                &self.elfs,
-            ) else {
-                break;
-            };
-            latest = records.len();
-            let Some(thread) = self
-                .threads()
-                .await?
-                .into_iter()
-                .find(|t| t.hart_index() == Some(hart as usize))
-            else {
-                break;
-            };
-            self.rsp.mark(format!("alone hart {hart}"));
-            self.rsp
-                .resume_only(&[thread])
-                .await
-                .context("resuming one hart alone")?;
-            let reply = match self.rsp.wait_for_stop(run_alone::ALONE_LIMIT).await {
-                Ok(r) => r,
-                Err(RspError::Timeout { .. }) => match self.rsp.interrupt_and_wait().await {
-                    Ok(r) => r,
-                    Err(RspError::ConnectionClosed { .. }) => return Ok(false),
-                    Err(e) => return Err(e).context("stopping a hart that ran alone"),
-                },
-                Err(RspError::ConnectionClosed { .. }) => return Ok(false),
-                Err(e) => return Err(e).context("waiting for a hart that ran alone"),
-            };
-            match self.take_stop(reply).await? {
-                Some(more) => records.extend(more),
-                None => return Ok(false),
-            }
-        }
-        Ok(true)
     }
 
     /// Stops every hart for a look (the harness's own, not a scenario's):

@@ -25,41 +25,115 @@
 //! or the host is slow), the target is interrupted and every hart runs on
 //! as it would have: only the time differs, never what is seen.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::{ArmedBreakpoint, StopRecord};
+use anyhow::{Context, Result};
+
+use super::{ArmedBreakpoint, DebugSession, StopRecord};
 use crate::elf::{ElfImage, ElfSet};
 use crate::riscv::PrivilegeLevel;
+use crate::rsp::RspError;
 
 /// How far ahead of the hart's pc (bytes) a breakpoint may be.
-pub(super) const NEAR: u64 = 256;
+const NEAR: u64 = 256;
 
 /// How long one hart runs alone before every hart is let go.
-pub(super) const ALONE_LIMIT: Duration = Duration::from_millis(20);
+const ALONE_LIMIT: Duration = Duration::from_millis(20);
 
 /// At most this many runs alone in a row, so that a hart looping over
 /// breakpoints close together (a writer in a loop) does not keep the
 /// others stopped for the whole loop.
-pub(super) const MAX_RUNS: usize = 16;
+const MAX_RUNS: usize = 16;
+
+/// The places (hart, pc) from which a hart ran alone and did not reach
+/// the breakpoint ahead in time: it is not tried again from there, so a
+/// hart that waits for another between two breakpoints in a loop costs
+/// [`ALONE_LIMIT`] once, not once a turn. Bounded by harts times
+/// breakpoints.
+#[derive(Debug, Default)]
+pub(super) struct GaveUp(BTreeSet<(u32, u64)>);
+
+impl DebugSession {
+    /// While a hart of the latest stops has a breakpoint close ahead,
+    /// runs it there alone and handles its stop, adding to `records` what
+    /// counted. False when QEMU exited.
+    pub(super) async fn run_alone_while_near(
+        &mut self,
+        records: &mut Vec<StopRecord>,
+    ) -> Result<bool> {
+        let mut latest = 0;
+        for _ in 0..MAX_RUNS {
+            if !self.held.is_empty() {
+                break;
+            }
+            let Some((hart, from)) = hart_with_breakpoint_ahead(
+                &records[latest..],
+                &self.breakpoints,
+                &self.elfs,
+                &self.alone_gave_up,
+            ) else {
+                break;
+            };
+            latest = records.len();
+            let Some(thread) = self
+                .threads()
+                .await?
+                .into_iter()
+                .find(|t| t.hart_index() == Some(hart as usize))
+            else {
+                break;
+            };
+            self.rsp.mark(format!("alone hart {hart}"));
+            self.rsp
+                .resume_only(&[thread])
+                .await
+                .context("resuming one hart alone")?;
+            let reply = match self.rsp.wait_for_stop(ALONE_LIMIT).await {
+                Ok(r) => r,
+                Err(RspError::Timeout { .. }) => {
+                    self.alone_gave_up.0.insert((hart, from));
+                    match self.rsp.interrupt_and_wait().await {
+                        Ok(r) => r,
+                        Err(RspError::ConnectionClosed { .. }) => return Ok(false),
+                        Err(e) => return Err(e).context("stopping a hart that ran alone"),
+                    }
+                }
+                Err(RspError::ConnectionClosed { .. }) => return Ok(false),
+                Err(e) => return Err(e).context("waiting for a hart that ran alone"),
+            };
+            match self.take_stop(reply).await? {
+                Some(more) => records.extend(more),
+                None => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+}
 
 /// The hart of `records` (the latest first) that has a breakpoint close
-/// ahead ([`breakpoint_ahead`]).
-pub(super) fn hart_with_breakpoint_ahead(
+/// ahead ([`breakpoint_ahead`]), and the pc it would run alone from; not
+/// from a place where it `gave_up` before.
+fn hart_with_breakpoint_ahead(
     records: &[StopRecord],
     breakpoints: &[ArmedBreakpoint],
     elfs: &ElfSet,
-) -> Option<u32> {
+    gave_up: &GaveUp,
+) -> Option<(u32, u64)> {
     records.iter().rev().find_map(|r| {
         // A hart stepped over its instruction is past it; one left on its
         // breakpoint steps off it when it is resumed.
         let pc = r.after_step.as_ref().map_or(r.pc, |a| a.pc);
+        if gave_up.0.contains(&(r.hart, pc)) {
+            return None;
+        }
         let space = breakpoints
             .iter()
             .find(|b| b.spec.at == r.breakpoint)?
             .space
             .as_deref()?;
         let image = elfs.space(space).ok()?;
-        breakpoint_ahead(image, breakpoints, pc, r.hart, r.privilege).then_some(r.hart)
+        breakpoint_ahead(image, breakpoints, pc, r.hart, r.privilege).then_some((r.hart, pc))
     })
 }
 
@@ -103,6 +177,7 @@ mod tests {
     use crate::elf::testelf;
     use crate::riscv::Level;
     use crate::scenario::BreakpointSpec;
+    use std::time::Duration;
 
     fn at(address: u64, hart: Option<u32>) -> ArmedBreakpoint {
         ArmedBreakpoint {
@@ -182,5 +257,107 @@ mod tests {
             0,
             s
         ));
+    }
+
+    /// On the fake target with the test kernel's symbols: hart 0 stops at
+    /// the first of two breakpoints in the function at its start and runs
+    /// alone to the second, so both stops come in one poll; when the hart
+    /// stalls alone (it waits for the other), the harness gives up after
+    /// ALONE_LIMIT, every hart runs on, and the second stop still comes.
+    async fn two_breakpoints_in_one_function(
+        stall: bool,
+    ) -> Option<(Vec<Vec<u64>>, Vec<String>, [u64; 2])> {
+        use crate::debug::Event;
+        use crate::rsp::fake_target::{serve, Fake, START_PC};
+        use crate::scenario::Scenario;
+
+        let t = testelf::get("run_alone_on_the_fake")?;
+        let image = ElfImage::load(&t.path, Some("kernel"), 0).expect("test kernel loads");
+        // A function of 20 bytes or more below hart 1's start (0x100 up):
+        // only hart 0, walking up from START_PC, passes it.
+        let (name, extent) = image
+            .functions()
+            .into_iter()
+            .filter(|(_, e)| e.start >= START_PC && e.end <= START_PC + 0x100)
+            .find(|(_, e)| e.end - e.start >= 20)
+            .expect("a function of 20 bytes or more at the test kernel's start");
+        // The fake's harts move 4 bytes a step from START_PC.
+        let first = (extent.start + 7) & !3;
+        let second = first + 8;
+        assert!(extent.contains(&second), "{name} is {extent:x?}");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("fake.toml");
+        std::fs::write(
+            &path,
+            format!(
+                r#"[machine]
+cpu = "rv64,h=true"
+smp = 2
+[[console]]
+name = "console"
+attach = "serial"
+milestones = ["never"]
+[[elf]]
+name = "kernel"
+path = "{}"
+[[breakpoint]]
+at = "kernel:{first:#x}"
+hart = 0
+[[breakpoint]]
+at = "kernel:{second:#x}"
+hart = 0
+"#,
+                t.path.display()
+            ),
+        )
+        .expect("write the scenario");
+        let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+        let elfs = std::sync::Arc::new(scenario.load_elfs().expect("the test kernel"));
+        let mut fake = Fake::new();
+        fake.stall_alone = stall;
+        let mut session =
+            DebugSession::attach(serve(fake), &scenario, "10.0.2".parse().unwrap(), elfs)
+                .await
+                .unwrap_or_else(|e| panic!("{e:#}"));
+        session.resume().await.unwrap();
+        let mut polls = Vec::new();
+        for _ in 0..100 {
+            match session.poll(Duration::from_millis(100)).await.unwrap() {
+                Event::Stopped(r) => polls.push(r.iter().map(|r| r.pc).collect::<Vec<u64>>()),
+                Event::Running => {}
+                Event::Exited => break,
+            }
+            if polls.iter().flatten().count() >= 2 {
+                break;
+            }
+        }
+        let marks = session
+            .rsp
+            .costs()
+            .timeline
+            .iter()
+            .map(|m| m.what.clone())
+            .filter(|w| w.starts_with("alone") || w == "interrupted")
+            .collect();
+        session.interrupt().await.unwrap();
+        Some((polls, marks, [first, second]))
+    }
+
+    #[tokio::test]
+    async fn a_hart_runs_alone_to_the_breakpoint_ahead() {
+        let Some((polls, marks, [a, b])) = two_breakpoints_in_one_function(false).await else {
+            return;
+        };
+        assert_eq!(polls, [vec![a, b]], "both in one poll");
+        assert_eq!(marks, ["alone hart 0"]);
+    }
+
+    #[tokio::test]
+    async fn a_hart_that_stalls_alone_is_given_up_and_everyone_runs_on() {
+        let Some((polls, marks, [a, b])) = two_breakpoints_in_one_function(true).await else {
+            return;
+        };
+        assert_eq!(polls, [vec![a], vec![b]]);
+        assert_eq!(marks, ["alone hart 0", "interrupted"]);
     }
 }

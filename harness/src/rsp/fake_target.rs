@@ -122,6 +122,9 @@ pub(crate) struct Fake {
     /// The next single step ends, before its hart moves, in the next hart's
     /// breakpoint stop (two harts' events taken in the other order).
     pub(crate) preempt_next_step: bool,
+    /// A hart continued alone (the others left stopped) does not move: it
+    /// waits for one of them.
+    pub(crate) stall_alone: bool,
 }
 
 fn tid_of(hart: usize) -> Tid {
@@ -158,6 +161,7 @@ impl Fake {
             scheduler_locked: false,
             last_hart: 0,
             preempt_next_step: false,
+            stall_alone: false,
         }
     }
 
@@ -219,6 +223,9 @@ impl Fake {
                 }
                 return Some(self.step_hart(i).unwrap_or(MultiThreadStopReason::DoneStep));
             }
+        }
+        if self.stall_alone && self.scheduler_locked {
+            return None;
         }
         for _ in 0..4 {
             for i in 0..self.harts.len() {
