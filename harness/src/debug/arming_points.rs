@@ -72,17 +72,9 @@ fn slot_holding(stack: &[u8], sp: u64, value: u64) -> Option<u64> {
 /// [`ArmedBreakpoint::arming_point`]), not in the target yet.
 fn hidden(spec: BreakpointSpec, address: u64) -> ArmedBreakpoint {
     ArmedBreakpoint {
-        spec,
-        space: None,
-        address,
-        hits: 0,
-        ignored: 0,
-        counted_harts: Vec::new(),
-        beyond_quota: Default::default(),
-        inserted: false,
         pending: false,
-        armed_at_secs: None,
         arming_point: true,
+        ..ArmedBreakpoint::new(spec, None, address)
     }
 }
 

@@ -65,6 +65,25 @@ pub struct ArmedBreakpoint {
 }
 
 impl ArmedBreakpoint {
+    /// The breakpoint `spec` at `address` (in ELF space `space`), not in
+    /// the target yet; pending when it is armed late.
+    pub(crate) fn new(spec: BreakpointSpec, space: Option<String>, address: u64) -> Self {
+        let pending = spec.arm_after.is_some() || spec.arm_on.is_some();
+        ArmedBreakpoint {
+            spec,
+            space,
+            address,
+            hits: 0,
+            ignored: 0,
+            counted_harts: Vec::new(),
+            beyond_quota: BTreeMap::new(),
+            inserted: false,
+            pending,
+            armed_at_secs: None,
+            arming_point: false,
+        }
+    }
+
     /// Whether a stop of `hart` at `privilege` here counts: the qualifiers
     /// match and the hits are not used up.
     fn counts(&self, hart: u32, privilege: crate::riscv::PrivilegeLevel) -> bool {
@@ -197,19 +216,11 @@ impl DebugSession {
             let resolved = session.elfs.resolve_str(location, space).with_context(|| {
                 format!("{}: breakpoint \"{}\"", scenario.path.display(), spec.at)
             })?;
-            session.breakpoints.push(ArmedBreakpoint {
-                spec: spec.clone(),
-                space: space.map(str::to_string),
-                address: resolved.address,
-                hits: 0,
-                ignored: 0,
-                counted_harts: Vec::new(),
-                beyond_quota: BTreeMap::new(),
-                inserted: false,
-                pending: spec.arm_after.is_some() || spec.arm_on.is_some(),
-                armed_at_secs: None,
-                arming_point: false,
-            });
+            session.breakpoints.push(ArmedBreakpoint::new(
+                spec.clone(),
+                space.map(str::to_string),
+                resolved.address,
+            ));
         }
         if scenario.auto_arm {
             session.choose_arming_points(scenario);
@@ -784,31 +795,23 @@ mod tests {
     use crate::riscv::{Level, PrivilegeLevel};
 
     fn bp(hart: Option<u32>, max_hits: u32, once_per_hart: bool) -> ArmedBreakpoint {
+        let spec = BreakpointSpec {
+            at: "guest:kvminithart".into(),
+            hart,
+            privilege: None,
+            dump: Vec::new(),
+            max_hits,
+            once_per_hart,
+            watch: None,
+            arm_after: None,
+            arm_on: None,
+            read_after_step: Vec::new(),
+            hits_per_hart: 1,
+            completed_write: None,
+        };
         ArmedBreakpoint {
-            spec: BreakpointSpec {
-                at: "guest:kvminithart".into(),
-                hart,
-                privilege: None,
-                dump: Vec::new(),
-                max_hits,
-                once_per_hart,
-                watch: None,
-                arm_after: None,
-                arm_on: None,
-                read_after_step: Vec::new(),
-                hits_per_hart: 1,
-                completed_write: None,
-            },
-            space: None,
-            address: 0x8020_05c0,
-            hits: 0,
-            ignored: 0,
-            counted_harts: Vec::new(),
-            beyond_quota: BTreeMap::new(),
             inserted: true,
-            pending: false,
-            armed_at_secs: None,
-            arming_point: false,
+            ..ArmedBreakpoint::new(spec, None, 0x8020_05c0)
         }
     }
 

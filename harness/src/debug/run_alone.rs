@@ -171,8 +171,6 @@ fn breakpoint_ahead(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
     use crate::elf::testelf;
     use crate::riscv::Level;
@@ -180,31 +178,23 @@ mod tests {
     use std::time::Duration;
 
     fn at(address: u64, hart: Option<u32>) -> ArmedBreakpoint {
+        let spec = BreakpointSpec {
+            at: format!("kernel:{address:#x}"),
+            hart,
+            privilege: None,
+            dump: Vec::new(),
+            max_hits: u32::MAX,
+            once_per_hart: true,
+            hits_per_hart: 1,
+            watch: None,
+            arm_after: None,
+            arm_on: None,
+            read_after_step: Vec::new(),
+            completed_write: None,
+        };
         ArmedBreakpoint {
-            spec: BreakpointSpec {
-                at: format!("kernel:{address:#x}"),
-                hart,
-                privilege: None,
-                dump: Vec::new(),
-                max_hits: u32::MAX,
-                once_per_hart: true,
-                hits_per_hart: 1,
-                watch: None,
-                arm_after: None,
-                arm_on: None,
-                read_after_step: Vec::new(),
-                completed_write: None,
-            },
-            space: Some("kernel".into()),
-            address,
-            hits: 0,
-            ignored: 0,
-            counted_harts: Vec::new(),
-            beyond_quota: BTreeMap::new(),
             inserted: true,
-            pending: false,
-            armed_at_secs: None,
-            arming_point: false,
+            ..ArmedBreakpoint::new(spec, Some("kernel".into()), address)
         }
     }
 
