@@ -153,6 +153,7 @@ impl DebugSession {
             if hidden && !self.others_on_their_way(index).await? {
                 return self.arm_at_return(index, t).await;
             }
+            self.rsp.mark(format!("hold at {trigger}"));
             self.hold.add(t, index, hidden);
             return Ok(());
         }
