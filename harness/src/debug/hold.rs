@@ -150,10 +150,16 @@ impl DebugSession {
         let bp = &self.breakpoints[index];
         let hidden = bp.arming_point;
         if let (Some(t), true, false) = (thread, bp.spec.once_per_hart, bp.done(self.harts)) {
-            if hidden && !self.others_on_their_way(index).await? {
+            let coming = match hidden {
+                true => self.others_on_their_way(index).await?,
+                false => None,
+            };
+            if hidden && coming.is_none() {
                 return self.arm_at_return(index, t).await;
             }
-            self.rsp.mark(format!("hold at {trigger}"));
+            let awaited =
+                coming.map_or_else(String::new, |(h, pc)| format!(": hart {h} at {pc:#x}"));
+            self.rsp.mark(format!("hold at {trigger}{awaited}"));
             self.hold.add(t, index, hidden);
             return Ok(());
         }
@@ -185,10 +191,10 @@ impl DebugSession {
         Ok(())
     }
 
-    /// Whether a hart that has yet to stop at hidden trigger `index` (and
-    /// can count there) is on its way to it ([`on_its_way`]). The target is
-    /// stopped.
-    async fn others_on_their_way(&mut self, index: usize) -> Result<bool> {
+    /// A hart that has yet to stop at hidden trigger `index` (and can count
+    /// there) and is on its way to it ([`on_its_way`]), with its pc; `None`
+    /// when there is none. The target is stopped.
+    async fn others_on_their_way(&mut self, index: usize) -> Result<Option<(u32, u64)>> {
         let trigger = &self.breakpoints[index];
         let (at, only, counted) = (
             trigger.spec.at.clone(),
@@ -217,10 +223,11 @@ impl DebugSession {
             let elfs = &self.elfs;
             let in_elf = |pc: u64| !elfs.spaces_containing(pc).is_empty();
             if on_its_way(pc, &pages, room.as_ref(), in_elf) {
-                return Ok(true);
+                let hart = t.hart_index().unwrap_or(0) as u32;
+                return Ok(pc.map(|pc| (hart, pc)));
             }
         }
-        Ok(false)
+        Ok(None)
     }
 
     /// Lets every held hart go (at the next resume).
@@ -286,7 +293,7 @@ impl DebugSession {
         };
         for (index, thread) in self.hold.hidden.clone() {
             let trigger = self.breakpoints[index].spec.at.clone();
-            if self.waited_for(&trigger) && !self.others_on_their_way(index).await? {
+            if self.waited_for(&trigger) && self.others_on_their_way(index).await?.is_none() {
                 self.rsp.mark(format!("hold settled at {trigger}"));
                 self.release_held();
                 self.arm_at_return(index, thread).await?;
