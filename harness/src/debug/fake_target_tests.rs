@@ -90,11 +90,13 @@ max_hits = 1
 
 /// Where the fake's code is, as the scenario sees it: an `[[elf]]` file
 /// whose one segment spans `elf` (nothing else in it), and where hart 0
-/// starts when not at START_PC.
+/// starts when not at START_PC, and its mepc.
 #[derive(Default)]
 struct Placement {
     elf: Option<std::ops::Range<u64>>,
     hart0_pc: Option<u64>,
+    /// Hart 0's mepc (the fake's harts are in M-mode).
+    hart0_mepc: Option<u64>,
 }
 
 impl Placement {
@@ -193,12 +195,14 @@ dump = []
     )
     .await
     .unwrap_or_else(|e| panic!("{e:#}"));
-    if let Some(pc) = place.hart0_pc {
-        let rsp = session.rsp();
+    for (name, value) in [("pc", place.hart0_pc), ("mepc", place.hart0_mepc)] {
+        let (rsp, Some(value)) = (session.rsp(), value) else {
+            continue;
+        };
         rsp.select_register_thread(crate::rsp::ThreadId::qemu_hart(0))
             .await
             .unwrap_or_else(|e| panic!("{e:#}"));
-        rsp.write_register("pc", pc)
+        rsp.write_register(name, value)
             .await
             .unwrap_or_else(|e| panic!("{e:#}"));
     }
@@ -300,6 +304,7 @@ async fn auto_arming_waits_for_a_hart_lagging_in_the_elf_files() {
     let place = Placement {
         elf: Some(START_PC..START_PC + 0x3000),
         hart0_pc: None,
+        hart0_mepc: None,
     };
     let (mut session, records) = auto_armed_session(
         &[START_PC + 0x800, trigger, target],
@@ -326,6 +331,7 @@ async fn auto_arming_does_not_wait_for_a_hart_outside_the_elf_files() {
     let place = Placement {
         elf: Some(START_PC + 0xf80..START_PC + 0x3000),
         hart0_pc: None,
+        hart0_mepc: None,
     };
     let (mut session, records) = auto_armed_session(
         &[START_PC + 0x800, trigger, target],
@@ -356,6 +362,7 @@ async fn a_hold_ends_once_the_awaited_hart_has_left_the_elf_files() {
     let place = Placement {
         elf: Some(START_PC..START_PC + 0x2080),
         hart0_pc: Some(START_PC + 0x1100),
+        hart0_mepc: None,
     };
     let at = format!("{target:#x}");
     let (mut session, records) = auto_armed_session(
@@ -382,5 +389,30 @@ async fn a_hold_ends_once_the_awaited_hart_has_left_the_elf_files() {
         "not by the limit: {marks:?}"
     );
     assert!(stops(&records).contains(&(at, 0)), "hart 0 stopped at it");
+    session.interrupt().await.unwrap();
+}
+
+/// A hart outside every ELF file but in M-mode for a trap from the
+/// scenario's code (its mepc in a file: a timer interrupt, an SBI call
+/// taken in the firmware) comes back to that code: it is waited for.
+/// As in the test above, but hart 0's mepc is in the file: hart 1 is held
+/// until hart 0 has stopped at the trigger too.
+#[tokio::test]
+async fn auto_arming_waits_for_a_hart_in_the_firmware_for_a_trap() {
+    let (trigger, target) = (START_PC + 0x1000, START_PC + 0x2000);
+    let place = Placement {
+        elf: Some(START_PC + 0xf80..START_PC + 0x3000),
+        hart0_pc: None,
+        hart0_mepc: Some(START_PC + 0x2800),
+    };
+    let (mut session, records) = auto_armed_session(
+        &[START_PC + 0x800, trigger, target],
+        target,
+        place,
+        |_, r| r.len() >= 2,
+    )
+    .await;
+    assert_eq!(trigger_counted(&session), [1, 0], "hart 1 held for hart 0");
+    assert_eq!(stops(&records).len(), 2, "both harts stopped");
     session.interrupt().await.unwrap();
 }

@@ -100,27 +100,39 @@ impl Hold {
     }
 }
 
-/// Whether a hart at `pc` that has yet to stop at a hidden trigger is on
-/// its way there, so that the first hart to arrive waits for it: it runs
-/// code on a page of a breakpoint waiting for the trigger (`hot_pages`), or
-/// anywhere in the scenario's ELF files (`in_elf`: any space, any
-/// privilege), unless it waits in the trigger's `room`. A hart outside
-/// every ELF file (parked in the firmware, SBI HSM's stopped state) or in
-/// the room is not: it gets to the trigger only after the boot hart has
-/// let it, so waiting for it would only delay the arming by [`HOLD_LIMIT`].
+/// Where a stopped hart is, as far as [`on_its_way`] needs it.
+#[derive(Debug, Clone, Copy)]
+struct Whereabouts {
+    pc: u64,
+    /// In M-mode: where its trap returns to (`mepc`).
+    trap_return: Option<u64>,
+}
+
+/// Whether a hart that has yet to stop at a hidden trigger is on its way
+/// there, so that the first hart to arrive waits for it: it runs code on a
+/// page of a breakpoint waiting for the trigger (`hot_pages`), or anywhere
+/// in the scenario's ELF files (`in_elf`: any space, any privilege), or
+/// it is in the firmware for a trap or an SBI call from that code (in
+/// M-mode outside the files, its trap returning into them: a timer
+/// interrupt, a `set_timer`); unless it waits in the trigger's `room`.
+/// A hart in the room, or outside every file with no way back into them
+/// (parked in the firmware, SBI HSM's stopped state), is not: it gets to
+/// the trigger only after the boot hart has let it, so waiting for it
+/// would only delay the arming by [`HOLD_LIMIT`].
 fn on_its_way(
-    pc: Option<u64>,
+    at: Whereabouts,
     hot_pages: &[u64],
     room: Option<&WaitingRoom>,
     in_elf: impl Fn(u64) -> bool,
 ) -> bool {
-    let Some(pc) = pc else {
-        return false;
-    };
-    if room.is_some_and(|r| r.holds(pc)) {
+    let waits = |pc: u64| room.is_some_and(|r| r.holds(pc));
+    if waits(at.pc) {
         return false;
     }
-    hot_pages.contains(&(pc & !(PAGE_SIZE - 1))) || in_elf(pc)
+    if hot_pages.contains(&(at.pc & !(PAGE_SIZE - 1))) || in_elf(at.pc) {
+        return true;
+    }
+    at.trap_return.is_some_and(|r| in_elf(r) && !waits(r))
 }
 
 impl DebugSession {
@@ -217,17 +229,45 @@ impl DebugSession {
             })
             .collect();
         let room = self.waiting_rooms.iter().find(|w| w.trigger == at).cloned();
+        let elfs = std::sync::Arc::clone(&self.elfs);
+        let in_elf = |pc: u64| !elfs.spaces_containing(pc).is_empty();
         for t in awaited {
             // At a breakpoint stop, read when the stop was taken.
-            let pc = self.rsp.read_thread_register(t, "pc").await?.as_u64();
-            let elfs = &self.elfs;
-            let in_elf = |pc: u64| !elfs.spaces_containing(pc).is_empty();
-            if on_its_way(pc, &pages, room.as_ref(), in_elf) {
+            let Some(pc) = self.rsp.read_thread_register(t, "pc").await?.as_u64() else {
+                continue;
+            };
+            let trap_return = match in_elf(pc) {
+                true => None,
+                false => self.trap_return(t).await?,
+            };
+            let place = Whereabouts { pc, trap_return };
+            if on_its_way(place, &pages, room.as_ref(), in_elf) {
                 let hart = t.hart_index().unwrap_or(0) as u32;
-                return Ok(pc.map(|pc| (hart, pc)));
+                return Ok(Some((hart, pc)));
             }
         }
         Ok(None)
+    }
+
+    /// Where `thread`'s trap returns to (`mepc`) when it is in M-mode;
+    /// `None` in another mode or when either is not shown (a register the
+    /// target description lacks, or that answers unavailable). The target
+    /// is stopped.
+    async fn trap_return(&mut self, thread: ThreadId) -> Result<Option<u64>> {
+        let level = self.shown_register(thread, "priv").await?;
+        if level.is_none_or(|l| l & 3 != 3) {
+            return Ok(None);
+        }
+        self.shown_register(thread, "mepc").await
+    }
+
+    /// Register `name` of `thread`, `None` when the target does not show it.
+    async fn shown_register(&mut self, thread: ThreadId, name: &str) -> Result<Option<u64>> {
+        match self.rsp.read_thread_register(thread, name).await {
+            Ok(v) => Ok(v.as_u64()),
+            Err(RspError::UnknownRegister { .. }) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {name} of a hart awaited")),
+        }
     }
 
     /// Lets every held hart go (at the next resume).
@@ -324,17 +364,31 @@ mod tests {
         }
     }
 
+    /// A hart at `pc`, not in M-mode.
+    fn at(pc: u64) -> Whereabouts {
+        Whereabouts {
+            pc,
+            trap_return: None,
+        }
+    }
+
     #[test]
     fn a_hart_anywhere_in_the_elf_files_is_on_its_way() {
         let hot = [0x8020_0000];
         let in_elf = |pc: u64| (0x8020_0000..0x8021_0000).contains(&pc);
         // On the hot page, and (a lagging hart) in code on other pages.
-        assert!(on_its_way(Some(0x8020_0040), &hot, Some(&room()), in_elf));
-        assert!(on_its_way(Some(0x8020_5000), &hot, Some(&room()), in_elf));
+        assert!(on_its_way(at(0x8020_0040), &hot, Some(&room()), in_elf));
+        assert!(on_its_way(at(0x8020_5000), &hot, Some(&room()), in_elf));
         // In main, past its last call: it comes out to the breakpoint.
-        assert!(on_its_way(Some(0x8020_01c0), &hot, Some(&room()), in_elf));
+        assert!(on_its_way(at(0x8020_01c0), &hot, Some(&room()), in_elf));
+        // In the firmware for a trap from a guest's code on another page.
+        let in_sbi = Whereabouts {
+            pc: 0x8000_1234,
+            trap_return: Some(0x8020_5000),
+        };
+        assert!(on_its_way(in_sbi, &hot, Some(&room()), in_elf));
         // On the hot page outside every ELF file (no files at all).
-        assert!(on_its_way(Some(0x8020_0040), &hot, None, |_| false));
+        assert!(on_its_way(at(0x8020_0040), &hot, None, |_| false));
     }
 
     #[test]
@@ -342,11 +396,21 @@ mod tests {
         let hot = [0x8020_0000];
         let in_elf = |pc: u64| (0x8020_0000..0x8021_0000).contains(&pc);
         // Waiting for `started` in main, on the hot page or not.
-        assert!(!on_its_way(Some(0x8020_0140), &hot, Some(&room()), in_elf));
-        // Parked in the firmware (OpenSBI's HSM stopped state).
-        assert!(!on_its_way(Some(0x8000_1234), &hot, Some(&room()), in_elf));
-        // A pc that could not be read.
-        assert!(!on_its_way(None, &hot, None, in_elf));
+        assert!(!on_its_way(at(0x8020_0140), &hot, Some(&room()), in_elf));
+        // Parked in the firmware (OpenSBI's HSM stopped state): in M-mode
+        // with nowhere in the files to return to, or not in M-mode.
+        let parked = Whereabouts {
+            pc: 0x8000_1234,
+            trap_return: Some(0x8000_0100),
+        };
+        assert!(!on_its_way(parked, &hot, Some(&room()), in_elf));
+        assert!(!on_its_way(at(0x8000_1234), &hot, Some(&room()), in_elf));
+        // In the firmware for a trap from the room (a timer interrupt).
+        let from_room = Whereabouts {
+            pc: 0x8000_1234,
+            trap_return: Some(0x8020_0140),
+        };
+        assert!(!on_its_way(from_room, &hot, Some(&room()), in_elf));
     }
 
     #[test]
