@@ -45,6 +45,15 @@ use crate::rsp::{RspError, ThreadId};
 /// How long a hart is held at an `arm_after` trigger for the other harts.
 pub(super) const HOLD_LIMIT: Duration = Duration::from_secs(2);
 
+/// How long a hidden trigger's hold may last while a look still finds an
+/// awaited hart running code on a waiting breakpoint's page: armed now,
+/// the rest of that code would run about 20 times slower (one instruction
+/// per block; the bench's unmitigated runs), so waiting for it is the
+/// cheaper side as long as it gets through; the bound is for a hart that
+/// idles on that page and never comes. Under load a hart's hot loop takes
+/// seconds longer than [`HOLD_LIMIT`] (auto_arm under 3 spinners).
+const HOT_HOLD_LIMIT: Duration = Duration::from_secs(10);
+
 /// How often the harts a hidden trigger waits for are looked at while a
 /// hart is held there: an interrupt stop (QEMU drops no translated code for
 /// it), a pc read per awaited hart, and a resume of the others.
@@ -55,7 +64,8 @@ const LOOK_EVERY: Duration = Duration::from_millis(30);
 pub(super) struct Hold {
     /// Left stopped while the others run.
     pub(super) harts: Vec<ThreadId>,
-    /// When the hold ends whatever the others do.
+    /// When the hold began, and when it ends whatever the others do.
+    since: Option<Instant>,
     until: Option<Instant>,
     /// The hidden triggers held at, each with the first hart held there
     /// (whose stack holds the trigger call's return address).
@@ -71,6 +81,7 @@ impl Hold {
             self.harts.push(thread);
         }
         let now = Instant::now();
+        self.since.get_or_insert(now);
         self.until.get_or_insert(now + HOLD_LIMIT);
         if hidden && !self.hidden.iter().any(|(i, _)| *i == index) {
             self.hidden.push((index, thread));
@@ -89,7 +100,14 @@ impl Hold {
             .fold(limit, Duration::min)
     }
 
-    /// Whether the hold has lasted [`HOLD_LIMIT`].
+    /// A hart awaited runs hot code: the hold may last [`HOT_HOLD_LIMIT`].
+    fn keep_for_hot_code(&mut self) {
+        if let (Some(since), Some(until)) = (self.since, self.until) {
+            self.until = Some(until.max(since + HOT_HOLD_LIMIT));
+        }
+    }
+
+    /// Whether the hold has lasted as long as it may.
     fn ran_out(&self) -> bool {
         self.until.is_some_and(|u| Instant::now() >= u)
     }
@@ -98,6 +116,15 @@ impl Hold {
     fn look_due(&self) -> bool {
         self.next_look.is_some_and(|t| Instant::now() >= t)
     }
+}
+
+/// A hart a hidden trigger waits for, where a look found it.
+#[derive(Debug, Clone, Copy)]
+struct Awaited {
+    hart: u32,
+    pc: u64,
+    /// On a page of a breakpoint waiting for the trigger.
+    in_hot_code: bool,
 }
 
 /// Where a stopped hart is, as far as [`on_its_way`] needs it.
@@ -170,9 +197,12 @@ impl DebugSession {
                 return self.arm_at_return(index, t).await;
             }
             let awaited =
-                coming.map_or_else(String::new, |(h, pc)| format!(": hart {h} at {pc:#x}"));
+                coming.map_or_else(String::new, |a| format!(": hart {} at {:#x}", a.hart, a.pc));
             self.rsp.mark(format!("hold at {trigger}{awaited}"));
             self.hold.add(t, index, hidden);
+            if coming.is_some_and(|a| a.in_hot_code) {
+                self.hold.keep_for_hot_code();
+            }
             return Ok(());
         }
         match (thread, hidden) {
@@ -204,9 +234,9 @@ impl DebugSession {
     }
 
     /// A hart that has yet to stop at hidden trigger `index` (and can count
-    /// there) and is on its way to it ([`on_its_way`]), with its pc; `None`
-    /// when there is none. The target is stopped.
-    async fn others_on_their_way(&mut self, index: usize) -> Result<Option<(u32, u64)>> {
+    /// there) and is on its way to it ([`on_its_way`]), one in hot code
+    /// first; `None` when there is none. The target is stopped.
+    async fn others_on_their_way(&mut self, index: usize) -> Result<Option<Awaited>> {
         let trigger = &self.breakpoints[index];
         let (at, only, counted) = (
             trigger.spec.at.clone(),
@@ -231,6 +261,7 @@ impl DebugSession {
         let room = self.waiting_rooms.iter().find(|w| w.trigger == at).cloned();
         let elfs = std::sync::Arc::clone(&self.elfs);
         let in_elf = |pc: u64| !elfs.spaces_containing(pc).is_empty();
+        let mut found = None;
         for t in awaited {
             // At a breakpoint stop, read when the stop was taken.
             let Some(pc) = self.rsp.read_thread_register(t, "pc").await?.as_u64() else {
@@ -241,12 +272,22 @@ impl DebugSession {
                 false => self.trap_return(t).await?,
             };
             let place = Whereabouts { pc, trap_return };
-            if on_its_way(place, &pages, room.as_ref(), in_elf) {
-                let hart = t.hart_index().unwrap_or(0) as u32;
-                return Ok(Some((hart, pc)));
+            self.rsp
+                .mark(format!("TEMP look {t:?} {pc:#x} {trap_return:x?}"));
+            if !on_its_way(place, &pages, room.as_ref(), in_elf) {
+                continue;
             }
+            let a = Awaited {
+                hart: t.hart_index().unwrap_or(0) as u32,
+                pc,
+                in_hot_code: pages.contains(&(pc & !(PAGE_SIZE - 1))),
+            };
+            if a.in_hot_code {
+                return Ok(Some(a));
+            }
+            found = found.or(Some(a));
         }
-        Ok(None)
+        Ok(found)
     }
 
     /// Where `thread`'s trap returns to (`mepc`) when it is in M-mode;
@@ -333,10 +374,17 @@ impl DebugSession {
         };
         for (index, thread) in self.hold.hidden.clone() {
             let trigger = self.breakpoints[index].spec.at.clone();
-            if self.waited_for(&trigger) && self.others_on_their_way(index).await?.is_none() {
-                self.rsp.mark(format!("hold settled at {trigger}"));
-                self.release_held();
-                self.arm_at_return(index, thread).await?;
+            if !self.waited_for(&trigger) {
+                continue;
+            }
+            match self.others_on_their_way(index).await? {
+                None => {
+                    self.rsp.mark(format!("hold settled at {trigger}"));
+                    self.release_held();
+                    self.arm_at_return(index, thread).await?;
+                }
+                Some(a) if a.in_hot_code => self.hold.keep_for_hot_code(),
+                Some(_) => {}
             }
         }
         self.remove_spent_arming_points().await?;
