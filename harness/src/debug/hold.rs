@@ -9,13 +9,16 @@
 //! to [`HOLD_LIMIT`]. A hidden trigger (the harness's, [`super::auto_arm`])
 //! holds only for the harts on their way to it ([`on_its_way`]), and while
 //! it holds it looks at them every [`LOOK_EVERY`]: once none is on its way
-//! any more, the hold ends at once.
+//! any more, the hold ends at once; while one still runs code on the
+//! breakpoint's page, it may last up to [`HOT_HOLD_LIMIT`].
 //!
 //! The class handled: a hart that will reach the trigger by itself later
 //! but is elsewhere when the first hart arrives. Its shapes:
 //! - two VMs, one per hart: the other hart is still in the hypervisor
-//!   (handling its guest's traps) or in its own guest's code on other pages
-//!   (uartinit, printf), or already in the hot scrub on the page;
+//!   (handling its guest's traps), in its own guest's code on other pages
+//!   (uartinit, printf), in the firmware for a timer interrupt or an SBI
+//!   call from either, or in the hot scrub on the page (under load, for
+//!   seconds);
 //! - a second hart started later through SBI HSM: held for once its pc is
 //!   in the hypervisor's ELF; while parked in the firmware it is not;
 //! - an SMP xv6 whose other harts are still in entry/start when the boot
@@ -26,9 +29,13 @@
 //! Not handled, or at a cost:
 //! - a hart in the scenario's code that never reaches the trigger (it idles
 //!   in the hypervisor's `wfi`, or its guest boots another path): it is
-//!   held for until [`HOLD_LIMIT`], then the breakpoint goes in (as before);
-//! - a hart that lags by more than [`HOLD_LIMIT`]: the breakpoint goes in
+//!   held for until [`HOLD_LIMIT`] ([`HOT_HOLD_LIMIT`] when it idles on the
+//!   breakpoint's page), then the breakpoint goes in (as before);
+//! - a hart that lags by more than those limits: the breakpoint goes in
 //!   then and that hart runs its hot code slowly (first hits still stop);
+//! - SMP xv6 with a milestone trigger (no waiting room): harts spinning in
+//!   `main` on the breakpoint's page for `started` are held for until
+//!   [`HOT_HOLD_LIMIT`]; the call-graph trigger, with its room, does not;
 //! - a hart waiting outside every ELF file but about to come back into it
 //!   (an SBI call in OpenSBI): not held for; a look while the hold lasts
 //!   for another hart sees it again when it is back.
@@ -272,8 +279,6 @@ impl DebugSession {
                 false => self.trap_return(t).await?,
             };
             let place = Whereabouts { pc, trap_return };
-            self.rsp
-                .mark(format!("TEMP look {t:?} {pc:#x} {trap_return:x?}"));
             if !on_its_way(place, &pages, room.as_ref(), in_elf) {
                 continue;
             }
@@ -473,5 +478,14 @@ mod tests {
         hold.add(t, 4, true);
         assert!(hold.wait_limit(long) <= LOOK_EVERY);
         assert_eq!((hold.harts.len(), hold.hidden.len()), (1, 1));
+        // A hart in hot code: the end moves out to HOT_HOLD_LIMIT from the
+        // hold's start, and a second call moves it no further.
+        let until = hold.until.expect("an end");
+        hold.keep_for_hot_code();
+        let hot = hold.until.expect("an end");
+        assert!(hot > until);
+        assert_eq!(hold.since.map(|s| s + HOT_HOLD_LIMIT), Some(hot));
+        hold.keep_for_hot_code();
+        assert_eq!(hold.until, Some(hot));
     }
 }
