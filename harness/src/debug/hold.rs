@@ -36,9 +36,11 @@
 //! - SMP xv6 with a milestone trigger (no waiting room): harts spinning in
 //!   `main` on the breakpoint's page for `started` are held for until
 //!   [`HOT_HOLD_LIMIT`]; the call-graph trigger, with its room, does not;
-//! - a hart waiting outside every ELF file but about to come back into it
-//!   (an SBI call in OpenSBI): not held for; a look while the hold lasts
-//!   for another hart sees it again when it is back.
+//! - a hart parked in the firmware whose mepc still points into the files
+//!   (stopped through SBI HSM `hart_stop` from the scenario's code): taken
+//!   for one in an SBI call, held for until [`HOLD_LIMIT`];
+//! - a hart in the firmware with no trap from the files to return to, but
+//!   about to enter them (an HSM start under way): not held for.
 
 use std::time::{Duration, Instant};
 
