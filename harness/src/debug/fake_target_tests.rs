@@ -291,6 +291,27 @@ async fn auto_arming_holds_while_another_hart_runs_on_the_page() {
     session.interrupt().await.unwrap();
 }
 
+/// Runs the fake with `place` until both harts have stopped at the
+/// breakpoint (START_PC + 0x2000, armed after the trigger START_PC +
+/// 0x1000, which hart 1, 0x100 ahead, reaches first); the harts that
+/// counted at the trigger, in order.
+async fn both_harts_at_the_target(place: Placement) -> Vec<u32> {
+    let (trigger, target) = (START_PC + 0x1000, START_PC + 0x2000);
+    let (mut session, records) = auto_armed_session(
+        &[START_PC + 0x800, trigger, target],
+        target,
+        place,
+        |_, r| r.len() >= 2,
+    )
+    .await;
+    let mut seen = stops(&records);
+    seen.sort();
+    let at = format!("{target:#x}");
+    assert_eq!(seen, [(at.clone(), 0), (at, 1)], "both harts stopped");
+    session.interrupt().await.unwrap();
+    trigger_counted(&session)
+}
+
 /// A hart that lags behind, in the scenario's code but not on the
 /// breakpoint's page, is waited for: hart 1 reaches the trigger while hart
 /// 0, 0x100 behind, runs in the ELF file on the page before the trigger's.
@@ -300,25 +321,12 @@ async fn auto_arming_holds_while_another_hart_runs_on_the_page() {
 /// instruction per block for it.)
 #[tokio::test]
 async fn auto_arming_waits_for_a_hart_lagging_in_the_elf_files() {
-    let (trigger, target) = (START_PC + 0x1000, START_PC + 0x2000);
     let place = Placement {
         elf: Some(START_PC..START_PC + 0x3000),
-        hart0_pc: None,
-        hart0_mepc: None,
+        ..Placement::default()
     };
-    let (mut session, records) = auto_armed_session(
-        &[START_PC + 0x800, trigger, target],
-        target,
-        place,
-        |_, r| r.len() >= 2,
-    )
-    .await;
-    assert_eq!(trigger_counted(&session), [1, 0], "hart 1 held for hart 0");
-    let mut seen = stops(&records);
-    seen.sort();
-    let at = format!("{target:#x}");
-    assert_eq!(seen, [(at.clone(), 0), (at, 1)], "both harts stopped");
-    session.interrupt().await.unwrap();
+    let counted = both_harts_at_the_target(place).await;
+    assert_eq!(counted, [1, 0], "hart 1 held for hart 0");
 }
 
 /// A hart outside every ELF file of the scenario (as if parked in the
@@ -327,25 +335,28 @@ async fn auto_arming_waits_for_a_hart_lagging_in_the_elf_files() {
 /// breakpoint goes in at that stop.
 #[tokio::test]
 async fn auto_arming_does_not_wait_for_a_hart_outside_the_elf_files() {
-    let (trigger, target) = (START_PC + 0x1000, START_PC + 0x2000);
     let place = Placement {
         elf: Some(START_PC + 0xf80..START_PC + 0x3000),
-        hart0_pc: None,
-        hart0_mepc: None,
+        ..Placement::default()
     };
-    let (mut session, records) = auto_armed_session(
-        &[START_PC + 0x800, trigger, target],
-        target,
-        place,
-        |_, r| r.len() >= 2,
-    )
-    .await;
-    assert_eq!(trigger_counted(&session), [1], "armed at hart 1's stop");
-    let mut seen = stops(&records);
-    seen.sort();
-    let at = format!("{target:#x}");
-    assert_eq!(seen, [(at.clone(), 0), (at, 1)], "both harts stopped");
-    session.interrupt().await.unwrap();
+    let counted = both_harts_at_the_target(place).await;
+    assert_eq!(counted, [1], "armed at hart 1's stop");
+}
+
+/// A hart outside every ELF file but in M-mode for a trap from the
+/// scenario's code (its mepc in a file: a timer interrupt, an SBI call
+/// taken in the firmware) comes back to that code: it is waited for.
+/// As in the test before, but hart 0's mepc is in the file: hart 1 is held
+/// until hart 0 has stopped at the trigger too.
+#[tokio::test]
+async fn auto_arming_waits_for_a_hart_in_the_firmware_for_a_trap() {
+    let place = Placement {
+        elf: Some(START_PC + 0xf80..START_PC + 0x3000),
+        hart0_mepc: Some(START_PC + 0x2800),
+        ..Placement::default()
+    };
+    let counted = both_harts_at_the_target(place).await;
+    assert_eq!(counted, [1, 0], "hart 1 held for hart 0");
 }
 
 /// A hold ends as soon as no hart awaited is on its way any more, not
@@ -389,30 +400,5 @@ async fn a_hold_ends_once_the_awaited_hart_has_left_the_elf_files() {
         "not by the limit: {marks:?}"
     );
     assert!(stops(&records).contains(&(at, 0)), "hart 0 stopped at it");
-    session.interrupt().await.unwrap();
-}
-
-/// A hart outside every ELF file but in M-mode for a trap from the
-/// scenario's code (its mepc in a file: a timer interrupt, an SBI call
-/// taken in the firmware) comes back to that code: it is waited for.
-/// As in the test above, but hart 0's mepc is in the file: hart 1 is held
-/// until hart 0 has stopped at the trigger too.
-#[tokio::test]
-async fn auto_arming_waits_for_a_hart_in_the_firmware_for_a_trap() {
-    let (trigger, target) = (START_PC + 0x1000, START_PC + 0x2000);
-    let place = Placement {
-        elf: Some(START_PC + 0xf80..START_PC + 0x3000),
-        hart0_pc: None,
-        hart0_mepc: Some(START_PC + 0x2800),
-    };
-    let (mut session, records) = auto_armed_session(
-        &[START_PC + 0x800, trigger, target],
-        target,
-        place,
-        |_, r| r.len() >= 2,
-    )
-    .await;
-    assert_eq!(trigger_counted(&session), [1, 0], "hart 1 held for hart 0");
-    assert_eq!(stops(&records).len(), 2, "both harts stopped");
     session.interrupt().await.unwrap();
 }
