@@ -99,10 +99,11 @@ impl DebugSession {
     /// The trigger is qualified as the breakpoint is (hart, privilege, else
     /// `milestone_privilege`) and counts once per hart. Harts reach it at
     /// different times: a hart's first stop there arms the breakpoint at
-    /// once, unless another hart that has not stopped there yet is running
-    /// code on the breakpoint's page (and is not waiting in the caller of a
-    /// call-graph trigger's breakpoint, see [`WaitingRoom`]); then the hart
-    /// is held there, as at an `arm_after` trigger (see
+    /// once, unless another hart that has not stopped there yet is on its
+    /// way to it: running code on the breakpoint's page or anywhere in the
+    /// scenario's ELF files, and not waiting in the caller of a call-graph
+    /// trigger's breakpoint (see [`WaitingRoom`]); then the hart is held
+    /// there until no such hart is left (see [`super::hold`] and
     /// [`DebugSession::arm_dependents`]). Every hart whose boot path passes
     /// the trigger stops there before it can reach the breakpoint, and the
     /// breakpoint goes in while all harts are stopped: none of them gets

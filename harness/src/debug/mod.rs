@@ -11,6 +11,7 @@ pub(crate) mod auto_arm;
 mod call_graph;
 #[cfg(test)]
 mod fake_target_tests;
+mod hold;
 mod privilege;
 mod run_alone;
 mod stop;
@@ -24,16 +25,12 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::elf::ElfSet;
-use crate::qemu::page_samples::PAGE_SIZE;
 use crate::qemu::QemuVersion;
 use crate::rsp::{HeldBy, RspClient, RspConfig, RspError, StopReply, ThreadId};
 use crate::scenario::{BreakpointSpec, Scenario};
 
 pub use privilege::privilege_of;
 pub use stop::StopRecord;
-
-/// How long a hart is held at an `arm_after` trigger for the other harts.
-const HOLD_LIMIT: Duration = Duration::from_secs(2);
 
 /// A breakpoint as placed in the target.
 #[derive(Debug, Clone)]
@@ -156,9 +153,8 @@ pub struct DebugSession {
     /// The machine's hart count (the scenario's `smp`).
     harts: u32,
     /// Harts held just past an `arm_after` trigger until every hart that can
-    /// count there has (see [`DebugSession::arm_dependents`]), and until when.
-    held: Vec<ThreadId>,
-    hold_until: Option<std::time::Instant>,
+    /// count there has (see [`DebugSession::arm_dependents`]).
+    hold: hold::Hold,
     started: std::time::Instant,
     /// Stops recorded just before a resume (harts found on breakpoints at
     /// a stop nobody had handled), handed out with the next stops.
@@ -196,8 +192,7 @@ impl DebugSession {
             breakpoints: Vec::new(),
             threads: Vec::new(),
             harts: scenario.machine.smp,
-            held: Vec::new(),
-            hold_until: None,
+            hold: hold::Hold::default(),
             started: std::time::Instant::now(),
             late: Vec::new(),
             auto_arming: Vec::new(),
@@ -258,104 +253,6 @@ impl DebugSession {
         Ok(())
     }
 
-    /// Breakpoint `index` has just counted a stop of `thread`: inserts the
-    /// pending breakpoints armed after it, or holds the hart.
-    ///
-    /// Harts run the same code at different times, and a breakpoint is in
-    /// for all of them: armed at the first hart's trigger stop, it would slow
-    /// the hot code that the other harts are still running on its page. So
-    /// when the trigger counts once per hart and other harts have yet to
-    /// count there, this hart is held (left stopped just past the trigger,
-    /// the others run) and the dependents go in when the last expected hart
-    /// arrives, or after [`HOLD_LIMIT`]. No hart gets past the trigger
-    /// before they are in, so each still stops at them. A hidden trigger
-    /// that does not hold arms them at a later return where it can
-    /// ([`arming_points::ReturnWatch`]).
-    async fn arm_dependents(&mut self, index: usize, thread: Option<ThreadId>) -> Result<()> {
-        let trigger = self.breakpoints[index].spec.at.clone();
-        let waiting = self
-            .breakpoints
-            .iter()
-            .any(|b| b.pending && b.spec.arm_after.as_deref() == Some(trigger.as_str()));
-        if !waiting {
-            return Ok(());
-        }
-        let bp = &self.breakpoints[index];
-        if let (Some(t), true, false) = (thread, bp.spec.once_per_hart, bp.done(self.harts)) {
-            // A hidden trigger holds a hart only for the sake of another
-            // that is running on a waiting breakpoint's page now.
-            if bp.arming_point && !self.others_on_pages(index, t).await? {
-                return self.arm_at_return(index, t).await;
-            }
-            if !self.held.contains(&t) {
-                self.held.push(t);
-            }
-            self.hold_until
-                .get_or_insert_with(|| std::time::Instant::now() + HOLD_LIMIT);
-            return Ok(());
-        }
-        match (thread, bp.arming_point) {
-            (Some(t), true) => self.arm_at_return(index, t).await,
-            _ => self.arm_now(&trigger).await,
-        }
-    }
-
-    /// Lets the held harts go and inserts the breakpoints armed after
-    /// `trigger`. The target is stopped.
-    async fn arm_now(&mut self, trigger: &str) -> Result<()> {
-        self.release_held();
-        for j in 0..self.breakpoints.len() {
-            let bp = &self.breakpoints[j];
-            if bp.pending && bp.spec.arm_after.as_deref() == Some(trigger) {
-                self.breakpoints[j].pending = false;
-                self.breakpoints[j].armed_at_secs = Some(self.started.elapsed().as_secs_f64());
-                self.insert(j).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Whether a hart other than `arrived` that has yet to stop at trigger
-    /// `index` (and can count there) has its pc on the page of a breakpoint
-    /// waiting for that trigger. The target is stopped.
-    async fn others_on_pages(&mut self, index: usize, arrived: ThreadId) -> Result<bool> {
-        let page = |a: u64| a & !(PAGE_SIZE - 1);
-        let trigger = &self.breakpoints[index];
-        let (at, only, counted) = (
-            trigger.spec.at.clone(),
-            trigger.spec.hart,
-            trigger.counted_harts.clone(),
-        );
-        let pages: Vec<u64> = self
-            .breakpoints
-            .iter()
-            .filter(|b| b.pending && b.spec.arm_after.as_deref() == Some(at.as_str()))
-            .map(|b| page(b.address))
-            .collect();
-        let waiting_for: Vec<ThreadId> = self
-            .threads()
-            .await?
-            .into_iter()
-            .filter(|t| *t != arrived)
-            .filter(|t| {
-                let hart = t.hart_index().unwrap_or(0) as u32;
-                only.is_none_or(|h| h == hart) && !counted.contains(&hart)
-            })
-            .collect();
-        let room = self.waiting_rooms.iter().find(|w| w.trigger == at).cloned();
-        for t in waiting_for {
-            // Read when the stop was taken (the harts on breakpoints).
-            let pc = self.rsp.read_thread_register(t, "pc").await?.as_u64();
-            // A hart waiting in the breakpoint's caller runs no hot code
-            // toward the trigger (xv6's other harts wait for `started`).
-            let waiting = |pc: u64| room.as_ref().is_some_and(|w| w.holds(pc));
-            if pc.is_some_and(|pc| pages.contains(&page(pc)) && !waiting(pc)) {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
     /// Removes the hidden triggers whose breakpoints are all in: their
     /// pages run at full speed again. The target is stopped.
     async fn remove_spent_arming_points(&mut self) -> Result<()> {
@@ -411,40 +308,13 @@ impl DebugSession {
         Ok(())
     }
 
-    /// Lets every held hart go (at the next resume).
-    fn release_held(&mut self) {
-        self.held.clear();
-        self.hold_until = None;
-    }
-
-    /// The hold ran out: inserts every breakpoint whose trigger has counted
-    /// a stop, and lets the held harts go. The target is stopped.
-    async fn end_hold(&mut self) -> Result<()> {
-        self.release_held();
-        for j in 0..self.breakpoints.len() {
-            let Some(trigger) = self.breakpoints[j].spec.arm_after.clone() else {
-                continue;
-            };
-            let fired = self
-                .breakpoints
-                .iter()
-                .any(|b| b.spec.at == trigger && b.hits > 0);
-            if self.breakpoints[j].pending && fired {
-                self.breakpoints[j].pending = false;
-                self.breakpoints[j].armed_at_secs = Some(self.started.elapsed().as_secs_f64());
-                self.insert(j).await?;
-            }
-        }
-        self.remove_spent_arming_points().await
-    }
-
     /// Lets the target run again: every hart, or the ones not held. The
     /// client steps every hart off the point it sits on first, so the stops
     /// there not handled yet are recorded now (see [`DebugSession::late`]).
     async fn run_on(&mut self) -> Result<()> {
         let late = self.handle_at_points().await?;
         self.late.extend(late);
-        if self.held.is_empty() {
+        if self.hold.harts.is_empty() {
             return self.rsp.resume().await.context("resuming after a stop");
         }
         if self.threads.is_empty() {
@@ -454,7 +324,7 @@ impl DebugSession {
             .threads
             .iter()
             .copied()
-            .filter(|t| !self.held.contains(t))
+            .filter(|t| !self.hold.harts.contains(t))
             .collect();
         if others.is_empty() {
             self.end_hold().await?;
@@ -504,28 +374,10 @@ impl DebugSession {
         if !self.late.is_empty() {
             return Ok(Event::Stopped(std::mem::take(&mut self.late)));
         }
-        let limit = match self.hold_until {
-            Some(until) => limit.min(until.saturating_duration_since(std::time::Instant::now())),
-            None => limit,
-        };
+        let limit = self.hold.wait_limit(limit);
         let reply = match self.rsp.wait_for_stop(limit).await {
             Ok(r) => r,
-            Err(RspError::Timeout { .. }) => {
-                if self
-                    .hold_until
-                    .is_some_and(|u| std::time::Instant::now() >= u)
-                {
-                    // The other harts never came to the trigger: stop them,
-                    // arm, and let everyone go.
-                    self.rsp
-                        .interrupt_and_wait()
-                        .await
-                        .context("interrupting to end a hold")?;
-                    self.end_hold().await?;
-                    self.run_on().await.context("resuming after a hold")?;
-                }
-                return Ok(Event::Running);
-            }
+            Err(RspError::Timeout { .. }) => return self.hold_timed_out().await,
             // QEMU < 9 closes the gdbstub without a `W` packet when the guest powers off.
             Err(RspError::ConnectionClosed { .. }) => return Ok(Event::Exited),
             Err(e) => return Err(e).context("waiting for the target to stop"),

@@ -64,7 +64,7 @@ impl DebugSession {
     ) -> Result<bool> {
         let mut latest = 0;
         for _ in 0..MAX_RUNS {
-            if !self.held.is_empty() {
+            if !self.hold.harts.is_empty() {
                 break;
             }
             let Some((hart, from)) = hart_with_breakpoint_ahead(
