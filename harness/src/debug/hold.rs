@@ -221,7 +221,7 @@ impl DebugSession {
     }
 
     /// Whether a pending breakpoint waits for `trigger`.
-    fn waited_for(&self, trigger: &str) -> bool {
+    pub(super) fn waited_for(&self, trigger: &str) -> bool {
         self.breakpoints
             .iter()
             .any(|b| b.pending && b.spec.arm_after.as_deref() == Some(trigger))

@@ -15,6 +15,7 @@ mod hold;
 mod privilege;
 mod run_alone;
 mod stop;
+mod straight_run;
 pub(crate) mod view;
 
 use std::collections::BTreeMap;

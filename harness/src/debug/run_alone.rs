@@ -19,8 +19,12 @@
 //! non-inlined helpers are further apart than a function and are reached
 //! the ordinary way.
 //!
-//! Nothing here decides what a stop counts or records: the alone run ends
-//! in an ordinary stop, handled as any other. If the hart does not get
+//! Where the code up to those breakpoints runs straight, the hart passes
+//! them all in one alone run instead ([`super::straight_run`]): each stop
+//! also makes QEMU drop its translated code.
+//!
+//! An ordinary alone run decides nothing about what a stop counts or
+//! records: it ends in an ordinary stop, handled as any other. If the hart does not get
 //! there within [`ALONE_LIMIT`] (it branched away, waits for another hart,
 //! or the host is slow), the target is interrupted and every hart runs on
 //! as it would have: only the time differs, never what is seen.
@@ -30,16 +34,17 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::{ArmedBreakpoint, DebugSession, StopRecord};
+use super::privilege::VirtSource;
+use super::{straight_run, ArmedBreakpoint, DebugSession, StopRecord};
 use crate::elf::{ElfImage, ElfSet};
 use crate::riscv::PrivilegeLevel;
 use crate::rsp::RspError;
 
 /// How far ahead of the hart's pc (bytes) a breakpoint may be.
-const NEAR: u64 = 256;
+pub(super) const NEAR: u64 = 256;
 
 /// How long one hart runs alone before every hart is let go.
-const ALONE_LIMIT: Duration = Duration::from_millis(20);
+pub(super) const ALONE_LIMIT: Duration = Duration::from_millis(20);
 
 /// At most this many runs alone in a row, so that a hart looping over
 /// breakpoints close together (a writer in a loop) does not keep the
@@ -67,7 +72,7 @@ impl DebugSession {
             if !self.hold.harts.is_empty() {
                 break;
             }
-            let Some((hart, from)) = hart_with_breakpoint_ahead(
+            let Some(ahead) = hart_with_breakpoint_ahead(
                 &records[latest..],
                 &self.breakpoints,
                 &self.elfs,
@@ -75,6 +80,7 @@ impl DebugSession {
             ) else {
                 break;
             };
+            let (hart, from) = (ahead.hart, ahead.from);
             latest = records.len();
             let Some(thread) = self
                 .threads()
@@ -84,6 +90,32 @@ impl DebugSession {
             else {
                 break;
             };
+            let straight = self.elfs.space(&ahead.space).ok().and_then(|image| {
+                straight_run::plan(
+                    image,
+                    &self.breakpoints,
+                    from,
+                    NEAR,
+                    hart,
+                    ahead.privilege,
+                    |b| self.waited_for(&b.spec.at),
+                )
+            });
+            if let Some(run) = straight {
+                let at = (ahead.privilege, ahead.source);
+                let Some((passed, cut)) = self.pass_straight(thread, hart, at, run).await? else {
+                    return Ok(false);
+                };
+                records.extend(passed);
+                if let Some(reply) = cut {
+                    self.alone_gave_up.0.insert((hart, from));
+                    match self.take_stop(reply).await? {
+                        Some(more) => records.extend(more),
+                        None => return Ok(false),
+                    }
+                }
+                continue;
+            }
             self.rsp.mark(format!("alone hart {hart}"));
             self.rsp
                 .resume_only(&[thread])
@@ -111,6 +143,17 @@ impl DebugSession {
     }
 }
 
+/// A hart with a breakpoint close ahead: where it is, and as what.
+struct Ahead {
+    hart: u32,
+    /// Its pc: past the instruction it was stepped over, or on it.
+    from: u64,
+    privilege: PrivilegeLevel,
+    source: VirtSource,
+    /// The ELF space of the breakpoint it stopped at.
+    space: String,
+}
+
 /// The hart of `records` (the latest first) that has a breakpoint close
 /// ahead ([`breakpoint_ahead`]), and the pc it would run alone from; not
 /// from a place where it `gave_up` before.
@@ -119,7 +162,7 @@ fn hart_with_breakpoint_ahead(
     breakpoints: &[ArmedBreakpoint],
     elfs: &ElfSet,
     gave_up: &GaveUp,
-) -> Option<(u32, u64)> {
+) -> Option<Ahead> {
     records.iter().rev().find_map(|r| {
         // A hart stepped over its instruction is past it; one left on its
         // breakpoint steps off it when it is resumed.
@@ -133,7 +176,13 @@ fn hart_with_breakpoint_ahead(
             .space
             .as_deref()?;
         let image = elfs.space(space).ok()?;
-        breakpoint_ahead(image, breakpoints, pc, r.hart, r.privilege).then_some((r.hart, pc))
+        breakpoint_ahead(image, breakpoints, pc, r.hart, r.privilege).then(|| Ahead {
+            hart: r.hart,
+            from: pc,
+            privilege: r.privilege,
+            source: r.privilege_source,
+            space: space.to_string(),
+        })
     })
 }
 
@@ -148,14 +197,7 @@ fn breakpoint_ahead(
     hart: u32,
     privilege: PrivilegeLevel,
 ) -> bool {
-    let Some(function) = image.symbolize(pc).filter(|s| s.exact) else {
-        return false;
-    };
-    let Some(extent) = image
-        .symbol_ranges(&function.name)
-        .into_iter()
-        .find(|e| e.contains(&pc))
-    else {
+    let Some(extent) = straight_run::function_extent(image, pc) else {
         return false;
     };
     breakpoints.iter().any(|b| {

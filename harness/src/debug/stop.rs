@@ -139,6 +139,25 @@ pub(super) struct Place {
     pub(crate) pc: u64,
 }
 
+/// Reads `names` of `thread` where it stands, in one exchange, each
+/// decoded as a dumped register at `privilege` (as `source` found it).
+pub(super) async fn read_registers(
+    rsp: &mut RspClient,
+    thread: ThreadId,
+    names: &[String],
+    privilege: PrivilegeLevel,
+    source: VirtSource,
+) -> Result<Vec<CsrReading>> {
+    let wanted: Vec<&str> = names.iter().map(String::as_str).collect();
+    rsp.prefetch_registers(thread, &wanted).await?;
+    rsp.select_register_thread(thread).await?;
+    let mut csrs = Vec::new();
+    for name in names {
+        csrs.push(read_dumped(rsp, name, privilege, source).await?);
+    }
+    Ok(csrs)
+}
+
 /// One register of a breakpoint's `dump` list, read and decoded at a stop
 /// in `privilege` (as `source` found it).
 async fn read_dumped(
@@ -160,27 +179,42 @@ async fn read_dumped(
     if let RegisterValue::Unavailable = value {
         return Ok(CsrReading::without_value(name, NoValue::Unavailable));
     }
-    let raw = value.as_u64();
-    let decoded = raw.map(|v| {
-        match (
-            name.eq_ignore_ascii_case("priv"),
-            privilege.virt,
-            source.note(),
-        ) {
-            (true, Some(virt), Some(note)) => decode_priv_as_seen(v, virt, note),
-            _ => decode_csr(name, v),
-        }
-    });
-    Ok(CsrReading {
-        name: name.to_string(),
-        raw,
-        decoded,
-        missing: None,
-        view: view_of(name, privilege),
-    })
+    Ok(CsrReading::of_value(
+        name,
+        value.as_u64(),
+        privilege,
+        source,
+    ))
 }
 
 impl CsrReading {
+    /// `name` holding `raw` (`None`: no value) at `privilege` (as `source`
+    /// found it), decoded.
+    pub(super) fn of_value(
+        name: &str,
+        raw: Option<u64>,
+        privilege: PrivilegeLevel,
+        source: VirtSource,
+    ) -> Self {
+        let decoded = raw.map(|v| {
+            match (
+                name.eq_ignore_ascii_case("priv"),
+                privilege.virt,
+                source.note(),
+            ) {
+                (true, Some(virt), Some(note)) => decode_priv_as_seen(v, virt, note),
+                _ => decode_csr(name, v),
+            }
+        });
+        CsrReading {
+            name: name.to_string(),
+            raw,
+            decoded,
+            missing: None,
+            view: view_of(name, privilege),
+        }
+    }
+
     /// A register that has no value at this stop, and why.
     fn without_value(name: &str, why: NoValue) -> Self {
         CsrReading {

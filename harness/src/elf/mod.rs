@@ -22,10 +22,13 @@
 pub(crate) mod arch;
 pub(crate) mod csr_numbers;
 pub(crate) mod disasm;
+pub(crate) mod effects;
 mod error;
+pub(crate) mod evaluate;
 mod image;
 mod lines;
 mod location;
+pub(crate) mod registers;
 mod set;
 mod stop;
 pub(crate) mod suggest;

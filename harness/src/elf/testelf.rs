@@ -82,6 +82,44 @@ hfence(void)
   asm volatile("hfence.gvma zero, zero"); // MARK:hfence
 }
 
+// CSR writes in a row, as a hypervisor's per-hart set-up has them, for
+// debug::straight_run: each value built just before its write.
+void
+setup_straight(void)
+{
+  asm volatile(
+    "li a5, 0x444\n"
+    "csrw hideleg, a5\n"
+    "li a5, 0\n"
+    "csrw hvip, a5\n"
+    "li a4, -1\n"
+    "csrw hcounteren, a4\n"
+    "li a5, -3\n"
+    "slli a5, a5, 61\n"
+    "csrs henvcfg, a5\n"
+    "csrr a0, henvcfg\n"
+    ::: "a0", "a4", "a5", "memory");
+}
+
+// The same with a branch, a loaded value and a CSR written twice.
+void
+setup_crooked(unsigned long *p, int which)
+{
+  asm volatile(
+    "li a5, 0x444\n"
+    "csrw hideleg, a5\n"
+    "beqz %1, 1f\n"
+    "li a4, -1\n"
+    "1: csrw hcounteren, a4\n"
+    "ld a5, 0(%0)\n"
+    "csrw hgatp, a5\n"
+    "li a5, 1\n"
+    "csrs henvcfg, a5\n"
+    "li a5, 2\n"
+    "csrs henvcfg, a5\n"
+    : : "r"(p), "r"(which) : "a4", "a5", "memory");
+}
+
 void
 _start(void)
 {

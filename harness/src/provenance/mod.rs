@@ -3,7 +3,6 @@
 
 mod constant;
 pub(crate) mod explain;
-mod registers;
 mod source;
 mod trace;
 mod writers;

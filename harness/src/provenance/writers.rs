@@ -8,8 +8,8 @@
 use serde::Serialize;
 
 use super::constant::register_value_before;
-use super::registers::abi_name;
 use super::source::SourceTexts;
+use crate::elf::registers::abi_name;
 use crate::elf::{disassemble, ElfImage, ElfSet, SourceLine};
 
 /// How a Zicsr instruction changes the CSR.

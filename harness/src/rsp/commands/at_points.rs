@@ -176,8 +176,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RspClient<S> {
             // out for its step. A single step passes the code breakpoints
             // at its pc without their removal (QEMU ignores breakpoints
             // while it steps; tests/rsp_qemu.rs checks it on every
-            // version): each removal and insertion would flush QEMU's
-            // translated code, which the boot then translates again.
+            // version), which saves two round trips. (Removal and insertion
+            // flush nothing in QEMU's translated code; the step's own stop
+            // does, as every debug stop does up to QEMU 10.1.)
             let before_watch = self.at_points.iter().any(|e| {
                 e.thread == entry.thread && matches!(e.held_by, HeldBy::Watchpoint { .. })
             });
