@@ -287,7 +287,7 @@ fn print_trace_split(
             .map(|c| {
                 c.timeline
                     .iter()
-                    .filter(|m| m.what.starts_with("alone"))
+                    .filter(|m| m.what.starts_with("alone") || m.what.starts_with("straight"))
                     .count()
             })
             .sum();
@@ -295,7 +295,7 @@ fn print_trace_split(
     };
     println!(
         "      resume to the guest's trigger: traced {}  untraced {}; from there to the end: traced {}  untraced {}; \
-         {:.1} runs alone per traced run",
+         {:.1} runs alone (to a breakpoint or past a straight run) per traced run",
         secs(&wb),
         secs(&ob),
         secs(&wa),

@@ -212,14 +212,15 @@ fn breakpoint_ahead(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::elf::testelf;
     use crate::riscv::Level;
     use crate::scenario::BreakpointSpec;
     use std::time::Duration;
 
-    fn at(address: u64, hart: Option<u32>) -> ArmedBreakpoint {
+    /// A breakpoint of the test kernel at `address`, inserted, reading nothing.
+    pub(in crate::debug) fn at(address: u64, hart: Option<u32>) -> ArmedBreakpoint {
         let spec = BreakpointSpec {
             at: format!("kernel:{address:#x}"),
             hart,

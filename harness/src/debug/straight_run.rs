@@ -46,7 +46,7 @@ use crate::elf::csr_numbers::csr_number;
 use crate::elf::effects::Effect;
 use crate::elf::evaluate::Registers;
 use crate::elf::registers::register_number;
-use crate::elf::{disassemble, ElfImage, Instruction};
+use crate::elf::{ElfImage, Instruction};
 use crate::riscv::PrivilegeLevel;
 use crate::rsp::{RspError, StopReply, ThreadId};
 
@@ -130,18 +130,7 @@ pub(super) fn plan(
 ) -> Option<StraightRun> {
     let extent = function_extent(image, pc)?;
     let limit = extent.end.min(pc.saturating_add(near));
-    let mut instructions: Vec<Instruction> = Vec::new();
-    let mut address = pc;
-    while address < limit {
-        let bytes = image
-            .bytes_at(address, 4)
-            .or_else(|| image.bytes_at(address, 2));
-        let Some(ins) = bytes.and_then(|b| disassemble(address, b)) else {
-            break;
-        };
-        address += ins.length as u64;
-        instructions.push(ins);
-    }
+    let instructions = image.instructions(pc, limit);
     let code: Vec<(u64, u64, Effect)> = instructions
         .iter()
         .map(|i| (i.address, i.length as u64, i.effect()))
@@ -433,29 +422,14 @@ mod tests {
     use super::*;
     use crate::elf::testelf;
     use crate::riscv::Level;
-    use crate::scenario::BreakpointSpec;
 
     /// A trace-style breakpoint at `address`: the CSR and the source
     /// register before, the CSR after.
     fn writer(address: u64, csr: &str, reg: &str, hart: Option<u32>) -> ArmedBreakpoint {
-        let spec = BreakpointSpec {
-            at: format!("kernel:{address:#x}"),
-            hart,
-            privilege: None,
-            dump: vec![csr.to_string(), reg.to_string()],
-            max_hits: u32::MAX,
-            once_per_hart: true,
-            hits_per_hart: 1,
-            watch: None,
-            arm_after: None,
-            arm_on: None,
-            read_after_step: vec![csr.to_string()],
-            completed_write: None,
-        };
-        ArmedBreakpoint {
-            inserted: true,
-            ..ArmedBreakpoint::new(spec, Some("kernel".into()), address)
-        }
+        let mut b = crate::debug::run_alone::tests::at(address, hart);
+        b.spec.dump = vec![csr.to_string(), reg.to_string()];
+        b.spec.read_after_step = vec![csr.to_string()];
+        b
     }
 
     /// The function `name` of the test kernel: its start, and the address

@@ -111,3 +111,70 @@ impl Registers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ins(text: &str) -> Instruction {
+        Instruction {
+            address: 0,
+            length: 4,
+            raw: 0,
+            mnemonic: text.split(' ').next().unwrap_or("").to_string(),
+            text: text.to_string(),
+            illegal: false,
+        }
+    }
+
+    fn run(lines: &[&str]) -> Registers {
+        let mut r = Registers::default();
+        for l in lines {
+            r.step(&ins(l));
+        }
+        r
+    }
+
+    #[test]
+    fn lui_addi_and_unknowns() {
+        let r = run(&["lui a5, 0xb", "addi a5, a5, 511"]);
+        assert_eq!(r.get(15), Some(0xb1ff));
+        let r = run(&["lui a5, 0x80000"]);
+        assert_eq!(r.get(15), Some(0xffff_ffff_8000_0000));
+        // A load, a CSR read and a call make values unknown.
+        let r = run(&["li a5, 1", "ld a5, 8(sp)"]);
+        assert_eq!(r.get(15), None);
+        let r = run(&["li a5, 1", "csrr a5, henvcfg"]);
+        assert_eq!(r.get(15), None);
+        let r = run(&["li s1, 1", "call 0x80200ade"]);
+        assert_eq!(r.get(9), None);
+        // A store keeps them.
+        let r = run(&["li a5, 1", "sd a5, 8(sp)"]);
+        assert_eq!(r.get(15), Some(1));
+        assert_eq!(r.get(0), Some(0));
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(number("-1"), Some(-1));
+        assert_eq!(number("0x3f"), Some(63));
+        assert_eq!(number("63"), Some(63));
+        assert_eq!(number("a5"), None);
+    }
+
+    #[test]
+    fn the_reference_hypervisors_henvcfg_value() {
+        // hart_init: li a4, -1; ...; slli a5, a4, 63; csrs henvcfg, a5
+        let r = run(&["li a4, -1", "csrw hcounteren, a4", "slli a5, a4, 63"]);
+        assert_eq!(r.get(15), Some(0x8000_0000_0000_0000));
+        // ... | 1 << 61
+        let r = run(&[
+            "li a5, -1",
+            "slli a5, a5, 63",
+            "li a4, 1",
+            "slli a4, a4, 61",
+            "or a5, a5, a4",
+        ]);
+        assert_eq!(r.get(15), Some(0xa000_0000_0000_0000));
+    }
+}

@@ -410,6 +410,24 @@ impl ElfImage {
             s.data.get(start..start.checked_add(len)?)
         })
     }
+
+    /// The instructions from `start` up to `end`, decoded one after the
+    /// other; fewer where the bytes run out or do not decode.
+    pub(crate) fn instructions(&self, start: u64, end: u64) -> Vec<super::Instruction> {
+        let mut out = Vec::new();
+        let mut address = start;
+        while address < end {
+            let bytes = self
+                .bytes_at(address, 4)
+                .or_else(|| self.bytes_at(address, 2));
+            let Some(ins) = bytes.and_then(|b| super::disassemble(address, b)) else {
+                break;
+            };
+            address += ins.length as u64;
+            out.push(ins);
+        }
+        out
+    }
 }
 
 /// The load address (p_paddr) of each loadable segment, by p_vaddr.
