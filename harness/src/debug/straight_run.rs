@@ -114,6 +114,22 @@ pub(super) struct StraightRun {
     code: Vec<Instruction>,
 }
 
+impl StraightRun {
+    /// How many of the members a hart whose pc is now `pc` has run: those
+    /// before it while it is still in the run's code; none known when it
+    /// is elsewhere (it trapped) or its pc could not be read.
+    fn passed_before(&self, breakpoints: &[ArmedBreakpoint], pc: Option<u64>) -> usize {
+        match pc {
+            Some(pc) if (self.start..=self.end).contains(&pc) => self
+                .members
+                .iter()
+                .take_while(|&&(i, len)| breakpoints[i].address + len <= pc)
+                .count(),
+            _ => 0,
+        }
+    }
+}
+
 /// The run of breakpoints `hart` (at `pc` in `image`, at `privilege`) can
 /// pass in one go, if any: those ahead of it within `near` bytes in the
 /// same function, up to the first that does not qualify, with straight
@@ -323,14 +339,7 @@ impl DebugSession {
         let reached = pc == Some(run.end);
         // Passed: the members before the hart's pc, when it is still in
         // the run's code.
-        let passed = match pc {
-            Some(pc) if (run.start..=run.end).contains(&pc) => run
-                .members
-                .iter()
-                .filter(|&&(i, len)| self.breakpoints[i].address + len <= pc)
-                .count(),
-            _ => 0,
-        };
+        let passed = run.passed_before(&self.breakpoints, pc);
         let after_names: Vec<&str> = run
             .members
             .iter()
@@ -520,6 +529,23 @@ mod tests {
         // Not past `near`, not from a breakpoint the hart stands on.
         assert!(plan(&image, &bps, start, at[0] - start, 0, hs(), |_| false).is_none());
         assert!(plan(&image, &bps, at[0], 256, 0, hs(), |_| false).is_none());
+        // Cut short: the writes before the hart's pc count as run, none
+        // when it left the run's code.
+        let run = plan(&image, &bps, start, 256, 0, hs(), |_| false).expect("run");
+        assert_eq!(run.passed_before(&bps, Some(run.end)), 3);
+        assert_eq!(
+            run.passed_before(&bps, Some(at[1])),
+            1,
+            "stopped on the second"
+        );
+        assert_eq!(run.passed_before(&bps, Some(at[1] + 4)), 2);
+        assert_eq!(run.passed_before(&bps, Some(start)), 0);
+        assert_eq!(
+            run.passed_before(&bps, Some(0x8000_0000)),
+            0,
+            "in a trap handler"
+        );
+        assert_eq!(run.passed_before(&bps, None), 0);
         // A register that changes by itself is not read at either end.
         let mut counters = bps.clone();
         counters[0] = writer(at[0], "mip", "a5", None);
