@@ -1,31 +1,30 @@
 //! Passing a run of breakpoints in straight-line code with one stop.
 //!
 //! Every breakpoint or step stop makes QEMU drop all its translated code,
-//! for every hart, besides pausing every vCPU (its gdbstub flushes the
-//! translation cache on each debug stop, up to 10.1; inserting or removing
-//! a breakpoint flushes nothing since 6.1, and neither does the interrupt
-//! stop of a look). A
-//! hart that writes four CSRs in a row paid a breakpoint stop and a step
-//! for each. When the code from the hart's pc to the last of those
+//! for every hart, besides pausing every vCPU: its gdbstub flushes the
+//! translation cache at each debug stop up to 10.1 (inserting or removing
+//! a breakpoint flushes nothing since 6.1, nor does a look's interrupt
+//! stop). A hart that writes four CSRs in a row paid a breakpoint stop and
+//! a step for each. When the code from the hart's pc to the last of those
 //! breakpoints runs straight (no branch, jump, call or return, nothing
-//! [`Effect::Other`]) and what each breakpoint reads would read the same
-//! from the start or the end of that code, the hart runs alone past all of
-//! them to the instruction after the last: their breakpoints taken out, one
-//! put there, and the registers read before and after. Each breakpoint's
-//! stop is recorded as if the hart had stopped there and been stepped: its
-//! `dump` read at the start (no instruction before it in the run writes
-//! them), its `read_after_step` at the end (no instruction after it writes
-//! them).
+//! [`Effect::Other`]), the hart runs alone past all of them to the
+//! instruction after the last: their breakpoints taken out, one put there.
+//! Each breakpoint's stop is recorded as if the hart had stopped there and
+//! been stepped: its `dump` as it was at its address (a CSR read at the
+//! start, which nothing before it in the run writes; an integer register
+//! from the registers at the start and the run's arithmetic up to it,
+//! [`Registers`]), its `read_after_step` read at the end (nothing after it
+//! in the run writes them).
 //!
 //! The class: a hart's set-up writing CSRs in one function, each from a
 //! register or an immediate set just before: ours (`csrw hedeleg, a5` ...
 //! `csrs henvcfg, a5`), an xv6-style kernel's inlined `w_medeleg()`,
 //! `w_mideleg()`, `w_sie()` in `start`, KVM-style `csr_write` runs. Not
 //! passed, and stopped at one by one as before: writers with a branch or
-//! call between them, a run whose registers are rewritten between (the
-//! same CSR written twice, `a5` reused before a later write reads it), a
-//! register that changes by itself (counters, `mip`, `mstatus`: only
-//! [`PASSABLE_CSRS`] and integer registers are read this way).
+//! call between them, a value loaded from memory or read from a CSR, the
+//! same CSR written twice in the run, a register that changes by itself
+//! (counters, `mip`, `mstatus`: only [`PASSABLE_CSRS`] and integer
+//! registers are read this way).
 //!
 //! The cost of the shortcut: a write that traps in the run and is emulated
 //! by a handler that returns just past it, within the alone run, reads as
@@ -53,7 +52,7 @@ use crate::rsp::{RspError, StopReply, ThreadId};
 /// CSRs that only a CSR instruction changes (no trap, counter or pending
 /// interrupt does): read at either end of a straight run, they show what
 /// they were at each instruction of it that does not write them.
-pub(crate) const PASSABLE_CSRS: [&str; 18] = [
+const PASSABLE_CSRS: [&str; 18] = [
     "medeleg",
     "mideleg",
     "hedeleg",
