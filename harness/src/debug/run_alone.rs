@@ -155,15 +155,22 @@ struct Ahead {
 }
 
 /// The hart of `records` (the latest first) that has a breakpoint close
-/// ahead ([`breakpoint_ahead`]), and the pc it would run alone from; not
-/// from a place where it `gave_up` before.
+/// ahead of where its latest record leaves it ([`breakpoint_ahead`]), and
+/// the pc it would run alone from; not from a place where it `gave_up`
+/// before.
 fn hart_with_breakpoint_ahead(
     records: &[StopRecord],
     breakpoints: &[ArmedBreakpoint],
     elfs: &ElfSet,
     gave_up: &GaveUp,
 ) -> Option<Ahead> {
+    // Only a hart's latest record says where it is now (a straight run
+    // records several stops of one hart).
+    let mut seen = BTreeSet::new();
     records.iter().rev().find_map(|r| {
+        if !seen.insert(r.hart) {
+            return None;
+        }
         // A hart stepped over its instruction is past it; one left on its
         // breakpoint steps off it when it is resumed.
         let pc = r.after_step.as_ref().map_or(r.pc, |a| a.pc);

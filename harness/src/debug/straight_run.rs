@@ -596,4 +596,115 @@ mod tests {
         let run = plan(&image, &both, at[2] + 4, 256, 0, hs(), |_| false).expect("run");
         assert_eq!(members(&run, &both), vec![twice[0]]);
     }
+
+    /// On the fake target with the test kernel's symbols: hart 0 stops at
+    /// the first of three CSR writes in a row, is stepped over it, and
+    /// passes the other two in one alone run; all three come in one poll,
+    /// the later two with the value `li` set just before (the fake runs no
+    /// code: its a4 stays 0) and their CSR read after.
+    #[tokio::test]
+    async fn a_hart_passes_writes_in_a_row_on_the_fake() {
+        passes_writes_in_a_row(true).await;
+    }
+
+    /// With breakpoints that stay in (a scenario's own, counting every
+    /// hit), the hart's earlier stops in the run must not be taken for
+    /// where it is: it was once run again "from" the second write.
+    #[tokio::test]
+    async fn a_hart_that_passed_its_writes_is_not_run_again_from_them() {
+        passes_writes_in_a_row(false).await;
+    }
+
+    async fn passes_writes_in_a_row(once_per_hart: bool) {
+        use crate::debug::Event;
+        use crate::rsp::fake_target::{serve, Fake};
+        use crate::scenario::Scenario;
+        use std::time::Duration;
+
+        let Some(t) = testelf::get("straight_run_on_the_fake") else {
+            return;
+        };
+        let image = ElfImage::load(&t.path, Some("kernel"), 0).expect("test kernel loads");
+        let (_, at) = function(
+            &image,
+            "setup_wide",
+            &["csrw hideleg", "csrw hcounteren", "csrs henvcfg"],
+        );
+        assert!(at.iter().all(|a| a % 4 == 0), "4-aligned: {at:x?}");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("fake.toml");
+        let mut text = format!(
+            "[machine]\ncpu = \"rv64,h=true\"\nsmp = 2\n[[console]]\nname = \"console\"\n\
+             attach = \"serial\"\nmilestones = [\"never\"]\n[[elf]]\nname = \"kernel\"\npath = \"{}\"\n",
+            t.path.display()
+        );
+        for a in &at {
+            text.push_str(&format!(
+                "[[breakpoint]]\nat = \"kernel:{a:#x}\"\nhart = 0\n"
+            ));
+        }
+        std::fs::write(&path, text).expect("write the scenario");
+        let mut scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+        for (b, (csr, reg)) in scenario.breakpoints.iter_mut().zip([
+            ("hideleg", "a5"),
+            ("hcounteren", "a4"),
+            ("henvcfg", "a5"),
+        ]) {
+            b.dump = vec![csr.to_string(), reg.to_string()];
+            b.read_after_step = vec![csr.to_string()];
+            if once_per_hart {
+                // As the trace's: one hit per hart, then out of the target.
+                b.once_per_hart = true;
+                b.hits_per_hart = 1;
+                b.max_hits = u32::MAX;
+            }
+        }
+        let elfs = std::sync::Arc::new(scenario.load_elfs().expect("the test kernel"));
+        let mut session = DebugSession::attach(
+            serve(Fake::new()),
+            &scenario,
+            "10.0.2".parse().unwrap(),
+            elfs,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+        session.resume().await.unwrap();
+        let mut polls: Vec<Vec<StopRecord>> = Vec::new();
+        for _ in 0..200 {
+            match session.poll(Duration::from_millis(100)).await.unwrap() {
+                Event::Stopped(r) => polls.push(r),
+                Event::Running => {}
+                Event::Exited => break,
+            }
+            if polls.iter().flatten().count() >= 3 {
+                break;
+            }
+        }
+        let marks: Vec<String> = session
+            .rsp
+            .costs()
+            .timeline
+            .iter()
+            .map(|m| m.what.clone())
+            .filter(|w| w.starts_with("alone") || w.starts_with("straight"))
+            .collect();
+        session.interrupt().await.unwrap();
+        assert_eq!(marks, ["straight hart 0: 2"]);
+        assert_eq!(polls.len(), 1, "all three in one poll");
+        let records = &polls[0];
+        assert_eq!(records.iter().map(|r| r.pc).collect::<Vec<_>>(), at);
+        let raw = |r: &StopRecord, name: &str| r.csr(name).and_then(|c| c.raw);
+        assert_eq!(raw(&records[1], "a4"), Some(u64::MAX), "from `li a4, -1`");
+        assert_eq!(raw(&records[2], "a5"), Some(1), "from `li a5, 1`");
+        for (r, a) in records.iter().zip(&at) {
+            let after = r.after_step.as_ref().expect("read after the write");
+            assert_eq!(after.pc, a + 4);
+            assert_eq!(after.csrs.len(), 1);
+        }
+        // Passed once by hart 0, the only hart they count for: the two
+        // passed stay out of the target, and the one stopped at is removed;
+        // counting every hit, all three are back in.
+        let inserted = session.breakpoints().iter().filter(|b| b.inserted).count();
+        assert_eq!(inserted, if once_per_hart { 0 } else { 3 });
+    }
 }

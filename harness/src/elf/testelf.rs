@@ -120,6 +120,26 @@ setup_crooked(unsigned long *p, int which)
     : : "r"(p), "r"(which) : "a4", "a5", "memory");
 }
 
+// The same in 4-byte instructions only, 4-aligned, for the fake target
+// (its harts move 4 bytes a step).
+void
+setup_wide(void)
+{
+  asm volatile(
+    ".option push\n"
+    ".option norvc\n"
+    ".balign 4\n"
+    "li a5, 0x444\n"
+    "csrw hideleg, a5\n"
+    "li a4, -1\n"
+    "csrw hcounteren, a4\n"
+    "li a5, 1\n"
+    "csrs henvcfg, a5\n"
+    "nop\n"
+    ".option pop\n"
+    ::: "a4", "a5", "memory");
+}
+
 void
 _start(void)
 {
