@@ -24,10 +24,11 @@
 //! also makes QEMU drop its translated code.
 //!
 //! An ordinary alone run decides nothing about what a stop counts or
-//! records: it ends in an ordinary stop, handled as any other. If the hart does not get
-//! there within [`ALONE_LIMIT`] (it branched away, waits for another hart,
-//! or the host is slow), the target is interrupted and every hart runs on
-//! as it would have: only the time differs, never what is seen.
+//! records: it ends in an ordinary stop, handled as any other. If the hart
+//! does not get there within [`ALONE_LIMIT`] (it branched away, waits for
+//! another hart, or the host is slow), the target is interrupted and every
+//! hart runs on as it would have: only the time differs, never what is
+//! seen.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -107,14 +108,17 @@ impl DebugSession {
                     return Ok(false);
                 };
                 records.extend(passed);
-                if let Some(reply) = cut {
-                    self.alone_gave_up.0.insert((hart, from));
-                    match self.take_stop(reply).await? {
-                        Some(more) => records.extend(more),
-                        None => return Ok(false),
-                    }
+                let Some(reply) = cut else {
+                    continue;
+                };
+                // Cut short: where the hart is, its records no longer say;
+                // everyone runs on.
+                self.alone_gave_up.0.insert((hart, from));
+                match self.take_stop(reply).await? {
+                    Some(more) => records.extend(more),
+                    None => return Ok(false),
                 }
-                continue;
+                break;
             }
             self.rsp.mark(format!("alone hart {hart}"));
             self.rsp
