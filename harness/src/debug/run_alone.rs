@@ -311,9 +311,7 @@ pub(super) mod tests {
     async fn two_breakpoints_in_one_function(
         stall: bool,
     ) -> Option<(Vec<Vec<u64>>, Vec<String>, [u64; 2])> {
-        use crate::debug::Event;
-        use crate::rsp::fake_target::{serve, Fake, START_PC};
-        use crate::scenario::Scenario;
+        use crate::rsp::fake_target::{Fake, START_PC};
 
         let t = testelf::get("run_alone_on_the_fake")?;
         let image = ElfImage::load(&t.path, Some("kernel"), 0).expect("test kernel loads");
@@ -329,49 +327,63 @@ pub(super) mod tests {
         let first = (extent.start + 7) & !3;
         let second = first + 8;
         assert!(extent.contains(&second), "{name} is {extent:x?}");
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let path = dir.path().join("fake.toml");
-        std::fs::write(
-            &path,
-            format!(
-                r#"[machine]
-cpu = "rv64,h=true"
-smp = 2
-[[console]]
-name = "console"
-attach = "serial"
-milestones = ["never"]
-[[elf]]
-name = "kernel"
-path = "{}"
-[[breakpoint]]
-at = "kernel:{first:#x}"
-hart = 0
-[[breakpoint]]
-at = "kernel:{second:#x}"
-hart = 0
-"#,
-                t.path.display()
-            ),
-        )
-        .expect("write the scenario");
-        let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
-        let elfs = std::sync::Arc::new(scenario.load_elfs().expect("the test kernel"));
         let mut fake = Fake::new();
         fake.stall_alone = stall;
+        let (polls, marks, mut session) =
+            on_the_fake(&t.path, &[first, second], fake, |_| {}, 2).await;
+        session.interrupt().await.unwrap();
+        let polls = polls
+            .iter()
+            .map(|p| p.iter().map(|r| r.pc).collect())
+            .collect();
+        Some((polls, marks, [first, second]))
+    }
+
+    /// The test kernel `elf` on the fake target (two harts), with hart 0's
+    /// breakpoints at `at` (`edit` adjusts the scenario), resumed and
+    /// polled until `records` stops have come or the target exits: the
+    /// polls, the session's run marks (alone, straight, interrupted), and
+    /// the session, still attached.
+    pub(in crate::debug) async fn on_the_fake(
+        elf: &std::path::Path,
+        at: &[u64],
+        fake: crate::rsp::fake_target::Fake,
+        edit: impl FnOnce(&mut crate::scenario::Scenario),
+        records: usize,
+    ) -> (Vec<Vec<StopRecord>>, Vec<String>, DebugSession) {
+        use crate::debug::Event;
+        use crate::rsp::fake_target::serve;
+        use crate::scenario::Scenario;
+
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("fake.toml");
+        let mut text = format!(
+            "[machine]\ncpu = \"rv64,h=true\"\nsmp = 2\n[[console]]\nname = \"console\"\n\
+             attach = \"serial\"\nmilestones = [\"never\"]\n[[elf]]\nname = \"kernel\"\npath = \"{}\"\n",
+            elf.display()
+        );
+        for a in at {
+            text.push_str(&format!(
+                "[[breakpoint]]\nat = \"kernel:{a:#x}\"\nhart = 0\n"
+            ));
+        }
+        std::fs::write(&path, text).expect("write the scenario");
+        let mut scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+        edit(&mut scenario);
+        let elfs = std::sync::Arc::new(scenario.load_elfs().expect("the test kernel"));
         let mut session =
             DebugSession::attach(serve(fake), &scenario, "10.0.2".parse().unwrap(), elfs)
                 .await
                 .unwrap_or_else(|e| panic!("{e:#}"));
         session.resume().await.unwrap();
-        let mut polls = Vec::new();
-        for _ in 0..100 {
+        let mut polls: Vec<Vec<StopRecord>> = Vec::new();
+        for _ in 0..200 {
             match session.poll(Duration::from_millis(100)).await.unwrap() {
-                Event::Stopped(r) => polls.push(r.iter().map(|r| r.pc).collect::<Vec<u64>>()),
+                Event::Stopped(r) => polls.push(r),
                 Event::Running => {}
                 Event::Exited => break,
             }
-            if polls.iter().flatten().count() >= 2 {
+            if polls.iter().flatten().count() >= records {
                 break;
             }
         }
@@ -381,10 +393,9 @@ hart = 0
             .timeline
             .iter()
             .map(|m| m.what.clone())
-            .filter(|w| w.starts_with("alone") || w == "interrupted")
+            .filter(|w| w.starts_with("alone") || w.starts_with("straight") || w == "interrupted")
             .collect();
-        session.interrupt().await.unwrap();
-        Some((polls, marks, [first, second]))
+        (polls, marks, session)
     }
 
     #[tokio::test]

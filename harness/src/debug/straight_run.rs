@@ -616,10 +616,8 @@ mod tests {
     }
 
     async fn passes_writes_in_a_row(once_per_hart: bool) {
-        use crate::debug::Event;
-        use crate::rsp::fake_target::{serve, Fake};
+        use crate::rsp::fake_target::Fake;
         use crate::scenario::Scenario;
-        use std::time::Duration;
 
         let Some(t) = testelf::get("straight_run_on_the_fake") else {
             return;
@@ -631,63 +629,24 @@ mod tests {
             &["csrw hideleg", "csrw hcounteren", "csrs henvcfg"],
         );
         assert!(at.iter().all(|a| a % 4 == 0), "4-aligned: {at:x?}");
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let path = dir.path().join("fake.toml");
-        let mut text = format!(
-            "[machine]\ncpu = \"rv64,h=true\"\nsmp = 2\n[[console]]\nname = \"console\"\n\
-             attach = \"serial\"\nmilestones = [\"never\"]\n[[elf]]\nname = \"kernel\"\npath = \"{}\"\n",
-            t.path.display()
-        );
-        for a in &at {
-            text.push_str(&format!(
-                "[[breakpoint]]\nat = \"kernel:{a:#x}\"\nhart = 0\n"
-            ));
-        }
-        std::fs::write(&path, text).expect("write the scenario");
-        let mut scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
-        for (b, (csr, reg)) in scenario.breakpoints.iter_mut().zip([
-            ("hideleg", "a5"),
-            ("hcounteren", "a4"),
-            ("henvcfg", "a5"),
-        ]) {
-            b.dump = vec![csr.to_string(), reg.to_string()];
-            b.read_after_step = vec![csr.to_string()];
-            if once_per_hart {
-                // As the trace's: one hit per hart, then out of the target.
-                b.once_per_hart = true;
-                b.hits_per_hart = 1;
-                b.max_hits = u32::MAX;
+        let edit = |scenario: &mut Scenario| {
+            for (b, (csr, reg)) in scenario.breakpoints.iter_mut().zip([
+                ("hideleg", "a5"),
+                ("hcounteren", "a4"),
+                ("henvcfg", "a5"),
+            ]) {
+                b.dump = vec![csr.to_string(), reg.to_string()];
+                b.read_after_step = vec![csr.to_string()];
+                if once_per_hart {
+                    // As the trace's: one hit per hart, then out of the target.
+                    b.once_per_hart = true;
+                    b.hits_per_hart = 1;
+                    b.max_hits = u32::MAX;
+                }
             }
-        }
-        let elfs = std::sync::Arc::new(scenario.load_elfs().expect("the test kernel"));
-        let mut session = DebugSession::attach(
-            serve(Fake::new()),
-            &scenario,
-            "10.0.2".parse().unwrap(),
-            elfs,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
-        session.resume().await.unwrap();
-        let mut polls: Vec<Vec<StopRecord>> = Vec::new();
-        for _ in 0..200 {
-            match session.poll(Duration::from_millis(100)).await.unwrap() {
-                Event::Stopped(r) => polls.push(r),
-                Event::Running => {}
-                Event::Exited => break,
-            }
-            if polls.iter().flatten().count() >= 3 {
-                break;
-            }
-        }
-        let marks: Vec<String> = session
-            .rsp
-            .costs()
-            .timeline
-            .iter()
-            .map(|m| m.what.clone())
-            .filter(|w| w.starts_with("alone") || w.starts_with("straight"))
-            .collect();
+        };
+        let (polls, marks, mut session) =
+            crate::debug::run_alone::tests::on_the_fake(&t.path, &at, Fake::new(), edit, 3).await;
         session.interrupt().await.unwrap();
         assert_eq!(marks, ["straight hart 0: 2"]);
         assert_eq!(polls.len(), 1, "all three in one poll");
