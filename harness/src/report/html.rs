@@ -102,6 +102,8 @@ struct Mark {
     at: String,
     /// Position on the axis, 0-100.
     pct: f64,
+    /// For a milestone found with other output inside it.
+    interleaved: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -283,6 +285,7 @@ fn timeline(run: &RunParts) -> Vec<Lane> {
             pattern: m.pattern.clone(),
             at: format!("{:.3} s", m.at_secs),
             pct: (m.at_secs / end * 100.0).clamp(0.0, 100.0),
+            interleaved: m.interleaved_words(),
         };
         match lanes.iter_mut().find(|l| l.console == m.console) {
             Some(l) => l.marks.push(mark),

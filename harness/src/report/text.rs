@@ -54,11 +54,15 @@ fn render_expected(s: &mut String, r: &RunReport) {
 /// breakpoints armed on the way.
 fn render_timeline(s: &mut String, r: &RunReport) {
     for m in &r.milestones {
-        let _ = writeln!(
+        let _ = write!(
             s,
             "  {:>7.3} s  {:<8} /{}/",
             m.at_secs, m.console, m.pattern
         );
+        let _ = match m.interleaved_words() {
+            Some(w) => writeln!(s, ", {w}"),
+            None => writeln!(s),
+        };
     }
     for e in &r.dialogue {
         let _ = writeln!(

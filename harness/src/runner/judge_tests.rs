@@ -36,6 +36,7 @@ fn hit(console: &str, pattern: &str) -> MilestoneHit {
         console: console.into(),
         pattern: pattern.into(),
         at_secs: 0.0,
+        interleaved: None,
     }
 }
 

@@ -16,6 +16,21 @@ pub struct MilestoneHit {
     pub pattern: String,
     /// Seconds from the VM's first instruction (resume) to the text's arrival.
     pub at_secs: f64,
+    /// The text as printed, when another writer's output lies inside it
+    /// (a console shared without a common lock, see
+    /// `console::interleaved`); absent for a whole match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interleaved: Option<String>,
+}
+
+impl MilestoneHit {
+    /// `with other output inside: "gd\r\nuest kernel is booting"` for an
+    /// interleaved hit, control characters escaped; `None` for a whole one.
+    pub(crate) fn interleaved_words(&self) -> Option<String> {
+        self.interleaved
+            .as_ref()
+            .map(|t| format!("with other output inside: \"{}\"", t.escape_debug()))
+    }
 }
 
 /// Which milestone each console waits for next.
@@ -44,11 +59,12 @@ impl<'a> MilestoneTracker<'a> {
         for (i, sc) in self.scenario.consoles.iter().enumerate() {
             while let Some(pattern) = sc.milestones.get(self.next[i]) {
                 match consoles.take_match(&sc.name, pattern)? {
-                    Some(arrived) => {
+                    Some(m) => {
                         self.hits.push(MilestoneHit {
                             console: sc.name.clone(),
                             pattern: pattern.to_string(),
-                            at_secs: arrived.saturating_duration_since(resumed).as_secs_f64(),
+                            at_secs: m.arrived.saturating_duration_since(resumed).as_secs_f64(),
+                            interleaved: m.interleaved.then_some(m.text),
                         });
                         self.next[i] += 1;
                     }
@@ -95,5 +111,31 @@ impl<'a> MilestoneTracker<'a> {
             },
             None => talk.hung(early),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interleaved_hit_says_so_in_words_and_in_json() {
+        let mut hit = MilestoneHit {
+            console: "vm0".into(),
+            pattern: "guest kernel is booting".into(),
+            at_secs: 0.17,
+            interleaved: None,
+        };
+        assert_eq!(hit.interleaved_words(), None);
+        let json = serde_json::to_string(&hit).expect("json");
+        assert!(!json.contains("interleaved"), "{json}");
+        hit.interleaved = Some("gd\r\nuest kernel is booting".into());
+        assert_eq!(
+            hit.interleaved_words().as_deref(),
+            Some(r#"with other output inside: "gd\r\nuest kernel is booting""#)
+        );
+        let back: MilestoneHit =
+            serde_json::from_str(&serde_json::to_string(&hit).expect("json")).expect("read back");
+        assert_eq!(back.interleaved, hit.interleaved);
     }
 }

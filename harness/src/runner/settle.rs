@@ -15,14 +15,15 @@ use regex::Regex;
 use super::dialogue::Dialogue;
 use super::milestones::MilestoneTracker;
 use super::Observed;
+use crate::console::ConsoleMatch;
 use crate::qemu::QemuProcess;
 
 /// The consoles milestones are read from: QEMU's, or a test's.
 pub(crate) trait Consoles {
     /// Bytes printed so far on console `name` (0 for an unknown one).
     fn printed(&mut self, name: &str) -> usize;
-    /// When the next match of `pattern` on `name` arrived, taking it.
-    fn take_match(&mut self, name: &str, pattern: &Regex) -> Result<Option<Instant>>;
+    /// The next match of `pattern` on `name`, taking it.
+    fn take_match(&mut self, name: &str, pattern: &Regex) -> Result<Option<ConsoleMatch>>;
     /// Whether console `name` was closed (QEMU exited).
     fn closed(&mut self, name: &str) -> Result<bool>;
 }
@@ -32,8 +33,8 @@ impl Consoles for QemuProcess {
         self.console(name).map(|c| c.len()).unwrap_or(0)
     }
 
-    fn take_match(&mut self, name: &str, pattern: &Regex) -> Result<Option<Instant>> {
-        Ok(self.console(name)?.try_expect(pattern).map(|m| m.arrived))
+    fn take_match(&mut self, name: &str, pattern: &Regex) -> Result<Option<ConsoleMatch>> {
+        Ok(self.console(name)?.try_expect(pattern))
     }
 
     fn closed(&mut self, name: &str) -> Result<bool> {
@@ -144,12 +145,16 @@ mod tests {
             self.text.get(name).map_or(0, |t| t.len())
         }
 
-        fn take_match(&mut self, name: &str, pattern: &Regex) -> Result<Option<Instant>> {
+        fn take_match(&mut self, name: &str, pattern: &Regex) -> Result<Option<ConsoleMatch>> {
             let text = self.text.get(name).map_or("", |t| t.as_str());
             let from = self.cursor.get(name).copied().unwrap_or(0);
             Ok(pattern.find(&text[from..]).map(|m| {
                 self.cursor.insert(name.into(), from + m.end());
-                Instant::now()
+                ConsoleMatch {
+                    text: m.as_str().to_string(),
+                    arrived: Instant::now(),
+                    interleaved: false,
+                }
             }))
         }
 
