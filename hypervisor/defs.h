@@ -100,12 +100,12 @@ void fault_gstage(struct vm *vm);               // vm_create(): after the G-stag
 // empty, written at the end of existing lines like the fault hooks above.
 #if defined(HV_FIXTURE_SLOWSTART) + defined(HV_FIXTURE_MMIO_POLL) + defined(HV_FIXTURE_REENTRY) + \
     defined(HV_FIXTURE_SBI_PANIC) + defined(HV_FIXTURE_NO_VSTI) + defined(HV_FIXTURE_EMUL_HTINST) + defined(HV_FIXTURE_HIGHBOOT) + \
-    defined(HV_FIXTURE_NOCOUNTERS) > 1
+    defined(HV_FIXTURE_NOCOUNTERS) + defined(HV_FIXTURE_LOGGED_UART) > 1
 #error "one fixture per build: define at most one HV_FIXTURE_* flag"
 #endif
 #if defined(HV_FIXTURE_SLOWSTART) || defined(HV_FIXTURE_MMIO_POLL) || defined(HV_FIXTURE_REENTRY) || \
     defined(HV_FIXTURE_SBI_PANIC) || defined(HV_FIXTURE_NO_VSTI) || defined(HV_FIXTURE_EMUL_HTINST) || defined(HV_FIXTURE_HIGHBOOT) || \
-    defined(HV_FIXTURE_NOCOUNTERS)
+    defined(HV_FIXTURE_NOCOUNTERS) || defined(HV_FIXTURE_LOGGED_UART)
 void fixture_announce(void);                    // main(): say which fixture is built in
 void fixture_boot_claimed(uint64 hartid);       // main(): the boot hart, before its set-up
 void fixture_before_hart_start(void);           // main(): before the other harts start
@@ -145,7 +145,8 @@ void fixture_tick(void);                        // vm_trap(): after our timer in
 // The builds that change a finished G-stage table find its leaves through
 // vm.c's walker (gstage_leaf, compiled only for them).
 #if defined(HV_FAULT_GSTAGE_HOLE) || defined(HV_FAULT_MMIO_HOLE) || defined(HV_FIXTURE_MMIO_POLL) || \
-    defined(HV_FIXTURE_SBI_PANIC) || defined(HV_FIXTURE_EMUL_HTINST) || defined(HV_FIXTURE_HIGHBOOT)
+    defined(HV_FIXTURE_SBI_PANIC) || defined(HV_FIXTURE_EMUL_HTINST) || defined(HV_FIXTURE_HIGHBOOT) || \
+    defined(HV_FIXTURE_LOGGED_UART)
 #define HV_GSTAGE_LOOKUP
 pte_t *gstage_leaf(struct vm *vm, uint64 gpa, int *level);
 #endif

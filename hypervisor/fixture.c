@@ -60,6 +60,16 @@
 //                         tick), so the hart keeps trapping to HS while the
 //                         guest is stuck; the guests' own set_timer is not
 //                         honoured (theirs never get that far).
+//   HV_FIXTURE_LOGGED_UART  vm0's console page is trap-and-emulate (decoded
+//                         as HV_FIXTURE_MMIO_POLL does, so on every QEMU),
+//                         and the hypervisor logs on that same UART: once, in
+//                         the middle of the guest's "guest kernel is booting"
+//                         (after its "guest ker"), a whole line of its own
+//                         goes out. A hypervisor that logs on the UART it
+//                         forwards a guest's console to, without a lock the
+//                         guest shares, cuts the guest's lines this way; a
+//                         guest with the UART passed through gets the same
+//                         at random. VM1 is untouched. Both VMs boot.
 
 #include "memlayout.h"
 #include "riscv.h"
@@ -83,8 +93,16 @@
 static int lsr_reads[NVM];
 #endif
 
-#if defined(HV_FIXTURE_MMIO_POLL) || defined(HV_FIXTURE_EMUL_HTINST)
+#if defined(HV_FIXTURE_MMIO_POLL) || defined(HV_FIXTURE_EMUL_HTINST) || defined(HV_FIXTURE_LOGGED_UART)
 #define EMULATES_CONSOLE                // the console page is trap-and-emulate
+#endif
+
+#if defined(HV_FIXTURE_LOGGED_UART)
+#define CUT_AFTER "guest ker"           // the guest's line so far when our line goes out
+
+static char line_so_far[16];            // vm0's current output line, its start
+static int line_len;
+static int logged;
 #endif
 
 #if defined(HV_FIXTURE_REENTRY)
@@ -136,6 +154,8 @@ void fixture_announce(void)
 	printf("hypervisor: fixture build: vm0's console trap-and-emulate, decoded from htinst alone\n");
 #elif defined(HV_FIXTURE_NOCOUNTERS)
 	printf("hypervisor: fixture build: hcounteren 0, virtual-instruction traps forwarded as illegal instructions\n");
+#elif defined(HV_FIXTURE_LOGGED_UART)
+	printf("hypervisor: fixture build: vm0's console trap-and-emulate, the hypervisor's log on the same UART\n");
 #endif
 }
 
@@ -279,7 +299,7 @@ static void __attribute__((noreturn)) sbi_report(struct vcpu *v)
 }
 #endif
 
-#if defined(HV_FIXTURE_MMIO_POLL) || defined(HV_FIXTURE_NOCOUNTERS)
+#if defined(HV_FIXTURE_MMIO_POLL) || defined(HV_FIXTURE_NOCOUNTERS) || defined(HV_FIXTURE_LOGGED_UART)
 // hlvx.hu: a halfword of guest code at guest-virtual va, read through the
 // guest's own translation (vsatp, then the G-stage) as an instruction fetch.
 static uint64 hlvx_hu(uint64 va)
@@ -324,7 +344,7 @@ static int forward_illegal(void)
 
 #if defined(EMULATES_CONSOLE)
 
-#if defined(HV_FIXTURE_MMIO_POLL)
+#if defined(HV_FIXTURE_MMIO_POLL) || defined(HV_FIXTURE_LOGGED_UART)
 
 // The faulting load or store and its length (2 or 4); 0 when it cannot be
 // had. QEMU >= 8.0 gives it in htinst, transformed (bit 1 clear for a
@@ -372,6 +392,28 @@ static uint64 console_read(struct vm *vm, uint64 off)
 	return val;
 }
 
+#if defined(HV_FIXTURE_LOGGED_UART)
+// The guest wrote c to its transmit register: once its line so far reads
+// CUT_AFTER, a line of ours goes out on the same UART, inside the guest's.
+static void log_inside_line(uint64 c)
+{
+	if (c == '\n' || c == '\r') {
+		line_len = 0;
+		return;
+	}
+	if (line_len < (int)sizeof(line_so_far))
+		line_so_far[line_len] = (char)c;
+	line_len++;
+	if (logged || line_len != (int)sizeof(CUT_AFTER) - 1)
+		return;
+	for (int i = 0; i < line_len; i++)
+		if (line_so_far[i] != CUT_AFTER[i])
+			return;
+	logged = 1;
+	printf("hypervisor: vm0: %d console stores emulated so far\n", line_len);
+}
+#endif
+
 // Emulate v's trapped access to its console page: 1 when done (sepc
 // advanced), 0 when it is no console access or cannot be decoded.
 static int emulate_console(struct vcpu *v)
@@ -397,6 +439,10 @@ static int emulate_console(struct vcpu *v)
 			v->regs[rd] = val;
 	} else if (scause == EXC_STORE_GUEST_PF && opcode == 0x23 && funct3 == 0) {
 		REG8(v->vm->console + off) = v->regs[rs2];   // regs[0] is always 0
+#if defined(HV_FIXTURE_LOGGED_UART)
+		if (off == 0)
+			log_inside_line(v->regs[rs2]);
+#endif
 	} else {
 		return 0;
 	}
@@ -408,7 +454,7 @@ static int emulate_console(struct vcpu *v)
 void fixture_gstage(struct vm *vm)
 {
 #if defined(EMULATES_CONSOLE)
-#if defined(HV_FIXTURE_EMUL_HTINST)
+#if defined(HV_FIXTURE_EMUL_HTINST) || defined(HV_FIXTURE_LOGGED_UART)
 	if (vm->id != 0)
 		return;                 // VM1 keeps its console mapped
 #endif
@@ -434,7 +480,7 @@ void fixture_gstage(struct vm *vm)
 // 0 to leave it to vm_trap's report.
 int fixture_trap(struct vcpu *v)
 {
-#if defined(HV_FIXTURE_MMIO_POLL)
+#if defined(HV_FIXTURE_MMIO_POLL) || defined(HV_FIXTURE_LOGGED_UART)
 	return emulate_console(v);
 #elif defined(HV_FIXTURE_EMUL_HTINST)
 	if (emulate_console(v))

@@ -105,7 +105,9 @@ all: $(HV_FAULTS:%=$(OUT)/hypervisor-%.elf) $(GUEST_FAULTS:%=$(OUT)/hypervisor-g
 #                             illegal instruction; guest.elf's kerneltrap panics
 #   hypervisor-nocounters-spin.elf  the same around guest-spintrap.bin, whose
 #                             trap vector spins silently in `j .`
-HV_FIXTURES := slowstart mmio-poll reentry sbi-panic no-vsti emul-htinst nocounters
+#   hypervisor-logged-uart.elf  HV_FIXTURE_LOGGED_UART  vm0's console trap-and-emulate,
+#                             a line of the hypervisor's log inside vm0's boot line
+HV_FIXTURES := slowstart mmio-poll reentry sbi-panic no-vsti emul-htinst nocounters logged-uart
 HV_FIXTURE_FLAG_slowstart := -DHV_FIXTURE_SLOWSTART
 HV_FIXTURE_FLAG_mmio-poll := -DHV_FIXTURE_MMIO_POLL
 HV_FIXTURE_FLAG_reentry   := -DHV_FIXTURE_REENTRY
@@ -113,6 +115,7 @@ HV_FIXTURE_FLAG_sbi-panic := -DHV_FIXTURE_SBI_PANIC
 HV_FIXTURE_FLAG_no-vsti   := -DHV_FIXTURE_NO_VSTI
 HV_FIXTURE_FLAG_emul-htinst := -DHV_FIXTURE_EMUL_HTINST
 HV_FIXTURE_FLAG_nocounters := -DHV_FIXTURE_NOCOUNTERS
+HV_FIXTURE_FLAG_logged-uart := -DHV_FIXTURE_LOGGED_UART
 
 $(foreach f,$(HV_FIXTURES),$(eval $(call hv_variant,hv-$(f),-DHV_HENVCFG_ADUE=1 $(HV_FIXTURE_FLAG_$(f)))))
 

@@ -1,5 +1,6 @@
 //! The reference firmware's fixture builds and console dialogues, on real
-//! QEMU: a slow silent start, trap-and-emulate MMIO polled in a loop, a
+//! QEMU: a slow silent start, trap-and-emulate MMIO polled in a loop, the
+//! hypervisor's log line inside a guest's boot line, a
 //! hart entering at the boot entry twice over, and a guest under load driven
 //! through its shell. Each of them boots on every
 //! version, so each must be called booted (issue 7: a quiet window, a
@@ -56,6 +57,42 @@ async fn mmio_poll_is_booted(version: &str) {
         .await
         .unwrap();
     assert_booted(&report);
+}
+
+/// The hypervisor logs a line on the UART it forwards vm0's console to, in
+/// the middle of vm0's boot line: the milestone is found with that line
+/// inside it, and said so; vm1's (its own UART) is a whole match. Before
+/// milestones were matched across another writer's line, vm0 waited for
+/// its boot line until the timeout.
+async fn logged_uart_line_inside_a_milestone_is_booted(version: &str) {
+    let Some(build) = common::qemu_or_skip(version, "logged_uart") else {
+        return;
+    };
+    common::firmware();
+    let report = hvharness::run(&scenario("hypervisor-logged-uart.toml"), &build)
+        .await
+        .unwrap();
+    assert_booted(&report);
+    let boot_line = |console: &str| {
+        report
+            .milestones
+            .iter()
+            .find(|m| m.console == console && m.pattern == "guest kernel is booting")
+            .unwrap_or_else(|| panic!("{console}'s boot line in:\n{}", render_run(&report)))
+    };
+    let cut = boot_line("vm0").interleaved.as_deref().unwrap_or_default();
+    assert!(
+        cut.starts_with("guest kerhypervisor: vm0: 9 console stores emulated so far")
+            && cut.ends_with("\nnel is booting"),
+        "vm0's boot line as printed: {cut:?}"
+    );
+    assert_eq!(boot_line("vm1").interleaved, None);
+    assert!(
+        render_run(&report)
+            .contains("/guest kernel is booting/, with other output inside: \"guest ker"),
+        "{}",
+        render_run(&report)
+    );
 }
 
 /// The other hart enters at the boot entry before the set-up (the
@@ -315,6 +352,7 @@ async fn stress_60s_dialogue_is_booted() {
 common::per_version! {
     async slowstart_is_booted;
     async mmio_poll_is_booted;
+    async logged_uart_line_inside_a_milestone_is_booted;
     async reentry_boots_once;
     async short_stress_dialogue_is_booted;
     async dialogue_on_standalone_guest;
