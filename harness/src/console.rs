@@ -23,7 +23,7 @@ use tokio::net::UnixStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-mod interleaved;
+pub(crate) mod interleaved;
 
 /// How much of a transcript a failure message shows.
 const TAIL_CHARS: usize = 600;

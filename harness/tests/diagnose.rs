@@ -402,10 +402,10 @@ async fn no_vsti(version: &str) {
         assert_names_the_writers(
             f,
             &[
-                "hideleg is written at hart.c:24 (`csrw hideleg, a5`, a5 = 0x444: VSEI, VSTI, VSSI) on harts 0 and 1 and fixture.c:145 (`csrc hideleg, a5`, a5 = 0x40: VSTI) on harts 0 and 1; bit 6 (VSTI) is set at hart.c:24 and cleared again at fixture.c:145.",
+                "hideleg is written at hart.c:24 (`csrw hideleg, a5`, a5 = 0x444: VSEI, VSTI, VSSI) on harts 0 and 1 and fixture.c:165 (`csrc hideleg, a5`, a5 = 0x40: VSTI) on harts 0 and 1; bit 6 (VSTI) is set at hart.c:24 and cleared again at fixture.c:165.",
                 "-   csr_clear(CSR_HIDELEG, 1UL << IRQ_VS_TIMER);",
             ],
-            "At fixture.c:145 (fixture_hideleg), stop clearing hideleg bit 6 (VSTI)",
+            "At fixture.c:165 (fixture_hideleg), stop clearing hideleg bit 6 (VSTI)",
             &text,
         );
     }

@@ -162,7 +162,7 @@ fn check_stress(report: &RunReport) {
         .collect();
     assert_eq!(sent.len(), 2, "{:?}", report.dialogue);
     assert!(report.dialogue.iter().any(
-        |e| matches!(&e.action, DialogueAction::Matched { pattern } if pattern == "stress: done")
+        |e| matches!(&e.action, DialogueAction::Matched { pattern, .. } if pattern == "stress: done")
     ));
 }
 
@@ -199,7 +199,7 @@ timeout_secs = 20
         .iter()
         .map(|e| match &e.action {
             DialogueAction::Sent { text } => format!("{}: sent {}", e.line, text.trim_end()),
-            DialogueAction::Matched { pattern } => format!("{}: /{pattern}/", e.line),
+            DialogueAction::Matched { pattern, .. } => format!("{}: /{pattern}/", e.line),
             DialogueAction::TimedOut { pattern, .. } => {
                 format!("{}: timed out on /{pattern}/", e.line)
             }

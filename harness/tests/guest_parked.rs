@@ -80,7 +80,7 @@ fn guest_traps_explained(d: &Diagnosis, text: &str) -> Vec<u32> {
         // Who wrote hcounteren: hart_init enables every counter, the
         // fixture's hook writes 0 over it; that line is the change.
         for fact in [
-            "hcounteren is written at hart.c:31 (`csrw hcounteren, s2`, s2 = 0xffffffffffffffff: 32 fields set) on harts 0 and 1 and fixture.c:152 (`csrw hcounteren, a5`, a5 = 0x0) on harts 0 and 1; bit 1 (TM) is set at hart.c:31 and cleared again at fixture.c:152.",
+            "hcounteren is written at hart.c:31 (`csrw hcounteren, s2`, s2 = 0xffffffffffffffff: 32 fields set) on harts 0 and 1 and fixture.c:172 (`csrw hcounteren, a5`, a5 = 0x0) on harts 0 and 1; bit 1 (TM) is set at hart.c:31 and cleared again at fixture.c:172.",
             "-   csr_write(CSR_HCOUNTEREN, 0);",
             "+   csr_write(CSR_HCOUNTEREN, 0 | (1UL << 1));",
         ] {
@@ -91,7 +91,7 @@ fn guest_traps_explained(d: &Diagnosis, text: &str) -> Vec<u32> {
         }
         assert!(
             counters.fix.as_deref().is_some_and(|x| x.starts_with(
-                "At fixture.c:152 (fixture_counteren), stop clearing hcounteren bit 1 (TM)"
+                "At fixture.c:172 (fixture_counteren), stop clearing hcounteren bit 1 (TM)"
             )),
             "{text}"
         );

@@ -61,6 +61,13 @@ pub(crate) fn literal_of(pattern: &str) -> Option<Vec<u8>> {
     (out.len() >= MIN_LITERAL && !out.contains('\n')).then(|| out.into_bytes())
 }
 
+/// `with other output inside: "gd\r\nuest kernel is booting"`: a match
+/// found with other output inside it, as printed (control characters
+/// escaped), for the reports.
+pub(crate) fn in_words(text: &str) -> String {
+    format!("with other output inside: \"{}\"", text.escape_debug())
+}
+
 /// Where a partial match stands after the byte just read.
 #[derive(Clone, Copy)]
 enum Partial {

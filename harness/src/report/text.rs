@@ -160,7 +160,18 @@ fn render_observed(s: &mut String, r: &RunReport) {
 fn dialogue_line(e: &crate::runner::dialogue::DialogueEvent) -> String {
     use crate::runner::dialogue::DialogueAction;
     match &e.action {
-        DialogueAction::Matched { pattern } => format!("/{pattern}/ (step at line {})", e.line),
+        DialogueAction::Matched {
+            pattern,
+            interleaved: None,
+        } => format!("/{pattern}/ (step at line {})", e.line),
+        DialogueAction::Matched {
+            pattern,
+            interleaved: Some(text),
+        } => format!(
+            "/{pattern}/ (step at line {}), {}",
+            e.line,
+            crate::console::interleaved::in_words(text)
+        ),
         DialogueAction::Sent { text } => format!(
             "typed \"{}\" (step at line {})",
             text.escape_debug(),
@@ -210,4 +221,31 @@ pub fn render_table(reports: &[RunReport]) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::dialogue::{DialogueAction, DialogueEvent};
+
+    #[test]
+    fn a_dialogue_match_with_other_output_inside_says_so() {
+        let event = |interleaved: Option<&str>| DialogueEvent {
+            console: "vm0".into(),
+            line: 12,
+            action: DialogueAction::Matched {
+                pattern: "stress: done".into(),
+                interleaved: interleaved.map(Into::into),
+            },
+            at_secs: 1.0,
+        };
+        assert_eq!(
+            dialogue_line(&event(None)),
+            "/stress: done/ (step at line 12)"
+        );
+        assert_eq!(
+            dialogue_line(&event(Some("stress: [hv] tick\r\ndone"))),
+            r#"/stress: done/ (step at line 12), with other output inside: "stress: [hv] tick\r\ndone""#
+        );
+    }
 }

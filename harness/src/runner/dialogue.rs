@@ -33,8 +33,13 @@ pub struct DialogueEvent {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum DialogueAction {
-    /// The step's pattern appeared.
-    Matched { pattern: String },
+    /// The step's pattern appeared; `interleaved` is the text as printed
+    /// when another writer's output lay inside it (`console::interleaved`).
+    Matched {
+        pattern: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        interleaved: Option<String>,
+    },
     /// The step's input was typed.
     Sent { text: String },
     /// The step's pattern did not appear within its timeout.
@@ -159,6 +164,7 @@ impl<'a> Dialogue<'a> {
                     Some(m) => {
                         let mut e = event(DialogueAction::Matched {
                             pattern: pattern.to_string(),
+                            interleaved: m.interleaved.then(|| m.text.clone()),
                         });
                         e.at_secs = at(m.arrived);
                         self.events.push(e);

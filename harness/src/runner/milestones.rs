@@ -7,6 +7,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use super::{dialogue, hang, settle, Observed};
+use crate::console::interleaved;
 use crate::scenario::Scenario;
 
 /// A milestone seen on a console.
@@ -27,9 +28,7 @@ impl MilestoneHit {
     /// `with other output inside: "gd\r\nuest kernel is booting"` for an
     /// interleaved hit, control characters escaped; `None` for a whole one.
     pub(crate) fn interleaved_words(&self) -> Option<String> {
-        self.interleaved
-            .as_ref()
-            .map(|t| format!("with other output inside: \"{}\"", t.escape_debug()))
+        self.interleaved.as_deref().map(interleaved::in_words)
     }
 }
 
