@@ -79,8 +79,9 @@ fn guest_traps_explained(d: &Diagnosis, text: &str) -> Vec<u32> {
         );
         // Who wrote hcounteren: hart_init enables every counter, the
         // fixture's hook writes 0 over it; that line is the change.
+        let hook = common::source_line("fixture.c", "csr_write(CSR_HCOUNTEREN");
         for fact in [
-            "hcounteren is written at hart.c:31 (`csrw hcounteren, s2`, s2 = 0xffffffffffffffff: 32 fields set) on harts 0 and 1 and fixture.c:172 (`csrw hcounteren, a5`, a5 = 0x0) on harts 0 and 1; bit 1 (TM) is set at hart.c:31 and cleared again at fixture.c:172.",
+            &format!("hcounteren is written at hart.c:31 (`csrw hcounteren, s2`, s2 = 0xffffffffffffffff: 32 fields set) on harts 0 and 1 and {hook} (`csrw hcounteren, a5`, a5 = 0x0) on harts 0 and 1; bit 1 (TM) is set at hart.c:31 and cleared again at {hook}."),
             "-   csr_write(CSR_HCOUNTEREN, 0);",
             "+   csr_write(CSR_HCOUNTEREN, 0 | (1UL << 1));",
         ] {
@@ -90,9 +91,12 @@ fn guest_traps_explained(d: &Diagnosis, text: &str) -> Vec<u32> {
             );
         }
         assert!(
-            counters.fix.as_deref().is_some_and(|x| x.starts_with(
-                "At fixture.c:172 (fixture_counteren), stop clearing hcounteren bit 1 (TM)"
-            )),
+            counters
+                .fix
+                .as_deref()
+                .is_some_and(|x| x.starts_with(&format!(
+                    "At {hook} (fixture_counteren), stop clearing hcounteren bit 1 (TM)"
+                ))),
             "{text}"
         );
         let parked = f

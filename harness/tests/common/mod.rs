@@ -200,6 +200,27 @@ pub fn firmware() -> &'static ReferenceFirmware {
     )
 }
 
+/// `fixture.c:165`: where in the reference firmware's source `file`
+/// (under `hypervisor/`) the one line holding `needle` is, as the
+/// diagnosis names it. Fixture builds grow fixture.c; tests that expect a
+/// writer's line ask the source instead of fixing the number.
+#[allow(dead_code)] // not every test binary names source lines
+pub fn source_line(file: &str, needle: &str) -> String {
+    let path = root().join("hypervisor").join(file);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let lines: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains(needle))
+        .map(|(i, _)| i + 1)
+        .collect();
+    match lines.as_slice() {
+        [line] => format!("{file}:{line}"),
+        _ => panic!("{needle:?} is on lines {lines:?} of {file}, not on exactly one"),
+    }
+}
+
 /// QEMU processes of this machine whose command line mentions `needle`.
 pub fn qemu_processes_with(needle: &str) -> Vec<String> {
     let mut out = Vec::new();
