@@ -173,21 +173,23 @@ async fn nodeleg(version: &str) {
         return;
     };
     let text = hvharness::render_diagnosis(&d);
+    let set = common::source_line("hart.c", "csr_write(CSR_HEDELEG");
+    let hook = common::source_line("fault.c", "csr_clear(CSR_HEDELEG");
     for f in d.faults.iter().flat_map(|f| &f.findings) {
         assert_eq!(f.rule, "undelegated", "{text}");
         assert_names_the_writers(
             f,
             &[
-                "hedeleg is written at hart.c:13 (`csrw hedeleg, a5`, a5 = 0xb1ff: ",
-                "proposed change at fault.c:57:",
+                &format!("hedeleg is written at {set} (`csrw hedeleg, a5`, a5 = 0xb1ff: "),
+                &format!("proposed change at {hook}:"),
                 "-   csr_clear(CSR_HEDELEG, 1UL << EXC_ECALL_U);",
             ],
-            "At fault.c:57 (fault_hedeleg), stop clearing hedeleg bit 8 (ecall_u)",
+            &format!("At {hook} (fault_hedeleg), stop clearing hedeleg bit 8 (ecall_u)"),
             &text,
         );
         let written = &f.details[2];
         assert!(
-            written.contains("fault.c:57 (`csrc hedeleg, a5`, a5 = 0x100: ecall_u) on harts 0 and 1; bit 8 (ecall_u) is set at hart.c:13 and cleared again at fault.c:57."),
+            written.contains(&format!("{hook} (`csrc hedeleg, a5`, a5 = 0x100: ecall_u) on harts 0 and 1; bit 8 (ecall_u) is set at {set} and cleared again at {hook}.")),
             "{text}"
         );
     }
@@ -399,11 +401,12 @@ async fn no_vsti(version: &str) {
         );
         // Who wrote hideleg: hart_init delegates VSTI, the fixture's hook
         // clears it again; that line is the change.
+        let set = common::source_line("hart.c", "csr_write(CSR_HIDELEG");
         let hook = common::source_line("fixture.c", "csr_clear(CSR_HIDELEG");
         assert_names_the_writers(
             f,
             &[
-                &format!("hideleg is written at hart.c:24 (`csrw hideleg, a5`, a5 = 0x444: VSEI, VSTI, VSSI) on harts 0 and 1 and {hook} (`csrc hideleg, a5`, a5 = 0x40: VSTI) on harts 0 and 1; bit 6 (VSTI) is set at hart.c:24 and cleared again at {hook}."),
+                &format!("hideleg is written at {set} (`csrw hideleg, a5`, a5 = 0x444: VSEI, VSTI, VSSI) on harts 0 and 1 and {hook} (`csrc hideleg, a5`, a5 = 0x40: VSTI) on harts 0 and 1; bit 6 (VSTI) is set at {set} and cleared again at {hook}."),
                 "-   csr_clear(CSR_HIDELEG, 1UL << IRQ_VS_TIMER);",
             ],
             &format!("At {hook} (fixture_hideleg), stop clearing hideleg bit 6 (VSTI)"),

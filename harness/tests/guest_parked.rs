@@ -79,9 +79,10 @@ fn guest_traps_explained(d: &Diagnosis, text: &str) -> Vec<u32> {
         );
         // Who wrote hcounteren: hart_init enables every counter, the
         // fixture's hook writes 0 over it; that line is the change.
+        let set = common::source_line("hart.c", "csr_write(CSR_HCOUNTEREN");
         let hook = common::source_line("fixture.c", "csr_write(CSR_HCOUNTEREN");
         for fact in [
-            &format!("hcounteren is written at hart.c:31 (`csrw hcounteren, s2`, s2 = 0xffffffffffffffff: 32 fields set) on harts 0 and 1 and {hook} (`csrw hcounteren, a5`, a5 = 0x0) on harts 0 and 1; bit 1 (TM) is set at hart.c:31 and cleared again at {hook}."),
+            &format!("hcounteren is written at {set} (`csrw hcounteren, s2`, s2 = 0xffffffffffffffff: 32 fields set) on harts 0 and 1 and {hook} (`csrw hcounteren, a5`, a5 = 0x0) on harts 0 and 1; bit 1 (TM) is set at {set} and cleared again at {hook}."),
             "-   csr_write(CSR_HCOUNTEREN, 0);",
             "+   csr_write(CSR_HCOUNTEREN, 0 | (1UL << 1));",
         ] {
